@@ -1,0 +1,5 @@
+//! Configuration (Odoo's `odoo/tools/config.py`).
+
+/// The effective configuration.
+#[derive(Debug, Default)]
+pub struct Config {}

@@ -1,0 +1,1 @@
+//! Logging (Odoo's `odoo/netsvc.py`).

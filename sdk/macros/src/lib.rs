@@ -1,0 +1,363 @@
+//! Attribute macros of `inphms-sdk`. Use them through `inphms_sdk::{route, command, cron,
+//! post_load, addon}`; their documentation lives there.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprArray, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, Token, Type};
+
+/// One `key = value` (or a bare value first) of an attribute's arguments.
+struct Arg {
+    key: Option<Ident>,
+    value: Expr,
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if (input.peek(Ident::peek_any)) && input.peek2(Token![=]) {
+            let key = Ident::parse_any(input)?;
+            input.parse::<Token![=]>()?;
+            Ok(Arg {
+                key: Some(key),
+                value: input.parse()?,
+            })
+        } else {
+            Ok(Arg {
+                key: None,
+                value: input.parse()?,
+            })
+        }
+    }
+}
+
+struct Args(Vec<Arg>);
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        Ok(Args(
+            Punctuated::<Arg, Token![,]>::parse_terminated(input)?
+                .into_iter()
+                .collect(),
+        ))
+    }
+}
+
+fn lit_str(e: &Expr) -> syn::Result<LitStr> {
+    match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.clone()),
+        _ => Err(syn::Error::new_spanned(e, "expected a string literal")),
+    }
+}
+
+fn lit_bool(e: &Expr) -> syn::Result<bool> {
+    match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.value),
+        _ => Err(syn::Error::new_spanned(e, "expected `true` or `false`")),
+    }
+}
+
+fn str_list(e: &Expr) -> syn::Result<Vec<LitStr>> {
+    match e {
+        Expr::Array(ExprArray { elems, .. }) => elems.iter().map(lit_str).collect(),
+        _ => Ok(vec![lit_str(e)?]),
+    }
+}
+
+fn doc_first_line(f: &ItemFn) -> String {
+    for attr in &f.attrs {
+        if attr.path().is_ident("doc") {
+            if let syn::Meta::NameValue(nv) = &attr.meta {
+                if let Ok(s) = lit_str(&nv.value) {
+                    let line = s.value().trim().to_owned();
+                    if !line.is_empty() {
+                        return line;
+                    }
+                }
+            }
+        }
+    }
+    String::new()
+}
+
+fn is_reference(ty: &Type) -> bool {
+    matches!(ty, Type::Reference(_))
+}
+
+/// Declares a request handler. See `inphms_sdk::route`.
+///
+/// `#[route("/path/<int:id>", type = "json", auth = "none", methods = ["POST"], cors = "*",
+/// csrf = false, save_session = false, readonly = true, websocket = false,
+/// max_content_length = 1048576)]`
+#[proc_macro_attribute]
+pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(route_impl(attr.into(), item))
+}
+
+fn expand(r: syn::Result<TokenStream2>) -> TokenStream {
+    r.unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
+    let f: ItemFn = syn::parse(item)?;
+    let args: Args = syn::parse2(attr)?;
+    let mut paths = Vec::new();
+    let mut routing_type = LitStr::new("http", Span::call_site());
+    let mut auth = LitStr::new("user", Span::call_site());
+    let mut methods = Vec::new();
+    let mut cors = quote!(None);
+    let mut csrf = true;
+    let mut save_session = true;
+    let mut readonly = quote!(None);
+    let mut websocket = false;
+    let mut max_content_length = quote!(None);
+    for arg in &args.0 {
+        let Some(key) = &arg.key else {
+            paths.extend(str_list(&arg.value)?);
+            continue;
+        };
+        match key.unraw().to_string().as_str() {
+            "route" | "path" | "paths" => paths.extend(str_list(&arg.value)?),
+            "type" => routing_type = lit_str(&arg.value)?,
+            "auth" => {
+                auth = lit_str(&arg.value)?;
+                if !["none", "public", "user"].contains(&auth.value().as_str()) {
+                    return Err(syn::Error::new_spanned(
+                        &arg.value,
+                        "auth must be \"none\", \"public\" or \"user\"",
+                    ));
+                }
+            }
+            "methods" | "method" => methods = str_list(&arg.value)?,
+            "cors" => {
+                let v = lit_str(&arg.value)?;
+                cors = quote!(Some(#v));
+            }
+            "csrf" => csrf = lit_bool(&arg.value)?,
+            "save_session" => save_session = lit_bool(&arg.value)?,
+            "readonly" => {
+                let v = lit_bool(&arg.value)?;
+                readonly = quote!(Some(#v));
+            }
+            "websocket" => websocket = lit_bool(&arg.value)?,
+            "max_content_length" => {
+                let v = &arg.value;
+                max_content_length = quote!(Some(#v));
+            }
+            other => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    format!("unknown routing key `{other}`"),
+                ))
+            }
+        }
+    }
+    if paths.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &f.sig.ident,
+            "a route needs at least one path, e.g. #[route(\"/hello\")]",
+        ));
+    }
+    let name = &f.sig.ident;
+    let mut call_args = Vec::new();
+    let mut extract = Vec::new();
+    for (i, input) in f.sig.inputs.iter().enumerate() {
+        let FnArg::Typed(pt) = input else {
+            return Err(syn::Error::new_spanned(input, "a route is a free function"));
+        };
+        if i == 0 && is_reference(&pt.ty) {
+            call_args.push(quote!(req));
+            continue;
+        }
+        let Pat::Ident(pi) = &*pt.pat else {
+            return Err(syn::Error::new_spanned(&pt.pat, "expected a plain argument name"));
+        };
+        let ident = &pi.ident;
+        let key = ident.unraw().to_string();
+        let ty = &pt.ty;
+        let var = format_ident!("__arg_{}", ident.unraw());
+        extract.push(quote!(let #var: #ty = req.param(#key)?;));
+        call_args.push(quote!(#var));
+    }
+    let convert = if routing_type.value() == "http" {
+        quote!(::inphms_sdk::__private::Reply::http)
+    } else {
+        quote!(::inphms_sdk::__private::Reply::json)
+    };
+    let wrapper = format_ident!("__inphms_route_{}", name);
+    let endpoint = format!("{}", name);
+    Ok(quote! {
+        #f
+
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #wrapper(
+            req: &mut ::inphms_sdk::Request,
+        ) -> ::inphms_sdk::Result<::inphms_sdk::__private::Reply> {
+            #(#extract)*
+            #convert(#name(#(#call_args),*))
+        }
+
+        ::inphms_sdk::__private::inventory::submit! {
+            ::inphms_sdk::__private::Route {
+                paths: &[#(#paths),*],
+                routing_type: #routing_type,
+                auth: #auth,
+                methods: &[#(#methods),*],
+                cors: #cors,
+                csrf: #csrf,
+                save_session: #save_session,
+                readonly: #readonly,
+                websocket: #websocket,
+                max_content_length: #max_content_length,
+                endpoint: concat!(module_path!(), "::", #endpoint),
+                handler: #wrapper,
+            }
+        }
+    })
+}
+
+/// Declares a command of the `inphms-host` command line. See `inphms_sdk::command`.
+#[proc_macro_attribute]
+pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(command_impl(attr.into(), item))
+}
+
+fn command_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
+    let f: ItemFn = syn::parse(item)?;
+    let args: Args = syn::parse2(attr)?;
+    let mut name = f.sig.ident.unraw().to_string();
+    let mut help = doc_first_line(&f);
+    for arg in &args.0 {
+        match arg.key.as_ref().map(|k| k.to_string()).as_deref() {
+            None | Some("name") => name = lit_str(&arg.value)?.value(),
+            Some("help") => help = lit_str(&arg.value)?.value(),
+            Some(other) => {
+                return Err(syn::Error::new_spanned(
+                    &arg.value,
+                    format!("unknown key `{other}`"),
+                ))
+            }
+        }
+    }
+    let ident = &f.sig.ident;
+    Ok(quote! {
+        #f
+        ::inphms_sdk::__private::inventory::submit! {
+            ::inphms_sdk::__private::Command { name: #name, help: #help, run: #ident }
+        }
+    })
+}
+
+/// Declares a cron handler. See `inphms_sdk::cron`.
+#[proc_macro_attribute]
+pub fn cron(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(cron_impl(attr.into(), item))
+}
+
+fn cron_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
+    let f: ItemFn = syn::parse(item)?;
+    let args: Args = syn::parse2(attr)?;
+    let mut name = f.sig.ident.unraw().to_string();
+    for arg in &args.0 {
+        match arg.key.as_ref().map(|k| k.to_string()).as_deref() {
+            None | Some("name") => name = lit_str(&arg.value)?.value(),
+            Some(other) => {
+                return Err(syn::Error::new_spanned(
+                    &arg.value,
+                    format!("unknown key `{other}`"),
+                ))
+            }
+        }
+    }
+    let ident = &f.sig.ident;
+    Ok(quote! {
+        #f
+        ::inphms_sdk::__private::inventory::submit! {
+            ::inphms_sdk::__private::Cron { name: #name, run: #ident }
+        }
+    })
+}
+
+/// Declares a hook run once when the host loads the addon. See `inphms_sdk::post_load`.
+#[proc_macro_attribute]
+pub fn post_load(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand((|| {
+        if !attr.is_empty() {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "#[post_load] takes no arguments",
+            ));
+        }
+        let f: ItemFn = syn::parse(item)?;
+        let ident = &f.sig.ident;
+        let name = ident.to_string();
+        Ok(quote! {
+            #f
+            ::inphms_sdk::__private::inventory::submit! {
+                ::inphms_sdk::__private::PostLoad { name: #name, run: #ident }
+            }
+        })
+    })())
+}
+
+/// Exports the addon's root module. See `inphms_sdk::addon`.
+///
+/// `inphms_sdk::addon!();` declares the addon under its crate name;
+/// `inphms_sdk::addon!(name = "my_addon");` under another.
+#[proc_macro]
+pub fn addon(input: TokenStream) -> TokenStream {
+    expand((|| {
+        let args: Args = syn::parse(input)?;
+        let mut name = quote!(env!("CARGO_CRATE_NAME"));
+        for arg in &args.0 {
+            match arg.key.as_ref().map(|k| k.to_string()).as_deref() {
+                None | Some("name") => {
+                    let v = lit_str(&arg.value)?;
+                    name = quote!(#v);
+                }
+                Some(other) => {
+                    return Err(syn::Error::new_spanned(
+                        &arg.value,
+                        format!("unknown key `{other}`"),
+                    ))
+                }
+            }
+        }
+        let export = Ident::new(
+            &abi_stable_shared::mangled_root_module_loader_name(),
+            Span::call_site(),
+        );
+        Ok(quote! {
+            #[doc(hidden)]
+            fn __inphms_root_module() -> ::inphms_sdk::abi::AddonModuleRef {
+                ::inphms_sdk::__private::root_module(#name, cfg!(panic = "unwind"))
+            }
+
+            #[doc(hidden)]
+            #[no_mangle]
+            pub static #export: ::inphms_sdk::__private::abi_stable::library::LibHeader = {
+                pub extern "C" fn __inphms_erased_root_module(
+                ) -> ::inphms_sdk::__private::abi_stable::library::RootModuleResult {
+                    ::inphms_sdk::__private::abi_stable::library::__call_root_module_loader(
+                        __inphms_root_module,
+                    )
+                }
+                unsafe {
+                    ::inphms_sdk::__private::abi_stable::library::LibHeader::from_constructor::<
+                        ::inphms_sdk::abi::AddonModuleRef,
+                    >(
+                        __inphms_erased_root_module,
+                        ::inphms_sdk::__private::abi_stable::library::CheckTypeLayout::Yes,
+                    )
+                }
+            };
+        })
+    })())
+}

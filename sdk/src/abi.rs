@@ -1,0 +1,302 @@
+//! The stable ABI between the host and an addon: every type that crosses the `cdylib`
+//! boundary, and nothing else.
+//!
+//! The host loads an addon's library, checks the layout of [`AddonModule`] (abi_stable does
+//! that), then reads [`AddonModule::sdk_version`], [`AddonModule::name`] and
+//! [`AddonModule::panic_unwind`] before it calls anything. Every call into the addon goes
+//! through one guarded entry point, [`AddonModule::call`], with an [`Invocation`] naming the
+//! item by its index; every call back into the host goes through [`HostApi`].
+//!
+//! Addon authors never touch these types: the rest of the SDK wraps them. They are public
+//! because the host uses them too.
+//!
+//! # Evolution
+//! [`AddonModule`] and [`HostApi`] are abi_stable prefix types: fields are only ever appended
+//! after the `last_prefix_field`, never reordered or renamed. The other types are plain
+//! `#[repr(C)]` data; changing one is a breaking change of the SDK (a new minor version while
+//! the SDK is 0.x), which the host detects through the layout check and the version check.
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings,
+    sabi_types::VersionStrings,
+    std_types::{ROption, RStr, RString, RVec, Tuple2},
+    StableAbi,
+};
+
+/// A header or parameter pair.
+pub type Pair = Tuple2<RString, RString>;
+
+/// The root module an addon exports; see the [module docs](self).
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = AddonModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct AddonModule {
+    /// The version of `inphms-sdk` the addon was compiled against.
+    pub sdk_version: RStr<'static>,
+    /// The addon's technical name, as declared by the addon (checked against its folder).
+    pub name: RStr<'static>,
+    /// `cfg!(panic = "unwind")` in the addon: the host refuses `panic = "abort"` builds,
+    /// since a guarded call could not stop a panic there.
+    #[cfg(not(feature = "abi-break-test"))]
+    pub panic_unwind: bool,
+    /// Test-only variant of the field above (see the `abi-break-test` feature).
+    #[cfg(feature = "abi-break-test")]
+    pub panic_unwind: u64,
+    /// The items the addon declares: routes, dispatchers, commands, cron handlers.
+    pub items: extern "C" fn() -> AddonItems,
+    /// Called once, after the checks, with the host's services; runs the addon's
+    /// `post_load` hooks. A failure refuses the addon.
+    pub init: extern "C" fn(host: HostApiRef) -> Outcome,
+    /// The one entry point for every later call, guarded by `catch_unwind`.
+    #[sabi(last_prefix_field)]
+    pub call: extern "C" fn(invocation: Invocation) -> Outcome,
+}
+
+impl RootModule for AddonModuleRef {
+    declare_root_module_statics! {AddonModuleRef}
+    const BASE_NAME: &'static str = "inphms_addon";
+    const NAME: &'static str = "inphms_addon";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// Services the host offers to addons; handed to [`AddonModule::init`].
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = HostApiRef)))]
+#[sabi(missing_field(panic))]
+pub struct HostApi {
+    /// The host's version (`CARGO_PKG_VERSION` of `inphms-host`).
+    pub host_version: RStr<'static>,
+    /// Writes one record to the host's log. `level`: 1 error, 2 warn, 3 info, 4 debug, 5 trace.
+    pub log: extern "C" fn(level: u8, target: RStr<'_>, message: RStr<'_>),
+    /// Whether a record of `level` for `target` would be written (same levels as `log`).
+    pub log_enabled: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
+    /// Reads `key` of `section` in the configuration file (sections other than `[options]`
+    /// are kept for addons), as TOML text.
+    pub config_get: extern "C" fn(section: RStr<'_>, key: RStr<'_>) -> ROption<RString>,
+    /// Calls the endpoint of a route (used by dispatchers to reach the route's handler,
+    /// which may live in another addon).
+    #[sabi(last_prefix_field)]
+    pub call_endpoint: extern "C" fn(endpoint: EndpointRef, request: HttpRequest) -> Outcome,
+}
+
+/// What an addon declares, as ABI-stable descriptors. Each item's `id` is its index in its
+/// list; the lists are sorted (by path, name...) so that ids do not depend on link order.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default)]
+pub struct AddonItems {
+    /// Routes.
+    pub routes: RVec<RouteDescriptor>,
+    /// Dispatchers (routing types).
+    pub dispatchers: RVec<DispatcherDescriptor>,
+    /// Command-line commands.
+    pub commands: RVec<CommandDescriptor>,
+    /// Cron handlers.
+    pub crons: RVec<CronDescriptor>,
+}
+
+/// One route: what Odoo's `@route` decorator records.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct RouteDescriptor {
+    /// Index of the route in [`AddonItems::routes`].
+    pub id: u32,
+    /// The handler's name, for logs (`module::function`).
+    pub endpoint: RString,
+    /// Path patterns, e.g. `/web/content/<int:id>`.
+    pub paths: RVec<RString>,
+    /// The routing type: `http`, `json`, or one registered by an addon.
+    pub routing_type: RString,
+    /// `none`, `public` or `user`.
+    pub auth: RString,
+    /// Allowed methods; empty means any.
+    pub methods: RVec<RString>,
+    /// The `Access-Control-Allow-Origin` value, if CORS is on.
+    pub cors: ROption<RString>,
+    /// Whether CSRF is checked on unsafe methods (http routes).
+    pub csrf: bool,
+    /// Whether the session may be saved after the handler.
+    pub save_session: bool,
+    /// Whether the route only reads the database.
+    pub readonly: bool,
+    /// Whether the route is a websocket endpoint.
+    pub websocket: bool,
+    /// Body size limit for this route, if it overrides the server's.
+    pub max_content_length: ROption<u64>,
+}
+
+/// A dispatcher: a routing type handled by addon code.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct DispatcherDescriptor {
+    /// Index in [`AddonItems::dispatchers`].
+    pub id: u32,
+    /// The routing type it serves (the `type` of the routes it dispatches).
+    pub routing_type: RString,
+}
+
+/// A command of the `inphms-host` command line.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct CommandDescriptor {
+    /// Index in [`AddonItems::commands`].
+    pub id: u32,
+    /// The command name (`inphms-host NAME`).
+    pub name: RString,
+    /// One line of help, shown by `inphms-host help`.
+    pub help: RString,
+}
+
+/// A cron handler: a name that database jobs point to.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct CronDescriptor {
+    /// Index in [`AddonItems::crons`].
+    pub id: u32,
+    /// The handler name, e.g. `base.autovacuum`.
+    pub name: RString,
+}
+
+/// Which kind of item an [`Invocation`] calls.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A route's handler, with [`Invocation::request`].
+    Route,
+    /// A dispatcher's `is_compatible` check; the answer is in [`Outcome::exit_code`] (1 yes).
+    DispatcherCompatible,
+    /// A dispatcher's `dispatch`, with the request and [`Invocation::endpoint`].
+    DispatcherDispatch,
+    /// A command, with [`Invocation::args`]; the answer is [`Outcome::exit_code`].
+    Command,
+    /// A cron handler.
+    Cron,
+}
+
+/// A reference to a route's endpoint, opaque to addons.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointRef {
+    /// The host's index of the addon.
+    pub addon: u32,
+    /// The route id within that addon.
+    pub route: u32,
+}
+
+/// One call into an addon.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct Invocation {
+    /// The kind of item called.
+    pub kind: ItemKind,
+    /// The item's id within its kind.
+    pub item: u32,
+    /// The request, for routes and dispatchers.
+    pub request: ROption<HttpRequest>,
+    /// The endpoint a dispatcher should call.
+    pub endpoint: ROption<EndpointRef>,
+    /// Command-line arguments, for commands.
+    pub args: RVec<RString>,
+}
+
+/// A request as it crosses the boundary: already parsed and proxy-fixed by the host.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default)]
+pub struct HttpRequest {
+    /// `GET`, `POST`...
+    pub method: RString,
+    /// The path, percent-decoded.
+    pub path: RString,
+    /// The raw query string (without `?`).
+    pub query_string: RString,
+    /// Headers in arrival order, names lower-cased.
+    pub headers: RVec<Pair>,
+    /// The body.
+    pub body: RVec<u8>,
+    /// The client address (after proxy handling).
+    pub remote_addr: RString,
+    /// `http` or `https` (after proxy handling).
+    pub scheme: RString,
+    /// The `Host` (after proxy handling).
+    pub host: RString,
+    /// The database selected for this request.
+    pub db: ROption<RString>,
+    /// The session id.
+    pub session_id: RString,
+    /// The session's content: a JSON object.
+    pub session: RString,
+    /// The parameters for the handler: a JSON object (URL arguments merged with query and
+    /// form fields for http routes, with JSON-RPC `params` for json routes).
+    pub params: RString,
+    /// Whether the server runs with `--dev` (json errors then carry `debug`).
+    pub dev_mode: bool,
+}
+
+/// A response as it crosses the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order; `Set-Cookie` may repeat.
+    pub headers: RVec<Pair>,
+    /// The body.
+    pub body: RVec<u8>,
+}
+
+/// The class of an error, which decides how a dispatcher answers it (Odoo's exceptions).
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Anything unexpected: 500, details hidden (http); code 200 (json).
+    Internal,
+    /// A user-facing error (`UserError`): 400 (http).
+    User,
+    /// Access refused (`AccessError`, `AccessDenied`): 403 (http).
+    Access,
+    /// Nothing there: 404 (http), code 404 (json).
+    NotFound,
+    /// The session is not logged in or expired: redirect to login (http), code 100 (json).
+    SessionExpired,
+    /// The request is malformed: 400.
+    BadRequest,
+    /// The handler panicked; the panic was caught in the addon.
+    Panic,
+}
+
+/// An error raised by addon code.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct ErrorInfo {
+    /// Its class.
+    pub kind: ErrorKind,
+    /// Its name, e.g. `inphms.exceptions.UserError`.
+    pub name: RString,
+    /// Its message.
+    pub message: RString,
+    /// Its arguments, as a JSON array.
+    pub arguments: RString,
+    /// Details for developers (shown only with `--dev`).
+    pub debug: RString,
+}
+
+/// The result of an [`Invocation`] or of [`AddonModule::init`].
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default)]
+pub struct Outcome {
+    /// The response, when the handler produced one (http routes, dispatchers).
+    pub response: ROption<HttpResponse>,
+    /// The JSON result of a json handler, or `None` when it returned nothing.
+    pub value: ROption<RString>,
+    /// A command's exit code, or a boolean answer.
+    pub exit_code: i32,
+    /// The error, when the call failed.
+    pub error: ROption<ErrorInfo>,
+    /// The session's new content (a JSON object) when the handler changed it.
+    pub session: ROption<RString>,
+    /// Whether the session id must be rotated (login, logout).
+    pub rotate_session: bool,
+}

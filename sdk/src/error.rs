@@ -1,0 +1,151 @@
+//! [`Error`]: what a handler, command or hook returns when it fails, classified the way Odoo
+//! classifies its exceptions so that each dispatcher can answer it in its own shape.
+
+use crate::abi::{ErrorInfo, ErrorKind};
+use serde_json::Value;
+use std::fmt;
+
+/// The result type of handlers.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error raised by addon code.
+///
+/// ```
+/// use inphms_sdk::Error;
+/// let e = Error::user("The order is already confirmed");
+/// assert_eq!(e.message(), "The order is already confirmed");
+/// assert_eq!(e.name(), "inphms.exceptions.UserError");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    name: String,
+    message: String,
+    arguments: Vec<Value>,
+    debug: String,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, name: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Error {
+            kind,
+            name: name.to_owned(),
+            arguments: vec![Value::String(message.clone())],
+            message,
+            debug: String::new(),
+        }
+    }
+
+    /// An error the user can act on (Odoo's `UserError`): 400 for http routes.
+    pub fn user(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::User, "inphms.exceptions.UserError", message)
+    }
+
+    /// Access refused (Odoo's `AccessError`): 403 for http routes.
+    pub fn access(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Access, "inphms.exceptions.AccessError", message)
+    }
+
+    /// Nothing at that address: 404, or JSON-RPC code 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, "werkzeug.exceptions.NotFound", message)
+    }
+
+    /// The session is not logged in: a redirect to `/web/login`, or JSON-RPC code 100.
+    pub fn session_expired(message: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::SessionExpired,
+            "inphms.http.SessionExpiredException",
+            message,
+        )
+    }
+
+    /// The request is malformed: 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, "werkzeug.exceptions.BadRequest", message)
+    }
+
+    /// Anything else: 500 with the details hidden, or JSON-RPC code 200.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, "builtins.Exception", message)
+    }
+
+    /// Sets the error's name (the `data.name` of a JSON-RPC error).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the error's arguments (the `data.arguments` of a JSON-RPC error).
+    pub fn with_arguments(mut self, arguments: Vec<Value>) -> Self {
+        self.arguments = arguments;
+        self
+    }
+
+    /// Adds details for developers, shown only when the server runs with `--dev`.
+    pub fn with_debug(mut self, debug: impl Into<String>) -> Self {
+        self.debug = debug.into();
+        self
+    }
+
+    /// The error's class.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The error's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error's arguments.
+    pub fn arguments(&self) -> &[Value] {
+        &self.arguments
+    }
+
+    pub(crate) fn panic(message: String) -> Self {
+        Self::new(ErrorKind::Panic, "builtins.Exception", "Internal Server Error")
+            .with_debug(format!("panicked: {message}"))
+    }
+
+    pub(crate) fn into_info(self) -> ErrorInfo {
+        ErrorInfo {
+            kind: self.kind,
+            name: self.name.into(),
+            message: self.message.into(),
+            arguments: Value::Array(self.arguments).to_string().into(),
+            debug: self.debug.into(),
+        }
+    }
+
+    /// Rebuilds an error that crossed the boundary (a dispatcher reading an endpoint's error).
+    pub fn from_info(info: &ErrorInfo) -> Self {
+        Error {
+            kind: info.kind,
+            name: info.name.to_string(),
+            message: info.message.to_string(),
+            arguments: serde_json::from_str(&info.arguments).unwrap_or_default(),
+            debug: info.debug.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::bad_request(format!("invalid JSON: {e}"))
+    }
+}

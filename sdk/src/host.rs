@@ -1,0 +1,135 @@
+//! [`Host`]: the services the host lends to addons through the ABI (logging, configuration,
+//! endpoint calls), and the forwarding of the addon's own `tracing` events and panic messages
+//! to the host's log.
+
+use crate::abi::{EndpointRef, HostApiRef, HttpRequest, Outcome};
+use crate::{Error, Result};
+use abi_stable::std_types::RStr;
+use std::sync::OnceLock;
+use tracing::{span, Event, Level, Metadata, Subscriber};
+
+static API: OnceLock<HostApiRef> = OnceLock::new();
+
+/// The host, as seen from an addon: handed to `post_load` hooks, and reachable anywhere
+/// through its associated functions.
+///
+/// ```no_run
+/// use inphms_sdk::Host;
+/// // Reads `greeting` in the `[web]` section of the configuration file, if any.
+/// let greeting: Option<String> = Host.config("web", "greeting");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Host;
+
+impl Host {
+    /// The host's version, once the addon is loaded.
+    pub fn version(&self) -> Option<&'static str> {
+        API.get().map(|api| api.host_version().as_str())
+    }
+
+    /// A value from a section of the configuration file other than `[options]`, converted
+    /// from TOML. `None` when missing, of another type, or outside a host.
+    pub fn config<T: serde::de::DeserializeOwned>(&self, section: &str, key: &str) -> Option<T> {
+        let api = API.get()?;
+        let text = (api.config_get())(section.into(), key.into()).into_option()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+pub(crate) fn install(api: HostApiRef) {
+    if API.set(api).is_ok() {
+        // Each image has its own `tracing` and panic hook: forward both to the host.
+        let _ = tracing::subscriber::set_global_default(Forward);
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let payload = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            log(1, "inphms.addons", &format!("panic{location}: {payload}"));
+        }));
+    }
+}
+
+/// Writes to the host's log. `level`: 1 error ... 5 trace.
+pub(crate) fn log(level: u8, target: &str, message: &str) {
+    if let Some(api) = API.get() {
+        (api.log())(level, RStr::from_str(target), RStr::from_str(message));
+    }
+}
+
+pub(crate) fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Result<Outcome> {
+    let api = API
+        .get()
+        .ok_or_else(|| Error::internal("the addon is not loaded by a host"))?;
+    Ok((api.call_endpoint())(endpoint, request))
+}
+
+fn level_number(level: &Level) -> u8 {
+    match *level {
+        Level::ERROR => 1,
+        Level::WARN => 2,
+        Level::INFO => 3,
+        Level::DEBUG => 4,
+        Level::TRACE => 5,
+    }
+}
+
+/// A `tracing` subscriber that sends every event to the host's log (spans are not kept).
+struct Forward;
+
+struct MessageVisitor(String);
+
+impl tracing::field::Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+}
+
+impl Subscriber for Forward {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        API.get().is_some_and(|api| {
+            (api.log_enabled())(
+                level_number(metadata.level()),
+                RStr::from_str(metadata.target()),
+            )
+        })
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut visitor = MessageVisitor(String::new());
+        event.record(&mut visitor);
+        let meta = event.metadata();
+        log(level_number(meta.level()), meta.target(), &visitor.0);
+    }
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
+}

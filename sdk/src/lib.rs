@@ -1,0 +1,112 @@
+//! # inphms-sdk
+//!
+//! Everything a third-party author needs to write an Inphms addon: a `cdylib` that the
+//! `inphms-host` server loads at run time through a stable ABI.
+//!
+//! An addon is a folder holding a `__manifest__.toml` and a cargo crate. Its library declares
+//! items with attribute macros, and exports its root module with [`addon!`]:
+//!
+//! ```
+//! use inphms_sdk::{route, command, post_load, Host, Request, Response, Result};
+//! use serde_json::{json, Value};
+//!
+//! /// `GET /hello/42` answers `Hello 42`.
+//! #[route("/hello/<int:id>", auth = "none")]
+//! fn hello(_req: &mut Request, id: i64) -> String {
+//!     format!("Hello {id}")
+//! }
+//!
+//! /// A JSON-RPC route: `{"params": {"a": 1, "b": 2}}` answers `{"result": 3}`.
+//! #[route("/hello/add", type = "json", auth = "none")]
+//! fn add(_req: &mut Request, a: i64, b: i64) -> Value {
+//!     json!(a + b)
+//! }
+//!
+//! /// Says hello from the command line (`inphms-host hello`).
+//! #[command(name = "hello")]
+//! fn hello_cmd(args: &[String]) -> i32 {
+//!     println!("hello {}", args.join(" "));
+//!     0
+//! }
+//!
+//! #[post_load]
+//! fn setup(_host: &Host) -> Result<()> {
+//!     tracing::info!("hello addon loaded");
+//!     Ok(())
+//! }
+//!
+//! inphms_sdk::addon!();
+//! # fn main() {}
+//! ```
+//!
+//! * [`route`]: a request handler, with Odoo's routing keys (`type`, `auth`, `methods`,
+//!   `cors`, `csrf`, `save_session`, `readonly`, `websocket`, `max_content_length`).
+//!   Path arguments (`<int:id>`, `<string:name>`, `<path:rest>`) and request parameters are
+//!   the function's arguments after the [`Request`], converted by name.
+//!   A http route returns anything [`IntoResponse`]; a json route anything
+//!   [`IntoJsonResult`]. Either may return `Result<_, Error>`.
+//! * [`command`]: a command of the `inphms-host` command line.
+//! * [`cron`]: a handler that database cron jobs point to by name.
+//! * [`post_load`]: a hook run once, when the host loads the addon.
+//! * [`Dispatcher`] and [`register_dispatcher!`]: a new routing type.
+//!
+//! Every entry point is guarded: a panic in addon code becomes an error (a 500 for a
+//! route) and the host keeps serving. Build addons with `panic = "unwind"` (cargo's
+//! default): the host refuses `panic = "abort"` builds. The addon's own `tracing` events
+//! reach the host's log.
+
+#![warn(missing_docs)]
+
+pub mod abi;
+mod dispatcher;
+mod error;
+mod host;
+mod registry;
+mod request;
+mod response;
+mod session;
+
+pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
+pub use error::{Error, Result};
+pub use host::Host;
+pub use inphms_sdk_macros::{addon, command, cron, post_load, route};
+pub use request::Request;
+pub use response::{IntoJsonResult, IntoResponse, Json, Response};
+pub use session::Session;
+
+/// The version of this SDK; the host refuses addons built with an incompatible one.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a cron handler receives.
+#[derive(Debug, Clone, Default)]
+pub struct CronContext {
+    /// The database the job belongs to.
+    pub db: String,
+}
+
+/// Implementation details used by the macros. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{Command, Cron, DispatcherEntry, PostLoad, Reply, Route};
+    pub use abi_stable;
+    pub use inventory;
+
+    use crate::abi::{AddonModule, AddonModuleRef};
+    use abi_stable::{prefix_type::PrefixTypeTrait, std_types::RStr};
+
+    /// Builds the root module of an addon named `name`.
+    pub fn root_module(name: &'static str, panic_unwind: bool) -> AddonModuleRef {
+        AddonModule {
+            sdk_version: RStr::from_str(crate::SDK_VERSION),
+            name: RStr::from_str(name),
+            #[cfg(not(feature = "abi-break-test"))]
+            panic_unwind,
+            #[cfg(feature = "abi-break-test")]
+            panic_unwind: panic_unwind as u64,
+            items: crate::registry::describe_items,
+            init: crate::registry::init,
+            call: crate::registry::call,
+        }
+        .leak_into_prefix()
+    }
+}

@@ -1,0 +1,318 @@
+//! The addon's own registry of items (routes, dispatchers, commands, cron handlers,
+//! `post_load` hooks), filled by the attribute macros through `inventory`, turned into
+//! ABI-stable descriptors for the host, and called back by id through one guarded entry
+//! point.
+//!
+//! Each addon image has its own `inventory` registry: the host never sees these statics,
+//! only the descriptors built by [`describe`].
+
+use crate::abi::{
+    AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HostApiRef,
+    Invocation, ItemKind, Outcome, RouteDescriptor,
+};
+use crate::dispatcher::{Endpoint, EndpointResult};
+use crate::{host, Error, Host, Request, Response, Result};
+use abi_stable::std_types::{ROption, RString};
+use serde_json::Value;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+/// What a route's handler produced, before it crosses the boundary.
+#[doc(hidden)]
+pub enum Reply {
+    /// A http response.
+    Response(Response),
+    /// A json result (`None`: omitted).
+    Value(Option<Value>),
+}
+
+/// A route's handler, as the macros generate it.
+#[doc(hidden)]
+pub type Handler = fn(&mut Request) -> Result<Reply>;
+
+/// A route, declared with [`#[route]`](crate::route).
+#[doc(hidden)]
+pub struct Route {
+    pub paths: &'static [&'static str],
+    pub routing_type: &'static str,
+    pub auth: &'static str,
+    pub methods: &'static [&'static str],
+    pub cors: Option<&'static str>,
+    pub csrf: bool,
+    pub save_session: bool,
+    pub readonly: Option<bool>,
+    pub websocket: bool,
+    pub max_content_length: Option<u64>,
+    pub endpoint: &'static str,
+    pub handler: Handler,
+}
+inventory::collect!(Route);
+
+/// A command, declared with [`#[command]`](crate::command).
+#[doc(hidden)]
+pub struct Command {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub run: fn(&[String]) -> i32,
+}
+inventory::collect!(Command);
+
+/// A cron handler, declared with [`#[cron]`](crate::cron).
+#[doc(hidden)]
+pub struct Cron {
+    pub name: &'static str,
+    pub run: fn(&mut crate::CronContext) -> Result<()>,
+}
+inventory::collect!(Cron);
+
+/// A `post_load` hook, declared with [`#[post_load]`](crate::post_load).
+#[doc(hidden)]
+pub struct PostLoad {
+    pub name: &'static str,
+    pub run: fn(&Host) -> Result<()>,
+}
+inventory::collect!(PostLoad);
+
+/// A dispatcher, registered with [`register_dispatcher!`](crate::register_dispatcher).
+#[doc(hidden)]
+pub struct DispatcherEntry {
+    pub routing_type: &'static str,
+    pub is_compatible: fn(&Request) -> bool,
+    pub dispatch: fn(&mut Request, Endpoint) -> Result<Response>,
+}
+inventory::collect!(DispatcherEntry);
+
+struct Items {
+    routes: Vec<&'static Route>,
+    commands: Vec<&'static Command>,
+    crons: Vec<&'static Cron>,
+    dispatchers: Vec<&'static DispatcherEntry>,
+}
+
+/// The items, sorted once so that ids do not depend on link order.
+fn items() -> &'static Items {
+    static ITEMS: OnceLock<Items> = OnceLock::new();
+    ITEMS.get_or_init(|| {
+        let mut routes: Vec<_> = inventory::iter::<Route>.into_iter().collect();
+        routes.sort_by_key(|r| (r.paths.first().copied().unwrap_or(""), r.endpoint));
+        let mut commands: Vec<_> = inventory::iter::<Command>.into_iter().collect();
+        commands.sort_by_key(|c| c.name);
+        let mut crons: Vec<_> = inventory::iter::<Cron>.into_iter().collect();
+        crons.sort_by_key(|c| c.name);
+        let mut dispatchers: Vec<_> = inventory::iter::<DispatcherEntry>.into_iter().collect();
+        dispatchers.sort_by_key(|d| d.routing_type);
+        Items {
+            routes,
+            commands,
+            crons,
+            dispatchers,
+        }
+    })
+}
+
+fn strings(list: &[&str]) -> abi_stable::std_types::RVec<RString> {
+    list.iter().map(|s| RString::from(*s)).collect()
+}
+
+/// Builds the descriptors handed to the host.
+pub(crate) fn describe() -> AddonItems {
+    let items = items();
+    AddonItems {
+        routes: items
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(id, r)| RouteDescriptor {
+                id: id as u32,
+                endpoint: r.endpoint.into(),
+                paths: strings(r.paths),
+                routing_type: r.routing_type.into(),
+                auth: r.auth.into(),
+                methods: strings(r.methods),
+                cors: r.cors.map(RString::from).into(),
+                csrf: r.csrf,
+                save_session: r.save_session,
+                // Odoo: `readonly` defaults to `auth == 'none'`.
+                readonly: r.readonly.unwrap_or(r.auth == "none"),
+                websocket: r.websocket,
+                max_content_length: r.max_content_length.into(),
+            })
+            .collect(),
+        dispatchers: items
+            .dispatchers
+            .iter()
+            .enumerate()
+            .map(|(id, d)| DispatcherDescriptor {
+                id: id as u32,
+                routing_type: d.routing_type.into(),
+            })
+            .collect(),
+        commands: items
+            .commands
+            .iter()
+            .enumerate()
+            .map(|(id, c)| CommandDescriptor {
+                id: id as u32,
+                name: c.name.into(),
+                help: c.help.into(),
+            })
+            .collect(),
+        crons: items
+            .crons
+            .iter()
+            .enumerate()
+            .map(|(id, c)| CronDescriptor {
+                id: id as u32,
+                name: c.name.into(),
+            })
+            .collect(),
+    }
+}
+
+/// Runs `f`, turning a panic into an error outcome: no panic ever leaves the addon.
+fn guarded(f: impl FnOnce() -> Outcome) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_owned());
+            error_outcome(Error::panic(message))
+        }
+    }
+}
+
+pub(crate) fn error_outcome(error: Error) -> Outcome {
+    Outcome {
+        error: ROption::RSome(error.into_info()),
+        ..Outcome::default()
+    }
+}
+
+/// `AddonModule::init`: keeps the host's services, installs logging, runs `post_load`.
+pub(crate) extern "C" fn init(api: HostApiRef) -> Outcome {
+    guarded(|| {
+        host::install(api);
+        let mut hooks: Vec<_> = inventory::iter::<PostLoad>.into_iter().collect();
+        hooks.sort_by_key(|h| h.name);
+        for hook in hooks {
+            if let Err(e) = (hook.run)(&Host) {
+                return error_outcome(e);
+            }
+        }
+        Outcome::default()
+    })
+}
+
+/// `AddonModule::items`.
+pub(crate) extern "C" fn describe_items() -> AddonItems {
+    match catch_unwind(describe) {
+        Ok(items) => items,
+        Err(_) => AddonItems::default(),
+    }
+}
+
+/// `AddonModule::call`: the one entry point, by item id.
+pub(crate) extern "C" fn call(inv: Invocation) -> Outcome {
+    guarded(move || invoke(inv))
+}
+
+fn invoke(inv: Invocation) -> Outcome {
+    let items = items();
+    let idx = inv.item as usize;
+    let missing = || error_outcome(Error::internal(format!("no {:?} item {idx}", inv.kind)));
+    match inv.kind {
+        ItemKind::Route => {
+            let (Some(route), ROption::RSome(req)) = (items.routes.get(idx), inv.request) else {
+                return missing();
+            };
+            let mut req = Request::from_abi(req);
+            let result = (route.handler)(&mut req);
+            reply_outcome(result, &req)
+        }
+        ItemKind::DispatcherCompatible => {
+            let (Some(d), ROption::RSome(req)) = (items.dispatchers.get(idx), inv.request) else {
+                return missing();
+            };
+            let req = Request::from_abi(req);
+            Outcome {
+                exit_code: (d.is_compatible)(&req) as i32,
+                ..Outcome::default()
+            }
+        }
+        ItemKind::DispatcherDispatch => {
+            let (Some(d), ROption::RSome(req), ROption::RSome(endpoint)) =
+                (items.dispatchers.get(idx), inv.request, inv.endpoint)
+            else {
+                return missing();
+            };
+            let mut req = Request::from_abi(req);
+            let result = (d.dispatch)(&mut req, Endpoint::new(endpoint)).map(Reply::Response);
+            reply_outcome(result, &req)
+        }
+        ItemKind::Command => {
+            let Some(c) = items.commands.get(idx) else {
+                return missing();
+            };
+            let args: Vec<String> = inv.args.into_iter().map(|a| a.into_string()).collect();
+            Outcome {
+                exit_code: (c.run)(&args),
+                ..Outcome::default()
+            }
+        }
+        ItemKind::Cron => {
+            let (Some(c), ROption::RSome(req)) = (items.crons.get(idx), inv.request) else {
+                return missing();
+            };
+            let mut ctx = crate::CronContext {
+                db: req.db.into_option().map(|s| s.into_string()).unwrap_or_default(),
+            };
+            match (c.run)(&mut ctx) {
+                Ok(()) => Outcome::default(),
+                Err(e) => error_outcome(e),
+            }
+        }
+    }
+}
+
+fn reply_outcome(result: Result<Reply>, req: &Request) -> Outcome {
+    let mut outcome = match result {
+        Ok(Reply::Response(r)) => Outcome {
+            response: ROption::RSome(r.into_abi()),
+            ..Outcome::default()
+        },
+        Ok(Reply::Value(v)) => Outcome {
+            value: v.map(|v| RString::from(v.to_string())).into(),
+            ..Outcome::default()
+        },
+        Err(e) => error_outcome(e),
+    };
+    if req.session.is_dirty() || req.session.should_rotate() {
+        outcome.session = ROption::RSome(req.session.to_json().into());
+    }
+    outcome.rotate_session = req.session.should_rotate();
+    outcome
+}
+
+impl Reply {
+    /// Converts a http handler's return value.
+    pub fn http(value: impl crate::IntoResponse) -> Result<Reply> {
+        value.into_response().map(Reply::Response)
+    }
+
+    /// Converts a json handler's return value.
+    pub fn json(value: impl crate::IntoJsonResult) -> Result<Reply> {
+        value.into_json_result().map(Reply::Value)
+    }
+}
+
+impl From<EndpointResult> for Reply {
+    fn from(r: EndpointResult) -> Self {
+        match r {
+            EndpointResult::Response(r) => Reply::Response(r),
+            EndpointResult::Value(v) => Reply::Value(v),
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! [`Response`] and the conversions a handler's return value goes through:
+//! [`IntoResponse`] for http routes, [`IntoJsonResult`] for json routes.
+
+use crate::abi::HttpResponse;
+use crate::{Error, Result};
+use serde::Serialize;
+use serde_json::Value;
+
+/// An HTTP response built by a handler.
+///
+/// ```
+/// use inphms_sdk::Response;
+/// let r = Response::json(&serde_json::json!({"status": "pass"}))
+///     .header("Cache-Control", "no-store");
+/// assert_eq!(r.status(), 200);
+/// assert_eq!(r.header_value("content-type"), Some("application/json"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response::new(200)
+    }
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `text/html; charset=utf-8` response (Odoo's default for http routes).
+    pub fn html(body: impl Into<String>) -> Self {
+        Response::new(200)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(body.into().into_bytes())
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(body: impl Into<String>) -> Self {
+        Response::new(200)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body.into().into_bytes())
+    }
+
+    /// An `application/json` response holding `value`.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+        Response::new(200)
+            .header("Content-Type", "application/json")
+            .body(body)
+    }
+
+    /// A redirect (`303 See Other` unless you pass another code).
+    pub fn redirect(location: &str, status: u16) -> Self {
+        Response::new(status)
+            .header("Location", location)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(
+                format!(
+                    "<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n\
+                     <h1>Redirecting...</h1>\n<p>You should be redirected automatically to the \
+                     target URL: <a href=\"{0}\">{0}</a>. If not, click the link.\n",
+                    location
+                )
+                .into_bytes(),
+            )
+    }
+
+    /// Sets the status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Appends a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets a cookie (`Path=/`, `HttpOnly`, `SameSite=Lax`; `max_age` in seconds, `None`
+    /// for a browser-session cookie).
+    pub fn cookie(self, name: &str, value: &str, max_age: Option<u64>) -> Self {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        self.header("Set-Cookie", &c)
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Converts to the ABI form.
+    pub fn into_abi(self) -> HttpResponse {
+        HttpResponse {
+            status: self.status,
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()).into())
+                .collect(),
+            body: self.body.into(),
+        }
+    }
+
+    /// Converts from the ABI form.
+    pub fn from_abi(r: HttpResponse) -> Self {
+        Response {
+            status: r.status,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|p| (p.0.into_string(), p.1.into_string()))
+                .collect(),
+            body: r.body.into_vec(),
+        }
+    }
+}
+
+/// A value a http route may return.
+pub trait IntoResponse {
+    /// Converts it.
+    fn into_response(self) -> Result<Response>;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Result<Response> {
+        Ok(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Result<Response> {
+        Ok(Response::html(self))
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Result<Response> {
+        Ok(Response::html(self))
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Result<Response> {
+        Ok(Response::html(""))
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Result<Response> {
+        Ok(Response::json(&self.0))
+    }
+}
+
+impl<T: IntoResponse, E: Into<Error>> IntoResponse for std::result::Result<T, E> {
+    fn into_response(self) -> Result<Response> {
+        self.map_err(Into::into).and_then(IntoResponse::into_response)
+    }
+}
+
+/// Wraps a serializable value: an `application/json` response from a http route.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+/// A value a json route may return: its `result`, or nothing (`result` omitted).
+pub trait IntoJsonResult {
+    /// Converts it; `None` omits `result` from the JSON-RPC answer.
+    fn into_json_result(self) -> Result<Option<Value>>;
+}
+
+impl IntoJsonResult for () {
+    fn into_json_result(self) -> Result<Option<Value>> {
+        Ok(None)
+    }
+}
+
+impl IntoJsonResult for Value {
+    fn into_json_result(self) -> Result<Option<Value>> {
+        Ok(Some(self))
+    }
+}
+
+impl<T: Serialize> IntoJsonResult for Json<T> {
+    fn into_json_result(self) -> Result<Option<Value>> {
+        Ok(Some(serde_json::to_value(self.0).map_err(|e| {
+            Error::internal(format!("result is not serializable: {e}"))
+        })?))
+    }
+}
+
+impl<T: Serialize> IntoJsonResult for Option<T> {
+    fn into_json_result(self) -> Result<Option<Value>> {
+        match self {
+            None => Ok(None),
+            Some(v) => Json(v).into_json_result(),
+        }
+    }
+}
+
+impl<T: IntoJsonResult, E: Into<Error>> IntoJsonResult for std::result::Result<T, E> {
+    fn into_json_result(self) -> Result<Option<Value>> {
+        self.map_err(Into::into)
+            .and_then(IntoJsonResult::into_json_result)
+    }
+}
