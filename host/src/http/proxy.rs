@@ -1,0 +1,548 @@
+//! Proxy mode: who the client is, and which scheme and host it asked for.
+//!
+//! Odoo's rule (reference §7.2 step 2, werkzeug `ProxyFix(x_for=1, x_proto=1, x_host=1)`)
+//! plus what its users ask for. [`resolve`] trusts the forwarded headers only when **all**
+//! of these hold:
+//! * `proxy_mode` is on;
+//! * the request carries a usable `X-Forwarded-Host`;
+//! * the peer is in the trusted list ([`parse_cidrs`]); an empty list trusts any peer, as
+//!   Odoo does. An IPv4-mapped IPv6 peer (`::ffff:10.0.0.1`, from a dual-stack listener)
+//!   is compared as IPv4.
+//!
+//! Then: the client address is the **last** `X-Forwarded-For` value (the one the trusted
+//! proxy appended; several header lines count as one comma-separated list), the scheme is
+//! the last `X-Forwarded-Proto` value (`http` or `https`, anything else is ignored), the
+//! host is the last `X-Forwarded-Host` value, and `X-Forwarded-Port` (an integer 1 to
+//! 65535) replaces its port, omitted when it is the scheme's default. A forwarded value
+//! that is missing or malformed keeps the direct one (peer address, `http`).
+//!
+//! Otherwise nothing forwarded is used, not even `X-Forwarded-For`: the peer address,
+//! `http` (the server speaks plain HTTP), and the `Host` header.
+//!
+//! A host value is used only when it looks like a host (`[A-Za-z0-9.-_:[]]`, at most 255
+//! bytes): a malformed `X-Forwarded-Host` counts as absent, a malformed `Host` as none.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use hyper::header::{HeaderMap, HeaderName, HOST};
+
+/// A trusted network: an address and a prefix length (`10.0.0.0/8`, `::1/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// A trusted-proxy entry that is not a CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CidrError {
+    entry: String,
+    reason: &'static str,
+}
+
+impl fmt::Display for CidrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid trusted proxy {:?}: {} (expected an address or a network such as \
+             127.0.0.1, 10.0.0.0/8 or ::1/128)",
+            self.entry, self.reason
+        )
+    }
+}
+
+impl std::error::Error for CidrError {}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    /// `addr` (a single host) or `addr/prefix`; host bits set under the prefix are an
+    /// error (`10.0.0.1/8`), since that is usually a typo.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| CidrError {
+            entry: s.to_owned(),
+            reason,
+        };
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| err("not an IP address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| err("prefix length out of range"))?,
+            Some(_) => return Err(err("prefix length is not a number")),
+        };
+        let cidr = Cidr { addr, prefix };
+        if bits(addr) & !mask(prefix, max) != 0 {
+            return Err(err("address has bits set beyond the prefix length"));
+        }
+        Ok(cidr)
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+fn bits(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The network mask of `prefix` bits within an address of `max` bits.
+fn mask(prefix: u8, max: u8) -> u128 {
+    let all = if max == 32 {
+        u128::from(u32::MAX)
+    } else {
+        u128::MAX
+    };
+    all & !all.checked_shr(u32::from(prefix)).unwrap_or(0)
+}
+
+impl Cidr {
+    /// True when `ip` (IPv4-mapped IPv6 taken as IPv4) is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let max = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => 32,
+            (IpAddr::V6(_), IpAddr::V6(_)) => 128,
+            _ => return false,
+        };
+        let m = mask(self.prefix, max);
+        bits(ip) & m == bits(self.addr) & m
+    }
+}
+
+/// Parses a list of trusted proxies separated by commas and/or whitespace
+/// (`"10.0.0.0/8, 127.0.0.1 ::1/128"`); an empty string is an empty list (trust any peer).
+pub fn parse_cidrs(list: &str) -> Result<Vec<Cidr>, CidrError> {
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// The request's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// 80 or 443.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`resolve`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's address (werkzeug's `REMOTE_ADDR`).
+    pub remote_addr: IpAddr,
+    /// `wsgi.url_scheme`.
+    pub scheme: Scheme,
+    /// `HTTP_HOST` (may include a port); `None` without a usable host header (an HTTP/2
+    /// request carries its authority in the URI instead).
+    pub host: Option<String>,
+    /// True when the forwarded headers were applied.
+    pub forwarded: bool,
+}
+
+/// Applies proxy mode to one request (see the module documentation). `trusted` is the
+/// parsed trusted-proxy list ([`parse_cidrs`]); empty trusts any peer.
+pub fn resolve(
+    proxy_mode: bool,
+    trusted: &[Cidr],
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> ClientInfo {
+    let direct = ClientInfo {
+        remote_addr: peer.ip().to_canonical(),
+        scheme: Scheme::Http,
+        host: headers
+            .get(HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|h| is_host(h))
+            .map(str::to_owned),
+        forwarded: false,
+    };
+    if !proxy_mode {
+        return direct;
+    }
+    let Some(forwarded_host) = last_value(headers, "x-forwarded-host").filter(|h| is_host(h))
+    else {
+        return direct;
+    };
+    if !trusted.is_empty() && !trusted.iter().any(|c| c.contains(peer.ip())) {
+        tracing::debug!(target: "inphms.http", peer = %peer,
+            "forwarded headers from an untrusted peer ignored");
+        return direct;
+    }
+
+    let remote_addr = last_value(headers, "x-forwarded-for")
+        .and_then(parse_client_addr)
+        .unwrap_or(direct.remote_addr);
+    let scheme = match last_value(headers, "x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => Scheme::Https,
+        _ => Scheme::Http,
+    };
+    let port = last_value(headers, "x-forwarded-port")
+        .filter(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|&p| p != 0);
+    let host = match port {
+        None => forwarded_host.to_owned(),
+        Some(port) => {
+            let name = strip_port(forwarded_host);
+            if port == scheme.default_port() {
+                name.to_owned()
+            } else {
+                format!("{name}:{port}")
+            }
+        }
+    };
+    ClientInfo {
+        remote_addr,
+        scheme,
+        host: Some(host),
+        forwarded: true,
+    }
+}
+
+/// The last comma-separated value over every line of header `name`, trimmed.
+fn last_value<'h>(headers: &'h HeaderMap, name: &'static str) -> Option<&'h str> {
+    let name = HeaderName::from_static(name);
+    let line = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    let value = line.rsplit(',').next()?.trim();
+    (!value.is_empty()).then_some(value)
+}
+
+/// An address as proxies write it: `1.2.3.4`, `2001:db8::1`, `1.2.3.4:5678`, `[2001:db8::1]:443`.
+fn parse_client_addr(value: &str) -> Option<IpAddr> {
+    value
+        .parse::<IpAddr>()
+        .or_else(|_| value.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+fn is_host(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 255
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`; `[::1]` stays.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
+    }
+    match host.split_once(':') {
+        Some((name, _)) => name,
+        None => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    fn peer(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn resolve_with(
+        proxy_mode: bool,
+        trusted: &str,
+        peer_addr: &str,
+        headers: &HeaderMap,
+    ) -> ClientInfo {
+        resolve(
+            proxy_mode,
+            &parse_cidrs(trusted).unwrap(),
+            peer(peer_addr),
+            headers,
+        )
+    }
+
+    const FORWARDED: &[(&str, &str)] = &[
+        ("host", "127.0.0.1:8069"),
+        ("x-forwarded-for", "198.51.100.1, 203.0.113.7"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "erp.example.com"),
+    ];
+
+    #[test]
+    fn cidr_parsing() {
+        let c: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert_eq!(c.to_string(), "10.0.0.0/8");
+        assert_eq!(
+            "127.0.0.1".parse::<Cidr>().unwrap().to_string(),
+            "127.0.0.1/32"
+        );
+        assert_eq!("::1/128".parse::<Cidr>().unwrap().to_string(), "::1/128");
+        assert_eq!("::1".parse::<Cidr>().unwrap().to_string(), "::1/128");
+        assert_eq!(
+            "0.0.0.0/0".parse::<Cidr>().unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        assert_eq!("fd00::/8".parse::<Cidr>().unwrap().to_string(), "fd00::/8");
+        for (bad, reason) in [
+            ("10.0.0/8", "not an IP address"),
+            ("proxy.local", "not an IP address"),
+            ("10.0.0.0/33", "prefix length out of range"),
+            ("::/129", "prefix length out of range"),
+            ("10.0.0.0/", "prefix length is not a number"),
+            ("10.0.0.0/-1", "prefix length is not a number"),
+            ("10.0.0.0/a", "prefix length is not a number"),
+            (
+                "10.0.0.1/8",
+                "address has bits set beyond the prefix length",
+            ),
+        ] {
+            let e = bad.parse::<Cidr>().unwrap_err();
+            assert_eq!(e.reason, reason, "{bad}");
+            let msg = e.to_string();
+            assert!(msg.contains(bad) && msg.contains("10.0.0.0/8"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn cidr_lists() {
+        assert!(parse_cidrs("").unwrap().is_empty());
+        assert!(parse_cidrs(" , ").unwrap().is_empty());
+        let list = parse_cidrs("10.0.0.0/8, 127.0.0.1 ::1/128,192.168.1.0/24").unwrap();
+        assert_eq!(list.len(), 4);
+        let e = parse_cidrs("10.0.0.0/8, nope").unwrap_err();
+        assert!(e.to_string().contains("\"nope\""));
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let c: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(c.contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.contains("11.0.0.1".parse().unwrap()));
+        assert!(
+            c.contains("::ffff:10.9.9.9".parse().unwrap()),
+            "mapped IPv4"
+        );
+        assert!(!c.contains("::1".parse().unwrap()));
+        let any: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(any.contains("8.8.8.8".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::5".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        let host: Cidr = "192.168.1.10".parse().unwrap();
+        assert!(host.contains("192.168.1.10".parse().unwrap()));
+        assert!(!host.contains("192.168.1.11".parse().unwrap()));
+    }
+
+    #[test]
+    fn proxy_mode_off_ignores_everything() {
+        let info = resolve_with(false, "", "10.0.0.2:5000", &headers(FORWARDED));
+        assert_eq!(
+            info,
+            ClientInfo {
+                remote_addr: "10.0.0.2".parse().unwrap(),
+                scheme: Scheme::Http,
+                host: Some("127.0.0.1:8069".into()),
+                forwarded: false,
+            }
+        );
+    }
+
+    #[test]
+    fn without_forwarded_host_nothing_is_rewritten() {
+        let h = headers(&[
+            ("host", "localhost:8069"),
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        let info = resolve_with(true, "", "10.0.0.2:5000", &h);
+        assert_eq!(info.remote_addr, "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(info.scheme, Scheme::Http);
+        assert_eq!(info.host.as_deref(), Some("localhost:8069"));
+        assert!(!info.forwarded);
+    }
+
+    #[test]
+    fn trusted_peer_applies_forwarded_headers() {
+        for trusted in ["", "10.0.0.0/8", "192.168.0.0/16, 10.0.0.2"] {
+            let info = resolve_with(true, trusted, "10.0.0.2:5000", &headers(FORWARDED));
+            assert_eq!(
+                info,
+                ClientInfo {
+                    remote_addr: "203.0.113.7".parse().unwrap(),
+                    scheme: Scheme::Https,
+                    host: Some("erp.example.com".into()),
+                    forwarded: true,
+                },
+                "{trusted}"
+            );
+        }
+        // The last X-Forwarded-For value is the client, across header lines too.
+        let h = headers(&[
+            ("x-forwarded-host", "erp.example.com"),
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "198.51.100.4, 203.0.113.9"),
+        ]);
+        let info = resolve_with(true, "", "10.0.0.2:5000", &h);
+        assert_eq!(info.remote_addr, "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(info.scheme, Scheme::Http, "no X-Forwarded-Proto");
+    }
+
+    #[test]
+    fn untrusted_peer_is_ignored() {
+        let info = resolve_with(true, "10.0.0.0/8", "192.0.2.1:5000", &headers(FORWARDED));
+        assert_eq!(info.remote_addr, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(info.scheme, Scheme::Http);
+        assert_eq!(info.host.as_deref(), Some("127.0.0.1:8069"));
+        assert!(!info.forwarded);
+    }
+
+    #[test]
+    fn ipv6_and_mapped_peers() {
+        let info = resolve_with(true, "::1", "[::1]:5000", &headers(FORWARDED));
+        assert!(info.forwarded);
+        let info = resolve_with(
+            true,
+            "127.0.0.0/8",
+            "[::ffff:127.0.0.1]:5000",
+            &headers(FORWARDED),
+        );
+        assert!(info.forwarded);
+        let direct = resolve_with(false, "", "[::ffff:127.0.0.1]:5000", &HeaderMap::new());
+        assert_eq!(direct.remote_addr, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(direct.host, None);
+    }
+
+    #[test]
+    fn forwarded_port() {
+        let cases = [
+            ("https", "erp.example.com", "443", "erp.example.com"),
+            ("https", "erp.example.com", "8443", "erp.example.com:8443"),
+            ("http", "erp.example.com:9000", "80", "erp.example.com"),
+            (
+                "http",
+                "erp.example.com:9000",
+                "8080",
+                "erp.example.com:8080",
+            ),
+            ("https", "[2001:db8::1]:1", "4443", "[2001:db8::1]:4443"),
+            ("https", "[2001:db8::1]", "443", "[2001:db8::1]"),
+            (
+                "https",
+                "erp.example.com:8443",
+                "nope",
+                "erp.example.com:8443",
+            ),
+            ("https", "erp.example.com", "0", "erp.example.com"),
+            ("https", "erp.example.com", "70000", "erp.example.com"),
+        ];
+        for (proto, host, port, expected) in cases {
+            let h = headers(&[
+                ("x-forwarded-host", host),
+                ("x-forwarded-proto", proto),
+                ("x-forwarded-port", port),
+            ]);
+            let info = resolve_with(true, "", "10.0.0.2:5000", &h);
+            assert_eq!(
+                info.host.as_deref(),
+                Some(expected),
+                "{proto} {host} {port}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_forwarded_values() {
+        // A malformed X-Forwarded-Host counts as absent.
+        let h = headers(&[
+            ("host", "localhost"),
+            ("x-forwarded-host", "evil.com/path"),
+            ("x-forwarded-for", "203.0.113.7"),
+        ]);
+        let info = resolve_with(true, "", "10.0.0.2:5000", &h);
+        assert!(!info.forwarded);
+        assert_eq!(info.host.as_deref(), Some("localhost"));
+        // Garbage client address and scheme keep the direct values.
+        let h = headers(&[
+            ("x-forwarded-host", "a.example.com, erp.example.com"),
+            ("x-forwarded-for", "203.0.113.7, unknown"),
+            ("x-forwarded-proto", "gopher"),
+        ]);
+        let info = resolve_with(true, "", "10.0.0.2:5000", &h);
+        assert!(info.forwarded);
+        assert_eq!(info.remote_addr, "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(info.scheme, Scheme::Http);
+        assert_eq!(info.host.as_deref(), Some("erp.example.com"));
+        // Address forms with ports.
+        assert_eq!(
+            parse_client_addr("1.2.3.4:80"),
+            Some("1.2.3.4".parse().unwrap())
+        );
+        assert_eq!(
+            parse_client_addr("[2001:db8::1]:443"),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(parse_client_addr(""), None);
+        // A Host header with spaces inside is not a host.
+        let h = headers(&[("host", "a b")]);
+        assert_eq!(resolve_with(false, "", "10.0.0.2:1", &h).host, None);
+    }
+
+    #[test]
+    fn scheme_helpers() {
+        assert_eq!(Scheme::Https.as_str(), "https");
+        assert_eq!(Scheme::Http.to_string(), "http");
+        assert_eq!(Scheme::Https.default_port(), 443);
+        assert_eq!(Scheme::Http.default_port(), 80);
+    }
+}
