@@ -77,6 +77,9 @@ pub struct HostApi {
     /// Reads `key` of `section` in the configuration file (sections other than `[options]`
     /// are kept for addons), as TOML text.
     pub config_get: extern "C" fn(section: RStr<'_>, key: RStr<'_>) -> ROption<RString>,
+    /// A CSRF token for the session `sid` (Odoo's `request.csrf_token()`), valid for
+    /// `lifetime` seconds (0: one year).
+    pub csrf_token: extern "C" fn(sid: RStr<'_>, lifetime: u64) -> RString,
     /// Calls the endpoint of a route (used by dispatchers to reach the route's handler,
     /// which may live in another addon).
     #[sabi(last_prefix_field)]

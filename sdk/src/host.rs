@@ -63,6 +63,11 @@ pub(crate) fn log(level: u8, target: &str, message: &str) {
     }
 }
 
+pub(crate) fn csrf_token(sid: &str, lifetime: u64) -> Option<String> {
+    API.get()
+        .map(|api| (api.csrf_token())(RStr::from_str(sid), lifetime).into_string())
+}
+
 pub(crate) fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Result<Outcome> {
     let api = API
         .get()

@@ -74,6 +74,10 @@ pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use session::Session;
 
+/// The `tracing` crate the SDK forwards to the host's log: use its macros (or depend on
+/// `tracing = "0.1"`, which cargo unifies with this one) and the events reach the host.
+pub use tracing;
+
 /// The version of this SDK; the host refuses addons built with an incompatible one.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -194,6 +194,12 @@ impl Request {
         &self.host
     }
 
+    /// A CSRF token for this session (Odoo's `request.csrf_token()`), to put in a form's
+    /// `csrf_token` field; valid for a year. Empty outside a host.
+    pub fn csrf_token(&self) -> String {
+        crate::host::csrf_token(self.session.id(), 0).unwrap_or_default()
+    }
+
     /// Whether the server runs in developer mode.
     pub fn dev_mode(&self) -> bool {
         self.dev_mode

@@ -1,0 +1,34 @@
+//! The `base` addon: the kernel every addon depends on. Its `post_load` records that it ran
+//! (visible in the log and at `GET /base/status`), and it holds the core cron handlers.
+
+use inphms_sdk::{cron, post_load, route, CronContext, Host, Json, Request, Result};
+use serde_json::json;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static POST_LOADS: AtomicU32 = AtomicU32::new(0);
+
+#[post_load]
+fn post_load(host: &Host) -> Result<()> {
+    let n = POST_LOADS.fetch_add(1, Ordering::SeqCst) + 1;
+    tracing::info!(
+        target: "inphms.addons.base",
+        "base: post_load (run {n}, host {})",
+        host.version().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// How many times `post_load` ran in this process (exactly once per load).
+#[route("/base/status", auth = "none", save_session = false)]
+fn status(_req: &mut Request) -> Json<serde_json::Value> {
+    Json(json!({"post_load_runs": POST_LOADS.load(Ordering::SeqCst)}))
+}
+
+/// The auto-vacuum job of a database (Odoo's `base.autovacuum_job`).
+#[cron("base.autovacuum")]
+fn autovacuum(ctx: &mut CronContext) -> Result<()> {
+    tracing::info!(target: "inphms.addons.base", "autovacuum of {}", ctx.db);
+    Ok(())
+}
+
+inphms_sdk::addon!();

@@ -1,1 +1,16 @@
-//! TODO
+//! The HTTP runtime (Odoo's `odoo/http.py` and werkzeug's server): the listener, the
+//! [`application::Application`] that serves each request, and the parts it uses, one job
+//! per module.
+
+pub mod access_log;
+pub mod application;
+pub mod csrf;
+pub mod dispatcher;
+pub mod proxy;
+pub mod response;
+pub mod routing;
+pub mod server;
+pub mod session;
+pub mod static_files;
+
+pub use application::{call_endpoint, csrf_token};

@@ -1,1 +1,312 @@
-//! TODO
+//! Addons (Odoo's `odoo/modules`): discovery on the addons paths, manifests, dependency
+//! order, compiled-library location, stable-ABI loading and the checks before trust, and the
+//! host services handed to addons.
+//!
+//! [`load_addons`] is the entry point of the server; [`addon_commands`] and
+//! [`run_addon_command`] serve the command line.
+
+pub mod graph;
+pub mod host_api;
+pub mod library;
+pub mod loader;
+pub mod manifest;
+pub mod module;
+
+use abi_stable::std_types::RVec;
+use inphms_sdk::abi::{AddonItems, Invocation, ItemKind};
+use library::LibraryState;
+use loader::{LoadError, Library};
+use manifest::Manifest;
+use module::AddonSet;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// An addon whose library is loaded, checked and initialised.
+#[derive(Debug)]
+pub struct LoadedAddon {
+    /// The technical name.
+    pub name: String,
+    /// The addon folder.
+    pub dir: PathBuf,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The library file it was loaded from.
+    pub library_path: PathBuf,
+    /// The loaded library.
+    pub library: Library,
+    /// What it declares.
+    pub items: AddonItems,
+}
+
+/// The outcome of loading a set of addons.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// The addons loaded, in dependency order.
+    pub loaded: Vec<LoadedAddon>,
+    /// The addons refused, with the reason (already logged).
+    pub refused: Vec<(String, String)>,
+}
+
+/// A start-up error: a server-wide addon whose manifest or dependencies are broken.
+#[derive(Debug, Clone)]
+pub struct FatalAddonError(pub String);
+
+impl std::fmt::Display for FatalAddonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FatalAddonError {}
+
+/// Warns once about every addon on the paths whose manifest or dependencies are broken
+/// (nothing needs them yet; they are skipped).
+pub fn report_broken(set: &AddonSet) {
+    let (_, errors) = graph::order_all(set);
+    for e in errors {
+        tracing::warn!(target: "inphms.modules", "addon '{}' skipped: {e}", e.addon);
+    }
+}
+
+/// Loads `names` and their dependencies in dependency order: each library is located,
+/// loaded from a private copy in `run_dir`, checked, and its `post_load` run.
+///
+/// A broken manifest, a missing dependency or a cycle among them is fatal. A library that
+/// is missing or refused is logged in one line; its addon and the addons depending on it are
+/// skipped, and the rest load.
+pub fn load_addons(
+    set: &AddonSet,
+    names: &[String],
+    run_dir: &Path,
+) -> Result<LoadReport, FatalAddonError> {
+    let order = graph::order(set, names).map_err(|e| FatalAddonError(e.to_string()))?;
+    let mut report = LoadReport::default();
+    let mut broken: BTreeSet<String> = BTreeSet::new();
+    for name in order {
+        let addon = set.get(&name).expect("ordered addons exist");
+        let manifest = addon.manifest.clone().expect("ordered addons have a manifest");
+        if let Some(dep) = manifest.depends.iter().find(|d| broken.contains(*d)) {
+            let reason = format!("depends on '{dep}', which was refused");
+            tracing::error!(target: "inphms.modules.loading", "addon '{name}' not loaded: {reason}");
+            broken.insert(name.clone());
+            report.refused.push((name, reason));
+            continue;
+        }
+        match load_one(&name, &addon.dir, &manifest, run_dir) {
+            Ok(loaded) => report.loaded.push(loaded),
+            Err(reason) => {
+                tracing::error!(target: "inphms.modules.loading", "addon '{name}' refused: {reason}");
+                broken.insert(name.clone());
+                report.refused.push((name, reason));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Locates, loads, checks and initialises one addon.
+fn load_one(
+    name: &str,
+    dir: &Path,
+    manifest: &Manifest,
+    run_dir: &Path,
+) -> Result<LoadedAddon, String> {
+    let path = match library::locate(name, dir, manifest) {
+        LibraryState::Built(p) => p,
+        LibraryState::Stale(p) => {
+            tracing::warn!(target: "inphms.modules.loading", "addon '{name}': library {} is older than its sources; loading it anyway", p.display());
+            p
+        }
+        LibraryState::Missing(tried) => {
+            let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+            return Err(format!(
+                "no compiled library; tried {}; build it with {}",
+                tried.join(", "),
+                library::build_hint(name, dir)
+            ));
+        }
+    };
+    let log_err = |e: LoadError| {
+        if let Some(details) = &e.details {
+            tracing::debug!(target: "inphms.modules.loading", "addon '{name}' details: {details}");
+        }
+        e.to_string()
+    };
+    let (library, items) = loader::load(name, &path, run_dir).map_err(log_err)?;
+    tracing::info!(target: "inphms.modules.loading", "loading addon {name} ({})", path.display());
+    loader::init(name, &path, &library).map_err(log_err)?;
+    Ok(LoadedAddon {
+        name: name.to_owned(),
+        dir: dir.to_owned(),
+        manifest: manifest.clone(),
+        library_path: path,
+        library,
+        items,
+    })
+}
+
+/// The folder of the addons shipped with the host (`base`, `web`), always searched after the
+/// configured addons paths, as Odoo always searches `odoo/addons`. It is the first of:
+/// `$INPHMS_ADDONS_ROOT`; an `addons` folder holding `base/__manifest__.toml` next to the
+/// executable or in a folder above it (a cargo `target/` layout or an installation
+/// prefix); the source tree the host was built from.
+pub fn builtin_addons_dir() -> Option<PathBuf> {
+    let holds_base = |d: &Path| d.join("base").join(manifest::MANIFEST_NAME).is_file();
+    if let Some(dir) = std::env::var_os("INPHMS_ADDONS_ROOT").map(PathBuf::from) {
+        return holds_base(&dir).then_some(dir);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for ancestor in exe.ancestors().skip(1) {
+            for candidate in [ancestor.join("addons"), ancestor.join("share/inphms/addons")] {
+                if holds_base(&candidate) {
+                    return Some(candidate);
+                }
+            }
+        }
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../addons");
+    holds_base(&source).then(|| source.canonicalize().unwrap_or(source))
+}
+
+/// The addons paths searched: the configured ones, then [`builtin_addons_dir`].
+pub fn addons_paths(configured: &[PathBuf]) -> Vec<PathBuf> {
+    let mut paths = configured.to_vec();
+    if let Some(builtin) = builtin_addons_dir() {
+        if !paths.iter().any(|p| same_dir(p, &builtin)) {
+            paths.push(builtin);
+        }
+    }
+    paths
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The server-wide addons to load: the configured ones, with `base` and `web` appended
+/// when missing (as Odoo does).
+pub fn server_wide_names(configured: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = configured
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for required in ["base", "web"] {
+        if !names.iter().any(|n| n == required) {
+            names.push(required.to_owned());
+        }
+    }
+    names
+}
+
+/// A command provided by an addon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonCommand {
+    /// The command name.
+    pub name: String,
+    /// Its one-line help.
+    pub help: String,
+    /// The addon providing it.
+    pub addon: String,
+}
+
+/// Where command lookups load their private library copies.
+fn command_run_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("inphms-run-{}", nix::unistd::getuid()))
+}
+
+/// The commands declared by the addons of `addons_paths` (those whose manifest lists
+/// `commands`); their libraries are loaded to read each command's help.
+pub fn addon_commands(addons_paths: &[PathBuf]) -> Vec<AddonCommand> {
+    let set = module::discover(&self::addons_paths(addons_paths));
+    let mut out = Vec::new();
+    for (name, addon) in &set.addons {
+        let Ok(manifest) = &addon.manifest else {
+            continue;
+        };
+        if manifest.commands.is_empty() {
+            continue;
+        }
+        let helps = load_for_command(name, &addon.dir, manifest)
+            .map(|(_, items)| items.commands.into_vec())
+            .unwrap_or_default();
+        for cmd in &manifest.commands {
+            let help = helps
+                .iter()
+                .find(|c| c.name.as_str() == cmd)
+                .map(|c| c.help.to_string())
+                .unwrap_or_default();
+            out.push(AddonCommand {
+                name: cmd.clone(),
+                help,
+                addon: name.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn load_for_command(
+    name: &str,
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<(Library, AddonItems), String> {
+    let path = library::locate(name, dir, manifest)
+        .path()
+        .map(Path::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "addon '{name}' has no compiled library; build it with {}",
+                library::build_hint(name, dir)
+            )
+        })?;
+    loader::load(name, &path, &command_run_dir()).map_err(|e| e.to_string())
+}
+
+/// Runs the command `cmd` of its addon with `args`; returns the exit code.
+pub fn run_addon_command(
+    addons_paths: &[PathBuf],
+    cmd: &AddonCommand,
+    args: Vec<String>,
+) -> i32 {
+    let set = module::discover(&self::addons_paths(addons_paths));
+    let Some(Ok(manifest)) = set.get(&cmd.addon).map(|a| &a.manifest) else {
+        eprintln!("addon '{}' is no longer on the addons path", cmd.addon);
+        return 1;
+    };
+    let dir = &set.get(&cmd.addon).expect("checked").dir;
+    let (library, items) = match load_for_command(&cmd.addon, dir, manifest) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let Some(desc) = items.commands.iter().find(|c| c.name.as_str() == cmd.name) else {
+        eprintln!(
+            "addon '{}' lists the command '{}' in its manifest but its library does not declare it",
+            cmd.addon, cmd.name
+        );
+        return 1;
+    };
+    if let Err(e) = loader::init(&cmd.addon, dir, &library) {
+        eprintln!("{e}");
+        return 1;
+    }
+    let outcome = (library.module.call())(Invocation {
+        kind: ItemKind::Command,
+        item: desc.id,
+        request: abi_stable::std_types::ROption::RNone,
+        endpoint: abi_stable::std_types::ROption::RNone,
+        args: args.into_iter().map(Into::into).collect::<RVec<_>>(),
+    });
+    if let Some(e) = outcome.error.into_option() {
+        eprintln!("command '{}' failed: {}", cmd.name, e.message);
+        return 1;
+    }
+    outcome.exit_code
+}

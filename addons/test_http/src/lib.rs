@@ -1,0 +1,199 @@
+//! Test addon: a route for every dispatcher path (results, each error class, panics,
+//! sessions, CSRF, CORS, body limits, slow handlers), a custom `plain` dispatcher and a
+//! command. Used by the integration tests in `tests/`.
+
+use inphms_sdk::{
+    command, post_load, route, Dispatcher, Endpoint, EndpointResult, Error, Host, Json, Request,
+    Response, Result,
+};
+use serde_json::{json, Value};
+
+#[post_load]
+fn post_load(_host: &Host) -> Result<()> {
+    tracing::info!(target: "inphms.addons.test_http", "test_http: post_load");
+    Ok(())
+}
+
+/// Echoes the http parameters (query, form, URL arguments).
+#[route("/test_http/echo", auth = "none")]
+fn echo(req: &mut Request) -> Json<Value> {
+    Json(Value::Object(req.params().clone()))
+}
+
+/// A typed path argument.
+#[route("/test_http/item/<int:id>", auth = "none")]
+fn item(_req: &mut Request, id: i64) -> String {
+    format!("item {id}")
+}
+
+/// Echoes the JSON-RPC params.
+#[route("/test_http/json_echo", type = "json", auth = "none")]
+fn json_echo(req: &mut Request) -> Value {
+    Value::Object(req.params().clone())
+}
+
+/// Adds two JSON-RPC params.
+#[route("/test_http/add", type = "json", auth = "none")]
+fn add(_req: &mut Request, a: i64, b: i64) -> Value {
+    json!(a + b)
+}
+
+/// Returns nothing: `result` is omitted.
+#[route("/test_http/none", type = "json", auth = "none")]
+fn none(_req: &mut Request) {}
+
+/// Raises the error named by the `kind` argument.
+#[route(["/test_http/error/<string:kind>", "/test_http/json_error/<string:kind>"], auth = "none", csrf = false)]
+fn error(_req: &mut Request, kind: String) -> Result<String> {
+    Err(make_error(&kind))
+}
+
+/// The same errors through the json dispatcher.
+#[route("/test_http/rpc_error/<string:kind>", type = "json", auth = "none")]
+fn rpc_error(_req: &mut Request, kind: String) -> Result<Value> {
+    Err(make_error(&kind))
+}
+
+fn make_error(kind: &str) -> Error {
+    match kind {
+        "user" => Error::user("Nope, you can't"),
+        "access" => Error::access("Forbidden thing"),
+        "missing" => Error::not_found("No such thing"),
+        "expired" => Error::session_expired("Session expired"),
+        _ => Error::internal("secret internal detail").with_debug("Traceback: secret"),
+    }
+}
+
+/// Panics.
+#[route("/test_http/panic", auth = "none")]
+fn panic_http(_req: &mut Request) -> String {
+    panic!("secret panic detail");
+}
+
+/// Panics in a json route.
+#[route("/test_http/json_panic", type = "json", auth = "none")]
+fn panic_json(_req: &mut Request) -> Value {
+    panic!("secret panic detail");
+}
+
+/// Sleeps `ms` milliseconds.
+#[route("/test_http/sleep/<int:ms>", auth = "none", save_session = false)]
+fn sleep(_req: &mut Request, ms: i64) -> String {
+    std::thread::sleep(std::time::Duration::from_millis(ms.max(0) as u64));
+    format!("slept {ms}")
+}
+
+/// Logs `login` in (rotates the session id).
+#[route("/test_http/login/<string:login>", auth = "none")]
+fn login(req: &mut Request, login: String) -> String {
+    req.session.finalize_login(&login, 2);
+    format!("logged in as {login}")
+}
+
+/// Logs out (rotates the session id).
+#[route("/test_http/logout", auth = "none")]
+fn logout(req: &mut Request) -> String {
+    req.session.logout(false);
+    "logged out".into()
+}
+
+/// Who is logged in: needs a logged-in session.
+#[route("/test_http/whoami", auth = "user")]
+fn whoami(req: &mut Request) -> String {
+    req.session.login().unwrap_or_default().to_owned()
+}
+
+/// The same, as JSON-RPC.
+#[route("/test_http/json_whoami", type = "json", auth = "user")]
+fn json_whoami(req: &mut Request) -> Value {
+    json!(req.session.login())
+}
+
+/// Stores a value in the session (which is then saved).
+#[route("/test_http/set/<string:key>/<string:value>", auth = "none")]
+fn set(req: &mut Request, key: String, value: String) -> String {
+    req.session.set(&key, &value);
+    "ok".into()
+}
+
+/// Reads a session value without changing the session (no cookie).
+#[route("/test_http/get/<string:key>", auth = "none")]
+fn get(req: &mut Request, key: String) -> String {
+    req.session.get::<String>(&key).unwrap_or_default()
+}
+
+/// A CSRF token for the current session (the session is saved so the token stays valid).
+#[route("/test_http/csrf_token", auth = "none")]
+fn csrf_token(req: &mut Request) -> String {
+    req.session.touch();
+    req.csrf_token()
+}
+
+/// A form post checked for CSRF.
+#[route("/test_http/form", auth = "none", methods = ["POST"])]
+fn form(req: &mut Request) -> Json<Value> {
+    Json(Value::Object(req.params().clone()))
+}
+
+/// A CORS route.
+#[route("/test_http/cors", auth = "none", cors = "*", methods = ["GET", "POST"], csrf = false)]
+fn cors(_req: &mut Request) -> String {
+    "cors".into()
+}
+
+/// Accepts at most 16 bytes of body.
+#[route("/test_http/small", auth = "none", csrf = false, max_content_length = 16)]
+fn small(req: &mut Request) -> String {
+    format!("{} bytes", req.body().len())
+}
+
+/// Sets its own `Date` and `Server` headers.
+#[route("/test_http/headers", auth = "none")]
+fn headers(_req: &mut Request) -> Response {
+    Response::text("headers")
+        .header("Server", "test_http")
+        .header("Date", "Thu, 01 Jan 2026 00:00:00 GMT")
+}
+
+/// The client as the handler sees it (after proxy handling).
+#[route("/test_http/client", auth = "none")]
+fn client(req: &mut Request) -> Json<Value> {
+    Json(json!({"remote_addr": req.remote_addr(), "scheme": req.scheme(), "host": req.host()}))
+}
+
+/// A route of the custom `plain` routing type.
+#[route("/test_http/plain/<int:n>", type = "plain", auth = "none")]
+fn plain(_req: &mut Request, n: i64) -> Value {
+    json!(n * 2)
+}
+
+/// A dispatcher for the `plain` routing type: GET only, answers the value as text/plain.
+struct PlainDispatcher;
+
+impl Dispatcher for PlainDispatcher {
+    const ROUTING_TYPE: &'static str = "plain";
+
+    fn is_compatible(req: &Request) -> bool {
+        req.method() == "GET"
+    }
+
+    fn dispatch(req: &mut Request, endpoint: Endpoint) -> Result<Response> {
+        match endpoint.call(req)? {
+            EndpointResult::Value(v) => Ok(Response::text(format!(
+                "plain:{}",
+                v.map(|v| v.to_string()).unwrap_or_default()
+            ))),
+            EndpointResult::Response(r) => Ok(r),
+        }
+    }
+}
+inphms_sdk::register_dispatcher!(PlainDispatcher);
+
+/// Prints its arguments and exits with 3.
+#[command(name = "test_http_cmd")]
+fn test_command(args: &[String]) -> i32 {
+    println!("test_http_cmd args={}", args.join(","));
+    3
+}
+
+inphms_sdk::addon!();

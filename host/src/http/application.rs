@@ -1,0 +1,613 @@
+//! [`Application`] (Odoo's `odoo.http.Application`): one generation of the request path.
+//! It holds the route table, dispatchers and static folders built from the loaded addons,
+//! and serves each request: proxy mode, static files, routing, session loading, dispatch
+//! to the addon (guarded, time-limited), session saving, and one access-log line.
+//!
+//! A generation never changes once built; a swap builds a new one (see `service`).
+
+use super::dispatcher::{self as disp, CSRF_FREE_METHODS};
+use super::response::{self, HttpResult};
+use super::routing::{Match, RouteTable, Rule};
+use super::session::{self, SessionData, SessionStore};
+use super::{access_log, csrf, proxy, static_files};
+use crate::config::Config;
+use crate::modules::LoadedAddon;
+use abi_stable::std_types::{ROption, RString, RVec, Tuple2};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, COOKIE, SET_COOKIE};
+use hyper::{Method, Request, StatusCode};
+use inphms_sdk::abi::{EndpointRef, HttpRequest, Invocation, ItemKind, Outcome, RouteDescriptor};
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Odoo's `CORS_MAX_AGE`.
+const CORS_MAX_AGE: &str = "86400";
+
+/// A route as the table holds it: which addon serves it, and its descriptor.
+#[derive(Debug, Clone)]
+struct RouteEntry {
+    addon: u32,
+    route: RouteDescriptor,
+}
+
+/// One generation of the application.
+pub struct Application {
+    /// The generation number (1 at start, +1 per swap).
+    pub generation: u64,
+    /// The configuration this generation was built with.
+    pub config: Arc<Config>,
+    /// The loaded addons; an [`EndpointRef::addon`] is an index here.
+    pub addons: Vec<Arc<LoadedAddon>>,
+    routes: RouteTable<RouteEntry>,
+    dispatchers: HashMap<String, (u32, u32)>,
+    statics: static_files::StaticRoots,
+    sessions: Arc<dyn SessionStore>,
+    csrf_secret: Vec<u8>,
+    trusted_proxies: Vec<proxy::Cidr>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("generation", &self.generation)
+            .field("addons", &self.addons.len())
+            .finish()
+    }
+}
+
+thread_local! {
+    /// The generation whose addon code runs on this thread (for endpoint calls from
+    /// dispatchers, which come back through the host API on the same thread).
+    static CURRENT: RefCell<Option<Arc<Application>>> = const { RefCell::new(None) };
+}
+
+/// Calls a route's endpoint for a dispatcher, in the generation running on this thread.
+pub fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Outcome {
+    let app = CURRENT.with(|c| c.borrow().clone());
+    let Some(app) = app else {
+        return error_outcome("endpoint called outside of a request");
+    };
+    let Some(addon) = app.addons.get(endpoint.addon as usize) else {
+        return error_outcome("endpoint of an unknown addon");
+    };
+    (addon.library.module.call())(Invocation {
+        kind: ItemKind::Route,
+        item: endpoint.route,
+        request: ROption::RSome(request),
+        endpoint: ROption::RNone,
+        args: RVec::new(),
+    })
+}
+
+fn error_outcome(message: &str) -> Outcome {
+    Outcome {
+        error: ROption::RSome(disp::internal_error(message)),
+        ..Outcome::default()
+    }
+}
+
+/// What the request path needs to know about one request, gathered once.
+struct Ctx {
+    started: Instant,
+    method: Method,
+    /// The path, percent-encoded as received.
+    raw_path: String,
+    /// The path, percent-decoded.
+    path: String,
+    /// Path and query as received, for redirects and the access log.
+    full_path: String,
+    query: String,
+    headers: HeaderMap,
+    client: proxy::ClientInfo,
+    /// The client address as text.
+    remote_addr: String,
+    version: &'static str,
+}
+
+impl Ctx {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Application {
+    /// Builds a generation from loaded addons. Routes that cannot be parsed, or whose
+    /// routing type has no dispatcher, are logged and left out.
+    pub fn new(
+        config: Arc<Config>,
+        addons: Vec<Arc<LoadedAddon>>,
+        generation: u64,
+        sessions: Arc<dyn SessionStore>,
+    ) -> Result<Application, String> {
+        let csrf_secret = csrf::secret_from_data_dir(&config.data_dir)
+            .map_err(|e| format!("cannot read or create the CSRF secret in {}: {e}", config.data_dir.display()))?;
+        let trusted: Vec<String> = config.proxy_trusted.iter().map(ToString::to_string).collect();
+        let trusted_proxies = proxy::parse_cidrs(&trusted.join(","))
+            .map_err(|e| format!("option proxy_trusted: {e}"))?;
+        let mut dispatchers = HashMap::new();
+        dispatchers.insert("http".to_owned(), (u32::MAX, 0));
+        dispatchers.insert("json".to_owned(), (u32::MAX, 1));
+        let mut statics = Vec::new();
+        for (i, addon) in addons.iter().enumerate() {
+            for d in addon.items.dispatchers.iter() {
+                if let Some(prev) = dispatchers.insert(d.routing_type.to_string(), (i as u32, d.id)) {
+                    let by = if prev.0 == u32::MAX { "the host".to_owned() } else { addons[prev.0 as usize].name.clone() };
+                    tracing::warn!(target: "inphms.http", "addon {} replaces the '{}' dispatcher of {by}", addon.name, d.routing_type);
+                }
+            }
+            statics.push((addon.name.clone(), addon.dir.join("static")));
+        }
+        let mut routes = RouteTable::new();
+        for (i, addon) in addons.iter().enumerate() {
+            for r in addon.items.routes.iter() {
+                if !dispatchers.contains_key(r.routing_type.as_str()) {
+                    tracing::error!(target: "inphms.http", "route {} of addon {}: no dispatcher for type '{}'; route left out", r.endpoint, addon.name, r.routing_type);
+                    continue;
+                }
+                let methods: Vec<String> = r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+                for path in r.paths.iter() {
+                    match Rule::parse(path) {
+                        Ok(rule) => routes.add(
+                            rule,
+                            methods.clone(),
+                            r.cors.is_some(),
+                            RouteEntry { addon: i as u32, route: r.clone() },
+                        ),
+                        Err(e) => tracing::error!(target: "inphms.http", "route {} of addon {}: invalid path '{path}': {e}; left out", r.endpoint, addon.name),
+                    }
+                }
+            }
+        }
+        Ok(Application {
+            generation,
+            config,
+            addons,
+            routes,
+            dispatchers,
+            statics: static_files::StaticRoots::new(statics),
+            sessions,
+            csrf_secret,
+            trusted_proxies,
+        })
+    }
+
+    /// The number of routes, for the start-up log.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Serves one request from `peer`.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> HttpResult {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let client = proxy::resolve(self.config.proxy_mode, &self.trusted_proxies, peer, &parts.headers);
+        let raw_path = parts.uri.path();
+        let ctx = Ctx {
+            started,
+            path: percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy().into_owned(),
+            raw_path: raw_path.to_owned(),
+            full_path: parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            remote_addr: client.remote_addr.to_string(),
+            client,
+            version: access_log::version_str(parts.version),
+            method: parts.method,
+            headers: parts.headers,
+        };
+        let resp = self.serve(&ctx, body).await;
+        self.log_access(&ctx, &resp);
+        resp
+    }
+
+    async fn serve(self: &Arc<Self>, ctx: &Ctx, body: Incoming) -> HttpResult {
+        if ctx.method == Method::GET || ctx.method == Method::HEAD {
+            if let static_files::StaticLookup::Found(file) = self.statics.lookup(&ctx.raw_path) {
+                let r = file.respond(&ctx.method, &ctx.headers);
+                let mut resp = hyper::Response::new(http_body_util::Full::new(r.body));
+                *resp.status_mut() = r.status;
+                *resp.headers_mut() = r.headers;
+                return resp;
+            }
+        }
+        let (entry, args) = match self.routes.matches(ctx.method.as_str(), &ctx.raw_path) {
+            Match::Found { payload, args } => (payload.clone(), args),
+            Match::MethodNotAllowed { allowed } => {
+                let mut r = response::html_error(405, None);
+                if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                    r.headers_mut().insert(ALLOW, v);
+                }
+                return r;
+            }
+            Match::NotFound => return response::html_error(404, None),
+        };
+        let args: Map<String, Value> = args.into_iter().map(|(k, v)| (k, v.to_json())).collect();
+        let mut resp = self.dispatch(ctx, &entry, args, body).await;
+        if let Some(origin) = entry.route.cors.as_ref().into_option() {
+            add_cors(&mut resp, origin, &entry.route, false);
+        }
+        resp.headers_mut()
+            .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        resp
+    }
+
+    async fn dispatch(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        args: Map<String, Value>,
+        body: Incoming,
+    ) -> HttpResult {
+        let route = &entry.route;
+        if ctx.method == Method::OPTIONS && route.cors.is_some() {
+            let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            if let Some(origin) = route.cors.as_ref().into_option() {
+                add_cors(&mut r, origin, route, true);
+            }
+            return r;
+        }
+        let limit = route
+            .max_content_length
+            .into_option()
+            .unwrap_or(self.config.max_content_length);
+        let declared = ctx.header("content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return response::html_error(413, None);
+        }
+        let body = match Limited::new(body, limit as usize).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return response::html_error(413, None)
+            }
+            Err(_) => return response::html_error(400, None),
+        };
+        let content_type = ctx.header("content-type");
+        let routing_type = route.routing_type.as_str();
+        if routing_type == "json" && !disp::is_json_mimetype(content_type) {
+            return response::html_error(
+                400,
+                Some(&format!(
+                    "Request inferred type is compatible with ['http'] but '{}' is type='json'.",
+                    ctx.path
+                )),
+            );
+        }
+
+        // The session: a valid, known id is loaded; anything else gets a new one.
+        let cookie_sid = ctx
+            .header(COOKIE.as_str())
+            .and_then(|c| session::cookie_value(c, "session_id"))
+            .filter(|sid| session::is_valid_sid(sid));
+        let loaded = match cookie_sid {
+            Some(sid) => self.sessions.get(sid).ok().flatten().map(|data| (sid.to_owned(), data)),
+            None => None,
+        };
+        let is_new = loaded.is_none();
+        let (sid, data) = loaded.unwrap_or_else(|| (self.sessions.new_sid(), SessionData::default_session()));
+
+        let authenticated = data.get("uid").is_some_and(|u| !u.is_null());
+        if route.auth.as_str() == "user" && !authenticated {
+            let expired = disp_error(inphms_sdk::abi::ErrorKind::SessionExpired, "Session expired");
+            return match routing_type {
+                "json" => disp::jsonrpc_error(&Value::Null, &expired, self.dev()),
+                _ => disp::http_error(&expired, &ctx.full_path),
+            };
+        }
+
+        let mut jsonrpc_id = Value::Null;
+        let params = match routing_type {
+            "json" => {
+                let rpc = match disp::parse_jsonrpc(&body) {
+                    Ok(r) => r,
+                    Err(resp) => return resp,
+                };
+                jsonrpc_id = rpc.id;
+                match rpc.params {
+                    Ok(mut p) => {
+                        p.extend(args);
+                        p
+                    }
+                    Err(message) => {
+                        let e = disp_error(inphms_sdk::abi::ErrorKind::Internal, &message);
+                        return disp::jsonrpc_error(&jsonrpc_id, &e, self.dev());
+                    }
+                }
+            }
+            _ => {
+                let mut p = http_params(&ctx.query, content_type, &body);
+                let token = p.remove("csrf_token");
+                if routing_type == "http"
+                    && route.csrf
+                    && !CSRF_FREE_METHODS.contains(&ctx.method.as_str())
+                {
+                    let valid = token
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| csrf::validate(&self.csrf_secret, &sid, t, now()));
+                    if !valid {
+                        tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path);
+                        return response::html_error(400, Some("Session expired (invalid CSRF token)"));
+                    }
+                }
+                p.extend(args);
+                p
+            }
+        };
+
+        let request = HttpRequest {
+            method: ctx.method.as_str().into(),
+            path: ctx.path.as_str().into(),
+            query_string: ctx.query.as_str().into(),
+            headers: ctx
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    Tuple2(RString::from(k.as_str()), String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+                })
+                .collect(),
+            body: body.to_vec().into(),
+            remote_addr: ctx.remote_addr.as_str().into(),
+            scheme: ctx.client.scheme.as_str().into(),
+            host: ctx.client.host.as_deref().unwrap_or("").into(),
+            db: ROption::RNone,
+            session_id: sid.as_str().into(),
+            session: Value::Object(data.clone().into_map()).to_string().into(),
+            params: Value::Object(params).to_string().into(),
+            dev_mode: self.dev(),
+        };
+        let outcome = match self.call(entry, request).await {
+            Ok(o) => o,
+            Err(timeout) => {
+                return match routing_type {
+                    "json" => disp::jsonrpc_error(&jsonrpc_id, &timeout, self.dev()),
+                    _ => response::html_error(504, None),
+                }
+            }
+        };
+        let mut resp = match (routing_type, disp::outcome_error(&outcome)) {
+            (_, Some(e)) if e.kind == inphms_sdk::abi::ErrorKind::Panic || e.kind == inphms_sdk::abi::ErrorKind::Internal => {
+                tracing::error!(target: "inphms.http", "Exception during request handling: {} {}: {}", ctx.method, ctx.path, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                match routing_type {
+                    "json" => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
+                    _ => disp::http_error(e, &ctx.full_path),
+                }
+            }
+            ("json", Some(e)) => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
+            (_, Some(e)) => disp::http_error(e, &ctx.full_path),
+            ("json", None) => disp::jsonrpc_result(
+                &jsonrpc_id,
+                outcome.value.as_ref().into_option().map(RString::as_str),
+            ),
+            (_, None) => match outcome.response.clone().into_option() {
+                Some(r) => response::from_addon(r),
+                None => match outcome.value.as_ref().into_option() {
+                    Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
+                    None => response::html_error(500, None),
+                },
+            },
+        };
+        // Error responses do not save the session (Odoo: they skip post_dispatch).
+        if disp::outcome_error(&outcome).is_none() && route.save_session {
+            self.save_session(ctx, &mut resp, &sid, is_new, &outcome);
+        }
+        resp
+    }
+
+    /// Saves the session when the handler changed it, rotating the id when asked, and sets
+    /// the cookie only then.
+    fn save_session(&self, ctx: &Ctx, resp: &mut HttpResult, sid: &str, is_new: bool, outcome: &Outcome) {
+        let Some(text) = outcome.session.as_ref().into_option() else {
+            return;
+        };
+        let data = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => SessionData::from_map(map),
+            _ => {
+                tracing::warn!(target: "inphms.http", "handler returned a session that is not a JSON object; not saved");
+                return;
+            }
+        };
+        let sid = if outcome.rotate_session {
+            if !is_new {
+                let _ = self.sessions.delete(sid);
+            }
+            self.sessions.new_sid()
+        } else {
+            sid.to_owned()
+        };
+        if let Err(e) = self.sessions.save(&sid, &data) {
+            tracing::error!(target: "inphms.http", "session not saved: {e}");
+            return;
+        }
+        let secure = ctx.client.scheme == proxy::Scheme::Https;
+        if let Ok(v) = HeaderValue::from_str(&session::session_cookie(&sid, secure)) {
+            resp.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+
+    /// Calls the route's addon on the blocking pool, under `limit_time_real`.
+    async fn call(self: &Arc<Self>, entry: &RouteEntry, request: HttpRequest) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
+        let app = Arc::clone(self);
+        let (addon, item) = (entry.addon, entry.route.id);
+        let routing_type = entry.route.routing_type.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
+            let outcome = app.invoke(addon, item, routing_type.as_str(), request);
+            CURRENT.with(|c| *c.borrow_mut() = None);
+            outcome
+        });
+        let limit = self.config.limit_time_real;
+        let joined = if limit > 0 {
+            match tokio::time::timeout(Duration::from_secs(limit as u64), task).await {
+                Ok(j) => j,
+                Err(_) => {
+                    tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
+                    let mut e = disp::internal_error("Request timed out (limit_time_real)");
+                    e.name = "inphms.exceptions.TimeoutError".into();
+                    return Err(e);
+                }
+            }
+        } else {
+            task.await
+        };
+        Ok(joined.unwrap_or_else(|e| error_outcome(&format!("handler task failed: {e}"))))
+    }
+
+    /// Runs a route: through the addon dispatcher of its type, or straight to the handler
+    /// for the built-in `http` and `json` types.
+    fn invoke(&self, addon: u32, item: u32, routing_type: &str, request: HttpRequest) -> Outcome {
+        let endpoint = EndpointRef { addon, route: item };
+        match self.dispatchers.get(routing_type) {
+            Some((d_addon, d_id)) if *d_addon != u32::MAX => {
+                let Some(d) = self.addons.get(*d_addon as usize) else {
+                    return error_outcome("dispatcher addon missing");
+                };
+                let call = d.library.module.call();
+                let compatible = call(Invocation {
+                    kind: ItemKind::DispatcherCompatible,
+                    item: *d_id,
+                    request: ROption::RSome(request.clone()),
+                    endpoint: ROption::RNone,
+                    args: RVec::new(),
+                });
+                if compatible.exit_code != 1 {
+                    return Outcome {
+                        error: ROption::RSome(disp_error(
+                            inphms_sdk::abi::ErrorKind::BadRequest,
+                            &format!("Request is not compatible with the '{routing_type}' dispatcher."),
+                        )),
+                        ..Outcome::default()
+                    };
+                }
+                call(Invocation {
+                    kind: ItemKind::DispatcherDispatch,
+                    item: *d_id,
+                    request: ROption::RSome(request),
+                    endpoint: ROption::RSome(endpoint),
+                    args: RVec::new(),
+                })
+            }
+            _ => call_endpoint(endpoint, request),
+        }
+    }
+
+    fn dev(&self) -> bool {
+        !self.config.dev_mode.is_empty()
+    }
+
+    fn log_access(&self, ctx: &Ctx, resp: &HttpResult) {
+        if !tracing::enabled!(target: "werkzeug", tracing::Level::INFO) {
+            return;
+        }
+        let size = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .or_else(|| hyper::body::Body::size_hint(resp.body()).exact());
+        let line = access_log::format_line(
+            ctx.client.remote_addr,
+            ctx.method.as_str(),
+            &ctx.full_path,
+            ctx.version,
+            resp.status().as_u16(),
+            size,
+            ctx.started.elapsed(),
+        );
+        tracing::info!(target: "werkzeug", "{line}");
+    }
+}
+
+fn disp_error(kind: inphms_sdk::abi::ErrorKind, message: &str) -> inphms_sdk::abi::ErrorInfo {
+    let mut e = disp::internal_error(message);
+    e.kind = kind;
+    e.name = match kind {
+        inphms_sdk::abi::ErrorKind::SessionExpired => "inphms.http.SessionExpiredException",
+        inphms_sdk::abi::ErrorKind::BadRequest => "werkzeug.exceptions.BadRequest",
+        _ => "builtins.Exception",
+    }
+    .into();
+    e
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Odoo's http params: query string, then form fields (first value of each key wins within a
+/// source; form overrides query).
+fn http_params(query: &str, content_type: Option<&str>, body: &[u8]) -> Map<String, Value> {
+    let mut params = Map::new();
+    let mut add = |pairs: Vec<(String, String)>| {
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in pairs {
+            if seen.insert(k.clone()) {
+                params.insert(k, Value::String(v));
+            }
+        }
+    };
+    add(parse_urlencoded(query));
+    if content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded")) {
+        add(parse_urlencoded(&String::from_utf8_lossy(body)));
+    }
+    params
+}
+
+fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |x: &str| {
+                percent_encoding::percent_decode_str(&x.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Odoo's CORS headers; the preflight also gets the max age and allowed headers.
+fn add_cors(resp: &mut HttpResult, origin: &RString, route: &RouteDescriptor, preflight: bool) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(origin.as_str()) {
+        h.insert("access-control-allow-origin", v);
+    }
+    let methods = if route.routing_type.as_str() == "json" {
+        "POST".to_owned()
+    } else if route.methods.is_empty() {
+        "GET, POST".to_owned()
+    } else {
+        route.methods.iter().map(RString::as_str).collect::<Vec<_>>().join(", ")
+    };
+    if let Ok(v) = HeaderValue::from_str(&methods) {
+        h.insert("access-control-allow-methods", v);
+    }
+    if preflight {
+        h.insert("access-control-max-age", HeaderValue::from_static(CORS_MAX_AGE));
+        h.insert(
+            "access-control-allow-headers",
+            HeaderValue::from_static("Origin, X-Requested-With, Content-Type, Accept, Authorization"),
+        );
+    }
+}
+
+/// A CSRF token for `sid` with the secret of the generation serving this thread's request
+/// (Odoo's `request.csrf_token()`); `lifetime` 0 means one year.
+pub fn csrf_token(sid: &str, lifetime: u64) -> String {
+    let app = CURRENT.with(|c| c.borrow().clone());
+    let Some(app) = app else {
+        return String::new();
+    };
+    let lifetime = if lifetime == 0 { csrf::CSRF_TOKEN_LIFETIME } else { lifetime };
+    csrf::token(&app.csrf_secret, sid, now(), lifetime)
+}

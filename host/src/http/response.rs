@@ -1,0 +1,151 @@
+//! Building the host's own responses: werkzeug's HTML error pages, JSON bodies, and the
+//! conversion of an addon's [`HttpResponse`] into a hyper response (with `Date`/`Server`
+//! de-duplicated, as Odoo's request handler does).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use inphms_sdk::abi::HttpResponse;
+
+/// The body type of every host response.
+pub type Body = Full<Bytes>;
+
+/// A complete response.
+pub type HttpResult = Response<Body>;
+
+/// werkzeug's default description of an error status.
+fn description(status: u16) -> &'static str {
+    match status {
+        400 => "The browser (or proxy) sent a request that this server could not understand.",
+        403 => "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server.",
+        404 => "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.",
+        405 => "The method is not allowed for the requested URL.",
+        408 => "The server closed the network connection because the browser didn't finish the request within the specified time.",
+        413 => "The data value transmitted exceeds the capacity limit.",
+        500 => "The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.",
+        503 => "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
+        504 => "The connection to an upstream server timed out.",
+        _ => "",
+    }
+}
+
+/// werkzeug's HTML error page for `status`, with `message` (or the default description).
+pub fn html_error(status: u16, message: Option<&str>) -> HttpResult {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let reason = code.canonical_reason().unwrap_or("Error");
+    let text = message.unwrap_or_else(|| description(status));
+    let body = format!(
+        "<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n<h1>{reason}</h1>\n<p>{}</p>\n",
+        escape_html(text)
+    );
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// A plain `text/html; charset=utf-8` body with `status` (the JSON-RPC dispatcher's 400s).
+pub fn plain(status: u16, text: &'static str) -> HttpResult {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// An `application/json; charset=utf-8` response.
+pub fn json(status: u16, value: &serde_json::Value) -> HttpResult {
+    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+/// A redirect (`303 See Other` by default in Odoo).
+pub fn redirect(location: &str, status: u16) -> HttpResult {
+    from_addon(inphms_sdk::Response::redirect(location, status).into_abi())
+}
+
+/// Converts an addon's response. Invalid header names or values are dropped with a warning;
+/// a second `Date` or `Server` header is dropped (hyper adds `Date` itself when missing).
+pub fn from_addon(r: HttpResponse) -> HttpResult {
+    let status = StatusCode::from_u16(r.status).unwrap_or_else(|_| {
+        tracing::warn!(target: "inphms.http", "addon answered invalid status {}; sending 500", r.status);
+        StatusCode::INTERNAL_SERVER_ERROR
+    });
+    let mut out = Response::new(Full::new(Bytes::from(r.body.into_vec())));
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    for pair in r.headers {
+        let (name, value) = (pair.0, pair.1);
+        let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value.as_str()),
+        ) else {
+            tracing::warn!(target: "inphms.http", "addon header {name:?} dropped: invalid name or value");
+            continue;
+        };
+        let single = n == hyper::header::DATE || n == hyper::header::SERVER;
+        if single && headers.contains_key(&n) {
+            continue;
+        }
+        headers.append(n, v);
+    }
+    out
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::Tuple2;
+
+    #[test]
+    fn date_and_server_are_never_doubled() {
+        let r = HttpResponse {
+            status: 200,
+            headers: vec![
+                Tuple2("Server".into(), "a".into()),
+                Tuple2("server".into(), "b".into()),
+                Tuple2("Date".into(), "Thu, 26 Nov 2026 00:00:00 GMT".into()),
+                Tuple2("Date".into(), "Thu, 26 Nov 2026 00:00:01 GMT".into()),
+                Tuple2("Set-Cookie".into(), "a=1".into()),
+                Tuple2("Set-Cookie".into(), "b=2".into()),
+            ]
+            .into(),
+            body: Vec::new().into(),
+        };
+        let out = from_addon(r);
+        assert_eq!(out.headers().get_all("server").iter().count(), 1);
+        assert_eq!(out.headers().get_all("date").iter().count(), 1);
+        assert_eq!(out.headers().get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn error_page() {
+        let r = html_error(400, Some("Session expired (invalid CSRF token)"));
+        assert_eq!(r.status(), 400);
+    }
+}

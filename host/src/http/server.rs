@@ -1,0 +1,167 @@
+//! The HTTP listener (Odoo's `ThreadedWSGIServerReloadable`): binds `http_interface:http_port`
+//! or takes a socket-activated listener, accepts connections, serves them with hyper
+//! (HTTP/1.1 keep-alive, HTTP/2, upgrades) on the current [`Application`] generation, caps
+//! concurrent requests, drops slow or idle clients, and drains gracefully.
+
+use super::application::Application;
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+
+/// How the listener was obtained, for the start-up log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerSource {
+    /// Bound by this process.
+    Bound,
+    /// Inherited through `LISTEN_FDS` (systemd socket activation or a re-exec).
+    Activated,
+}
+
+/// Takes the socket-activated listener when `LISTEN_FDS`/`LISTEN_PID` name this process,
+/// else binds `interface:port` (an empty interface means `0.0.0.0`). Call before starting
+/// the runtime's threads.
+pub fn listen(interface: &str, port: u16) -> std::io::Result<(TcpListener, ListenerSource)> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if let Ok(Some(listener)) = fds.take_tcp_listener(0) {
+        return Ok((listener, ListenerSource::Activated));
+    }
+    let host = if interface.is_empty() { "0.0.0.0" } else { interface };
+    let addr: SocketAddr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+    .parse()
+    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("http_interface '{interface}': {e}")))?;
+    Ok((TcpListener::bind(addr)?, ListenerSource::Bound))
+}
+
+/// The concurrency cap from `INPHMS_MAX_HTTP_THREADS`, with Odoo's meaning: unset, empty or
+/// 0 means none; an integer caps requests in flight; anything else means
+/// `max((db_maxconn - max_cron_threads) / 2, 1)`.
+pub fn concurrency_cap(value: Option<&str>, db_maxconn: i64, max_cron_threads: i64) -> Option<usize> {
+    let value = value?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    match value.parse::<i64>() {
+        Ok(0) => None,
+        Ok(n) if n > 0 => Some(n as usize),
+        _ => Some(((db_maxconn - max_cron_threads) / 2).max(1) as usize),
+    }
+}
+
+/// Settings of the listener.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Requests in flight at most (others wait).
+    pub max_in_flight: Option<usize>,
+    /// A client must send its request headers within this time, and a keep-alive
+    /// connection idle that long is closed.
+    pub header_timeout: Duration,
+    /// How long a graceful stop waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+/// What a graceful stop observed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DrainReport {
+    /// Requests in flight when the stop began.
+    pub in_flight: usize,
+    /// Whether they all finished within the drain timeout.
+    pub drained: bool,
+}
+
+/// Serves `listener` until `stop` turns true, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<ArcSwap<Application>>,
+    options: ServeOptions,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<DrainReport> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let cap = options.max_in_flight.map(|n| Arc::new(Semaphore::new(n)));
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: wait a little instead of spinning.
+                    tracing::error!(target: "inphms.service.server", "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let in_flight = Arc::clone(&in_flight);
+        let cap = cap.clone();
+        let service = service_fn(move |req| {
+            let app = app.load_full();
+            let in_flight = Arc::clone(&in_flight);
+            let cap = cap.clone();
+            async move {
+                let _permit = match &cap {
+                    Some(s) => Some(s.acquire().await.expect("never closed")),
+                    None => None,
+                };
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                let resp = app.handle(req, peer).await;
+                in_flight.fetch_sub(1, Ordering::AcqRel);
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(target: "inphms.http", "connection from {peer}: {e}");
+            }
+        });
+    }
+    drop(listener);
+    let report_in_flight = in_flight.load(Ordering::Acquire);
+    tracing::info!(target: "inphms.service.server", "stopped accepting; {report_in_flight} request(s) in flight");
+    let drained = tokio::time::timeout(options.drain_timeout, graceful.shutdown())
+        .await
+        .is_ok();
+    Ok(DrainReport {
+        in_flight: report_in_flight,
+        drained,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concurrency_cap;
+
+    #[test]
+    fn cap_follows_odoo() {
+        assert_eq!(concurrency_cap(None, 64, 2), None);
+        assert_eq!(concurrency_cap(Some(""), 64, 2), None);
+        assert_eq!(concurrency_cap(Some("0"), 64, 2), None);
+        assert_eq!(concurrency_cap(Some("3"), 64, 2), Some(3));
+        assert_eq!(concurrency_cap(Some("yes"), 64, 2), Some(31));
+        assert_eq!(concurrency_cap(Some("x"), 2, 2), Some(1));
+    }
+}

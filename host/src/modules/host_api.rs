@@ -1,0 +1,79 @@
+//! The host's side of [`HostApi`]: the services handed to every addon at load (logging into
+//! the host's log, configuration sections, endpoint calls for dispatchers).
+
+use crate::config::Config;
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::std_types::{ROption, RStr, RString};
+use inphms_sdk::abi::{EndpointRef, HostApi, HostApiRef, HttpRequest, Outcome};
+use std::sync::{Arc, OnceLock};
+use tracing::Level;
+
+static CONFIG: OnceLock<Arc<Config>> = OnceLock::new();
+
+/// Makes the configuration readable by addons (`Host::config`). Called once at start-up.
+pub fn set_config(config: Arc<Config>) {
+    let _ = CONFIG.set(config);
+}
+
+/// The host API handed to addons.
+pub fn host_api() -> HostApiRef {
+    static API: OnceLock<HostApiRef> = OnceLock::new();
+    *API.get_or_init(|| {
+        HostApi {
+            host_version: RStr::from_str(crate::release::HOST_VERSION),
+            log,
+            log_enabled,
+            config_get,
+            csrf_token,
+            call_endpoint,
+        }
+        .leak_into_prefix()
+    })
+}
+
+fn level(n: u8) -> Level {
+    match n {
+        0 | 1 => Level::ERROR,
+        2 => Level::WARN,
+        3 => Level::INFO,
+        4 => Level::DEBUG,
+        _ => Level::TRACE,
+    }
+}
+
+/// Runs a host callback so that no panic unwinds into addon code (it would abort).
+fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+extern "C" fn log(lvl: u8, target: RStr<'_>, message: RStr<'_>) {
+    guard((), || {
+        crate::netsvc::log_record(level(lvl), target.as_str(), message.as_str())
+    })
+}
+
+extern "C" fn log_enabled(lvl: u8, target: RStr<'_>) -> bool {
+    guard(false, || crate::netsvc::enabled(level(lvl), target.as_str()))
+}
+
+extern "C" fn config_get(section: RStr<'_>, key: RStr<'_>) -> ROption<RString> {
+    guard(ROption::RNone, || {
+        let value = CONFIG
+            .get()
+            .and_then(|c| c.misc(section.as_str(), key.as_str()))
+            .and_then(|v| serde_json::to_string(v).ok());
+        value.map(RString::from).into()
+    })
+}
+
+extern "C" fn csrf_token(sid: RStr<'_>, lifetime: u64) -> RString {
+    guard(RString::new(), || {
+        crate::http::csrf_token(sid.as_str(), lifetime).into()
+    })
+}
+
+extern "C" fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Outcome {
+    guard(Outcome::default(), || {
+        crate::http::call_endpoint(endpoint, request)
+    })
+}

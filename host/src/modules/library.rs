@@ -1,0 +1,137 @@
+//! Where an addon's compiled library is found, and whether it is current.
+//!
+//! The library file is `lib<crate>.so`, where `<crate>` is the manifest's `library` key
+//! (default: the addon's technical name). If `library` contains a `/` or ends in `.so`, it is
+//! a path relative to the addon folder and the only candidate. Otherwise these are tried:
+//!
+//! 1. the addon folder itself (an addon shipped with its prebuilt library);
+//! 2. `$CARGO_TARGET_DIR/{release,debug}/` when that variable is set;
+//! 3. `target/{release,debug}/` in the addon folder and in each folder above it (the addon's
+//!    own cargo project, or the cargo workspace that holds it).
+//!
+//! Among the candidates that exist, the most recently modified wins. A library older than
+//! the addon's `Cargo.toml` or any file under its `src/` is *stale*: it still loads, with a
+//! warning.
+
+use super::manifest::Manifest;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The state of an addon's library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LibraryState {
+    /// Found and newer than the sources.
+    Built(PathBuf),
+    /// Found, but older than the sources.
+    Stale(PathBuf),
+    /// Not found; these paths were tried.
+    Missing(Vec<PathBuf>),
+}
+
+impl LibraryState {
+    /// The library's path, when found.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            LibraryState::Built(p) | LibraryState::Stale(p) => Some(p),
+            LibraryState::Missing(_) => None,
+        }
+    }
+
+    /// `built`, `stale` or `missing`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            LibraryState::Built(_) => "built",
+            LibraryState::Stale(_) => "stale",
+            LibraryState::Missing(_) => "missing",
+        }
+    }
+}
+
+/// The crate (library) name of an addon.
+pub fn crate_name(name: &str, manifest: &Manifest) -> String {
+    manifest
+        .library
+        .clone()
+        .unwrap_or_else(|| name.to_owned())
+        .replace('-', "_")
+}
+
+/// The file name of a library for `crate_name`.
+pub fn file_name(crate_name: &str) -> String {
+    format!(
+        "{}{crate_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Finds the library of the addon `name` in `dir`.
+pub fn locate(name: &str, dir: &Path, manifest: &Manifest) -> LibraryState {
+    let candidates = candidates(name, dir, manifest);
+    let newest = candidates
+        .iter()
+        .filter_map(|p| Some((mtime(p)?, p)))
+        .max_by_key(|(t, _)| *t);
+    match newest {
+        None => LibraryState::Missing(candidates),
+        Some((built, path)) => {
+            if newest_source(dir).is_some_and(|src| src > built) {
+                LibraryState::Stale(path.clone())
+            } else {
+                LibraryState::Built(path.clone())
+            }
+        }
+    }
+}
+
+/// The cargo command that builds the addon in `dir`.
+pub fn build_hint(name: &str, dir: &Path) -> String {
+    let manifest = dir.join("Cargo.toml");
+    if manifest.is_file() {
+        format!(
+            "cargo build --manifest-path {} (or `cargo build -p {name}` in its workspace)",
+            manifest.display()
+        )
+    } else {
+        format!("put lib{name}.so in {}", dir.display())
+    }
+}
+
+fn candidates(name: &str, dir: &Path, manifest: &Manifest) -> Vec<PathBuf> {
+    if let Some(lib) = &manifest.library {
+        if lib.contains('/') || lib.ends_with(std::env::consts::DLL_SUFFIX) {
+            return vec![dir.join(lib)];
+        }
+    }
+    let file = file_name(&crate_name(name, manifest));
+    let mut list = vec![dir.join(&file)];
+    let profiles = ["release", "debug"];
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        let target = PathBuf::from(target);
+        list.extend(profiles.iter().map(|p| target.join(p).join(&file)));
+    }
+    for ancestor in dir.ancestors() {
+        list.extend(
+            profiles
+                .iter()
+                .map(|p| ancestor.join("target").join(p).join(&file)),
+        );
+    }
+    list
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).ok()?.modified().ok()
+}
+
+/// The newest modification time among `Cargo.toml` and the files under `src/`.
+fn newest_source(dir: &Path) -> Option<SystemTime> {
+    let cargo = mtime(&dir.join("Cargo.toml"));
+    let src = walkdir::WalkDir::new(dir.join("src"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max();
+    cargo.into_iter().chain(src).max()
+}

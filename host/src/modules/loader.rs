@@ -1,0 +1,239 @@
+//! Loading one addon library through the stable ABI, and every check made before the host
+//! trusts it: the abi_stable layout, the SDK version, the panic strategy, the declared name.
+//! Then its `post_load` hooks run.
+//!
+//! Each library is loaded from a private copy at a unique path (`<run dir>/<name>-<pid>-<n>.so`,
+//! unlinked once mapped): glibc's `dlopen` returns an already-loaded image for a known path,
+//! and abi_stable caches the first module per type in `load_from_file`, so both are avoided
+//! (see `plugin-abi.md`). Libraries are never unloaded.
+
+use super::host_api;
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use inphms_sdk::abi::{AddonItems, AddonModuleRef};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A library that passed every check.
+#[derive(Clone, Copy)]
+pub struct Library {
+    /// The root module.
+    pub module: AddonModuleRef,
+}
+
+impl fmt::Debug for Library {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Library")
+            .field("name", &self.module.name().as_str())
+            .finish()
+    }
+}
+
+/// Why a library was refused; the Display is the one log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The library path (the original, not the private copy).
+    pub path: PathBuf,
+    /// What was expected and what was found.
+    pub reason: String,
+    /// Details (the full abi_stable report), logged at debug level.
+    pub details: Option<String>,
+    /// Whether the library is incompatible (as opposed to unreadable or failing post_load).
+    pub incompatible: bool,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+static COPIES: AtomicU64 = AtomicU64::new(0);
+
+/// Loads the library at `path` for the addon `name`, checks it, and returns it with its items.
+/// `post_load` is not run here: see [`init`].
+pub fn load(name: &str, path: &Path, run_dir: &Path) -> Result<(Library, AddonItems), LoadError> {
+    let fail = |reason: String, incompatible: bool| LoadError {
+        path: path.to_owned(),
+        reason,
+        details: None,
+        incompatible,
+    };
+    std::fs::create_dir_all(run_dir)
+        .map_err(|e| fail(format!("cannot create {}: {e}", run_dir.display()), false))?;
+    let copy = run_dir.join(format!(
+        "{name}-{}-{}{}",
+        std::process::id(),
+        COPIES.fetch_add(1, Ordering::Relaxed),
+        std::env::consts::DLL_SUFFIX
+    ));
+    std::fs::copy(path, &copy)
+        .map_err(|e| fail(format!("cannot copy to {}: {e}", copy.display()), false))?;
+    let header = lib_header_from_path(&copy);
+    // Mapped (or failed): the copy is no longer needed on disk.
+    let _ = std::fs::remove_file(&copy);
+    let module = header
+        .and_then(|h| h.init_root_module::<AddonModuleRef>())
+        .map_err(|e| library_error(path, e))?;
+    if !panic_unwind(&module) {
+        return Err(fail(
+            "built with panic = \"abort\"; expected panic = \"unwind\" (a panic in a handler \
+             would kill the server): remove `panic = \"abort\"` from the addon's cargo profile"
+                .into(),
+            true,
+        ));
+    }
+    let version = module.sdk_version().as_str();
+    check_sdk_version(version).map_err(|r| fail(r, true))?;
+    let declared = module.name().as_str();
+    if declared != name {
+        return Err(fail(
+            format!(
+                "declares the name '{declared}', expected '{name}' (its folder name): rename \
+                 the folder or set `inphms_sdk::addon!(name = \"{name}\")`"
+            ),
+            true,
+        ));
+    }
+    let items = (module.items())();
+    Ok((Library { module }, items))
+}
+
+/// Runs the addon's `post_load` hooks (and hands it the host's services).
+pub fn init(name: &str, path: &Path, library: &Library) -> Result<(), LoadError> {
+    let outcome = (library.module.init())(host_api::host_api());
+    match outcome.error.into_option() {
+        None => Ok(()),
+        Some(e) => Err(LoadError {
+            path: path.to_owned(),
+            reason: format!("post_load of '{name}' failed: {}", e.message),
+            details: (!e.debug.is_empty()).then(|| e.debug.to_string()),
+            incompatible: false,
+        }),
+    }
+}
+
+fn panic_unwind(module: &AddonModuleRef) -> bool {
+    module.panic_unwind()
+}
+
+/// Checks that an addon built with SDK `version` can run in this host: same major version
+/// (same minor while 0.x), and not newer than the host's SDK.
+pub fn check_sdk_version(version: &str) -> Result<(), String> {
+    let host = semver::Version::parse(crate::release::SDK_VERSION).expect("own version");
+    let addon = semver::Version::parse(version).map_err(|e| {
+        format!("declares SDK version '{version}', which is not a version number ({e})")
+    })?;
+    let same_line = if host.major == 0 {
+        addon.major == 0 && addon.minor == host.minor
+    } else {
+        addon.major == host.major
+    };
+    if !same_line || addon > host {
+        return Err(format!(
+            "built with inphms-sdk {addon}, expected a version compatible with the host's \
+             {host} (same {}, not newer): rebuild the addon against this SDK",
+            if host.major == 0 { "0.minor" } else { "major" }
+        ));
+    }
+    Ok(())
+}
+
+fn library_error(path: &Path, e: LibraryError) -> LoadError {
+    let (reason, details, incompatible) = match &e {
+        LibraryError::OpenError { err, .. } => (
+            format!("cannot be loaded as a shared library: {err}"),
+            None,
+            false,
+        ),
+        LibraryError::GetSymbolError { .. } => (
+            "is not an Inphms addon library: it exports no root module \
+             (expected `inphms_sdk::addon!()` in its lib.rs)"
+                .to_owned(),
+            None,
+            true,
+        ),
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => (
+            format!(
+                "built with inphms-sdk {actual_version}, expected a version compatible with \
+                 the host's {expected_version}: rebuild the addon against this SDK"
+            ),
+            None,
+            true,
+        ),
+        LibraryError::AbiInstability(_) => {
+            let full = e.to_string();
+            (
+                format!(
+                    "ABI layout differs from the host's inphms-sdk {}: {}; rebuild the addon \
+                     against this SDK",
+                    crate::release::SDK_VERSION,
+                    abi_summary(&full)
+                ),
+                Some(full),
+                true,
+            )
+        }
+        other => (other.to_string().trim().replace('\n', " "), None, true),
+    };
+    LoadError {
+        path: path.to_owned(),
+        reason,
+        details,
+        incompatible,
+    }
+}
+
+/// The useful tail of an abi_stable layout report: the field path, what was expected and
+/// what was found, on one line.
+pub fn abi_summary(report: &str) -> String {
+    let mut field = None;
+    let mut error = None;
+    let mut expected = None;
+    let mut found = None;
+    let lines: Vec<&str> = report.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let next = || lines.get(i + 1).map(|s| s.trim()).unwrap_or("");
+        if let Some(rest) = line.strip_prefix("field_name:") {
+            field = Some(rest.trim().to_owned());
+        } else if let Some(rest) = line.strip_prefix("Error:") {
+            error = Some(rest.trim().to_owned());
+        } else if let Some(rest) = line.strip_prefix("Expected:") {
+            let v = if rest.trim().is_empty() { next() } else { rest.trim() };
+            expected = Some(v.to_owned());
+        } else if let Some(rest) = line.strip_prefix("Found:") {
+            let v = if rest.trim().is_empty() { next() } else { rest.trim() };
+            found = Some(v.to_owned());
+        }
+    }
+    let mut parts = Vec::new();
+    if let Some(f) = field {
+        parts.push(format!("field '{f}'"));
+    }
+    if let Some(e) = error {
+        parts.push(e);
+    }
+    if let Some(e) = expected {
+        parts.push(format!("expected {e}"));
+    }
+    if let Some(f) = found {
+        parts.push(format!("found {f}"));
+    }
+    if parts.is_empty() {
+        report
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("layout mismatch")
+            .trim()
+            .to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
