@@ -73,13 +73,76 @@ fn test(extra: Vec<OsString>) -> Result<(), String> {
     run(test)
 }
 
-/// Builds the test addons that cannot be workspace members, because they need another SDK
-/// feature set or another panic strategy (the `exclude` list of the root `Cargo.toml`), so
-/// that the integration tests find their libraries. Runs between the workspace build and
-/// the tests.
+/// Builds the test addons that cannot come out of the workspace build, into
+/// `target/test-addons/<name>/` (the manifest beside the library, as a shipped addon):
 ///
-/// It does nothing yet: each such addon adds its build here (e.g. a `cargo build
-/// --manifest-path addons/<name>/Cargo.toml` with its own profile or features).
+/// - `test_abi_break`: not a workspace member (its SDK feature `abi-break-test` changes a
+///   root-module field type and would leak into every member); built with the workspace's
+///   `Cargo.lock` and target folder, so dependencies are reused.
+/// - `test_panic_abort`: the workspace member rebuilt with `-C panic=abort` on its own crate
+///   (`cargo rustc`), which the host must refuse.
+///
+/// Runs between the workspace build and the tests.
 fn build_test_addons() -> Result<(), String> {
+    let root = root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let out = target.join("test-addons");
+    let lib = |name: &str| target.join("debug").join(format!("lib{name}.so"));
+
+    let abi_break = root.join("addons/test_abi_break");
+    std::fs::copy(root.join("Cargo.lock"), abi_break.join("Cargo.lock"))
+        .map_err(|e| format!("cannot copy Cargo.lock into {}: {e}", abi_break.display()))?;
+    let mut build = cargo();
+    build
+        .args(["build", "--manifest-path"])
+        .arg(abi_break.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target);
+    run(build)?;
+    assemble(
+        &abi_break,
+        &lib("test_abi_break"),
+        &out.join("test_abi_break"),
+    )?;
+
+    let mut build = cargo();
+    build.args([
+        "rustc",
+        "-p",
+        "test_panic_abort",
+        "--lib",
+        "--",
+        "-C",
+        "panic=abort",
+    ]);
+    run(build)?;
+    assemble(
+        &root.join("addons/test_panic_abort"),
+        &lib("test_panic_abort"),
+        &out.join("test_panic_abort"),
+    )
+}
+
+/// Puts `addon_dir`'s manifest and the library `lib` into `dest` (replaced).
+fn assemble(addon_dir: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dest);
+    std::fs::create_dir_all(dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+    for (from, name) in [
+        (addon_dir.join("__manifest__.toml"), "__manifest__.toml"),
+        (
+            lib.to_owned(),
+            lib.file_name().and_then(|n| n.to_str()).unwrap_or("lib.so"),
+        ),
+    ] {
+        std::fs::copy(&from, dest.join(name)).map_err(|e| {
+            format!(
+                "cannot copy {} into {}: {e}",
+                from.display(),
+                dest.display()
+            )
+        })?;
+    }
     Ok(())
 }
