@@ -645,6 +645,13 @@ fn pidfile_of_a_running_server_is_removed_on_sigterm() {
             format!("--pidfile={}", pidfile.display()),
         ])
         .start();
+    // The port accepts connections as soon as it is bound; SIGTERM is handled once the
+    // service runs.
+    assert!(
+        srv.wait_for_log("HTTP service", Duration::from_secs(60)),
+        "{}",
+        srv.stderr()
+    );
     let content = std::fs::read_to_string(&pidfile).expect("the pid file exists while running");
     assert_eq!(content.trim(), srv.pid().to_string());
     let status = srv.stop(Duration::from_secs(30));
