@@ -3,6 +3,10 @@
 //! - `cargo xtask test [ARGS...]`: builds the whole workspace (the `inphms-host` binary and
 //!   the addon libraries the integration tests load), builds the special test addons
 //!   ([`build_test_addons`]), then runs `cargo test --workspace ARGS...`.
+//! - `cargo xtask bench [--quick] [SUITE ARGS...]`: installs the load generator when missing
+//!   ([`ensure_load_generator`]), builds the host, the addons and the bench crate in release,
+//!   then runs `target/release/bench-suite`, which prints the table and updates
+//!   `BENCHMARKS.md` (see `bench/src/lib.rs`).
 //!
 //! Standard library only: this crate must build before anything else.
 
@@ -15,6 +19,7 @@ fn main() -> ExitCode {
     let task = args.next();
     let result = match task.as_ref().and_then(|t| t.to_str()) {
         Some("test") => test(args.collect()),
+        Some("bench") => bench(args.collect()),
         Some("help" | "-h" | "--help") | None => {
             println!("{}", USAGE);
             Ok(())
@@ -30,8 +35,11 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask test [CARGO TEST ARGS...]\n\n\
-    test   build the workspace and the test addons, then run cargo test --workspace";
+const USAGE: &str = "usage: cargo xtask test [CARGO TEST ARGS...]\n       \
+    cargo xtask bench [--quick] [BENCH-SUITE ARGS...]\n\n\
+    test   build the workspace and the test addons, then run cargo test --workspace\n\
+    bench  install wrk if missing, build in release, run the benchmarks (issue 7) and\n       \
+    write BENCHMARKS.md; --quick: one round of short runs; --help for the suite's options";
 
 /// The root of the workspace.
 fn root() -> PathBuf {
@@ -145,4 +153,94 @@ fn assemble(addon_dir: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
         })?;
     }
     Ok(())
+}
+
+/// `cargo xtask bench`: load generator, release build, then the suite with `extra` (e.g.
+/// `--quick`).
+fn bench(extra: Vec<OsString>) -> Result<(), String> {
+    ensure_load_generator()?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "inphms-host",
+        "-p",
+        "base",
+        "-p",
+        "web",
+        "-p",
+        "test_http",
+        "-p",
+        "inphms-bench",
+    ]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let shown: Vec<String> = extra
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut suite = Command::new(target.join("release").join("bench-suite"));
+    suite
+        .current_dir(root())
+        .arg("--command")
+        .arg(format!("cargo xtask bench {}", shown.join(" ")).trim_end())
+        .args(extra);
+    run(suite)
+}
+
+/// Whether `program` runs (`program --version`).
+fn runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Makes sure `wrk` (preferred) or `oha` is on the `PATH`: `apt-get update` and
+/// `apt-get install -y wrk` (through `sudo` when not root and `sudo` exists), else
+/// `cargo install oha --locked`.
+fn ensure_load_generator() -> Result<(), String> {
+    if runs("wrk") || runs("oha") {
+        return Ok(());
+    }
+    if runs("apt-get") {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let apt = |args: &[&str]| {
+            let mut c = if is_root {
+                Command::new("apt-get")
+            } else {
+                Command::new("sudo")
+            };
+            if !is_root {
+                c.arg("apt-get");
+            }
+            c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            c
+        };
+        if is_root || runs("sudo") {
+            let installed =
+                run(apt(&["update"])).and_then(|()| run(apt(&["install", "-y", "wrk"])));
+            match installed {
+                Ok(()) if runs("wrk") => return Ok(()),
+                Ok(()) => eprintln!("xtask: wrk installed but does not run; trying oha"),
+                Err(e) => eprintln!("xtask: {e}; trying oha"),
+            }
+        }
+    }
+    let mut install = cargo();
+    install.args(["install", "oha", "--locked"]);
+    run(install)?;
+    if runs("oha") {
+        Ok(())
+    } else {
+        Err("oha was installed but is not on the PATH (add ~/.cargo/bin)".into())
+    }
 }

@@ -1,0 +1,125 @@
+//! `bench-baseline`: the bare hyper hello world that the host is measured against.
+//!
+//! It serves connections the way `host/src/http/server.rs` does (same tokio runtime
+//! builder, hyper-util auto builder with the same HTTP/1 settings, `TCP_NODELAY`, one task
+//! per connection watched by `GracefulShutdown`) and answers every request with
+//! `200 Hello, World!` after reading its body. What it does not have is the host's
+//! application path, which is what the ratios measure.
+//!
+//! ```text
+//! bench-baseline -p PORT [--spawn-blocking]
+//! ```
+//!
+//! `--spawn-blocking` builds each response on tokio's blocking pool
+//! (`tokio::task::spawn_blocking`), as the host runs every addon call: the difference with
+//! the plain mode is the cost of that hand-off alone.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const BODY: &[u8] = b"Hello, World!";
+
+fn main() {
+    let mut port: u16 = 8080;
+    let mut blocking = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-p" | "--port" => {
+                port = args
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage("-p needs a port number"));
+            }
+            "--spawn-blocking" => blocking = true,
+            "-h" | "--help" => usage(""),
+            other => usage(&format!("unknown argument '{other}'")),
+        }
+    }
+    // As the host: bind before the runtime starts its threads.
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
+        .unwrap_or_else(|e| {
+            eprintln!("bench-baseline: cannot listen on port {port}: {e}");
+            std::process::exit(1)
+        });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-baseline")
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(serve(listener, blocking));
+}
+
+fn usage(error: &str) -> ! {
+    if !error.is_empty() {
+        eprintln!("bench-baseline: {error}");
+    }
+    eprintln!("usage: bench-baseline -p PORT [--spawn-blocking]");
+    std::process::exit(if error.is_empty() { 0 } else { 2 })
+}
+
+fn hello() -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(BODY)));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    blocking: bool,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    // Read the body as the host does (a POST body must be consumed for keep-alive).
+    let _ = req.into_body().collect().await;
+    if blocking {
+        Ok(tokio::task::spawn_blocking(hello)
+            .await
+            .expect("blocking task"))
+    } else {
+        Ok(hello())
+    }
+}
+
+async fn serve(listener: std::net::TcpListener, blocking: bool) {
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10)) // the host's default http_header_timeout
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("bench-baseline: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service_fn(move |req| handle(req, blocking));
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}

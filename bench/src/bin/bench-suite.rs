@@ -1,0 +1,124 @@
+//! `bench-suite`: runs the benchmarks of issue 7 and writes the table into `BENCHMARKS.md`.
+//! Usually run by `cargo xtask bench [--quick]`, which builds the release binaries and
+//! installs the load generator first.
+//!
+//! ```text
+//! bench-suite [--quick] [--rounds N] [--duration SECS] [--warmup SECS] [--requests N]
+//!             [--startups N] [--only ITEMS] [--loadgen wrk|oha] [--output PATH | --no-write]
+//!             [--command TEXT]
+//! ```
+
+use inphms_bench::loadgen::Generator;
+use inphms_bench::report;
+use inphms_bench::servers::Env;
+use inphms_bench::suite::{self, Options};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: bench-suite [--quick] [--rounds N] [--duration SECS] [--warmup SECS] \
+[--requests N] [--startups N] [--only 1,2,...] [--loadgen wrk|oha] [--output PATH | --no-write] [--command TEXT]
+
+  --quick      1 round of 3 s runs, 100,000 requests for the RSS reading
+               (default: 3 rounds of 10 s, 1,000,000 requests)
+  --only       items of issue 7 to run (1-9; default all)
+  --output     the file to update (default: BENCHMARKS.md at the repository root)";
+
+const INTRO: &str =
+    "# Benchmarks\n\nRun `cargo xtask bench` (or `cargo xtask bench --quick`). See `bench/`.\n";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-suite: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut rounds = if quick { 1 } else { 3 };
+    let mut duration = if quick { 3 } else { 10 };
+    let mut warmup = if quick { 1 } else { 2 };
+    let mut requests: u64 = if quick { 100_000 } else { 1_000_000 };
+    let mut startups = 10;
+    let mut only = None;
+    let mut prefer = None;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root.canonicalize().unwrap_or(root);
+    let mut output = Some(root.join("BENCHMARKS.md"));
+    let mut command = format!("bench-suite {}", args.join(" ")).trim().to_owned();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        let number = |name: &str, v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name}: not a number: {v}"))
+        };
+        match a.as_str() {
+            "--quick" => {}
+            "--rounds" => rounds = number(a, value(a)?)? as usize,
+            "--duration" => duration = number(a, value(a)?)?,
+            "--warmup" => warmup = number(a, value(a)?)?,
+            "--requests" => requests = number(a, value(a)?)?,
+            "--startups" => startups = number(a, value(a)?)? as usize,
+            "--only" => only = Some(value(a)?.split(',').map(|s| s.trim().to_owned()).collect()),
+            "--loadgen" => prefer = Some(value(a)?),
+            "--output" => output = Some(PathBuf::from(value(a)?)),
+            "--no-write" => output = None,
+            "--command" => command = value(a)?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument '{other}'\n{USAGE}")),
+        }
+    }
+    let opts = Options {
+        quick,
+        rounds: rounds.max(1),
+        duration: Duration::from_secs(duration.max(1)),
+        warmup: Duration::from_secs(warmup.max(1)),
+        connections: 32,
+        startups: startups.max(1),
+        rss_requests: requests.max(1),
+        only,
+        generator: Generator::detect(prefer.as_deref())?,
+        clk_tck: inphms_bench::procfs::clk_tck(),
+    };
+    let bin_dir = std::env::current_exe()
+        .map_err(|e| format!("current_exe: {e}"))?
+        .parent()
+        .ok_or("the executable has no folder")?
+        .to_owned();
+    let env = Env::new(bin_dir, root.clone())?;
+    eprintln!(
+        "bench: {} with {}; scratch folder {}",
+        if quick { "quick run" } else { "full run" },
+        opts.generator.describe(),
+        env.work.display()
+    );
+
+    let measured = suite::run_throughput(&env, &opts)?;
+    let mut rows = Vec::new();
+    for (item, f) in suite::OTHER_ITEMS {
+        if opts.wants(item) {
+            eprintln!("bench: item {item}");
+            rows.extend(f(&env, &opts)?);
+        }
+    }
+    let section = report::section(&command, &root, &opts, &measured, &rows);
+    println!("{section}");
+    if let Some(path) = output {
+        report::write_into(&path, &section, INTRO)?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! What `/proc` tells about a server process: CPU time, context switches, threads, RSS.
+
+use std::path::Path;
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 when it cannot be asked).
+pub fn clk_tck() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// `utime + stime` of the whole process (all its threads), in clock ticks.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat)
+}
+
+/// Fields 14 and 15 of `/proc/PID/stat`; the command name (field 2) may hold spaces and
+/// parentheses, so fields are counted after its last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state).
+    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// A field of `/proc/PID/status` in its first unit (`VmRSS` in kB, `Threads`...).
+fn status_field(path: &Path, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    status.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == name).then(|| v.split_whitespace().next()?.parse().ok())?
+    })
+}
+
+/// The resident set size, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_field(Path::new(&format!("/proc/{pid}/status")), "VmRSS")
+}
+
+/// The number of threads.
+pub fn threads(pid: u32) -> Option<u64> {
+    status_field(Path::new(&format!("/proc/{pid}/status")), "Threads")
+}
+
+/// Voluntary plus involuntary context switches, summed over the process's live threads
+/// (threads that ended are not counted: the blocking pool keeps its threads 10 s).
+pub fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .map(|t| {
+            let p = t.path().join("status");
+            status_field(&p, "voluntary_ctxt_switches").unwrap_or(0)
+                + status_field(&p, "nonvoluntary_ctxt_switches").unwrap_or(0)
+        })
+        .sum()
+}
+
+/// A snapshot of the counters that a run differences.
+#[derive(Debug, Clone, Copy)]
+pub struct Counters {
+    pub ticks: u64,
+    pub ctx_switches: u64,
+}
+
+impl Counters {
+    pub fn read(pid: u32) -> Counters {
+        Counters {
+            ticks: cpu_ticks(pid).unwrap_or(0),
+            ctx_switches: context_switches(pid),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_command_name() {
+        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 10 1000 200";
+        assert_eq!(parse_cpu_ticks(stat), Some(325));
+    }
+
+    #[test]
+    fn own_process() {
+        let pid = std::process::id();
+        assert!(cpu_ticks(pid).is_some());
+        assert!(rss_kib(pid).unwrap() > 0);
+        assert!(threads(pid).unwrap() >= 1);
+    }
+}
