@@ -6,11 +6,19 @@ use std::path::PathBuf;
 
 /// A command of `inphms-host COMMAND`. Register one from its own file:
 ///
-/// ```ignore
+/// ```no_run
+/// use inphms_host::cli::{Command, EarlyOptions};
+/// use std::ffi::OsString;
+///
 /// inventory::submit! {
 ///     Command { name: "mycmd", help: "Does one thing.", run }
 /// }
-/// fn run(args: Vec<OsString>, early: &EarlyOptions) -> i32 { 0 }
+///
+/// fn run(args: Vec<OsString>, early: &EarlyOptions) -> i32 {
+///     println!("{} argument(s), {} addons folder(s)", args.len(), early.addons_path.len());
+///     0
+/// }
+/// # fn main() {}
 /// ```
 pub struct Command {
     /// The name typed after `inphms-host`.
