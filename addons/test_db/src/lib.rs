@@ -1,0 +1,151 @@
+//! The `test_db` addon: routes that use the database cursor (notes, typed values, SQL errors,
+//! a read-modify-write counter for serialization failures, a connection holder for pool
+//! exhaustion, a cron trigger) and cron handlers (one writing a row, one failing), for the
+//! database and cron integration tests.
+
+use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, Value};
+use serde_json::{json, Value as Json};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Adds a note; answers its id and the number of notes.
+#[route("/test_db/notes", type = "json", auth = "none", readonly = false)]
+fn add_note(req: &mut Request, name: String) -> Result<Json> {
+    let mut cr = req.cursor()?;
+    let rows = cr.execute(
+        "INSERT INTO test_db_note (name) VALUES ($1) RETURNING id",
+        params![name],
+    )?;
+    let id: i64 = rows.first().expect("one row").get("id")?;
+    let count: i64 = cr
+        .execute("SELECT count(*) AS n FROM test_db_note", &[])?
+        .first()
+        .expect("one row")
+        .get("n")?;
+    Ok(json!({"id": id, "count": count}))
+}
+
+/// The number of notes, as text, and the database (`GET`).
+#[route("/test_db/count", auth = "none", readonly = true)]
+fn count(req: &mut Request) -> Result<String> {
+    let mut cr = req.cursor()?;
+    let n: i64 = cr
+        .execute("SELECT count(*) AS n FROM test_db_note", &[])?
+        .first()
+        .expect("one row")
+        .get("n")?;
+    Ok(format!("{} notes in {}", n, cr.dbname()))
+}
+
+/// Every kind of value, sent as parameters and read back.
+#[route("/test_db/types", type = "json", auth = "none")]
+fn types(req: &mut Request) -> Result<Json> {
+    let mut cr = req.cursor()?;
+    let ts = inphms_sdk::Value::Text("2024-02-29 13:14:15.5".into());
+    let rows = cr.execute(
+        "SELECT $1::int AS i, $2::numeric(10,2) AS n, $3::text AS t, $4::bool AS b, \
+         $5::timestamp AS ts, $6::jsonb AS j, $7::bytea AS by, $8::int AS nul, 2.5::float8 AS f",
+        params![
+            42i64,
+            Value::Numeric("12.5".into()),
+            "héllo",
+            true,
+            ts,
+            json!({"k": [1, null]}),
+            vec![0u8, 7, 255],
+            None::<i64>
+        ],
+    )?;
+    let row = rows.first().expect("one row");
+    let describe = |name: &str| -> Json {
+        match row.value(name) {
+            Some(Value::Null) => json!("null"),
+            Some(Value::Int(i)) => json!(format!("int {i}")),
+            Some(Value::Numeric(n)) => json!(format!("numeric {n}")),
+            Some(Value::Text(t)) => json!(format!("text {t}")),
+            Some(Value::Bool(b)) => json!(format!("bool {b}")),
+            Some(Value::Timestamp(t)) => json!(format!("timestamp {t}")),
+            Some(Value::Json(j)) => json!(format!("json {j}")),
+            Some(Value::Bytes(b)) => json!(format!("bytes {b:?}")),
+            Some(Value::Float(f)) => json!(format!("float {f}")),
+            other => json!(format!("{other:?}")),
+        }
+    };
+    Ok(json!({
+        "i": describe("i"), "n": describe("n"), "t": describe("t"), "b": describe("b"),
+        "ts": describe("ts"), "j": describe("j"), "by": describe("by"), "nul": describe("nul"),
+        "f": describe("f"),
+    }))
+}
+
+/// A SQL error reaches the handler as a value: answers its SQLSTATE and message.
+#[route("/test_db/sql_error", type = "json", auth = "none")]
+fn sql_error(req: &mut Request) -> Result<Json> {
+    let mut cr = req.cursor()?;
+    let e = cr
+        .execute("SELECT * FROM no_such_table", &[])
+        .expect_err("the table does not exist");
+    cr.rollback()?;
+    Ok(json!({"sqlstate": e.sqlstate(), "message": e.message(), "name": e.name()}))
+}
+
+static BUMPS: AtomicU32 = AtomicU32::new(0);
+
+/// Reads the counter, waits `wait` seconds, writes it + 1: two concurrent calls make the
+/// second fail to serialize (REPEATABLE READ), and the host runs it again. Answers the new
+/// value and the number of handler runs in this process so far.
+#[route("/test_db/bump", type = "json", auth = "none", readonly = false)]
+fn bump(req: &mut Request, wait: f64) -> Result<Json> {
+    let runs = BUMPS.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut cr = req.cursor()?;
+    let v: i64 = cr
+        .execute("SELECT v FROM test_db_counter WHERE id = 1", &[])?
+        .first()
+        .expect("one row")
+        .get("v")?;
+    cr.execute("SELECT pg_sleep($1)", params![wait])?;
+    cr.execute(
+        "UPDATE test_db_counter SET v = $1 WHERE id = 1",
+        params![v + 1],
+    )?;
+    Ok(json!({"v": v + 1, "runs": runs}))
+}
+
+/// Holds a database connection for `seconds`.
+#[route("/test_db/hold", type = "json", auth = "none")]
+fn hold(req: &mut Request, seconds: f64) -> Result<Json> {
+    let mut cr = req.cursor()?;
+    cr.execute("SELECT pg_sleep($1)", params![seconds])?;
+    Ok(json!(true))
+}
+
+/// Triggers the jobs named `job` now; answers how many and the database time.
+#[route("/test_db/trigger", type = "json", auth = "none", readonly = false)]
+fn trigger(req: &mut Request, job: String) -> Result<Json> {
+    let mut cr = req.cursor()?;
+    let n = cr.trigger_cron(&job)?;
+    Ok(json!({"triggered": n}))
+}
+
+/// Writes one row per run into `test_db_cron_log`.
+#[cron("test_db.write_row")]
+fn write_row(ctx: &mut CronContext) -> Result<()> {
+    let mut cr = ctx.cursor()?;
+    cr.execute(
+        "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, $2, pg_backend_pid())",
+        params![ctx.job_id, ctx.job_name.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Writes a row, then fails: the row is rolled back and the failure recorded.
+#[cron("test_db.fail")]
+fn fail(ctx: &mut CronContext) -> Result<()> {
+    let mut cr = ctx.cursor()?;
+    cr.execute(
+        "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, 'must be rolled back', 0)",
+        params![ctx.job_id],
+    )?;
+    Err(Error::user("test_db.fail failed on purpose"))
+}
+
+inphms_sdk::addon!();

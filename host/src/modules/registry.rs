@@ -1,0 +1,275 @@
+//! [`Registry`] (Odoo's `odoo/modules/registry.py`): what the server knows of one database:
+//! the addons installed there, the addons loaded for it beyond the server-wide ones, its
+//! route table (for requests bound to it), and a `ready` flag that the cron workers check.
+//!
+//! Registries live in an LRU cache (the `lru` crate) sized as Odoo sizes it:
+//! `registry_lru_size`, else `limit_memory_soft / 15 MiB`. One is built lazily on the first
+//! request for its database, or at start for `-d`. Addons installed in a database but not
+//! server-wide are loaded once per process, through the same loader as the server-wide ones
+//! ([`crate::modules::load_addons_reusing`]), the first time a registry needs them.
+
+use super::module::{self, AddonSet};
+use super::{loading, LoadedAddon};
+use crate::config::Config;
+use crate::http::application::Application;
+use lru::LruCache;
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
+
+const TARGET: &str = "inphms.modules.registry";
+
+/// The model registry of one database.
+pub struct Registry {
+    /// The database.
+    pub db_name: String,
+    /// The addons installed there, with their version.
+    pub installed: BTreeMap<String, String>,
+    /// The installed addons loaded for this database that are not server-wide.
+    pub extra_addons: Vec<Arc<LoadedAddon>>,
+    ready: AtomicBool,
+    /// The route table of this database, derived from a generation of the application.
+    app: Mutex<Option<(u64, Arc<Application>)>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("db_name", &self.db_name)
+            .field("installed", &self.installed.keys().collect::<Vec<_>>())
+            .field("ready", &self.ready())
+            .finish()
+    }
+}
+
+/// What registries need from the server: the configuration and the server-wide addons.
+struct Context {
+    config: Arc<Config>,
+    server_wide: Vec<Arc<LoadedAddon>>,
+}
+
+static CONTEXT: RwLock<Option<Context>> = RwLock::new(None);
+static REGISTRIES: OnceLock<Mutex<LruCache<String, Arc<Registry>>>> = OnceLock::new();
+/// The addons loaded for databases (never unloaded), by name.
+static EXTRA: Mutex<Vec<Arc<LoadedAddon>>> = Mutex::new(Vec::new());
+/// One registry load at a time (Odoo's `Registry._lock`).
+static LOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Odoo's registry LRU size: `registry_lru_size` when set, else `limit_memory_soft / 15 MiB`
+/// (at least 1).
+pub fn lru_size(config: &Config) -> usize {
+    if config.registry_lru_size > 0 {
+        return config.registry_lru_size;
+    }
+    ((config.limit_memory_soft / (15 * 1024 * 1024)) as usize).max(1)
+}
+
+/// Sets what registries are built from: called at start, and again when the server-wide
+/// addons change (a new generation).
+pub fn setup(config: Arc<Config>, server_wide: Vec<Arc<LoadedAddon>>) {
+    let size = NonZeroUsize::new(lru_size(&config)).expect("at least 1");
+    let cache = REGISTRIES.get_or_init(|| Mutex::new(LruCache::new(size)));
+    cache.lock().unwrap_or_else(|e| e.into_inner()).resize(size);
+    *CONTEXT.write().unwrap_or_else(|e| e.into_inner()) = Some(Context {
+        config,
+        server_wide,
+    });
+}
+
+fn cache() -> &'static Mutex<LruCache<String, Arc<Registry>>> {
+    REGISTRIES.get_or_init(|| Mutex::new(LruCache::new(NonZeroUsize::new(136).expect("nonzero"))))
+}
+
+fn context() -> Result<(Arc<Config>, Vec<Arc<LoadedAddon>>), String> {
+    let ctx = CONTEXT.read().unwrap_or_else(|e| e.into_inner());
+    let ctx = ctx
+        .as_ref()
+        .ok_or_else(|| "the registries are not set up".to_owned())?;
+    Ok((Arc::clone(&ctx.config), ctx.server_wide.clone()))
+}
+
+/// The configuration registries are built with, once set up.
+pub fn config() -> Option<Arc<Config>> {
+    context().ok().map(|(c, _)| c)
+}
+
+/// The server-wide addons registries are built on.
+pub fn server_wide() -> Vec<Arc<LoadedAddon>> {
+    context().map(|(_, s)| s).unwrap_or_default()
+}
+
+/// The registries in the cache that are ready, most recently used first.
+pub fn ready_registries() -> Vec<Arc<Registry>> {
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(_, r)| Arc::clone(r))
+        .filter(|r| r.ready())
+        .collect()
+}
+
+/// The cached registry of `db`, if any (does not change the LRU order).
+pub fn cached(db: &str) -> Option<Arc<Registry>> {
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .peek(db)
+        .cloned()
+}
+
+impl Registry {
+    /// The registry of `db` (Odoo's `Registry(db)`): the cached one (now the most recently
+    /// used), or a new one.
+    pub async fn get(db: &str) -> Result<Arc<Registry>, String> {
+        if let Some(r) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(db) {
+            return Ok(Arc::clone(r));
+        }
+        let _guard = LOADING.lock().await;
+        if let Some(r) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(db) {
+            return Ok(Arc::clone(r));
+        }
+        Self::load(db).await
+    }
+
+    /// Builds the registry of `db` again (after installing addons), replacing the cached
+    /// one.
+    pub async fn new(db: &str) -> Result<Arc<Registry>, String> {
+        let _guard = LOADING.lock().await;
+        Self::load(db).await
+    }
+
+    async fn load(db: &str) -> Result<Arc<Registry>, String> {
+        let started = Instant::now();
+        let (config, server_wide) = context()?;
+        let result = Self::build(db, &config, &server_wide).await;
+        let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(r) => {
+                let r = Arc::new(r);
+                r.ready.store(true, Ordering::SeqCst);
+                cache.put(db.to_owned(), Arc::clone(&r));
+                tracing::info!(target: TARGET, "Registry loaded in {:.3}s", started.elapsed().as_secs_f64());
+                Ok(r)
+            }
+            Err(e) => {
+                cache.pop(db);
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(
+        db: &str,
+        config: &Config,
+        server_wide: &[Arc<LoadedAddon>],
+    ) -> Result<Registry, String> {
+        let initialized = loading::is_initialized(db)
+            .await
+            .map_err(|e| format!("database {db}: {e}"))?;
+        if !initialized {
+            return Err(format!("database {db} is not initialized (no ir_module_module); install base with -d {db} -i base"));
+        }
+        let installed = loading::installed_addons(db)
+            .await
+            .map_err(|e| format!("database {db}: {e}"))?;
+        let wanted: Vec<String> = installed
+            .keys()
+            .filter(|n| !server_wide.iter().any(|a| &a.name == *n))
+            .cloned()
+            .collect();
+        let extra_addons = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            load_extra(config, &wanted, server_wide)?
+        };
+        Ok(Registry {
+            db_name: db.to_owned(),
+            installed,
+            extra_addons,
+            ready: AtomicBool::new(false),
+            app: Mutex::new(None),
+        })
+    }
+
+    /// Whether the registry is fully loaded.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// The addons whose items serve this database: the server-wide ones, then the installed
+    /// extra ones.
+    pub fn addons(&self, server_wide: &[Arc<LoadedAddon>]) -> Vec<Arc<LoadedAddon>> {
+        let mut all = server_wide.to_vec();
+        for a in &self.extra_addons {
+            if !all.iter().any(|b| b.name == a.name) {
+                all.push(Arc::clone(a));
+            }
+        }
+        all
+    }
+
+    /// The addon declaring the cron handler `name`, and the handler's id, among the addons
+    /// serving this database.
+    pub fn cron_handler(&self, name: &str) -> Option<(Arc<LoadedAddon>, u32)> {
+        self.addons(&server_wide()).into_iter().find_map(|a| {
+            let id = a
+                .items
+                .crons
+                .iter()
+                .find(|c| c.name.as_str() == name)
+                .map(|c| c.id)?;
+            Some((a, id))
+        })
+    }
+
+    /// The application of this database for the generation `base` (its routes: the
+    /// server-wide ones and those of the installed addons), built once per generation.
+    pub fn application(&self, base: &Application) -> Result<Arc<Application>, String> {
+        let mut slot = self.app.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((generation, app)) = slot.as_ref() {
+            if *generation == base.generation {
+                return Ok(Arc::clone(app));
+            }
+        }
+        let app = Arc::new(base.derive(&self.db_name, self.addons(&base.addons))?);
+        *slot = Some((base.generation, Arc::clone(&app)));
+        Ok(app)
+    }
+}
+
+/// Loads (once per process) the addons `names` and their dependencies that are not loaded
+/// yet.
+fn load_extra(
+    config: &Config,
+    names: &[String],
+    server_wide: &[Arc<LoadedAddon>],
+) -> Result<Vec<Arc<LoadedAddon>>, String> {
+    let mut extra = EXTRA.lock().unwrap_or_else(|e| e.into_inner());
+    let mut previous: Vec<Arc<LoadedAddon>> = server_wide.to_vec();
+    previous.extend(extra.iter().cloned());
+    let set: AddonSet = module::discover(&super::addons_paths(&config.addons_path));
+    let (report, fresh) =
+        super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous)
+            .map_err(|e| e.to_string())?;
+    if let Some((name, reason)) = report.refused.first() {
+        return Err(format!("addon '{name}' cannot be loaded: {reason}"));
+    }
+    let mut out: Vec<Arc<LoadedAddon>> = Vec::new();
+    for a in report.reused {
+        if !server_wide.iter().any(|s| Arc::ptr_eq(s, &a)) {
+            out.push(a);
+        }
+    }
+    for a in report.loaded {
+        let a = Arc::new(a);
+        extra.push(Arc::clone(&a));
+        out.push(a);
+    }
+    if !fresh.is_empty() {
+        tracing::info!(target: TARGET, "addons loaded for databases: {}", fresh.join(", "));
+    }
+    Ok(out)
+}

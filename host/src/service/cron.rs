@@ -1,0 +1,709 @@
+//! Cron workers (Odoo's `cron_thread` and `ir.cron._process_jobs`, 18.0 semantics).
+//!
+//! [`spawn`] starts `max_cron_threads` supervised workers (none with 0; they run with
+//! `--no-http` too). Each keeps a dedicated, non-pooled connection to the `cron_db` database
+//! (`postgres` by default) that LISTENs on `cron_trigger`, and wakes on a notification or
+//! after 60 s plus its number in seconds. When LISTEN is impossible (no such database, no
+//! CONNECT right, a cluster in recovery) it polls, with a warning. A lost connection is
+//! re-established with backoff and followed by a pass over every database, since
+//! notifications sent meanwhile are lost. A worker that panics is logged and restarted.
+//!
+//! A pass processes, for each ready registry, the due jobs of its database: each job is
+//! acquired alone with `FOR NO KEY UPDATE SKIP LOCKED` (so several workers and several hosts
+//! never run one job twice), its handler (found by name among the database's addons) runs in
+//! its own transaction on the blocking pool under `limit_time_real_cron`, `nextcall` moves on
+//! by its interval past now (missed runs are skipped, never replayed), the due
+//! `ir_cron_trigger` rows are consumed, and the outcome is recorded: `failure_count` and
+//! `first_failure_date` (deactivated after 5 failures spanning 7 days), and the run's start,
+//! end and outcome (`last_start`, `last_end`, `last_outcome`) that `inphms-host cron -d DB`
+//! lists. A manual run ([`run_manually`]) takes the same lock without waiting and says
+//! "already running" instead of running twice.
+
+use crate::config::Config;
+use crate::modules::registry::{self, Registry};
+use crate::sql_db::{self, env, DbError};
+use abi_stable::std_types::{ROption, RString, RVec};
+use chrono::{Months, NaiveDateTime, TimeDelta};
+use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, Outcome, SqlValue};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+const TARGET: &str = "inphms.service.cron";
+
+/// Odoo's `SLEEP_INTERVAL`.
+pub const SLEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Failures before a job may be deactivated.
+pub const MIN_FAILURE_COUNT_BEFORE_DEACTIVATION: i64 = 5;
+/// The span those failures must cover.
+pub const MIN_DELTA_BEFORE_DEACTIVATION: TimeDelta = TimeDelta::days(7);
+
+static CRON_DB: RwLock<String> = RwLock::new(String::new());
+
+fn cron_db() -> String {
+    let db = CRON_DB.read().unwrap_or_else(|e| e.into_inner()).clone();
+    if db.is_empty() {
+        "postgres".into()
+    } else {
+        db
+    }
+}
+
+/// Remembers the database the workers LISTEN on (the `cron_db` option).
+pub fn configure(config: &Config) {
+    *CRON_DB.write().unwrap_or_else(|e| e.into_inner()) = config.cron_db.clone();
+}
+
+/// Wakes the cron workers of every host (`pg_notify('cron_trigger', db)` on `cron_db`);
+/// a failure is logged (the workers' periodic pass still runs the job).
+pub async fn notify_workers(pools: &sql_db::Pools, db: &str) {
+    // Outside of any transaction (autocommit): delivered at once.
+    let result = match pools.get(&cron_db()).await {
+        Ok(conn) => conn
+            .execute("SELECT pg_notify('cron_trigger', $1)", &[&db])
+            .await
+            .map(|_| ())
+            .map_err(|e| DbError::from_pg(&e)),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(target: TARGET, "cannot wake the cron workers through {}: {e}", cron_db());
+    }
+}
+
+/// The running workers; [`CronHandle::stop`] stops them once their current job is done.
+#[derive(Debug)]
+pub struct CronHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl CronHandle {
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Stops the workers: each finishes the job it runs, then ends.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts `max_cron_threads` supervised workers on the current runtime.
+pub fn spawn(config: Arc<Config>) -> CronHandle {
+    configure(&config);
+    let (stop, stop_rx) = watch::channel(false);
+    let tasks = (0..config.max_cron_threads)
+        .map(|i| tokio::spawn(supervise(i, Arc::clone(&config), stop_rx.clone())))
+        .collect::<Vec<_>>();
+    if !tasks.is_empty() {
+        tracing::info!(target: TARGET, "{} cron worker(s) started, listening on database {}", tasks.len(), config.cron_db);
+    }
+    CronHandle { stop, tasks }
+}
+
+/// Runs worker `i`, restarting it when it panics or ends before the stop.
+async fn supervise(i: u32, config: Arc<Config>, stop: watch::Receiver<bool>) {
+    loop {
+        let task = tokio::spawn(worker(i, Arc::clone(&config), stop.clone()));
+        let result = task.await;
+        if *stop.borrow() {
+            return;
+        }
+        match result {
+            Ok(()) => tracing::error!(target: TARGET, "cron{i} ended unexpectedly; restarting it"),
+            Err(e) => tracing::error!(target: TARGET, "cron{i} died: {e}; restarting it"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Waits until `stop` is set; returns at once if it is.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A LISTEN connection: notifications arrive on the channel, which closes when the
+/// connection is lost.
+struct Listener {
+    rx: mpsc::UnboundedReceiver<()>,
+    _client: tokio_postgres::Client,
+    driver: JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+async fn listen(i: u32) -> Result<Listener, String> {
+    let db = cron_db();
+    let pools = sql_db::pools();
+    let (client, mut conn) = sql_db::connect_unpooled(pools.info(), &db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                    if tx.send(()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(target: TARGET, "cron{i}: LISTEN connection: {e}");
+                    return;
+                }
+                None => return,
+            }
+        }
+    });
+    let in_recovery = client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .get::<_, bool>(0);
+    if in_recovery {
+        return Err("PG cluster in recovery mode, cron trigger not activated".into());
+    }
+    client
+        .batch_execute("LISTEN cron_trigger")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Listener {
+        rx,
+        _client: client,
+        driver,
+    })
+}
+
+async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_secs(1);
+    let mut warned = false;
+    let jitter = Duration::from_secs(i as u64);
+    while !*stop.borrow() {
+        match listen(i).await {
+            Ok(mut listener) => {
+                if warned {
+                    tracing::info!(target: TARGET, "cron{i}: listening on database {} again", cron_db());
+                }
+                warned = false;
+                backoff = Duration::from_secs(1);
+                // Notifications sent while we were not listening are lost: look everywhere.
+                pass(i, &config, &stop).await;
+                loop {
+                    tokio::select! {
+                        _ = stopped(&mut stop) => return,
+                        msg = listener.rx.recv() => if msg.is_none() {
+                            tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron_db());
+                            break;
+                        },
+                        _ = tokio::time::sleep(SLEEP_INTERVAL + jitter) => {}
+                    }
+                    // Spread the herd of workers woken by one notification.
+                    tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
+                    while listener.rx.try_recv().is_ok() {}
+                    pass(i, &config, &stop).await;
+                }
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); polling every {}s until it can", cron_db(), SLEEP_INTERVAL.as_secs());
+                    warned = true;
+                }
+                pass(i, &config, &stop).await;
+                let wait = backoff.min(SLEEP_INTERVAL + jitter);
+                backoff = (backoff * 2).min(SLEEP_INTERVAL);
+                tokio::select! {
+                    _ = stopped(&mut stop) => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// One pass over the ready registries.
+async fn pass(i: u32, config: &Arc<Config>, stop: &watch::Receiver<bool>) {
+    for reg in registry::ready_registries() {
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = process_jobs(&reg, config, stop).await {
+            tracing::warn!(target: TARGET, "cron{i} encountered an Exception on {}: {e}", reg.db_name);
+        }
+    }
+}
+
+fn text(v: Option<&SqlValue>) -> String {
+    match v {
+        Some(SqlValue::Text(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn int(v: Option<&SqlValue>) -> i64 {
+    match v {
+        Some(SqlValue::Int(i)) => *i,
+        _ => 0,
+    }
+}
+
+fn timestamp(v: Option<&SqlValue>) -> Option<NaiveDateTime> {
+    match v {
+        Some(SqlValue::Timestamp(us)) => {
+            chrono::DateTime::from_timestamp_micros(*us).map(|t| t.naive_utc())
+        }
+        _ => None,
+    }
+}
+
+fn ts_value(t: NaiveDateTime) -> SqlValue {
+    SqlValue::Timestamp(t.and_utc().timestamp_micros())
+}
+
+/// The due condition of a job (Odoo's ready-jobs query).
+const DUE: &str = "active AND (nextcall <= (now() AT TIME ZONE 'UTC') OR id IN \
+                   (SELECT cron_id FROM ir_cron_trigger WHERE call_at <= (now() AT TIME ZONE 'UTC')))";
+
+/// A job acquired for a run.
+#[derive(Debug, Clone)]
+struct Job {
+    id: i64,
+    name: String,
+    handler: String,
+    interval_number: i64,
+    interval_type: String,
+    nextcall: NaiveDateTime,
+    failure_count: i64,
+    first_failure_date: Option<NaiveDateTime>,
+    db_now: NaiveDateTime,
+}
+
+const JOB_COLUMNS: &str =
+    "id, cron_name, handler, interval_number, interval_type, nextcall, failure_count, \
+                           first_failure_date, (now() AT TIME ZONE 'UTC') AS db_now";
+
+fn job_of(row: &RVec<SqlValue>) -> Job {
+    Job {
+        id: int(row.first()),
+        name: text(row.get(1)),
+        handler: text(row.get(2)),
+        interval_number: int(row.get(3)),
+        interval_type: text(row.get(4)),
+        nextcall: timestamp(row.get(5)).unwrap_or_default(),
+        failure_count: int(row.get(6)),
+        first_failure_date: timestamp(row.get(7)),
+        db_now: timestamp(row.get(8)).unwrap_or_default(),
+    }
+}
+
+/// `t` plus `n` intervals of `kind` (minutes, hours, days, weeks, months).
+pub fn add_interval(t: NaiveDateTime, n: i64, kind: &str) -> Option<NaiveDateTime> {
+    match kind {
+        "minutes" => t.checked_add_signed(TimeDelta::try_minutes(n)?),
+        "hours" => t.checked_add_signed(TimeDelta::try_hours(n)?),
+        "days" => t.checked_add_signed(TimeDelta::try_days(n)?),
+        "weeks" => t.checked_add_signed(TimeDelta::try_weeks(n)?),
+        "months" => t.checked_add_months(Months::new(u32::try_from(n).ok()?)),
+        _ => None,
+    }
+}
+
+/// The next call after `now`: `nextcall` moved on by whole intervals (missed runs skipped).
+pub fn next_call(nextcall: NaiveDateTime, n: i64, kind: &str, now: NaiveDateTime) -> NaiveDateTime {
+    let n = n.max(1);
+    let mut next = nextcall;
+    let mut steps = 0u32;
+    while next <= now {
+        match add_interval(next, n, kind) {
+            Some(t) => next = t,
+            None => return now + TimeDelta::days(1),
+        }
+        steps += 1;
+        if steps > 1_000_000 {
+            return now + TimeDelta::days(1);
+        }
+    }
+    next
+}
+
+/// Processes the due jobs of the registry's database, one at a time.
+async fn process_jobs(
+    reg: &Arc<Registry>,
+    config: &Arc<Config>,
+    stop: &watch::Receiver<bool>,
+) -> Result<usize, DbError> {
+    let db = reg.db_name.as_str();
+    let mut cr = sql_db::cursor(db, false);
+    let base = cr
+        .execute(
+            "SELECT latest_version FROM ir_module_module WHERE name = 'base'",
+            &[],
+        )
+        .await?;
+    if base
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .is_none_or(|v| *v == SqlValue::Null)
+    {
+        let _ = cr.rollback().await;
+        tracing::warn!(target: TARGET, "Skipping database {db} because of modules to install/upgrade/remove.");
+        return Ok(0);
+    }
+    let ids = cr
+        .execute(
+            &format!("SELECT id FROM ir_cron WHERE {DUE} ORDER BY failure_count, priority, id"),
+            &[],
+        )
+        .await?;
+    let _ = cr.rollback().await;
+    let mut done = 0;
+    for row in ids.rows.iter() {
+        if *stop.borrow() {
+            break;
+        }
+        let id = int(row.first());
+        let acquired = cr
+            .execute(
+                &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE {DUE} AND id = $1 FOR NO KEY UPDATE SKIP LOCKED"),
+                &[SqlValue::Int(id)],
+            )
+            .await;
+        let job = match acquired {
+            Ok(rows) if !rows.rows.is_empty() => job_of(&rows.rows[0]),
+            Ok(_) => {
+                let _ = cr.rollback().await;
+                continue;
+            }
+            Err(e) if e.is_retryable() => {
+                // Another worker just ran it.
+                let _ = cr.rollback().await;
+                continue;
+            }
+            Err(e) => {
+                let _ = cr.rollback().await;
+                return Err(e);
+            }
+        };
+        process_job(&mut cr, reg, config, job).await?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The handler succeeded; its transaction is committed.
+    Done,
+    /// The handler failed (or timed out); its transaction is rolled back.
+    Failed(String),
+}
+
+impl RunOutcome {
+    fn label(&self) -> String {
+        match self {
+            RunOutcome::Done => "done".into(),
+            RunOutcome::Failed(m) => format!("failed: {m}"),
+        }
+    }
+}
+
+/// The time limit of a job: `limit_time_real_cron`, `limit_time_real` when it is -1, none
+/// when 0.
+fn time_limit(config: &Config) -> Option<Duration> {
+    let limit = if config.limit_time_real_cron < 0 {
+        config.limit_time_real as i64
+    } else {
+        config.limit_time_real_cron
+    };
+    (limit > 0).then(|| Duration::from_secs(limit as u64))
+}
+
+/// Runs the handler of `job` in its own transaction on the blocking pool, under the time
+/// limit.
+async fn run_handler(
+    reg: &Arc<Registry>,
+    config: &Config,
+    job_id: i64,
+    job_name: &str,
+    handler: &str,
+) -> RunOutcome {
+    let Some((addon, item)) = reg.cron_handler(handler) else {
+        return RunOutcome::Failed(format!(
+            "no cron handler '{handler}' among the addons of {} (is its addon installed?)",
+            reg.db_name
+        ));
+    };
+    let db = reg.db_name.clone();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancelled);
+    let name = job_name.to_owned();
+    let task = tokio::task::spawn_blocking(move || {
+        let call = addon.library.module.call();
+        env::transaction(&db, false, 1, || {
+            let outcome = call(Invocation {
+                kind: ItemKind::Cron,
+                item,
+                request: ROption::RSome(HttpRequest {
+                    db: ROption::RSome(RString::from(db.as_str())),
+                    ..HttpRequest::default()
+                }),
+                endpoint: ROption::RNone,
+                args: vec![
+                    RString::from(job_id.to_string()),
+                    RString::from(name.as_str()),
+                ]
+                .into(),
+            });
+            Cancellable(outcome, Arc::clone(&flag))
+        })
+    });
+    let joined = match time_limit(config) {
+        Some(limit) => match tokio::time::timeout(limit, task).await {
+            Ok(j) => j,
+            Err(_) => {
+                cancelled.store(true, Ordering::SeqCst);
+                return RunOutcome::Failed(format!(
+                    "timed out after {}s (limit_time_real_cron)",
+                    limit.as_secs()
+                ));
+            }
+        },
+        None => task.await,
+    };
+    match joined {
+        Ok(Ok(Cancellable(outcome, _))) => match outcome.error.into_option() {
+            None => RunOutcome::Done,
+            Some(e) => RunOutcome::Failed(if e.debug.is_empty() {
+                e.message.to_string()
+            } else {
+                format!("{}: {}", e.message, e.debug)
+            }),
+        },
+        Ok(Err(e)) => RunOutcome::Failed(e.to_string()),
+        Err(e) => RunOutcome::Failed(format!("handler task failed: {e}")),
+    }
+}
+
+/// A handler's outcome that counts as failed once its run was cancelled (timed out), so
+/// that its transaction is rolled back rather than committed late.
+struct Cancellable(Outcome, Arc<AtomicBool>);
+
+impl env::AttemptOutcome for Cancellable {
+    fn failed(&self) -> bool {
+        self.0.error.is_some() || self.1.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs an acquired job and records the outcome; commits `cr` (releasing the lock).
+async fn process_job(
+    cr: &mut sql_db::Cursor,
+    reg: &Arc<Registry>,
+    config: &Config,
+    job: Job,
+) -> Result<(), DbError> {
+    let started_at = Instant::now();
+    let start = job.db_now;
+    tracing::info!(target: TARGET, "Job {:?} ({}) starting", job.name, job.id);
+    let outcome = run_handler(reg, config, job.id, &job.name, &job.handler).await;
+    let elapsed = started_at.elapsed();
+    let end = start + TimeDelta::from_std(elapsed).unwrap_or_default();
+    match &outcome {
+        RunOutcome::Done => {
+            tracing::info!(target: TARGET, "Job {:?} ({}) done in {:.3}s", job.name, job.id, elapsed.as_secs_f64())
+        }
+        RunOutcome::Failed(m) => {
+            tracing::error!(target: TARGET, "Job {:?} ({}) server action #{} failed: {m}", job.name, job.id, job.id)
+        }
+    }
+    let (failure_count, first_failure, active) = match &outcome {
+        RunOutcome::Done => (0, None, true),
+        RunOutcome::Failed(_) => {
+            let count = job.failure_count + 1;
+            let first = job.first_failure_date.unwrap_or(start);
+            if count >= MIN_FAILURE_COUNT_BEFORE_DEACTIVATION
+                && first + MIN_DELTA_BEFORE_DEACTIVATION < end
+            {
+                tracing::warn!(target: TARGET, "Cron job {} ({}) has been deactivated after failing {count} times since {first}", job.name, job.id);
+                (0, None, false)
+            } else {
+                (count, Some(first), true)
+            }
+        }
+    };
+    let next = next_call(job.nextcall, job.interval_number, &job.interval_type, end);
+    cr.execute(
+        "UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
+         failure_count = $6, first_failure_date = $7, active = $8 WHERE id = $1",
+        &[
+            SqlValue::Int(job.id),
+            ts_value(next),
+            ts_value(start),
+            ts_value(end),
+            SqlValue::Text(outcome.label().into()),
+            SqlValue::Int(failure_count),
+            first_failure.map(ts_value).unwrap_or(SqlValue::Null),
+            SqlValue::Bool(active),
+        ],
+    )
+    .await?;
+    cr.execute(
+        "DELETE FROM ir_cron_trigger WHERE cron_id = $1 AND call_at <= $2",
+        &[SqlValue::Int(job.id), ts_value(end)],
+    )
+    .await?;
+    cr.commit().await
+}
+
+/// One line of `inphms-host cron -d DB`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    /// `ir_cron.id`.
+    pub id: i64,
+    /// The job's name.
+    pub name: String,
+    /// Its handler.
+    pub handler: String,
+    /// Whether it is active.
+    pub active: bool,
+    /// `every N unit`.
+    pub interval: String,
+    /// The last run's start, end and outcome.
+    pub last_start: Option<NaiveDateTime>,
+    /// The last run's end.
+    pub last_end: Option<NaiveDateTime>,
+    /// `done` or `failed: ...`.
+    pub last_outcome: Option<String>,
+    /// The next due time (UTC), or now when a trigger is due.
+    pub next_due: Option<NaiveDateTime>,
+    /// Consecutive failures.
+    pub failure_count: i64,
+}
+
+/// Every job of `db`, with its last run and next due time.
+pub async fn list_jobs(db: &str) -> Result<Vec<JobInfo>, DbError> {
+    let mut cr = sql_db::cursor(db, true);
+    let rows = cr
+        .execute(
+            "SELECT c.id, c.cron_name, c.handler, c.active, c.interval_number, c.interval_type, c.last_start, \
+             c.last_end, c.last_outcome, LEAST(c.nextcall, (SELECT min(call_at) FROM ir_cron_trigger t WHERE t.cron_id = c.id)), \
+             c.failure_count FROM ir_cron c ORDER BY c.id",
+            &[],
+        )
+        .await?;
+    let _ = cr.rollback().await;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| JobInfo {
+            id: int(r.first()),
+            name: text(r.get(1)),
+            handler: text(r.get(2)),
+            active: r.get(3) == Some(&SqlValue::Bool(true)),
+            interval: format!("{} {}", int(r.get(4)), text(r.get(5))),
+            last_start: timestamp(r.get(6)),
+            last_end: timestamp(r.get(7)),
+            last_outcome: match r.get(8) {
+                Some(SqlValue::Text(s)) => Some(s.to_string()),
+                _ => None,
+            },
+            next_due: timestamp(r.get(9)),
+            failure_count: int(r.get(10)),
+        })
+        .collect())
+}
+
+/// Runs the job `job` (its id or name) of `db` now (Odoo's `method_direct_trigger`): takes
+/// the job's lock without waiting, so a job being run elsewhere is "already running"; does
+/// not change `nextcall` nor the failure counters.
+pub async fn run_manually(db: &str, job: &str, config: &Config) -> Result<RunOutcome, String> {
+    let reg = Registry::get(db).await?;
+    let mut cr = sql_db::cursor(db, false);
+    let rows = cr
+        .execute(
+            &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE id::text = $1 OR cron_name = $1 ORDER BY id LIMIT 1 FOR NO KEY UPDATE NOWAIT"),
+            &[SqlValue::Text(job.into())],
+        )
+        .await;
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) if e.sqlstate() == Some("55P03") => {
+            let _ = cr.rollback().await;
+            return Err(format!(
+                "Job {job:?} is already running: try again in a few minutes"
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let Some(row) = rows.rows.first() else {
+        return Err(format!("no cron job {job:?} in {db}"));
+    };
+    let job = job_of(row);
+    let started = Instant::now();
+    let outcome = run_handler(&reg, config, job.id, &job.name, &job.handler).await;
+    let end = job.db_now + TimeDelta::from_std(started.elapsed()).unwrap_or_default();
+    cr.execute(
+        "UPDATE ir_cron SET lastcall = $2, last_start = $2, last_end = $3, last_outcome = $4 WHERE id = $1",
+        &[SqlValue::Int(job.id), ts_value(job.db_now), ts_value(end), SqlValue::Text(outcome.label().into())],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    cr.commit().await.map_err(|e| e.to_string())?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn next_call_skips_missed_runs() {
+        let now = t("2024-03-10 12:00:00");
+        assert_eq!(
+            next_call(t("2024-03-10 11:59:00"), 5, "minutes", now),
+            t("2024-03-10 12:04:00")
+        );
+        assert_eq!(
+            next_call(t("2024-01-01 00:00:00"), 1, "days", now),
+            t("2024-03-11 00:00:00")
+        );
+        assert_eq!(
+            next_call(t("2024-01-31 08:00:00"), 1, "months", now),
+            t("2024-03-29 08:00:00")
+        );
+        assert_eq!(
+            next_call(t("2024-03-01 00:00:00"), 2, "weeks", now),
+            t("2024-03-15 00:00:00")
+        );
+        assert_eq!(
+            next_call(t("2024-03-11 00:00:00"), 1, "hours", now),
+            t("2024-03-11 00:00:00")
+        );
+    }
+
+    #[test]
+    fn time_limits() {
+        let mut c = Config::defaults();
+        assert_eq!(time_limit(&c), Some(Duration::from_secs(120)));
+        c.limit_time_real_cron = 0;
+        assert_eq!(time_limit(&c), None);
+        c.limit_time_real_cron = 5;
+        assert_eq!(time_limit(&c), Some(Duration::from_secs(5)));
+    }
+}

@@ -1,0 +1,455 @@
+//! [`Cursor`] (Odoo's `sql_db.Cursor`): one transaction at a time on a pooled connection, in
+//! `REPEATABLE READ` (read-only when asked), begun on the first statement. It is committed or
+//! rolled back by its owner; dropped with a transaction open, it is rolled back (the
+//! connection is closed when no runtime is there to do it).
+
+use super::value::{Param, Raw};
+use super::{DbError, PooledConn, Pools};
+use inphms_sdk::abi::{SqlRows, SqlValue};
+use std::sync::Arc;
+use tokio_postgres::types::ToSql;
+
+const TARGET: &str = "inphms.sql_db";
+
+/// What to do once the transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostCommit {
+    /// Wake the cron workers (a NOTIFY on `cron_trigger` in the `cron_db` database).
+    NotifyCron,
+}
+
+/// A database cursor.
+pub struct Cursor {
+    pools: Arc<Pools>,
+    db: String,
+    readonly: bool,
+    conn: Option<PooledConn>,
+    in_transaction: bool,
+    /// The first error after which the transaction must be retried (40001, 40P01, 55P03).
+    retryable: Option<DbError>,
+    /// Whether a statement failed for writing in a read-only transaction (25006).
+    wrote_in_readonly: bool,
+    post_commit: Vec<PostCommit>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor")
+            .field("db", &self.db)
+            .field("readonly", &self.readonly)
+            .field("in_transaction", &self.in_transaction)
+            .finish()
+    }
+}
+
+impl Cursor {
+    /// A cursor on `db`; no connection is taken before the first statement.
+    pub fn new(pools: Arc<Pools>, db: &str, readonly: bool) -> Cursor {
+        Cursor {
+            pools,
+            db: db.to_owned(),
+            readonly,
+            conn: None,
+            in_transaction: false,
+            retryable: None,
+            wrote_in_readonly: false,
+            post_commit: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// The database.
+    pub fn dbname(&self) -> &str {
+        &self.db
+    }
+
+    /// Whether the transactions are read-only.
+    pub fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// The first error after which the transaction should be run again, if any.
+    pub fn retryable_error(&self) -> Option<&DbError> {
+        self.retryable.as_ref()
+    }
+
+    /// Whether a statement tried to write in a read-only transaction.
+    pub fn wrote_in_readonly(&self) -> bool {
+        self.wrote_in_readonly
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// Refuses any further use (a job past its time limit).
+    pub fn close_for_use(&mut self) {
+        self.closed = true;
+    }
+
+    /// Queues an action for after the next successful commit.
+    pub fn after_commit(&mut self, action: PostCommit) {
+        if !self.post_commit.contains(&action) {
+            self.post_commit.push(action);
+        }
+    }
+
+    fn record(&mut self, e: &DbError) {
+        if e.is_retryable() && self.retryable.is_none() {
+            self.retryable = Some(e.clone());
+        }
+        if e.sqlstate() == Some("25006") {
+            self.wrote_in_readonly = true;
+        }
+    }
+
+    /// Takes a connection and begins the transaction, once.
+    async fn begin(&mut self) -> Result<(), DbError> {
+        if self.closed {
+            return Err(DbError::Other("the cursor is closed".into()));
+        }
+        if self.in_transaction {
+            return Ok(());
+        }
+        let begin = if self.readonly {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        } else {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        };
+        // A connection found dead (the server restarted) is thrown away, and one new one
+        // is tried.
+        for attempt in 0..2 {
+            if self.conn.is_none() {
+                self.conn = Some(self.pools.get(&self.db).await?);
+            }
+            let conn = self.conn.as_ref().expect("just set");
+            match conn.batch_execute(begin).await {
+                Ok(()) => {
+                    self.in_transaction = true;
+                    return Ok(());
+                }
+                Err(e) => {
+                    let err = DbError::from_pg(&e);
+                    self.discard();
+                    if attempt == 1 || !(err.is_unavailable() || e.is_closed()) {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Drops the connection instead of giving it back.
+    fn discard(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = deadpool::managed::Object::take(conn);
+        }
+        self.in_transaction = false;
+    }
+
+    /// Runs one statement with `$n` parameters; returns its rows and row count.
+    pub async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<SqlRows, DbError> {
+        self.begin().await?;
+        let result = self.execute_in_transaction(sql, params).await;
+        if let Err(e) = &result {
+            tracing::debug!(target: TARGET, "bad query: {sql}\nERROR: {e}");
+            self.record(e);
+            if e.is_unavailable() {
+                self.discard();
+            }
+        }
+        result
+    }
+
+    async fn execute_in_transaction(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<SqlRows, DbError> {
+        let conn = self.conn.as_ref().expect("begun");
+        let stmt = conn.prepare(sql).await.map_err(|e| DbError::from_pg(&e))?;
+        if stmt.params().len() != params.len() {
+            return Err(DbError::Other(format!(
+                "the statement takes {} parameter(s), {} given",
+                stmt.params().len(),
+                params.len()
+            )));
+        }
+        let wrapped: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        if stmt.columns().is_empty() {
+            let n = conn
+                .execute(&stmt, &refs)
+                .await
+                .map_err(|e| DbError::from_pg(&e))?;
+            return Ok(SqlRows {
+                rowcount: n,
+                ..SqlRows::default()
+            });
+        }
+        let rows = conn
+            .query(&stmt, &refs)
+            .await
+            .map_err(|e| DbError::from_pg(&e))?;
+        let columns = stmt.columns().iter().map(|c| c.name().into()).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut values = Vec::with_capacity(row.len());
+            for i in 0..row.len() {
+                let v: Raw = row.try_get(i).map_err(|e| DbError::Other(e.to_string()))?;
+                values.push(v.0);
+            }
+            out.push(values.into());
+        }
+        Ok(SqlRows {
+            columns,
+            rowcount: out.len() as u64,
+            rows: out.into(),
+        })
+    }
+
+    /// Runs `sql` (several statements, no parameters) in the transaction.
+    pub async fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        self.begin().await?;
+        let conn = self.conn.as_ref().expect("begun");
+        let result = conn
+            .batch_execute(sql)
+            .await
+            .map_err(|e| DbError::from_pg(&e));
+        if let Err(e) = &result {
+            self.record(e);
+            if e.is_unavailable() {
+                self.discard();
+            }
+        }
+        result
+    }
+
+    /// Commits the transaction (nothing to do when none is open), then runs the post-commit
+    /// actions. The connection goes back to the pool.
+    pub async fn commit(&mut self) -> Result<(), DbError> {
+        if !self.in_transaction {
+            self.conn = None;
+            return Ok(());
+        }
+        let conn = self.conn.as_ref().expect("in a transaction");
+        let result = conn
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| DbError::from_pg(&e));
+        self.in_transaction = false;
+        match &result {
+            Ok(()) => {
+                self.conn = None;
+                for action in std::mem::take(&mut self.post_commit) {
+                    match action {
+                        PostCommit::NotifyCron => {
+                            crate::service::cron::notify_workers(&self.pools, &self.db).await
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                self.record(e);
+                self.post_commit.clear();
+                self.discard();
+            }
+        }
+        result
+    }
+
+    /// Rolls the transaction back (nothing to do when none is open). The connection goes
+    /// back to the pool, or is closed when the rollback fails.
+    pub async fn rollback(&mut self) -> Result<(), DbError> {
+        self.post_commit.clear();
+        if !self.in_transaction {
+            self.conn = None;
+            return Ok(());
+        }
+        let conn = self.conn.as_ref().expect("in a transaction");
+        let result = conn
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(|e| DbError::from_pg(&e));
+        self.in_transaction = false;
+        match result {
+            Ok(()) => self.conn = None,
+            Err(_) => self.discard(),
+        }
+        result
+    }
+
+    /// Forgets the retry state before another attempt.
+    pub fn reset_attempt(&mut self) {
+        self.retryable = None;
+        self.wrote_in_readonly = false;
+        self.post_commit.clear();
+    }
+
+    /// Makes later transactions read/write (Odoo's `ro->rw`).
+    pub fn set_readwrite(&mut self) {
+        self.readonly = false;
+    }
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        if !self.in_transaction {
+            return;
+        }
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if conn.batch_execute("ROLLBACK").await.is_err() {
+                        let _ = deadpool::managed::Object::take(conn);
+                    }
+                });
+            }
+            Err(_) => {
+                // No runtime to roll back on: closing the connection rolls back.
+                let _ = deadpool::managed::Object::take(conn);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{test_info, TestDb};
+    use super::super::Pools;
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn typed_values_round_trip() {
+        let db = TestDb::create("types").await;
+        let pools = Pools::new(test_info(), 4);
+        let mut cr = Cursor::new(Arc::clone(&pools), &db.name, false);
+        let rows = cr
+            .execute(
+                "SELECT $1::int AS i, $2::bigint AS b, $3::numeric AS n, $4::text AS t, $5::bool AS ok, \
+                 $6::jsonb AS j, $7::bytea AS by, $8::timestamp AS ts, $9::date AS d, NULL::int AS nul, \
+                 1.5::float8 AS f, (-1234.5600)::numeric AS n2, 0.001::numeric AS n3, 100000::numeric AS n4, \
+                 '2024-01-02 03:04:05.123456+02'::timestamptz AS tz",
+                &[
+                    SqlValue::Int(7),
+                    SqlValue::Int(1 << 40),
+                    SqlValue::Numeric("12.50".into()),
+                    SqlValue::Text("héllo".into()),
+                    SqlValue::Bool(true),
+                    SqlValue::Json("{\"a\": [1, 2]}".into()),
+                    SqlValue::Bytes(vec![0u8, 1, 255].into()),
+                    SqlValue::Timestamp(1_700_000_000_123_456),
+                    SqlValue::Date(19_000),
+                ],
+            )
+            .await
+            .unwrap();
+        let r = &rows.rows[0];
+        assert_eq!(rows.columns[0].as_str(), "i");
+        assert_eq!(r[0], SqlValue::Int(7));
+        assert_eq!(r[1], SqlValue::Int(1 << 40));
+        assert_eq!(r[2], SqlValue::Numeric("12.50".into()));
+        assert_eq!(r[3], SqlValue::Text("héllo".into()));
+        assert_eq!(r[4], SqlValue::Bool(true));
+        assert_eq!(r[5], SqlValue::Json("{\"a\": [1, 2]}".into()));
+        assert_eq!(r[6], SqlValue::Bytes(vec![0u8, 1, 255].into()));
+        assert_eq!(r[7], SqlValue::Timestamp(1_700_000_000_123_456));
+        assert_eq!(r[8], SqlValue::Date(19_000));
+        assert_eq!(r[9], SqlValue::Null);
+        assert_eq!(r[10], SqlValue::Float(1.5));
+        assert_eq!(r[11], SqlValue::Numeric("-1234.5600".into()));
+        assert_eq!(r[12], SqlValue::Numeric("0.001".into()));
+        assert_eq!(r[13], SqlValue::Numeric("100000".into()));
+        // 2024-01-02 01:04:05.123456 UTC
+        assert_eq!(r[14], SqlValue::Timestamp(1_704_157_445_123_456));
+        cr.rollback().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commit_rollback_errors_and_readonly() {
+        let db = TestDb::create("tx").await;
+        let pools = Pools::new(test_info(), 4);
+        let mut cr = Cursor::new(Arc::clone(&pools), &db.name, false);
+        cr.batch("CREATE TABLE t (id int PRIMARY KEY)")
+            .await
+            .unwrap();
+        cr.commit().await.unwrap();
+        cr.execute("INSERT INTO t VALUES ($1)", &[SqlValue::Int(1)])
+            .await
+            .unwrap();
+        cr.rollback().await.unwrap();
+        let n = cr.execute("SELECT count(*) FROM t", &[]).await.unwrap();
+        assert_eq!(n.rows[0][0], SqlValue::Int(0));
+        let w = cr
+            .execute("INSERT INTO t VALUES (1), (2)", &[])
+            .await
+            .unwrap();
+        assert_eq!(w.rowcount, 2);
+        cr.commit().await.unwrap();
+        let e = cr
+            .execute("INSERT INTO t VALUES (1)", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e.sqlstate(), Some("23505"), "{e}");
+        cr.rollback().await.unwrap();
+        let mut ro = Cursor::new(Arc::clone(&pools), &db.name, true);
+        let e = ro
+            .execute("INSERT INTO t VALUES (3)", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e.sqlstate(), Some("25006"));
+        assert!(ro.wrote_in_readonly());
+        ro.rollback().await.unwrap();
+        // Dropped in a transaction: rolled back, the row is not there.
+        {
+            let mut c = Cursor::new(Arc::clone(&pools), &db.name, false);
+            c.execute("INSERT INTO t VALUES (9)", &[]).await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let n = cr
+            .execute("SELECT count(*) FROM t WHERE id = 9", &[])
+            .await
+            .unwrap();
+        assert_eq!(n.rows[0][0], SqlValue::Int(0));
+        cr.rollback().await.unwrap();
+        pools.close_db(&db.name);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_updates_give_a_retryable_serialization_failure() {
+        let db = TestDb::create("serial").await;
+        let pools = Pools::new(test_info(), 4);
+        let mut setup = Cursor::new(Arc::clone(&pools), &db.name, false);
+        setup
+            .batch("CREATE TABLE c (id int PRIMARY KEY, v int); INSERT INTO c VALUES (1, 0)")
+            .await
+            .unwrap();
+        setup.commit().await.unwrap();
+        let mut a = Cursor::new(Arc::clone(&pools), &db.name, false);
+        let mut b = Cursor::new(Arc::clone(&pools), &db.name, false);
+        a.execute("SELECT v FROM c WHERE id = 1", &[])
+            .await
+            .unwrap();
+        b.execute("SELECT v FROM c WHERE id = 1", &[])
+            .await
+            .unwrap();
+        a.execute("UPDATE c SET v = v + 1 WHERE id = 1", &[])
+            .await
+            .unwrap();
+        a.commit().await.unwrap();
+        let e = b
+            .execute("UPDATE c SET v = v + 1 WHERE id = 1", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e.sqlstate(), Some("40001"), "{e}");
+        assert!(b.retryable_error().is_some());
+        b.rollback().await.unwrap();
+    }
+}

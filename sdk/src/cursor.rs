@@ -1,0 +1,609 @@
+//! Database access for addons (Odoo's `env.cr`): a [`Cursor`] on the database of the running
+//! request or cron job, with [`Value`]s for parameters and result cells.
+//!
+//! Addons never connect to PostgreSQL themselves: the host owns the connections and the
+//! transaction. A route or cron handler gets the cursor of its invocation
+//! ([`Request::cursor`], [`CronContext::cursor`]); the host opens the transaction on the
+//! first statement (`REPEATABLE READ`, read-only for `readonly` routes), commits it when the
+//! handler succeeds, rolls it back when it fails, and re-runs the whole handler (up to 5
+//! times, as Odoo's `retrying`) after a serialization failure, a deadlock or a lock that could
+//! not be taken. A SQL error reaches the handler as an [`Error`] (never a panic), whose
+//! [`Error::sqlstate`] tells the PostgreSQL error code.
+//!
+//! ```no_run
+//! use inphms_sdk::{params, route, Request, Result};
+//! use serde_json::{json, Value};
+//!
+//! /// `{"params": {"name": "x"}}` stores a note and answers its id and the note count.
+//! #[route("/notes/add", type = "json", auth = "none")]
+//! fn add_note(req: &mut Request, name: String) -> Result<Value> {
+//!     let mut cr = req.cursor()?;
+//!     let rows = cr.execute(
+//!         "INSERT INTO note (name) VALUES ($1) RETURNING id",
+//!         params![name],
+//!     )?;
+//!     let id: i64 = rows.first().expect("one row").get("id")?;
+//!     let count: i64 = cr.execute("SELECT count(*) AS n FROM note", &[])?.first().unwrap().get("n")?;
+//!     cr.notify("notes", &id.to_string())?; // delivered when the transaction commits
+//!     Ok(json!({"id": id, "count": count}))
+//! }
+//! # fn main() {}
+//! ```
+
+use crate::abi::{SqlRows, SqlValue};
+use crate::{CronContext, Error, Request, Result};
+use abi_stable::std_types::{RStr, RVec};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use std::fmt;
+use std::sync::Arc;
+
+/// A SQL value: a parameter or a result cell.
+///
+/// `numeric` is kept as its exact decimal text ([`Value::as_f64`] converts it, as Odoo
+/// reads numerics as floats); `timestamp with time zone` arrives in UTC.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `NULL`.
+    Null,
+    /// `boolean`.
+    Bool(bool),
+    /// `smallint`, `integer`, `bigint`, `oid`.
+    Int(i64),
+    /// `real`, `double precision`.
+    Float(f64),
+    /// `numeric`, as exact decimal text (`"12.50"`).
+    Numeric(String),
+    /// `text`, `varchar`... and any type without a better mapping (as its text form).
+    Text(String),
+    /// `bytea`.
+    Bytes(Vec<u8>),
+    /// `json`, `jsonb`.
+    Json(serde_json::Value),
+    /// `timestamp` (UTC for `timestamptz`).
+    Timestamp(NaiveDateTime),
+    /// `date`.
+    Date(NaiveDate),
+}
+
+impl Value {
+    /// Whether it is `NULL`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// An integer (also a whole float or numeric).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Numeric(s) => s.parse().ok(),
+            Value::Float(f) if f.fract() == 0.0 => Some(*f as i64),
+            _ => None,
+        }
+    }
+
+    /// A number: integers, floats and numerics.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Numeric(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A boolean.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Text (also a numeric's decimal text).
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) | Value::Numeric(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Bytes.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// JSON.
+    pub fn as_json(&self) -> Option<&serde_json::Value> {
+        match self {
+            Value::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A timestamp.
+    pub fn as_timestamp(&self) -> Option<NaiveDateTime> {
+        match self {
+            Value::Timestamp(t) => Some(*t),
+            _ => None,
+        }
+    }
+
+    /// A date.
+    pub fn as_date(&self) -> Option<NaiveDate> {
+        match self {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_abi(self) -> SqlValue {
+        match self {
+            Value::Null => SqlValue::Null,
+            Value::Bool(b) => SqlValue::Bool(b),
+            Value::Int(i) => SqlValue::Int(i),
+            Value::Float(f) => SqlValue::Float(f),
+            Value::Numeric(s) => SqlValue::Numeric(s.into()),
+            Value::Text(s) => SqlValue::Text(s.into()),
+            Value::Bytes(b) => SqlValue::Bytes(b.into()),
+            Value::Json(v) => SqlValue::Json(v.to_string().into()),
+            Value::Timestamp(t) => SqlValue::Timestamp(t.and_utc().timestamp_micros()),
+            Value::Date(d) => {
+                let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+                SqlValue::Date(d.signed_duration_since(epoch).num_days() as i32)
+            }
+        }
+    }
+
+    pub(crate) fn from_abi(v: SqlValue) -> Value {
+        match v {
+            SqlValue::Null => Value::Null,
+            SqlValue::Bool(b) => Value::Bool(b),
+            SqlValue::Int(i) => Value::Int(i),
+            SqlValue::Float(f) => Value::Float(f),
+            SqlValue::Numeric(s) => Value::Numeric(s.into_string()),
+            SqlValue::Text(s) => Value::Text(s.into_string()),
+            SqlValue::Bytes(b) => Value::Bytes(b.into_vec()),
+            SqlValue::Json(s) => {
+                Value::Json(serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
+            }
+            SqlValue::Timestamp(us) => match DateTime::from_timestamp_micros(us) {
+                Some(t) => Value::Timestamp(t.naive_utc()),
+                None if us > 0 => Value::Timestamp(NaiveDateTime::MAX),
+                None => Value::Timestamp(NaiveDateTime::MIN),
+            },
+            SqlValue::Date(days) => {
+                let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+                Value::Date(
+                    epoch
+                        .checked_add_signed(chrono::Duration::days(days as i64))
+                        .unwrap_or(if days > 0 {
+                            NaiveDate::MAX
+                        } else {
+                            NaiveDate::MIN
+                        }),
+                )
+            }
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty => $v:expr),+ $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(x: $t) -> Value {
+                #[allow(clippy::redundant_closure_call)]
+                ($v)(x)
+            }
+        }
+    )+};
+}
+
+value_from! {
+    bool => Value::Bool,
+    i16 => |x: i16| Value::Int(x as i64),
+    i32 => |x: i32| Value::Int(x as i64),
+    i64 => Value::Int,
+    u32 => |x: u32| Value::Int(x as i64),
+    f32 => |x: f32| Value::Float(x as f64),
+    f64 => Value::Float,
+    String => Value::Text,
+    &str => |x: &str| Value::Text(x.to_owned()),
+    &String => |x: &String| Value::Text(x.clone()),
+    Vec<u8> => Value::Bytes,
+    &[u8] => |x: &[u8]| Value::Bytes(x.to_vec()),
+    serde_json::Value => Value::Json,
+    NaiveDateTime => Value::Timestamp,
+    NaiveDate => Value::Date,
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(x: Option<T>) -> Value {
+        x.map_or(Value::Null, Into::into)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Numeric(s) | Value::Text(s) => f.write_str(s),
+            Value::Bytes(b) => write!(f, "<{} bytes>", b.len()),
+            Value::Json(v) => write!(f, "{v}"),
+            Value::Timestamp(t) => write!(f, "{t}"),
+            Value::Date(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// Conversion of a [`Value`] into a Rust type, for [`Row::get`].
+pub trait FromValue: Sized {
+    /// `None` when the value is of another kind (or `NULL` for a non-`Option`).
+    fn from_value(v: &Value) -> Option<Self>;
+}
+
+macro_rules! from_value {
+    ($($t:ty => $f:expr),+ $(,)?) => {$(
+        impl FromValue for $t {
+            fn from_value(v: &Value) -> Option<Self> {
+                #[allow(clippy::redundant_closure_call)]
+                ($f)(v)
+            }
+        }
+    )+};
+}
+
+from_value! {
+    i64 => Value::as_i64,
+    i32 => |v: &Value| v.as_i64().and_then(|i| i32::try_from(i).ok()),
+    f64 => Value::as_f64,
+    bool => Value::as_bool,
+    String => |v: &Value| v.as_str().map(str::to_owned),
+    Vec<u8> => |v: &Value| v.as_bytes().map(<[u8]>::to_vec),
+    serde_json::Value => |v: &Value| v.as_json().cloned(),
+    NaiveDateTime => Value::as_timestamp,
+    NaiveDate => Value::as_date,
+    Value => |v: &Value| Some(v.clone()),
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: &Value) -> Option<Self> {
+        if v.is_null() {
+            Some(None)
+        } else {
+            T::from_value(v).map(Some)
+        }
+    }
+}
+
+/// Builds the parameter list of [`Cursor::execute`] from expressions convertible into
+/// [`Value`]: `params![id, "name", None::<i64>]`.
+#[macro_export]
+macro_rules! params {
+    ($($x:expr),* $(,)?) => {
+        &[$($crate::Value::from($x)),*][..]
+    };
+}
+
+/// One result row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The value of the column `name` (the first one of that name), if any.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        let i = self.columns.iter().position(|c| c == name)?;
+        self.values.get(i)
+    }
+
+    /// The column `name` converted to `T`; an error names the column when it is missing or
+    /// of another type.
+    pub fn get<T: FromValue>(&self, name: &str) -> Result<T> {
+        let v = self
+            .value(name)
+            .ok_or_else(|| Error::internal(format!("no column '{name}' in the result")))?;
+        T::from_value(v).ok_or_else(|| {
+            Error::internal(format!(
+                "column '{name}' holds {v:?}, which is not a {}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// The value at `index`, converted to `T`.
+    pub fn at<T: FromValue>(&self, index: usize) -> Result<T> {
+        let v = self
+            .values
+            .get(index)
+            .ok_or_else(|| Error::internal(format!("no column {index} in the result")))?;
+        T::from_value(v).ok_or_else(|| {
+            Error::internal(format!(
+                "column {index} holds {v:?}, which is not a {}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
+/// The result of [`Cursor::execute`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    columns: Vec<String>,
+    rows: Vec<Row>,
+    rowcount: u64,
+}
+
+impl Rows {
+    fn from_abi(r: SqlRows) -> Rows {
+        let columns: Vec<String> = r.columns.into_iter().map(|c| c.into_string()).collect();
+        let shared: Arc<[String]> = columns.clone().into();
+        let rows = r
+            .rows
+            .into_iter()
+            .map(|values| Row {
+                columns: Arc::clone(&shared),
+                values: values.into_iter().map(Value::from_abi).collect(),
+            })
+            .collect();
+        Rows {
+            columns,
+            rows,
+            rowcount: r.rowcount,
+        }
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The rows.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The first row, if any.
+    pub fn first(&self) -> Option<&Row> {
+        self.rows.first()
+    }
+
+    /// The number of rows returned.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row was returned.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows returned by a query, or affected by `INSERT`, `UPDATE`, `DELETE`.
+    pub fn rowcount(&self) -> u64 {
+        self.rowcount
+    }
+
+    /// Iterates over the rows.
+    pub fn iter(&self) -> std::slice::Iter<'_, Row> {
+        self.rows.iter()
+    }
+}
+
+impl IntoIterator for Rows {
+    type Item = Row;
+    type IntoIter = std::vec::IntoIter<Row>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Rows {
+    type Item = &'a Row;
+    type IntoIter = std::slice::Iter<'a, Row>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.iter()
+    }
+}
+
+/// The database cursor of a request or cron job (Odoo's `env.cr`); see the
+/// [module docs](self). Cheap to copy around: it is a handle to the host's cursor.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    handle: u64,
+    db: String,
+}
+
+fn no_database_support() -> Error {
+    Error::internal("this host offers no database access (HostApi without cursor_* callbacks)")
+}
+
+impl Cursor {
+    /// The cursor of the running invocation, on `db`.
+    fn env(db: &str) -> Result<Cursor> {
+        let api = crate::host::api()?;
+        let f = api.cursor_env().ok_or_else(no_database_support)?;
+        let handle = f().into_result().map_err(|e| Error::from_info(&e))?;
+        Ok(Cursor {
+            handle,
+            db: db.to_owned(),
+        })
+    }
+
+    /// The database's name.
+    pub fn dbname(&self) -> &str {
+        &self.db
+    }
+
+    /// Runs one statement with `$1, $2...` parameters (see [`params!`](crate::params)) and
+    /// returns its rows (none for a statement without result columns) and row count.
+    pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Rows> {
+        let api = crate::host::api()?;
+        let f = api.cursor_execute().ok_or_else(no_database_support)?;
+        let params: RVec<SqlValue> = params.iter().cloned().map(Value::into_abi).collect();
+        f(self.handle, RStr::from_str(sql), params)
+            .into_result()
+            .map(Rows::from_abi)
+            .map_err(|e| Error::from_info(&e))
+    }
+
+    /// Commits the transaction now; the next statement starts a new one.
+    pub fn commit(&mut self) -> Result<()> {
+        let api = crate::host::api()?;
+        let f = api.cursor_commit().ok_or_else(no_database_support)?;
+        f(self.handle)
+            .into_result()
+            .map_err(|e| Error::from_info(&e))
+    }
+
+    /// Rolls the transaction back now; the next statement starts a new one.
+    pub fn rollback(&mut self) -> Result<()> {
+        let api = crate::host::api()?;
+        let f = api.cursor_rollback().ok_or_else(no_database_support)?;
+        f(self.handle)
+            .into_result()
+            .map_err(|e| Error::from_info(&e))
+    }
+
+    /// Sends a PostgreSQL notification on `channel` (`pg_notify`), delivered to the
+    /// listeners of this database when the transaction commits.
+    pub fn notify(&mut self, channel: &str, payload: &str) -> Result<()> {
+        self.execute("SELECT pg_notify($1, $2)", params![channel, payload])
+            .map(|_| ())
+    }
+
+    /// Triggers the cron jobs named `job` (their name or their handler's) to run now: a
+    /// trigger row in this transaction, and a wake-up of the cron workers once it commits
+    /// (Odoo's `ir.cron._trigger()`). Returns the number of jobs triggered.
+    pub fn trigger_cron(&mut self, job: &str) -> Result<u64> {
+        let api = crate::host::api()?;
+        let f = api.cron_trigger().ok_or_else(no_database_support)?;
+        f(self.handle, RStr::from_str(job))
+            .into_result()
+            .map_err(|e| Error::from_info(&e))
+    }
+}
+
+impl Request {
+    /// The database cursor of this request (see [`Cursor`]); an error when the request has
+    /// no database (no database selected, or the host has none).
+    pub fn cursor(&self) -> Result<Cursor> {
+        let db = self
+            .db()
+            .ok_or_else(|| Error::internal("this request has no database"))?;
+        Cursor::env(db)
+    }
+}
+
+impl CronContext {
+    /// The database cursor of this job's run (see [`Cursor`]): committed when the handler
+    /// succeeds, rolled back when it fails.
+    pub fn cursor(&self) -> Result<Cursor> {
+        Cursor::env(&self.db)
+    }
+}
+
+impl Error {
+    /// The PostgreSQL error code (SQLSTATE, e.g. `23505`) when this error is a SQL error
+    /// raised by the database.
+    pub fn sqlstate(&self) -> Option<&str> {
+        if !self.name().starts_with("inphms.sql_db.") {
+            return None;
+        }
+        self.arguments().get(1).and_then(serde_json::Value::as_str)
+    }
+}
+
+/// The databases visible from the host name `host` (Odoo's `db_list`, as served by
+/// `/web/database/list`): an access error when the server hides the list.
+pub fn db_list(host: &str) -> Result<Vec<String>> {
+    let api = crate::host::api()?;
+    let f = api.db_list().ok_or_else(no_database_support)?;
+    f(RStr::from_str(host))
+        .into_result()
+        .map(|v| v.into_iter().map(|s| s.into_string()).collect())
+        .map_err(|e| Error::from_info(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_cross_the_abi_unchanged() {
+        let t = NaiveDate::from_ymd_opt(2024, 2, 29)
+            .unwrap()
+            .and_hms_micro_opt(13, 14, 15, 123456)
+            .unwrap();
+        let d = NaiveDate::from_ymd_opt(1969, 12, 31).unwrap();
+        for v in [
+            Value::Null,
+            Value::from(true),
+            Value::from(-7i32),
+            Value::from(1.5f64),
+            Value::Numeric("-12.500".into()),
+            Value::from("héllo"),
+            Value::from(vec![0u8, 255]),
+            Value::from(serde_json::json!({"a": [1, 2]})),
+            Value::from(t),
+            Value::from(d),
+        ] {
+            assert_eq!(Value::from_abi(v.clone().into_abi()), v);
+        }
+    }
+
+    #[test]
+    fn rows_and_typed_access() {
+        let rows = Rows::from_abi(SqlRows {
+            columns: vec!["id".into(), "name".into(), "price".into()].into(),
+            rows: vec![vec![
+                SqlValue::Int(3),
+                SqlValue::Null,
+                SqlValue::Numeric("2.50".into()),
+            ]
+            .into()]
+            .into(),
+            rowcount: 1,
+        });
+        let row = rows.first().unwrap();
+        assert_eq!(row.get::<i64>("id").unwrap(), 3);
+        assert_eq!(row.get::<Option<String>>("name").unwrap(), None);
+        assert_eq!(row.get::<f64>("price").unwrap(), 2.5);
+        assert!(row.get::<String>("id").is_err());
+        assert!(row
+            .get::<i64>("nope")
+            .unwrap_err()
+            .message()
+            .contains("nope"));
+        let p = params![1, "x", None::<i64>];
+        assert_eq!(
+            p,
+            &[Value::Int(1), Value::Text("x".into()), Value::Null][..]
+        );
+    }
+
+    #[test]
+    fn sqlstate_of_sql_errors_only() {
+        let e = Error::internal("duplicate key")
+            .with_name("inphms.sql_db.DatabaseError")
+            .with_arguments(vec!["duplicate key".into(), "23505".into()]);
+        assert_eq!(e.sqlstate(), Some("23505"));
+        assert_eq!(Error::internal("x").sqlstate(), None);
+    }
+}
