@@ -11,3 +11,4 @@ pub mod modules;
 pub mod netsvc;
 pub mod release;
 pub mod service;
+pub mod sql_db;

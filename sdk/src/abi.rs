@@ -15,13 +15,16 @@
 //! after the `last_prefix_field`, never reordered or renamed. The other types are plain
 //! `#[repr(C)]` data; changing one is a breaking change of the SDK (a new minor version while
 //! the SDK is 0.x), which the host detects through the layout check and the version check.
+//! The websocket callbacks of [`HostApi`] (`ws_recv`, `ws_send`, `ws_close`) were appended
+//! after the first version; they are read as optional fields, so an addon loaded by a host
+//! without them gets an error from [`WebSocket`](crate::WebSocket), not a crash.
 
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
     package_version_strings,
     sabi_types::VersionStrings,
-    std_types::{ROption, RStr, RString, RVec, Tuple2},
+    std_types::{ROption, RResult, RStr, RString, RVec, Tuple2},
     StableAbi,
 };
 
@@ -84,6 +87,69 @@ pub struct HostApi {
     /// which may live in another addon).
     #[sabi(last_prefix_field)]
     pub call_endpoint: extern "C" fn(endpoint: EndpointRef, request: HttpRequest) -> Outcome,
+    /// Waits for the next message of the websocket `socket` ([`HttpRequest::websocket`]):
+    /// at most `timeout_ms` milliseconds, or until one arrives or the socket closes when
+    /// `RNone`. Messages received before the close are delivered first.
+    #[sabi(missing_field(option))]
+    pub ws_recv: extern "C" fn(socket: u64, timeout_ms: ROption<u64>) -> WsEvent,
+    /// Sends a message on the websocket `socket`; returns once the frame is written.
+    #[sabi(missing_field(option))]
+    pub ws_send: extern "C" fn(socket: u64, message: WsMessage) -> RResult<(), RString>,
+    /// Starts the closing handshake of the websocket `socket` with `code` and `reason`
+    /// (at most 123 bytes).
+    #[sabi(missing_field(option))]
+    pub ws_close: extern "C" fn(socket: u64, code: u16, reason: RStr<'_>) -> RResult<(), RString>,
+    /// The handle of the database cursor of the running invocation (the request's or the
+    /// cron job's), for the `cursor_*` callbacks; an error when it has no database.
+    #[sabi(missing_field(option))]
+    pub cursor_env: extern "C" fn() -> RResult<u64, ErrorInfo>,
+    /// Runs one SQL statement with `$1`-style parameters on the cursor `cursor`, inside its
+    /// transaction. A SQL error comes back as an [`ErrorInfo`] named `inphms.sql_db.*`.
+    #[sabi(missing_field(option))]
+    pub cursor_execute: extern "C" fn(
+        cursor: u64,
+        sql: RStr<'_>,
+        params: RVec<SqlValue>,
+    ) -> RResult<SqlRows, ErrorInfo>,
+    /// Commits the cursor's transaction (the next statement starts a new one).
+    #[sabi(missing_field(option))]
+    pub cursor_commit: extern "C" fn(cursor: u64) -> RResult<(), ErrorInfo>,
+    /// Rolls back the cursor's transaction.
+    #[sabi(missing_field(option))]
+    pub cursor_rollback: extern "C" fn(cursor: u64) -> RResult<(), ErrorInfo>,
+    /// Triggers the cron jobs whose name or handler is `job` now: a trigger row in the
+    /// cursor's transaction, and a wake-up of the cron workers once it commits. Returns the
+    /// number of jobs triggered.
+    #[sabi(missing_field(option))]
+    pub cron_trigger: extern "C" fn(cursor: u64, job: RStr<'_>) -> RResult<u64, ErrorInfo>,
+    /// The databases visible from the host name `host` (Odoo's `db_list`); an access error
+    /// when the listing is disabled (`list_db = false`).
+    #[sabi(missing_field(option))]
+    pub db_list: extern "C" fn(host: RStr<'_>) -> RResult<RVec<RString>, ErrorInfo>,
+}
+
+/// A websocket data message, as it crosses the boundary.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub enum WsMessage {
+    /// A text message (UTF-8).
+    Text(RString),
+    /// A binary message.
+    Binary(RVec<u8>),
+}
+
+/// What [`HostApi::ws_recv`] observed.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub enum WsEvent {
+    /// A message arrived.
+    Message(WsMessage),
+    /// The timeout passed first.
+    Timeout,
+    /// The socket is closed (by the peer, the handler, or the server) and no message is
+    /// left: the close code (1005 when the peer sent none, 1006 when the connection was
+    /// lost without a close frame) and reason.
+    Closed(u16, RString),
 }
 
 /// What an addon declares, as ABI-stable descriptors. Each item's `id` is its index in its
@@ -236,6 +302,9 @@ pub struct HttpRequest {
     pub params: RString,
     /// Whether the server runs with `--dev` (json errors then carry `debug`).
     pub dev_mode: bool,
+    /// The websocket of an upgraded request (a route declared `websocket`): the handle
+    /// the `ws_*` callbacks of [`HostApi`] take. `RNone` for any other request.
+    pub websocket: ROption<u64>,
 }
 
 /// A response as it crosses the boundary.
@@ -302,4 +371,42 @@ pub struct Outcome {
     pub session: ROption<RString>,
     /// Whether the session id must be rotated (login, logout).
     pub rotate_session: bool,
+}
+
+/// A SQL value as it crosses the boundary (parameters and result cells).
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// `NULL`.
+    Null,
+    /// `boolean`.
+    Bool(bool),
+    /// `smallint`, `integer`, `bigint`, `oid`.
+    Int(i64),
+    /// `real`, `double precision`.
+    Float(f64),
+    /// `numeric`, as its exact decimal text (`-12.50`, `NaN`).
+    Numeric(RString),
+    /// `text`, `varchar`, `char`, `name`, and any type without a better mapping.
+    Text(RString),
+    /// `bytea`.
+    Bytes(RVec<u8>),
+    /// `json`, `jsonb`, as JSON text.
+    Json(RString),
+    /// `timestamp` (and `timestamptz`, in UTC): microseconds since 1970-01-01 00:00:00.
+    Timestamp(i64),
+    /// `date`: days since 1970-01-01.
+    Date(i32),
+}
+
+/// The result of a statement: its columns and rows, and the number of rows affected.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default, PartialEq)]
+pub struct SqlRows {
+    /// The column names, in order.
+    pub columns: RVec<RString>,
+    /// The rows, each with one value per column.
+    pub rows: RVec<RVec<SqlValue>>,
+    /// Rows returned (a query) or affected (`INSERT`, `UPDATE`, `DELETE`...).
+    pub rowcount: u64,
 }

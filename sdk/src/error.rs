@@ -63,7 +63,11 @@ impl Error {
 
     /// The request is malformed: 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::BadRequest, "werkzeug.exceptions.BadRequest", message)
+        Self::new(
+            ErrorKind::BadRequest,
+            "werkzeug.exceptions.BadRequest",
+            message,
+        )
     }
 
     /// Anything else: 500 with the details hidden, or JSON-RPC code 200.
@@ -110,8 +114,12 @@ impl Error {
     }
 
     pub(crate) fn panic(message: String) -> Self {
-        Self::new(ErrorKind::Panic, "builtins.Exception", "Internal Server Error")
-            .with_debug(format!("panicked: {message}"))
+        Self::new(
+            ErrorKind::Panic,
+            "builtins.Exception",
+            "Internal Server Error",
+        )
+        .with_debug(format!("panicked: {message}"))
     }
 
     pub(crate) fn into_info(self) -> ErrorInfo {

@@ -1,8 +1,8 @@
 //! [`Host`]: the services the host lends to addons through the ABI (logging, configuration,
-//! endpoint calls), and the forwarding of the addon's own `tracing` events and panic messages
+//! endpoint calls, websockets), and the forwarding of the addon's own `tracing` events and panic messages
 //! to the host's log.
 
-use crate::abi::{EndpointRef, HostApiRef, HttpRequest, Outcome};
+use crate::abi::{EndpointRef, HostApiRef, HttpRequest, Outcome, WsEvent, WsMessage};
 use crate::{Error, Result};
 use abi_stable::std_types::RStr;
 use std::sync::OnceLock;
@@ -69,10 +69,35 @@ pub(crate) fn csrf_token(sid: &str, lifetime: u64) -> Option<String> {
 }
 
 pub(crate) fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Result<Outcome> {
-    let api = API
-        .get()
-        .ok_or_else(|| Error::internal("the addon is not loaded by a host"))?;
-    Ok((api.call_endpoint())(endpoint, request))
+    Ok((api()?.call_endpoint())(endpoint, request))
+}
+
+pub(crate) fn api() -> Result<&'static HostApiRef> {
+    API.get()
+        .ok_or_else(|| Error::internal("the addon is not loaded by a host"))
+}
+
+fn no_websockets() -> Error {
+    Error::internal("this host does not support websockets (HostApi without ws_* callbacks)")
+}
+
+pub(crate) fn ws_recv(socket: u64, timeout_ms: Option<u64>) -> Result<WsEvent> {
+    let f = api()?.ws_recv().ok_or_else(no_websockets)?;
+    Ok(f(socket, timeout_ms.into()))
+}
+
+pub(crate) fn ws_send(socket: u64, message: WsMessage) -> Result<()> {
+    let f = api()?.ws_send().ok_or_else(no_websockets)?;
+    f(socket, message)
+        .into_result()
+        .map_err(|e| Error::internal(e.into_string()))
+}
+
+pub(crate) fn ws_close(socket: u64, code: u16, reason: &str) -> Result<()> {
+    let f = api()?.ws_close().ok_or_else(no_websockets)?;
+    f(socket, code, RStr::from_str(reason))
+        .into_result()
+        .map_err(|e| Error::bad_request(e.into_string()))
 }
 
 fn level_number(level: &Level) -> u8 {

@@ -49,6 +49,8 @@
 //! * [`cron`]: a handler that database cron jobs point to by name.
 //! * [`post_load`]: a hook run once, when the host loads the addon.
 //! * [`Dispatcher`] and [`register_dispatcher!`]: a new routing type.
+//! * [`WebSocket`]: a route declared `websocket = true` gets the upgraded connection from
+//!   [`Request::websocket`] and exchanges [`Message`]s through the host.
 //!
 //! Every entry point is guarded: a panic in addon code becomes an error (a 500 for a
 //! route) and the host keeps serving. Build addons with `panic = "unwind"` (cargo's
@@ -58,14 +60,18 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod cursor;
 mod dispatcher;
 mod error;
 mod host;
+pub mod multipart;
 mod registry;
 mod request;
 mod response;
 mod session;
+mod websocket;
 
+pub use cursor::{Cursor, FromValue, Row, Rows, Value};
 pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{Error, Result};
 pub use host::Host;
@@ -73,6 +79,7 @@ pub use inphms_sdk_macros::{addon, command, cron, post_load, route};
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use session::Session;
+pub use websocket::{Message, RecvError, WebSocket};
 
 /// The `tracing` crate the SDK forwards to the host's log: use its macros (or depend on
 /// `tracing = "0.1"`, which cargo unifies with this one) and the events reach the host.
@@ -86,6 +93,10 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct CronContext {
     /// The database the job belongs to.
     pub db: String,
+    /// The job's id (`ir_cron.id`), 0 when unknown.
+    pub job_id: i64,
+    /// The job's name (`ir_cron.cron_name`).
+    pub job_name: String,
 }
 
 /// Implementation details used by the macros. Not part of the public API.

@@ -7,8 +7,8 @@
 //! only the descriptors built by [`describe`].
 
 use crate::abi::{
-    AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HostApiRef,
-    Invocation, ItemKind, Outcome, RouteDescriptor,
+    AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HostApiRef, Invocation,
+    ItemKind, Outcome, RouteDescriptor,
 };
 use crate::dispatcher::{Endpoint, EndpointResult};
 use crate::{host, Error, Host, Request, Response, Result};
@@ -266,8 +266,15 @@ fn invoke(inv: Invocation) -> Outcome {
             let (Some(c), ROption::RSome(req)) = (items.crons.get(idx), inv.request) else {
                 return missing();
             };
+            // The host passes the job's id and name as the arguments.
             let mut ctx = crate::CronContext {
-                db: req.db.into_option().map(|s| s.into_string()).unwrap_or_default(),
+                db: req
+                    .db
+                    .into_option()
+                    .map(|s| s.into_string())
+                    .unwrap_or_default(),
+                job_id: inv.args.first().and_then(|a| a.parse().ok()).unwrap_or(0),
+                job_name: inv.args.get(1).map(|a| a.to_string()).unwrap_or_default(),
             };
             match (c.run)(&mut ctx) {
                 Ok(()) => Outcome::default(),

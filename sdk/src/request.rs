@@ -1,9 +1,11 @@
 //! [`Request`]: what a handler reads: method, path, query, headers, cookies, body, form,
 //! parameters (URL arguments, query and form fields, or JSON-RPC `params`), the session, the
-//! selected database and the client address after proxy handling.
+//! selected database and the client address after proxy handling; for a `websocket` route,
+//! the upgraded connection ([`Request::websocket`]).
 
 use crate::abi::HttpRequest;
-use crate::{Error, Result, Session};
+use crate::multipart::{self, Part};
+use crate::{Error, Result, Session, WebSocket};
 use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -22,6 +24,7 @@ pub struct Request {
     db: Option<String>,
     params: Map<String, Value>,
     dev_mode: bool,
+    websocket: Option<u64>,
     /// The session; changes are saved by the host after the handler (when the route allows).
     pub session: Session,
 }
@@ -50,6 +53,7 @@ impl Request {
             db: req.db.into_option().map(|s| s.into_string()),
             params,
             dev_mode: req.dev_mode,
+            websocket: req.websocket.into_option(),
         }
     }
 
@@ -73,6 +77,7 @@ impl Request {
             session: self.session.to_json().into(),
             params: Value::Object(self.params.clone()).to_string().into(),
             dev_mode: self.dev_mode,
+            websocket: self.websocket.into(),
         }
     }
 
@@ -133,16 +138,50 @@ impl Request {
         Ok(serde_json::from_slice(&self.body)?)
     }
 
-    /// The body's fields when it is `application/x-www-form-urlencoded`.
+    /// The body's fields when it is `application/x-www-form-urlencoded`, or the text
+    /// fields when it is `multipart/form-data` (files: [`files`](Self::files)). Empty for
+    /// other bodies, or a malformed multipart body.
     pub fn form(&self) -> Vec<(String, String)> {
-        let urlencoded = self
-            .header("content-type")
-            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-        if urlencoded {
+        let content_type = self.header("content-type").unwrap_or("");
+        if content_type.starts_with("application/x-www-form-urlencoded") {
             parse_urlencoded(&String::from_utf8_lossy(&self.body))
+        } else if multipart::is_multipart(content_type) {
+            multipart::parse(content_type, &self.body)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| !p.is_file())
+                .map(|p| (p.name.clone(), p.text().into_owned()))
+                .collect()
         } else {
             Vec::new()
         }
+    }
+
+    /// The files of a `multipart/form-data` body, in order (empty for other bodies). In
+    /// [`params`](Self::params), a file field holds `{"filename", "content_type", "size"}`.
+    pub fn files(&self) -> Vec<Part> {
+        let content_type = self.header("content-type").unwrap_or("");
+        if !multipart::is_multipart(content_type) {
+            return Vec::new();
+        }
+        multipart::parse(content_type, &self.body)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(Part::is_file)
+            .collect()
+    }
+
+    /// The first file of field `name`, if any.
+    pub fn file(&self, name: &str) -> Option<Part> {
+        self.files().into_iter().find(|p| p.name == name)
+    }
+
+    /// The websocket of a route declared `websocket = true`, upgraded by the host before
+    /// the handler runs. An [`Error::bad_request`] on any other route.
+    pub fn websocket(&self) -> Result<WebSocket> {
+        self.websocket
+            .map(WebSocket::new)
+            .ok_or_else(|| Error::bad_request("not a websocket request"))
     }
 
     /// The handler's parameters: URL arguments, query and form fields (http routes) or the

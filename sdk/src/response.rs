@@ -187,7 +187,8 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 impl<T: IntoResponse, E: Into<Error>> IntoResponse for std::result::Result<T, E> {
     fn into_response(self) -> Result<Response> {
-        self.map_err(Into::into).and_then(IntoResponse::into_response)
+        self.map_err(Into::into)
+            .and_then(IntoResponse::into_response)
     }
 }
 

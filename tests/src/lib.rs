@@ -30,6 +30,8 @@
 //! assert_eq!(resp.status, 404);
 //! ```
 
+pub mod pg;
+
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -541,7 +543,7 @@ impl ServerBuilder {
     }
 
     /// Starts the server (with `--http-interface=127.0.0.1 --http-port=PORT` added unless
-    /// [`ServerBuilder::raw_args`] was used) and waits until its port accepts connections.
+    /// [`ServerBuilder::raw_args`] was used) and waits until it answers HTTP requests.
     /// Panics, showing its output, if it exits first or does not listen in time.
     pub fn start(self) -> Server {
         let mut cmd = self.cmd;
@@ -583,10 +585,13 @@ pub struct Server {
 }
 
 impl Server {
+    /// Waits until the server answers HTTP: the listening socket accepts connections (into
+    /// its backlog) before the addons are loaded, so a connection alone proves nothing.
     fn wait_for_port(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let probe = b"GET /web/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+            if try_request(self.port, probe).is_ok() {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -89,6 +89,8 @@ fn test(extra: Vec<OsString>) -> Result<(), String> {
 ///   `Cargo.lock` and target folder, so dependencies are reused.
 /// - `test_panic_abort`: the workspace member rebuilt with `-C panic=abort` on its own crate
 ///   (`cargo rustc`), which the host must refuse.
+/// - `test_swap-v2`, `test_swap-fail_post_load`, `test_swap-v1`: the builds of `test_swap`
+///   with each feature (v1 last, so the workspace build is v1 again).
 ///
 /// Runs between the workspace build and the tests.
 fn build_test_addons() -> Result<(), String> {
@@ -130,7 +132,23 @@ fn build_test_addons() -> Result<(), String> {
         &root.join("addons/test_panic_abort"),
         &lib("test_panic_abort"),
         &out.join("test_panic_abort"),
-    )
+    )?;
+
+    for (variant, features) in [
+        ("v2", "v2"),
+        ("fail_post_load", "fail_post_load"),
+        ("v1", ""),
+    ] {
+        let mut build = cargo();
+        build.args(["build", "-p", "test_swap", "--features", features]);
+        run(build)?;
+        assemble(
+            &root.join("addons/test_swap"),
+            &lib("test_swap"),
+            &out.join(format!("test_swap-{variant}")),
+        )?;
+    }
+    Ok(())
 }
 
 /// Puts `addon_dir`'s manifest and the library `lib` into `dest` (replaced).

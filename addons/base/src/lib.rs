@@ -27,7 +27,15 @@ fn status(_req: &mut Request) -> Json<serde_json::Value> {
 /// The auto-vacuum job of a database (Odoo's `base.autovacuum_job`).
 #[cron("base.autovacuum")]
 fn autovacuum(ctx: &mut CronContext) -> Result<()> {
-    tracing::info!(target: "inphms.addons.base", "autovacuum of {}", ctx.db);
+    let mut cr = ctx.cursor()?;
+    // Odoo's `ir.cron.trigger._gc_cron_triggers`: triggers more than a week old.
+    let gone = cr
+        .execute(
+            "DELETE FROM ir_cron_trigger WHERE call_at < (now() AT TIME ZONE 'UTC') - interval '1 week'",
+            &[],
+        )?
+        .rowcount();
+    tracing::info!(target: "inphms.addons.base", "autovacuum of {}: {gone} old cron trigger(s) removed", ctx.db);
     Ok(())
 }
 

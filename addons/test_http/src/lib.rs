@@ -1,10 +1,10 @@
 //! Test addon: a route for every dispatcher path (results, each error class, panics,
-//! sessions, CSRF, CORS, body limits, slow handlers), a custom `plain` dispatcher and a
-//! command. Used by the integration tests in `tests/`.
+//! sessions, CSRF, CORS, body limits, slow handlers, multipart uploads, websockets), a
+//! custom `plain` dispatcher and a command. Used by the integration tests in `tests/`.
 
 use inphms_sdk::{
-    command, post_load, route, Dispatcher, Endpoint, EndpointResult, Error, Host, Json, Request,
-    Response, Result,
+    command, post_load, route, Dispatcher, Endpoint, EndpointResult, Error, Host, Json, RecvError,
+    Request, Response, Result,
 };
 use serde_json::{json, Value};
 
@@ -79,6 +79,7 @@ fn panic_json(_req: &mut Request) -> Value {
 /// Sleeps `ms` milliseconds.
 #[route("/test_http/sleep/<int:ms>", auth = "none", save_session = false)]
 fn sleep(_req: &mut Request, ms: i64) -> String {
+    tracing::info!(target: "inphms.addons.test_http", "sleep {ms} ms: started");
     std::thread::sleep(std::time::Duration::from_millis(ms.max(0) as u64));
     format!("slept {ms}")
 }
@@ -142,7 +143,12 @@ fn cors(_req: &mut Request) -> String {
 }
 
 /// Accepts at most 16 bytes of body.
-#[route("/test_http/small", auth = "none", csrf = false, max_content_length = 16)]
+#[route(
+    "/test_http/small",
+    auth = "none",
+    csrf = false,
+    max_content_length = 16
+)]
 fn small(req: &mut Request) -> String {
     format!("{} bytes", req.body().len())
 }
@@ -188,6 +194,54 @@ impl Dispatcher for PlainDispatcher {
     }
 }
 inphms_sdk::register_dispatcher!(PlainDispatcher);
+
+/// The files of a multipart upload: `[{name, filename, content_type, text}]`.
+#[route("/test_http/upload", auth = "none", csrf = false, methods = ["POST"])]
+fn upload(req: &mut Request) -> Json<Value> {
+    let files: Vec<Value> = req
+        .files()
+        .into_iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "filename": f.filename,
+                "content_type": f.content_type,
+                "text": f.text(),
+            })
+        })
+        .collect();
+    Json(json!({"files": files, "form": req.form()}))
+}
+
+/// A websocket that waits 300 ms for a message: answers `got <text>` or `timeout`, then
+/// closes with 4000 `bye`.
+#[route("/test_http/ws_timeout", auth = "none", websocket = true)]
+fn ws_timeout(req: &mut Request) -> Result<()> {
+    let ws = req.websocket()?;
+    match ws.recv_timeout(std::time::Duration::from_millis(300)) {
+        Ok(m) => ws.send(format!("got {}", String::from_utf8_lossy(m.as_bytes())))?,
+        Err(RecvError::Timeout) => ws.send("timeout")?,
+        Err(RecvError::Closed) => return Ok(()),
+    }
+    ws.close(4000, "bye")?;
+    // Wait for the client's answer to the close.
+    while ws.recv().is_some() {}
+    Ok(())
+}
+
+/// A websocket whose handler panics after its greeting: the host closes it with 1011.
+#[route("/test_http/ws_panic", auth = "none", websocket = true)]
+fn ws_panic(req: &mut Request) -> Result<()> {
+    let ws = req.websocket()?;
+    ws.send("about to fail")?;
+    panic!("secret websocket panic");
+}
+
+/// A plain route asking for a websocket: a 400 from the SDK.
+#[route("/test_http/not_a_websocket", auth = "none")]
+fn not_a_websocket(req: &mut Request) -> Result<String> {
+    req.websocket().map(|_| "unexpected".to_owned())
+}
 
 /// Prints its arguments and exits with 3.
 #[command(name = "test_http_cmd")]

@@ -1,5 +1,6 @@
-//! The `web` addon: the server side of the web client. `GET /web/health` for load balancers
-//! and `POST /web/webclient/version_info` (JSON-RPC) for clients.
+//! The `web` addon: the server side of the web client. `GET /web/health` for load balancers,
+//! `POST /web/webclient/version_info` (JSON-RPC) for clients, and `/websocket/echo`, a
+//! websocket that greets with the session's login and echoes what it receives.
 
 use inphms_sdk::{post_load, route, Host, Request, Response, Result};
 use serde_json::{json, Value};
@@ -8,6 +9,13 @@ use serde_json::{json, Value};
 #[route("/web/health", type = "http", auth = "none", save_session = false)]
 fn health(_req: &mut Request) -> Response {
     Response::json(&json!({"status": "pass"})).header("Cache-Control", "no-store")
+}
+
+/// The databases visible from the request's host (Odoo's `/web/database/list`): an
+/// `AccessDenied` error when the server hides the list (`list_db = false`).
+#[route("/web/database/list", type = "json", auth = "none")]
+fn database_list(req: &mut Request) -> Result<inphms_sdk::Json<Vec<String>>> {
+    inphms_sdk::cursor::db_list(req.host()).map(inphms_sdk::Json)
 }
 
 /// The server's version, as Odoo's `version_info` answers it.
@@ -41,6 +49,23 @@ fn version_payload(host_version: &str) -> Value {
     })
 }
 
+/// A websocket proving the upgrade end to end: greets with `hello <login>` (`hello anonymous`
+/// without a logged-in session), then echoes each text or binary message until the client
+/// closes.
+#[route("/websocket/echo", auth = "public", websocket = true)]
+fn websocket_echo(req: &mut Request) -> Result<()> {
+    let ws = req.websocket()?;
+    let who = req.session.login().unwrap_or("anonymous").to_owned();
+    ws.send(format!("hello {who}"))?;
+    while let Some(message) = ws.recv() {
+        // A client may close right after its last message: the echo then has nowhere to go.
+        if ws.send(message).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 #[post_load]
 fn post_load(_host: &Host) -> Result<()> {
     tracing::info!(target: "inphms.addons.web", "web: post_load");
@@ -54,7 +79,10 @@ mod tests {
     #[test]
     fn version_payload() {
         let v = super::version_payload("1.2.3");
-        assert_eq!(v["server_version_info"], serde_json::json!([1, 2, 3, "final", 0, ""]));
+        assert_eq!(
+            v["server_version_info"],
+            serde_json::json!([1, 2, 3, "final", 0, ""])
+        );
         assert_eq!(v["server_serie"], "1.2");
     }
 }

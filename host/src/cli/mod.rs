@@ -8,6 +8,7 @@
 
 mod addons;
 pub mod command;
+mod cron;
 pub mod help;
 mod scaffold;
 mod server;

@@ -54,7 +54,7 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
             })
         }
     };
-    crate::service::server::run(Arc::new(config))
+    crate::service::server::run(Arc::new(config), args)
 }
 
 /// Warns on stderr when running as root (a warning only, as Odoo).

@@ -123,7 +123,7 @@ macro_rules! options {
     )+) => {
         /// The effective configuration: built-in defaults < config file < environment <
         /// command line. Fields are named as the keys of `[options]`.
-        #[derive(Debug, Clone)]
+        #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
         pub struct Config {
             $( $(#[doc = $doc])+ pub $key: $ty, )+

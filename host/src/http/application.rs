@@ -3,13 +3,26 @@
 //! and serves each request: proxy mode, static files, routing, session loading, dispatch
 //! to the addon (guarded, time-limited), session saving, and one access-log line.
 //!
+//! The order for a routed request: CORS preflight (204), websocket handshake check (for a
+//! `websocket` route), body size (413 from `Content-Length` before reading, or while
+//! reading), the json dispatcher's content type, the session (a valid, known id is loaded;
+//! anything else gets a fresh id that is not adopted), `auth = "user"` (303 to
+//! `/web/login?redirect=...` or JSON-RPC code 100), parameters (query, urlencoded or
+//! multipart form, files; or JSON-RPC `params`) and CSRF, then the handler on the blocking
+//! pool. The session is saved, and its cookie set, only when the handler changed it and the
+//! route allows it; error responses never save it (Odoo skips `post_dispatch` for them).
+//!
+//! A `websocket` route answers 101 once the handshake and the steps above passed; its
+//! handler then runs with the upgraded connection (see [`super::websocket`]). Its session
+//! changes are not saved (the answer went out before it ran).
+//!
 //! A generation never changes once built; a swap builds a new one (see `service`).
 
 use super::dispatcher::{self as disp, CSRF_FREE_METHODS};
 use super::response::{self, HttpResult};
 use super::routing::{Match, RouteTable, Rule};
 use super::session::{self, SessionData, SessionStore};
-use super::{access_log, csrf, proxy, static_files};
+use super::{access_log, csrf, proxy, static_files, websocket};
 use crate::config::Config;
 use crate::modules::LoadedAddon;
 use abi_stable::std_types::{ROption, RString, RVec, Tuple2};
@@ -17,13 +30,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, COOKIE, SET_COOKIE};
-use hyper::{Method, Request, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper::{Method, Request, StatusCode, Version};
 use inphms_sdk::abi::{EndpointRef, HttpRequest, Invocation, ItemKind, Outcome, RouteDescriptor};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Odoo's `CORS_MAX_AGE`.
@@ -50,6 +64,9 @@ pub struct Application {
     sessions: Arc<dyn SessionStore>,
     csrf_secret: Vec<u8>,
     trusted_proxies: Vec<proxy::Cidr>,
+    /// The database this application serves (see [`Application::derive`]); `None` for the
+    /// generation itself, which picks the database of each request.
+    db: Option<String>,
 }
 
 impl std::fmt::Debug for Application {
@@ -108,11 +125,21 @@ struct Ctx {
     /// The client address as text.
     remote_addr: String,
     version: &'static str,
+    http_version: Version,
+    /// The direct peer (before proxy mode).
+    peer: SocketAddr,
+    /// hyper's handle on the connection, taken by a websocket route.
+    upgrade: Mutex<Option<OnUpgrade>>,
 }
 
 impl Ctx {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// werkzeug's `request.full_path`: the decoded path, `?`, the query (always the `?`).
+    fn werkzeug_full_path(&self) -> String {
+        format!("{}?{}", self.path, self.query)
     }
 }
 
@@ -125,9 +152,17 @@ impl Application {
         generation: u64,
         sessions: Arc<dyn SessionStore>,
     ) -> Result<Application, String> {
-        let csrf_secret = csrf::secret_from_data_dir(&config.data_dir)
-            .map_err(|e| format!("cannot read or create the CSRF secret in {}: {e}", config.data_dir.display()))?;
-        let trusted: Vec<String> = config.proxy_trusted.iter().map(ToString::to_string).collect();
+        let csrf_secret = csrf::secret_from_data_dir(&config.data_dir).map_err(|e| {
+            format!(
+                "cannot read or create the CSRF secret in {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let trusted: Vec<String> = config
+            .proxy_trusted
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let trusted_proxies = proxy::parse_cidrs(&trusted.join(","))
             .map_err(|e| format!("option proxy_trusted: {e}"))?;
         let mut dispatchers = HashMap::new();
@@ -136,8 +171,13 @@ impl Application {
         let mut statics = Vec::new();
         for (i, addon) in addons.iter().enumerate() {
             for d in addon.items.dispatchers.iter() {
-                if let Some(prev) = dispatchers.insert(d.routing_type.to_string(), (i as u32, d.id)) {
-                    let by = if prev.0 == u32::MAX { "the host".to_owned() } else { addons[prev.0 as usize].name.clone() };
+                if let Some(prev) = dispatchers.insert(d.routing_type.to_string(), (i as u32, d.id))
+                {
+                    let by = if prev.0 == u32::MAX {
+                        "the host".to_owned()
+                    } else {
+                        addons[prev.0 as usize].name.clone()
+                    };
                     tracing::warn!(target: "inphms.http", "addon {} replaces the '{}' dispatcher of {by}", addon.name, d.routing_type);
                 }
             }
@@ -150,16 +190,22 @@ impl Application {
                     tracing::error!(target: "inphms.http", "route {} of addon {}: no dispatcher for type '{}'; route left out", r.endpoint, addon.name, r.routing_type);
                     continue;
                 }
-                let methods: Vec<String> = r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+                let methods: Vec<String> =
+                    r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
                 for path in r.paths.iter() {
                     match Rule::parse(path) {
                         Ok(rule) => routes.add(
                             rule,
                             methods.clone(),
                             r.cors.is_some(),
-                            RouteEntry { addon: i as u32, route: r.clone() },
+                            RouteEntry {
+                                addon: i as u32,
+                                route: r.clone(),
+                            },
                         ),
-                        Err(e) => tracing::error!(target: "inphms.http", "route {} of addon {}: invalid path '{path}': {e}; left out", r.endpoint, addon.name),
+                        Err(e) => {
+                            tracing::error!(target: "inphms.http", "route {} of addon {}: invalid path '{path}': {e}; left out", r.endpoint, addon.name)
+                        }
                     }
                 }
             }
@@ -174,6 +220,7 @@ impl Application {
             sessions,
             csrf_secret,
             trusted_proxies,
+            db: None,
         })
     }
 
@@ -182,21 +229,104 @@ impl Application {
         self.routes.len()
     }
 
+    /// The application of one database for this generation: the same configuration,
+    /// sessions and generation, with the routes of `addons` (the server-wide addons and the
+    /// addons installed in that database; see `modules::registry`).
+    pub fn derive(&self, db: &str, addons: Vec<Arc<LoadedAddon>>) -> Result<Application, String> {
+        let mut app = Application::new(
+            Arc::clone(&self.config),
+            addons,
+            self.generation,
+            Arc::clone(&self.sessions),
+        )?;
+        app.db = Some(db.to_owned());
+        Ok(app)
+    }
+
+    /// The application of the request's database (Odoo's `_get_session_and_dbname` then
+    /// `Registry(db)`): the session's database when the filter accepts it, else `?db=`, else
+    /// the only visible database. A registry that fails to load is served as no database.
+    async fn database_app(&self, ctx: &Ctx) -> Option<Arc<Application>> {
+        let session_db = ctx
+            .header(COOKIE.as_str())
+            .and_then(|c| session::cookie_value(c, "session_id"))
+            .filter(|sid| session::is_valid_sid(sid))
+            .and_then(|sid| self.sessions.get(sid).ok().flatten())
+            .and_then(|data| data.get("db").and_then(Value::as_str).map(str::to_owned));
+        let query_db = parse_urlencoded(&ctx.query)
+            .into_iter()
+            .find(|(k, _)| k == "db")
+            .map(|(_, v)| v);
+        let host = ctx
+            .client
+            .host
+            .clone()
+            .or_else(|| ctx.header("host").map(str::to_owned))
+            .unwrap_or_default();
+        let (db, _) = crate::service::db::select_db(
+            &self.config,
+            session_db.as_deref(),
+            query_db.as_deref(),
+            &host,
+        )
+        .await;
+        let db = db?;
+        let registry = match crate::modules::registry::Registry::get(&db).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(target: "inphms.http", "Database or registry unusable, trying without: {e}");
+                return None;
+            }
+        };
+        match registry.application(self) {
+            Ok(app) => Some(app),
+            Err(e) => {
+                tracing::warn!(target: "inphms.http", "Database {db}: {e}; trying without");
+                None
+            }
+        }
+    }
+
+    /// The session store (for the background sweep).
+    pub fn sessions(&self) -> Arc<dyn SessionStore> {
+        Arc::clone(&self.sessions)
+    }
+
     /// Serves one request from `peer`.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> HttpResult {
         let started = Instant::now();
-        let (parts, body) = req.into_parts();
-        let client = proxy::resolve(self.config.proxy_mode, &self.trusted_proxies, peer, &parts.headers);
+        let (mut parts, body) = req.into_parts();
+        let upgrade = if websocket::is_upgrade_request(&parts.headers) {
+            parts.extensions.remove::<OnUpgrade>()
+        } else {
+            None
+        };
+        let client = proxy::resolve(
+            self.config.proxy_mode,
+            &self.trusted_proxies,
+            peer,
+            &parts.headers,
+        );
         let raw_path = parts.uri.path();
         let ctx = Ctx {
             started,
-            path: percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy().into_owned(),
+            path: percent_encoding::percent_decode_str(raw_path)
+                .decode_utf8_lossy()
+                .into_owned(),
             raw_path: raw_path.to_owned(),
-            full_path: parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned(),
+            full_path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_owned(),
             query: parts.uri.query().unwrap_or("").to_owned(),
             remote_addr: client.remote_addr.to_string(),
             client,
             version: access_log::version_str(parts.version),
+            http_version: parts.version,
+            peer,
+            upgrade: Mutex::new(upgrade),
             method: parts.method,
             headers: parts.headers,
         };
@@ -206,13 +336,16 @@ impl Application {
     }
 
     async fn serve(self: &Arc<Self>, ctx: &Ctx, body: Incoming) -> HttpResult {
-        if ctx.method == Method::GET || ctx.method == Method::HEAD {
-            if let static_files::StaticLookup::Found(file) = self.statics.lookup(&ctx.raw_path) {
-                let r = file.respond(&ctx.method, &ctx.headers);
-                let mut resp = hyper::Response::new(http_body_util::Full::new(r.body));
-                *resp.status_mut() = r.status;
-                *resp.headers_mut() = r.headers;
+        if (ctx.method == Method::GET || ctx.method == Method::HEAD)
+            && self.may_be_static(&ctx.raw_path)
+        {
+            if let Some(resp) = self.serve_static(ctx).await {
                 return resp;
+            }
+        }
+        if self.db.is_none() {
+            if let Some(app) = self.database_app(ctx).await {
+                return Box::pin(app.serve(ctx, body)).await;
             }
         }
         let (entry, args) = match self.routes.matches(ctx.method.as_str(), &ctx.raw_path) {
@@ -231,9 +364,47 @@ impl Application {
         if let Some(origin) = entry.route.cors.as_ref().into_option() {
             add_cors(&mut resp, origin, &entry.route, false);
         }
-        resp.headers_mut()
-            .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        resp.headers_mut().insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
         resp
+    }
+
+    /// Whether `raw_path` is `/<loaded addon>/static/...` (cheap, no file access).
+    fn may_be_static(&self, raw_path: &str) -> bool {
+        let mut parts = raw_path.splitn(4, '/').skip(1);
+        match (parts.next(), parts.next()) {
+            (Some(addon), Some(folder)) => {
+                folder == "static"
+                    && self
+                        .statics
+                        .root(&percent_encoding::percent_decode_str(addon).decode_utf8_lossy())
+                        .is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// A static file's response, read on the blocking pool; `None` falls through to routing.
+    async fn serve_static(self: &Arc<Self>, ctx: &Ctx) -> Option<HttpResult> {
+        let app = Arc::clone(self);
+        let (raw_path, method, headers) = (
+            ctx.raw_path.clone(),
+            ctx.method.clone(),
+            ctx.headers.clone(),
+        );
+        let found = tokio::task::spawn_blocking(move || match app.statics.lookup(&raw_path) {
+            static_files::StaticLookup::Found(file) => Some(file.respond(&method, &headers)),
+            _ => None,
+        })
+        .await
+        .ok()
+        .flatten()?;
+        let mut resp = hyper::Response::new(http_body_util::Full::new(found.body));
+        *resp.status_mut() = found.status;
+        *resp.headers_mut() = found.headers;
+        Some(resp)
     }
 
     async fn dispatch(
@@ -252,17 +423,33 @@ impl Application {
             }
             return r;
         }
+        let ws_accept = if route.websocket {
+            if websocket::is_shutting_down() {
+                return response::html_error(503, None);
+            }
+            match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
+                Ok(accept) => Some(accept),
+                Err(refused) => return refused,
+            }
+        } else {
+            None
+        };
         let limit = route
             .max_content_length
             .into_option()
             .unwrap_or(self.config.max_content_length);
-        let declared = ctx.header("content-length").and_then(|v| v.parse::<u64>().ok());
+        let declared = ctx
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
             return response::html_error(413, None);
         }
         let body = match Limited::new(body, limit as usize).collect().await {
             Ok(b) => b.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
                 return response::html_error(413, None)
             }
             Err(_) => return response::html_error(400, None),
@@ -270,11 +457,15 @@ impl Application {
         let content_type = ctx.header("content-type");
         let routing_type = route.routing_type.as_str();
         if routing_type == "json" && !disp::is_json_mimetype(content_type) {
+            let pattern = route
+                .paths
+                .first()
+                .map(RString::as_str)
+                .unwrap_or(&ctx.path);
             return response::html_error(
                 400,
                 Some(&format!(
-                    "Request inferred type is compatible with ['http'] but '{}' is type='json'.",
-                    ctx.path
+                    "Request inferred type is compatible with ['http'] but '{pattern}' is type='json'."
                 )),
             );
         }
@@ -285,18 +476,27 @@ impl Application {
             .and_then(|c| session::cookie_value(c, "session_id"))
             .filter(|sid| session::is_valid_sid(sid));
         let loaded = match cookie_sid {
-            Some(sid) => self.sessions.get(sid).ok().flatten().map(|data| (sid.to_owned(), data)),
+            Some(sid) => self
+                .sessions
+                .get(sid)
+                .ok()
+                .flatten()
+                .map(|data| (sid.to_owned(), data)),
             None => None,
         };
         let is_new = loaded.is_none();
-        let (sid, data) = loaded.unwrap_or_else(|| (self.sessions.new_sid(), SessionData::default_session()));
+        let (sid, data) =
+            loaded.unwrap_or_else(|| (self.sessions.new_sid(), SessionData::default_session()));
 
         let authenticated = data.get("uid").is_some_and(|u| !u.is_null());
         if route.auth.as_str() == "user" && !authenticated {
-            let expired = disp_error(inphms_sdk::abi::ErrorKind::SessionExpired, "Session expired");
+            let expired = disp_error(
+                inphms_sdk::abi::ErrorKind::SessionExpired,
+                "Session expired",
+            );
             return match routing_type {
                 "json" => disp::jsonrpc_error(&Value::Null, &expired, self.dev()),
-                _ => disp::http_error(&expired, &ctx.full_path),
+                _ => disp::http_error(&expired, &ctx.werkzeug_full_path()),
             };
         }
 
@@ -320,7 +520,10 @@ impl Application {
                 }
             }
             _ => {
-                let mut p = http_params(&ctx.query, content_type, &body);
+                let mut p = match http_params(&ctx.query, content_type, &body) {
+                    Ok(p) => p,
+                    Err(message) => return response::html_error(400, Some(&message)),
+                };
                 let token = p.remove("csrf_token");
                 if routing_type == "http"
                     && route.csrf
@@ -332,7 +535,10 @@ impl Application {
                         .is_some_and(|t| csrf::validate(&self.csrf_secret, &sid, t, now()));
                     if !valid {
                         tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path);
-                        return response::html_error(400, Some("Session expired (invalid CSRF token)"));
+                        return response::html_error(
+                            400,
+                            Some("Session expired (invalid CSRF token)"),
+                        );
                     }
                 }
                 p.extend(args);
@@ -340,7 +546,7 @@ impl Application {
             }
         };
 
-        let request = HttpRequest {
+        let mut request = HttpRequest {
             method: ctx.method.as_str().into(),
             path: ctx.path.as_str().into(),
             query_string: ctx.query.as_str().into(),
@@ -348,19 +554,50 @@ impl Application {
                 .headers
                 .iter()
                 .map(|(k, v)| {
-                    Tuple2(RString::from(k.as_str()), String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+                    Tuple2(
+                        RString::from(k.as_str()),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+                    )
                 })
                 .collect(),
             body: body.to_vec().into(),
             remote_addr: ctx.remote_addr.as_str().into(),
             scheme: ctx.client.scheme.as_str().into(),
             host: ctx.client.host.as_deref().unwrap_or("").into(),
-            db: ROption::RNone,
+            db: self.db.as_deref().map(RString::from).into(),
             session_id: sid.as_str().into(),
             session: Value::Object(data.clone().into_map()).to_string().into(),
             params: Value::Object(params).to_string().into(),
             dev_mode: self.dev(),
+            websocket: ROption::RNone,
         };
+        if let Some(accept) = ws_accept {
+            let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let Some(on_upgrade) = on_upgrade else {
+                return response::html_error(400, Some("The connection cannot be upgraded"));
+            };
+            let opened = websocket::open(on_upgrade, ctx.peer, &ctx.path, limit);
+            request.websocket = ROption::RSome(opened.id);
+            let task = self.run_handler(entry, request);
+            let endpoint = entry.route.endpoint.clone();
+            tokio::spawn(async move {
+                let code = match task.await {
+                    Ok(outcome) => match disp::outcome_error(&outcome) {
+                        None => websocket::code::NORMAL,
+                        Some(e) => {
+                            tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                            websocket::code::INTERNAL_ERROR
+                        }
+                    },
+                    Err(e) => {
+                        tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
+                        websocket::code::INTERNAL_ERROR
+                    }
+                };
+                websocket::release(opened.id, code);
+            });
+            return websocket::switching_protocols(&accept);
+        }
         let outcome = match self.call(entry, request).await {
             Ok(o) => o,
             Err(timeout) => {
@@ -371,15 +608,18 @@ impl Application {
             }
         };
         let mut resp = match (routing_type, disp::outcome_error(&outcome)) {
-            (_, Some(e)) if e.kind == inphms_sdk::abi::ErrorKind::Panic || e.kind == inphms_sdk::abi::ErrorKind::Internal => {
+            (_, Some(e))
+                if e.kind == inphms_sdk::abi::ErrorKind::Panic
+                    || e.kind == inphms_sdk::abi::ErrorKind::Internal =>
+            {
                 tracing::error!(target: "inphms.http", "Exception during request handling: {} {}: {}", ctx.method, ctx.path, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
                 match routing_type {
                     "json" => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
-                    _ => disp::http_error(e, &ctx.full_path),
+                    _ => disp::http_error(e, &ctx.werkzeug_full_path()),
                 }
             }
             ("json", Some(e)) => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
-            (_, Some(e)) => disp::http_error(e, &ctx.full_path),
+            (_, Some(e)) => disp::http_error(e, &ctx.werkzeug_full_path()),
             ("json", None) => disp::jsonrpc_result(
                 &jsonrpc_id,
                 outcome.value.as_ref().into_option().map(RString::as_str),
@@ -401,7 +641,14 @@ impl Application {
 
     /// Saves the session when the handler changed it, rotating the id when asked, and sets
     /// the cookie only then.
-    fn save_session(&self, ctx: &Ctx, resp: &mut HttpResult, sid: &str, is_new: bool, outcome: &Outcome) {
+    fn save_session(
+        &self,
+        ctx: &Ctx,
+        resp: &mut HttpResult,
+        sid: &str,
+        is_new: bool,
+        outcome: &Outcome,
+    ) {
         let Some(text) = outcome.session.as_ref().into_option() else {
             return;
         };
@@ -430,22 +677,57 @@ impl Application {
         }
     }
 
-    /// Calls the route's addon on the blocking pool, under `limit_time_real`.
-    async fn call(self: &Arc<Self>, entry: &RouteEntry, request: HttpRequest) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
+    /// Starts the route's handler on the blocking pool, with this generation as the
+    /// thread's request context for the call (and none left behind after it).
+    fn run_handler(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: HttpRequest,
+    ) -> tokio::task::JoinHandle<Outcome> {
         let app = Arc::clone(self);
         let (addon, item) = (entry.addon, entry.route.id);
         let routing_type = entry.route.routing_type.clone();
-        let task = tokio::task::spawn_blocking(move || {
+        let readonly = entry.route.readonly;
+        tokio::task::spawn_blocking(move || {
             CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
-            let outcome = app.invoke(addon, item, routing_type.as_str(), request);
+            // With a database: in a transaction, retried as Odoo's `retrying`.
+            let outcome = match app.db.clone() {
+                Some(db) => crate::sql_db::env::transaction(
+                    &db,
+                    readonly,
+                    crate::sql_db::env::MAX_TRIES,
+                    || app.invoke(addon, item, routing_type.as_str(), request.clone()),
+                )
+                .unwrap_or_else(|e| Outcome {
+                    error: ROption::RSome(crate::sql_db::env::error_info(&e)),
+                    ..Outcome::default()
+                }),
+                None => app.invoke(addon, item, routing_type.as_str(), request),
+            };
             CURRENT.with(|c| *c.borrow_mut() = None);
             outcome
-        });
+        })
+    }
+
+    /// Calls the route's addon on the blocking pool, under `limit_time_real`.
+    async fn call(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: HttpRequest,
+    ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
+        let mut task = self.run_handler(entry, request);
         let limit = self.config.limit_time_real;
         let joined = if limit > 0 {
-            match tokio::time::timeout(Duration::from_secs(limit as u64), task).await {
+            match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {
                 Ok(j) => j,
                 Err(_) => {
+                    // The handler keeps running in addon code: count it as stuck until it
+                    // returns (past a threshold, the service re-execs the process).
+                    super::inflight::stuck_started();
+                    tokio::spawn(async move {
+                        let _ = task.await;
+                        super::inflight::stuck_finished();
+                    });
                     tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
                     let mut e = disp::internal_error("Request timed out (limit_time_real)");
                     e.name = "inphms.exceptions.TimeoutError".into();
@@ -479,7 +761,9 @@ impl Application {
                     return Outcome {
                         error: ROption::RSome(disp_error(
                             inphms_sdk::abi::ErrorKind::BadRequest,
-                            &format!("Request is not compatible with the '{routing_type}' dispatcher."),
+                            &format!(
+                                "Request is not compatible with the '{routing_type}' dispatcher."
+                            ),
                         )),
                         ..Outcome::default()
                     };
@@ -542,23 +826,54 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Odoo's http params: query string, then form fields (first value of each key wins within a
-/// source; form overrides query).
-fn http_params(query: &str, content_type: Option<&str>, body: &[u8]) -> Map<String, Value> {
+/// Odoo's http params: query string, then form fields, then files (first value of each key
+/// wins within a source; form overrides query, files override form). A file is described as
+/// `{"filename", "content_type", "size"}`; its bytes stay in the body (`Request::files`).
+/// A malformed multipart body is an error (400).
+fn http_params(
+    query: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, String> {
     let mut params = Map::new();
-    let mut add = |pairs: Vec<(String, String)>| {
+    let mut add = |pairs: Vec<(String, Value)>| {
         let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs {
             if seen.insert(k.clone()) {
-                params.insert(k, Value::String(v));
+                params.insert(k, v);
             }
         }
     };
-    add(parse_urlencoded(query));
-    if content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded")) {
-        add(parse_urlencoded(&String::from_utf8_lossy(body)));
+    let text = |pairs: Vec<(String, String)>| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect()
+    };
+    add(text(parse_urlencoded(query)));
+    let content_type = content_type.unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        add(text(parse_urlencoded(&String::from_utf8_lossy(body))));
+    } else if inphms_sdk::multipart::is_multipart(content_type) {
+        let parts = inphms_sdk::multipart::parse(content_type, body).map_err(|e| e.to_string())?;
+        let (files, fields): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| p.is_file());
+        add(fields
+            .into_iter()
+            .map(|p| (p.name.clone(), Value::String(p.text().into_owned())))
+            .collect());
+        add(files
+            .into_iter()
+            .map(|p| {
+                let described = serde_json::json!({
+                    "filename": p.filename,
+                    "content_type": p.content_type,
+                    "size": p.data.len(),
+                });
+                (p.name, described)
+            })
+            .collect());
     }
-    params
+    Ok(params)
 }
 
 fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
@@ -587,16 +902,26 @@ fn add_cors(resp: &mut HttpResult, origin: &RString, route: &RouteDescriptor, pr
     } else if route.methods.is_empty() {
         "GET, POST".to_owned()
     } else {
-        route.methods.iter().map(RString::as_str).collect::<Vec<_>>().join(", ")
+        route
+            .methods
+            .iter()
+            .map(RString::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     if let Ok(v) = HeaderValue::from_str(&methods) {
         h.insert("access-control-allow-methods", v);
     }
     if preflight {
-        h.insert("access-control-max-age", HeaderValue::from_static(CORS_MAX_AGE));
+        h.insert(
+            "access-control-max-age",
+            HeaderValue::from_static(CORS_MAX_AGE),
+        );
         h.insert(
             "access-control-allow-headers",
-            HeaderValue::from_static("Origin, X-Requested-With, Content-Type, Accept, Authorization"),
+            HeaderValue::from_static(
+                "Origin, X-Requested-With, Content-Type, Accept, Authorization",
+            ),
         );
     }
 }
@@ -608,6 +933,10 @@ pub fn csrf_token(sid: &str, lifetime: u64) -> String {
     let Some(app) = app else {
         return String::new();
     };
-    let lifetime = if lifetime == 0 { csrf::CSRF_TOKEN_LIFETIME } else { lifetime };
+    let lifetime = if lifetime == 0 {
+        csrf::CSRF_TOKEN_LIFETIME
+    } else {
+        lifetime
+    };
     csrf::token(&app.csrf_secret, sid, now(), lifetime)
 }

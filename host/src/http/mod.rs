@@ -6,11 +6,14 @@ pub mod access_log;
 pub mod application;
 pub mod csrf;
 pub mod dispatcher;
+pub mod inflight;
 pub mod proxy;
 pub mod response;
 pub mod routing;
 pub mod server;
 pub mod session;
 pub mod static_files;
+pub mod timeouts;
+pub mod websocket;
 
 pub use application::{call_endpoint, csrf_token};

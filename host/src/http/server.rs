@@ -2,8 +2,23 @@
 //! or takes a socket-activated listener, accepts connections, serves them with hyper
 //! (HTTP/1.1 keep-alive, HTTP/2, upgrades) on the current [`Application`] generation, caps
 //! concurrent requests, drops slow or idle clients, and drains gracefully.
+//!
+//! * Slow clients: `header_timeout` bounds the time to send a request head, and the
+//!   current generation's `http_keepalive_timeout` the idle time between requests on a
+//!   keep-alive connection, apart ([`super::timeouts`]; hyper's own header timeout would
+//!   bound both with one value).
+//! * The concurrency cap counts requests being served (a request over it waits for a
+//!   permit; it never fails). Websockets are not counted.
+//! * At the stop: stop accepting, send Close 1001 (Going Away) to every websocket
+//!   ([`super::websocket::close_all`]), let in-flight requests finish (at most
+//!   `drain_timeout`) and websockets complete their close, and report.
+//! * Expired sessions are swept in the background: a minute after start, then every
+//!   [`session::SWEEP_INTERVAL`].
 
 use super::application::Application;
+use super::session;
+use super::timeouts::{ConnActivity, TimedStream, Timeouts};
+use super::websocket;
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -33,21 +48,34 @@ pub fn listen(interface: &str, port: u16) -> std::io::Result<(TcpListener, Liste
     if let Ok(Some(listener)) = fds.take_tcp_listener(0) {
         return Ok((listener, ListenerSource::Activated));
     }
-    let host = if interface.is_empty() { "0.0.0.0" } else { interface };
+    let host = if interface.is_empty() {
+        "0.0.0.0"
+    } else {
+        interface
+    };
     let addr: SocketAddr = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     }
     .parse()
-    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("http_interface '{interface}': {e}")))?;
+    .map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("http_interface '{interface}': {e}"),
+        )
+    })?;
     Ok((TcpListener::bind(addr)?, ListenerSource::Bound))
 }
 
 /// The concurrency cap from `INPHMS_MAX_HTTP_THREADS`, with Odoo's meaning: unset, empty or
 /// 0 means none; an integer caps requests in flight; anything else means
 /// `max((db_maxconn - max_cron_threads) / 2, 1)`.
-pub fn concurrency_cap(value: Option<&str>, db_maxconn: i64, max_cron_threads: i64) -> Option<usize> {
+pub fn concurrency_cap(
+    value: Option<&str>,
+    db_maxconn: i64,
+    max_cron_threads: i64,
+) -> Option<usize> {
     let value = value?.trim();
     if value.is_empty() {
         return None;
@@ -64,23 +92,26 @@ pub fn concurrency_cap(value: Option<&str>, db_maxconn: i64, max_cron_threads: i
 pub struct ServeOptions {
     /// Requests in flight at most (others wait).
     pub max_in_flight: Option<usize>,
-    /// A client must send its request headers within this time, and a keep-alive
-    /// connection idle that long is closed.
+    /// A client must send its request head within this time (the idle time between
+    /// requests is the generation's `http_keepalive_timeout`).
     pub header_timeout: Duration,
     /// How long a graceful stop waits for in-flight requests.
     pub drain_timeout: Duration,
 }
 
 /// What a graceful stop observed.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub struct DrainReport {
     /// Requests in flight when the stop began.
     pub in_flight: usize,
     /// Whether they all finished within the drain timeout.
     pub drained: bool,
+    /// The listening socket, still open: connections arriving during and after the drain
+    /// wait in the kernel's backlog (for a re-exec that hands it over). Dropping it closes it.
+    pub listener: Option<TcpListener>,
 }
 
-/// Serves `listener` until `stop` turns true, then drains.
+/// Serves `listener` until `stop` turns true, then drains and gives the listener back.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<ArcSwap<Application>>,
@@ -90,36 +121,54 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let mut builder = Builder::new(TokioExecutor::new());
+    // The header and keep-alive timeouts are `TimedStream`'s, not hyper's.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_timeout)
+        .header_read_timeout(None)
         .keep_alive(true);
+    let timeouts = Timeouts {
+        header: options.header_timeout,
+        keepalive: Duration::from_secs(app.load().config.http_keepalive_timeout.max(1)),
+    };
+    let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&app)));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let in_flight = Arc::new(AtomicUsize::new(0));
     let cap = options.max_in_flight.map(|n| Arc::new(Semaphore::new(n)));
     loop {
-        let (stream, peer) = tokio::select! {
+        let accepted = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            accepted = listener.accept() => match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    // EMFILE and friends: wait a little instead of spinning.
-                    tracing::error!(target: "inphms.service.server", "accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: wait a little instead of spinning.
+                tracing::error!(target: "inphms.service.server", "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
+        let activity = ConnActivity::new();
+        let stream = TimedStream::new(stream, Arc::clone(&activity), timeouts);
         let app = Arc::clone(&app);
         let in_flight = Arc::clone(&in_flight);
         let cap = cap.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.load_full();
+            let tracked = super::inflight::enter(
+                req.method().as_str(),
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/"),
+            );
             let in_flight = Arc::clone(&in_flight);
             let cap = cap.clone();
+            let activity = Arc::clone(&activity);
+            let serving = activity.request_started();
             async move {
                 let _permit = match &cap {
                     Some(s) => Some(s.acquire().await.expect("never closed")),
@@ -127,7 +176,12 @@ pub async fn serve(
                 };
                 in_flight.fetch_add(1, Ordering::AcqRel);
                 let resp = app.handle(req, peer).await;
+                if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                    activity.upgraded();
+                }
+                drop(serving);
                 in_flight.fetch_sub(1, Ordering::AcqRel);
+                drop(tracked);
                 Ok::<_, Infallible>(resp)
             }
         });
@@ -139,16 +193,46 @@ pub async fn serve(
             }
         });
     }
-    drop(listener);
+    let listener = listener.into_std()?;
     let report_in_flight = in_flight.load(Ordering::Acquire);
+    sweeper.abort();
     tracing::info!(target: "inphms.service.server", "stopped accepting; {report_in_flight} request(s) in flight");
-    let drained = tokio::time::timeout(options.drain_timeout, graceful.shutdown())
-        .await
-        .is_ok();
+    let sockets = websocket::close_all(websocket::code::GOING_AWAY, "server shutting down", true);
+    if sockets > 0 {
+        tracing::info!(target: "inphms.service.server", "closing {sockets} websocket(s) (1001 Going Away)");
+    }
+    let (drained, sockets_closed) = tokio::join!(
+        tokio::time::timeout(options.drain_timeout, graceful.shutdown()),
+        websocket::wait_closed(websocket::CLOSE_TIMEOUT + Duration::from_secs(1)),
+    );
+    let drained = drained.is_ok();
+    if !sockets_closed {
+        tracing::warn!(target: "inphms.service.server", "some websockets did not complete their close in time");
+    }
     Ok(DrainReport {
         in_flight: report_in_flight,
         drained,
+        listener: Some(listener),
     })
+}
+
+/// Removes expired session files: a minute after start (never on the start-up path), then
+/// every [`session::SWEEP_INTERVAL`], on the blocking pool.
+async fn sweep_sessions(app: Arc<ArcSwap<Application>>) {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    loop {
+        let store = app.load().sessions();
+        let swept = tokio::task::spawn_blocking(move || {
+            session::sweep(store.as_ref(), session::SESSION_LIFETIME)
+        })
+        .await;
+        if let Ok(n) = swept {
+            if n > 0 {
+                tracing::info!(target: "inphms.http", "session sweep removed {n} expired session(s)");
+            }
+        }
+        tokio::time::sleep(session::SWEEP_INTERVAL).await;
+    }
 }
 
 #[cfg(test)]

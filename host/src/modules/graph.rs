@@ -100,7 +100,10 @@ fn visit(
     if !manifest.installable {
         return Err(GraphError {
             addon: name.to_owned(),
-            message: format!("{}: addon '{name}' is not installable", addon.manifest_file().display()),
+            message: format!(
+                "{}: addon '{name}' is not installable",
+                addon.manifest_file().display()
+            ),
         });
     }
     stack.push(name.to_owned());
@@ -125,7 +128,10 @@ mod tests {
         let deps: Vec<String> = depends.iter().map(|d| format!("\"{d}\"")).collect();
         fs::write(
             dir.join("__manifest__.toml"),
-            format!("name = \"{name}\"\nlicense = \"MIT\"\ndepends = [{}]\n", deps.join(",")),
+            format!(
+                "name = \"{name}\"\nlicense = \"MIT\"\ndepends = [{}]\n",
+                deps.join(",")
+            ),
         )
         .unwrap();
     }
@@ -159,7 +165,11 @@ mod tests {
             )
         );
         let e = order(&set, &["a".into()]).unwrap_err();
-        assert!(e.message.ends_with("dependency cycle: a -> b -> a"), "{}", e.message);
+        assert!(
+            e.message.ends_with("dependency cycle: a -> b -> a"),
+            "{}",
+            e.message
+        );
         let (good, errors) = order_all(&set);
         assert!(good.is_empty());
         assert_eq!(errors.len(), 3);

@@ -1,10 +1,10 @@
 //! The host's side of [`HostApi`]: the services handed to every addon at load (logging into
-//! the host's log, configuration sections, endpoint calls for dispatchers).
+//! the host's log, configuration sections, endpoint calls for dispatchers, websockets).
 
 use crate::config::Config;
 use abi_stable::prefix_type::PrefixTypeTrait;
-use abi_stable::std_types::{ROption, RStr, RString};
-use inphms_sdk::abi::{EndpointRef, HostApi, HostApiRef, HttpRequest, Outcome};
+use abi_stable::std_types::{ROption, RResult, RStr, RString};
+use inphms_sdk::abi::{EndpointRef, HostApi, HostApiRef, HttpRequest, Outcome, WsEvent, WsMessage};
 use std::sync::{Arc, OnceLock};
 use tracing::Level;
 
@@ -26,6 +26,15 @@ pub fn host_api() -> HostApiRef {
             config_get,
             csrf_token,
             call_endpoint,
+            ws_recv,
+            ws_send,
+            ws_close,
+            cursor_env: crate::sql_db::host_api::cursor_env,
+            cursor_execute: crate::sql_db::host_api::cursor_execute,
+            cursor_commit: crate::sql_db::host_api::cursor_commit,
+            cursor_rollback: crate::sql_db::host_api::cursor_rollback,
+            cron_trigger: crate::sql_db::host_api::cron_trigger,
+            db_list: crate::sql_db::host_api::db_list,
         }
         .leak_into_prefix()
     })
@@ -53,7 +62,9 @@ extern "C" fn log(lvl: u8, target: RStr<'_>, message: RStr<'_>) {
 }
 
 extern "C" fn log_enabled(lvl: u8, target: RStr<'_>) -> bool {
-    guard(false, || crate::netsvc::enabled(level(lvl), target.as_str()))
+    guard(false, || {
+        crate::netsvc::enabled(level(lvl), target.as_str())
+    })
 }
 
 extern "C" fn config_get(section: RStr<'_>, key: RStr<'_>) -> ROption<RString> {
@@ -75,5 +86,30 @@ extern "C" fn csrf_token(sid: RStr<'_>, lifetime: u64) -> RString {
 extern "C" fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Outcome {
     guard(Outcome::default(), || {
         crate::http::call_endpoint(endpoint, request)
+    })
+}
+
+extern "C" fn ws_recv(socket: u64, timeout_ms: ROption<u64>) -> WsEvent {
+    guard(WsEvent::Closed(1011, "host error".into()), || {
+        let timeout = timeout_ms
+            .into_option()
+            .map(std::time::Duration::from_millis);
+        crate::http::websocket::recv(socket, timeout)
+    })
+}
+
+extern "C" fn ws_send(socket: u64, message: WsMessage) -> RResult<(), RString> {
+    guard(RResult::RErr("host error".into()), || {
+        crate::http::websocket::send(socket, message)
+            .map_err(RString::from)
+            .into()
+    })
+}
+
+extern "C" fn ws_close(socket: u64, code: u16, reason: RStr<'_>) -> RResult<(), RString> {
+    guard(RResult::RErr("host error".into()), || {
+        crate::http::websocket::close(socket, code, reason.as_str())
+            .map_err(RString::from)
+            .into()
     })
 }

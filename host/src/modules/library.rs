@@ -17,6 +17,49 @@ use super::manifest::Manifest;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// The identity of a library file's content: its size and modification time, confirmed by
+/// a hash of its bytes when those change (a rebuilt library with the same bytes is the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+    hash: u64,
+}
+
+impl Fingerprint {
+    /// Reads `path`.
+    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Fingerprint {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            hash: hash_file(path)?,
+        })
+    }
+
+    /// Whether `path` still holds the same bytes.
+    pub fn matches(&self, path: &Path) -> bool {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
+        if meta.len() != self.len {
+            return false;
+        }
+        if meta.modified().ok() == self.modified {
+            return true;
+        }
+        hash_file(path).is_ok_and(|h| h == self.hash)
+    }
+}
+
+fn hash_file(path: &Path) -> std::io::Result<u64> {
+    use std::hash::Hasher;
+    let bytes = std::fs::read(path)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(&bytes);
+    Ok(h.finish())
+}
+
 /// The state of an addon's library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LibraryState {

@@ -205,10 +205,18 @@ pub fn abi_summary(report: &str) -> String {
         } else if let Some(rest) = line.strip_prefix("Error:") {
             error = Some(rest.trim().to_owned());
         } else if let Some(rest) = line.strip_prefix("Expected:") {
-            let v = if rest.trim().is_empty() { next() } else { rest.trim() };
+            let v = if rest.trim().is_empty() {
+                next()
+            } else {
+                rest.trim()
+            };
             expected = Some(v.to_owned());
         } else if let Some(rest) = line.strip_prefix("Found:") {
-            let v = if rest.trim().is_empty() { next() } else { rest.trim() };
+            let v = if rest.trim().is_empty() {
+                next()
+            } else {
+                rest.trim()
+            };
             found = Some(v.to_owned());
         }
     }

@@ -147,10 +147,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Manifest, Vec<String>), Manifes
     let mut warnings = Vec::new();
     for key in table.keys() {
         if !KNOWN_KEYS.contains(&key.as_str()) {
-            warnings.push(format!(
-                "{}: unknown key '{key}' (ignored)",
-                fields.at(key)
-            ));
+            warnings.push(format!("{}: unknown key '{key}' (ignored)", fields.at(key)));
         }
     }
     let name = fields
@@ -166,9 +163,11 @@ pub fn parse(file: &Path, text: &str) -> Result<(Manifest, Vec<String>), Manifes
             "LGPL-3".to_owned()
         }
     };
-    let version_raw = fields.string("version")?.unwrap_or_else(|| "1.0".to_owned());
-    let version = adapt_version(&version_raw)
-        .map_err(|fault| fields.error(Some("version"), &fault))?;
+    let version_raw = fields
+        .string("version")?
+        .unwrap_or_else(|| "1.0".to_owned());
+    let version =
+        adapt_version(&version_raw).map_err(|fault| fields.error(Some("version"), &fault))?;
     let depends = fields.strings("depends")?;
     let auto_install = match table.get("auto_install") {
         None | Some(Value::Boolean(false)) => AutoInstall::No,
@@ -228,7 +227,9 @@ pub fn adapt_version(v: &str) -> Result<String, String> {
         _ => (format!("{SERIE}.{v}"), v.to_owned()),
     };
     let parts: Vec<&str> = base.split('.').collect();
-    let numeric = parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let numeric = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if numeric && (parts.len() == 2 || parts.len() == 3) {
         return Ok(full);
     }
@@ -347,7 +348,9 @@ impl Fields<'_> {
                     self.error(Some("cron"), &format!("[[cron]] needs '{k}' (a string)"))
                 })
             };
-            let interval_type = sub.string("interval_type")?.unwrap_or_else(|| "days".into());
+            let interval_type = sub
+                .string("interval_type")?
+                .unwrap_or_else(|| "days".into());
             if !["minutes", "hours", "days", "weeks", "months"].contains(&interval_type.as_str()) {
                 return Err(self.error(
                     Some("cron"),
@@ -391,7 +394,9 @@ mod tests {
         assert_eq!(m.license, "LGPL-3");
         assert!(m.installable);
         assert_eq!(m.auto_install, AutoInstall::No);
-        assert!(w.iter().any(|w| w.contains("unknown key 'color'") && w.contains("line 2")));
+        assert!(w
+            .iter()
+            .any(|w| w.contains("unknown key 'color'") && w.contains("line 2")));
         assert!(w.iter().any(|w| w.contains("defaulting to LGPL-3")));
     }
 
@@ -403,10 +408,13 @@ mod tests {
             "/a/shop/__manifest__.toml line 2: 'depends' must be a list of strings, found string"
         );
         let e = p("summary = \"x\"\n").unwrap_err();
-        assert!(e.to_string().ends_with("missing required key 'name' (a string)"));
+        assert!(e
+            .to_string()
+            .ends_with("missing required key 'name' (a string)"));
         let e = p("license = 'MIT'\nname = = 3\n").unwrap_err();
         assert!(
-            e.to_string().starts_with("/a/shop/__manifest__.toml line 2: invalid TOML"),
+            e.to_string()
+                .starts_with("/a/shop/__manifest__.toml line 2: invalid TOML"),
             "{e}"
         );
     }
@@ -414,15 +422,24 @@ mod tests {
     #[test]
     fn versions() {
         assert_eq!(adapt_version("2.1").unwrap(), format!("{SERIE}.2.1"));
-        assert_eq!(adapt_version(&format!("{SERIE}.3.0.1")).unwrap(), format!("{SERIE}.3.0.1"));
-        assert!(adapt_version("17.0.1.0.0").unwrap_err().contains("series 17.0"));
+        assert_eq!(
+            adapt_version(&format!("{SERIE}.3.0.1")).unwrap(),
+            format!("{SERIE}.3.0.1")
+        );
+        assert!(adapt_version("17.0.1.0.0")
+            .unwrap_err()
+            .contains("series 17.0"));
         assert!(adapt_version("abc").is_err());
     }
 
     #[test]
     fn auto_install_subset() {
-        let (m, _) = p("name='x'\ndepends=['base','web']\nauto_install=true\nlicense='MIT'").unwrap();
-        assert_eq!(m.auto_install, AutoInstall::When(vec!["base".into(), "web".into()]));
+        let (m, _) =
+            p("name='x'\ndepends=['base','web']\nauto_install=true\nlicense='MIT'").unwrap();
+        assert_eq!(
+            m.auto_install,
+            AutoInstall::When(vec!["base".into(), "web".into()])
+        );
         let e = p("name='x'\ndepends=['base']\nauto_install=['web']").unwrap_err();
         assert!(e.to_string().contains("'auto_install' names 'web'"));
     }

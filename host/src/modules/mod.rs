@@ -9,13 +9,15 @@ pub mod graph;
 pub mod host_api;
 pub mod library;
 pub mod loader;
+pub mod loading;
 pub mod manifest;
 pub mod module;
+pub mod registry;
 
 use abi_stable::std_types::RVec;
 use inphms_sdk::abi::{AddonItems, Invocation, ItemKind};
 use library::LibraryState;
-use loader::{LoadError, Library};
+use loader::{Library, LoadError};
 use manifest::Manifest;
 use module::AddonSet;
 use std::collections::BTreeSet;
@@ -36,6 +38,8 @@ pub struct LoadedAddon {
     pub library: Library,
     /// What it declares.
     pub items: AddonItems,
+    /// The library file's identity when it was loaded (to tell a rebuilt one).
+    pub fingerprint: library::Fingerprint,
 }
 
 /// The outcome of loading a set of addons.
@@ -45,6 +49,24 @@ pub struct LoadReport {
     pub loaded: Vec<LoadedAddon>,
     /// The addons refused, with the reason (already logged).
     pub refused: Vec<(String, String)>,
+    /// The addons of a previous generation kept as they were (see [`load_addons_reusing`]).
+    pub reused: Vec<std::sync::Arc<LoadedAddon>>,
+}
+
+impl LoadReport {
+    /// Every addon of the new generation, in dependency order: the reused ones and the
+    /// newly loaded ones.
+    pub fn into_generation(self, order: &[String]) -> Vec<std::sync::Arc<LoadedAddon>> {
+        let mut all: Vec<std::sync::Arc<LoadedAddon>> = self.reused;
+        all.extend(self.loaded.into_iter().map(std::sync::Arc::new));
+        all.sort_by_key(|a| {
+            order
+                .iter()
+                .position(|n| *n == a.name)
+                .unwrap_or(usize::MAX)
+        });
+        all
+    }
 }
 
 /// A start-up error: a server-wide addon whose manifest or dependencies are broken.
@@ -79,12 +101,28 @@ pub fn load_addons(
     names: &[String],
     run_dir: &Path,
 ) -> Result<LoadReport, FatalAddonError> {
+    load_addons_reusing(set, names, run_dir, &[]).map(|(report, _)| report)
+}
+
+/// [`load_addons`], reusing the addons of `previous` whose library is unchanged (same path
+/// and same bytes): only new addons and rebuilt libraries are loaded. Returns the report,
+/// whose `loaded` holds the reused addons too, and the names of the addons (re)loaded.
+pub fn load_addons_reusing(
+    set: &AddonSet,
+    names: &[String],
+    run_dir: &Path,
+    previous: &[std::sync::Arc<LoadedAddon>],
+) -> Result<(LoadReport, Vec<String>), FatalAddonError> {
     let order = graph::order(set, names).map_err(|e| FatalAddonError(e.to_string()))?;
     let mut report = LoadReport::default();
+    let mut fresh = Vec::new();
     let mut broken: BTreeSet<String> = BTreeSet::new();
     for name in order {
         let addon = set.get(&name).expect("ordered addons exist");
-        let manifest = addon.manifest.clone().expect("ordered addons have a manifest");
+        let manifest = addon
+            .manifest
+            .clone()
+            .expect("ordered addons have a manifest");
         if let Some(dep) = manifest.depends.iter().find(|d| broken.contains(*d)) {
             let reason = format!("depends on '{dep}', which was refused");
             tracing::error!(target: "inphms.modules.loading", "addon '{name}' not loaded: {reason}");
@@ -92,8 +130,20 @@ pub fn load_addons(
             report.refused.push((name, reason));
             continue;
         }
+        if let Some(old) = previous.iter().find(|p| p.name == name) {
+            let current = library::locate(&name, &addon.dir, &manifest);
+            if current.path() == Some(old.library_path.as_path())
+                && old.fingerprint.matches(&old.library_path)
+            {
+                report.reused.push(std::sync::Arc::clone(old));
+                continue;
+            }
+        }
         match load_one(&name, &addon.dir, &manifest, run_dir) {
-            Ok(loaded) => report.loaded.push(loaded),
+            Ok(loaded) => {
+                fresh.push(name.clone());
+                report.loaded.push(loaded)
+            }
             Err(reason) => {
                 tracing::error!(target: "inphms.modules.loading", "addon '{name}' refused: {reason}");
                 broken.insert(name.clone());
@@ -101,7 +151,32 @@ pub fn load_addons(
             }
         }
     }
-    Ok(report)
+    Ok((report, fresh))
+}
+
+/// The addons of `names` (and their dependencies) that a reload would load: new ones, and
+/// those whose library moved or changed bytes since `previous` loaded them.
+pub fn changed_addons(
+    set: &AddonSet,
+    names: &[String],
+    previous: &[std::sync::Arc<LoadedAddon>],
+) -> Result<Vec<String>, FatalAddonError> {
+    let order = graph::order(set, names).map_err(|e| FatalAddonError(e.to_string()))?;
+    Ok(order
+        .into_iter()
+        .filter(|name| {
+            let Some(old) = previous.iter().find(|p| &p.name == name) else {
+                return true;
+            };
+            let addon = set.get(name).expect("ordered addons exist");
+            let Ok(manifest) = &addon.manifest else {
+                return true;
+            };
+            let current = library::locate(name, &addon.dir, manifest);
+            current.path() != Some(old.library_path.as_path())
+                || !old.fingerprint.matches(&old.library_path)
+        })
+        .collect())
 }
 
 /// Locates, loads, checks and initialises one addon.
@@ -132,6 +207,8 @@ fn load_one(
         }
         e.to_string()
     };
+    let fingerprint = library::Fingerprint::of(&path)
+        .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
     let (library, items) = loader::load(name, &path, run_dir).map_err(log_err)?;
     tracing::info!(target: "inphms.modules.loading", "loading addon {name} ({})", path.display());
     loader::init(name, &path, &library).map_err(log_err)?;
@@ -142,6 +219,7 @@ fn load_one(
         library_path: path,
         library,
         items,
+        fingerprint,
     })
 }
 
@@ -157,7 +235,10 @@ pub fn builtin_addons_dir() -> Option<PathBuf> {
     }
     if let Ok(exe) = std::env::current_exe() {
         for ancestor in exe.ancestors().skip(1) {
-            for candidate in [ancestor.join("addons"), ancestor.join("share/inphms/addons")] {
+            for candidate in [
+                ancestor.join("addons"),
+                ancestor.join("share/inphms/addons"),
+            ] {
                 if holds_base(&candidate) {
                     return Some(candidate);
                 }
@@ -268,11 +349,7 @@ fn load_for_command(
 }
 
 /// Runs the command `cmd` of its addon with `args`; returns the exit code.
-pub fn run_addon_command(
-    addons_paths: &[PathBuf],
-    cmd: &AddonCommand,
-    args: Vec<String>,
-) -> i32 {
+pub fn run_addon_command(addons_paths: &[PathBuf], cmd: &AddonCommand, args: Vec<String>) -> i32 {
     let set = module::discover(&self::addons_paths(addons_paths));
     let Some(Ok(manifest)) = set.get(&cmd.addon).map(|a| &a.manifest) else {
         eprintln!("addon '{}' is no longer on the addons path", cmd.addon);

@@ -1,23 +1,45 @@
-//! Starts and runs the server (Odoo's `odoo/service/server.py`): loads the server-wide
-//! addons, builds the first [`Application`] generation, opens the HTTP listener and serves
-//! until a signal stops it.
+//! Starts and runs the server (Odoo's `odoo/service/server.py`, `ThreadedServer`): loads the
+//! server-wide addons, builds the first [`Application`] generation, opens the HTTP listener
+//! (or takes it over from a previous image), then runs the lifecycle until a signal stops it:
+//! SIGHUP swaps addons, SIGQUIT dumps what runs, the memory soft limit, the swap limit and
+//! stuck handlers re-exec the process (phoenix) without refusing a connection.
 
+use super::limits;
+use super::phoenix;
+use super::reload::{Generations, Reloaded};
+use super::signals::Signals;
 use crate::config::Config;
 use crate::http::application::Application;
-use crate::http::server::{self as http_server, ServeOptions};
+use crate::http::inflight;
+use crate::http::server::{self as http_server, ListenerSource, ServeOptions};
 use crate::http::session::FilesystemSessionStore;
 use crate::modules::{self, module};
 use arc_swap::ArcSwap;
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 const TARGET: &str = "inphms.service.server";
 
-/// Runs the server with `config` and returns the process exit code.
-pub fn run(config: Arc<Config>) -> i32 {
+/// Runs the server with `config` (parsed from `server_args`, the `server` command's
+/// arguments, which a SIGHUP parses again) and returns the process exit code.
+pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
     modules::host_api::set_config(Arc::clone(&config));
+    limits::cap_malloc_arenas();
+    if let Err(e) = limits::set_memory_hard(config.limit_memory_hard) {
+        tracing::warn!(target: TARGET, "cannot set RLIMIT_AS to {}: {e}", config.limit_memory_hard);
+    }
+    let exe = match phoenix::resolve_exe() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(target: TARGET, "cannot resolve the executable ({e}): re-exec disabled");
+            None
+        }
+    };
     // The listener is taken before the runtime starts its threads (socket activation).
     let listener = if config.http_enable && !config.stop_after_init {
         match http_server::listen(&config.http_interface, config.http_port) {
@@ -33,6 +55,7 @@ pub fn run(config: Arc<Config>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("inphms-http")
+        .max_blocking_threads(256)
         .build()
     {
         Ok(rt) => rt,
@@ -41,7 +64,7 @@ pub fn run(config: Arc<Config>) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(serve(config, listener))
+    runtime.block_on(start(config, server_args, listener, exe))
 }
 
 fn display_interface(config: &Config) -> &str {
@@ -52,10 +75,20 @@ fn display_interface(config: &Config) -> &str {
     }
 }
 
-async fn serve(
+/// Loads the addons and builds generation 1; serves unless `--stop-after-init`.
+async fn start(
     config: Arc<Config>,
-    listener: Option<(std::net::TcpListener, http_server::ListenerSource)>,
+    server_args: Vec<OsString>,
+    listener: Option<(TcpListener, ListenerSource)>,
+    exe: Option<PathBuf>,
 ) -> i32 {
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(target: TARGET, "cannot install the signal handlers: {e}");
+            return 1;
+        }
+    };
     let paths = modules::addons_paths(&config.addons_path);
     let set = module::discover(&paths);
     modules::report_broken(&set);
@@ -68,8 +101,6 @@ async fn serve(
             return 1;
         }
     };
-    let loaded: Vec<String> = report.loaded.iter().map(|a| a.name.clone()).collect();
-    tracing::info!(target: TARGET, "addons loaded: {}", loaded.join(", "));
     let sessions = match FilesystemSessionStore::new(config.session_dir()) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -77,71 +108,235 @@ async fn serve(
             return 1;
         }
     };
-    let addons = report.loaded.into_iter().map(Arc::new).collect();
-    let app = match Application::new(Arc::clone(&config), addons, 1, sessions) {
+    let order = modules::graph::order(&set, &names).unwrap_or_default();
+    let images = report.loaded.len();
+    let image_bytes = report
+        .loaded
+        .iter()
+        .filter_map(|a| std::fs::metadata(&a.library_path).ok())
+        .map(|m| m.len())
+        .sum();
+    let loaded: Vec<String> = report.loaded.iter().map(|a| a.name.clone()).collect();
+    let addons = report.into_generation(&order);
+    let app = match Application::new(Arc::clone(&config), addons, 1, sessions.clone()) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(target: TARGET, "{e}");
             return 1;
         }
     };
-    tracing::info!(target: TARGET, "generation 1: {} route(s)", app.route_count());
+    tracing::info!(target: TARGET, "generation 1: addons {} ({} routes)", loaded.join(", "), app.route_count());
+    let generations = Generations {
+        config: Arc::clone(&config),
+        server_args,
+        apps: Arc::new(ArcSwap::from_pointee(app)),
+        sessions,
+        swaps: 0,
+        images,
+        image_bytes,
+    };
+    // Databases: pools, registries, `-d`/`-i`/`-u` (a failure fails --stop-after-init).
+    let server_wide = generations.apps.load().addons.clone();
+    if super::db::setup(&config, &set, server_wide).await.is_err() && config.stop_after_init {
+        return 1;
+    }
     if config.stop_after_init {
         tracing::info!(target: TARGET, "stop after init");
         return 0;
     }
-    let app = Arc::new(ArcSwap::from_pointee(app));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(watch_signals(stop_tx));
+    let cron = super::cron::spawn(Arc::clone(&config));
     let Some((listener, source)) = listener else {
         tracing::info!(target: TARGET, "HTTP service disabled (--no-http)");
-        let mut rx = stop_rx;
-        let _ = rx.wait_for(|s| *s).await;
+        let mut stop = signals.stop.clone();
+        let _ = stop.wait_for(|s| *s).await;
+        cron.stop().await;
         return 0;
     };
     match source {
-        http_server::ListenerSource::Activated => {
+        ListenerSource::Activated => {
             tracing::info!(target: TARGET, "HTTP service (hyper) running through socket activation")
         }
-        http_server::ListenerSource::Bound => tracing::info!(
+        ListenerSource::Bound => tracing::info!(
             target: TARGET,
             "HTTP service (hyper) running on {}:{}",
             display_interface(&config),
             listener.local_addr().map(|a| a.port()).unwrap_or(config.http_port)
         ),
     }
-    let options = ServeOptions {
+    let rc = lifecycle(generations, listener, signals, exe).await;
+    cron.stop().await;
+    rc
+}
+
+/// Why serving stopped.
+enum Exit {
+    Stop,
+    Phoenix(String),
+}
+
+fn serve_options(config: &Config) -> ServeOptions {
+    ServeOptions {
         max_in_flight: http_server::concurrency_cap(
             std::env::var("INPHMS_MAX_HTTP_THREADS").ok().as_deref(),
-            config.db_maxconn as i64,
-            config.max_cron_threads as i64,
+            i64::from(config.db_maxconn),
+            i64::from(config.max_cron_threads),
         ),
-        header_timeout: Duration::from_secs(config.http_header_timeout.max(1) as u64),
-        drain_timeout: Duration::from_secs(30),
-    };
-    match http_server::serve(listener, app, options, stop_rx).await {
-        Ok(report) => {
-            tracing::info!(target: TARGET, "HTTP service stopped: {} request(s) were in flight, {}", report.in_flight, if report.drained { "all finished" } else { "some were cut at the drain timeout" });
-            0
+        header_timeout: Duration::from_secs(config.http_header_timeout.max(1)),
+        drain_timeout: Duration::from_secs(config.limit_time_real.clamp(1, 30)),
+    }
+}
+
+/// Serves, and reacts to signals and limits, until a stop; re-execs when asked to.
+async fn lifecycle(
+    mut generations: Generations,
+    mut listener: TcpListener,
+    signals: Signals,
+    exe: Option<PathBuf>,
+) -> i32 {
+    let mut stop = signals.stop.clone();
+    loop {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let options = serve_options(&generations.config);
+        let serving = tokio::spawn(http_server::serve(
+            listener,
+            Arc::clone(&generations.apps),
+            options,
+            stop_rx,
+        ));
+        let mut tick = tokio::time::interval(limits::CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watcher = DevWatcher::new(&generations, exe.as_deref());
+        let exit = loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break Exit::Stop,
+                _ = signals.reload.notified() => {
+                    if generations.reload() == Reloaded::NeedsPhoenix {
+                        break Exit::Phoenix("the swap limit is reached".into());
+                    }
+                }
+                _ = signals.dump.notified() => dump(),
+                _ = tick.tick() => {
+                    if let Some(rss) = limits::over_soft_limit(generations.config.limit_memory_soft) {
+                        break Exit::Phoenix(format!(
+                            "Server memory limit ({}) reached: RSS {rss}",
+                            generations.config.limit_memory_soft
+                        ));
+                    }
+                    let stuck = inflight::stuck();
+                    if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {
+                        break Exit::Phoenix(format!("{stuck} handlers are stuck past limit_time_real"));
+                    }
+                    match watcher.check(&generations, exe.as_deref()) {
+                        DevChange::None => {}
+                        DevChange::Addons => {
+                            tracing::info!(target: TARGET, "autoreload: addon library changed, swapping");
+                            if generations.reload() == Reloaded::NeedsPhoenix {
+                                break Exit::Phoenix("the swap limit is reached".into());
+                            }
+                            watcher = DevWatcher::new(&generations, exe.as_deref());
+                        }
+                        DevChange::Binary => break Exit::Phoenix("autoreload: the host binary changed".into()),
+                    }
+                }
+            }
+        };
+        if let Exit::Phoenix(why) = &exit {
+            tracing::info!(target: TARGET, "Initiating server reload: {why}");
         }
-        Err(e) => {
-            tracing::error!(target: TARGET, "HTTP service failed: {e}");
-            1
+        let _ = stop_tx.send(true);
+        let report = match serving.await {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => {
+                tracing::error!(target: TARGET, "HTTP service failed: {e}");
+                return 1;
+            }
+            Err(e) => {
+                tracing::error!(target: TARGET, "HTTP service task failed: {e}");
+                return 1;
+            }
+        };
+        tracing::info!(
+            target: TARGET,
+            "HTTP service drained: {} request(s) were in flight, {}",
+            report.in_flight,
+            if report.drained { "all finished" } else { "some were cut at the drain timeout" }
+        );
+        let Some(l) = report.listener else {
+            return 1;
+        };
+        match exit {
+            Exit::Stop => return 0,
+            Exit::Phoenix(_) => {
+                let Some(exe) = exe.as_deref() else {
+                    tracing::error!(target: TARGET, "re-exec impossible (executable unknown); serving on");
+                    listener = l;
+                    continue;
+                };
+                let args = phoenix::stripped_args(&std::env::args_os().collect::<Vec<_>>());
+                let err = phoenix::reexec(exe, &args, l.as_fd());
+                tracing::error!(target: TARGET, "re-exec of {} failed: {err}; serving on", exe.display());
+                listener = l;
+            }
         }
     }
 }
 
-/// First SIGINT or SIGTERM: graceful stop. A second one: immediate exit.
-async fn watch_signals(stop: watch::Sender<bool>) {
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        tracing::error!(target: TARGET, "cannot install signal handlers");
-        return;
-    };
-    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-    tracing::info!(target: TARGET, "Initiating shutdown");
-    tracing::info!(target: TARGET, "Hit CTRL-C again or send a second signal to force the shutdown.");
-    let _ = stop.send(true);
-    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-    eprintln!("Forced shutdown.");
-    std::process::exit(0);
+/// SIGQUIT: logs every request in flight.
+fn dump() {
+    let requests = inflight::snapshot();
+    tracing::info!(target: TARGET, "SIGQUIT: {} request(s) in flight, {} stuck handler(s)", requests.len(), inflight::stuck());
+    for (r, elapsed) in requests {
+        tracing::info!(
+            target: TARGET,
+            "in flight: {} {} database {} for {:.3}s",
+            r.method,
+            r.path,
+            r.db.as_deref().unwrap_or("-"),
+            elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// What `--dev=reload` saw change.
+enum DevChange {
+    None,
+    Addons,
+    Binary,
+}
+
+/// `--dev=reload`: watches the loaded addons' libraries and the host binary.
+struct DevWatcher {
+    enabled: bool,
+    exe_modified: Option<SystemTime>,
+}
+
+impl DevWatcher {
+    fn new(generations: &Generations, exe: Option<&std::path::Path>) -> Self {
+        let enabled = generations
+            .config
+            .dev_mode
+            .iter()
+            .any(|m| m == "reload" || m == "all");
+        DevWatcher {
+            enabled,
+            exe_modified: exe.and_then(|e| std::fs::metadata(e).ok()?.modified().ok()),
+        }
+    }
+
+    fn check(&mut self, generations: &Generations, exe: Option<&std::path::Path>) -> DevChange {
+        if !self.enabled {
+            return DevChange::None;
+        }
+        let exe_now = exe.and_then(|e| std::fs::metadata(e).ok()?.modified().ok());
+        if exe_now.is_some() && exe_now != self.exe_modified {
+            return DevChange::Binary;
+        }
+        let apps = generations.apps.load();
+        let set = module::discover(&modules::addons_paths(&generations.config.addons_path));
+        let names = modules::server_wide_names(&generations.config.server_wide_modules);
+        match modules::changed_addons(&set, &names, &apps.addons) {
+            Ok(changed) if !changed.is_empty() => DevChange::Addons,
+            _ => DevChange::None,
+        }
+    }
 }

@@ -176,7 +176,10 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
             continue;
         }
         let Pat::Ident(pi) = &*pt.pat else {
-            return Err(syn::Error::new_spanned(&pt.pat, "expected a plain argument name"));
+            return Err(syn::Error::new_spanned(
+                &pt.pat,
+                "expected a plain argument name",
+            ));
         };
         let ident = &pi.ident;
         let key = ident.unraw().to_string();

@@ -1,0 +1,55 @@
+//! Test addon for the lifecycle tests: answers which build it is (`v1`, `v2`), when this
+//! image was loaded, and can hold a request or grow the process's memory.
+
+use inphms_sdk::{post_load, route, Error, Host, Request, Result};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const VERSION: &str = if cfg!(feature = "v2") { "v2" } else { "v1" };
+
+static LOADED_AT: OnceLock<u128> = OnceLock::new();
+
+#[post_load]
+fn post_load(_host: &Host) -> Result<()> {
+    if cfg!(feature = "fail_post_load") {
+        return Err(Error::internal(
+            "test_swap refuses to start (fail_post_load build)",
+        ));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    LOADED_AT.get_or_init(|| now.as_nanos());
+    tracing::info!(target: "inphms.addons.test_swap", "test_swap {VERSION}: post_load");
+    Ok(())
+}
+
+/// This build's version.
+#[route("/test_swap/version", auth = "none", save_session = false)]
+fn version(_req: &mut Request) -> String {
+    VERSION.to_owned()
+}
+
+/// This build's version, after holding the request for 1.5 s.
+#[route("/test_swap/slow", auth = "none", save_session = false)]
+fn slow(_req: &mut Request) -> String {
+    std::thread::sleep(Duration::from_millis(1500));
+    VERSION.to_owned()
+}
+
+/// When this image's `post_load` ran (nanoseconds since the epoch).
+#[route("/test_swap/loaded_at", auth = "none", save_session = false)]
+fn loaded_at(_req: &mut Request) -> String {
+    LOADED_AT.get().copied().unwrap_or(0).to_string()
+}
+
+/// Grows the process's resident memory by `mb` MiB (leaked on purpose).
+#[route("/test_swap/alloc/<int:mb>", auth = "none", save_session = false)]
+fn alloc(_req: &mut Request, mb: i64) -> String {
+    let bytes = (mb.clamp(0, 4096) as usize) * 1024 * 1024;
+    let block = vec![1u8; bytes];
+    std::mem::forget(block);
+    format!("{mb} MiB")
+}
+
+inphms_sdk::addon!();

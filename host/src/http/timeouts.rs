@@ -1,0 +1,303 @@
+//! Connection timeouts hyper does not separate: a client that sends its request headers
+//! too slowly (`http_header_timeout`), and a keep-alive connection left idle
+//! (`http_keepalive_timeout`).
+//!
+//! hyper 1's `header_read_timeout` starts when the connection begins waiting for a request
+//! head, so on a keep-alive connection it bounds the idle time and the header time with one
+//! value. [`TimedStream`] wraps the TCP stream instead and keeps the two apart, from what the
+//! service reports through [`ConnActivity`]:
+//!
+//! * while no request is being served: the connection is cut when no byte arrives for
+//!   `keepalive` after the last traffic (for the first request of a connection, `header`
+//!   after the accept); once the first byte of a request head arrives, the head must be
+//!   complete (the service called) within `header`;
+//! * while a request is served (its body read, its handler running, a request waiting for
+//!   the concurrency cap), there is no deadline here (`limit_time_real` bounds the handler);
+//! * after a websocket upgrade, never (the websocket owns the connection).
+//!
+//! The deadline is checked when a read is pending, so a cut shows as a read error
+//! (`TimedOut`) that ends the connection; nothing is answered, as hyper does for its own
+//! header timeout. Any traffic, written responses included, counts as activity, so a slow
+//! download is not cut by the idle deadline.
+
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// The two limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the first byte of a request head (or the accept) to the complete head.
+    pub header: Duration,
+    /// Idle time allowed between requests on a keep-alive connection.
+    pub keepalive: Duration,
+}
+
+/// What the service tells the stream about its connection.
+#[derive(Debug)]
+pub struct ConnActivity {
+    base: Instant,
+    /// Requests being served on the connection.
+    active: AtomicUsize,
+    /// Requests started so far.
+    served: AtomicU64,
+    /// Milliseconds since `base` of the last traffic or request end.
+    last: AtomicU64,
+    /// Milliseconds since `base` + 1 of the first byte of the pending head; 0 for none.
+    head_started: AtomicU64,
+    upgraded: AtomicBool,
+}
+
+impl ConnActivity {
+    /// A connection accepted now.
+    pub fn new() -> Arc<ConnActivity> {
+        Arc::new(ConnActivity {
+            base: Instant::now(),
+            active: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
+            last: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            upgraded: AtomicBool::new(false),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last.store(self.now_ms(), Ordering::Release);
+    }
+
+    /// A request's head is complete: no deadline until [`RequestGuard`] is dropped.
+    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        self.served.fetch_add(1, Ordering::AcqRel);
+        self.head_started.store(0, Ordering::Release);
+        RequestGuard(Arc::clone(self))
+    }
+
+    /// The connection was upgraded (websocket): no deadline any more.
+    pub fn upgraded(&self) {
+        self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// The deadline now, if any.
+    fn deadline(&self, t: &Timeouts) -> Option<Instant> {
+        if self.upgraded.load(Ordering::Acquire) || self.active.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let ms = Duration::from_millis;
+        match self.head_started.load(Ordering::Acquire) {
+            0 => {
+                let idle = if self.served.load(Ordering::Acquire) == 0 {
+                    t.header
+                } else {
+                    t.keepalive
+                };
+                Some(self.base + ms(self.last.load(Ordering::Acquire)) + idle)
+            }
+            started => Some(self.base + ms(started - 1) + t.header),
+        }
+    }
+
+    fn bytes_read(&self) {
+        self.touch();
+        if self.active.load(Ordering::Acquire) == 0 {
+            let now = self.now_ms().saturating_add(1);
+            let _ = self
+                .head_started
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+}
+
+/// Marks a request as served until dropped (also when hyper drops the service future).
+#[derive(Debug)]
+pub struct RequestGuard(Arc<ConnActivity>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A stream whose reads fail with `TimedOut` past the deadline of [`ConnActivity`].
+#[derive(Debug)]
+pub struct TimedStream<S> {
+    inner: S,
+    activity: Arc<ConnActivity>,
+    timeouts: Timeouts,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl<S> TimedStream<S> {
+    /// Wraps `inner`, accepted now.
+    pub fn new(inner: S, activity: Arc<ConnActivity>, timeouts: Timeouts) -> Self {
+        let first = Instant::now() + timeouts.header;
+        TimedStream {
+            inner,
+            activity,
+            timeouts,
+            sleep: Box::pin(tokio::time::sleep_until(first)),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.activity.bytes_read();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                let Some(deadline) = this.activity.deadline(&this.timeouts) else {
+                    return Poll::Pending;
+                };
+                if this.sleep.deadline() != deadline {
+                    this.sleep.as_mut().reset(deadline);
+                }
+                match this.sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client too slow sending its request head, or idle too long",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    const T: Timeouts = Timeouts {
+        header: Duration::from_millis(200),
+        keepalive: Duration::from_millis(600),
+    };
+
+    async fn read_outcome(s: &mut TimedStream<tokio::io::DuplexStream>) -> io::ErrorKind {
+        let mut buf = [0u8; 16];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) => return io::ErrorKind::UnexpectedEof,
+                Ok(_) => continue,
+                Err(e) => return e.kind(),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn silent_new_connection_gets_the_header_timeout() {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut s = TimedStream::new(a, ConnActivity::new(), T);
+        let t0 = Instant::now();
+        assert_eq!(read_outcome(&mut s).await, io::ErrorKind::TimedOut);
+        assert_near(t0.elapsed(), T.header);
+    }
+
+    /// Real time on a busy machine: not early, and not much late.
+    #[track_caller]
+    fn assert_near(elapsed: Duration, expected: Duration) {
+        assert!(
+            elapsed >= expected && elapsed < expected + Duration::from_millis(400),
+            "{elapsed:?} vs {expected:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn idle_between_requests_gets_the_keepalive_timeout() {
+        let (a, _b) = tokio::io::duplex(64);
+        let activity = ConnActivity::new();
+        let mut s = TimedStream::new(a, Arc::clone(&activity), T);
+        drop(activity.request_started());
+        let t0 = Instant::now();
+        assert_eq!(read_outcome(&mut s).await, io::ErrorKind::TimedOut);
+        assert_near(t0.elapsed(), T.keepalive);
+    }
+
+    #[tokio::test]
+    async fn a_started_head_gets_the_header_timeout_and_requests_none() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let activity = ConnActivity::new();
+        let mut s = TimedStream::new(a, Arc::clone(&activity), T);
+        drop(activity.request_started());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b.write_all(b"GET").await.unwrap();
+        let t0 = Instant::now();
+        assert_eq!(read_outcome(&mut s).await, io::ErrorKind::TimedOut);
+        assert_near(t0.elapsed(), T.header);
+
+        let (a, _b) = tokio::io::duplex(64);
+        let activity = ConnActivity::new();
+        let mut s = TimedStream::new(a, Arc::clone(&activity), T);
+        let guard = activity.request_started();
+        let mut buf = [0u8; 4];
+        let r = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await;
+        assert!(r.is_err(), "no deadline while a request is served");
+        drop(guard);
+        activity.upgraded();
+        let r = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await;
+        assert!(r.is_err(), "no deadline once upgraded");
+    }
+}

@@ -1,0 +1,585 @@
+//! Websockets on the HTTP port: the handshake check, the registry of open sockets, the task
+//! that owns each connection, and the host side of the `ws_*` callbacks of the host API.
+//!
+//! * **Handshake** ([`check_handshake`], Odoo's bus rules, reference §6): missing
+//!   `Connection`, `Upgrade` or `Sec-WebSocket-Key`/`-Version` headers, an `Upgrade` other
+//!   than `websocket`, a `Connection` without `upgrade`, or a key that is not 16 bytes of
+//!   base64 give 400; a version other than 13 gives 426 with `Sec-WebSocket-Version: 13`.
+//!   The answer is a 101 with `Sec-WebSocket-Accept` (tungstenite's `derive_accept_key`).
+//! * **Connection** ([`open`]): hyper hands the upgraded connection over
+//!   ([`hyper::upgrade::OnUpgrade`]); one tokio task per socket runs it with
+//!   tokio-tungstenite (frames, pings answered, the closing handshake) and exchanges whole
+//!   messages with the handler through two bounded channels: incoming messages (64 at
+//!   most waiting; past that the socket is not read, so TCP pushes back) and commands
+//!   (send, close), each answered once the frame is written.
+//! * **Handler side** ([`recv`], [`send`], [`close`]): the addon's handler runs on the
+//!   blocking pool and calls back through the host API with the socket's id; these block
+//!   the calling thread on the runtime (never a runtime worker).
+//! * **Registry**: sockets are tracked apart from HTTP connections (hyper's graceful
+//!   shutdown no longer sees an upgraded connection). [`close_all`] sends Close with a
+//!   code (1001 Going Away at shutdown) to every open socket and refuses new upgrades
+//!   (503); [`wait_closed`] waits for their tasks to end. A peer that does not answer a
+//!   Close within [`CLOSE_TIMEOUT`] is cut.
+//!
+//! Websockets do not count against the HTTP concurrency cap and are not bounded by
+//! `limit_time_real` (Odoo exempts them too). Each open socket keeps one blocking-pool
+//! thread busy for its handler.
+
+use super::response::{self, HttpResult};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use hyper::header::{HeaderMap, HeaderValue, CONNECTION, UPGRADE};
+use hyper::upgrade::OnUpgrade;
+use hyper::{Method, StatusCode, Version};
+use hyper_util::rt::TokioIo;
+use inphms_sdk::abi::{WsEvent, WsMessage};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+const TARGET: &str = "inphms.http.websocket";
+
+/// The only protocol version spoken (RFC 6455).
+pub const VERSION: &str = "13";
+/// Incoming messages waiting for the handler, at most.
+const INCOMING_QUEUE: usize = 64;
+/// How long the peer has to answer a Close before the connection is cut.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest message accepted from a peer (tungstenite's default).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Close codes (RFC 6455 §7.4.1).
+pub mod code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is going away (shutdown).
+    pub const GOING_AWAY: u16 = 1001;
+    /// No status code was present in the peer's Close.
+    pub const NO_STATUS: u16 = 1005;
+    /// The connection was lost without a Close.
+    pub const ABNORMAL: u16 = 1006;
+    /// A message too big to process.
+    pub const TOO_BIG: u16 = 1009;
+    /// The handler failed.
+    pub const INTERNAL_ERROR: u16 = 1011;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handshake
+
+/// Whether a request asks for a websocket upgrade (`Upgrade: websocket`).
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Checks an upgrade request; the `Sec-WebSocket-Accept` value, or the error response.
+pub fn check_handshake(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<String, HttpResult> {
+    let required = [
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "upgrade",
+    ];
+    let missing: Vec<&str> = required
+        .into_iter()
+        .filter(|h| header(headers, h).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad_request(&format!(
+            "Empty or missing header(s): {}",
+            missing.join(", ")
+        )));
+    }
+    if method != Method::GET || version != Version::HTTP_11 {
+        return Err(bad_request(
+            "A websocket upgrade is a GET request over HTTP/1.1",
+        ));
+    }
+    if !is_upgrade_request(headers) {
+        return Err(bad_request("Invalid upgrade header"));
+    }
+    let connection_upgrade = header(headers, "connection").is_some_and(|c| {
+        c.split(',')
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    if !connection_upgrade {
+        return Err(bad_request("Invalid connection header"));
+    }
+    if header(headers, "sec-websocket-version") != Some(VERSION) {
+        let mut r = response::html_error(
+            426,
+            Some("Wrong websocket version was given during the handshake"),
+        );
+        r.headers_mut()
+            .insert("sec-websocket-version", HeaderValue::from_static(VERSION));
+        return Err(r);
+    }
+    let key = header(headers, "sec-websocket-key").unwrap_or_default();
+    match STANDARD.decode(key) {
+        Ok(k) if k.len() == 16 => Ok(derive_accept_key(key.as_bytes())),
+        Ok(_) => Err(bad_request(
+            "Sec-WebSocket-Key should be of length 16 once decoded",
+        )),
+        Err(_) => Err(bad_request("Sec-WebSocket-Key should be b64 encoded")),
+    }
+}
+
+fn bad_request(message: &str) -> HttpResult {
+    response::html_error(400, Some(message))
+}
+
+/// The 101 answer to an accepted handshake.
+pub fn switching_protocols(accept: &str) -> HttpResult {
+    let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert("sec-websocket-accept", v);
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry
+
+enum Command {
+    Send(Message, oneshot::Sender<Result<(), String>>),
+    Close(CloseFrame, oneshot::Sender<Result<(), String>>),
+}
+
+/// One open socket, as the handler's callbacks reach it.
+struct Socket {
+    runtime: tokio::runtime::Handle,
+    incoming: tokio::sync::Mutex<mpsc::Receiver<WsMessage>>,
+    commands: mpsc::Sender<Command>,
+    shutdown: watch::Sender<Option<(u16, String)>>,
+    /// The close code and reason, once known.
+    closed: Mutex<Option<(u16, String)>>,
+}
+
+impl Socket {
+    fn close_status(&self) -> (u16, String) {
+        lock(&self.closed)
+            .clone()
+            .unwrap_or((code::ABNORMAL, String::new()))
+    }
+}
+
+static SOCKETS: LazyLock<Mutex<HashMap<u64, Arc<Socket>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Connection tasks still running.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static ENDED: LazyLock<Notify> = LazyLock::new(Notify::new);
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// A poisoned lock only means a panic elsewhere; the data (a map, an option) stays usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn get(id: u64) -> Option<Arc<Socket>> {
+    lock(&SOCKETS).get(&id).cloned()
+}
+
+/// The number of sockets whose handler still runs.
+pub fn open_count() -> usize {
+    lock(&SOCKETS).len()
+}
+
+/// Whether [`close_all`] was called with `refuse_new` (new upgrades then get 503).
+pub fn is_shutting_down() -> bool {
+    SHUTTING_DOWN.load(Ordering::Acquire)
+}
+
+/// Sends Close `code` (e.g. 1001 Going Away) with `reason` to every open socket, and with
+/// `refuse_new` refuses later upgrades (shutdown; a generation swap passes `false`).
+/// Returns how many sockets were told. Never blocks.
+pub fn close_all(code: u16, reason: &str, refuse_new: bool) -> usize {
+    if refuse_new {
+        SHUTTING_DOWN.store(true, Ordering::Release);
+    }
+    let sockets: Vec<Arc<Socket>> = lock(&SOCKETS).values().cloned().collect();
+    for s in &sockets {
+        s.shutdown.send_replace(Some((code, reason.to_owned())));
+    }
+    sockets.len()
+}
+
+/// Waits until every connection task has ended (their Close sent and answered, or cut),
+/// at most `timeout`; whether they all did.
+pub async fn wait_closed(timeout: Duration) -> bool {
+    let all_ended = async {
+        loop {
+            let notified = ENDED.notified();
+            if RUNNING.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout(timeout, all_ended).await.is_ok()
+}
+
+/// What the application needs to run a socket's handler.
+pub struct Opened {
+    /// The id handed to the handler ([`inphms_sdk::abi::HttpRequest::websocket`]).
+    pub id: u64,
+}
+
+/// Registers a socket for an accepted upgrade and starts its connection task (which
+/// waits for hyper to hand the connection over after the 101). Call [`release`] once the
+/// handler has returned. Must run inside the tokio runtime.
+pub fn open(on_upgrade: OnUpgrade, peer: SocketAddr, path: &str, max_message: u64) -> Opened {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
+    let (cmd_tx, cmd_rx) = mpsc::channel(8);
+    let (shutdown_tx, shutdown_rx) = watch::channel(None);
+    let socket = Arc::new(Socket {
+        runtime: tokio::runtime::Handle::current(),
+        incoming: tokio::sync::Mutex::new(in_rx),
+        commands: cmd_tx,
+        shutdown: shutdown_tx,
+        closed: Mutex::new(None),
+    });
+    lock(&SOCKETS).insert(id, Arc::clone(&socket));
+    RUNNING.fetch_add(1, Ordering::AcqRel);
+    let max_message = usize::try_from(max_message)
+        .unwrap_or(usize::MAX)
+        .min(MAX_MESSAGE);
+    let path = path.to_owned();
+    tokio::spawn(async move {
+        tracing::debug!(target: TARGET, "websocket {id} from {peer} on {path}: upgrading");
+        // The handler sees the end of its messages once every sender is gone: record the
+        // close status before the last one goes.
+        let last_sender = in_tx.clone();
+        let closed = run_connection(on_upgrade, max_message, in_tx, cmd_rx, shutdown_rx).await;
+        tracing::debug!(target: TARGET, "websocket {id} from {peer} closed: {} {}", closed.0, closed.1);
+        *lock(&socket.closed) = Some(closed);
+        drop(last_sender);
+        drop(socket);
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+        ENDED.notify_waiters();
+    });
+    Opened { id }
+}
+
+/// Forgets a socket once its handler has returned; a socket still open is closed with
+/// `close_code` (1000, or 1011 after a failure).
+pub fn release(id: u64, close_code: u16) {
+    let Some(socket) = lock(&SOCKETS).remove(&id) else {
+        return;
+    };
+    let frame = CloseFrame {
+        code: CloseCode::from(close_code),
+        reason: "".into(),
+    };
+    let (reply, _) = oneshot::channel();
+    // A full queue or a finished task: the task closes normally once the last sender goes.
+    let _ = socket.commands.try_send(Command::Close(frame, reply));
+}
+
+/// The connection task: returns the close code and reason.
+async fn run_connection(
+    on_upgrade: OnUpgrade,
+    max_message: usize,
+    in_tx: mpsc::Sender<WsMessage>,
+    mut commands: mpsc::Receiver<Command>,
+    mut shutdown: watch::Receiver<Option<(u16, String)>>,
+) -> (u16, String) {
+    let upgraded = tokio::select! {
+        u = on_upgrade => match u {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(target: TARGET, "upgrade failed: {e}");
+                return (code::ABNORMAL, String::new());
+            }
+        },
+        _ = shutdown.changed() => return (code::GOING_AWAY, String::new()),
+    };
+    let config = WebSocketConfig::default().max_message_size(Some(max_message));
+    let mut ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let mut permit: Option<mpsc::OwnedPermit<WsMessage>> = None;
+    let mut status: Option<(u16, String)> = None;
+    // Set once we sent a Close: the peer then has CLOSE_TIMEOUT to answer.
+    let mut close_deadline: Option<tokio::time::Instant> = None;
+    let mut commands_open = true;
+    let mut shutdown_open = true;
+    loop {
+        tokio::select! {
+            p = in_tx.clone().reserve_owned(), if permit.is_none() && close_deadline.is_none() => {
+                match p {
+                    Ok(p) => permit = Some(p),
+                    // The receiver lives in the registry; gone means released: close.
+                    Err(_) => close_deadline = Some(start_close(&mut ws, code::NORMAL, "").await),
+                }
+            }
+            frame = ws.next(), if permit.is_some() || close_deadline.is_some() => match frame {
+                None => break,
+                Some(Ok(Message::Text(t))) => deliver(&mut permit, WsMessage::Text(t.as_str().into())),
+                Some(Ok(Message::Binary(b))) => deliver(&mut permit, WsMessage::Binary(b.to_vec().into())),
+                Some(Ok(Message::Close(frame))) => {
+                    if status.is_none() {
+                        status = Some(frame.map_or((code::NO_STATUS, String::new()), |f| (u16::from(f.code), f.reason.as_str().to_owned())));
+                    }
+                    // Sends tungstenite's queued Close reply; the next read ends the stream.
+                    let _ = ws.flush().await;
+                    close_deadline.get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_TIMEOUT);
+                }
+                // Pings are answered by tungstenite; write the Pong now.
+                Some(Ok(_)) => { let _ = ws.flush().await; }
+                Some(Err(e)) => {
+                    tracing::debug!(target: TARGET, "websocket read error: {e}");
+                    let code = match e {
+                        WsError::Capacity(_) => code::TOO_BIG,
+                        WsError::Protocol(_) => 1002,
+                        WsError::Utf8(_) => 1007,
+                        _ => code::ABNORMAL,
+                    };
+                    if code != code::ABNORMAL {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(CloseFrame { code: code.into(), reason: "".into() }))).await;
+                    }
+                    status.get_or_insert((code, e.to_string()));
+                    break;
+                }
+            },
+            cmd = commands.recv(), if commands_open => match cmd {
+                Some(Command::Send(message, reply)) => {
+                    let r = ws.send(message).await.map_err(|e| match e {
+                        WsError::AlreadyClosed | WsError::ConnectionClosed | WsError::Protocol(_) => "the websocket is closed".to_owned(),
+                        e => format!("websocket send failed: {e}"),
+                    });
+                    let _ = reply.send(r);
+                }
+                Some(Command::Close(frame, reply)) => {
+                    if close_deadline.is_none() {
+                        status.get_or_insert((u16::from(frame.code), frame.reason.as_str().to_owned()));
+                        close_deadline = Some(start_close(&mut ws, u16::from(frame.code), frame.reason.as_str()).await);
+                    }
+                    let _ = reply.send(Ok(()));
+                }
+                None => {
+                    commands_open = false;
+                    if close_deadline.is_none() {
+                        close_deadline = Some(start_close(&mut ws, code::NORMAL, "").await);
+                    }
+                }
+            },
+            changed = shutdown.changed(), if shutdown_open => {
+                let requested = shutdown.borrow_and_update().clone();
+                if changed.is_err() {
+                    shutdown_open = false;
+                } else if let Some((code, reason)) = requested {
+                    if close_deadline.is_none() {
+                        status.get_or_insert((code, reason.clone()));
+                        close_deadline = Some(start_close(&mut ws, code, &reason).await);
+                    }
+                }
+            }
+            _ = sleep_until(close_deadline), if close_deadline.is_some() => {
+                tracing::debug!(target: TARGET, "websocket peer did not complete the close in time; cut");
+                break;
+            }
+        }
+    }
+    status.unwrap_or((code::ABNORMAL, String::new()))
+}
+
+fn deliver(permit: &mut Option<mpsc::OwnedPermit<WsMessage>>, message: WsMessage) {
+    if let Some(p) = permit.take() {
+        p.send(message);
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends a Close frame (best effort); returns the deadline for the peer's answer.
+async fn start_close<S>(
+    ws: &mut WebSocketStream<S>,
+    code: u16,
+    reason: &str,
+) -> tokio::time::Instant
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + CLOSE_TIMEOUT;
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout_at(deadline, ws.close(Some(frame))).await;
+    deadline
+}
+
+// ---------------------------------------------------------------------------------------------
+// The handler's side (called from the host API, on the handler's thread)
+
+/// Waits for the next message of socket `id` (at most `timeout`).
+pub fn recv(id: u64, timeout: Option<Duration>) -> WsEvent {
+    let Some(socket) = get(id) else {
+        return WsEvent::Closed(code::ABNORMAL, "no such websocket".into());
+    };
+    let next = async {
+        let mut rx = socket.incoming.lock().await;
+        match timeout {
+            Some(t) => tokio::time::timeout(t, rx.recv()).await.map_err(|_| ()),
+            None => Ok(rx.recv().await),
+        }
+    };
+    match block_on(&socket, next) {
+        Err(()) => WsEvent::Timeout,
+        Ok(Some(message)) => WsEvent::Message(message),
+        Ok(None) => {
+            let (code, reason) = socket.close_status();
+            WsEvent::Closed(code, reason.into())
+        }
+    }
+}
+
+/// Sends a message on socket `id`; returns once it is written.
+pub fn send(id: u64, message: WsMessage) -> Result<(), String> {
+    let socket = get(id).ok_or_else(|| "no such websocket".to_owned())?;
+    let message = match message {
+        WsMessage::Text(t) => Message::Text(t.as_str().into()),
+        WsMessage::Binary(b) => Message::Binary(Bytes::from(b.into_vec())),
+    };
+    command(&socket, |reply| Command::Send(message, reply))
+}
+
+/// Starts the closing handshake of socket `id`.
+pub fn close(id: u64, code: u16, reason: &str) -> Result<(), String> {
+    if !CloseCode::from(code).is_allowed() || (1016..3000).contains(&code) {
+        return Err(format!("{code} is not a close code an endpoint may send"));
+    }
+    if reason.len() > 123 {
+        return Err("a websocket close reason is at most 123 bytes".to_owned());
+    }
+    let socket = get(id).ok_or_else(|| "no such websocket".to_owned())?;
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    command(&socket, |reply| Command::Close(frame, reply))
+}
+
+fn command(
+    socket: &Socket,
+    make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Command,
+) -> Result<(), String> {
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let cmd = make(reply_tx);
+    block_on(socket, async {
+        socket
+            .commands
+            .send(cmd)
+            .await
+            .map_err(|_| "the websocket is closed".to_owned())?;
+        reply_rx
+            .await
+            .map_err(|_| "the websocket is closed".to_owned())?
+    })
+}
+
+/// Runs `f` to completion on the socket's runtime from a handler's thread (a blocking-pool
+/// thread or one the addon started; tokio would panic on a runtime worker, which the host
+/// API's guard turns into an error, but handlers never run there).
+fn block_on<T>(socket: &Socket, f: impl std::future::Future<Output = T>) -> T {
+    socket.runtime.block_on(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const GOOD: [(&str, &str); 4] = [
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+
+    #[test]
+    fn handshake_accepts_rfc_example() {
+        let accept = check_handshake(&Method::GET, Version::HTTP_11, &headers(&GOOD)).unwrap();
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn handshake_refusals() {
+        let status = |pairs: &[(&'static str, &'static str)], m: Method| {
+            check_handshake(&m, Version::HTTP_11, &headers(pairs))
+                .unwrap_err()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(status(&GOOD[..2], Method::GET), 400);
+        assert_eq!(status(&GOOD, Method::POST), 400);
+        let mut v = GOOD;
+        v[2].1 = "8";
+        let r = check_handshake(&Method::GET, Version::HTTP_11, &headers(&v)).unwrap_err();
+        assert_eq!(r.status(), 426);
+        assert_eq!(r.headers()["sec-websocket-version"], "13");
+        let mut k = GOOD;
+        k[3].1 = "c2hvcnQ=";
+        assert_eq!(status(&k, Method::GET), 400);
+        k[3].1 = "!!!";
+        assert_eq!(status(&k, Method::GET), 400);
+        let mut c = GOOD;
+        c[0].1 = "keep-alive";
+        assert_eq!(status(&c, Method::GET), 400);
+        let mut u = GOOD;
+        u[1].1 = "h2c";
+        assert_eq!(status(&u, Method::GET), 400);
+        assert!(check_handshake(&Method::GET, Version::HTTP_2, &headers(&GOOD)).is_err());
+    }
+
+    #[test]
+    fn unknown_sockets_answer_without_blocking() {
+        assert!(matches!(recv(u64::MAX, None), WsEvent::Closed(1006, _)));
+        assert!(send(u64::MAX, WsMessage::Text("x".into())).is_err());
+        assert!(close(u64::MAX, 1000, "").is_err());
+        assert!(close(u64::MAX, 1005, "").unwrap_err().contains("1005"));
+        release(u64::MAX, 1000);
+    }
+}

@@ -1,0 +1,174 @@
+//! Websockets: [`WebSocket`], the connection a route declared `websocket = true` receives
+//! through [`Request::websocket`](crate::Request::websocket), and [`Message`].
+//!
+//! The host performs the upgrade (HTTP/1.1, version 13) before the handler runs, and owns
+//! the connection: framing, pings, the closing handshake, and Close 1001 (Going Away) for
+//! every open socket when the server stops. The handler, a plain synchronous function on
+//! the host's blocking pool like any other, exchanges whole messages through the host:
+//!
+//! ```no_run
+//! use inphms_sdk::{route, Request, Result};
+//!
+//! /// Echoes every message until the client closes.
+//! #[route("/echo", auth = "public", websocket = true)]
+//! fn echo(req: &mut Request) -> Result<()> {
+//!     let ws = req.websocket()?;
+//!     ws.send("hello")?;
+//!     while let Some(message) = ws.recv() {
+//!         ws.send(message)?;
+//!     }
+//!     Ok(())
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! When the handler returns, the host closes a socket still open with 1000 (or 1011 when
+//! the handler failed). The response the handler returns is not sent (the 101 went out
+//! before it ran), and its session changes are not saved.
+
+use crate::abi::{WsEvent, WsMessage};
+use crate::{host, Error, Result};
+use std::fmt;
+use std::time::Duration;
+
+/// A websocket data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+impl Message {
+    /// The text, for a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(t) => Some(t),
+            Message::Binary(_) => None,
+        }
+    }
+
+    /// The payload's bytes (a text message's UTF-8).
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+        }
+    }
+
+    pub(crate) fn into_abi(self) -> WsMessage {
+        match self {
+            Message::Text(t) => WsMessage::Text(t.into()),
+            Message::Binary(b) => WsMessage::Binary(b.into()),
+        }
+    }
+
+    pub(crate) fn from_abi(m: WsMessage) -> Self {
+        match m {
+            WsMessage::Text(t) => Message::Text(t.into_string()),
+            WsMessage::Binary(b) => Message::Binary(b.into_vec()),
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(t: String) -> Self {
+        Message::Text(t)
+    }
+}
+
+impl From<&str> for Message {
+    fn from(t: &str) -> Self {
+        Message::Text(t.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Self {
+        Message::Binary(b)
+    }
+}
+
+impl From<&[u8]> for Message {
+    fn from(b: &[u8]) -> Self {
+        Message::Binary(b.to_vec())
+    }
+}
+
+/// Why [`WebSocket::recv_timeout`] returned no message (as `std::sync::mpsc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// The timeout passed; the socket is still open.
+    Timeout,
+    /// The socket is closed and every message received before was delivered.
+    Closed,
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecvError::Timeout => "timed out waiting for a websocket message",
+            RecvError::Closed => "the websocket is closed",
+        })
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+/// An open websocket, handed to a `websocket` route's handler by
+/// [`Request::websocket`](crate::Request::websocket). A cheap handle: clone it to send from
+/// another thread. See the [module documentation](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocket {
+    id: u64,
+}
+
+impl WebSocket {
+    pub(crate) fn new(id: u64) -> Self {
+        WebSocket { id }
+    }
+
+    /// The host's handle of this socket (for logs).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Waits for the next message; `None` once the socket is closed (by the client, by
+    /// [`close`](Self::close), or by the server stopping) and every message received before
+    /// was delivered.
+    pub fn recv(&self) -> Option<Message> {
+        match host::ws_recv(self.id, None) {
+            Ok(WsEvent::Message(m)) => Some(Message::from_abi(m)),
+            _ => None,
+        }
+    }
+
+    /// Like [`recv`](Self::recv), waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Message, RecvError> {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        match host::ws_recv(self.id, Some(ms)) {
+            Ok(WsEvent::Message(m)) => Ok(Message::from_abi(m)),
+            Ok(WsEvent::Timeout) => Err(RecvError::Timeout),
+            Ok(WsEvent::Closed(..)) | Err(_) => Err(RecvError::Closed),
+        }
+    }
+
+    /// Sends a message (`&str`/`String` as text, `Vec<u8>`/`&[u8]` as binary); returns once
+    /// it is written. An error when the socket is closed.
+    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
+        host::ws_send(self.id, message.into().into_abi())
+    }
+
+    /// Starts the closing handshake with `code` (1000 normal, 1001 going away, 1008 policy
+    /// violation, 1011 internal error, 3000 to 4999 application codes...) and a `reason` of
+    /// at most 123 bytes. [`recv`](Self::recv) then returns `None` once the client answers.
+    pub fn close(&self, code: u16, reason: &str) -> Result<()> {
+        if reason.len() > 123 {
+            return Err(Error::bad_request(
+                "a websocket close reason is at most 123 bytes",
+            ));
+        }
+        host::ws_close(self.id, code, reason)
+    }
+}

@@ -1,0 +1,439 @@
+//! Service lifecycle (issue 5), against the real binary under load from clients inside the
+//! test: addon swap on SIGHUP with no failed request, refused swaps, signal bursts, the
+//! phoenix re-exec that refuses no connection, memory and time limits, graceful and forced
+//! stops, the SIGQUIT dump and the pid file.
+
+use inphms_tests::{http_get, repo_root, wait_until, HttpConn, Server, TestDir};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A build of `test_swap` made by `cargo xtask test`: `v1`, `v2` or `fail_post_load`.
+fn swap_build(variant: &str) -> PathBuf {
+    let lib = repo_root()
+        .join("target/test-addons")
+        .join(format!("test_swap-{variant}"))
+        .join("libtest_swap.so");
+    assert!(
+        lib.is_file(),
+        "{} is missing: run `cargo xtask test`",
+        lib.display()
+    );
+    lib
+}
+
+/// Installs the library `lib` as `test_swap`'s in `addons`, atomically (a mapped library is
+/// never overwritten in place).
+fn install_swap_lib(addons: &Path, lib: &Path) {
+    let dir = addons.join("test_swap");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        repo_root().join("addons/test_swap/__manifest__.toml"),
+        dir.join("__manifest__.toml"),
+    )
+    .unwrap();
+    let tmp = dir.join(".libtest_swap.so.tmp");
+    std::fs::copy(lib, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("libtest_swap.so")).unwrap();
+}
+
+fn swap_server(td: &TestDir, extra: &[&str]) -> Server {
+    let addons = td.join("addons");
+    install_swap_lib(&addons, &swap_build("v1"));
+    let mut args = vec![
+        "--addons-path",
+        addons.to_str().unwrap(),
+        "--load",
+        "base,web,test_http,test_swap",
+    ];
+    args.extend_from_slice(extra);
+    td.server(args).start()
+}
+
+fn get_text(port: u16, path: &str) -> String {
+    let resp = http_get(port, path, &[]);
+    assert_eq!(resp.status, 200, "{path}: {}", resp.text());
+    resp.text()
+}
+
+/// Keep-alive clients hammering `/test_swap/version` until stopped; every answer is
+/// recorded, and any failure (error status, broken connection) counted.
+struct Load {
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicUsize>,
+    answers: Arc<Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(port: u16, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failures = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, failures, answers) = (stop.clone(), failures.clone(), answers.clone());
+                std::thread::spawn(move || {
+                    let mut conn = HttpConn::connect(port).expect("connect");
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let sent = conn
+                            .send(b"GET /test_swap/version HTTP/1.1\r\nHost: localhost\r\n\r\n");
+                        match sent.and_then(|_| conn.read_response(false)) {
+                            Ok(r) if r.status == 200 => answers.lock().unwrap().push(r.text()),
+                            Ok(r) => {
+                                failures.fetch_add(1, Ordering::Relaxed);
+                                eprintln!("failed request: status {}", r.status);
+                            }
+                            Err(e) => {
+                                failures.fetch_add(1, Ordering::Relaxed);
+                                eprintln!("failed request: {e}");
+                                conn = match HttpConn::connect(port) {
+                                    Ok(c) => c,
+                                    Err(_) => return,
+                                };
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            failures,
+            answers,
+            threads,
+        }
+    }
+
+    fn seen(&self, answer: &str) -> bool {
+        self.answers.lock().unwrap().iter().any(|a| a == answer)
+    }
+
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let answers = self.answers.lock().unwrap().clone();
+        (self.failures.load(Ordering::Relaxed), answers)
+    }
+}
+
+#[test]
+fn sighup_swaps_v1_to_v2_under_load_with_no_failed_request() {
+    let td = TestDir::new();
+    let server = swap_server(&td, &[]);
+    let port = server.port();
+    assert_eq!(get_text(port, "/test_swap/version"), "v1");
+    let load = Load::start(port, 8);
+    assert!(wait_until(Duration::from_secs(10), || load.seen("v1")));
+    // A slow request begun before the swap finishes on the generation it started on.
+    let slow = std::thread::spawn(move || http_get(port, "/test_swap/slow", &[]));
+    std::thread::sleep(Duration::from_millis(200));
+    install_swap_lib(&td.join("addons"), &swap_build("v2"));
+    server.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(20), || load.seen("v2")),
+        "{}",
+        server.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (failures, answers) = load.finish();
+    assert_eq!(failures, 0, "no request may fail during a swap");
+    let first_v2 = answers.iter().position(|a| a == "v2").unwrap();
+    assert!(answers[..first_v2].iter().all(|a| a == "v1"));
+    let slow = slow.join().unwrap();
+    assert_eq!((slow.status, slow.text()), (200, "v1".to_owned()));
+    let log = server.stderr();
+    assert!(log.contains("generation 2 serving after"), "{log}");
+    assert!(log.contains("reloaded: test_swap"), "{log}");
+    assert_eq!(get_text(port, "/test_swap/version"), "v2");
+}
+
+#[test]
+fn sighup_with_a_broken_v2_keeps_v1_serving() {
+    let td = TestDir::new();
+    let server = swap_server(&td, &[]);
+    let port = server.port();
+    let abi_break = repo_root().join("target/test-addons/test_abi_break/libtest_abi_break.so");
+    assert!(abi_break.is_file(), "run `cargo xtask test`");
+    for (lib, reason) in [
+        (abi_break, "ABI layout differs from the host's inphms-sdk"),
+        (
+            swap_build("fail_post_load"),
+            "post_load of 'test_swap' failed: test_swap refuses to start",
+        ),
+    ] {
+        let before = server.stderr().matches("swap refused").count();
+        install_swap_lib(&td.join("addons"), &lib);
+        server.signal("HUP");
+        assert!(
+            wait_until(Duration::from_secs(20), || server
+                .stderr()
+                .matches("swap refused")
+                .count()
+                > before),
+            "{}",
+            server.stderr()
+        );
+        let log = server.stderr();
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("addon 'test_swap' refused"))
+            .collect();
+        assert!(refused.last().unwrap().contains(reason), "{log}");
+        assert_eq!(
+            http_get(port, "/test_swap/version", &[]).text(),
+            "v1",
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn a_burst_of_ten_sighups_is_survived() {
+    let td = TestDir::new();
+    let server = swap_server(&td, &[]);
+    let port = server.port();
+    install_swap_lib(&td.join("addons"), &swap_build("v2"));
+    for _ in 0..10 {
+        server.signal("HUP");
+    }
+    assert!(wait_until(Duration::from_secs(20), || {
+        http_get(port, "/test_swap/version", &[]).text() == "v2"
+    }));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(get_text(port, "/web/health"), r#"{"status":"pass"}"#);
+    let pid = server.pid();
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the process survived"
+    );
+}
+
+/// Clients opening a new connection per request; connection refusals are counted apart.
+fn connection_per_request_load(
+    port: u16,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(usize, usize, usize)> {
+    std::thread::spawn(move || {
+        let (mut ok, mut refused, mut failed) = (0, 0, 0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                Err(_) => failed += 1,
+                Ok(stream) => {
+                    drop(stream);
+                    let r = inphms_tests::try_request(
+                        port,
+                        b"GET /test_swap/version HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                    );
+                    match r {
+                        Ok(r) if r.status == 200 => ok += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                        _ => failed += 1,
+                    }
+                }
+            }
+        }
+        (ok, refused, failed)
+    })
+}
+
+#[test]
+fn phoenix_reexec_under_load_keeps_the_pid_and_refuses_no_connection() {
+    let td = TestDir::new();
+    // No in-process swap allowed: the first change makes the process re-exec itself.
+    let server = swap_server(&td, &["--limit-swaps", "0"]);
+    let port = server.port();
+    let loaded_before = get_text(port, "/test_swap/loaded_at");
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| connection_per_request_load(port, stop.clone()))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    install_swap_lib(&td.join("addons"), &swap_build("v2"));
+    server.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            inphms_tests::try_request(
+                port,
+                b"GET /test_swap/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .is_ok_and(|r| r.text() == "v2")
+        }),
+        "{}",
+        server.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut refused, mut failed) = (0, 0, 0);
+    for c in clients {
+        let (o, r, f) = c.join().unwrap();
+        ok += o;
+        refused += r;
+        failed += f;
+    }
+    let log = server.stderr();
+    assert_eq!(
+        refused, 0,
+        "no connection refused during the re-exec\n{log}"
+    );
+    assert_eq!(failed, 0, "no failed request during the re-exec\n{log}");
+    assert!(ok > 0);
+    assert!(
+        log.contains("Initiating server reload: the swap limit is reached"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("running through socket activation").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        Path::new(&format!("/proc/{}", server.pid())).exists(),
+        "same pid, still running"
+    );
+    assert_ne!(
+        get_text(port, "/test_swap/loaded_at"),
+        loaded_before,
+        "a new image"
+    );
+}
+
+fn limits_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap()
+}
+
+#[test]
+fn the_rss_soft_limit_triggers_a_reexec_and_rlimit_as_is_set() {
+    let td = TestDir::new();
+    let hard: u64 = 8 * 1024 * 1024 * 1024;
+    let soft: u64 = 300 * 1024 * 1024;
+    let server = swap_server(
+        &td,
+        &[
+            "--limit-memory-soft",
+            &soft.to_string(),
+            "--limit-memory-hard",
+            &hard.to_string(),
+        ],
+    );
+    let port = server.port();
+    let limits = limits_of(server.pid());
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))
+        .unwrap();
+    assert!(line.contains(&hard.to_string()), "{line}");
+    let loaded_before = get_text(port, "/test_swap/loaded_at");
+    assert_eq!(get_text(port, "/test_swap/alloc/400"), "400 MiB");
+    assert!(
+        wait_until(Duration::from_secs(20), || server
+            .stderr()
+            .contains("Server memory limit")),
+        "{}",
+        server.stderr()
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        inphms_tests::try_request(
+            port,
+            b"GET /test_swap/loaded_at HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .is_ok_and(|r| r.status == 200 && r.text() != loaded_before)
+    }));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb * 1024 < soft,
+        "memory is back under the soft limit: {rss_kb} kB"
+    );
+}
+
+#[test]
+fn a_handler_past_limit_time_real_gets_504_while_others_are_served() {
+    let td = TestDir::new();
+    let server = swap_server(&td, &["--limit-time-real", "2"]);
+    let port = server.port();
+    let started = Instant::now();
+    let slow = std::thread::spawn(move || http_get(port, "/test_http/sleep/8000", &[]));
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..5 {
+        assert_eq!(get_text(port, "/web/health"), r#"{"status":"pass"}"#);
+    }
+    assert!(
+        !slow.is_finished(),
+        "other requests are served while the slow one runs"
+    );
+    let slow = slow.join().unwrap();
+    assert_eq!(slow.status, 504);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(6),
+        "answered at the limit, not after the handler: {elapsed:?}"
+    );
+    assert!(server
+        .stderr()
+        .contains("exceeded limit_time_real (2s); answered 504"));
+}
+
+#[test]
+fn sigquit_dumps_sigint_drains_and_removes_the_pidfile() {
+    let td = TestDir::new();
+    let pidfile = td.join("run/inphms.pid");
+    let mut server = swap_server(&td, &["--pidfile", pidfile.to_str().unwrap()]);
+    let port = server.port();
+    assert!(wait_until(Duration::from_secs(5), || pidfile.is_file()));
+    let slow = std::thread::spawn(move || http_get(port, "/test_swap/slow", &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("QUIT");
+    assert!(
+        wait_until(Duration::from_secs(5), || server
+            .stderr()
+            .contains("in flight: GET /test_swap/slow")),
+        "{}",
+        server.stderr()
+    );
+    server.signal("INT");
+    let status = server.wait(Duration::from_secs(20)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    let slow = slow.join().unwrap();
+    assert_eq!(
+        (slow.status, slow.text()),
+        (200, "v1".to_owned()),
+        "the in-flight request finished"
+    );
+    assert!(!pidfile.exists(), "pid file removed");
+    assert!(server.stderr().contains("Initiating shutdown"));
+}
+
+#[test]
+fn a_second_sigint_forces_the_exit() {
+    let td = TestDir::new();
+    let mut server = swap_server(&td, &[]);
+    let port = server.port();
+    let _slow = std::thread::spawn(move || {
+        inphms_tests::try_request(
+            port,
+            b"GET /test_http/sleep/10000 HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("INT");
+    assert!(wait_until(Duration::from_secs(5), || server
+        .stderr()
+        .contains("Initiating shutdown")));
+    let t = Instant::now();
+    server.signal("INT");
+    let status = server.wait(Duration::from_secs(5)).expect("exits at once");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!(status.code(), Some(0));
+    assert!(server.stderr().contains("Forced shutdown."));
+}
