@@ -745,3 +745,16 @@ fn config_file_values_are_checked_from_the_current_folder() {
     );
     assert!(Path::new(&td.join("addons")).is_dir());
 }
+
+#[test]
+fn the_example_inphms_conf_is_accepted_as_is() {
+    let td = TestDir::new();
+    let conf = inphms_tests::repo_root().join("inphms.conf");
+    let out = td
+        .cmd(["server", "--stop-after-init", "-c"])
+        .arg(&conf)
+        .run();
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains(&format!("Using configuration file at {}", conf.display())), "{out}");
+    assert!(out.stderr.contains("generation 1: addons base, web"), "{out}");
+}

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let task = args.next();
     let result = match task.as_ref().and_then(|t| t.to_str()) {
         Some("test") => test(args.collect()),
+        Some("run") => serve(args.collect()),
         Some("bench") => bench(args.collect()),
         Some("help" | "-h" | "--help") | None => {
             println!("{}", USAGE);
@@ -68,6 +69,21 @@ fn run(mut cmd: Command) -> Result<(), String> {
     } else {
         Err(format!("{shown} failed ({status})"))
     }
+}
+
+/// `cargo xtask run`: builds `inphms-host` and the `base` and `web` addons in release mode
+/// (a plain `cargo run -p inphms-host` would not build the addon libraries), then runs the
+/// server with `args` until it exits.
+fn serve(args: Vec<OsString>) -> Result<(), String> {
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "inphms-host", "-p", "base", "-p", "web"]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let mut server = Command::new(target.join("release/inphms-host"));
+    server.current_dir(root()).args(args);
+    run(server)
 }
 
 /// `cargo xtask test`: build, build the test addons, test.

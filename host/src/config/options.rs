@@ -311,12 +311,14 @@ options! {
     /// Requests a worker serves before it is recycled.
     limit_request: u64 = 65536,
         Spec::flag("limit-request").value("COUNT"), check::none;
-    /// Swap limit of the service (see the service documentation).
+    /// In-process addon swaps (SIGHUP) before the server re-execs itself instead, freeing
+    /// the library images that swaps keep mapped.
     limit_swaps: u32 = 16,
         Spec::flag("limit-swaps").value("COUNT"), check::none;
-    /// Stuck-time limit of the service, in seconds (see the service documentation).
+    /// Handlers still running in addon code after their request was answered 504 at
+    /// limit_time_real: at this many, the server re-execs itself.
     limit_time_stuck: u32 = 4,
-        Spec::flag("limit-time-stuck").value("SECONDS"), check::none;
+        Spec::flag("limit-time-stuck").value("COUNT"), check::none;
     /// Databases kept in the registry cache; 0 computes it from the memory limits.
     registry_lru_size: usize = 0,
         Spec::file_only(), check::none;

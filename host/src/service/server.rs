@@ -28,6 +28,13 @@ const TARGET: &str = "inphms.service.server";
 /// Runs the server with `config` (parsed from `server_args`, the `server` command's
 /// arguments, which a SIGHUP parses again) and returns the process exit code.
 pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
+    // Until the handlers are installed (at the start of the runtime), the handled signals
+    // wait blocked instead of killing the process; every thread inherits this mask.
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&super::signals::handled_set()),
+        None,
+    );
     modules::host_api::set_config(Arc::clone(&config));
     limits::cap_malloc_arenas();
     if let Err(e) = limits::set_memory_hard(config.limit_memory_hard) {
