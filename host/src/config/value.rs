@@ -3,7 +3,6 @@
 
 use super::paths;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Where a raw value comes from, before it is typed.
@@ -286,6 +285,9 @@ impl ListItem for PathBuf {
     }
 }
 
+/// Trusted proxies are the HTTP layer's networks.
+pub use crate::http::proxy::Cidr;
+
 impl ListItem for Cidr {
     const WHAT: &'static str = "a list of networks such as 10.0.0.0/8 or ::1";
     fn from_item(s: &str) -> Result<Self, Reject> {
@@ -362,88 +364,9 @@ impl OptValue for Option<PathBuf> {
     }
 }
 
-/// An IP network: an address and a prefix length (`10.0.0.0/8`, `::1/128`); a bare address
-/// is the network of that one address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    /// The network address (host bits are kept as written).
-    pub addr: IpAddr,
-    /// The prefix length, 0-32 for IPv4, 0-128 for IPv6.
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// Whether `ip` is in this network. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
-    /// matches the IPv4 network it maps.
-    pub fn contains(&self, ip: &IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map(IpAddr::V4)
-                .unwrap_or(IpAddr::V6(*v6)),
-            v4 => *v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-impl std::str::FromStr for Cidr {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr.trim().parse().map_err(|_| ())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.trim().parse::<u8>().map_err(|_| ())?,
-            None => max,
-        };
-        if prefix > max {
-            return Err(());
-        }
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cidr_contains() {
-        let net: Cidr = "10.1.0.0/16".parse().unwrap();
-        assert!(net.contains(&"10.1.200.3".parse().unwrap()));
-        assert!(!net.contains(&"10.2.0.1".parse().unwrap()));
-        assert!(net.contains(&"::ffff:10.1.0.9".parse().unwrap()));
-        let one: Cidr = "::1".parse().unwrap();
-        assert_eq!(one.prefix, 128);
-        assert!(one.contains(&"::1".parse().unwrap()));
-        let any: Cidr = "0.0.0.0/0".parse().unwrap();
-        assert!(any.contains(&"8.8.8.8".parse().unwrap()));
-        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-    }
 
     #[test]
     fn ints_and_lists() {

@@ -158,13 +158,7 @@ impl Application {
                 config.data_dir.display()
             )
         })?;
-        let trusted: Vec<String> = config
-            .proxy_trusted
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let trusted_proxies = proxy::parse_cidrs(&trusted.join(","))
-            .map_err(|e| format!("option proxy_trusted: {e}"))?;
+        let trusted_proxies = config.proxy_trusted.clone();
         let mut dispatchers = HashMap::new();
         dispatchers.insert("http".to_owned(), (u32::MAX, 0));
         dispatchers.insert("json".to_owned(), (u32::MAX, 1));
