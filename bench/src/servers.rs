@@ -110,8 +110,9 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
 /// Which server, and how it is configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// `bench-baseline`; `spawn_blocking` builds each response on the blocking pool.
-    Baseline { spawn_blocking: bool },
+    /// `bench-baseline`; `mode` is empty (inline), `--spawn-blocking` or
+    /// `--block-in-place`: where each response is built.
+    Baseline { mode: &'static str },
     /// `inphms-host`; `load` is the `--load` list (empty: the default, base and web);
     /// `access_log: false` adds `--log-handler werkzeug:WARNING`.
     Host {
@@ -121,9 +122,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const BASELINE: Kind = Kind::Baseline {
-        spawn_blocking: false,
-    };
+    pub const BASELINE: Kind = Kind::Baseline { mode: "" };
     pub const HOST: Kind = Kind::Host {
         load: "",
         access_log: true,
@@ -144,12 +143,7 @@ impl Kind {
     /// The command line, for the report.
     pub fn describe(&self) -> String {
         match self {
-            Kind::Baseline {
-                spawn_blocking: false,
-            } => "bench-baseline".into(),
-            Kind::Baseline {
-                spawn_blocking: true,
-            } => "bench-baseline --spawn-blocking".into(),
+            Kind::Baseline { mode } => format!("bench-baseline {mode}").trim_end().to_owned(),
             Kind::Host { load, access_log } => {
                 let mut s = String::from("inphms-host");
                 if !load.is_empty() {
@@ -193,11 +187,11 @@ impl Server {
         let log_file =
             File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let mut cmd = match kind {
-            Kind::Baseline { spawn_blocking } => {
+            Kind::Baseline { mode } => {
                 let mut c = Command::new(env.bin_dir.join("bench-baseline"));
                 c.arg("-p").arg(port.to_string());
-                if *spawn_blocking {
-                    c.arg("--spawn-blocking");
+                if !mode.is_empty() {
+                    c.arg(mode);
                 }
                 c
             }

@@ -7,12 +7,15 @@
 //! application path, which is what the ratios measure.
 //!
 //! ```text
-//! bench-baseline -p PORT [--spawn-blocking]
+//! bench-baseline -p PORT [--spawn-blocking | --block-in-place] [--max-blocking-threads N]
 //! ```
 //!
 //! `--spawn-blocking` builds each response on tokio's blocking pool
 //! (`tokio::task::spawn_blocking`), as the host runs every addon call: the difference with
-//! the plain mode is the cost of that hand-off alone.
+//! the plain mode is the cost of that hand-off alone. `--block-in-place` builds it inside
+//! `tokio::task::block_in_place` instead (the worker hands its other tasks to another
+//! thread while it runs the handler), one of the alternatives. `--max-blocking-threads N`
+//! sets the runtime's blocking pool size (tokio's default is 512).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -31,7 +34,8 @@ const BODY: &[u8] = b"Hello, World!";
 
 fn main() {
     let mut port: u16 = 8080;
-    let mut blocking = false;
+    let mut mode = Mode::Inline;
+    let mut max_blocking: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -41,7 +45,16 @@ fn main() {
                     .and_then(|p| p.parse().ok())
                     .unwrap_or_else(|| usage("-p needs a port number"));
             }
-            "--spawn-blocking" => blocking = true,
+            "--spawn-blocking" => mode = Mode::SpawnBlocking,
+            "--block-in-place" => mode = Mode::BlockInPlace,
+            "--max-blocking-threads" => {
+                max_blocking = Some(
+                    args.next()
+                        .and_then(|p| p.parse().ok())
+                        .filter(|n| *n > 0)
+                        .unwrap_or_else(|| usage("--max-blocking-threads needs a positive number")),
+                );
+            }
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument '{other}'")),
         }
@@ -52,20 +65,32 @@ fn main() {
             eprintln!("bench-baseline: cannot listen on port {port}: {e}");
             std::process::exit(1)
         });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("bench-baseline")
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(serve(listener, blocking));
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all().thread_name("bench-baseline");
+    if let Some(n) = max_blocking {
+        runtime.max_blocking_threads(n);
+    }
+    let runtime = runtime.build().expect("tokio runtime");
+    runtime.block_on(serve(listener, mode));
 }
 
 fn usage(error: &str) -> ! {
     if !error.is_empty() {
         eprintln!("bench-baseline: {error}");
     }
-    eprintln!("usage: bench-baseline -p PORT [--spawn-blocking]");
+    eprintln!("usage: bench-baseline -p PORT [--spawn-blocking | --block-in-place] [--max-blocking-threads N]");
     std::process::exit(if error.is_empty() { 0 } else { 2 })
+}
+
+/// Where the response is built.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// On the runtime worker, in the connection's task.
+    Inline,
+    /// On the blocking pool (`spawn_blocking`), awaited by the connection's task.
+    SpawnBlocking,
+    /// In `block_in_place` on the runtime worker.
+    BlockInPlace,
 }
 
 fn hello() -> Response<Full<Bytes>> {
@@ -77,22 +102,19 @@ fn hello() -> Response<Full<Bytes>> {
     resp
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    blocking: bool,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(req: Request<Incoming>, mode: Mode) -> Result<Response<Full<Bytes>>, Infallible> {
     // Read the body as the host does (a POST body must be consumed for keep-alive).
     let _ = req.into_body().collect().await;
-    if blocking {
-        Ok(tokio::task::spawn_blocking(hello)
+    Ok(match mode {
+        Mode::Inline => hello(),
+        Mode::SpawnBlocking => tokio::task::spawn_blocking(hello)
             .await
-            .expect("blocking task"))
-    } else {
-        Ok(hello())
-    }
+            .expect("blocking task"),
+        Mode::BlockInPlace => tokio::task::block_in_place(hello),
+    })
 }
 
-async fn serve(listener: std::net::TcpListener, blocking: bool) {
+async fn serve(listener: std::net::TcpListener, mode: Mode) {
     listener
         .set_nonblocking(true)
         .expect("non-blocking listener");
@@ -115,7 +137,7 @@ async fn serve(listener: std::net::TcpListener, blocking: bool) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = service_fn(move |req| handle(req, blocking));
+        let service = service_fn(move |req| handle(req, mode));
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
