@@ -208,10 +208,7 @@ pub(crate) extern "C" fn init(api: HostApiRef) -> Outcome {
 
 /// `AddonModule::items`.
 pub(crate) extern "C" fn describe_items() -> AddonItems {
-    match catch_unwind(describe) {
-        Ok(items) => items,
-        Err(_) => AddonItems::default(),
-    }
+    catch_unwind(describe).unwrap_or_default()
 }
 
 /// `AddonModule::call`: the one entry point, by item id.

@@ -423,7 +423,7 @@ impl Application {
             }
             match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
                 Ok(accept) => Some(accept),
-                Err(refused) => return refused,
+                Err(refused) => return *refused,
             }
         } else {
             None
@@ -499,7 +499,7 @@ impl Application {
             "json" => {
                 let rpc = match disp::parse_jsonrpc(&body) {
                     Ok(r) => r,
-                    Err(resp) => return resp,
+                    Err(resp) => return *resp,
                 };
                 jsonrpc_id = rpc.id;
                 match rpc.params {

@@ -36,13 +36,13 @@ pub struct JsonRpcRequest {
 }
 
 /// Parses a JSON-RPC body, or answers Odoo's plain 400s.
-pub fn parse_jsonrpc(body: &[u8]) -> Result<JsonRpcRequest, HttpResult> {
+pub fn parse_jsonrpc(body: &[u8]) -> Result<JsonRpcRequest, Box<HttpResult>> {
     let value: Value = std::str::from_utf8(body)
         .ok()
         .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or_else(|| response::plain(400, "Invalid JSON data"))?;
+        .ok_or_else(|| Box::new(response::plain(400, "Invalid JSON data")))?;
     let Value::Object(mut obj) = value else {
-        return Err(response::plain(400, "Invalid JSON-RPC data"));
+        return Err(Box::new(response::plain(400, "Invalid JSON-RPC data")));
     };
     let id = obj.remove("id").unwrap_or(Value::Null);
     let params = match obj.remove("params") {

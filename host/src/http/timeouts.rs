@@ -24,8 +24,8 @@ use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
@@ -52,6 +52,10 @@ pub struct ConnActivity {
     /// Milliseconds since `base` + 1 of the first byte of the pending head; 0 for none.
     head_started: AtomicU64,
     upgraded: AtomicBool,
+    /// The reader parked without a deadline (a request was being served): woken when the
+    /// last request ends, so that it arms the idle deadline (hyper does not read again by
+    /// itself after a response: it waits for the stream's wake-up).
+    parked: Mutex<Option<Waker>>,
 }
 
 impl ConnActivity {
@@ -64,6 +68,7 @@ impl ConnActivity {
             last: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
+            parked: Mutex::new(None),
         })
     }
 
@@ -125,7 +130,12 @@ pub struct RequestGuard(Arc<ConnActivity>);
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.0.touch();
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let parked = self.0.parked.lock().ok().and_then(|mut w| w.take());
+            if let Some(waker) = parked {
+                waker.wake();
+            }
+        }
     }
 }
 
@@ -168,6 +178,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
             }
             Poll::Pending => {
                 let Some(deadline) = this.activity.deadline(&this.timeouts) else {
+                    if let Ok(mut parked) = this.activity.parked.lock() {
+                        if !parked.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                            *parked = Some(cx.waker().clone());
+                        }
+                    }
                     return Poll::Pending;
                 };
                 if this.sleep.deadline() != deadline {
@@ -263,6 +278,22 @@ mod tests {
             elapsed >= expected && elapsed < expected + Duration::from_millis(400),
             "{elapsed:?} vs {expected:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_reader_parked_during_a_request_is_timed_after_it() {
+        let (a, _b) = tokio::io::duplex(64);
+        let activity = ConnActivity::new();
+        let mut s = TimedStream::new(a, Arc::clone(&activity), T);
+        let guard = activity.request_started();
+        let ending = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(guard);
+        });
+        let t0 = Instant::now();
+        assert_eq!(read_outcome(&mut s).await, io::ErrorKind::TimedOut);
+        assert_near(t0.elapsed(), T.keepalive + Duration::from_millis(100));
+        ending.await.unwrap();
     }
 
     #[tokio::test]

@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -98,7 +99,7 @@ pub fn check_handshake(
     method: &Method,
     version: Version,
     headers: &HeaderMap,
-) -> Result<String, HttpResult> {
+) -> Result<String, Box<HttpResult>> {
     let required = [
         "connection",
         "sec-websocket-key",
@@ -137,7 +138,7 @@ pub fn check_handshake(
         );
         r.headers_mut()
             .insert("sec-websocket-version", HeaderValue::from_static(VERSION));
-        return Err(r);
+        return Err(Box::new(r));
     }
     let key = header(headers, "sec-websocket-key").unwrap_or_default();
     match STANDARD.decode(key) {
@@ -149,8 +150,8 @@ pub fn check_handshake(
     }
 }
 
-fn bad_request(message: &str) -> HttpResult {
-    response::html_error(400, Some(message))
+fn bad_request(message: &str) -> Box<HttpResult> {
+    Box::new(response::html_error(400, Some(message)))
 }
 
 /// The 101 answer to an accepted handshake.
@@ -360,6 +361,7 @@ async fn run_connection(
                     tracing::debug!(target: TARGET, "websocket read error: {e}");
                     let code = match e {
                         WsError::Capacity(_) => code::TOO_BIG,
+                        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => code::ABNORMAL,
                         WsError::Protocol(_) => 1002,
                         WsError::Utf8(_) => 1007,
                         _ => code::ABNORMAL,
