@@ -6,7 +6,16 @@
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::{wait_until, Server, TestDir};
+use std::sync::RwLock;
 use std::time::Duration;
+
+/// The latency test runs alone (the others share this lock), so that the other tests'
+/// workers do not compete for the 2 cores while it measures.
+static LOCK: RwLock<()> = RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    LOCK.read().unwrap_or_else(|e| e.into_inner())
+}
 
 fn init(td: &TestDir, db: &TestDb) {
     let mut args: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
@@ -18,7 +27,12 @@ fn init(td: &TestDir, db: &TestDb) {
 
 /// A server with cron workers on `db` and no HTTP, once its workers made their first pass.
 fn cron_server(td: &TestDir, db: &TestDb, workers: u32) -> Server {
+    cron_server_with(td, db, workers, &[])
+}
+
+fn cron_server_with(td: &TestDir, db: &TestDb, workers: u32, extra: &[&str]) -> Server {
     let mut args = pg::server_args();
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.extend([
         "-d".into(),
         db.name.clone(),
@@ -60,22 +74,23 @@ fn add_job(db: &TestDb, name: &str, handler: &str, due_now: bool) -> i64 {
 
 #[test]
 fn a_job_triggered_by_notify_starts_within_100_ms() {
+    let _alone = LOCK.write().unwrap_or_else(|e| e.into_inner());
     let td = TestDir::new();
     let db = TestDb::new("notify");
     init(&td, &db);
-    let server = cron_server(&td, &db, 2);
+    // The workers LISTEN on the test database itself (`cron_db`), so that the trigger row
+    // and the NOTIFY are committed together: the job cannot start before its NOTIFY.
+    let server = cron_server_with(&td, &db, 2, &["--cron-db", &db.name]);
     let id = add_job(&db, "notified", "test_db.write_row", false);
     let mut latencies = Vec::new();
     for run in 1..=5 {
         // A trigger row, then the NOTIFY (on the postgres database, as Odoo's _notifydb);
         // the time of the NOTIFY and of the job's start both come from the database clock.
-        db.sql(&format!(
-            "INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES ({id}, now() AT TIME ZONE 'UTC')"
-        ));
         let sent = pg::psql(
-            "postgres",
+            &db.name,
             &format!(
-                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), pg_notify('cron_trigger', '{}')",
+                "BEGIN; INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES ({id}, now() AT TIME ZONE 'UTC'); \
+                 SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), pg_notify('cron_trigger', '{}'); COMMIT;",
                 db.name
             ),
         );
@@ -104,7 +119,13 @@ fn a_job_triggered_by_notify_starts_within_100_ms() {
     // The SDK's trigger (a trigger row and a NOTIFY after commit) through a route.
     drop(server);
     let mut args = pg::server_args();
-    args.extend(["-d".into(), db.name.clone(), "--max-cron-threads=1".into()]);
+    args.extend([
+        "-d".into(),
+        db.name.clone(),
+        "--max-cron-threads=1".into(),
+        "--cron-db".into(),
+        db.name.clone(),
+    ]);
     let server = td.server(args).start();
     assert!(server.wait_for_log("cron worker(s) started", Duration::from_secs(10)));
     std::thread::sleep(Duration::from_millis(500));
@@ -133,6 +154,7 @@ fn a_job_triggered_by_notify_starts_within_100_ms() {
 
 #[test]
 fn a_failing_job_records_its_failure_and_is_deactivated_after_5_in_7_days() {
+    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("fail");
     init(&td, &db);
@@ -215,6 +237,7 @@ fn a_failing_job_records_its_failure_and_is_deactivated_after_5_in_7_days() {
 
 #[test]
 fn a_manual_run_takes_the_lock_and_says_already_running() {
+    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("manual");
     init(&td, &db);
@@ -269,6 +292,7 @@ fn a_manual_run_takes_the_lock_and_says_already_running() {
 
 #[test]
 fn three_hosts_run_each_of_50_due_jobs_exactly_once() {
+    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("three");
     init(&td, &db);
