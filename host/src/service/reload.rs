@@ -144,6 +144,8 @@ impl Generations {
             }
         };
         let routes = app.route_count();
+        // Registries (per database) are rebuilt on the new server-wide addons.
+        modules::registry::setup(Arc::clone(&config), app.addons.clone());
         self.apps.store(Arc::new(app));
         self.config = config;
         if !fresh.is_empty() {

@@ -170,9 +170,7 @@ async fn start(
             listener.local_addr().map(|a| a.port()).unwrap_or(config.http_port)
         ),
     }
-    let rc = lifecycle(generations, listener, signals, exe).await;
-    cron.stop().await;
-    rc
+    lifecycle(generations, listener, signals, exe, cron).await
 }
 
 /// Why serving stopped.
@@ -199,7 +197,9 @@ async fn lifecycle(
     mut listener: TcpListener,
     signals: Signals,
     exe: Option<PathBuf>,
+    cron: super::cron::CronHandle,
 ) -> i32 {
+    let mut cron = Some(cron);
     let mut stop = signals.stop.clone();
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -271,17 +271,23 @@ async fn lifecycle(
         let Some(l) = report.listener else {
             return 1;
         };
+        // Cron workers finish their current job, on a stop as before a re-exec.
+        if let Some(c) = cron.take() {
+            c.stop().await;
+        }
         match exit {
             Exit::Stop => return 0,
             Exit::Phoenix(_) => {
                 let Some(exe) = exe.as_deref() else {
                     tracing::error!(target: TARGET, "re-exec impossible (executable unknown); serving on");
+                    cron = Some(super::cron::spawn(Arc::clone(&generations.config)));
                     listener = l;
                     continue;
                 };
                 let args = phoenix::stripped_args(&std::env::args_os().collect::<Vec<_>>());
                 let err = phoenix::reexec(exe, &args, l.as_fd());
                 tracing::error!(target: TARGET, "re-exec of {} failed: {err}; serving on", exe.display());
+                cron = Some(super::cron::spawn(Arc::clone(&generations.config)));
                 listener = l;
             }
         }
