@@ -418,7 +418,7 @@ impl Application {
             return r;
         }
         let ws_accept = if route.websocket {
-            if websocket::is_shutting_down() {
+            if websocket::refuses_upgrades() {
                 return response::html_error(503, None);
             }
             match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {

@@ -77,7 +77,7 @@ pub fn snapshot() -> Vec<(RequestInfo, Duration)> {
                 .collect()
         })
         .unwrap_or_default();
-    all.sort_by(|a, b| b.1.cmp(&a.1));
+    all.sort_by_key(|(_, elapsed)| std::cmp::Reverse(*elapsed));
     all
 }
 

@@ -132,6 +132,7 @@ pub async fn serve(
         keepalive: Duration::from_secs(app.load().config.http_keepalive_timeout.max(1)),
     };
     let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&app)));
+    websocket::set_accepting(true);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -197,7 +198,8 @@ pub async fn serve(
     let report_in_flight = in_flight.load(Ordering::Acquire);
     sweeper.abort();
     tracing::info!(target: "inphms.service.server", "stopped accepting; {report_in_flight} request(s) in flight");
-    let sockets = websocket::close_all(websocket::code::GOING_AWAY, "server shutting down", true);
+    websocket::set_accepting(false);
+    let sockets = websocket::close_all(websocket::code::GOING_AWAY, "server shutting down");
     if sockets > 0 {
         tracing::info!(target: "inphms.service.server", "closing {sockets} websocket(s) (1001 Going Away)");
     }

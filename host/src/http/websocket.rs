@@ -17,13 +17,15 @@
 //!   the calling thread on the runtime (never a runtime worker).
 //! * **Registry**: sockets are tracked apart from HTTP connections (hyper's graceful
 //!   shutdown no longer sees an upgraded connection). [`close_all`] sends Close with a
-//!   code (1001 Going Away at shutdown) to every open socket and refuses new upgrades
-//!   (503); [`wait_closed`] waits for their tasks to end. A peer that does not answer a
-//!   Close within [`CLOSE_TIMEOUT`] is cut.
+//!   code (1001 Going Away at shutdown or swap) to every open socket; [`set_accepting`]
+//!   `false` refuses new upgrades (503) while the server stops; [`wait_closed`] waits for
+//!   the connection tasks to end. A peer that does not answer a Close within
+//!   [`CLOSE_TIMEOUT`] is cut.
 //!
 //! Websockets do not count against the HTTP concurrency cap and are not bounded by
 //! `limit_time_real` (Odoo exempts them too). Each open socket keeps one blocking-pool
-//! thread busy for its handler.
+//! thread busy for its handler, so at most [`MAX_OPEN`] run at once (half of tokio's
+//! default blocking pool, leaving the rest to HTTP handlers); past that an upgrade gets 503.
 
 use super::response::{self, HttpResult};
 use base64::engine::general_purpose::STANDARD;
@@ -50,6 +52,8 @@ use tokio_tungstenite::WebSocketStream;
 
 const TARGET: &str = "inphms.http.websocket";
 
+/// Sockets whose handler runs, at most.
+pub const MAX_OPEN: usize = 256;
 /// The only protocol version spoken (RFC 6455).
 pub const VERSION: &str = "13";
 /// Incoming messages waiting for the handler, at most.
@@ -215,18 +219,22 @@ pub fn open_count() -> usize {
     lock(&SOCKETS).len()
 }
 
-/// Whether [`close_all`] was called with `refuse_new` (new upgrades then get 503).
-pub fn is_shutting_down() -> bool {
-    SHUTTING_DOWN.load(Ordering::Acquire)
+/// Whether new upgrades are refused (the server is stopping, or [`MAX_OPEN`] sockets are
+/// open): they get 503.
+pub fn refuses_upgrades() -> bool {
+    SHUTTING_DOWN.load(Ordering::Acquire) || open_count() >= MAX_OPEN
 }
 
-/// Sends Close `code` (e.g. 1001 Going Away) with `reason` to every open socket, and with
-/// `refuse_new` refuses later upgrades (shutdown; a generation swap passes `false`).
-/// Returns how many sockets were told. Never blocks.
-pub fn close_all(code: u16, reason: &str, refuse_new: bool) -> usize {
-    if refuse_new {
-        SHUTTING_DOWN.store(true, Ordering::Release);
-    }
+/// Accepts new upgrades (`true`, when serving starts) or refuses them (`false`, when the
+/// server stops).
+pub fn set_accepting(accepting: bool) {
+    SHUTTING_DOWN.store(!accepting, Ordering::Release);
+}
+
+/// Sends Close `code` (1001 Going Away at shutdown or swap) with `reason` (at most 123
+/// bytes) to every open socket; returns how many were told. Never blocks: the connection
+/// tasks complete the closing handshake ([`wait_closed`]).
+pub fn close_all(code: u16, reason: &str) -> usize {
     let sockets: Vec<Arc<Socket>> = lock(&SOCKETS).values().cloned().collect();
     for s in &sockets {
         s.shutdown.send_replace(Some((code, reason.to_owned())));
