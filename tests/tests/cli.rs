@@ -755,6 +755,13 @@ fn the_example_inphms_conf_is_accepted_as_is() {
         .arg(&conf)
         .run();
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stderr.contains(&format!("Using configuration file at {}", conf.display())), "{out}");
-    assert!(out.stderr.contains("generation 1: addons base, web"), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("Using configuration file at {}", conf.display())),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("generation 1: addons base, web"),
+        "{out}"
+    );
 }

@@ -76,7 +76,16 @@ fn run(mut cmd: Command) -> Result<(), String> {
 /// server with `args` until it exits.
 fn serve(args: Vec<OsString>) -> Result<(), String> {
     let mut build = cargo();
-    build.args(["build", "--release", "-p", "inphms-host", "-p", "base", "-p", "web"]);
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "inphms-host",
+        "-p",
+        "base",
+        "-p",
+        "web",
+    ]);
     run(build)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
