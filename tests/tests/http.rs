@@ -1167,6 +1167,11 @@ fn websocket_timeouts_close_codes_and_failures() {
     assert_eq!(ws_next(&mut ws), Message::Text("got x".into()));
     assert_eq!(close_code(&ws_next(&mut ws)), Some(4000));
 
+    // A handler that returns leaves the close to the host: 1000.
+    let mut ws = ws_connect(port, "/test_http/ws_bye", None);
+    assert_eq!(ws_next(&mut ws), Message::Text("bye".into()));
+    assert_eq!(close_code(&ws_next(&mut ws)), Some(1000));
+
     let mut ws = ws_connect(port, "/test_http/ws_panic", None);
     assert_eq!(ws_next(&mut ws), Message::Text("about to fail".into()));
     let closing = ws_next(&mut ws);

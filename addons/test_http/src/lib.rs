@@ -229,6 +229,12 @@ fn ws_timeout(req: &mut Request) -> Result<()> {
     Ok(())
 }
 
+/// A websocket whose handler says `bye` and returns at once: the host closes it with 1000.
+#[route("/test_http/ws_bye", auth = "none", websocket = true)]
+fn ws_bye(req: &mut Request) -> Result<()> {
+    req.websocket()?.send("bye")
+}
+
 /// A websocket whose handler panics after its greeting: the host closes it with 1011.
 #[route("/test_http/ws_panic", auth = "none", websocket = true)]
 fn ws_panic(req: &mut Request) -> Result<()> {

@@ -301,18 +301,15 @@ pub fn open(on_upgrade: OnUpgrade, peer: SocketAddr, path: &str, max_message: u6
 }
 
 /// Forgets a socket once its handler has returned; a socket still open is closed with
-/// `close_code` (1000, or 1011 after a failure).
+/// `close_code` (1000, or 1011 after a failure). A close already under way is kept.
 pub fn release(id: u64, close_code: u16) {
     let Some(socket) = lock(&SOCKETS).remove(&id) else {
         return;
     };
-    let frame = CloseFrame {
-        code: CloseCode::from(close_code),
-        reason: "".into(),
-    };
-    let (reply, _) = oneshot::channel();
-    // A full queue or a finished task: the task closes normally once the last sender goes.
-    let _ = socket.commands.try_send(Command::Close(frame, reply));
+    // Through the watch, which never fills up (a command could wait behind others).
+    socket
+        .shutdown
+        .send_replace(Some((close_code, String::new())));
 }
 
 /// The connection task: returns the close code and reason.
@@ -323,15 +320,18 @@ async fn run_connection(
     mut commands: mpsc::Receiver<Command>,
     mut shutdown: watch::Receiver<Option<(u16, String)>>,
 ) -> (u16, String) {
-    let upgraded = tokio::select! {
-        u = on_upgrade => match u {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::debug!(target: TARGET, "upgrade failed: {e}");
-                return (code::ABNORMAL, String::new());
-            }
-        },
-        _ = shutdown.changed() => return (code::GOING_AWAY, String::new()),
+    // hyper hands the connection over right after writing the 101; a close asked for
+    // meanwhile is seen by the loop below, which then sends it properly.
+    let upgraded = match tokio::time::timeout(Duration::from_secs(10), on_upgrade).await {
+        Ok(Ok(u)) => u,
+        Ok(Err(e)) => {
+            tracing::debug!(target: TARGET, "upgrade failed: {e}");
+            return (code::ABNORMAL, String::new());
+        }
+        Err(_) => {
+            tracing::debug!(target: TARGET, "upgrade not completed in time");
+            return (code::ABNORMAL, String::new());
+        }
     };
     let config = WebSocketConfig::default().max_message_size(Some(max_message));
     let mut ws =
