@@ -62,7 +62,6 @@ pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("inphms-http")
-        .max_blocking_threads(256)
         .build()
     {
         Ok(rt) => rt,
