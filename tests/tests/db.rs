@@ -420,3 +420,71 @@ fn postgres_restart_while_serving_fails_cleanly_then_recovers_with_cron() {
         server.stderr()
     );
 }
+
+#[test]
+fn the_session_records_its_database_and_is_logged_out_when_the_filter_rejects_it() {
+    let _g = shared();
+    let td = TestDir::new();
+    let a = TestDb::new("sa");
+    let b = TestDb::new("sb");
+    assert_eq!(init(&td, &["-d", &a.name]).code, Some(0));
+    assert_eq!(init(&td, &["-d", &b.name]).code, Some(0));
+    let only = |db: &str| {
+        server_args(&[
+            "--db-filter",
+            &format!("^{db}$"),
+            "--load",
+            "base,web,test_http",
+        ])
+    };
+    let cookie_of = |resp: &inphms_tests::Response| {
+        resp.header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .and_then(|c| c.strip_prefix("session_id="))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no session cookie: {:?}", resp.headers))
+    };
+    let session_file = |sid: &str| {
+        td.home()
+            .join(".local/share/Inphms/sessions")
+            .join(&sid[..2])
+            .join(sid)
+    };
+
+    // Only A is visible: the login's session records it.
+    let server = td.server(only(&a.name)).start();
+    let resp = get(server.port(), "localhost", "/test_http/login/alice");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let sid = cookie_of(&resp);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(session_file(&sid)).unwrap()).unwrap();
+    assert_eq!(saved["db"], json!(a.name), "{saved}");
+    assert_eq!(saved["login"], json!("alice"));
+    drop(server);
+
+    // Now only B is visible: the session's database is rejected, the session logged out.
+    let server = td.server(only(&b.name)).start();
+    let resp = inphms_tests::http_get(
+        server.port(),
+        "/test_http/get/login",
+        &[("Cookie", &format!("session_id={sid}"))],
+    );
+    assert_eq!(
+        (resp.status, resp.text()),
+        (200, String::new()),
+        "logged out"
+    );
+    let rotated = cookie_of(&resp);
+    assert_ne!(rotated, sid, "a new id after the logout");
+    assert!(
+        !session_file(&sid).exists(),
+        "the old session file is removed"
+    );
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(session_file(&rotated)).unwrap()).unwrap();
+    assert_eq!(saved["login"], Value::Null);
+    assert!(server.stderr().contains(&format!(
+        "Logged into database \"{}\", but dbfilter rejects it; logging session out.",
+        a.name
+    )));
+}

@@ -43,6 +43,28 @@ use std::time::{Duration, Instant};
 /// Odoo's `CORS_MAX_AGE`.
 const CORS_MAX_AGE: &str = "86400";
 
+/// The request's session, loaded once per request.
+struct LoadedSession {
+    sid: String,
+    data: SessionData,
+    /// No valid, known id came with the request.
+    is_new: bool,
+    /// The host logged the session out (its database was rejected): save it under a new id.
+    rotate: bool,
+}
+
+impl LoadedSession {
+    /// Odoo's `Session.logout(keep_db=False)`: the defaults back, `debug` kept, a new id.
+    fn logout(&mut self) {
+        let debug = self.data.get("debug").cloned();
+        self.data = SessionData::default_session();
+        if let Some(debug) = debug {
+            self.data.insert("debug".to_owned(), debug);
+        }
+        self.rotate = true;
+    }
+}
+
 /// A route as the table holds it: which addon serves it, and its descriptor.
 #[derive(Debug, Clone)]
 struct RouteEntry {
@@ -240,13 +262,21 @@ impl Application {
     /// The application of the request's database (Odoo's `_get_session_and_dbname` then
     /// `Registry(db)`): the session's database when the filter accepts it, else `?db=`, else
     /// the only visible database. A registry that fails to load is served as no database.
-    async fn database_app(&self, ctx: &Ctx) -> Option<Arc<Application>> {
-        let session_db = ctx
-            .header(COOKIE.as_str())
-            .and_then(|c| session::cookie_value(c, "session_id"))
-            .filter(|sid| session::is_valid_sid(sid))
-            .and_then(|sid| self.sessions.get(sid).ok().flatten())
-            .and_then(|data| data.get("db").and_then(Value::as_str).map(str::to_owned));
+    ///
+    /// The session follows Odoo's rules: a session whose database the filter rejects is
+    /// logged out (and its id rotated); the chosen database is recorded in it (saved with
+    /// the session's next change). A registry that fails to load does not log the session
+    /// out (Odoo does; a database outage would log every user out).
+    async fn database_app(
+        &self,
+        ctx: &Ctx,
+        session: &mut LoadedSession,
+    ) -> Option<Arc<Application>> {
+        let session_db = session
+            .data
+            .get("db")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let query_db = parse_urlencoded(&ctx.query)
             .into_iter()
             .find(|(k, _)| k == "db")
@@ -257,13 +287,21 @@ impl Application {
             .clone()
             .or_else(|| ctx.header("host").map(str::to_owned))
             .unwrap_or_default();
-        let (db, _) = crate::service::db::select_db(
+        let (db, rejected) = crate::service::db::select_db(
             &self.config,
             session_db.as_deref(),
             query_db.as_deref(),
             &host,
         )
         .await;
+        if rejected {
+            tracing::warn!(target: "inphms.http", "Logged into database {:?}, but dbfilter rejects it; logging session out.", session_db.unwrap_or_default());
+            session.logout();
+        }
+        session.data.insert(
+            "db".to_owned(),
+            db.clone().map(Value::String).unwrap_or(Value::Null),
+        );
         let db = db?;
         let registry = match crate::modules::registry::Registry::get(&db).await {
             Ok(r) => r,
@@ -337,11 +375,50 @@ impl Application {
                 return resp;
             }
         }
+        let mut session = self.load_session(ctx);
         if self.db.is_none() {
-            if let Some(app) = self.database_app(ctx).await {
-                return Box::pin(app.serve(ctx, body)).await;
+            if let Some(app) = self.database_app(ctx, &mut session).await {
+                return app.route(ctx, body, session).await;
             }
         }
+        self.route(ctx, body, session).await
+    }
+
+    /// Loads the request's session: a valid, known id is loaded; anything else (no cookie,
+    /// a malformed id, an unknown id, an unreadable file) gets a new id: an unknown id is
+    /// never adopted.
+    fn load_session(&self, ctx: &Ctx) -> LoadedSession {
+        let cookie_sid = ctx
+            .header(COOKIE.as_str())
+            .and_then(|c| session::cookie_value(c, "session_id"))
+            .filter(|sid| session::is_valid_sid(sid));
+        let loaded = cookie_sid.and_then(|sid| {
+            let data = self.sessions.get(sid).ok().flatten()?;
+            Some((sid.to_owned(), data))
+        });
+        match loaded {
+            Some((sid, data)) => LoadedSession {
+                sid,
+                data,
+                is_new: false,
+                rotate: false,
+            },
+            None => LoadedSession {
+                sid: self.sessions.new_sid(),
+                data: SessionData::default_session(),
+                is_new: true,
+                rotate: false,
+            },
+        }
+    }
+
+    /// Routes and dispatches a request in this application (with its session loaded).
+    async fn route(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        body: Incoming,
+        session: LoadedSession,
+    ) -> HttpResult {
         let (entry, args) = match self.routes.matches(ctx.method.as_str(), &ctx.raw_path) {
             Match::Found { payload, args } => (payload.clone(), args),
             Match::MethodNotAllowed { allowed } => {
@@ -354,7 +431,7 @@ impl Application {
             Match::NotFound => return response::html_error(404, None),
         };
         let args: Map<String, Value> = args.into_iter().map(|(k, v)| (k, v.to_json())).collect();
-        let mut resp = self.dispatch(ctx, &entry, args, body).await;
+        let mut resp = self.dispatch(ctx, &entry, args, body, session).await;
         if let Some(origin) = entry.route.cors.as_ref().into_option() {
             add_cors(&mut resp, origin, &entry.route, false);
         }
@@ -407,6 +484,7 @@ impl Application {
         entry: &RouteEntry,
         args: Map<String, Value>,
         body: Incoming,
+        session: LoadedSession,
     ) -> HttpResult {
         let route = &entry.route;
         if ctx.method == Method::OPTIONS && route.cors.is_some() {
@@ -464,24 +542,8 @@ impl Application {
             );
         }
 
-        // The session: a valid, known id is loaded; anything else gets a new one.
-        let cookie_sid = ctx
-            .header(COOKIE.as_str())
-            .and_then(|c| session::cookie_value(c, "session_id"))
-            .filter(|sid| session::is_valid_sid(sid));
-        let loaded = match cookie_sid {
-            Some(sid) => self
-                .sessions
-                .get(sid)
-                .ok()
-                .flatten()
-                .map(|data| (sid.to_owned(), data)),
-            None => None,
-        };
-        let is_new = loaded.is_none();
-        let (sid, data) =
-            loaded.unwrap_or_else(|| (self.sessions.new_sid(), SessionData::default_session()));
-
+        let data = &session.data;
+        let sid = session.sid.clone();
         let authenticated = data.get("uid").is_some_and(|u| !u.is_null());
         if route.auth.as_str() == "user" && !authenticated {
             let expired = disp_error(
@@ -628,7 +690,7 @@ impl Application {
         };
         // Error responses do not save the session (Odoo: they skip post_dispatch).
         if disp::outcome_error(&outcome).is_none() && route.save_session {
-            self.save_session(ctx, &mut resp, &sid, is_new, &outcome);
+            self.save_session(ctx, &mut resp, &session, &outcome);
         }
         resp
     }
@@ -639,27 +701,28 @@ impl Application {
         &self,
         ctx: &Ctx,
         resp: &mut HttpResult,
-        sid: &str,
-        is_new: bool,
+        session: &LoadedSession,
         outcome: &Outcome,
     ) {
-        let Some(text) = outcome.session.as_ref().into_option() else {
-            return;
+        let data = match outcome.session.as_ref().into_option() {
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => SessionData::from_map(map),
+                _ => {
+                    tracing::warn!(target: "inphms.http", "handler returned a session that is not a JSON object; not saved");
+                    return;
+                }
+            },
+            // Unchanged by the handler: saved only when the host logged it out.
+            None if session.rotate => session.data.clone(),
+            None => return,
         };
-        let data = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => SessionData::from_map(map),
-            _ => {
-                tracing::warn!(target: "inphms.http", "handler returned a session that is not a JSON object; not saved");
-                return;
-            }
-        };
-        let sid = if outcome.rotate_session {
-            if !is_new {
-                let _ = self.sessions.delete(sid);
+        let sid = if outcome.rotate_session || session.rotate {
+            if !session.is_new {
+                let _ = self.sessions.delete(&session.sid);
             }
             self.sessions.new_sid()
         } else {
-            sid.to_owned()
+            session.sid.clone()
         };
         if let Err(e) = self.sessions.save(&sid, &data) {
             tracing::error!(target: "inphms.http", "session not saved: {e}");
