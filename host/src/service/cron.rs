@@ -355,7 +355,7 @@ async fn process_jobs(
         .rows
         .first()
         .and_then(|r| r.first())
-        .map_or(true, |v| *v == SqlValue::Null)
+        .is_none_or(|v| *v == SqlValue::Null)
     {
         let _ = cr.rollback().await;
         tracing::warn!(target: TARGET, "Skipping database {db} because of modules to install/upgrade/remove.");
