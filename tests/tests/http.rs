@@ -8,6 +8,7 @@
 //!
 //! Build first: `cargo build --workspace`, then `cargo test -p inphms-tests --test http`.
 
+use inphms_tests::ws::{close_code, ws_connect, ws_next};
 use inphms_tests::{http_get, repo_root, request, wait_until, HttpConn, Response, Server, TestDir};
 use regex::Regex;
 use serde_json::{json, Value};
@@ -17,8 +18,7 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -143,40 +143,6 @@ fn lib_of(name: &str) -> PathBuf {
 }
 
 /// Connects a websocket client to `path`, with the session cookie `sid` if given.
-fn ws_connect(port: u16, path: &str, sid: Option<&str>) -> WebSocket<TcpStream> {
-    let mut req = format!("ws://127.0.0.1:{port}{path}")
-        .into_client_request()
-        .unwrap();
-    if let Some(sid) = sid {
-        req.headers_mut()
-            .insert("cookie", cookie(sid).parse().unwrap());
-    }
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let (ws, resp) = tungstenite::client::client(req, stream).expect("websocket handshake");
-    assert_eq!(resp.status(), 101);
-    ws
-}
-
-/// The next data or close message (pings and pongs skipped).
-fn ws_next(ws: &mut WebSocket<TcpStream>) -> Message {
-    loop {
-        match ws.read().expect("read a websocket message") {
-            Message::Ping(_) | Message::Pong(_) => continue,
-            m => return m,
-        }
-    }
-}
-
-fn close_code(m: &Message) -> Option<u16> {
-    match m {
-        Message::Close(Some(frame)) => Some(u16::from(frame.code)),
-        _ => None,
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // json dispatcher
 

@@ -3,6 +3,7 @@
 //! phoenix re-exec that refuses no connection, memory and time limits, graceful and forced
 //! stops, the SIGQUIT dump and the pid file.
 
+use inphms_tests::ws::{close_code, ws_connect, ws_next};
 use inphms_tests::{http_get, repo_root, wait_until, HttpConn, Server, TestDir};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -153,6 +154,33 @@ fn sighup_swaps_v1_to_v2_under_load_with_no_failed_request() {
 }
 
 #[test]
+fn a_swap_closes_the_replaced_addons_websockets_with_1001_after_a_grace() {
+    let td = TestDir::new();
+    let server = swap_server(&td, &[]);
+    let port = server.port();
+    let mut v1 = ws_connect(port, "/test_swap/ws", None);
+    assert_eq!(ws_next(&mut v1).into_text().unwrap().as_str(), "v1");
+    install_swap_lib(&td.join("addons"), &swap_build("v2"));
+    server.signal("HUP");
+    assert!(wait_until(Duration::from_secs(20), || {
+        http_get(port, "/test_swap/version", &[]).text() == "v2"
+    }));
+    // Within the grace period the old socket still works...
+    v1.send(tungstenite::Message::text("still there")).unwrap();
+    assert_eq!(
+        ws_next(&mut v1).into_text().unwrap().as_str(),
+        "still there"
+    );
+    // ...then it is closed with 1001, and a new one is served by v2.
+    let swapped = Instant::now();
+    let close = ws_next(&mut v1);
+    assert_eq!(close_code(&close), Some(1001), "{close:?}");
+    assert!(swapped.elapsed() < Duration::from_secs(10));
+    let mut v2 = ws_connect(port, "/test_swap/ws", None);
+    assert_eq!(ws_next(&mut v2).into_text().unwrap().as_str(), "v2");
+}
+
+#[test]
 fn sighup_with_a_broken_v2_keeps_v1_serving() {
     let td = TestDir::new();
     let server = swap_server(&td, &[]);
@@ -234,7 +262,10 @@ fn connection_per_request_load(
                     match r {
                         Ok(r) if r.status == 200 => ok += 1,
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
-                        _ => failed += 1,
+                        other => {
+                            eprintln!("failed request: {:?}", other.map(|r| r.status));
+                            failed += 1
+                        }
                     }
                 }
             }

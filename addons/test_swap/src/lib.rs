@@ -52,4 +52,15 @@ fn alloc(_req: &mut Request, mb: i64) -> String {
     format!("{mb} MiB")
 }
 
+/// A websocket greeting with this build's version, then echoing until closed.
+#[route("/test_swap/ws", auth = "none", websocket = true)]
+fn ws(req: &mut Request) -> Result<()> {
+    let socket = req.websocket()?;
+    socket.send(VERSION)?;
+    while let Some(message) = socket.recv() {
+        socket.send(message)?;
+    }
+    Ok(())
+}
+
 inphms_sdk::addon!();

@@ -632,7 +632,12 @@ impl Application {
             let Some(on_upgrade) = on_upgrade else {
                 return response::html_error(400, Some("The connection cannot be upgraded"));
             };
-            let opened = websocket::open(on_upgrade, ctx.peer, &ctx.path, limit);
+            let addon = self
+                .addons
+                .get(entry.addon as usize)
+                .map(|a| a.name.as_str())
+                .unwrap_or("");
+            let opened = websocket::open(on_upgrade, ctx.peer, &ctx.path, addon, limit);
             request.websocket = ROption::RSome(opened.id);
             let task = self.run_handler(entry, request);
             let endpoint = entry.route.endpoint.clone();

@@ -31,6 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
+/// How long connections accepted just before a stop have to send their request before the
+/// drain closes idle connections.
+const ACCEPTED_GRACE: Duration = Duration::from_millis(100);
+
 /// How the listener was obtained, for the start-up log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerSource {
@@ -203,6 +207,9 @@ pub async fn serve(
     if sockets > 0 {
         tracing::info!(target: "inphms.service.server", "closing {sockets} websocket(s) (1001 Going Away)");
     }
+    // A connection accepted just before the stop has not had its request read yet, and
+    // hyper would close it as idle: give its request a moment to arrive first.
+    tokio::time::sleep(ACCEPTED_GRACE).await;
     let (drained, sockets_closed) = tokio::join!(
         tokio::time::timeout(options.drain_timeout, graceful.shutdown()),
         websocket::wait_closed(websocket::CLOSE_TIMEOUT + Duration::from_secs(1)),

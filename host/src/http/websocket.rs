@@ -181,6 +181,8 @@ enum Command {
 
 /// One open socket, as the handler's callbacks reach it.
 struct Socket {
+    /// The addon whose route serves the socket (a swap of that addon closes it).
+    addon: String,
     runtime: tokio::runtime::Handle,
     incoming: tokio::sync::Mutex<mpsc::Receiver<WsMessage>>,
     commands: mpsc::Sender<Command>,
@@ -242,6 +244,20 @@ pub fn close_all(code: u16, reason: &str) -> usize {
     sockets.len()
 }
 
+/// Sends Close `code` with `reason` to the open sockets served by one of `addons` (after
+/// a swap replaced them); returns how many were told.
+pub fn close_for_addons(addons: &[String], code: u16, reason: &str) -> usize {
+    let sockets: Vec<Arc<Socket>> = lock(&SOCKETS)
+        .values()
+        .filter(|s| addons.contains(&s.addon))
+        .cloned()
+        .collect();
+    for s in &sockets {
+        s.shutdown.send_replace(Some((code, reason.to_owned())));
+    }
+    sockets.len()
+}
+
 /// Waits until every connection task has ended (their Close sent and answered, or cut),
 /// at most `timeout`; whether they all did.
 pub async fn wait_closed(timeout: Duration) -> bool {
@@ -266,12 +282,19 @@ pub struct Opened {
 /// Registers a socket for an accepted upgrade and starts its connection task (which
 /// waits for hyper to hand the connection over after the 101). Call [`release`] once the
 /// handler has returned. Must run inside the tokio runtime.
-pub fn open(on_upgrade: OnUpgrade, peer: SocketAddr, path: &str, max_message: u64) -> Opened {
+pub fn open(
+    on_upgrade: OnUpgrade,
+    peer: SocketAddr,
+    path: &str,
+    addon: &str,
+    max_message: u64,
+) -> Opened {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(8);
     let (shutdown_tx, shutdown_rx) = watch::channel(None);
     let socket = Arc::new(Socket {
+        addon: addon.to_owned(),
         runtime: tokio::runtime::Handle::current(),
         incoming: tokio::sync::Mutex::new(in_rx),
         commands: cmd_tx,

@@ -18,6 +18,9 @@ use std::time::Instant;
 
 const TARGET: &str = "inphms.service.server";
 
+/// How long the websockets of a replaced addon go on after a swap before Close 1001.
+pub const WEBSOCKET_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The state that survives generations.
 pub struct Generations {
     /// The configuration of the current generation.
@@ -143,6 +146,21 @@ impl Generations {
                 return Reloaded::Refused;
             }
         };
+        // Websockets of the replaced addons get Close 1001 once the grace period is over.
+        let replaced: Vec<String> = fresh
+            .iter()
+            .filter(|n| current.addons.iter().any(|a| &a.name == *n))
+            .cloned()
+            .collect();
+        if !replaced.is_empty() {
+            tokio::spawn(async move {
+                tokio::time::sleep(WEBSOCKET_GRACE).await;
+                let n = crate::http::websocket::close_for_addons(&replaced, 1001, "addon updated");
+                if n > 0 {
+                    tracing::info!(target: TARGET, "{n} websocket(s) of the replaced addons closed (1001)");
+                }
+            });
+        }
         let routes = app.route_count();
         // Registries (per database) are rebuilt on the new server-wide addons.
         modules::registry::setup(Arc::clone(&config), app.addons.clone());
