@@ -351,6 +351,9 @@ static INSTALL: Once = Once::new();
 fn install() {
     INSTALL.call_once(|| {
         let _ = tracing::subscriber::set_global_default(Registry::default().with(OdooLayer));
+        // Libraries that log through the `log` crate (tokio-postgres, deadpool) reach the
+        // same log, under their module path as target (INFO and above).
+        let _ = tracing_log::LogTracer::init_with_filter(tracing_log::log::LevelFilter::Info);
     });
 }
 
