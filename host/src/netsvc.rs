@@ -179,9 +179,17 @@ fn format_line(
     target: &str,
     message: &str,
 ) -> String {
+    use chrono::{Datelike as _, Timelike as _};
+    // Field by field: chrono's strftime-style `format` parses its pattern on every call.
     format!(
-        "{} {pid} {} {} {target}: {message}",
-        now.format("%Y-%m-%d %H:%M:%S,%3f"),
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03} {pid} {} {} {target}: {message}",
+        now.year(),
+        now.month(),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.timestamp_subsec_millis().min(999),
         level_name(sev),
         db.unwrap_or("?"),
     )

@@ -193,6 +193,10 @@ pub struct RouteDescriptor {
     pub readonly: bool,
     /// Whether the route is a websocket endpoint.
     pub websocket: bool,
+    /// Whether the handler may block (database, sleep, I/O). `false` declares a quick,
+    /// non-blocking handler, which the host runs inline on its event loop instead of
+    /// handing it to a thread (see ARCHITECTURE.md, "How handlers run").
+    pub blocking: bool,
     /// Body size limit for this route, if it overrides the server's.
     pub max_content_length: ROption<u64>,
 }

@@ -40,11 +40,17 @@
 //! ```
 //!
 //! * [`route`]: a request handler, with Odoo's routing keys (`type`, `auth`, `methods`,
-//!   `cors`, `csrf`, `save_session`, `readonly`, `websocket`, `max_content_length`).
+//!   `cors`, `csrf`, `save_session`, `readonly`, `websocket`, `blocking`,
+//!   `max_content_length`).
 //!   Path arguments (`<int:id>`, `<string:name>`, `<path:rest>`) and request parameters are
 //!   the function's arguments after the [`Request`], converted by name.
 //!   A http route returns anything [`IntoResponse`]; a json route anything
 //!   [`IntoJsonResult`]. Either may return `Result<_, Error>`.
+//!   Handlers run on a thread of the host's handler pool, where they may block (database,
+//!   sleep, I/O) and are held to `limit_time_real`. A route declared `blocking = false`
+//!   promises a quick handler that never blocks: the host then runs it inline on its event
+//!   loop, which saves a thread hand-off per request (several microseconds) but cannot stop
+//!   it at the time limit. Use it for health checks and pure computations.
 //! * [`command`]: a command of the `inphms-host` command line.
 //! * [`cron`]: a handler that database cron jobs point to by name.
 //! * [`post_load`]: a hook run once, when the host loads the addon.

@@ -42,6 +42,7 @@ pub struct Route {
     pub save_session: bool,
     pub readonly: Option<bool>,
     pub websocket: bool,
+    pub blocking: bool,
     pub max_content_length: Option<u64>,
     pub endpoint: &'static str,
     pub handler: Handler,
@@ -135,6 +136,7 @@ pub(crate) fn describe() -> AddonItems {
                 // Odoo: `readonly` defaults to `auth == 'none'`.
                 readonly: r.readonly.unwrap_or(r.auth == "none"),
                 websocket: r.websocket,
+                blocking: r.blocking,
                 max_content_length: r.max_content_length.into(),
             })
             .collect(),

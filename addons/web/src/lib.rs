@@ -6,7 +6,13 @@ use inphms_sdk::{post_load, route, Host, Request, Response, Result};
 use serde_json::{json, Value};
 
 /// Health check for load balancers: `{"status": "pass"}`, never cached, never a session.
-#[route("/web/health", type = "http", auth = "none", save_session = false)]
+#[route(
+    "/web/health",
+    type = "http",
+    auth = "none",
+    save_session = false,
+    blocking = false
+)]
 fn health(_req: &mut Request) -> Response {
     Response::json(&json!({"status": "pass"})).header("Cache-Control", "no-store")
 }
@@ -23,7 +29,8 @@ fn database_list(req: &mut Request) -> Result<inphms_sdk::Json<Vec<String>>> {
     "/web/webclient/version_info",
     type = "json",
     auth = "none",
-    methods = ["POST"]
+    methods = ["POST"],
+    blocking = false
 )]
 fn version_info(_req: &mut Request) -> Value {
     version_payload(Host.version().unwrap_or("0.0.0"))

@@ -43,23 +43,67 @@ use std::time::{Duration, Instant};
 /// Odoo's `CORS_MAX_AGE`.
 const CORS_MAX_AGE: &str = "86400";
 
-/// The request's session, loaded once per request.
+/// The request's session, loaded once per request. A new session costs nothing until it
+/// is needed: no default map is built and no id drawn for a request whose route cannot
+/// save it (`/web/health` and the like).
 struct LoadedSession {
-    sid: String,
-    data: SessionData,
+    /// The id: `None` for a new session whose id is not drawn yet.
+    sid: Option<String>,
+    /// The content: `None` for the default session.
+    data: Option<SessionData>,
     /// No valid, known id came with the request.
     is_new: bool,
     /// The host logged the session out (its database was rejected): save it under a new id.
     rotate: bool,
 }
 
+/// The default session as JSON, what a handler sees of a new session.
+fn default_session_json() -> &'static str {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| Value::Object(SessionData::default_session().into_map()).to_string())
+}
+
 impl LoadedSession {
+    /// A new, default session.
+    fn new() -> Self {
+        LoadedSession {
+            sid: None,
+            data: None,
+            is_new: true,
+            rotate: false,
+        }
+    }
+
+    /// A value of the session.
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.data.as_ref()?.get(key)
+    }
+
+    /// The content, made concrete for a change.
+    fn data_mut(&mut self) -> &mut SessionData {
+        self.data.get_or_insert_with(SessionData::default_session)
+    }
+
+    /// The id, drawn now for a new session.
+    fn sid(&mut self, store: &dyn SessionStore) -> &str {
+        self.sid.get_or_insert_with(|| store.new_sid())
+    }
+
+    /// The content as JSON, for the handler.
+    fn json(&self) -> String {
+        match &self.data {
+            Some(data) => Value::Object(data.clone().into_map()).to_string(),
+            None => default_session_json().to_owned(),
+        }
+    }
+
     /// Odoo's `Session.logout(keep_db=False)`: the defaults back, `debug` kept, a new id.
     fn logout(&mut self) {
-        let debug = self.data.get("debug").cloned();
-        self.data = SessionData::default_session();
+        let debug = self.get("debug").cloned();
+        let data = self.data_mut();
+        *data = SessionData::default_session();
         if let Some(debug) = debug {
-            self.data.insert("debug".to_owned(), debug);
+            data.insert("debug".to_owned(), debug);
         }
         self.rotate = true;
     }
@@ -272,11 +316,7 @@ impl Application {
         ctx: &Ctx,
         session: &mut LoadedSession,
     ) -> Option<Arc<Application>> {
-        let session_db = session
-            .data
-            .get("db")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let session_db = session.get("db").and_then(Value::as_str).map(str::to_owned);
         let query_db = parse_urlencoded(&ctx.query)
             .into_iter()
             .find(|(k, _)| k == "db")
@@ -298,10 +338,12 @@ impl Application {
             tracing::warn!(target: "inphms.http", "Logged into database {:?}, but dbfilter rejects it; logging session out.", session_db.unwrap_or_default());
             session.logout();
         }
-        session.data.insert(
-            "db".to_owned(),
-            db.clone().map(Value::String).unwrap_or(Value::Null),
-        );
+        if db.is_some() || session.data.is_some() {
+            session.data_mut().insert(
+                "db".to_owned(),
+                db.clone().map(Value::String).unwrap_or(Value::Null),
+            );
+        }
         let db = db?;
         let registry = match crate::modules::registry::Registry::get(&db).await {
             Ok(r) => r,
@@ -398,17 +440,12 @@ impl Application {
         });
         match loaded {
             Some((sid, data)) => LoadedSession {
-                sid,
-                data,
+                sid: Some(sid),
+                data: Some(data),
                 is_new: false,
                 rotate: false,
             },
-            None => LoadedSession {
-                sid: self.sessions.new_sid(),
-                data: SessionData::default_session(),
-                is_new: true,
-                rotate: false,
-            },
+            None => LoadedSession::new(),
         }
     }
 
@@ -484,7 +521,7 @@ impl Application {
         entry: &RouteEntry,
         args: Map<String, Value>,
         body: Incoming,
-        session: LoadedSession,
+        mut session: LoadedSession,
     ) -> HttpResult {
         let route = &entry.route;
         if ctx.method == Method::OPTIONS && route.cors.is_some() {
@@ -542,9 +579,7 @@ impl Application {
             );
         }
 
-        let data = &session.data;
-        let sid = session.sid.clone();
-        let authenticated = data.get("uid").is_some_and(|u| !u.is_null());
+        let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
         if route.auth.as_str() == "user" && !authenticated {
             let expired = disp_error(
                 inphms_sdk::abi::ErrorKind::SessionExpired,
@@ -585,10 +620,10 @@ impl Application {
                     && route.csrf
                     && !CSRF_FREE_METHODS.contains(&ctx.method.as_str())
                 {
-                    let valid = token
-                        .as_ref()
-                        .and_then(Value::as_str)
-                        .is_some_and(|t| csrf::validate(&self.csrf_secret, &sid, t, now()));
+                    let valid = token.as_ref().and_then(Value::as_str).is_some_and(|t| {
+                        let sid = session.sid.as_deref().unwrap_or("");
+                        csrf::validate(&self.csrf_secret, sid, t, now())
+                    });
                     if !valid {
                         tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path);
                         return response::html_error(
@@ -621,8 +656,14 @@ impl Application {
             scheme: ctx.client.scheme.as_str().into(),
             host: ctx.client.host.as_deref().unwrap_or("").into(),
             db: self.db.as_deref().map(RString::from).into(),
-            session_id: sid.as_str().into(),
-            session: Value::Object(data.clone().into_map()).to_string().into(),
+            // A route that can save the session needs its id now (a CSRF token, a login);
+            // one that cannot sees an empty id for a new session.
+            session_id: if route.save_session {
+                session.sid(&*self.sessions).into()
+            } else {
+                session.sid.as_deref().unwrap_or("").into()
+            },
+            session: session.json().into(),
             params: Value::Object(params).to_string().into(),
             dev_mode: self.dev(),
             websocket: ROption::RNone,
@@ -718,16 +759,19 @@ impl Application {
                 }
             },
             // Unchanged by the handler: saved only when the host logged it out.
-            None if session.rotate => session.data.clone(),
+            None if session.rotate => session.data.clone().unwrap_or_default(),
             None => return,
         };
         let sid = if outcome.rotate_session || session.rotate {
-            if !session.is_new {
-                let _ = self.sessions.delete(&session.sid);
+            if let (false, Some(old)) = (session.is_new, &session.sid) {
+                let _ = self.sessions.delete(old);
             }
             self.sessions.new_sid()
         } else {
-            session.sid.clone()
+            match &session.sid {
+                Some(sid) => sid.clone(),
+                None => self.sessions.new_sid(),
+            }
         };
         if let Err(e) = self.sessions.save(&sid, &data) {
             tracing::error!(target: "inphms.http", "session not saved: {e}");
@@ -771,12 +815,30 @@ impl Application {
         })
     }
 
-    /// Calls the route's addon on the blocking pool, under `limit_time_real`.
+    /// Runs a `blocking = false` route inline, on this runtime worker: no thread hand-off
+    /// (see ARCHITECTURE.md, "How handlers run").
+    fn run_inline(self: &Arc<Self>, entry: &RouteEntry, request: HttpRequest) -> Outcome {
+        CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
+        let outcome = self.invoke(
+            entry.addon,
+            entry.route.id,
+            entry.route.routing_type.as_str(),
+            request,
+        );
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        outcome
+    }
+
+    /// Calls the route's addon: inline for a `blocking = false` route outside a database,
+    /// else on the blocking pool under `limit_time_real`.
     async fn call(
         self: &Arc<Self>,
         entry: &RouteEntry,
         request: HttpRequest,
     ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
+        if !entry.route.blocking && !entry.route.websocket && self.db.is_none() {
+            return Ok(self.run_inline(entry, request));
+        }
         let mut task = self.run_handler(entry, request);
         let limit = self.config.limit_time_real;
         let joined = if limit > 0 {

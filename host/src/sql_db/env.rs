@@ -49,9 +49,12 @@ fn runtime() -> Result<tokio::runtime::Handle, DbError> {
         .map_err(|_| DbError::Other("no runtime to run the query on".into()))
 }
 
-/// Runs `f` on the host's runtime from a blocking thread.
+/// Runs `f` on the host's runtime and waits for it: from a handler thread, or from a
+/// `blocking = false` handler running inline on a runtime worker (which is then moved off
+/// the event loop with `block_in_place` for the wait).
 pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, DbError> {
-    Ok(runtime()?.block_on(f))
+    let rt = runtime()?;
+    Ok(tokio::task::block_in_place(|| rt.block_on(f)))
 }
 
 /// Puts `cursor` in the table; its handle.
@@ -111,11 +114,10 @@ fn on_cursor<T>(
     >,
 ) -> Result<T, DbError> {
     let slot = slot(id)?;
-    let rt = runtime()?;
-    rt.block_on(async move {
+    block_on(async move {
         let mut cursor = slot.lock().await;
         f(&mut cursor).await
-    })
+    })?
 }
 
 /// `cursor_execute`.

@@ -94,7 +94,7 @@ fn is_reference(ty: &Type) -> bool {
 ///
 /// `#[route("/path/<int:id>", type = "json", auth = "none", methods = ["POST"], cors = "*",
 /// csrf = false, save_session = false, readonly = true, websocket = false,
-/// max_content_length = 1048576)]`
+/// blocking = false, max_content_length = 1048576)]`
 #[proc_macro_attribute]
 pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(route_impl(attr.into(), item))
@@ -116,6 +116,7 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
     let mut save_session = true;
     let mut readonly = quote!(None);
     let mut websocket = false;
+    let mut blocking = true;
     let mut max_content_length = quote!(None);
     for arg in &args.0 {
         let Some(key) = &arg.key else {
@@ -146,6 +147,7 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
                 readonly = quote!(Some(#v));
             }
             "websocket" => websocket = lit_bool(&arg.value)?,
+            "blocking" => blocking = lit_bool(&arg.value)?,
             "max_content_length" => {
                 let v = &arg.value;
                 max_content_length = quote!(Some(#v));
@@ -218,6 +220,7 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
                 save_session: #save_session,
                 readonly: #readonly,
                 websocket: #websocket,
+                blocking: #blocking,
                 max_content_length: #max_content_length,
                 endpoint: concat!(module_path!(), "::", #endpoint),
                 handler: #wrapper,
