@@ -179,20 +179,45 @@ fn format_line(
     target: &str,
     message: &str,
 ) -> String {
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(64 + target.len() + message.len());
+    push_timestamp(&mut line, now);
+    let _ = write!(line, " {pid} {} {} ", level_name(sev), db.unwrap_or("?"));
+    line.push_str(target);
+    line.push_str(": ");
+    line.push_str(message);
+    line
+}
+
+/// Appends `YYYY-MM-DD HH:MM:SS,mmm`; the part up to the second is formatted once per
+/// second and thread (a log line per request makes this a hot path).
+fn push_timestamp(line: &mut String, now: chrono::DateTime<chrono::Utc>) {
     use chrono::{Datelike as _, Timelike as _};
-    // Field by field: chrono's strftime-style `format` parses its pattern on every call.
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03} {pid} {} {} {target}: {message}",
-        now.year(),
-        now.month(),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.timestamp_subsec_millis().min(999),
-        level_name(sev),
-        db.unwrap_or("?"),
-    )
+    thread_local! {
+        static SECOND: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        let second = now.timestamp();
+        if cached.0 != second {
+            cached.0 = second;
+            cached.1 = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                now.year(),
+                now.month(),
+                now.day(),
+                now.hour(),
+                now.minute(),
+                now.second()
+            );
+        }
+        line.push_str(&cached.1);
+    });
+    let ms = now.timestamp_subsec_millis().min(999);
+    line.push(',');
+    line.push(char::from(b'0' + (ms / 100) as u8));
+    line.push(char::from(b'0' + (ms / 10 % 10) as u8));
+    line.push(char::from(b'0' + (ms % 10) as u8));
 }
 
 /// The filter and the output, shared by the subscriber and [`log_record`].

@@ -82,7 +82,8 @@ impl Endpoint {
     pub fn call(&self, req: &mut Request) -> Result<EndpointResult> {
         let outcome = host::call_endpoint(self.inner, req.to_abi())?;
         if let Some(session) = outcome.session.as_ref().into_option() {
-            let mut fresh = crate::Session::from_parts(req.session.id().to_owned(), session);
+            let mut fresh =
+                crate::Session::from_parts(req.session.id().to_owned(), session.to_string());
             fresh.touch();
             req.session = fresh;
         }

@@ -37,7 +37,7 @@ impl Request {
             _ => Map::new(),
         };
         Request {
-            session: Session::from_parts(req.session_id.to_string(), &req.session),
+            session: Session::from_parts(req.session_id.into_string(), req.session.into_string()),
             method: req.method.into_string(),
             path: req.path.into_string(),
             query_string: req.query_string.into_string(),

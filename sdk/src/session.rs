@@ -4,6 +4,7 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 
 /// The session of the current request.
 ///
@@ -18,23 +19,36 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     id: String,
-    data: Map<String, Value>,
+    /// The content as the host sent it; parsed on first use (most handlers never look).
+    raw: String,
+    parsed: OnceCell<Map<String, Value>>,
     dirty: bool,
     rotate: bool,
 }
 
 impl Session {
-    pub(crate) fn from_parts(id: String, json: &str) -> Self {
-        let data = match serde_json::from_str(json) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
+    pub(crate) fn from_parts(id: String, json: String) -> Self {
         Session {
             id,
-            data,
+            raw: json,
+            parsed: OnceCell::new(),
             dirty: false,
             rotate: false,
         }
+    }
+
+    /// The content, parsed from the host's JSON on first use.
+    fn data(&self) -> &Map<String, Value> {
+        self.parsed
+            .get_or_init(|| match serde_json::from_str(&self.raw) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            })
+    }
+
+    fn data_mut(&mut self) -> &mut Map<String, Value> {
+        self.data();
+        self.parsed.get_mut().expect("parsed just above")
     }
 
     /// The session id (the `session_id` cookie).
@@ -44,28 +58,28 @@ impl Session {
 
     /// A value, deserialized; `None` when missing or of another shape.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.data
+        self.data()
             .get(key)
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// A raw value.
     pub fn get_value(&self, key: &str) -> Option<&Value> {
-        self.data.get(key)
+        self.data().get(key)
     }
 
     /// Sets a value; the session becomes dirty (and is saved) only if the value changed.
     pub fn set(&mut self, key: &str, value: impl Serialize) {
         let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        if self.data.get(key) != Some(&value) {
-            self.data.insert(key.to_owned(), value);
+        if self.data().get(key) != Some(&value) {
+            self.data_mut().insert(key.to_owned(), value);
             self.dirty = true;
         }
     }
 
     /// Removes a value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let old = self.data.remove(key);
+        let old = self.data_mut().remove(key);
         if old.is_some() {
             self.dirty = true;
         }
@@ -74,17 +88,17 @@ impl Session {
 
     /// The logged-in user's login, if any.
     pub fn login(&self) -> Option<&str> {
-        self.data.get("login").and_then(Value::as_str)
+        self.data().get("login").and_then(Value::as_str)
     }
 
     /// The logged-in user's id, if any.
     pub fn uid(&self) -> Option<i64> {
-        self.data.get("uid").and_then(Value::as_i64)
+        self.data().get("uid").and_then(Value::as_i64)
     }
 
     /// The session's database, if any.
     pub fn db(&self) -> Option<&str> {
-        self.data.get("db").and_then(Value::as_str)
+        self.data().get("db").and_then(Value::as_str)
     }
 
     /// Marks the session logged in as `login` (`uid`), and asks for a new session id, as
@@ -97,9 +111,10 @@ impl Session {
 
     /// Logs out: clears everything but `debug` (and `db` with `keep_db`), asks for a new id.
     pub fn logout(&mut self, keep_db: bool) {
-        let debug = self.data.get("debug").cloned();
-        let db = self.data.get("db").cloned();
-        self.data.clear();
+        let debug = self.data().get("debug").cloned();
+        let db = self.data().get("db").cloned();
+        let data = self.data_mut();
+        data.clear();
         for (k, v) in [
             ("context", Value::Object(Map::new())),
             ("db", Value::Null),
@@ -108,14 +123,14 @@ impl Session {
             ("uid", Value::Null),
             ("session_token", Value::Null),
         ] {
-            self.data.insert(k.to_owned(), v);
+            data.insert(k.to_owned(), v);
         }
         if let Some(debug) = debug {
-            self.data.insert("debug".into(), debug);
+            data.insert("debug".into(), debug);
         }
         if keep_db {
             if let Some(db) = db {
-                self.data.insert("db".into(), db);
+                data.insert("db".into(), db);
             }
         }
         self.dirty = true;
@@ -139,10 +154,13 @@ impl Session {
 
     /// The whole content.
     pub fn as_map(&self) -> &Map<String, Value> {
-        &self.data
+        self.data()
     }
 
     pub(crate) fn to_json(&self) -> String {
-        Value::Object(self.data.clone()).to_string()
+        match self.parsed.get() {
+            Some(data) => Value::Object(data.clone()).to_string(),
+            None => self.raw.clone(),
+        }
     }
 }

@@ -909,7 +909,7 @@ impl Application {
     }
 
     fn log_access(&self, ctx: &Ctx, resp: &HttpResult) {
-        if !tracing::enabled!(target: "werkzeug", tracing::Level::INFO) {
+        if !crate::netsvc::enabled(tracing::Level::INFO, access_log::ACCESS_LOG_TARGET) {
             return;
         }
         let size = resp
@@ -927,7 +927,8 @@ impl Application {
             size,
             ctx.started.elapsed(),
         );
-        tracing::info!(target: "werkzeug", "{line}");
+        // Straight to the log writer: a tracing event would format the line once more.
+        crate::netsvc::log_record(tracing::Level::INFO, access_log::ACCESS_LOG_TARGET, &line);
     }
 }
 
