@@ -919,7 +919,7 @@ impl Application {
             .and_then(|v| v.parse().ok())
             .or_else(|| hyper::body::Body::size_hint(resp.body()).exact());
         let line = access_log::format_line(
-            ctx.client.remote_addr,
+            &ctx.remote_addr,
             ctx.method.as_str(),
             &ctx.full_path,
             ctx.version,
