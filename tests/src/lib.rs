@@ -112,6 +112,18 @@ fn newest_file(path: &Path) -> Option<(SystemTime, PathBuf)> {
         .max_by_key(|(t, _)| *t)
 }
 
+/// The debug build of the addon library `lib<name>.so` in the workspace's target folder
+/// (`cargo build --workspace` makes it).
+pub fn built_lib(name: &str) -> PathBuf {
+    let lib = repo_root().join(format!("target/debug/lib{name}.so"));
+    assert!(
+        lib.is_file(),
+        "{} is missing: run `cargo build --workspace`",
+        lib.display()
+    );
+    lib
+}
+
 /// A port that was free a moment ago (bound on 127.0.0.1:0, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

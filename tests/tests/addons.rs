@@ -18,16 +18,6 @@ fn test_addon_build(name: &str) -> PathBuf {
     dir
 }
 
-fn lib_of(name: &str) -> PathBuf {
-    let lib = repo_root().join(format!("target/debug/lib{name}.so"));
-    assert!(
-        lib.is_file(),
-        "{} is missing: run `cargo build --workspace`",
-        lib.display()
-    );
-    lib
-}
-
 /// The index of the first line of `log` containing `needle`.
 fn line_of(log: &str, needle: &str) -> usize {
     log.lines()
@@ -132,7 +122,11 @@ fn broken_addons(td: &TestDir) -> PathBuf {
         "addons/renamed/__manifest__.toml",
         "name = \"Renamed\"\nlicense = \"LGPL-3\"\ndepends = [\"base\"]\nlibrary = \"librenamed.so\"\n",
     );
-    std::fs::copy(lib_of("test_http"), td.join("addons/renamed/librenamed.so")).unwrap();
+    std::fs::copy(
+        inphms_tests::built_lib("test_http"),
+        td.join("addons/renamed/librenamed.so"),
+    )
+    .unwrap();
     td.addon(
         "addons",
         "nolib",

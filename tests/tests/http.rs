@@ -132,16 +132,6 @@ fn session_file(td: &TestDir, sid: &str) -> PathBuf {
     td.join("data/sessions").join(&sid[..2]).join(sid)
 }
 
-fn lib_of(name: &str) -> PathBuf {
-    let lib = repo_root().join(format!("target/debug/lib{name}.so"));
-    assert!(
-        lib.is_file(),
-        "{} is missing: run `cargo build --workspace`",
-        lib.display()
-    );
-    lib
-}
-
 /// Connects a websocket client to `path`, with the session cookie `sid` if given.
 // ---------------------------------------------------------------------------------------------
 // json dispatcher
@@ -886,7 +876,11 @@ fn static_files_revalidation_and_ranges() {
 fn static_traversal_attempts_all_404() {
     let td = TestDir::new();
     let copy = td.copy_addon(&repo_root().join("addons/test_http"), "addons");
-    std::fs::copy(lib_of("test_http"), copy.join("libtest_http.so")).unwrap();
+    std::fs::copy(
+        inphms_tests::built_lib("test_http"),
+        copy.join("libtest_http.so"),
+    )
+    .unwrap();
     let static_dir = copy.join("static");
     std::os::unix::fs::symlink("../__manifest__.toml", static_dir.join("manifest.txt")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", static_dir.join("passwd.txt")).unwrap();

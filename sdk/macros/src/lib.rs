@@ -229,6 +229,30 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
     })
 }
 
+/// The `name` of an item (a bare string first, or `name = "..."`, else the function's
+/// name); `other` takes the item's other keys and says whether it knew the key.
+fn named(
+    f: &ItemFn,
+    args: &Args,
+    mut other: impl FnMut(&str, &Expr) -> syn::Result<bool>,
+) -> syn::Result<String> {
+    let mut name = f.sig.ident.unraw().to_string();
+    for arg in &args.0 {
+        match arg.key.as_ref().map(|k| k.to_string()).as_deref() {
+            None | Some("name") => name = lit_str(&arg.value)?.value(),
+            Some(key) => {
+                if !other(key, &arg.value)? {
+                    return Err(syn::Error::new_spanned(
+                        &arg.value,
+                        format!("unknown key `{key}`"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(name)
+}
+
 /// Declares a command of the `inphms-host` command line. See `inphms_sdk::command`.
 #[proc_macro_attribute]
 pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -238,20 +262,14 @@ pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn command_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
     let f: ItemFn = syn::parse(item)?;
     let args: Args = syn::parse2(attr)?;
-    let mut name = f.sig.ident.unraw().to_string();
     let mut help = doc_first_line(&f);
-    for arg in &args.0 {
-        match arg.key.as_ref().map(|k| k.to_string()).as_deref() {
-            None | Some("name") => name = lit_str(&arg.value)?.value(),
-            Some("help") => help = lit_str(&arg.value)?.value(),
-            Some(other) => {
-                return Err(syn::Error::new_spanned(
-                    &arg.value,
-                    format!("unknown key `{other}`"),
-                ))
-            }
+    let name = named(&f, &args, |key, value| match key {
+        "help" => {
+            help = lit_str(value)?.value();
+            Ok(true)
         }
-    }
+        _ => Ok(false),
+    })?;
     let ident = &f.sig.ident;
     Ok(quote! {
         #f
@@ -270,18 +288,7 @@ pub fn cron(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn cron_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
     let f: ItemFn = syn::parse(item)?;
     let args: Args = syn::parse2(attr)?;
-    let mut name = f.sig.ident.unraw().to_string();
-    for arg in &args.0 {
-        match arg.key.as_ref().map(|k| k.to_string()).as_deref() {
-            None | Some("name") => name = lit_str(&arg.value)?.value(),
-            Some(other) => {
-                return Err(syn::Error::new_spanned(
-                    &arg.value,
-                    format!("unknown key `{other}`"),
-                ))
-            }
-        }
-    }
+    let name = named(&f, &args, |_, _| Ok(false))?;
     let ident = &f.sig.ident;
     Ok(quote! {
         #f
