@@ -488,3 +488,54 @@ fn the_session_records_its_database_and_is_logged_out_when_the_filter_rejects_it
         a.name
     )));
 }
+
+#[test]
+fn a_request_past_limit_time_real_has_its_statement_cancelled() {
+    let _g = shared();
+    let td = TestDir::new();
+    let db = TestDb::new("timeout");
+    assert_eq!(init(&td, &["-d", &db.name, "-i", "test_db"]).code, Some(0));
+    let server = td
+        .server(server_args(&[
+            "-d",
+            &db.name,
+            "--limit-time-real=1",
+            "--max-cron-threads=0",
+        ]))
+        .start();
+    let started = Instant::now();
+    let (status, v) = rpc(
+        server.port(),
+        "localhost",
+        "/test_db/hold",
+        json!({"seconds": 30}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["error"].is_object(),
+        "a JSON-RPC error at the time limit: {v}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // PostgreSQL cancels the statement itself (statement_timeout): nothing keeps sleeping.
+    let sleeping = || {
+        pg::psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep%' AND state = 'active'",
+                db.name
+            ),
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || sleeping().trim() == "0"),
+        "the statement still runs: {}",
+        sleeping()
+    );
+    // The server goes on.
+    let resp = get(server.port(), "localhost", "/test_db/count");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+}

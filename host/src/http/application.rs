@@ -802,6 +802,7 @@ impl Application {
                     &db,
                     readonly,
                     crate::sql_db::env::MAX_TRIES,
+                    Some(Duration::from_secs(app.config.limit_time_real)),
                     || app.invoke(addon, item, routing_type.as_str(), request.clone()),
                 )
                 .unwrap_or_else(|e| Outcome {

@@ -450,9 +450,10 @@ async fn run_handler(
     let cancelled = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancelled);
     let name = job_name.to_owned();
+    let limit = time_limit(config);
     let task = tokio::task::spawn_blocking(move || {
         let call = addon.library.module.call();
-        env::transaction(&db, false, 1, || {
+        env::transaction(&db, false, 1, limit, || {
             let outcome = call(Invocation {
                 kind: ItemKind::Cron,
                 item,

@@ -31,6 +31,8 @@ pub struct Cursor {
     wrote_in_readonly: bool,
     post_commit: Vec<PostCommit>,
     closed: bool,
+    /// `SET LOCAL statement_timeout` at the start of each transaction.
+    statement_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -56,7 +58,16 @@ impl Cursor {
             wrote_in_readonly: false,
             post_commit: Vec::new(),
             closed: false,
+            statement_timeout: None,
         }
+    }
+
+    /// Bounds every statement of the cursor's transactions (`SET LOCAL statement_timeout`):
+    /// a request past its time limit has its statement cancelled by PostgreSQL instead of
+    /// holding locks and a connection.
+    pub fn with_statement_timeout(mut self, timeout: Option<std::time::Duration>) -> Cursor {
+        self.statement_timeout = timeout.filter(|t| !t.is_zero());
+        self
     }
 
     /// The database.
@@ -113,11 +124,14 @@ impl Cursor {
         if self.in_transaction {
             return Ok(());
         }
-        let begin = if self.readonly {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        let mut begin = if self.readonly {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_owned()
         } else {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ"
+            "BEGIN ISOLATION LEVEL REPEATABLE READ".to_owned()
         };
+        if let Some(t) = self.statement_timeout {
+            begin.push_str(&format!("; SET LOCAL statement_timeout = {}", t.as_millis()));
+        }
         // A connection found dead (the server restarted) is thrown away, and one new one
         // is tried.
         for attempt in 0..2 {
@@ -125,7 +139,7 @@ impl Cursor {
                 self.conn = Some(self.pools.get(&self.db).await?);
             }
             let conn = self.conn.as_ref().expect("just set");
-            match conn.batch_execute(begin).await {
+            match conn.batch_execute(&begin).await {
                 Ok(()) => {
                     self.in_transaction = true;
                     return Ok(());

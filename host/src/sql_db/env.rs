@@ -211,12 +211,16 @@ impl AttemptOutcome for inphms_sdk::abi::Outcome {
 /// again after a random sleep of up to 2^n seconds, at most `tries` times in all. A
 /// read-only attempt that tried to write runs again read/write.
 ///
+/// `statement_timeout` bounds each statement (the request's or job's time limit), so that
+/// a handler answered 504 does not leave its statement running.
+///
 /// Call it from a blocking thread (the handler's). `Err` is a failure of the transaction
 /// itself (the commit, or the last retry), to answer as the handler's error.
 pub fn transaction<T: AttemptOutcome>(
     db: &str,
     readonly: bool,
     tries: u32,
+    statement_timeout: Option<Duration>,
     mut attempt: impl FnMut() -> T,
 ) -> Result<T, DbError> {
     let rt = runtime()?;
@@ -224,7 +228,7 @@ pub fn transaction<T: AttemptOutcome>(
     let mut tryno = 0;
     loop {
         tryno += 1;
-        let id = register(super::cursor(db, readonly));
+        let id = register(super::cursor(db, readonly).with_statement_timeout(statement_timeout));
         let out = with_current(Some(id), &mut attempt);
         let Some(slot) = unregister(id) else {
             return Err(DbError::Other("the cursor vanished".into()));
