@@ -14,11 +14,14 @@
 //!   `BENCHMARKS.md` between markers, keeping the hand-written text around them
 //!   ([`report`]).
 //!
-//! The measured items follow issue 7's numbering; [`suite`] has one function per item, and the
-//! items that need features not built yet (swap, phoenix, cron) are placeholders there.
+//! The measured items follow issue 7's numbering; [`suite`] has one function per item. Items
+//! 7 and 8 swap between the release builds `test_swap-v1` and `test_swap-v2` that `cargo
+//! xtask bench` assembles in `target/release/bench-addons/`; item 9 needs PostgreSQL at
+//! `127.0.0.1:5432` ([`pg`]) and the release `test_db`.
 
 pub mod client;
 pub mod loadgen;
+pub mod pg;
 pub mod procfs;
 pub mod report;
 pub mod servers;

@@ -40,22 +40,8 @@ impl Env {
         let _ = std::fs::remove_dir_all(&work);
         let addons = work.join("addons");
         for name in STAGED_ADDONS {
-            let src = root.join("addons").join(name);
-            let dest = addons.join(name);
-            copy_tree(&src.join("static"), &dest.join("static"))?;
-            copy(
-                &src.join("__manifest__.toml"),
-                &dest.join("__manifest__.toml"),
-            )?;
-            let lib = format!("lib{name}.so");
-            let built = bin_dir.join(&lib);
-            if !built.is_file() {
-                return Err(format!(
-                    "{} is missing: run `cargo build --release -p {name}` (or `cargo xtask bench`)",
-                    built.display()
-                ));
-            }
-            copy(&built, &dest.join(&lib))?;
+            let built = bin_dir.join(format!("lib{name}.so"));
+            stage_addon(&root.join("addons").join(name), &built, &addons.join(name))?;
         }
         Ok(Env {
             bin_dir,
@@ -79,6 +65,54 @@ impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.work);
     }
+}
+
+/// Stages an addon in `dest` as it ships: the files of its source folder `src` (manifest,
+/// `static/`, `data/`...; not `src/` nor `Cargo.toml`) and the release library `lib`.
+pub fn stage_addon(src: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
+    if !lib.is_file() {
+        let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        return Err(format!(
+            "{} is missing: run `cargo build --release -p {name}` (or `cargo xtask bench`)",
+            lib.display()
+        ));
+    }
+    let entries =
+        std::fs::read_dir(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if matches!(
+            name.to_str(),
+            Some("src" | "Cargo.toml" | "Cargo.lock" | "target")
+        ) {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &dest.join(&name))?;
+        } else {
+            copy(&path, &dest.join(&name))?;
+        }
+    }
+    install_library(lib, dest)
+}
+
+/// Installs the library `lib` into the addon folder `dest` under its own file name,
+/// atomically (a copy to a temporary name, then a rename): a library the host has mapped is
+/// never overwritten in place.
+pub fn install_library(lib: &Path, dest: &Path) -> Result<(), String> {
+    let file = lib
+        .file_name()
+        .ok_or_else(|| format!("{} has no file name", lib.display()))?;
+    let tmp = dest.join(format!(".{}.tmp", file.to_string_lossy()));
+    copy(lib, &tmp)?;
+    std::fs::rename(&tmp, dest.join(file)).map_err(|e| {
+        format!(
+            "cannot rename {} into {}: {e}",
+            tmp.display(),
+            dest.display()
+        )
+    })
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), String> {
@@ -158,6 +192,29 @@ impl Kind {
     }
 }
 
+/// `inphms-host` in the scratch folder `dir`'s environment: the staged addons as its
+/// built-in ones, `HOME` in `dir`, and no configuration or database settings inherited from
+/// the caller's environment.
+pub fn host_command(env: &Env, dir: &Path) -> Command {
+    let mut c = Command::new(env.bin_dir.join("inphms-host"));
+    let home = dir.join("home");
+    let _ = std::fs::create_dir_all(&home);
+    c.env("INPHMS_ADDONS_ROOT", &env.addons).env("HOME", home);
+    for var in [
+        "INPHMS_RC",
+        "CARGO_TARGET_DIR",
+        "XDG_DATA_HOME",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
@@ -182,6 +239,16 @@ impl Server {
     /// Starts `kind` in the scratch folder `dir` and waits (polling every millisecond, 30 s
     /// at most) for the first 200 on its ready path.
     pub fn start(env: &Env, kind: &Kind, dir: &Path) -> Result<Server, String> {
+        Server::start_with(env, kind, dir, &[])
+    }
+
+    /// [`Server::start`] with `extra` arguments after the usual ones (host only).
+    pub fn start_with(
+        env: &Env,
+        kind: &Kind,
+        dir: &Path,
+        extra: &[String],
+    ) -> Result<Server, String> {
         let port = free_port()?;
         let log = dir.join("server.log");
         let log_file =
@@ -196,7 +263,7 @@ impl Server {
                 c
             }
             Kind::Host { load, access_log } => {
-                let mut c = Command::new(env.bin_dir.join("inphms-host"));
+                let mut c = host_command(env, dir);
                 c.arg("-p")
                     .arg(port.to_string())
                     .arg("-D")
@@ -207,21 +274,7 @@ impl Server {
                 if !access_log {
                     c.args(["--log-handler", "werkzeug:WARNING"]);
                 }
-                let home = dir.join("home");
-                let _ = std::fs::create_dir_all(&home);
-                c.env("INPHMS_ADDONS_ROOT", &env.addons).env("HOME", home);
-                for var in [
-                    "INPHMS_RC",
-                    "CARGO_TARGET_DIR",
-                    "XDG_DATA_HOME",
-                    "PGHOST",
-                    "PGPORT",
-                    "PGUSER",
-                    "PGPASSWORD",
-                    "PGDATABASE",
-                ] {
-                    c.env_remove(var);
-                }
+                c.args(extra);
                 c
             }
         };
@@ -269,6 +322,32 @@ impl Server {
         }
     }
 
+    /// Its whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Waits (polling every 10 ms, `timeout` at most) until `pred` holds for its log; the
+    /// log then, or `None` on timeout.
+    pub fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if pred(&log) {
+                return Some(log);
+            }
+            if started.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends the signal `sig` (`HUP`, `TERM`...) with `kill`.
+    pub fn signal(&self, sig: &str) -> Result<(), String> {
+        signal(self.pid, sig)
+    }
+
     /// The last lines of its log.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
@@ -290,5 +369,19 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Sends the signal `sig` (`HUP`, `TERM`...) to `pid` with `kill`.
+pub fn signal(pid: u32, sig: &str) -> Result<(), String> {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| format!("cannot run kill: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kill -{sig} {pid} failed ({status})"))
     }
 }

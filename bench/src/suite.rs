@@ -1,15 +1,20 @@
 //! The measurements, by issue 7's numbering. Items 1–4 are [`SCENARIOS`] (a server, a load,
-//! a baseline to compare with), run interleaved by [`run_throughput`]; items 5 and 6 are
-//! [`item5_startup`] and [`item6_memory`]; items 7–9 are placeholders until the features
-//! they need exist ([`item7_swap`], [`item8_phoenix`], [`item9_cron`]): each becomes a real
-//! measurement by filling in its function, which returns its rows of the second table.
+//! a baseline to compare with), run interleaved by [`run_throughput`]; items 5–9 are one
+//! function each, returning its rows of the second table: [`item5_startup`],
+//! [`item6_memory`], [`item7_swap`] (SIGHUP swaps under keep-alive load), [`item8_phoenix`]
+//! (re-execs under connection-per-request load) and [`item9_cron`] (NOTIFY latency and job
+//! throughput, on a PostgreSQL database of the suite's own).
 
 use crate::client;
-use crate::loadgen::{Generator, Load, Stats};
+use crate::loadgen::{run_bounded, Generator, Load, Stats};
 use crate::median;
+use crate::pg;
 use crate::procfs::{self, Counters};
 use crate::report::{fmt_ms, fmt_ratio, verdict, Row};
-use crate::servers::{Env, Kind, Server};
+use crate::servers::{self, host_command, install_library, stage_addon, Env, Kind, Server};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The suite's settings.
@@ -37,7 +42,7 @@ impl Options {
     pub fn wants(&self, item: &str) -> bool {
         self.only
             .as_ref()
-            .map_or(true, |o| o.iter().any(|i| i == item))
+            .is_none_or(|o| o.iter().any(|i| i == item))
     }
 }
 
@@ -483,55 +488,614 @@ pub fn item6_memory(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
     ])
 }
 
-fn not_yet(item: &str, measure: &str, needs: &str, target: &str) -> Row {
+/// A row of the second table with no baseline.
+fn host_row(item: &str, measure: String, host: String, target: &str, met: String) -> Row {
     Row {
         item: item.into(),
-        measure: measure.into(),
+        measure,
         baseline: "—".into(),
-        host: format!("not measured yet (needs {needs})"),
+        host,
         ratio: "—".into(),
         target: target.into(),
-        met: "—".into(),
+        met,
     }
 }
 
-/// Item 7: swap under load. Needs the SIGHUP swap of the lifecycle issue.
-pub fn item7_swap(_env: &Env, _opts: &Options) -> Result<Vec<Row>, String> {
+/// The nearest-rank percentile `p` (0–100) of `values`; `NaN` when empty.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
+/// The host of items 7 and 8: `base`, `web` and `test_swap`, the latter from an addons
+/// folder of its own (`--addons-path`), where a swap installs the other build.
+const SWAP_KIND: Kind = Kind::Host {
+    load: "base,web,test_swap",
+    access_log: true,
+};
+
+/// The release build `variant` (`v1`, `v2`) of `test_swap`, assembled by `cargo xtask bench`
+/// in `target/release/bench-addons/test_swap-<variant>/`.
+fn swap_build(env: &Env, variant: &str) -> Result<PathBuf, String> {
+    let lib = env
+        .bin_dir
+        .join("bench-addons")
+        .join(format!("test_swap-{variant}"))
+        .join("libtest_swap.so");
+    if lib.is_file() {
+        Ok(lib)
+    } else {
+        Err(format!(
+            "{} is missing: `cargo xtask bench` builds it (cargo build --release -p test_swap --features {variant}, then a copy)",
+            lib.display()
+        ))
+    }
+}
+
+/// Starts the host with `test_swap` v1 staged in `dir/addons` (and `extra` options); returns
+/// it and the addon's folder, where [`install_library`] puts the next build.
+fn swap_server(env: &Env, dir: &Path, extra: &[&str]) -> Result<(Server, PathBuf), String> {
+    let addon = dir.join("addons").join("test_swap");
+    stage_addon(
+        &env.root.join("addons").join("test_swap"),
+        &swap_build(env, "v1")?,
+        &addon,
+    )?;
+    let mut args = vec![
+        "--addons-path".to_owned(),
+        dir.join("addons").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let server = Server::start_with(env, &SWAP_KIND, dir, &args)?;
+    expect_version(&server, "v1")?;
+    Ok((server, addon))
+}
+
+/// Checks that `/test_swap/version` answers `variant`.
+fn expect_version(server: &Server, variant: &str) -> Result<(), String> {
+    let r = client::request(
+        server.port,
+        "GET",
+        "/test_swap/version",
+        &[],
+        None,
+        Duration::from_secs(5),
+    )
+    .map_err(|e| format!("/test_swap/version: {e}"))?;
+    if r.status == 200 && r.text() == variant {
+        Ok(())
+    } else {
+        Err(format!(
+            "/test_swap/version answered {} {:?}, expected {variant}; server log:\n{}",
+            r.status,
+            r.text(),
+            server.log_tail()
+        ))
+    }
+}
+
+/// The milliseconds of the host's `generation N serving after X ms` line in `log`.
+fn swap_ms(log: &str, generation: usize) -> Option<f64> {
+    let needle = format!("generation {generation} serving after ");
+    let at = log.find(&needle)? + needle.len();
+    log[at..].split(" ms").next()?.trim().parse().ok()
+}
+
+/// What the last swap line says is kept mapped: `N library images kept mapped (M MiB)`.
+fn images_kept(log: &str) -> Option<String> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("library images kept mapped"))?;
+    let part = line.split("); ").last()?;
+    Some(part.split(", swap").next()?.trim().to_owned())
+}
+
+/// Item 7: swaps under keep-alive load. The host serves `test_swap` v1; `wrk -c32` loads
+/// `/test_swap/version` in back-to-back 1 s runs (so each second has its own count), and
+/// 300 ms into one of them the other build is installed (copy and rename) and SIGHUP sent.
+/// Five swaps alternate v2 and v1 on one process; between them the server is idle and its
+/// RSS is read, to give the growth per swap. Failed requests are wrk's non-2xx responses and
+/// socket errors over every run of every swap; the duration is the host's own measure (`generation N
+/// serving after X ms`); the throughput ratio compares the 1 s run of the swap with the one
+/// before it.
+pub fn item7_swap(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
+    const SWAPS: usize = 5;
+    // Runs of 1 s per swap, and the one that gets the SIGHUP (the middle of ~6 s).
+    let (slices, at) = if opts.quick { (4, 2) } else { (6, 3) };
+    let dir = env.scratch("swap")?;
+    let (server, addon) = swap_server(env, &dir, &[])?;
+    let load = Load::get("/test_swap/version");
+    let run = |d: Duration| {
+        opts.generator
+            .run(server.port, &load, opts.connections, d, &dir)
+    };
+    run(opts.warmup)?;
+    let rss = || {
+        std::thread::sleep(Duration::from_millis(500));
+        procfs::rss_kib(server.pid).unwrap_or(0)
+    };
+    let mut rss_kib = vec![rss()];
+    let (mut requests, mut failed) = (0u64, 0u64);
+    let (mut durations, mut before, mut during, mut ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for n in 1..=SWAPS {
+        let variant = if n % 2 == 1 { "v2" } else { "v1" };
+        let generation = n + 1;
+        install_library(&swap_build(env, variant)?, &addon)?;
+        let refused_before = server.log().matches("swap refused").count();
+        let mut runs: Vec<Stats> = Vec::new();
+        for k in 0..slices {
+            let hup = (k == at).then(|| {
+                let pid = server.pid;
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(300));
+                    servers::signal(pid, "HUP")
+                })
+            });
+            let st = run(Duration::from_secs(1))?;
+            if let Some(h) = hup {
+                h.join().map_err(|_| "the SIGHUP thread panicked")??;
+            }
+            requests += st.requests;
+            failed += st.errors;
+            runs.push(st);
+        }
+        let needle = format!("generation {generation} serving after ");
+        let log = server
+            .wait_for_log(Duration::from_secs(20), |l| {
+                l.contains(&needle) || l.matches("swap refused").count() > refused_before
+            })
+            .ok_or_else(|| {
+                format!(
+                    "swap {n} to {variant}: no `{needle}` line within 20 s:\n{}",
+                    server.log_tail()
+                )
+            })?;
+        let ms = swap_ms(&log, generation)
+            .ok_or_else(|| format!("swap {n} to {variant} was refused:\n{}", server.log_tail()))?;
+        expect_version(&server, variant)?;
+        rss_kib.push(rss());
+        let (b, d) = (runs[at - 1].rps, runs[at].rps);
+        eprintln!(
+            "bench: swap {n} to {variant}: {ms:.1} ms; req/s per second {:?}; errors {}; RSS {} KiB",
+            runs.iter().map(|r| r.rps.round()).collect::<Vec<_>>(),
+            runs.iter().map(|r| r.errors).sum::<u64>(),
+            rss_kib[n]
+        );
+        durations.push(ms);
+        before.push(b);
+        during.push(d);
+        ratios.push(d / b);
+    }
+    let kept = images_kept(&server.log()).unwrap_or_default();
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let deltas: Vec<i64> = rss_kib
+        .windows(2)
+        .map(|w| w[1] as i64 - w[0] as i64)
+        .collect();
+    let growth = (rss_kib[SWAPS] as f64 - rss_kib[0] as f64) / SWAPS as f64;
+    let worst = max(&durations);
     Ok(vec![
-        not_yet("7", "swap under load: failed requests", "SIGHUP swap", "0"),
-        not_yet("7", "swap duration", "SIGHUP swap", "≤ 20 ms"),
-        not_yet(
+        host_row(
             "7",
-            "throughput in the second of the swap / the second before",
-            "SIGHUP swap",
-            "",
-        ),
-        not_yet("7", "RSS growth per swap", "SIGHUP swap", ""),
-    ])
-}
-
-/// Item 8: phoenix re-exec under load. Needs the phoenix re-exec.
-pub fn item8_phoenix(_env: &Env, _opts: &Options) -> Result<Vec<Row>, String> {
-    Ok(vec![
-        not_yet(
-            "8",
-            "phoenix re-exec under load: refused connections",
-            "phoenix",
+            format!("swap under load: failed requests (wrk non-2xx + socket errors; {SWAPS} swaps v1→v2→v1..., each in {slices} s of `wrk -c{}` keep-alive on /test_swap/version; {requests} requests)", opts.connections),
+            failed.to_string(),
             "0",
+            verdict(failed == 0),
         ),
-        not_yet("8", "worst latency during the re-exec", "phoenix", ""),
+        host_row(
+            "7",
+            format!("swap duration (ms; the host's `generation N serving after X ms`; median of {SWAPS}, max {worst:.1}; all: {})", durations.iter().map(|d| format!("{d:.1}")).collect::<Vec<_>>().join(", ")),
+            format!("{:.1}", median(&durations)),
+            "≤ 20 ms",
+            verdict(worst <= 20.0),
+        ),
+        host_row(
+            "7",
+            format!("throughput in the second of the swap / the second before (1 s wrk runs; median of {SWAPS}, min {:.2}x; req/s medians {:.0} before, {:.0} during)", min(&ratios), median(&before), median(&during)),
+            fmt_ratio(median(&ratios)),
+            "",
+            String::new(),
+        ),
+        host_row(
+            "7",
+            format!("RSS growth per swap (KiB; idle VmRSS after each swap minus before, mean of {SWAPS}; each: {}; {} MiB before the first; {kept} at the end)", deltas.iter().map(|d| format!("{d:+}")).collect::<Vec<_>>().join(", "), mib(rss_kib[0])),
+            format!("{growth:+.0}"),
+            "",
+            String::new(),
+        ),
     ])
 }
 
-/// Item 9: cron. Needs the databases issue (cron workers, NOTIFY).
-pub fn item9_cron(_env: &Env, _opts: &Options) -> Result<Vec<Row>, String> {
+/// One request of item 8's clients.
+struct Answer {
+    start: Instant,
+    end: Instant,
+    /// 1 (`v1`) or 2 (`v2`) for a 200; 0 otherwise.
+    version: u8,
+    outcome: Outcome,
+}
+
+#[derive(PartialEq)]
+enum Outcome {
+    Ok,
+    Refused,
+    Failed(String),
+}
+
+/// A client of item 8: a new connection per request (`Connection: close`) to
+/// `/test_swap/version` until `stop`; publishes the version of each answer in `last`.
+fn phoenix_client(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    last: Arc<AtomicU8>,
+) -> std::thread::JoinHandle<Vec<Answer>> {
+    std::thread::spawn(move || {
+        let mut answers = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let start = Instant::now();
+            let r = client::request(
+                port,
+                "GET",
+                "/test_swap/version",
+                &[],
+                None,
+                Duration::from_secs(10),
+            );
+            let end = Instant::now();
+            let (version, outcome) = match r {
+                Ok(r) if r.status == 200 => {
+                    let v = match r.text().as_str() {
+                        "v1" => 1,
+                        "v2" => 2,
+                        _ => 0,
+                    };
+                    (v, Outcome::Ok)
+                }
+                Ok(r) => (0, Outcome::Failed(format!("status {}", r.status))),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    (0, Outcome::Refused)
+                }
+                Err(e) => (0, Outcome::Failed(e.to_string())),
+            };
+            if version != 0 {
+                last.store(version, Ordering::Relaxed);
+            }
+            answers.push(Answer {
+                start,
+                end,
+                version,
+                outcome,
+            });
+        }
+        answers
+    })
+}
+
+/// Item 8: phoenix re-execs under load. With `--limit-swaps 0` every swap is a re-exec of
+/// the process (same pid, the listening socket handed over). Four clients open a new
+/// connection per request to `/test_swap/version`; after 1 s the other build is installed
+/// and SIGHUP sent, then the clients go on until the new image answers and 1 s more, three
+/// times (once with `--quick`). Refused connections and other failures are counted over the
+/// whole run; the worst latency (connect to the last byte) is over the requests in flight
+/// between the SIGHUP and the first answer of the new image.
+pub fn item8_phoenix(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
+    const CLIENTS: usize = 4;
+    let reexecs = if opts.quick { 1 } else { 3 };
+    let dir = env.scratch("phoenix")?;
+    let (server, addon) = swap_server(env, &dir, &["--limit-swaps", "0"])?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let last = Arc::new(AtomicU8::new(1));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| phoenix_client(server.port, stop.clone(), last.clone()))
+        .collect();
+    let mut windows: Vec<(Instant, u8)> = Vec::new();
+    let mut result = Ok(());
+    std::thread::sleep(Duration::from_secs(1));
+    for n in 1..=reexecs {
+        let (variant, v) = if n % 2 == 1 { ("v2", 2) } else { ("v1", 1) };
+        if let Err(e) = install_library(&swap_build(env, variant)?, &addon) {
+            result = Err(e);
+            break;
+        }
+        let hup = Instant::now();
+        if let Err(e) = server.signal("HUP") {
+            result = Err(e);
+            break;
+        }
+        windows.push((hup, v));
+        let deadline = hup + Duration::from_secs(30);
+        while last.load(Ordering::Relaxed) != v && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if last.load(Ordering::Relaxed) != v {
+            result = Err(format!(
+                "re-exec {n}: {variant} did not answer within 30 s:\n{}",
+                server.log_tail()
+            ));
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let answers: Vec<Answer> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap_or_default())
+        .collect();
+    result?;
+    let log = server.log();
+    let reloads = log.matches("Initiating server reload").count();
+    let alive = Path::new(&format!("/proc/{}", server.pid)).exists();
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    if reloads != reexecs || !alive {
+        return Err(format!(
+            "expected {reexecs} re-exec(s) of a live process, saw {reloads} `Initiating server reload` (alive: {alive})"
+        ));
+    }
+    let refused = answers
+        .iter()
+        .filter(|a| a.outcome == Outcome::Refused)
+        .count();
+    let failures: Vec<&str> = answers
+        .iter()
+        .filter_map(|a| match &a.outcome {
+            Outcome::Failed(e) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Each re-exec: from its SIGHUP to the first answer of the new image.
+    let (mut worst, mut gaps) = (Vec::new(), Vec::new());
+    for (hup, v) in &windows {
+        let Some(first) = answers
+            .iter()
+            .filter(|a| a.version == *v && a.end > *hup)
+            .map(|a| a.end)
+            .min()
+        else {
+            continue;
+        };
+        gaps.push((first - *hup).as_secs_f64() * 1e3);
+        worst.push(
+            answers
+                .iter()
+                .filter(|a| a.start < first && a.end > *hup)
+                .map(|a| (a.end - a.start).as_secs_f64() * 1e3)
+                .fold(0.0, f64::max),
+        );
+    }
+    let steady: Vec<f64> = answers
+        .iter()
+        .filter(|a| windows.first().is_some_and(|(hup, _)| a.end < *hup))
+        .map(|a| (a.end - a.start).as_secs_f64() * 1e3)
+        .collect();
+    eprintln!(
+        "bench: phoenix: {} requests, {refused} refused, {} failed {:?}; worst latency per re-exec (ms) {worst:.1?}; SIGHUP to first new answer (ms) {gaps:.1?}",
+        answers.len(),
+        failures.len(),
+        failures.iter().take(5).collect::<Vec<_>>()
+    );
+    let fmt_list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     Ok(vec![
-        not_yet("9", "cron: NOTIFY to job start, median and p99", "cron", ""),
-        not_yet(
-            "9",
-            "cron: jobs per second, 1000 trivial due jobs, 2 workers",
-            "cron",
+        host_row(
+            "8",
+            format!("phoenix re-exec under load: refused connections ({reexecs} re-exec(s) with `--limit-swaps 0`; {CLIENTS} clients, a new connection per request; {} requests)", answers.len()),
+            refused.to_string(),
+            "0",
+            verdict(refused == 0),
+        ),
+        host_row(
+            "8",
+            format!("other failed requests during the same run{}", if failures.is_empty() { String::new() } else { format!(" (first: {})", failures[0]) }),
+            failures.len().to_string(),
             "",
+            String::new(),
+        ),
+        host_row(
+            "8",
+            format!("worst latency during the re-exec (ms; connect to last byte, requests in flight between SIGHUP and the first answer of the new image; max of {}: {}; SIGHUP to that first answer: {} ms; p99 before the re-execs {:.2} ms)", worst.len(), fmt_list(&worst), fmt_list(&gaps), percentile(&steady, 99.0)),
+            format!("{:.1}", max(&worst)),
+            "",
+            String::new(),
+        ),
+    ])
+}
+
+/// Item 9: cron. A database of the suite's own, with `test_db` installed (its cron handler
+/// `test_db.write_row` inserts a row whose `started` is `clock_timestamp()`: the moment the
+/// handler runs, in the database's clock); a host with `--max-cron-threads 2` whose workers
+/// LISTEN on that database (`--cron-db`), so that a trigger row and its NOTIFY commit
+/// together.
+///
+/// - Latency: 50 jobs (20 with `--quick`) that are not due, each triggered in turn by a
+///   transaction that inserts its `ir_cron_trigger` row, records `clock_timestamp()` and
+///   sends `pg_notify('cron_trigger', db)`; the latency is the handler's `started` minus
+///   that time. The next trigger waits until the job ran.
+/// - Throughput: 1000 jobs due an hour ago inserted in one transaction with one NOTIFY;
+///   jobs per second from the NOTIFY to the last job's `last_end`.
+pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
+    let triggers = if opts.quick { 20 } else { 50 };
+    const JOBS: usize = 1000;
+    let db = pg::Database::new("cron")?;
+    let dir = env.scratch("cron")?;
+    let addons = dir.join("addons");
+    stage_addon(
+        &env.root.join("addons").join("test_db"),
+        &env.bin_dir.join("libtest_db.so"),
+        &addons.join("test_db"),
+    )?;
+    let addons_arg = addons.display().to_string();
+    let mut init = host_command(env, &dir);
+    init.current_dir(&dir)
+        .args(["server", "--stop-after-init", "-D"])
+        .arg(dir.join("data"))
+        .args(pg::server_args())
+        .args([
+            "--addons-path",
+            &addons_arg,
+            "-d",
+            &db.name,
+            "-i",
+            "test_db",
+        ]);
+    let (ok, _, err) = run_bounded(&mut init, Duration::from_secs(120))?;
+    if !ok {
+        return Err(format!("creating {} with test_db failed:\n{err}", db.name));
+    }
+    db.sql("CREATE TABLE bench_notify (job_id integer PRIMARY KEY, sent timestamp NOT NULL)")?;
+    db.sql(&format!(
+        "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
+         SELECT 'bench notify ' || n, 'test_db.write_row', 1, 'days', now() AT TIME ZONE 'UTC' + interval '1 day' \
+         FROM generate_series(1, {triggers}) n"
+    ))?;
+    let mut args = pg::server_args();
+    args.extend(
+        [
+            "--addons-path",
+            &addons_arg,
+            "-d",
+            &db.name,
+            "--max-cron-threads",
+            "2",
+            "--cron-db",
+            &db.name,
+        ]
+        .map(String::from),
+    );
+    let server = Server::start_with(env, &Kind::HOST, &dir, &args)?;
+    // The first pass of each worker (after its LISTEN) runs base's autovacuum, due since
+    // the install; the measures start after it.
+    server
+        .wait_for_log(Duration::from_secs(30), |l| {
+            l.contains("cron worker(s) started")
+                && l.contains("Auto-vacuum internal data\" (1) done")
+        })
+        .ok_or_else(|| {
+            format!(
+                "the cron workers did not make their first pass:\n{}",
+                server.log_tail()
+            )
+        })?;
+    std::thread::sleep(Duration::from_millis(500));
+    let ids: Vec<i64> = db
+        .sql("SELECT id FROM ir_cron WHERE cron_name LIKE 'bench notify %' ORDER BY id")?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let wait_for =
+        |sql: &str, want: &str, timeout: Duration, every: Duration| -> Result<(), String> {
+            let started = Instant::now();
+            loop {
+                let got = db.sql(sql)?;
+                if got == want {
+                    return Ok(());
+                }
+                if started.elapsed() > timeout {
+                    return Err(format!(
+                        "`{sql}` gave {got}, not {want}, within {timeout:?}:\n{}",
+                        server.log_tail()
+                    ));
+                }
+                std::thread::sleep(every);
+            }
+        };
+    for id in &ids {
+        db.sql(&format!(
+            "BEGIN; INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES ({id}, now() AT TIME ZONE 'UTC'); \
+             INSERT INTO bench_notify (job_id, sent) VALUES ({id}, clock_timestamp() AT TIME ZONE 'UTC'); \
+             SELECT pg_notify('cron_trigger', '{}'); COMMIT;",
+            db.name
+        ))?;
+        // Not polling at once: the check would compete for the CPU with the job's start.
+        std::thread::sleep(Duration::from_millis(100));
+        wait_for(
+            &format!("SELECT count(*) FROM test_db_cron_log WHERE job_id = {id}"),
+            "1",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+        )?;
+    }
+    let latencies: Vec<f64> = db
+        .sql("SELECT extract(epoch FROM l.started - n.sent) * 1000 FROM bench_notify n JOIN test_db_cron_log l USING (job_id) ORDER BY 1")?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    if latencies.len() != ids.len() {
+        return Err(format!(
+            "{} latencies for {} triggers",
+            latencies.len(),
+            ids.len()
+        ));
+    }
+    eprintln!("bench: cron NOTIFY-to-start latencies (ms, sorted): {latencies:.1?}");
+
+    db.sql(&format!(
+        "BEGIN; INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
+         SELECT 'bench job ' || n, 'test_db.write_row', 1, 'days', now() AT TIME ZONE 'UTC' - interval '1 hour' \
+         FROM generate_series(1, {JOBS}) n; \
+         INSERT INTO bench_notify (job_id, sent) VALUES (0, clock_timestamp() AT TIME ZONE 'UTC'); \
+         SELECT pg_notify('cron_trigger', '{}'); COMMIT;",
+        db.name
+    ))?;
+    wait_for(
+        "SELECT count(*) FROM ir_cron WHERE cron_name LIKE 'bench job %' AND last_outcome IS NOT NULL",
+        &JOBS.to_string(),
+        Duration::from_secs(300),
+        // Rarely: the end time comes from the database, and each psql costs CPU.
+        Duration::from_secs(1),
+    )?;
+    let row = db.sql(
+        "SELECT extract(epoch FROM max(c.last_end) - (SELECT sent FROM bench_notify WHERE job_id = 0)), \
+         extract(epoch FROM min(c.last_start) - (SELECT sent FROM bench_notify WHERE job_id = 0)) * 1000, \
+         count(*) FILTER (WHERE c.last_outcome <> 'done'), \
+         (SELECT count(*) FROM test_db_cron_log WHERE job_name LIKE 'bench job %'), \
+         (SELECT count(DISTINCT job_id) FROM test_db_cron_log WHERE job_name LIKE 'bench job %') \
+         FROM ir_cron c WHERE c.cron_name LIKE 'bench job %'",
+    )?;
+    server.stop();
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+    let f: Vec<&str> = row.split('|').collect();
+    let num = |i: usize| -> Result<f64, String> {
+        f.get(i)
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("cannot read the throughput row: {row}"))
+    };
+    let (secs, first_ms, not_done, runs, distinct) = (num(0)?, num(1)?, num(2)?, num(3)?, num(4)?);
+    if not_done > 0.0 || runs != JOBS as f64 || distinct != JOBS as f64 {
+        return Err(format!(
+            "of {JOBS} due jobs: {not_done} not done, {runs} runs of {distinct} distinct jobs"
+        ));
+    }
+    let rate = JOBS as f64 / secs;
+    eprintln!("bench: cron: {JOBS} jobs in {secs:.3} s ({rate:.0}/s); first job started {first_ms:.1} ms after the NOTIFY");
+    Ok(vec![
+        host_row(
+            "9",
+            format!("cron: NOTIFY to job start, median and p99 (ms; {} triggers one at a time, `--max-cron-threads 2`, workers LISTENing on the job's database; start = the handler's `clock_timestamp()`; max {:.1})", latencies.len(), max(&latencies)),
+            format!("{:.1} / {:.1}", median(&latencies), percentile(&latencies, 99.0)),
+            "",
+            String::new(),
+        ),
+        host_row(
+            "9",
+            format!("cron: jobs per second, {JOBS} trivial due jobs, 2 workers (one NOTIFY to the last job's end: {secs:.2} s; first job started {first_ms:.0} ms after the NOTIFY; each ran once)"),
+            format!("{rate:.0}"),
+            "",
+            String::new(),
         ),
     ])
 }
@@ -545,3 +1109,27 @@ pub const OTHER_ITEMS: &[(&str, Item)] = &[
     ("8", item8_phoenix),
     ("9", item9_cron),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=50).map(f64::from).collect();
+        assert_eq!(percentile(&v, 99.0), 50.0);
+        assert_eq!(percentile(&v, 50.0), 25.0);
+        assert!(percentile(&[], 99.0).is_nan());
+    }
+
+    #[test]
+    fn reads_the_swap_line() {
+        let log = "2026-11-26 02:20:01,583 1 INFO ? inphms.service.server: generation 3 serving after 8.1 ms (10 routes; reloaded: test_swap); 5 library images kept mapped (41 MiB), swap 2 of 16\n";
+        assert_eq!(swap_ms(log, 3), Some(8.1));
+        assert_eq!(swap_ms(log, 2), None);
+        assert_eq!(
+            images_kept(log).as_deref(),
+            Some("5 library images kept mapped (41 MiB)")
+        );
+    }
+}

@@ -4,8 +4,9 @@
 //!   the addon libraries the integration tests load), builds the special test addons
 //!   ([`build_test_addons`]), then runs `cargo test --workspace ARGS...`.
 //! - `cargo xtask bench [--quick] [SUITE ARGS...]`: installs the load generator when missing
-//!   ([`ensure_load_generator`]), builds the host, the addons and the bench crate in release,
-//!   then runs `target/release/bench-suite`, which prints the table and updates
+//!   ([`ensure_load_generator`]), builds the host, the addons and the bench crate in release
+//!   (and the `v1` and `v2` builds of `test_swap` into `target/release/bench-addons/`), then
+//!   runs `target/release/bench-suite`, which prints the table and updates
 //!   `BENCHMARKS.md` (see `bench/src/lib.rs`).
 //!
 //! Standard library only: this crate must build before anything else.
@@ -215,12 +216,37 @@ fn bench(extra: Vec<OsString>) -> Result<(), String> {
         "-p",
         "test_http",
         "-p",
+        "test_db",
+        "-p",
         "inphms-bench",
     ]);
     run(build)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
+    // The two builds of `test_swap` that items 7 and 8 swap between, in release, into
+    // `target/release/bench-addons/test_swap-<variant>/` (v1 last, so that the workspace's
+    // release build is v1 again).
+    for (variant, features) in [("v2", "v2"), ("v1", "")] {
+        let mut build = cargo();
+        build.args([
+            "build",
+            "--release",
+            "-p",
+            "test_swap",
+            "--features",
+            features,
+        ]);
+        run(build)?;
+        assemble(
+            &root().join("addons/test_swap"),
+            &target.join("release").join("libtest_swap.so"),
+            &target
+                .join("release")
+                .join("bench-addons")
+                .join(format!("test_swap-{variant}")),
+        )?;
+    }
     let shown: Vec<String> = extra
         .iter()
         .map(|a| a.to_string_lossy().into_owned())

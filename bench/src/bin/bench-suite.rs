@@ -107,11 +107,30 @@ fn run() -> Result<(), String> {
     );
 
     let measured = suite::run_throughput(&env, &opts)?;
+    // An item of the second table that fails (a missing build, no PostgreSQL) gets a row
+    // saying so and the suite goes on; the exit status reports it at the end.
     let mut rows = Vec::new();
+    let mut failed = Vec::new();
     for (item, f) in suite::OTHER_ITEMS {
         if opts.wants(item) {
             eprintln!("bench: item {item}");
-            rows.extend(f(&env, &opts)?);
+            match f(&env, &opts) {
+                Ok(r) => rows.extend(r),
+                Err(e) => {
+                    eprintln!("bench: item {item} failed: {e}");
+                    let first = e.lines().next().unwrap_or("").replace('|', "\\|");
+                    rows.push(report::Row {
+                        item: (*item).into(),
+                        measure: "(not measured: the item failed)".into(),
+                        baseline: "—".into(),
+                        host: format!("failed: {first}"),
+                        ratio: "—".into(),
+                        target: "".into(),
+                        met: "—".into(),
+                    });
+                    failed.push(*item);
+                }
+            }
         }
     }
     let section = report::section(&command, &root, &opts, &measured, &rows);
@@ -120,5 +139,9 @@ fn run() -> Result<(), String> {
         report::write_into(&path, &section, INTRO)?;
         eprintln!("bench: wrote {}", path.display());
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("item(s) {} failed (see above)", failed.join(", ")))
+    }
 }
