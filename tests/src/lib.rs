@@ -950,12 +950,17 @@ pub mod ws {
         ws
     }
 
-    /// The next data or close message (pings and pongs skipped).
+    /// The next data or close message (pings and pongs skipped; a read interrupted by a
+    /// signal is retried).
     pub fn ws_next(ws: &mut WebSocket<TcpStream>) -> Message {
         loop {
-            match ws.read().expect("read a websocket message") {
-                Message::Ping(_) | Message::Pong(_) => continue,
-                m => return m,
+            match ws.read() {
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(m) => return m,
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue
+                }
+                Err(e) => panic!("read a websocket message: {e:?}"),
             }
         }
     }
