@@ -130,7 +130,10 @@ impl Cursor {
             "BEGIN ISOLATION LEVEL REPEATABLE READ".to_owned()
         };
         if let Some(t) = self.statement_timeout {
-            begin.push_str(&format!("; SET LOCAL statement_timeout = {}", t.as_millis()));
+            begin.push_str(&format!(
+                "; SET LOCAL statement_timeout = {}",
+                t.as_millis()
+            ));
         }
         // A connection found dead (the server restarted) is thrown away, and one new one
         // is tried.
