@@ -216,7 +216,8 @@ async fn lifecycle(
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break Exit::Stop,
                 _ = signals.reload.notified() => {
-                    if generations.reload() == Reloaded::NeedsPhoenix {
+                    // Loading libraries blocks: keep this worker's other tasks moving.
+                    if tokio::task::block_in_place(|| generations.reload()) == Reloaded::NeedsPhoenix {
                         break Exit::Phoenix("the swap limit is reached".into());
                     }
                 }
@@ -236,7 +237,7 @@ async fn lifecycle(
                         DevChange::None => {}
                         DevChange::Addons => {
                             tracing::info!(target: TARGET, "autoreload: addon library changed, swapping");
-                            if generations.reload() == Reloaded::NeedsPhoenix {
+                            if tokio::task::block_in_place(|| generations.reload()) == Reloaded::NeedsPhoenix {
                                 break Exit::Phoenix("the swap limit is reached".into());
                             }
                             watcher = DevWatcher::new(&generations, exe.as_deref());
