@@ -98,7 +98,7 @@ pub fn db_filter(config: &Config, dbs: &[String], host: &str) -> Vec<String> {
             .dbfilter
             .replace("%h", &regex::escape(host))
             .replace("%d", &regex::escape(domain));
-        let Ok(re) = regex::Regex::new(&format!("^(?:{pattern})")) else {
+        let Some(re) = compiled(&pattern) else {
             tracing::warn!(target: TARGET, "invalid dbfilter {pattern:?}");
             return Vec::new();
         };
@@ -112,6 +112,23 @@ pub fn db_filter(config: &Config, dbs: &[String], host: &str) -> Vec<String> {
         return out;
     }
     dbs.to_vec()
+}
+
+/// The dbfilter regex for one host's pattern, compiled once (a request per host would
+/// otherwise compile it again); at most a few hundred hosts are remembered.
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    static CACHE: std::sync::LazyLock<Mutex<std::collections::HashMap<String, regex::Regex>>> =
+        std::sync::LazyLock::new(|| Mutex::new(std::collections::HashMap::new()));
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(re) = cache.get(pattern) {
+        return Some(re.clone());
+    }
+    let re = regex::Regex::new(&format!("^(?:{pattern})")).ok()?;
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    cache.insert(pattern.to_owned(), re.clone());
+    Some(re)
 }
 
 /// Odoo's `db_list(force, host)`: [`list_dbs`] then [`db_filter`]; an error gives `[]`.
