@@ -1,51 +1,12 @@
 //! PostgreSQL for item 9 (cron): the server at `127.0.0.1:5432` (trust auth), reached
 //! through `psql`, and a database of the suite's own, dropped when its guard drops.
 
-use std::process::Command;
+pub use inphms_tests::pg::{server_args, HOST, PORT};
 
-/// Where the suite's PostgreSQL is.
-pub const HOST: &str = "127.0.0.1";
-pub const PORT: &str = "5432";
-
-/// The host's options that point it at that server.
-pub fn server_args() -> Vec<String> {
-    vec![format!("--db_host={HOST}"), format!("--db_port={PORT}")]
-}
-
-/// Runs `sql` with `psql` on `db` (unaligned, tuples only, stop at the first error); its
-/// stdout, trimmed.
+/// Runs `sql` with `psql` on `db` (the test harness's client); its stdout, trimmed, or
+/// psql's error with the statement.
 pub fn psql(db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            HOST,
-            "-p",
-            PORT,
-            "-d",
-            db,
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .env_remove("PGUSER")
-        .env_remove("PGDATABASE")
-        .env_remove("PGHOST")
-        .env_remove("PGPORT")
-        .output()
-        .map_err(|e| format!("cannot run psql: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(format!(
-            "psql on {db} failed: {}\nSQL: {sql}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    inphms_tests::pg::try_psql(db, sql).map_err(|e| format!("psql on {db} failed: {e}\nSQL: {sql}"))
 }
 
 /// A database name of this suite process (not created: the host's `-d ... -i` creates it),
