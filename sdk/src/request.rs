@@ -6,7 +6,6 @@
 use crate::abi::HttpRequest;
 use crate::multipart::{self, Part};
 use crate::{Error, Result, Session, WebSocket};
-use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -247,16 +246,5 @@ impl Request {
 
 /// Parses `a=1&b=x%20y` into pairs (`+` is a space).
 pub(crate) fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |x: &str| {
-                percent_decode_str(&x.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k), decode(v))
-        })
-        .collect()
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
 }

@@ -19,9 +19,10 @@
 //! A generation never changes once built; a swap builds a new one (see `service`).
 
 use super::dispatcher::{self as disp, CSRF_FREE_METHODS};
+use super::request_session::LoadedSession;
 use super::response::{self, HttpResult};
 use super::routing::{Match, RouteTable, Rule};
-use super::session::{self, SessionData, SessionStore};
+use super::session::SessionStore;
 use super::{access_log, csrf, proxy, static_files, websocket};
 use crate::config::Config;
 use crate::modules::LoadedAddon;
@@ -42,72 +43,6 @@ use std::time::{Duration, Instant};
 
 /// Odoo's `CORS_MAX_AGE`.
 const CORS_MAX_AGE: &str = "86400";
-
-/// The request's session, loaded once per request. A new session costs nothing until it
-/// is needed: no default map is built and no id drawn for a request whose route cannot
-/// save it (`/web/health` and the like).
-struct LoadedSession {
-    /// The id: `None` for a new session whose id is not drawn yet.
-    sid: Option<String>,
-    /// The content: `None` for the default session.
-    data: Option<SessionData>,
-    /// No valid, known id came with the request.
-    is_new: bool,
-    /// The host logged the session out (its database was rejected): save it under a new id.
-    rotate: bool,
-}
-
-/// The default session as JSON, what a handler sees of a new session.
-fn default_session_json() -> &'static str {
-    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    JSON.get_or_init(|| Value::Object(SessionData::default_session().into_map()).to_string())
-}
-
-impl LoadedSession {
-    /// A new, default session.
-    fn new() -> Self {
-        LoadedSession {
-            sid: None,
-            data: None,
-            is_new: true,
-            rotate: false,
-        }
-    }
-
-    /// A value of the session.
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.data.as_ref()?.get(key)
-    }
-
-    /// The content, made concrete for a change.
-    fn data_mut(&mut self) -> &mut SessionData {
-        self.data.get_or_insert_with(SessionData::default_session)
-    }
-
-    /// The id, drawn now for a new session.
-    fn sid(&mut self, store: &dyn SessionStore) -> &str {
-        self.sid.get_or_insert_with(|| store.new_sid())
-    }
-
-    /// The content as JSON, for the handler.
-    fn json(&self) -> String {
-        match &self.data {
-            Some(data) => Value::Object(data.clone().into_map()).to_string(),
-            None => default_session_json().to_owned(),
-        }
-    }
-
-    /// Odoo's `Session.logout(keep_db=False)`: the defaults back, `debug` kept, a new id.
-    fn logout(&mut self) {
-        let debug = self.get("debug").cloned();
-        let data = self.data_mut();
-        *data = SessionData::default_session();
-        if let Some(debug) = debug {
-            data.insert("debug".to_owned(), debug);
-        }
-        self.rotate = true;
-    }
-}
 
 /// A route as the table holds it: which addon serves it, and its descriptor.
 #[derive(Debug, Clone)]
@@ -417,36 +352,13 @@ impl Application {
                 return resp;
             }
         }
-        let mut session = self.load_session(ctx);
+        let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE.as_str()));
         if self.db.is_none() {
             if let Some(app) = self.database_app(ctx, &mut session).await {
                 return app.route(ctx, body, session).await;
             }
         }
         self.route(ctx, body, session).await
-    }
-
-    /// Loads the request's session: a valid, known id is loaded; anything else (no cookie,
-    /// a malformed id, an unknown id, an unreadable file) gets a new id: an unknown id is
-    /// never adopted.
-    fn load_session(&self, ctx: &Ctx) -> LoadedSession {
-        let cookie_sid = ctx
-            .header(COOKIE.as_str())
-            .and_then(|c| session::cookie_value(c, "session_id"))
-            .filter(|sid| session::is_valid_sid(sid));
-        let loaded = cookie_sid.and_then(|sid| {
-            let data = self.sessions.get(sid).ok().flatten()?;
-            Some((sid.to_owned(), data))
-        });
-        match loaded {
-            Some((sid, data)) => LoadedSession {
-                sid: Some(sid),
-                data: Some(data),
-                is_new: false,
-                rotate: false,
-            },
-            None => LoadedSession::new(),
-        }
     }
 
     /// Routes and dispatches a request in this application (with its session loaded).
@@ -736,51 +648,14 @@ impl Application {
         };
         // Error responses do not save the session (Odoo: they skip post_dispatch).
         if disp::outcome_error(&outcome).is_none() && route.save_session {
-            self.save_session(ctx, &mut resp, &session, &outcome);
+            let secure = ctx.client.scheme == proxy::Scheme::Https;
+            if let Some(cookie) = session.save(&*self.sessions, &outcome, secure) {
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    resp.headers_mut().append(SET_COOKIE, v);
+                }
+            }
         }
         resp
-    }
-
-    /// Saves the session when the handler changed it, rotating the id when asked, and sets
-    /// the cookie only then.
-    fn save_session(
-        &self,
-        ctx: &Ctx,
-        resp: &mut HttpResult,
-        session: &LoadedSession,
-        outcome: &Outcome,
-    ) {
-        let data = match outcome.session.as_ref().into_option() {
-            Some(text) => match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(map)) => SessionData::from_map(map),
-                _ => {
-                    tracing::warn!(target: "inphms.http", "handler returned a session that is not a JSON object; not saved");
-                    return;
-                }
-            },
-            // Unchanged by the handler: saved only when the host logged it out.
-            None if session.rotate => session.data.clone().unwrap_or_default(),
-            None => return,
-        };
-        let sid = if outcome.rotate_session || session.rotate {
-            if let (false, Some(old)) = (session.is_new, &session.sid) {
-                let _ = self.sessions.delete(old);
-            }
-            self.sessions.new_sid()
-        } else {
-            match &session.sid {
-                Some(sid) => sid.clone(),
-                None => self.sessions.new_sid(),
-            }
-        };
-        if let Err(e) = self.sessions.save(&sid, &data) {
-            tracing::error!(target: "inphms.http", "session not saved: {e}");
-            return;
-        }
-        let secure = ctx.client.scheme == proxy::Scheme::Https;
-        if let Ok(v) = HeaderValue::from_str(&session::session_cookie(&sid, secure)) {
-            resp.headers_mut().append(SET_COOKIE, v);
-        }
     }
 
     /// Starts the route's handler on the blocking pool, with this generation as the
@@ -1002,19 +877,9 @@ fn http_params(
     Ok(params)
 }
 
+/// `a=1&b=x%20y` as pairs (`+` is a space).
 fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |x: &str| {
-                percent_encoding::percent_decode_str(&x.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k), decode(v))
-        })
-        .collect()
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
 }
 
 /// Odoo's CORS headers; the preflight also gets the max age and allowed headers.

@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod dispatcher;
 pub mod inflight;
 pub mod proxy;
+mod request_session;
 pub mod response;
 pub mod routing;
 pub mod server;

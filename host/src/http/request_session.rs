@@ -1,0 +1,131 @@
+//! The session of one request: loaded once (a valid, known id from the cookie; anything
+//! else is a new session that costs nothing until it is needed), changed by the host (the
+//! database choice, a logout) and saved after the handler when it changed, with the id
+//! rotated at login and logout. The store itself is [`super::session`].
+
+use super::session::{self, SessionData, SessionStore};
+use inphms_sdk::abi::Outcome;
+use serde_json::Value;
+
+/// The request's session, loaded once per request. A new session costs nothing until it
+/// is needed: no default map is built and no id drawn for a request whose route cannot
+/// save it (`/web/health` and the like).
+pub(crate) struct LoadedSession {
+    /// The id: `None` for a new session whose id is not drawn yet.
+    pub(crate) sid: Option<String>,
+    /// The content: `None` for the default session.
+    pub(crate) data: Option<SessionData>,
+    /// No valid, known id came with the request.
+    pub(crate) is_new: bool,
+    /// The host logged the session out (its database was rejected): save it under a new id.
+    pub(crate) rotate: bool,
+}
+
+/// The default session as JSON, what a handler sees of a new session.
+fn default_session_json() -> &'static str {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| Value::Object(SessionData::default_session().into_map()).to_string())
+}
+
+impl LoadedSession {
+    /// Loads the session of the `Cookie` header: a valid, known id is loaded; anything else
+    /// (no cookie, a malformed id, an unknown id, an unreadable file) is a new session: an
+    /// unknown id is never adopted.
+    pub(crate) fn load(store: &dyn SessionStore, cookie_header: Option<&str>) -> Self {
+        let loaded = cookie_header
+            .and_then(|c| session::cookie_value(c, "session_id"))
+            .filter(|sid| session::is_valid_sid(sid))
+            .and_then(|sid| Some((sid.to_owned(), store.get(sid).ok().flatten()?)));
+        match loaded {
+            Some((sid, data)) => LoadedSession {
+                sid: Some(sid),
+                data: Some(data),
+                is_new: false,
+                rotate: false,
+            },
+            None => LoadedSession::new(),
+        }
+    }
+
+    /// Saves the session when the handler changed it (or the host logged it out),
+    /// rotating the id when asked; returns the `Set-Cookie` value, only then.
+    pub(crate) fn save(
+        &self,
+        store: &dyn SessionStore,
+        outcome: &Outcome,
+        secure: bool,
+    ) -> Option<String> {
+        let data = match outcome.session.as_ref().into_option() {
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => SessionData::from_map(map),
+                _ => {
+                    tracing::warn!(target: "inphms.http", "handler returned a session that is not a JSON object; not saved");
+                    return None;
+                }
+            },
+            // Unchanged by the handler: saved only when the host logged it out.
+            None if self.rotate => self.data.clone().unwrap_or_default(),
+            None => return None,
+        };
+        let sid = if outcome.rotate_session || self.rotate {
+            if let (false, Some(old)) = (self.is_new, &self.sid) {
+                let _ = store.delete(old);
+            }
+            store.new_sid()
+        } else {
+            match &self.sid {
+                Some(sid) => sid.clone(),
+                None => store.new_sid(),
+            }
+        };
+        if let Err(e) = store.save(&sid, &data) {
+            tracing::error!(target: "inphms.http", "session not saved: {e}");
+            return None;
+        }
+        Some(session::session_cookie(&sid, secure))
+    }
+
+    /// A new, default session.
+    pub(crate) fn new() -> Self {
+        LoadedSession {
+            sid: None,
+            data: None,
+            is_new: true,
+            rotate: false,
+        }
+    }
+
+    /// A value of the session.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.data.as_ref()?.get(key)
+    }
+
+    /// The content, made concrete for a change.
+    pub(crate) fn data_mut(&mut self) -> &mut SessionData {
+        self.data.get_or_insert_with(SessionData::default_session)
+    }
+
+    /// The id, drawn now for a new session.
+    pub(crate) fn sid(&mut self, store: &dyn SessionStore) -> &str {
+        self.sid.get_or_insert_with(|| store.new_sid())
+    }
+
+    /// The content as JSON, for the handler.
+    pub(crate) fn json(&self) -> String {
+        match &self.data {
+            Some(data) => Value::Object(data.clone().into_map()).to_string(),
+            None => default_session_json().to_owned(),
+        }
+    }
+
+    /// Odoo's `Session.logout(keep_db=False)`: the defaults back, `debug` kept, a new id.
+    pub(crate) fn logout(&mut self) {
+        let debug = self.get("debug").cloned();
+        let data = self.data_mut();
+        *data = SessionData::default_session();
+        if let Some(debug) = debug {
+            data.insert("debug".to_owned(), debug);
+        }
+        self.rotate = true;
+    }
+}
