@@ -75,7 +75,7 @@ mod registry;
 mod request;
 mod response;
 mod session;
-mod websocket;
+pub mod websocket;
 
 pub use cursor::{Cursor, FromValue, Row, Rows, Value};
 pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
