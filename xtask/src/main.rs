@@ -51,6 +51,13 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
+/// Cargo's target folder: `$CARGO_TARGET_DIR`, else `target/` at the root.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// `cargo` (the one running this task, when known), run from the workspace root.
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -88,9 +95,7 @@ fn serve(args: Vec<OsString>) -> Result<(), String> {
         "web",
     ]);
     run(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target = target_dir();
     let mut server = Command::new(target.join("release/inphms-host"));
     server.current_dir(root()).args(args);
     run(server)
@@ -121,9 +126,7 @@ fn test(extra: Vec<OsString>) -> Result<(), String> {
 /// Runs between the workspace build and the tests.
 fn build_test_addons() -> Result<(), String> {
     let root = root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = target_dir();
     let out = target.join("test-addons");
     let lib = |name: &str| target.join("debug").join(format!("lib{name}.so"));
 
@@ -221,9 +224,7 @@ fn bench(extra: Vec<OsString>) -> Result<(), String> {
         "inphms-bench",
     ]);
     run(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target = target_dir();
     // The two builds of `test_swap` that items 7 and 8 swap between, in release, into
     // `target/release/bench-addons/test_swap-<variant>/` (v1 last, so that the workspace's
     // release build is v1 again).
