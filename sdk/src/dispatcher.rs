@@ -83,7 +83,7 @@ impl Endpoint {
         let outcome = host::call_endpoint(self.inner, req.to_abi())?;
         if let Some(session) = outcome.session.as_ref().into_option() {
             let mut fresh =
-                crate::Session::from_parts(req.session.id().to_owned(), session.to_string());
+                crate::Session::from_parts(req.session.id().to_owned(), session.clone());
             fresh.touch();
             req.session = fresh;
         }

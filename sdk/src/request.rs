@@ -8,119 +8,95 @@ use crate::multipart::{self, Part};
 use crate::{Error, Result, Session, WebSocket};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 
 /// The request being served.
+///
+/// It keeps the request as the host sent it across the boundary (one copy of each field,
+/// made by the host) and parses what needs parsing (the parameters, the session) on first
+/// use: a handler pays only for what it reads.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    method: String,
-    path: String,
-    query_string: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    remote_addr: String,
-    scheme: String,
-    host: String,
-    db: Option<String>,
-    params: Map<String, Value>,
-    dev_mode: bool,
-    websocket: Option<u64>,
+    raw: HttpRequest,
+    /// The parameters, parsed from `raw.params` on first use.
+    params: OnceCell<Map<String, Value>>,
     /// The session; changes are saved by the host after the handler (when the route allows).
     pub session: Session,
 }
 
 impl Request {
-    /// Builds a request from its ABI form (the host's view).
-    pub fn from_abi(req: HttpRequest) -> Self {
-        let params = match serde_json::from_str(&req.params) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
+    /// Builds a request from its ABI form (the host's view), without copying it.
+    pub fn from_abi(mut req: HttpRequest) -> Self {
+        let session = Session::from_parts(
+            std::mem::take(&mut req.session_id).into_string(),
+            std::mem::take(&mut req.session),
+        );
         Request {
-            session: Session::from_parts(req.session_id.into_string(), req.session.into_string()),
-            method: req.method.into_string(),
-            path: req.path.into_string(),
-            query_string: req.query_string.into_string(),
-            headers: req
-                .headers
-                .into_iter()
-                .map(|p| (p.0.into_string(), p.1.into_string()))
-                .collect(),
-            body: req.body.into_vec(),
-            remote_addr: req.remote_addr.into_string(),
-            scheme: req.scheme.into_string(),
-            host: req.host.into_string(),
-            db: req.db.into_option().map(|s| s.into_string()),
-            params,
-            dev_mode: req.dev_mode,
-            websocket: req.websocket.into_option(),
+            raw: req,
+            params: OnceCell::new(),
+            session,
         }
     }
 
-    /// Turns the request back into its ABI form (a dispatcher handing it to an endpoint).
+    /// Turns the request back into its ABI form (a dispatcher handing it to an endpoint),
+    /// with the session and parameters as they are now.
     pub fn to_abi(&self) -> HttpRequest {
-        HttpRequest {
-            method: self.method.as_str().into(),
-            path: self.path.as_str().into(),
-            query_string: self.query_string.as_str().into(),
-            headers: self
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), v.as_str().into()).into())
-                .collect(),
-            body: self.body.clone().into(),
-            remote_addr: self.remote_addr.as_str().into(),
-            scheme: self.scheme.as_str().into(),
-            host: self.host.as_str().into(),
-            db: self.db.as_deref().map(Into::into).into(),
-            session_id: self.session.id().into(),
-            session: self.session.to_json().into(),
-            params: Value::Object(self.params.clone()).to_string().into(),
-            dev_mode: self.dev_mode,
-            websocket: self.websocket.into(),
+        let mut req = self.raw.clone();
+        req.session_id = self.session.id().into();
+        req.session = self.session.to_json().into();
+        if let Some(params) = self.params.get() {
+            req.params = serde_json::to_string(params).unwrap_or_default().into();
         }
+        req
     }
 
     /// The method, upper case.
     pub fn method(&self) -> &str {
-        &self.method
+        &self.raw.method
     }
 
     /// The path, percent-decoded.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.raw.path
     }
 
     /// The raw query string.
     pub fn query_string(&self) -> &str {
-        &self.query_string
+        &self.raw.query_string
     }
 
     /// The first value of a query-string field.
     pub fn query(&self, name: &str) -> Option<String> {
-        parse_urlencoded(&self.query_string)
-            .into_iter()
+        form_urlencoded::parse(self.raw.query_string.as_bytes())
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.into_owned())
     }
 
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
-    /// All headers, names lower-cased, in arrival order.
-    pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
+    /// All headers as `(name, value)`, names lower-cased, in arrival order.
+    ///
+    /// ```
+    /// # use inphms_sdk::Request;
+    /// let req = Request::default();
+    /// assert_eq!(req.headers().count(), 0);
+    /// ```
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.raw
+            .headers
+            .iter()
+            .map(|p| (p.0.as_str(), p.1.as_str()))
     }
 
     /// A cookie's value.
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "cookie")
+        self.headers()
+            .filter(|(k, _)| *k == "cookie")
             .flat_map(|(_, v)| v.split(';'))
             .filter_map(|c| c.trim().split_once('='))
             .find(|(k, _)| *k == name)
@@ -129,12 +105,12 @@ impl Request {
 
     /// The raw body.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        &self.raw.body
     }
 
     /// The body parsed as JSON into `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_json::from_slice(&self.body)?)
+        Ok(serde_json::from_slice(&self.raw.body)?)
     }
 
     /// The body's fields when it is `application/x-www-form-urlencoded`, or the text
@@ -143,9 +119,9 @@ impl Request {
     pub fn form(&self) -> Vec<(String, String)> {
         let content_type = self.header("content-type").unwrap_or("");
         if content_type.starts_with("application/x-www-form-urlencoded") {
-            parse_urlencoded(&String::from_utf8_lossy(&self.body))
+            parse_urlencoded(&String::from_utf8_lossy(&self.raw.body))
         } else if multipart::is_multipart(content_type) {
-            multipart::parse(content_type, &self.body)
+            multipart::parse(content_type, &self.raw.body)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|p| !p.is_file())
@@ -163,7 +139,7 @@ impl Request {
         if !multipart::is_multipart(content_type) {
             return Vec::new();
         }
-        multipart::parse(content_type, &self.body)
+        multipart::parse(content_type, &self.raw.body)
             .unwrap_or_default()
             .into_iter()
             .filter(Part::is_file)
@@ -178,7 +154,9 @@ impl Request {
     /// The websocket of a route declared `websocket = true`, upgraded by the host before
     /// the handler runs. An [`Error::bad_request`] on any other route.
     pub fn websocket(&self) -> Result<WebSocket> {
-        self.websocket
+        self.raw
+            .websocket
+            .into_option()
             .map(WebSocket::new)
             .ok_or_else(|| Error::bad_request("not a websocket request"))
     }
@@ -186,7 +164,11 @@ impl Request {
     /// The handler's parameters: URL arguments, query and form fields (http routes) or the
     /// JSON-RPC `params` (json routes).
     pub fn params(&self) -> &Map<String, Value> {
-        &self.params
+        self.params
+            .get_or_init(|| match serde_json::from_str(&self.raw.params) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            })
     }
 
     /// One parameter, converted to `T`. A missing or unconvertible parameter is a
@@ -199,7 +181,7 @@ impl Request {
     /// ```
     pub fn param<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         let value = self
-            .params
+            .params()
             .get(name)
             .ok_or_else(|| Error::bad_request(format!("missing parameter '{name}'")))?;
         serde_json::from_value(value.clone()).or_else(|_| match value {
@@ -214,22 +196,22 @@ impl Request {
 
     /// The database selected for this request, if any.
     pub fn db(&self) -> Option<&str> {
-        self.db.as_deref()
+        self.raw.db.as_ref().map(|d| d.as_str()).into_option()
     }
 
     /// The client's address, after proxy handling.
     pub fn remote_addr(&self) -> &str {
-        &self.remote_addr
+        &self.raw.remote_addr
     }
 
     /// `http` or `https`, after proxy handling.
     pub fn scheme(&self) -> &str {
-        &self.scheme
+        &self.raw.scheme
     }
 
     /// The host the client asked for, after proxy handling.
     pub fn host(&self) -> &str {
-        &self.host
+        &self.raw.host
     }
 
     /// A CSRF token for this session (Odoo's `request.csrf_token()`), to put in a form's
@@ -240,7 +222,7 @@ impl Request {
 
     /// Whether the server runs in developer mode.
     pub fn dev_mode(&self) -> bool {
-        self.dev_mode
+        self.raw.dev_mode
     }
 }
 

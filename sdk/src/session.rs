@@ -2,6 +2,7 @@
 //! (`db`, `login`, `uid`, `context`...). The host loads and saves it; the handler reads and
 //! changes it, and asks for rotation at login and logout.
 
+use abi_stable::std_types::RString;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
@@ -20,14 +21,14 @@ use std::cell::OnceCell;
 pub struct Session {
     id: String,
     /// The content as the host sent it; parsed on first use (most handlers never look).
-    raw: String,
+    raw: RString,
     parsed: OnceCell<Map<String, Value>>,
     dirty: bool,
     rotate: bool,
 }
 
 impl Session {
-    pub(crate) fn from_parts(id: String, json: String) -> Self {
+    pub(crate) fn from_parts(id: String, json: RString) -> Self {
         Session {
             id,
             raw: json,
@@ -160,7 +161,7 @@ impl Session {
     pub(crate) fn to_json(&self) -> String {
         match self.parsed.get() {
             Some(data) => Value::Object(data.clone()).to_string(),
-            None => self.raw.clone(),
+            None => self.raw.to_string(),
         }
     }
 }

@@ -114,17 +114,14 @@ fn error_outcome(message: &str) -> Outcome {
 struct Ctx {
     started: Instant,
     method: Method,
-    /// The path, percent-encoded as received.
-    raw_path: String,
-    /// The path, percent-decoded.
-    path: String,
-    /// Path and query as received, for redirects and the access log.
-    full_path: String,
-    query: String,
+    /// The request target as received (path and query, percent-encoded).
+    uri: hyper::Uri,
+    /// The path, percent-decoded (see [`Ctx::path`]): only when decoding changed it.
+    decoded_path: Option<String>,
     headers: HeaderMap,
     client: proxy::ClientInfo,
     /// The client address as text.
-    remote_addr: String,
+    remote_addr: Arc<str>,
     version: &'static str,
     http_version: Version,
     /// The direct peer (before proxy mode).
@@ -134,13 +131,33 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The path, percent-encoded as received.
+    fn raw_path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The path, percent-decoded.
+    fn path(&self) -> &str {
+        self.decoded_path.as_deref().unwrap_or(self.uri.path())
+    }
+
+    /// Path and query as received, for redirects and the access log.
+    fn full_path(&self) -> &str {
+        self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    }
+
+    /// The query string as received (empty without one).
+    fn query(&self) -> &str {
+        self.uri.query().unwrap_or("")
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// werkzeug's `request.full_path`: the decoded path, `?`, the query (always the `?`).
     fn werkzeug_full_path(&self) -> String {
-        format!("{}?{}", self.path, self.query)
+        format!("{}?{}", self.path(), self.query())
     }
 }
 
@@ -252,28 +269,31 @@ impl Application {
         session: &mut LoadedSession,
     ) -> Option<Arc<Application>> {
         let session_db = session.get("db").and_then(Value::as_str).map(str::to_owned);
-        let query_db = parse_urlencoded(&ctx.query)
-            .into_iter()
-            .find(|(k, _)| k == "db")
-            .map(|(_, v)| v);
+        let query_db = || {
+            form_urlencoded::parse(ctx.query().as_bytes())
+                .find(|(k, _)| k == "db")
+                .map(|(_, v)| v.into_owned())
+        };
         let host = ctx
             .client
             .host
-            .clone()
-            .or_else(|| ctx.header("host").map(str::to_owned))
+            .as_deref()
+            .or_else(|| ctx.header("host"))
             .unwrap_or_default();
-        let (db, rejected) = crate::service::db::select_db(
-            &self.config,
-            session_db.as_deref(),
-            query_db.as_deref(),
-            &host,
-        )
-        .await;
+        let (db, rejected) =
+            crate::service::db::select_db(&self.config, session_db.as_deref(), query_db, host)
+                .await;
         if rejected {
             tracing::warn!(target: "inphms.http", "Logged into database {:?}, but dbfilter rejects it; logging session out.", session_db.unwrap_or_default());
             session.logout();
         }
-        if db.is_some() || session.data.is_some() {
+        let recorded = match (&db, session.get("db")) {
+            (Some(db), Some(Value::String(s))) => s == db,
+            (None, Some(Value::Null)) => true,
+            (None, None) => session.data.is_none(),
+            _ => false,
+        };
+        if !recorded {
             session.data_mut().insert(
                 "db".to_owned(),
                 db.clone().map(Value::String).unwrap_or(Value::Null),
@@ -301,8 +321,14 @@ impl Application {
         Arc::clone(&self.sessions)
     }
 
-    /// Serves one request from `peer`.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> HttpResult {
+    /// Serves one request from `peer` (`peer_text`: its address as text, made once per
+    /// connection).
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        peer_text: &Arc<str>,
+    ) -> HttpResult {
         let started = Instant::now();
         let (mut parts, body) = req.into_parts();
         let upgrade = if websocket::is_upgrade_request(&parts.headers) {
@@ -316,21 +342,20 @@ impl Application {
             peer,
             &parts.headers,
         );
-        let raw_path = parts.uri.path();
+        let decoded_path =
+            match percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy() {
+                std::borrow::Cow::Borrowed(_) => None,
+                std::borrow::Cow::Owned(decoded) => Some(decoded),
+            };
         let ctx = Ctx {
             started,
-            path: percent_encoding::percent_decode_str(raw_path)
-                .decode_utf8_lossy()
-                .into_owned(),
-            raw_path: raw_path.to_owned(),
-            full_path: parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-                .to_owned(),
-            query: parts.uri.query().unwrap_or("").to_owned(),
-            remote_addr: client.remote_addr.to_string(),
+            uri: parts.uri,
+            decoded_path,
+            remote_addr: if client.forwarded {
+                client.remote_addr.to_string().into()
+            } else {
+                Arc::clone(peer_text)
+            },
             client,
             version: access_log::version_str(parts.version),
             http_version: parts.version,
@@ -346,7 +371,7 @@ impl Application {
 
     async fn serve(self: &Arc<Self>, ctx: &Ctx, body: Incoming) -> HttpResult {
         if (ctx.method == Method::GET || ctx.method == Method::HEAD)
-            && self.may_be_static(&ctx.raw_path)
+            && self.may_be_static(ctx.raw_path())
         {
             if let Some(resp) = self.serve_static(ctx).await {
                 return resp;
@@ -368,8 +393,8 @@ impl Application {
         body: Incoming,
         session: LoadedSession,
     ) -> HttpResult {
-        let (entry, args) = match self.routes.matches(ctx.method.as_str(), &ctx.raw_path) {
-            Match::Found { payload, args } => (payload.clone(), args),
+        let (entry, args) = match self.routes.matches(ctx.method.as_str(), ctx.raw_path()) {
+            Match::Found { payload, args } => (payload, args),
             Match::MethodNotAllowed { allowed } => {
                 let mut r = response::html_error(405, None);
                 if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
@@ -380,7 +405,7 @@ impl Application {
             Match::NotFound => return response::html_error(404, None),
         };
         let args: Map<String, Value> = args.into_iter().map(|(k, v)| (k, v.to_json())).collect();
-        let mut resp = self.dispatch(ctx, &entry, args, body, session).await;
+        let mut resp = self.dispatch(ctx, entry, args, body, session).await;
         if let Some(origin) = entry.route.cors.as_ref().into_option() {
             add_cors(&mut resp, origin, &entry.route, false);
         }
@@ -410,7 +435,7 @@ impl Application {
     async fn serve_static(self: &Arc<Self>, ctx: &Ctx) -> Option<HttpResult> {
         let app = Arc::clone(self);
         let (raw_path, method, headers) = (
-            ctx.raw_path.clone(),
+            ctx.raw_path().to_owned(),
             ctx.method.clone(),
             ctx.headers.clone(),
         );
@@ -482,7 +507,7 @@ impl Application {
                 .paths
                 .first()
                 .map(RString::as_str)
-                .unwrap_or(&ctx.path);
+                .unwrap_or(ctx.path());
             return response::html_error(
                 400,
                 Some(&format!(
@@ -523,7 +548,7 @@ impl Application {
                 }
             }
             _ => {
-                let mut p = match http_params(&ctx.query, content_type, &body) {
+                let mut p = match http_params(ctx.query(), content_type, &body) {
                     Ok(p) => p,
                     Err(message) => return response::html_error(400, Some(&message)),
                 };
@@ -537,7 +562,7 @@ impl Application {
                         csrf::validate(&self.csrf_secret, sid, t, now())
                     });
                     if !valid {
-                        tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path);
+                        tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path());
                         return response::html_error(
                             400,
                             Some("Session expired (invalid CSRF token)"),
@@ -551,8 +576,8 @@ impl Application {
 
         let mut request = HttpRequest {
             method: ctx.method.as_str().into(),
-            path: ctx.path.as_str().into(),
-            query_string: ctx.query.as_str().into(),
+            path: ctx.path().into(),
+            query_string: ctx.query().into(),
             headers: ctx
                 .headers
                 .iter()
@@ -564,7 +589,7 @@ impl Application {
                 })
                 .collect(),
             body: body.to_vec().into(),
-            remote_addr: ctx.remote_addr.as_str().into(),
+            remote_addr: (*ctx.remote_addr).into(),
             scheme: ctx.client.scheme.as_str().into(),
             host: ctx.client.host.as_deref().unwrap_or("").into(),
             db: self.db.as_deref().map(RString::from).into(),
@@ -590,7 +615,7 @@ impl Application {
                 .get(entry.addon as usize)
                 .map(|a| a.name.as_str())
                 .unwrap_or("");
-            let opened = websocket::open(on_upgrade, ctx.peer, &ctx.path, addon, limit);
+            let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
             request.websocket = ROption::RSome(opened.id);
             let task = self.run_handler(entry, request);
             let endpoint = entry.route.endpoint.clone();
@@ -612,7 +637,7 @@ impl Application {
             });
             return websocket::switching_protocols(&accept);
         }
-        let outcome = match self.call(entry, request).await {
+        let mut outcome = match self.call(entry, request).await {
             Ok(o) => o,
             Err(timeout) => {
                 return match routing_type {
@@ -626,7 +651,7 @@ impl Application {
                 if e.kind == inphms_sdk::abi::ErrorKind::Panic
                     || e.kind == inphms_sdk::abi::ErrorKind::Internal =>
             {
-                tracing::error!(target: "inphms.http", "Exception during request handling: {} {}: {}", ctx.method, ctx.path, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                tracing::error!(target: "inphms.http", "Exception during request handling: {} {}: {}", ctx.method, ctx.path(), if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
                 match routing_type {
                     "json" => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
                     _ => disp::http_error(e, &ctx.werkzeug_full_path()),
@@ -638,7 +663,7 @@ impl Application {
                 &jsonrpc_id,
                 outcome.value.as_ref().into_option().map(RString::as_str),
             ),
-            (_, None) => match outcome.response.clone().into_option() {
+            (_, None) => match std::mem::take(&mut outcome.response).into_option() {
                 Some(r) => response::from_addon(r),
                 None => match outcome.value.as_ref().into_option() {
                     Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
@@ -794,17 +819,21 @@ impl Application {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .or_else(|| hyper::body::Body::size_hint(resp.body()).exact());
-        let line = access_log::format_line(
+        let entry = access_log::entry(
             &ctx.remote_addr,
             ctx.method.as_str(),
-            &ctx.full_path,
+            ctx.full_path(),
             ctx.version,
             resp.status().as_u16(),
             size,
             ctx.started.elapsed(),
         );
         // Straight to the log writer: a tracing event would format the line once more.
-        crate::netsvc::log_record(tracing::Level::INFO, access_log::ACCESS_LOG_TARGET, &line);
+        crate::netsvc::log_batched(
+            tracing::Level::INFO,
+            access_log::ACCESS_LOG_TARGET,
+            |line| entry.write_to(line),
+        );
     }
 }
 

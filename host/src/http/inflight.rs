@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// The method.
-    pub method: String,
-    /// The path and query.
-    pub path: String,
+    pub method: hyper::Method,
+    /// The request target (path and query); a clone of hyper's, which shares its bytes.
+    pub path: hyper::Uri,
     /// The database, when one is selected.
     pub db: Option<String>,
     /// When it started.
@@ -30,11 +30,11 @@ fn table() -> &'static Mutex<HashMap<u64, RequestInfo>> {
 }
 
 /// Registers a request until the guard is dropped.
-pub fn enter(method: &str, path: &str) -> Guard {
+pub fn enter(method: &hyper::Method, path: &hyper::Uri) -> Guard {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let info = RequestInfo {
-        method: method.to_owned(),
-        path: path.to_owned(),
+        method: method.clone(),
+        path: path.clone(),
         db: None,
         started: Instant::now(),
     };

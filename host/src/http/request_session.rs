@@ -3,9 +3,10 @@
 //! database choice, a logout) and saved after the handler when it changed, with the id
 //! rotated at login and logout. The store itself is [`super::session`].
 
-use super::session::{self, SessionData, SessionStore};
+use super::session::{self, SessionData, SessionStore, StoredSession};
 use inphms_sdk::abi::Outcome;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The request's session, loaded once per request. A new session costs nothing until it
 /// is needed: no default map is built and no id drawn for a request whose route cannot
@@ -13,8 +14,11 @@ use serde_json::Value;
 pub(crate) struct LoadedSession {
     /// The id: `None` for a new session whose id is not drawn yet.
     pub(crate) sid: Option<String>,
-    /// The content: `None` for the default session.
-    pub(crate) data: Option<SessionData>,
+    /// The content: `None` for the default session. Shared with the store's cache until
+    /// changed (copied on write).
+    pub(crate) data: Option<Arc<SessionData>>,
+    /// `data` as JSON, while it is as loaded.
+    json: Option<Arc<str>>,
     /// No valid, known id came with the request.
     pub(crate) is_new: bool,
     /// The host logged the session out (its database was rejected): save it under a new id.
@@ -37,9 +41,10 @@ impl LoadedSession {
             .filter(|sid| session::is_valid_sid(sid))
             .and_then(|sid| Some((sid.to_owned(), store.get(sid).ok().flatten()?)));
         match loaded {
-            Some((sid, data)) => LoadedSession {
+            Some((sid, StoredSession { data, json })) => LoadedSession {
                 sid: Some(sid),
                 data: Some(data),
+                json: Some(json),
                 is_new: false,
                 rotate: false,
             },
@@ -64,7 +69,7 @@ impl LoadedSession {
                 }
             },
             // Unchanged by the handler: saved only when the host logged it out.
-            None if self.rotate => self.data.clone().unwrap_or_default(),
+            None if self.rotate => self.data.as_deref().cloned().unwrap_or_default(),
             None => return None,
         };
         let sid = if outcome.rotate_session || self.rotate {
@@ -90,6 +95,7 @@ impl LoadedSession {
         LoadedSession {
             sid: None,
             data: None,
+            json: None,
             is_new: true,
             rotate: false,
         }
@@ -102,7 +108,11 @@ impl LoadedSession {
 
     /// The content, made concrete for a change.
     pub(crate) fn data_mut(&mut self) -> &mut SessionData {
-        self.data.get_or_insert_with(SessionData::default_session)
+        self.json = None;
+        Arc::make_mut(
+            self.data
+                .get_or_insert_with(|| Arc::new(SessionData::default_session())),
+        )
     }
 
     /// The id, drawn now for a new session.
@@ -112,9 +122,10 @@ impl LoadedSession {
 
     /// The content as JSON, for the handler.
     pub(crate) fn json(&self) -> String {
-        match &self.data {
-            Some(data) => Value::Object(data.clone().into_map()).to_string(),
-            None => default_session_json().to_owned(),
+        match (&self.json, &self.data) {
+            (Some(json), _) => json.to_string(),
+            (None, Some(data)) => serde_json::to_string(&data.0).unwrap_or_default(),
+            (None, None) => default_session_json().to_owned(),
         }
     }
 

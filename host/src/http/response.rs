@@ -82,7 +82,9 @@ pub fn from_addon(r: HttpResponse) -> HttpResult {
         tracing::warn!(target: "inphms.http", "addon answered invalid status {}; sending 500", r.status);
         StatusCode::INTERNAL_SERVER_ERROR
     });
-    let mut out = Response::new(Full::new(Bytes::from(r.body.into_vec())));
+    // The body stays in the addon's allocation (freed through its vtable; libraries are
+    // never unloaded): no copy.
+    let mut out = Response::new(Full::new(Bytes::from_owner(r.body)));
     *out.status_mut() = status;
     let headers = out.headers_mut();
     for pair in r.headers {

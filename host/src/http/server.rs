@@ -161,18 +161,15 @@ pub async fn serve(
         let app = Arc::clone(&app);
         let in_flight = Arc::clone(&in_flight);
         let cap = cap.clone();
+        // The peer's address as the access log and addons see it, made once per connection.
+        let peer_text: Arc<str> = peer.ip().to_canonical().to_string().into();
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.load_full();
-            let tracked = super::inflight::enter(
-                req.method().as_str(),
-                req.uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/"),
-            );
+            let tracked = super::inflight::enter(req.method(), req.uri());
             let in_flight = Arc::clone(&in_flight);
             let cap = cap.clone();
             let activity = Arc::clone(&activity);
+            let peer_text = Arc::clone(&peer_text);
             let serving = activity.request_started();
             async move {
                 let _permit = match &cap {
@@ -180,7 +177,7 @@ pub async fn serve(
                     None => None,
                 };
                 in_flight.fetch_add(1, Ordering::AcqRel);
-                let resp = app.handle(req, peer).await;
+                let resp = app.handle(req, peer, &peer_text).await;
                 if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
                     activity.upgraded();
                 }

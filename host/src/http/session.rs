@@ -16,6 +16,12 @@
 //!   meant for a background task run at most every [`SWEEP_INTERVAL`]; the caller
 //!   schedules it, never on the start-up path.
 //!
+//! * the store keeps the sessions it read in an LRU cache ([`CACHE_CAPACITY`] entries),
+//!   each with the identity of the file it came from (inode, size, mtime): a read costs
+//!   one `stat` and no parse when the file did not change. A file replaced by another
+//!   process (another host sharing the folder) has a new inode, so the cache never serves
+//!   a session older than its file.
+//!
 //! The store methods do blocking file I/O on small files; call them from
 //! `spawn_blocking` (or accept the short block). What the application decides (when to
 //! save, rotation on login and logout, not adopting an unknown id) lives with the caller;
@@ -27,8 +33,10 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::ops::{Deref, DerefMut};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -161,7 +169,7 @@ pub trait SessionStore: Send + Sync {
 
     /// The stored session. `Ok(None)` for an invalid id, an unknown id, or an unreadable or
     /// corrupt record (logged).
-    fn get(&self, sid: &str) -> Result<Option<SessionData>, SessionError>;
+    fn get(&self, sid: &str) -> Result<Option<StoredSession>, SessionError>;
 
     /// Stores `data` under `sid`, replacing any earlier record atomically.
     /// [`SessionError::InvalidSid`] for an invalid id.
@@ -182,10 +190,55 @@ pub trait SessionStore: Send + Sync {
     fn vacuum(&self, max_age: Duration) -> Result<usize, SessionError>;
 }
 
-/// Sessions as JSON files under one directory (normally `<data_dir>/sessions`).
-#[derive(Debug, Clone)]
+/// A session as the store gives it: the content, and the same content as JSON text (what
+/// a handler receives), shared with the store's cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSession {
+    /// The content.
+    pub data: Arc<SessionData>,
+    /// `data` as a JSON object.
+    pub json: Arc<str>,
+}
+
+/// How many sessions [`FilesystemSessionStore`] keeps parsed in memory.
+pub const CACHE_CAPACITY: usize = 2048;
+
+/// What identifies one version of a session file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        FileStamp {
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
+type Cache = lru::LruCache<String, (FileStamp, StoredSession)>;
+
+/// Sessions as JSON files under one directory (normally `<data_dir>/sessions`), with the
+/// sessions read recently cached in memory (see the module documentation).
+#[derive(Clone)]
 pub struct FilesystemSessionStore {
     dir: PathBuf,
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl fmt::Debug for FilesystemSessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FilesystemSessionStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FilesystemSessionStore {
@@ -195,7 +248,15 @@ impl FilesystemSessionStore {
     pub fn new(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         create_private_dir(&dir)?;
-        Ok(FilesystemSessionStore { dir })
+        let capacity = std::num::NonZeroUsize::new(CACHE_CAPACITY).expect("not zero");
+        Ok(FilesystemSessionStore {
+            dir,
+            cache: Arc::new(Mutex::new(lru::LruCache::new(capacity))),
+        })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The root directory.
@@ -211,22 +272,60 @@ impl FilesystemSessionStore {
 }
 
 impl SessionStore for FilesystemSessionStore {
-    fn get(&self, sid: &str) -> Result<Option<SessionData>, SessionError> {
+    fn get(&self, sid: &str) -> Result<Option<StoredSession>, SessionError> {
         if !is_valid_sid(sid) {
             return Ok(None);
         }
         let path = self.path_of(sid);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        let unreadable = |e: &dyn fmt::Display| {
+            tracing::warn!(target: LOG_TARGET, path = %path.display(), error = %e,
+                "unreadable session file, treated as no session");
+        };
+        // The file's identity first: an unchanged file is served from the cache.
+        let stamp = match fs::metadata(&path) {
+            Ok(meta) => FileStamp::of(&meta),
             Err(e) => {
-                tracing::warn!(target: LOG_TARGET, path = %path.display(), error = %e,
-                    "unreadable session file, treated as no session");
+                self.cache().pop(sid);
+                if e.kind() != io::ErrorKind::NotFound {
+                    unreadable(&e);
+                }
                 return Ok(None);
             }
         };
-        match serde_json::from_slice::<Map<String, Value>>(&bytes) {
-            Ok(map) => Ok(Some(SessionData(map))),
+        if let Some((cached, session)) = self.cache().get(sid) {
+            if *cached == stamp {
+                return Ok(Some(session.clone()));
+            }
+        }
+        let mut file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                unreadable(&e);
+                return Ok(None);
+            }
+        };
+        // The stamp of what is read (the file may have been replaced since the stat).
+        let mut text = String::new();
+        let read = file.metadata().and_then(|meta| {
+            io::Read::read_to_string(&mut file, &mut text).map(|_| FileStamp::of(&meta))
+        });
+        let stamp = match read {
+            Ok(stamp) => stamp,
+            Err(e) => {
+                unreadable(&e);
+                return Ok(None);
+            }
+        };
+        match serde_json::from_str::<Map<String, Value>>(&text) {
+            Ok(map) => {
+                let session = StoredSession {
+                    data: Arc::new(SessionData(map)),
+                    json: text.into(),
+                };
+                self.cache().put(sid.to_owned(), (stamp, session.clone()));
+                Ok(Some(session))
+            }
             Err(e) => {
                 tracing::warn!(target: LOG_TARGET, path = %path.display(), error = %e,
                     "corrupt session file, treated as no session");
@@ -261,6 +360,8 @@ impl SessionStore for FilesystemSessionStore {
             let _ = fs::remove_file(&tmp);
             return Err(e.into());
         }
+        // The next read sees a new inode and reloads; drop the old version now.
+        self.cache().pop(sid);
         Ok(())
     }
 
@@ -268,6 +369,7 @@ impl SessionStore for FilesystemSessionStore {
         if !is_valid_sid(sid) {
             return Ok(());
         }
+        self.cache().pop(sid);
         match fs::remove_file(self.path_of(sid)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -490,12 +592,15 @@ mod tests {
         assert_eq!(mode(&store.dir().join(&sid[..2])), 0o700);
         let on_disk: Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
         assert_eq!(on_disk["login"], "admin");
-        assert_eq!(store.get(&sid).unwrap(), Some(data.clone()));
+        assert_eq!(
+            store.get(&sid).unwrap().map(|s| (*s.data).clone()),
+            Some(data.clone())
+        );
 
         // Overwrite: no temporary file left behind, content replaced.
         data.insert("uid".into(), serde_json::json!(2));
         store.save(&sid, &data).unwrap();
-        assert_eq!(store.get(&sid).unwrap().unwrap()["uid"], 2);
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 2);
         let names: Vec<_> = fs::read_dir(file.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -562,6 +667,36 @@ mod tests {
         // The corrupt record can be replaced by a good one.
         store.save(&sid, &SessionData::default_session()).unwrap();
         assert!(store.get(&sid).unwrap().is_some());
+    }
+
+    #[test]
+    fn cached_reads_follow_the_file() {
+        let (_tmp, store) = store();
+        let sid = generate_sid();
+        let mut data = SessionData::default_session();
+        data.insert("uid".into(), 1.into());
+        store.save(&sid, &data).unwrap();
+        let first = store.get(&sid).unwrap().unwrap();
+        // Unchanged file: the cached value itself.
+        let again = store.get(&sid).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first.data, &again.data));
+        assert_eq!(&*again.json, serde_json::to_string(&data.0).unwrap());
+        // Another host sharing the folder replaces the file.
+        let other = FilesystemSessionStore::new(store.dir()).unwrap();
+        data.insert("uid".into(), 2.into());
+        other.save(&sid, &data).unwrap();
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 2);
+        // Rewritten in place, same size.
+        std::thread::sleep(Duration::from_millis(5));
+        let path = store.dir().join(&sid[..2]).join(&sid);
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"uid\":2", "\"uid\":3");
+        fs::write(&path, text).unwrap();
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 3);
+        // Removed by another host: gone here too.
+        other.delete(&sid).unwrap();
+        assert!(store.get(&sid).unwrap().is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::modules::module::AddonSet;
 use crate::modules::{loading, registry};
 use crate::sql_db::{self, DbError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TARGET: &str = "inphms.service.db";
@@ -47,19 +47,37 @@ pub async fn list_dbs(config: &Config, force: bool) -> Result<Vec<String>, ListE
     if !config.list_db && !force {
         return Err(ListError::AccessDenied);
     }
+    Ok(owned_dbs(config).await.map_err(ListError::Db)?.to_vec())
+}
+
+/// How long the list of databases read from PostgreSQL (or the error reading it) is kept:
+/// the database choice needs it for every request.
+const LIST_TTL: Duration = Duration::from_secs(1);
+
+/// The databases `list_dbs(force = true)` gives, shared: from [`LIST_TTL`]-old cache when
+/// possible, so that a request costs no query (and no connection attempt when PostgreSQL
+/// is down).
+async fn owned_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
+    type Cached = Option<(Instant, Result<Arc<[String]>, DbError>)>;
+    static CACHE: Mutex<Cached> = Mutex::new(None);
     let names = db_names(config);
     if config.dbfilter.is_empty() && !names.is_empty() {
         let mut names = names;
         names.sort();
         names.dedup();
-        return Ok(names);
+        return Ok(names.into());
     }
-    static CACHE: Mutex<Option<(Instant, Vec<String>)>> = Mutex::new(None);
     if let Some((at, list)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        if at.elapsed() < Duration::from_secs(1) {
-            return Ok(list.clone());
+        if at.elapsed() < LIST_TTL {
+            return list.clone();
         }
     }
+    let list = query_dbs(config).await;
+    *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));
+    list
+}
+
+async fn query_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
     let mut cr = sql_db::cursor("postgres", true);
     let rows = cr
         .execute(
@@ -71,19 +89,16 @@ pub async fn list_dbs(config: &Config, force: bool) -> Result<Vec<String>, ListE
                 format!("{{postgres,\"{}\"}}", config.db_template.replace('"', "")).into(),
             )],
         )
-        .await
-        .map_err(ListError::Db)?;
+        .await?;
     let _ = cr.rollback().await;
-    let list: Vec<String> = rows
+    Ok(rows
         .rows
         .iter()
         .filter_map(|r| match r.first() {
             Some(inphms_sdk::abi::SqlValue::Text(s)) => Some(s.to_string()),
             _ => None,
         })
-        .collect();
-    *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));
-    Ok(list)
+        .collect())
 }
 
 /// Odoo's `db_filter(dbs, host)`: with `dbfilter`, the names matching it from their start,
@@ -146,10 +161,14 @@ pub async fn db_list(config: &Config, force: bool, host: &str) -> Result<Vec<Str
 /// The database of a request: the session's when the filter accepts it, else `?db=` when
 /// the filter accepts it and it exists, else the only visible database (the monodb rule),
 /// else none. The second value tells that the session's database was rejected.
+///
+/// `query_db` gives the `db` field of the query string; it is only called when needed.
+/// Without `dbfilter` nor `db_name`, no list is copied: the common case of a request
+/// that selects no database costs a cache lookup.
 pub async fn select_db(
     config: &Config,
     session_db: Option<&str>,
-    query_db: Option<&str>,
+    query_db: impl FnOnce() -> Option<String>,
     host: &str,
 ) -> (Option<String>, bool) {
     if let Some(db) = session_db.filter(|d| !d.is_empty()) {
@@ -158,14 +177,24 @@ pub async fn select_db(
         }
     }
     let rejected = session_db.is_some_and(|d| !d.is_empty());
-    let visible = db_list(config, true, host).await.unwrap_or_default();
-    if let Some(db) = query_db.filter(|d| !d.is_empty()) {
-        if visible.iter().any(|v| v == db) {
-            return (Some(db.to_owned()), rejected);
+    let visible: Arc<[String]> = match owned_dbs(config).await {
+        Ok(all) if config.dbfilter.is_empty() && config.db_name.is_empty() => all,
+        Ok(all) => db_filter(config, &all, host).into(),
+        Err(e) => {
+            tracing::debug!(target: TARGET, "cannot list the databases: {e}");
+            return (None, rejected);
+        }
+    };
+    if visible.is_empty() {
+        return (None, rejected);
+    }
+    if let Some(db) = query_db().filter(|d| !d.is_empty()) {
+        if visible.contains(&db) {
+            return (Some(db), rejected);
         }
     }
-    if visible.len() == 1 {
-        return (visible.into_iter().next(), rejected);
+    if let [only] = &visible[..] {
+        return (Some(only.clone()), rejected);
     }
     (None, rejected)
 }

@@ -105,6 +105,7 @@ pub fn reexec(exe: &Path, args: &[OsString], listener: BorrowedFd<'_>) -> std::i
         Some(&super::signals::handled_set()),
         Some(&mut old),
     );
+    crate::netsvc::flush();
     let err = match nix::unistd::execve(&prog, &argv, &env) {
         Err(e) => std::io::Error::from(e),
         Ok(never) => match never {},

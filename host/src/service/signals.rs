@@ -72,6 +72,7 @@ impl Signals {
 fn stop_signal(stop: &watch::Sender<bool>) {
     if *stop.borrow() {
         eprintln!("Forced shutdown.");
+        crate::netsvc::flush();
         std::process::exit(0);
     }
     tracing::info!(target: "inphms.service.server", "Initiating shutdown");

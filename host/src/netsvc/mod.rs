@@ -15,7 +15,9 @@
 
 use crate::config::{Config, ConfigError};
 use std::io::Write;
-use std::sync::{Mutex, Once, RwLock};
+use std::sync::{Once, RwLock};
+
+pub mod output;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
@@ -170,7 +172,8 @@ fn covers(prefix: &str, target: &str) -> bool {
     }
 }
 
-/// One log line, without the newline.
+/// One log line, without the newline (tests; the logger writes into its buffer).
+#[cfg(test)]
 fn format_line(
     now: chrono::DateTime<chrono::Utc>,
     pid: u32,
@@ -179,19 +182,39 @@ fn format_line(
     target: &str,
     message: &str,
 ) -> String {
-    use std::fmt::Write as _;
-    let mut line = String::with_capacity(64 + target.len() + message.len());
-    push_timestamp(&mut line, now);
-    let _ = write!(line, " {pid} {} {} ", level_name(sev), db.unwrap_or("?"));
-    line.push_str(target);
-    line.push_str(": ");
-    line.push_str(message);
-    line
+    let mut line = Vec::new();
+    push_line(&mut line, now, pid, sev, db, target, |l| {
+        l.extend_from_slice(message.as_bytes())
+    });
+    String::from_utf8(line).unwrap_or_default()
+}
+
+/// Appends one line, without the newline, to `line`.
+fn push_line(
+    line: &mut Vec<u8>,
+    now: chrono::DateTime<chrono::Utc>,
+    pid: u32,
+    sev: u8,
+    db: Option<&str>,
+    target: &str,
+    message: impl FnOnce(&mut Vec<u8>),
+) {
+    push_timestamp(line, now);
+    line.push(b' ');
+    line.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+    line.push(b' ');
+    line.extend_from_slice(level_name(sev).as_bytes());
+    line.push(b' ');
+    line.extend_from_slice(db.unwrap_or("?").as_bytes());
+    line.push(b' ');
+    line.extend_from_slice(target.as_bytes());
+    line.extend_from_slice(b": ");
+    message(line);
 }
 
 /// Appends `YYYY-MM-DD HH:MM:SS,mmm`; the part up to the second is formatted once per
 /// second and thread (a log line per request makes this a hot path).
-fn push_timestamp(line: &mut String, now: chrono::DateTime<chrono::Utc>) {
+fn push_timestamp(line: &mut Vec<u8>, now: chrono::DateTime<chrono::Utc>) {
     use chrono::{Datelike as _, Timelike as _};
     thread_local! {
         static SECOND: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
@@ -211,25 +234,30 @@ fn push_timestamp(line: &mut String, now: chrono::DateTime<chrono::Utc>) {
                 now.second()
             );
         }
-        line.push_str(&cached.1);
+        line.extend_from_slice(cached.1.as_bytes());
     });
     let ms = now.timestamp_subsec_millis().min(999);
-    line.push(',');
-    line.push(char::from(b'0' + (ms / 100) as u8));
-    line.push(char::from(b'0' + (ms / 10 % 10) as u8));
-    line.push(char::from(b'0' + (ms % 10) as u8));
+    line.extend_from_slice(&[
+        b',',
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+    ]);
 }
 
 /// The filter and the output, shared by the subscriber and [`log_record`].
 struct Logger {
     filter: RwLock<Filter>,
-    out: Mutex<Box<dyn Write + Send>>,
+    out: output::Output,
 }
 
 static LOGGER: std::sync::LazyLock<Logger> = std::sync::LazyLock::new(|| Logger {
     filter: RwLock::new(Filter::root(severity::INFO)),
-    out: Mutex::new(Box::new(std::io::stderr())),
+    out: output::Output::stderr(),
 });
+
+/// The process id, read once (`getpid` is a system call, and every line carries it).
+static PID: std::sync::LazyLock<u32> = std::sync::LazyLock::new(std::process::id);
 
 impl Logger {
     fn enabled(&self, sev: u8, target: &str) -> bool {
@@ -250,20 +278,20 @@ impl Logger {
         self.enabled(sev, meta.target())
     }
 
-    fn write(&self, sev: u8, db: Option<&str>, target: &str, message: &str) {
-        let mut line = format_line(
-            chrono::Utc::now(),
-            std::process::id(),
-            sev,
-            db,
-            target,
-            message,
-        );
-        line.push('\n');
-        if let Ok(mut out) = self.out.lock() {
-            let _ = out.write_all(line.as_bytes());
-            let _ = out.flush();
-        }
+    /// Writes one line; `batched` lines below WARNING may wait in the buffer (see
+    /// [`output`]), every other line is written before this returns.
+    fn write(
+        &self,
+        sev: u8,
+        db: Option<&str>,
+        target: &str,
+        batched: bool,
+        message: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let now = chrono::Utc::now();
+        self.out.line(!batched || sev >= severity::WARNING, |line| {
+            push_line(line, now, *PID, sev, db, target, message)
+        });
     }
 }
 
@@ -374,7 +402,9 @@ where
                 .find_map(|s| s.extensions().get::<DbName>().map(|d| d.0.clone()))
         });
         v.message.push_str(&v.extra);
-        LOGGER.write(sev, db.as_deref(), meta.target(), &v.message);
+        LOGGER.write(sev, db.as_deref(), meta.target(), false, |line| {
+            line.extend_from_slice(v.message.as_bytes())
+        });
     }
 }
 
@@ -438,9 +468,8 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
     if let Ok(mut f) = LOGGER.filter.write() {
         *f = filter;
     }
-    if let Ok(mut o) = LOGGER.out.lock() {
-        *o = out;
-    }
+    LOGGER.out.set_sink(out);
+    LOGGER.out.start_flusher();
     tracing::callsite::rebuild_interest_cache();
     Ok(())
 }
@@ -453,12 +482,37 @@ pub fn enabled(level: Level, target: &str) -> bool {
 /// Writes a record of an addon, under the addon's own `target`, with the database of the
 /// current span, if it passes the filter.
 pub fn log_record(level: Level, target: &str, message: &str) {
+    log_with(level, target, |line| {
+        line.extend_from_slice(message.as_bytes())
+    });
+}
+
+/// Writes one record whose message `fill` appends to the line.
+pub fn log_with(level: Level, target: &str, fill: impl FnOnce(&mut Vec<u8>)) {
     let sev = severity_of(&level);
     if !LOGGER.enabled(sev, target) {
         return;
     }
     let db = current_dbname();
-    LOGGER.write(sev, db.as_deref(), target, message);
+    LOGGER.write(sev, db.as_deref(), target, false, fill);
+}
+
+/// [`log_with`] for a high-volume record (the access log, a line per request): below
+/// WARNING it may wait up to [`output::FLUSH_DELAY`] in the buffer and be written with
+/// the lines logged meanwhile, in one system call. Other records are written at once.
+pub fn log_batched(level: Level, target: &str, fill: impl FnOnce(&mut Vec<u8>)) {
+    let sev = severity_of(&level);
+    if !LOGGER.enabled(sev, target) {
+        return;
+    }
+    let db = current_dbname();
+    LOGGER.write(sev, db.as_deref(), target, true, fill);
+}
+
+/// Writes every buffered log line now: before the process exits or re-executes itself
+/// (lines are otherwise written in batches, see [`output`]).
+pub fn flush() {
+    LOGGER.out.flush();
 }
 
 /// A span binding the database `name`: events inside it are logged with that name.
