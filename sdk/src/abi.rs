@@ -24,12 +24,16 @@ use abi_stable::{
     library::RootModule,
     package_version_strings,
     sabi_types::VersionStrings,
-    std_types::{ROption, RResult, RStr, RString, RVec, Tuple2},
+    std_types::{ROption, RResult, RSlice, RStr, RString, RVec, Tuple2},
     StableAbi,
 };
 
 /// A header or parameter pair.
 pub type Pair = Tuple2<RString, RString>;
+
+/// A request header as it crosses the boundary: name (lower case) and value, borrowed from
+/// the host for the duration of the call.
+pub type HeaderRef<'a> = Tuple2<RStr<'a>, RStr<'a>>;
 
 /// The root module an addon exports; see the [module docs](self).
 #[repr(C)]
@@ -55,7 +59,7 @@ pub struct AddonModule {
     pub init: extern "C" fn(host: HostApiRef) -> Outcome,
     /// The one entry point for every later call, guarded by `catch_unwind`.
     #[sabi(last_prefix_field)]
-    pub call: extern "C" fn(invocation: Invocation) -> Outcome,
+    pub call: extern "C" fn(invocation: Invocation<'_>) -> Outcome,
 }
 
 impl RootModule for AddonModuleRef {
@@ -86,7 +90,7 @@ pub struct HostApi {
     /// Calls the endpoint of a route (used by dispatchers to reach the route's handler,
     /// which may live in another addon).
     #[sabi(last_prefix_field)]
-    pub call_endpoint: extern "C" fn(endpoint: EndpointRef, request: HttpRequest) -> Outcome,
+    pub call_endpoint: extern "C" fn(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome,
     /// Waits for the next message of the websocket `socket` ([`HttpRequest::websocket`]):
     /// at most `timeout_ms` milliseconds, or until one arrives or the socket closes when
     /// `RNone`. Messages received before the close are delivered first.
@@ -262,48 +266,50 @@ pub struct EndpointRef {
 /// One call into an addon.
 #[repr(C)]
 #[derive(StableAbi, Debug)]
-pub struct Invocation {
+pub struct Invocation<'a> {
     /// The kind of item called.
     pub kind: ItemKind,
     /// The item's id within its kind.
     pub item: u32,
     /// The request, for routes and dispatchers.
-    pub request: ROption<HttpRequest>,
+    pub request: ROption<HttpRequest<'a>>,
     /// The endpoint a dispatcher should call.
     pub endpoint: ROption<EndpointRef>,
     /// Command-line arguments, for commands.
     pub args: RVec<RString>,
 }
 
-/// A request as it crosses the boundary: already parsed and proxy-fixed by the host.
+/// A request as it crosses the boundary: already parsed and proxy-fixed by the host, and
+/// borrowed from it for the duration of the call (nothing is copied to cross; the SDK's
+/// [`Request`](crate::Request) reads these views and copies only what a handler keeps).
 #[repr(C)]
-#[derive(StableAbi, Debug, Clone, Default)]
-pub struct HttpRequest {
+#[derive(StableAbi, Debug, Clone, Copy, Default)]
+pub struct HttpRequest<'a> {
     /// `GET`, `POST`...
-    pub method: RString,
+    pub method: RStr<'a>,
     /// The path, percent-decoded.
-    pub path: RString,
+    pub path: RStr<'a>,
     /// The raw query string (without `?`).
-    pub query_string: RString,
+    pub query_string: RStr<'a>,
     /// Headers in arrival order, names lower-cased.
-    pub headers: RVec<Pair>,
+    pub headers: RSlice<'a, HeaderRef<'a>>,
     /// The body.
-    pub body: RVec<u8>,
+    pub body: RSlice<'a, u8>,
     /// The client address (after proxy handling).
-    pub remote_addr: RString,
+    pub remote_addr: RStr<'a>,
     /// `http` or `https` (after proxy handling).
-    pub scheme: RString,
+    pub scheme: RStr<'a>,
     /// The `Host` (after proxy handling).
-    pub host: RString,
+    pub host: RStr<'a>,
     /// The database selected for this request.
-    pub db: ROption<RString>,
+    pub db: ROption<RStr<'a>>,
     /// The session id.
-    pub session_id: RString,
+    pub session_id: RStr<'a>,
     /// The session's content: a JSON object.
-    pub session: RString,
+    pub session: RStr<'a>,
     /// The parameters for the handler: a JSON object (URL arguments merged with query and
     /// form fields for http routes, with JSON-RPC `params` for json routes).
-    pub params: RString,
+    pub params: RStr<'a>,
     /// Whether the server runs with `--dev` (json errors then carry `debug`).
     pub dev_mode: bool,
     /// The websocket of an upgraded request (a route declared `websocket`): the handle

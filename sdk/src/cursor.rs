@@ -500,7 +500,7 @@ impl Cursor {
     }
 }
 
-impl Request {
+impl Request<'_> {
     /// The database cursor of this request (see [`Cursor`]); an error when the request has
     /// no database (no database selected, or the host has none).
     pub fn cursor(&self) -> Result<Cursor> {

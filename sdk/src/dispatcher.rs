@@ -80,10 +80,12 @@ impl Endpoint {
     /// Calls the handler with `req` (its params are the handler's arguments). Session
     /// changes made by the handler are carried back into `req.session`.
     pub fn call(&self, req: &mut Request) -> Result<EndpointResult> {
-        let outcome = host::call_endpoint(self.inner, req.to_abi())?;
+        let outcome = req.with_abi(|abi| host::call_endpoint(self.inner, abi))?;
         if let Some(session) = outcome.session.as_ref().into_option() {
-            let mut fresh =
-                crate::Session::from_parts(req.session.id().to_owned(), session.clone());
+            let mut fresh = crate::Session::from_parts(
+                req.session.id().to_owned().into(),
+                session.to_string().into(),
+            );
             fresh.touch();
             req.session = fresh;
         }

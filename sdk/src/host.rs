@@ -68,7 +68,7 @@ pub(crate) fn csrf_token(sid: &str, lifetime: u64) -> Option<String> {
         .map(|api| (api.csrf_token())(RStr::from_str(sid), lifetime).into_string())
 }
 
-pub(crate) fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Result<Outcome> {
+pub(crate) fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Result<Outcome> {
     Ok((api()?.call_endpoint())(endpoint, request))
 }
 

@@ -214,11 +214,11 @@ pub(crate) extern "C" fn describe_items() -> AddonItems {
 }
 
 /// `AddonModule::call`: the one entry point, by item id.
-pub(crate) extern "C" fn call(inv: Invocation) -> Outcome {
+pub(crate) extern "C" fn call(inv: Invocation<'_>) -> Outcome {
     guarded(move || invoke(inv))
 }
 
-fn invoke(inv: Invocation) -> Outcome {
+fn invoke(inv: Invocation<'_>) -> Outcome {
     let items = items();
     let idx = inv.item as usize;
     let missing = || error_outcome(Error::internal(format!("no {:?} item {idx}", inv.kind)));
@@ -270,7 +270,7 @@ fn invoke(inv: Invocation) -> Outcome {
                 db: req
                     .db
                     .into_option()
-                    .map(|s| s.into_string())
+                    .map(|s| s.to_string())
                     .unwrap_or_default(),
                 job_id: inv.args.first().and_then(|a| a.parse().ok()).unwrap_or(0),
                 job_name: inv.args.get(1).map(|a| a.to_string()).unwrap_or_default(),
@@ -296,7 +296,7 @@ fn reply_outcome(result: Result<Reply>, req: &Request) -> Outcome {
         Err(e) => error_outcome(e),
     };
     if req.session.is_dirty() || req.session.should_rotate() {
-        outcome.session = ROption::RSome(req.session.to_json().into());
+        outcome.session = ROption::RSome(RString::from(&*req.session.to_json()));
     }
     outcome.rotate_session = req.session.should_rotate();
     outcome

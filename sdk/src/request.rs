@@ -8,61 +8,67 @@ use crate::multipart::{self, Part};
 use crate::{Error, Result, Session, WebSocket};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 /// The request being served.
 ///
-/// It keeps the request as the host sent it across the boundary (one copy of each field,
-/// made by the host) and parses what needs parsing (the parameters, the session) on first
-/// use: a handler pays only for what it reads.
+/// It reads the request where the host keeps it: every accessor is a view of the host's
+/// data, valid for the call (nothing is copied across the boundary); what needs parsing
+/// (the parameters, the session) is parsed on first use. A handler pays only for what it
+/// reads.
 #[derive(Debug, Clone, Default)]
-pub struct Request {
-    raw: HttpRequest,
+pub struct Request<'a> {
+    raw: HttpRequest<'a>,
     /// The parameters, parsed from `raw.params` on first use.
     params: OnceCell<Map<String, Value>>,
     /// The session; changes are saved by the host after the handler (when the route allows).
-    pub session: Session,
+    pub session: Session<'a>,
 }
 
-impl Request {
-    /// Builds a request from its ABI form (the host's view), without copying it.
-    pub fn from_abi(mut req: HttpRequest) -> Self {
-        let session = Session::from_parts(
-            std::mem::take(&mut req.session_id).into_string(),
-            std::mem::take(&mut req.session),
-        );
+impl<'a> Request<'a> {
+    /// Builds a request on its ABI form (the host's view), without copying it.
+    pub fn from_abi(req: HttpRequest<'a>) -> Self {
         Request {
             raw: req,
             params: OnceCell::new(),
-            session,
+            session: Session::from_parts(
+                Cow::Borrowed(req.session_id.as_str()),
+                Cow::Borrowed(req.session.as_str()),
+            ),
         }
     }
 
-    /// Turns the request back into its ABI form (a dispatcher handing it to an endpoint),
+    /// Calls `f` with the request in its ABI form (a dispatcher handing it to an endpoint),
     /// with the session and parameters as they are now.
-    pub fn to_abi(&self) -> HttpRequest {
-        let mut req = self.raw.clone();
+    pub fn with_abi<R>(&self, f: impl FnOnce(HttpRequest<'_>) -> R) -> R {
+        let session = self.session.to_json();
+        let params = self
+            .params
+            .get()
+            .map(|p| serde_json::to_string(p).unwrap_or_default());
+        let mut req: HttpRequest<'_> = self.raw;
         req.session_id = self.session.id().into();
-        req.session = self.session.to_json().into();
-        if let Some(params) = self.params.get() {
-            req.params = serde_json::to_string(params).unwrap_or_default().into();
+        req.session = session.as_ref().into();
+        if let Some(params) = &params {
+            req.params = params.as_str().into();
         }
-        req
+        f(req)
     }
 
     /// The method, upper case.
     pub fn method(&self) -> &str {
-        &self.raw.method
+        self.raw.method.as_str()
     }
 
     /// The path, percent-decoded.
     pub fn path(&self) -> &str {
-        &self.raw.path
+        self.raw.path.as_str()
     }
 
     /// The raw query string.
     pub fn query_string(&self) -> &str {
-        &self.raw.query_string
+        self.raw.query_string.as_str()
     }
 
     /// The first value of a query-string field.
@@ -105,12 +111,12 @@ impl Request {
 
     /// The raw body.
     pub fn body(&self) -> &[u8] {
-        &self.raw.body
+        self.raw.body.as_slice()
     }
 
     /// The body parsed as JSON into `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_json::from_slice(&self.raw.body)?)
+        Ok(serde_json::from_slice(self.body())?)
     }
 
     /// The body's fields when it is `application/x-www-form-urlencoded`, or the text
@@ -119,9 +125,9 @@ impl Request {
     pub fn form(&self) -> Vec<(String, String)> {
         let content_type = self.header("content-type").unwrap_or("");
         if content_type.starts_with("application/x-www-form-urlencoded") {
-            parse_urlencoded(&String::from_utf8_lossy(&self.raw.body))
+            parse_urlencoded(&String::from_utf8_lossy(self.body()))
         } else if multipart::is_multipart(content_type) {
-            multipart::parse(content_type, &self.raw.body)
+            multipart::parse(content_type, self.body())
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|p| !p.is_file())
@@ -139,7 +145,7 @@ impl Request {
         if !multipart::is_multipart(content_type) {
             return Vec::new();
         }
-        multipart::parse(content_type, &self.raw.body)
+        multipart::parse(content_type, self.body())
             .unwrap_or_default()
             .into_iter()
             .filter(Part::is_file)
@@ -165,7 +171,7 @@ impl Request {
     /// JSON-RPC `params` (json routes).
     pub fn params(&self) -> &Map<String, Value> {
         self.params
-            .get_or_init(|| match serde_json::from_str(&self.raw.params) {
+            .get_or_init(|| match serde_json::from_str(self.raw.params.as_str()) {
                 Ok(Value::Object(map)) => map,
                 _ => Map::new(),
             })
@@ -196,22 +202,22 @@ impl Request {
 
     /// The database selected for this request, if any.
     pub fn db(&self) -> Option<&str> {
-        self.raw.db.as_ref().map(|d| d.as_str()).into_option()
+        self.raw.db.map(|d| d.as_str()).into_option()
     }
 
     /// The client's address, after proxy handling.
     pub fn remote_addr(&self) -> &str {
-        &self.raw.remote_addr
+        self.raw.remote_addr.as_str()
     }
 
     /// `http` or `https`, after proxy handling.
     pub fn scheme(&self) -> &str {
-        &self.raw.scheme
+        self.raw.scheme.as_str()
     }
 
     /// The host the client asked for, after proxy handling.
     pub fn host(&self) -> &str {
-        &self.raw.host
+        self.raw.host.as_str()
     }
 
     /// A CSRF token for this session (Odoo's `request.csrf_token()`), to put in a form's

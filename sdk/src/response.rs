@@ -1,8 +1,9 @@
 //! [`Response`] and the conversions a handler's return value goes through:
 //! [`IntoResponse`] for http routes, [`IntoJsonResult`] for json routes.
 
-use crate::abi::HttpResponse;
+use crate::abi::{HttpResponse, Pair};
 use crate::{Error, Result};
+use abi_stable::std_types::{RVec, Tuple2};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,8 +19,9 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Response {
     status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    /// Kept in their ABI form: the response crosses the boundary as it is.
+    headers: RVec<Pair>,
+    body: RVec<u8>,
 }
 
 impl Default for Response {
@@ -33,8 +35,8 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Response {
             status,
-            headers: Vec::new(),
-            body: Vec::new(),
+            headers: RVec::new(),
+            body: RVec::new(),
         }
     }
 
@@ -84,7 +86,7 @@ impl Response {
 
     /// Appends a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.headers.push(Tuple2(name.into(), value.into()));
         self
     }
 
@@ -100,7 +102,7 @@ impl Response {
 
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
+        self.body = body.into().into();
         self
     }
 
@@ -113,8 +115,8 @@ impl Response {
     pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|p| p.0.eq_ignore_ascii_case(name))
+            .map(|p| p.1.as_str())
     }
 
     /// The body.
@@ -122,16 +124,12 @@ impl Response {
         &self.body
     }
 
-    /// Converts to the ABI form.
+    /// Converts to the ABI form (a move: nothing is copied).
     pub fn into_abi(self) -> HttpResponse {
         HttpResponse {
             status: self.status,
-            headers: self
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()).into())
-                .collect(),
-            body: self.body.into(),
+            headers: self.headers,
+            body: self.body,
         }
     }
 
@@ -139,12 +137,8 @@ impl Response {
     pub fn from_abi(r: HttpResponse) -> Self {
         Response {
             status: r.status,
-            headers: r
-                .headers
-                .into_iter()
-                .map(|p| (p.0.into_string(), p.1.into_string()))
-                .collect(),
-            body: r.body.into_vec(),
+            headers: r.headers,
+            body: r.body,
         }
     }
 }

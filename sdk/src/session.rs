@@ -2,9 +2,9 @@
 //! (`db`, `login`, `uid`, `context`...). The host loads and saves it; the handler reads and
 //! changes it, and asks for rotation at login and logout.
 
-use abi_stable::std_types::RString;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 /// The session of the current request.
@@ -18,17 +18,17 @@ use std::cell::OnceCell;
 /// assert_eq!(session.login(), Some("admin"));
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Session {
-    id: String,
+pub struct Session<'a> {
+    id: Cow<'a, str>,
     /// The content as the host sent it; parsed on first use (most handlers never look).
-    raw: RString,
+    raw: Cow<'a, str>,
     parsed: OnceCell<Map<String, Value>>,
     dirty: bool,
     rotate: bool,
 }
 
-impl Session {
-    pub(crate) fn from_parts(id: String, json: RString) -> Self {
+impl<'a> Session<'a> {
+    pub(crate) fn from_parts(id: Cow<'a, str>, json: Cow<'a, str>) -> Self {
         Session {
             id,
             raw: json,
@@ -158,10 +158,10 @@ impl Session {
         self.data()
     }
 
-    pub(crate) fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> Cow<'_, str> {
         match self.parsed.get() {
-            Some(data) => Value::Object(data.clone()).to_string(),
-            None => self.raw.to_string(),
+            Some(data) => Cow::Owned(serde_json::to_string(data).unwrap_or_default()),
+            None => Cow::Borrowed(&self.raw),
         }
     }
 }

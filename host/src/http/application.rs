@@ -18,6 +18,7 @@
 //!
 //! A generation never changes once built; a swap builds a new one (see `service`).
 
+use super::addon_request::OwnedRequest;
 use super::dispatcher::{self as disp, CSRF_FREE_METHODS};
 use super::request_session::LoadedSession;
 use super::response::{self, HttpResult};
@@ -26,14 +27,18 @@ use super::session::SessionStore;
 use super::{access_log, csrf, proxy, static_files, websocket};
 use crate::config::Config;
 use crate::modules::LoadedAddon;
-use abi_stable::std_types::{ROption, RString, RVec, Tuple2};
+use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, COOKIE, SET_COOKIE};
+use hyper::header::{
+    HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE,
+};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, StatusCode, Version};
-use inphms_sdk::abi::{EndpointRef, HttpRequest, Invocation, ItemKind, Outcome, RouteDescriptor};
+use inphms_sdk::abi::{
+    EndpointRef, HeaderRef, HttpRequest, Invocation, ItemKind, Outcome, RouteDescriptor,
+};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -86,7 +91,7 @@ thread_local! {
 }
 
 /// Calls a route's endpoint for a dispatcher, in the generation running on this thread.
-pub fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Outcome {
+pub fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome {
     let app = CURRENT.with(|c| c.borrow().clone());
     let Some(app) = app else {
         return error_outcome("endpoint called outside of a request");
@@ -151,7 +156,9 @@ impl Ctx {
         self.uri.query().unwrap_or("")
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    /// A header's value as text; `name` is best one of hyper's constants (a `&str` is
+    /// parsed into a header name on every call).
+    fn header(&self, name: impl hyper::header::AsHeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
@@ -278,7 +285,7 @@ impl Application {
             .client
             .host
             .as_deref()
-            .or_else(|| ctx.header("host"))
+            .or_else(|| ctx.header(HOST))
             .unwrap_or_default();
         let (db, rejected) =
             crate::service::db::select_db(&self.config, session_db.as_deref(), query_db, host)
@@ -377,7 +384,7 @@ impl Application {
                 return resp;
             }
         }
-        let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE.as_str()));
+        let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
         if self.db.is_none() {
             if let Some(app) = self.database_app(ctx, &mut session).await {
                 return app.route(ctx, body, session).await;
@@ -410,7 +417,7 @@ impl Application {
             add_cors(&mut resp, origin, &entry.route, false);
         }
         resp.headers_mut().insert(
-            "x-content-type-options",
+            hyper::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
         resp
@@ -485,7 +492,7 @@ impl Application {
             .into_option()
             .unwrap_or(self.config.max_content_length);
         let declared = ctx
-            .header("content-length")
+            .header(CONTENT_LENGTH)
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
             return response::html_error(413, None);
@@ -500,7 +507,7 @@ impl Application {
             }
             Err(_) => return response::html_error(400, None),
         };
-        let content_type = ctx.header("content-type");
+        let content_type = ctx.header(CONTENT_TYPE);
         let routing_type = route.routing_type.as_str();
         if routing_type == "json" && !disp::is_json_mimetype(content_type) {
             let pattern = route
@@ -574,34 +581,36 @@ impl Application {
             }
         };
 
+        // A route that can save the session needs its id now (a CSRF token, a login);
+        // one that cannot sees an empty id for a new session.
+        if route.save_session {
+            session.sid(&*self.sessions);
+        }
+        // The addon reads views of these values (nothing is copied to cross).
+        let header_texts: Vec<(&str, std::borrow::Cow<'_, str>)> = ctx
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        let headers: Vec<HeaderRef<'_>> = header_texts
+            .iter()
+            .map(|(k, v)| Tuple2(RStr::from(*k), RStr::from(v.as_ref())))
+            .collect();
+        let session_json = session.json();
+        let params = Value::Object(params).to_string();
         let mut request = HttpRequest {
             method: ctx.method.as_str().into(),
             path: ctx.path().into(),
             query_string: ctx.query().into(),
-            headers: ctx
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    Tuple2(
-                        RString::from(k.as_str()),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
-                    )
-                })
-                .collect(),
-            body: body.to_vec().into(),
+            headers: RSlice::from_slice(&headers),
+            body: RSlice::from_slice(&body),
             remote_addr: (*ctx.remote_addr).into(),
             scheme: ctx.client.scheme.as_str().into(),
             host: ctx.client.host.as_deref().unwrap_or("").into(),
-            db: self.db.as_deref().map(RString::from).into(),
-            // A route that can save the session needs its id now (a CSRF token, a login);
-            // one that cannot sees an empty id for a new session.
-            session_id: if route.save_session {
-                session.sid(&*self.sessions).into()
-            } else {
-                session.sid.as_deref().unwrap_or("").into()
-            },
-            session: session.json().into(),
-            params: Value::Object(params).to_string().into(),
+            db: self.db.as_deref().map(RStr::from).into(),
+            session_id: session.sid.as_deref().unwrap_or("").into(),
+            session: session_json.as_ref().into(),
+            params: params.as_str().into(),
             dev_mode: self.dev(),
             websocket: ROption::RNone,
         };
@@ -617,7 +626,7 @@ impl Application {
                 .unwrap_or("");
             let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
             request.websocket = ROption::RSome(opened.id);
-            let task = self.run_handler(entry, request);
+            let task = self.run_handler(entry, OwnedRequest::capture(&request));
             let endpoint = entry.route.endpoint.clone();
             tokio::spawn(async move {
                 let code = match task.await {
@@ -688,7 +697,7 @@ impl Application {
     fn run_handler(
         self: &Arc<Self>,
         entry: &RouteEntry,
-        request: HttpRequest,
+        request: OwnedRequest,
     ) -> tokio::task::JoinHandle<Outcome> {
         let app = Arc::clone(self);
         let (addon, item) = (entry.addon, entry.route.id);
@@ -703,13 +712,13 @@ impl Application {
                     readonly,
                     crate::sql_db::env::MAX_TRIES,
                     Some(Duration::from_secs(app.config.limit_time_real)),
-                    || app.invoke(addon, item, routing_type.as_str(), request.clone()),
+                    || request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
                 )
                 .unwrap_or_else(|e| Outcome {
                     error: ROption::RSome(crate::sql_db::env::error_info(&e)),
                     ..Outcome::default()
                 }),
-                None => app.invoke(addon, item, routing_type.as_str(), request),
+                None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
             };
             CURRENT.with(|c| *c.borrow_mut() = None);
             outcome
@@ -718,7 +727,7 @@ impl Application {
 
     /// Runs a `blocking = false` route inline, on this runtime worker: no thread hand-off
     /// (see ARCHITECTURE.md, "How handlers run").
-    fn run_inline(self: &Arc<Self>, entry: &RouteEntry, request: HttpRequest) -> Outcome {
+    fn run_inline(self: &Arc<Self>, entry: &RouteEntry, request: HttpRequest<'_>) -> Outcome {
         CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
         let outcome = self.invoke(
             entry.addon,
@@ -735,12 +744,12 @@ impl Application {
     async fn call(
         self: &Arc<Self>,
         entry: &RouteEntry,
-        request: HttpRequest,
+        request: HttpRequest<'_>,
     ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
         if !entry.route.blocking && !entry.route.websocket && self.db.is_none() {
             return Ok(self.run_inline(entry, request));
         }
-        let mut task = self.run_handler(entry, request);
+        let mut task = self.run_handler(entry, OwnedRequest::capture(&request));
         let limit = self.config.limit_time_real;
         let joined = if limit > 0 {
             match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {
@@ -767,7 +776,13 @@ impl Application {
 
     /// Runs a route: through the addon dispatcher of its type, or straight to the handler
     /// for the built-in `http` and `json` types.
-    fn invoke(&self, addon: u32, item: u32, routing_type: &str, request: HttpRequest) -> Outcome {
+    fn invoke(
+        &self,
+        addon: u32,
+        item: u32,
+        routing_type: &str,
+        request: HttpRequest<'_>,
+    ) -> Outcome {
         let endpoint = EndpointRef { addon, route: item };
         match self.dispatchers.get(routing_type) {
             Some((d_addon, d_id)) if *d_addon != u32::MAX => {
@@ -778,7 +793,7 @@ impl Application {
                 let compatible = call(Invocation {
                     kind: ItemKind::DispatcherCompatible,
                     item: *d_id,
-                    request: ROption::RSome(request.clone()),
+                    request: ROption::RSome(request),
                     endpoint: ROption::RNone,
                     args: RVec::new(),
                 });
@@ -809,10 +824,9 @@ impl Application {
         !self.config.dev_mode.is_empty()
     }
 
+    /// One access-log line (`log_batched` checks that the access log is on; the entry
+    /// costs nothing until written).
     fn log_access(&self, ctx: &Ctx, resp: &HttpResult) {
-        if !crate::netsvc::enabled(tracing::Level::INFO, access_log::ACCESS_LOG_TARGET) {
-            return;
-        }
         let size = resp
             .headers()
             .get(CONTENT_LENGTH)

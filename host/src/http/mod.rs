@@ -3,6 +3,7 @@
 //! per module.
 
 pub mod access_log;
+mod addon_request;
 pub mod application;
 pub mod csrf;
 pub mod dispatcher;

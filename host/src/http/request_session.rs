@@ -121,11 +121,11 @@ impl LoadedSession {
     }
 
     /// The content as JSON, for the handler.
-    pub(crate) fn json(&self) -> String {
+    pub(crate) fn json(&self) -> std::borrow::Cow<'_, str> {
         match (&self.json, &self.data) {
-            (Some(json), _) => json.to_string(),
-            (None, Some(data)) => serde_json::to_string(&data.0).unwrap_or_default(),
-            (None, None) => default_session_json().to_owned(),
+            (Some(json), _) => std::borrow::Cow::Borrowed(json),
+            (None, Some(data)) => serde_json::to_string(&data.0).unwrap_or_default().into(),
+            (None, None) => std::borrow::Cow::Borrowed(default_session_json()),
         }
     }
 

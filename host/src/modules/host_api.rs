@@ -83,7 +83,7 @@ extern "C" fn csrf_token(sid: RStr<'_>, lifetime: u64) -> RString {
     })
 }
 
-extern "C" fn call_endpoint(endpoint: EndpointRef, request: HttpRequest) -> Outcome {
+extern "C" fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome {
     guard(Outcome::default(), || {
         crate::http::call_endpoint(endpoint, request)
     })

@@ -87,7 +87,16 @@ impl Output {
     }
 
     fn write_pending(&self, sink: &mut Box<dyn Write + Send>) {
-        let batch = std::mem::take(&mut lock(&self.pending).buf);
+        let batch = {
+            let mut pending = lock(&self.pending);
+            // The next batch starts with room for as much as this one held.
+            let room = if pending.flusher {
+                pending.buf.len().min(MAX_BUFFERED)
+            } else {
+                0
+            };
+            std::mem::replace(&mut pending.buf, Vec::with_capacity(room))
+        };
         if !batch.is_empty() {
             // Nowhere to report a failing log output; the lines are dropped.
             let _ = sink.write_all(&batch);

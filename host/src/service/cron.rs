@@ -458,7 +458,7 @@ async fn run_handler(
                 kind: ItemKind::Cron,
                 item,
                 request: ROption::RSome(HttpRequest {
-                    db: ROption::RSome(RString::from(db.as_str())),
+                    db: ROption::RSome(db.as_str().into()),
                     ..HttpRequest::default()
                 }),
                 endpoint: ROption::RNone,

@@ -1,0 +1,114 @@
+//! [`OwnedRequest`]: the request handed to an addon, kept whole for a handler that runs on
+//! the blocking pool.
+//!
+//! An addon reads its request through [`HttpRequest`], borrowed views of the host's data
+//! valid for the call. A handler run inline on the event loop gets views of the request
+//! path's own values; one run on the blocking pool outlives them, so the fields are copied
+//! once into an `OwnedRequest`, moved to the pool, and viewed from there (a database
+//! transaction that retries the handler views the same copy again).
+
+use abi_stable::std_types::{RSlice, RStr, Tuple2};
+use inphms_sdk::abi::{HeaderRef, HttpRequest};
+
+/// The fields of an [`HttpRequest`], owned.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedRequest {
+    method: String,
+    path: String,
+    query_string: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    remote_addr: String,
+    scheme: String,
+    host: String,
+    db: Option<String>,
+    session_id: String,
+    session: String,
+    params: String,
+    dev_mode: bool,
+    websocket: Option<u64>,
+}
+
+impl OwnedRequest {
+    /// Copies every field of `req`.
+    pub(crate) fn capture(req: &HttpRequest<'_>) -> OwnedRequest {
+        OwnedRequest {
+            method: req.method.to_string(),
+            path: req.path.to_string(),
+            query_string: req.query_string.to_string(),
+            headers: req
+                .headers
+                .iter()
+                .map(|h| (h.0.to_string(), h.1.to_string()))
+                .collect(),
+            body: req.body.to_vec(),
+            remote_addr: req.remote_addr.to_string(),
+            scheme: req.scheme.to_string(),
+            host: req.host.to_string(),
+            db: req.db.into_option().map(|d| d.to_string()),
+            session_id: req.session_id.to_string(),
+            session: req.session.to_string(),
+            params: req.params.to_string(),
+            dev_mode: req.dev_mode,
+            websocket: req.websocket.into_option(),
+        }
+    }
+
+    /// Calls `f` with a view of the request.
+    pub(crate) fn with_view<R>(&self, f: impl FnOnce(HttpRequest<'_>) -> R) -> R {
+        let headers: Vec<HeaderRef<'_>> = self
+            .headers
+            .iter()
+            .map(|(k, v)| Tuple2(RStr::from(k.as_str()), RStr::from(v.as_str())))
+            .collect();
+        f(HttpRequest {
+            method: self.method.as_str().into(),
+            path: self.path.as_str().into(),
+            query_string: self.query_string.as_str().into(),
+            headers: RSlice::from_slice(&headers),
+            body: RSlice::from_slice(&self.body),
+            remote_addr: self.remote_addr.as_str().into(),
+            scheme: self.scheme.as_str().into(),
+            host: self.host.as_str().into(),
+            db: self.db.as_deref().map(RStr::from).into(),
+            session_id: self.session_id.as_str().into(),
+            session: self.session.as_str().into(),
+            params: self.params.as_str().into(),
+            dev_mode: self.dev_mode,
+            websocket: self.websocket.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::ROption;
+
+    #[test]
+    fn a_captured_request_views_as_the_original() {
+        let headers = [
+            Tuple2(RStr::from("host"), RStr::from("example.com")),
+            Tuple2(RStr::from("cookie"), RStr::from("a=1")),
+        ];
+        let original = HttpRequest {
+            method: "POST".into(),
+            path: "/x y".into(),
+            query_string: "a=1".into(),
+            headers: RSlice::from_slice(&headers),
+            body: RSlice::from_slice(b"body"),
+            remote_addr: "10.0.0.1".into(),
+            scheme: "https".into(),
+            host: "example.com".into(),
+            db: ROption::RSome("db1".into()),
+            session_id: "sid".into(),
+            session: "{}".into(),
+            params: "{\"a\":\"1\"}".into(),
+            dev_mode: true,
+            websocket: ROption::RSome(7),
+        };
+        let expected = format!("{original:?}");
+        let owned = OwnedRequest::capture(&original);
+        owned.with_view(|view| assert_eq!(format!("{view:?}"), expected));
+    }
+}
