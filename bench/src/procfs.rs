@@ -45,6 +45,12 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     status_field(Path::new(&format!("/proc/{pid}/status")), "VmRSS")
 }
 
+/// The anonymous part of the resident set (heap, stacks), in KiB: `VmRSS` less the pages
+/// of mapped files (the binary's and libraries' code, paged in as paths are first run).
+pub fn rss_anon_kib(pid: u32) -> Option<u64> {
+    status_field(Path::new(&format!("/proc/{pid}/status")), "RssAnon")
+}
+
 /// The number of threads.
 pub fn threads(pid: u32) -> Option<u64> {
     status_field(Path::new(&format!("/proc/{pid}/status")), "Threads")

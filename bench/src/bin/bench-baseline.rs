@@ -123,7 +123,9 @@ async fn serve(listener: std::net::TcpListener, mode: Mode) {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10)) // the host's default http_header_timeout
+        // As the host: no hyper header timer (the host enforces its header and keep-alive
+        // timeouts in its own stream wrapper; a bare baseline has no such cost at all).
+        .header_read_timeout(None)
         .keep_alive(true);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();

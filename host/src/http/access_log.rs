@@ -101,6 +101,11 @@ impl fmt::Display for AccessLogEntry<'_> {
 /// Writes seconds with three decimals (`%.3f`) by integer formatting: a float formatted
 /// with a precision costs several times more, twice per request.
 fn write_seconds(out: &mut Vec<u8>, seconds: f64) {
+    if seconds == 0.0 {
+        // No query: the common case.
+        out.extend_from_slice(b"0.000");
+        return;
+    }
     if !(0.0..1e12).contains(&seconds) {
         out.extend_from_slice(format!("{seconds:.3}").as_bytes());
         return;

@@ -497,7 +497,13 @@ impl Application {
         if declared.is_some_and(|n| n > limit) {
             return response::html_error(413, None);
         }
-        let body = match Limited::new(body, limit as usize).collect().await {
+        let body = if hyper::body::Body::is_end_stream(&body) {
+            // No body (most GETs): nothing to collect.
+            Ok(http_body_util::Collected::default())
+        } else {
+            Limited::new(body, limit as usize).collect().await
+        };
+        let body = match body {
             Ok(b) => b.to_bytes(),
             Err(e)
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -597,7 +603,11 @@ impl Application {
             .map(|(k, v)| Tuple2(RStr::from(*k), RStr::from(v.as_ref())))
             .collect();
         let session_json = session.json();
-        let params = Value::Object(params).to_string();
+        let params = if params.is_empty() {
+            std::borrow::Cow::Borrowed("{}")
+        } else {
+            std::borrow::Cow::Owned(Value::Object(params).to_string())
+        };
         let mut request = HttpRequest {
             method: ctx.method.as_str().into(),
             path: ctx.path().into(),
@@ -610,7 +620,7 @@ impl Application {
             db: self.db.as_deref().map(RStr::from).into(),
             session_id: session.sid.as_deref().unwrap_or("").into(),
             session: session_json.as_ref().into(),
-            params: params.as_str().into(),
+            params: params.as_ref().into(),
             dev_mode: self.dev(),
             websocket: ROption::RNone,
         };
@@ -880,6 +890,9 @@ fn http_params(
     body: &[u8],
 ) -> Result<Map<String, Value>, String> {
     let mut params = Map::new();
+    if query.is_empty() && body.is_empty() {
+        return Ok(params);
+    }
     let mut add = |pairs: Vec<(String, Value)>| {
         let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs {

@@ -65,12 +65,20 @@ pub fn generate_sid() -> String {
 
 /// Odoo's `^[A-Za-z0-9_-]{84}$`, checked byte by byte.
 pub fn is_valid_sid(sid: &str) -> bool {
-    sid.len() == SID_LEN && sid.bytes().all(is_sid_byte)
+    sid.len() == SID_LEN && sid.bytes().all(|b| SID_BYTES[usize::from(b)])
 }
 
-fn is_sid_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
+/// The bytes of URL-safe base64, as a table (checked per byte, twice per request).
+static SID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 /// The content of a session: a JSON object, with Odoo's keys by default.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -267,7 +275,15 @@ impl FilesystemSessionStore {
     /// `<dir>/<sid[0:2]>/<sid>`; only call with a valid id.
     fn path_of(&self, sid: &str) -> PathBuf {
         debug_assert!(is_valid_sid(sid));
-        self.dir.join(&sid[..2]).join(sid)
+        // One allocation (each `Path::join` parses and allocates): this runs per request.
+        let mut path =
+            std::ffi::OsString::with_capacity(self.dir.as_os_str().len() + 2 + SID_LEN + 2);
+        path.push(self.dir.as_os_str());
+        path.push("/");
+        path.push(&sid[..2]);
+        path.push("/");
+        path.push(sid);
+        PathBuf::from(path)
     }
 }
 
@@ -389,8 +405,11 @@ impl SessionStore for FilesystemSessionStore {
         for shard in top.flatten() {
             // Only our own two-character shard folders (not followed through symlinks).
             let name = shard.file_name();
-            let is_shard =
-                name.len() == 2 && name.as_encoded_bytes().iter().all(|&b| is_sid_byte(b));
+            let is_shard = name.len() == 2
+                && name
+                    .as_encoded_bytes()
+                    .iter()
+                    .all(|&b| SID_BYTES[usize::from(b)]);
             if !is_shard || !shard.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
