@@ -323,10 +323,75 @@ pub struct HttpRequest<'a> {
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
-    /// Headers, in order; `Set-Cookie` may repeat.
-    pub headers: RVec<Pair>,
+    /// Headers, in order (`Set-Cookie` may repeat), packed in one buffer by
+    /// [`HeaderBlock::push`]: one allocation for all of them, not two per header.
+    pub headers: HeaderBlock,
     /// The body.
     pub body: RVec<u8>,
+}
+
+/// Headers packed in one buffer: for each, the name's length (`u32`, little-endian), the
+/// name, the value's length, the value. Lengths, not separators, delimit them, so no
+/// byte of a name or value can start another header.
+///
+/// ```
+/// # use inphms_sdk::abi::HeaderBlock;
+/// let mut block = HeaderBlock::default();
+/// block.push("Content-Type", "text/plain");
+/// block.push("X-Odd", "a\r\nb: c");
+/// let all: Vec<_> = block.iter().collect();
+/// assert_eq!(all, [(&b"Content-Type"[..], &b"text/plain"[..]), (b"X-Odd", b"a\r\nb: c")]);
+/// // A truncated block yields the complete headers only.
+/// block.0.truncate(block.0.len() - 1);
+/// assert_eq!(block.iter().count(), 1);
+/// ```
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderBlock(pub RVec<u8>);
+
+impl HeaderBlock {
+    /// Appends one header.
+    pub fn push(&mut self, name: &str, value: &str) {
+        // RVec grows by exact reallocation: build in a Vec (amortized), then move back.
+        let mut buf = std::mem::take(&mut self.0).into_vec();
+        Self::encode(&mut buf, name, value);
+        self.0 = buf.into();
+    }
+
+    /// Appends one header to a block being built in `buf` (`HeaderBlock(buf.into())` then
+    /// takes it without a copy).
+    pub fn encode(buf: &mut Vec<u8>, name: &str, value: &str) {
+        if buf.capacity() == 0 {
+            buf.reserve(128);
+        }
+        for part in [name.as_bytes(), value.as_bytes()] {
+            let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.extend_from_slice(&part[..(len as usize).min(part.len())]);
+        }
+    }
+
+    /// The headers, in order, as `(name, value)` bytes; a truncated block ends early.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        Self::decode(&self.0)
+    }
+
+    /// The headers of a block held as bytes (see [`HeaderBlock::encode`]).
+    pub fn decode(block: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut rest: &[u8] = block;
+        std::iter::from_fn(move || {
+            let mut take = || {
+                let (len, tail) = rest.split_first_chunk::<4>()?;
+                let len = u32::from_le_bytes(*len) as usize;
+                let (part, tail) = (tail.get(..len)?, tail.get(len..)?);
+                rest = tail;
+                Some(part)
+            };
+            let name = take()?;
+            let value = take()?;
+            Some((name, value))
+        })
+    }
 }
 
 /// The class of an error, which decides how a dispatcher answers it (Odoo's exceptions).

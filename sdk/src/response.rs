@@ -1,9 +1,9 @@
 //! [`Response`] and the conversions a handler's return value goes through:
 //! [`IntoResponse`] for http routes, [`IntoJsonResult`] for json routes.
 
-use crate::abi::{HttpResponse, Pair};
+use crate::abi::{HeaderBlock, HttpResponse};
 use crate::{Error, Result};
-use abi_stable::std_types::{RVec, Tuple2};
+use abi_stable::std_types::RVec;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -19,8 +19,8 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Response {
     status: u16,
-    /// Kept in their ABI form: the response crosses the boundary as it is.
-    headers: RVec<Pair>,
+    /// Packed as [`HeaderBlock`] (one buffer for all headers), moved into it to cross.
+    headers: Vec<u8>,
     body: RVec<u8>,
 }
 
@@ -35,7 +35,7 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Response {
             status,
-            headers: RVec::new(),
+            headers: Vec::new(),
             body: RVec::new(),
         }
     }
@@ -86,7 +86,7 @@ impl Response {
 
     /// Appends a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push(Tuple2(name.into(), value.into()));
+        HeaderBlock::encode(&mut self.headers, name, value);
         self
     }
 
@@ -113,10 +113,9 @@ impl Response {
 
     /// The first value of a header, by case-insensitive name.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|p| p.0.eq_ignore_ascii_case(name))
-            .map(|p| p.1.as_str())
+        HeaderBlock::decode(&self.headers)
+            .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
     /// The body.
@@ -128,7 +127,7 @@ impl Response {
     pub fn into_abi(self) -> HttpResponse {
         HttpResponse {
             status: self.status,
-            headers: self.headers,
+            headers: HeaderBlock(self.headers.into()),
             body: self.body,
         }
     }
@@ -137,7 +136,7 @@ impl Response {
     pub fn from_abi(r: HttpResponse) -> Self {
         Response {
             status: r.status,
-            headers: r.headers,
+            headers: r.headers.0.into_vec(),
             body: r.body,
         }
     }

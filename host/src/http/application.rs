@@ -65,7 +65,8 @@ pub struct Application {
     /// The loaded addons; an [`EndpointRef::addon`] is an index here.
     pub addons: Vec<Arc<LoadedAddon>>,
     routes: RouteTable<RouteEntry>,
-    dispatchers: HashMap<String, (u32, u32)>,
+    /// Routing type → (addon, dispatcher id); looked up per request (foldhash).
+    dispatchers: HashMap<String, (u32, u32), foldhash::fast::RandomState>,
     statics: static_files::StaticRoots,
     sessions: Arc<dyn SessionStore>,
     csrf_secret: Vec<u8>,
@@ -184,7 +185,7 @@ impl Application {
             )
         })?;
         let trusted_proxies = config.proxy_trusted.clone();
-        let mut dispatchers = HashMap::new();
+        let mut dispatchers = HashMap::default();
         dispatchers.insert("http".to_owned(), (u32::MAX, 0));
         dispatchers.insert("json".to_owned(), (u32::MAX, 1));
         let mut statics = Vec::new();
@@ -593,14 +594,24 @@ impl Application {
             session.sid(&*self.sessions);
         }
         // The addon reads views of these values (nothing is copied to cross).
-        let header_texts: Vec<(&str, std::borrow::Cow<'_, str>)> = ctx
+        // Values that are not plain ASCII text cross as lossy UTF-8 copies (rare).
+        let lossy: Vec<String> = ctx
+            .headers
+            .values()
+            .filter(|v| v.to_str().is_err())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        let mut lossy_values = lossy.iter();
+        let headers: Vec<HeaderRef<'_>> = ctx
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes())))
-            .collect();
-        let headers: Vec<HeaderRef<'_>> = header_texts
-            .iter()
-            .map(|(k, v)| Tuple2(RStr::from(*k), RStr::from(v.as_ref())))
+            .map(|(k, v)| {
+                let text = match v.to_str() {
+                    Ok(text) => text,
+                    Err(_) => lossy_values.next().map_or("", String::as_str),
+                };
+                Tuple2(RStr::from(k.as_str()), RStr::from(text))
+            })
             .collect();
         let session_json = session.json();
         let params = if params.is_empty() {

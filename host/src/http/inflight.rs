@@ -2,8 +2,8 @@
 //! database, start) that SIGQUIT dumps, and the handlers still stuck in addon code after
 //! their request was answered 504, which past a threshold make the server re-exec itself.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use slab::Slab;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,63 +20,54 @@ pub struct RequestInfo {
     pub started: Instant,
 }
 
-static NEXT: AtomicU64 = AtomicU64::new(1);
 static STUCK: AtomicUsize = AtomicUsize::new(0);
 
-fn table() -> &'static Mutex<HashMap<u64, RequestInfo>> {
-    static TABLE: std::sync::OnceLock<Mutex<HashMap<u64, RequestInfo>>> =
-        std::sync::OnceLock::new();
-    TABLE.get_or_init(|| Mutex::new(HashMap::new()))
+/// The requests in flight, in a slab: entering and leaving cost no hashing (this runs for
+/// every request); a key is reused once its request left.
+static TABLE: Mutex<Slab<RequestInfo>> = Mutex::new(Slab::new());
+
+fn table() -> std::sync::MutexGuard<'static, Slab<RequestInfo>> {
+    TABLE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Registers a request until the guard is dropped.
 pub fn enter(method: &hyper::Method, path: &hyper::Uri) -> Guard {
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let info = RequestInfo {
         method: method.clone(),
         path: path.clone(),
         db: None,
         started: Instant::now(),
     };
-    if let Ok(mut t) = table().lock() {
-        t.insert(id, info);
-    }
-    Guard(id)
+    Guard(table().insert(info))
 }
 
 /// Removes its request from the table when dropped.
 #[derive(Debug)]
-pub struct Guard(u64);
+pub struct Guard(usize);
 
 impl Guard {
     /// Records the database the request was bound to.
     pub fn set_db(&self, db: &str) {
-        if let Ok(mut t) = table().lock() {
-            if let Some(info) = t.get_mut(&self.0) {
-                info.db = Some(db.to_owned());
-            }
+        if let Some(info) = table().get_mut(self.0) {
+            info.db = Some(db.to_owned());
         }
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Ok(mut t) = table().lock() {
-            t.remove(&self.0);
-        }
+        let removed = table().try_remove(self.0);
+        // Dropped outside the lock: the Uri's bytes are released without holding it.
+        drop(removed);
     }
 }
 
 /// The requests in flight, oldest first, with their elapsed time.
 pub fn snapshot() -> Vec<(RequestInfo, Duration)> {
     let mut all: Vec<(RequestInfo, Duration)> = table()
-        .lock()
-        .map(|t| {
-            t.values()
-                .map(|i| (i.clone(), i.started.elapsed()))
-                .collect()
-        })
-        .unwrap_or_default();
+        .iter()
+        .map(|(_, i)| (i.clone(), i.started.elapsed()))
+        .collect();
     all.sort_by_key(|(_, elapsed)| std::cmp::Reverse(*elapsed));
     all
 }

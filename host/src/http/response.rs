@@ -87,13 +87,9 @@ pub fn from_addon(r: HttpResponse) -> HttpResult {
     let mut out = Response::new(Full::new(Bytes::from_owner(r.body)));
     *out.status_mut() = status;
     let headers = out.headers_mut();
-    for pair in r.headers {
-        let (name, value) = (pair.0, pair.1);
-        let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value.as_str()),
-        ) else {
-            tracing::warn!(target: "inphms.http", "addon header {name:?} dropped: invalid name or value");
+    for (name, value) in r.headers.iter() {
+        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
+            tracing::warn!(target: "inphms.http", "addon header {:?} dropped: invalid name or value", String::from_utf8_lossy(name));
             continue;
         };
         let single = n == hyper::header::DATE || n == hyper::header::SERVER;
@@ -122,27 +118,35 @@ fn escape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi_stable::std_types::Tuple2;
+    use inphms_sdk::abi::HeaderBlock;
 
     #[test]
     fn date_and_server_are_never_doubled() {
+        let mut headers = HeaderBlock::default();
+        for (name, value) in [
+            ("Server", "a"),
+            ("server", "b"),
+            ("Date", "Thu, 26 Nov 2026 00:00:00 GMT"),
+            ("Date", "Thu, 26 Nov 2026 00:00:01 GMT"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+            ("Bad\nName", "x"),
+            ("X-Injected", "a\r\nSet-Cookie: evil=1"),
+        ] {
+            headers.push(name, value);
+        }
         let r = HttpResponse {
             status: 200,
-            headers: vec![
-                Tuple2("Server".into(), "a".into()),
-                Tuple2("server".into(), "b".into()),
-                Tuple2("Date".into(), "Thu, 26 Nov 2026 00:00:00 GMT".into()),
-                Tuple2("Date".into(), "Thu, 26 Nov 2026 00:00:01 GMT".into()),
-                Tuple2("Set-Cookie".into(), "a=1".into()),
-                Tuple2("Set-Cookie".into(), "b=2".into()),
-            ]
-            .into(),
+            headers,
             body: Vec::new().into(),
         };
         let out = from_addon(r);
         assert_eq!(out.headers().get_all("server").iter().count(), 1);
         assert_eq!(out.headers().get_all("date").iter().count(), 1);
         assert_eq!(out.headers().get_all("set-cookie").iter().count(), 2);
+        // Invalid names and values are dropped, never split into other headers.
+        assert_eq!(out.headers().len(), 4);
+        assert!(out.headers().get("x-injected").is_none());
     }
 
     #[test]

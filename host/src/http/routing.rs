@@ -49,8 +49,11 @@
 //! segment is itself dynamic, in insertion order.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
+
+/// The route maps are looked up for every request with keys the host chose (paths and
+/// segments of declared rules): a fast hash (foldhash, randomly seeded) instead of SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use regex::Regex;
 
@@ -349,8 +352,8 @@ impl<T> Default for RouteTable<T> {
     fn default() -> Self {
         RouteTable {
             routes: Vec::new(),
-            statics: HashMap::new(),
-            buckets: HashMap::new(),
+            statics: HashMap::default(),
+            buckets: HashMap::default(),
             wild: Vec::new(),
         }
     }

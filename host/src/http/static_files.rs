@@ -54,7 +54,8 @@ const LOG_TARGET: &str = "inphms.http";
 /// The `static/` folders of the loaded addons, canonicalized once.
 #[derive(Debug, Clone, Default)]
 pub struct StaticRoots {
-    roots: HashMap<String, PathBuf>,
+    /// Looked up for every `/<addon>/static/` candidate (foldhash).
+    roots: HashMap<String, PathBuf, foldhash::fast::RandomState>,
 }
 
 /// The outcome of [`StaticRoots::lookup`].
@@ -93,7 +94,7 @@ impl StaticRoots {
         S: Into<String>,
         P: AsRef<Path>,
     {
-        let mut roots = HashMap::new();
+        let mut roots = HashMap::default();
         for (name, dir) in dirs {
             let (name, dir) = (name.into(), dir.as_ref());
             match fs::canonicalize(dir) {
