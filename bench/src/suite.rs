@@ -491,7 +491,7 @@ pub fn item6_memory(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
         Row {
             item: "6".into(),
             measure: format!(
-                "RSS after ≥ {n} keep-alive requests (MiB; host {} requests, baseline {}); growth after warm-up in KiB, VmRSS: host {hg:+}, baseline {:+}; of which anonymous memory (RssAnon: heap, stacks): host {hag:+}, baseline {:+}, the rest being code pages of the binary and libraries first run",
+                "RSS after ≥ {n} keep-alive requests (MiB; host {} requests, baseline {}); growth after warm-up in KiB, VmRSS: host {hg:+}, baseline {:+}; RssAnon (heap, stacks): host {hag:+}, baseline {:+}",
                 h.requests,
                 b.requests,
                 growth(&b),
