@@ -223,6 +223,7 @@ async fn lifecycle(
                 }
                 _ = signals.dump.notified() => dump(),
                 _ = tick.tick() => {
+                    limits::trim_heap();
                     if let Some(rss) = limits::over_soft_limit(generations.config.limit_memory_soft) {
                         break Exit::Phoenix(format!(
                             "Server memory limit ({}) reached: RSS {rss}",
