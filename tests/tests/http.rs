@@ -1260,6 +1260,30 @@ fn websockets_get_close_1001_at_shutdown() {
 // ---------------------------------------------------------------------------------------------
 // Access log
 
+/// Access-log lines are written in batches (within 20 ms), yet none is lost: a graceful
+/// stop right after a burst of requests writes every line before the process exits.
+#[test]
+fn a_graceful_stop_writes_every_batched_access_log_line() {
+    let (_td, mut server) = start(&[]);
+    let port = server.port();
+    for i in 0..40 {
+        let r = http_get(port, &format!("/web/health?n={i}"), &[]);
+        assert_eq!(r.status, 200);
+    }
+    assert!(
+        server.stop(Duration::from_secs(10)).is_some(),
+        "no graceful exit:\n{}",
+        server.stderr()
+    );
+    let log = server.stderr();
+    for i in 0..40 {
+        assert!(
+            log.contains(&format!("\"GET /web/health?n={i} HTTP/1.1\" 200")),
+            "access line {i} missing after the stop:\n{log}"
+        );
+    }
+}
+
 #[test]
 fn one_access_log_line_per_request_in_werkzeugs_format() {
     let (_td, server) = start(&[]);
