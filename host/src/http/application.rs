@@ -308,7 +308,9 @@ impl Application {
             );
         }
         let db = db?;
-        let registry = match crate::modules::registry::Registry::get(&db).await {
+        // Boxed: loading a registry is a large future, awaited only with a database; it
+        // would otherwise size (and be copied with) the future of every request.
+        let registry = match Box::pin(crate::modules::registry::Registry::get(&db)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(target: "inphms.http", "Database or registry unusable, trying without: {e}");
@@ -770,7 +772,18 @@ impl Application {
         if !entry.route.blocking && !entry.route.websocket && self.db.is_none() {
             return Ok(self.run_inline(entry, request));
         }
-        let mut task = self.run_handler(entry, OwnedRequest::capture(&request));
+        // Boxed: the wait under a timeout is a large future, and an unboxed one would be
+        // part of (and copied with) the future of every request, inline ones included.
+        Box::pin(self.call_blocking(entry, OwnedRequest::capture(&request))).await
+    }
+
+    /// [`Application::call`] for a handler on the blocking pool, under `limit_time_real`.
+    async fn call_blocking(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: OwnedRequest,
+    ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
+        let mut task = self.run_handler(entry, request);
         let limit = self.config.limit_time_real;
         let joined = if limit > 0 {
             match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {

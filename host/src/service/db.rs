@@ -72,7 +72,9 @@ async fn owned_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
             return list.clone();
         }
     }
-    let list = query_dbs(config).await;
+    // Boxed: the query's future is large and awaited once a second at most; unboxed, it
+    // would make the future of every request that much larger to move.
+    let list = Box::pin(query_dbs(config)).await;
     *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));
     list
 }
