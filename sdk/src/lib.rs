@@ -70,6 +70,7 @@ pub mod cursor;
 mod dispatcher;
 mod error;
 mod host;
+pub mod json;
 pub mod multipart;
 mod registry;
 mod request;

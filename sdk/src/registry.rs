@@ -290,7 +290,8 @@ fn reply_outcome(result: Result<Reply>, req: &Request) -> Outcome {
             ..Outcome::default()
         },
         Ok(Reply::Value(v)) => Outcome {
-            value: v.map(|v| RString::from(v.to_string())).into(),
+            // As the host answers it (json.dumps), so that it crosses into the answer as is.
+            value: v.map(|v| RString::from(crate::json::dumps(&v))).into(),
             ..Outcome::default()
         },
         Err(e) => error_outcome(e),

@@ -545,15 +545,27 @@ impl Application {
         }
 
         let mut jsonrpc_id = Value::Null;
+        // A json route's `params` as the body has them, when nothing is merged into them.
+        let mut raw_params: Option<&str> = None;
         let params = match routing_type {
             "json" => {
-                let rpc = match disp::parse_jsonrpc(&body) {
+                let rpc = match disp::parse_jsonrpc_view(&body) {
                     Ok(r) => r,
                     Err(resp) => return *resp,
                 };
                 jsonrpc_id = rpc.id;
                 match rpc.params {
-                    Ok(mut p) => {
+                    Ok(disp::RpcParams::Raw(raw)) if args.is_empty() => {
+                        raw_params = Some(raw.get());
+                        Map::new()
+                    }
+                    Ok(disp::RpcParams::Raw(raw)) => {
+                        let mut p: Map<String, Value> =
+                            serde_json::from_str(raw.get()).unwrap_or_default();
+                        p.extend(args);
+                        p
+                    }
+                    Ok(disp::RpcParams::Parsed(mut p)) => {
                         p.extend(args);
                         p
                     }
@@ -616,7 +628,9 @@ impl Application {
             })
             .collect();
         let session_json = session.json();
-        let params = if params.is_empty() {
+        let params = if let Some(raw) = raw_params {
+            std::borrow::Cow::Borrowed(raw)
+        } else if params.is_empty() {
             std::borrow::Cow::Borrowed("{}")
         } else {
             std::borrow::Cow::Owned(Value::Object(params).to_string())

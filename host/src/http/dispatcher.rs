@@ -35,6 +35,55 @@ pub struct JsonRpcRequest {
     pub params: Result<Map<String, Value>, String>,
 }
 
+/// A JSON-RPC request's `params` as [`parse_jsonrpc_view`] gives them.
+#[derive(Debug)]
+pub enum RpcParams<'a> {
+    /// The object as it is in the body: passed to the addon without being parsed here.
+    Raw(&'a serde_json::value::RawValue),
+    /// Parsed (the body took the full parse).
+    Parsed(Map<String, Value>),
+}
+
+/// A JSON-RPC request, its `params` borrowed from the body when possible.
+#[derive(Debug)]
+pub struct JsonRpcView<'a> {
+    /// The request id (echoed back).
+    pub id: Value,
+    /// `params`, which must be an object.
+    pub params: Result<RpcParams<'a>, String>,
+}
+
+/// [`parse_jsonrpc`] without building what is not needed: for the usual body (an object
+/// with an object `params`), only the `id` is parsed into a value and `params` stays the
+/// body's text. Anything else (no `params`, `params` of another type, duplicate keys, not
+/// an object, not JSON) takes [`parse_jsonrpc`], which decides as before.
+pub fn parse_jsonrpc_view(body: &[u8]) -> Result<JsonRpcView<'_>, Box<HttpResult>> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(default)]
+        id: Value,
+        #[serde(borrow, default)]
+        params: Option<&'a serde_json::value::RawValue>,
+    }
+    if let Ok(Envelope {
+        id,
+        params: Some(raw),
+    }) = serde_json::from_slice::<Envelope<'_>>(body)
+    {
+        if raw.get().starts_with('{') {
+            return Ok(JsonRpcView {
+                id,
+                params: Ok(RpcParams::Raw(raw)),
+            });
+        }
+    }
+    let full = parse_jsonrpc(body)?;
+    Ok(JsonRpcView {
+        id: full.id,
+        params: full.params.map(RpcParams::Parsed),
+    })
+}
+
 /// Parses a JSON-RPC body, or answers Odoo's plain 400s.
 pub fn parse_jsonrpc(body: &[u8]) -> Result<JsonRpcRequest, Box<HttpResult>> {
     let value: Value = std::str::from_utf8(body)
@@ -63,53 +112,17 @@ pub fn parse_jsonrpc(body: &[u8]) -> Result<JsonRpcRequest, Box<HttpResult>> {
     Ok(JsonRpcRequest { id, params })
 }
 
-/// Python's `json.dumps` separators.
-struct PythonFormatter;
-
-impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
-    }
-}
-
 /// `value` as Python's `json.dumps(value, ensure_ascii=False)` writes it.
 pub fn python_json(value: &Value) -> String {
-    use serde::Serialize as _;
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
-    // Serializing a `Value` into memory cannot fail.
-    let _ = value.serialize(&mut ser);
-    String::from_utf8(out).unwrap_or_default()
+    inphms_sdk::json::dumps(value)
 }
 
 fn jsonrpc_response(body: &Value) -> HttpResult {
-    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(python_json(
-        body,
-    ))));
+    json_body(python_json(body))
+}
+
+fn json_body(text: String) -> HttpResult {
+    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(text)));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
@@ -119,18 +132,26 @@ fn jsonrpc_response(body: &Value) -> HttpResult {
 
 /// The JSON-RPC success answer; `result` (JSON text from the addon) is omitted when the
 /// endpoint returned nothing.
+///
+/// The SDK writes a result as `json.dumps` does, so it is placed in the answer as it is:
+/// checked to be JSON (a pass without allocation), neither parsed into a `Value` nor
+/// written again. Text that is not JSON is logged and answered `null`.
 pub fn jsonrpc_result(id: &Value, result: Option<&str>) -> HttpResult {
-    let mut body = Map::new();
-    body.insert("jsonrpc".into(), Value::String("2.0".into()));
-    body.insert("id".into(), id.clone());
+    let mut text = String::with_capacity(48 + result.map_or(0, str::len));
+    text.push_str(r#"{"jsonrpc": "2.0", "id": "#);
+    text.push_str(&python_json(id));
     if let Some(r) = result {
-        let value = serde_json::from_str(r).unwrap_or_else(|e| {
-            tracing::error!(target: "inphms.http", "a json handler returned invalid JSON ({e}); answered null");
-            Value::Null
-        });
-        body.insert("result".into(), value);
+        text.push_str(r#", "result": "#);
+        match serde_json::from_str::<serde::de::IgnoredAny>(r) {
+            Ok(_) => text.push_str(r.trim()),
+            Err(e) => {
+                tracing::error!(target: "inphms.http", "a json handler returned invalid JSON ({e}); answered null");
+                text.push_str("null");
+            }
+        }
     }
-    jsonrpc_response(&Value::Object(body))
+    text.push('}');
+    json_body(text)
 }
 
 /// Odoo's JSON-RPC error object for an error, as HTTP 200.
@@ -209,6 +230,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn jsonrpc_view_keeps_object_params_as_text_and_defers_the_rest() {
+        let body = br#"{"jsonrpc": "2.0", "id": 3, "params": {"a": [1, {"b": "\u00e9"}]}}"#;
+        let view = parse_jsonrpc_view(body).unwrap();
+        assert_eq!(view.id, json!(3));
+        match view.params {
+            Ok(RpcParams::Raw(raw)) => assert_eq!(raw.get(), r#"{"a": [1, {"b": "\u00e9"}]}"#),
+            other => panic!("{other:?}"),
+        }
+        // What the full parse decides, it still decides.
+        for (body, expected) in [
+            (
+                &br#"{"id": 1, "params": null}"#[..],
+                Err("'params' must be an object, found null"),
+            ),
+            (
+                br#"{"id": 1, "params": [1]}"#,
+                Err("'params' must be an object, found an array"),
+            ),
+            (br#"{"id": 1}"#, Ok(0)),
+            (
+                br#"{"id": 1, "params": {"x": 1}, "params": {"y": 2, "z": 3}}"#,
+                Ok(2),
+            ),
+        ] {
+            let view = parse_jsonrpc_view(body).unwrap();
+            let got = match view.params {
+                Ok(RpcParams::Parsed(map)) => Ok(map.len()),
+                Ok(RpcParams::Raw(raw)) => panic!("raw {raw}"),
+                Err(message) => Err(message),
+            };
+            assert_eq!(
+                got,
+                expected.map_err(str::to_owned),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(parse_jsonrpc_view(b"[1]").unwrap_err().status(), 400);
+        assert_eq!(parse_jsonrpc_view(b"{oops").unwrap_err().status(), 400);
+    }
+
+    #[test]
     fn jsonrpc_parsing() {
         assert_eq!(parse_jsonrpc(b"{oops").unwrap_err().status(), 400);
         assert_eq!(parse_jsonrpc(b"[1]").unwrap_err().status(), 400);
@@ -230,9 +293,16 @@ mod tests {
             let bytes = body_bytes(r);
             String::from_utf8(bytes).unwrap()
         };
+        // The result is placed as the SDK wrote it (json.dumps, see inphms_sdk::json)...
+        let result = inphms_sdk::json::dumps(&json!({"x": [1, 2]}));
         assert_eq!(
-            body(jsonrpc_result(&json!(7), Some("{\"x\":[1,2]}"))),
+            body(jsonrpc_result(&json!(7), Some(&result))),
             r#"{"jsonrpc": "2.0", "id": 7, "result": {"x": [1, 2]}}"#
+        );
+        // ...checked to be JSON, never trusted blindly.
+        assert_eq!(
+            body(jsonrpc_result(&json!("a"), Some("{\"x\": "))),
+            r#"{"jsonrpc": "2.0", "id": "a", "result": null}"#
         );
         assert_eq!(
             body(jsonrpc_result(&Value::Null, None)),
