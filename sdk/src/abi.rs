@@ -28,9 +28,6 @@ use abi_stable::{
     StableAbi,
 };
 
-/// A header or parameter pair.
-pub type Pair = Tuple2<RString, RString>;
-
 /// A request header as it crosses the boundary: name (lower case) and value, borrowed from
 /// the host for the duration of the call.
 pub type HeaderRef<'a> = Tuple2<RStr<'a>, RStr<'a>>;

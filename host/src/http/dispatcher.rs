@@ -112,13 +112,8 @@ pub fn parse_jsonrpc(body: &[u8]) -> Result<JsonRpcRequest, Box<HttpResult>> {
     Ok(JsonRpcRequest { id, params })
 }
 
-/// `value` as Python's `json.dumps(value, ensure_ascii=False)` writes it.
-pub fn python_json(value: &Value) -> String {
-    inphms_sdk::json::dumps(value)
-}
-
 fn jsonrpc_response(body: &Value) -> HttpResult {
-    json_body(python_json(body))
+    json_body(inphms_sdk::json::dumps(body))
 }
 
 fn json_body(text: String) -> HttpResult {
@@ -139,7 +134,7 @@ fn json_body(text: String) -> HttpResult {
 pub fn jsonrpc_result(id: &Value, result: Option<&str>) -> HttpResult {
     let mut text = String::with_capacity(48 + result.map_or(0, str::len));
     text.push_str(r#"{"jsonrpc": "2.0", "id": "#);
-    text.push_str(&python_json(id));
+    text.push_str(&inphms_sdk::json::dumps(id));
     if let Some(r) = result {
         text.push_str(r#", "result": "#);
         match serde_json::from_str::<serde::de::IgnoredAny>(r) {
@@ -285,7 +280,7 @@ mod tests {
     #[test]
     fn python_shapes() {
         assert_eq!(
-            python_json(&json!({"a": [1, "é", {"b": null}], "c": 1.5})),
+            inphms_sdk::json::dumps(&json!({"a": [1, "é", {"b": null}], "c": 1.5})),
             r#"{"a": [1, "é", {"b": null}], "c": 1.5}"#
         );
         assert_eq!(quote_plus("/a_b?c=d e&f~é"), "%2Fa_b%3Fc%3Dd+e%26f~%C3%A9");

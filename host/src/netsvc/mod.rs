@@ -482,31 +482,26 @@ pub fn enabled(level: Level, target: &str) -> bool {
 /// Writes a record of an addon, under the addon's own `target`, with the database of the
 /// current span, if it passes the filter.
 pub fn log_record(level: Level, target: &str, message: &str) {
-    log_with(level, target, |line| {
+    log_to(level, target, false, |line| {
         line.extend_from_slice(message.as_bytes())
     });
 }
 
-/// Writes one record whose message `fill` appends to the line.
-pub fn log_with(level: Level, target: &str, fill: impl FnOnce(&mut Vec<u8>)) {
-    let sev = severity_of(&level);
-    if !LOGGER.enabled(sev, target) {
-        return;
-    }
-    let db = current_dbname();
-    LOGGER.write(sev, db.as_deref(), target, false, fill);
+/// Writes a high-volume record (the access log, a line per request) whose message `fill`
+/// appends to the line: below WARNING it may wait up to [`output::FLUSH_DELAY`] in the
+/// buffer and be written with the lines logged meanwhile, in one system call.
+pub fn log_batched(level: Level, target: &str, fill: impl FnOnce(&mut Vec<u8>)) {
+    log_to(level, target, true, fill);
 }
 
-/// [`log_with`] for a high-volume record (the access log, a line per request): below
-/// WARNING it may wait up to [`output::FLUSH_DELAY`] in the buffer and be written with
-/// the lines logged meanwhile, in one system call. Other records are written at once.
-pub fn log_batched(level: Level, target: &str, fill: impl FnOnce(&mut Vec<u8>)) {
+/// One record, with the database of the current span, if it passes the filter.
+fn log_to(level: Level, target: &str, batched: bool, fill: impl FnOnce(&mut Vec<u8>)) {
     let sev = severity_of(&level);
     if !LOGGER.enabled(sev, target) {
         return;
     }
     let db = current_dbname();
-    LOGGER.write(sev, db.as_deref(), target, true, fill);
+    LOGGER.write(sev, db.as_deref(), target, batched, fill);
 }
 
 /// Writes every buffered log line now: before the process exits or re-executes itself
