@@ -332,16 +332,19 @@ impl Application {
     }
 
     /// Serves one request from `peer` (`peer_text`: its address as text, made once per
-    /// connection).
+    /// connection), received at `started`.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
         peer_text: &Arc<str>,
+        started: Instant,
     ) -> HttpResult {
-        let started = Instant::now();
         let (mut parts, body) = req.into_parts();
-        let upgrade = if websocket::is_upgrade_request(&parts.headers) {
+        // hyper adds `OnUpgrade` only to a request that asks for an upgrade.
+        let upgrade = if parts.extensions.get::<OnUpgrade>().is_some()
+            && websocket::is_upgrade_request(&parts.headers)
+        {
             parts.extensions.remove::<OnUpgrade>()
         } else {
             None
@@ -414,7 +417,11 @@ impl Application {
             }
             Match::NotFound => return response::html_error(404, None),
         };
-        let args: Map<String, Value> = args.into_iter().map(|(k, v)| (k, v.to_json())).collect();
+        let args: Map<String, Value> = if args.is_empty() {
+            Map::new()
+        } else {
+            args.into_iter().map(|(k, v)| (k, v.to_json())).collect()
+        };
         let mut resp = self.dispatch(ctx, entry, args, body, session).await;
         if let Some(origin) = entry.route.cors.as_ref().into_option() {
             add_cors(&mut resp, origin, &entry.route, false);
@@ -428,17 +435,16 @@ impl Application {
 
     /// Whether `raw_path` is `/<loaded addon>/static/...` (cheap, no file access).
     fn may_be_static(&self, raw_path: &str) -> bool {
-        let mut parts = raw_path.splitn(4, '/').skip(1);
-        match (parts.next(), parts.next()) {
-            (Some(addon), Some(folder)) => {
-                folder == "static"
-                    && self
-                        .statics
-                        .root(&percent_encoding::percent_decode_str(addon).decode_utf8_lossy())
-                        .is_some()
-            }
-            _ => false,
-        }
+        // Runs for every GET: the folder is checked before the addon's name is decoded.
+        let Some((addon, rest)) = raw_path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
+            return false;
+        };
+        let folder = rest.split_once('/').map_or(rest, |(folder, _)| folder);
+        folder == "static"
+            && self
+                .statics
+                .root(&percent_encoding::percent_decode_str(addon).decode_utf8_lossy())
+                .is_some()
     }
 
     /// A static file's response, read on the blocking pool; `None` falls through to routing.
@@ -494,30 +500,34 @@ impl Application {
             .max_content_length
             .into_option()
             .unwrap_or(self.config.max_content_length);
-        let declared = ctx
-            .header(CONTENT_LENGTH)
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return response::html_error(413, None);
-        }
         let body = if hyper::body::Body::is_end_stream(&body) {
             // No body (most GETs): nothing to collect.
-            Ok(http_body_util::Collected::default())
+            Bytes::new()
         } else {
-            Limited::new(body, limit as usize).collect().await
-        };
-        let body = match body {
-            Ok(b) => b.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return response::html_error(413, None)
+            let declared = ctx
+                .header(CONTENT_LENGTH)
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit) {
+                return response::html_error(413, None);
             }
-            Err(_) => return response::html_error(400, None),
+            match Limited::new(body, limit as usize).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e)
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some() =>
+                {
+                    return response::html_error(413, None)
+                }
+                Err(_) => return response::html_error(400, None),
+            }
         };
-        let content_type = ctx.header(CONTENT_TYPE);
         let routing_type = route.routing_type.as_str();
+        // Read only where it matters: a json route, or a body to parse.
+        let content_type = if routing_type == "json" || !body.is_empty() {
+            ctx.header(CONTENT_TYPE)
+        } else {
+            None
+        };
         if routing_type == "json" && !disp::is_json_mimetype(content_type) {
             let pattern = route
                 .paths
@@ -580,7 +590,11 @@ impl Application {
                     Ok(p) => p,
                     Err(message) => return response::html_error(400, Some(&message)),
                 };
-                let token = p.remove("csrf_token");
+                let token = if p.is_empty() {
+                    None
+                } else {
+                    p.remove("csrf_token")
+                };
                 if routing_type == "http"
                     && route.csrf
                     && !CSRF_FREE_METHODS.contains(&ctx.method.as_str())
@@ -597,7 +611,9 @@ impl Application {
                         );
                     }
                 }
-                p.extend(args);
+                if !args.is_empty() {
+                    p.extend(args);
+                }
                 p
             }
         };
@@ -608,25 +624,23 @@ impl Application {
             session.sid(&*self.sessions);
         }
         // The addon reads views of these values (nothing is copied to cross).
-        // Values that are not plain ASCII text cross as lossy UTF-8 copies (rare).
-        let lossy: Vec<String> = ctx
-            .headers
-            .values()
-            .filter(|v| v.to_str().is_err())
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
-        let mut lossy_values = lossy.iter();
-        let headers: Vec<HeaderRef<'_>> = ctx
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                let text = match v.to_str() {
-                    Ok(text) => text,
-                    Err(_) => lossy_values.next().map_or("", String::as_str),
-                };
-                Tuple2(RStr::from(k.as_str()), RStr::from(text))
-            })
-            .collect();
+        // Values that are not plain ASCII text cross as lossy UTF-8 copies (rare), put in
+        // place once they are all made.
+        let mut lossy: Vec<(usize, String)> = Vec::new();
+        let mut headers: Vec<HeaderRef<'_>> = Vec::with_capacity(ctx.headers.len());
+        for (k, v) in ctx.headers.iter() {
+            let text = v.to_str().unwrap_or_else(|_| {
+                lossy.push((
+                    headers.len(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                ));
+                ""
+            });
+            headers.push(Tuple2(RStr::from(k.as_str()), RStr::from(text)));
+        }
+        for (i, text) in &lossy {
+            headers[*i].1 = RStr::from(text.as_str());
+        }
         let session_json = session.json();
         let params = if let Some(raw) = raw_params {
             std::borrow::Cow::Borrowed(raw)
@@ -683,7 +697,16 @@ impl Application {
             });
             return websocket::switching_protocols(&accept);
         }
-        let mut outcome = match self.call(entry, request).await {
+        // Inline routes are called here, not in a future of their own: the request's views
+        // are not moved again, and the future of every request stays smaller.
+        let called = if self.runs_inline(entry) {
+            Ok(self.run_inline(entry, request))
+        } else {
+            // Boxed: the wait under a timeout is a large future, and an unboxed one would
+            // be part of (and copied with) the future of every request.
+            Box::pin(self.call_blocking(entry, OwnedRequest::capture(&request))).await
+        };
+        let mut outcome = match called {
             Ok(o) => o,
             Err(timeout) => {
                 return match routing_type {
@@ -776,22 +799,14 @@ impl Application {
         outcome
     }
 
-    /// Calls the route's addon: inline for a `blocking = false` route outside a database,
-    /// else on the blocking pool under `limit_time_real`.
-    async fn call(
-        self: &Arc<Self>,
-        entry: &RouteEntry,
-        request: HttpRequest<'_>,
-    ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
-        if !entry.route.blocking && !entry.route.websocket && self.db.is_none() {
-            return Ok(self.run_inline(entry, request));
-        }
-        // Boxed: the wait under a timeout is a large future, and an unboxed one would be
-        // part of (and copied with) the future of every request, inline ones included.
-        Box::pin(self.call_blocking(entry, OwnedRequest::capture(&request))).await
+    /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =
+    /// false` route outside a database; else on the blocking pool under `limit_time_real`
+    /// ([`Application::call_blocking`]).
+    fn runs_inline(&self, entry: &RouteEntry) -> bool {
+        !entry.route.blocking && !entry.route.websocket && self.db.is_none()
     }
 
-    /// [`Application::call`] for a handler on the blocking pool, under `limit_time_real`.
+    /// Calls a handler on the blocking pool, under `limit_time_real`.
     async fn call_blocking(
         self: &Arc<Self>,
         entry: &RouteEntry,
@@ -875,12 +890,16 @@ impl Application {
     /// One access-log line (`log_batched` checks that the access log is on; the entry
     /// costs nothing until written).
     fn log_access(&self, ctx: &Ctx, resp: &HttpResult) {
-        let size = resp
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .or_else(|| hyper::body::Body::size_hint(resp.body()).exact());
+        // The body's size; the header's for an empty body (a `HEAD`, a `304`).
+        let size = match hyper::body::Body::size_hint(resp.body()).exact() {
+            Some(n) if n > 0 => Some(n),
+            exact => resp
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .or(exact),
+        };
         let entry = access_log::entry(
             &ctx.remote_addr,
             ctx.method.as_str(),
@@ -894,6 +913,7 @@ impl Application {
         crate::netsvc::log_batched(
             tracing::Level::INFO,
             access_log::ACCESS_LOG_TARGET,
+            entry.time,
             |line| entry.write_to(line),
         );
     }

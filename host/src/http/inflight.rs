@@ -30,13 +30,13 @@ fn table() -> std::sync::MutexGuard<'static, Slab<RequestInfo>> {
     TABLE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Registers a request until the guard is dropped.
-pub fn enter(method: &hyper::Method, path: &hyper::Uri) -> Guard {
+/// Registers a request, received at `started`, until the guard is dropped.
+pub fn enter(method: &hyper::Method, path: &hyper::Uri, started: Instant) -> Guard {
     let info = RequestInfo {
         method: method.clone(),
         path: path.clone(),
         db: None,
-        started: Instant::now(),
+        started,
     };
     Guard(table().insert(info))
 }

@@ -26,7 +26,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use hyper::header::{HeaderMap, HeaderName, HOST};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 
 /// A trusted network: an address and a prefix length (`10.0.0.0/8`, `::1/128`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +174,7 @@ pub struct ClientInfo {
     pub scheme: Scheme,
     /// `HTTP_HOST` (may include a port); `None` without a usable host header (an HTTP/2
     /// request carries its authority in the URI instead).
-    pub host: Option<String>,
+    pub host: Option<HostName>,
     /// True when the forwarded headers were applied.
     pub forwarded: bool,
 }
@@ -190,12 +190,7 @@ pub fn resolve(
     let direct = ClientInfo {
         remote_addr: peer.ip().to_canonical(),
         scheme: Scheme::Http,
-        host: headers
-            .get(HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|h| is_host(h))
-            .map(str::to_owned),
+        host: headers.get(HOST).and_then(HostName::from_header),
         forwarded: false,
     };
     if !proxy_mode {
@@ -236,7 +231,7 @@ pub fn resolve(
     ClientInfo {
         remote_addr,
         scheme,
-        host: Some(host),
+        host: HostName::from_text(host),
         forwarded: true,
     }
 }
@@ -259,11 +254,55 @@ fn parse_client_addr(value: &str) -> Option<IpAddr> {
 }
 
 fn is_host(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 255
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+    const ALLOWED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] =
+                c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':' | b'[' | b']');
+            b += 1;
+        }
+        table
+    };
+    !value.is_empty() && value.len() <= 255 && value.bytes().all(|b| ALLOWED[b as usize])
+}
+
+/// A host as the request names it, checked by [`is_host`] (so plain ASCII). The `Host`
+/// header's value is kept as hyper parsed it (shared bytes, no copy: this is read for every
+/// request); it dereferences to the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostName(HeaderValue);
+
+impl HostName {
+    /// The host of a `Host` header, if it looks like one (surrounding spaces ignored).
+    fn from_header(value: &HeaderValue) -> Option<HostName> {
+        let text = value.to_str().ok()?;
+        let trimmed = text.trim();
+        if !is_host(trimmed) {
+            return None;
+        }
+        if trimmed.len() == text.len() {
+            Some(HostName(value.clone()))
+        } else {
+            HostName::from_text(trimmed.to_owned())
+        }
+    }
+
+    fn from_text(text: String) -> Option<HostName> {
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
+            .ok()
+            .map(HostName)
+    }
+}
+
+impl std::ops::Deref for HostName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Only `is_host` text (ASCII) is ever held.
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+    }
 }
 
 /// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`; `[::1]` stays.
@@ -392,7 +431,7 @@ mod tests {
             ClientInfo {
                 remote_addr: "10.0.0.2".parse().unwrap(),
                 scheme: Scheme::Http,
-                host: Some("127.0.0.1:8069".into()),
+                host: HostName::from_text("127.0.0.1:8069".to_owned()),
                 forwarded: false,
             }
         );
@@ -421,7 +460,7 @@ mod tests {
                 ClientInfo {
                     remote_addr: "203.0.113.7".parse().unwrap(),
                     scheme: Scheme::Https,
-                    host: Some("erp.example.com".into()),
+                    host: HostName::from_text("erp.example.com".to_owned()),
                     forwarded: true,
                 },
                 "{trusted}"

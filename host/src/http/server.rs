@@ -165,7 +165,9 @@ pub async fn serve(
         let peer_text: Arc<str> = peer.ip().to_canonical().to_string().into();
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.load_full();
-            let tracked = super::inflight::enter(req.method(), req.uri());
+            // One clock read for the in-flight table and the access log.
+            let started = std::time::Instant::now();
+            let tracked = super::inflight::enter(req.method(), req.uri(), started);
             let in_flight = Arc::clone(&in_flight);
             let cap = cap.clone();
             let activity = Arc::clone(&activity);
@@ -177,7 +179,7 @@ pub async fn serve(
                     None => None,
                 };
                 in_flight.fetch_add(1, Ordering::AcqRel);
-                let resp = app.handle(req, peer, &peer_text).await;
+                let resp = app.handle(req, peer, &peer_text, started).await;
                 if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
                     activity.upgraded();
                 }

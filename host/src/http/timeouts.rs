@@ -43,6 +43,8 @@ pub struct Timeouts {
 #[derive(Debug)]
 pub struct ConnActivity {
     base: Instant,
+    /// [`coarse_ms`] at `base`.
+    base_ms: u64,
     /// Requests being served on the connection.
     active: AtomicUsize,
     /// Requests started so far.
@@ -63,6 +65,7 @@ impl ConnActivity {
     pub fn new() -> Arc<ConnActivity> {
         Arc::new(ConnActivity {
             base: Instant::now(),
+            base_ms: coarse_ms(),
             active: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             last: AtomicU64::new(0),
@@ -73,7 +76,7 @@ impl ConnActivity {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+        coarse_ms().saturating_sub(self.base_ms)
     }
 
     fn touch(&self) {
@@ -113,14 +116,31 @@ impl ConnActivity {
     }
 
     fn bytes_read(&self) {
-        self.touch();
+        let now = self.now_ms();
+        self.last.store(now, Ordering::Release);
         if self.active.load(Ordering::Acquire) == 0 {
-            let now = self.now_ms().saturating_add(1);
-            let _ = self
-                .head_started
-                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.head_started.compare_exchange(
+                0,
+                now.saturating_add(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
+}
+
+/// Milliseconds of the monotonic clock, read coarsely (`CLOCK_MONOTONIC_COARSE`: the
+/// kernel's last tick, a few milliseconds old at most): the connection's activity is
+/// stamped several times per request, and its deadlines are seconds long, so the cheapest
+/// clock is precise enough. Same origin as `Instant` (`CLOCK_MONOTONIC`).
+fn coarse_ms() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    // Cannot fail for this clock on Linux (since 2.6.32); a zero only makes a deadline earlier.
+    let ts = clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE)
+        .unwrap_or(nix::sys::time::TimeSpec::new(0, 0));
+    (ts.tv_sec() as u64)
+        .saturating_mul(1000)
+        .saturating_add(ts.tv_nsec() as u64 / 1_000_000)
 }
 
 /// Marks a request as served until dropped (also when hyper drops the service future).

@@ -16,6 +16,7 @@
 use crate::config::{Config, ConfigError};
 use std::io::Write;
 use std::sync::{Once, RwLock};
+use std::time::SystemTime;
 
 pub mod output;
 use tracing::field::{Field, Visit};
@@ -175,7 +176,7 @@ fn covers(prefix: &str, target: &str) -> bool {
 /// One log line, without the newline (tests; the logger writes into its buffer).
 #[cfg(test)]
 fn format_line(
-    now: chrono::DateTime<chrono::Utc>,
+    now: std::time::SystemTime,
     pid: u32,
     sev: u8,
     db: Option<&str>,
@@ -192,7 +193,7 @@ fn format_line(
 /// Appends one line, without the newline, to `line`.
 fn push_line(
     line: &mut Vec<u8>,
-    now: chrono::DateTime<chrono::Utc>,
+    now: std::time::SystemTime,
     pid: u32,
     sev: u8,
     db: Option<&str>,
@@ -214,15 +215,17 @@ fn push_line(
 
 /// Appends `YYYY-MM-DD HH:MM:SS,mmm`; the part up to the second is formatted once per
 /// second and thread (a log line per request makes this a hot path).
-fn push_timestamp(line: &mut Vec<u8>, now: chrono::DateTime<chrono::Utc>) {
+fn push_timestamp(line: &mut Vec<u8>, at: std::time::SystemTime) {
     use chrono::{Datelike as _, Timelike as _};
+    let since_epoch = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     thread_local! {
         static SECOND: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
     }
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
-        let second = now.timestamp();
+        let second = since_epoch.as_secs() as i64;
         if cached.0 != second {
+            let now: chrono::DateTime<chrono::Utc> = at.into();
             cached.0 = second;
             cached.1 = format!(
                 "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
@@ -236,7 +239,7 @@ fn push_timestamp(line: &mut Vec<u8>, now: chrono::DateTime<chrono::Utc>) {
         }
         line.extend_from_slice(cached.1.as_bytes());
     });
-    let ms = now.timestamp_subsec_millis().min(999);
+    let ms = since_epoch.subsec_millis().min(999);
     line.extend_from_slice(&[
         b',',
         b'0' + (ms / 100) as u8,
@@ -286,11 +289,11 @@ impl Logger {
         db: Option<&str>,
         target: &str,
         batched: bool,
+        at: std::time::SystemTime,
         message: impl FnOnce(&mut Vec<u8>),
     ) {
-        let now = chrono::Utc::now();
         self.out.line(!batched || sev >= severity::WARNING, |line| {
-            push_line(line, now, *PID, sev, db, target, message)
+            push_line(line, at, *PID, sev, db, target, message)
         });
     }
 }
@@ -402,9 +405,14 @@ where
                 .find_map(|s| s.extensions().get::<DbName>().map(|d| d.0.clone()))
         });
         v.message.push_str(&v.extra);
-        LOGGER.write(sev, db.as_deref(), meta.target(), false, |line| {
-            line.extend_from_slice(v.message.as_bytes())
-        });
+        LOGGER.write(
+            sev,
+            db.as_deref(),
+            meta.target(),
+            false,
+            SystemTime::now(),
+            |line| line.extend_from_slice(v.message.as_bytes()),
+        );
     }
 }
 
@@ -482,26 +490,33 @@ pub fn enabled(level: Level, target: &str) -> bool {
 /// Writes a record of an addon, under the addon's own `target`, with the database of the
 /// current span, if it passes the filter.
 pub fn log_record(level: Level, target: &str, message: &str) {
-    log_to(level, target, false, |line| {
+    log_to(level, target, false, SystemTime::now(), |line| {
         line.extend_from_slice(message.as_bytes())
     });
 }
 
 /// Writes a high-volume record (the access log, a line per request) whose message `fill`
 /// appends to the line: below WARNING it may wait up to [`output::FLUSH_DELAY`] in the
-/// buffer and be written with the lines logged meanwhile, in one system call.
-pub fn log_batched(level: Level, target: &str, fill: impl FnOnce(&mut Vec<u8>)) {
-    log_to(level, target, true, fill);
+/// buffer and be written with the lines logged meanwhile, in one system call. `at` is the
+/// line's time (the caller has read the clock already).
+pub fn log_batched(level: Level, target: &str, at: SystemTime, fill: impl FnOnce(&mut Vec<u8>)) {
+    log_to(level, target, true, at, fill);
 }
 
 /// One record, with the database of the current span, if it passes the filter.
-fn log_to(level: Level, target: &str, batched: bool, fill: impl FnOnce(&mut Vec<u8>)) {
+fn log_to(
+    level: Level,
+    target: &str,
+    batched: bool,
+    at: SystemTime,
+    fill: impl FnOnce(&mut Vec<u8>),
+) {
     let sev = severity_of(&level);
     if !LOGGER.enabled(sev, target) {
         return;
     }
     let db = current_dbname();
-    LOGGER.write(sev, db.as_deref(), target, batched, fill);
+    LOGGER.write(sev, db.as_deref(), target, batched, at, fill);
 }
 
 /// Writes every buffered log line now: before the process exits or re-executes itself
@@ -534,7 +549,8 @@ mod tests {
     fn line_format() {
         let t = chrono::DateTime::parse_from_rfc3339("2026-11-26T12:00:00.123Z")
             .unwrap()
-            .with_timezone(&chrono::Utc);
+            .with_timezone(&chrono::Utc)
+            .into();
         assert_eq!(
             format_line(t, 4242, severity::INFO, None, "inphms.service.server", "hi"),
             "2026-11-26 12:00:00,123 4242 INFO ? inphms.service.server: hi"

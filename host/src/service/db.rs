@@ -57,9 +57,15 @@ const LIST_TTL: Duration = Duration::from_secs(1);
 /// The databases `list_dbs(force = true)` gives, shared: from [`LIST_TTL`]-old cache when
 /// possible, so that a request costs no query (and no connection attempt when PostgreSQL
 /// is down).
+///
+/// One request at a time refreshes an expired list; the others meanwhile use the expired
+/// one rather than each sending the same query (under load, every request in flight when
+/// the list expires would otherwise query PostgreSQL and wait for it). Only when there is
+/// no list at all do they wait, for the one refresh.
 async fn owned_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
     type Cached = Option<(Instant, Result<Arc<[String]>, DbError>)>;
     static CACHE: Mutex<Cached> = Mutex::new(None);
+    static REFRESH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let names = db_names(config);
     if config.dbfilter.is_empty() && !names.is_empty() {
         let mut names = names;
@@ -67,11 +73,28 @@ async fn owned_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
         names.dedup();
         return Ok(names.into());
     }
-    if let Some((at, list)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        if at.elapsed() < LIST_TTL {
-            return list.clone();
+    let cached = || {
+        CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(at, list)| (at.elapsed() < LIST_TTL, list.clone()))
+    };
+    let _refreshing = match cached() {
+        Some((true, list)) => return list,
+        Some((false, expired)) => match REFRESH.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => return expired,
+        },
+        None => {
+            let guard = REFRESH.lock().await;
+            // Whoever held the lock may have just filled the cache.
+            if let Some((true, list)) = cached() {
+                return list;
+            }
+            guard
         }
-    }
+    };
     // Boxed: the query's future is large and awaited once a second at most; unboxed, it
     // would make the future of every request that much larger to move.
     let list = Box::pin(query_dbs(config)).await;
