@@ -18,7 +18,11 @@
 //! 7 and 8 swap between the release builds `test_swap-v1` and `test_swap-v2` that `cargo
 //! xtask bench` assembles in `target/release/bench-addons/`; item 9 needs PostgreSQL at
 //! `127.0.0.1:5432` ([`pg`]) and the release `test_db`.
+//!
+//! `bench-suite --instructions` counts instead the instructions per request of the
+//! keep-alive scenarios under callgrind ([`callgrind`]): exact, whatever the machine's load.
 
+pub mod callgrind;
 pub mod client;
 pub mod loadgen;
 pub mod pg;

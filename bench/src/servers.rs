@@ -249,6 +249,18 @@ impl Server {
         dir: &Path,
         extra: &[String],
     ) -> Result<Server, String> {
+        Server::start_wrapped(env, kind, dir, extra, &[])
+    }
+
+    /// [`Server::start_with`] under a `wrapper` command (`valgrind --tool=callgrind`...),
+    /// which runs the server's command line, environment included, in its own process id.
+    pub fn start_wrapped(
+        env: &Env,
+        kind: &Kind,
+        dir: &Path,
+        extra: &[String],
+        wrapper: &[String],
+    ) -> Result<Server, String> {
         let port = free_port()?;
         let log = dir.join("server.log");
         let log_file =
@@ -278,6 +290,20 @@ impl Server {
                 c
             }
         };
+        if let Some((program, args)) = wrapper.split_first() {
+            let mut wrapped = Command::new(program);
+            wrapped
+                .args(args)
+                .arg(cmd.get_program())
+                .args(cmd.get_args());
+            for (key, value) in cmd.get_envs() {
+                match value {
+                    Some(value) => wrapped.env(key, value),
+                    None => wrapped.env_remove(key),
+                };
+            }
+            cmd = wrapped;
+        }
         cmd.current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

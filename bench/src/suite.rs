@@ -234,11 +234,10 @@ pub struct Sample {
     pub threads: u64,
 }
 
-/// Starts the scenario's server, checks one request, warms up, then measures.
-fn run_scenario(env: &Env, opts: &Options, sc: &Scenario, round: usize) -> Result<Sample, String> {
-    let dir = env.scratch(&format!("{}-{round}", sc.key))?;
-    let server = Server::start(env, &sc.kind, &dir)?;
-    let load = (sc.load)(&server)?;
+/// Builds the scenario's load for `server` and checks its first request (status 200 and
+/// the expected text).
+pub fn first_request(sc: &Scenario, server: &Server) -> Result<Load, String> {
+    let load = (sc.load)(server)?;
     let first = client::request(
         server.port,
         load.method,
@@ -257,6 +256,14 @@ fn run_scenario(env: &Env, opts: &Options, sc: &Scenario, round: usize) -> Resul
             sc.expect
         ));
     }
+    Ok(load)
+}
+
+/// Starts the scenario's server, checks one request, warms up, then measures.
+fn run_scenario(env: &Env, opts: &Options, sc: &Scenario, round: usize) -> Result<Sample, String> {
+    let dir = env.scratch(&format!("{}-{round}", sc.key))?;
+    let server = Server::start(env, &sc.kind, &dir)?;
+    let load = first_request(sc, &server)?;
     opts.generator
         .run(server.port, &load, opts.connections, opts.warmup, &dir)?;
     let before = Counters::read(server.pid);

@@ -7,7 +7,8 @@
 //!   ([`ensure_load_generator`]), builds the host, the addons and the bench crate in release
 //!   (and the `v1` and `v2` builds of `test_swap` into `target/release/bench-addons/`), then
 //!   runs `target/release/bench-suite`, which prints the table and updates
-//!   `BENCHMARKS.md` (see `bench/src/lib.rs`).
+//!   `BENCHMARKS.md` (see `bench/src/lib.rs`); `cargo xtask bench --instructions` counts
+//!   instructions per request under callgrind instead.
 //!
 //! Standard library only: this crate must build before anything else.
 
@@ -41,7 +42,8 @@ const USAGE: &str = "usage: cargo xtask test [CARGO TEST ARGS...]\n       \
     cargo xtask bench [--quick] [BENCH-SUITE ARGS...]\n\n\
     test   build the workspace and the test addons, then run cargo test --workspace\n\
     bench  install wrk if missing, build in release, run the benchmarks (issue 7) and\n       \
-    write BENCHMARKS.md; --quick: one round of short runs; --help for the suite's options";
+    write BENCHMARKS.md; --quick: one round of short runs; --instructions: instructions\n       \
+    per request under callgrind; --help for the suite's options";
 
 /// The root of the workspace.
 fn root() -> PathBuf {

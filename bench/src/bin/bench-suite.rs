@@ -6,6 +6,7 @@
 //! bench-suite [--quick] [--rounds N] [--duration SECS] [--warmup SECS] [--requests N]
 //!             [--startups N] [--only ITEMS] [--loadgen wrk|oha] [--output PATH | --no-write]
 //!             [--command TEXT]
+//! bench-suite --instructions
 //! ```
 
 use inphms_bench::loadgen::Generator;
@@ -18,11 +19,15 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: bench-suite [--quick] [--rounds N] [--duration SECS] [--warmup SECS] \
 [--requests N] [--startups N] [--only 1,2,...] [--loadgen wrk|oha] [--output PATH | --no-write] [--command TEXT]
+       bench-suite --instructions
 
   --quick      1 round of 3 s runs, 100,000 requests for the RSS reading
                (default: 3 rounds of 10 s, 1,000,000 requests)
   --only       items of issue 7 to run (1-9; default all)
-  --output     the file to update (default: BENCHMARKS.md at the repository root)";
+  --output     the file to update (default: BENCHMARKS.md at the repository root)
+  --instructions
+               instead, count the instructions per request of the baseline and the host
+               under valgrind's callgrind (a few minutes; prints a table, writes nothing)";
 
 const INTRO: &str =
     "# Benchmarks\n\nRun `cargo xtask bench` (or `cargo xtask bench --quick`). See `bench/`.\n";
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let instructions = args.iter().any(|a| a == "--instructions");
     let mut rounds = if quick { 1 } else { 3 };
     let mut duration = if quick { 3 } else { 10 };
     let mut warmup = if quick { 1 } else { 2 };
@@ -63,7 +69,7 @@ fn run() -> Result<(), String> {
                 .map_err(|_| format!("{name}: not a number: {v}"))
         };
         match a.as_str() {
-            "--quick" => {}
+            "--quick" | "--instructions" => {}
             "--rounds" => rounds = number(a, value(a)?)? as usize,
             "--duration" => duration = number(a, value(a)?)?,
             "--warmup" => warmup = number(a, value(a)?)?,
@@ -106,6 +112,11 @@ fn run() -> Result<(), String> {
         env.work.display()
     );
 
+    if instructions {
+        let counts = inphms_bench::callgrind::run(&env, &opts)?;
+        println!("{}", inphms_bench::callgrind::table(&counts));
+        return Ok(());
+    }
     let measured = suite::run_throughput(&env, &opts)?;
     // An item of the second table that fails (a missing build, no PostgreSQL) gets a row
     // saying so and the suite goes on; the exit status reports it at the end.

@@ -110,7 +110,8 @@ fn write_seconds(out: &mut Vec<u8>, seconds: f64) {
         out.extend_from_slice(format!("{seconds:.3}").as_bytes());
         return;
     }
-    let millis = (seconds * 1000.0).round() as u64;
+    // Rounded half up, as `f64::round` would for these values, without its libm call.
+    let millis = (seconds * 1000.0 + 0.5) as u64;
     out.extend_from_slice(itoa::Buffer::new().format(millis / 1000).as_bytes());
     let frac = millis % 1000;
     out.extend_from_slice(&[

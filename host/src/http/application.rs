@@ -134,6 +134,11 @@ struct Ctx {
     peer: SocketAddr,
     /// hyper's handle on the connection, taken by a websocket route.
     upgrade: Mutex<Option<OnUpgrade>>,
+    /// The request's entry in the in-flight table (SIGQUIT's dump), left when dropped.
+    tracked: super::inflight::Guard,
+    /// The database the request is served in, once chosen: the access log's and the
+    /// in-flight table's (Odoo's `threading.current_thread().dbname`).
+    db: std::sync::OnceLock<String>,
 }
 
 impl Ctx {
@@ -332,13 +337,14 @@ impl Application {
     }
 
     /// Serves one request from `peer` (`peer_text`: its address as text, made once per
-    /// connection), received at `started`.
+    /// connection), received at `started` and registered as in flight by `tracked`.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
         peer_text: &Arc<str>,
         started: Instant,
+        tracked: super::inflight::Guard,
     ) -> HttpResult {
         let (mut parts, body) = req.into_parts();
         // hyper adds `OnUpgrade` only to a request that asks for an upgrade.
@@ -355,11 +361,16 @@ impl Application {
             peer,
             &parts.headers,
         );
-        let decoded_path =
-            match percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy() {
+        let raw_path = parts.uri.path();
+        // Without a `%`, decoding changes nothing (the path is already UTF-8 text).
+        let decoded_path = if !raw_path.contains('%') {
+            None
+        } else {
+            match percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy() {
                 std::borrow::Cow::Borrowed(_) => None,
                 std::borrow::Cow::Owned(decoded) => Some(decoded),
-            };
+            }
+        };
         let ctx = Ctx {
             started,
             uri: parts.uri,
@@ -376,6 +387,8 @@ impl Application {
             upgrade: Mutex::new(upgrade),
             method: parts.method,
             headers: parts.headers,
+            tracked,
+            db: std::sync::OnceLock::new(),
         };
         let resp = self.serve(&ctx, body).await;
         self.log_access(&ctx, &resp);
@@ -393,6 +406,10 @@ impl Application {
         let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
         if self.db.is_none() {
             if let Some(app) = self.database_app(ctx, &mut session).await {
+                if let Some(db) = app.db.as_deref() {
+                    ctx.tracked.set_db(db);
+                    let _ = ctx.db.set(db.to_owned());
+                }
                 return app.route(ctx, body, session).await;
             }
         }
@@ -623,88 +640,88 @@ impl Application {
         if route.save_session {
             session.sid(&*self.sessions);
         }
-        // The addon reads views of these values (nothing is copied to cross).
-        // Values that are not plain ASCII text cross as lossy UTF-8 copies (rare), put in
-        // place once they are all made.
-        let mut lossy: Vec<(usize, String)> = Vec::new();
-        let mut headers: Vec<HeaderRef<'_>> = Vec::with_capacity(ctx.headers.len());
-        for (k, v) in ctx.headers.iter() {
-            let text = v.to_str().unwrap_or_else(|_| {
-                lossy.push((
-                    headers.len(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                ));
-                ""
-            });
-            headers.push(Tuple2(RStr::from(k.as_str()), RStr::from(text)));
-        }
-        for (i, text) in &lossy {
-            headers[*i].1 = RStr::from(text.as_str());
-        }
-        let session_json = session.json();
-        let params = if let Some(raw) = raw_params {
-            std::borrow::Cow::Borrowed(raw)
-        } else if params.is_empty() {
-            std::borrow::Cow::Borrowed("{}")
-        } else {
-            std::borrow::Cow::Owned(Value::Object(params).to_string())
-        };
-        let mut request = HttpRequest {
-            method: ctx.method.as_str().into(),
-            path: ctx.path().into(),
-            query_string: ctx.query().into(),
-            headers: RSlice::from_slice(&headers),
-            body: RSlice::from_slice(&body),
-            remote_addr: (*ctx.remote_addr).into(),
-            scheme: ctx.client.scheme.as_str().into(),
-            host: ctx.client.host.as_deref().unwrap_or("").into(),
-            db: self.db.as_deref().map(RStr::from).into(),
-            session_id: session.sid.as_deref().unwrap_or("").into(),
-            session: session_json.as_ref().into(),
-            params: params.as_ref().into(),
-            dev_mode: self.dev(),
-            websocket: ROption::RNone,
-        };
-        if let Some(accept) = ws_accept {
-            let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let Some(on_upgrade) = on_upgrade else {
-                return response::html_error(400, Some("The connection cannot be upgraded"));
-            };
-            let addon = self
-                .addons
-                .get(entry.addon as usize)
-                .map(|a| a.name.as_str())
-                .unwrap_or("");
-            let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
-            request.websocket = ROption::RSome(opened.id);
-            let task = self.run_handler(entry, OwnedRequest::capture(&request));
-            let endpoint = entry.route.endpoint.clone();
-            tokio::spawn(async move {
-                let code = match task.await {
-                    Ok(outcome) => match disp::outcome_error(&outcome) {
-                        None => websocket::code::NORMAL,
-                        Some(e) => {
-                            tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
-                            websocket::code::INTERNAL_ERROR
-                        }
-                    },
-                    Err(e) => {
-                        tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
-                        websocket::code::INTERNAL_ERROR
-                    }
+        // A websocket route opens its socket first: the request carries its id.
+        let socket = match ws_accept {
+            None => None,
+            Some(accept) => {
+                let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let Some(on_upgrade) = on_upgrade else {
+                    return response::html_error(400, Some("The connection cannot be upgraded"));
                 };
-                websocket::release(opened.id, code);
-            });
-            return websocket::switching_protocols(&accept);
-        }
-        // Inline routes are called here, not in a future of their own: the request's views
-        // are not moved again, and the future of every request stays smaller.
-        let called = if self.runs_inline(entry) {
-            Ok(self.run_inline(entry, request))
-        } else {
-            // Boxed: the wait under a timeout is a large future, and an unboxed one would
-            // be part of (and copied with) the future of every request.
-            Box::pin(self.call_blocking(entry, OwnedRequest::capture(&request))).await
+                let addon = self
+                    .addons
+                    .get(entry.addon as usize)
+                    .map(|a| a.name.as_str())
+                    .unwrap_or("");
+                let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
+                Some((accept, opened))
+            }
+        };
+        let inline = socket.is_none() && self.runs_inline(entry);
+        // The addon reads views of these values (nothing is copied to cross), made in this
+        // block and used before any await: by the inline call, or copied for the blocking
+        // pool. So none of them is held by (and copied with) the request's future.
+        let prepared = {
+            let session_json = session.json();
+            let params = if let Some(raw) = raw_params {
+                std::borrow::Cow::Borrowed(raw)
+            } else if params.is_empty() {
+                std::borrow::Cow::Borrowed("{}")
+            } else {
+                std::borrow::Cow::Owned(Value::Object(params).to_string())
+            };
+            with_header_views(&ctx.headers, |headers| {
+                let request = HttpRequest {
+                    method: ctx.method.as_str().into(),
+                    path: ctx.path().into(),
+                    query_string: ctx.query().into(),
+                    headers: RSlice::from_slice(headers),
+                    body: RSlice::from_slice(&body),
+                    remote_addr: (*ctx.remote_addr).into(),
+                    scheme: ctx.client.scheme.as_str().into(),
+                    host: ctx.client.host.as_deref().unwrap_or("").into(),
+                    db: self.db.as_deref().map(RStr::from).into(),
+                    session_id: session.sid.as_deref().unwrap_or("").into(),
+                    session: session_json.as_ref().into(),
+                    params: params.as_ref().into(),
+                    dev_mode: self.dev(),
+                    websocket: socket.as_ref().map(|(_, opened)| opened.id).into(),
+                };
+                if inline {
+                    Prepared::Called(self.run_inline(entry, request))
+                } else {
+                    Prepared::ForPool(OwnedRequest::capture(&request))
+                }
+            })
+        };
+        let called = match prepared {
+            Prepared::Called(outcome) => Ok(outcome),
+            Prepared::ForPool(owned) => {
+                if let Some((accept, opened)) = socket {
+                    let task = self.run_handler(entry, owned);
+                    let endpoint = entry.route.endpoint.clone();
+                    tokio::spawn(async move {
+                        let code = match task.await {
+                            Ok(outcome) => match disp::outcome_error(&outcome) {
+                                None => websocket::code::NORMAL,
+                                Some(e) => {
+                                    tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                                    websocket::code::INTERNAL_ERROR
+                                }
+                            },
+                            Err(e) => {
+                                tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
+                                websocket::code::INTERNAL_ERROR
+                            }
+                        };
+                        websocket::release(opened.id, code);
+                    });
+                    return websocket::switching_protocols(&accept);
+                }
+                // Boxed: the wait under a timeout is a large future, and an unboxed one
+                // would be part of (and copied with) the future of every request.
+                Box::pin(self.call_blocking(entry, owned)).await
+            }
         };
         let mut outcome = match called {
             Ok(o) => o,
@@ -913,10 +930,41 @@ impl Application {
         crate::netsvc::log_batched(
             tracing::Level::INFO,
             access_log::ACCESS_LOG_TARGET,
+            ctx.db.get().map(String::as_str),
             entry.time,
             |line| entry.write_to(line),
         );
     }
+}
+
+/// A request ready for its handler: already answered by an inline handler, or copied for
+/// the blocking pool.
+enum Prepared {
+    Called(Outcome),
+    ForPool(OwnedRequest),
+}
+
+/// Calls `f` with views of `headers` as the addon reads them, on the stack for up to 32
+/// headers (no allocation per request). A value that is not plain ASCII text crosses as a
+/// lossy UTF-8 copy (rare), put in place once they are all made.
+fn with_header_views<R>(headers: &HeaderMap, f: impl FnOnce(&[HeaderRef<'_>]) -> R) -> R {
+    let mut lossy: Vec<(usize, String)> = Vec::new();
+    let mut views: smallvec::SmallVec<[HeaderRef<'_>; 32]> =
+        smallvec::SmallVec::with_capacity(headers.len());
+    for (k, v) in headers.iter() {
+        let text = v.to_str().unwrap_or_else(|_| {
+            lossy.push((
+                views.len(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
+            ""
+        });
+        views.push(Tuple2(RStr::from(k.as_str()), RStr::from(text)));
+    }
+    for (i, text) in &lossy {
+        views[*i].1 = RStr::from(text.as_str());
+    }
+    f(&views)
 }
 
 fn disp_error(kind: inphms_sdk::abi::ErrorKind, message: &str) -> inphms_sdk::abi::ErrorInfo {

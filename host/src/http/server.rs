@@ -179,13 +179,12 @@ pub async fn serve(
                     None => None,
                 };
                 in_flight.fetch_add(1, Ordering::AcqRel);
-                let resp = app.handle(req, peer, &peer_text, started).await;
+                let resp = app.handle(req, peer, &peer_text, started, tracked).await;
                 if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
                     activity.upgraded();
                 }
                 drop(serving);
                 in_flight.fetch_sub(1, Ordering::AcqRel);
-                drop(tracked);
                 Ok::<_, Infallible>(resp)
             }
         });

@@ -75,8 +75,12 @@ impl ConnActivity {
         })
     }
 
+    /// Milliseconds since `base`, never less than the real time elapsed (so a deadline is
+    /// never early; it may be a few milliseconds late, see [`coarse_ms`]).
     fn now_ms(&self) -> u64 {
-        coarse_ms().saturating_sub(self.base_ms)
+        coarse_ms()
+            .saturating_sub(self.base_ms)
+            .saturating_add(*COARSE_SLACK_MS)
     }
 
     fn touch(&self) {
@@ -129,10 +133,25 @@ impl ConnActivity {
     }
 }
 
+/// The coarse clock's resolution (its tick) plus one millisecond of truncation, rounded
+/// up: added to every stamp, so that a deadline is never early.
+static COARSE_SLACK_MS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+    use nix::time::{clock_getres, ClockId};
+    let tick_ns = clock_getres(ClockId::CLOCK_MONOTONIC_COARSE)
+        .map(|r| r.tv_sec() as u64 * 1_000_000_000 + r.tv_nsec() as u64)
+        // Unknown: assume the coarsest kernel tick (HZ = 100).
+        .unwrap_or(10_000_000);
+    tick_ns.div_ceil(1_000_000) + 1
+});
+
 /// Milliseconds of the monotonic clock, read coarsely (`CLOCK_MONOTONIC_COARSE`: the
 /// kernel's last tick, a few milliseconds old at most): the connection's activity is
 /// stamped several times per request, and its deadlines are seconds long, so the cheapest
 /// clock is precise enough. Same origin as `Instant` (`CLOCK_MONOTONIC`).
+///
+/// Both ends of an interval are read this way, each up to one tick behind the real clock,
+/// so an interval is off by up to one tick either way, and the milliseconds are truncated:
+/// [`COARSE_SLACK_MS`] makes up for both.
 fn coarse_ms() -> u64 {
     use nix::time::{clock_gettime, ClockId};
     // Cannot fail for this clock on Linux (since 2.6.32); a zero only makes a deadline earlier.

@@ -490,33 +490,35 @@ pub fn enabled(level: Level, target: &str) -> bool {
 /// Writes a record of an addon, under the addon's own `target`, with the database of the
 /// current span, if it passes the filter.
 pub fn log_record(level: Level, target: &str, message: &str) {
-    log_to(level, target, false, SystemTime::now(), |line| {
-        line.extend_from_slice(message.as_bytes())
-    });
+    let sev = severity_of(&level);
+    if LOGGER.enabled(sev, target) {
+        let db = current_dbname();
+        LOGGER.write(
+            sev,
+            db.as_deref(),
+            target,
+            false,
+            SystemTime::now(),
+            |line| line.extend_from_slice(message.as_bytes()),
+        );
+    }
 }
 
 /// Writes a high-volume record (the access log, a line per request) whose message `fill`
 /// appends to the line: below WARNING it may wait up to [`output::FLUSH_DELAY`] in the
-/// buffer and be written with the lines logged meanwhile, in one system call. `at` is the
-/// line's time (the caller has read the clock already).
-pub fn log_batched(level: Level, target: &str, at: SystemTime, fill: impl FnOnce(&mut Vec<u8>)) {
-    log_to(level, target, true, at, fill);
-}
-
-/// One record, with the database of the current span, if it passes the filter.
-fn log_to(
+/// buffer and be written with the lines logged meanwhile, in one system call. The caller
+/// gives the line's database (`None`: `?`) and time (it has read the clock already).
+pub fn log_batched(
     level: Level,
     target: &str,
-    batched: bool,
+    db: Option<&str>,
     at: SystemTime,
     fill: impl FnOnce(&mut Vec<u8>),
 ) {
     let sev = severity_of(&level);
-    if !LOGGER.enabled(sev, target) {
-        return;
+    if LOGGER.enabled(sev, target) {
+        LOGGER.write(sev, db, target, true, at, fill);
     }
-    let db = current_dbname();
-    LOGGER.write(sev, db.as_deref(), target, batched, at, fill);
 }
 
 /// Writes every buffered log line now: before the process exits or re-executes itself
