@@ -190,27 +190,21 @@ fn database_list_filters_single_database_rule_and_routes_per_database() {
     // Server-wide routes are served in both.
     assert_eq!(get(port, &host_b, "/web/health").status, 200);
     // The access line names the request's database, as Odoo's (its thread's `dbname`).
-    let access_line = |db: &str, request: &str| {
-        let (db, request) = (
+    for (db, request) in [
+        (&a.name, "GET /test_db/count"),
+        (&b.name, "GET /web/health"),
+    ] {
+        let (field, line) = (
             format!(" INFO {db} werkzeug: "),
             format!("\"{request} HTTP/1.1\" "),
         );
-        move |log: &str| log.lines().any(|l| l.contains(&db) && l.contains(&request))
-    };
-    let found = access_line(&a.name, "GET /test_db/count");
-    assert!(
-        wait_until(Duration::from_secs(5), || found(&server.stderr())),
-        "no access line in {} for /test_db/count:\n{}",
-        a.name,
-        server.stderr()
-    );
-    let found = access_line(&b.name, "GET /web/health");
-    assert!(
-        wait_until(Duration::from_secs(5), || found(&server.stderr())),
-        "no access line in {} for /web/health:\n{}",
-        b.name,
-        server.stderr()
-    );
+        let found = |log: &str| log.lines().any(|l| l.contains(&field) && l.contains(&line));
+        assert!(
+            wait_until(Duration::from_secs(5), || found(&server.stderr())),
+            "no access line in {db} for {request}:\n{}",
+            server.stderr()
+        );
+    }
     drop(server);
 
     // %h: the whole host (port and www. removed), matched from the start.

@@ -698,24 +698,7 @@ impl Application {
             Prepared::Called(outcome) => Ok(outcome),
             Prepared::ForPool(owned) => {
                 if let Some((accept, opened)) = socket {
-                    let task = self.run_handler(entry, owned);
-                    let endpoint = entry.route.endpoint.clone();
-                    tokio::spawn(async move {
-                        let code = match task.await {
-                            Ok(outcome) => match disp::outcome_error(&outcome) {
-                                None => websocket::code::NORMAL,
-                                Some(e) => {
-                                    tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
-                                    websocket::code::INTERNAL_ERROR
-                                }
-                            },
-                            Err(e) => {
-                                tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
-                                websocket::code::INTERNAL_ERROR
-                            }
-                        };
-                        websocket::release(opened.id, code);
-                    });
+                    self.run_websocket(entry, owned, opened.id);
                     return websocket::switching_protocols(&accept);
                 }
                 // Boxed: the wait under a timeout is a large future, and an unboxed one
@@ -767,6 +750,29 @@ impl Application {
             }
         }
         resp
+    }
+
+    /// Runs a websocket route's handler on the blocking pool with its socket `socket`, and
+    /// closes the socket when the handler returns (1011 if it failed).
+    fn run_websocket(self: &Arc<Self>, entry: &RouteEntry, request: OwnedRequest, socket: u64) {
+        let task = self.run_handler(entry, request);
+        let endpoint = entry.route.endpoint.clone();
+        tokio::spawn(async move {
+            let code = match task.await {
+                Ok(outcome) => match disp::outcome_error(&outcome) {
+                    None => websocket::code::NORMAL,
+                    Some(e) => {
+                        tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                        websocket::code::INTERNAL_ERROR
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
+                    websocket::code::INTERNAL_ERROR
+                }
+            };
+            websocket::release(socket, code);
+        });
     }
 
     /// Starts the route's handler on the blocking pool, with this generation as the
