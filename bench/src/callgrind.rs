@@ -45,8 +45,22 @@ impl Count {
     }
 }
 
-/// Counts every scenario of [`KEYS`].
-pub fn run(env: &Env, opts: &Options) -> Result<Vec<Count>, String> {
+/// Counts the scenarios of [`KEYS`] (those `opts.only` names, when given: in this mode its
+/// entries are scenario keys). With `keep`, each dump is kept there as `<key>.callgrind`,
+/// for `callgrind_annotate`.
+pub fn run(env: &Env, opts: &Options, keep: Option<&Path>) -> Result<Vec<Count>, String> {
+    if let Some(only) = &opts.only {
+        if let Some(unknown) = only.iter().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!(
+                "--only {unknown}: with --instructions, --only takes scenario keys ({})",
+                KEYS.join(", ")
+            ));
+        }
+    }
+    if let Some(dir) = keep {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     for tool in ["valgrind", "callgrind_control"] {
         if Command::new(tool).arg("--version").output().is_err() {
             return Err(format!(
@@ -56,12 +70,19 @@ pub fn run(env: &Env, opts: &Options) -> Result<Vec<Count>, String> {
     }
     let mut counts = Vec::new();
     for key in KEYS {
+        if opts
+            .only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|k| k == key))
+        {
+            continue;
+        }
         let scenario = suite::SCENARIOS
             .iter()
             .find(|s| s.key == *key)
             .ok_or_else(|| format!("no scenario {key}"))?;
         eprintln!("bench: callgrind: {key} ({})", scenario.kind.describe());
-        let count = count(env, opts, scenario)?;
+        let count = count(env, opts, scenario, keep)?;
         eprintln!(
             "bench:   {} requests, {:.0} instructions per request",
             count.requests,
@@ -72,7 +93,12 @@ pub fn run(env: &Env, opts: &Options) -> Result<Vec<Count>, String> {
     Ok(counts)
 }
 
-fn count(env: &Env, opts: &Options, sc: &'static Scenario) -> Result<Count, String> {
+fn count(
+    env: &Env,
+    opts: &Options,
+    sc: &'static Scenario,
+    keep: Option<&Path>,
+) -> Result<Count, String> {
     let dir = env.scratch(&format!("callgrind-{}", sc.key))?;
     let out = dir.join("callgrind.out");
     let wrapper = [
@@ -89,8 +115,15 @@ fn count(env: &Env, opts: &Options, sc: &'static Scenario) -> Result<Count, Stri
         .generator
         .run(server.port, &load, CONNECTIONS, MEASURED, &dir)?;
     control(server.pid, "-d")?;
-    let instructions = wait_for_total(&dir.join("callgrind.out.1"), Duration::from_secs(60))?;
+    let dump = dir.join("callgrind.out.1");
+    let instructions = wait_for_total(&dump, Duration::from_secs(60))?;
     server.stop();
+    if let Some(keep) = keep {
+        let kept = keep.join(format!("{}.callgrind", sc.key));
+        std::fs::copy(&dump, &kept)
+            .map_err(|e| format!("cannot keep the dump as {}: {e}", kept.display()))?;
+        eprintln!("bench:   dump kept as {}", kept.display());
+    }
     let _ = std::fs::remove_dir_all(&dir);
     if stats.requests == 0 || stats.errors * 1000 > stats.requests {
         return Err(format!(

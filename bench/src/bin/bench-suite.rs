@@ -6,7 +6,7 @@
 //! bench-suite [--quick] [--rounds N] [--duration SECS] [--warmup SECS] [--requests N]
 //!             [--startups N] [--only ITEMS] [--loadgen wrk|oha] [--output PATH | --no-write]
 //!             [--command TEXT]
-//! bench-suite --instructions
+//! bench-suite --instructions [--only KEYS] [--keep DIR]
 //! ```
 
 use inphms_bench::loadgen::Generator;
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: bench-suite [--quick] [--rounds N] [--duration SECS] [--warmup SECS] \
 [--requests N] [--startups N] [--only 1,2,...] [--loadgen wrk|oha] [--output PATH | --no-write] [--command TEXT]
-       bench-suite --instructions
+       bench-suite --instructions [--only KEYS] [--keep DIR]
 
   --quick      1 round of 3 s runs, 100,000 requests for the RSS reading
                (default: 3 rounds of 10 s, 1,000,000 requests)
@@ -27,7 +27,9 @@ const USAGE: &str = "usage: bench-suite [--quick] [--rounds N] [--duration SECS]
   --output     the file to update (default: BENCHMARKS.md at the repository root)
   --instructions
                instead, count the instructions per request of the baseline and the host
-               under valgrind's callgrind (a few minutes; prints a table, writes nothing)";
+               under valgrind's callgrind (a few minutes; prints a table, writes nothing);
+               there --only takes scenario keys (base-get,host-health,...) and --keep DIR
+               keeps each dump as DIR/<key>.callgrind for callgrind_annotate";
 
 const INTRO: &str =
     "# Benchmarks\n\nRun `cargo xtask bench` (or `cargo xtask bench --quick`). See `bench/`.\n";
@@ -56,6 +58,7 @@ fn run() -> Result<(), String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().unwrap_or(root);
     let mut output = Some(root.join("BENCHMARKS.md"));
+    let mut keep = None;
     let mut command = format!("bench-suite {}", args.join(" ")).trim().to_owned();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -80,6 +83,7 @@ fn run() -> Result<(), String> {
             "--output" => output = Some(PathBuf::from(value(a)?)),
             "--no-write" => output = None,
             "--command" => command = value(a)?,
+            "--keep" => keep = Some(PathBuf::from(value(a)?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -113,7 +117,7 @@ fn run() -> Result<(), String> {
     );
 
     if instructions {
-        let counts = inphms_bench::callgrind::run(&env, &opts)?;
+        let counts = inphms_bench::callgrind::run(&env, &opts, keep.as_deref())?;
         println!("{}", inphms_bench::callgrind::table(&counts));
         return Ok(());
     }

@@ -168,6 +168,23 @@ impl Ctx {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `db` field of the query string (Odoo's `?db=`).
+    fn query_db(&self) -> Option<String> {
+        form_urlencoded::parse(self.query().as_bytes())
+            .find(|(k, _)| k == "db")
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The host that `dbfilter`'s `%h` and `%d` stand for: the client's (proxy mode), else
+    /// the `Host` header.
+    fn db_host(&self) -> &str {
+        self.client
+            .host
+            .as_deref()
+            .or_else(|| self.header(HOST))
+            .unwrap_or_default()
+    }
+
     /// werkzeug's `request.full_path`: the decoded path, `?`, the query (always the `?`).
     fn werkzeug_full_path(&self) -> String {
         format!("{}?{}", self.path(), self.query())
@@ -282,36 +299,18 @@ impl Application {
         session: &mut LoadedSession,
     ) -> Option<Arc<Application>> {
         let session_db = session.get("db").and_then(Value::as_str).map(str::to_owned);
-        let query_db = || {
-            form_urlencoded::parse(ctx.query().as_bytes())
-                .find(|(k, _)| k == "db")
-                .map(|(_, v)| v.into_owned())
-        };
-        let host = ctx
-            .client
-            .host
-            .as_deref()
-            .or_else(|| ctx.header(HOST))
-            .unwrap_or_default();
-        let (db, rejected) =
-            crate::service::db::select_db(&self.config, session_db.as_deref(), query_db, host)
-                .await;
+        let (db, rejected) = crate::service::db::select_db(
+            &self.config,
+            session_db.as_deref(),
+            || ctx.query_db(),
+            ctx.db_host(),
+        )
+        .await;
         if rejected {
             tracing::warn!(target: "inphms.http", "Logged into database {:?}, but dbfilter rejects it; logging session out.", session_db.unwrap_or_default());
             session.logout();
         }
-        let recorded = match (&db, session.get("db")) {
-            (Some(db), Some(Value::String(s))) => s == db,
-            (None, Some(Value::Null)) => true,
-            (None, None) => session.data.is_none(),
-            _ => false,
-        };
-        if !recorded {
-            session.data_mut().insert(
-                "db".to_owned(),
-                db.clone().map(Value::String).unwrap_or(Value::Null),
-            );
-        }
+        record_db(session, db.as_deref());
         let db = db?;
         // Boxed: loading a registry is a large future, awaited only with a database; it
         // would otherwise size (and be copied with) the future of every request.
@@ -338,14 +337,18 @@ impl Application {
 
     /// Serves one request from `peer` (`peer_text`: its address as text, made once per
     /// connection), received at `started` and registered as in flight by `tracked`.
-    pub async fn handle(
+    ///
+    /// A request that needs no wait (see [`Application::serve_now`]) is answered before
+    /// this returns, without a future; any other is [`Handled::Pending`], whose
+    /// [`Pending::run`] serves it.
+    pub fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
         peer_text: &Arc<str>,
         started: Instant,
         tracked: super::inflight::Guard,
-    ) -> HttpResult {
+    ) -> Handled {
         let (mut parts, body) = req.into_parts();
         // hyper adds `OnUpgrade` only to a request that asks for an upgrade.
         let upgrade = if parts.extensions.get::<OnUpgrade>().is_some()
@@ -390,15 +393,70 @@ impl Application {
             tracked,
             db: std::sync::OnceLock::new(),
         };
-        let resp = self.serve(&ctx, body).await;
-        self.log_access(&ctx, &resp);
-        resp
+        match self.serve_now(&ctx, &body) {
+            Some(resp) => {
+                self.log_access(&ctx, &resp);
+                Handled::Ready(resp)
+            }
+            None => Handled::Pending(Box::new(Pending {
+                app: self,
+                ctx,
+                body,
+            })),
+        }
     }
 
+    /// The answer of a request that needs no wait: no body to read, no static file, no
+    /// database chosen (the choice known from the cached list) and a route that runs inline
+    /// ([`Application::runs_inline`]), or an answer found on the way (404, 405). This is
+    /// [`Application::serve`]'s path, step for step, without its future (which hyper would
+    /// move, with the request's whole state, several times per request).
+    ///
+    /// `None` leaves the request to [`Application::serve`]: nothing was done by then that
+    /// it does again (only reads: the session, the database list, the route table).
+    fn serve_now(self: &Arc<Self>, ctx: &Ctx, body: &Incoming) -> Option<HttpResult> {
+        if !hyper::body::Body::is_end_stream(body) || self.static_candidate(ctx) {
+            return None;
+        }
+        let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
+        if self.db.is_none() {
+            let session_db = session.get("db").and_then(Value::as_str);
+            let (db, rejected) = crate::service::db::select_db_now(
+                &self.config,
+                session_db,
+                || ctx.query_db(),
+                ctx.db_host(),
+                ctx.started,
+            )?;
+            if db.is_some() || rejected {
+                return None;
+            }
+            record_db(&mut session, None);
+        }
+        let (entry, args) = match self.route_match(ctx) {
+            Ok(found) => found,
+            Err(resp) => return Some(*resp),
+        };
+        if !self.runs_inline(entry) {
+            return None;
+        }
+        let resp = match self.dispatch_head(ctx, entry) {
+            Err(resp) => *resp,
+            Ok(head) => match self.call(ctx, entry, head, args, Bytes::new(), session) {
+                Dispatched::Answered(resp) => resp,
+                Dispatched::Pool(..) => {
+                    // `runs_inline` held: the handler was called inline.
+                    tracing::error!(target: "inphms.http", "inline route {} was not called inline", entry.route.endpoint);
+                    response::html_error(500, None)
+                }
+            },
+        };
+        Some(route_finish(entry, resp))
+    }
+
+    /// Serves a request that [`Application::serve_now`] could not answer at once.
     async fn serve(self: &Arc<Self>, ctx: &Ctx, body: Incoming) -> HttpResult {
-        if (ctx.method == Method::GET || ctx.method == Method::HEAD)
-            && self.may_be_static(ctx.raw_path())
-        {
+        if self.static_candidate(ctx) {
             if let Some(resp) = self.serve_static(ctx).await {
                 return resp;
             }
@@ -423,6 +481,16 @@ impl Application {
         body: Incoming,
         session: LoadedSession,
     ) -> HttpResult {
+        let (entry, args) = match self.route_match(ctx) {
+            Ok(found) => found,
+            Err(resp) => return *resp,
+        };
+        let resp = self.dispatch(ctx, entry, args, body, session).await;
+        route_finish(entry, resp)
+    }
+
+    /// The request's route and the arguments its path gave, or the 404 or 405 answer.
+    fn route_match(&self, ctx: &Ctx) -> Result<(&RouteEntry, Map<String, Value>), Box<HttpResult>> {
         let (entry, args) = match self.routes.matches(ctx.method.as_str(), ctx.raw_path()) {
             Match::Found { payload, args } => (payload, args),
             Match::MethodNotAllowed { allowed } => {
@@ -430,34 +498,38 @@ impl Application {
                 if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
                     r.headers_mut().insert(ALLOW, v);
                 }
-                return r;
+                return Err(Box::new(r));
             }
-            Match::NotFound => return response::html_error(404, None),
+            Match::NotFound => return Err(Box::new(response::html_error(404, None))),
         };
         let args: Map<String, Value> = if args.is_empty() {
             Map::new()
         } else {
             args.into_iter().map(|(k, v)| (k, v.to_json())).collect()
         };
-        let mut resp = self.dispatch(ctx, entry, args, body, session).await;
-        if let Some(origin) = entry.route.cors.as_ref().into_option() {
-            add_cors(&mut resp, origin, &entry.route, false);
-        }
-        resp.headers_mut().insert(
-            hyper::header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        resp
+        Ok((entry, args))
+    }
+
+    /// Whether the request may be for a static file (a `GET` or `HEAD` of
+    /// `/<loaded addon>/static/...`; see [`Application::may_be_static`]).
+    fn static_candidate(&self, ctx: &Ctx) -> bool {
+        (ctx.method == Method::GET || ctx.method == Method::HEAD)
+            && self.may_be_static(ctx.raw_path())
     }
 
     /// Whether `raw_path` is `/<loaded addon>/static/...` (cheap, no file access).
     fn may_be_static(&self, raw_path: &str) -> bool {
-        // Runs for every GET: the folder is checked before the addon's name is decoded.
-        let Some((addon, rest)) = raw_path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
+        // Runs for every GET: the folder is checked (bytes, no string searcher) before the
+        // addon's name is decoded.
+        let Some(rest) = raw_path.strip_prefix('/') else {
             return false;
         };
-        let folder = rest.split_once('/').map_or(rest, |(folder, _)| folder);
-        folder == "static"
+        let Some(slash) = rest.bytes().position(|b| b == b'/') else {
+            return false;
+        };
+        let (addon, folder) = (&rest[..slash], &rest.as_bytes()[slash + 1..]);
+        folder.starts_with(b"static")
+            && folder.get(6).is_none_or(|&b| b == b'/')
             && self
                 .statics
                 .root(&percent_encoding::percent_decode_str(addon).decode_utf8_lossy())
@@ -485,38 +557,20 @@ impl Application {
         Some(resp)
     }
 
+    /// Dispatches a routed request: its first checks, its body, its handler.
     async fn dispatch(
         self: &Arc<Self>,
         ctx: &Ctx,
         entry: &RouteEntry,
         args: Map<String, Value>,
         body: Incoming,
-        mut session: LoadedSession,
+        session: LoadedSession,
     ) -> HttpResult {
-        let route = &entry.route;
-        if ctx.method == Method::OPTIONS && route.cors.is_some() {
-            let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
-            *r.status_mut() = StatusCode::NO_CONTENT;
-            if let Some(origin) = route.cors.as_ref().into_option() {
-                add_cors(&mut r, origin, route, true);
-            }
-            return r;
-        }
-        let ws_accept = if route.websocket {
-            if websocket::refuses_upgrades() {
-                return response::html_error(503, None);
-            }
-            match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
-                Ok(accept) => Some(accept),
-                Err(refused) => return *refused,
-            }
-        } else {
-            None
+        let head = match self.dispatch_head(ctx, entry) {
+            Ok(head) => head,
+            Err(resp) => return *resp,
         };
-        let limit = route
-            .max_content_length
-            .into_option()
-            .unwrap_or(self.config.max_content_length);
+        let limit = head.limit;
         let body = if hyper::body::Body::is_end_stream(&body) {
             // No body (most GETs): nothing to collect.
             Bytes::new()
@@ -538,6 +592,62 @@ impl Application {
                 Err(_) => return response::html_error(400, None),
             }
         };
+        match self.call(ctx, entry, head, args, body, session) {
+            Dispatched::Answered(resp) => resp,
+            Dispatched::Pool(pool) => {
+                let (request, rest) = *pool;
+                // Boxed: the wait under a timeout is a large future, and an unboxed one
+                // would be part of (and copied with) the future of every request.
+                let called = Box::pin(self.call_blocking(entry, request)).await;
+                self.answer(ctx, entry, rest, called)
+            }
+        }
+    }
+
+    /// A routed request's checks before its body is read: the CORS preflight (answered),
+    /// the websocket handshake; and the body's size limit.
+    fn dispatch_head(&self, ctx: &Ctx, entry: &RouteEntry) -> Result<Head, Box<HttpResult>> {
+        let route = &entry.route;
+        if ctx.method == Method::OPTIONS && route.cors.is_some() {
+            let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            if let Some(origin) = route.cors.as_ref().into_option() {
+                add_cors(&mut r, origin, route, true);
+            }
+            return Err(Box::new(r));
+        }
+        let ws_accept = if route.websocket {
+            if websocket::refuses_upgrades() {
+                return Err(Box::new(response::html_error(503, None)));
+            }
+            match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
+                Ok(accept) => Some(accept),
+                Err(refused) => return Err(refused),
+            }
+        } else {
+            None
+        };
+        let limit = route
+            .max_content_length
+            .into_option()
+            .unwrap_or(self.config.max_content_length);
+        Ok(Head { ws_accept, limit })
+    }
+
+    /// The request, its body read, up to its handler: the json dispatcher's content type,
+    /// `auth`, the parameters and CSRF, the session's id, the websocket; then the handler,
+    /// called inline ([`Application::runs_inline`]) or left for the blocking pool.
+    fn call(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        head: Head,
+        args: Map<String, Value>,
+        body: Bytes,
+        mut session: LoadedSession,
+    ) -> Dispatched {
+        let route = &entry.route;
+        let Head { ws_accept, limit } = head;
         let routing_type = route.routing_type.as_str();
         // Read only where it matters: a json route, or a body to parse.
         let content_type = if routing_type == "json" || !body.is_empty() {
@@ -551,12 +661,12 @@ impl Application {
                 .first()
                 .map(RString::as_str)
                 .unwrap_or(ctx.path());
-            return response::html_error(
+            return Dispatched::Answered(response::html_error(
                 400,
                 Some(&format!(
                     "Request inferred type is compatible with ['http'] but '{pattern}' is type='json'."
                 )),
-            );
+            ));
         }
 
         let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
@@ -565,10 +675,10 @@ impl Application {
                 inphms_sdk::abi::ErrorKind::SessionExpired,
                 "Session expired",
             );
-            return match routing_type {
+            return Dispatched::Answered(match routing_type {
                 "json" => disp::jsonrpc_error(&Value::Null, &expired, self.dev()),
                 _ => disp::http_error(&expired, &ctx.werkzeug_full_path()),
-            };
+            });
         }
 
         let mut jsonrpc_id = Value::Null;
@@ -578,7 +688,7 @@ impl Application {
             "json" => {
                 let rpc = match disp::parse_jsonrpc_view(&body) {
                     Ok(r) => r,
-                    Err(resp) => return *resp,
+                    Err(resp) => return Dispatched::Answered(*resp),
                 };
                 jsonrpc_id = rpc.id;
                 match rpc.params {
@@ -598,14 +708,20 @@ impl Application {
                     }
                     Err(message) => {
                         let e = disp_error(inphms_sdk::abi::ErrorKind::Internal, &message);
-                        return disp::jsonrpc_error(&jsonrpc_id, &e, self.dev());
+                        return Dispatched::Answered(disp::jsonrpc_error(
+                            &jsonrpc_id,
+                            &e,
+                            self.dev(),
+                        ));
                     }
                 }
             }
             _ => {
                 let mut p = match http_params(ctx.query(), content_type, &body) {
                     Ok(p) => p,
-                    Err(message) => return response::html_error(400, Some(&message)),
+                    Err(message) => {
+                        return Dispatched::Answered(response::html_error(400, Some(&message)))
+                    }
                 };
                 let token = if p.is_empty() {
                     None
@@ -622,10 +738,10 @@ impl Application {
                     });
                     if !valid {
                         tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path());
-                        return response::html_error(
+                        return Dispatched::Answered(response::html_error(
                             400,
                             Some("Session expired (invalid CSRF token)"),
-                        );
+                        ));
                     }
                 }
                 if !args.is_empty() {
@@ -646,7 +762,10 @@ impl Application {
             Some(accept) => {
                 let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
                 let Some(on_upgrade) = on_upgrade else {
-                    return response::html_error(400, Some("The connection cannot be upgraded"));
+                    return Dispatched::Answered(response::html_error(
+                        400,
+                        Some("The connection cannot be upgraded"),
+                    ));
                 };
                 let addon = self
                     .addons
@@ -694,18 +813,47 @@ impl Application {
                 }
             })
         };
-        let called = match prepared {
-            Prepared::Called(outcome) => Ok(outcome),
+        match prepared {
+            Prepared::Called(outcome) => Dispatched::Answered(self.answer(
+                ctx,
+                entry,
+                Rest {
+                    jsonrpc_id,
+                    session,
+                },
+                Ok(outcome),
+            )),
             Prepared::ForPool(owned) => {
                 if let Some((accept, opened)) = socket {
                     self.run_websocket(entry, owned, opened.id);
-                    return websocket::switching_protocols(&accept);
+                    return Dispatched::Answered(websocket::switching_protocols(&accept));
                 }
-                // Boxed: the wait under a timeout is a large future, and an unboxed one
-                // would be part of (and copied with) the future of every request.
-                Box::pin(self.call_blocking(entry, owned)).await
+                Dispatched::Pool(Box::new((
+                    owned,
+                    Rest {
+                        jsonrpc_id,
+                        session,
+                    },
+                )))
             }
-        };
+        }
+    }
+
+    /// The answer from the handler's outcome (or its timeout), the session saved when the
+    /// route allows it.
+    fn answer(
+        &self,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        rest: Rest,
+        called: Result<Outcome, inphms_sdk::abi::ErrorInfo>,
+    ) -> HttpResult {
+        let route = &entry.route;
+        let routing_type = route.routing_type.as_str();
+        let Rest {
+            jsonrpc_id,
+            session,
+        } = rest;
         let mut outcome = match called {
             Ok(o) => o,
             Err(timeout) => {
@@ -948,6 +1096,82 @@ impl Application {
 enum Prepared {
     Called(Outcome),
     ForPool(OwnedRequest),
+}
+
+/// What [`Application::handle`] did with a request without waiting.
+pub enum Handled {
+    /// Answered (and logged).
+    Ready(HttpResult),
+    /// To be served by awaiting [`Pending::run`] (boxed: it holds the request's context).
+    Pending(Box<Pending>),
+}
+
+/// A request that waits for something (a static file, a database, its body, the blocking
+/// pool): its context, its body and the generation serving it.
+pub struct Pending {
+    app: Arc<Application>,
+    ctx: Ctx,
+    body: Incoming,
+}
+
+impl Pending {
+    /// Serves the request and writes its access-log line.
+    pub async fn run(self: Box<Self>) -> HttpResult {
+        let Pending { app, ctx, body } = *self;
+        let resp = app.serve(&ctx, body).await;
+        app.log_access(&ctx, &resp);
+        resp
+    }
+}
+
+/// What [`Application::dispatch_head`] found: the websocket accept key of a websocket
+/// route, and the body's size limit.
+struct Head {
+    ws_accept: Option<String>,
+    limit: u64,
+}
+
+/// Where [`Application::call`] left a request: answered, or its handler to run on the
+/// blocking pool (with what [`Application::answer`] needs after it).
+enum Dispatched {
+    Answered(HttpResult),
+    Pool(Box<(OwnedRequest, Rest)>),
+}
+
+/// What the answer needs once the handler returned: the JSON-RPC id and the session.
+struct Rest {
+    jsonrpc_id: Value,
+    session: LoadedSession,
+}
+
+/// The headers every routed answer gets: CORS for a route that allows it, and
+/// `X-Content-Type-Options: nosniff`.
+fn route_finish(entry: &RouteEntry, mut resp: HttpResult) -> HttpResult {
+    if let Some(origin) = entry.route.cors.as_ref().into_option() {
+        add_cors(&mut resp, origin, &entry.route, false);
+    }
+    resp.headers_mut().insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+/// Records the request's database in its session (Odoo's `session.db`), when it is not
+/// already there: saved with the session's next change.
+fn record_db(session: &mut LoadedSession, db: Option<&str>) {
+    let recorded = match (db, session.get("db")) {
+        (Some(db), Some(Value::String(s))) => s == db,
+        (None, Some(Value::Null)) => true,
+        (None, None) => session.data.is_none(),
+        _ => false,
+    };
+    if !recorded {
+        session.data_mut().insert(
+            "db".to_owned(),
+            db.map_or(Value::Null, |d| Value::String(d.to_owned())),
+        );
+    }
 }
 
 /// Calls `f` with views of `headers` as the addon reads them, on the stack for up to 32

@@ -88,7 +88,11 @@ pub fn from_addon(r: HttpResponse) -> HttpResult {
     *out.status_mut() = status;
     let headers = out.headers_mut();
     for (name, value) in r.headers.iter() {
-        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
+        let value = match common_value(value) {
+            Some(v) => Ok(v),
+            None => HeaderValue::from_bytes(value),
+        };
+        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), value) else {
             tracing::warn!(target: "inphms.http", "addon header {:?} dropped: invalid name or value", String::from_utf8_lossy(name));
             continue;
         };
@@ -100,6 +104,29 @@ pub fn from_addon(r: HttpResponse) -> HttpResult {
     }
     out
 }
+
+/// A header value most responses carry, as a static value: no allocation and copy per
+/// header (as hyper's table of standard names does for the names).
+fn common_value(value: &[u8]) -> Option<HeaderValue> {
+    // Lengths first: most values are compared by their length alone.
+    COMMON_VALUES
+        .iter()
+        .find(|known| known.len() == value.len() && known.as_bytes() == value)
+        .map(|known| HeaderValue::from_static(known))
+}
+
+/// See [`common_value`].
+const COMMON_VALUES: [&str; 9] = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/html; charset=utf-8",
+    "text/plain; charset=utf-8",
+    "no-store",
+    "no-cache",
+    "nosniff",
+    "close",
+    "0",
+];
 
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -119,6 +146,32 @@ fn escape_html(s: &str) -> String {
 mod tests {
     use super::*;
     use inphms_sdk::abi::HeaderBlock;
+
+    #[test]
+    fn common_values_are_static_and_exact() {
+        for known in COMMON_VALUES {
+            assert_eq!(common_value(known.as_bytes()).unwrap(), known);
+        }
+        // Only the exact bytes: another case, a prefix or a longer value is copied.
+        for other in [
+            &b"Application/json"[..],
+            b"application/jso",
+            b"no-store, private",
+            b"",
+        ] {
+            assert!(common_value(other).is_none(), "{other:?}");
+        }
+        let mut headers = HeaderBlock::default();
+        headers.push("Content-Type", "application/json");
+        headers.push("Cache-Control", "no-store, private");
+        let r = from_addon(HttpResponse {
+            status: 200,
+            headers,
+            body: Default::default(),
+        });
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["cache-control"], "no-store, private");
+    }
 
     #[test]
     fn date_and_server_are_never_doubled() {

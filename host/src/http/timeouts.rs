@@ -95,6 +95,13 @@ impl ConnActivity {
         RequestGuard(Arc::clone(self))
     }
 
+    /// A request's head is complete and its answer ready at once (nothing runs between
+    /// the two, so no deadline to lift): [`ConnActivity::request_started`] without a guard.
+    pub fn request_answered(&self) {
+        self.served.fetch_add(1, Ordering::AcqRel);
+        self.head_started.store(0, Ordering::Release);
+    }
+
     /// The connection was upgraded (websocket): no deadline any more.
     pub fn upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);

@@ -62,44 +62,58 @@ const LIST_TTL: Duration = Duration::from_secs(1);
 /// one rather than each sending the same query (under load, every request in flight when
 /// the list expires would otherwise query PostgreSQL and wait for it). Only when there is
 /// no list at all do they wait, for the one refresh.
-async fn owned_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
-    type Cached = Option<(Instant, Result<Arc<[String]>, DbError>)>;
-    static CACHE: Mutex<Cached> = Mutex::new(None);
-    static REFRESH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let names = db_names(config);
-    if config.dbfilter.is_empty() && !names.is_empty() {
-        let mut names = names;
-        names.sort();
-        names.dedup();
+async fn owned_dbs(config: &Config) -> DbList {
+    if let Some(names) = configured_names(config) {
         return Ok(names.into());
     }
-    let cached = || {
-        CACHE
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(at, list)| (at.elapsed() < LIST_TTL, list.clone()))
-    };
-    let _refreshing = match cached() {
-        Some((true, list)) => return list,
-        Some((false, expired)) => match REFRESH.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => return expired,
+    let guard = match REFRESH.try_lock() {
+        Ok(guard) => guard,
+        // Someone else is refreshing: their list, or their refresh when there is none.
+        Err(_) => match cached_list() {
+            Some((_, list)) => return list,
+            None => REFRESH.lock().await,
         },
-        None => {
-            let guard = REFRESH.lock().await;
-            // Whoever held the lock may have just filled the cache.
-            if let Some((true, list)) = cached() {
-                return list;
-            }
-            guard
-        }
     };
+    // Fresh (whoever held the lock may have just filled it): no query.
+    if let Some((true, list)) = cached_list() {
+        return list;
+    }
     // Boxed: the query's future is large and awaited once a second at most; unboxed, it
     // would make the future of every request that much larger to move.
     let list = Box::pin(query_dbs(config)).await;
-    *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));
+    *LIST.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));
+    drop(guard);
     list
+}
+
+/// The databases `db_name` names, sorted, when it alone decides (no `dbfilter`).
+fn configured_names(config: &Config) -> Option<Vec<String>> {
+    if !config.dbfilter.is_empty() || config.db_name.is_empty() {
+        return None;
+    }
+    let mut names = db_names(config);
+    if !config.dbfilter.is_empty() || names.is_empty() {
+        return None;
+    }
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
+/// The owned databases, or the error listing them.
+type DbList = Result<Arc<[String]>, DbError>;
+
+/// The last list read, and when.
+static LIST: Mutex<Option<(Instant, DbList)>> = Mutex::new(None);
+/// Held by the one request refreshing [`LIST`].
+static REFRESH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The cached list, and whether it is still fresh.
+fn cached_list() -> Option<(bool, DbList)> {
+    LIST.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|(at, list)| (at.elapsed() < LIST_TTL, list.clone()))
 }
 
 async fn query_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
@@ -196,15 +210,70 @@ pub async fn select_db(
     query_db: impl FnOnce() -> Option<String>,
     host: &str,
 ) -> (Option<String>, bool) {
-    if let Some(db) = session_db.filter(|d| !d.is_empty()) {
-        if !db_filter(config, &[db.to_owned()], host).is_empty() {
-            return (Some(db.to_owned()), false);
-        }
+    if let Some(db) = session_choice(config, session_db, host) {
+        return (Some(db), false);
     }
+    let owned = owned_dbs(config).await;
+    choose(
+        config,
+        session_db,
+        query_db,
+        host,
+        owned.as_ref().map(|l| &l[..]),
+    )
+}
+
+/// [`select_db`] when it can answer without waiting: from `db_name` alone, the cached
+/// list while fresh at `now` (the request's arrival: no clock read), or the expired list
+/// while another request refreshes it. `None` when the list must be read first (by
+/// [`select_db`]).
+pub fn select_db_now(
+    config: &Config,
+    session_db: Option<&str>,
+    query_db: impl FnOnce() -> Option<String>,
+    host: &str,
+    now: Instant,
+) -> Option<(Option<String>, bool)> {
+    if let Some(db) = session_choice(config, session_db, host) {
+        return Some((Some(db), false));
+    }
+    if let Some(names) = configured_names(config) {
+        return Some(choose(config, session_db, query_db, host, Ok(&names)));
+    }
+    // Chosen under the lock, from the cached list itself (no copy of it).
+    let cache = LIST.lock().unwrap_or_else(|e| e.into_inner());
+    let (at, list) = cache.as_ref()?;
+    let fresh = now.saturating_duration_since(*at) < LIST_TTL;
+    if !fresh && REFRESH.try_lock().is_ok() {
+        return None;
+    }
+    Some(choose(
+        config,
+        session_db,
+        query_db,
+        host,
+        list.as_ref().map(|l| &l[..]),
+    ))
+}
+
+/// The session's database when the filter accepts it (no list needed).
+fn session_choice(config: &Config, session_db: Option<&str>, host: &str) -> Option<String> {
+    let db = session_db.filter(|d| !d.is_empty())?;
+    (!db_filter(config, &[db.to_owned()], host).is_empty()).then(|| db.to_owned())
+}
+
+/// [`select_db`] once the session's database is out of the question, from the owned list.
+fn choose(
+    config: &Config,
+    session_db: Option<&str>,
+    query_db: impl FnOnce() -> Option<String>,
+    host: &str,
+    owned: Result<&[String], &DbError>,
+) -> (Option<String>, bool) {
     let rejected = session_db.is_some_and(|d| !d.is_empty());
-    let visible: Arc<[String]> = match owned_dbs(config).await {
-        Ok(all) if config.dbfilter.is_empty() && config.db_name.is_empty() => all,
-        Ok(all) => db_filter(config, &all, host).into(),
+    let visible: std::borrow::Cow<'_, [String]> = match owned {
+        Ok(all) if config.dbfilter.is_empty() && config.db_name.is_empty() => all.into(),
+        Ok(all) => db_filter(config, all, host).into(),
         Err(e) => {
             tracing::debug!(target: TARGET, "cannot list the databases: {e}");
             return (None, rejected);
