@@ -401,7 +401,7 @@ impl Application {
             None => Handled::Pending(Box::new(Pending {
                 app: self,
                 ctx,
-                body,
+                body: Some(body),
             })),
         }
     }
@@ -454,7 +454,9 @@ impl Application {
         Some(route_finish(entry, resp))
     }
 
-    /// Serves a request that [`Application::serve_now`] could not answer at once.
+    /// Serves a request that [`Application::serve_now`] could not answer at once: the same
+    /// steps, with the waits. One `async fn` (the steps between the waits are plain
+    /// functions): each nested `async fn` would hold its own copy of the request's state.
     async fn serve(self: &Arc<Self>, ctx: &Ctx, body: Incoming) -> HttpResult {
         if self.static_candidate(ctx) {
             if let Some(resp) = self.serve_static(ctx).await {
@@ -462,30 +464,38 @@ impl Application {
             }
         }
         let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
+        // The application of the request's database, or this one.
+        let mut app = None;
         if self.db.is_none() {
-            if let Some(app) = self.database_app(ctx, &mut session).await {
-                if let Some(db) = app.db.as_deref() {
-                    ctx.tracked.set_db(db);
-                    let _ = ctx.db.set(db.to_owned());
-                }
-                return app.route(ctx, body, session).await;
+            app = self.database_app(ctx, &mut session).await;
+            if let Some(db) = app.as_ref().and_then(|a| a.db.as_deref()) {
+                ctx.tracked.set_db(db);
+                let _ = ctx.db.set(db.to_owned());
             }
         }
-        self.route(ctx, body, session).await
-    }
-
-    /// Routes and dispatches a request in this application (with its session loaded).
-    async fn route(
-        self: &Arc<Self>,
-        ctx: &Ctx,
-        body: Incoming,
-        session: LoadedSession,
-    ) -> HttpResult {
-        let (entry, args) = match self.route_match(ctx) {
+        let app = app.as_ref().unwrap_or(self);
+        let (entry, args) = match app.route_match(ctx) {
             Ok(found) => found,
             Err(resp) => return *resp,
         };
-        let resp = self.dispatch(ctx, entry, args, body, session).await;
+        let head = match app.dispatch_head(ctx, entry) {
+            Ok(head) => head,
+            Err(resp) => return route_finish(entry, *resp),
+        };
+        let body = match read_body(ctx, body, head.limit).await {
+            Ok(body) => body,
+            Err(resp) => return route_finish(entry, resp),
+        };
+        let resp = match app.call(ctx, entry, head, args, body, session) {
+            Dispatched::Answered(resp) => resp,
+            Dispatched::Pool(pool) => {
+                let (request, rest) = *pool;
+                // Boxed: the wait under a timeout is a large future, and an unboxed one
+                // would be part of (and copied with) the future of every request.
+                let called = Box::pin(app.call_blocking(entry, request)).await;
+                app.answer(ctx, entry, rest, called)
+            }
+        };
         route_finish(entry, resp)
     }
 
@@ -555,53 +565,6 @@ impl Application {
         *resp.status_mut() = found.status;
         *resp.headers_mut() = found.headers;
         Some(resp)
-    }
-
-    /// Dispatches a routed request: its first checks, its body, its handler.
-    async fn dispatch(
-        self: &Arc<Self>,
-        ctx: &Ctx,
-        entry: &RouteEntry,
-        args: Map<String, Value>,
-        body: Incoming,
-        session: LoadedSession,
-    ) -> HttpResult {
-        let head = match self.dispatch_head(ctx, entry) {
-            Ok(head) => head,
-            Err(resp) => return *resp,
-        };
-        let limit = head.limit;
-        let body = if hyper::body::Body::is_end_stream(&body) {
-            // No body (most GETs): nothing to collect.
-            Bytes::new()
-        } else {
-            let declared = ctx
-                .header(CONTENT_LENGTH)
-                .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > limit) {
-                return response::html_error(413, None);
-            }
-            match Limited::new(body, limit as usize).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e)
-                    if e.downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some() =>
-                {
-                    return response::html_error(413, None)
-                }
-                Err(_) => return response::html_error(400, None),
-            }
-        };
-        match self.call(ctx, entry, head, args, body, session) {
-            Dispatched::Answered(resp) => resp,
-            Dispatched::Pool(pool) => {
-                let (request, rest) = *pool;
-                // Boxed: the wait under a timeout is a large future, and an unboxed one
-                // would be part of (and copied with) the future of every request.
-                let called = Box::pin(self.call_blocking(entry, request)).await;
-                self.answer(ctx, entry, rest, called)
-            }
-        }
     }
 
     /// A routed request's checks before its body is read: the CORS preflight (answered),
@@ -1111,15 +1074,20 @@ pub enum Handled {
 pub struct Pending {
     app: Arc<Application>,
     ctx: Ctx,
-    body: Incoming,
+    /// Taken by [`Pending::run`].
+    body: Option<Incoming>,
 }
 
 impl Pending {
     /// Serves the request and writes its access-log line.
-    pub async fn run(self: Box<Self>) -> HttpResult {
-        let Pending { app, ctx, body } = *self;
-        let resp = app.serve(&ctx, body).await;
-        app.log_access(&ctx, &resp);
+    pub async fn run(mut self: Box<Self>) -> HttpResult {
+        // The context stays in the box (not moved into this future, which would be that
+        // much larger to allocate).
+        let Some(body) = self.body.take() else {
+            return response::html_error(500, None);
+        };
+        let resp = self.app.serve(&self.ctx, body).await;
+        self.app.log_access(&self.ctx, &resp);
         resp
     }
 }
@@ -1155,6 +1123,31 @@ fn route_finish(entry: &RouteEntry, mut resp: HttpResult) -> HttpResult {
         HeaderValue::from_static("nosniff"),
     );
     resp
+}
+
+/// The request's body, at most `limit` bytes: 413 when it declares or sends more, 400
+/// when it cannot be read.
+async fn read_body(ctx: &Ctx, body: Incoming, limit: u64) -> Result<Bytes, HttpResult> {
+    if hyper::body::Body::is_end_stream(&body) {
+        // No body (most GETs): nothing to collect.
+        return Ok(Bytes::new());
+    }
+    let declared = ctx
+        .header(CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(response::html_error(413, None));
+    }
+    match Limited::new(body, limit as usize).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(response::html_error(413, None))
+        }
+        Err(_) => Err(response::html_error(400, None)),
+    }
 }
 
 /// Records the request's database in its session (Odoo's `session.db`), when it is not

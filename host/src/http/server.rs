@@ -189,7 +189,8 @@ pub async fn serve(
                         Handled::Pending(pending) => (Ok((pending, counted)), permit),
                     }
                 }
-                Err(_) => (Err((app, req, tracked)), None),
+                // Boxed: the rare case should not size the future of the others.
+                Err(_) => (Err(Box::new((app, req, tracked))), None),
             };
             let serving = activity.request_started();
             let activity = Arc::clone(&activity);
@@ -199,7 +200,8 @@ pub async fn serve(
             Served::Pending(Box::pin(async move {
                 let (pending, _counted, _permit) = match running {
                     Ok((pending, counted)) => (pending, counted, permit),
-                    Err((app, req, tracked)) => {
+                    Err(queued) => {
+                        let (app, req, tracked) = *queued;
                         let permit = match cap {
                             Some(s) => Some(s.acquire_owned().await.expect("never closed")),
                             None => None,
