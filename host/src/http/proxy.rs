@@ -254,6 +254,11 @@ fn parse_client_addr(value: &str) -> Option<IpAddr> {
 }
 
 fn is_host(value: &str) -> bool {
+    is_host_bytes(value.as_bytes())
+}
+
+/// [`is_host`] on bytes: only ASCII passes, so bytes that pass are text.
+fn is_host_bytes(value: &[u8]) -> bool {
     const ALLOWED: [bool; 256] = {
         let mut table = [false; 256];
         let mut b = 0;
@@ -265,7 +270,7 @@ fn is_host(value: &str) -> bool {
         }
         table
     };
-    !value.is_empty() && value.len() <= 255 && value.bytes().all(|b| ALLOWED[b as usize])
+    !value.is_empty() && value.len() <= 255 && value.iter().all(|&b| ALLOWED[b as usize])
 }
 
 /// A host as the request names it, checked by [`is_host`] (so plain ASCII). The `Host`
@@ -277,6 +282,10 @@ pub struct HostName(HeaderValue);
 impl HostName {
     /// The host of a `Host` header, if it looks like one (surrounding spaces ignored).
     fn from_header(value: &HeaderValue) -> Option<HostName> {
+        // The common case, checked on the bytes: a host as it is (no spaces around it).
+        if is_host_bytes(value.as_bytes()) {
+            return Some(HostName(value.clone()));
+        }
         let text = value.to_str().ok()?;
         let trimmed = text.trim();
         if !is_host(trimmed) {

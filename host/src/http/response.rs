@@ -92,7 +92,11 @@ pub fn from_addon(r: HttpResponse) -> HttpResult {
             Some(v) => Ok(v),
             None => HeaderValue::from_bytes(value),
         };
-        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), value) else {
+        let parsed = match common_name(name) {
+            Some(n) => Ok(n),
+            None => HeaderName::from_bytes(name),
+        };
+        let (Ok(n), Ok(v)) = (parsed, value) else {
             tracing::warn!(target: "inphms.http", "addon header {:?} dropped: invalid name or value", String::from_utf8_lossy(name));
             continue;
         };
@@ -106,26 +110,53 @@ pub fn from_addon(r: HttpResponse) -> HttpResult {
 }
 
 /// A header value most responses carry, as a static value: no allocation and copy per
-/// header (as hyper's table of standard names does for the names).
+/// header.
 fn common_value(value: &[u8]) -> Option<HeaderValue> {
-    // Lengths first: most values are compared by their length alone.
+    // Lengths first: most values are told apart by their length alone.
     COMMON_VALUES
         .iter()
         .find(|known| known.len() == value.len() && known.as_bytes() == value)
-        .map(|known| HeaderValue::from_static(known))
+        .cloned()
 }
 
-/// See [`common_value`].
-const COMMON_VALUES: [&str; 9] = [
-    "application/json",
-    "application/json; charset=utf-8",
-    "text/html; charset=utf-8",
-    "text/plain; charset=utf-8",
-    "no-store",
-    "no-cache",
-    "nosniff",
-    "close",
-    "0",
+/// See [`common_value`]. Made at compile time: `HeaderValue::from_static` called at run
+/// time would check every byte again.
+static COMMON_VALUES: [HeaderValue; 9] = [
+    HeaderValue::from_static("application/json"),
+    HeaderValue::from_static("application/json; charset=utf-8"),
+    HeaderValue::from_static("text/html; charset=utf-8"),
+    HeaderValue::from_static("text/plain; charset=utf-8"),
+    HeaderValue::from_static("no-store"),
+    HeaderValue::from_static("no-cache"),
+    HeaderValue::from_static("nosniff"),
+    HeaderValue::from_static("close"),
+    HeaderValue::from_static("0"),
+];
+
+/// A header name as addons commonly spell it, without `HeaderName::from_bytes` (which
+/// lower-cases the name into a buffer, then looks it up among all the standard names).
+fn common_name(name: &[u8]) -> Option<HeaderName> {
+    COMMON_NAMES
+        .iter()
+        .find(|(spelled, _)| spelled.len() == name.len() && *spelled == name)
+        .map(|(_, n)| n.clone())
+}
+
+/// See [`common_name`]: the names of the SDK's own responses, in their usual spelling.
+static COMMON_NAMES: [(&[u8], HeaderName); 7] = [
+    (b"Content-Type", CONTENT_TYPE),
+    (b"Cache-Control", hyper::header::CACHE_CONTROL),
+    (b"Set-Cookie", hyper::header::SET_COOKIE),
+    (b"Location", hyper::header::LOCATION),
+    (b"Content-Disposition", hyper::header::CONTENT_DISPOSITION),
+    (
+        b"X-Content-Type-Options",
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+    ),
+    (
+        b"Content-Security-Policy",
+        hyper::header::CONTENT_SECURITY_POLICY,
+    ),
 ];
 
 fn escape_html(s: &str) -> String {
@@ -149,9 +180,14 @@ mod tests {
 
     #[test]
     fn common_values_are_static_and_exact() {
-        for known in COMMON_VALUES {
-            assert_eq!(common_value(known.as_bytes()).unwrap(), known);
+        for known in &COMMON_VALUES {
+            assert_eq!(common_value(known.as_bytes()).as_ref(), Some(known));
         }
+        for (spelled, name) in &COMMON_NAMES {
+            assert_eq!(common_name(spelled).as_ref(), Some(name));
+            assert_eq!(&HeaderName::from_bytes(spelled).unwrap(), name);
+        }
+        assert!(common_name(b"content-typ").is_none());
         // Only the exact bytes: another case, a prefix or a longer value is copied.
         for other in [
             &b"Application/json"[..],
