@@ -45,18 +45,26 @@ impl Count {
     }
 }
 
-/// Counts the scenarios of [`KEYS`] (those `opts.only` names, when given: in this mode its
-/// entries are scenario keys). With `keep`, each dump is kept there as `<key>.callgrind`,
+/// Counts the scenarios of [`KEYS`], or those `opts.only` names (in this mode its entries
+/// are keys of [`suite::SCENARIOS`], e.g. `base-close,host-close`). With `keep`, each dump is kept there as `<key>.callgrind`,
 /// for `callgrind_annotate`.
 pub fn run(env: &Env, opts: &Options, keep: Option<&Path>) -> Result<Vec<Count>, String> {
-    if let Some(only) = &opts.only {
-        if let Some(unknown) = only.iter().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(format!(
-                "--only {unknown}: with --instructions, --only takes scenario keys ({})",
-                KEYS.join(", ")
-            ));
+    let keys: Vec<&str> = match &opts.only {
+        None => KEYS.to_vec(),
+        Some(only) => {
+            if let Some(unknown) = only
+                .iter()
+                .find(|k| !suite::SCENARIOS.iter().any(|s| s.key == k.as_str()))
+            {
+                let all: Vec<&str> = suite::SCENARIOS.iter().map(|s| s.key).collect();
+                return Err(format!(
+                    "--only {unknown}: with --instructions, --only takes scenario keys ({})",
+                    all.join(", ")
+                ));
+            }
+            only.iter().map(String::as_str).collect()
         }
-    }
+    };
     if let Some(dir) = keep {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -69,17 +77,10 @@ pub fn run(env: &Env, opts: &Options, keep: Option<&Path>) -> Result<Vec<Count>,
         }
     }
     let mut counts = Vec::new();
-    for key in KEYS {
-        if opts
-            .only
-            .as_ref()
-            .is_some_and(|o| !o.iter().any(|k| k == key))
-        {
-            continue;
-        }
+    for key in keys {
         let scenario = suite::SCENARIOS
             .iter()
-            .find(|s| s.key == *key)
+            .find(|s| s.key == key)
             .ok_or_else(|| format!("no scenario {key}"))?;
         eprintln!("bench: callgrind: {key} ({})", scenario.kind.describe());
         let count = count(env, opts, scenario, keep)?;

@@ -28,7 +28,7 @@ const USAGE: &str = "usage: bench-suite [--quick] [--rounds N] [--duration SECS]
   --instructions
                instead, count the instructions per request of the baseline and the host
                under valgrind's callgrind (a few minutes; prints a table, writes nothing);
-               there --only takes scenario keys (base-get,host-health,...) and --keep DIR
+               there --only takes scenario keys (base-get,host-health,host-close,...), --keep DIR
                keeps each dump as DIR/<key>.callgrind for callgrind_annotate";
 
 const INTRO: &str =

@@ -21,6 +21,7 @@ use super::session;
 use super::timeouts::{ConnActivity, TimedStream, Timeouts};
 use super::websocket;
 use arc_swap::ArcSwap;
+use futures_util::FutureExt as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -223,11 +224,13 @@ pub async fn serve(
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        // `map`, not an `async` block awaiting it: the block would hold the connection
+        // twice (as captured and as awaited), a task twice as large to allocate and copy.
+        tokio::spawn(conn.map(move |done| {
+            if let Err(e) = done {
                 tracing::debug!(target: "inphms.http", "connection from {peer}: {e}");
             }
-        });
+        }));
     }
     let listener = listener.into_std()?;
     let report_in_flight = in_flight.load(Ordering::Acquire);

@@ -36,6 +36,9 @@ pub struct Output {
 
 struct Pending {
     buf: Vec<u8>,
+    /// The buffer of the last batch written, emptied, to take the next batch: two buffers
+    /// serve in turn instead of one allocated per batch (see [`Output::write_pending`]).
+    spare: Vec<u8>,
     /// Whether the flusher thread runs (until it does, every line is written at once).
     flusher: bool,
 }
@@ -51,6 +54,7 @@ impl Output {
             sink: Mutex::new(Box::new(std::io::stderr())),
             pending: Mutex::new(Pending {
                 buf: Vec::new(),
+                spare: Vec::new(),
                 flusher: false,
             }),
             wake: Condvar::new(),
@@ -87,20 +91,28 @@ impl Output {
     }
 
     fn write_pending(&self, sink: &mut Box<dyn Write + Send>) {
-        let batch = {
+        let mut batch = {
             let mut pending = lock(&self.pending);
-            // The next batch starts with room for as much as this one held.
-            let room = if pending.flusher {
-                pending.buf.len().min(MAX_BUFFERED)
-            } else {
-                0
-            };
-            std::mem::replace(&mut pending.buf, Vec::with_capacity(room))
+            let next = std::mem::take(&mut pending.spare);
+            std::mem::replace(&mut pending.buf, next)
         };
         if !batch.is_empty() {
             // Nowhere to report a failing log output; the lines are dropped.
             let _ = sink.write_all(&batch);
             let _ = sink.flush();
+        }
+        // The emptied buffer takes the batch after next, with the capacity it grew to. A
+        // buffer per batch (as before) allocated and freed a 64-128 KiB block a few hundred
+        // times a second under load, each time elsewhere in glibc's arenas: the pages touched
+        // between two `malloc_trim`s kept spreading, and RSS under load grew after the
+        // warm-up (BENCHMARKS.md, item 6). Two long-lived buffers stay where they are (at
+        // most 2 x 128 KiB, kept when idle). One grown further by an outsized line is freed.
+        if batch.capacity() <= 2 * MAX_BUFFERED {
+            batch.clear();
+            let mut pending = lock(&self.pending);
+            if pending.spare.capacity() == 0 {
+                pending.spare = batch;
+            }
         }
     }
 
