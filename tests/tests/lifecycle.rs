@@ -445,6 +445,37 @@ fn sigquit_dumps_sigint_drains_and_removes_the_pidfile() {
     assert!(server.stderr().contains("Initiating shutdown"));
 }
 
+/// A connection accepted before a stop but still silent when it begins is given a moment
+/// to send its request, which is answered before the process exits; the stop waits no
+/// longer than that (it no longer sleeps a fixed 100 ms whether or not one is waiting).
+#[test]
+fn a_connection_silent_when_the_stop_begins_still_gets_its_answer() {
+    use std::io::{Read as _, Write as _};
+    let td = TestDir::new();
+    let mut server = swap_server(&td, &[]);
+    let port = server.port();
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Accepted by the server (its accept loop is idle), no byte sent yet.
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("INT");
+    std::thread::sleep(Duration::from_millis(30));
+    silent
+        .write_all(b"GET /test_swap/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("the connection is still open");
+    let mut answer = String::new();
+    let _ = silent.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("v1"),
+        "answer: {answer:?}\n{}",
+        server.stderr()
+    );
+    let status = server.wait(Duration::from_secs(20)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
+
 #[test]
 fn a_second_sigint_forces_the_exit() {
     let td = TestDir::new();

@@ -36,8 +36,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
-/// How long connections accepted just before a stop have to send their request before the
-/// drain closes idle connections.
+/// How long connections accepted just before a stop have, at most, to send their first
+/// request before the drain closes idle connections (the drain goes on as soon as every
+/// accepted connection has sent it or closed).
 const ACCEPTED_GRACE: Duration = Duration::from_millis(100);
 
 /// How the listener was obtained, for the start-up log.
@@ -145,6 +146,7 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let awaiting_first = Arc::new(AtomicUsize::new(0));
     let cap = options.max_in_flight.map(|n| Arc::new(Semaphore::new(n)));
     loop {
         let accepted = tokio::select! {
@@ -161,7 +163,7 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let activity = ConnActivity::new();
+        let activity = ConnActivity::accepted(&awaiting_first);
         let stream = TimedStream::new(stream, Arc::clone(&activity), timeouts);
         let app = Arc::clone(&app);
         let in_flight = Arc::clone(&in_flight);
@@ -241,9 +243,20 @@ pub async fn serve(
     if sockets > 0 {
         tracing::info!(target: "inphms.service.server", "closing {sockets} websocket(s) (1001 Going Away)");
     }
-    // A connection accepted just before the stop has not had its request read yet, and
-    // hyper would close it as idle: give its request a moment to arrive first.
-    tokio::time::sleep(ACCEPTED_GRACE).await;
+    // A connection accepted just before the stop may not have had its request read yet,
+    // and hyper would close it as idle: give its request a moment to arrive first, no
+    // longer than it takes (a fixed wait made every re-exec 100 ms longer, BENCHMARKS.md
+    // item 8).
+    let grace_end = tokio::time::Instant::now() + ACCEPTED_GRACE;
+    let waiting = awaiting_first.load(Ordering::Acquire);
+    while awaiting_first.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < grace_end {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tracing::debug!(
+        target: "inphms.service.server",
+        "{waiting} connection(s) awaited their first request; {} still waiting",
+        awaiting_first.load(Ordering::Acquire)
+    );
     let (drained, sockets_closed) = tokio::join!(
         tokio::time::timeout(options.drain_timeout, graceful.shutdown()),
         websocket::wait_closed(websocket::CLOSE_TIMEOUT + Duration::from_secs(1)),

@@ -58,6 +58,9 @@ pub struct ConnActivity {
     /// last request ends, so that it arms the idle deadline (hyper does not read again by
     /// itself after a response: it waits for the stream's wake-up).
     parked: Mutex<Option<Waker>>,
+    /// The server's count of connections still waiting for their first request (see
+    /// [`ConnActivity::accepted`]): this one leaves it at its first request or its end.
+    awaiting_first: Option<Arc<AtomicUsize>>,
 }
 
 impl ConnActivity {
@@ -72,7 +75,30 @@ impl ConnActivity {
             head_started: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             parked: Mutex::new(None),
+            awaiting_first: None,
         })
+    }
+
+    /// A connection accepted now, counted in `awaiting_first` until its first request head
+    /// is complete or it ends: a graceful stop waits for that count to fall to zero (for a
+    /// moment at most) before it closes idle connections, so that a connection accepted
+    /// just before the stop is served rather than closed unanswered.
+    pub fn accepted(awaiting_first: &Arc<AtomicUsize>) -> Arc<ConnActivity> {
+        awaiting_first.fetch_add(1, Ordering::AcqRel);
+        let mut activity = ConnActivity::new();
+        if let Some(a) = Arc::get_mut(&mut activity) {
+            a.awaiting_first = Some(Arc::clone(awaiting_first));
+        }
+        activity
+    }
+
+    /// Called with the count of requests started before this one.
+    fn first_request(&self, before: u64) {
+        if before == 0 {
+            if let Some(count) = &self.awaiting_first {
+                count.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
     }
 
     /// Milliseconds since `base`, never less than the real time elapsed (so a deadline is
@@ -90,7 +116,7 @@ impl ConnActivity {
     /// A request's head is complete: no deadline until [`RequestGuard`] is dropped.
     pub fn request_started(self: &Arc<Self>) -> RequestGuard {
         self.active.fetch_add(1, Ordering::AcqRel);
-        self.served.fetch_add(1, Ordering::AcqRel);
+        self.first_request(self.served.fetch_add(1, Ordering::AcqRel));
         self.head_started.store(0, Ordering::Release);
         RequestGuard(Arc::clone(self))
     }
@@ -98,7 +124,7 @@ impl ConnActivity {
     /// A request's head is complete and its answer ready at once (nothing runs between
     /// the two, so no deadline to lift): [`ConnActivity::request_started`] without a guard.
     pub fn request_answered(&self) {
-        self.served.fetch_add(1, Ordering::AcqRel);
+        self.first_request(self.served.fetch_add(1, Ordering::AcqRel));
         self.head_started.store(0, Ordering::Release);
     }
 
@@ -137,6 +163,14 @@ impl ConnActivity {
                 Ordering::Acquire,
             );
         }
+    }
+}
+
+impl Drop for ConnActivity {
+    fn drop(&mut self) {
+        // Ended before its first request (closed by the client, timed out).
+        let served = *self.served.get_mut();
+        self.first_request(served);
     }
 }
 
@@ -315,6 +349,26 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(read_outcome(&mut s).await, io::ErrorKind::TimedOut);
         assert_near(t0.elapsed(), T.header);
+    }
+
+    #[test]
+    fn a_connection_awaits_its_first_request_until_it_comes_or_the_connection_ends() {
+        let awaiting = Arc::new(AtomicUsize::new(0));
+        let served = ConnActivity::accepted(&awaiting);
+        let other = ConnActivity::accepted(&awaiting);
+        let closed = ConnActivity::accepted(&awaiting);
+        assert_eq!(awaiting.load(Ordering::Acquire), 3);
+        served.request_answered();
+        served.request_answered();
+        assert_eq!(awaiting.load(Ordering::Acquire), 2);
+        drop(other.request_started());
+        drop(other.request_started());
+        assert_eq!(awaiting.load(Ordering::Acquire), 1);
+        drop(closed);
+        assert_eq!(awaiting.load(Ordering::Acquire), 0);
+        // Served connections leave nothing behind when they end.
+        drop((served, other));
+        assert_eq!(awaiting.load(Ordering::Acquire), 0);
     }
 
     /// Real time on a busy machine: not early, and not much late.
