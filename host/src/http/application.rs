@@ -119,6 +119,9 @@ fn error_outcome(message: &str) -> Outcome {
 /// What the request path needs to know about one request, gathered once.
 struct Ctx {
     started: Instant,
+    /// The request waited for the concurrency cap before [`Application::handle`]: `started`
+    /// is then too old to judge the cached database list's freshness by.
+    waited: bool,
     method: Method,
     /// The request target as received (path and query, percent-encoded).
     uri: hyper::Uri,
@@ -347,6 +350,7 @@ impl Application {
         peer: SocketAddr,
         peer_text: &Arc<str>,
         started: Instant,
+        waited: bool,
         tracked: super::inflight::Guard,
     ) -> Handled {
         let (mut parts, body) = req.into_parts();
@@ -376,6 +380,7 @@ impl Application {
         };
         let ctx = Ctx {
             started,
+            waited,
             uri: parts.uri,
             decoded_path,
             remote_addr: if client.forwarded {
@@ -394,14 +399,15 @@ impl Application {
             db: std::sync::OnceLock::new(),
         };
         match self.serve_now(&ctx, &body) {
-            Some(resp) => {
+            Ok(resp) => {
                 self.log_access(&ctx, &resp);
                 Handled::Ready(resp)
             }
-            None => Handled::Pending(Box::new(Pending {
+            Err(session) => Handled::Pending(Box::new(Pending {
                 app: self,
                 ctx,
                 body: Some(body),
+                session,
             })),
         }
     }
@@ -412,33 +418,47 @@ impl Application {
     /// [`Application::serve`]'s path, step for step, without its future (which hyper would
     /// move, with the request's whole state, several times per request).
     ///
-    /// `None` leaves the request to [`Application::serve`]: nothing was done by then that
-    /// it does again (only reads: the session, the database list, the route table).
-    fn serve_now(self: &Arc<Self>, ctx: &Ctx, body: &Incoming) -> Option<HttpResult> {
+    /// `Err` leaves the request to [`Application::serve`], with the session when it was
+    /// loaded (loaded once per request: its warnings are logged once). Nothing was done by
+    /// then that `serve` does again but reads (the database list, the route table) and
+    /// [`record_db`], which gives the same session when it runs again.
+    fn serve_now(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        body: &Incoming,
+    ) -> Result<HttpResult, Option<LoadedSession>> {
         if !hyper::body::Body::is_end_stream(body) || self.static_candidate(ctx) {
-            return None;
+            return Err(None);
         }
         let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
         if self.db.is_none() {
             let session_db = session.get("db").and_then(Value::as_str);
-            let (db, rejected) = crate::service::db::select_db_now(
+            // The request's arrival, unless it waited: no clock read in the common case.
+            let now = if ctx.waited {
+                Instant::now()
+            } else {
+                ctx.started
+            };
+            let Some((db, rejected)) = crate::service::db::select_db_now(
                 &self.config,
                 session_db,
                 || ctx.query_db(),
                 ctx.db_host(),
-                ctx.started,
-            )?;
+                now,
+            ) else {
+                return Err(Some(session));
+            };
             if db.is_some() || rejected {
-                return None;
+                return Err(Some(session));
             }
             record_db(&mut session, None);
         }
         let (entry, args) = match self.route_match(ctx) {
             Ok(found) => found,
-            Err(resp) => return Some(*resp),
+            Err(resp) => return Ok(*resp),
         };
         if !self.runs_inline(entry) {
-            return None;
+            return Err(Some(session));
         }
         let resp = match self.dispatch_head(ctx, entry) {
             Err(resp) => *resp,
@@ -451,19 +471,25 @@ impl Application {
                 }
             },
         };
-        Some(route_finish(entry, resp))
+        Ok(route_finish(entry, resp))
     }
 
     /// Serves a request that [`Application::serve_now`] could not answer at once: the same
     /// steps, with the waits. One `async fn` (the steps between the waits are plain
     /// functions): each nested `async fn` would hold its own copy of the request's state.
-    async fn serve(self: &Arc<Self>, ctx: &Ctx, body: Incoming) -> HttpResult {
-        if self.static_candidate(ctx) {
+    async fn serve(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        body: Incoming,
+        session: Option<LoadedSession>,
+    ) -> HttpResult {
+        if session.is_none() && self.static_candidate(ctx) {
             if let Some(resp) = self.serve_static(ctx).await {
                 return resp;
             }
         }
-        let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
+        let mut session =
+            session.unwrap_or_else(|| LoadedSession::load(&*self.sessions, ctx.header(COOKIE)));
         // The application of the request's database, or this one.
         let mut app = None;
         if self.db.is_none() {
@@ -1076,6 +1102,8 @@ pub struct Pending {
     ctx: Ctx,
     /// Taken by [`Pending::run`].
     body: Option<Incoming>,
+    /// The session, when [`Application::serve_now`] loaded it before it gave up.
+    session: Option<LoadedSession>,
 }
 
 impl Pending {
@@ -1086,7 +1114,8 @@ impl Pending {
         let Some(body) = self.body.take() else {
             return response::html_error(500, None);
         };
-        let resp = self.app.serve(&self.ctx, body).await;
+        let session = self.session.take();
+        let resp = self.app.serve(&self.ctx, body, session).await;
         self.app.log_access(&self.ctx, &resp);
         resp
     }

@@ -183,7 +183,7 @@ pub async fn serve(
             let (running, permit) = match permit {
                 Ok(permit) => {
                     let counted = Counted::enter(&in_flight);
-                    match app.handle(req, peer, &peer_text, started, tracked) {
+                    match app.handle(req, peer, &peer_text, started, false, tracked) {
                         Handled::Ready(resp) => {
                             activity.request_answered();
                             drop(counted);
@@ -210,7 +210,7 @@ pub async fn serve(
                             None => None,
                         };
                         let counted = Counted::enter(&in_flight);
-                        match app.handle(req, peer, &peer_text, started, tracked) {
+                        match app.handle(req, peer, &peer_text, started, true, tracked) {
                             Handled::Ready(resp) => return resp,
                             Handled::Pending(pending) => (pending, counted, permit),
                         }
