@@ -202,7 +202,11 @@ fn push_line(
 ) {
     push_timestamp(line, now);
     line.push(b' ');
-    line.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+    if pid == *PID {
+        line.extend_from_slice(PID_TEXT.as_bytes());
+    } else {
+        line.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+    }
     line.push(b' ');
     line.extend_from_slice(level_name(sev).as_bytes());
     line.push(b' ');
@@ -214,31 +218,44 @@ fn push_line(
 }
 
 /// Appends `YYYY-MM-DD HH:MM:SS,mmm`; the part up to the second is formatted once per
-/// second and thread (a log line per request makes this a hot path).
+/// second and thread (a log line per request makes this a hot path), into a `Copy` cache: a
+/// thread-local without a destructor costs no registration check per access.
 fn push_timestamp(line: &mut Vec<u8>, at: std::time::SystemTime) {
     use chrono::{Datelike as _, Timelike as _};
     let since_epoch = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     thread_local! {
-        static SECOND: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+        static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
     }
-    SECOND.with(|cached| {
-        let mut cached = cached.borrow_mut();
-        let second = since_epoch.as_secs() as i64;
-        if cached.0 != second {
-            let now: chrono::DateTime<chrono::Utc> = at.into();
-            cached.0 = second;
-            cached.1 = format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                now.year(),
-                now.month(),
-                now.day(),
-                now.hour(),
-                now.minute(),
-                now.second()
-            );
+    let second = since_epoch.as_secs();
+    let (cached_second, mut text) = SECOND.get();
+    if cached_second != second {
+        let now: chrono::DateTime<chrono::Utc> = at.into();
+        let formatted = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            now.year(),
+            now.month(),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        match <[u8; 19]>::try_from(formatted.as_bytes()) {
+            Ok(fixed) => {
+                text = fixed;
+                SECOND.set((second, fixed));
+            }
+            // A year past 9999: written, not cached.
+            Err(_) => {
+                line.extend_from_slice(formatted.as_bytes());
+                return push_millis(line, since_epoch);
+            }
         }
-        line.extend_from_slice(cached.1.as_bytes());
-    });
+    }
+    line.extend_from_slice(&text);
+    push_millis(line, since_epoch);
+}
+
+fn push_millis(line: &mut Vec<u8>, since_epoch: std::time::Duration) {
     let ms = since_epoch.subsec_millis().min(999);
     line.extend_from_slice(&[
         b',',
@@ -261,6 +278,8 @@ static LOGGER: std::sync::LazyLock<Logger> = std::sync::LazyLock::new(|| Logger 
 
 /// The process id, read once (`getpid` is a system call, and every line carries it).
 static PID: std::sync::LazyLock<u32> = std::sync::LazyLock::new(std::process::id);
+/// [`PID`] as text, written on every line.
+static PID_TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| PID.to_string());
 
 impl Logger {
     fn enabled(&self, sev: u8, target: &str) -> bool {
