@@ -346,7 +346,7 @@ async fn process_jobs(
     let db = reg.db_name.as_str();
     let mut cr = sql_db::cursor(db, false);
     let base = cr
-        .execute(
+        .execute_cached(
             "SELECT latest_version FROM ir_module_module WHERE name = 'base'",
             &[],
         )
@@ -362,7 +362,7 @@ async fn process_jobs(
         return Ok(0);
     }
     let ids = cr
-        .execute(
+        .execute_cached(
             &format!("SELECT id FROM ir_cron WHERE {DUE} ORDER BY failure_count, priority, id"),
             &[],
         )
@@ -375,7 +375,7 @@ async fn process_jobs(
         }
         let id = int(row.first());
         let acquired = cr
-            .execute(
+            .execute_cached(
                 &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE {DUE} AND id = $1 FOR NO KEY UPDATE SKIP LOCKED"),
                 &[SqlValue::Int(id)],
             )
@@ -545,8 +545,10 @@ async fn process_job(
         }
     };
     let next = next_call(job.nextcall, job.interval_number, &job.interval_type, end);
-    cr.execute(
-        "UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
+    // The run recorded and the due triggers consumed in one statement (one round trip).
+    cr.execute_cached(
+        "WITH consumed AS (DELETE FROM ir_cron_trigger WHERE cron_id = $1 AND call_at <= $4) \
+         UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
          failure_count = $6, first_failure_date = $7, active = $8 WHERE id = $1",
         &[
             SqlValue::Int(job.id),
@@ -558,11 +560,6 @@ async fn process_job(
             first_failure.map(ts_value).unwrap_or(SqlValue::Null),
             SqlValue::Bool(active),
         ],
-    )
-    .await?;
-    cr.execute(
-        "DELETE FROM ir_cron_trigger WHERE cron_id = $1 AND call_at <= $2",
-        &[SqlValue::Int(job.id), ts_value(end)],
     )
     .await?;
     cr.commit().await

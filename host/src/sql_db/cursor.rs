@@ -169,8 +169,29 @@ impl Cursor {
 
     /// Runs one statement with `$n` parameters; returns its rows and row count.
     pub async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<SqlRows, DbError> {
+        self.run(sql, params, false).await
+    }
+
+    /// [`Cursor::execute`] for the host's own fixed statements run again and again (the
+    /// cron workers'): prepared once per connection and kept (one round trip per run
+    /// instead of two). Not for addons' SQL: a kept statement whose result columns change
+    /// (`SELECT *` after a column is added) fails instead of being planned again.
+    pub async fn execute_cached(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<SqlRows, DbError> {
+        self.run(sql, params, true).await
+    }
+
+    async fn run(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        cached: bool,
+    ) -> Result<SqlRows, DbError> {
         self.begin().await?;
-        let result = self.execute_in_transaction(sql, params).await;
+        let result = self.execute_in_transaction(sql, params, cached).await;
         if let Err(e) = &result {
             tracing::debug!(target: TARGET, "bad query: {sql}\nERROR: {e}");
             self.record(e);
@@ -185,9 +206,15 @@ impl Cursor {
         &mut self,
         sql: &str,
         params: &[SqlValue],
+        cached: bool,
     ) -> Result<SqlRows, DbError> {
         let conn = self.conn.as_ref().expect("begun");
-        let stmt = conn.prepare(sql).await.map_err(|e| DbError::from_pg(&e))?;
+        let stmt = if cached {
+            conn.prepare_cached(sql).await
+        } else {
+            conn.prepare(sql).await
+        }
+        .map_err(|e| DbError::from_pg(&e))?;
         if stmt.params().len() != params.len() {
             return Err(DbError::Other(format!(
                 "the statement takes {} parameter(s), {} given",

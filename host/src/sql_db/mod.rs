@@ -272,6 +272,17 @@ impl std::ops::Deref for PgConn {
     }
 }
 
+impl PgConn {
+    /// `sql` prepared once on this connection and kept (deadpool-postgres's statement
+    /// cache): see [`Cursor::execute_cached`](crate::sql_db::Cursor::execute_cached).
+    pub async fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.client.prepare_cached(sql).await
+    }
+}
+
 /// The pool's manager: deadpool-postgres's, behind the shared connection budget.
 pub struct PgManager {
     inner: deadpool_postgres::Manager,
