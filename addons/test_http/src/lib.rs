@@ -1,6 +1,7 @@
 //! Test addon: a route for every dispatcher path (results, each error class, panics,
-//! sessions, CSRF, CORS, body limits, slow handlers, multipart uploads, websockets), a
-//! custom `plain` dispatcher and a command. Used by the integration tests in `tests/`.
+//! sessions, CSRF, CORS, body limits, slow handlers, multipart uploads, websockets), inline
+//! copies (`blocking = false`) of the session, auth, CSRF and CORS routes, a custom `plain`
+//! dispatcher and a command. Used by the integration tests in `tests/`.
 
 use inphms_sdk::{
     command, post_load, route, Dispatcher, Endpoint, EndpointResult, Error, Host, Json, RecvError,
@@ -140,6 +141,62 @@ fn form(req: &mut Request) -> Json<Value> {
 #[route("/test_http/cors", auth = "none", cors = "*", methods = ["GET", "POST"], csrf = false)]
 fn cors(_req: &mut Request) -> String {
     "cors".into()
+}
+
+// Inline copies (`blocking = false`) of the session, auth, CSRF and CORS routes above,
+// under `/test_http/inline/`: served by the host's synchronous path when no database is
+// chosen and there is no body, so the tests can check that it answers exactly as the
+// asynchronous path does for the blocking originals. Same bodies, same options.
+
+/// [`set`], inline.
+#[route(
+    "/test_http/inline/set/<string:key>/<string:value>",
+    auth = "none",
+    blocking = false
+)]
+fn inline_set(req: &mut Request, key: String, value: String) -> String {
+    set(req, key, value)
+}
+
+/// [`get`], inline.
+#[route("/test_http/inline/get/<string:key>", auth = "none", blocking = false)]
+fn inline_get(req: &mut Request, key: String) -> String {
+    get(req, key)
+}
+
+/// [`login`], inline.
+#[route(
+    "/test_http/inline/login/<string:login>",
+    auth = "none",
+    blocking = false
+)]
+fn inline_login(req: &mut Request, login: String) -> String {
+    self::login(req, login)
+}
+
+/// [`whoami`], inline.
+#[route("/test_http/inline/whoami", auth = "user", blocking = false)]
+fn inline_whoami(req: &mut Request) -> String {
+    whoami(req)
+}
+
+/// [`form`], inline.
+#[route("/test_http/inline/form", auth = "none", methods = ["POST"], blocking = false)]
+fn inline_form(req: &mut Request) -> Json<Value> {
+    form(req)
+}
+
+/// [`cors`], inline.
+#[route(
+    "/test_http/inline/cors",
+    auth = "none",
+    cors = "*",
+    methods = ["GET", "POST"],
+    csrf = false,
+    blocking = false
+)]
+fn inline_cors(req: &mut Request) -> String {
+    cors(req)
 }
 
 /// Accepts at most 16 bytes of body.
