@@ -112,10 +112,19 @@ fn newest_file(path: &Path) -> Option<(SystemTime, PathBuf)> {
         .max_by_key(|(t, _)| *t)
 }
 
+/// The workspace's target folder: `$CARGO_TARGET_DIR` (relative to the repository root
+/// when relative), else `target/` at the root.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => repo_root().join(dir),
+        None => repo_root().join("target"),
+    }
+}
+
 /// The debug build of the addon library `lib<name>.so` in the workspace's target folder
 /// (`cargo build --workspace` makes it).
 pub fn built_lib(name: &str) -> PathBuf {
-    let lib = repo_root().join(format!("target/debug/lib{name}.so"));
+    let lib = target_dir().join(format!("debug/lib{name}.so"));
     assert!(
         lib.is_file(),
         "{} is missing: run `cargo build --workspace`",

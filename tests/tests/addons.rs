@@ -2,14 +2,14 @@
 //! one-line reasons, a panicking route, a scaffolded third-party addon, `inphms-host addons`.
 //! Everything runs the real binary with real cdylib addons.
 
-use inphms_tests::{http_get, repo_root, request, TestDir};
+use inphms_tests::{http_get, repo_root, request, target_dir, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 /// The special builds made by `cargo xtask test` (see `xtask`'s `build_test_addons`).
 fn test_addon_build(name: &str) -> PathBuf {
-    let dir = repo_root().join("target/test-addons").join(name);
+    let dir = target_dir().join("test-addons").join(name);
     assert!(
         dir.join(format!("lib{name}.so")).is_file(),
         "{} is missing: run `cargo xtask test` (it builds the special test addons)",
@@ -310,7 +310,7 @@ fn addons_command_lists_dependency_order_and_library_states() {
 /// Builds a scaffolded addon as its author would: `cargo build` in its own project. The
 /// target folder is shared between runs to keep the build incremental.
 fn cargo_build(project: &Path) {
-    let target = repo_root().join("target/scaffold");
+    let target = target_dir().join("scaffold");
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--quiet", "--manifest-path"])
         .arg(project.join("Cargo.toml"))

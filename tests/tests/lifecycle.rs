@@ -4,7 +4,7 @@
 //! stops, the SIGQUIT dump and the pid file.
 
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
-use inphms_tests::{http_get, repo_root, wait_until, HttpConn, Server, TestDir};
+use inphms_tests::{http_get, repo_root, target_dir, wait_until, HttpConn, Server, TestDir};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 /// A build of `test_swap` made by `cargo xtask test`: `v1`, `v2` or `fail_post_load`.
 fn swap_build(variant: &str) -> PathBuf {
-    let lib = repo_root()
-        .join("target/test-addons")
+    let lib = target_dir()
+        .join("test-addons")
         .join(format!("test_swap-{variant}"))
         .join("libtest_swap.so");
     assert!(
@@ -185,7 +185,7 @@ fn sighup_with_a_broken_v2_keeps_v1_serving() {
     let td = TestDir::new();
     let server = swap_server(&td, &[]);
     let port = server.port();
-    let abi_break = repo_root().join("target/test-addons/test_abi_break/libtest_abi_break.so");
+    let abi_break = target_dir().join("test-addons/test_abi_break/libtest_abi_break.so");
     assert!(abi_break.is_file(), "run `cargo xtask test`");
     for (lib, reason) in [
         (abi_break, "ABI layout differs from the host's inphms-sdk"),
