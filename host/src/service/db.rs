@@ -240,20 +240,22 @@ pub fn select_db_now(
     if let Some(names) = configured_names(config) {
         return Some(choose(config, session_db, query_db, host, Ok(&names)));
     }
-    // Chosen under the lock, from the cached list itself (no copy of it).
-    let cache = LIST.lock().unwrap_or_else(|e| e.into_inner());
-    let (at, list) = cache.as_ref()?;
-    let fresh = now.saturating_duration_since(*at) < LIST_TTL;
-    if !fresh && REFRESH.try_lock().is_ok() {
-        return None;
-    }
-    Some(choose(
-        config,
-        session_db,
-        query_db,
-        host,
-        list.as_ref().map(|l| &l[..]),
-    ))
+    // The cached list itself (an `Arc`, not a copy), chosen from outside the lock: the
+    // filter (a regex per request with `dbfilter`) does not hold up the other workers.
+    let names = {
+        let cache = LIST.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, list) = cache.as_ref()?;
+        let fresh = now.saturating_duration_since(*at) < LIST_TTL;
+        if !fresh && REFRESH.try_lock().is_ok() {
+            return None;
+        }
+        match list {
+            Ok(names) => Arc::clone(names),
+            // PostgreSQL unreachable (rare, and nothing to filter): under the lock.
+            Err(e) => return Some(choose(config, session_db, query_db, host, Err(e))),
+        }
+    };
+    Some(choose(config, session_db, query_db, host, Ok(&names)))
 }
 
 /// The session's database when the filter accepts it (no list needed).
