@@ -461,7 +461,16 @@ fn a_connection_silent_when_the_stop_begins_still_gets_its_answer() {
     // Accepted by the server (its accept loop is idle), no byte sent yet.
     std::thread::sleep(Duration::from_millis(300));
     server.signal("INT");
-    std::thread::sleep(Duration::from_millis(30));
+    // The request goes once the drain has begun (polled closely: the grace is 100 ms).
+    let began = Instant::now();
+    while !server.stderr().contains("stopped accepting") {
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "no drain\n{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     silent
         .write_all(b"GET /test_swap/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("the connection is still open");
