@@ -123,8 +123,7 @@ fn write_seconds(out: &mut Vec<u8>, seconds: f64) {
 }
 
 /// Writes werkzeug's `26/Nov/2026 12:00:00`, formatted once per second and thread (a line
-/// per request makes this a hot path), into a `Copy` cache (a thread-local without a
-/// destructor costs no registration check per access).
+/// per request makes this a hot path).
 fn write_date(out: &mut Vec<u8>, time: SystemTime) {
     thread_local! {
         static SECOND: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
@@ -133,26 +132,18 @@ fn write_date(out: &mut Vec<u8>, time: SystemTime) {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (cached, text) = SECOND.get();
-    if cached == secs {
-        out.extend_from_slice(&text);
-        return;
-    }
-    let t: DateTime<Utc> = time.into();
-    let formatted = format!(
-        "{:02}/{}/{:04} {:02}:{:02}:{:02}",
-        t.day(),
-        MONTHS[t.month0() as usize],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-    );
-    // A year past 9999 is written, not cached.
-    if let Ok(fixed) = <[u8; 20]>::try_from(formatted.as_bytes()) {
-        SECOND.set((secs, fixed));
-    }
-    out.extend_from_slice(formatted.as_bytes());
+    crate::netsvc::push_cached_second(out, &SECOND, secs, || {
+        let t: DateTime<Utc> = time.into();
+        format!(
+            "{:02}/{}/{:04} {:02}:{:02}:{:02}",
+            t.day(),
+            MONTHS[t.month0() as usize],
+            t.year(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+        )
+    });
 }
 
 fn write_target(out: &mut Vec<u8>, target: &str) {

@@ -66,6 +66,10 @@ pub struct ConnActivity {
 impl ConnActivity {
     /// A connection accepted now.
     pub fn new() -> Arc<ConnActivity> {
+        ConnActivity::counted_in(None)
+    }
+
+    fn counted_in(awaiting_first: Option<Arc<AtomicUsize>>) -> Arc<ConnActivity> {
         Arc::new(ConnActivity {
             base: Instant::now(),
             base_ms: coarse_ms(),
@@ -75,7 +79,7 @@ impl ConnActivity {
             head_started: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             parked: Mutex::new(None),
-            awaiting_first: None,
+            awaiting_first,
         })
     }
 
@@ -85,11 +89,7 @@ impl ConnActivity {
     /// just before the stop is served rather than closed unanswered.
     pub fn accepted(awaiting_first: &Arc<AtomicUsize>) -> Arc<ConnActivity> {
         awaiting_first.fetch_add(1, Ordering::AcqRel);
-        let mut activity = ConnActivity::new();
-        if let Some(a) = Arc::get_mut(&mut activity) {
-            a.awaiting_first = Some(Arc::clone(awaiting_first));
-        }
-        activity
+        ConnActivity::counted_in(Some(Arc::clone(awaiting_first)))
     }
 
     /// Called with the count of requests started before this one.

@@ -218,19 +218,16 @@ fn push_line(
 }
 
 /// Appends `YYYY-MM-DD HH:MM:SS,mmm`; the part up to the second is formatted once per
-/// second and thread (a log line per request makes this a hot path), into a `Copy` cache: a
-/// thread-local without a destructor costs no registration check per access.
+/// second and thread (a log line per request makes this a hot path).
 fn push_timestamp(line: &mut Vec<u8>, at: std::time::SystemTime) {
     use chrono::{Datelike as _, Timelike as _};
     let since_epoch = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     thread_local! {
         static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
     }
-    let second = since_epoch.as_secs();
-    let (cached_second, mut text) = SECOND.get();
-    if cached_second != second {
+    push_cached_second(line, &SECOND, since_epoch.as_secs(), || {
         let now: chrono::DateTime<chrono::Utc> = at.into();
-        let formatted = format!(
+        format!(
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
             now.year(),
             now.month(),
@@ -238,21 +235,32 @@ fn push_timestamp(line: &mut Vec<u8>, at: std::time::SystemTime) {
             now.hour(),
             now.minute(),
             now.second()
-        );
-        match <[u8; 19]>::try_from(formatted.as_bytes()) {
-            Ok(fixed) => {
-                text = fixed;
-                SECOND.set((second, fixed));
-            }
-            // A year past 9999: written, not cached.
-            Err(_) => {
-                line.extend_from_slice(formatted.as_bytes());
-                return push_millis(line, since_epoch);
-            }
-        }
-    }
-    line.extend_from_slice(&text);
+        )
+    });
     push_millis(line, since_epoch);
+}
+
+/// Appends the text of the second `secs` (since the epoch) kept in `cache`, made by
+/// `format` once per second and thread: the dates of the log lines and of the access log.
+/// The cache is `Copy` (a thread-local without a destructor costs no registration check
+/// per access); a text of another length than `N` (a year past 9999) is written, not kept.
+#[inline]
+pub(crate) fn push_cached_second<const N: usize>(
+    out: &mut Vec<u8>,
+    cache: &'static std::thread::LocalKey<std::cell::Cell<(u64, [u8; N])>>,
+    secs: u64,
+    format: impl FnOnce() -> String,
+) {
+    let (cached, text) = cache.get();
+    if cached == secs {
+        out.extend_from_slice(&text);
+        return;
+    }
+    let formatted = format();
+    if let Ok(fixed) = <[u8; N]>::try_from(formatted.as_bytes()) {
+        cache.set((secs, fixed));
+    }
+    out.extend_from_slice(formatted.as_bytes());
 }
 
 fn push_millis(line: &mut Vec<u8>, since_epoch: std::time::Duration) {
