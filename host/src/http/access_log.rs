@@ -22,8 +22,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 
-/// The logger target of the access log, as werkzeug's logger name.
-pub const ACCESS_LOG_TARGET: &str = "werkzeug";
+/// The logger of the access log, werkzeug's.
+pub static ACCESS_LOG_TARGET: crate::netsvc::BatchedTarget =
+    crate::netsvc::BatchedTarget::new("werkzeug");
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

@@ -1072,7 +1072,7 @@ impl Application {
         // Straight to the log writer: a tracing event would format the line once more.
         crate::netsvc::log_batched(
             tracing::Level::INFO,
-            access_log::ACCESS_LOG_TARGET,
+            &access_log::ACCESS_LOG_TARGET,
             ctx.db.get().map(String::as_str),
             entry.time,
             |line| entry.write_to(line),

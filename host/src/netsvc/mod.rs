@@ -14,8 +14,10 @@
 //! applies the configuration. Both may be called more than once.
 
 use crate::config::{Config, ConfigError};
+use arc_swap::ArcSwap;
 use std::io::Write;
-use std::sync::{Once, RwLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
 use std::time::SystemTime;
 
 pub mod output;
@@ -275,12 +277,16 @@ fn push_millis(line: &mut Vec<u8>, since_epoch: std::time::Duration) {
 
 /// The filter and the output, shared by the subscriber and [`log_record`].
 struct Logger {
-    filter: RwLock<Filter>,
+    /// Read on every line (an `ArcSwap`: the workers share no written memory to read it).
+    filter: ArcSwap<Filter>,
+    /// Bumped each time `filter` is replaced (from 1; see [`BatchedTarget`]).
+    generation: AtomicU32,
     out: output::Output,
 }
 
 static LOGGER: std::sync::LazyLock<Logger> = std::sync::LazyLock::new(|| Logger {
-    filter: RwLock::new(Filter::root(severity::INFO)),
+    filter: ArcSwap::from_pointee(Filter::root(severity::INFO)),
+    generation: AtomicU32::new(1),
     out: output::Output::stderr(),
 });
 
@@ -291,10 +297,7 @@ static PID_TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| PID.t
 
 impl Logger {
     fn enabled(&self, sev: u8, target: &str) -> bool {
-        self.filter
-            .read()
-            .map(|f| f.enabled(sev, target))
-            .unwrap_or(true)
+        self.filter.load().enabled(sev, target)
     }
 
     /// Whether events of a callsite can pass: an error callsite with a `critical` field is
@@ -500,9 +503,8 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
         }
     };
     install();
-    if let Ok(mut f) = LOGGER.filter.write() {
-        *f = filter;
-    }
+    LOGGER.filter.store(std::sync::Arc::new(filter));
+    LOGGER.generation.fetch_add(1, Ordering::Release);
     LOGGER.out.set_sink(out);
     LOGGER.out.start_flusher();
     tracing::callsite::rebuild_interest_cache();
@@ -537,14 +539,58 @@ pub fn log_record(level: Level, target: &str, message: &str) {
 /// gives the line's database (`None`: `?`) and time (it has read the clock already).
 pub fn log_batched(
     level: Level,
-    target: &str,
+    target: &BatchedTarget,
     db: Option<&str>,
     at: SystemTime,
     fill: impl FnOnce(&mut Vec<u8>),
 ) {
     let sev = severity_of(&level);
-    if LOGGER.enabled(sev, target) {
-        LOGGER.write(sev, db, target, true, at, fill);
+    if sev >= target.threshold() {
+        LOGGER.write(sev, db, target.name, true, at, fill);
+    }
+}
+
+/// The logger of a high-volume record ([`log_batched`]), with its threshold kept from one
+/// line to the next until the filter changes: the filter is not searched per request.
+///
+/// ```
+/// static ACCESS: inphms_host::netsvc::BatchedTarget =
+///     inphms_host::netsvc::BatchedTarget::new("werkzeug");
+/// assert_eq!(ACCESS.name(), "werkzeug");
+/// ```
+pub struct BatchedTarget {
+    name: &'static str,
+    /// `generation << 8 | threshold`, 0 before the first line.
+    cached: AtomicU32,
+}
+
+impl BatchedTarget {
+    /// The logger `name`.
+    pub const fn new(name: &'static str) -> BatchedTarget {
+        BatchedTarget {
+            name,
+            cached: AtomicU32::new(0),
+        }
+    }
+
+    /// The logger's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The severity from which a line is written, as the current filter says.
+    fn threshold(&self) -> u8 {
+        // The generation is read before the filter (and bumped after it is replaced): a
+        // threshold is never kept under a generation newer than its filter.
+        let generation = LOGGER.generation.load(Ordering::Acquire);
+        let cached = self.cached.load(Ordering::Relaxed);
+        if cached >> 8 == generation {
+            return cached as u8;
+        }
+        let threshold = LOGGER.filter.load().threshold(self.name);
+        self.cached
+            .store(generation << 8 | u32::from(threshold), Ordering::Relaxed);
+        threshold
     }
 }
 

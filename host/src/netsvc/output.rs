@@ -3,137 +3,205 @@
 //!
 //! Writing every line with its own `write(2)` cost more than a fifth of the CPU of a cheap
 //! request (one access-log line each; see BENCHMARKS.md). Lines that may wait (the
-//! access log's, see `netsvc::log_batched`) are appended to a buffer instead; the first
-//! line into an empty buffer wakes the flusher thread, which waits
-//! [`FLUSH_DELAY`] and writes everything gathered meanwhile in one call. So an idle server
-//! never wakes up, a busy one writes a few dozen times a second, and a line reaches the
-//! file at most [`FLUSH_DELAY`] after it was logged. Every other line (start-up, warnings,
-//! addons' records), a buffer past [`MAX_BUFFERED`], and [`Output::flush`] (called before
-//! the process exits or re-executes itself) write at once, in order with everything
-//! before them.
+//! access log's, see `netsvc::log_batched`) are appended to a buffer of the thread
+//! logging them instead; the first such line after a write wakes the flusher thread,
+//! which waits [`FLUSH_DELAY`] and writes everything gathered meanwhile, every thread's
+//! buffer, in one call. So an idle server never wakes up, a busy one writes a few dozen
+//! times a second, and a line reaches the file at most [`FLUSH_DELAY`] after it was
+//! logged. Every other line (start-up, warnings, addons' records), a buffer past
+//! [`MAX_BUFFERED`], and [`Output::flush`] (called before the process exits or
+//! re-executes itself) write at once, after everything logged before them.
+//!
+//! A buffer per thread, not one shared: a request's line is then appended under a lock
+//! that only its own thread takes (and the flusher, once per batch), so the workers
+//! neither wait for each other nor pass the buffer's memory between their cores on every
+//! request. The price: within one batch, the lines of each thread are in order, and
+//! the threads' lines follow each other by thread, not interleaved by time (as the
+//! access logs of several worker processes, each buffering, would be).
 //!
 //! A process killed with SIGKILL loses at most the last [`FLUSH_DELAY`] of access-log
 //! lines.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// How long a line may wait in the buffer.
 pub const FLUSH_DELAY: Duration = Duration::from_millis(20);
 
-/// Past this many bytes buffered, the thread logging writes the buffer itself.
+/// Past this many bytes buffered by one thread, that thread writes every buffer itself.
 pub const MAX_BUFFERED: usize = 64 * 1024;
 
-/// The log output: a sink and the lines not yet written to it.
+/// The log output: a sink, and the lines of each thread not yet written to it.
 pub struct Output {
-    /// Held while writing to the sink; taken before `pending` (never the other way round),
-    /// so that batches reach the sink in the order their lines were logged.
-    sink: Mutex<Box<dyn Write + Send>>,
-    pending: Mutex<Pending>,
+    /// Held while writing to the sink, and while the threads' buffers are gathered for it
+    /// (taken before a [`Shard`]'s lock, never the other way round), so that batches
+    /// reach the sink in the order their lines were logged.
+    sink: Mutex<Sink>,
+    /// The buffers of the threads that logged a line that may wait.
+    shards: Mutex<Vec<Arc<Shard>>>,
+    /// Whether the flusher thread runs (until it does, every line is written at once).
+    flusher: AtomicBool,
+    /// Set by the first line buffered after a write, which wakes the flusher: the others
+    /// only read it, so the threads share no written memory per line.
+    armed: AtomicBool,
+    /// The flusher waits on `wake` (with `sleeper`) until `armed` is set.
+    sleeper: Mutex<()>,
     wake: Condvar,
 }
 
-struct Pending {
-    buf: Vec<u8>,
-    /// The buffer of the last batch written, emptied, to take the next batch: two buffers
-    /// serve in turn instead of one allocated per batch (see [`Output::write_pending`]).
-    spare: Vec<u8>,
-    /// Whether the flusher thread runs (until it does, every line is written at once).
-    flusher: bool,
+struct Sink {
+    out: Box<dyn Write + Send>,
+    /// The batch being written: the threads' buffers copied into it, in one write. Kept
+    /// from batch to batch (a block of 64-128 KiB allocated per batch, a few hundred
+    /// times a second, made RSS grow under load: BENCHMARKS.md, item 6).
+    batch: Vec<u8>,
+}
+
+/// One thread's waiting lines.
+#[derive(Default)]
+struct Shard {
+    buf: Mutex<Vec<u8>>,
+}
+
+thread_local! {
+    /// This thread's buffer in each [`Output`] it logged to (in practice one), by the
+    /// output's address. The output's registry holds the buffer too: lines left by a
+    /// thread that ended are written with the next batch.
+    static SHARDS: RefCell<Vec<(usize, Arc<Shard>)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Keeps a buffer's capacity for the next batch, unless an outsized line grew it.
+fn recycle(buf: &mut Vec<u8>) {
+    if buf.capacity() > 2 * MAX_BUFFERED {
+        *buf = Vec::new();
+    } else {
+        buf.clear();
+    }
+}
+
 impl Output {
     /// An output writing to stderr, unbuffered until [`Output::start_flusher`].
     pub fn stderr() -> Output {
         Output {
-            sink: Mutex::new(Box::new(std::io::stderr())),
-            pending: Mutex::new(Pending {
-                buf: Vec::new(),
-                spare: Vec::new(),
-                flusher: false,
+            sink: Mutex::new(Sink {
+                out: Box::new(std::io::stderr()),
+                batch: Vec::new(),
             }),
+            shards: Mutex::new(Vec::new()),
+            flusher: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
+            sleeper: Mutex::new(()),
             wake: Condvar::new(),
         }
     }
 
     /// Writes what is buffered, then sends the following lines to `sink`.
-    pub fn set_sink(&self, sink: Box<dyn Write + Send>) {
-        let mut current = lock(&self.sink);
-        self.write_pending(&mut current);
-        *current = sink;
+    pub fn set_sink(&self, out: Box<dyn Write + Send>) {
+        let mut sink = lock(&self.sink);
+        self.write_batch(&mut sink, |_| ());
+        sink.out = out;
     }
 
     /// Appends one line (the newline is added) made by `fill`; `urgent` lines, and every
     /// line while no flusher thread runs, are written before this returns.
     pub fn line(&self, urgent: bool, fill: impl FnOnce(&mut Vec<u8>)) {
-        let mut pending = lock(&self.pending);
-        let was_empty = pending.buf.is_empty();
-        fill(&mut pending.buf);
-        pending.buf.push(b'\n');
-        if urgent || !pending.flusher || pending.buf.len() >= MAX_BUFFERED {
-            drop(pending);
-            self.flush();
-        } else if was_empty {
-            drop(pending);
-            self.wake.notify_one();
+        if urgent || !self.flusher.load(Ordering::Acquire) {
+            return self.write_now(fill);
         }
+        let key = self as *const Output as usize;
+        let mut fill = Some(fill);
+        let buffered = SHARDS.try_with(|shards| {
+            if !shards.borrow().iter().any(|(k, _)| *k == key) {
+                let shard = Arc::new(Shard::default());
+                lock(&self.shards).push(Arc::clone(&shard));
+                shards.borrow_mut().push((key, shard));
+            }
+            let shards = shards.borrow();
+            let (_, shard) = shards.iter().find(|(k, _)| *k == key)?;
+            let mut buf = lock(&shard.buf);
+            if let Some(fill) = fill.take() {
+                fill(&mut buf);
+            }
+            buf.push(b'\n');
+            Some(buf.len() >= MAX_BUFFERED)
+        });
+        match buffered {
+            Ok(Some(true)) => self.flush(),
+            Ok(Some(false)) => {
+                if !self.armed.load(Ordering::Relaxed) && !self.armed.swap(true, Ordering::AcqRel) {
+                    // Under `sleeper`: the flusher is either before its check of `armed`
+                    // or waiting, never between the two.
+                    let _sleeper = lock(&self.sleeper);
+                    self.wake.notify_one();
+                }
+            }
+            // A thread being torn down has no buffer left: its line is written at once.
+            _ => {
+                if let Some(fill) = fill.take() {
+                    self.write_now(fill);
+                }
+            }
+        }
+    }
+
+    /// Writes every buffered line, then the line `fill` makes, in one write.
+    fn write_now(&self, fill: impl FnOnce(&mut Vec<u8>)) {
+        let mut sink = lock(&self.sink);
+        self.write_batch(&mut sink, |batch| {
+            fill(batch);
+            batch.push(b'\n');
+        });
     }
 
     /// Writes every buffered line now.
     pub fn flush(&self) {
         let mut sink = lock(&self.sink);
-        self.write_pending(&mut sink);
+        self.write_batch(&mut sink, |_| ());
     }
 
-    fn write_pending(&self, sink: &mut Box<dyn Write + Send>) {
-        let mut batch = {
-            let mut pending = lock(&self.pending);
-            let next = std::mem::take(&mut pending.spare);
-            std::mem::replace(&mut pending.buf, next)
-        };
+    /// Gathers every thread's lines, and what `last` appends, into one write.
+    fn write_batch(&self, sink: &mut Sink, last: impl FnOnce(&mut Vec<u8>)) {
+        // Disarmed before the buffers are taken: a line buffered after this either is
+        // taken now or arms the flusher again, never neither.
+        self.armed.store(false, Ordering::SeqCst);
+        let Sink { out, batch } = sink;
+        lock(&self.shards).retain(|shard| {
+            let mut buf = lock(&shard.buf);
+            batch.extend_from_slice(&buf);
+            recycle(&mut buf);
+            // Only the registry holds the buffer of a thread that ended: drop it.
+            Arc::strong_count(shard) > 1
+        });
+        last(batch);
         if !batch.is_empty() {
             // Nowhere to report a failing log output; the lines are dropped.
-            let _ = sink.write_all(&batch);
-            let _ = sink.flush();
+            let _ = out.write_all(batch);
+            let _ = out.flush();
         }
-        // The emptied buffer takes the batch after next, with the capacity it grew to. A
-        // buffer per batch (as before) allocated and freed a 64-128 KiB block a few hundred
-        // times a second under load, each time elsewhere in glibc's arenas: the pages touched
-        // between two `malloc_trim`s kept spreading, and RSS under load grew after the
-        // warm-up (BENCHMARKS.md, item 6). Two long-lived buffers stay where they are (at
-        // most 2 x 128 KiB, kept when idle). One grown further by an outsized line is freed.
-        if batch.capacity() <= 2 * MAX_BUFFERED {
-            batch.clear();
-            let mut pending = lock(&self.pending);
-            if pending.spare.capacity() == 0 {
-                pending.spare = batch;
-            }
-        }
+        recycle(batch);
     }
 
     /// Starts the flusher thread (once; later calls do nothing). Lines are buffered from
     /// then on. Needs `&'static self`: the output lives as long as the process.
     pub fn start_flusher(&'static self) {
-        {
-            let mut pending = lock(&self.pending);
-            if pending.flusher {
-                return;
-            }
-            pending.flusher = true;
+        if self.flusher.swap(true, Ordering::AcqRel) {
+            return;
         }
         let spawned = std::thread::Builder::new()
             .name("log-flusher".into())
             .spawn(move || loop {
                 {
-                    let pending = lock(&self.pending);
-                    let _pending = self
+                    let sleeper = lock(&self.sleeper);
+                    let _sleeper = self
                         .wake
-                        .wait_while(pending, |p| p.buf.is_empty())
+                        .wait_while(sleeper, |()| !self.armed.load(Ordering::Acquire))
                         .unwrap_or_else(PoisonError::into_inner);
                 }
                 std::thread::sleep(FLUSH_DELAY);
@@ -141,7 +209,7 @@ impl Output {
             });
         if spawned.is_err() {
             // No thread: keep writing every line at once.
-            lock(&self.pending).flusher = false;
+            self.flusher.store(false, Ordering::Release);
         }
     }
 }
@@ -215,6 +283,58 @@ mod tests {
         assert_eq!(
             rec.0.lock().unwrap().concat(),
             b"info\nwarning\nlater\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn every_threads_lines_are_written_each_in_order_and_ended_threads_let_go() {
+        let rec = Recorder::default();
+        let out = output_with(&rec);
+        out.start_flusher();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for n in 0..50 {
+                        out.line(false, |b| {
+                            b.extend_from_slice(format!("t{t} {n}").as_bytes())
+                        });
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        std::thread::sleep(FLUSH_DELAY * 10);
+        let text = String::from_utf8(rec.0.lock().unwrap().concat()).unwrap();
+        for t in 0..4 {
+            let mine: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("t{t} ")))
+                .collect();
+            let expected: Vec<String> = (0..50).map(|n| format!("t{t} {n}")).collect();
+            assert_eq!(mine, expected, "thread {t}'s lines, in order");
+        }
+        assert_eq!(text.lines().count(), 200);
+        assert!(
+            lock(&out.shards).is_empty(),
+            "the buffers of ended threads are dropped once written"
+        );
+    }
+
+    #[test]
+    fn an_urgent_line_follows_the_lines_other_threads_buffered_before_it() {
+        let rec = Recorder::default();
+        let out = output_with(&rec);
+        out.start_flusher();
+        std::thread::spawn(move || out.line(false, |b| b.extend_from_slice(b"access")))
+            .join()
+            .unwrap();
+        out.line(true, |b| b.extend_from_slice(b"warning"));
+        // One write, unless the flusher wrote the first line meanwhile: in order either way.
+        assert_eq!(
+            rec.0.lock().unwrap().concat(),
+            b"access\nwarning\n".to_vec()
         );
     }
 
