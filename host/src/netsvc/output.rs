@@ -5,8 +5,8 @@
 //! request (one access-log line each; see BENCHMARKS.md). Lines that may wait (the
 //! access log's, see `netsvc::log_batched`) are appended to a buffer of the thread
 //! logging them instead; the first such line after a write wakes the flusher thread,
-//! which waits [`FLUSH_DELAY`] and writes everything gathered meanwhile, every thread's
-//! buffer, in one call. So an idle server never wakes up, a busy one writes a few dozen
+//! which waits [`FLUSH_DELAY`] and writes everything gathered meanwhile, a call per
+//! thread that logged. So an idle server never wakes up, a busy one writes a few dozen
 //! times a second, and a line reaches the file at most [`FLUSH_DELAY`] after it was
 //! logged. Every other line (start-up, warnings, addons' records), a buffer past
 //! [`MAX_BUFFERED`], and [`Output::flush`] (called before the process exits or
@@ -54,16 +54,21 @@ pub struct Output {
 
 struct Sink {
     out: Box<dyn Write + Send>,
-    /// The batch being written: the threads' buffers copied into it, in one write. Kept
-    /// from batch to batch (a block of 64-128 KiB allocated per batch, a few hundred
-    /// times a second, made RSS grow under load: BENCHMARKS.md, item 6).
-    batch: Vec<u8>,
+    /// The buffer of the lines written at once. Every buffer here is kept from one write
+    /// to the next (a block of 64-128 KiB allocated per batch, a few hundred times a
+    /// second, made RSS grow under load: BENCHMARKS.md, item 6).
+    now: Vec<u8>,
 }
 
 /// One thread's waiting lines.
 #[derive(Default)]
 struct Shard {
+    /// Filled by its thread.
     buf: Mutex<Vec<u8>>,
+    /// The emptied buffer of the last batch, which takes the next one's place: the thread
+    /// never waits for a write, and neither buffer is allocated again. Only taken under
+    /// the sink's lock.
+    spare: Mutex<Vec<u8>>,
 }
 
 thread_local! {
@@ -92,7 +97,7 @@ impl Output {
         Output {
             sink: Mutex::new(Sink {
                 out: Box::new(std::io::stderr()),
-                batch: Vec::new(),
+                now: Vec::new(),
             }),
             shards: Mutex::new(Vec::new()),
             flusher: AtomicBool::new(false),
@@ -171,21 +176,29 @@ impl Output {
         // Disarmed before the buffers are taken: a line buffered after this either is
         // taken now or arms the flusher again, never neither.
         self.armed.store(false, Ordering::SeqCst);
-        let Sink { out, batch } = sink;
+        let Sink { out, now } = sink;
+        let mut written = false;
         lock(&self.shards).retain(|shard| {
-            let mut buf = lock(&shard.buf);
-            batch.extend_from_slice(&buf);
-            recycle(&mut buf);
+            let mut spare = lock(&shard.spare);
+            std::mem::swap(&mut *lock(&shard.buf), &mut spare);
+            if !spare.is_empty() {
+                // Nowhere to report a failing log output; the lines are dropped.
+                let _ = out.write_all(&spare);
+                written = true;
+            }
+            recycle(&mut spare);
             // Only the registry holds the buffer of a thread that ended: drop it.
             Arc::strong_count(shard) > 1
         });
-        last(batch);
-        if !batch.is_empty() {
-            // Nowhere to report a failing log output; the lines are dropped.
-            let _ = out.write_all(batch);
+        last(now);
+        if !now.is_empty() {
+            let _ = out.write_all(now);
+            written = true;
+        }
+        if written {
             let _ = out.flush();
         }
-        recycle(batch);
+        recycle(now);
     }
 
     /// Starts the flusher thread (once; later calls do nothing). Lines are buffered from
@@ -277,7 +290,10 @@ mod tests {
         out.start_flusher();
         out.line(false, |b| b.extend_from_slice(b"info"));
         out.line(true, |b| b.extend_from_slice(b"warning"));
-        assert_eq!(*rec.0.lock().unwrap(), vec![b"info\nwarning\n".to_vec()]);
+        assert_eq!(
+            *rec.0.lock().unwrap(),
+            vec![b"info\n".to_vec(), b"warning\n".to_vec()]
+        );
         out.line(false, |b| b.extend_from_slice(b"later"));
         out.flush();
         assert_eq!(
@@ -336,6 +352,26 @@ mod tests {
             rec.0.lock().unwrap().concat(),
             b"access\nwarning\n".to_vec()
         );
+    }
+
+    #[test]
+    fn a_threads_two_buffers_serve_in_turn_without_new_allocations() {
+        let rec = Recorder::default();
+        let out = output_with(&rec);
+        out.start_flusher();
+        let shard = || Arc::clone(&lock(&out.shards)[0]);
+        let mut seen = Vec::new();
+        for round in 0..4 {
+            out.line(false, |b| {
+                b.extend_from_slice(format!("round {round}").as_bytes())
+            });
+            seen.push(lock(&shard().buf).as_ptr());
+            out.flush();
+        }
+        assert_eq!(rec.0.lock().unwrap().len(), 4);
+        assert_ne!(seen[0], seen[1], "the spare takes the next batch");
+        assert_eq!(seen[0], seen[2], "the first buffer is back, not a new one");
+        assert_eq!(seen[1], seen[3]);
     }
 
     #[test]
