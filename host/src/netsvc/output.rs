@@ -54,9 +54,9 @@ pub struct Output {
 
 struct Sink {
     out: Box<dyn Write + Send>,
-    /// The buffer of the lines written at once. Every buffer here is kept from one write
-    /// to the next (a block of 64-128 KiB allocated per batch, a few hundred times a
-    /// second, made RSS grow under load: BENCHMARKS.md, item 6).
+    /// The buffer of the lines written at once, kept from one to the next. (So are the
+    /// threads' buffers: a block of 64-128 KiB allocated per batch, a few hundred times a
+    /// second, made RSS grow under load: BENCHMARKS.md, item 6.)
     now: Vec<u8>,
 }
 
@@ -171,7 +171,8 @@ impl Output {
         self.write_batch(&mut sink, |_| ());
     }
 
-    /// Gathers every thread's lines, and what `last` appends, into one write.
+    /// Writes every thread's waiting lines (a write per thread that has some, its spare
+    /// buffer swapped in), then what `last` appends to the sink's own buffer.
     fn write_batch(&self, sink: &mut Sink, last: impl FnOnce(&mut Vec<u8>)) {
         // Disarmed before the buffers are taken: a line buffered after this either is
         // taken now or arms the flusher again, never neither.
@@ -246,6 +247,13 @@ mod tests {
         }
     }
 
+    /// An output to `rec` whose flusher runs (lines that may wait are buffered).
+    fn buffered(rec: &Recorder) -> &'static Output {
+        let out = output_with(rec);
+        out.start_flusher();
+        out
+    }
+
     fn output_with(rec: &Recorder) -> &'static Output {
         let out: &'static Output = Box::leak(Box::new(Output::stderr()));
         out.set_sink(Box::new(rec.clone()));
@@ -267,8 +275,7 @@ mod tests {
     #[test]
     fn lines_are_batched_then_written_within_the_delay() {
         let rec = Recorder::default();
-        let out = output_with(&rec);
-        out.start_flusher();
+        let out = buffered(&rec);
         for i in 0..100 {
             out.line(false, |b| {
                 b.extend_from_slice(format!("line {i}").as_bytes())
@@ -286,8 +293,7 @@ mod tests {
     #[test]
     fn urgent_lines_and_flush_write_everything_in_order() {
         let rec = Recorder::default();
-        let out = output_with(&rec);
-        out.start_flusher();
+        let out = buffered(&rec);
         out.line(false, |b| b.extend_from_slice(b"info"));
         out.line(true, |b| b.extend_from_slice(b"warning"));
         assert_eq!(
@@ -305,8 +311,7 @@ mod tests {
     #[test]
     fn every_threads_lines_are_written_each_in_order_and_ended_threads_let_go() {
         let rec = Recorder::default();
-        let out = output_with(&rec);
-        out.start_flusher();
+        let out = buffered(&rec);
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 std::thread::spawn(move || {
@@ -332,6 +337,8 @@ mod tests {
             assert_eq!(mine, expected, "thread {t}'s lines, in order");
         }
         assert_eq!(text.lines().count(), 200);
+        // The threads have ended (joined): the next write lets their buffers go.
+        out.flush();
         assert!(
             lock(&out.shards).is_empty(),
             "the buffers of ended threads are dropped once written"
@@ -341,13 +348,12 @@ mod tests {
     #[test]
     fn an_urgent_line_follows_the_lines_other_threads_buffered_before_it() {
         let rec = Recorder::default();
-        let out = output_with(&rec);
-        out.start_flusher();
+        let out = buffered(&rec);
         std::thread::spawn(move || out.line(false, |b| b.extend_from_slice(b"access")))
             .join()
             .unwrap();
         out.line(true, |b| b.extend_from_slice(b"warning"));
-        // One write, unless the flusher wrote the first line meanwhile: in order either way.
+        // The other thread's buffer first (whether this write or the flusher wrote it).
         assert_eq!(
             rec.0.lock().unwrap().concat(),
             b"access\nwarning\n".to_vec()
@@ -357,8 +363,7 @@ mod tests {
     #[test]
     fn a_threads_two_buffers_serve_in_turn_without_new_allocations() {
         let rec = Recorder::default();
-        let out = output_with(&rec);
-        out.start_flusher();
+        let out = buffered(&rec);
         let shard = || Arc::clone(&lock(&out.shards)[0]);
         let mut seen = Vec::new();
         for round in 0..4 {
@@ -377,8 +382,7 @@ mod tests {
     #[test]
     fn a_full_buffer_is_written_by_the_logging_thread() {
         let rec = Recorder::default();
-        let out = output_with(&rec);
-        out.start_flusher();
+        let out = buffered(&rec);
         let chunk = vec![b'x'; 1024];
         for _ in 0..(MAX_BUFFERED / 1024 + 1) {
             out.line(false, |b| b.extend_from_slice(&chunk));
