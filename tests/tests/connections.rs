@@ -174,6 +174,47 @@ fn six_hundred_stalled_bodies_under_an_fd_limit_of_512_keep_no_client_waiting() 
     eprintln!("{probes} probes while connecting, slowest {worst:?}");
 }
 
+/// A cap set above what the fd limit allows: `accept` fails for lack of descriptors, backs
+/// off, evicts the connection waiting longest, and says so once, not once per connection.
+#[test]
+fn out_of_descriptors_accept_backs_off_evicts_and_logs_once() {
+    raise_own_nofile(1024);
+    let td = TestDir::new();
+    let server = start(&td, &["--http-max-connections", "1000"], Some(128));
+    let port = server.port();
+    assert!(
+        server
+            .stderr()
+            .contains("http_max_connections 1000 is above the"),
+        "{}",
+        server.stderr()
+    );
+    // Silent connections (their header timeout is 10 s) until the descriptors run out.
+    let silent: Vec<TcpStream> = (0..150)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for _ in 0..10 {
+        let took = health_latency(port, &server);
+        assert!(
+            took < Duration::from_secs(1),
+            "{took:?}\n{}",
+            server.stderr()
+        );
+    }
+    let soon = Instant::now() + Duration::from_secs(5);
+    assert!(
+        closed_by(&silent[0], soon),
+        "the oldest silent connection made room"
+    );
+    let log = server.stderr();
+    assert_eq!(log.matches("accept failed: ").count(), 1, "{log}");
+    assert!(
+        non_access_lines(&log).len() < 40,
+        "{} lines:\n{log}",
+        non_access_lines(&log).len()
+    );
+}
+
 #[test]
 fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_running_handler_is_kept() {
     let td = TestDir::new();

@@ -9,9 +9,13 @@
 //!   bound both with one value).
 //! * The concurrency cap counts requests being served (a request over it waits for a
 //!   permit; it never fails). Websockets are not counted.
-//! * At the stop: stop accepting, send Close 1001 (Going Away) to every websocket
-//!   ([`super::websocket::close_all`]), let in-flight requests finish (at most
-//!   `drain_timeout`) and websockets complete their close, and report.
+//! * Open connections are capped ([`super::connections`]): past the cap, the connection
+//!   waiting longest for its client is closed to make room; a failed `accept` (out of
+//!   descriptors) backs off and evicts one too; each burst is logged once, then counted.
+//! * At the stop: stop accepting (on a plain stop, close the listening socket so that new
+//!   connections are refused; keep it for a re-exec), send Close 1001 (Going Away) to
+//!   every websocket ([`super::websocket::close_all`]), let in-flight requests finish (at
+//!   most `drain_timeout`) and websockets complete their close, and report.
 //! * Expired sessions are swept in the background: a minute after start, then every
 //!   [`session::SWEEP_INTERVAL`].
 
