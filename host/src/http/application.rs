@@ -686,8 +686,16 @@ impl Application {
                         Map::new()
                     }
                     Ok(disp::RpcParams::Raw(raw)) => {
-                        let mut p: Map<String, Value> =
-                            serde_json::from_str(raw.get()).unwrap_or_default();
+                        // Checked by the view: this parse succeeds, never a silent `{}`.
+                        let mut p: Map<String, Value> = match serde_json::from_str(raw.get()) {
+                            Ok(p) => p,
+                            Err(_) => {
+                                return Dispatched::Answered(response::plain(
+                                    400,
+                                    "Invalid JSON data",
+                                ))
+                            }
+                        };
                         p.extend(args);
                         p
                     }
