@@ -2,7 +2,9 @@
 //! broken 5"): 48 clients reading a 60 MiB static file slowly, at once, keep the host's
 //! resident memory under 128 MiB (VmRSS sampled throughout, VmHWM at the end), each gets
 //! the whole file byte for byte, `/web/health` answers throughout, and a `Range` request on
-//! the big file gets exactly its slice.
+//! the big file gets exactly its slice. A file truncated while it is being sent ends its
+//! response short (the connection closed, never a wrong byte), logged once, and the host
+//! goes on serving.
 //!
 //! Build first: `cargo build --workspace`, then `cargo test -p inphms-tests --test
 //! static_stream`.
@@ -271,6 +273,71 @@ fn slow_readers_of_a_big_static_file_keep_memory_bounded() {
     }
     assert!(
         !server.stderr().contains("out of memory"),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn a_file_truncated_mid_response_ends_it_short_logged_once() {
+    let td = TestDir::new();
+    let big = Arc::new(big_content());
+    let server = start_with_big_file(&td, &big);
+    let port = server.port();
+    let file = td.join("addons/test_http/static/big.bin");
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /test_http/static/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).unwrap() > 0, "no head: {head}");
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {BIG_SIZE}\r\n")),
+        "{head}"
+    );
+    // The first MiB, then the file loses its tail while the host is still reading it (the
+    // client has not read on, so the host cannot be more than its buffers ahead).
+    let mut got = vec![0u8; 1024 * 1024];
+    reader.read_exact(&mut got).unwrap();
+    assert!(got == big[..got.len()]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_len(2 * 1024 * 1024))
+        .unwrap();
+    let mut rest = Vec::new();
+    // Whether the end is a clean EOF or a reset, the body stops short.
+    let _ = reader.read_to_end(&mut rest);
+    let total = got.len() + rest.len();
+    assert!(total < BIG_SIZE, "the whole body arrived ({total} bytes)");
+    // What was sent was read before the truncation (a chunk is sent whole or not at all).
+    assert!(rest == big[got.len()..total], "wrong bytes sent");
+
+    let line = "static file read failed mid-response";
+    assert!(
+        server.wait_for_log(line, Duration::from_secs(10)),
+        "{}",
+        server.stderr()
+    );
+    let health = http_get(port, "/web/health", &[]);
+    assert_eq!(health.status, 200);
+    // The file as it is now is served whole.
+    let r = http_get(port, "/test_http/static/big.bin", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body == big[..2 * 1024 * 1024]);
+    assert_eq!(
+        server.stderr().matches(line).count(),
+        1,
         "{}",
         server.stderr()
     );

@@ -318,6 +318,15 @@ mod tests {
     }
 
     #[test]
+    fn body_is_no_larger_than_needed() {
+        // The file variant is boxed: a response moves a `Full` and a tag, no more.
+        assert!(std::mem::size_of::<Body>() <= std::mem::size_of::<Full<Bytes>>() + 8);
+        let body = Body::full("abc");
+        assert_eq!(hyper::body::Body::size_hint(&body).exact(), Some(3));
+        assert!(hyper::body::Body::is_end_stream(&Body::empty()));
+    }
+
+    #[test]
     fn error_page() {
         let r = html_error(400, Some("Session expired (invalid CSRF token)"));
         assert_eq!(r.status(), 400);
