@@ -183,6 +183,23 @@ fn slow_readers_of_a_big_static_file_keep_memory_bounded() {
         r.body == big[BIG_SIZE - 300_000..],
         "the suffix range's bytes differ"
     );
+    // HEAD: the size, no body; revalidation: 304.
+    let r = inphms_tests::request(
+        port,
+        format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-length"),
+        Some(BIG_SIZE.to_string().as_str())
+    );
+    assert!(r.body.is_empty());
+    let etag = r.header("etag").expect("an ETag").to_owned();
+    assert_eq!(
+        http_get(port, path, &[("If-None-Match", &etag)]).status,
+        304
+    );
+    let idle_rss = status_kib(pid, "VmRSS").expect("the host's VmRSS");
 
     let done = Arc::new(AtomicBool::new(false));
     // VmRSS every 50 ms while the readers run.
@@ -238,8 +255,8 @@ fn slow_readers_of_a_big_static_file_keep_memory_bounded() {
     let hwm = status_kib(pid, "VmHWM").expect("the host's VmHWM");
     let peak = peak_rss.load(Ordering::Relaxed);
     eprintln!(
-        "{READERS} readers of {BIG_SIZE} bytes in {elapsed:?}: peak VmRSS {peak} KiB over \
-         {samples} samples, VmHWM {hwm} KiB, {} health checks",
+        "{READERS} readers of {BIG_SIZE} bytes in {elapsed:?}: VmRSS {idle_rss} KiB before, \
+         peak {peak} KiB over {samples} samples, VmHWM {hwm} KiB, {} health checks",
         answers.len()
     );
 

@@ -80,10 +80,20 @@ impl FileBody {
 
 /// Reads exactly `len` bytes of `file` at `offset` into a new buffer, allocated fallibly.
 pub fn read_chunk(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
+    read_into(file, offset, buffer(len)?)
+}
+
+/// A zeroed buffer of `len` bytes; an allocation failure is an error, not an abort.
+fn buffer(len: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     buf.try_reserve_exact(len)
         .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
     buf.resize(len, 0);
+    Ok(buf)
+}
+
+/// Fills `buf` from `file` at `offset`.
+fn read_into(file: &File, offset: u64, mut buf: Vec<u8>) -> io::Result<Bytes> {
     match file.read_exact_at(&mut buf, offset) {
         Ok(()) => Ok(Bytes::from(buf)),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(io::Error::new(
@@ -109,9 +119,15 @@ impl hyper::body::Body for FileBody {
             }
             // At most `CHUNK_SIZE`, so the cast cannot truncate.
             let len = this.remaining.min(CHUNK_SIZE as u64) as usize;
+            // Allocated here, on the runtime's worker (and so in its allocator arena, not
+            // in one per thread of the blocking pool), where hyper will free it.
+            let buf = match buffer(len) {
+                Ok(buf) => buf,
+                Err(e) => return Poll::Ready(Some(Err(this.fail(e)))),
+            };
             let (file, offset) = (Arc::clone(&this.file), this.offset);
             this.reading = Some(tokio::task::spawn_blocking(move || {
-                read_chunk(&file, offset, len)
+                read_into(&file, offset, buf)
             }));
         }
         let Some(reading) = this.reading.as_mut() else {
