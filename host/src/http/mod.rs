@@ -7,6 +7,7 @@ mod addon_request;
 pub mod application;
 pub mod csrf;
 pub mod dispatcher;
+pub mod file_body;
 pub mod inflight;
 pub mod proxy;
 mod request_session;
