@@ -518,7 +518,7 @@ impl Application {
                 let (request, rest) = *pool;
                 // Boxed: the wait under a timeout is a large future, and an unboxed one
                 // would be part of (and copied with) the future of every request.
-                let called = Box::pin(app.call_blocking(entry, request)).await;
+                let called = Box::pin(app.call_blocking(entry, request, &ctx.tracked)).await;
                 app.answer(ctx, entry, rest, called)
             }
         };
@@ -587,7 +587,7 @@ impl Application {
         .await
         .ok()
         .flatten()?;
-        let mut resp = hyper::Response::new(http_body_util::Full::new(found.body));
+        let mut resp = hyper::Response::new(found.body);
         *resp.status_mut() = found.status;
         *resp.headers_mut() = found.headers;
         Some(resp)
@@ -598,7 +598,7 @@ impl Application {
     fn dispatch_head(&self, ctx: &Ctx, entry: &RouteEntry) -> Result<Head, Box<HttpResult>> {
         let route = &entry.route;
         if ctx.method == Method::OPTIONS && route.cors.is_some() {
-            let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
+            let mut r = hyper::Response::new(response::Body::empty());
             *r.status_mut() = StatusCode::NO_CONTENT;
             if let Some(origin) = route.cors.as_ref().into_option() {
                 add_cors(&mut r, origin, route, true);
@@ -686,8 +686,16 @@ impl Application {
                         Map::new()
                     }
                     Ok(disp::RpcParams::Raw(raw)) => {
-                        let mut p: Map<String, Value> =
-                            serde_json::from_str(raw.get()).unwrap_or_default();
+                        // Checked by the view: this parse succeeds, never a silent `{}`.
+                        let mut p: Map<String, Value> = match serde_json::from_str(raw.get()) {
+                            Ok(p) => p,
+                            Err(_) => {
+                                return Dispatched::Answered(response::plain(
+                                    400,
+                                    "Invalid JSON data",
+                                ))
+                            }
+                        };
                         p.extend(args);
                         p
                     }
@@ -971,6 +979,7 @@ impl Application {
         self: &Arc<Self>,
         entry: &RouteEntry,
         request: OwnedRequest,
+        tracked: &super::inflight::Guard,
     ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
         let mut task = self.run_handler(entry, request);
         let limit = self.config.limit_time_real;
@@ -980,10 +989,10 @@ impl Application {
                 Err(_) => {
                     // The handler keeps running in addon code: count it as stuck until it
                     // returns (past a threshold, the service re-execs the process).
-                    super::inflight::stuck_started();
+                    let stuck = tracked.stuck();
                     tokio::spawn(async move {
                         let _ = task.await;
-                        super::inflight::stuck_finished();
+                        drop(stuck);
                     });
                     tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
                     let mut e = disp::internal_error("Request timed out (limit_time_real)");
