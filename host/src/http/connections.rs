@@ -289,16 +289,58 @@ mod tests {
 
     #[tokio::test]
     async fn the_oldest_waiting_connection_is_evicted_and_its_slot_freed() {
-        let conns = Connections::new(2);
-        let (a, b) = (ConnActivity::new(), ConnActivity::new());
-        let (sa, sb) = (conns.register(&a), conns.register(&b));
+        use super::super::timeouts::{TimedStream, Timeouts};
+        use tokio::io::AsyncReadExt as _;
+        let long = Timeouts {
+            header: Duration::from_secs(60),
+            keepalive: Duration::from_secs(60),
+        };
+        let conns = Connections::new(1);
+        // A connection whose read waits for its client, from `earlier` ago.
+        let waiting = |conns: &Arc<Connections>| {
+            let (a, b) = tokio::io::duplex(64);
+            let activity = ConnActivity::new();
+            let mut s = TimedStream::new(a, Arc::clone(&activity), long)
+                .with_slot(conns.register(&activity));
+            let task = tokio::spawn(async move {
+                let mut buf = [0u8; 8];
+                let r = s.read(&mut buf).await.map_err(|e| e.kind());
+                drop(s);
+                r
+            });
+            (activity, task, b)
+        };
+        let (old, old_task, _old_peer) = waiting(&conns);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (new, new_task, _new_peer) = waiting(&conns);
+        for _ in 0..500 {
+            if old.waiting_since().is_some() && new.waiting_since().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(old.waiting_since() < new.waiting_since());
         assert_eq!(conns.open(), 2);
-        // Neither waits for its client (no read pending): nothing to evict.
-        assert!(!conns.evict_oldest(None));
-        assert_eq!(conns.evicting(), 0);
-        drop(sa);
-        drop(sb);
-        assert_eq!(conns.open(), 0);
+        assert!(conns.over_cap());
+        assert!(conns.evict_oldest(Some(&old)));
+        assert!(
+            !old.is_evicted() && new.is_evicted(),
+            "`except` kept the oldest"
+        );
+        assert!(conns.evict_oldest(None));
+        assert!(old.is_evicted());
+        assert_eq!(conns.evicting(), 2);
+        assert_eq!(
+            old_task.await.unwrap(),
+            Err(std::io::ErrorKind::ConnectionAborted)
+        );
+        assert_eq!(
+            new_task.await.unwrap(),
+            Err(std::io::ErrorKind::ConnectionAborted)
+        );
+        // The slots went with the streams.
+        assert_eq!((conns.open(), conns.evicting()), (0, 0));
+        assert!(!conns.evict_oldest(None), "nothing left");
         conns.closed().await;
     }
 }
