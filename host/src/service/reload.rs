@@ -263,8 +263,13 @@ impl DevWatcher {
             return DevChange::None;
         }
         if self.pending.as_ref() != Some(&snapshot) {
+            // One line when a change begins; a copy still going on is logged in debug.
             let names: Vec<&str> = snapshot.iter().map(|(n, _, _)| n.as_str()).collect();
-            tracing::info!(target: TARGET, "autoreload: {} changed; waiting for it to stop changing", names.join(", "));
+            if self.pending.is_none() {
+                tracing::info!(target: TARGET, "autoreload: {} changed; waiting for it to stop changing", names.join(", "));
+            } else {
+                tracing::debug!(target: TARGET, "autoreload: {} still changing", names.join(", "));
+            }
             self.pending = Some(snapshot);
             return DevChange::None;
         }
