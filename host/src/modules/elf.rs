@@ -14,11 +14,22 @@ use std::fmt;
 /// that follows the file's name (`is truncated or damaged: segment 2 (PT_LOAD) ends at
 /// ...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElfError(String);
+pub struct ElfError {
+    message: String,
+    foreign: bool,
+}
+
+impl ElfError {
+    /// Whether the file is a sound ELF file built for another host (class, byte order,
+    /// machine) or of another type, rather than damaged, truncated or not ELF.
+    pub fn is_foreign(&self) -> bool {
+        self.foreign
+    }
+}
 
 impl fmt::Display for ElfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -223,7 +234,18 @@ const LAYOUT32: Layout = Layout {
 /// segments and sections all lie inside the file.
 pub fn check(bytes: &[u8]) -> Result<(), ElfError> {
     let len = bytes.len() as u64;
-    let err = |m: String| Err(ElfError(m));
+    let err = |message: String| {
+        Err(ElfError {
+            message,
+            foreign: false,
+        })
+    };
+    let foreign = |message: String| {
+        Err(ElfError {
+            message,
+            foreign: true,
+        })
+    };
     let past_end = |what: &str, end: Option<u64>| match end {
         Some(end) if end <= len => Ok(()),
         Some(end) => err(format!(
@@ -247,7 +269,7 @@ pub fn check(bytes: &[u8]) -> Result<(), ElfError> {
         other => format!("unknown class {other}"),
     };
     if class != HOST_CLASS {
-        return err(format!(
+        return foreign(format!(
             "is a {} ELF file; this host loads {} libraries",
             bits(class),
             bits(HOST_CLASS)
@@ -259,7 +281,7 @@ pub fn check(bytes: &[u8]) -> Result<(), ElfError> {
         other => format!("of unknown byte order {other}"),
     };
     if data != HOST_DATA {
-        return err(format!(
+        return foreign(format!(
             "is a {} ELF file; this host loads {} libraries",
             order(data),
             order(HOST_DATA)
@@ -288,13 +310,13 @@ pub fn check(bytes: &[u8]) -> Result<(), ElfError> {
             4 => "a core dump (ET_CORE)",
             _ => "an ELF file of unknown type",
         };
-        return err(format!(
+        return foreign(format!(
             "is {kind} (type {e_type}), not a shared library (ET_DYN)"
         ));
     }
     if let Some(host) = HOST_MACHINE {
         if e_machine != host {
-            return err(format!(
+            return foreign(format!(
                 "is built for {} (ELF machine {e_machine}); this host is {} ({host})",
                 machine_name(e_machine),
                 machine_name(host)
@@ -570,6 +592,10 @@ mod tests {
             check(b"\x7fELF").unwrap_err().to_string(),
             "is not an ELF file (only 4 bytes)"
         );
+        let mut b = bytes.clone();
+        b[4] ^= 3;
+        assert!(check(&b).unwrap_err().is_foreign());
+        assert!(!check(&bytes[..bytes.len() / 2]).unwrap_err().is_foreign());
         let other_class = if HOST_CLASS == ELFCLASS64 { 1 } else { 2 };
         assert!(with(4, other_class).contains("ELF file; this host loads"));
         let other_data = if HOST_DATA == ELFDATA2LSB { 2 } else { 1 };

@@ -118,7 +118,7 @@ pub fn load(
             false,
         ));
     }
-    elf::check(&bytes).map_err(|e| fail(e.to_string(), false))?;
+    elf::check(&bytes).map_err(|e| fail(e.to_string(), e.is_foreign()))?;
     if before.is_recent(QUIET) {
         std::thread::sleep(SETTLE_WAIT);
         let later = Stamp::of(path).map_err(|e| fail(format!("cannot be read: {e}"), false))?;
@@ -309,5 +309,47 @@ pub fn abi_summary(report: &str) -> String {
             .to_owned()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_library_is_refused_before_dlopen_and_its_copy_removed() {
+        let t = tempfile::tempdir().unwrap();
+        // The C library mapped into this test process: a real shared library.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let real = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.starts_with('/') && p.contains(".so"))
+            .unwrap();
+        let bytes = std::fs::read(real).unwrap();
+        let lib = t.path().join("libhalf.so");
+        std::fs::write(&lib, &bytes[..bytes.len() / 2]).unwrap();
+        let run_dir = t.path().join("run");
+        let e = load("half", &lib, &run_dir).unwrap_err();
+        assert_eq!(e.path, lib);
+        assert!(
+            e.reason.starts_with("is truncated or damaged: segment "),
+            "{e}"
+        );
+        assert!(
+            e.reason.ends_with(&format!(
+                "past the end of the file ({} bytes)",
+                bytes.len() / 2
+            )),
+            "{e}"
+        );
+        assert!(!e.incompatible);
+        assert_eq!(
+            std::fs::read_dir(&run_dir).unwrap().count(),
+            0,
+            "copy removed"
+        );
+        let missing = load("gone", &t.path().join("libgone.so"), &run_dir).unwrap_err();
+        assert!(missing.reason.starts_with("cannot be read: "), "{missing}");
     }
 }
