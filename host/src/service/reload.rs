@@ -202,11 +202,15 @@ type Snapshot = Vec<(String, Option<PathBuf>, Option<Stamp>)>;
 /// check of the lifecycle loop.
 ///
 /// A changed library is swapped in once it has stopped changing: the changed libraries
-/// (which, where, size and modification time) the same at two checks in a row. Then a
+/// (which, where, size and modification time) the same at two checks in a row; a changed
+/// binary is re-executed likewise. Then a
 /// library that is still refused (truncated, broken) is not tried again until it changes
 /// again, so a refusal is one line, and the next complete write is swapped in.
 pub struct DevWatcher {
     exe_modified: Option<SystemTime>,
+    /// The host binary's stamp at the last check once it changed (it is re-executed once
+    /// it has stopped changing too).
+    exe_pending: Option<Stamp>,
     /// The changed libraries seen at the last check, waiting to settle.
     pending: Option<Snapshot>,
     /// The changed libraries of the last reload asked for.
@@ -218,6 +222,7 @@ impl DevWatcher {
     pub fn new(_generations: &Generations, exe: Option<&Path>) -> Self {
         DevWatcher {
             exe_modified: exe.and_then(modified),
+            exe_pending: None,
             pending: None,
             tried: None,
         }
@@ -233,10 +238,18 @@ impl DevWatcher {
         if !enabled {
             return DevChange::None;
         }
-        let exe_now = exe.and_then(modified);
-        if exe_now.is_some() && exe_now != self.exe_modified {
-            return DevChange::Binary;
+        let exe_now = exe.and_then(|e| Stamp::of(e).ok());
+        if let Some(now) = exe_now.filter(|n| n.modified != self.exe_modified) {
+            if self.exe_pending == Some(now) {
+                return DevChange::Binary;
+            }
+            if self.exe_pending.is_none() {
+                tracing::info!(target: TARGET, "autoreload: the host binary changed; waiting for it to stop changing");
+            }
+            self.exe_pending = Some(now);
+            return DevChange::None;
         }
+        self.exe_pending = None;
         let apps = generations.apps.load();
         let set = module::discover(&modules::addons_paths(&generations.config.addons_path));
         let names = modules::server_wide_names(&generations.config.server_wide_modules);
