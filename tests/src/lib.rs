@@ -32,6 +32,7 @@
 
 pub mod fd_limit;
 pub mod pg;
+pub mod swap;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
