@@ -31,6 +31,7 @@
 //! ```
 
 pub mod pg;
+pub mod pg_instance;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

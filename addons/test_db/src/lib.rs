@@ -1,6 +1,6 @@
 //! The `test_db` addon: routes that use the database cursor (notes, typed values, SQL errors,
 //! a read-modify-write counter for serialization failures, a connection holder for pool
-//! exhaustion, a cron trigger) and cron handlers (one writing a row, one failing), for the
+//! exhaustion, a cron trigger) and cron handlers (one writing a row, one writing it slowly, one failing), for the
 //! database and cron integration tests.
 
 use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, Value};
@@ -134,6 +134,16 @@ fn write_row(ctx: &mut CronContext) -> Result<()> {
         "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, $2, pg_backend_pid())",
         params![ctx.job_id, ctx.job_name.as_str()],
     )?;
+    Ok(())
+}
+
+/// Writes one row per run into `test_db_cron_log` through the job's cursor, then takes
+/// 20 ms more (the row still uncommitted): 300 such jobs last long enough for a test to stop
+/// PostgreSQL among them.
+#[cron("test_db.write_row_slowly")]
+fn write_row_slowly(ctx: &mut CronContext) -> Result<()> {
+    write_row(ctx)?;
+    std::thread::sleep(std::time::Duration::from_millis(20));
     Ok(())
 }
 
