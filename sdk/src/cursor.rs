@@ -512,8 +512,12 @@ impl Request<'_> {
 }
 
 impl CronContext {
-    /// The database cursor of this job's run (see [`Cursor`]): committed when the handler
-    /// succeeds, rolled back when it fails.
+    /// The database cursor of this job's run (see [`Cursor`]): the job's own transaction,
+    /// which holds its lock and receives its bookkeeping. Committed with that bookkeeping
+    /// when the handler succeeds (so its work is done exactly once); rolled back, with the
+    /// failure recorded, when it fails. [`Cursor::commit`] on it is a checkpoint (the run is
+    /// recorded as started and the work so far is never run again); [`Cursor::rollback`]
+    /// undoes the work since the start or the last checkpoint, keeping the job's lock.
     pub fn cursor(&self) -> Result<Cursor> {
         Cursor::env(&self.db)
     }

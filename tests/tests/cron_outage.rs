@@ -6,7 +6,12 @@
 //! was lost), and the jobs left for after the outage start within 5 s of PostgreSQL's return
 //! (the workers reconnect and pass at once, a pass meeting a database still coming up is
 //! retried within seconds, not at the next poll).
+//!
+//! Also the handler's own commit and rollback on the job's cursor (against the shared
+//! server): a commit is a checkpoint whose work is never run again, a rollback undoes the
+//! handler's work and keeps the job's lock and bookkeeping.
 
+use inphms_tests::pg::{self, TestDb};
 use inphms_tests::pg_instance::PgInstance;
 use inphms_tests::{wait_until, TestDir};
 use std::time::Duration;
@@ -145,4 +150,64 @@ fn each_of_300_jobs_runs_exactly_once_through_a_postgres_restart() {
         "the first job after the outage started {first:.3}s after PostgreSQL's return\n{}",
         server.stderr()
     );
+}
+
+#[test]
+fn a_handler_commit_is_a_checkpoint_and_its_rollback_keeps_the_job() {
+    let td = TestDir::new();
+    let db = TestDb::new("checkpoint");
+    let mut args = vec!["server".to_string(), "--stop-after-init".into()];
+    args.extend(pg::server_args());
+    args.extend(["-d".into(), db.name.clone(), "-i".into(), "test_db".into()]);
+    let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
+    assert_eq!(out.code, Some(0), "{out}");
+    let add = |handler: &str| -> i64 {
+        db.sql(&format!(
+            "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
+             VALUES ('{handler}', '{handler}', 1, 'days', now() AT TIME ZONE 'UTC' - interval '1 hour') RETURNING id"
+        ))
+        .parse()
+        .expect("an id")
+    };
+    let checkpoint = add("test_db.commit_then_fail");
+    let rollback = add("test_db.rollback_then_write");
+    let mut args = pg::server_args();
+    args.extend([
+        "-d".into(),
+        db.name.clone(),
+        "--no-http".into(),
+        "--max-cron-threads=2".into(),
+    ]);
+    let server = td.server(args).no_wait().start();
+    let outcome = |id: i64| {
+        db.sql(&format!(
+            "SELECT coalesce(last_outcome, '') || '|' || failure_count || '|' || (nextcall > now() AT TIME ZONE 'UTC') \
+             FROM ir_cron WHERE id = {id}"
+        ))
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || outcome(checkpoint)
+            .starts_with("failed")
+            && outcome(rollback).starts_with("done")),
+        "{} / {}\n{}",
+        outcome(checkpoint),
+        outcome(rollback),
+        server.stderr()
+    );
+    let rows = |id: i64| {
+        db.sql(&format!(
+            "SELECT coalesce(string_agg(job_name, ',' ORDER BY id), '') FROM test_db_cron_log WHERE job_id = {id}"
+        ))
+    };
+    // The committed part stays, the part after it is rolled back with the failure, which
+    // is recorded; the job is not due any more (its next call moved on at the checkpoint),
+    // so no pass runs it again.
+    assert_eq!(rows(checkpoint), "checkpointed");
+    assert_eq!(
+        outcome(checkpoint),
+        "failed: test_db.commit_then_fail failed on purpose|1|true"
+    );
+    // The rollback undid the first row only; the run is recorded as done.
+    assert_eq!(rows(rollback), "kept");
+    assert_eq!(outcome(rollback), "done|0|true");
 }

@@ -1,6 +1,7 @@
 //! The `test_db` addon: routes that use the database cursor (notes, typed values, SQL errors,
 //! a read-modify-write counter for serialization failures, a connection holder for pool
-//! exhaustion, a cron trigger) and cron handlers (one writing a row, one writing it slowly, one failing), for the
+//! exhaustion, a cron trigger) and cron handlers (writing a row, slowly, failing, committing or rolling back on the
+//! job's cursor), for the
 //! database and cron integration tests.
 
 use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, Value};
@@ -144,6 +145,31 @@ fn write_row(ctx: &mut CronContext) -> Result<()> {
 fn write_row_slowly(ctx: &mut CronContext) -> Result<()> {
     write_row(ctx)?;
     std::thread::sleep(std::time::Duration::from_millis(20));
+    Ok(())
+}
+
+/// Writes a row and commits (a checkpoint), writes another, then fails: the first row
+/// stays, the second is rolled back, and the job is not run again for the committed part.
+#[cron("test_db.commit_then_fail")]
+fn commit_then_fail(ctx: &mut CronContext) -> Result<()> {
+    let mut cr = ctx.cursor()?;
+    let row =
+        "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, $2, pg_backend_pid())";
+    cr.execute(row, params![ctx.job_id, "checkpointed"])?;
+    cr.commit()?;
+    cr.execute(row, params![ctx.job_id, "after the checkpoint"])?;
+    Err(Error::user("test_db.commit_then_fail failed on purpose"))
+}
+
+/// Writes a row and rolls it back, then writes another: only the second stays.
+#[cron("test_db.rollback_then_write")]
+fn rollback_then_write(ctx: &mut CronContext) -> Result<()> {
+    let mut cr = ctx.cursor()?;
+    let row =
+        "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, $2, pg_backend_pid())";
+    cr.execute(row, params![ctx.job_id, "rolled back"])?;
+    cr.rollback()?;
+    cr.execute(row, params![ctx.job_id, "kept"])?;
     Ok(())
 }
 
