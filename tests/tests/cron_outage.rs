@@ -9,7 +9,8 @@
 //!
 //! Also the handler's own commit and rollback on the job's cursor (against the shared
 //! server): a commit is a checkpoint whose work is never run again, a rollback undoes the
-//! handler's work and keeps the job's lock and bookkeeping.
+//! handler's work and keeps the job's lock and bookkeeping, a trigger the handler adds for
+//! its own job runs it again.
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::pg_instance::PgInstance;
@@ -171,6 +172,7 @@ fn a_handler_commit_is_a_checkpoint_and_its_rollback_keeps_the_job() {
     };
     let checkpoint = add("test_db.commit_then_fail");
     let rollback = add("test_db.rollback_then_write");
+    let retrigger = add("test_db.retrigger_once");
     let mut args = pg::server_args();
     args.extend([
         "-d".into(),
@@ -210,4 +212,20 @@ fn a_handler_commit_is_a_checkpoint_and_its_rollback_keeps_the_job() {
     // The rollback undid the first row only; the run is recorded as done.
     assert_eq!(rows(rollback), "kept");
     assert_eq!(outcome(rollback), "done|0|true");
+    // A trigger the handler adds for its own job is not consumed by its run: it runs again.
+    let triggers = || {
+        db.sql(&format!(
+            "SELECT count(*) FROM ir_cron_trigger WHERE cron_id = {retrigger}"
+        ))
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || rows(retrigger)
+            == "test_db.retrigger_once,test_db.retrigger_once"
+            && triggers() == "0"),
+        "{} / {} trigger(s)\n{}",
+        rows(retrigger),
+        triggers(),
+        server.stderr()
+    );
+    assert_eq!(outcome(retrigger), "done|0|true");
 }

@@ -173,6 +173,25 @@ fn rollback_then_write(ctx: &mut CronContext) -> Result<()> {
     Ok(())
 }
 
+/// Writes a row; on its job's first run, triggers the job again (more to do): it runs twice.
+#[cron("test_db.retrigger_once")]
+fn retrigger_once(ctx: &mut CronContext) -> Result<()> {
+    write_row(ctx)?;
+    let mut cr = ctx.cursor()?;
+    let runs: i64 = cr
+        .execute(
+            "SELECT count(*) AS n FROM test_db_cron_log WHERE job_id = $1",
+            params![ctx.job_id],
+        )?
+        .first()
+        .expect("one row")
+        .get("n")?;
+    if runs == 1 {
+        cr.trigger_cron(&ctx.job_name)?;
+    }
+    Ok(())
+}
+
 /// Writes a row, then fails: the row is rolled back and the failure recorded.
 #[cron("test_db.fail")]
 fn fail(ctx: &mut CronContext) -> Result<()> {

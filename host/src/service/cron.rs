@@ -549,11 +549,10 @@ fn time_limit(config: &Config) -> Option<Duration> {
 }
 
 /// The run recorded as started when the handler commits on its own (see
-/// [`sql_db::cursor::JobRun`]): `nextcall` moved on and the due triggers consumed, so that
-/// the committed work is never run again.
-const CHECKPOINT: &str = "WITH consumed AS (DELETE FROM ir_cron_trigger WHERE cron_id = $1 \
-     AND call_at <= (now() AT TIME ZONE 'UTC')) UPDATE ir_cron SET nextcall = $2, lastcall = $3, \
-     last_start = $3, last_end = NULL, last_outcome = 'running' WHERE id = $1";
+/// [`sql_db::cursor::JobRun`]): `nextcall` moved on, so that the committed work is never
+/// run again (the due triggers were consumed when the run started).
+const CHECKPOINT: &str = "UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, \
+     last_end = NULL, last_outcome = 'running' WHERE id = $1";
 /// The same for a manual run (no `nextcall`, no triggers).
 const CHECKPOINT_MANUAL: &str =
     "UPDATE ir_cron SET lastcall = $3, last_start = $3, last_end = NULL, \
@@ -674,7 +673,19 @@ async fn process_job(
     let mut cr = cr;
     let started_at = Instant::now();
     let start = job.db_now;
-    cr.batch(&format!("SAVEPOINT {JOB_SAVEPOINT}")).await?;
+    // The triggers due now are consumed before the savepoint, in the job's transaction
+    // (kept even if the handler fails, as the record of its failure): those the handler
+    // adds for its job (`Cursor::trigger_cron`, more to do) are not, and run it again. A
+    // manual run leaves them.
+    let consume = match run {
+        Run::Scheduled => format!(
+            "DELETE FROM ir_cron_trigger WHERE cron_id = {} AND call_at <= (now() AT TIME ZONE 'UTC'); ",
+            job.id
+        ),
+        Run::Manual => String::new(),
+    };
+    cr.batch(&format!("{consume}SAVEPOINT {JOB_SAVEPOINT}"))
+        .await?;
     let (checkpoint, next) = match run {
         Run::Scheduled => (
             CHECKPOINT,
@@ -730,7 +741,7 @@ async fn process_job(
 }
 
 /// Records the run of `job` in the job's transaction: its start, end and outcome, and for a
-/// scheduled run the next call, the consumed triggers and the failure count (deactivated
+/// scheduled run the next call and the failure count (deactivated
 /// after 5 failures spanning 7 days).
 async fn record(
     cr: &mut sql_db::Cursor,
@@ -764,10 +775,8 @@ async fn record(
         }
     };
     let next = next_call(job.nextcall, job.interval_number, &job.interval_type, end);
-    // The run recorded and the due triggers consumed in one statement (one round trip).
     cr.execute_cached(
-        "WITH consumed AS (DELETE FROM ir_cron_trigger WHERE cron_id = $1 AND call_at <= $4) \
-         UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
+        "UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
          failure_count = $6, first_failure_date = $7, active = $8 WHERE id = $1",
         &[
             SqlValue::Int(job.id),

@@ -27,8 +27,8 @@ pub enum PostCommit {
 pub const JOB_SAVEPOINT: &str = "inphms_cron_job";
 
 /// A cron job running on this cursor (`service::cron`): while set, a commit asked for by the
-/// handler first records the run as started ([`JobRun::checkpoint`]: `nextcall` moved on,
-/// due triggers consumed), so that its committed work is never run again; each transaction
+/// handler first records the run as started ([`JobRun::checkpoint`]: `nextcall` moved on),
+/// so that its committed work is never run again; each transaction
 /// after it takes the job's lock again; a rollback asked for by the handler goes back to
 /// [`JOB_SAVEPOINT`], keeping the lock.
 #[derive(Debug, Clone)]
