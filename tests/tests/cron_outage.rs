@@ -11,7 +11,7 @@
 //! Also the handler's own commit and rollback on the job's cursor (against the shared
 //! server): a commit is a checkpoint whose work is never run again, a rollback undoes the
 //! handler's work and keeps the job's lock and bookkeeping, a trigger the handler adds for
-//! its own job runs it again.
+//! its own job runs it again, a handler past its time limit is rolled back and recorded.
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::pg_instance::PgInstance;
@@ -205,12 +205,14 @@ fn a_handler_commit_is_a_checkpoint_and_its_rollback_keeps_the_job() {
     let checkpoint = add("test_db.commit_then_fail");
     let rollback = add("test_db.rollback_then_write");
     let retrigger = add("test_db.retrigger_once");
+    let too_long = add("test_db.sleep_past_limit");
     let mut args = pg::server_args();
     args.extend([
         "-d".into(),
         db.name.clone(),
         "--no-http".into(),
         "--max-cron-threads=2".into(),
+        "--limit-time-real-cron=2".into(),
     ]);
     let server = td.server(args).no_wait().start();
     let outcome = |id: i64| {
@@ -260,4 +262,19 @@ fn a_handler_commit_is_a_checkpoint_and_its_rollback_keeps_the_job() {
         server.stderr()
     );
     assert_eq!(outcome(retrigger), "done|0|true");
+    // A handler past its time limit: its statement cancelled, its work rolled back to the
+    // job's savepoint, its failure recorded in the same transaction.
+    assert!(
+        wait_until(Duration::from_secs(15), || outcome(too_long)
+            .starts_with("failed")),
+        "{}\n{}",
+        outcome(too_long),
+        server.stderr()
+    );
+    assert_eq!(rows(too_long), "");
+    assert!(
+        outcome(too_long).ends_with("|1|true"),
+        "{}",
+        outcome(too_long)
+    );
 }

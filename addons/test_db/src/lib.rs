@@ -192,6 +192,15 @@ fn retrigger_once(ctx: &mut CronContext) -> Result<()> {
     Ok(())
 }
 
+/// Writes a row, then sleeps 10 s in a statement: past `limit_time_real_cron`, the
+/// statement is cancelled and the run fails, the row rolled back.
+#[cron("test_db.sleep_past_limit")]
+fn sleep_past_limit(ctx: &mut CronContext) -> Result<()> {
+    write_row(ctx)?;
+    ctx.cursor()?.execute("SELECT pg_sleep(10)", &[])?;
+    Ok(())
+}
+
 /// Writes a row, then fails: the row is rolled back and the failure recorded.
 #[cron("test_db.fail")]
 fn fail(ctx: &mut CronContext) -> Result<()> {
