@@ -132,6 +132,18 @@ fn each_of_300_jobs_runs_exactly_once_through_a_postgres_restart() {
         "the outage must fall among the jobs: {before} of {JOBS} had run before it"
     );
 
+    // Once back, the host asks whether that COMMIT happened (it did not: the stop ended it).
+    let resolved = || {
+        server.stderr().lines().any(|l| {
+            l.contains("Job \"outage 100\" (")
+                && l.contains("the run whose COMMIT was lost did not commit")
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), resolved),
+        "{}",
+        server.stderr()
+    );
     let done = || {
         sql("SELECT count(*) FROM ir_cron WHERE cron_name LIKE 'outage %' AND last_outcome = 'done'")
     };
@@ -174,6 +186,11 @@ fn each_of_300_jobs_runs_exactly_once_through_a_postgres_restart() {
     ))
     .parse()
     .expect("a delay");
+    for line in server.stderr().lines() {
+        if line.contains("COMMIT was lost") || line.contains("lost during COMMIT") {
+            eprintln!("{line}");
+        }
+    }
     eprintln!(
         "{before} of {JOBS} jobs ran before the outage; after PostgreSQL's return the first \
          of the others started in {first:.3}s, the last in {last:.3}s"

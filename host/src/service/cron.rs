@@ -23,7 +23,9 @@
 //! -d DB` lists. A failed handler's work is rolled back to the savepoint and its failure
 //! recorded. So the handler's work through the job's cursor and the job's bookkeeping commit
 //! together or not at all: a job whose work committed is no longer due, and one whose commit
-//! was lost (a server stopped mid-run) is still due with nothing of the run kept. A handler
+//! was lost (a server stopped mid-run) is still due with nothing of the run kept. When the
+//! connection is lost during that COMMIT, the record's transaction id is kept and, once the
+//! database answers again, `txid_status` tells the log whether the run committed. A handler
 //! that commits on its own records the run as started in each of its commits (see
 //! [`JobRun`]). A manual run ([`run_manually`]) takes the same lock without waiting and says
 //! "already running" instead of running twice.
@@ -35,7 +37,7 @@ use crate::sql_db::{self, env, DbError};
 use abi_stable::std_types::{ROption, RString, RVec};
 use chrono::{Months, NaiveDateTime, TimeDelta};
 use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, SqlValue};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -441,6 +443,65 @@ pub fn next_call(nextcall: NaiveDateTime, n: i64, kind: &str, now: NaiveDateTime
     next
 }
 
+/// A run whose COMMIT was lost with its connection: its transaction, to ask the server
+/// whether it committed once it is back (`txid_status`), and say so in the log.
+#[derive(Debug)]
+struct InDoubt {
+    db: String,
+    job_id: i64,
+    name: String,
+    txid: i64,
+}
+
+fn in_doubt() -> std::sync::MutexGuard<'static, Vec<InDoubt>> {
+    static IN_DOUBT: Mutex<Vec<InDoubt>> = Mutex::new(Vec::new());
+    IN_DOUBT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Logs what became of the runs of `db` whose COMMIT was lost. The job itself needs
+/// nothing: a committed run left it no longer due, one rolled back left it due.
+async fn resolve_in_doubt(db: &str) -> Result<(), DbError> {
+    let mut pending: Vec<InDoubt> = {
+        let mut all = in_doubt();
+        let (mine, others) = std::mem::take(&mut *all)
+            .into_iter()
+            .partition(|d| d.db == db);
+        *all = others;
+        mine
+    };
+    while let Some(d) = pending.pop() {
+        let mut cr = sql_db::cursor(db, true);
+        let status = cr
+            .execute("SELECT txid_status($1)", &[SqlValue::Int(d.txid)])
+            .await;
+        let _ = cr.rollback().await;
+        let (name, id, txid) = (&d.name, d.job_id, d.txid);
+        match status {
+            Ok(rows) => match text(rows.rows.first().and_then(|r| r.first())).as_str() {
+                "committed" => {
+                    tracing::info!(target: TARGET, "Job {name:?} ({id}): the run whose COMMIT was lost did commit (transaction {txid}); it is not run again")
+                }
+                "aborted" => {
+                    tracing::info!(target: TARGET, "Job {name:?} ({id}): the run whose COMMIT was lost did not commit (transaction {txid}); nothing of it was kept, and the job, still due, runs again")
+                }
+                other => {
+                    tracing::info!(target: TARGET, "Job {name:?} ({id}): the outcome of the run whose COMMIT was lost is not known to the server (transaction {txid}: {other:?}); the job runs again only if it is still due")
+                }
+            },
+            Err(e) if e.is_unavailable() => {
+                pending.push(d);
+                in_doubt().append(&mut pending);
+                return Err(e);
+            }
+            // "transaction ID is in the future": it never committed.
+            Err(e) => {
+                tracing::info!(target: TARGET, "Job {name:?} ({id}): the run whose COMMIT was lost did not commit (transaction {txid}: {e}); the job, still due, runs again")
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Processes the due jobs of the registry's database, one at a time.
 async fn process_jobs(
     reg: &Arc<Registry>,
@@ -465,6 +526,7 @@ async fn process_jobs(
         tracing::warn!(target: TARGET, "Skipping database {db} because of modules to install/upgrade/remove.");
         return Ok(0);
     }
+    resolve_in_doubt(db).await?;
     let ids = cr
         .execute_cached(
             &format!("SELECT id FROM ir_cron WHERE {DUE} ORDER BY failure_count, priority, id"),
@@ -712,20 +774,28 @@ async fn process_job(
     }
     let elapsed = started_at.elapsed();
     let end = start + TimeDelta::from_std(elapsed).unwrap_or_default();
-    if let Err(e) = record(&mut cr, &job, &outcome, run, end).await {
-        if e.is_unavailable() || outcome != RunOutcome::Done {
-            return Err(e);
+    let txid = match record(&mut cr, &job, &outcome, run, end).await {
+        Ok(txid) => txid,
+        Err(e) if e.is_unavailable() || outcome != RunOutcome::Done => return Err(e),
+        Err(e) => {
+            // The handler went on after an error in its transaction, which cannot commit:
+            // its work is undone and the run recorded as failed.
+            undo(&mut cr).await?;
+            outcome = RunOutcome::Failed(format!("its transaction cannot commit: {e}"));
+            record(&mut cr, &job, &outcome, run, end).await?
         }
-        // The handler went on after an error in its transaction, which cannot commit: its
-        // work is undone and the run recorded as failed.
-        undo(&mut cr).await?;
-        outcome = RunOutcome::Failed(format!("its transaction cannot commit: {e}"));
-        record(&mut cr, &job, &outcome, run, end).await?;
-    }
+    };
     if let Err(e) = cr.commit().await {
         if e.is_unavailable() {
-            tracing::warn!(target: TARGET, "Job {:?} ({}): the connection was lost during COMMIT ({e}); whether the run committed is unknown. \
-                The next pass reads it: committed, the job is no longer due; rolled back, nothing of the run was kept and the job, still due, runs again", job.name, job.id);
+            tracing::warn!(target: TARGET, "Job {:?} ({}): the connection was lost during COMMIT ({e}); whether the run committed \
+                (transaction {txid}) is unknown. The next pass reads it: committed, the job is no longer due; rolled back, nothing \
+                of the run was kept and the job, still due, runs again", job.name, job.id);
+            in_doubt().push(InDoubt {
+                db: reg.db_name.clone(),
+                job_id: job.id,
+                name: job.name.clone(),
+                txid,
+            });
         }
         return Err(e);
     }
@@ -749,15 +819,19 @@ async fn record(
     outcome: &RunOutcome,
     run: Run,
     end: NaiveDateTime,
-) -> Result<(), DbError> {
+) -> Result<i64, DbError> {
     let start = job.db_now;
+    // Each statement answers the transaction's id, to ask later whether a COMMIT lost with
+    // its connection happened.
+    let txid = |rows: inphms_sdk::abi::SqlRows| int(rows.rows.first().and_then(|r| r.first()));
     if run == Run::Manual {
-        cr.execute_cached(
-            "UPDATE ir_cron SET lastcall = $2, last_start = $2, last_end = $3, last_outcome = $4 WHERE id = $1",
+        let rows = cr.execute_cached(
+            "UPDATE ir_cron SET lastcall = $2, last_start = $2, last_end = $3, last_outcome = $4 WHERE id = $1 \
+             RETURNING txid_current()",
             &[SqlValue::Int(job.id), ts_value(start), ts_value(end), SqlValue::Text(outcome.label().into())],
         )
         .await?;
-        return Ok(());
+        return Ok(txid(rows));
     }
     let (failure_count, first_failure, active) = match outcome {
         RunOutcome::Done => (0, None, true),
@@ -775,9 +849,9 @@ async fn record(
         }
     };
     let next = next_call(job.nextcall, job.interval_number, &job.interval_type, end);
-    cr.execute_cached(
+    let rows = cr.execute_cached(
         "UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
-         failure_count = $6, first_failure_date = $7, active = $8 WHERE id = $1",
+         failure_count = $6, first_failure_date = $7, active = $8 WHERE id = $1 RETURNING txid_current()",
         &[
             SqlValue::Int(job.id),
             ts_value(next),
@@ -790,7 +864,7 @@ async fn record(
         ],
     )
     .await?;
-    Ok(())
+    Ok(txid(rows))
 }
 
 /// One line of `inphms-host cron -d DB`.
