@@ -31,6 +31,7 @@
 //! ```
 
 pub mod pg;
+pub mod pg_instance;
 pub mod swap;
 
 use std::ffi::{OsStr, OsString};
