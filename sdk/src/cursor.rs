@@ -463,7 +463,8 @@ impl Cursor {
             .map_err(|e| Error::from_info(&e))
     }
 
-    /// Commits the transaction now; the next statement starts a new one.
+    /// Commits the transaction now; the next statement starts a new one. On a cron job's
+    /// cursor, a checkpoint: see [`CronContext::cursor`].
     pub fn commit(&mut self) -> Result<()> {
         let api = crate::host::api()?;
         let f = api.cursor_commit().ok_or_else(no_database_support)?;
@@ -472,7 +473,9 @@ impl Cursor {
             .map_err(|e| Error::from_info(&e))
     }
 
-    /// Rolls the transaction back now; the next statement starts a new one.
+    /// Rolls the transaction back now; the next statement starts a new one. On a cron job's
+    /// cursor, the work since the run's start or its last commit is undone and the job stays
+    /// locked, in the same transaction: see [`CronContext::cursor`].
     pub fn rollback(&mut self) -> Result<()> {
         let api = crate::host::api()?;
         let f = api.cursor_rollback().ok_or_else(no_database_support)?;
@@ -512,8 +515,12 @@ impl Request<'_> {
 }
 
 impl CronContext {
-    /// The database cursor of this job's run (see [`Cursor`]): committed when the handler
-    /// succeeds, rolled back when it fails.
+    /// The database cursor of this job's run (see [`Cursor`]): the job's own transaction,
+    /// which holds its lock and receives its bookkeeping. Committed with that bookkeeping
+    /// when the handler succeeds (so its work is done exactly once); rolled back, with the
+    /// failure recorded, when it fails. [`Cursor::commit`] on it is a checkpoint (the run is
+    /// recorded as started and the work so far is never run again); [`Cursor::rollback`]
+    /// undoes the work since the start or the last checkpoint, keeping the job's lock.
     pub fn cursor(&self) -> Result<Cursor> {
         Cursor::env(&self.db)
     }

@@ -52,7 +52,10 @@
 //!   loop, which saves a thread hand-off per request (several microseconds) but cannot stop
 //!   it at the time limit. Use it for health checks and pure computations.
 //! * [`command`]: a command of the `inphms-host` command line.
-//! * [`cron`]: a handler that database cron jobs point to by name.
+//! * [`cron`]: a handler that database cron jobs point to by name. Its work through the
+//!   job's cursor ([`CronContext::cursor`]) commits with the job's bookkeeping, so it is done
+//!   exactly once, even through a PostgreSQL outage; effects outside that cursor are
+//!   at-least-once (see [`cron`]).
 //! * [`post_load`]: a hook run once, when the host loads the addon.
 //! * [`Dispatcher`] and [`register_dispatcher!`]: a new routing type.
 //! * [`WebSocket`]: a route declared `websocket = true` gets the upgraded connection from
@@ -96,6 +99,14 @@ pub use tracing;
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a cron handler receives.
+///
+/// Its [`CronContext::cursor`] is the job's own transaction: the host took the job's lock in
+/// it and writes the job's bookkeeping (next call, consumed triggers, failure count, the
+/// run's record) in it after the handler returns, then commits once. So the work done
+/// through this cursor is **exactly once**: it commits with the record of its run, or
+/// neither commits and the job, still due, runs again with nothing of the failed run kept.
+/// What the handler does outside this cursor (another connection, files, mail, HTTP calls)
+/// is **at least once**: it is repeated when a run is lost before its commit. See [`cron`].
 #[derive(Debug, Clone, Default)]
 pub struct CronContext {
     /// The database the job belongs to.

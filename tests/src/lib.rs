@@ -32,6 +32,7 @@
 
 pub mod fd_limit;
 pub mod pg;
+pub mod pg_instance;
 pub mod swap;
 
 use std::ffi::{OsStr, OsString};

@@ -143,8 +143,7 @@ fn a_job_triggered_by_notify_starts_within_100_ms() {
         "{}",
         server.stderr()
     );
-    // The consumed triggers are gone: deleted by the worker's closing transaction, which
-    // commits just after the job's own (whose row was counted above).
+    // The consumed triggers are gone: deleted in the job's own transaction, with its row.
     let triggers = || {
         db.sql(&format!(
             "SELECT count(*) FROM ir_cron_trigger WHERE cron_id = {id}"

@@ -3,22 +3,14 @@
 //! the file; the database list with `%h`/`%d` filters, the single-database rule and
 //! `list_db` off; a route of an addon installed in one database is 404 in another; the
 //! cursor retries a real serialization failure; pool exhaustion is a clear error; a
-//! PostgreSQL restart while serving.
-//!
-//! The restart test stops the whole cluster: it takes [`LOCK`] for writing, the others for
-//! reading, so none runs during the outage.
+//! PostgreSQL restart while serving (against a private server the test starts and stops
+//! itself, [`PgInstance`]: the shared one is never stopped).
 
 use inphms_tests::pg::{self, TestDb};
+use inphms_tests::pg_instance::PgInstance;
 use inphms_tests::{request, wait_until, TestDir};
 use serde_json::{json, Value};
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
-
-static LOCK: RwLock<()> = RwLock::new(());
-
-fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    LOCK.read().unwrap_or_else(|e| e.into_inner())
-}
 
 /// `inphms-host server ARGS --stop-after-init` with the test PostgreSQL.
 fn init(td: &TestDir, args: &[&str]) -> inphms_tests::Output {
@@ -52,7 +44,6 @@ fn server_args(extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn d_creates_the_database_and_installs_base_then_i_runs_the_addon_sql() {
-    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("create");
     let out = init(&td, &["-d", &db.name]);
@@ -112,7 +103,6 @@ fn d_creates_the_database_and_installs_base_then_i_runs_the_addon_sql() {
 
 #[test]
 fn a_failing_sql_file_rolls_its_addon_back_and_names_the_file() {
-    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("broken");
     let addons = td.addon(
@@ -160,7 +150,6 @@ fn a_failing_sql_file_rolls_its_addon_back_and_names_the_file() {
 
 #[test]
 fn database_list_filters_single_database_rule_and_routes_per_database() {
-    let _g = shared();
     let td = TestDir::new();
     let a = TestDb::new("a");
     let b = TestDb::new("b");
@@ -257,7 +246,6 @@ fn database_list_filters_single_database_rule_and_routes_per_database() {
 
 #[test]
 fn the_cursor_retries_a_real_serialization_failure() {
-    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("serial");
     assert_eq!(init(&td, &["-d", &db.name, "-i", "test_db"]).code, Some(0));
@@ -295,7 +283,6 @@ fn the_cursor_retries_a_real_serialization_failure() {
 
 #[test]
 fn pool_exhaustion_is_a_clear_error_not_a_hang() {
-    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("pool");
     assert_eq!(init(&td, &["-d", &db.name, "-i", "test_db"]).code, Some(0));
@@ -338,53 +325,24 @@ fn pool_exhaustion_is_a_clear_error_not_a_hang() {
     assert_eq!(v["result"]["count"], 1, "{v}");
 }
 
-/// Starts the cluster again when dropped (even on a failed assertion).
-struct ClusterGuard;
-
-fn pg_ctl(action: &str) -> std::process::Output {
-    let version = std::fs::read_dir("/etc/postgresql")
-        .expect("/etc/postgresql lists the clusters")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .next()
-        .expect("a PostgreSQL version under /etc/postgresql");
-    std::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", action])
-        .output()
-        .expect("run pg_ctlcluster")
-}
-
-impl Drop for ClusterGuard {
-    fn drop(&mut self) {
-        if pg::try_psql("postgres", "SELECT 1").is_err() {
-            let _ = pg_ctl("start");
-            wait_until(Duration::from_secs(30), || {
-                pg::try_psql("postgres", "SELECT 1").is_ok()
-            });
-        }
-    }
-}
-
 #[test]
 fn postgres_restart_while_serving_fails_cleanly_then_recovers_with_cron() {
-    let _g = LOCK.write().unwrap_or_else(|e| e.into_inner());
+    let pg = PgInstance::start_new();
     let td = TestDir::new();
-    let db = TestDb::new("restart");
-    assert_eq!(init(&td, &["-d", &db.name, "-i", "test_db"]).code, Some(0));
-    let server = td
-        .server(server_args(&["-d", &db.name, "--max-cron-threads=1"]))
-        .start();
+    let db = "restart";
+    let mut args = vec!["server".to_string(), "--stop-after-init".into()];
+    args.extend(pg.server_args());
+    args.extend(["-d".into(), db.into(), "-i".into(), "test_db".into()]);
+    let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
+    assert_eq!(out.code, Some(0), "{out}");
+    let mut args = pg.server_args();
+    args.extend(["-d".into(), db.into(), "--max-cron-threads=1".into()]);
+    let server = td.server(args).start();
     let port = server.port();
     assert!(server.wait_for_log("cron worker(s) started", Duration::from_secs(10)));
     assert_eq!(get(port, "localhost", "/test_db/count").status, 200);
 
-    let _guard = ClusterGuard;
-    let out = pg_ctl("stop");
-    assert!(
-        out.status.success(),
-        "pg_ctlcluster stop: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pg.stop_fast();
     // During the outage: a clean error, quickly; what needs no database still works.
     for _ in 0..3 {
         let started = Instant::now();
@@ -393,12 +351,7 @@ fn postgres_restart_while_serving_fails_cleanly_then_recovers_with_cron() {
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(get(port, "localhost", "/web/health").status, 200);
     }
-    let out = pg_ctl("start");
-    assert!(
-        out.status.success(),
-        "pg_ctlcluster start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pg.start();
     // After it: requests succeed again, without a host restart.
     assert!(
         wait_until(Duration::from_secs(30), || get(
@@ -415,23 +368,25 @@ fn postgres_restart_while_serving_fails_cleanly_then_recovers_with_cron() {
     assert!(
         server.wait_for_log(
             "listening on database postgres again",
-            Duration::from_secs(40)
+            Duration::from_secs(10)
         ),
         "{}",
         server.stderr()
     );
-    let id = db.sql(
+    let id = pg.psql(
+        db,
         "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
          VALUES ('after restart', 'test_db.write_row', 1, 'days', now() AT TIME ZONE 'UTC') RETURNING id",
     );
-    pg::psql(
+    pg.psql(
         "postgres",
-        &format!("SELECT pg_notify('cron_trigger', '{}')", db.name),
+        &format!("SELECT pg_notify('cron_trigger', '{db}')"),
     );
     assert!(
-        wait_until(Duration::from_secs(10), || db.sql(&format!(
-            "SELECT count(*) FROM test_db_cron_log WHERE job_id = {id}"
-        )) == "1"),
+        wait_until(Duration::from_secs(10), || pg.psql(
+            db,
+            &format!("SELECT count(*) FROM test_db_cron_log WHERE job_id = {id}")
+        ) == "1"),
         "{}",
         server.stderr()
     );
@@ -439,7 +394,6 @@ fn postgres_restart_while_serving_fails_cleanly_then_recovers_with_cron() {
 
 #[test]
 fn the_session_records_its_database_and_is_logged_out_when_the_filter_rejects_it() {
-    let _g = shared();
     let td = TestDir::new();
     let a = TestDb::new("sa");
     let b = TestDb::new("sb");
@@ -507,7 +461,6 @@ fn the_session_records_its_database_and_is_logged_out_when_the_filter_rejects_it
 
 #[test]
 fn a_request_past_limit_time_real_has_its_statement_cancelled() {
-    let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("timeout");
     assert_eq!(init(&td, &["-d", &db.name, "-i", "test_db"]).code, Some(0));

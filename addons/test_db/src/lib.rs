@@ -1,6 +1,7 @@
 //! The `test_db` addon: routes that use the database cursor (notes, typed values, SQL errors,
 //! a read-modify-write counter for serialization failures, a connection holder for pool
-//! exhaustion, a cron trigger) and cron handlers (one writing a row, one failing), for the
+//! exhaustion, a cron trigger) and cron handlers (writing a row, slowly, failing, committing or rolling back on the
+//! job's cursor), for the
 //! database and cron integration tests.
 
 use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, Value};
@@ -134,6 +135,69 @@ fn write_row(ctx: &mut CronContext) -> Result<()> {
         "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, $2, pg_backend_pid())",
         params![ctx.job_id, ctx.job_name.as_str()],
     )?;
+    Ok(())
+}
+
+/// Writes one row per run into `test_db_cron_log` through the job's cursor, then takes
+/// 20 ms more (the row still uncommitted): 300 such jobs last long enough for a test to stop
+/// PostgreSQL among them.
+#[cron("test_db.write_row_slowly")]
+fn write_row_slowly(ctx: &mut CronContext) -> Result<()> {
+    write_row(ctx)?;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    Ok(())
+}
+
+/// Writes a row and commits (a checkpoint), writes another, then fails: the first row
+/// stays, the second is rolled back, and the job is not run again for the committed part.
+#[cron("test_db.commit_then_fail")]
+fn commit_then_fail(ctx: &mut CronContext) -> Result<()> {
+    let mut cr = ctx.cursor()?;
+    let row =
+        "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, $2, pg_backend_pid())";
+    cr.execute(row, params![ctx.job_id, "checkpointed"])?;
+    cr.commit()?;
+    cr.execute(row, params![ctx.job_id, "after the checkpoint"])?;
+    Err(Error::user("test_db.commit_then_fail failed on purpose"))
+}
+
+/// Writes a row and rolls it back, then writes another: only the second stays.
+#[cron("test_db.rollback_then_write")]
+fn rollback_then_write(ctx: &mut CronContext) -> Result<()> {
+    let mut cr = ctx.cursor()?;
+    let row =
+        "INSERT INTO test_db_cron_log (job_id, job_name, pid) VALUES ($1, $2, pg_backend_pid())";
+    cr.execute(row, params![ctx.job_id, "rolled back"])?;
+    cr.rollback()?;
+    cr.execute(row, params![ctx.job_id, "kept"])?;
+    Ok(())
+}
+
+/// Writes a row; on its job's first run, triggers the job again (more to do): it runs twice.
+#[cron("test_db.retrigger_once")]
+fn retrigger_once(ctx: &mut CronContext) -> Result<()> {
+    write_row(ctx)?;
+    let mut cr = ctx.cursor()?;
+    let runs: i64 = cr
+        .execute(
+            "SELECT count(*) AS n FROM test_db_cron_log WHERE job_id = $1",
+            params![ctx.job_id],
+        )?
+        .first()
+        .expect("one row")
+        .get("n")?;
+    if runs == 1 {
+        cr.trigger_cron(&ctx.job_name)?;
+    }
+    Ok(())
+}
+
+/// Writes a row, then sleeps 10 s in a statement: past `limit_time_real_cron`, the
+/// statement is cancelled and the run fails, the row rolled back.
+#[cron("test_db.sleep_past_limit")]
+fn sleep_past_limit(ctx: &mut CronContext) -> Result<()> {
+    write_row(ctx)?;
+    ctx.cursor()?.execute("SELECT pg_sleep(10)", &[])?;
     Ok(())
 }
 

@@ -3,30 +3,41 @@
 //! [`spawn`] starts `max_cron_threads` supervised workers (none with 0; they run with
 //! `--no-http` too). Each keeps a dedicated, non-pooled connection to the `cron_db` database
 //! (`postgres` by default) that LISTENs on `cron_trigger`, and wakes on a notification or
-//! after 60 s plus its number in seconds. When LISTEN is impossible (no such database, no
-//! CONNECT right, a cluster in recovery) it polls, with a warning. A lost connection is
-//! re-established with backoff and followed by a pass over every database, since
-//! notifications sent meanwhile are lost. A worker that panics is logged and restarted.
+//! after 60 s plus its number in seconds. When LISTEN is refused (no such database, no
+//! CONNECT right, a cluster in recovery) it polls, with a warning. When the server is
+//! unavailable (down, starting up, shutting down), the LISTEN connection is tried again
+//! every [`RETRY_MIN`] doubling up to [`RETRY_MAX`]; once it is back, the pools forget their
+//! reconnection backoff and a pass over every database runs at once (notifications sent
+//! meanwhile are lost). A pass that meets an unavailable database is run again with the same
+//! short backoff, not at the next poll. A worker that panics is logged and restarted.
 //!
 //! A pass processes, for each ready registry, the due jobs of its database: each job is
 //! acquired alone with `FOR NO KEY UPDATE SKIP LOCKED` (so several workers and several hosts
-//! never run one job twice), its handler (found by name among the database's addons) runs in
-//! its own transaction on the blocking pool under `limit_time_real_cron`, `nextcall` moves on
-//! by its interval past now (missed runs are skipped, never replayed), the due
-//! `ir_cron_trigger` rows are consumed, and the outcome is recorded: `failure_count` and
-//! `first_failure_date` (deactivated after 5 failures spanning 7 days), and the run's start,
-//! end and outcome (`last_start`, `last_end`, `last_outcome`) that `inphms-host cron -d DB`
-//! lists. A manual run ([`run_manually`]) takes the same lock without waiting and says
+//! never run one job twice), and its handler (found by name among the database's addons)
+//! runs on the blocking pool under `limit_time_real_cron` with that same transaction as its
+//! cursor (`CronContext::cursor`), after a savepoint. The job's bookkeeping is written in
+//! that transaction: `nextcall` moved on by its interval past now (missed runs are skipped,
+//! never replayed), the due `ir_cron_trigger` rows consumed, `failure_count` and
+//! `first_failure_date` (deactivated after 5 failures spanning 7 days), and the run's
+//! start, end and outcome (`last_start`, `last_end`, `last_outcome`) that `inphms-host cron
+//! -d DB` lists. A failed handler's work is rolled back to the savepoint and its failure
+//! recorded. So the handler's work through the job's cursor and the job's bookkeeping commit
+//! together or not at all: a job whose work committed is no longer due, and one whose commit
+//! was lost (a server stopped mid-run) is still due with nothing of the run kept. When the
+//! connection is lost during that COMMIT, the record's transaction id is kept and, once the
+//! database answers again, `txid_status` tells the log whether the run committed. A handler
+//! that commits on its own records the run as started in each of its commits (see
+//! [`JobRun`]). A manual run ([`run_manually`]) takes the same lock without waiting and says
 //! "already running" instead of running twice.
 
 use crate::config::Config;
 use crate::modules::registry::{self, Registry};
+use crate::sql_db::cursor::{JobRun, JOB_SAVEPOINT};
 use crate::sql_db::{self, env, DbError};
 use abi_stable::std_types::{ROption, RString, RVec};
 use chrono::{Months, NaiveDateTime, TimeDelta};
-use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, Outcome, SqlValue};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, SqlValue};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -143,12 +154,29 @@ impl Drop for Listener {
     }
 }
 
-async fn listen(i: u32) -> Result<Listener, String> {
+/// Why LISTEN failed.
+enum ListenError {
+    /// The server is down, starting up or shutting down: tried again within seconds.
+    Unavailable(String),
+    /// It answered but LISTEN is impossible (no such database, no CONNECT right, a cluster
+    /// in recovery): the workers poll.
+    Refused(String),
+}
+
+impl From<DbError> for ListenError {
+    fn from(e: DbError) -> ListenError {
+        if e.is_unavailable() {
+            ListenError::Unavailable(e.to_string())
+        } else {
+            ListenError::Refused(e.to_string())
+        }
+    }
+}
+
+async fn listen(i: u32) -> Result<Listener, ListenError> {
     let db = cron_db();
     let pools = sql_db::pools();
-    let (client, mut conn) = sql_db::connect_unpooled(pools.info(), &db)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (client, mut conn) = sql_db::connect_unpooled(pools.info(), &db).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         loop {
@@ -170,15 +198,17 @@ async fn listen(i: u32) -> Result<Listener, String> {
     let in_recovery = client
         .query_one("SELECT pg_is_in_recovery()", &[])
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| DbError::from_pg(&e))?
         .get::<_, bool>(0);
     if in_recovery {
-        return Err("PG cluster in recovery mode, cron trigger not activated".into());
+        return Err(ListenError::Refused(
+            "PG cluster in recovery mode, cron trigger not activated".into(),
+        ));
     }
     client
         .batch_execute("LISTEN cron_trigger")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DbError::from_pg(&e))?;
     Ok(Listener {
         rx,
         _client: client,
@@ -186,21 +216,39 @@ async fn listen(i: u32) -> Result<Listener, String> {
     })
 }
 
+/// The first wait before trying again after the server was found unavailable (a LISTEN
+/// connection, or a pass); it doubles up to [`RETRY_MAX`].
+pub const RETRY_MIN: Duration = Duration::from_millis(250);
+/// The longest such wait: jobs due during an outage start within about this after the
+/// server is back.
+pub const RETRY_MAX: Duration = Duration::from_secs(2);
+
 async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_secs(1);
+    // Polling when LISTEN is refused: from 1 s up to the poll interval.
+    let mut poll_backoff = Duration::from_secs(1);
+    // Reconnecting when the server is unavailable: from RETRY_MIN up to RETRY_MAX.
+    let mut retry = RETRY_MIN;
+    // Whether the LISTEN connection was lost or could not be made since the last one.
+    let mut lost = false;
+    // Whether that was logged as a warning.
     let mut warned = false;
     let jitter = Duration::from_secs(i as u64);
     while !*stop.borrow() {
         match listen(i).await {
             Ok(mut listener) => {
-                if warned {
+                if lost {
                     tracing::info!(target: TARGET, "cron{i}: listening on database {} again", cron_db());
+                    // The server accepts connections: the pools need not wait out the
+                    // backoff of their failed attempts during the outage.
+                    sql_db::pools().server_is_back();
                 }
                 warned = false;
-                backoff = Duration::from_secs(1);
-                // Notifications sent while we were not listening are lost: look everywhere.
-                pass(i, &config, &stop).await;
-                loop {
+                poll_backoff = Duration::from_secs(1);
+                retry = RETRY_MIN;
+                // Notifications sent while we were not listening are lost: look everywhere,
+                // at once.
+                let mut listening = pass_until_done(i, &config, &mut stop, &mut listener).await;
+                while listening {
                     tokio::select! {
                         _ = stopped(&mut stop) => return,
                         msg = listener.rx.recv() => if msg.is_none() {
@@ -212,17 +260,30 @@ async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receiver<bool>) {
                     // Spread the herd of workers woken by one notification.
                     tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
                     while listener.rx.try_recv().is_ok() {}
-                    pass(i, &config, &stop).await;
+                    listening = pass_until_done(i, &config, &mut stop, &mut listener).await;
                 }
+                lost = true;
             }
-            Err(e) => {
+            Err(ListenError::Unavailable(e)) => {
+                if !warned {
+                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); trying again every {}s at most", cron_db(), RETRY_MAX.as_secs_f64());
+                }
+                (lost, warned) = (true, true);
+                // No pass: the server is unavailable, so would every database be.
+                tokio::select! {
+                    _ = stopped(&mut stop) => return,
+                    _ = tokio::time::sleep(retry) => {}
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+            Err(ListenError::Refused(e)) => {
                 if !warned {
                     tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); polling every {}s until it can", cron_db(), SLEEP_INTERVAL.as_secs());
-                    warned = true;
                 }
-                pass(i, &config, &stop).await;
-                let wait = backoff.min(SLEEP_INTERVAL + jitter);
-                backoff = (backoff * 2).min(SLEEP_INTERVAL);
+                (lost, warned) = (true, true);
+                let _ = pass(i, &config, &stop).await;
+                let wait = poll_backoff.min(SLEEP_INTERVAL + jitter);
+                poll_backoff = (poll_backoff * 2).min(SLEEP_INTERVAL);
                 tokio::select! {
                     _ = stopped(&mut stop) => return,
                     _ = tokio::time::sleep(wait) => {}
@@ -232,16 +293,61 @@ async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One pass over the ready registries.
-async fn pass(i: u32, config: &Arc<Config>, stop: &watch::Receiver<bool>) {
+/// Runs passes until one finds every database available, waiting [`RETRY_MIN`] doubling up
+/// to [`RETRY_MAX`] between them (a database still coming up is tried again within
+/// seconds, not at the next poll). False when the worker is stopped or its LISTEN
+/// connection is lost (the caller reconnects, then passes again).
+async fn pass_until_done(
+    i: u32,
+    config: &Arc<Config>,
+    stop: &mut watch::Receiver<bool>,
+    listener: &mut Listener,
+) -> bool {
+    let mut wait = RETRY_MIN;
+    let mut failures = 0u32;
+    loop {
+        let Some(e) = pass(i, config, stop).await else {
+            if failures > 0 {
+                tracing::info!(target: TARGET, "cron{i}: pass done after {failures} attempt(s) on an unavailable database");
+            }
+            return true;
+        };
+        failures += 1;
+        if failures == 1 {
+            tracing::warn!(target: TARGET, "cron{i}: a database is unavailable ({e}); passing again in {}ms, then with backoff up to {}s", wait.as_millis(), RETRY_MAX.as_secs_f64());
+        }
+        tokio::select! {
+            _ = stopped(stop) => return false,
+            msg = listener.rx.recv() => if msg.is_none() {
+                tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron_db());
+                return false;
+            },
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(RETRY_MAX);
+    }
+}
+
+/// One pass over the ready registries; the first error that says a database was
+/// unavailable (the pass should be run again soon), if any. Other errors are logged.
+async fn pass(i: u32, config: &Arc<Config>, stop: &watch::Receiver<bool>) -> Option<DbError> {
+    let mut unavailable = None;
     for reg in registry::ready_registries() {
         if *stop.borrow() {
-            return;
+            return None;
         }
-        if let Err(e) = process_jobs(&reg, config, stop).await {
-            tracing::warn!(target: TARGET, "cron{i} encountered an Exception on {}: {e}", reg.db_name);
+        match process_jobs(&reg, config, stop).await {
+            Ok(_) => {}
+            Err(e) if e.is_unavailable() => {
+                tracing::debug!(target: TARGET, "cron{i}: database {} unavailable: {e}", reg.db_name);
+                unavailable.get_or_insert(e);
+            }
+            Err(e) => {
+                tracing::warn!(target: TARGET, "cron{i} encountered an Exception on {}: {e}", reg.db_name)
+            }
         }
     }
+    unavailable
 }
 
 fn text(v: Option<&SqlValue>) -> String {
@@ -337,6 +443,65 @@ pub fn next_call(nextcall: NaiveDateTime, n: i64, kind: &str, now: NaiveDateTime
     next
 }
 
+/// A run whose COMMIT was lost with its connection: its transaction, to ask the server
+/// whether it committed once it is back (`txid_status`), and say so in the log.
+#[derive(Debug)]
+struct InDoubt {
+    db: String,
+    job_id: i64,
+    name: String,
+    txid: i64,
+}
+
+fn in_doubt() -> std::sync::MutexGuard<'static, Vec<InDoubt>> {
+    static IN_DOUBT: Mutex<Vec<InDoubt>> = Mutex::new(Vec::new());
+    IN_DOUBT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Logs what became of the runs of `db` whose COMMIT was lost. The job itself needs
+/// nothing: a committed run left it no longer due, one rolled back left it due.
+async fn resolve_in_doubt(db: &str) -> Result<(), DbError> {
+    let mut pending: Vec<InDoubt> = {
+        let mut all = in_doubt();
+        let (mine, others) = std::mem::take(&mut *all)
+            .into_iter()
+            .partition(|d| d.db == db);
+        *all = others;
+        mine
+    };
+    while let Some(d) = pending.pop() {
+        let mut cr = sql_db::cursor(db, true);
+        let status = cr
+            .execute("SELECT txid_status($1)", &[SqlValue::Int(d.txid)])
+            .await;
+        let _ = cr.rollback().await;
+        let (name, id, txid) = (&d.name, d.job_id, d.txid);
+        match status {
+            Ok(rows) => match text(rows.rows.first().and_then(|r| r.first())).as_str() {
+                "committed" => {
+                    tracing::info!(target: TARGET, "Job {name:?} ({id}): the run whose COMMIT was lost did commit (transaction {txid}); it is not run again")
+                }
+                "aborted" => {
+                    tracing::info!(target: TARGET, "Job {name:?} ({id}): the run whose COMMIT was lost did not commit (transaction {txid}); nothing of it was kept, and the job, still due, runs again")
+                }
+                other => {
+                    tracing::info!(target: TARGET, "Job {name:?} ({id}): the outcome of the run whose COMMIT was lost is not known to the server (transaction {txid}: {other:?}); the job runs again only if it is still due")
+                }
+            },
+            Err(e) if e.is_unavailable() => {
+                pending.push(d);
+                in_doubt().append(&mut pending);
+                return Err(e);
+            }
+            // "transaction ID is in the future": it never committed.
+            Err(e) => {
+                tracing::info!(target: TARGET, "Job {name:?} ({id}): the run whose COMMIT was lost did not commit (transaction {txid}: {e}); the job, still due, runs again")
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Processes the due jobs of the registry's database, one at a time.
 async fn process_jobs(
     reg: &Arc<Registry>,
@@ -361,6 +526,7 @@ async fn process_jobs(
         tracing::warn!(target: TARGET, "Skipping database {db} because of modules to install/upgrade/remove.");
         return Ok(0);
     }
+    resolve_in_doubt(db).await?;
     let ids = cr
         .execute_cached(
             &format!("SELECT id FROM ir_cron WHERE {DUE} ORDER BY failure_count, priority, id"),
@@ -368,12 +534,16 @@ async fn process_jobs(
         )
         .await?;
     let _ = cr.rollback().await;
+    drop(cr);
     let mut done = 0;
     for row in ids.rows.iter() {
         if *stop.borrow() {
             break;
         }
         let id = int(row.first());
+        // The job's own cursor: its lock, its handler's work and its bookkeeping are one
+        // transaction.
+        let mut cr = sql_db::cursor(db, false).with_statement_timeout(time_limit(config));
         let acquired = cr
             .execute_cached(
                 &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE {DUE} AND id = $1 FOR NO KEY UPDATE SKIP LOCKED"),
@@ -396,7 +566,7 @@ async fn process_jobs(
                 return Err(e);
             }
         };
-        process_job(&mut cr, reg, config, job).await?;
+        process_job(cr, reg, config, job, Run::Scheduled).await?;
         done += 1;
     }
     Ok(done)
@@ -405,9 +575,9 @@ async fn process_jobs(
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
-    /// The handler succeeded; its transaction is committed.
+    /// The handler succeeded; its work is committed with the run's record.
     Done,
-    /// The handler failed (or timed out); its transaction is rolled back.
+    /// The handler failed (or timed out); its work is rolled back, its failure recorded.
     Failed(String),
 }
 
@@ -418,6 +588,15 @@ impl RunOutcome {
             RunOutcome::Failed(m) => format!("failed: {m}"),
         }
     }
+}
+
+/// Why a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// It is due: `nextcall` moves on, its triggers are consumed, failures are counted.
+    Scheduled,
+    /// `inphms-host cron --run`: only the run's start, end and outcome are recorded.
+    Manual,
 }
 
 /// The time limit of a job: `limit_time_real_cron`, `limit_time_real` when it is -1, none
@@ -431,30 +610,44 @@ fn time_limit(config: &Config) -> Option<Duration> {
     (limit > 0).then(|| Duration::from_secs(limit as u64))
 }
 
-/// Runs the handler of `job` in its own transaction on the blocking pool, under the time
-/// limit.
+/// The run recorded as started when the handler commits on its own (see
+/// [`sql_db::cursor::JobRun`]): `nextcall` moved on, so that the committed work is never
+/// run again (the due triggers were consumed when the run started).
+const CHECKPOINT: &str = "UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, \
+     last_end = NULL, last_outcome = 'running' WHERE id = $1";
+/// The same for a manual run (no `nextcall`, no triggers).
+const CHECKPOINT_MANUAL: &str =
+    "UPDATE ir_cron SET lastcall = $3, last_start = $3, last_end = NULL, \
+     last_outcome = 'running' WHERE id = $1 AND $2::timestamp IS NOT NULL";
+
+/// The job's cursor, back from its handler.
+type JobCursor = tokio::sync::OwnedMutexGuard<sql_db::Cursor>;
+
+/// Runs the handler of `job` on the blocking pool, under the time limit, with `cr` (the
+/// job's locked transaction) as its cursor; the outcome and the cursor back.
 async fn run_handler(
     reg: &Arc<Registry>,
     config: &Config,
-    job_id: i64,
-    job_name: &str,
-    handler: &str,
-) -> RunOutcome {
-    let Some((addon, item)) = reg.cron_handler(handler) else {
-        return RunOutcome::Failed(format!(
-            "no cron handler '{handler}' among the addons of {} (is its addon installed?)",
-            reg.db_name
+    cr: sql_db::Cursor,
+    job: &Job,
+) -> (RunOutcome, JobCursor) {
+    let Some((addon, item)) = reg.cron_handler(&job.handler) else {
+        let failed = RunOutcome::Failed(format!(
+            "no cron handler '{}' among the addons of {} (is its addon installed?)",
+            job.handler, reg.db_name
         ));
+        return (
+            failed,
+            Arc::new(tokio::sync::Mutex::new(cr)).lock_owned().await,
+        );
     };
     let db = reg.db_name.clone();
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancelled);
-    let name = job_name.to_owned();
-    let limit = time_limit(config);
+    let (job_id, name) = (job.id, job.name.clone());
+    let handle = env::register(cr);
     let task = tokio::task::spawn_blocking(move || {
         let call = addon.library.module.call();
-        env::transaction(&db, false, 1, limit, || {
-            let outcome = call(Invocation {
+        env::with_current(Some(handle), || {
+            call(Invocation {
                 kind: ItemKind::Cron,
                 item,
                 request: ROption::RSome(HttpRequest {
@@ -467,25 +660,29 @@ async fn run_handler(
                     RString::from(name.as_str()),
                 ]
                 .into(),
-            });
-            Cancellable(outcome, Arc::clone(&flag))
+            })
         })
     });
     let joined = match time_limit(config) {
-        Some(limit) => match tokio::time::timeout(limit, task).await {
-            Ok(j) => j,
-            Err(_) => {
-                cancelled.store(true, Ordering::SeqCst);
-                return RunOutcome::Failed(format!(
-                    "timed out after {}s (limit_time_real_cron)",
-                    limit.as_secs()
-                ));
-            }
-        },
-        None => task.await,
+        Some(limit) => tokio::time::timeout(limit, task).await.map_err(|_| limit),
+        None => Ok(task.await),
     };
-    match joined {
-        Ok(Ok(Cancellable(outcome, _))) => match outcome.error.into_option() {
+    // The handler's later calls on its cursor fail ("cursor closed"); a statement it still
+    // runs is waited for (its statement_timeout bounds it).
+    let slot = env::unregister(handle).unwrap_or_else(|| {
+        Arc::new(tokio::sync::Mutex::new(sql_db::Cursor::new(
+            sql_db::pools(),
+            &reg.db_name,
+            false,
+        )))
+    });
+    let cr = slot.lock_owned().await;
+    let outcome = match joined {
+        Err(limit) => RunOutcome::Failed(format!(
+            "timed out after {}s (limit_time_real_cron)",
+            limit.as_secs()
+        )),
+        Ok(Ok(outcome)) => match outcome.error.into_option() {
             None => RunOutcome::Done,
             Some(e) => RunOutcome::Failed(if e.debug.is_empty() {
                 e.message.to_string()
@@ -493,34 +690,115 @@ async fn run_handler(
                 format!("{}: {}", e.message, e.debug)
             }),
         },
-        Ok(Err(e)) => RunOutcome::Failed(e.to_string()),
-        Err(e) => RunOutcome::Failed(format!("handler task failed: {e}")),
+        Ok(Err(e)) => RunOutcome::Failed(format!("handler task failed: {e}")),
+    };
+    (outcome, cr)
+}
+
+/// Undoes the handler's work in the job's transaction, back to [`JOB_SAVEPOINT`] (the lock
+/// stays). When that is impossible the whole transaction is rolled back (the record that
+/// follows is then its own transaction).
+async fn undo(cr: &mut sql_db::Cursor) -> Result<(), DbError> {
+    if !cr.in_transaction() {
+        return Ok(());
+    }
+    match cr
+        .batch(&format!("ROLLBACK TO SAVEPOINT {JOB_SAVEPOINT}"))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_unavailable() => Err(e),
+        Err(_) => {
+            let _ = cr.rollback().await;
+            Ok(())
+        }
     }
 }
 
-/// A handler's outcome that counts as failed once its run was cancelled (timed out), so
-/// that its transaction is rolled back rather than committed late.
-struct Cancellable(Outcome, Arc<AtomicBool>);
-
-impl env::AttemptOutcome for Cancellable {
-    fn failed(&self) -> bool {
-        self.0.error.is_some() || self.1.load(Ordering::SeqCst)
-    }
-}
-
-/// Runs an acquired job and records the outcome; commits `cr` (releasing the lock).
+/// Runs an acquired job on its cursor `cr` (its transaction open, the job locked) and
+/// records the outcome in the same transaction, then commits: the handler's work through
+/// the job's cursor and the job's bookkeeping commit together, or neither does.
+///
+/// When the connection is lost during that COMMIT, whether it happened is unknown, and the
+/// job is not run again blindly: the next pass reads the job from the database. If the
+/// transaction committed, the job is no longer due (its `nextcall` moved on, its triggers
+/// are gone, its run recorded) and is not run; if it did not, nothing of the run was kept
+/// (neither its work nor its record), the job is still due and runs, for the first time as
+/// far as the database knows.
 async fn process_job(
-    cr: &mut sql_db::Cursor,
+    cr: sql_db::Cursor,
     reg: &Arc<Registry>,
     config: &Config,
     job: Job,
-) -> Result<(), DbError> {
+    run: Run,
+) -> Result<RunOutcome, DbError> {
+    let mut cr = cr;
     let started_at = Instant::now();
     let start = job.db_now;
+    // The triggers due now are consumed before the savepoint, in the job's transaction
+    // (kept even if the handler fails, as the record of its failure): those the handler
+    // adds for its job (`Cursor::trigger_cron`, more to do) are not, and run it again. A
+    // manual run leaves them.
+    let consume = match run {
+        Run::Scheduled => format!(
+            "DELETE FROM ir_cron_trigger WHERE cron_id = {} AND call_at <= (now() AT TIME ZONE 'UTC'); ",
+            job.id
+        ),
+        Run::Manual => String::new(),
+    };
+    cr.batch(&format!("{consume}SAVEPOINT {JOB_SAVEPOINT}"))
+        .await?;
+    let (checkpoint, next) = match run {
+        Run::Scheduled => (
+            CHECKPOINT,
+            next_call(job.nextcall, job.interval_number, &job.interval_type, start),
+        ),
+        Run::Manual => (CHECKPOINT_MANUAL, start),
+    };
+    cr.set_job(JobRun {
+        job_id: job.id,
+        checkpoint,
+        checkpoint_params: vec![SqlValue::Int(job.id), ts_value(next), ts_value(start)],
+    });
     tracing::info!(target: TARGET, "Job {:?} ({}) starting", job.name, job.id);
-    let outcome = run_handler(reg, config, job.id, &job.name, &job.handler).await;
+    let (mut outcome, mut cr) = run_handler(reg, config, cr, &job).await;
+    cr.take_job();
+    if outcome == RunOutcome::Done {
+        if let Some(e) = cr.retryable_error() {
+            // The handler swallowed a serialization failure: its snapshot cannot commit.
+            outcome = RunOutcome::Failed(e.to_string());
+        }
+    }
+    if outcome != RunOutcome::Done {
+        undo(&mut cr).await?;
+    }
     let elapsed = started_at.elapsed();
     let end = start + TimeDelta::from_std(elapsed).unwrap_or_default();
+    let txid = match record(&mut cr, &job, &outcome, run, end).await {
+        Ok(txid) => txid,
+        Err(e) if e.is_unavailable() || outcome != RunOutcome::Done => return Err(e),
+        Err(e) => {
+            // The handler went on after an error in its transaction, which cannot commit:
+            // its work is undone and the run recorded as failed.
+            undo(&mut cr).await?;
+            outcome = RunOutcome::Failed(format!("its transaction cannot commit: {e}"));
+            record(&mut cr, &job, &outcome, run, end).await?
+        }
+    };
+    if let Err(e) = cr.commit().await {
+        if e.is_unavailable() {
+            tracing::warn!(target: TARGET, "Job {:?} ({}): the connection was lost during COMMIT ({e}); whether the run committed \
+                (transaction {txid}) is unknown. The next pass reads it: committed, the job is no longer due; rolled back, nothing \
+                of the run was kept and the job, still due, runs again", job.name, job.id);
+            in_doubt().push(InDoubt {
+                db: reg.db_name.clone(),
+                job_id: job.id,
+                name: job.name.clone(),
+                txid,
+            });
+        }
+        return Err(e);
+    }
     match &outcome {
         RunOutcome::Done => {
             tracing::info!(target: TARGET, "Job {:?} ({}) done in {:.3}s", job.name, job.id, elapsed.as_secs_f64())
@@ -529,7 +807,33 @@ async fn process_job(
             tracing::error!(target: TARGET, "Job {:?} ({}) server action #{} failed: {m}", job.name, job.id, job.id)
         }
     }
-    let (failure_count, first_failure, active) = match &outcome {
+    Ok(outcome)
+}
+
+/// Records the run of `job` in the job's transaction: its start, end and outcome, and for a
+/// scheduled run the next call and the failure count (deactivated
+/// after 5 failures spanning 7 days).
+async fn record(
+    cr: &mut sql_db::Cursor,
+    job: &Job,
+    outcome: &RunOutcome,
+    run: Run,
+    end: NaiveDateTime,
+) -> Result<i64, DbError> {
+    let start = job.db_now;
+    // Each statement answers the transaction's id, to ask later whether a COMMIT lost with
+    // its connection happened.
+    let txid = |rows: inphms_sdk::abi::SqlRows| int(rows.rows.first().and_then(|r| r.first()));
+    if run == Run::Manual {
+        let rows = cr.execute_cached(
+            "UPDATE ir_cron SET lastcall = $2, last_start = $2, last_end = $3, last_outcome = $4 WHERE id = $1 \
+             RETURNING txid_current()",
+            &[SqlValue::Int(job.id), ts_value(start), ts_value(end), SqlValue::Text(outcome.label().into())],
+        )
+        .await?;
+        return Ok(txid(rows));
+    }
+    let (failure_count, first_failure, active) = match outcome {
         RunOutcome::Done => (0, None, true),
         RunOutcome::Failed(_) => {
             let count = job.failure_count + 1;
@@ -545,11 +849,9 @@ async fn process_job(
         }
     };
     let next = next_call(job.nextcall, job.interval_number, &job.interval_type, end);
-    // The run recorded and the due triggers consumed in one statement (one round trip).
-    cr.execute_cached(
-        "WITH consumed AS (DELETE FROM ir_cron_trigger WHERE cron_id = $1 AND call_at <= $4) \
-         UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
-         failure_count = $6, first_failure_date = $7, active = $8 WHERE id = $1",
+    let rows = cr.execute_cached(
+        "UPDATE ir_cron SET nextcall = $2, lastcall = $3, last_start = $3, last_end = $4, last_outcome = $5, \
+         failure_count = $6, first_failure_date = $7, active = $8 WHERE id = $1 RETURNING txid_current()",
         &[
             SqlValue::Int(job.id),
             ts_value(next),
@@ -562,7 +864,7 @@ async fn process_job(
         ],
     )
     .await?;
-    cr.commit().await
+    Ok(txid(rows))
 }
 
 /// One line of `inphms-host cron -d DB`.
@@ -628,7 +930,7 @@ pub async fn list_jobs(db: &str) -> Result<Vec<JobInfo>, DbError> {
 /// not change `nextcall` nor the failure counters.
 pub async fn run_manually(db: &str, job: &str, config: &Config) -> Result<RunOutcome, String> {
     let reg = Registry::get(db).await?;
-    let mut cr = sql_db::cursor(db, false);
+    let mut cr = sql_db::cursor(db, false).with_statement_timeout(time_limit(config));
     let rows = cr
         .execute(
             &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE id::text = $1 OR cron_name = $1 ORDER BY id LIMIT 1 FOR NO KEY UPDATE NOWAIT"),
@@ -649,17 +951,9 @@ pub async fn run_manually(db: &str, job: &str, config: &Config) -> Result<RunOut
         return Err(format!("no cron job {job:?} in {db}"));
     };
     let job = job_of(row);
-    let started = Instant::now();
-    let outcome = run_handler(&reg, config, job.id, &job.name, &job.handler).await;
-    let end = job.db_now + TimeDelta::from_std(started.elapsed()).unwrap_or_default();
-    cr.execute(
-        "UPDATE ir_cron SET lastcall = $2, last_start = $2, last_end = $3, last_outcome = $4 WHERE id = $1",
-        &[SqlValue::Int(job.id), ts_value(job.db_now), ts_value(end), SqlValue::Text(outcome.label().into())],
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    cr.commit().await.map_err(|e| e.to_string())?;
-    Ok(outcome)
+    process_job(cr, &reg, config, job, Run::Manual)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 //! `REPEATABLE READ` (read-only when asked), begun on the first statement. It is committed or
 //! rolled back by its owner; dropped with a transaction open, it is rolled back (the
 //! connection is closed when no runtime is there to do it).
+//!
+//! A cron job runs on the cursor that holds its lock ([`JobRun`]): its handler's commits and
+//! rollbacks keep the job locked and its run recorded, so that the handler's work and the
+//! job's bookkeeping always commit together (see `service::cron`).
 
 use super::value::{Param, Raw};
 use super::{DbError, PooledConn, Pools};
@@ -16,6 +20,25 @@ const TARGET: &str = "inphms.sql_db";
 pub enum PostCommit {
     /// Wake the cron workers (a NOTIFY on `cron_trigger` in the `cron_db` database).
     NotifyCron,
+}
+
+/// The savepoint set after a cron job's lock is taken: the handler's work is undone to it
+/// (its failure, or its own rollback) without losing the lock.
+pub const JOB_SAVEPOINT: &str = "inphms_cron_job";
+
+/// A cron job running on this cursor (`service::cron`): while set, a commit asked for by the
+/// handler first records the run as started ([`JobRun::checkpoint`]: `nextcall` moved on),
+/// so that its committed work is never run again; each transaction
+/// after it takes the job's lock again; a rollback asked for by the handler goes back to
+/// [`JOB_SAVEPOINT`], keeping the lock.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    /// `ir_cron.id`.
+    pub job_id: i64,
+    /// The statement recording the run as started.
+    pub checkpoint: &'static str,
+    /// Its parameters.
+    pub checkpoint_params: Vec<SqlValue>,
 }
 
 /// A database cursor.
@@ -33,6 +56,8 @@ pub struct Cursor {
     closed: bool,
     /// `SET LOCAL statement_timeout` at the start of each transaction.
     statement_timeout: Option<std::time::Duration>,
+    /// The cron job running on this cursor, if any.
+    job: Option<JobRun>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -59,7 +84,19 @@ impl Cursor {
             post_commit: Vec::new(),
             closed: false,
             statement_timeout: None,
+            job: None,
         }
+    }
+
+    /// Runs a cron job on this cursor (see [`JobRun`]); its transaction must be open, with
+    /// the job's lock taken and [`JOB_SAVEPOINT`] set.
+    pub fn set_job(&mut self, job: JobRun) {
+        self.job = Some(job);
+    }
+
+    /// Ends the job's run on this cursor: commits and rollbacks are plain again.
+    pub fn take_job(&mut self) -> Option<JobRun> {
+        self.job.take()
     }
 
     /// Bounds every statement of the cursor's transactions (`SET LOCAL statement_timeout`):
@@ -133,6 +170,14 @@ impl Cursor {
             begin.push_str(&format!(
                 "; SET LOCAL statement_timeout = {}",
                 t.as_millis()
+            ));
+        }
+        if let Some(job) = &self.job {
+            // A cron job's handler committed: its job is locked again (no other worker takes
+            // it while it runs) and the savepoint set again.
+            begin.push_str(&format!(
+                "; SELECT 1 FROM ir_cron WHERE id = {} FOR NO KEY UPDATE; SAVEPOINT {JOB_SAVEPOINT}",
+                job.job_id
             ));
         }
         // A connection found dead (the server restarted) is thrown away, and one new one
@@ -280,6 +325,20 @@ impl Cursor {
             self.conn = None;
             return Ok(());
         }
+        if let Some(job) = &self.job {
+            // A cron job's handler commits: its run is recorded as started in the same
+            // transaction, so that this work is never run again. A transaction the handler
+            // went on with after an error fails here, instead of PostgreSQL's silent
+            // rollback at COMMIT.
+            let (sql, params) = (job.checkpoint, job.checkpoint_params.clone());
+            if let Err(e) = self.execute_in_transaction(sql, &params, true).await {
+                self.record(&e);
+                if e.is_unavailable() {
+                    self.discard();
+                }
+                return Err(e);
+            }
+        }
         let conn = self.conn.as_ref().expect("in a transaction");
         let result = conn
             .batch_execute("COMMIT")
@@ -313,6 +372,18 @@ impl Cursor {
         if !self.in_transaction {
             self.conn = None;
             return Ok(());
+        }
+        if self.job.is_some() {
+            // A cron job's handler rolls back: its work goes, the job's lock stays.
+            let conn = self.conn.as_ref().expect("in a transaction");
+            let result = conn
+                .batch_execute(&format!("ROLLBACK TO SAVEPOINT {JOB_SAVEPOINT}"))
+                .await
+                .map_err(|e| DbError::from_pg(&e));
+            if result.is_err() {
+                self.discard();
+            }
+            return result;
         }
         let conn = self.conn.as_ref().expect("in a transaction");
         let result = conn

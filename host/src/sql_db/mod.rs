@@ -89,6 +89,13 @@ impl DbError {
     /// From an error of a query (or of `BEGIN`/`COMMIT`).
     pub fn from_pg(e: &tokio_postgres::Error) -> DbError {
         if let Some(db) = e.as_db_error() {
+            let code = db.code().code();
+            // The server shutting down or starting up (class 57P: admin or crash shutdown,
+            // "the database system is starting up") or a connection failure (class 08): the
+            // server is unavailable, as when it cannot be reached.
+            if code.starts_with("57P") || code.starts_with("08") {
+                return DbError::Unavailable(format!("{} (SQLSTATE {code})", db.message()));
+            }
             let mut detail = Vec::new();
             if let Some(d) = db.detail() {
                 detail.push(format!("DETAIL: {d}"));
@@ -495,6 +502,23 @@ impl Pools {
             _ => {}
         }
         result
+    }
+
+    /// Forgets the reconnection backoff of every database: the server was just seen
+    /// accepting connections again (the cron workers' LISTEN connection came back), so the
+    /// next attempts need not wait for their backoff to run out.
+    pub fn server_is_back(&self) {
+        let pools: Vec<Arc<DbPool>> = self
+            .pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for p in pools {
+            let mut h = p.health.lock().unwrap_or_else(|e| e.into_inner());
+            h.retry_at = None;
+        }
     }
 
     /// Closes the idle connections to `db` and forgets its pool (before `DROP DATABASE`).

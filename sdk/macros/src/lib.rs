@@ -279,7 +279,28 @@ fn command_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStrea
     })
 }
 
-/// Declares a cron handler. See `inphms_sdk::cron`.
+/// Declares a cron handler: `#[cron("my_addon.cleanup")]` on a
+/// `fn(&mut CronContext) -> Result<()>`; database jobs (`ir_cron.handler`) name it.
+///
+/// How often a run happens (see `inphms_sdk::CronContext`):
+///
+/// - **Exactly once**: the work a handler does through the job's cursor
+///   (`CronContext::cursor`). The host locks the job, runs the handler in that same
+///   transaction and writes the job's bookkeeping there too (next call, consumed triggers,
+///   failure count, the run's start, end and outcome), then commits once: the work and the
+///   record of the run commit together or not at all. A PostgreSQL stop, a crash or a lost
+///   connection at any point either keeps both (the job is no longer due) or neither (the
+///   job is still due, with nothing of the run kept, and runs again). A failed handler's
+///   work is rolled back; its failure is recorded.
+/// - **At least once**: anything else the handler does: a side effect outside PostgreSQL
+///   (an e-mail, a file, an HTTP call), or a write through another connection. A run whose
+///   commit is lost is run again, and repeats those effects: make them idempotent, or
+///   record them through the job's cursor and check that record first.
+/// - A handler that commits on its own (`Cursor::commit`) makes checkpoints: each commit
+///   also records the run as started (the next call moved on), so committed work is never
+///   run again, and the job stays locked. Work after the last commit is lost if the run
+///   cannot finish, and done at the next scheduled run. `Cursor::rollback` undoes the
+///   handler's work since the run started or since its last commit, keeping the lock.
 #[proc_macro_attribute]
 pub fn cron(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(cron_impl(attr.into(), item))
