@@ -30,6 +30,7 @@
 //! assert_eq!(resp.status, 404);
 //! ```
 
+pub mod bodies;
 pub mod pg;
 
 use std::ffi::{OsStr, OsString};

@@ -5,19 +5,21 @@
 //! valid for the call. A handler run inline on the event loop gets views of the request
 //! path's own values; one run on the blocking pool outlives them, so the fields are copied
 //! once into an `OwnedRequest`, moved to the pool, and viewed from there (a database
-//! transaction that retries the handler views the same copy again).
+//! transaction that retries the handler views the same copy again). The body is not
+//! copied: the received [`RequestBody`] moves in (with its charge to the memory budget).
 
+use super::body::RequestBody;
 use abi_stable::std_types::{RSlice, RStr, Tuple2};
 use inphms_sdk::abi::{HeaderRef, HttpRequest};
 
 /// The fields of an [`HttpRequest`], owned.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct OwnedRequest {
     method: String,
     path: String,
     query_string: String,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    body: RequestBody,
     remote_addr: String,
     scheme: String,
     host: String,
@@ -30,7 +32,7 @@ pub(crate) struct OwnedRequest {
 }
 
 impl OwnedRequest {
-    /// Copies every field of `req`.
+    /// Copies every field of `req` but its body (see [`OwnedRequest::with_body`]).
     pub(crate) fn capture(req: &HttpRequest<'_>) -> OwnedRequest {
         OwnedRequest {
             method: req.method.to_string(),
@@ -41,7 +43,7 @@ impl OwnedRequest {
                 .iter()
                 .map(|h| (h.0.to_string(), h.1.to_string()))
                 .collect(),
-            body: req.body.to_vec(),
+            body: RequestBody::empty(),
             remote_addr: req.remote_addr.to_string(),
             scheme: req.scheme.to_string(),
             host: req.host.to_string(),
@@ -52,6 +54,12 @@ impl OwnedRequest {
             dev_mode: req.dev_mode,
             websocket: req.websocket.into_option(),
         }
+    }
+
+    /// The request with its body, moved in.
+    pub(crate) fn with_body(mut self, body: RequestBody) -> OwnedRequest {
+        self.body = body;
+        self
     }
 
     /// Calls `f` with a view of the request.
@@ -108,7 +116,8 @@ mod tests {
             websocket: ROption::RSome(7),
         };
         let expected = format!("{original:?}");
-        let owned = OwnedRequest::capture(&original);
+        let owned = OwnedRequest::capture(&original)
+            .with_body(RequestBody::from_bytes(bytes::Bytes::from_static(b"body")));
         owned.with_view(|view| assert_eq!(format!("{view:?}"), expected));
     }
 }

@@ -100,6 +100,7 @@ async fn start(
     modules::report_broken(&set);
     let names = modules::server_wide_names(&config.server_wide_modules);
     let run_dir = config.data_dir.join("run");
+    crate::http::body::remove_leftovers(&config.data_dir);
     let report = match modules::load_addons(&set, &names, &run_dir) {
         Ok(r) => r,
         Err(e) => {
