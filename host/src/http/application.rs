@@ -4,13 +4,15 @@
 //! to the addon (guarded, time-limited), session saving, and one access-log line.
 //!
 //! The order for a routed request: CORS preflight (204), websocket handshake check (for a
-//! `websocket` route), body size (413 from `Content-Length` before reading, or while
-//! reading), the json dispatcher's content type, the session (a valid, known id is loaded;
-//! anything else gets a fresh id that is not adopted), `auth = "user"` (303 to
-//! `/web/login?redirect=...` or JSON-RPC code 100), parameters (query, urlencoded or
-//! multipart form, files; or JSON-RPC `params`) and CSRF, then the handler on the blocking
-//! pool. The session is saved, and its cookie set, only when the handler changed it and the
-//! route allows it; error responses never save it (Odoo skips `post_dispatch` for them).
+//! `websocket` route), the body (received by [`super::body`]: 413 past the size limit, 408
+//! when it stalls, 503 when the memory for bodies is exhausted), the json dispatcher's
+//! content type, the session (a valid, known id is loaded; anything else gets a fresh id
+//! that is not adopted), `auth = "user"` (303 to `/web/login?redirect=...` or JSON-RPC code
+//! 100), parameters (query, urlencoded or multipart form, files; or JSON-RPC `params`) and
+//! CSRF, then the handler on the blocking pool (under `limit_time_real`; a request answered
+//! 504 before a thread of the pool took its handler never runs it). The session is saved,
+//! and its cookie set, only when the handler changed it and the route allows it; error
+//! responses never save it (Odoo skips `post_dispatch` for them).
 //!
 //! A `websocket` route answers 101 once the handshake and the steps above passed; its
 //! handler then runs with the upgraded connection (see [`super::websocket`]). Its session
@@ -808,7 +810,13 @@ impl Application {
                 if inline {
                     Prepared::Called(self.run_inline(entry, request))
                 } else {
-                    Prepared::ForPool(OwnedRequest::capture(&request))
+                    // Raw `params` are the body's own text: viewed there, not copied.
+                    let params_in_body = raw_params.and_then(|raw| {
+                        let start = (raw.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+                        let end = start.checked_add(raw.len())?;
+                        (end <= body.len()).then_some(start..end)
+                    });
+                    Prepared::ForPool(OwnedRequest::capture(&request, params_in_body))
                 }
             })
         };
