@@ -282,6 +282,14 @@ fn the_memory_budget_answers_503_with_retry_after_then_serves_again() {
     let got = json_of(&a);
     assert_eq!(got["fnv"], json!(fnv_hex(&a_body)));
     assert!(got["mapped"].is_string(), "{got}");
+    // A body larger than the whole budget could never be held: too large, not busy.
+    let resp = post(
+        port,
+        "/test_http/body_digest",
+        "application/octet-stream",
+        &pattern(1001),
+    );
+    assert_eq!(resp.status, 413, "{}", resp.text());
     // Released with its request: both fit again, one after the other.
     for (n, mapped) in [(900, true), (300, false)] {
         let body = pattern(n);

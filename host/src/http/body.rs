@@ -12,7 +12,8 @@
 //!   client are reserved fallibly (`try_reserve`): a failed allocation is a 503 too, never
 //!   an abort.
 //! * The size limit is exact: 413 from `Content-Length` before reading, or as soon as the
-//!   bytes received pass it.
+//!   bytes received pass it. A body larger than the whole budget is refused the same way
+//!   (it could never be held).
 //! * `http_body_timeout`: a body that sends no byte for that long is answered 408, with
 //!   `Connection: close`.
 
@@ -210,7 +211,10 @@ pub async fn receive(
     declared: Option<u64>,
     limits: &Limits<'_>,
 ) -> Result<RequestBody, BodyError> {
-    if declared.is_some_and(|n| n > limits.max) {
+    // A body larger than the whole budget could never be held for its handler: it is too
+    // large, not a retry for later.
+    let max = limits.max.min(limits.budget);
+    if declared.is_some_and(|n| n > max) {
         return Err(BodyError::TooLarge);
     }
     let mut charge = Charge::default();
@@ -223,19 +227,24 @@ pub async fn receive(
         }
     };
     let mut received: u64 = 0;
-    // Without a timeout, the branch is disabled and the sleep never polled.
-    let deadline = tokio::time::sleep(limits.timeout.unwrap_or(Duration::from_secs(86_400)));
+    // The time of the last byte (and of its write, for a spooled body). The timer is not
+    // moved per frame (each move would register it again): when it fires early, it is set
+    // again from the last byte. Without a timeout, its branch is off and it is never polled.
+    let wait = limits.timeout.unwrap_or(Duration::from_secs(86_400));
+    let mut last_byte = tokio::time::Instant::now();
+    let deadline = tokio::time::sleep_until(last_byte + wait);
     tokio::pin!(deadline);
-    let mut progressed = false;
     loop {
-        if let (true, Some(t)) = (std::mem::take(&mut progressed), limits.timeout) {
-            // From the last byte (and its write, for a spooled body).
-            deadline.as_mut().reset(tokio::time::Instant::now() + t);
-        }
         let frame = tokio::select! {
             biased;
             frame = body.frame() => frame,
-            _ = &mut deadline, if limits.timeout.is_some() => return Err(BodyError::Timeout),
+            _ = &mut deadline, if limits.timeout.is_some() => {
+                if last_byte + wait > tokio::time::Instant::now() {
+                    deadline.as_mut().reset(last_byte + wait);
+                    continue;
+                }
+                return Err(BodyError::Timeout);
+            }
         };
         let data = match frame {
             None => break,
@@ -247,12 +256,15 @@ pub async fn receive(
             },
         };
         received = received.saturating_add(data.len() as u64);
-        if received > limits.max {
+        if received > max {
             return Err(BodyError::TooLarge);
         }
-        progressed = true;
+        last_byte = tokio::time::Instant::now();
         match &mut sink {
-            Sink::Spool(spool) => spool.push(&data).await?,
+            Sink::Spool(spool) => {
+                spool.push(&data).await?;
+                last_byte = tokio::time::Instant::now();
+            }
             Sink::Memory { first, buf } if received > limits.spool => {
                 let mut spool = Spool::create(limits.data_dir).await?;
                 if let Some(first) = first.take() {
@@ -260,6 +272,7 @@ pub async fn receive(
                 }
                 spool.push(buf).await?;
                 spool.push(&data).await?;
+                last_byte = tokio::time::Instant::now();
                 // The memory is given back; the spool's own batch is the host's, not sized
                 // by the client.
                 charge = Charge::default();
