@@ -20,8 +20,9 @@ use std::cell::OnceCell;
 #[derive(Debug, Clone, Default)]
 pub struct Request<'a> {
     raw: HttpRequest<'a>,
-    /// The parameters, parsed from `raw.params` on first use.
-    params: OnceCell<Map<String, Value>>,
+    /// The parameters, parsed from `raw.params` on first use, with the reason they could
+    /// not be (then the map is empty).
+    params: OnceCell<(Map<String, Value>, Option<String>)>,
     /// The session; changes are saved by the host after the handler (when the route allows).
     pub session: Session<'a>,
 }
@@ -43,10 +44,13 @@ impl<'a> Request<'a> {
     /// with the session and parameters as they are now.
     pub fn with_abi<R>(&self, f: impl FnOnce(HttpRequest<'_>) -> R) -> R {
         let session = self.session.to_json();
+        // Parameters that could not be parsed cross as they came (the endpoint sees the
+        // same error), never as an empty object.
         let params = self
             .params
             .get()
-            .map(|p| serde_json::to_string(p).unwrap_or_default());
+            .filter(|(_, error)| error.is_none())
+            .map(|(p, _)| serde_json::to_string(p).unwrap_or_default());
         let mut req: HttpRequest<'_> = self.raw;
         req.session_id = self.session.id().into();
         req.session = session.as_ref().into();
@@ -179,16 +183,42 @@ impl<'a> Request<'a> {
 
     /// The handler's parameters: URL arguments, query and form fields (http routes) or the
     /// JSON-RPC `params` (json routes).
+    ///
+    /// The host hands over only parameters it parsed itself; should they still not parse
+    /// (a dispatcher passing its own), this is empty, the reason is logged, and
+    /// [`try_params`](Self::try_params) and [`param`](Self::param) answer it as an error.
     pub fn params(&self) -> &Map<String, Value> {
+        &self.parsed_params().0
+    }
+
+    /// The handler's parameters, or a [`Error::bad_request`] saying why they cannot be
+    /// parsed (not JSON, not an object, nested too deep, a number out of range).
+    ///
+    /// ```
+    /// # use inphms_sdk::Request;
+    /// assert!(Request::default().try_params().unwrap().is_empty());
+    /// ```
+    pub fn try_params(&self) -> Result<&Map<String, Value>> {
+        match self.parsed_params() {
+            (map, None) => Ok(map),
+            (_, Some(reason)) => Err(Error::bad_request(reason.clone())),
+        }
+    }
+
+    fn parsed_params(&self) -> &(Map<String, Value>, Option<String>) {
         self.params
-            .get_or_init(|| match serde_json::from_str(self.raw.params.as_str()) {
-                Ok(Value::Object(map)) => map,
-                _ => Map::new(),
+            .get_or_init(|| match parse_params(self.raw.params.as_str()) {
+                Ok(map) => (map, None),
+                Err(reason) => {
+                    tracing::error!(target: "inphms.http", "{reason}");
+                    (Map::new(), Some(reason))
+                }
             })
     }
 
     /// One parameter, converted to `T`. A missing or unconvertible parameter is a
-    /// [`Error::bad_request`].
+    /// [`Error::bad_request`] naming it and saying what was expected (a number out of the
+    /// range of `T`, a string for a number...).
     ///
     /// ```
     /// # use inphms_sdk::Request;
@@ -197,16 +227,24 @@ impl<'a> Request<'a> {
     /// ```
     pub fn param<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         let value = self
-            .params()
+            .try_params()?
             .get(name)
             .ok_or_else(|| Error::bad_request(format!("missing parameter '{name}'")))?;
-        serde_json::from_value(value.clone()).or_else(|_| match value {
+        let invalid = |e: serde_json::Error| {
+            Error::bad_request(format!("invalid value for parameter '{name}': {e}"))
+        };
+        serde_json::from_value(value.clone()).or_else(|e| match value {
             // http parameters arrive as text: try the text itself as JSON (numbers, booleans).
-            Value::String(s) => serde_json::from_str(s)
-                .map_err(|_| Error::bad_request(format!("invalid value for parameter '{name}'"))),
-            _ => Err(Error::bad_request(format!(
-                "invalid value for parameter '{name}'"
-            ))),
+            Value::String(s) => match serde_json::from_str(s) {
+                Ok(v) => Ok(v),
+                // A text that is JSON of the wrong range or type says so; other text keeps
+                // the first reason (e.g. "expected i64" for `abc`).
+                Err(text_error) if serde_json::from_str::<Value>(s).is_ok() => {
+                    Err(invalid(text_error))
+                }
+                Err(_) => Err(invalid(e)),
+            },
+            _ => Err(invalid(e)),
         })
     }
 
@@ -242,7 +280,83 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The parameters as the host passes them: a JSON object (empty text is no parameters).
+fn parse_params(text: &str) -> std::result::Result<Map<String, Value>, String> {
+    if text.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("invalid parameters: not a JSON object".to_owned()),
+        Err(e) => Err(format!("invalid parameters: {e}")),
+    }
+}
+
 /// Parses `a=1&b=x%20y` into pairs (`+` is a space).
 pub(crate) fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_params(params: &str) -> Request<'_> {
+        Request::from_abi(HttpRequest {
+            params: params.into(),
+            ..HttpRequest::default()
+        })
+    }
+
+    #[test]
+    fn unparsable_params_are_an_error_not_an_empty_map() {
+        let deep = format!(r#"{{"a": {}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        for text in [
+            deep.as_str(),
+            r#"{"a": 1e999}"#,
+            r#"{"a": "\ud800"}"#,
+            "[1]",
+            "{",
+        ] {
+            let req = with_params(text);
+            let error = req.try_params().unwrap_err();
+            assert!(
+                error.message().starts_with("invalid parameters: "),
+                "{text}: {error:?}"
+            );
+            assert!(req.params().is_empty());
+            let error = req.param::<i64>("a").unwrap_err();
+            assert!(
+                error.message().starts_with("invalid parameters: "),
+                "{error:?}"
+            );
+            // A dispatcher handing the request on passes the text as it came, not `{}`.
+            req.with_abi(|abi| assert_eq!(abi.params.as_str(), text));
+        }
+        assert!(with_params("").try_params().unwrap().is_empty());
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_parameter() {
+        let req = with_params(r#"{"id": 10000000000, "f": 1.5, "s": "99999999999", "t": "abc"}"#);
+        let message = |name: &str| req.param::<i32>(name).unwrap_err().message().to_owned();
+        assert_eq!(
+            message("id"),
+            "invalid value for parameter 'id': invalid value: integer `10000000000`, expected i32"
+        );
+        assert!(message("f").starts_with(
+            "invalid value for parameter 'f': invalid type: floating point `1.5`, expected i32"
+        ));
+        assert!(message("s").starts_with(
+            "invalid value for parameter 's': invalid value: integer `99999999999`, expected i32"
+        ));
+        assert!(message("t").starts_with(
+            "invalid value for parameter 't': invalid type: string \"abc\", expected i32"
+        ));
+        assert_eq!(req.param::<i64>("id").unwrap(), 10_000_000_000);
+        assert_eq!(
+            req.param::<u8>("missing").unwrap_err().message(),
+            "missing parameter 'missing'"
+        );
+    }
 }

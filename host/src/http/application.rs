@@ -530,7 +530,7 @@ impl Application {
                 let (request, rest) = *pool;
                 // Boxed: the wait under a timeout is a large future, and an unboxed one
                 // would be part of (and copied with) the future of every request.
-                let called = Box::pin(app.call_blocking(entry, request)).await;
+                let called = Box::pin(app.call_blocking(entry, request, &ctx.tracked)).await;
                 app.answer(ctx, entry, rest, called)
             }
         };
@@ -698,8 +698,16 @@ impl Application {
                         Map::new()
                     }
                     Ok(disp::RpcParams::Raw(raw)) => {
-                        let mut p: Map<String, Value> =
-                            serde_json::from_str(raw.get()).unwrap_or_default();
+                        // Checked by the view: this parse succeeds, never a silent `{}`.
+                        let mut p: Map<String, Value> = match serde_json::from_str(raw.get()) {
+                            Ok(p) => p,
+                            Err(_) => {
+                                return Dispatched::Answered(response::plain(
+                                    400,
+                                    "Invalid JSON data",
+                                ))
+                            }
+                        };
                         p.extend(args);
                         p
                     }
@@ -1003,6 +1011,7 @@ impl Application {
         self: &Arc<Self>,
         entry: &RouteEntry,
         request: OwnedRequest,
+        tracked: &super::inflight::Guard,
     ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
         let limit = self.config.limit_time_real;
         if limit == 0 {
@@ -1025,10 +1034,10 @@ impl Application {
                 } else {
                     // The handler keeps running in addon code: count it as stuck until it
                     // returns (past a threshold, the service re-execs the process).
-                    super::inflight::stuck_started();
+                    let stuck = tracked.stuck();
                     tokio::spawn(async move {
                         let _ = task.await;
-                        super::inflight::stuck_finished();
+                        drop(stuck);
                     });
                     tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
                 }

@@ -53,11 +53,81 @@ pub struct JsonRpcView<'a> {
     pub params: Result<RpcParams<'a>, String>,
 }
 
+/// A JSON value walked through serde_json's full parser without being built: every check
+/// of a parse into a `Value` applies (nesting at most 128 deep, numbers within `f64`'s
+/// range, strings valid UTF-8 without lone surrogates, no trailing data), none of the
+/// allocations. serde_json's `IgnoredAny` and `RawValue` skip values with none of these
+/// checks, so a body is walked with this before its `params` cross as text.
+struct Strict;
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        while map.next_entry::<Strict, Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+}
+
+/// Checks that `body` is JSON as [`parse_jsonrpc`]'s full parse accepts it (see
+/// [`Strict`]); the parser's message (what and where) when it is not.
+pub fn check_json(body: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<Strict>(body)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Odoo's answer to a body it cannot parse: a plain 400 `Invalid JSON data`. The reason
+/// (the parser's, with line and column) is logged, as the client gets Odoo's fixed text.
+fn invalid_json(reason: &str) -> Box<HttpResult> {
+    tracing::info!(target: "inphms.http", "invalid JSON-RPC body: {reason}");
+    Box::new(response::plain(400, "Invalid JSON data"))
+}
+
 /// [`parse_jsonrpc`] without building what is not needed: for the usual body (an object
 /// with an object `params`), only the `id` is parsed into a value and `params` stays the
 /// body's text. Anything else (no `params`, `params` of another type, duplicate keys, not
-/// an object, not JSON) takes [`parse_jsonrpc`], which decides as before.
+/// an object) takes [`parse_jsonrpc`], which decides as before.
+///
+/// The whole body is first checked as strictly as the full parse checks it ([`check_json`]):
+/// `params` that cross as text are valid JSON that the SDK parses as the host did (no
+/// nesting past 128, no number out of range, no lone surrogate), and a body that is not
+/// is Odoo's 400 `Invalid JSON data`, never a handler run with empty params.
 pub fn parse_jsonrpc_view(body: &[u8]) -> Result<JsonRpcView<'_>, Box<HttpResult>> {
+    check_json(body).map_err(|e| invalid_json(&e))?;
     #[derive(serde::Deserialize)]
     struct Envelope<'a> {
         #[serde(default)]
@@ -86,10 +156,7 @@ pub fn parse_jsonrpc_view(body: &[u8]) -> Result<JsonRpcView<'_>, Box<HttpResult
 
 /// Parses a JSON-RPC body, or answers Odoo's plain 400s.
 pub fn parse_jsonrpc(body: &[u8]) -> Result<JsonRpcRequest, Box<HttpResult>> {
-    let value: Value = std::str::from_utf8(body)
-        .ok()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or_else(|| Box::new(response::plain(400, "Invalid JSON data")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| invalid_json(&e.to_string()))?;
     let Value::Object(mut obj) = value else {
         return Err(Box::new(response::plain(400, "Invalid JSON-RPC data")));
     };
@@ -264,6 +331,59 @@ mod tests {
         }
         assert_eq!(parse_jsonrpc_view(b"[1]").unwrap_err().status(), 400);
         assert_eq!(parse_jsonrpc_view(b"{oops").unwrap_err().status(), 400);
+    }
+
+    /// What serde_json's full parse refuses, the view refuses too, wherever it is in the
+    /// body (issue 15: such `params` used to reach the handler as `{}`).
+    #[test]
+    fn malformed_params_are_invalid_json_data() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let long_number = format!("1{}", "0".repeat(10_000));
+        let wrapped = |v: &str| format!(r#"{{"jsonrpc": "2.0", "id": 1, "params": {{"a": {v}}}}}"#);
+        for bad in [
+            wrapped(&deep(100_000)),
+            wrapped(&deep(126)),
+            wrapped("1e999999"),
+            wrapped("-1e400"),
+            wrapped(&long_number),
+            wrapped(r#""\ud800""#),
+            wrapped(r#""\udc00x""#),
+            wrapped(r#""\ud800\u0041""#),
+            // Outside `params` too: the envelope's other keys are checked as well.
+            format!(r#"{{"id": 1, "method": {}, "params": {{}}}}"#, deep(1000)),
+            r#"{"id": 1, "x": 1e999, "params": {}}"#.to_string(),
+        ] {
+            let err = parse_jsonrpc_view(bad.as_bytes()).unwrap_err();
+            assert_eq!(err.status(), 400, "{}", &bad[..bad.len().min(80)]);
+            assert_eq!(body_bytes(*err), b"Invalid JSON data");
+            assert!(check_json(bad.as_bytes()).is_err());
+            assert!(serde_json::from_str::<Value>(&bad).is_err());
+        }
+        let mut invalid_utf8 = wrapped(r#""ab""#).into_bytes();
+        let at = invalid_utf8.iter().position(|&b| b == b'b').unwrap();
+        invalid_utf8[at] = 0xff;
+        assert_eq!(parse_jsonrpc_view(&invalid_utf8).unwrap_err().status(), 400);
+        // Within bounds, all is as it was: 127 levels in all (serde_json's limit), a
+        // surrogate pair, a long number that is still a float, a tiny one that is 0.
+        for good in [
+            wrapped(&deep(125)),
+            wrapped(r#""\ud83d\ude00""#),
+            wrapped(&format!("1{}", "0".repeat(300))),
+            wrapped("1e-999999"),
+        ] {
+            assert_eq!(
+                check_json(good.as_bytes()),
+                Ok(()),
+                "{}",
+                &good[..good.len().min(80)]
+            );
+            serde_json::from_str::<Value>(&good).unwrap();
+            let view = parse_jsonrpc_view(good.as_bytes()).unwrap();
+            let Ok(RpcParams::Raw(raw)) = view.params else {
+                panic!("{good}")
+            };
+            serde_json::from_str::<Map<String, Value>>(raw.get()).unwrap();
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What is running right now, for the lifecycle: the requests in flight (method, path,
 //! database, start) that SIGQUIT dumps, and the handlers still stuck in addon code after
-//! their request was answered 504, which past a threshold make the server re-exec itself.
+//! their request was answered 504 (with their request's method, path and database, for the
+//! same dump), which past a threshold make the server re-exec itself.
 
 use slab::Slab;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,12 +23,19 @@ pub struct RequestInfo {
 
 static STUCK: AtomicUsize = AtomicUsize::new(0);
 
+/// The requests of the stuck handlers: taken only when a handler passes its time limit.
+static STUCK_TABLE: Mutex<Slab<RequestInfo>> = Mutex::new(Slab::new());
+
 /// The requests in flight, in a slab: entering and leaving cost no hashing (this runs for
 /// every request); a key is reused once its request left.
 static TABLE: Mutex<Slab<RequestInfo>> = Mutex::new(Slab::new());
 
 fn table() -> std::sync::MutexGuard<'static, Slab<RequestInfo>> {
     TABLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn stuck_table() -> std::sync::MutexGuard<'static, Slab<RequestInfo>> {
+    STUCK_TABLE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Registers a request, received at `started`, until the guard is dropped.
@@ -52,6 +60,27 @@ impl Guard {
             info.db = Some(db.to_owned());
         }
     }
+
+    /// The request's handler outlived its time limit and is still running (its request
+    /// is answered 504): it counts as stuck, listed with this request's method, path,
+    /// database and start, until the returned guard is dropped (when the handler returns).
+    pub fn stuck(&self) -> Stuck {
+        let info = table().get(self.0).cloned();
+        STUCK.fetch_add(1, Ordering::AcqRel);
+        Stuck(info.map(|info| stuck_table().insert(info)))
+    }
+}
+
+/// A stuck handler (see [`Guard::stuck`]), until dropped.
+#[derive(Debug)]
+pub struct Stuck(Option<usize>);
+
+impl Drop for Stuck {
+    fn drop(&mut self) {
+        let removed = self.0.and_then(|key| stuck_table().try_remove(key));
+        drop(removed);
+        STUCK.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Drop for Guard {
@@ -64,7 +93,17 @@ impl Drop for Guard {
 
 /// The requests in flight, oldest first, with their elapsed time.
 pub fn snapshot() -> Vec<(RequestInfo, Duration)> {
-    let mut all: Vec<(RequestInfo, Duration)> = table()
+    sorted(&table())
+}
+
+/// The requests of the stuck handlers, oldest first, with their time since the request
+/// arrived.
+pub fn stuck_snapshot() -> Vec<(RequestInfo, Duration)> {
+    sorted(&stuck_table())
+}
+
+fn sorted(table: &Slab<RequestInfo>) -> Vec<(RequestInfo, Duration)> {
+    let mut all: Vec<(RequestInfo, Duration)> = table
         .iter()
         .map(|(_, i)| (i.clone(), i.started.elapsed()))
         .collect();
@@ -72,17 +111,35 @@ pub fn snapshot() -> Vec<(RequestInfo, Duration)> {
     all
 }
 
-/// A handler outlived its request's time limit and is still running.
-pub fn stuck_started() {
-    STUCK.fetch_add(1, Ordering::AcqRel);
-}
-
-/// A stuck handler finally returned.
-pub fn stuck_finished() {
-    STUCK.fetch_sub(1, Ordering::AcqRel);
-}
-
 /// Handlers still running past their time limit.
 pub fn stuck() -> usize {
     STUCK.load(Ordering::Acquire)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_handler_keeps_its_request_until_it_returns() {
+        let uri: hyper::Uri = "/slow/path?x=1".parse().unwrap();
+        let started = Instant::now();
+        let guard = enter(&hyper::Method::POST, &uri, started);
+        guard.set_db("db1");
+        let stuck = guard.stuck();
+        // The request is answered (its guard goes); the handler still runs.
+        drop(guard);
+        let listed = stuck_snapshot();
+        let mine = listed
+            .iter()
+            .find(|(i, _)| i.path == uri && i.started == started)
+            .expect("the stuck handler is listed");
+        assert_eq!(mine.0.method, hyper::Method::POST);
+        assert_eq!(mine.0.db.as_deref(), Some("db1"));
+        assert!(super::stuck() >= 1);
+        drop(stuck);
+        assert!(!stuck_snapshot()
+            .iter()
+            .any(|(i, _)| i.path == uri && i.started == started));
+    }
 }

@@ -14,7 +14,10 @@
 //!   target `inphms.http` and [`SessionStore::get`] answers `Ok(None)`, never an error;
 //! * expired files are removed by [`sweep`] (7 days, by file mtime, as Odoo's `vacuum`),
 //!   meant for a background task run at most every [`SWEEP_INTERVAL`]; the caller
-//!   schedules it, never on the start-up path.
+//!   schedules it, never on the start-up path. Temporary files left by a write that was cut
+//!   short (a SIGKILL between create and rename) are removed once older than
+//!   [`TMP_MAX_AGE`], by the sweep and by
+//!   [`FilesystemSessionStore::remove_stale_temporaries`] (at start, off the start-up path).
 //!
 //! * the store keeps the sessions it read in an LRU cache ([`CACHE_CAPACITY`] entries),
 //!   each with the identity of the file it came from (inode, size, mtime): a read costs
@@ -55,6 +58,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 const LOG_TARGET: &str = "inphms.http";
 const TMP_SUFFIX: &str = ".tmp";
+/// A temporary session file older than this was left by a write cut short (a write takes
+/// milliseconds): the sweep removes it.
+pub const TMP_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// A new session id: 63 random bytes (thread-local CSPRNG), URL-safe base64, 84 characters.
 pub fn generate_sid() -> String {
@@ -393,9 +399,24 @@ impl SessionStore for FilesystemSessionStore {
     }
 
     fn vacuum(&self, max_age: Duration) -> Result<usize, SessionError> {
-        let cutoff = SystemTime::now()
-            .checked_sub(max_age)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.remove_old(Some(max_age))
+    }
+}
+
+impl FilesystemSessionStore {
+    /// Removes the temporary files older than [`TMP_MAX_AGE`] that writes cut short left
+    /// behind (sessions are left alone); how many. Blocking: call it off the start-up path.
+    pub fn remove_stale_temporaries(&self) -> Result<usize, SessionError> {
+        self.remove_old(None)
+    }
+
+    /// Removes session files older than `max_age` (none when `None`) and temporary files
+    /// older than [`TMP_MAX_AGE`] (or `max_age`, if shorter).
+    fn remove_old(&self, max_age: Option<Duration>) -> Result<usize, SessionError> {
+        let now = SystemTime::now();
+        let before = |age: Duration| now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = max_age.map(before);
+        let tmp_cutoff = before(max_age.map_or(TMP_MAX_AGE, |a| a.min(TMP_MAX_AGE)));
         let top = match fs::read_dir(&self.dir) {
             Ok(top) => top,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -424,9 +445,17 @@ impl SessionStore for FilesystemSessionStore {
             for file in files.flatten() {
                 let name = file.file_name();
                 let name = name.to_string_lossy();
-                let ours =
-                    is_valid_sid(&name) || (name.starts_with('.') && name.ends_with(TMP_SUFFIX));
-                if !ours || !file.file_type().is_ok_and(|t| t.is_file()) {
+                let cutoff = if name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
+                    tmp_cutoff
+                } else if is_valid_sid(&name) {
+                    match cutoff {
+                        Some(c) => c,
+                        None => continue,
+                    }
+                } else {
+                    continue;
+                };
+                if !file.file_type().is_ok_and(|t| t.is_file()) {
                     continue;
                 }
                 let old = file
@@ -766,6 +795,31 @@ mod tests {
         let (_tmp2, gone) = self::store();
         fs::remove_dir(gone.dir()).unwrap();
         assert_eq!(gone.vacuum(SESSION_LIFETIME).unwrap(), 0);
+    }
+
+    #[test]
+    fn temporaries_left_by_a_cut_write_go_after_a_minute() {
+        let (_tmp, store) = store();
+        let sid = generate_sid();
+        store.save(&sid, &SessionData::default_session()).unwrap();
+        let path = store.dir().join(&sid[..2]).join(&sid);
+        set_mtime(&path, TMP_MAX_AGE * 3);
+        let shard = path.parent().unwrap();
+        let stale = shard.join(format!(".{sid}.abcdefgh.tmp"));
+        fs::write(&stale, b"").unwrap();
+        set_mtime(&stale, TMP_MAX_AGE * 2);
+        let fresh = shard.join(format!(".{sid}.ijklmnop.tmp"));
+        fs::write(&fresh, b"").unwrap();
+
+        assert_eq!(store.remove_stale_temporaries().unwrap(), 1);
+        assert!(!stale.exists(), "the stale temporary goes");
+        assert!(fresh.exists(), "a write in progress stays");
+        assert!(store.get(&sid).unwrap().is_some(), "sessions stay");
+
+        // The sweep takes them too, at their own age, not the sessions'.
+        set_mtime(&fresh, TMP_MAX_AGE * 2);
+        assert_eq!(sweep(&store, SESSION_LIFETIME), 1);
+        assert!(!fresh.exists() && path.exists());
     }
 
     #[test]

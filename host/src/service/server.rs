@@ -115,6 +115,15 @@ async fn start(
             return 1;
         }
     };
+    {
+        // Temporary files of session writes cut short (a SIGKILL), off the start-up path.
+        let sessions = Arc::clone(&sessions);
+        tokio::task::spawn_blocking(move || match sessions.remove_stale_temporaries() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(target: TARGET, "removed {n} stale temporary session file(s)"),
+            Err(e) => tracing::warn!(target: TARGET, "cannot clean the session folder: {e}"),
+        });
+    }
     let order = modules::graph::order(&set, &names).unwrap_or_default();
     let images = report.loaded.len();
     let image_bytes = report
@@ -201,6 +210,7 @@ async fn lifecycle(
 ) -> i32 {
     let mut cron = Some(cron);
     let mut stop = signals.stop.clone();
+    let mut soft_limit = limits::SoftLimit::new(std::time::Instant::now());
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
         let options = serve_options(&generations.config);
@@ -225,11 +235,9 @@ async fn lifecycle(
                 _ = signals.dump.notified() => dump(),
                 _ = tick.tick() => {
                     limits::trim_heap();
-                    if let Some(rss) = limits::over_soft_limit(generations.config.limit_memory_soft) {
-                        break Exit::Phoenix(format!(
-                            "Server memory limit ({}) reached: RSS {rss}",
-                            generations.config.limit_memory_soft
-                        ));
+                    let limit = generations.config.limit_memory_soft;
+                    if let Some(why) = soft_limit.check(limit, limits::rss_bytes(), std::time::Instant::now()) {
+                        break Exit::Phoenix(why);
                     }
                     let stuck = inflight::stuck();
                     if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {
@@ -296,7 +304,7 @@ async fn lifecycle(
     }
 }
 
-/// SIGQUIT: logs every request in flight.
+/// SIGQUIT: logs every request in flight, and every handler stuck past its time limit.
 fn dump() {
     let requests = inflight::snapshot();
     tracing::info!(target: TARGET, "SIGQUIT: {} request(s) in flight, {} stuck handler(s)", requests.len(), inflight::stuck());
@@ -304,6 +312,16 @@ fn dump() {
         tracing::info!(
             target: TARGET,
             "in flight: {} {} database {} for {:.3}s",
+            r.method,
+            r.path,
+            r.db.as_deref().unwrap_or("-"),
+            elapsed.as_secs_f64()
+        );
+    }
+    for (r, elapsed) in inflight::stuck_snapshot() {
+        tracing::info!(
+            target: TARGET,
+            "stuck handler: {} {} database {} for {:.3}s (answered 504, still running)",
             r.method,
             r.path,
             r.db.as_deref().unwrap_or("-"),
