@@ -3,7 +3,8 @@
 //! `<data_dir>/tmp/` and handed to the handler mapped, intact; the file gone after; leftovers
 //! removed at start), the process-wide budget `limit_memory_bodies` (503 with `Retry-After`,
 //! then recovery), `http_body_timeout` (a stalled body answered 408 and its connection
-//! closed; a slow but steady one served), 24 concurrent 127 MiB chunked bodies with the
+//! closed; a slow but steady one served), form fields bounded as Odoo's
+//! `max_form_memory_size` (files not), 24 concurrent 127 MiB chunked bodies with the
 //! default limits (the host stays up, under 512 MiB, `/web/health` answering throughout),
 //! and requests given up at `limit_time_real` while queued for the blocking pool never
 //! running their handler.
@@ -176,6 +177,48 @@ fn a_large_body_reaches_its_handler_mapped_intact_and_its_spool_file_goes() {
         files == 0 && fds.is_empty() && maps.is_empty()
     });
     assert!(clean, "spool files left: {:?}", left(()));
+}
+
+#[test]
+fn form_fields_are_bounded_like_odoo_and_files_are_not() {
+    // Odoo's max_form_memory_size: 10 MiB of form fields copied into the parameters.
+    let td = TestDir::new();
+    let server = start(&td, &[]);
+    let port = server.port();
+    let field = "f".repeat(10 * MIB as usize + 1);
+    let form = format!("note={field}");
+    let resp = post(
+        port,
+        "/test_http/upload",
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+    );
+    assert_eq!(resp.status, 413, "{}", resp.text());
+    let part = |name: &str, filename: Option<&str>, data: &str| {
+        let filename = filename.map_or(String::new(), |f| format!("; filename=\"{f}\""));
+        format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"{filename}\r\n\r\n{data}\r\n"
+        )
+    };
+    let too_much = format!("{}--XyZ--\r\n", part("note", None, &field));
+    let multipart = "multipart/form-data; boundary=XyZ";
+    let resp = post(port, "/test_http/upload", multipart, too_much.as_bytes());
+    assert_eq!(resp.status, 413, "{}", resp.text());
+    // A file of the same size is not a form field: served, whole.
+    let file = format!(
+        "{}{}--XyZ--\r\n",
+        part("note", None, "short"),
+        part("doc", Some("a.txt"), &field)
+    );
+    let resp = post(port, "/test_http/upload", multipart, file.as_bytes());
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let got = json_of(&resp);
+    assert_eq!(got["files"][0]["filename"], json!("a.txt"));
+    assert!(
+        got["files"][0]["text"].as_str() == Some(field.as_str()),
+        "the file came back changed"
+    );
+    assert_eq!(got["form"], json!([["note", "short"]]));
 }
 
 #[test]

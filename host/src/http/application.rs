@@ -728,9 +728,7 @@ impl Application {
             _ => {
                 let mut p = match http_params(ctx.query(), content_type, &body) {
                     Ok(p) => p,
-                    Err(message) => {
-                        return Dispatched::Answered(response::html_error(400, Some(&message)))
-                    }
+                    Err(resp) => return Dispatched::Answered(*resp),
                 };
                 let token = if p.is_empty() {
                     None
@@ -1326,15 +1324,21 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Odoo's `max_form_memory_size` (18.0): the form fields of a body (an urlencoded body, or
+/// the text fields of a multipart one, in all) copied into the parameters; more is a 413.
+/// Files are not copied (their bytes stay in the body), whatever their size.
+const MAX_FORM_MEMORY_SIZE: usize = 10 * 1024 * 1024;
+
 /// Odoo's http params: query string, then form fields, then files (first value of each key
 /// wins within a source; form overrides query, files override form). A file is described as
 /// `{"filename", "content_type", "size"}`; its bytes stay in the body (`Request::files`).
-/// A malformed multipart body is an error (400).
+/// A malformed multipart body is an error (400); form fields past
+/// [`MAX_FORM_MEMORY_SIZE`], 413.
 fn http_params(
     query: &str,
     content_type: Option<&str>,
     body: &[u8],
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, Box<HttpResult>> {
     let mut params = Map::new();
     if query.is_empty() && body.is_empty() {
         return Ok(params);
@@ -1355,14 +1359,26 @@ fn http_params(
     };
     add(text(parse_urlencoded(query)));
     let content_type = content_type.unwrap_or("");
+    let too_large = || Box::new(response::html_error(413, None));
     if content_type.starts_with("application/x-www-form-urlencoded") {
+        if body.len() > MAX_FORM_MEMORY_SIZE {
+            return Err(too_large());
+        }
         add(text(parse_urlencoded(&String::from_utf8_lossy(body))));
     } else if inphms_sdk::multipart::is_multipart(content_type) {
-        let parts = inphms_sdk::multipart::parse(content_type, body).map_err(|e| e.to_string())?;
+        // Borrowed: a file part's bytes (a large upload) are never copied here.
+        let parts = inphms_sdk::multipart::parse_ref(content_type, body)
+            .map_err(|e| Box::new(response::html_error(400, Some(&e.to_string()))))?;
         let (files, fields): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| p.is_file());
+        if fields.iter().map(|p| p.data.len()).sum::<usize>() > MAX_FORM_MEMORY_SIZE {
+            return Err(too_large());
+        }
         add(fields
             .into_iter()
-            .map(|p| (p.name.clone(), Value::String(p.text().into_owned())))
+            .map(|p| {
+                let text = String::from_utf8_lossy(p.data).into_owned();
+                (p.name, Value::String(text))
+            })
             .collect());
         add(files
             .into_iter()
