@@ -309,7 +309,7 @@ options! {
         Spec::flag("limit-memory-hard").value("BYTES"), check::none;
     /// Memory (bytes) that the request bodies being served may hold in all, received or
     /// mapped from their spool files; past it a request is answered 503 with Retry-After (a
-    /// body larger than all of it, 413).
+    /// body larger than all of it, 413); 0 is no limit.
     limit_memory_bodies: u64 = 256 * MIB,
         Spec::flag("limit-memory-bodies").value("BYTES"), check::none;
     /// CPU seconds allowed to a request.

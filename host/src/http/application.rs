@@ -1255,7 +1255,10 @@ async fn read_body(
     let limits = body::Limits {
         max: limit,
         spool: config.http_body_spool,
-        budget: config.limit_memory_bodies,
+        budget: match config.limit_memory_bodies {
+            0 => u64::MAX,
+            n => n,
+        },
         timeout: (config.http_body_timeout > 0)
             .then(|| Duration::from_secs(config.http_body_timeout)),
         data_dir: &config.data_dir,

@@ -197,7 +197,8 @@ pub struct Limits<'a> {
     pub max: u64,
     /// Larger bodies are spooled (`http_body_spool`).
     pub spool: u64,
-    /// The process-wide budget of body bytes in memory (`limit_memory_bodies`).
+    /// The process-wide budget of body bytes in memory (`limit_memory_bodies`; `u64::MAX`
+    /// for none).
     pub budget: u64,
     /// The longest wait for a byte (`http_body_timeout`); `None` waits forever.
     pub timeout: Option<Duration>,
