@@ -1,6 +1,7 @@
 //! Request bodies (issue 15) through the real binary, `test_http` and loopback sockets:
 //! bounded memory (bodies past `http_body_spool` received into an unnamed file under
-//! `<data_dir>/tmp/` and handed to the handler mapped, intact; the file gone after; leftovers
+//! `<data_dir>/tmp/` and handed to the handler mapped, intact; the file gone after, and when
+//! the client leaves mid-upload; leftovers
 //! removed at start), the process-wide budget `limit_memory_bodies` (503 with `Retry-After`,
 //! then recovery), `http_body_timeout` (a stalled body answered 408 and its connection
 //! closed; a slow but steady one served), form fields bounded as Odoo's
@@ -162,6 +163,25 @@ fn a_large_body_reaches_its_handler_mapped_intact_and_its_spool_file_goes() {
         got["result"]["text"].as_str() == Some(text.as_str()),
         "the param came back changed"
     );
+
+    // A client gone mid-upload: its spool file (open while the body arrives) goes too.
+    let mut conn = HttpConn::connect(port).expect("connect");
+    conn.send(
+        format!(
+            "POST /test_http/body_digest HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            4 * MIB
+        )
+        .as_bytes(),
+    )
+    .expect("send the head");
+    conn.send(&pattern(2 * MIB as usize))
+        .expect("send half the body");
+    assert!(
+        wait_until(Duration::from_secs(10), || !open_files_under(pid, &spool)
+            .is_empty()),
+        "no spool file while the body arrives"
+    );
+    drop(conn);
 
     // Nothing is left once the requests ended: no file, no descriptor, no mapping.
     let left = |_: ()| {
