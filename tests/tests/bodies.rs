@@ -1,14 +1,13 @@
 //! Request bodies (issue 15) through the real binary, `test_http` and loopback sockets:
 //! bounded memory (bodies past `http_body_spool` received into an unnamed file under
 //! `<data_dir>/tmp/` and handed to the handler mapped, intact; the file gone after, and when
-//! the client leaves mid-upload; leftovers
-//! removed at start), the process-wide budget `limit_memory_bodies` (503 with `Retry-After`,
-//! then recovery), `http_body_timeout` (a stalled body answered 408 and its connection
-//! closed; a slow but steady one served), form fields bounded as Odoo's
-//! `max_form_memory_size` (files not), 24 concurrent 127 MiB chunked bodies with the
-//! default limits (the host stays up, under 512 MiB, `/web/health` answering throughout),
-//! and requests given up at `limit_time_real` while queued for the blocking pool never
-//! running their handler.
+//! the client leaves mid-upload; leftovers removed at start), the process-wide budget
+//! `limit_memory_bodies` (503 with `Retry-After`, then recovery), `http_body_timeout` (a
+//! stalled body answered 408 and its connection closed; a slow but steady one served), form
+//! fields bounded as Odoo's `max_form_memory_size` (files not), 24 concurrent 127 MiB
+//! chunked bodies with the default limits (the host stays up, under 512 MiB, `/web/health`
+//! answering throughout), and requests given up at `limit_time_real` while queued for the
+//! blocking pool never running their handler.
 //!
 //! Build first: `cargo build --workspace`, then `cargo test -p inphms-tests --test bodies`.
 
