@@ -32,6 +32,7 @@
 
 pub mod bodies;
 pub mod pg;
+pub mod swap;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

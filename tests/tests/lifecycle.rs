@@ -3,41 +3,13 @@
 //! phoenix re-exec that refuses no connection, memory and time limits, graceful and forced
 //! stops, the SIGQUIT dump and the pid file.
 
+use inphms_tests::swap::{install_swap_lib, swap_build, Load};
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
-use inphms_tests::{http_get, repo_root, target_dir, wait_until, HttpConn, Server, TestDir};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use inphms_tests::{http_get, target_dir, wait_until, Server, TestDir};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A build of `test_swap` made by `cargo xtask test`: `v1`, `v2` or `fail_post_load`.
-fn swap_build(variant: &str) -> PathBuf {
-    let lib = target_dir()
-        .join("test-addons")
-        .join(format!("test_swap-{variant}"))
-        .join("libtest_swap.so");
-    assert!(
-        lib.is_file(),
-        "{} is missing: run `cargo xtask test`",
-        lib.display()
-    );
-    lib
-}
-
-/// Installs the library `lib` as `test_swap`'s in `addons`, atomically (a mapped library is
-/// never overwritten in place).
-fn install_swap_lib(addons: &Path, lib: &Path) {
-    let dir = addons.join("test_swap");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(
-        repo_root().join("addons/test_swap/__manifest__.toml"),
-        dir.join("__manifest__.toml"),
-    )
-    .unwrap();
-    let tmp = dir.join(".libtest_swap.so.tmp");
-    std::fs::copy(lib, &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("libtest_swap.so")).unwrap();
-}
 
 fn swap_server(td: &TestDir, extra: &[&str]) -> Server {
     let addons = td.join("addons");
@@ -58,77 +30,13 @@ fn get_text(port: u16, path: &str) -> String {
     resp.text()
 }
 
-/// Keep-alive clients hammering `/test_swap/version` until stopped; every answer is
-/// recorded, and any failure (error status, broken connection) counted.
-struct Load {
-    stop: Arc<AtomicBool>,
-    failures: Arc<AtomicUsize>,
-    answers: Arc<Mutex<Vec<String>>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(port: u16, clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let failures = Arc::new(AtomicUsize::new(0));
-        let answers = Arc::new(Mutex::new(Vec::new()));
-        let threads = (0..clients)
-            .map(|_| {
-                let (stop, failures, answers) = (stop.clone(), failures.clone(), answers.clone());
-                std::thread::spawn(move || {
-                    let mut conn = HttpConn::connect(port).expect("connect");
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                        let sent = conn
-                            .send(b"GET /test_swap/version HTTP/1.1\r\nHost: localhost\r\n\r\n");
-                        match sent.and_then(|_| conn.read_response(false)) {
-                            Ok(r) if r.status == 200 => answers.lock().unwrap().push(r.text()),
-                            Ok(r) => {
-                                failures.fetch_add(1, Ordering::Relaxed);
-                                eprintln!("failed request: status {}", r.status);
-                            }
-                            Err(e) => {
-                                failures.fetch_add(1, Ordering::Relaxed);
-                                eprintln!("failed request: {e}");
-                                conn = match HttpConn::connect(port) {
-                                    Ok(c) => c,
-                                    Err(_) => return,
-                                };
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        Load {
-            stop,
-            failures,
-            answers,
-            threads,
-        }
-    }
-
-    fn seen(&self, answer: &str) -> bool {
-        self.answers.lock().unwrap().iter().any(|a| a == answer)
-    }
-
-    fn finish(self) -> (usize, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            t.join().unwrap();
-        }
-        let answers = self.answers.lock().unwrap().clone();
-        (self.failures.load(Ordering::Relaxed), answers)
-    }
-}
-
 #[test]
 fn sighup_swaps_v1_to_v2_under_load_with_no_failed_request() {
     let td = TestDir::new();
     let server = swap_server(&td, &[]);
     let port = server.port();
     assert_eq!(get_text(port, "/test_swap/version"), "v1");
-    let load = Load::start(port, 8);
+    let load = Load::start(port, "/test_swap/version", 8);
     assert!(wait_until(Duration::from_secs(10), || load.seen("v1")));
     // A slow request begun before the swap finishes on the generation it started on.
     let slow = std::thread::spawn(move || http_get(port, "/test_swap/slow", &[]));

@@ -137,13 +137,7 @@ async fn run_job(config: &Arc<Config>, dbname: &str, job: &str) -> i32 {
     let paths = modules::addons_paths(&config.addons_path);
     let set = module::discover(&paths);
     let names = modules::server_wide_names(&config.server_wide_modules);
-    let report = match modules::load_addons(&set, &names, &config.data_dir.join("run")) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
-    };
+    let report = modules::load_addons(&set, &names, &config.data_dir.join("run"));
     registry::setup(
         Arc::clone(config),
         report.loaded.into_iter().map(Arc::new).collect(),

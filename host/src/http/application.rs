@@ -31,7 +31,6 @@ use super::{access_log, csrf, proxy, static_files, websocket};
 use crate::config::Config;
 use crate::modules::LoadedAddon;
 use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE,
@@ -599,7 +598,7 @@ impl Application {
         .await
         .ok()
         .flatten()?;
-        let mut resp = hyper::Response::new(http_body_util::Full::new(found.body));
+        let mut resp = hyper::Response::new(found.body);
         *resp.status_mut() = found.status;
         *resp.headers_mut() = found.headers;
         Some(resp)
@@ -610,7 +609,7 @@ impl Application {
     fn dispatch_head(&self, ctx: &Ctx, entry: &RouteEntry) -> Result<Head, Box<HttpResult>> {
         let route = &entry.route;
         if ctx.method == Method::OPTIONS && route.cors.is_some() {
-            let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
+            let mut r = hyper::Response::new(response::Body::empty());
             *r.status_mut() = StatusCode::NO_CONTENT;
             if let Some(origin) = route.cors.as_ref().into_option() {
                 add_cors(&mut r, origin, route, true);

@@ -184,7 +184,7 @@ fn jsonrpc_response(body: &Value) -> HttpResult {
 }
 
 fn json_body(text: String) -> HttpResult {
-    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(text)));
+    let mut r = hyper::Response::new(response::Body::full(text));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),

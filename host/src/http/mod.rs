@@ -8,6 +8,7 @@ pub mod application;
 pub mod body;
 pub mod csrf;
 pub mod dispatcher;
+pub mod file_body;
 pub mod inflight;
 pub mod proxy;
 mod request_session;

@@ -1,15 +1,94 @@
-//! Building the host's own responses: werkzeug's HTML error pages, JSON bodies, and the
-//! conversion of an addon's [`HttpResponse`] into a hyper response (with `Date`/`Server`
-//! de-duplicated, as Odoo's request handler does).
+//! Building the host's own responses: the [`Body`] of every response, werkzeug's HTML
+//! error pages, JSON bodies, and the conversion of an addon's [`HttpResponse`] into a hyper
+//! response (with `Date`/`Server` de-duplicated, as Odoo's request handler does).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::body::{Frame, SizeHint};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use inphms_sdk::abi::HttpResponse;
 
-/// The body type of every host response.
-pub type Body = Full<Bytes>;
+use super::file_body::FileBody;
+
+/// The body of every host response: in memory (every answer but a large static file's),
+/// or streamed from a file in bounded chunks.
+///
+/// An enum rather than a boxed `dyn Body`: the in-memory case (`/web/health`, every routed
+/// answer) costs what a plain `Full<Bytes>` costs, with no allocation; the file variant is
+/// boxed so that the enum stays the size of `Full<Bytes>` plus its tag.
+#[derive(Debug)]
+pub enum Body {
+    /// The whole body, in memory.
+    Full(Full<Bytes>),
+    /// A file's bytes, read as hyper sends them ([`FileBody`]).
+    File(Box<FileBody>),
+}
+
+impl Body {
+    /// An in-memory body.
+    #[inline]
+    pub fn full(data: impl Into<Bytes>) -> Body {
+        Body::Full(Full::new(data.into()))
+    }
+
+    /// An empty body.
+    #[inline]
+    pub fn empty() -> Body {
+        Body::Full(Full::new(Bytes::new()))
+    }
+}
+
+impl From<Bytes> for Body {
+    #[inline]
+    fn from(data: Bytes) -> Body {
+        Body::Full(Full::new(data))
+    }
+}
+
+impl From<FileBody> for Body {
+    fn from(file: FileBody) -> Body {
+        Body::File(Box::new(file))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            Body::Full(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            Body::File(file) => Pin::new(file.as_mut()).poll_frame(cx),
+        }
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(full) => full.is_end_stream(),
+            Body::File(file) => file.is_end_stream(),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(full) => full.size_hint(),
+            Body::File(file) => file.size_hint(),
+        }
+    }
+}
 
 /// A complete response.
 pub type HttpResult = Response<Body>;
@@ -39,7 +118,7 @@ pub fn html_error(status: u16, message: Option<&str>) -> HttpResult {
         "<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n<h1>{reason}</h1>\n<p>{}</p>\n",
         escape_html(text)
     );
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Body::full(body));
     *r.status_mut() = code;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -50,7 +129,7 @@ pub fn html_error(status: u16, message: Option<&str>) -> HttpResult {
 
 /// A plain `text/html; charset=utf-8` body with `status` (the JSON-RPC dispatcher's 400s).
 pub fn plain(status: u16, text: &'static str) -> HttpResult {
-    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    let mut r = Response::new(Body::full(Bytes::from_static(text.as_bytes())));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -61,7 +140,7 @@ pub fn plain(status: u16, text: &'static str) -> HttpResult {
 
 /// An `application/json; charset=utf-8` response.
 pub fn json(status: u16, value: &serde_json::Value) -> HttpResult {
-    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+    let mut r = Response::new(Body::full(value.to_string()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -84,7 +163,7 @@ pub fn from_addon(r: HttpResponse) -> HttpResult {
     });
     // The body stays in the addon's allocation (freed through its vtable; libraries are
     // never unloaded): no copy.
-    let mut out = Response::new(Full::new(Bytes::from_owner(r.body)));
+    let mut out = Response::new(Body::from(Bytes::from_owner(r.body)));
     *out.status_mut() = status;
     let headers = out.headers_mut();
     for (name, value) in r.headers.iter() {
@@ -236,6 +315,15 @@ mod tests {
         // Invalid names and values are dropped, never split into other headers.
         assert_eq!(out.headers().len(), 4);
         assert!(out.headers().get("x-injected").is_none());
+    }
+
+    #[test]
+    fn body_is_no_larger_than_needed() {
+        // The file variant is boxed: a response moves a `Full` and a tag, no more.
+        assert!(std::mem::size_of::<Body>() <= std::mem::size_of::<Full<Bytes>>() + 8);
+        let body = Body::full("abc");
+        assert_eq!(hyper::body::Body::size_hint(&body).exact(), Some(3));
+        assert!(hyper::body::Body::is_end_stream(&Body::empty()));
     }
 
     #[test]

@@ -27,27 +27,32 @@
 //!   ranges or a malformed header are ignored (full 200), as is a `Range` with a
 //!   non-matching `If-Range`. `HEAD` gives the headers without reading the file. Other
 //!   methods get 405 with `Allow: GET, HEAD` (Odoo would serve the file).
-//! * **Size cap.** Bodies are read into memory; a file over [`MAX_STATIC_FILE_SIZE`]
-//!   (64 MiB) is not served (logged, and treated as missing).
+//! * **Streamed, never whole in memory.** `respond` opens the file (a failure is 404 when
+//!   it is gone, 403 when it cannot be read, 500 otherwise; logged). A body of at most
+//!   [`CHUNK_SIZE`] bytes is read at once; a larger one (whole file or range) is a
+//!   [`FileBody`]: read in chunks of [`CHUNK_SIZE`] as hyper sends them, so a response
+//!   holds about half a MiB whatever the file's size and the client's pace. There is no
+//!   size cap.
 //!
-//! Lookup and response do blocking file I/O; call them from `spawn_blocking` or accept
-//! the short block. No session is involved.
+//! Lookup and `respond` do blocking file I/O (open, stat, the first read of a small
+//! file); call them from `spawn_blocking` or accept the short block. A [`FileBody`]
+//! reads on the blocking pool itself. No session is involved.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, StatusCode};
 
+use super::file_body::{read_chunk, FileBody, CHUNK_SIZE};
+use super::response::{self, Body};
+
 /// Odoo's `STATIC_CACHE`: `max-age` for static files, 7 days.
 pub const STATIC_CACHE: Duration = Duration::from_secs(60 * 60 * 24 * 7);
-/// Files larger than this are not served from memory (treated as missing).
-pub const MAX_STATIC_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 const LOG_TARGET: &str = "inphms.http";
 
@@ -76,12 +81,13 @@ pub struct StaticFile {
     etag: String,
 }
 
-/// A complete response: status, headers, body (empty for HEAD, 304, 405, 416).
+/// A complete response: status, headers, body (empty for HEAD, 304, 405, 416; streamed
+/// from the file past [`CHUNK_SIZE`] bytes).
 #[derive(Debug)]
 pub struct StaticResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    pub body: Body,
 }
 
 impl StaticRoots {
@@ -162,11 +168,6 @@ impl StaticRoots {
         }
         let meta = fs::metadata(&canonical).ok()?;
         if !meta.is_file() {
-            return None;
-        }
-        if meta.len() > MAX_STATIC_FILE_SIZE {
-            tracing::warn!(target: LOG_TARGET, path = %canonical.display(), size = meta.len(),
-                "static file over {MAX_STATIC_FILE_SIZE} bytes, not served");
             return None;
         }
         let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -327,12 +328,13 @@ impl StaticFile {
     }
 
     /// The response to `method` with the request's `headers` (see the module doc). A file
-    /// that vanished since the lookup gives an empty 404.
+    /// that vanished since the lookup gives an empty 404; one that cannot be opened, 403 or
+    /// 500.
     pub fn respond(&self, method: &Method, headers: &HeaderMap) -> StaticResponse {
         let mut out = HeaderMap::new();
         if method != Method::GET && method != Method::HEAD {
             out.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return response(StatusCode::METHOD_NOT_ALLOWED, out, Bytes::new());
+            return response(StatusCode::METHOD_NOT_ALLOWED, out, Body::empty());
         }
 
         let last_modified = httpdate::fmt_http_date(self.mtime);
@@ -356,7 +358,7 @@ impl StaticFile {
         );
 
         if self.not_modified(headers) {
-            return response(StatusCode::NOT_MODIFIED, out, Bytes::new());
+            return response(StatusCode::NOT_MODIFIED, out, Body::empty());
         }
 
         let content_type = self.content_type();
@@ -373,7 +375,7 @@ impl StaticFile {
 
         if method == Method::HEAD {
             out.insert(header::CONTENT_LENGTH, HeaderValue::from(self.size));
-            return response(StatusCode::OK, out, Bytes::new());
+            return response(StatusCode::OK, out, Body::empty());
         }
 
         let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
@@ -390,26 +392,26 @@ impl StaticFile {
                     HeaderValue::from_str(&value).expect("ASCII"),
                 );
                 out.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-                response(StatusCode::RANGE_NOT_SATISFIABLE, out, Bytes::new())
+                response(StatusCode::RANGE_NOT_SATISFIABLE, out, Body::empty())
             }
-            RangeRequest::Whole => match fs::read(&self.path) {
+            RangeRequest::Whole => match self.body(0, self.size) {
                 Ok(body) => {
-                    out.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-                    response(StatusCode::OK, out, Bytes::from(body))
+                    out.insert(header::CONTENT_LENGTH, HeaderValue::from(self.size));
+                    response(StatusCode::OK, out, body)
                 }
-                Err(e) => self.vanished(e),
+                Err(e) => self.unreadable(e),
             },
-            RangeRequest::Part(start, end) => match self.read_part(start, end) {
+            RangeRequest::Part(start, end) => match self.body(start, end - start + 1) {
                 Ok(body) => {
                     let value = format!("bytes {start}-{end}/{}", self.size);
                     out.insert(
                         header::CONTENT_RANGE,
                         HeaderValue::from_str(&value).expect("ASCII"),
                     );
-                    out.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-                    response(StatusCode::PARTIAL_CONTENT, out, Bytes::from(body))
+                    out.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+                    response(StatusCode::PARTIAL_CONTENT, out, body)
                 }
-                Err(e) => self.vanished(e),
+                Err(e) => self.unreadable(e),
             },
         }
     }
@@ -448,23 +450,39 @@ impl StaticFile {
         httpdate::parse_http_date(value).is_ok_and(|date| unix_secs(date) == unix_secs(self.mtime))
     }
 
-    fn read_part(&self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
-        let mut file = fs::File::open(&self.path)?;
-        file.seek(SeekFrom::Start(start))?;
-        let len = end - start + 1;
-        let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(len).read_to_end(&mut body)?;
-        Ok(body)
+    /// The `len` bytes from `offset`: read now when they fit in one chunk, else streamed.
+    /// The file is opened here, so that a failure is this response's status.
+    fn body(&self, offset: u64, len: u64) -> io::Result<Body> {
+        let file = fs::File::open(&self.path)?;
+        match usize::try_from(len) {
+            Ok(small) if small <= CHUNK_SIZE => Ok(Body::from(read_chunk(&file, offset, small)?)),
+            _ => Ok(Body::from(FileBody::new(
+                file,
+                self.path.clone(),
+                offset,
+                len,
+            ))),
+        }
     }
 
-    fn vanished(&self, e: std::io::Error) -> StaticResponse {
+    /// The answer when the file cannot be read after its lookup: 404 when it is gone (or
+    /// shorter than its size at lookup), 403 when it may not be read, 500 otherwise.
+    fn unreadable(&self, e: io::Error) -> StaticResponse {
         tracing::warn!(target: LOG_TARGET, path = %self.path.display(), error = %e,
             "static file unreadable after lookup");
-        response(StatusCode::NOT_FOUND, HeaderMap::new(), Bytes::new())
+        let status = match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof => {
+                return response(StatusCode::NOT_FOUND, HeaderMap::new(), Body::empty());
+            }
+            io::ErrorKind::PermissionDenied => 403,
+            _ => 500,
+        };
+        let (parts, body) = response::html_error(status, None).into_parts();
+        response(parts.status, parts.headers, body)
     }
 }
 
-fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> StaticResponse {
+fn response(status: StatusCode, headers: HeaderMap, body: Body) -> StaticResponse {
     StaticResponse {
         status,
         headers,
@@ -528,15 +546,39 @@ mod tests {
         matches!(roots.lookup(path), StaticLookup::NotStatic)
     }
 
-    fn get(file: &StaticFile, headers: &[(&'static str, &str)]) -> StaticResponse {
+    /// A response with its body read whole.
+    struct Got {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        /// Whether the body was streamed from the file.
+        streamed: bool,
+    }
+
+    fn collect(r: StaticResponse) -> Got {
+        use http_body_util::BodyExt;
+        let streamed = matches!(r.body, Body::File(_));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let body = rt.block_on(r.body.collect()).unwrap().to_bytes().to_vec();
+        Got {
+            status: r.status,
+            headers: r.headers,
+            body,
+            streamed,
+        }
+    }
+
+    fn get(file: &StaticFile, headers: &[(&'static str, &str)]) -> Got {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             map.append(*k, HeaderValue::from_str(v).unwrap());
         }
-        file.respond(&Method::GET, &map)
+        collect(file.respond(&Method::GET, &map))
     }
 
-    fn h<'a>(r: &'a StaticResponse, name: &str) -> &'a str {
+    fn h<'a>(r: &'a Got, name: &str) -> &'a str {
         r.headers.get(name).unwrap().to_str().unwrap()
     }
 
@@ -811,13 +853,13 @@ mod tests {
         let file = found(&f.roots, "/web/static/data.bin");
         let mut ranged = HeaderMap::new();
         ranged.insert("range", HeaderValue::from_static("bytes=0-1"));
-        let r = file.respond(&Method::HEAD, &ranged);
+        let r = collect(file.respond(&Method::HEAD, &ranged));
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.body.is_empty());
         assert_eq!(h(&r, "content-length"), "10");
         assert!(r.headers.get("etag").is_some());
 
-        let r = file.respond(&Method::POST, &HeaderMap::new());
+        let r = collect(file.respond(&Method::POST, &HeaderMap::new()));
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(h(&r, "allow"), "GET, HEAD");
     }
@@ -832,14 +874,65 @@ mod tests {
     }
 
     #[test]
-    fn oversized_files_are_not_served() {
+    fn large_files_and_ranges_are_streamed() {
         let tmp = tempfile::tempdir().unwrap();
-        let big = fs::File::create(tmp.path().join("big.bin")).unwrap();
-        big.set_len(MAX_STATIC_FILE_SIZE + 1).unwrap(); // sparse
-        fs::write(tmp.path().join("ok.bin"), b"ok").unwrap();
+        let data: Vec<u8> = (0..CHUNK_SIZE * 2 + 3).map(|i| (i % 253) as u8).collect();
+        fs::write(tmp.path().join("big.bin"), &data).unwrap();
+        let exact = vec![1u8; CHUNK_SIZE];
+        fs::write(tmp.path().join("exact.bin"), &exact).unwrap();
+        // Past the former 64 MiB cap (sparse: no disk used): found, streamed.
+        let huge = fs::File::create(tmp.path().join("huge.bin")).unwrap();
+        huge.set_len(65 * 1024 * 1024).unwrap();
         let roots = StaticRoots::new([("x", tmp.path())]);
-        assert!(not_static(&roots, "/x/static/big.bin"));
-        found(&roots, "/x/static/ok.bin");
+
+        let file = found(&roots, "/x/static/big.bin");
+        let r = get(&file, &[]);
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.streamed);
+        assert_eq!(h(&r, "content-length"), data.len().to_string());
+        assert_eq!(r.body, data);
+
+        let r = get(&file, &[("range", "bytes=10-")]);
+        assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+        assert!(r.streamed);
+        assert_eq!(h(&r, "content-length"), (data.len() - 10).to_string());
+        assert_eq!(r.body, &data[10..]);
+        // A range that fits one chunk is read at once.
+        let r = get(&file, &[("range", "bytes=100-199")]);
+        assert!(!r.streamed);
+        assert_eq!(r.body, &data[100..200]);
+
+        let r = get(&found(&roots, "/x/static/exact.bin"), &[]);
+        assert!(!r.streamed, "a file of one chunk is read at once");
+        assert_eq!(r.body, exact);
+
+        let huge = found(&roots, "/x/static/huge.bin");
+        let r = huge.respond(&Method::GET, &HeaderMap::new());
+        assert!(matches!(r.body, Body::File(_)));
+        assert_eq!(
+            hyper::body::Body::size_hint(&r.body).exact(),
+            Some(65 * 1024 * 1024)
+        );
+    }
+
+    #[test]
+    fn open_errors_are_their_status() {
+        let f = fixture();
+        let file = found(&f.roots, "/web/static/data.bin");
+        for (kind, status) in [
+            (io::ErrorKind::NotFound, StatusCode::NOT_FOUND),
+            (io::ErrorKind::UnexpectedEof, StatusCode::NOT_FOUND),
+            (io::ErrorKind::PermissionDenied, StatusCode::FORBIDDEN),
+            (
+                io::ErrorKind::OutOfMemory,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (io::ErrorKind::Other, StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            let r = collect(file.unreadable(io::Error::from(kind)));
+            assert_eq!(r.status, status, "{kind:?}");
+            assert!(r.headers.get("etag").is_none());
+        }
     }
 
     #[test]

@@ -160,7 +160,7 @@ fn bad_request(message: &str) -> Box<HttpResult> {
 
 /// The 101 answer to an accepted handshake.
 pub fn switching_protocols(accept: &str) -> HttpResult {
-    let mut r = hyper::Response::new(http_body_util::Full::new(Bytes::new()));
+    let mut r = hyper::Response::new(response::Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
     h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));

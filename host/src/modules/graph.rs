@@ -37,20 +37,30 @@ pub fn order(set: &AddonSet, roots: &[String]) -> Result<Vec<String>, GraphError
     Ok(ordered.into_iter().map(|(_, n)| n).collect())
 }
 
+/// Orders each of `roots` with its dependencies, leaving out the roots that cannot be
+/// ordered (a broken manifest, a missing dependency, a cycle): returns the order of the
+/// others, and each root left out with its error.
+pub fn order_each(set: &AddonSet, roots: &[String]) -> (Vec<String>, Vec<(String, GraphError)>) {
+    let mut good = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = BTreeSet::new();
+    for root in roots.iter().filter(|r| seen.insert(r.as_str())) {
+        match order(set, std::slice::from_ref(root)) {
+            Ok(_) => good.push(root.clone()),
+            Err(e) => errors.push((root.clone(), e)),
+        }
+    }
+    // Each of them orders alone, so they order together.
+    let ordered = order(set, &good).unwrap_or(good);
+    (ordered, errors)
+}
+
 /// Orders every addon of `set`: the good ones in dependency order, and the ones that cannot
 /// be ordered with their error.
 pub fn order_all(set: &AddonSet) -> (Vec<String>, Vec<GraphError>) {
-    let mut good = BTreeSet::new();
-    let mut errors = Vec::new();
-    for name in set.addons.keys() {
-        match order(set, std::slice::from_ref(name)) {
-            Ok(list) => good.extend(list),
-            Err(e) => errors.push(e),
-        }
-    }
-    let roots: Vec<String> = good.into_iter().collect();
-    let ordered = order(set, &roots).unwrap_or(roots);
-    (ordered, errors)
+    let all: Vec<String> = set.addons.keys().cloned().collect();
+    let (ordered, errors) = order_each(set, &all);
+    (ordered, errors.into_iter().map(|(_, e)| e).collect())
 }
 
 /// Depth-first visit; returns the addon's depth (0 for no dependency).
@@ -173,5 +183,29 @@ mod tests {
         let (good, errors) = order_all(&set);
         assert!(good.is_empty());
         assert_eq!(errors.len(), 3);
+    }
+
+    #[test]
+    fn order_each_leaves_out_the_roots_that_cannot_be_ordered() {
+        let t = tempfile::tempdir().unwrap();
+        addon(t.path(), "base", &[]);
+        addon(t.path(), "web", &["base"]);
+        addon(t.path(), "shop", &["stock"]);
+        addon(t.path(), "a", &["b"]);
+        addon(t.path(), "b", &["a"]);
+        let set = discover(&[t.path().to_owned()]);
+        let roots: Vec<String> = ["shop", "base", "a", "web", "ghost", "web"]
+            .map(String::from)
+            .to_vec();
+        let (order, errors) = order_each(&set, &roots);
+        assert_eq!(order, ["base", "web"]);
+        let left_out: Vec<&str> = errors.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(left_out, ["shop", "a", "ghost"]);
+        assert!(errors[0].1.message.contains("depends on 'stock'"));
+        assert!(errors[1]
+            .1
+            .message
+            .ends_with("dependency cycle: a -> b -> a"));
+        assert!(errors[2].1.message.starts_with("addon 'ghost' is in none"));
     }
 }

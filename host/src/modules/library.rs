@@ -27,14 +27,14 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// Reads `path`.
-    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
-        let meta = std::fs::metadata(path)?;
-        Ok(Fingerprint {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            hash: hash_file(path)?,
-        })
+    /// The fingerprint of a file whose size and modification time are `stamp` and whose
+    /// content is `bytes` (read from a copy of it).
+    pub fn from_bytes(stamp: &Stamp, bytes: &[u8]) -> Fingerprint {
+        Fingerprint {
+            len: stamp.len,
+            modified: stamp.modified,
+            hash: hash_bytes(bytes),
+        }
     }
 
     /// Whether `path` still holds the same bytes.
@@ -56,17 +56,53 @@ impl Fingerprint {
 /// only tells a rebuilt library from an identical one, and must not slow the start-up
 /// (SipHash took about 15 ms per 8 MiB debug library).
 fn hash_file(path: &Path) -> std::io::Result<u64> {
+    Ok(hash_bytes(&std::fs::read(path)?))
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
     const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let bytes = std::fs::read(path)?;
     let mut words = bytes.chunks_exact(8);
     let step = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
     let mut h = (&mut words).fold(bytes.len() as u64, |h, w| {
-        step(h, u64::from_le_bytes(w.try_into().expect("8 bytes")))
+        let mut word = [0; 8];
+        word.copy_from_slice(w);
+        step(h, u64::from_le_bytes(word))
     });
     for &b in words.remainder() {
         h = step(h, u64::from(b));
     }
-    Ok(h)
+    h
+}
+
+/// A file's size and modification time: what changes while it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// The size in bytes.
+    pub len: u64,
+    /// The modification time, when the file system keeps one.
+    pub modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    /// Reads `path`'s.
+    pub fn of(path: &Path) -> std::io::Result<Stamp> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    /// Whether the file was modified less than `quiet` ago (or its time is in the future,
+    /// or unknown): a writer may still be at work.
+    pub fn is_recent(&self, quiet: std::time::Duration) -> bool {
+        match self.modified {
+            Some(t) => SystemTime::now()
+                .duration_since(t)
+                .map_or(true, |age| age < quiet),
+            None => true,
+        }
+    }
 }
 
 /// The state of an addon's library.

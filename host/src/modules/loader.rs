@@ -1,18 +1,36 @@
 //! Loading one addon library through the stable ABI, and every check made before the host
-//! trusts it: the abi_stable layout, the SDK version, the panic strategy, the declared name.
-//! Then its `post_load` hooks run.
+//! trusts it: the file settled and complete, the abi_stable layout, the SDK version, the
+//! panic strategy, the declared name. Then its `post_load` hooks run.
 //!
 //! Each library is loaded from a private copy at a unique path (`<run dir>/<name>-<pid>-<n>.so`,
 //! unlinked once mapped): glibc's `dlopen` returns an already-loaded image for a known path,
 //! and abi_stable caches the first module per type in `load_from_file`, so both are avoided
 //! (see `plugin-abi.md`). Libraries are never unloaded.
+//!
+//! `dlopen` of a truncated or half-written file (a `cp`, `scp` or `rsync --inplace` still at
+//! work) kills the process with SIGBUS, so before the copy is opened: the source's size and
+//! modification time must be the same before and after the copy (and [`SETTLE_WAIT`] later
+//! when it was modified within [`QUIET`]), the copy must have the source's size, and the
+//! copy's bytes must pass [`elf::check`]: every segment and section inside the file. The
+//! copy is private, so what is checked is what is mapped.
 
-use super::host_api;
+use super::library::{Fingerprint, Stamp};
+use super::{elf, host_api};
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use inphms_sdk::abi::{AddonItems, AddonModuleRef};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How long a recently modified library must keep its size and modification time before it
+/// is loaded.
+pub const SETTLE_WAIT: Duration = Duration::from_millis(150);
+
+/// A library last modified longer ago than this is settled without [`SETTLE_WAIT`]: every
+/// write updates the modification time, so no writer was at work for that long (and a wait
+/// for each library would slow every start).
+pub const QUIET: Duration = Duration::from_secs(2);
 
 /// A library that passed every check.
 #[derive(Clone, Copy)]
@@ -52,9 +70,22 @@ impl std::error::Error for LoadError {}
 
 static COPIES: AtomicU64 = AtomicU64::new(0);
 
-/// Loads the library at `path` for the addon `name`, checks it, and returns it with its items.
-/// `post_load` is not run here: see [`init`].
-pub fn load(name: &str, path: &Path, run_dir: &Path) -> Result<(Library, AddonItems), LoadError> {
+/// The private copy of a library, removed when dropped (once mapped, or on a refusal).
+struct PrivateCopy(PathBuf);
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Loads the library at `path` for the addon `name`, checks it, and returns it with its
+/// items and the fingerprint of the bytes loaded. `post_load` is not run here: see [`init`].
+pub fn load(
+    name: &str,
+    path: &Path,
+    run_dir: &Path,
+) -> Result<(Library, AddonItems, Fingerprint), LoadError> {
     let fail = |reason: String, incompatible: bool| LoadError {
         path: path.to_owned(),
         reason,
@@ -63,17 +94,52 @@ pub fn load(name: &str, path: &Path, run_dir: &Path) -> Result<(Library, AddonIt
     };
     std::fs::create_dir_all(run_dir)
         .map_err(|e| fail(format!("cannot create {}: {e}", run_dir.display()), false))?;
-    let copy = run_dir.join(format!(
+    let copy = PrivateCopy(run_dir.join(format!(
         "{name}-{}-{}{}",
         std::process::id(),
         COPIES.fetch_add(1, Ordering::Relaxed),
         std::env::consts::DLL_SUFFIX
-    ));
-    std::fs::copy(path, &copy)
-        .map_err(|e| fail(format!("cannot copy to {}: {e}", copy.display()), false))?;
-    let header = lib_header_from_path(&copy);
+    )));
+    let before = Stamp::of(path).map_err(|e| fail(format!("cannot be read: {e}"), false))?;
+    std::fs::copy(path, &copy.0)
+        .map_err(|e| fail(format!("cannot copy to {}: {e}", copy.0.display()), false))?;
+    let bytes = std::fs::read(&copy.0)
+        .map_err(|e| fail(format!("cannot read {}: {e}", copy.0.display()), false))?;
+    let after = Stamp::of(path).map_err(|e| fail(format!("cannot be read: {e}"), false))?;
+    if after != before || bytes.len() as u64 != before.len {
+        return Err(fail(
+            format!(
+                "is being written: it changed while it was copied ({} bytes before, {} after, \
+                 {} copied); it loads once it has stopped changing",
+                before.len,
+                after.len,
+                bytes.len()
+            ),
+            false,
+        ));
+    }
+    elf::check(&bytes).map_err(|e| fail(e.to_string(), e.is_foreign()))?;
+    if before.is_recent(QUIET) {
+        std::thread::sleep(SETTLE_WAIT);
+        let later = Stamp::of(path).map_err(|e| fail(format!("cannot be read: {e}"), false))?;
+        if later != before {
+            return Err(fail(
+                format!(
+                    "is being written: it changed within {} ms of its copy ({} bytes, then {}); \
+                     it loads once it has stopped changing",
+                    SETTLE_WAIT.as_millis(),
+                    before.len,
+                    later.len
+                ),
+                false,
+            ));
+        }
+    }
+    let fingerprint = Fingerprint::from_bytes(&before, &bytes);
+    drop(bytes);
+    let header = lib_header_from_path(&copy.0);
     // Mapped (or failed): the copy is no longer needed on disk.
-    let _ = std::fs::remove_file(&copy);
+    drop(copy);
     let module = header
         .and_then(|h| h.init_root_module::<AddonModuleRef>())
         .map_err(|e| library_error(path, e))?;
@@ -98,7 +164,7 @@ pub fn load(name: &str, path: &Path, run_dir: &Path) -> Result<(Library, AddonIt
         ));
     }
     let items = (module.items())();
-    Ok((Library { module }, items))
+    Ok((Library { module }, items, fingerprint))
 }
 
 /// Runs the addon's `post_load` hooks (and hands it the host's services).
@@ -243,5 +309,47 @@ pub fn abi_summary(report: &str) -> String {
             .to_owned()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_library_is_refused_before_dlopen_and_its_copy_removed() {
+        let t = tempfile::tempdir().unwrap();
+        // The C library mapped into this test process: a real shared library.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let real = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.starts_with('/') && p.contains(".so"))
+            .unwrap();
+        let bytes = std::fs::read(real).unwrap();
+        let lib = t.path().join("libhalf.so");
+        std::fs::write(&lib, &bytes[..bytes.len() / 2]).unwrap();
+        let run_dir = t.path().join("run");
+        let e = load("half", &lib, &run_dir).unwrap_err();
+        assert_eq!(e.path, lib);
+        assert!(
+            e.reason.starts_with("is truncated or damaged: segment "),
+            "{e}"
+        );
+        assert!(
+            e.reason.ends_with(&format!(
+                "past the end of the file ({} bytes)",
+                bytes.len() / 2
+            )),
+            "{e}"
+        );
+        assert!(!e.incompatible);
+        assert_eq!(
+            std::fs::read_dir(&run_dir).unwrap().count(),
+            0,
+            "copy removed"
+        );
+        let missing = load("gone", &t.path().join("libgone.so"), &run_dir).unwrap_err();
+        assert!(missing.reason.starts_with("cannot be read: "), "{missing}");
     }
 }

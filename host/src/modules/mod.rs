@@ -5,6 +5,7 @@
 //! [`load_addons`] is the entry point of the server; [`addon_commands`] and
 //! [`run_addon_command`] serve the command line.
 
+pub mod elf;
 pub mod graph;
 pub mod host_api;
 pub mod library;
@@ -47,18 +48,21 @@ pub struct LoadedAddon {
 pub struct LoadReport {
     /// The addons loaded, in dependency order.
     pub loaded: Vec<LoadedAddon>,
-    /// The addons refused, with the reason (already logged).
+    /// The addons refused, with the reason (not logged: see [`LoadReport::log_refused`]).
     pub refused: Vec<(String, String)>,
     /// The addons of a previous generation kept as they were (see [`load_addons_reusing`]).
     pub reused: Vec<std::sync::Arc<LoadedAddon>>,
+    /// The dependency order of the addons that could be ordered.
+    pub order: Vec<String>,
 }
 
 impl LoadReport {
     /// Every addon of the new generation, in dependency order: the reused ones and the
     /// newly loaded ones.
-    pub fn into_generation(self, order: &[String]) -> Vec<std::sync::Arc<LoadedAddon>> {
+    pub fn into_generation(self) -> Vec<std::sync::Arc<LoadedAddon>> {
         let mut all: Vec<std::sync::Arc<LoadedAddon>> = self.reused;
         all.extend(self.loaded.into_iter().map(std::sync::Arc::new));
+        let order = self.order;
         all.sort_by_key(|a| {
             order
                 .iter()
@@ -67,71 +71,70 @@ impl LoadReport {
         });
         all
     }
-}
 
-/// A start-up error: a server-wide addon whose manifest or dependencies are broken.
-#[derive(Debug, Clone)]
-pub struct FatalAddonError(pub String);
-
-impl std::fmt::Display for FatalAddonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+    /// Logs each refusal, one line each.
+    pub fn log_refused(&self) {
+        for (name, reason) in &self.refused {
+            tracing::error!(target: "inphms.modules.loading", "addon '{name}' refused: {reason}");
+        }
     }
 }
 
-impl std::error::Error for FatalAddonError {}
-
-/// Warns once about every addon on the paths whose manifest or dependencies are broken
-/// (nothing needs them yet; they are skipped).
-pub fn report_broken(set: &AddonSet) {
-    let (_, errors) = graph::order_all(set);
-    for e in errors {
-        tracing::warn!(target: "inphms.modules", "addon '{}' skipped: {e}", e.addon);
+/// Warns once about every addon on the paths whose manifest or dependencies are broken,
+/// except those of `names`, whose load refuses them with their own line (nothing needs the
+/// others yet; they are skipped).
+pub fn report_broken(set: &AddonSet, names: &[String]) {
+    let all: Vec<String> = set.addons.keys().cloned().collect();
+    let (_, errors) = graph::order_each(set, &all);
+    for (root, e) in errors {
+        if !names.contains(&root) {
+            tracing::warn!(target: "inphms.modules", "addon '{root}' skipped: {e}");
+        }
     }
 }
 
 /// Loads `names` and their dependencies in dependency order: each library is located,
 /// loaded from a private copy in `run_dir`, checked, and its `post_load` run.
 ///
-/// A broken manifest, a missing dependency or a cycle among them is fatal. A library that
-/// is missing or refused is logged in one line; its addon and the addons depending on it are
-/// skipped, and the rest load.
-pub fn load_addons(
-    set: &AddonSet,
-    names: &[String],
-    run_dir: &Path,
-) -> Result<LoadReport, FatalAddonError> {
-    load_addons_reusing(set, names, run_dir, &[]).map(|(report, _)| report)
+/// An addon that cannot be loaded (a broken manifest, a missing dependency or a cycle, a
+/// library missing or refused) is logged in one line; it and the addons depending on it
+/// are skipped, and the rest load.
+pub fn load_addons(set: &AddonSet, names: &[String], run_dir: &Path) -> LoadReport {
+    let (report, _) = load_addons_reusing(set, names, run_dir, &[]);
+    report.log_refused();
+    report
 }
 
 /// [`load_addons`], reusing the addons of `previous` whose library is unchanged (same path
-/// and same bytes): only new addons and rebuilt libraries are loaded. Returns the report,
-/// whose `loaded` holds the reused addons too, and the names of the addons (re)loaded.
+/// and same bytes): only new addons and rebuilt libraries are loaded. Returns the report
+/// (whose refusals are not logged yet) and the names of the addons (re)loaded.
 pub fn load_addons_reusing(
     set: &AddonSet,
     names: &[String],
     run_dir: &Path,
     previous: &[std::sync::Arc<LoadedAddon>],
-) -> Result<(LoadReport, Vec<String>), FatalAddonError> {
-    let order = graph::order(set, names).map_err(|e| FatalAddonError(e.to_string()))?;
+) -> (LoadReport, Vec<String>) {
+    let (order, unordered) = graph::order_each(set, names);
     let mut report = LoadReport::default();
     let mut fresh = Vec::new();
     let mut broken: BTreeSet<String> = BTreeSet::new();
-    for name in order {
-        let addon = set.get(&name).expect("ordered addons exist");
-        let manifest = addon
-            .manifest
-            .clone()
-            .expect("ordered addons have a manifest");
+    for (name, e) in unordered {
+        report.refused.push((name, e.to_string()));
+    }
+    for name in &order {
+        let name = name.clone();
+        let Some((dir, Ok(manifest))) = set.get(&name).map(|a| (&a.dir, &a.manifest)) else {
+            // Unreachable: ordered addons exist and have a manifest.
+            continue;
+        };
         if let Some(dep) = manifest.depends.iter().find(|d| broken.contains(*d)) {
             let reason = format!("depends on '{dep}', which was refused");
-            tracing::error!(target: "inphms.modules.loading", "addon '{name}' not loaded: {reason}");
             broken.insert(name.clone());
             report.refused.push((name, reason));
             continue;
         }
         if let Some(old) = previous.iter().find(|p| p.name == name) {
-            let current = library::locate(&name, &addon.dir, &manifest);
+            let current = library::locate(&name, dir, manifest);
             if current.path() == Some(old.library_path.as_path())
                 && old.fingerprint.matches(&old.library_path)
             {
@@ -139,44 +142,44 @@ pub fn load_addons_reusing(
                 continue;
             }
         }
-        match load_one(&name, &addon.dir, &manifest, run_dir) {
+        match load_one(&name, dir, manifest, run_dir) {
             Ok(loaded) => {
                 fresh.push(name.clone());
                 report.loaded.push(loaded)
             }
             Err(reason) => {
-                tracing::error!(target: "inphms.modules.loading", "addon '{name}' refused: {reason}");
                 broken.insert(name.clone());
                 report.refused.push((name, reason));
             }
         }
     }
-    Ok((report, fresh))
+    report.order = order;
+    (report, fresh)
 }
 
 /// The addons of `names` (and their dependencies) that a reload would load: new ones, and
-/// those whose library moved or changed bytes since `previous` loaded them.
+/// those whose library moved or changed bytes since `previous` loaded them. Those that
+/// cannot be ordered are left out (a load refuses them).
 pub fn changed_addons(
     set: &AddonSet,
     names: &[String],
     previous: &[std::sync::Arc<LoadedAddon>],
-) -> Result<Vec<String>, FatalAddonError> {
-    let order = graph::order(set, names).map_err(|e| FatalAddonError(e.to_string()))?;
-    Ok(order
+) -> Vec<String> {
+    let (order, _) = graph::order_each(set, names);
+    order
         .into_iter()
         .filter(|name| {
             let Some(old) = previous.iter().find(|p| &p.name == name) else {
                 return true;
             };
-            let addon = set.get(name).expect("ordered addons exist");
-            let Ok(manifest) = &addon.manifest else {
+            let Some((dir, Ok(manifest))) = set.get(name).map(|a| (&a.dir, &a.manifest)) else {
                 return true;
             };
-            let current = library::locate(name, &addon.dir, manifest);
+            let current = library::locate(name, dir, manifest);
             current.path() != Some(old.library_path.as_path())
                 || !old.fingerprint.matches(&old.library_path)
         })
-        .collect())
+        .collect()
 }
 
 /// Locates, loads, checks and initialises one addon.
@@ -207,9 +210,7 @@ fn load_one(
         }
         e.to_string()
     };
-    let fingerprint = library::Fingerprint::of(&path)
-        .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
-    let (library, items) = loader::load(name, &path, run_dir).map_err(log_err)?;
+    let (library, items, fingerprint) = loader::load(name, &path, run_dir).map_err(log_err)?;
     tracing::info!(target: "inphms.modules.loading", "loading addon {name} ({})", path.display());
     loader::init(name, &path, &library).map_err(log_err)?;
     Ok(LoadedAddon {
@@ -345,7 +346,9 @@ fn load_for_command(
                 library::build_hint(name, dir)
             )
         })?;
-    loader::load(name, &path, &command_run_dir()).map_err(|e| e.to_string())
+    loader::load(name, &path, &command_run_dir())
+        .map(|(library, items, _)| (library, items))
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the command `cmd` of its addon with `args`; returns the exit code.

@@ -252,8 +252,8 @@ fn load_extra(
     previous.extend(extra.iter().cloned());
     let set: AddonSet = module::discover(&super::addons_paths(&config.addons_path));
     let (report, fresh) =
-        super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous)
-            .map_err(|e| e.to_string())?;
+        super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous);
+    report.log_refused();
     if let Some((name, reason)) = report.refused.first() {
         return Err(format!("addon '{name}' cannot be loaded: {reason}"));
     }

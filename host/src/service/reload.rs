@@ -6,15 +6,21 @@
 //!
 //! Library images are never unloaded (see `plugin-abi.md`): the images mapped so far are
 //! counted, and past `limit_swaps` swaps the caller re-execs the process instead.
+//!
+//! A library refused (truncated, half-written, incompatible, failing `post_load`) is one
+//! line naming the file and what is wrong, and the current generation keeps serving.
+//! [`DevWatcher`] is `--dev=reload`: it swaps a changed library once it has settled.
 
 use crate::config::Config;
 use crate::http::application::Application;
 use crate::http::session::SessionStore;
+use crate::modules::library::{self, Stamp};
 use crate::modules::{self, module, LoadedAddon};
 use arc_swap::ArcSwap;
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 const TARGET: &str = "inphms.service.server";
 
@@ -85,13 +91,7 @@ impl Generations {
         let current = self.apps.load_full();
         let set = module::discover(&modules::addons_paths(&config.addons_path));
         let names = modules::server_wide_names(&config.server_wide_modules);
-        let changed = match modules::changed_addons(&set, &names, &current.addons) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(target: TARGET, "swap refused, generation {} keeps serving: {e}", current.generation);
-                return Reloaded::Refused;
-            }
-        };
+        let changed = modules::changed_addons(&set, &names, &current.addons);
         let config_changed = *config != *self.config;
         if changed.is_empty() && !config_changed {
             tracing::info!(target: TARGET, "SIGHUP: nothing changed; generation {} goes on", current.generation);
@@ -108,31 +108,33 @@ impl Generations {
             return Reloaded::NeedsPhoenix;
         }
         let run_dir = config.data_dir.join("run");
-        let (report, fresh) = match modules::load_addons_reusing(
-            &set,
-            &names,
-            &run_dir,
-            &current.addons,
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(target: TARGET, "swap refused, generation {} keeps serving: {e}", current.generation);
-                return Reloaded::Refused;
-            }
-        };
+        let (report, fresh) = modules::load_addons_reusing(&set, &names, &run_dir, &current.addons);
         self.count_images(report.loaded.iter());
-        if !report.refused.is_empty() {
-            let names: Vec<&str> = report.refused.iter().map(|(n, _)| n.as_str()).collect();
+        // An addon serving now that is refused would be lost (or would keep its old build
+        // while the new one is refused): the swap is refused. One that does not serve now
+        // is left out, as at start, unless nothing else would change.
+        let (serving, left_out): (Vec<_>, Vec<_>) = report
+            .refused
+            .iter()
+            .partition(|(n, _)| current.addons.iter().any(|a| &a.name == n));
+        if !serving.is_empty() || (fresh.is_empty() && !left_out.is_empty() && !config_changed) {
+            let reasons: Vec<String> = report
+                .refused
+                .iter()
+                .map(|(n, r)| format!("addon '{n}' refused: {r}"))
+                .collect();
             tracing::error!(
                 target: TARGET,
-                "swap refused ({} refused), generation {} keeps serving",
-                names.join(", "),
-                current.generation
+                "swap refused, generation {} keeps serving: {}",
+                current.generation,
+                reasons.join("; ")
             );
             return Reloaded::Refused;
         }
-        let order = modules::graph::order(&set, &names).unwrap_or_default();
-        let addons = report.into_generation(&order);
+        for (name, reason) in &left_out {
+            tracing::error!(target: TARGET, "addon '{name}' refused, left out of the new generation: {reason}");
+        }
+        let addons = report.into_generation();
         let generation = current.generation + 1;
         let app = match Application::new(
             Arc::clone(&config),
@@ -181,4 +183,115 @@ impl Generations {
         );
         Reloaded::Swapped
     }
+}
+
+/// What `--dev=reload` saw change.
+pub enum DevChange {
+    /// Nothing (or a change still settling, or one already refused).
+    None,
+    /// Addon libraries changed and have settled: reload.
+    Addons,
+    /// The host binary changed: re-exec.
+    Binary,
+}
+
+/// The changed libraries at one check: each addon, its library and the library's stamp.
+type Snapshot = Vec<(String, Option<PathBuf>, Option<Stamp>)>;
+
+/// `--dev=reload`: watches the server-wide addons' libraries and the host binary, at each
+/// check of the lifecycle loop.
+///
+/// A changed library is swapped in once it has stopped changing: the changed libraries
+/// (which, where, size and modification time) the same at two checks in a row; a changed
+/// binary is re-executed likewise. Then a
+/// library that is still refused (truncated, broken) is not tried again until it changes
+/// again, so a refusal is one line, and the next complete write is swapped in.
+pub struct DevWatcher {
+    exe_modified: Option<SystemTime>,
+    /// The host binary's stamp at the last check once it changed (it is re-executed once
+    /// it has stopped changing too).
+    exe_pending: Option<Stamp>,
+    /// The changed libraries seen at the last check, waiting to settle.
+    pending: Option<Snapshot>,
+    /// The changed libraries of the last reload asked for.
+    tried: Option<Snapshot>,
+}
+
+impl DevWatcher {
+    /// A watcher of the current generation's libraries and of the binary `exe`.
+    pub fn new(_generations: &Generations, exe: Option<&Path>) -> Self {
+        DevWatcher {
+            exe_modified: exe.and_then(modified),
+            exe_pending: None,
+            pending: None,
+            tried: None,
+        }
+    }
+
+    /// Looks for changes (when `--dev` has `reload`; the configuration of a reload counts).
+    pub fn check(&mut self, generations: &Generations, exe: Option<&Path>) -> DevChange {
+        let enabled = generations
+            .config
+            .dev_mode
+            .iter()
+            .any(|m| m == "reload" || m == "all");
+        if !enabled {
+            return DevChange::None;
+        }
+        let exe_now = exe.and_then(|e| Stamp::of(e).ok());
+        if let Some(now) = exe_now.filter(|n| n.modified != self.exe_modified) {
+            if self.exe_pending == Some(now) {
+                return DevChange::Binary;
+            }
+            if self.exe_pending.is_none() {
+                tracing::info!(target: TARGET, "autoreload: the host binary changed; waiting for it to stop changing");
+            }
+            self.exe_pending = Some(now);
+            return DevChange::None;
+        }
+        self.exe_pending = None;
+        let apps = generations.apps.load();
+        let set = module::discover(&modules::addons_paths(&generations.config.addons_path));
+        let names = modules::server_wide_names(&generations.config.server_wide_modules);
+        let changed = modules::changed_addons(&set, &names, &apps.addons);
+        if changed.is_empty() {
+            self.pending = None;
+            self.tried = None;
+            return DevChange::None;
+        }
+        let snapshot: Snapshot = changed
+            .into_iter()
+            .map(|name| {
+                let path = set.get(&name).and_then(|a| {
+                    let manifest = a.manifest.as_ref().ok()?;
+                    library::locate(&name, &a.dir, manifest)
+                        .path()
+                        .map(Path::to_owned)
+                });
+                let stamp = path.as_deref().and_then(|p| Stamp::of(p).ok());
+                (name, path, stamp)
+            })
+            .collect();
+        if self.tried.as_ref() == Some(&snapshot) {
+            return DevChange::None;
+        }
+        if self.pending.as_ref() != Some(&snapshot) {
+            // One line when a change begins; a copy still going on is logged in debug.
+            let names: Vec<&str> = snapshot.iter().map(|(n, _, _)| n.as_str()).collect();
+            if self.pending.is_none() {
+                tracing::info!(target: TARGET, "autoreload: {} changed; waiting for it to stop changing", names.join(", "));
+            } else {
+                tracing::debug!(target: TARGET, "autoreload: {} still changing", names.join(", "));
+            }
+            self.pending = Some(snapshot);
+            return DevChange::None;
+        }
+        self.pending = None;
+        self.tried = Some(snapshot);
+        DevChange::Addons
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).ok()?.modified().ok()
 }

@@ -6,7 +6,7 @@
 
 use super::limits;
 use super::phoenix;
-use super::reload::{Generations, Reloaded};
+use super::reload::{DevChange, DevWatcher, Generations, Reloaded};
 use super::signals::Signals;
 use crate::config::Config;
 use crate::http::application::Application;
@@ -20,7 +20,7 @@ use std::net::TcpListener;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
 
 const TARGET: &str = "inphms.service.server";
@@ -97,17 +97,11 @@ async fn start(
     };
     let paths = modules::addons_paths(&config.addons_path);
     let set = module::discover(&paths);
-    modules::report_broken(&set);
     let names = modules::server_wide_names(&config.server_wide_modules);
+    modules::report_broken(&set, &names);
     let run_dir = config.data_dir.join("run");
     crate::http::body::remove_leftovers(&config.data_dir);
-    let report = match modules::load_addons(&set, &names, &run_dir) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(target: TARGET, "{e}");
-            return 1;
-        }
-    };
+    let report = modules::load_addons(&set, &names, &run_dir);
     let sessions = match FilesystemSessionStore::new(config.session_dir()) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -124,7 +118,6 @@ async fn start(
             Err(e) => tracing::warn!(target: TARGET, "cannot clean the session folder: {e}"),
         });
     }
-    let order = modules::graph::order(&set, &names).unwrap_or_default();
     let images = report.loaded.len();
     let image_bytes = report
         .loaded
@@ -133,7 +126,7 @@ async fn start(
         .map(|m| m.len())
         .sum();
     let loaded: Vec<String> = report.loaded.iter().map(|a| a.name.clone()).collect();
-    let addons = report.into_generation(&order);
+    let addons = report.into_generation();
     let app = match Application::new(Arc::clone(&config), addons, 1, sessions.clone()) {
         Ok(app) => app,
         Err(e) => {
@@ -250,7 +243,6 @@ async fn lifecycle(
                             if tokio::task::block_in_place(|| generations.reload()) == Reloaded::NeedsPhoenix {
                                 break Exit::Phoenix("the swap limit is reached".into());
                             }
-                            watcher = DevWatcher::new(&generations, exe.as_deref());
                         }
                         DevChange::Binary => break Exit::Phoenix("autoreload: the host binary changed".into()),
                     }
@@ -327,49 +319,5 @@ fn dump() {
             r.db.as_deref().unwrap_or("-"),
             elapsed.as_secs_f64()
         );
-    }
-}
-
-/// What `--dev=reload` saw change.
-enum DevChange {
-    None,
-    Addons,
-    Binary,
-}
-
-/// `--dev=reload`: watches the loaded addons' libraries and the host binary.
-struct DevWatcher {
-    enabled: bool,
-    exe_modified: Option<SystemTime>,
-}
-
-impl DevWatcher {
-    fn new(generations: &Generations, exe: Option<&std::path::Path>) -> Self {
-        let enabled = generations
-            .config
-            .dev_mode
-            .iter()
-            .any(|m| m == "reload" || m == "all");
-        DevWatcher {
-            enabled,
-            exe_modified: exe.and_then(|e| std::fs::metadata(e).ok()?.modified().ok()),
-        }
-    }
-
-    fn check(&mut self, generations: &Generations, exe: Option<&std::path::Path>) -> DevChange {
-        if !self.enabled {
-            return DevChange::None;
-        }
-        let exe_now = exe.and_then(|e| std::fs::metadata(e).ok()?.modified().ok());
-        if exe_now.is_some() && exe_now != self.exe_modified {
-            return DevChange::Binary;
-        }
-        let apps = generations.apps.load();
-        let set = module::discover(&modules::addons_paths(&generations.config.addons_path));
-        let names = modules::server_wide_names(&generations.config.server_wide_modules);
-        match modules::changed_addons(&set, &names, &apps.addons) {
-            Ok(changed) if !changed.is_empty() => DevChange::Addons,
-            _ => DevChange::None,
-        }
     }
 }
