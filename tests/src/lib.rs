@@ -30,6 +30,7 @@
 //! assert_eq!(resp.status, 404);
 //! ```
 
+pub mod bodies;
 pub mod pg;
 pub mod pg_instance;
 pub mod swap;
