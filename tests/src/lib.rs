@@ -30,6 +30,7 @@
 //! assert_eq!(resp.status, 404);
 //! ```
 
+pub mod bodies;
 pub mod fd_limit;
 pub mod pg;
 pub mod pg_instance;

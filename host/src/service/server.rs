@@ -101,6 +101,7 @@ async fn start(
     let names = modules::server_wide_names(&config.server_wide_modules);
     modules::report_broken(&set, &names);
     let run_dir = config.data_dir.join("run");
+    crate::http::body::remove_leftovers(&config.data_dir);
     let report = modules::load_addons(&set, &names, &run_dir);
     let sessions = match FilesystemSessionStore::new(config.session_dir()) {
         Ok(s) => Arc::new(s),
