@@ -10,9 +10,10 @@
 //! ```
 
 use inphms_bench::loadgen::Generator;
+use inphms_bench::model::{Options, Row};
 use inphms_bench::report;
 use inphms_bench::servers::Env;
-use inphms_bench::suite::{self, Options};
+use inphms_bench::suite;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -134,7 +135,7 @@ fn run() -> Result<(), String> {
                 Err(e) => {
                     eprintln!("bench: item {item} failed: {e}");
                     let first = e.lines().next().unwrap_or("").replace('|', "\\|");
-                    rows.push(report::Row {
+                    rows.push(Row {
                         item: (*item).into(),
                         measure: "(not measured: the item failed)".into(),
                         baseline: "—".into(),
