@@ -8,7 +8,7 @@
 use crate::loadgen::run_bounded;
 use crate::model::{Options, Row};
 use crate::pg;
-use crate::servers::{host_command, stage_addon, Env, Kind, Server};
+use crate::servers::{addon_source, host_command, stage_addon, Env, Kind, Server};
 use crate::stats::{max, median, percentile};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
     let dir = env.scratch("cron")?;
     let addons = dir.join("addons");
     stage_addon(
-        &env.root.join("addons").join("test_db"),
+        &addon_source(&env.root, "test_db"),
         &env.bin_dir.join("libtest_db.so"),
         &addons.join("test_db"),
     )?;

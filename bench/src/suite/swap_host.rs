@@ -3,7 +3,7 @@
 //! SIGHUP; and the check of which build answers.
 
 use crate::client;
-use crate::servers::{stage_addon, Env, Kind, Server};
+use crate::servers::{addon_source, stage_addon, Env, Kind, Server};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ pub(super) fn swap_server(
 ) -> Result<(Server, PathBuf), String> {
     let addon = dir.join("addons").join("test_swap");
     stage_addon(
-        &env.root.join("addons").join("test_swap"),
+        &addon_source(&env.root, "test_swap"),
         &swap_build(env, "v1")?,
         &addon,
     )?;
