@@ -31,6 +31,7 @@
 //! ```
 
 pub mod bodies;
+pub mod fd_limit;
 pub mod pg;
 pub mod pg_instance;
 pub mod swap;
@@ -509,6 +510,7 @@ pub struct ServerBuilder {
     add_port: bool,
     wait_for_port: bool,
     start_timeout: Duration,
+    nofile: Option<u64>,
 }
 
 impl ServerBuilder {
@@ -528,6 +530,7 @@ impl ServerBuilder {
             add_port: true,
             wait_for_port: true,
             start_timeout: Duration::from_secs(60),
+            nofile: None,
         }
     }
 
@@ -566,6 +569,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs the server under a RLIMIT_NOFILE of `limit` (see [`fd_limit::under_nofile`]).
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Starts the server (with `--http-interface=127.0.0.1 --http-port=PORT` added unless
     /// [`ServerBuilder::raw_args`] was used) and waits until it answers HTTP requests.
     /// Panics, showing its output, if it exits first or does not listen in time.
@@ -580,8 +589,11 @@ impl ServerBuilder {
         let stdout_path = self.log_dir.join("stdout.log");
         let stderr_path = self.log_dir.join("stderr.log");
         let file = |p: &Path| std::fs::File::create(p).expect("create a server log file");
-        let child = cmd
-            .command()
+        let mut command = cmd.command();
+        if let Some(limit) = self.nofile {
+            command = fd_limit::under_nofile(&command, limit);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(file(&stdout_path))
             .stderr(file(&stderr_path))
