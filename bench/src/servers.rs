@@ -15,7 +15,7 @@ pub const STAGED_ADDONS: [&str; 3] = ["base", "web", "test_http"];
 pub struct Env {
     /// `target/release` (holds `inphms-host`, `bench-baseline` and the addon libraries).
     pub bin_dir: PathBuf,
-    /// The repository root (holds `addons/`).
+    /// The repository root (holds `addons/` and `tests/addons/`).
     pub root: PathBuf,
     /// The suite's scratch folder (removed at the end).
     pub work: PathBuf,
@@ -41,7 +41,7 @@ impl Env {
         let addons = work.join("addons");
         for name in STAGED_ADDONS {
             let built = bin_dir.join(format!("lib{name}.so"));
-            stage_addon(&root.join("addons").join(name), &built, &addons.join(name))?;
+            stage_addon(&addon_src(&root, name), &built, &addons.join(name))?;
         }
         Ok(Env {
             bin_dir,
@@ -49,6 +49,11 @@ impl Env {
             work,
             addons,
         })
+    }
+
+    /// The source folder of the addon `name` ([`addon_src`]).
+    pub fn addon_src(&self, name: &str) -> PathBuf {
+        addon_src(&self.root, name)
     }
 
     /// A new, empty scratch folder under the suite's one.
@@ -64,6 +69,16 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+/// The source folder of the addon `name` in the repository `root`: `tests/addons/<name>` for a
+/// test addon (`test_*`, not shipped), else `addons/<name>`.
+pub fn addon_src(root: &Path, name: &str) -> PathBuf {
+    if name.starts_with("test_") {
+        root.join("tests/addons").join(name)
+    } else {
+        root.join("addons").join(name)
     }
 }
 

@@ -567,11 +567,7 @@ fn swap_build(env: &Env, variant: &str) -> Result<PathBuf, String> {
 /// it and the addon's folder, where [`install_library`] puts the next build.
 fn swap_server(env: &Env, dir: &Path, extra: &[&str]) -> Result<(Server, PathBuf), String> {
     let addon = dir.join("addons").join("test_swap");
-    stage_addon(
-        &env.root.join("addons").join("test_swap"),
-        &swap_build(env, "v1")?,
-        &addon,
-    )?;
+    stage_addon(&env.addon_src("test_swap"), &swap_build(env, "v1")?, &addon)?;
     let mut args = vec![
         "--addons-path".to_owned(),
         dir.join("addons").display().to_string(),
@@ -959,7 +955,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
     let dir = env.scratch("cron")?;
     let addons = dir.join("addons");
     stage_addon(
-        &env.root.join("addons").join("test_db"),
+        &env.addon_src("test_db"),
         &env.bin_dir.join("libtest_db.so"),
         &addons.join("test_db"),
     )?;
