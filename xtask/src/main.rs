@@ -7,10 +7,9 @@
 //! - `cargo xtask bench [--quick] [SUITE ARGS...]`: installs the load generator when missing
 //!   ([`ensure_load_generator`]), builds what [`BUILDS`] lists for it in release (the host,
 //!   the addons, the bench crate, and the `v1` and `v2` builds of `test_swap` into
-//!   `target/release/bench-addons/`), then
-//!   runs `target/release/bench-suite`, which prints the table and updates
-//!   `BENCHMARKS.md` (see `bench/src/lib.rs`); `cargo xtask bench --instructions` counts
-//!   instructions per request under callgrind instead.
+//!   `target/release/bench-addons/`), then runs `target/release/bench-suite`, which prints
+//!   the table and updates `BENCHMARKS.md` (see `bench/src/lib.rs`); `cargo xtask bench
+//!   --instructions` counts instructions per request under callgrind instead.
 //!
 //! Standard library only: this crate must build before anything else.
 
