@@ -137,6 +137,28 @@ pub fn built_lib(name: &str) -> PathBuf {
     lib
 }
 
+/// The folder of the test addons (`test_http`, `test_db`, `test_swap`, `test_panic_abort`,
+/// `test_abi_break`): `tests/addons/`. The host does not search it by default (its built-in
+/// addons folder is the repository's `addons/`, which holds only what ships), so a test that
+/// loads a test addon names it in `--addons-path` ([`with_test_addons`]) or copies the addon
+/// ([`TestDir::copy_addon`] of [`test_addon_src`]).
+pub fn test_addons_dir() -> PathBuf {
+    repo_root().join("tests/addons")
+}
+
+/// The source folder of the test addon `name` (its manifest, `Cargo.toml`, `src/`).
+pub fn test_addon_src(name: &str) -> PathBuf {
+    test_addons_dir().join(name)
+}
+
+/// The `--addons-path` value of a test that loads test addons: the folders `first` (searched
+/// first, so their addons shadow those of the same name), then [`test_addons_dir`].
+pub fn with_test_addons(first: &[&Path]) -> String {
+    let mut dirs: Vec<String> = first.iter().map(|d| d.display().to_string()).collect();
+    dirs.push(test_addons_dir().display().to_string());
+    dirs.join(",")
+}
+
 /// A port that was free a moment ago (bound on 127.0.0.1:0, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

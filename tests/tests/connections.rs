@@ -20,7 +20,15 @@ const HEALTH: &[u8] = b"GET /web/health HTTP/1.1\r\nHost: x\r\nConnection: close
 /// `nofile` is given.
 fn start(td: &TestDir, args: &[&str], nofile: Option<u64>) -> Server {
     let data = td.join("data");
-    let mut all = vec!["--load", "base,web,test_http", "-D", data.to_str().unwrap()];
+    let addons = inphms_tests::with_test_addons(&[]);
+    let mut all = vec![
+        "--addons-path",
+        &addons,
+        "--load",
+        "base,web,test_http",
+        "-D",
+        data.to_str().unwrap(),
+    ];
     all.extend_from_slice(args);
     let builder = td.server(all);
     match nofile {
