@@ -1,9 +1,10 @@
 //! Addon swaps under load: the builds of `test_swap` (`v1`, `v2`, `fail_post_load`) that
 //! `cargo xtask test` makes, installing one as an addon's library (atomically, or in place
-//! in parts as `cp`, `scp` or `rsync --inplace` do), and [`Load`]: keep-alive clients
-//! requesting a path without pause, recording every answer and counting every failure.
+//! in parts as `cp`, `scp` or `rsync --inplace` do), a server loading `test_swap` v1
+//! ([`swap_server`]), and [`Load`]: keep-alive clients requesting a path without pause,
+//! recording every answer and counting every failure.
 
-use crate::{target_dir, test_addon_src, HttpConn};
+use crate::{target_dir, test_addon_src, with_test_addons, HttpConn, Server, TestDir};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -50,6 +51,18 @@ pub fn install_swap_bytes(addons: &Path, bytes: &[u8]) -> PathBuf {
 /// Installs the library `lib` as `test_swap`'s in `addons`, atomically.
 pub fn install_swap_lib(addons: &Path, lib: &Path) -> PathBuf {
     install_swap_bytes(addons, &std::fs::read(lib).unwrap())
+}
+
+/// A started server loading the addons `load` (e.g. `base,web,test_swap`) from
+/// `<td>/addons`, where `test_swap` is v1 ([`swap_build`]), with `extra` arguments.
+pub fn swap_server(td: &TestDir, load: &str, extra: &[&str]) -> Server {
+    let addons = td.join("addons");
+    install_swap_lib(&addons, &swap_build("v1"));
+    // `<td>/addons` first, so its `test_swap` is the one loaded, then the test addons.
+    let path = with_test_addons(&[&addons]);
+    let mut args = vec!["--addons-path", &path, "--load", load];
+    args.extend_from_slice(extra);
+    td.server(args).start()
 }
 
 /// Writes `bytes` into the file `path` in place from the offset `at` (the file is cut there

@@ -5,24 +5,13 @@
 //! And a server-wide addon named in `--load` with a broken manifest, a dependency cycle or
 //! a missing dependency is left out with one line, and the rest serves.
 
-use inphms_tests::swap::{install_swap_bytes, install_swap_lib, swap_build, write_in_place, Load};
+use inphms_tests::swap::{install_swap_bytes, swap_build, swap_server, write_in_place, Load};
 use inphms_tests::{http_get, with_test_addons, Server, TestDir};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A server loading `test_swap` v1 from `<td>/addons`, with `extra` arguments.
-fn swap_server(td: &TestDir, extra: &[&str]) -> Server {
-    let addons = td.join("addons");
-    install_swap_lib(&addons, &swap_build("v1"));
-    let mut args = vec![
-        "--addons-path",
-        addons.to_str().unwrap(),
-        "--load",
-        "base,web,test_swap",
-    ];
-    args.extend_from_slice(extra);
-    td.server(args).start()
-}
+/// The addons the servers of these tests load.
+const LOAD: &str = "base,web,test_swap";
 
 /// The lines of `log` that contain `needle`.
 fn lines_with(log: &str, needle: &str) -> Vec<String> {
@@ -84,7 +73,7 @@ fn assert_swapped_to_v2(server: &Server, load: Load) {
 #[test]
 fn sighup_refuses_a_truncated_library_then_swaps_the_complete_one() {
     let td = TestDir::new();
-    let server = swap_server(&td, &[]);
+    let server = swap_server(&td, LOAD, &[]);
     let load = Load::start(server.port(), "/test_swap/version", 2);
     assert!(inphms_tests::wait_until(Duration::from_secs(10), || load.seen("v1")));
     let (v2, lib) = v2_and_lib(&td);
@@ -106,7 +95,7 @@ fn sighup_refuses_a_truncated_library_then_swaps_the_complete_one() {
 #[test]
 fn sighup_refuses_a_library_copied_in_two_halves_then_swaps_it() {
     let td = TestDir::new();
-    let server = swap_server(&td, &[]);
+    let server = swap_server(&td, LOAD, &[]);
     let load = Load::start(server.port(), "/test_swap/version", 2);
     assert!(inphms_tests::wait_until(Duration::from_secs(10), || load.seen("v1")));
     let (v2, lib) = v2_and_lib(&td);
@@ -129,7 +118,7 @@ fn sighup_refuses_a_library_copied_in_two_halves_then_swaps_it() {
 #[test]
 fn dev_reload_refuses_a_truncated_library_once_then_swaps_the_complete_one() {
     let td = TestDir::new();
-    let server = swap_server(&td, &["--dev=reload"]);
+    let server = swap_server(&td, LOAD, &["--dev=reload"]);
     let load = Load::start(server.port(), "/test_swap/version", 2);
     assert!(inphms_tests::wait_until(Duration::from_secs(10), || load.seen("v1")));
     let (v2, lib) = v2_and_lib(&td);
@@ -159,7 +148,7 @@ fn dev_reload_refuses_a_truncated_library_once_then_swaps_the_complete_one() {
 #[test]
 fn dev_reload_waits_for_a_library_copied_in_two_halves() {
     let td = TestDir::new();
-    let server = swap_server(&td, &["--dev=reload"]);
+    let server = swap_server(&td, LOAD, &["--dev=reload"]);
     let load = Load::start(server.port(), "/test_swap/version", 2);
     assert!(inphms_tests::wait_until(Duration::from_secs(10), || load.seen("v1")));
     let (v2, lib) = v2_and_lib(&td);

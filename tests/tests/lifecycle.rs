@@ -3,29 +3,16 @@
 //! phoenix re-exec that refuses no connection, memory and time limits, graceful and forced
 //! stops, the SIGQUIT dump and the pid file.
 
-use inphms_tests::swap::{install_swap_lib, swap_build, Load};
+use inphms_tests::swap::{install_swap_lib, swap_build, swap_server, Load};
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
-use inphms_tests::{http_get, target_dir, wait_until, with_test_addons, Server, TestDir};
+use inphms_tests::{http_get, target_dir, wait_until, TestDir};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A server loading `test_swap` v1 from `<td>/addons` (searched before the test addons, whose
-/// `test_http` it loads too), with `extra` arguments.
-fn swap_server(td: &TestDir, extra: &[&str]) -> Server {
-    let addons = td.join("addons");
-    install_swap_lib(&addons, &swap_build("v1"));
-    let path = with_test_addons(&[&addons]);
-    let mut args = vec![
-        "--addons-path",
-        &path,
-        "--load",
-        "base,web,test_http,test_swap",
-    ];
-    args.extend_from_slice(extra);
-    td.server(args).start()
-}
+/// The addons the servers of these tests load.
+const LOAD: &str = "base,web,test_http,test_swap";
 
 fn get_text(port: u16, path: &str) -> String {
     let resp = http_get(port, path, &[]);
@@ -36,7 +23,7 @@ fn get_text(port: u16, path: &str) -> String {
 #[test]
 fn sighup_swaps_v1_to_v2_under_load_with_no_failed_request() {
     let td = TestDir::new();
-    let server = swap_server(&td, &[]);
+    let server = swap_server(&td, LOAD, &[]);
     let port = server.port();
     assert_eq!(get_text(port, "/test_swap/version"), "v1");
     let load = Load::start(port, "/test_swap/version", 8);
@@ -67,7 +54,7 @@ fn sighup_swaps_v1_to_v2_under_load_with_no_failed_request() {
 #[test]
 fn a_swap_closes_the_replaced_addons_websockets_with_1001_after_a_grace() {
     let td = TestDir::new();
-    let server = swap_server(&td, &[]);
+    let server = swap_server(&td, LOAD, &[]);
     let port = server.port();
     let mut v1 = ws_connect(port, "/test_swap/ws", None);
     assert_eq!(ws_next(&mut v1).into_text().unwrap().as_str(), "v1");
@@ -94,7 +81,7 @@ fn a_swap_closes_the_replaced_addons_websockets_with_1001_after_a_grace() {
 #[test]
 fn sighup_with_a_broken_v2_keeps_v1_serving() {
     let td = TestDir::new();
-    let server = swap_server(&td, &[]);
+    let server = swap_server(&td, LOAD, &[]);
     let port = server.port();
     let abi_break = target_dir().join("test-addons/test_abi_break/libtest_abi_break.so");
     assert!(abi_break.is_file(), "run `cargo xtask test`");
@@ -134,7 +121,7 @@ fn sighup_with_a_broken_v2_keeps_v1_serving() {
 #[test]
 fn a_burst_of_ten_sighups_is_survived() {
     let td = TestDir::new();
-    let server = swap_server(&td, &[]);
+    let server = swap_server(&td, LOAD, &[]);
     let port = server.port();
     install_swap_lib(&td.join("addons"), &swap_build("v2"));
     for _ in 0..10 {
@@ -189,7 +176,7 @@ fn connection_per_request_load(
 fn phoenix_reexec_under_load_keeps_the_pid_and_refuses_no_connection() {
     let td = TestDir::new();
     // No in-process swap allowed: the first change makes the process re-exec itself.
-    let server = swap_server(&td, &["--limit-swaps", "0"]);
+    let server = swap_server(&td, LOAD, &["--limit-swaps", "0"]);
     let port = server.port();
     let loaded_before = get_text(port, "/test_swap/loaded_at");
     let stop = Arc::new(AtomicBool::new(false));
@@ -257,6 +244,7 @@ fn the_rss_soft_limit_triggers_a_reexec_and_rlimit_as_is_set() {
     let soft: u64 = 300 * 1024 * 1024;
     let server = swap_server(
         &td,
+        LOAD,
         &[
             "--limit-memory-soft",
             &soft.to_string(),
@@ -302,7 +290,7 @@ fn the_rss_soft_limit_triggers_a_reexec_and_rlimit_as_is_set() {
 #[test]
 fn a_handler_past_limit_time_real_gets_504_while_others_are_served() {
     let td = TestDir::new();
-    let server = swap_server(&td, &["--limit-time-real", "2"]);
+    let server = swap_server(&td, LOAD, &["--limit-time-real", "2"]);
     let port = server.port();
     let started = Instant::now();
     let slow = std::thread::spawn(move || http_get(port, "/test_http/sleep/8000", &[]));
@@ -330,7 +318,7 @@ fn a_handler_past_limit_time_real_gets_504_while_others_are_served() {
 fn sigquit_dumps_sigint_drains_and_removes_the_pidfile() {
     let td = TestDir::new();
     let pidfile = td.join("run/inphms.pid");
-    let mut server = swap_server(&td, &["--pidfile", pidfile.to_str().unwrap()]);
+    let mut server = swap_server(&td, LOAD, &["--pidfile", pidfile.to_str().unwrap()]);
     let port = server.port();
     assert!(wait_until(Duration::from_secs(5), || pidfile.is_file()));
     let slow = std::thread::spawn(move || http_get(port, "/test_swap/slow", &[]));
@@ -363,7 +351,7 @@ fn sigquit_dumps_sigint_drains_and_removes_the_pidfile() {
 fn a_connection_silent_when_the_stop_begins_still_gets_its_answer() {
     use std::io::{Read as _, Write as _};
     let td = TestDir::new();
-    let mut server = swap_server(&td, &[]);
+    let mut server = swap_server(&td, LOAD, &[]);
     let port = server.port();
     let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     silent
@@ -399,7 +387,7 @@ fn a_connection_silent_when_the_stop_begins_still_gets_its_answer() {
 #[test]
 fn a_second_sigint_forces_the_exit() {
     let td = TestDir::new();
-    let mut server = swap_server(&td, &[]);
+    let mut server = swap_server(&td, LOAD, &[]);
     let port = server.port();
     let _slow = std::thread::spawn(move || {
         inphms_tests::try_request(

@@ -4,7 +4,13 @@
 //! lists a handler stuck past `limit_time_real` with its method, path and database.
 
 use inphms_tests::{http_get, wait_until, with_test_addons, Server, TestDir};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The host's `limits::MIN_RECYCLE_UPTIME`: the least an image serves before the soft limit
+/// may recycle it.
+const RECYCLE_UPTIME: Duration = Duration::from_secs(10);
+/// The host's `limits::CHECK_INTERVAL`: how often the soft limit is checked.
+const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A server with `base,web,test_http`, its data folder `<td>/data`, and `args`, answering
 /// `/web/health`.
@@ -37,6 +43,7 @@ fn start(td: &TestDir, args: &[&str]) -> Server {
 fn a_soft_limit_below_the_startup_rss_warns_once_and_does_not_loop() {
     let td = TestDir::new();
     let server = start(&td, &["--limit-memory-soft", "1048576"]);
+    let ready = Instant::now();
     let warning =
         "limit_memory_soft (1048576 bytes) is below the memory the server uses after start-up";
     assert!(
@@ -44,8 +51,14 @@ fn a_soft_limit_below_the_startup_rss_warns_once_and_does_not_loop() {
         "{}",
         server.stderr()
     );
-    // Three more checks of the soft limit (every 2 s): before the fix, a re-exec at each.
-    let observed = wait_until(Duration::from_millis(6500), || {
+    // The soft limit is checked every 2 s (CHECK_INTERVAL), and never recycles an image
+    // that has served less than 10 s (MIN_RECYCLE_UPTIME): so watch until the image has
+    // served past that and two more checks, with a second to spare. Before the fix, a
+    // re-exec came at every check; with the baseline decision lost (the limit enforced
+    // from an RSS that starts over it), one would come at the first check past 10 s.
+    // The image started serving before `start` saw /web/health answer.
+    let watch = RECYCLE_UPTIME + 2 * CHECK_INTERVAL + Duration::from_secs(1);
+    let observed = wait_until(watch.saturating_sub(ready.elapsed()), || {
         server.stderr().contains("Initiating server reload")
     });
     let log = server.stderr();

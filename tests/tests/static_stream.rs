@@ -1,7 +1,8 @@
 //! Static files are streamed from the file, never held whole in memory (issue 15, "Found
 //! broken 5"): 48 clients reading a 60 MiB static file slowly, at once, keep the host's
 //! resident memory under 128 MiB (VmRSS sampled throughout, VmHWM at the end), each gets
-//! the whole file byte for byte, `/web/health` answers throughout, and a `Range` request on
+//! the whole file byte for byte, `/web/health` answers throughout (every check within 5 s,
+//! nine in ten within 1 s), and a `Range` request on
 //! the big file gets exactly its slice. A file truncated while it is being sent ends its
 //! response short (the connection closed, never a wrong byte), logged once, and the host
 //! goes on serving.
@@ -24,6 +25,10 @@ const RSS_LIMIT_KIB: u64 = 128 * 1024;
 /// about 2.5 MiB/s, so a reader takes 25 s at least for the 60 MiB.
 const READ_SIZE: usize = 64 * 1024;
 const PAUSE: Duration = Duration::from_millis(25);
+/// `/web/health` during the readers: the slowest of its answers within this...
+const HEALTH_SLOWEST: Duration = Duration::from_secs(5);
+/// ...and nine in ten within this.
+const HEALTH_MOST: Duration = Duration::from_secs(1);
 /// The bound on the whole run (a reader that gets nothing for this long fails too).
 const RUN_LIMIT: Duration = Duration::from_secs(150);
 
@@ -280,14 +285,29 @@ fn slow_readers_of_a_big_static_file_keep_memory_bounded() {
         peak < RSS_LIMIT_KIB && hwm < RSS_LIMIT_KIB,
         "the host's memory went past {RSS_LIMIT_KIB} KiB: peak VmRSS {peak} KiB, VmHWM {hwm} KiB"
     );
-    assert!(!answers.is_empty());
-    for (status, took) in &answers {
-        assert_eq!(*status, 200, "/web/health during the readers");
-        assert!(
-            *took < Duration::from_secs(2),
-            "/web/health took {took:?} during the readers"
-        );
-    }
+    // Every health check answered 200, the slowest within HEALTH_SLOWEST and nine in ten
+    // within HEALTH_MOST. Why two bounds: the machine's two cores are shared with the 48
+    // reader threads and other work, so one check may wait on the scheduler for a second
+    // or so now and then; what this test must catch is the host failing to answer while
+    // it streams (its workers blocked by file reads, a queue behind the readers), which
+    // makes most checks slow, or one very slow.
+    assert!(answers.len() >= 10, "only {} health checks", answers.len());
+    let mut times: Vec<Duration> = answers
+        .iter()
+        .map(|(status, took)| {
+            assert_eq!(*status, 200, "/web/health during the readers");
+            *took
+        })
+        .collect();
+    times.sort();
+    let slowest = times[times.len() - 1];
+    let ninth_decile = times[times.len() * 9 / 10];
+    assert!(
+        slowest < HEALTH_SLOWEST && ninth_decile < HEALTH_MOST,
+        "/web/health during the readers: slowest {slowest:?} (bound {HEALTH_SLOWEST:?}), \
+         9 in 10 within {ninth_decile:?} (bound {HEALTH_MOST:?}), of {}",
+        times.len()
+    );
     assert!(
         !server.stderr().contains("out of memory"),
         "{}",

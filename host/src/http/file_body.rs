@@ -50,10 +50,11 @@ pub struct FileBody {
 }
 
 impl FileBody {
-    /// A body of the `len` bytes of `file` (named `path` in logs) from `offset`.
-    pub fn new(file: File, path: PathBuf, offset: u64, len: u64) -> FileBody {
+    /// A body of the `len` bytes of `file` (named `path` in logs) from `offset`. The file
+    /// may be shared (reads are positioned `pread`s, which leave no offset behind).
+    pub fn new(file: impl Into<Arc<File>>, path: PathBuf, offset: u64, len: u64) -> FileBody {
         FileBody {
-            file: Arc::new(file),
+            file: file.into(),
             path,
             offset,
             remaining: len,

@@ -27,14 +27,21 @@
 //!   ranges or a malformed header are ignored (full 200), as is a `Range` with a
 //!   non-matching `If-Range`. `HEAD` gives the headers without reading the file. Other
 //!   methods get 405 with `Allow: GET, HEAD` (Odoo would serve the file).
-//! * **Streamed, never whole in memory.** `respond` opens the file (a failure is 404 when
-//!   it is gone, 403 when it cannot be read, 500 otherwise; logged). A body of at most
+//! * **One file, headers and body.** `lookup` opens the file and reads its size and
+//!   modification time from the open descriptor (`fstat`), and `respond` reads the body from
+//!   that same descriptor: a deploy that renames a new file over it in between changes
+//!   neither, so the body always has the `Content-Length` and the `ETag` it is sent with
+//!   (a stat, then a later open of the path, could send a longer new file cut to the old
+//!   length under the old ETag, kept 7 days by caches). The open is non-blocking (a FIFO
+//!   does not hang it) and takes no controlling terminal. A file that exists but cannot be
+//!   opened is found, and answered 403 (permission) or 500, logged.
+//! * **Streamed, never whole in memory.** A body of at most
 //!   [`CHUNK_SIZE`] bytes is read at once; a larger one (whole file or range) is a
 //!   [`FileBody`]: read in chunks of [`CHUNK_SIZE`] as hyper sends them, so a response
 //!   holds about half a MiB whatever the file's size and the client's pace. There is no
 //!   size cap.
 //!
-//! Lookup and `respond` do blocking file I/O (open, stat, the first read of a small
+//! Lookup and `respond` do blocking file I/O (open, fstat, the first read of a small
 //! file); call them from `spawn_blocking` or accept the short block. A [`FileBody`]
 //! reads on the blocking pool itself. No session is involved.
 
@@ -42,7 +49,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -72,10 +81,13 @@ pub enum StaticLookup {
     Found(StaticFile),
 }
 
-/// A file found by [`StaticRoots::lookup`], with what its headers need.
+/// A file found by [`StaticRoots::lookup`]: opened, with what its headers need read from
+/// the open file.
 #[derive(Debug, Clone)]
 pub struct StaticFile {
     path: PathBuf,
+    /// The file opened at lookup (its body is read from it), or why it could not be.
+    file: Result<Arc<fs::File>, Arc<io::Error>>,
     size: u64,
     mtime: SystemTime,
     etag: String,
@@ -166,7 +178,16 @@ impl StaticRoots {
             tracing::debug!(target: LOG_TARGET, path = raw_path, "static path leads out of its folder");
             return None;
         }
-        let meta = fs::metadata(&canonical).ok()?;
+        let (file, meta) = match open(&canonical) {
+            Ok(file) => {
+                let meta = file.metadata().ok()?;
+                (Ok(Arc::new(file)), meta)
+            }
+            // Gone since it was canonicalized: not a file (any more).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            // A file that may not be read is found, and answered 403 (500 for other errors).
+            Err(e) => (Err(Arc::new(e)), fs::metadata(&canonical).ok()?),
+        };
         if !meta.is_file() {
             return None;
         }
@@ -179,11 +200,21 @@ impl StaticRoots {
         );
         Some(StaticFile {
             path: canonical,
+            file,
             size: meta.len(),
             mtime,
             etag,
         })
     }
+}
+
+/// Opens `path` for reading without blocking on a FIFO (`O_NONBLOCK`: it has no effect on
+/// the reads of a regular file) and without taking a terminal as controlling one.
+fn open(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
 }
 
 /// Decodes one path segment; `None` when it is not valid UTF-8 or holds `/`, `\` or NUL.
@@ -312,7 +343,7 @@ impl StaticFile {
         &self.path
     }
 
-    /// Size in bytes, at lookup.
+    /// Size in bytes of the file opened at lookup.
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -327,15 +358,20 @@ impl StaticFile {
         content_type(&self.path)
     }
 
-    /// The response to `method` with the request's `headers` (see the module doc). A file
-    /// that vanished since the lookup gives an empty 404; one that cannot be opened, 403 or
-    /// 500.
+    /// The response to `method` with the request's `headers` (see the module doc), its
+    /// headers and body from the file opened at lookup. A file that could not be opened
+    /// gives 403 or 500; one cut shorter than its size, an empty 404 (or, mid-stream, a
+    /// body ended short).
     pub fn respond(&self, method: &Method, headers: &HeaderMap) -> StaticResponse {
         let mut out = HeaderMap::new();
         if method != Method::GET && method != Method::HEAD {
             out.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response(StatusCode::METHOD_NOT_ALLOWED, out, Body::empty());
         }
+        let file = match &self.file {
+            Ok(file) => file,
+            Err(e) => return self.unreadable(e),
+        };
 
         let last_modified = httpdate::fmt_http_date(self.mtime);
         let expires = httpdate::fmt_http_date(SystemTime::now() + STATIC_CACHE);
@@ -394,14 +430,14 @@ impl StaticFile {
                 out.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
                 response(StatusCode::RANGE_NOT_SATISFIABLE, out, Body::empty())
             }
-            RangeRequest::Whole => match self.body(0, self.size) {
+            RangeRequest::Whole => match self.body(file, 0, self.size) {
                 Ok(body) => {
                     out.insert(header::CONTENT_LENGTH, HeaderValue::from(self.size));
                     response(StatusCode::OK, out, body)
                 }
-                Err(e) => self.unreadable(e),
+                Err(e) => self.unreadable(&e),
             },
-            RangeRequest::Part(start, end) => match self.body(start, end - start + 1) {
+            RangeRequest::Part(start, end) => match self.body(file, start, end - start + 1) {
                 Ok(body) => {
                     let value = format!("bytes {start}-{end}/{}", self.size);
                     out.insert(
@@ -411,7 +447,7 @@ impl StaticFile {
                     out.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
                     response(StatusCode::PARTIAL_CONTENT, out, body)
                 }
-                Err(e) => self.unreadable(e),
+                Err(e) => self.unreadable(&e),
             },
         }
     }
@@ -450,14 +486,13 @@ impl StaticFile {
         httpdate::parse_http_date(value).is_ok_and(|date| unix_secs(date) == unix_secs(self.mtime))
     }
 
-    /// The `len` bytes from `offset`: read now when they fit in one chunk, else streamed.
-    /// The file is opened here, so that a failure is this response's status.
-    fn body(&self, offset: u64, len: u64) -> io::Result<Body> {
-        let file = fs::File::open(&self.path)?;
+    /// The `len` bytes of `file` from `offset`: read now when they fit in one chunk (so
+    /// that a failure is this response's status), else streamed.
+    fn body(&self, file: &Arc<fs::File>, offset: u64, len: u64) -> io::Result<Body> {
         match usize::try_from(len) {
-            Ok(small) if small <= CHUNK_SIZE => Ok(Body::from(read_chunk(&file, offset, small)?)),
+            Ok(small) if small <= CHUNK_SIZE => Ok(Body::from(read_chunk(file, offset, small)?)),
             _ => Ok(Body::from(FileBody::new(
-                file,
+                Arc::clone(file),
                 self.path.clone(),
                 offset,
                 len,
@@ -465,11 +500,11 @@ impl StaticFile {
         }
     }
 
-    /// The answer when the file cannot be read after its lookup: 404 when it is gone (or
-    /// shorter than its size at lookup), 403 when it may not be read, 500 otherwise.
-    fn unreadable(&self, e: io::Error) -> StaticResponse {
+    /// The answer when the file cannot be opened or read: 404 when it is gone (or shorter
+    /// than its size at lookup), 403 when it may not be read, 500 otherwise.
+    fn unreadable(&self, e: &io::Error) -> StaticResponse {
         tracing::warn!(target: LOG_TARGET, path = %self.path.display(), error = %e,
-            "static file unreadable after lookup");
+            "static file unreadable");
         let status = match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof => {
                 return response(StatusCode::NOT_FOUND, HeaderMap::new(), Body::empty());
@@ -865,12 +900,74 @@ mod tests {
     }
 
     #[test]
-    fn vanished_file_is_an_empty_404() {
+    fn a_file_removed_after_lookup_is_sent_as_it_was_and_one_cut_short_is_a_404() {
         let f = fixture();
         let file = found(&f.roots, "/web/static/data.bin");
         fs::remove_file(file.path()).unwrap();
-        assert_eq!(get(&file, &[]).status, StatusCode::NOT_FOUND);
         assert!(not_static(&f.roots, "/web/static/data.bin"));
+        // Opened at lookup: the removal changes nothing for this response.
+        let r = get(&file, &[]);
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(&r.body[..], b"0123456789");
+
+        let file = found(&f.roots, "/web/static/src/app.js");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(file.path())
+            .and_then(|f| f.set_len(3))
+            .unwrap();
+        let r = get(&file, &[]);
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(r.body.is_empty() && r.headers.get("etag").is_none());
+    }
+
+    /// The `ETag`'s size field (`"<mtime>-<size>-<adler32>"`).
+    fn etag_size(r: &Got) -> u64 {
+        h(r, "etag").split('-').nth(1).unwrap().parse().unwrap()
+    }
+
+    /// A deploy renames a new, longer file over a static file between its lookup and its
+    /// response: the response is the file looked up, whole, with its own length and ETag
+    /// (before the fix: the new file cut to the old length, under the old ETag).
+    #[test]
+    fn a_file_renamed_over_after_lookup_sends_the_bytes_its_headers_describe() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old_small = b"old body".to_vec();
+        let new_small = b"the new, longer body".to_vec();
+        let old_big: Vec<u8> = (0..CHUNK_SIZE + 10).map(|i| (i % 251) as u8).collect();
+        let new_big: Vec<u8> = (0..CHUNK_SIZE * 2).map(|i| (i % 241) as u8).collect();
+        fs::write(tmp.path().join("small.js"), &old_small).unwrap();
+        fs::write(tmp.path().join("big.bin"), &old_big).unwrap();
+        let roots = StaticRoots::new([("x", tmp.path())]);
+        for (name, old, new) in [
+            ("small.js", &old_small, &new_small),
+            ("big.bin", &old_big, &new_big),
+        ] {
+            let file = found(&roots, &format!("/x/static/{name}"));
+            let aside = tmp.path().join(format!(".{name}.new"));
+            fs::write(&aside, new).unwrap();
+            fs::rename(&aside, tmp.path().join(name)).unwrap();
+            let r = get(&file, &[]);
+            assert_eq!(r.status, StatusCode::OK, "{name}");
+            assert!(&r.body == old, "{name}: the body is the file looked up");
+            assert_eq!(h(&r, "content-length"), r.body.len().to_string(), "{name}");
+            assert_eq!(etag_size(&r), r.body.len() as u64, "{name}");
+            let r = get(&file, &[("range", "bytes=2-")]);
+            assert!(r.body == old[2..], "{name}: a range of the file looked up");
+            // The next lookup finds the new file, its headers and body agreeing too.
+            let r = get(&found(&roots, &format!("/x/static/{name}")), &[]);
+            assert!(&r.body == new, "{name}");
+            assert_eq!(etag_size(&r), new.len() as u64, "{name}");
+            assert_eq!(h(&r, "content-length"), new.len().to_string(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_fifo_is_not_static_and_does_not_block() {
+        let f = fixture();
+        let fifo = f.roots.root("web").unwrap().join("pipe.js");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(not_static(&f.roots, "/web/static/pipe.js"));
     }
 
     #[test]
@@ -929,7 +1026,7 @@ mod tests {
             ),
             (io::ErrorKind::Other, StatusCode::INTERNAL_SERVER_ERROR),
         ] {
-            let r = collect(file.unreadable(io::Error::from(kind)));
+            let r = collect(file.unreadable(&io::Error::from(kind)));
             assert_eq!(r.status, status, "{kind:?}");
             assert!(r.headers.get("etag").is_none());
         }

@@ -15,15 +15,21 @@
 
 use super::manifest::Manifest;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 /// The identity of a library file's content: its size and modification time, confirmed by
 /// a hash of its bytes when those change (a rebuilt library with the same bytes is the same).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The stamp last hashed is remembered with its verdict, so that a file left with another
+/// modification time (a copy that stopped, a refused build) is not read whole again at
+/// every check of `--dev=reload` or SIGHUP.
+#[derive(Debug)]
 pub struct Fingerprint {
     len: u64,
     modified: Option<SystemTime>,
     hash: u64,
+    /// The last other stamp hashed, and whether the bytes were the same.
+    last_hashed: Mutex<Option<(Stamp, bool)>>,
 }
 
 impl Fingerprint {
@@ -34,6 +40,7 @@ impl Fingerprint {
             len: stamp.len,
             modified: stamp.modified,
             hash: hash_bytes(bytes),
+            last_hashed: Mutex::new(None),
         }
     }
 
@@ -45,10 +52,25 @@ impl Fingerprint {
         if meta.len() != self.len {
             return false;
         }
-        if meta.modified().ok() == self.modified {
+        let stamp = Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        };
+        if stamp.modified == self.modified {
             return true;
         }
-        hash_file(path).is_ok_and(|h| h == self.hash)
+        let mut last = self
+            .last_hashed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, same)) = *last {
+            if seen == stamp {
+                return same;
+            }
+        }
+        let same = hash_file(path).is_ok_and(|h| h == self.hash);
+        *last = Some((stamp, same));
+        same
     }
 }
 
@@ -222,4 +244,40 @@ fn newest_source(dir: &Path) -> Option<SystemTime> {
         .filter_map(|e| e.metadata().ok()?.modified().ok())
         .max();
     cargo.into_iter().chain(src).max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_changed_stamp_is_hashed_once() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("libx.so");
+        let bytes = b"12345678abcdefgh";
+        std::fs::write(&path, bytes).unwrap();
+        let fp = Fingerprint::from_bytes(&Stamp::of(&path).unwrap(), bytes);
+        assert!(fp.matches(&path));
+        let stamp = |secs: u64| {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(UNIX_EPOCH + Duration::from_secs(secs)))
+                .unwrap();
+        };
+        // Touched: another stamp, the same bytes (hashed).
+        stamp(1000);
+        assert!(fp.matches(&path));
+        // Other bytes of the same size under that same stamp: the stamp's verdict stands,
+        // the file is not read again (as the size and time of the loaded file are trusted).
+        std::fs::write(&path, b"ABCDEFGH........").unwrap();
+        stamp(1000);
+        assert!(fp.matches(&path), "hashed again");
+        // A new stamp is hashed.
+        stamp(2000);
+        assert!(!fp.matches(&path));
+        std::fs::write(&path, b"short").unwrap();
+        assert!(!fp.matches(&path));
+    }
 }

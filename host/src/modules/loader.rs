@@ -9,10 +9,16 @@
 //!
 //! `dlopen` of a truncated or half-written file (a `cp`, `scp` or `rsync --inplace` still at
 //! work) kills the process with SIGBUS, so before the copy is opened: the source's size and
-//! modification time must be the same before and after the copy (and [`SETTLE_WAIT`] later
-//! when it was modified within [`QUIET`]), the copy must have the source's size, and the
-//! copy's bytes must pass [`elf::check`]: every segment and section inside the file. The
-//! copy is private, so what is checked is what is mapped.
+//! modification time must be the same before and after the copy, and the same over
+//! [`SETTLE_WAIT`] when it was modified within [`QUIET`]; the copy must have the source's
+//! size, and the copy's bytes must pass [`elf::check`]: every segment and section inside the
+//! file. The copy is private, so what is checked is what is mapped.
+//!
+//! The wait is one for all the libraries of a load ([`Settled::wait_for`]: all stamped, one
+//! sleep, all stamped again), not one per library one after another: after a build, a
+//! start with N fresh libraries waits 150 ms, not N x 150 ms. A library whose stamp at its
+//! copy is the one that held over that wait is settled; one that changed since (or loaded
+//! without a [`Settled`]) waits on its own.
 
 use super::library::{Fingerprint, Stamp};
 use super::{elf, host_api};
@@ -21,7 +27,7 @@ use inphms_sdk::abi::{AddonItems, AddonModuleRef};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a recently modified library must keep its size and modification time before it
 /// is loaded.
@@ -31,6 +37,46 @@ pub const SETTLE_WAIT: Duration = Duration::from_millis(150);
 /// write updates the modification time, so no writer was at work for that long (and a wait
 /// for each library would slow every start).
 pub const QUIET: Duration = Duration::from_secs(2);
+
+/// Libraries whose size and modification time held over one [`SETTLE_WAIT`] (see the
+/// module documentation).
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// Each library and the stamp it had before and after the wait.
+    stable: Vec<(PathBuf, Stamp)>,
+}
+
+impl Settled {
+    /// Stamps each of `paths`; when some was modified within [`QUIET`], sleeps
+    /// [`SETTLE_WAIT`] once and stamps them again. Those with the same stamp both times (or
+    /// not modified recently: no wait needed) are settled. Blocks the calling thread for
+    /// that one wait at most.
+    pub fn wait_for<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Settled {
+        let stamped: Vec<(PathBuf, Stamp)> = paths
+            .into_iter()
+            .filter_map(|p| Some((p.to_owned(), Stamp::of(p).ok()?)))
+            .collect();
+        if stamped.iter().any(|(_, s)| s.is_recent(QUIET)) {
+            let started = Instant::now();
+            std::thread::sleep(SETTLE_WAIT);
+            tracing::debug!(target: "inphms.modules.loading",
+                "waited {} ms once for {} library file(s) to settle",
+                started.elapsed().as_millis(), stamped.len());
+        } else {
+            return Settled { stable: stamped };
+        }
+        let stable = stamped
+            .into_iter()
+            .filter(|(p, before)| Stamp::of(p).is_ok_and(|after| after == *before))
+            .collect();
+        Settled { stable }
+    }
+
+    /// Whether `path` held `stamp` over the wait.
+    fn holds(&self, path: &Path, stamp: &Stamp) -> bool {
+        self.stable.iter().any(|(p, s)| p == path && s == stamp)
+    }
+}
 
 /// A library that passed every check.
 #[derive(Clone, Copy)]
@@ -81,10 +127,23 @@ impl Drop for PrivateCopy {
 
 /// Loads the library at `path` for the addon `name`, checks it, and returns it with its
 /// items and the fingerprint of the bytes loaded. `post_load` is not run here: see [`init`].
+/// A library modified within [`QUIET`] waits [`SETTLE_WAIT`] on its own: to load several,
+/// see [`load_settled`].
 pub fn load(
     name: &str,
     path: &Path,
     run_dir: &Path,
+) -> Result<(Library, AddonItems, Fingerprint), LoadError> {
+    load_settled(name, path, run_dir, &Settled::default())
+}
+
+/// [`load`], with no wait for a library that `settled` found stable with the stamp it has at
+/// its copy.
+pub fn load_settled(
+    name: &str,
+    path: &Path,
+    run_dir: &Path,
+    settled: &Settled,
 ) -> Result<(Library, AddonItems, Fingerprint), LoadError> {
     let fail = |reason: String, incompatible: bool| LoadError {
         path: path.to_owned(),
@@ -119,7 +178,7 @@ pub fn load(
         ));
     }
     elf::check(&bytes).map_err(|e| fail(e.to_string(), e.is_foreign()))?;
-    if before.is_recent(QUIET) {
+    if before.is_recent(QUIET) && !settled.holds(path, &before) {
         std::thread::sleep(SETTLE_WAIT);
         let later = Stamp::of(path).map_err(|e| fail(format!("cannot be read: {e}"), false))?;
         if later != before {
@@ -315,6 +374,47 @@ pub fn abi_summary(report: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ten libraries just written are waited for once together, not ten times; one that
+    /// changed after the wait is not settled (its load waits on its own).
+    #[test]
+    fn fresh_libraries_are_waited_for_once_together() {
+        let t = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..10)
+            .map(|i| {
+                let p = t.path().join(format!("lib{i}.so"));
+                std::fs::write(&p, vec![0u8; 100 + i]).unwrap();
+                p
+            })
+            .collect();
+        let started = Instant::now();
+        let settled = Settled::wait_for(paths.iter().map(PathBuf::as_path));
+        let took = started.elapsed();
+        assert!(took >= SETTLE_WAIT, "no wait for fresh files: {took:?}");
+        // One wait of 150 ms and 20 stats; ten waits would be 1.5 s (a generous bound for
+        // a busy machine, that ten sleeps cannot meet).
+        assert!(took < SETTLE_WAIT * 10, "{took:?}");
+        for p in &paths {
+            assert!(settled.holds(p, &Stamp::of(p).unwrap()), "{}", p.display());
+        }
+        std::fs::write(&paths[0], b"rewritten").unwrap();
+        assert!(!settled.holds(&paths[0], &Stamp::of(&paths[0]).unwrap()));
+        assert!(!Settled::default().holds(&paths[1], &Stamp::of(&paths[1]).unwrap()));
+
+        // Files not modified within QUIET: no wait, all settled.
+        let old = std::time::SystemTime::now() - QUIET * 2;
+        for p in &paths {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .and_then(|f| f.set_modified(old))
+                .unwrap();
+        }
+        let settled = Settled::wait_for(paths.iter().map(PathBuf::as_path));
+        for p in &paths {
+            assert!(settled.holds(p, &Stamp::of(p).unwrap()));
+        }
+    }
 
     #[test]
     fn a_truncated_library_is_refused_before_dlopen_and_its_copy_removed() {

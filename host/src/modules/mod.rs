@@ -121,9 +121,22 @@ pub fn load_addons_reusing(
     for (name, e) in unordered {
         report.refused.push((name, e.to_string()));
     }
-    for name in &order {
+    // Each library located once; those found are stamped and, if any was just modified,
+    // waited for once together (not `SETTLE_WAIT` each, one after another).
+    let located: Vec<Option<LibraryState>> = order
+        .iter()
+        .map(|name| {
+            let (dir, manifest) = set.get(name).map(|a| (&a.dir, &a.manifest))?;
+            Some(library::locate(name, dir, manifest.as_ref().ok()?))
+        })
+        .collect();
+    let settled =
+        loader::Settled::wait_for(located.iter().flatten().filter_map(LibraryState::path));
+    for (name, state) in order.iter().zip(located) {
         let name = name.clone();
-        let Some((dir, Ok(manifest))) = set.get(&name).map(|a| (&a.dir, &a.manifest)) else {
+        let (Some((dir, Ok(manifest))), Some(state)) =
+            (set.get(&name).map(|a| (&a.dir, &a.manifest)), state)
+        else {
             // Unreachable: ordered addons exist and have a manifest.
             continue;
         };
@@ -134,15 +147,14 @@ pub fn load_addons_reusing(
             continue;
         }
         if let Some(old) = previous.iter().find(|p| p.name == name) {
-            let current = library::locate(&name, dir, manifest);
-            if current.path() == Some(old.library_path.as_path())
+            if state.path() == Some(old.library_path.as_path())
                 && old.fingerprint.matches(&old.library_path)
             {
                 report.reused.push(std::sync::Arc::clone(old));
                 continue;
             }
         }
-        match load_one(&name, dir, manifest, run_dir) {
+        match load_one(&name, dir, manifest, state, run_dir, &settled) {
             Ok(loaded) => {
                 fresh.push(name.clone());
                 report.loaded.push(loaded)
@@ -182,14 +194,16 @@ pub fn changed_addons(
         .collect()
 }
 
-/// Locates, loads, checks and initialises one addon.
+/// Loads, checks and initialises one addon whose library was located (`state`).
 fn load_one(
     name: &str,
     dir: &Path,
     manifest: &Manifest,
+    state: LibraryState,
     run_dir: &Path,
+    settled: &loader::Settled,
 ) -> Result<LoadedAddon, String> {
-    let path = match library::locate(name, dir, manifest) {
+    let path = match state {
         LibraryState::Built(p) => p,
         LibraryState::Stale(p) => {
             tracing::warn!(target: "inphms.modules.loading", "addon '{name}': library {} is older than its sources; loading it anyway", p.display());
@@ -210,7 +224,8 @@ fn load_one(
         }
         e.to_string()
     };
-    let (library, items, fingerprint) = loader::load(name, &path, run_dir).map_err(log_err)?;
+    let (library, items, fingerprint) =
+        loader::load_settled(name, &path, run_dir, settled).map_err(log_err)?;
     tracing::info!(target: "inphms.modules.loading", "loading addon {name} ({})", path.display());
     loader::init(name, &path, &library).map_err(log_err)?;
     Ok(LoadedAddon {

@@ -66,7 +66,8 @@ pub fn over_soft_limit(limit: u64) -> Option<u64> {
 }
 
 /// The least time an image serves before the soft limit may recycle it: at most one
-/// re-exec for memory per this interval, whatever RSS does.
+/// re-exec for memory per this interval, whatever RSS does. (`tests/tests/small_hardening.rs`
+/// watches past it, and [`CHECK_INTERVAL`], to see no re-exec: keep its copies in step.)
 pub const MIN_RECYCLE_UPTIME: Duration = Duration::from_secs(10);
 
 /// `limit_memory_soft` as the lifecycle applies it, once per process image.

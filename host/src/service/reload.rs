@@ -9,7 +9,9 @@
 //!
 //! A library refused (truncated, half-written, incompatible, failing `post_load`) is one
 //! line naming the file and what is wrong, and the current generation keeps serving.
-//! [`DevWatcher`] is `--dev=reload`: it swaps a changed library once it has settled.
+//! [`DevWatcher`] is `--dev=reload`: it swaps a changed library once it has settled. Its
+//! file work (the addons paths scanned, the libraries stamped, a changed one hashed once per
+//! stamp) runs on the blocking pool, not on a runtime worker.
 
 use crate::config::Config;
 use crate::http::application::Application;
@@ -207,6 +209,12 @@ type Snapshot = Vec<(String, Option<PathBuf>, Option<Stamp>)>;
 /// library that is still refused (truncated, broken) is not tried again until it changes
 /// again, so a refusal is one line, and the next complete write is swapped in.
 pub struct DevWatcher {
+    state: WatchState,
+}
+
+/// What [`DevWatcher`] remembers between checks (moved to the blocking pool for a check).
+#[derive(Default)]
+struct WatchState {
     exe_modified: Option<SystemTime>,
     /// The host binary's stamp at the last check once it changed (it is re-executed once
     /// it has stopped changing too).
@@ -221,15 +229,16 @@ impl DevWatcher {
     /// A watcher of the current generation's libraries and of the binary `exe`.
     pub fn new(_generations: &Generations, exe: Option<&Path>) -> Self {
         DevWatcher {
-            exe_modified: exe.and_then(modified),
-            exe_pending: None,
-            pending: None,
-            tried: None,
+            state: WatchState {
+                exe_modified: exe.and_then(modified),
+                ..WatchState::default()
+            },
         }
     }
 
-    /// Looks for changes (when `--dev` has `reload`; the configuration of a reload counts).
-    pub fn check(&mut self, generations: &Generations, exe: Option<&Path>) -> DevChange {
+    /// Looks for changes (when `--dev` has `reload`; the configuration of a reload counts),
+    /// on the blocking pool.
+    pub async fn check(&mut self, generations: &Generations, exe: Option<&Path>) -> DevChange {
         let enabled = generations
             .config
             .dev_mode
@@ -238,6 +247,37 @@ impl DevWatcher {
         if !enabled {
             return DevChange::None;
         }
+        let config = Arc::clone(&generations.config);
+        let apps = Arc::clone(&generations.apps);
+        let exe = exe.map(Path::to_owned);
+        let exe_modified = self.state.exe_modified;
+        let mut state = std::mem::take(&mut self.state);
+        let checked = tokio::task::spawn_blocking(move || {
+            let change = state.check(&config, &apps, exe.as_deref());
+            (state, change)
+        })
+        .await;
+        match checked {
+            Ok((state, change)) => {
+                self.state = state;
+                change
+            }
+            Err(e) => {
+                tracing::error!(target: TARGET, "autoreload: the check failed ({e}); watching on");
+                self.state.exe_modified = exe_modified;
+                DevChange::None
+            }
+        }
+    }
+}
+
+impl WatchState {
+    fn check(
+        &mut self,
+        config: &Config,
+        apps: &ArcSwap<Application>,
+        exe: Option<&Path>,
+    ) -> DevChange {
         let exe_now = exe.and_then(|e| Stamp::of(e).ok());
         if let Some(now) = exe_now.filter(|n| n.modified != self.exe_modified) {
             if self.exe_pending == Some(now) {
@@ -250,9 +290,9 @@ impl DevWatcher {
             return DevChange::None;
         }
         self.exe_pending = None;
-        let apps = generations.apps.load();
-        let set = module::discover(&modules::addons_paths(&generations.config.addons_path));
-        let names = modules::server_wide_names(&generations.config.server_wide_modules);
+        let apps = apps.load();
+        let set = module::discover(&modules::addons_paths(&config.addons_path));
+        let names = modules::server_wide_names(&config.server_wide_modules);
         let changed = modules::changed_addons(&set, &names, &apps.addons);
         if changed.is_empty() {
             self.pending = None;

@@ -261,7 +261,7 @@ async fn lifecycle(
                     if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {
                         break Exit::Phoenix(format!("{stuck} handlers are stuck past limit_time_real"));
                     }
-                    match watcher.check(&generations, exe.as_deref()) {
+                    match watcher.check(&generations, exe.as_deref()).await {
                         DevChange::None => {}
                         DevChange::Addons => {
                             tracing::info!(target: TARGET, "autoreload: addon library changed, swapping");
