@@ -52,4 +52,4 @@ pub use dir::TestDir;
 pub use http::{http_get, request, try_request, HttpConn, Response};
 pub use paths::{built_lib, host_bin, repo_root, target_dir};
 pub use server::{Server, ServerBuilder};
-pub use sys::{is_root, send_signal, wait_until};
+pub use sys::{is_accepted, is_root, send_signal, wait_until};

@@ -245,6 +245,29 @@ impl Server {
         wait_until(timeout, || self.stderr().contains(needle))
     }
 
+    /// Waits until the server has `request` (`"GET /test_swap/slow"`: method and path) in
+    /// flight, for a handler that logs nothing when it starts: sends SIGQUIT, whose dump
+    /// lists every request in flight (`in flight: METHOD PATH database ...`), one dump at a
+    /// time, until a dump written after this call lists it. Whether it did within `timeout`.
+    pub fn wait_in_flight(&self, request: &str, timeout: Duration) -> bool {
+        let needle = format!("in flight: {request} ");
+        let from = self.stderr().len();
+        let mut asked = 0;
+        wait_until(timeout, || {
+            let log = self.stderr();
+            let new = log.get(from..).unwrap_or("");
+            if new.contains(&needle) {
+                return true;
+            }
+            // The next signal once the previous dump is written (its first line is in).
+            if new.matches("SIGQUIT: ").count() >= asked {
+                asked += 1;
+                self.signal("QUIT");
+            }
+            false
+        })
+    }
+
     /// Sends a signal (`"TERM"`, `"INT"`, `"HUP"`...).
     pub fn signal(&self, sig: &str) {
         send_signal(self.pid(), sig);
