@@ -10,8 +10,8 @@
 //! - [`Cmd`] and [`run`]: a one-shot command with a clean environment and a timeout, giving an
 //!   [`Output`].
 //! - [`Server`]: `inphms-host server` on a loopback socket the harness binds and hands over
-//!   (socket activation: no port race between parallel tests), its stdout and stderr captured to files,
-//!   waited for until the port accepts connections, killed on drop.
+//!   (socket activation: no port race between parallel tests), its stdout and stderr
+//!   captured to files, waited for until it answers HTTP, killed on drop.
 //! - [`http_get`], [`request`] and [`HttpConn`]: a small blocking HTTP/1.1 client (Content-Length
 //!   and chunked bodies) giving a [`Response`].
 //!
