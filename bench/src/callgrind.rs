@@ -2,7 +2,7 @@
 //! --instructions`): unlike the wall-clock runs, the counts do not depend on what else the
 //! machine is doing, so they compare two builds of the request path precisely.
 //!
-//! For each scenario (a server and its load, from [`suite::SCENARIOS`]): the server starts
+//! For each scenario (a server and its load, from [`suite::scenarios`]): the server starts
 //! under callgrind, its first answer is checked, the load runs for a warm-up, the counters
 //! are zeroed (`callgrind_control -z`), the load runs again with 8 connections, the counters
 //! are dumped (`callgrind_control -d`) and the dump's total is divided by the requests the
@@ -10,8 +10,9 @@
 //! it is a few instructions per request.
 
 use crate::loadgen::Stats;
+use crate::model::{Options, Scenario};
 use crate::servers::{Env, Server};
-use crate::suite::{self, Options, Scenario};
+use crate::suite;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -46,7 +47,7 @@ impl Count {
 }
 
 /// Counts the scenarios of [`KEYS`], or those `opts.only` names (in this mode its entries
-/// are keys of [`suite::SCENARIOS`], e.g. `base-close,host-close`). With `keep`, each dump is kept there as `<key>.callgrind`,
+/// are keys of [`suite::scenarios`], e.g. `base-close,host-close`). With `keep`, each dump is kept there as `<key>.callgrind`,
 /// for `callgrind_annotate`.
 pub fn run(env: &Env, opts: &Options, keep: Option<&Path>) -> Result<Vec<Count>, String> {
     let keys: Vec<&str> = match &opts.only {
@@ -54,9 +55,9 @@ pub fn run(env: &Env, opts: &Options, keep: Option<&Path>) -> Result<Vec<Count>,
         Some(only) => {
             if let Some(unknown) = only
                 .iter()
-                .find(|k| !suite::SCENARIOS.iter().any(|s| s.key == k.as_str()))
+                .find(|k| !suite::scenarios().any(|s| s.key == k.as_str()))
             {
-                let all: Vec<&str> = suite::SCENARIOS.iter().map(|s| s.key).collect();
+                let all: Vec<&str> = suite::scenarios().map(|s| s.key).collect();
                 return Err(format!(
                     "--only {unknown}: with --instructions, --only takes scenario keys ({})",
                     all.join(", ")
@@ -78,8 +79,7 @@ pub fn run(env: &Env, opts: &Options, keep: Option<&Path>) -> Result<Vec<Count>,
     }
     let mut counts = Vec::new();
     for key in keys {
-        let scenario = suite::SCENARIOS
-            .iter()
+        let scenario = suite::scenarios()
             .find(|s| s.key == key)
             .ok_or_else(|| format!("no scenario {key}"))?;
         eprintln!("bench: callgrind: {key} ({})", scenario.kind.describe());

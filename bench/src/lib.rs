@@ -14,48 +14,37 @@
 //!   `BENCHMARKS.md` between markers, keeping the hand-written text around them
 //!   ([`report`]).
 //!
-//! The measured items follow issue 7's numbering; [`suite`] has one function per item. Items
-//! 7 and 8 swap between the release builds `test_swap-v1` and `test_swap-v2` that `cargo
+//! The measured items follow issue 7's numbering; [`suite`] has a file per item (its doc
+//! says what the item measures, its baseline and its target). Items 7 and 8 swap between the release builds `test_swap-v1` and `test_swap-v2` that `cargo
 //! xtask bench` assembles in `target/release/bench-addons/`; item 9 needs PostgreSQL at
 //! `127.0.0.1:5432` ([`pg`]) and the release `test_db`.
 //!
 //! `bench-suite --instructions` counts instead the instructions per request of the
 //! keep-alive scenarios under callgrind ([`callgrind`]): exact, whatever the machine's load.
 
+//!
+//! ## Module dependencies (one way, no circle)
+//!
+//! Each module imports only modules of the layers below it:
+//!
+//! 1. [`stats`] (median, percentile), [`client`] (a blocking HTTP/1.1 client), [`procfs`],
+//!    [`pg`]: leaves;
+//! 2. [`loadgen`] (the load generators) and [`servers`] (starting the servers under test);
+//! 3. [`model`]: what a run is and yields (settings, scenarios, samples, rows) and the
+//!    formatting of its values;
+//! 4. [`suite`] (measures, fills the model) and [`report`] (prints the model, writes
+//!    `BENCHMARKS.md`): neither imports the other;
+//! 5. [`callgrind`] (counts the scenarios of [`suite`]);
+//! 6. the binaries (`bench-suite` runs [`suite`] or [`callgrind`] and hands the results to
+//!    [`report`]).
+
 pub mod callgrind;
 pub mod client;
 pub mod loadgen;
+pub mod model;
 pub mod pg;
 pub mod procfs;
 pub mod report;
 pub mod servers;
+pub mod stats;
 pub mod suite;
-
-/// The median of `values` (the mean of the two middle ones for an even count); `NaN` when
-/// empty.
-pub fn median(values: &[f64]) -> f64 {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::median;
-
-    #[test]
-    fn medians() {
-        assert!(median(&[]).is_nan());
-        assert_eq!(median(&[3.0]), 3.0);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
-}

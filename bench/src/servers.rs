@@ -41,7 +41,7 @@ impl Env {
         let addons = work.join("addons");
         for name in STAGED_ADDONS {
             let built = bin_dir.join(format!("lib{name}.so"));
-            stage_addon(&root.join("addons").join(name), &built, &addons.join(name))?;
+            stage_addon(&addon_source(&root, name), &built, &addons.join(name))?;
         }
         Ok(Env {
             bin_dir,
@@ -65,6 +65,13 @@ impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.work);
     }
+}
+
+/// The source folder of the addon `name` in the repository at `root` (its manifest,
+/// `static/`...): the one place the suite looks for addon sources, the test addons
+/// (`test_http`, `test_db`, `test_swap`) included.
+pub fn addon_source(root: &Path, name: &str) -> PathBuf {
+    root.join("addons").join(name)
 }
 
 /// Stages an addon in `dest` as it ships: the files of its source folder `src` (manifest,

@@ -91,8 +91,50 @@ pub fn boundary(content_type: &str) -> Option<String> {
         .filter(|b| (1..=70).contains(&b.len()) && !b.contains(['\r', '\n']))
 }
 
+/// One field of a multipart body, its content borrowed from the body (see [`parse_ref`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRef<'a> {
+    /// The field name (`name` of `Content-Disposition`).
+    pub name: String,
+    /// The file name, for a file field (`filename*` preferred over `filename`).
+    pub filename: Option<String>,
+    /// The part's `Content-Type`, if given.
+    pub content_type: Option<String>,
+    /// The content, in the body.
+    pub data: &'a [u8],
+}
+
+impl PartRef<'_> {
+    /// Whether the part is a file (it has a file name, possibly empty).
+    pub fn is_file(&self) -> bool {
+        self.filename.is_some()
+    }
+
+    /// The part with its content copied.
+    pub fn to_part(&self) -> Part {
+        Part {
+            name: self.name.clone(),
+            filename: self.filename.clone(),
+            content_type: self.content_type.clone(),
+            data: self.data.to_vec(),
+        }
+    }
+}
+
 /// Parses a `multipart/form-data` body whose `Content-Type` is `content_type`.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Part>, MultipartError> {
+    Ok(parse_ref(content_type, body)?
+        .iter()
+        .map(PartRef::to_part)
+        .collect())
+}
+
+/// [`parse`] without copying the contents: each part's `data` is a slice of `body` (a large
+/// body, a mapped file, is then read once and not copied).
+pub fn parse_ref<'a>(
+    content_type: &str,
+    body: &'a [u8],
+) -> Result<Vec<PartRef<'a>>, MultipartError> {
     let boundary = boundary(content_type).ok_or_else(|| err("missing or invalid boundary"))?;
     let delimiter = format!("\r\n--{boundary}").into_bytes();
     // The first delimiter may open the body without the CRLF before it.
@@ -137,7 +179,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Part>, MultipartErro
     }
 }
 
-fn make_part(head: &[u8], data: &[u8]) -> Option<Part> {
+fn make_part<'a>(head: &[u8], data: &'a [u8]) -> Option<PartRef<'a>> {
     let head = String::from_utf8_lossy(head);
     let mut disposition = None;
     let mut content_type = None;
@@ -168,11 +210,11 @@ fn make_part(head: &[u8], data: &[u8]) -> Option<Part> {
     let filename = get("filename*")
         .and_then(|v| ext_value(&v))
         .or_else(|| get("filename"));
-    Some(Part {
+    Some(PartRef {
         name,
         filename,
         content_type,
-        data: data.to_vec(),
+        data,
     })
 }
 

@@ -113,7 +113,17 @@ impl<'a> Request<'a> {
             .map(|(_, v)| v)
     }
 
-    /// The raw body.
+    /// The raw body, whole and exactly as received (at most the route's
+    /// `max_content_length`, else the server's).
+    ///
+    /// A body up to the server's `http_body_spool` (1 MiB by default) is in the host's
+    /// memory. A larger one was received into a temporary file (unnamed, under the data
+    /// dir's `tmp/`) and this slice is a read-only mapping of that file: reading it pages it
+    /// in from the page cache, so read it once, in order, where you can (stream it to where
+    /// it goes) rather than copying it into a `Vec`. The slice is valid for the handler's
+    /// call; the file and its mapping go away when the request ends. The host counts the
+    /// mapping against its memory budget for bodies (`limit_memory_bodies`) while the
+    /// handler runs, and answers 503 when it does not fit, before the handler is called.
     pub fn body(&self) -> &[u8] {
         self.raw.body.as_slice()
     }

@@ -36,8 +36,10 @@
 //! [`Output`]), [`server`] ([`ServerBuilder`], [`Server`]), [`http`] (the HTTP/1.1 client)
 //! and [`ws`] (the websocket client); what the tests use is re-exported here.
 
+pub mod bodies;
 pub mod cmd;
 pub mod dir;
+pub mod fd_limit;
 pub mod http;
 pub mod paths;
 pub mod pg;

@@ -5,6 +5,7 @@
 
 use crate::cmd::Cmd;
 use crate::dir::TestDir;
+use crate::fd_limit;
 use crate::http::{HttpConn, Response};
 use crate::paths::host_bin;
 use crate::sys::{send_signal, wait_until};
@@ -19,6 +20,11 @@ use std::time::{Duration, Instant};
 /// The descriptor a socket-activated process finds its first socket on (`SD_LISTEN_FDS_START`).
 const LISTEN_FD: i32 = 3;
 
+/// The backlog the host gives a socket it binds itself (`http::server::LISTEN_BACKLOG`), given
+/// to the socket the harness binds for it too (as a systemd socket unit's `Backlog=`), so
+/// that bursts of connections meet the same listen queue either way.
+const HOST_LISTEN_BACKLOG: i32 = 1024;
+
 /// How to start a [`Server`].
 pub struct ServerBuilder {
     cmd: Cmd,
@@ -28,6 +34,7 @@ pub struct ServerBuilder {
     add_port: bool,
     wait_for_port: bool,
     start_timeout: Duration,
+    nofile: Option<u64>,
 }
 
 impl ServerBuilder {
@@ -41,6 +48,15 @@ impl ServerBuilder {
         static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        // std listens with a backlog of 128; listening again on Linux sets it.
+        // SAFETY: `listen` on a descriptor this function owns; it only changes the backlog.
+        let relisten = unsafe { libc::listen(listener.as_raw_fd(), HOST_LISTEN_BACKLOG) };
+        assert_eq!(
+            relisten,
+            0,
+            "listen({HOST_LISTEN_BACKLOG}): {}",
+            std::io::Error::last_os_error()
+        );
         let port = listener.local_addr().expect("the bound address").port();
         ServerBuilder {
             cmd: td.cmd(all),
@@ -50,6 +66,7 @@ impl ServerBuilder {
             add_port: true,
             wait_for_port: true,
             start_timeout: Duration::from_secs(60),
+            nofile: None,
         }
     }
 
@@ -90,6 +107,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs the server under a RLIMIT_NOFILE of `limit` (see [`fd_limit::under_nofile`]).
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Starts the server on the builder's listening socket (socket activation, see
     /// [`socket_activated`]; `--http-interface=127.0.0.1 --http-port=PORT` are added as well,
     /// unless [`ServerBuilder::raw_args`] was used, so that its configuration names the socket
@@ -106,7 +129,12 @@ impl ServerBuilder {
         let stdout_path = self.log_dir.join("stdout.log");
         let stderr_path = self.log_dir.join("stderr.log");
         let file = |p: &Path| std::fs::File::create(p).expect("create a server log file");
-        let child = socket_activated(&cmd.command(), &self.listener)
+        let mut command = cmd.command();
+        if let Some(limit) = self.nofile {
+            command = fd_limit::under_nofile(&command, limit);
+        }
+        // Last: the other wrappers do not carry the `pre_exec` that places the socket.
+        let child = socket_activated(&command, &self.listener)
             .stdin(Stdio::null())
             .stdout(file(&stdout_path))
             .stderr(file(&stderr_path))

@@ -1,7 +1,7 @@
 //! Test addon: a route for every dispatcher path (results, each error class, panics,
-//! sessions, CSRF, CORS, body limits, slow handlers, multipart uploads, websockets), inline
-//! copies (`blocking = false`) of the session, auth, CSRF and CORS routes, a custom `plain`
-//! dispatcher and a command. Used by the integration tests in `tests/`.
+//! sessions, CSRF, CORS, body limits and spooled bodies, slow handlers, multipart uploads,
+//! websockets), inline copies (`blocking = false`) of the session, auth, CSRF and CORS
+//! routes, a custom `plain` dispatcher and a command. Used by the integration tests in `tests/`.
 
 use inphms_sdk::{
     command, post_load, route, Dispatcher, Endpoint, EndpointResult, Error, Host, Json, RecvError,
@@ -208,6 +208,53 @@ fn inline_cors(req: &mut Request) -> String {
 )]
 fn small(req: &mut Request) -> String {
     format!("{} bytes", req.body().len())
+}
+
+/// What the handler received as its body: `{"len", "fnv" (FNV-1a 64 as hex), "mapped"}`,
+/// where `mapped` is the file the body is a mapping of (from `/proc/self/maps`), or null
+/// for a body in memory. `?sleep_ms=N` sleeps before answering (the body stays held).
+#[route(
+    "/test_http/body_digest",
+    auth = "none",
+    csrf = false,
+    save_session = false,
+    methods = ["POST"]
+)]
+fn body_digest(req: &mut Request) -> Json<Value> {
+    let body = req.body();
+    tracing::info!(target: "inphms.addons.test_http", "body_digest: started, {} bytes", body.len());
+    let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in body {
+        fnv = (fnv ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mapped = if body.is_empty() {
+        None
+    } else {
+        mapping_of(body.as_ptr() as usize)
+    };
+    if let Some(ms) = req.query("sleep_ms").and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    Json(json!({"len": body.len(), "fnv": format!("{fnv:016x}"), "mapped": mapped}))
+}
+
+/// The file mapped at `addr` in this process, from `/proc/self/maps` (`None` for
+/// anonymous memory).
+fn mapping_of(addr: usize) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        let mut fields = line.splitn(6, ' ');
+        let (start, end) = fields.next()?.split_once('-')?;
+        let (start, end) = (
+            usize::from_str_radix(start, 16).ok()?,
+            usize::from_str_radix(end, 16).ok()?,
+        );
+        if !(start..end).contains(&addr) {
+            return None;
+        }
+        let path = fields.nth(4).unwrap_or("").trim();
+        (path.starts_with('/')).then(|| path.to_owned())
+    })
 }
 
 /// Sets its own `Date` and `Server` headers.

@@ -10,9 +10,10 @@
 //! ```
 
 use inphms_bench::loadgen::Generator;
+use inphms_bench::model::{Options, Row};
 use inphms_bench::report;
 use inphms_bench::servers::Env;
-use inphms_bench::suite::{self, Options};
+use inphms_bench::suite;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,7 +25,9 @@ const USAGE: &str = "usage: bench-suite [--quick] [--rounds N] [--duration SECS]
   --quick      1 round of 3 s runs, 100,000 requests for the RSS reading
                (default: 3 rounds of 10 s, 1,000,000 requests)
   --only       items of issue 7 to run (1-9; default all)
-  --output     the file to update (default: BENCHMARKS.md at the repository root)
+  --output     the file to update (default: BENCHMARKS.md at the repository root); a full
+               run of every item is also recorded in bench/history/<date>-<commit>.md
+               beside it
   --instructions
                instead, count the instructions per request of the baseline and the host
                under valgrind's callgrind (a few minutes; prints a table, writes nothing);
@@ -134,7 +137,7 @@ fn run() -> Result<(), String> {
                 Err(e) => {
                     eprintln!("bench: item {item} failed: {e}");
                     let first = e.lines().next().unwrap_or("").replace('|', "\\|");
-                    rows.push(report::Row {
+                    rows.push(Row {
                         item: (*item).into(),
                         measure: "(not measured: the item failed)".into(),
                         baseline: "—".into(),
@@ -153,6 +156,13 @@ fn run() -> Result<(), String> {
     if let Some(path) = output {
         report::write_into(&path, &section, INTRO)?;
         eprintln!("bench: wrote {}", path.display());
+        // A full run of every item is also kept in the history beside the file, if any.
+        let history = path.parent().map(|p| p.join("bench").join("history"));
+        if let Some(history) = history.filter(|h| h.is_dir() && !quick && opts.only.is_none()) {
+            if let Some(kept) = report::record_run(&history, &section)? {
+                eprintln!("bench: recorded the run in {}", kept.display());
+            }
+        }
     }
     if failed.is_empty() {
         Ok(())

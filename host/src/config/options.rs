@@ -228,9 +228,25 @@ options! {
     /// Seconds an idle keep-alive connection is kept open.
     http_keepalive_timeout: u64 = 60,
         Spec::flag("http-keepalive-timeout").value("SECONDS"), check::none;
+    /// Most connections open at once; past it, the connection waiting longest for its
+    /// client (idle keep-alive, slow headers, stalled body) is closed to make room. 0
+    /// computes it from the soft limit of open files (RLIMIT_NOFILE): (limit - 64 -
+    /// db_maxconn) x 3/4, at least 16: 64 descriptors for the log, the listener, the runtime,
+    /// addon libraries and session files, db_maxconn for PostgreSQL, and a quarter of the
+    /// rest for the files requests open (spooled bodies, streamed static files).
+    http_max_connections: u64 = 0,
+        Spec::flag("http-max-connections").value("COUNT"), check::none;
     /// Largest request body accepted, in bytes.
     max_content_length: u64 = 128 * MIB,
         Spec::flag("max-content-length").value("BYTES"), check::none;
+    /// Request bodies larger than this many bytes are received into a temporary file under
+    /// the data dir (a handler reads it mapped) instead of memory.
+    http_body_spool: u64 = MIB,
+        Spec::flag("http-body-spool").value("BYTES"), check::none;
+    /// Seconds a request body may go without a byte before the request is answered 408 and
+    /// its connection closed; 0 waits forever.
+    http_body_timeout: u64 = 10,
+        Spec::flag("http-body-timeout").value("SECONDS"), check::none;
     /// Regular expression filtering the databases shown; %h is the host, %d the first part
     /// of the domain.
     dbfilter: String = String::new(),
@@ -299,6 +315,11 @@ options! {
     /// Memory (bytes) the process cannot exceed.
     limit_memory_hard: u64 = 2560 * MIB,
         Spec::flag("limit-memory-hard").value("BYTES"), check::none;
+    /// Memory (bytes) that the request bodies being served may hold in all, received or
+    /// mapped from their spool files; past it a request is answered 503 with Retry-After (a
+    /// body larger than all of it, 413); 0 is no limit.
+    limit_memory_bodies: u64 = 256 * MIB,
+        Spec::flag("limit-memory-bodies").value("BYTES"), check::none;
     /// CPU seconds allowed to a request.
     limit_time_cpu: u64 = 60,
         Spec::flag("limit-time-cpu").value("SECONDS"), check::none;

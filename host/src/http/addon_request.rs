@@ -5,19 +5,22 @@
 //! valid for the call. A handler run inline on the event loop gets views of the request
 //! path's own values; one run on the blocking pool outlives them, so the fields are copied
 //! once into an `OwnedRequest`, moved to the pool, and viewed from there (a database
-//! transaction that retries the handler views the same copy again).
+//! transaction that retries the handler views the same copy again). The body is not
+//! copied: the received [`RequestBody`] moves in (with its charge to the memory budget),
+//! and a json route's `params`, when they are the body's own text, are viewed there.
 
+use super::body::RequestBody;
 use abi_stable::std_types::{RSlice, RStr, Tuple2};
 use inphms_sdk::abi::{HeaderRef, HttpRequest};
 
 /// The fields of an [`HttpRequest`], owned.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct OwnedRequest {
     method: String,
     path: String,
     query_string: String,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    body: RequestBody,
     remote_addr: String,
     scheme: String,
     host: String,
@@ -25,13 +28,19 @@ pub(crate) struct OwnedRequest {
     session_id: String,
     session: String,
     params: String,
+    /// Where `params` lie in the body, when they are its text (`params` is then empty).
+    params_in_body: Option<std::ops::Range<usize>>,
     dev_mode: bool,
     websocket: Option<u64>,
 }
 
 impl OwnedRequest {
-    /// Copies every field of `req`.
-    pub(crate) fn capture(req: &HttpRequest<'_>) -> OwnedRequest {
+    /// Copies every field of `req` but its body (see [`OwnedRequest::with_body`]), and its
+    /// `params` unless they are the body's bytes `params_in_body`.
+    pub(crate) fn capture(
+        req: &HttpRequest<'_>,
+        params_in_body: Option<std::ops::Range<usize>>,
+    ) -> OwnedRequest {
         OwnedRequest {
             method: req.method.to_string(),
             path: req.path.to_string(),
@@ -41,17 +50,27 @@ impl OwnedRequest {
                 .iter()
                 .map(|h| (h.0.to_string(), h.1.to_string()))
                 .collect(),
-            body: req.body.to_vec(),
+            body: RequestBody::empty(),
             remote_addr: req.remote_addr.to_string(),
             scheme: req.scheme.to_string(),
             host: req.host.to_string(),
             db: req.db.into_option().map(|d| d.to_string()),
             session_id: req.session_id.to_string(),
             session: req.session.to_string(),
-            params: req.params.to_string(),
+            params: match params_in_body {
+                Some(_) => String::new(),
+                None => req.params.to_string(),
+            },
+            params_in_body,
             dev_mode: req.dev_mode,
             websocket: req.websocket.into_option(),
         }
+    }
+
+    /// The request with its body, moved in.
+    pub(crate) fn with_body(mut self, body: RequestBody) -> OwnedRequest {
+        self.body = body;
+        self
     }
 
     /// Calls `f` with a view of the request.
@@ -61,6 +80,15 @@ impl OwnedRequest {
             .iter()
             .map(|(k, v)| Tuple2(RStr::from(k.as_str()), RStr::from(v.as_str())))
             .collect();
+        let params = match &self.params_in_body {
+            // Cut from a `&str` of the body: text (checked again, quickly, all the same).
+            Some(range) => self
+                .body
+                .get(range.clone())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or("{}"),
+            None => self.params.as_str(),
+        };
         f(HttpRequest {
             method: self.method.as_str().into(),
             path: self.path.as_str().into(),
@@ -73,7 +101,7 @@ impl OwnedRequest {
             db: self.db.as_deref().map(RStr::from).into(),
             session_id: self.session_id.as_str().into(),
             session: self.session.as_str().into(),
-            params: self.params.as_str().into(),
+            params: params.into(),
             dev_mode: self.dev_mode,
             websocket: self.websocket.into(),
         })
@@ -108,7 +136,33 @@ mod tests {
             websocket: ROption::RSome(7),
         };
         let expected = format!("{original:?}");
-        let owned = OwnedRequest::capture(&original);
+        let owned = OwnedRequest::capture(&original, None)
+            .with_body(RequestBody::from_bytes(bytes::Bytes::from_static(b"body")));
         owned.with_view(|view| assert_eq!(format!("{view:?}"), expected));
+    }
+
+    #[test]
+    fn params_in_the_body_are_viewed_there() {
+        let body = br#"{"id":1,"params":{"a":"1"}}"#;
+        let original = HttpRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query_string: "".into(),
+            headers: RSlice::from_slice(&[]),
+            body: RSlice::from_slice(body),
+            remote_addr: "".into(),
+            scheme: "http".into(),
+            host: "".into(),
+            db: ROption::RNone,
+            session_id: "".into(),
+            session: "{}".into(),
+            params: r#"{"a":"1"}"#.into(),
+            dev_mode: false,
+            websocket: ROption::RNone,
+        };
+        let owned = OwnedRequest::capture(&original, Some(17..26))
+            .with_body(RequestBody::from_bytes(bytes::Bytes::from_static(body)));
+        assert!(owned.params.is_empty());
+        owned.with_view(|view| assert_eq!(view.params.as_str(), r#"{"a":"1"}"#));
     }
 }

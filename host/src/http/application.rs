@@ -4,13 +4,15 @@
 //! to the addon (guarded, time-limited), session saving, and one access-log line.
 //!
 //! The order for a routed request: CORS preflight (204), websocket handshake check (for a
-//! `websocket` route), body size (413 from `Content-Length` before reading, or while
-//! reading), the json dispatcher's content type, the session (a valid, known id is loaded;
-//! anything else gets a fresh id that is not adopted), `auth = "user"` (303 to
-//! `/web/login?redirect=...` or JSON-RPC code 100), parameters (query, urlencoded or
-//! multipart form, files; or JSON-RPC `params`) and CSRF, then the handler on the blocking
-//! pool. The session is saved, and its cookie set, only when the handler changed it and the
-//! route allows it; error responses never save it (Odoo skips `post_dispatch` for them).
+//! `websocket` route), the body (received by [`super::body`]: 413 past the size limit, 408
+//! when it stalls, 503 when the memory for bodies is exhausted), the json dispatcher's
+//! content type, the session (a valid, known id is loaded; anything else gets a fresh id
+//! that is not adopted), `auth = "user"` (303 to `/web/login?redirect=...` or JSON-RPC code
+//! 100), parameters (query, urlencoded or multipart form, files; or JSON-RPC `params`) and
+//! CSRF, then the handler on the blocking pool (under `limit_time_real`; a request answered
+//! 504 before a thread of the pool took its handler never runs it). The session is saved,
+//! and its cookie set, only when the handler changed it and the route allows it; error
+//! responses never save it (Odoo skips `post_dispatch` for them).
 //!
 //! A `websocket` route answers 101 once the handshake and the steps above passed; its
 //! handler then runs with the upgraded connection (see [`super::websocket`]). Its session
@@ -19,6 +21,7 @@
 //! A generation never changes once built; a swap builds a new one (see `service`).
 
 use super::addon_request::OwnedRequest;
+use super::body::{self, RequestBody};
 use super::dispatcher::{self as disp, CSRF_FREE_METHODS};
 use super::request_session::LoadedSession;
 use super::response::{self, HttpResult};
@@ -28,8 +31,6 @@ use super::{access_log, csrf, proxy, static_files, websocket};
 use crate::config::Config;
 use crate::modules::LoadedAddon;
 use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE,
@@ -462,7 +463,7 @@ impl Application {
         }
         let resp = match self.dispatch_head(ctx, entry) {
             Err(resp) => *resp,
-            Ok(head) => match self.call(ctx, entry, head, args, Bytes::new(), session) {
+            Ok(head) => match self.call(ctx, entry, head, args, RequestBody::empty(), session) {
                 Dispatched::Answered(resp) => resp,
                 Dispatched::Pool(..) => {
                     // `runs_inline` held: the handler was called inline.
@@ -508,11 +509,21 @@ impl Application {
             Ok(head) => head,
             Err(resp) => return route_finish(entry, *resp),
         };
-        let body = match read_body(ctx, body, head.limit).await {
+        let body = match read_body(ctx, &app.config, body, head.limit).await {
             Ok(body) => body,
             Err(resp) => return route_finish(entry, resp),
         };
-        let resp = match app.call(ctx, entry, head, args, body, session) {
+        // A spooled body is large: parsing it (JSON-RPC, multipart) and an inline handler
+        // must not hold the event loop, whose other tasks move to another worker meanwhile.
+        let dispatched = if body.is_spooled()
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| app.call(ctx, entry, head, args, body, session))
+        } else {
+            app.call(ctx, entry, head, args, body, session)
+        };
+        let resp = match dispatched {
             Dispatched::Answered(resp) => resp,
             Dispatched::Pool(pool) => {
                 let (request, rest) = *pool;
@@ -632,7 +643,7 @@ impl Application {
         entry: &RouteEntry,
         head: Head,
         args: Map<String, Value>,
-        body: Bytes,
+        body: RequestBody,
         mut session: LoadedSession,
     ) -> Dispatched {
         let route = &entry.route;
@@ -716,9 +727,7 @@ impl Application {
             _ => {
                 let mut p = match http_params(ctx.query(), content_type, &body) {
                     Ok(p) => p,
-                    Err(message) => {
-                        return Dispatched::Answered(response::html_error(400, Some(&message)))
-                    }
+                    Err(resp) => return Dispatched::Answered(*resp),
                 };
                 let token = if p.is_empty() {
                     None
@@ -806,9 +815,21 @@ impl Application {
                 if inline {
                     Prepared::Called(self.run_inline(entry, request))
                 } else {
-                    Prepared::ForPool(OwnedRequest::capture(&request))
+                    // Raw `params` are the body's own text: viewed there, not copied.
+                    let params_in_body = raw_params.and_then(|raw| {
+                        let start = (raw.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+                        let end = start.checked_add(raw.len())?;
+                        (end <= body.len()).then_some(start..end)
+                    });
+                    Prepared::ForPool(OwnedRequest::capture(&request, params_in_body))
                 }
             })
+        };
+        // Moved, not copied: a handler on the pool holds the body (and its charge to the
+        // memory budget) until it returns.
+        let prepared = match prepared {
+            Prepared::ForPool(owned) => Prepared::ForPool(owned.with_body(body)),
+            called => called,
         };
         match prepared {
             Prepared::Called(outcome) => Dispatched::Answered(self.answer(
@@ -900,11 +921,12 @@ impl Application {
     /// Runs a websocket route's handler on the blocking pool with its socket `socket`, and
     /// closes the socket when the handler returns (1011 if it failed).
     fn run_websocket(self: &Arc<Self>, entry: &RouteEntry, request: OwnedRequest, socket: u64) {
-        let task = self.run_handler(entry, request);
+        let task = self.run_handler(entry, request, None);
         let endpoint = entry.route.endpoint.clone();
         tokio::spawn(async move {
             let code = match task.await {
-                Ok(outcome) => match disp::outcome_error(&outcome) {
+                Ok(None) => websocket::code::INTERNAL_ERROR,
+                Ok(Some(outcome)) => match disp::outcome_error(&outcome) {
                     None => websocket::code::NORMAL,
                     Some(e) => {
                         tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
@@ -921,17 +943,24 @@ impl Application {
     }
 
     /// Starts the route's handler on the blocking pool, with this generation as the
-    /// thread's request context for the call (and none left behind after it).
+    /// thread's request context for the call (and none left behind after it). With a
+    /// `gate`, the handler runs only if its request was not given up while the task waited
+    /// for a thread of the pool (`None` then).
     fn run_handler(
         self: &Arc<Self>,
         entry: &RouteEntry,
         request: OwnedRequest,
-    ) -> tokio::task::JoinHandle<Outcome> {
+        gate: Option<Arc<StartGate>>,
+    ) -> tokio::task::JoinHandle<Option<Outcome>> {
         let app = Arc::clone(self);
         let (addon, item) = (entry.addon, entry.route.id);
         let routing_type = entry.route.routing_type.clone();
         let readonly = entry.route.readonly;
         tokio::task::spawn_blocking(move || {
+            if gate.is_some_and(|g| !g.start()) {
+                // Answered 504 while queued: the request (and its body) goes unhandled.
+                return None;
+            }
             CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
             // With a database: in a transaction, retried as Odoo's `retrying`.
             let outcome = match app.db.clone() {
@@ -949,7 +978,7 @@ impl Application {
                 None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
             };
             CURRENT.with(|c| *c.borrow_mut() = None);
-            outcome
+            Some(outcome)
         })
     }
 
@@ -981,12 +1010,25 @@ impl Application {
         request: OwnedRequest,
         tracked: &super::inflight::Guard,
     ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
-        let mut task = self.run_handler(entry, request);
         let limit = self.config.limit_time_real;
-        let joined = if limit > 0 {
-            match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {
-                Ok(j) => j,
-                Err(_) => {
+        if limit == 0 {
+            let joined = self.run_handler(entry, request, None).await;
+            return Ok(match joined {
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => error_outcome("handler not started"),
+                Err(e) => error_outcome(&format!("handler task failed: {e}")),
+            });
+        }
+        let gate = Arc::new(StartGate::default());
+        let mut task = self.run_handler(entry, request, Some(Arc::clone(&gate)));
+        let joined = match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {
+            Ok(j) => j,
+            Err(_) => {
+                if gate.give_up() {
+                    // Still queued for a thread of the pool: it will never start (its task
+                    // returns at once when it gets one).
+                    tracing::warn!(target: "inphms.http", "request to {} waited past limit_time_real ({limit}s) for a worker thread; answered 504, its handler not run", entry.route.endpoint);
+                } else {
                     // The handler keeps running in addon code: count it as stuck until it
                     // returns (past a threshold, the service re-execs the process).
                     let stuck = tracked.stuck();
@@ -995,15 +1037,17 @@ impl Application {
                         drop(stuck);
                     });
                     tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
-                    let mut e = disp::internal_error("Request timed out (limit_time_real)");
-                    e.name = "inphms.exceptions.TimeoutError".into();
-                    return Err(e);
                 }
+                let mut e = disp::internal_error("Request timed out (limit_time_real)");
+                e.name = "inphms.exceptions.TimeoutError".into();
+                return Err(e);
             }
-        } else {
-            task.await
         };
-        Ok(joined.unwrap_or_else(|e| error_outcome(&format!("handler task failed: {e}"))))
+        Ok(match joined {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => error_outcome("handler not started"),
+            Err(e) => error_outcome(&format!("handler task failed: {e}")),
+        })
     }
 
     /// Runs a route: through the addon dispatcher of its type, or straight to the handler
@@ -1089,6 +1133,34 @@ impl Application {
     }
 }
 
+/// Whether a handler queued for the blocking pool may still start: the request's task and
+/// its time limit race for it, so that a request answered 504 while queued never runs.
+#[derive(Debug, Default)]
+struct StartGate(std::sync::atomic::AtomicU8);
+
+impl StartGate {
+    const QUEUED: u8 = 0;
+    const STARTED: u8 = 1;
+    const GIVEN_UP: u8 = 2;
+
+    /// The handler's thread: whether it may run (its request was not given up).
+    fn start(&self) -> bool {
+        self.swap_from_queued(Self::STARTED)
+    }
+
+    /// The time limit: whether the handler had not started (and now never will).
+    fn give_up(&self) -> bool {
+        self.swap_from_queued(Self::GIVEN_UP)
+    }
+
+    fn swap_from_queued(&self, to: u8) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .compare_exchange(Self::QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
 /// A request ready for its handler: already answered by an inline handler, or copied for
 /// the blocking pool.
 enum Prepared {
@@ -1163,29 +1235,36 @@ fn route_finish(entry: &RouteEntry, mut resp: HttpResult) -> HttpResult {
     resp
 }
 
-/// The request's body, at most `limit` bytes: 413 when it declares or sends more, 400
-/// when it cannot be read.
-async fn read_body(ctx: &Ctx, body: Incoming, limit: u64) -> Result<Bytes, HttpResult> {
+/// The request's body, at most `limit` bytes, received in bounded memory and time (see
+/// [`body`]): 413 when it declares or sends more, 408 when it stalls, 503 when the memory
+/// for bodies is exhausted, 400 when it cannot be read.
+async fn read_body(
+    ctx: &Ctx,
+    config: &Config,
+    body: Incoming,
+    limit: u64,
+) -> Result<RequestBody, HttpResult> {
     if hyper::body::Body::is_end_stream(&body) {
-        // No body (most GETs): nothing to collect.
-        return Ok(Bytes::new());
+        // No body (most GETs): nothing to receive.
+        return Ok(RequestBody::empty());
     }
     let declared = ctx
         .header(CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(response::html_error(413, None));
-    }
-    match Limited::new(body, limit as usize).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(response::html_error(413, None))
-        }
-        Err(_) => Err(response::html_error(400, None)),
-    }
+    let limits = body::Limits {
+        max: limit,
+        spool: config.http_body_spool,
+        budget: match config.limit_memory_bodies {
+            0 => u64::MAX,
+            n => n,
+        },
+        timeout: (config.http_body_timeout > 0)
+            .then(|| Duration::from_secs(config.http_body_timeout)),
+        data_dir: &config.data_dir,
+    };
+    body::receive(body, declared, &limits)
+        .await
+        .map_err(|e| e.response())
 }
 
 /// Records the request's database in its session (Odoo's `session.db`), when it is not
@@ -1247,15 +1326,21 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Odoo's `max_form_memory_size` (18.0): the form fields of a body (an urlencoded body, or
+/// the text fields of a multipart one, in all) copied into the parameters; more is a 413.
+/// Files are not copied (their bytes stay in the body), whatever their size.
+const MAX_FORM_MEMORY_SIZE: usize = 10 * 1024 * 1024;
+
 /// Odoo's http params: query string, then form fields, then files (first value of each key
 /// wins within a source; form overrides query, files override form). A file is described as
 /// `{"filename", "content_type", "size"}`; its bytes stay in the body (`Request::files`).
-/// A malformed multipart body is an error (400).
+/// A malformed multipart body is an error (400); form fields past
+/// [`MAX_FORM_MEMORY_SIZE`], 413.
 fn http_params(
     query: &str,
     content_type: Option<&str>,
     body: &[u8],
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, Box<HttpResult>> {
     let mut params = Map::new();
     if query.is_empty() && body.is_empty() {
         return Ok(params);
@@ -1276,14 +1361,26 @@ fn http_params(
     };
     add(text(parse_urlencoded(query)));
     let content_type = content_type.unwrap_or("");
+    let too_large = || Box::new(response::html_error(413, None));
     if content_type.starts_with("application/x-www-form-urlencoded") {
+        if body.len() > MAX_FORM_MEMORY_SIZE {
+            return Err(too_large());
+        }
         add(text(parse_urlencoded(&String::from_utf8_lossy(body))));
     } else if inphms_sdk::multipart::is_multipart(content_type) {
-        let parts = inphms_sdk::multipart::parse(content_type, body).map_err(|e| e.to_string())?;
+        // Borrowed: a file part's bytes (a large upload) are never copied here.
+        let parts = inphms_sdk::multipart::parse_ref(content_type, body)
+            .map_err(|e| Box::new(response::html_error(400, Some(&e.to_string()))))?;
         let (files, fields): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| p.is_file());
+        if fields.iter().map(|p| p.data.len()).sum::<usize>() > MAX_FORM_MEMORY_SIZE {
+            return Err(too_large());
+        }
         add(fields
             .into_iter()
-            .map(|p| (p.name.clone(), Value::String(p.text().into_owned())))
+            .map(|p| {
+                let text = String::from_utf8_lossy(p.data).into_owned();
+                (p.name, Value::String(text))
+            })
             .collect());
         add(files
             .into_iter()

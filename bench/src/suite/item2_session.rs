@@ -1,0 +1,77 @@
+//! Item 2: the same keep-alive load with a session cookie: a session read per request on
+//! `/web/health`, a blocking handler reading its session, and a session write per request.
+//!
+//! - **Measures**: as item 1 (requests per second, latency, CPU per request); the session
+//!   is made once by `/test_http/set/x/1` before the load (`session`).
+//! - **Baseline**: `bench-baseline`'s keep-alive GET (`base-get`, item 1).
+//! - **Target**: the session read on `/web/health` at ≥ 0.6x the baseline's requests per
+//!   second; the handler's read and the write are measured, no target.
+
+use crate::client;
+use crate::loadgen::Load;
+use crate::model::{Scenario, Targets};
+use crate::servers::{Kind, Server};
+use std::time::Duration;
+
+/// The addons of the host of item 2 (`test_http` has the session routes).
+const TEST_ADDONS: &str = "base,web,test_http";
+
+/// The scenarios of item 2, in the order they run in each round.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        key: "host-session-read",
+        item: "2",
+        name: "keep-alive GET /web/health, session cookie (item 1 plus one session read per request)",
+        kind: Kind::Host { load: TEST_ADDONS, access_log: true },
+        load: |s| Ok(Load::get("/web/health").header("Cookie", &format!("session_id={}", session(s)?))),
+        expect: "pass",
+        reference: Some("base-get"),
+        targets: Targets { rps_min: Some(0.6), cpu_max: None },
+    },
+    Scenario {
+        key: "host-session-read-handler",
+        item: "2",
+        name: "keep-alive GET /test_http/get/x, session cookie (a blocking handler reading the session)",
+        kind: Kind::Host { load: TEST_ADDONS, access_log: true },
+        load: |s| Ok(Load::get("/test_http/get/x").header("Cookie", &format!("session_id={}", session(s)?))),
+        expect: "1",
+        reference: Some("base-get"),
+        targets: Targets { rps_min: None, cpu_max: None },
+    },
+    Scenario {
+        key: "host-session-write",
+        item: "2",
+        name: "keep-alive GET /test_http/set/x/<n>, session cookie, n varies (one session write per request)",
+        kind: Kind::Host { load: TEST_ADDONS, access_log: true },
+        load: |s| {
+            Ok(Load::get("/test_http/set/x/")
+                .counter_suffix()
+                .header("Cookie", &format!("session_id={}", session(s)?)))
+        },
+        expect: "ok",
+        reference: Some("base-get"),
+        targets: Targets { rps_min: None, cpu_max: None },
+    },
+];
+
+/// Creates a session holding `x = "1"` (`/test_http/set/x/1`) and returns its id.
+fn session(server: &Server) -> Result<String, String> {
+    let r = client::request(
+        server.port,
+        "GET",
+        "/test_http/set/x/1",
+        &[],
+        None,
+        Duration::from_secs(5),
+    )
+    .map_err(|e| format!("/test_http/set/x/1: {e}"))?;
+    if r.status != 200 {
+        return Err(format!(
+            "/test_http/set/x/1 answered {}: {}",
+            r.status,
+            r.text()
+        ));
+    }
+    r.cookie("session_id")
+        .ok_or_else(|| "/test_http/set/x/1 set no session_id cookie".to_owned())
+}

@@ -1,0 +1,36 @@
+//! Item 5: start-up, from the spawn to the first 200 on `/web/health`.
+//!
+//! - **Measures**: the median of `--startups` (10) starts, each in a fresh data folder,
+//!   the baseline and the host (`base` and `web`) alternating; the host's min–max beside it.
+//! - **Baseline**: `bench-baseline`'s start to its first 200.
+//! - **Target**: the host's median ≤ 50 ms.
+
+use crate::model::{fmt_ratio, verdict, Options, Row};
+use crate::servers::{Env, Kind, Server};
+use crate::stats::{max, median, min};
+
+/// Item 5: spawn to first 200, median of `opts.startups`, the baseline and the host (base
+/// and web) alternating, each in a fresh folder.
+pub fn item5_startup(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
+    let (mut base, mut host) = (Vec::new(), Vec::new());
+    for i in 0..opts.startups {
+        for (kind, into) in [(Kind::BASELINE, &mut base), (Kind::HOST, &mut host)] {
+            let dir = env.scratch(&format!("startup-{i}"))?;
+            let server = Server::start(env, &kind, &dir)?;
+            into.push(server.startup.as_secs_f64() * 1e3);
+            server.stop();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let (b, h) = (median(&base), median(&host));
+    eprintln!("bench: start-up: baseline {b:.1} ms, host {h:.1} ms (host runs: {host:.1?})");
+    Ok(vec![Row {
+        item: "5".into(),
+        measure: format!("start-up: spawn to first 200 on /web/health, median of {} (ms; host min–max {:.1}–{:.1})", opts.startups, min(&host), max(&host)),
+        baseline: format!("{b:.1}"),
+        host: format!("{h:.1}"),
+        ratio: fmt_ratio(h / b),
+        target: "≤ 50 ms".into(),
+        met: verdict(h <= 50.0),
+    }])
+}

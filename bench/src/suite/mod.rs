@@ -1,0 +1,91 @@
+//! The measurements, by issue 7's numbering, a file per item; each file's `//!` doc says
+//! what the item measures, its baseline and its target.
+//!
+//! - Items 1–4 ([`item1_health`], [`item2_session`], [`item3_json_route`],
+//!   [`item4_close`]) are throughput scenarios ([`Scenario`]: a server, a load, a baseline
+//!   to compare with), listed by [`THROUGHPUT_ITEMS`] and run interleaved by
+//!   [`run_throughput`] ([`throughput`]).
+//! - Items 5–9 are one function each, returning its rows of the second table
+//!   ([`OTHER_ITEMS`]): [`item5_startup`], [`item6_memory`], [`item7_swap`] (SIGHUP swaps
+//!   under keep-alive load), [`item8_phoenix`] (re-execs under connection-per-request load)
+//!   and [`item9_cron`] (NOTIFY latency and job throughput, on a PostgreSQL database of the
+//!   suite's own). Items 7 and 8 share their host (`swap_host`).
+//!
+//! The suite fills the types of [`crate::model`]; it does not know how they are printed
+//! ([`crate::report`]).
+
+pub mod item1_health;
+pub mod item2_session;
+pub mod item3_json_route;
+pub mod item4_close;
+pub mod item5_startup;
+pub mod item6_memory;
+pub mod item7_swap;
+pub mod item8_phoenix;
+pub mod item9_cron;
+mod swap_host;
+pub mod throughput;
+
+use crate::model::{Options, Row, Scenario};
+use crate::servers::Env;
+
+pub use throughput::{first_request, run_throughput};
+
+/// The scenarios of items 1–4, item by item; within an item, in the order they run in each
+/// round (baselines and host alternate).
+pub const THROUGHPUT_ITEMS: &[&[Scenario]] = &[
+    item1_health::SCENARIOS,
+    item2_session::SCENARIOS,
+    item3_json_route::SCENARIOS,
+    item4_close::SCENARIOS,
+];
+
+/// Every scenario of items 1–4, in the order they run in each round.
+pub fn scenarios() -> impl Iterator<Item = &'static Scenario> {
+    THROUGHPUT_ITEMS.iter().flat_map(|item| item.iter())
+}
+
+/// An item of the second table: its rows, or why it could not be measured.
+pub type Item = fn(&Env, &Options) -> Result<Vec<Row>, String>;
+
+/// The items of the second table, in order: (item, function).
+pub const OTHER_ITEMS: &[(&str, Item)] = &[
+    ("5", item5_startup::item5_startup),
+    ("6", item6_memory::item6_memory),
+    ("7", item7_swap::item7_swap),
+    ("8", item8_phoenix::item8_phoenix),
+    ("9", item9_cron::item9_cron),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::scenarios;
+
+    #[test]
+    fn scenarios_run_in_item_order_and_their_baselines_exist() {
+        let all: Vec<_> = scenarios().collect();
+        let keys: Vec<&str> = all.iter().map(|s| s.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "base-get",
+                "host-health",
+                "base-blocking",
+                "base-block-in-place",
+                "host-health-nolog",
+                "host-session-read",
+                "host-session-read-handler",
+                "host-session-write",
+                "base-post",
+                "host-version-info",
+                "base-close",
+                "host-close",
+            ]
+        );
+        for s in &all {
+            if let Some(r) = s.reference {
+                assert!(all.iter().any(|o| o.key == r), "{}: no scenario {r}", s.key);
+            }
+        }
+    }
+}
