@@ -135,6 +135,16 @@ impl Load {
         self.answers.lock().unwrap().iter().any(|a| a == answer)
     }
 
+    /// How many answers were `answer` so far.
+    pub fn count_of(&self, answer: &str) -> usize {
+        self.answers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| *a == answer)
+            .count()
+    }
+
     /// How many answers so far.
     pub fn count(&self) -> usize {
         self.answers.lock().unwrap().len()

@@ -61,8 +61,26 @@ fn cron_server_with(td: &TestDir, db: &TestDb, workers: u32, extra: &[&str]) -> 
         "{}",
         server.stderr()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    wait_listening(&server, workers);
     server
+}
+
+/// Waits until each of the `workers` cron workers of `server` LISTENs: its own connection
+/// (`application_name` `inphms-<pid>`) has run `LISTEN cron_trigger`, its last statement, as
+/// `pg_stat_activity` shows. From then on no NOTIFY to the workers is lost.
+fn wait_listening(server: &Server, workers: u32) {
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'inphms-{}' AND query = 'LISTEN cron_trigger'",
+        server.pid()
+    );
+    let listening = || pg::psql("postgres", &sql);
+    assert!(
+        wait_until(Duration::from_secs(10), || listening()
+            == workers.to_string()),
+        "{} of {workers} worker(s) listening\n{}",
+        listening(),
+        server.stderr()
+    );
 }
 
 fn add_job(db: &TestDb, name: &str, handler: &str, due_now: bool) -> i64 {
@@ -135,7 +153,7 @@ fn a_job_triggered_by_notify_starts_within_100_ms() {
     ]);
     let server = td.server(args).start();
     assert!(server.wait_for_log("cron worker(s) started", Duration::from_secs(10)));
-    std::thread::sleep(Duration::from_millis(500));
+    wait_listening(&server, 1);
     let body = r#"{"jsonrpc":"2.0","method":"call","params":{"job":"notified"}}"#;
     let raw = format!(
         "POST /test_db/trigger HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -282,7 +300,12 @@ fn a_manual_run_takes_the_lock_and_says_already_running() {
             &format!("BEGIN; SELECT id FROM ir_cron WHERE id = {id} FOR NO KEY UPDATE; SELECT pg_sleep(4); COMMIT;"),
         )
     });
-    std::thread::sleep(Duration::from_millis(1000));
+    // The lock is held once its transaction sleeps.
+    let sleeping = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event = 'PgSleep'",
+        db.name
+    );
+    assert!(wait_until(Duration::from_secs(5), || db.sql(&sleeping) == "1"));
     let out = cmd(&td);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(out.stderr.contains("already running"), "{out}");
@@ -322,7 +345,8 @@ fn three_hosts_run_each_of_50_due_jobs_exactly_once() {
         done(),
         servers[0].stderr()
     );
-    // Let any duplicate show up, and other workers wake.
+    // Let any duplicate show up, and other workers wake: proving that nothing more runs
+    // takes a wait (a quiet second, well past a pass over 50 rows).
     pg::psql(
         "postgres",
         &format!("SELECT pg_notify('cron_trigger', '{}')", db.name),

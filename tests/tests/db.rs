@@ -310,7 +310,16 @@ fn pool_exhaustion_is_a_clear_error_not_a_hang() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(800));
+    // Both pool connections are taken once both holders sleep in PostgreSQL.
+    let sleeping = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event = 'PgSleep'",
+        db.name
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || db.sql(&sleeping) == "2"),
+        "{}",
+        server.stderr()
+    );
     let started = Instant::now();
     let (status, v) = rpc(port, "localhost", "/test_db/notes", json!({"name": "x"}));
     let waited = started.elapsed();

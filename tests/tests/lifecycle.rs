@@ -7,7 +7,7 @@ use inphms_tests::swap::{install_swap_lib, swap_build, swap_server, Load};
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
 use inphms_tests::{http_get, target_dir, wait_until, TestDir};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,11 @@ fn sighup_swaps_v1_to_v2_under_load_with_no_failed_request() {
     assert!(wait_until(Duration::from_secs(10), || load.seen("v1")));
     // A slow request begun before the swap finishes on the generation it started on.
     let slow = std::thread::spawn(move || http_get(port, "/test_swap/slow", &[]));
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        server.wait_in_flight("GET /test_swap/slow", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
     install_swap_lib(&td.join("addons"), &swap_build("v2"));
     server.signal("HUP");
     assert!(
@@ -38,7 +42,13 @@ fn sighup_swaps_v1_to_v2_under_load_with_no_failed_request() {
         "{}",
         server.stderr()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // The load goes on for a while on v2.
+    assert!(
+        wait_until(Duration::from_secs(10), || load.count_of("v2") >= 100),
+        "{} answers v2\n{}",
+        load.count_of("v2"),
+        server.stderr()
+    );
     let (failures, answers) = load.finish();
     assert_eq!(failures, 0, "no request may fail during a swap");
     let first_v2 = answers.iter().position(|a| a == "v2").unwrap();
@@ -130,7 +140,17 @@ fn a_burst_of_ten_sighups_is_survived() {
     assert!(wait_until(Duration::from_secs(20), || {
         http_get(port, "/test_swap/version", &[]).text() == "v2"
     }));
-    std::thread::sleep(Duration::from_millis(500));
+    // SIGHUPs coalesce: one reload runs at a time, and at most one more is pending. One more
+    // SIGHUP now merges with any pending one, so once a reload that finds nothing changed
+    // is logged after it, every SIGHUP of the burst has been handled.
+    let unchanged = || server.stderr().matches("SIGHUP: nothing changed").count();
+    let before = unchanged();
+    server.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(20), || unchanged() > before),
+        "{}",
+        server.stderr()
+    );
     assert_eq!(get_text(port, "/web/health"), r#"{"status":"pass"}"#);
     let pid = server.pid();
     assert!(
@@ -140,9 +160,11 @@ fn a_burst_of_ten_sighups_is_survived() {
 }
 
 /// Clients opening a new connection per request; connection refusals are counted apart.
+/// `served` counts the answered requests as they come.
 fn connection_per_request_load(
     port: u16,
     stop: Arc<AtomicBool>,
+    served: Arc<AtomicUsize>,
 ) -> std::thread::JoinHandle<(usize, usize, usize)> {
     std::thread::spawn(move || {
         let (mut ok, mut refused, mut failed) = (0, 0, 0);
@@ -158,7 +180,10 @@ fn connection_per_request_load(
                         b"GET /test_swap/version HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                     );
                     match r {
-                        Ok(r) if r.status == 200 => ok += 1,
+                        Ok(r) if r.status == 200 => {
+                            ok += 1;
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
                         other => {
                             eprintln!("failed request: {:?}", other.map(|r| r.status));
@@ -180,10 +205,17 @@ fn phoenix_reexec_under_load_keeps_the_pid_and_refuses_no_connection() {
     let port = server.port();
     let loaded_before = get_text(port, "/test_swap/loaded_at");
     let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..4)
-        .map(|_| connection_per_request_load(port, stop.clone()))
+        .map(|_| connection_per_request_load(port, stop.clone(), served.clone()))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // The load runs before the re-exec, and goes on after it.
+    let served_at_least = |n: usize| {
+        wait_until(Duration::from_secs(10), || {
+            served.load(Ordering::Relaxed) >= n
+        })
+    };
+    assert!(served_at_least(20), "{}", server.stderr());
     install_swap_lib(&td.join("addons"), &swap_build("v2"));
     server.signal("HUP");
     assert!(
@@ -197,7 +229,11 @@ fn phoenix_reexec_under_load_keeps_the_pid_and_refuses_no_connection() {
         "{}",
         server.stderr()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        served_at_least(served.load(Ordering::Relaxed) + 20),
+        "{}",
+        server.stderr()
+    );
     stop.store(true, Ordering::Relaxed);
     let (mut ok, mut refused, mut failed) = (0, 0, 0);
     for c in clients {
@@ -217,9 +253,10 @@ fn phoenix_reexec_under_load_keeps_the_pid_and_refuses_no_connection() {
         log.contains("Initiating server reload: the swap limit is reached"),
         "{log}"
     );
+    // The harness starts every server through socket activation; the re-exec is the second.
     assert_eq!(
         log.matches("running through socket activation").count(),
-        1,
+        2,
         "{log}"
     );
     assert!(
@@ -294,7 +331,11 @@ fn a_handler_past_limit_time_real_gets_504_while_others_are_served() {
     let port = server.port();
     let started = Instant::now();
     let slow = std::thread::spawn(move || http_get(port, "/test_http/sleep/8000", &[]));
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        server.wait_for_log("sleep 8000 ms: started", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
     for _ in 0..5 {
         assert_eq!(get_text(port, "/web/health"), r#"{"status":"pass"}"#);
     }
@@ -322,12 +363,8 @@ fn sigquit_dumps_sigint_drains_and_removes_the_pidfile() {
     let port = server.port();
     assert!(wait_until(Duration::from_secs(5), || pidfile.is_file()));
     let slow = std::thread::spawn(move || http_get(port, "/test_swap/slow", &[]));
-    std::thread::sleep(Duration::from_millis(300));
-    server.signal("QUIT");
     assert!(
-        wait_until(Duration::from_secs(5), || server
-            .stderr()
-            .contains("in flight: GET /test_swap/slow")),
+        server.wait_in_flight("GET /test_swap/slow", Duration::from_secs(5)),
         "{}",
         server.stderr()
     );
@@ -358,7 +395,13 @@ fn a_connection_silent_when_the_stop_begins_still_gets_its_answer() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     // Accepted by the server (its accept loop is idle), no byte sent yet.
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        wait_until(Duration::from_secs(5), || inphms_tests::is_accepted(
+            &silent
+        )),
+        "the server did not accept the connection\n{}",
+        server.stderr()
+    );
     server.signal("INT");
     // The request goes once the drain has begun (polled closely: the grace is 100 ms).
     let began = Instant::now();
@@ -395,7 +438,11 @@ fn a_second_sigint_forces_the_exit() {
             b"GET /test_http/sleep/10000 HTTP/1.1\r\nHost: x\r\n\r\n",
         )
     });
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.wait_for_log("sleep 10000 ms: started", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
     server.signal("INT");
     assert!(wait_until(Duration::from_secs(5), || server
         .stderr()

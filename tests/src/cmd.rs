@@ -1,0 +1,218 @@
+//! One-shot commands: [`Cmd`] runs `inphms-host ARGS...` with a clean environment
+//! ([`CLEARED_ENV`] removed, a temporary `HOME`) and a timeout, and gives an [`Output`].
+
+use crate::paths::host_bin;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment variables removed from every command the harness runs.
+pub const CLEARED_ENV: [&str; 7] = [
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "INPHMS_RC",
+    "XDG_DATA_HOME",
+];
+
+/// The default timeout of a one-shot command.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a finished command printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The exit code; `None` when it was ended by a signal (or by the timeout).
+    pub code: Option<i32>,
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// Whether it was killed for running past its timeout.
+    pub timed_out: bool,
+}
+
+impl Output {
+    /// The lines of stderr.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+}
+
+impl fmt::Display for Output {
+    /// For assertion messages: the code and both streams.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {:?}{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            if self.timed_out { " (timed out)" } else { "" },
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+/// A one-shot run of `inphms-host`: arguments, environment, folder and timeout.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    pub(crate) args: Vec<OsString>,
+    env: Vec<(OsString, Option<OsString>)>,
+    home: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl Cmd {
+    /// `inphms-host ARGS...`.
+    pub fn new<I, S>(args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Cmd {
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            env: Vec::new(),
+            home: None,
+            cwd: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Sets `HOME` (default: a temporary folder made for the run).
+    pub fn home(mut self, home: impl Into<PathBuf>) -> Cmd {
+        self.home = Some(home.into());
+        self
+    }
+
+    /// Sets the working folder.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets the timeout (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Cmd {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The `std::process::Command`, environment applied, for a test that spawns it itself.
+    /// `HOME` must have been set (or is left as inherited).
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(host_bin());
+        c.args(&self.args);
+        for var in CLEARED_ENV {
+            c.env_remove(var);
+        }
+        if let Some(home) = &self.home {
+            c.env("HOME", home);
+        }
+        if let Some(dir) = &self.cwd {
+            c.current_dir(dir);
+        }
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
+    /// Runs the command to its end (or its timeout) with stdin closed.
+    pub fn run(self) -> Output {
+        let tmp_home = match self.home {
+            None => Some(tempfile::tempdir().expect("temporary HOME")),
+            Some(_) => None,
+        };
+        let cmd = match &tmp_home {
+            Some(tmp) => self.home(tmp.path()),
+            None => self,
+        };
+        let mut child = cmd
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", host_bin().display()));
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        let (status, timed_out) = wait_timeout(&mut child, cmd.timeout);
+        Output {
+            code: status.and_then(|s| s.code()),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+            timed_out,
+        }
+    }
+}
+
+/// Runs `inphms-host ARGS...` with the environment changes `env`, a temporary `HOME` and
+/// the default timeout.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    env.iter()
+        .fold(Cmd::new(args), |c, (k, v)| c.env(k, v))
+        .run()
+}
+
+/// Reads a stream to its end in a thread.
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Waits for `child` up to `timeout`, then kills it. Returns the status (if it exited) and
+/// whether it timed out.
+fn wait_timeout(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return (Some(status), false);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            return (status, true);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

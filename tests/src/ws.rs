@@ -1,0 +1,48 @@
+//! A blocking websocket client (tungstenite) for the tests.
+
+use std::net::TcpStream;
+use std::time::Duration;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+/// Opens `ws://127.0.0.1:port/path` (with the session cookie `sid`), asserting the 101;
+/// reads time out after 15 s.
+pub fn ws_connect(port: u16, path: &str, sid: Option<&str>) -> WebSocket<TcpStream> {
+    let mut req = format!("ws://127.0.0.1:{port}{path}")
+        .into_client_request()
+        .expect("a websocket URL");
+    if let Some(sid) = sid {
+        let cookie = format!("session_id={sid}").parse().expect("a header value");
+        req.headers_mut().insert("cookie", cookie);
+    }
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("set the read timeout");
+    let (ws, resp) = tungstenite::client::client(req, stream).expect("websocket handshake");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+/// The next data or close message (pings and pongs skipped; a read interrupted by a
+/// signal is retried).
+pub fn ws_next(ws: &mut WebSocket<TcpStream>) -> Message {
+    loop {
+        match ws.read() {
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(m) => return m,
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                continue
+            }
+            Err(e) => panic!("read a websocket message: {e:?}"),
+        }
+    }
+}
+
+/// The code of a Close message.
+pub fn close_code(m: &Message) -> Option<u16> {
+    match m {
+        Message::Close(Some(frame)) => Some(u16::from(frame.code)),
+        _ => None,
+    }
+}
