@@ -12,8 +12,8 @@
 //! short backoff, not at the next poll. A worker that panics is logged and restarted.
 //!
 //! A pass processes, for each ready registry, the due jobs of its database: each job is
-//! acquired alone with `FOR NO KEY UPDATE SKIP LOCKED` (so several workers and several hosts
-//! never run one job twice), and its handler (found by name among the database's addons)
+//! acquired alone with `FOR NO KEY UPDATE SKIP LOCKED` and `pg_try_advisory_lock` (so several
+//! workers and several hosts never run one job twice, nor two runs of it at once), and its handler (found by name among the database's addons)
 //! runs on the blocking pool under `limit_time_real_cron` with that same transaction as its
 //! cursor (`CronContext::cursor`), after a savepoint. The job's bookkeeping is written in
 //! that transaction: `nextcall` moved on by its interval past now (missed runs are skipped,
@@ -27,7 +27,14 @@
 //! connection is lost during that COMMIT, the record's transaction id is kept and, once the
 //! database answers again, `txid_status` tells the log whether the run committed. A handler
 //! that commits on its own records the run as started in each of its commits (see
-//! [`JobRun`]). A manual run ([`run_manually`]) takes the same lock without waiting and says
+//! [`JobRun`]). Between those commits the job's row is not locked, so a run also holds the
+//! job's session-level advisory lock (`Cursor::try_lock_job`) on its cursor's connection,
+//! which the cursor keeps for the whole run and releases after its final commit: another
+//! worker or host finding the job due again meanwhile (a trigger the handler added, a run
+//! longer than its interval) skips it, and the workers are woken for such a trigger only once
+//! it is released. A COMMIT the server refuses (a deferred constraint, a serialization
+//! failure) rolls the run back; its failure is then recorded in a new transaction, under the
+//! same lock. A manual run ([`run_manually`]) takes both locks without waiting and says
 //! "already running" instead of running twice.
 
 use crate::config::Config;

@@ -653,6 +653,65 @@ mod tests {
         pools.close_db(&db.name);
     }
 
+    async fn pid(cr: &mut Cursor) -> SqlValue {
+        let rows = cr.execute("SELECT pg_backend_pid()", &[]).await.unwrap();
+        rows.rows[0][0].clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_lock_holds_across_commits_and_never_goes_back_to_the_pool() {
+        let db = TestDb::create("joblock").await;
+        let pools = Pools::new(test_info(), 4);
+        let mut a = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(a.try_lock_job(7).await.unwrap());
+        let first = pid(&mut a).await;
+        a.commit().await.unwrap();
+        // Between two transactions of the run: still held, by the same connection.
+        let mut b = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(!b.try_lock_job(7).await.unwrap());
+        assert!(b.try_lock_job(8).await.is_ok_and(|taken| taken));
+        b.unlock_job().await;
+        b.rollback().await.unwrap();
+        assert_eq!(pid(&mut a).await, first);
+        a.rollback().await.unwrap();
+        let mut b = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(!b.try_lock_job(7).await.unwrap());
+        b.rollback().await.unwrap();
+        // Released: another run takes it.
+        a.unlock_job().await;
+        let mut c = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(c.try_lock_job(7).await.unwrap());
+        c.commit().await.unwrap();
+        // Dropped while holding it: its connection is closed, which releases it.
+        drop(c);
+        let mut d = Cursor::new(Arc::clone(&pools), &db.name, false);
+        let mut taken = false;
+        for _ in 0..50 {
+            taken = d.try_lock_job(7).await.unwrap();
+            if taken {
+                break;
+            }
+            d.rollback().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(taken, "the lock of a dropped cursor was not released");
+        d.unlock_job().await;
+        d.rollback().await.unwrap();
+        // No pooled connection holds a job lock.
+        let mut e = Cursor::new(Arc::clone(&pools), &db.name, false);
+        let held = e
+            .execute(
+                &format!("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {JOB_LOCK_NAMESPACE} \
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(held.rows[0][0], SqlValue::Int(0));
+        e.rollback().await.unwrap();
+        pools.close_db(&db.name);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_updates_give_a_retryable_serialization_failure() {
         let db = TestDb::create("serial").await;
