@@ -520,7 +520,8 @@ impl CronContext {
     /// when the handler succeeds (so its work is done exactly once); rolled back, with the
     /// failure recorded, when it fails. [`Cursor::commit`] on it is a checkpoint (the run is
     /// recorded as started and the work so far is never run again); [`Cursor::rollback`]
-    /// undoes the work since the start or the last checkpoint, keeping the job's lock.
+    /// undoes the work since the start or the last checkpoint, keeping the job's lock. The
+    /// job stays held between checkpoints too: no other run of it starts until this one ends.
     pub fn cursor(&self) -> Result<Cursor> {
         Cursor::env(&self.db)
     }

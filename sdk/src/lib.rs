@@ -105,6 +105,8 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// run's record) in it after the handler returns, then commits once. So the work done
 /// through this cursor is **exactly once**: it commits with the record of its run, or
 /// neither commits and the job, still due, runs again with nothing of the failed run kept.
+/// Two runs of one job never overlap, on any host: the run holds its job until it ends,
+/// across its handler's commits (a trigger the handler adds for its job runs it after).
 /// What the handler does outside this cursor (another connection, files, mail, HTTP calls)
 /// is **at least once**: it is repeated when a run is lost before its commit. See [`cron`].
 #[derive(Debug, Clone, Default)]

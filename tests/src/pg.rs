@@ -24,12 +24,27 @@ pub fn psql(db: &str, sql: &str) -> String {
 
 /// [`psql`], returning the error instead of panicking.
 pub fn try_psql(db: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
+    psql_at(HOST, PORT, None, db, sql)
+}
+
+/// Runs `sql` with `psql` on `db` of the server at `host`:`port`, as `user` (the current
+/// user when `None`), unaligned and tuples only, stopping at the first error: stdout
+/// trimmed, or psql's error. The `PG*` variables that would pick another role, database or
+/// server are ignored.
+pub fn psql_at(
+    host: &str,
+    port: &str,
+    user: Option<&str>,
+    db: &str,
+    sql: &str,
+) -> Result<String, String> {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-h", host, "-p", port]);
+    if let Some(user) = user {
+        cmd.args(["-U", user]);
+    }
+    let out = cmd
         .args([
-            "-h",
-            HOST,
-            "-p",
-            PORT,
             "-d",
             db,
             "-X",
@@ -43,6 +58,8 @@ pub fn try_psql(db: &str, sql: &str) -> Result<String, String> {
         ])
         .env_remove("PGUSER")
         .env_remove("PGDATABASE")
+        .env_remove("PGHOST")
+        .env_remove("PGPORT")
         .output()
         .map_err(|e| format!("cannot run psql: {e}"))?;
     if out.status.success() {

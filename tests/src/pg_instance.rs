@@ -158,32 +158,13 @@ impl PgInstance {
 
     /// [`PgInstance::psql`], returning the error instead of panicking.
     pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U"])
-            .arg(&self.user)
-            .args([
-                "-d",
-                db,
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .env_remove("PGUSER")
-            .env_remove("PGDATABASE")
-            .env_remove("PGHOST")
-            .env_remove("PGPORT")
-            .output()
-            .map_err(|e| format!("cannot run psql: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-        }
+        crate::pg::psql_at(
+            "127.0.0.1",
+            &self.port.to_string(),
+            Some(&self.user),
+            db,
+            sql,
+        )
     }
 
     /// Waits until the server answers a query (at most `timeout`).

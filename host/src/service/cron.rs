@@ -12,8 +12,8 @@
 //! short backoff, not at the next poll. A worker that panics is logged and restarted.
 //!
 //! A pass processes, for each ready registry, the due jobs of its database: each job is
-//! acquired alone with `FOR NO KEY UPDATE SKIP LOCKED` (so several workers and several hosts
-//! never run one job twice), and its handler (found by name among the database's addons)
+//! acquired alone with `FOR NO KEY UPDATE SKIP LOCKED` and `pg_try_advisory_lock` (so several
+//! workers and several hosts never run one job twice, nor two runs of it at once), and its handler (found by name among the database's addons)
 //! runs on the blocking pool under `limit_time_real_cron` with that same transaction as its
 //! cursor (`CronContext::cursor`), after a savepoint. The job's bookkeeping is written in
 //! that transaction: `nextcall` moved on by its interval past now (missed runs are skipped,
@@ -27,12 +27,19 @@
 //! connection is lost during that COMMIT, the record's transaction id is kept and, once the
 //! database answers again, `txid_status` tells the log whether the run committed. A handler
 //! that commits on its own records the run as started in each of its commits (see
-//! [`JobRun`]). A manual run ([`run_manually`]) takes the same lock without waiting and says
+//! [`JobRun`]). Between those commits the job's row is not locked, so a run also holds the
+//! job's session-level advisory lock (`Cursor::try_lock_job`) on its cursor's connection,
+//! which the cursor keeps for the whole run and releases after its final commit: another
+//! worker or host finding the job due again meanwhile (a trigger the handler added, a run
+//! longer than its interval) skips it, and the workers are woken for such a trigger only once
+//! it is released. A COMMIT the server refuses (a deferred constraint, a serialization
+//! failure) rolls the run back; its failure is then recorded in a new transaction, under the
+//! same lock. A manual run ([`run_manually`]) takes both locks without waiting and says
 //! "already running" instead of running twice.
 
 use crate::config::Config;
 use crate::modules::registry::{self, Registry};
-use crate::sql_db::cursor::{JobRun, JOB_SAVEPOINT};
+use crate::sql_db::cursor::{JobRun, PostCommit, JOB_SAVEPOINT};
 use crate::sql_db::{self, env, DbError};
 use abi_stable::std_types::{ROption, RString, RVec};
 use chrono::{Months, NaiveDateTime, TimeDelta};
@@ -566,6 +573,12 @@ async fn process_jobs(
                 return Err(e);
             }
         };
+        // A run of the job between two of its handler's commits holds its advisory lock,
+        // not its row: skipped as well.
+        if !cr.try_lock_job(id).await? {
+            let _ = cr.rollback().await;
+            continue;
+        }
         process_job(cr, reg, config, job, Run::Scheduled).await?;
         done += 1;
     }
@@ -774,6 +787,9 @@ async fn process_job(
     }
     let elapsed = started_at.elapsed();
     let end = start + TimeDelta::from_std(elapsed).unwrap_or_default();
+    // The run's transaction was lost (rolled back whole: a COMMIT of the handler refused,
+    // an undo that could not go back to the savepoint): its record needs one of its own.
+    reopen(&mut cr, &job, run).await?;
     let txid = match record(&mut cr, &job, &outcome, run, end).await {
         Ok(txid) => txid,
         Err(e) if e.is_unavailable() || outcome != RunOutcome::Done => return Err(e),
@@ -781,11 +797,29 @@ async fn process_job(
             // The handler went on after an error in its transaction, which cannot commit:
             // its work is undone and the run recorded as failed.
             undo(&mut cr).await?;
+            reopen(&mut cr, &job, run).await?;
             outcome = RunOutcome::Failed(format!("its transaction cannot commit: {e}"));
             record(&mut cr, &job, &outcome, run, end).await?
         }
     };
-    if let Err(e) = cr.commit().await {
+    // The workers are woken (a trigger the handler added) once the job's lock is released,
+    // not before: woken before, they would find it held and skip it.
+    let mut after_commit = cr.take_after_commit();
+    let committed = match cr.commit().await {
+        Err(e) if !e.is_unavailable() && !cr.job_lock_lost() => {
+            after_commit.clear();
+            // Refused by the server (a deferred constraint, a serialization failure): the
+            // run's work and record are rolled back. Its failure is recorded in a new
+            // transaction (the run still holds the job's advisory lock), so that the job is
+            // not run again and again without a trace.
+            outcome = RunOutcome::Failed(format!("its transaction could not commit: {e}"));
+            reopen(&mut cr, &job, run).await?;
+            record(&mut cr, &job, &outcome, run, end).await?;
+            cr.commit().await
+        }
+        other => other,
+    };
+    if let Err(e) = committed {
         if e.is_unavailable() {
             tracing::warn!(target: TARGET, "Job {:?} ({}): the connection was lost during COMMIT ({e}); whether the run committed \
                 (transaction {txid}) is unknown. The next pass reads it: committed, the job is no longer due; rolled back, nothing \
@@ -799,6 +833,14 @@ async fn process_job(
         }
         return Err(e);
     }
+    // Not before the commit: between the two, the job's row is free and only this lock
+    // keeps another run from starting.
+    cr.unlock_job().await;
+    for action in after_commit {
+        match action {
+            PostCommit::NotifyCron => notify_workers(&sql_db::pools(), &reg.db_name).await,
+        }
+    }
     match &outcome {
         RunOutcome::Done => {
             tracing::info!(target: TARGET, "Job {:?} ({}) done in {:.3}s", job.name, job.id, elapsed.as_secs_f64())
@@ -808,6 +850,29 @@ async fn process_job(
         }
     }
     Ok(outcome)
+}
+
+/// Opens the transaction of the run's record when the run's own was lost (rolled back
+/// whole): the job's row locked again (waiting: the run holds the job's advisory lock, so
+/// no other run has it) and, for a scheduled run, the triggers due at its start consumed
+/// again. Nothing to do while the run's transaction is open.
+async fn reopen(cr: &mut sql_db::Cursor, job: &Job, run: Run) -> Result<(), DbError> {
+    if cr.in_transaction() {
+        return Ok(());
+    }
+    cr.execute_cached(
+        "SELECT 1 FROM ir_cron WHERE id = $1 FOR NO KEY UPDATE",
+        &[SqlValue::Int(job.id)],
+    )
+    .await?;
+    if run == Run::Scheduled {
+        cr.execute_cached(
+            "DELETE FROM ir_cron_trigger WHERE cron_id = $1 AND call_at <= $2",
+            &[SqlValue::Int(job.id), ts_value(job.db_now)],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Records the run of `job` in the job's transaction: its start, end and outcome, and for a
@@ -950,7 +1015,14 @@ pub async fn run_manually(db: &str, job: &str, config: &Config) -> Result<RunOut
     let Some(row) = rows.rows.first() else {
         return Err(format!("no cron job {job:?} in {db}"));
     };
-    let job = job_of(row);
+    let found = job_of(row);
+    if !cr.try_lock_job(found.id).await.map_err(|e| e.to_string())? {
+        let _ = cr.rollback().await;
+        return Err(format!(
+            "Job {job:?} is already running: try again in a few minutes"
+        ));
+    }
+    let job = found;
     process_job(cr, &reg, config, job, Run::Manual)
         .await
         .map_err(|e| e.to_string())

@@ -3,9 +3,13 @@
 //! rolled back by its owner; dropped with a transaction open, it is rolled back (the
 //! connection is closed when no runtime is there to do it).
 //!
-//! A cron job runs on the cursor that holds its lock ([`JobRun`]): its handler's commits and
-//! rollbacks keep the job locked and its run recorded, so that the handler's work and the
-//! job's bookkeeping always commit together (see `service::cron`).
+//! A cron job runs on the cursor that holds its locks ([`JobRun`], [`Cursor::try_lock_job`]):
+//! the job's row lock in each transaction and, for the whole run, a session-level advisory
+//! lock on the cursor's connection, which stays with the cursor across the handler's commits
+//! (no other run starts in between) and goes back to the pool only once that lock is released
+//! ([`Cursor::unlock_job`]; a cursor dropped holding it closes its connection). Its handler's
+//! commits and rollbacks keep the job locked and its run recorded, so that the handler's work
+//! and the job's bookkeeping always commit together (see `service::cron`).
 
 use super::value::{Param, Raw};
 use super::{DbError, PooledConn, Pools};
@@ -25,6 +29,11 @@ pub enum PostCommit {
 /// The savepoint set after a cron job's lock is taken: the handler's work is undone to it
 /// (its failure, or its own rollback) without losing the lock.
 pub const JOB_SAVEPOINT: &str = "inphms_cron_job";
+
+/// The first key of the session-level advisory lock a cron job's run holds
+/// (`pg_advisory_lock(JOB_LOCK_NAMESPACE, ir_cron.id)`; `0x696e6372`, "incr"): a key space of
+/// its own, apart from addons' advisory locks.
+pub const JOB_LOCK_NAMESPACE: i32 = 0x696e_6372;
 
 /// A cron job running on this cursor (`service::cron`): while set, a commit asked for by the
 /// handler first records the run as started ([`JobRun::checkpoint`]: `nextcall` moved on),
@@ -58,6 +67,12 @@ pub struct Cursor {
     statement_timeout: Option<std::time::Duration>,
     /// The cron job running on this cursor, if any.
     job: Option<JobRun>,
+    /// The job whose advisory lock this cursor's connection holds: the connection is kept
+    /// across commits and never given back to the pool with it.
+    job_lock: Option<i64>,
+    /// Whether the connection holding `job_lock` was lost (with the lock): the cursor refuses
+    /// any further transaction rather than go on without it.
+    job_lock_lost: bool,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -85,6 +100,8 @@ impl Cursor {
             closed: false,
             statement_timeout: None,
             job: None,
+            job_lock: None,
+            job_lock_lost: false,
         }
     }
 
@@ -94,9 +111,67 @@ impl Cursor {
         self.job = Some(job);
     }
 
-    /// Ends the job's run on this cursor: commits and rollbacks are plain again.
+    /// Ends the job's run on this cursor: commits and rollbacks are plain again (the job's
+    /// advisory lock, if held, stays until [`Cursor::unlock_job`]).
     pub fn take_job(&mut self) -> Option<JobRun> {
         self.job.take()
+    }
+
+    /// Takes the session-level advisory lock of the cron job `job_id` without waiting, in
+    /// the current transaction's connection (begun if needed): true when taken (held until
+    /// [`Cursor::unlock_job`], across commits; the connection is kept by this cursor
+    /// meanwhile), false when another run holds it.
+    pub async fn try_lock_job(&mut self, job_id: i64) -> Result<bool, DbError> {
+        if self.job_lock.is_some() {
+            return Err(DbError::Other(
+                "this cursor already holds a cron job's lock".into(),
+            ));
+        }
+        let rows = self
+            .execute_cached(
+                &format!("SELECT pg_try_advisory_lock({JOB_LOCK_NAMESPACE}, $1::int4)"),
+                &[SqlValue::Int(job_id)],
+            )
+            .await?;
+        let taken = rows.rows.first().and_then(|r| r.first()) == Some(&SqlValue::Bool(true));
+        if taken {
+            self.job_lock = Some(job_id);
+        }
+        Ok(taken)
+    }
+
+    /// Releases the cron job's advisory lock taken by [`Cursor::try_lock_job`] (nothing to
+    /// do when none is held); the connection goes back to the pool when no transaction is
+    /// open. When the lock cannot be released, the connection is closed (which releases it).
+    pub async fn unlock_job(&mut self) {
+        let Some(job_id) = self.job_lock else {
+            return;
+        };
+        let released = match &self.conn {
+            Some(conn) => conn
+                .query_one(
+                    "SELECT pg_advisory_unlock($1::int4, $2::int4)",
+                    &[&JOB_LOCK_NAMESPACE, &(job_id as i32)],
+                )
+                .await
+                .ok()
+                .and_then(|r| r.try_get::<_, bool>(0).ok()),
+            None => None,
+        };
+        if released == Some(true) {
+            self.job_lock = None;
+            if !self.in_transaction {
+                self.conn = None;
+            }
+        } else {
+            tracing::warn!(target: TARGET, "cannot release the lock of cron job {job_id}: its connection is closed instead");
+            self.discard();
+        }
+    }
+
+    /// Whether the connection holding the cron job's advisory lock was lost.
+    pub fn job_lock_lost(&self) -> bool {
+        self.job_lock_lost
     }
 
     /// Bounds every statement of the cursor's transactions (`SET LOCAL statement_timeout`):
@@ -137,6 +212,12 @@ impl Cursor {
         self.closed = true;
     }
 
+    /// Takes the actions queued for after the next commit: its owner runs them itself
+    /// (a cron run, once its job's lock is released).
+    pub fn take_after_commit(&mut self) -> Vec<PostCommit> {
+        std::mem::take(&mut self.post_commit)
+    }
+
     /// Queues an action for after the next successful commit.
     pub fn after_commit(&mut self, action: PostCommit) {
         if !self.post_commit.contains(&action) {
@@ -160,6 +241,11 @@ impl Cursor {
         }
         if self.in_transaction {
             return Ok(());
+        }
+        if self.job_lock_lost {
+            return Err(DbError::Unavailable(
+                "the connection holding the cron job's lock was lost".into(),
+            ));
         }
         let mut begin = if self.readonly {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_owned()
@@ -194,8 +280,10 @@ impl Cursor {
                 }
                 Err(e) => {
                     let err = DbError::from_pg(&e);
+                    // Another connection would not hold the job's lock.
+                    let pinned = self.job_lock.is_some();
                     self.discard();
-                    if attempt == 1 || !(err.is_unavailable() || e.is_closed()) {
+                    if attempt == 1 || pinned || !(err.is_unavailable() || e.is_closed()) {
                         return Err(err);
                     }
                 }
@@ -204,12 +292,24 @@ impl Cursor {
         unreachable!("the loop returns")
     }
 
-    /// Drops the connection instead of giving it back.
+    /// Drops the connection instead of giving it back (closing it releases a job's advisory
+    /// lock it holds).
     fn discard(&mut self) {
         if let Some(conn) = self.conn.take() {
             let _ = deadpool::managed::Object::take(conn);
         }
         self.in_transaction = false;
+        if self.job_lock.take().is_some() {
+            self.job_lock_lost = true;
+        }
+    }
+
+    /// Gives the connection back to the pool after a transaction, unless it holds a cron
+    /// job's advisory lock (then the cursor keeps it for the job's next transaction).
+    fn release(&mut self) {
+        if self.job_lock.is_none() {
+            self.conn = None;
+        }
     }
 
     /// Runs one statement with `$n` parameters; returns its rows and row count.
@@ -322,7 +422,7 @@ impl Cursor {
     /// actions. The connection goes back to the pool.
     pub async fn commit(&mut self) -> Result<(), DbError> {
         if !self.in_transaction {
-            self.conn = None;
+            self.release();
             return Ok(());
         }
         if let Some(job) = &self.job {
@@ -347,7 +447,7 @@ impl Cursor {
         self.in_transaction = false;
         match &result {
             Ok(()) => {
-                self.conn = None;
+                self.release();
                 for action in std::mem::take(&mut self.post_commit) {
                     match action {
                         PostCommit::NotifyCron => {
@@ -359,7 +459,17 @@ impl Cursor {
             Err(e) => {
                 self.record(e);
                 self.post_commit.clear();
-                self.discard();
+                if e.is_unavailable() || self.job_lock.is_none() {
+                    self.discard();
+                } else {
+                    // A COMMIT refused by the server (a deferred constraint, a serialization
+                    // failure) ended the transaction: the connection, and the job's lock it
+                    // holds, are kept. ROLLBACK only makes sure no transaction is left.
+                    let conn = self.conn.as_ref().expect("in a transaction");
+                    if conn.batch_execute("ROLLBACK").await.is_err() {
+                        self.discard();
+                    }
+                }
             }
         }
         result
@@ -370,7 +480,7 @@ impl Cursor {
     pub async fn rollback(&mut self) -> Result<(), DbError> {
         self.post_commit.clear();
         if !self.in_transaction {
-            self.conn = None;
+            self.release();
             return Ok(());
         }
         if self.job.is_some() {
@@ -392,7 +502,7 @@ impl Cursor {
             .map_err(|e| DbError::from_pg(&e));
         self.in_transaction = false;
         match result {
-            Ok(()) => self.conn = None,
+            Ok(()) => self.release(),
             Err(_) => self.discard(),
         }
         result
@@ -413,6 +523,12 @@ impl Cursor {
 
 impl Drop for Cursor {
     fn drop(&mut self) {
+        if self.job_lock.is_some() {
+            // Never back to the pool with a job's lock (an error, a panic, a cancelled run):
+            // closing the connection releases it.
+            self.discard();
+            return;
+        }
         if !self.in_transaction {
             return;
         }
@@ -534,6 +650,65 @@ mod tests {
             .unwrap();
         assert_eq!(n.rows[0][0], SqlValue::Int(0));
         cr.rollback().await.unwrap();
+        pools.close_db(&db.name);
+    }
+
+    async fn pid(cr: &mut Cursor) -> SqlValue {
+        let rows = cr.execute("SELECT pg_backend_pid()", &[]).await.unwrap();
+        rows.rows[0][0].clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_lock_holds_across_commits_and_never_goes_back_to_the_pool() {
+        let db = TestDb::create("joblock").await;
+        let pools = Pools::new(test_info(), 4);
+        let mut a = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(a.try_lock_job(7).await.unwrap());
+        let first = pid(&mut a).await;
+        a.commit().await.unwrap();
+        // Between two transactions of the run: still held, by the same connection.
+        let mut b = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(!b.try_lock_job(7).await.unwrap());
+        assert!(b.try_lock_job(8).await.is_ok_and(|taken| taken));
+        b.unlock_job().await;
+        b.rollback().await.unwrap();
+        assert_eq!(pid(&mut a).await, first);
+        a.rollback().await.unwrap();
+        let mut b = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(!b.try_lock_job(7).await.unwrap());
+        b.rollback().await.unwrap();
+        // Released: another run takes it.
+        a.unlock_job().await;
+        let mut c = Cursor::new(Arc::clone(&pools), &db.name, false);
+        assert!(c.try_lock_job(7).await.unwrap());
+        c.commit().await.unwrap();
+        // Dropped while holding it: its connection is closed, which releases it.
+        drop(c);
+        let mut d = Cursor::new(Arc::clone(&pools), &db.name, false);
+        let mut taken = false;
+        for _ in 0..50 {
+            taken = d.try_lock_job(7).await.unwrap();
+            if taken {
+                break;
+            }
+            d.rollback().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(taken, "the lock of a dropped cursor was not released");
+        d.unlock_job().await;
+        d.rollback().await.unwrap();
+        // No pooled connection holds a job lock.
+        let mut e = Cursor::new(Arc::clone(&pools), &db.name, false);
+        let held = e
+            .execute(
+                &format!("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {JOB_LOCK_NAMESPACE} \
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(held.rows[0][0], SqlValue::Int(0));
+        e.rollback().await.unwrap();
         pools.close_db(&db.name);
     }
 

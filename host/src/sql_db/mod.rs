@@ -90,10 +90,7 @@ impl DbError {
     pub fn from_pg(e: &tokio_postgres::Error) -> DbError {
         if let Some(db) = e.as_db_error() {
             let code = db.code().code();
-            // The server shutting down or starting up (class 57P: admin or crash shutdown,
-            // "the database system is starting up") or a connection failure (class 08): the
-            // server is unavailable, as when it cannot be reached.
-            if code.starts_with("57P") || code.starts_with("08") {
+            if is_unavailable_sqlstate(code) {
                 return DbError::Unavailable(format!("{} (SQLSTATE {code})", db.message()));
             }
             let mut detail = Vec::new();
@@ -123,6 +120,15 @@ impl DbError {
             None => DbError::Unavailable(format!("PostgreSQL is unreachable: {e}")),
         }
     }
+}
+
+/// Whether a SQLSTATE says the server is unavailable, as when it cannot be reached (tried
+/// again within seconds): shutting down (`57P01` admin shutdown, `57P02` crash shutdown),
+/// starting up (`57P03` cannot connect now) or a connection failure (class `08`). Not
+/// `57P04` (database dropped): waiting will not bring the database back, and a cron worker
+/// would pass again every few seconds forever.
+pub fn is_unavailable_sqlstate(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03") || code.starts_with("08")
 }
 
 impl fmt::Display for DbError {
@@ -569,6 +575,21 @@ pub fn cursor(db: &str, readonly: bool) -> Cursor {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn only_shutdown_startup_and_connection_failures_are_unavailable() {
+        for code in [
+            "57P01", "57P02", "57P03", "08000", "08003", "08006", "08P01",
+        ] {
+            assert!(is_unavailable_sqlstate(code), "{code}");
+        }
+        // database_dropped, and errors that waiting does not cure.
+        for code in [
+            "57P04", "57014", "3D000", "28P01", "40001", "23505", "53300",
+        ] {
+            assert!(!is_unavailable_sqlstate(code), "{code}");
+        }
+    }
 
     /// Coordinates of the PostgreSQL the tests use: `127.0.0.1:5432` as the current user,
     /// unless `$PGHOST`/`$PGPORT` say otherwise.

@@ -291,14 +291,19 @@ fn command_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStrea
 ///   record of the run commit together or not at all. A PostgreSQL stop, a crash or a lost
 ///   connection at any point either keeps both (the job is no longer due) or neither (the
 ///   job is still due, with nothing of the run kept, and runs again). A failed handler's
-///   work is rolled back; its failure is recorded.
+///   work is rolled back; its failure is recorded, and so is a COMMIT the server refuses
+///   (a deferred constraint): the job is not run again and again without a trace.
+/// - **Never two at once**: a run holds its job (the row lock of its transaction and an
+///   advisory lock for the whole run) until it ends, across its handler's own commits; other
+///   workers, other hosts and `inphms-host cron --run` skip a held job.
 /// - **At least once**: anything else the handler does: a side effect outside PostgreSQL
 ///   (an e-mail, a file, an HTTP call), or a write through another connection. A run whose
 ///   commit is lost is run again, and repeats those effects: make them idempotent, or
 ///   record them through the job's cursor and check that record first.
 /// - A handler that commits on its own (`Cursor::commit`) makes checkpoints: each commit
 ///   also records the run as started (the next call moved on), so committed work is never
-///   run again, and the job stays locked. Work after the last commit is lost if the run
+///   run again, and the job stays held: a trigger the handler adds for its own job (more to
+///   do) runs it once this run ends. Work after the last commit is lost if the run
 ///   cannot finish, and done at the next scheduled run. `Cursor::rollback` undoes the
 ///   handler's work since the run started or since its last commit, keeping the lock.
 #[proc_macro_attribute]

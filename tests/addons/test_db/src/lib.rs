@@ -1,7 +1,7 @@
 //! The `test_db` addon: routes that use the database cursor (notes, typed values, SQL errors,
 //! a read-modify-write counter for serialization failures, a connection holder for pool
 //! exhaustion, a cron trigger) and cron handlers (writing a row, slowly, failing, committing or rolling back on the
-//! job's cursor), for the
+//! job's cursor, checkpointing in steps, violating a deferred constraint), for the
 //! database and cron integration tests.
 
 use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, Value};
@@ -189,6 +189,74 @@ fn retrigger_once(ctx: &mut CronContext) -> Result<()> {
     if runs == 1 {
         cr.trigger_cron(&ctx.job_name)?;
     }
+    Ok(())
+}
+
+/// A run in 3 steps, each written to `test_db_run_step` (job, run number, step) and
+/// committed (a checkpoint); after step 1, the job is triggered again (more to do) until it
+/// has had 3 runs, and the trigger's NOTIFY wakes the other workers while this run goes
+/// on. The job's first run then waits (up to 20 s, committing after each look, so holding
+/// no row lock in between) for a row of its job in `test_db_gate`. Overlapping runs show as
+/// interleaved steps, or a run missing steps (it failed at the re-lock of its job).
+#[cron("test_db.checkpoint_steps")]
+fn checkpoint_steps(ctx: &mut CronContext) -> Result<()> {
+    let mut cr = ctx.cursor()?;
+    let run: i64 = cr
+        .execute("SELECT nextval('test_db_run_seq') AS run", &[])?
+        .first()
+        .expect("one row")
+        .get("run")?;
+    let step = |cr: &mut inphms_sdk::Cursor, n: i64| -> Result<()> {
+        cr.execute(
+            "INSERT INTO test_db_run_step (job_id, run, step) VALUES ($1, $2, $3)",
+            params![ctx.job_id, run, n],
+        )?;
+        Ok(())
+    };
+    step(&mut cr, 1)?;
+    let runs: i64 = cr
+        .execute(
+            "SELECT count(DISTINCT run) AS n FROM test_db_run_step WHERE job_id = $1",
+            params![ctx.job_id],
+        )?
+        .first()
+        .expect("one row")
+        .get("n")?;
+    if runs < 3 {
+        cr.trigger_cron(&ctx.job_name)?;
+    }
+    cr.commit()?;
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    step(&mut cr, 2)?;
+    cr.commit()?;
+    if runs == 1 {
+        for _ in 0..400 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let open: i64 = cr
+                .execute(
+                    "SELECT count(*) AS n FROM test_db_gate WHERE job_id = $1",
+                    params![ctx.job_id],
+                )?
+                .first()
+                .expect("one row")
+                .get("n")?;
+            cr.commit()?;
+            if open > 0 {
+                break;
+            }
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    step(&mut cr, 3)
+}
+
+/// Writes a row pointing to no note into `test_db_deferred` (a deferred foreign key) and
+/// succeeds: the run's COMMIT fails, and the failure must be recorded.
+#[cron("test_db.violate_deferred")]
+fn violate_deferred(ctx: &mut CronContext) -> Result<()> {
+    write_row(ctx)?;
+    ctx.cursor()?
+        .execute("INSERT INTO test_db_deferred (note_id) VALUES (-1)", &[])?;
     Ok(())
 }
 
