@@ -7,12 +7,13 @@
 //! trace. Against the shared PostgreSQL, with the real host binary and the `test_db` addon.
 
 use inphms_tests::pg::{self, TestDb};
-use inphms_tests::{wait_until, Server, TestDir};
+use inphms_tests::{wait_until, with_test_addons, Server, TestDir};
 use std::time::Duration;
 
 fn init(td: &TestDir, db: &TestDb) {
     let mut args: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
     args.extend(pg::server_args());
+    args.push(format!("--addons-path={}", with_test_addons(&[])));
     args.extend(["-d".into(), db.name.clone(), "-i".into(), "test_db".into()]);
     let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
     assert_eq!(out.code, Some(0), "{out}");
@@ -31,6 +32,7 @@ fn add_job(db: &TestDb, handler: &str, interval: &str) -> i64 {
 
 fn cron_server(td: &TestDir, db: &TestDb, workers: u32) -> Server {
     let mut args = pg::server_args();
+    args.push(format!("--addons-path={}", with_test_addons(&[])));
     args.extend([
         "-d".into(),
         db.name.clone(),
@@ -84,6 +86,7 @@ fn runs_of_a_job_never_overlap_across_its_handlers_commits() {
             "--run",
             &id.to_string(),
         ])
+        .arg(format!("--addons-path={}", with_test_addons(&[])))
         .timeout(Duration::from_secs(60))
         .run();
     assert_eq!(out.code, Some(1), "{out}\nsteps: {}", steps());
@@ -174,6 +177,7 @@ fn a_run_whose_commit_is_refused_is_recorded_as_failed_once() {
             "--run",
             &id.to_string(),
         ])
+        .arg(format!("--addons-path={}", with_test_addons(&[])))
         .timeout(Duration::from_secs(60))
         .run();
     assert_eq!(out.code, Some(1), "{out}");
