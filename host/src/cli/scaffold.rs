@@ -2,18 +2,12 @@
 //! crate (manifest, `Cargo.toml` depending on the SDK, `src/lib.rs` with one route and one
 //! command) that builds with `cargo build` and loads in the host with no edits.
 
-use super::command::{Command, EarlyOptions};
+use super::command::EarlyOptions;
 use crate::error::Error;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-inventory::submit! {
-    Command {
-        name: "scaffold",
-        help: "Generates an Inphms addon skeleton.",
-        run,
-    }
-}
+super::command::register_command!("scaffold", "Generates an Inphms addon skeleton.", run);
 
 const USAGE: &str = "usage: inphms-host scaffold NAME [DEST]\n\n\
     Writes the addon NAME (snake_cased) as a cargo project in DEST (default: the current \

@@ -2,19 +2,17 @@
 //! order: root warning, configuration and logging, the `postgres` user refusal, the
 //! configuration report, the pid file, then the service.
 
-use super::command::{Command, EarlyOptions};
+use super::command::EarlyOptions;
 use crate::config::{Config, ConfigError};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-inventory::submit! {
-    Command {
-        name: "server",
-        help: "Starts the Inphms server (the default command).",
-        run,
-    }
-}
+super::command::register_command!(
+    "server",
+    "Starts the Inphms server (the default command).",
+    run
+);
 
 /// Log target of the start-up report.
 const TARGET: &str = "inphms";
