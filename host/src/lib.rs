@@ -6,9 +6,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod http;
 pub mod modules;
 pub mod netsvc;
 pub mod release;
 pub mod service;
 pub mod sql_db;
+
+pub use error::{Error, Result};

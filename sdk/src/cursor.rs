@@ -1,5 +1,5 @@
 //! Database access for addons (Odoo's `env.cr`): a [`Cursor`] on the database of the running
-//! request or cron job, with [`Value`]s for parameters and result cells.
+//! request or cron job, with [`SqlValue`]s for parameters and result cells.
 //!
 //! Addons never connect to PostgreSQL themselves: the host owns the connections and the
 //! transaction. A route or cron handler gets the cursor of its invocation
@@ -30,7 +30,7 @@
 //! # fn main() {}
 //! ```
 
-use crate::abi::{SqlRows, SqlValue};
+use crate::abi::{self, SqlRows};
 use crate::{CronContext, Error, Request, Result};
 use abi_stable::std_types::{RStr, RVec};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -39,10 +39,10 @@ use std::sync::Arc;
 
 /// A SQL value: a parameter or a result cell.
 ///
-/// `numeric` is kept as its exact decimal text ([`Value::as_f64`] converts it, as Odoo
+/// `numeric` is kept as its exact decimal text ([`SqlValue::as_f64`] converts it, as Odoo
 /// reads numerics as floats); `timestamp with time zone` arrives in UTC.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum SqlValue {
     /// `NULL`.
     Null,
     /// `boolean`.
@@ -65,18 +65,22 @@ pub enum Value {
     Date(NaiveDate),
 }
 
-impl Value {
+/// The former name of [`SqlValue`], kept so that addons written against it still build.
+#[deprecated(note = "renamed `SqlValue`: `Value` clashed with `serde_json::Value` in addon code")]
+pub type Value = SqlValue;
+
+impl SqlValue {
     /// Whether it is `NULL`.
     pub fn is_null(&self) -> bool {
-        matches!(self, Value::Null)
+        matches!(self, SqlValue::Null)
     }
 
     /// An integer (also a whole float or numeric).
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            Value::Int(i) => Some(*i),
-            Value::Numeric(s) => s.parse().ok(),
-            Value::Float(f) if f.fract() == 0.0 => Some(*f as i64),
+            SqlValue::Int(i) => Some(*i),
+            SqlValue::Numeric(s) => s.parse().ok(),
+            SqlValue::Float(f) if f.fract() == 0.0 => Some(*f as i64),
             _ => None,
         }
     }
@@ -84,9 +88,9 @@ impl Value {
     /// A number: integers, floats and numerics.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Value::Int(i) => Some(*i as f64),
-            Value::Float(f) => Some(*f),
-            Value::Numeric(s) => s.parse().ok(),
+            SqlValue::Int(i) => Some(*i as f64),
+            SqlValue::Float(f) => Some(*f),
+            SqlValue::Numeric(s) => s.parse().ok(),
             _ => None,
         }
     }
@@ -94,7 +98,7 @@ impl Value {
     /// A boolean.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
-            Value::Bool(b) => Some(*b),
+            SqlValue::Bool(b) => Some(*b),
             _ => None,
         }
     }
@@ -102,7 +106,7 @@ impl Value {
     /// Text (also a numeric's decimal text).
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Text(s) | Value::Numeric(s) => Some(s),
+            SqlValue::Text(s) | SqlValue::Numeric(s) => Some(s),
             _ => None,
         }
     }
@@ -110,7 +114,7 @@ impl Value {
     /// Bytes.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
-            Value::Bytes(b) => Some(b),
+            SqlValue::Bytes(b) => Some(b),
             _ => None,
         }
     }
@@ -118,7 +122,7 @@ impl Value {
     /// JSON.
     pub fn as_json(&self) -> Option<&serde_json::Value> {
         match self {
-            Value::Json(v) => Some(v),
+            SqlValue::Json(v) => Some(v),
             _ => None,
         }
     }
@@ -126,7 +130,7 @@ impl Value {
     /// A timestamp.
     pub fn as_timestamp(&self) -> Option<NaiveDateTime> {
         match self {
-            Value::Timestamp(t) => Some(*t),
+            SqlValue::Timestamp(t) => Some(*t),
             _ => None,
         }
     }
@@ -134,49 +138,49 @@ impl Value {
     /// A date.
     pub fn as_date(&self) -> Option<NaiveDate> {
         match self {
-            Value::Date(d) => Some(*d),
+            SqlValue::Date(d) => Some(*d),
             _ => None,
         }
     }
 
-    pub(crate) fn into_abi(self) -> SqlValue {
+    pub(crate) fn into_abi(self) -> abi::SqlValue {
         match self {
-            Value::Null => SqlValue::Null,
-            Value::Bool(b) => SqlValue::Bool(b),
-            Value::Int(i) => SqlValue::Int(i),
-            Value::Float(f) => SqlValue::Float(f),
-            Value::Numeric(s) => SqlValue::Numeric(s.into()),
-            Value::Text(s) => SqlValue::Text(s.into()),
-            Value::Bytes(b) => SqlValue::Bytes(b.into()),
-            Value::Json(v) => SqlValue::Json(v.to_string().into()),
-            Value::Timestamp(t) => SqlValue::Timestamp(t.and_utc().timestamp_micros()),
-            Value::Date(d) => {
+            SqlValue::Null => abi::SqlValue::Null,
+            SqlValue::Bool(b) => abi::SqlValue::Bool(b),
+            SqlValue::Int(i) => abi::SqlValue::Int(i),
+            SqlValue::Float(f) => abi::SqlValue::Float(f),
+            SqlValue::Numeric(s) => abi::SqlValue::Numeric(s.into()),
+            SqlValue::Text(s) => abi::SqlValue::Text(s.into()),
+            SqlValue::Bytes(b) => abi::SqlValue::Bytes(b.into()),
+            SqlValue::Json(v) => abi::SqlValue::Json(v.to_string().into()),
+            SqlValue::Timestamp(t) => abi::SqlValue::Timestamp(t.and_utc().timestamp_micros()),
+            SqlValue::Date(d) => {
                 let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-                SqlValue::Date(d.signed_duration_since(epoch).num_days() as i32)
+                abi::SqlValue::Date(d.signed_duration_since(epoch).num_days() as i32)
             }
         }
     }
 
-    pub(crate) fn from_abi(v: SqlValue) -> Value {
+    pub(crate) fn from_abi(v: abi::SqlValue) -> SqlValue {
         match v {
-            SqlValue::Null => Value::Null,
-            SqlValue::Bool(b) => Value::Bool(b),
-            SqlValue::Int(i) => Value::Int(i),
-            SqlValue::Float(f) => Value::Float(f),
-            SqlValue::Numeric(s) => Value::Numeric(s.into_string()),
-            SqlValue::Text(s) => Value::Text(s.into_string()),
-            SqlValue::Bytes(b) => Value::Bytes(b.into_vec()),
-            SqlValue::Json(s) => {
-                Value::Json(serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
+            abi::SqlValue::Null => SqlValue::Null,
+            abi::SqlValue::Bool(b) => SqlValue::Bool(b),
+            abi::SqlValue::Int(i) => SqlValue::Int(i),
+            abi::SqlValue::Float(f) => SqlValue::Float(f),
+            abi::SqlValue::Numeric(s) => SqlValue::Numeric(s.into_string()),
+            abi::SqlValue::Text(s) => SqlValue::Text(s.into_string()),
+            abi::SqlValue::Bytes(b) => SqlValue::Bytes(b.into_vec()),
+            abi::SqlValue::Json(s) => {
+                SqlValue::Json(serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
             }
-            SqlValue::Timestamp(us) => match DateTime::from_timestamp_micros(us) {
-                Some(t) => Value::Timestamp(t.naive_utc()),
-                None if us > 0 => Value::Timestamp(NaiveDateTime::MAX),
-                None => Value::Timestamp(NaiveDateTime::MIN),
+            abi::SqlValue::Timestamp(us) => match DateTime::from_timestamp_micros(us) {
+                Some(t) => SqlValue::Timestamp(t.naive_utc()),
+                None if us > 0 => SqlValue::Timestamp(NaiveDateTime::MAX),
+                None => SqlValue::Timestamp(NaiveDateTime::MIN),
             },
-            SqlValue::Date(days) => {
+            abi::SqlValue::Date(days) => {
                 let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-                Value::Date(
+                SqlValue::Date(
                     epoch
                         .checked_add_signed(chrono::Duration::days(days as i64))
                         .unwrap_or(if days > 0 {
@@ -192,8 +196,8 @@ impl Value {
 
 macro_rules! value_from {
     ($($t:ty => $v:expr),+ $(,)?) => {$(
-        impl From<$t> for Value {
-            fn from(x: $t) -> Value {
+        impl From<$t> for SqlValue {
+            fn from(x: $t) -> SqlValue {
                 #[allow(clippy::redundant_closure_call)]
                 ($v)(x)
             }
@@ -202,55 +206,55 @@ macro_rules! value_from {
 }
 
 value_from! {
-    bool => Value::Bool,
-    i16 => |x: i16| Value::Int(x as i64),
-    i32 => |x: i32| Value::Int(x as i64),
-    i64 => Value::Int,
-    u32 => |x: u32| Value::Int(x as i64),
-    f32 => |x: f32| Value::Float(x as f64),
-    f64 => Value::Float,
-    String => Value::Text,
-    &str => |x: &str| Value::Text(x.to_owned()),
-    &String => |x: &String| Value::Text(x.clone()),
-    Vec<u8> => Value::Bytes,
-    &[u8] => |x: &[u8]| Value::Bytes(x.to_vec()),
-    serde_json::Value => Value::Json,
-    NaiveDateTime => Value::Timestamp,
-    NaiveDate => Value::Date,
+    bool => SqlValue::Bool,
+    i16 => |x: i16| SqlValue::Int(x as i64),
+    i32 => |x: i32| SqlValue::Int(x as i64),
+    i64 => SqlValue::Int,
+    u32 => |x: u32| SqlValue::Int(x as i64),
+    f32 => |x: f32| SqlValue::Float(x as f64),
+    f64 => SqlValue::Float,
+    String => SqlValue::Text,
+    &str => |x: &str| SqlValue::Text(x.to_owned()),
+    &String => |x: &String| SqlValue::Text(x.clone()),
+    Vec<u8> => SqlValue::Bytes,
+    &[u8] => |x: &[u8]| SqlValue::Bytes(x.to_vec()),
+    serde_json::Value => SqlValue::Json,
+    NaiveDateTime => SqlValue::Timestamp,
+    NaiveDate => SqlValue::Date,
 }
 
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(x: Option<T>) -> Value {
-        x.map_or(Value::Null, Into::into)
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(x: Option<T>) -> SqlValue {
+        x.map_or(SqlValue::Null, Into::into)
     }
 }
 
-impl fmt::Display for Value {
+impl fmt::Display for SqlValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Null => f.write_str("NULL"),
-            Value::Bool(b) => write!(f, "{b}"),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{x}"),
-            Value::Numeric(s) | Value::Text(s) => f.write_str(s),
-            Value::Bytes(b) => write!(f, "<{} bytes>", b.len()),
-            Value::Json(v) => write!(f, "{v}"),
-            Value::Timestamp(t) => write!(f, "{t}"),
-            Value::Date(d) => write!(f, "{d}"),
+            SqlValue::Null => f.write_str("NULL"),
+            SqlValue::Bool(b) => write!(f, "{b}"),
+            SqlValue::Int(i) => write!(f, "{i}"),
+            SqlValue::Float(x) => write!(f, "{x}"),
+            SqlValue::Numeric(s) | SqlValue::Text(s) => f.write_str(s),
+            SqlValue::Bytes(b) => write!(f, "<{} bytes>", b.len()),
+            SqlValue::Json(v) => write!(f, "{v}"),
+            SqlValue::Timestamp(t) => write!(f, "{t}"),
+            SqlValue::Date(d) => write!(f, "{d}"),
         }
     }
 }
 
-/// Conversion of a [`Value`] into a Rust type, for [`Row::get`].
+/// Conversion of a [`SqlValue`] into a Rust type, for [`Row::get`].
 pub trait FromValue: Sized {
     /// `None` when the value is of another kind (or `NULL` for a non-`Option`).
-    fn from_value(v: &Value) -> Option<Self>;
+    fn from_value(v: &SqlValue) -> Option<Self>;
 }
 
 macro_rules! from_value {
     ($($t:ty => $f:expr),+ $(,)?) => {$(
         impl FromValue for $t {
-            fn from_value(v: &Value) -> Option<Self> {
+            fn from_value(v: &SqlValue) -> Option<Self> {
                 #[allow(clippy::redundant_closure_call)]
                 ($f)(v)
             }
@@ -259,20 +263,20 @@ macro_rules! from_value {
 }
 
 from_value! {
-    i64 => Value::as_i64,
-    i32 => |v: &Value| v.as_i64().and_then(|i| i32::try_from(i).ok()),
-    f64 => Value::as_f64,
-    bool => Value::as_bool,
-    String => |v: &Value| v.as_str().map(str::to_owned),
-    Vec<u8> => |v: &Value| v.as_bytes().map(<[u8]>::to_vec),
-    serde_json::Value => |v: &Value| v.as_json().cloned(),
-    NaiveDateTime => Value::as_timestamp,
-    NaiveDate => Value::as_date,
-    Value => |v: &Value| Some(v.clone()),
+    i64 => SqlValue::as_i64,
+    i32 => |v: &SqlValue| v.as_i64().and_then(|i| i32::try_from(i).ok()),
+    f64 => SqlValue::as_f64,
+    bool => SqlValue::as_bool,
+    String => |v: &SqlValue| v.as_str().map(str::to_owned),
+    Vec<u8> => |v: &SqlValue| v.as_bytes().map(<[u8]>::to_vec),
+    serde_json::Value => |v: &SqlValue| v.as_json().cloned(),
+    NaiveDateTime => SqlValue::as_timestamp,
+    NaiveDate => SqlValue::as_date,
+    SqlValue => |v: &SqlValue| Some(v.clone()),
 }
 
 impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(v: &Value) -> Option<Self> {
+    fn from_value(v: &SqlValue) -> Option<Self> {
         if v.is_null() {
             Some(None)
         } else {
@@ -282,11 +286,11 @@ impl<T: FromValue> FromValue for Option<T> {
 }
 
 /// Builds the parameter list of [`Cursor::execute`] from expressions convertible into
-/// [`Value`]: `params![id, "name", None::<i64>]`.
+/// [`SqlValue`]: `params![id, "name", None::<i64>]`.
 #[macro_export]
 macro_rules! params {
     ($($x:expr),* $(,)?) => {
-        &[$($crate::Value::from($x)),*][..]
+        &[$($crate::SqlValue::from($x)),*][..]
     };
 }
 
@@ -294,7 +298,7 @@ macro_rules! params {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     columns: Arc<[String]>,
-    values: Vec<Value>,
+    values: Vec<SqlValue>,
 }
 
 impl Row {
@@ -304,12 +308,12 @@ impl Row {
     }
 
     /// The values, in column order.
-    pub fn values(&self) -> &[Value] {
+    pub fn values(&self) -> &[SqlValue] {
         &self.values
     }
 
     /// The value of the column `name` (the first one of that name), if any.
-    pub fn value(&self, name: &str) -> Option<&Value> {
+    pub fn value(&self, name: &str) -> Option<&SqlValue> {
         let i = self.columns.iter().position(|c| c == name)?;
         self.values.get(i)
     }
@@ -360,7 +364,7 @@ impl Rows {
             .into_iter()
             .map(|values| Row {
                 columns: Arc::clone(&shared),
-                values: values.into_iter().map(Value::from_abi).collect(),
+                values: values.into_iter().map(SqlValue::from_abi).collect(),
             })
             .collect();
         Rows {
@@ -453,10 +457,10 @@ impl Cursor {
 
     /// Runs one statement with `$1, $2...` parameters (see [`params!`](crate::params)) and
     /// returns its rows (none for a statement without result columns) and row count.
-    pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Rows> {
+    pub fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<Rows> {
         let api = crate::host::api()?;
         let f = api.cursor_execute().ok_or_else(no_database_support)?;
-        let params: RVec<SqlValue> = params.iter().cloned().map(Value::into_abi).collect();
+        let params: RVec<abi::SqlValue> = params.iter().cloned().map(SqlValue::into_abi).collect();
         f(self.handle, RStr::from_str(sql), params)
             .into_result()
             .map(Rows::from_abi)
@@ -561,19 +565,29 @@ mod tests {
             .unwrap();
         let d = NaiveDate::from_ymd_opt(1969, 12, 31).unwrap();
         for v in [
-            Value::Null,
-            Value::from(true),
-            Value::from(-7i32),
-            Value::from(1.5f64),
-            Value::Numeric("-12.500".into()),
-            Value::from("héllo"),
-            Value::from(vec![0u8, 255]),
-            Value::from(serde_json::json!({"a": [1, 2]})),
-            Value::from(t),
-            Value::from(d),
+            SqlValue::Null,
+            SqlValue::from(true),
+            SqlValue::from(-7i32),
+            SqlValue::from(1.5f64),
+            SqlValue::Numeric("-12.500".into()),
+            SqlValue::from("héllo"),
+            SqlValue::from(vec![0u8, 255]),
+            SqlValue::from(serde_json::json!({"a": [1, 2]})),
+            SqlValue::from(t),
+            SqlValue::from(d),
         ] {
-            assert_eq!(Value::from_abi(v.clone().into_abi()), v);
+            assert_eq!(SqlValue::from_abi(v.clone().into_abi()), v);
         }
+    }
+
+    /// Addon code written against the former name still builds (with a deprecation
+    /// warning), variants and patterns included.
+    #[test]
+    #[allow(deprecated)]
+    fn the_former_name_still_works() {
+        let v: crate::Value = crate::Value::Text("x".into());
+        assert!(matches!(v, crate::Value::Text(ref t) if t == "x"));
+        assert_eq!(v, SqlValue::from("x"));
     }
 
     #[test]
@@ -581,9 +595,9 @@ mod tests {
         let rows = Rows::from_abi(SqlRows {
             columns: vec!["id".into(), "name".into(), "price".into()].into(),
             rows: vec![vec![
-                SqlValue::Int(3),
-                SqlValue::Null,
-                SqlValue::Numeric("2.50".into()),
+                abi::SqlValue::Int(3),
+                abi::SqlValue::Null,
+                abi::SqlValue::Numeric("2.50".into()),
             ]
             .into()]
             .into(),
@@ -602,7 +616,7 @@ mod tests {
         let p = params![1, "x", None::<i64>];
         assert_eq!(
             p,
-            &[Value::Int(1), Value::Text("x".into()), Value::Null][..]
+            &[SqlValue::Int(1), SqlValue::Text("x".into()), SqlValue::Null][..]
         );
     }
 

@@ -81,7 +81,9 @@ mod response;
 mod session;
 pub mod websocket;
 
-pub use cursor::{Cursor, FromValue, Row, Rows, Value};
+#[allow(deprecated)]
+pub use cursor::Value;
+pub use cursor::{Cursor, FromValue, Row, Rows, SqlValue};
 pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{Error, Result};
 pub use host::Host;

@@ -93,22 +93,19 @@ struct Items {
 /// The items, sorted once so that ids do not depend on link order.
 fn items() -> &'static Items {
     static ITEMS: OnceLock<Items> = OnceLock::new();
-    ITEMS.get_or_init(|| {
-        let mut routes: Vec<_> = inventory::iter::<Route>.into_iter().collect();
-        routes.sort_by_key(|r| (r.paths.first().copied().unwrap_or(""), r.endpoint));
-        let mut commands: Vec<_> = inventory::iter::<Command>.into_iter().collect();
-        commands.sort_by_key(|c| c.name);
-        let mut crons: Vec<_> = inventory::iter::<Cron>.into_iter().collect();
-        crons.sort_by_key(|c| c.name);
-        let mut dispatchers: Vec<_> = inventory::iter::<DispatcherEntry>.into_iter().collect();
-        dispatchers.sort_by_key(|d| d.routing_type);
-        Items {
-            routes,
-            commands,
-            crons,
-            dispatchers,
-        }
+    ITEMS.get_or_init(|| Items {
+        routes: sorted(|r: &Route| (r.paths.first().copied().unwrap_or(""), r.endpoint)),
+        commands: sorted(|c: &Command| c.name),
+        crons: sorted(|c: &Cron| c.name),
+        dispatchers: sorted(|d: &DispatcherEntry| d.routing_type),
     })
+}
+
+/// Every submitted item of type `T`, sorted by `key`.
+fn sorted<T: inventory::Collect, K: Ord>(mut key: impl FnMut(&T) -> K) -> Vec<&'static T> {
+    let mut all: Vec<&'static T> = inventory::iter::<T>.into_iter().collect();
+    all.sort_by_key(|t| key(t));
+    all
 }
 
 fn strings(list: &[&str]) -> abi_stable::std_types::RVec<RString> {

@@ -2,18 +2,16 @@
 //! their version, folder, dependencies and library state (built, missing, stale,
 //! incompatible), then the broken ones with the reason.
 
-use super::command::{Command, EarlyOptions};
+use super::command::EarlyOptions;
 use crate::modules::library::{self, LibraryState};
 use crate::modules::{self, graph, loader, module};
 use std::ffi::OsString;
 
-inventory::submit! {
-    Command {
-        name: "addons",
-        help: "Lists the addons found on the addons paths and the state of their libraries.",
-        run,
-    }
-}
+super::command::register_command!(
+    "addons",
+    "Lists the addons found on the addons paths and the state of their libraries.",
+    run
+);
 
 fn run(args: Vec<OsString>, early: &EarlyOptions) -> i32 {
     if args.iter().any(|a| a == "-h" || a == "--help") {

@@ -31,6 +31,17 @@ pub struct Command {
 
 inventory::collect!(Command);
 
+/// Registers a built-in command from its own file (the host's shorthand for the
+/// `inventory::submit!` above): `register_command!("name", "One line of help.", run);`.
+macro_rules! register_command {
+    ($name:literal, $help:literal, $run:expr $(,)?) => {
+        inventory::submit! {
+            $crate::cli::Command { name: $name, help: $help, run: $run }
+        }
+    };
+}
+pub(crate) use register_command;
+
 /// What is known before the command runs.
 #[derive(Debug, Clone, Default)]
 pub struct EarlyOptions {

@@ -3,20 +3,18 @@
 //! runs one job now, taking the job's lock without waiting ("already running" when a worker
 //! runs it), as Odoo's "Run Manually".
 
-use super::command::{Command, EarlyOptions};
+use super::command::EarlyOptions;
 use crate::config::Config;
 use crate::modules::{self, module, registry};
 use crate::service::{cron, db};
 use std::ffi::OsString;
 use std::sync::Arc;
 
-inventory::submit! {
-    Command {
-        name: "cron",
-        help: "Lists the cron jobs of a database (-d DB) and their last and next runs; --run JOB runs one now.",
-        run,
-    }
-}
+super::command::register_command!(
+    "cron",
+    "Lists the cron jobs of a database (-d DB) and their last and next runs; --run JOB runs one now.",
+    run
+);
 
 const USAGE: &str = "usage: inphms-host cron -d DB [--run JOB] [server options...]";
 

@@ -1,16 +1,10 @@
 //! `inphms-host help` (Odoo's `help` command): lists every command, addon-provided ones
 //! included, with one line of description.
 
-use super::command::{all_commands, Command, EarlyOptions};
+use super::command::{all_commands, EarlyOptions};
 use std::ffi::OsString;
 
-inventory::submit! {
-    Command {
-        name: "help",
-        help: "Lists the available commands.",
-        run,
-    }
-}
+super::command::register_command!("help", "Lists the available commands.", run);
 
 fn run(_args: Vec<OsString>, early: &EarlyOptions) -> i32 {
     print!("{}", text(early));

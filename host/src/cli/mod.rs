@@ -3,7 +3,8 @@
 //!
 //! `--addons-path` given before the command is read first, so that commands provided by
 //! addons can be found. No command means `server`; `-h`/`--help` alone means `help`. Commands
-//! register themselves in one registry ([`command::Command`] with `inventory::submit!`), so
+//! register themselves in one registry (a [`command::Command`] submitted to `inventory` by
+//! one `register_command!` line in their file), so
 //! adding a command is adding one file here.
 
 mod addons;

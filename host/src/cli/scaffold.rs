@@ -2,17 +2,12 @@
 //! crate (manifest, `Cargo.toml` depending on the SDK, `src/lib.rs` with one route and one
 //! command) that builds with `cargo build` and loads in the host with no edits.
 
-use super::command::{Command, EarlyOptions};
+use super::command::EarlyOptions;
+use crate::error::Error;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-inventory::submit! {
-    Command {
-        name: "scaffold",
-        help: "Generates an Inphms addon skeleton.",
-        run,
-    }
-}
+super::command::register_command!("scaffold", "Generates an Inphms addon skeleton.", run);
 
 const USAGE: &str = "usage: inphms-host scaffold NAME [DEST]\n\n\
     Writes the addon NAME (snake_cased) as a cargo project in DEST (default: the current \
@@ -74,7 +69,7 @@ pub fn snake(name: &str) -> String {
 }
 
 /// Writes the addon `name` into `dest`; returns its folder.
-pub fn scaffold(name: &str, dest: &Path) -> Result<PathBuf, String> {
+pub fn scaffold(name: &str, dest: &Path) -> Result<PathBuf, Error> {
     let technical = snake(name);
     let valid = technical
         .chars()
@@ -84,13 +79,14 @@ pub fn scaffold(name: &str, dest: &Path) -> Result<PathBuf, String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(format!(
-            "'{name}' gives the addon name '{technical}': expected letters, digits and _, starting with a letter"
-        ));
+        return Err(Error::Invalid {
+            value: format!("'{name}' gives the addon name '{technical}'"),
+            expected: "letters, digits and _, starting with a letter".to_owned(),
+        });
     }
     let dir = dest.join(&technical);
     if dir.exists() {
-        return Err(format!("{} already exists", dir.display()));
+        return Err(Error::Exists { path: dir });
     }
     let sdk = match sdk_path() {
         Some(p) => format!("{{ path = \"{}\" }}", p.display()),
@@ -110,10 +106,9 @@ pub fn scaffold(name: &str, dest: &Path) -> Result<PathBuf, String> {
     for (path, template) in files {
         let target = dir.join(path);
         let parent = target.parent().expect("files have a parent");
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         std::fs::write(&target, render(template))
-            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+            .map_err(|e| Error::io("cannot write", &target, e))?;
     }
     Ok(dir)
 }
@@ -165,6 +160,7 @@ mod tests {
         assert!(t.path().join("shop/src/lib.rs").is_file());
         assert!(scaffold("Shop", t.path())
             .unwrap_err()
+            .to_string()
             .contains("already exists"));
         assert!(scaffold("9lives", t.path()).is_err());
     }

@@ -2,19 +2,17 @@
 //! order: root warning, configuration and logging, the `postgres` user refusal, the
 //! configuration report, the pid file, then the service.
 
-use super::command::{Command, EarlyOptions};
+use super::command::EarlyOptions;
 use crate::config::{Config, ConfigError};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-inventory::submit! {
-    Command {
-        name: "server",
-        help: "Starts the Inphms server (the default command).",
-        run,
-    }
-}
+super::command::register_command!(
+    "server",
+    "Starts the Inphms server (the default command).",
+    run
+);
 
 /// Log target of the start-up report.
 const TARGET: &str = "inphms";
@@ -50,7 +48,10 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
                         .to_string()
                 ),
                 origin: config.origin("pidfile"),
-                expected: format!("a file that can be written ({e})"),
+                expected: format!(
+                    "a file that can be written ({})",
+                    crate::config::io_reason(&e)
+                ),
             })
         }
     };
@@ -99,9 +100,9 @@ fn report_configuration(config: &Config) {
 struct PidFile(PathBuf);
 
 impl PidFile {
-    fn create(path: &Path) -> Result<PidFile, String> {
+    fn create(path: &Path) -> std::io::Result<PidFile> {
         let pid = std::process::id().to_string();
-        crate::config::write_atomic(path, &pid, 0o644).map_err(|e| crate::config::io_reason(&e))?;
+        crate::config::write_atomic(path, &pid, 0o644)?;
         tracing::debug!(target: TARGET, "pid file {} written (pid {pid})", path.display());
         Ok(PidFile(path.to_owned()))
     }

@@ -70,7 +70,7 @@ pub(crate) fn apply(cfg: &mut Config, path: &Path, text: &str) -> Result<(), Con
 }
 
 /// The text `--save` writes: `[options]` sorted, then the other sections sorted.
-pub(crate) fn render(cfg: &Config) -> Result<String, String> {
+pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
     let mut options = toml::Table::new();
     for def in OPTIONS.iter().filter(|d| d.spec.save) {
         if let Some(v) = cfg.get_toml(def.key) {
@@ -79,10 +79,10 @@ pub(crate) fn render(cfg: &Config) -> Result<String, String> {
     }
     let mut head = toml::Table::new();
     head.insert("options".to_owned(), toml::Value::Table(options));
-    let mut text = toml::to_string(&head).map_err(|e| e.to_string())?;
+    let mut text = toml::to_string(&head)?;
     if !cfg.misc.is_empty() {
         text.push('\n');
-        text.push_str(&toml::to_string(&cfg.misc).map_err(|e| e.to_string())?);
+        text.push_str(&toml::to_string(&cfg.misc)?);
     }
     Ok(text)
 }

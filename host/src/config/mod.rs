@@ -155,9 +155,9 @@ impl Config {
             path: PathBuf::from("~/.inphmsrc"),
             reason: "HOME is not set; give the file with -c/--config".into(),
         })?;
-        let text = file::render(self).map_err(|reason| ConfigError::Save {
+        let text = file::render(self).map_err(|e| ConfigError::Save {
             path: path.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         file::write_atomic(&path, &text, 0o600).map_err(|e| ConfigError::Save {
             path: path.clone(),

@@ -203,11 +203,12 @@ impl Application {
         addons: Vec<Arc<LoadedAddon>>,
         generation: u64,
         sessions: Arc<dyn SessionStore>,
-    ) -> Result<Application, String> {
+    ) -> Result<Application, crate::Error> {
         let csrf_secret = csrf::secret_from_data_dir(&config.data_dir).map_err(|e| {
-            format!(
-                "cannot read or create the CSRF secret in {}: {e}",
-                config.data_dir.display()
+            crate::Error::io(
+                "cannot read or create the CSRF secret in",
+                &config.data_dir,
+                e,
             )
         })?;
         let trusted_proxies = config.proxy_trusted.clone();
@@ -278,7 +279,11 @@ impl Application {
     /// The application of one database for this generation: the same configuration,
     /// sessions and generation, with the routes of `addons` (the server-wide addons and the
     /// addons installed in that database; see `modules::registry`).
-    pub fn derive(&self, db: &str, addons: Vec<Arc<LoadedAddon>>) -> Result<Application, String> {
+    pub fn derive(
+        &self,
+        db: &str,
+        addons: Vec<Arc<LoadedAddon>>,
+    ) -> Result<Application, crate::Error> {
         let mut app = Application::new(
             Arc::clone(&self.config),
             addons,

@@ -104,10 +104,8 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 
 /// Checks that `body` is JSON as [`parse_jsonrpc`]'s full parse accepts it (see
 /// [`Strict`]); the parser's message (what and where) when it is not.
-pub fn check_json(body: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<Strict>(body)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub fn check_json(body: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<Strict>(body).map(|_| ())
 }
 
 /// Odoo's answer to a body it cannot parse: a plain 400 `Invalid JSON data`. The reason
@@ -127,7 +125,7 @@ fn invalid_json(reason: &str) -> Box<HttpResult> {
 /// nesting past 128, no number out of range, no lone surrogate), and a body that is not
 /// is Odoo's 400 `Invalid JSON data`, never a handler run with empty params.
 pub fn parse_jsonrpc_view(body: &[u8]) -> Result<JsonRpcView<'_>, Box<HttpResult>> {
-    check_json(body).map_err(|e| invalid_json(&e))?;
+    check_json(body).map_err(|e| invalid_json(&e.to_string()))?;
     #[derive(serde::Deserialize)]
     struct Envelope<'a> {
         #[serde(default)]
@@ -371,9 +369,8 @@ mod tests {
             wrapped(&format!("1{}", "0".repeat(300))),
             wrapped("1e-999999"),
         ] {
-            assert_eq!(
-                check_json(good.as_bytes()),
-                Ok(()),
+            assert!(
+                check_json(good.as_bytes()).is_ok(),
                 "{}",
                 &good[..good.len().min(80)]
             );

@@ -175,8 +175,29 @@ pub fn switching_protocols(accept: &str) -> HttpResult {
 // Registry
 
 enum Command {
-    Send(Message, oneshot::Sender<Result<(), String>>),
-    Close(CloseFrame, oneshot::Sender<Result<(), String>>),
+    Send(Message, oneshot::Sender<Result<(), SocketError>>),
+    Close(CloseFrame, oneshot::Sender<Result<(), SocketError>>),
+}
+
+/// Why a handler's send or close on a websocket was refused; the text crosses the host API
+/// to the addon.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// No open socket has this id.
+    #[error("no such websocket")]
+    NoSuchSocket,
+    /// The connection is closed (or closing).
+    #[error("the websocket is closed")]
+    Closed,
+    /// Writing the message failed.
+    #[error("websocket send failed: {0}")]
+    Send(#[source] WsError),
+    /// A close code that an endpoint may not send (RFC 6455 section 7.4).
+    #[error("{0} is not a close code an endpoint may send")]
+    CloseCode(u16),
+    /// A close reason longer than a control frame allows.
+    #[error("a websocket close reason is at most 123 bytes")]
+    ReasonTooLong,
 }
 
 /// One open socket, as the handler's callbacks reach it.
@@ -407,8 +428,8 @@ async fn run_connection(
             cmd = commands.recv(), if commands_open => match cmd {
                 Some(Command::Send(message, reply)) => {
                     let r = ws.send(message).await.map_err(|e| match e {
-                        WsError::AlreadyClosed | WsError::ConnectionClosed | WsError::Protocol(_) => "the websocket is closed".to_owned(),
-                        e => format!("websocket send failed: {e}"),
+                        WsError::AlreadyClosed | WsError::ConnectionClosed | WsError::Protocol(_) => SocketError::Closed,
+                        e => SocketError::Send(e),
                     });
                     let _ = reply.send(r);
                 }
@@ -503,8 +524,8 @@ pub fn recv(id: u64, timeout: Option<Duration>) -> WsEvent {
 }
 
 /// Sends a message on socket `id`; returns once it is written.
-pub fn send(id: u64, message: WsMessage) -> Result<(), String> {
-    let socket = get(id).ok_or_else(|| "no such websocket".to_owned())?;
+pub fn send(id: u64, message: WsMessage) -> Result<(), SocketError> {
+    let socket = get(id).ok_or(SocketError::NoSuchSocket)?;
     let message = match message {
         WsMessage::Text(t) => Message::Text(t.as_str().into()),
         WsMessage::Binary(b) => Message::Binary(Bytes::from(b.into_vec())),
@@ -513,14 +534,14 @@ pub fn send(id: u64, message: WsMessage) -> Result<(), String> {
 }
 
 /// Starts the closing handshake of socket `id`.
-pub fn close(id: u64, code: u16, reason: &str) -> Result<(), String> {
+pub fn close(id: u64, code: u16, reason: &str) -> Result<(), SocketError> {
     if !CloseCode::from(code).is_allowed() || (1016..3000).contains(&code) {
-        return Err(format!("{code} is not a close code an endpoint may send"));
+        return Err(SocketError::CloseCode(code));
     }
     if reason.len() > 123 {
-        return Err("a websocket close reason is at most 123 bytes".to_owned());
+        return Err(SocketError::ReasonTooLong);
     }
-    let socket = get(id).ok_or_else(|| "no such websocket".to_owned())?;
+    let socket = get(id).ok_or(SocketError::NoSuchSocket)?;
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.into(),
@@ -530,8 +551,8 @@ pub fn close(id: u64, code: u16, reason: &str) -> Result<(), String> {
 
 fn command(
     socket: &Socket,
-    make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Command,
-) -> Result<(), String> {
+    make: impl FnOnce(oneshot::Sender<Result<(), SocketError>>) -> Command,
+) -> Result<(), SocketError> {
     let (reply_tx, reply_rx) = oneshot::channel();
     let cmd = make(reply_tx);
     block_on(socket, async {
@@ -539,10 +560,8 @@ fn command(
             .commands
             .send(cmd)
             .await
-            .map_err(|_| "the websocket is closed".to_owned())?;
-        reply_rx
-            .await
-            .map_err(|_| "the websocket is closed".to_owned())?
+            .map_err(|_| SocketError::Closed)?;
+        reply_rx.await.map_err(|_| SocketError::Closed)?
     })
 }
 
@@ -610,9 +629,19 @@ mod tests {
     #[test]
     fn unknown_sockets_answer_without_blocking() {
         assert!(matches!(recv(u64::MAX, None), WsEvent::Closed(1006, _)));
-        assert!(send(u64::MAX, WsMessage::Text("x".into())).is_err());
-        assert!(close(u64::MAX, 1000, "").is_err());
-        assert!(close(u64::MAX, 1005, "").unwrap_err().contains("1005"));
+        assert!(matches!(
+            send(u64::MAX, WsMessage::Text("x".into())),
+            Err(SocketError::NoSuchSocket)
+        ));
+        assert!(matches!(
+            close(u64::MAX, 1000, ""),
+            Err(SocketError::NoSuchSocket)
+        ));
+        let e = close(u64::MAX, 1005, "").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "1005 is not a close code an endpoint may send"
+        );
         release(u64::MAX, 1000);
     }
 }

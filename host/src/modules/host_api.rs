@@ -101,7 +101,7 @@ extern "C" fn ws_recv(socket: u64, timeout_ms: ROption<u64>) -> WsEvent {
 extern "C" fn ws_send(socket: u64, message: WsMessage) -> RResult<(), RString> {
     guard(RResult::RErr("host error".into()), || {
         crate::http::websocket::send(socket, message)
-            .map_err(RString::from)
+            .map_err(|e| RString::from(e.to_string()))
             .into()
     })
 }
@@ -109,7 +109,7 @@ extern "C" fn ws_send(socket: u64, message: WsMessage) -> RResult<(), RString> {
 extern "C" fn ws_close(socket: u64, code: u16, reason: RStr<'_>) -> RResult<(), RString> {
     guard(RResult::RErr("host error".into()), || {
         crate::http::websocket::close(socket, code, reason.as_str())
-            .map_err(RString::from)
+            .map_err(|e| RString::from(e.to_string()))
             .into()
     })
 }

@@ -351,19 +351,23 @@ fn load_for_command(
     name: &str,
     dir: &Path,
     manifest: &Manifest,
-) -> Result<(Library, AddonItems), String> {
+) -> Result<(Library, AddonItems), crate::Error> {
     let path = library::locate(name, dir, manifest)
         .path()
         .map(Path::to_owned)
-        .ok_or_else(|| {
-            format!(
-                "addon '{name}' has no compiled library; build it with {}",
+        .ok_or_else(|| crate::Error::Addon {
+            addon: name.to_owned(),
+            reason: format!(
+                "has no compiled library; build it with {}",
                 library::build_hint(name, dir)
-            )
+            ),
         })?;
     loader::load(name, &path, &command_run_dir())
         .map(|(library, items, _)| (library, items))
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::Error::Addon {
+            addon: name.to_owned(),
+            reason: format!("cannot be loaded: {e}"),
+        })
 }
 
 /// Runs the command `cmd` of its addon with `args`; returns the exit code.

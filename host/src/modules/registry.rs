@@ -11,6 +11,7 @@
 use super::module::{self, AddonSet};
 use super::{loading, LoadedAddon};
 use crate::config::Config;
+use crate::error::Error;
 use crate::http::application::Application;
 use lru::LruCache;
 use std::collections::BTreeMap;
@@ -82,11 +83,9 @@ fn cache() -> &'static Mutex<LruCache<String, Arc<Registry>>> {
     REGISTRIES.get_or_init(|| Mutex::new(LruCache::new(NonZeroUsize::new(136).expect("nonzero"))))
 }
 
-fn context() -> Result<(Arc<Config>, Vec<Arc<LoadedAddon>>), String> {
+fn context() -> Result<(Arc<Config>, Vec<Arc<LoadedAddon>>), Error> {
     let ctx = CONTEXT.read().unwrap_or_else(|e| e.into_inner());
-    let ctx = ctx
-        .as_ref()
-        .ok_or_else(|| "the registries are not set up".to_owned())?;
+    let ctx = ctx.as_ref().ok_or(Error::NotSetUp("the registries"))?;
     Ok((Arc::clone(&ctx.config), ctx.server_wide.clone()))
 }
 
@@ -123,7 +122,7 @@ pub fn cached(db: &str) -> Option<Arc<Registry>> {
 impl Registry {
     /// The registry of `db` (Odoo's `Registry(db)`): the cached one (now the most recently
     /// used), or a new one.
-    pub async fn get(db: &str) -> Result<Arc<Registry>, String> {
+    pub async fn get(db: &str) -> Result<Arc<Registry>, Error> {
         if let Some(r) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(db) {
             return Ok(Arc::clone(r));
         }
@@ -136,12 +135,12 @@ impl Registry {
 
     /// Builds the registry of `db` again (after installing addons), replacing the cached
     /// one.
-    pub async fn new(db: &str) -> Result<Arc<Registry>, String> {
+    pub async fn new(db: &str) -> Result<Arc<Registry>, Error> {
         let _guard = LOADING.lock().await;
         Self::load(db).await
     }
 
-    async fn load(db: &str) -> Result<Arc<Registry>, String> {
+    async fn load(db: &str) -> Result<Arc<Registry>, Error> {
         let started = Instant::now();
         let (config, server_wide) = context()?;
         let result = Self::build(db, &config, &server_wide).await;
@@ -165,16 +164,16 @@ impl Registry {
         db: &str,
         config: &Config,
         server_wide: &[Arc<LoadedAddon>],
-    ) -> Result<Registry, String> {
+    ) -> Result<Registry, Error> {
         let initialized = loading::is_initialized(db)
             .await
-            .map_err(|e| format!("database {db}: {e}"))?;
+            .map_err(|e| Error::database(db, e))?;
         if !initialized {
-            return Err(format!("database {db} is not initialized (no ir_module_module); install base with -d {db} -i base"));
+            return Err(Error::NotInitialized { db: db.to_owned() });
         }
         let installed = loading::installed_addons(db)
             .await
-            .map_err(|e| format!("database {db}: {e}"))?;
+            .map_err(|e| Error::database(db, e))?;
         let wanted: Vec<String> = installed
             .keys()
             .filter(|n| !server_wide.iter().any(|a| &a.name == *n))
@@ -227,7 +226,7 @@ impl Registry {
 
     /// The application of this database for the generation `base` (its routes: the
     /// server-wide ones and those of the installed addons), built once per generation.
-    pub fn application(&self, base: &Application) -> Result<Arc<Application>, String> {
+    pub fn application(&self, base: &Application) -> Result<Arc<Application>, Error> {
         let mut slot = self.app.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((generation, app)) = slot.as_ref() {
             if *generation == base.generation {
@@ -246,7 +245,7 @@ fn load_extra(
     config: &Config,
     names: &[String],
     server_wide: &[Arc<LoadedAddon>],
-) -> Result<Vec<Arc<LoadedAddon>>, String> {
+) -> Result<Vec<Arc<LoadedAddon>>, Error> {
     let mut extra = EXTRA.lock().unwrap_or_else(|e| e.into_inner());
     let mut previous: Vec<Arc<LoadedAddon>> = server_wide.to_vec();
     previous.extend(extra.iter().cloned());
@@ -255,7 +254,10 @@ fn load_extra(
         super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous);
     report.log_refused();
     if let Some((name, reason)) = report.refused.first() {
-        return Err(format!("addon '{name}' cannot be loaded: {reason}"));
+        return Err(Error::Addon {
+            addon: name.clone(),
+            reason: format!("cannot be loaded: {reason}"),
+        });
     }
     let mut out: Vec<Arc<LoadedAddon>> = Vec::new();
     for a in report.reused {

@@ -993,7 +993,11 @@ pub async fn list_jobs(db: &str) -> Result<Vec<JobInfo>, DbError> {
 /// Runs the job `job` (its id or name) of `db` now (Odoo's `method_direct_trigger`): takes
 /// the job's lock without waiting, so a job being run elsewhere is "already running"; does
 /// not change `nextcall` nor the failure counters.
-pub async fn run_manually(db: &str, job: &str, config: &Config) -> Result<RunOutcome, String> {
+pub async fn run_manually(
+    db: &str,
+    job: &str,
+    config: &Config,
+) -> Result<RunOutcome, crate::Error> {
     let reg = Registry::get(db).await?;
     let mut cr = sql_db::cursor(db, false).with_statement_timeout(time_limit(config));
     let rows = cr
@@ -1006,26 +1010,33 @@ pub async fn run_manually(db: &str, job: &str, config: &Config) -> Result<RunOut
         Ok(r) => r,
         Err(e) if e.sqlstate() == Some("55P03") => {
             let _ = cr.rollback().await;
-            return Err(format!(
-                "Job {job:?} is already running: try again in a few minutes"
-            ));
+            return Err(crate::Error::JobRunning {
+                job: job.to_owned(),
+            });
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(crate::Error::database(db, e)),
     };
     let Some(row) = rows.rows.first() else {
-        return Err(format!("no cron job {job:?} in {db}"));
+        return Err(crate::Error::NoSuchJob {
+            db: db.to_owned(),
+            job: job.to_owned(),
+        });
     };
     let found = job_of(row);
-    if !cr.try_lock_job(found.id).await.map_err(|e| e.to_string())? {
+    if !cr
+        .try_lock_job(found.id)
+        .await
+        .map_err(|e| crate::Error::database(db, e))?
+    {
         let _ = cr.rollback().await;
-        return Err(format!(
-            "Job {job:?} is already running: try again in a few minutes"
-        ));
+        return Err(crate::Error::JobRunning {
+            job: job.to_owned(),
+        });
     }
     let job = found;
     process_job(cr, &reg, config, job, Run::Manual)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::Error::database(db, e))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! database, and [`init_databases`] for `-d`, `-i` and `-u` at start-up.
 
 use crate::config::Config;
+use crate::error::Error;
 use crate::modules::module::AddonSet;
 use crate::modules::{loading, registry};
 use crate::sql_db::{self, DbError};
@@ -346,7 +347,7 @@ pub async fn setup(
     config: &std::sync::Arc<Config>,
     set: &AddonSet,
     server_wide: Vec<std::sync::Arc<crate::modules::LoadedAddon>>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     sql_db::configure(config);
     sql_db::env::set_runtime(tokio::runtime::Handle::current());
     crate::service::cron::configure(config);
@@ -357,7 +358,7 @@ pub async fn setup(
 /// Initialises the databases of `-d` before serving (Odoo's `preload_registries`): creates a
 /// missing one and installs `base` there, installs `-i` and upgrades `-u` addons, then loads
 /// its registry. Stops at the first database that fails, with the error.
-pub async fn init_databases(config: &Config, set: &AddonSet) -> Result<(), String> {
+pub async fn init_databases(config: &Config, set: &AddonSet) -> Result<(), Error> {
     let names = db_names(config);
     if names.is_empty() {
         if !config.init.is_empty() || !config.update.is_empty() {
@@ -367,34 +368,36 @@ pub async fn init_databases(config: &Config, set: &AddonSet) -> Result<(), Strin
     }
     for db in names {
         init_database(config, set, &db).await.map_err(|e| {
-            tracing::error!(target: TARGET, "Failed to initialize database `{db}`: {e}");
-            format!("Failed to initialize database `{db}`: {e}")
+            let e = Error::InitDatabase {
+                db: db.clone(),
+                source: Box::new(e),
+            };
+            tracing::error!(target: TARGET, "{e}");
+            e
         })?;
     }
     Ok(())
 }
 
-async fn init_database(config: &Config, set: &AddonSet, db: &str) -> Result<(), String> {
+async fn init_database(config: &Config, set: &AddonSet, db: &str) -> Result<(), Error> {
     let mut install: Vec<String> = config.init.clone();
     let created = create_empty_database(config, db)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::database(db, e))?;
     if created && !install.iter().any(|n| n == "base") {
         install.push("base".into());
     }
     let initialized = loading::is_initialized(db)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::database(db, e))?;
     // Installing anything installs base first (every addon depends on it).
     if !initialized && install.is_empty() {
-        return Err(format!(
-            "Database {db} not initialized, you can force it with `-i base`"
-        ));
+        return Err(Error::NotInitialized { db: db.to_owned() });
     }
     if !install.is_empty() || !config.update.is_empty() {
         let summary = loading::load_modules(db, set, &install, &config.update)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::database(db, e))?;
         if !summary.installed.is_empty() {
             tracing::info!(target: TARGET, "database {db}: installed {}", summary.installed.join(", "));
         }

@@ -197,6 +197,24 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
     };
     let wrapper = format_ident!("__inphms_route_{}", name);
     let endpoint = format!("{}", name);
+    let submit = submit(
+        "Route",
+        quote! {
+            paths: &[#(#paths),*],
+            routing_type: #routing_type,
+            auth: #auth,
+            methods: &[#(#methods),*],
+            cors: #cors,
+            csrf: #csrf,
+            save_session: #save_session,
+            readonly: #readonly,
+            websocket: #websocket,
+            blocking: #blocking,
+            max_content_length: #max_content_length,
+            endpoint: concat!(module_path!(), "::", #endpoint),
+            handler: #wrapper,
+        },
+    );
     Ok(quote! {
         #f
 
@@ -209,24 +227,30 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
             #convert(#name(#(#call_args),*))
         }
 
-        ::inphms_sdk::__private::inventory::submit! {
-            ::inphms_sdk::__private::Route {
-                paths: &[#(#paths),*],
-                routing_type: #routing_type,
-                auth: #auth,
-                methods: &[#(#methods),*],
-                cors: #cors,
-                csrf: #csrf,
-                save_session: #save_session,
-                readonly: #readonly,
-                websocket: #websocket,
-                blocking: #blocking,
-                max_content_length: #max_content_length,
-                endpoint: concat!(module_path!(), "::", #endpoint),
-                handler: #wrapper,
-            }
-        }
+        #submit
     })
+}
+
+/// The registration of one item of the addon: an `inventory::submit!` of the SDK's
+/// `__private::<kind>` built from `fields`, which the SDK's registry collects.
+fn submit(kind: &str, fields: TokenStream2) -> TokenStream2 {
+    let kind = Ident::new(kind, Span::call_site());
+    quote! {
+        ::inphms_sdk::__private::inventory::submit! {
+            ::inphms_sdk::__private::#kind { #fields }
+        }
+    }
+}
+
+/// The function `f` followed by its registration as a `kind` item (`Command`, `Cron`,
+/// `PostLoad`) of `fields` with `run: f`.
+fn registered(f: &ItemFn, kind: &str, fields: TokenStream2) -> TokenStream2 {
+    let run = &f.sig.ident;
+    let submit = submit(kind, quote!(#fields run: #run));
+    quote! {
+        #f
+        #submit
+    }
 }
 
 /// The `name` of an item (a bare string first, or `name = "..."`, else the function's
@@ -270,13 +294,7 @@ fn command_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStrea
         }
         _ => Ok(false),
     })?;
-    let ident = &f.sig.ident;
-    Ok(quote! {
-        #f
-        ::inphms_sdk::__private::inventory::submit! {
-            ::inphms_sdk::__private::Command { name: #name, help: #help, run: #ident }
-        }
-    })
+    Ok(registered(&f, "Command", quote!(name: #name, help: #help,)))
 }
 
 /// Declares a cron handler: `#[cron("my_addon.cleanup")]` on a
@@ -315,13 +333,7 @@ fn cron_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2>
     let f: ItemFn = syn::parse(item)?;
     let args: Args = syn::parse2(attr)?;
     let name = named(&f, &args, |_, _| Ok(false))?;
-    let ident = &f.sig.ident;
-    Ok(quote! {
-        #f
-        ::inphms_sdk::__private::inventory::submit! {
-            ::inphms_sdk::__private::Cron { name: #name, run: #ident }
-        }
-    })
+    Ok(registered(&f, "Cron", quote!(name: #name,)))
 }
 
 /// Declares a hook run once when the host loads the addon. See `inphms_sdk::post_load`.
@@ -335,14 +347,8 @@ pub fn post_load(attr: TokenStream, item: TokenStream) -> TokenStream {
             ));
         }
         let f: ItemFn = syn::parse(item)?;
-        let ident = &f.sig.ident;
-        let name = ident.to_string();
-        Ok(quote! {
-            #f
-            ::inphms_sdk::__private::inventory::submit! {
-                ::inphms_sdk::__private::PostLoad { name: #name, run: #ident }
-            }
-        })
+        let name = f.sig.ident.to_string();
+        Ok(registered(&f, "PostLoad", quote!(name: #name,)))
     })())
 }
 

@@ -4,13 +4,13 @@
 //! job's cursor, checkpointing in steps, violating a deferred constraint), for the
 //! database and cron integration tests.
 
-use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, Value};
-use serde_json::{json, Value as Json};
+use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, SqlValue};
+use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Adds a note; answers its id and the number of notes.
 #[route("/test_db/notes", type = "json", auth = "none", readonly = false)]
-fn add_note(req: &mut Request, name: String) -> Result<Json> {
+fn add_note(req: &mut Request, name: String) -> Result<Value> {
     let mut cr = req.cursor()?;
     let rows = cr.execute(
         "INSERT INTO test_db_note (name) VALUES ($1) RETURNING id",
@@ -39,15 +39,15 @@ fn count(req: &mut Request) -> Result<String> {
 
 /// Every kind of value, sent as parameters and read back.
 #[route("/test_db/types", type = "json", auth = "none")]
-fn types(req: &mut Request) -> Result<Json> {
+fn types(req: &mut Request) -> Result<Value> {
     let mut cr = req.cursor()?;
-    let ts = inphms_sdk::Value::Text("2024-02-29 13:14:15.5".into());
+    let ts = inphms_sdk::SqlValue::Text("2024-02-29 13:14:15.5".into());
     let rows = cr.execute(
         "SELECT $1::int AS i, $2::numeric(10,2) AS n, $3::text AS t, $4::bool AS b, \
          $5::timestamp AS ts, $6::jsonb AS j, $7::bytea AS by, $8::int AS nul, 2.5::float8 AS f",
         params![
             42i64,
-            Value::Numeric("12.5".into()),
+            SqlValue::Numeric("12.5".into()),
             "héllo",
             true,
             ts,
@@ -57,17 +57,17 @@ fn types(req: &mut Request) -> Result<Json> {
         ],
     )?;
     let row = rows.first().expect("one row");
-    let describe = |name: &str| -> Json {
+    let describe = |name: &str| -> Value {
         match row.value(name) {
-            Some(Value::Null) => json!("null"),
-            Some(Value::Int(i)) => json!(format!("int {i}")),
-            Some(Value::Numeric(n)) => json!(format!("numeric {n}")),
-            Some(Value::Text(t)) => json!(format!("text {t}")),
-            Some(Value::Bool(b)) => json!(format!("bool {b}")),
-            Some(Value::Timestamp(t)) => json!(format!("timestamp {t}")),
-            Some(Value::Json(j)) => json!(format!("json {j}")),
-            Some(Value::Bytes(b)) => json!(format!("bytes {b:?}")),
-            Some(Value::Float(f)) => json!(format!("float {f}")),
+            Some(SqlValue::Null) => json!("null"),
+            Some(SqlValue::Int(i)) => json!(format!("int {i}")),
+            Some(SqlValue::Numeric(n)) => json!(format!("numeric {n}")),
+            Some(SqlValue::Text(t)) => json!(format!("text {t}")),
+            Some(SqlValue::Bool(b)) => json!(format!("bool {b}")),
+            Some(SqlValue::Timestamp(t)) => json!(format!("timestamp {t}")),
+            Some(SqlValue::Json(j)) => json!(format!("json {j}")),
+            Some(SqlValue::Bytes(b)) => json!(format!("bytes {b:?}")),
+            Some(SqlValue::Float(f)) => json!(format!("float {f}")),
             other => json!(format!("{other:?}")),
         }
     };
@@ -80,7 +80,7 @@ fn types(req: &mut Request) -> Result<Json> {
 
 /// A SQL error reaches the handler as a value: answers its SQLSTATE and message.
 #[route("/test_db/sql_error", type = "json", auth = "none")]
-fn sql_error(req: &mut Request) -> Result<Json> {
+fn sql_error(req: &mut Request) -> Result<Value> {
     let mut cr = req.cursor()?;
     let e = cr
         .execute("SELECT * FROM no_such_table", &[])
@@ -95,7 +95,7 @@ static BUMPS: AtomicU32 = AtomicU32::new(0);
 /// second fail to serialize (REPEATABLE READ), and the host runs it again. Answers the new
 /// value and the number of handler runs in this process so far.
 #[route("/test_db/bump", type = "json", auth = "none", readonly = false)]
-fn bump(req: &mut Request, wait: f64) -> Result<Json> {
+fn bump(req: &mut Request, wait: f64) -> Result<Value> {
     let runs = BUMPS.fetch_add(1, Ordering::SeqCst) + 1;
     let mut cr = req.cursor()?;
     let v: i64 = cr
@@ -113,7 +113,7 @@ fn bump(req: &mut Request, wait: f64) -> Result<Json> {
 
 /// Holds a database connection for `seconds`.
 #[route("/test_db/hold", type = "json", auth = "none")]
-fn hold(req: &mut Request, seconds: f64) -> Result<Json> {
+fn hold(req: &mut Request, seconds: f64) -> Result<Value> {
     let mut cr = req.cursor()?;
     cr.execute("SELECT pg_sleep($1)", params![seconds])?;
     Ok(json!(true))
@@ -121,7 +121,7 @@ fn hold(req: &mut Request, seconds: f64) -> Result<Json> {
 
 /// Triggers the jobs named `job` now; answers how many and the database time.
 #[route("/test_db/trigger", type = "json", auth = "none", readonly = false)]
-fn trigger(req: &mut Request, job: String) -> Result<Json> {
+fn trigger(req: &mut Request, job: String) -> Result<Value> {
     let mut cr = req.cursor()?;
     let n = cr.trigger_cron(&job)?;
     Ok(json!({"triggered": n}))
