@@ -15,7 +15,7 @@ pub const STAGED_ADDONS: [&str; 3] = ["base", "web", "test_http"];
 pub struct Env {
     /// `target/release` (holds `inphms-host`, `bench-baseline` and the addon libraries).
     pub bin_dir: PathBuf,
-    /// The repository root (holds `addons/`).
+    /// The repository root (holds `addons/` and `tests/addons/`).
     pub root: PathBuf,
     /// The suite's scratch folder (removed at the end).
     pub work: PathBuf,
@@ -68,10 +68,14 @@ impl Drop for Env {
 }
 
 /// The source folder of the addon `name` in the repository at `root` (its manifest,
-/// `static/`...): the one place the suite looks for addon sources, the test addons
-/// (`test_http`, `test_db`, `test_swap`) included.
+/// `static/`...): the one place the suite looks for addon sources: `tests/addons/<name>` for
+/// a test addon (`test_*`, not shipped), else `addons/<name>`.
 pub fn addon_source(root: &Path, name: &str) -> PathBuf {
-    root.join("addons").join(name)
+    if name.starts_with("test_") {
+        root.join("tests/addons").join(name)
+    } else {
+        root.join("addons").join(name)
+    }
 }
 
 /// Stages an addon in `dest` as it ships: the files of its source folder `src` (manifest,

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod bodies;
+pub mod fd_limit;
 pub mod pg;
 pub mod pg_instance;
 pub mod swap;
@@ -134,6 +135,28 @@ pub fn built_lib(name: &str) -> PathBuf {
         lib.display()
     );
     lib
+}
+
+/// The folder of the test addons (`test_http`, `test_db`, `test_swap`, `test_panic_abort`,
+/// `test_abi_break`): `tests/addons/`. The host does not search it by default (its built-in
+/// addons folder is the repository's `addons/`, which holds only what ships), so a test that
+/// loads a test addon names it in `--addons-path` ([`with_test_addons`]) or copies the addon
+/// ([`TestDir::copy_addon`] of [`test_addon_src`]).
+pub fn test_addons_dir() -> PathBuf {
+    repo_root().join("tests/addons")
+}
+
+/// The source folder of the test addon `name` (its manifest, `Cargo.toml`, `src/`).
+pub fn test_addon_src(name: &str) -> PathBuf {
+    test_addons_dir().join(name)
+}
+
+/// The `--addons-path` value of a test that loads test addons: the folders `first` (searched
+/// first, so their addons shadow those of the same name), then [`test_addons_dir`].
+pub fn with_test_addons(first: &[&Path]) -> String {
+    let mut dirs: Vec<String> = first.iter().map(|d| d.display().to_string()).collect();
+    dirs.push(test_addons_dir().display().to_string());
+    dirs.join(",")
 }
 
 /// A port that was free a moment ago (bound on 127.0.0.1:0, then released).
@@ -509,6 +532,7 @@ pub struct ServerBuilder {
     add_port: bool,
     wait_for_port: bool,
     start_timeout: Duration,
+    nofile: Option<u64>,
 }
 
 impl ServerBuilder {
@@ -528,6 +552,7 @@ impl ServerBuilder {
             add_port: true,
             wait_for_port: true,
             start_timeout: Duration::from_secs(60),
+            nofile: None,
         }
     }
 
@@ -566,6 +591,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs the server under a RLIMIT_NOFILE of `limit` (see [`fd_limit::under_nofile`]).
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Starts the server (with `--http-interface=127.0.0.1 --http-port=PORT` added unless
     /// [`ServerBuilder::raw_args`] was used) and waits until it answers HTTP requests.
     /// Panics, showing its output, if it exits first or does not listen in time.
@@ -580,8 +611,11 @@ impl ServerBuilder {
         let stdout_path = self.log_dir.join("stdout.log");
         let stderr_path = self.log_dir.join("stderr.log");
         let file = |p: &Path| std::fs::File::create(p).expect("create a server log file");
-        let child = cmd
-            .command()
+        let mut command = cmd.command();
+        if let Some(limit) = self.nofile {
+            command = fd_limit::under_nofile(&command, limit);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(file(&stdout_path))
             .stderr(file(&stderr_path))

@@ -3,7 +3,7 @@
 //! in parts as `cp`, `scp` or `rsync --inplace` do), and [`Load`]: keep-alive clients
 //! requesting a path without pause, recording every answer and counting every failure.
 
-use crate::{repo_root, target_dir, HttpConn};
+use crate::{target_dir, test_addon_src, HttpConn};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,7 +29,7 @@ pub fn swap_addon_dir(addons: &Path) -> PathBuf {
     let dir = addons.join("test_swap");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
-        repo_root().join("addons/test_swap/__manifest__.toml"),
+        test_addon_src("test_swap").join("__manifest__.toml"),
         dir.join("__manifest__.toml"),
     )
     .unwrap();

@@ -2,12 +2,12 @@
 //! one-line reasons, a panicking route, a scaffolded third-party addon, `inphms-host addons`.
 //! Everything runs the real binary with real cdylib addons.
 
-use inphms_tests::{http_get, repo_root, request, target_dir, TestDir};
+use inphms_tests::{http_get, repo_root, request, target_dir, with_test_addons, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The special builds made by `cargo xtask test` (see `xtask`'s `build_test_addons`).
+/// The special builds made by `cargo xtask test` (see `xtask`'s `BUILDS`).
 fn test_addon_build(name: &str) -> PathBuf {
     let dir = target_dir().join("test-addons").join(name);
     assert!(
@@ -113,7 +113,8 @@ fn web_health_and_version_info() {
     );
 }
 
-/// An addons folder holding every kind of broken addon, plus test_http.
+/// An addons folder holding every kind of broken addon (searched before the test addons, it
+/// shadows their sources of `test_abi_break` and `test_panic_abort` with the special builds).
 fn broken_addons(td: &TestDir) -> PathBuf {
     td.copy_addon(&test_addon_build("test_abi_break"), "addons");
     td.copy_addon(&test_addon_build("test_panic_abort"), "addons");
@@ -158,7 +159,7 @@ fn each_refusal_has_its_one_line_reason_and_the_rest_serves() {
     let server = td
         .server([
             "--addons-path",
-            &addons_s,
+            &with_test_addons(&[&addons]),
             "--load",
             "base,web,test_abi_break,test_panic_abort,renamed,nolib,test_http",
         ])
@@ -258,7 +259,14 @@ fn a_broken_server_wide_addon_is_left_out_at_start_up() {
 #[test]
 fn a_panicking_route_answers_500_and_the_server_goes_on() {
     let td = TestDir::new();
-    let server = td.server(["--load", "base,web,test_http"]).start();
+    let server = td
+        .server([
+            "--addons-path",
+            &with_test_addons(&[]),
+            "--load",
+            "base,web,test_http",
+        ])
+        .start();
     let port = server.port();
     for _ in 0..3 {
         let resp = http_get(port, "/test_http/panic", &[]);
@@ -280,7 +288,7 @@ fn addons_command_lists_dependency_order_and_library_states() {
     let addons = broken_addons(&td);
     let out = td
         .cmd([
-            format!("--addons-path={}", addons.display()),
+            format!("--addons-path={}", with_test_addons(&[&addons])),
             "addons".into(),
         ])
         .run();
@@ -382,7 +390,8 @@ fn a_scaffolded_addon_builds_serves_and_runs_its_command() {
 #[test]
 fn addon_commands_run_through_the_host() {
     let td = TestDir::new();
-    let out = td.cmd(["test_http_cmd", "x", "y"]).run();
+    let path = format!("--addons-path={}", with_test_addons(&[]));
+    let out = td.cmd([path.as_str(), "test_http_cmd", "x", "y"]).run();
     assert_eq!(out.code, Some(3), "{out}");
     assert_eq!(out.stdout.trim(), "test_http_cmd args=x,y");
 }

@@ -33,7 +33,15 @@ const MIB: u64 = 1024 * 1024;
 /// A server with `base,web,test_http` loaded, its data folder `<td>/data`, and `args`.
 fn start(td: &TestDir, args: &[&str]) -> Server {
     let data = td.join("data");
-    let mut all = vec!["--load", "base,web,test_http", "-D", data.to_str().unwrap()];
+    let addons = inphms_tests::with_test_addons(&[]);
+    let mut all = vec![
+        "--addons-path",
+        &addons,
+        "--load",
+        "base,web,test_http",
+        "-D",
+        data.to_str().unwrap(),
+    ];
     all.extend_from_slice(args);
     td.server(all).start()
 }

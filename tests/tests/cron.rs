@@ -5,7 +5,7 @@
 //! exactly once.
 
 use inphms_tests::pg::{self, TestDb};
-use inphms_tests::{wait_until, Server, TestDir};
+use inphms_tests::{wait_until, with_test_addons, Server, TestDir};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -17,9 +17,16 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
     LOCK.read().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The server options for the test PostgreSQL and the test addons (`test_db`).
+fn server_args() -> Vec<String> {
+    let mut args = pg::server_args();
+    args.push(format!("--addons-path={}", with_test_addons(&[])));
+    args
+}
+
 fn init(td: &TestDir, db: &TestDb) {
     let mut args: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
-    args.extend(pg::server_args());
+    args.extend(server_args());
     args.extend(["-d".into(), db.name.clone(), "-i".into(), "test_db".into()]);
     let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
     assert_eq!(out.code, Some(0), "{out}");
@@ -31,7 +38,7 @@ fn cron_server(td: &TestDir, db: &TestDb, workers: u32) -> Server {
 }
 
 fn cron_server_with(td: &TestDir, db: &TestDb, workers: u32, extra: &[&str]) -> Server {
-    let mut args = pg::server_args();
+    let mut args = server_args();
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend([
         "-d".into(),
@@ -118,7 +125,7 @@ fn a_job_triggered_by_notify_starts_within_100_ms() {
     );
     // The SDK's trigger (a trigger row and a NOTIFY after commit) through a route.
     drop(server);
-    let mut args = pg::server_args();
+    let mut args = server_args();
     args.extend([
         "-d".into(),
         db.name.clone(),
@@ -248,16 +255,9 @@ fn a_manual_run_takes_the_lock_and_says_already_running() {
     init(&td, &db);
     let id = add_job(&db, "manual", "test_db.write_row", false);
     let cmd = |td: &TestDir| {
-        td.cmd([
-            "cron",
-            "-d",
-            &db.name,
-            "--db_host=127.0.0.1",
-            "--db_port=5432",
-            "--run",
-            &id.to_string(),
-        ])
-        .run()
+        td.cmd(["cron", "-d", &db.name, "--run", &id.to_string()])
+            .args(server_args())
+            .run()
     };
     let out = cmd(&td);
     assert_eq!(out.code, Some(0), "{out}");

@@ -15,10 +15,15 @@
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::pg_instance::PgInstance;
-use inphms_tests::{wait_until, TestDir};
+use inphms_tests::{wait_until, with_test_addons, TestDir};
 use std::time::Duration;
 
 const JOBS: usize = 300;
+
+/// `--addons-path` with the test addons (`test_db`).
+fn test_addons() -> String {
+    format!("--addons-path={}", with_test_addons(&[]))
+}
 const DB: &str = "cron_outage";
 
 #[test]
@@ -27,12 +32,14 @@ fn each_of_300_jobs_runs_exactly_once_through_a_postgres_restart() {
     let td = TestDir::new();
     let mut args = vec!["server".to_string(), "--stop-after-init".into()];
     args.extend(pg.server_args());
+    args.push(test_addons());
     args.extend(["-d".into(), DB.into(), "-i".into(), "test_db".into()]);
     let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
     assert_eq!(out.code, Some(0), "{out}");
     let sql = |q: &str| pg.psql(DB, q);
 
     let mut args = pg.server_args();
+    args.push(test_addons());
     args.extend([
         "-d".into(),
         DB.into(),
@@ -208,6 +215,7 @@ fn a_handler_commit_is_a_checkpoint_and_its_rollback_keeps_the_job() {
     let db = TestDb::new("checkpoint");
     let mut args = vec!["server".to_string(), "--stop-after-init".into()];
     args.extend(pg::server_args());
+    args.push(test_addons());
     args.extend(["-d".into(), db.name.clone(), "-i".into(), "test_db".into()]);
     let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
     assert_eq!(out.code, Some(0), "{out}");
@@ -224,6 +232,7 @@ fn a_handler_commit_is_a_checkpoint_and_its_rollback_keeps_the_job() {
     let retrigger = add("test_db.retrigger_once");
     let too_long = add("test_db.sleep_past_limit");
     let mut args = pg::server_args();
+    args.push(test_addons());
     args.extend([
         "-d".into(),
         db.name.clone(),

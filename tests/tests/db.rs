@@ -8,14 +8,20 @@
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::pg_instance::PgInstance;
-use inphms_tests::{request, wait_until, TestDir};
+use inphms_tests::{request, wait_until, with_test_addons, TestDir};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// `inphms-host server ARGS --stop-after-init` with the test PostgreSQL.
+/// `--addons-path` with the test addons (`test_db`, `test_http`).
+fn test_addons() -> String {
+    format!("--addons-path={}", with_test_addons(&[]))
+}
+
+/// `inphms-host server ARGS --stop-after-init` with the test PostgreSQL and the test addons.
 fn init(td: &TestDir, args: &[&str]) -> inphms_tests::Output {
     let mut all: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
     all.extend(pg::server_args());
+    all.push(test_addons());
     all.extend(args.iter().map(|s| s.to_string()));
     td.cmd(all).timeout(Duration::from_secs(120)).run()
 }
@@ -36,8 +42,10 @@ fn get(port: u16, host: &str, path: &str) -> inphms_tests::Response {
     inphms_tests::http_get(port, path, &[("Host", host)])
 }
 
+/// The server options for the test PostgreSQL and the test addons, then `extra`.
 fn server_args(extra: &[&str]) -> Vec<String> {
     let mut a = pg::server_args();
+    a.push(test_addons());
     a.extend(extra.iter().map(|s| s.to_string()));
     a
 }
@@ -332,10 +340,12 @@ fn postgres_restart_while_serving_fails_cleanly_then_recovers_with_cron() {
     let db = "restart";
     let mut args = vec!["server".to_string(), "--stop-after-init".into()];
     args.extend(pg.server_args());
+    args.push(test_addons());
     args.extend(["-d".into(), db.into(), "-i".into(), "test_db".into()]);
     let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
     assert_eq!(out.code, Some(0), "{out}");
     let mut args = pg.server_args();
+    args.push(test_addons());
     args.extend(["-d".into(), db.into(), "--max-cron-threads=1".into()]);
     let server = td.server(args).start();
     let port = server.port();

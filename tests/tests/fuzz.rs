@@ -12,7 +12,7 @@
 //! serde_json, whose limits the host shares) to a json route is a 400, never a 200. After
 //! the run, `/web/health` answers and the log holds no panic.
 
-use inphms_tests::{http_get, wait_until, Server, TestDir};
+use inphms_tests::{http_get, wait_until, with_test_addons, Server, TestDir};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::{Read, Write};
@@ -526,6 +526,8 @@ fn fuzzed_heads_and_jsonrpc_bodies_never_crash_hang_or_answer_200_to_bad_json() 
     let data = td.join("data");
     let mut server: Server = td
         .server([
+            "--addons-path",
+            &with_test_addons(&[]),
             "--load",
             "base,web,test_http",
             "-D",

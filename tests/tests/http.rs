@@ -9,7 +9,10 @@
 //! Build first: `cargo build --workspace`, then `cargo test -p inphms-tests --test http`.
 
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
-use inphms_tests::{http_get, repo_root, request, wait_until, HttpConn, Response, Server, TestDir};
+use inphms_tests::{
+    http_get, request, test_addon_src, test_addons_dir, wait_until, HttpConn, Response, Server,
+    TestDir,
+};
 use regex::Regex;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -23,11 +26,15 @@ use tungstenite::Message;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A server with `base,web,test_http` loaded, its data folder `<td>/data`, and `args`.
+/// A server with `base,web,test_http` loaded, its data folder `<td>/data`, and `args`. The
+/// test addons folder comes last in `--addons-path` (the occurrences add up), so a folder
+/// given in `args` is searched first.
 fn start_with(td: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Server {
     let data = td.join("data");
+    let tests = test_addons_dir();
     let mut all = vec!["--load", "base,web,test_http", "-D", data.to_str().unwrap()];
     all.extend_from_slice(args);
+    all.extend(["--addons-path", tests.to_str().unwrap()]);
     let server = env
         .iter()
         .fold(td.server(all), |b, (k, v)| b.env(k, v))
@@ -1268,7 +1275,7 @@ fn static_files_revalidation_and_ranges() {
 #[test]
 fn static_traversal_attempts_all_404() {
     let td = TestDir::new();
-    let copy = td.copy_addon(&repo_root().join("addons/test_http"), "addons");
+    let copy = td.copy_addon(&test_addon_src("test_http"), "addons");
     std::fs::copy(
         inphms_tests::built_lib("test_http"),
         copy.join("libtest_http.so"),

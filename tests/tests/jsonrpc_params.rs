@@ -5,7 +5,7 @@
 //! arguments, URL arguments merged in, an inline route), never a handler run with `{}` and a
 //! 200; a number outside a handler argument's type is a JSON-RPC error naming the parameter.
 
-use inphms_tests::{request, wait_until, Response, Server, TestDir};
+use inphms_tests::{request, wait_until, with_test_addons, Response, Server, TestDir};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ fn start(td: &TestDir) -> Server {
     let data = td.join("data");
     let server = td
         .server([
+            "--addons-path",
+            &with_test_addons(&[]),
             "--load",
             "base,web,test_http",
             "-D",

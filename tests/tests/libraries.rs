@@ -6,7 +6,7 @@
 //! a missing dependency is left out with one line, and the rest serves.
 
 use inphms_tests::swap::{install_swap_bytes, install_swap_lib, swap_build, write_in_place, Load};
-use inphms_tests::{http_get, Server, TestDir};
+use inphms_tests::{http_get, with_test_addons, Server, TestDir};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -200,7 +200,7 @@ fn broken_load(manifests: &[(&str, &str)], broken: &str, reason: &str) {
     let server = td
         .server([
             "--addons-path",
-            addons.to_str().unwrap(),
+            &with_test_addons(&[&addons]),
             "--load",
             &format!("base,web,test_http,{broken}"),
         ])

@@ -5,18 +5,21 @@
 
 use inphms_tests::swap::{install_swap_lib, swap_build, Load};
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
-use inphms_tests::{http_get, target_dir, wait_until, Server, TestDir};
+use inphms_tests::{http_get, target_dir, wait_until, with_test_addons, Server, TestDir};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A server loading `test_swap` v1 from `<td>/addons` (searched before the test addons, whose
+/// `test_http` it loads too), with `extra` arguments.
 fn swap_server(td: &TestDir, extra: &[&str]) -> Server {
     let addons = td.join("addons");
     install_swap_lib(&addons, &swap_build("v1"));
+    let path = with_test_addons(&[&addons]);
     let mut args = vec![
         "--addons-path",
-        addons.to_str().unwrap(),
+        &path,
         "--load",
         "base,web,test_http,test_swap",
     ];

@@ -3,14 +3,17 @@
 //! temporary session files left by a write cut short are removed at start; the SIGQUIT dump
 //! lists a handler stuck past `limit_time_real` with its method, path and database.
 
-use inphms_tests::{http_get, wait_until, Server, TestDir};
+use inphms_tests::{http_get, wait_until, with_test_addons, Server, TestDir};
 use std::time::{Duration, SystemTime};
 
 /// A server with `base,web,test_http`, its data folder `<td>/data`, and `args`, answering
 /// `/web/health`.
 fn start(td: &TestDir, args: &[&str]) -> Server {
     let data = td.join("data");
+    let tests = with_test_addons(&[]);
     let mut all = vec![
+        "--addons-path",
+        &tests,
         "--load",
         "base,web,test_http",
         "-D",

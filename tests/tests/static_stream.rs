@@ -9,7 +9,7 @@
 //! Build first: `cargo build --workspace`, then `cargo test -p inphms-tests --test
 //! static_stream`.
 
-use inphms_tests::{http_get, repo_root, wait_until, Server, TestDir};
+use inphms_tests::{http_get, test_addon_src, wait_until, Server, TestDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,7 +45,7 @@ fn big_content() -> Vec<u8> {
 /// A server with `base,web,test_http` loaded from a copy of `test_http` whose static folder
 /// holds `big.bin` (the bytes of [`big_content`]).
 fn start_with_big_file(td: &TestDir, big: &[u8]) -> Server {
-    let copy = td.copy_addon(&repo_root().join("addons/test_http"), "addons");
+    let copy = td.copy_addon(&test_addon_src("test_http"), "addons");
     std::fs::copy(
         inphms_tests::built_lib("test_http"),
         copy.join("libtest_http.so"),

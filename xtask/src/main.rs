@@ -2,13 +2,14 @@
 //!
 //! - `cargo xtask test [ARGS...]`: builds the whole workspace (the `inphms-host` binary and
 //!   the addon libraries the integration tests load), builds the special test addons
-//!   ([`build_test_addons`]), then runs `cargo test --workspace ARGS...`.
+//!   (listed in [`BUILDS`]; the test addons live in `tests/addons/`), then runs
+//!   `cargo test --workspace ARGS...`.
 //! - `cargo xtask bench [--quick] [SUITE ARGS...]`: installs the load generator when missing
-//!   ([`ensure_load_generator`]), builds the host, the addons and the bench crate in release
-//!   (and the `v1` and `v2` builds of `test_swap` into `target/release/bench-addons/`), then
-//!   runs `target/release/bench-suite`, which prints the table and updates
-//!   `BENCHMARKS.md` (see `bench/src/lib.rs`); `cargo xtask bench --instructions` counts
-//!   instructions per request under callgrind instead.
+//!   ([`ensure_load_generator`]), builds what [`BUILDS`] lists for it in release (the host,
+//!   the addons, the bench crate, and the `v1` and `v2` builds of `test_swap` into
+//!   `target/release/bench-addons/`), then runs `target/release/bench-suite`, which prints
+//!   the table and updates `BENCHMARKS.md` (see `bench/src/lib.rs`); `cargo xtask bench
+//!   --instructions` counts instructions per request under callgrind instead.
 //!
 //! Standard library only: this crate must build before anything else.
 
@@ -81,105 +82,226 @@ fn run(mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// The folder of the test addons (not shipped: the host does not search it unless told).
+const TEST_ADDONS: &str = "tests/addons";
+
+/// A task of `cargo xtask` that builds something.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Task {
+    /// `cargo xtask run` (release).
+    Run,
+    /// `cargo xtask test` (debug; it builds the whole workspace first).
+    Test,
+    /// `cargo xtask bench` (release).
+    Bench,
+}
+
+impl Task {
+    /// Whether the task builds in release mode.
+    fn release(self) -> bool {
+        matches!(self, Task::Run | Task::Bench)
+    }
+
+    /// The folder of the task's profile in the target folder.
+    fn profile_dir(self) -> PathBuf {
+        target_dir().join(if self.release() { "release" } else { "debug" })
+    }
+
+    /// Where the task's assembled addon builds go (`<name>/` each, the manifest beside the
+    /// library, as a shipped addon): `target/test-addons/` for the tests,
+    /// `target/release/bench-addons/` for the benchmarks.
+    fn assembled_dir(self) -> PathBuf {
+        match self {
+            Task::Test => target_dir().join("test-addons"),
+            Task::Run | Task::Bench => self.profile_dir().join("bench-addons"),
+        }
+    }
+}
+
+/// How a [`Build`] is made.
+#[derive(Clone, Copy)]
+enum How {
+    /// The workspace package as is (`cargo build -p <package>`).
+    Package,
+    /// The test addon built with `features` (`cargo build -p <package> --features ...`),
+    /// assembled into `<package>-<variant>/`.
+    Variant {
+        variant: &'static str,
+        features: &'static str,
+    },
+    /// The workspace's test addon rebuilt with `-C panic=abort` on its own crate
+    /// (`cargo rustc`), assembled into `<package>/`: the host must refuse it.
+    PanicAbort,
+    /// A test addon that is not a workspace member (its SDK features would leak into every
+    /// member), built with the workspace's `Cargo.lock` and target folder (so dependencies
+    /// are reused), assembled into `<package>/`.
+    OutsideWorkspace,
+}
+
+/// One thing `cargo xtask` builds, and the tasks that need it.
+struct Build {
+    package: &'static str,
+    how: How,
+    tasks: &'static [Task],
+}
+
+/// What each task builds, in order. `cargo xtask test` builds the whole workspace first,
+/// so it lists only what the workspace build does not make. The builds of `test_swap` come
+/// with `v1` last, so that the workspace's library is v1 again afterwards.
+const BUILDS: &[Build] = &[
+    Build {
+        package: "inphms-host",
+        how: How::Package,
+        tasks: &[Task::Run, Task::Bench],
+    },
+    Build {
+        package: "base",
+        how: How::Package,
+        tasks: &[Task::Run, Task::Bench],
+    },
+    Build {
+        package: "web",
+        how: How::Package,
+        tasks: &[Task::Run, Task::Bench],
+    },
+    Build {
+        package: "test_http",
+        how: How::Package,
+        tasks: &[Task::Bench],
+    },
+    Build {
+        package: "test_db",
+        how: How::Package,
+        tasks: &[Task::Bench],
+    },
+    Build {
+        package: "inphms-bench",
+        how: How::Package,
+        tasks: &[Task::Bench],
+    },
+    Build {
+        package: "test_abi_break",
+        how: How::OutsideWorkspace,
+        tasks: &[Task::Test],
+    },
+    Build {
+        package: "test_panic_abort",
+        how: How::PanicAbort,
+        tasks: &[Task::Test],
+    },
+    Build {
+        package: "test_swap",
+        how: How::Variant {
+            variant: "v2",
+            features: "v2",
+        },
+        tasks: &[Task::Test, Task::Bench],
+    },
+    Build {
+        package: "test_swap",
+        how: How::Variant {
+            variant: "fail_post_load",
+            features: "fail_post_load",
+        },
+        tasks: &[Task::Test],
+    },
+    Build {
+        package: "test_swap",
+        how: How::Variant {
+            variant: "v1",
+            features: "",
+        },
+        tasks: &[Task::Test, Task::Bench],
+    },
+];
+
+/// Builds what [`BUILDS`] lists for `task`: the plain packages in one cargo run, then each
+/// special build, assembled into [`Task::assembled_dir`].
+fn build_for(task: Task) -> Result<(), String> {
+    let builds: Vec<&Build> = BUILDS.iter().filter(|b| b.tasks.contains(&task)).collect();
+    let packages: Vec<&str> = builds
+        .iter()
+        .filter(|b| matches!(b.how, How::Package))
+        .map(|b| b.package)
+        .collect();
+    if !packages.is_empty() {
+        let mut build = cargo();
+        build.arg("build");
+        release_flag(&mut build, task);
+        for package in packages {
+            build.args(["-p", package]);
+        }
+        run(build)?;
+    }
+    for b in builds {
+        build_special(task, b)?;
+    }
+    Ok(())
+}
+
+/// Adds `--release` to `cmd` when `task` builds in release mode.
+fn release_flag(cmd: &mut Command, task: Task) {
+    if task.release() {
+        cmd.arg("--release");
+    }
+}
+
+/// Makes the special build `b` (nothing for [`How::Package`]) and assembles it.
+fn build_special(task: Task, b: &Build) -> Result<(), String> {
+    let root = root();
+    let src = root.join(TEST_ADDONS).join(b.package);
+    let mut build = cargo();
+    let folder = match b.how {
+        How::Package => return Ok(()),
+        How::Variant { variant, features } => {
+            build.args(["build", "-p", b.package, "--features", features]);
+            format!("{}-{variant}", b.package)
+        }
+        How::PanicAbort => {
+            build.args(["rustc", "-p", b.package, "--lib"]);
+            b.package.to_owned()
+        }
+        How::OutsideWorkspace => {
+            std::fs::copy(root.join("Cargo.lock"), src.join("Cargo.lock"))
+                .map_err(|e| format!("cannot copy Cargo.lock into {}: {e}", src.display()))?;
+            build
+                .args(["build", "--manifest-path"])
+                .arg(src.join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(target_dir());
+            b.package.to_owned()
+        }
+    };
+    release_flag(&mut build, task);
+    if matches!(b.how, How::PanicAbort) {
+        build.args(["--", "-C", "panic=abort"]);
+    }
+    run(build)?;
+    let lib = task.profile_dir().join(format!("lib{}.so", b.package));
+    assemble(&src, &lib, &task.assembled_dir().join(folder))
+}
+
 /// `cargo xtask run`: builds `inphms-host` and the `base` and `web` addons in release mode
 /// (a plain `cargo run -p inphms-host` would not build the addon libraries), then runs the
 /// server with `args` until it exits.
 fn serve(args: Vec<OsString>) -> Result<(), String> {
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "inphms-host",
-        "-p",
-        "base",
-        "-p",
-        "web",
-    ]);
-    run(build)?;
-    let target = target_dir();
-    let mut server = Command::new(target.join("release/inphms-host"));
+    build_for(Task::Run)?;
+    let mut server = Command::new(Task::Run.profile_dir().join("inphms-host"));
     server.current_dir(root()).args(args);
     run(server)
 }
 
-/// `cargo xtask test`: build, build the test addons, test.
+/// `cargo xtask test`: builds the workspace, then the special test addons ([`BUILDS`]:
+/// `test_abi_break`, `test_panic_abort` and the builds of `test_swap`, into
+/// `target/test-addons/`), then runs `cargo test --workspace EXTRA...`.
 fn test(extra: Vec<OsString>) -> Result<(), String> {
     let mut build = cargo();
     build.args(["build", "--workspace"]);
     run(build)?;
-    build_test_addons()?;
+    build_for(Task::Test)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]).args(extra);
     run(test)
-}
-
-/// Builds the test addons that cannot come out of the workspace build, into
-/// `target/test-addons/<name>/` (the manifest beside the library, as a shipped addon):
-///
-/// - `test_abi_break`: not a workspace member (its SDK feature `abi-break-test` changes a
-///   root-module field type and would leak into every member); built with the workspace's
-///   `Cargo.lock` and target folder, so dependencies are reused.
-/// - `test_panic_abort`: the workspace member rebuilt with `-C panic=abort` on its own crate
-///   (`cargo rustc`), which the host must refuse.
-/// - `test_swap-v2`, `test_swap-fail_post_load`, `test_swap-v1`: the builds of `test_swap`
-///   with each feature (v1 last, so the workspace build is v1 again).
-///
-/// Runs between the workspace build and the tests.
-fn build_test_addons() -> Result<(), String> {
-    let root = root();
-    let target = target_dir();
-    let out = target.join("test-addons");
-    let lib = |name: &str| target.join("debug").join(format!("lib{name}.so"));
-
-    let abi_break = root.join("addons/test_abi_break");
-    std::fs::copy(root.join("Cargo.lock"), abi_break.join("Cargo.lock"))
-        .map_err(|e| format!("cannot copy Cargo.lock into {}: {e}", abi_break.display()))?;
-    let mut build = cargo();
-    build
-        .args(["build", "--manifest-path"])
-        .arg(abi_break.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target);
-    run(build)?;
-    assemble(
-        &abi_break,
-        &lib("test_abi_break"),
-        &out.join("test_abi_break"),
-    )?;
-
-    let mut build = cargo();
-    build.args([
-        "rustc",
-        "-p",
-        "test_panic_abort",
-        "--lib",
-        "--",
-        "-C",
-        "panic=abort",
-    ]);
-    run(build)?;
-    assemble(
-        &root.join("addons/test_panic_abort"),
-        &lib("test_panic_abort"),
-        &out.join("test_panic_abort"),
-    )?;
-
-    for (variant, features) in [
-        ("v2", "v2"),
-        ("fail_post_load", "fail_post_load"),
-        ("v1", ""),
-    ] {
-        let mut build = cargo();
-        build.args(["build", "-p", "test_swap", "--features", features]);
-        run(build)?;
-        assemble(
-            &root.join("addons/test_swap"),
-            &lib("test_swap"),
-            &out.join(format!("test_swap-{variant}")),
-        )?;
-    }
-    Ok(())
 }
 
 /// Puts `addon_dir`'s manifest and the library `lib` into `dest` (replaced).
@@ -204,57 +326,18 @@ fn assemble(addon_dir: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `cargo xtask bench`: load generator, release build, then the suite with `extra` (e.g.
-/// `--quick`).
+/// `cargo xtask bench`: load generator, the release builds of [`BUILDS`] (the host, the
+/// addons, the bench crate, and the `v1` and `v2` builds of `test_swap` that items 7 and 8
+/// swap between, into `target/release/bench-addons/test_swap-<variant>/`), then the suite
+/// with `extra` (e.g. `--quick`).
 fn bench(extra: Vec<OsString>) -> Result<(), String> {
     ensure_load_generator()?;
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "inphms-host",
-        "-p",
-        "base",
-        "-p",
-        "web",
-        "-p",
-        "test_http",
-        "-p",
-        "test_db",
-        "-p",
-        "inphms-bench",
-    ]);
-    run(build)?;
-    let target = target_dir();
-    // The two builds of `test_swap` that items 7 and 8 swap between, in release, into
-    // `target/release/bench-addons/test_swap-<variant>/` (v1 last, so that the workspace's
-    // release build is v1 again).
-    for (variant, features) in [("v2", "v2"), ("v1", "")] {
-        let mut build = cargo();
-        build.args([
-            "build",
-            "--release",
-            "-p",
-            "test_swap",
-            "--features",
-            features,
-        ]);
-        run(build)?;
-        assemble(
-            &root().join("addons/test_swap"),
-            &target.join("release").join("libtest_swap.so"),
-            &target
-                .join("release")
-                .join("bench-addons")
-                .join(format!("test_swap-{variant}")),
-        )?;
-    }
+    build_for(Task::Bench)?;
     let shown: Vec<String> = extra
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let mut suite = Command::new(target.join("release").join("bench-suite"));
+    let mut suite = Command::new(Task::Bench.profile_dir().join("bench-suite"));
     suite
         .current_dir(root())
         .arg("--command")

@@ -228,6 +228,14 @@ options! {
     /// Seconds an idle keep-alive connection is kept open.
     http_keepalive_timeout: u64 = 60,
         Spec::flag("http-keepalive-timeout").value("SECONDS"), check::none;
+    /// Most connections open at once; past it, the connection waiting longest for its
+    /// client (idle keep-alive, slow headers, stalled body) is closed to make room. 0
+    /// computes it from the soft limit of open files (RLIMIT_NOFILE): (limit - 64 -
+    /// db_maxconn) x 3/4, at least 16: 64 descriptors for the log, the listener, the runtime,
+    /// addon libraries and session files, db_maxconn for PostgreSQL, and a quarter of the
+    /// rest for the files requests open (spooled bodies, streamed static files).
+    http_max_connections: u64 = 0,
+        Spec::flag("http-max-connections").value("COUNT"), check::none;
     /// Largest request body accepted, in bytes.
     max_content_length: u64 = 128 * MIB,
         Spec::flag("max-content-length").value("BYTES"), check::none;

@@ -6,6 +6,7 @@ pub mod access_log;
 mod addon_request;
 pub mod application;
 pub mod body;
+pub mod connections;
 pub mod csrf;
 pub mod dispatcher;
 pub mod file_body;

@@ -9,13 +9,18 @@
 //!   bound both with one value).
 //! * The concurrency cap counts requests being served (a request over it waits for a
 //!   permit; it never fails). Websockets are not counted.
-//! * At the stop: stop accepting, send Close 1001 (Going Away) to every websocket
-//!   ([`super::websocket::close_all`]), let in-flight requests finish (at most
-//!   `drain_timeout`) and websockets complete their close, and report.
+//! * Open connections are capped ([`super::connections`]): past the cap, the connection
+//!   waiting longest for its client is closed to make room; a failed `accept` (out of
+//!   descriptors) backs off and evicts one too; each burst is logged once, then counted.
+//! * At the stop: stop accepting (on a plain stop, close the listening socket so that new
+//!   connections are refused; keep it for a re-exec), send Close 1001 (Going Away) to
+//!   every websocket ([`super::websocket::close_all`]), let in-flight requests finish (at
+//!   most `drain_timeout`) and websockets complete their close, and report.
 //! * Expired sessions are swept in the background: a minute after start, then every
 //!   [`session::SWEEP_INTERVAL`].
 
 use super::application::{Application, Handled};
+use super::connections::{Burst, BurstLog, Connections};
 use super::response::HttpResult;
 use super::session;
 use super::timeouts::{ConnActivity, TimedStream, Timeouts};
@@ -29,6 +34,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -75,8 +81,20 @@ pub fn listen(interface: &str, port: u16) -> std::io::Result<(TcpListener, Liste
             format!("http_interface '{interface}': {e}"),
         )
     })?;
-    Ok((TcpListener::bind(addr)?, ListenerSource::Bound))
+    let listener = TcpListener::bind(addr)?;
+    // std listens with a backlog of 128: a burst of connections (600 at once) past it has
+    // its SYNs dropped, and the clients retry only a second later. Listening again on
+    // Linux sets the backlog (capped by net.core.somaxconn).
+    // SAFETY: `listen` on a descriptor this function owns; it only changes the backlog.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(target: "inphms.service.server", "cannot set the listen backlog to {LISTEN_BACKLOG}: {e}");
+    }
+    Ok((listener, ListenerSource::Bound))
 }
+
+/// The backlog of the listening socket bound by the host (nginx's default is 511).
+const LISTEN_BACKLOG: libc::c_int = 1024;
 
 /// The concurrency cap from `INPHMS_MAX_HTTP_THREADS`, with Odoo's meaning: unset, empty or
 /// 0 means none; an integer caps requests in flight; anything else means
@@ -102,11 +120,25 @@ pub fn concurrency_cap(
 pub struct ServeOptions {
     /// Requests in flight at most (others wait).
     pub max_in_flight: Option<usize>,
+    /// Connections open at most (`http_max_connections`; see [`super::connections`]).
+    pub max_connections: Option<usize>,
     /// A client must send its request head within this time (the idle time between
     /// requests is the generation's `http_keepalive_timeout`).
     pub header_timeout: Duration,
     /// How long a graceful stop waits for in-flight requests.
     pub drain_timeout: Duration,
+}
+
+/// How serving stops (sent through the `stop` channel of [`serve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The process ends: the listening socket closes when the drain begins, so that new
+    /// connections are refused at once (a load balancer moves on) instead of waiting in
+    /// the backlog to be reset at the exit.
+    Close,
+    /// A re-exec takes the socket over: it stays open (connections wait in the backlog for
+    /// the new image) and is given back in [`DrainReport::listener`].
+    Handover,
 }
 
 /// What a graceful stop observed.
@@ -116,26 +148,45 @@ pub struct DrainReport {
     pub in_flight: usize,
     /// Whether they all finished within the drain timeout.
     pub drained: bool,
-    /// The listening socket, still open: connections arriving during and after the drain
-    /// wait in the kernel's backlog (for a re-exec that hands it over). Dropping it closes it.
+    /// The listening socket, still open, on a [`Stop::Handover`] (connections arriving
+    /// during and after the drain wait in the kernel's backlog); `None` on a
+    /// [`Stop::Close`]. Dropping it closes it.
     pub listener: Option<TcpListener>,
 }
 
-/// Serves `listener` until `stop` turns true, then drains and gives the listener back.
+/// Over the connection cap with nothing to evict, the accept loop looks again this often
+/// (a busy connection may have become idle) besides waking when one closes.
+const FULL_RECHECK: Duration = Duration::from_millis(100);
+/// Evicted connections closing at once, at most: past the cap, the listener goes on
+/// accepting while they close (a client is not kept waiting behind each close), using at
+/// most this many descriptors more than the cap (taken from the files' headroom).
+const MAX_EVICTING: usize = 32;
+/// The first and longest waits after a failed `accept` (doubling in between).
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+/// A burst of evictions or accept errors is logged once, then summed up at most this often.
+const SUMMARY_WINDOW: Duration = Duration::from_secs(10);
+
+/// Serves `listener` until `stop` says how to stop, then drains and gives the listener
+/// back on a [`Stop::Handover`].
 pub async fn serve(
     listener: TcpListener,
     app: Arc<ArcSwap<Application>>,
     options: ServeOptions,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Stop>>,
 ) -> std::io::Result<DrainReport> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let mut builder = Builder::new(TokioExecutor::new());
-    // The header and keep-alive timeouts are `TimedStream`'s, not hyper's.
+    // The header and keep-alive timeouts are `TimedStream`'s, not hyper's. Half-closed
+    // connections (the client shut its writing side after its request) get their answer:
+    // without `half_close`, hyper reads on while a handler runs and ends the connection at
+    // the end of input, unanswered; with it, it reads only when it wants a request head
+    // or body, which also tells the connection cap which connections wait for their client.
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(None)
+        .half_close(true)
         .keep_alive(true);
     let timeouts = Timeouts {
         header: options.header_timeout,
@@ -143,35 +194,180 @@ pub async fn serve(
     };
     let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&app)));
     websocket::set_accepting(true);
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let awaiting_first = Arc::new(AtomicUsize::new(0));
-    let cap = options.max_in_flight.map(|n| Arc::new(Semaphore::new(n)));
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            accepted = listener.accept() => accepted,
+    let connections = Connections::new(options.max_connections.unwrap_or(usize::MAX));
+    let serving = Serving {
+        builder: Arc::new(builder),
+        graceful: GracefulShutdown::new(),
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        awaiting_first: Arc::new(AtomicUsize::new(0)),
+        cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+        timeouts,
+        connections: Arc::clone(&connections),
+        app,
+    };
+    let mut bursts = Bursts::new();
+    let mut backoff = ACCEPT_BACKOFF.0;
+    let mode = loop {
+        let due = bursts.due();
+        let summaries = async move {
+            match due {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
         };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // EMFILE and friends: wait a little instead of spinning.
-                tracing::error!(target: "inphms.service.server", "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        // Past the cap, each connection accepted evicts one (its victim closes on its own
+        // task, so accepting goes on meanwhile, up to MAX_EVICTING closes under way). With
+        // none to evict, or too many closes under way: accept nothing until one closes.
+        if connections.over_cap() {
+            if connections.evicting() < MAX_EVICTING && connections.evict_oldest(None) {
+                bursts.at_cap(true, &connections);
+                continue;
+            }
+            tokio::select! {
+                mode = stop.wait_for(Option::is_some) => break stopped(mode),
+                _ = connections.closed() => {}
+                _ = tokio::time::sleep(FULL_RECHECK) => {}
+                _ = summaries => bursts.summarize(&connections),
+            }
+            continue;
+        }
+        let accepted = tokio::select! {
+            mode = stop.wait_for(Option::is_some) => break stopped(mode),
+            accepted = listener.accept() => accepted,
+            _ = summaries => {
+                bursts.summarize(&connections);
                 continue;
             }
         };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = ACCEPT_BACKOFF.0;
+                let activity = serving.spawn(stream, peer);
+                if connections.over_cap() {
+                    let evicted = connections.evicting() < MAX_EVICTING
+                        && connections.evict_oldest(Some(&activity));
+                    bursts.at_cap(evicted, &connections);
+                }
+            }
+            Err(e) => {
+                // Out of descriptors (the cap is above what the limit allows, or other
+                // files hold them): free one if a connection waits for its client.
+                let exhausted = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                if exhausted && connections.evicting() < MAX_EVICTING {
+                    connections.evict_oldest(None);
+                }
+                bursts.accept_failed(&e, backoff);
+                tokio::select! {
+                    mode = stop.wait_for(Option::is_some) => break stopped(mode),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+            }
+        }
+    };
+    bursts.summarize_now(&connections);
+    let listener = listener.into_std()?;
+    let listener = match mode {
+        Stop::Handover => Some(listener),
+        Stop::Close => {
+            // Connections that completed their handshake before the close are served;
+            // any later is refused.
+            let mut backlog = 0usize;
+            while let Ok((stream, peer)) = listener.accept() {
+                let Ok(stream) = stream
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::TcpStream::from_std(stream))
+                else {
+                    continue;
+                };
+                serving.spawn(stream, peer);
+                backlog += 1;
+            }
+            drop(listener);
+            tracing::debug!(target: "inphms.service.server", "listening socket closed; {backlog} connection(s) taken from its backlog");
+            None
+        }
+    };
+    let report_in_flight = serving.in_flight.load(Ordering::Acquire);
+    sweeper.abort();
+    tracing::info!(
+        target: "inphms.service.server",
+        "stopped accepting{}; {report_in_flight} request(s) in flight",
+        if listener.is_none() { " (listening socket closed)" } else { "" }
+    );
+    websocket::set_accepting(false);
+    let sockets = websocket::close_all(websocket::code::GOING_AWAY, "server shutting down");
+    if sockets > 0 {
+        tracing::info!(target: "inphms.service.server", "closing {sockets} websocket(s) (1001 Going Away)");
+    }
+    // A connection accepted just before the stop may not have had its request read yet,
+    // and hyper would close it as idle: give its request a moment to arrive first, no
+    // longer than it takes (a fixed wait made every re-exec 100 ms longer, BENCHMARKS.md
+    // item 8).
+    let awaiting_first = &serving.awaiting_first;
+    let grace_end = tokio::time::Instant::now() + ACCEPTED_GRACE;
+    let waiting = awaiting_first.load(Ordering::Acquire);
+    while awaiting_first.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < grace_end {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tracing::debug!(
+        target: "inphms.service.server",
+        "{waiting} connection(s) awaited their first request; {} still waiting",
+        awaiting_first.load(Ordering::Acquire)
+    );
+    let (drained, sockets_closed) = tokio::join!(
+        tokio::time::timeout(options.drain_timeout, serving.graceful.shutdown()),
+        websocket::wait_closed(websocket::CLOSE_TIMEOUT + Duration::from_secs(1)),
+    );
+    let drained = drained.is_ok();
+    if !sockets_closed {
+        tracing::warn!(target: "inphms.service.server", "some websockets did not complete their close in time");
+    }
+    Ok(DrainReport {
+        in_flight: report_in_flight,
+        drained,
+        listener,
+    })
+}
+
+/// The stop's mode from `wait_for` (a closed channel stops as a plain stop).
+fn stopped(mode: Result<watch::Ref<'_, Option<Stop>>, watch::error::RecvError>) -> Stop {
+    mode.ok().and_then(|m| *m).unwrap_or(Stop::Close)
+}
+
+/// What every connection of a listener shares.
+struct Serving {
+    app: Arc<ArcSwap<Application>>,
+    builder: Arc<Builder<TokioExecutor>>,
+    graceful: GracefulShutdown,
+    in_flight: Arc<AtomicUsize>,
+    awaiting_first: Arc<AtomicUsize>,
+    cap: Option<Arc<Semaphore>>,
+    timeouts: Timeouts,
+    connections: Arc<Connections>,
+}
+
+impl Serving {
+    /// Serves a connection accepted now on its own task; its activity, for the cap.
+    fn spawn(&self, stream: tokio::net::TcpStream, peer: SocketAddr) -> Arc<ConnActivity> {
         let _ = stream.set_nodelay(true);
-        let activity = ConnActivity::accepted(&awaiting_first);
-        let stream = TimedStream::new(stream, Arc::clone(&activity), timeouts);
-        let app = Arc::clone(&app);
-        let in_flight = Arc::clone(&in_flight);
-        let cap = cap.clone();
+        let activity = ConnActivity::accepted(&self.awaiting_first);
+        let slot = self.connections.register(&activity);
+        let stream = TimedStream::new(stream, Arc::clone(&activity), self.timeouts).with_slot(slot);
+        let app = Arc::clone(&self.app);
+        let in_flight = Arc::clone(&self.in_flight);
+        let cap = self.cap.clone();
+        let conn_activity = Arc::clone(&activity);
         // The peer's address as the access log and addons see it, made once per connection.
         let peer_text: Arc<str> = peer.ip().to_canonical().to_string().into();
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = app.load_full();
+            if req.version() == hyper::Version::HTTP_2 {
+                activity.multiplexed();
+            }
             // One clock read for the in-flight table and the access log.
             let started = std::time::Instant::now();
             let tracked = super::inflight::enter(req.method(), req.uri(), started);
@@ -224,8 +420,10 @@ pub async fn serve(
                 resp
             }))
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = self.graceful.watch(conn.into_owned());
         // `map`, not an `async` block awaiting it: the block would hold the connection
         // twice (as captured and as awaited), a task twice as large to allocate and copy.
         tokio::spawn(conn.map(move |done| {
@@ -233,43 +431,90 @@ pub async fn serve(
                 tracing::debug!(target: "inphms.http", "connection from {peer}: {e}");
             }
         }));
+        conn_activity
     }
-    let listener = listener.into_std()?;
-    let report_in_flight = in_flight.load(Ordering::Acquire);
-    sweeper.abort();
-    tracing::info!(target: "inphms.service.server", "stopped accepting; {report_in_flight} request(s) in flight");
-    websocket::set_accepting(false);
-    let sockets = websocket::close_all(websocket::code::GOING_AWAY, "server shutting down");
-    if sockets > 0 {
-        tracing::info!(target: "inphms.service.server", "closing {sockets} websocket(s) (1001 Going Away)");
+}
+
+/// The accept loop's logs, one line per burst and then a count per [`SUMMARY_WINDOW`]:
+/// connections evicted at the cap, the cap reached with none to evict, failed accepts.
+struct Bursts {
+    evicted: BurstLog,
+    full: BurstLog,
+    accept: BurstLog,
+}
+
+impl Bursts {
+    fn new() -> Bursts {
+        Bursts {
+            evicted: BurstLog::new(SUMMARY_WINDOW),
+            full: BurstLog::new(SUMMARY_WINDOW),
+            accept: BurstLog::new(SUMMARY_WINDOW),
+        }
     }
-    // A connection accepted just before the stop may not have had its request read yet,
-    // and hyper would close it as idle: give its request a moment to arrive first, no
-    // longer than it takes (a fixed wait made every re-exec 100 ms longer, BENCHMARKS.md
-    // item 8).
-    let grace_end = tokio::time::Instant::now() + ACCEPTED_GRACE;
-    let waiting = awaiting_first.load(Ordering::Acquire);
-    while awaiting_first.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < grace_end {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+
+    /// When the next summary is due.
+    fn due(&self) -> Option<tokio::time::Instant> {
+        [self.evicted.due(), self.full.due(), self.accept.due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
-    tracing::debug!(
-        target: "inphms.service.server",
-        "{waiting} connection(s) awaited their first request; {} still waiting",
-        awaiting_first.load(Ordering::Acquire)
-    );
-    let (drained, sockets_closed) = tokio::join!(
-        tokio::time::timeout(options.drain_timeout, graceful.shutdown()),
-        websocket::wait_closed(websocket::CLOSE_TIMEOUT + Duration::from_secs(1)),
-    );
-    let drained = drained.is_ok();
-    if !sockets_closed {
-        tracing::warn!(target: "inphms.service.server", "some websockets did not complete their close in time");
+
+    /// Past the cap: a connection was evicted to make room, or none could be.
+    fn at_cap(&mut self, evicted: bool, connections: &Connections) {
+        let now = tokio::time::Instant::now();
+        let cap = connections.cap();
+        if evicted {
+            if self.evicted.event(now) == Burst::First {
+                tracing::warn!(
+                    target: "inphms.service.server",
+                    "{cap} connections open (http_max_connections): closing the one waiting longest for its client to make room for a new one; further closes are counted every {}s",
+                    SUMMARY_WINDOW.as_secs()
+                );
+            }
+        } else if self.full.event(now) == Burst::First {
+            tracing::warn!(
+                target: "inphms.service.server",
+                "{cap} connections open (http_max_connections), none waiting for its client: new connections wait until one closes; counted every {}s",
+                SUMMARY_WINDOW.as_secs()
+            );
+        }
     }
-    Ok(DrainReport {
-        in_flight: report_in_flight,
-        drained,
-        listener: Some(listener),
-    })
+
+    fn accept_failed(&mut self, e: &std::io::Error, backoff: Duration) {
+        if self.accept.event(tokio::time::Instant::now()) == Burst::First {
+            tracing::error!(
+                target: "inphms.service.server",
+                "accept failed: {e}; retrying after {}ms (and backing off); further failures are counted every {}s",
+                backoff.as_millis(),
+                SUMMARY_WINDOW.as_secs()
+            );
+        }
+    }
+
+    /// Logs the counts of the windows that ended.
+    fn summarize(&mut self, connections: &Connections) {
+        self.summarize_at(tokio::time::Instant::now(), connections);
+    }
+
+    /// Logs the counts so far (at the stop).
+    fn summarize_now(&mut self, connections: &Connections) {
+        self.summarize_at(tokio::time::Instant::now() + SUMMARY_WINDOW, connections);
+    }
+
+    fn summarize_at(&mut self, now: tokio::time::Instant, connections: &Connections) {
+        let (cap, open) = (connections.cap(), connections.open());
+        let window = SUMMARY_WINDOW.as_secs();
+        if let Some(n) = self.evicted.summary(now) {
+            tracing::warn!(target: "inphms.service.server", "{n} more connection(s) closed to make room at the cap of {cap} in the last {window}s ({open} open)");
+        }
+        if let Some(n) = self.full.summary(now) {
+            tracing::warn!(target: "inphms.service.server", "the cap of {cap} connections was reached {n} more time(s) with none waiting for its client in the last {window}s ({open} open)");
+        }
+        if let Some(n) = self.accept.summary(now) {
+            tracing::error!(target: "inphms.service.server", "accept failed {n} more time(s) in the last {window}s ({open} connections open)");
+        }
+    }
 }
 
 /// A request counted in flight (for the drain's report) until dropped.

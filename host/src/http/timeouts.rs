@@ -19,11 +19,19 @@
 //! (`TimedOut`) that ends the connection; nothing is answered, as hyper does for its own
 //! header timeout. Any traffic, written responses included, counts as activity, so a slow
 //! download is not cut by the idle deadline.
+//!
+//! The stream also says when it waits for the client's bytes (a read pending: an idle
+//! keep-alive connection, a head or a body on its way), so that the connection cap
+//! ([`super::connections`]) can close the one waiting longest to make room
+//! ([`ConnActivity::try_evict`]): its pending read and its writes then fail. With hyper's
+//! `half_close` on, an HTTP/1 connection reads only when it wants a head or a body, never
+//! while a handler runs or a response is written, so those are never evicted.
 
+use futures_util::task::AtomicWaker;
 use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -61,7 +69,21 @@ pub struct ConnActivity {
     /// The server's count of connections still waiting for their first request (see
     /// [`ConnActivity::accepted`]): this one leaves it at its first request or its end.
     awaiting_first: Option<Arc<AtomicUsize>>,
+    /// [`NOT_WAITING`], [`WAITING`] (a read is pending: the client owes bytes) or
+    /// [`EVICTED`] (closed to make room: every read and write fails).
+    waiting: AtomicU8,
+    /// The waker of the pending read, woken by an eviction.
+    reader: AtomicWaker,
+    /// The connection carries HTTP/2: its reads wait even while its streams are served.
+    multiplexed: AtomicBool,
 }
+
+/// [`ConnActivity::waiting`]: no read pending.
+const NOT_WAITING: u8 = 0;
+/// [`ConnActivity::waiting`]: a read is pending.
+const WAITING: u8 = 1;
+/// [`ConnActivity::waiting`]: evicted (final).
+const EVICTED: u8 = 2;
 
 impl ConnActivity {
     /// A connection accepted now.
@@ -80,6 +102,9 @@ impl ConnActivity {
             upgraded: AtomicBool::new(false),
             parked: Mutex::new(None),
             awaiting_first,
+            waiting: AtomicU8::new(NOT_WAITING),
+            reader: AtomicWaker::new(),
+            multiplexed: AtomicBool::new(false),
         })
     }
 
@@ -131,6 +156,77 @@ impl ConnActivity {
     /// The connection was upgraded (websocket): no deadline any more.
     pub fn upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// The connection carries HTTP/2 (called by the service for each HTTP/2 request): it
+    /// is not evicted while one of its streams is served.
+    pub fn multiplexed(&self) {
+        if !self.multiplexed.load(Ordering::Relaxed) {
+            self.multiplexed.store(true, Ordering::Release);
+        }
+    }
+
+    /// When the connection began waiting for its client (the last traffic on it), in
+    /// [`coarse_ms`] milliseconds, if it waits for the client's bytes and may be evicted: a
+    /// read is pending, it is not a websocket, and no stream of an HTTP/2 connection is
+    /// being served.
+    pub fn waiting_since(&self) -> Option<u64> {
+        if self.waiting.load(Ordering::Acquire) != WAITING
+            || self.upgraded.load(Ordering::Acquire)
+            || self.multiplexed.load(Ordering::Acquire) && self.active.load(Ordering::Acquire) > 0
+        {
+            return None;
+        }
+        Some(self.base_ms + self.last.load(Ordering::Acquire))
+    }
+
+    /// Closes the connection to make room if it still waits for its client (see
+    /// [`ConnActivity::waiting_since`]): its pending read is woken and fails, and so do its
+    /// writes. Returns whether it was evicted. Atomic with the read: if the client's bytes
+    /// arrive first, the connection goes on and this returns false.
+    pub fn try_evict(&self) -> bool {
+        if self.waiting_since().is_none() {
+            return false;
+        }
+        let evicted = self
+            .waiting
+            .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if evicted {
+            self.reader.wake();
+        }
+        evicted
+    }
+
+    /// Whether the connection was evicted.
+    pub fn is_evicted(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) == EVICTED
+    }
+
+    /// A read is pending: registers its waker for an eviction. False if evicted.
+    fn start_waiting(&self, waker: &Waker) -> bool {
+        // The waker first: an eviction after it wakes this read.
+        self.reader.register(waker);
+        match self.waiting.load(Ordering::Acquire) {
+            WAITING => true,
+            // Only this stream leaves NOT_WAITING, so no eviction races this store.
+            NOT_WAITING => {
+                self.waiting.store(WAITING, Ordering::Release);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A read completed: no longer waiting. False if evicted (first).
+    fn stop_waiting(&self) -> bool {
+        match self.waiting.load(Ordering::Acquire) {
+            NOT_WAITING => true,
+            _ => self
+                .waiting
+                .compare_exchange(WAITING, NOT_WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+        }
     }
 
     /// The deadline now, if any.
@@ -223,6 +319,8 @@ impl Drop for RequestGuard {
 #[derive(Debug)]
 pub struct TimedStream<S> {
     inner: S,
+    /// The connection's place under the cap, freed with the socket (after `inner`).
+    _slot: Option<super::connections::Slot>,
     activity: Arc<ConnActivity>,
     timeouts: Timeouts,
     sleep: Pin<Box<Sleep>>,
@@ -234,10 +332,19 @@ impl<S> TimedStream<S> {
         let first = Instant::now() + timeouts.header;
         TimedStream {
             inner,
+            _slot: None,
             activity,
             timeouts,
             sleep: Box::pin(tokio::time::sleep_until(first)),
         }
+    }
+}
+
+impl<S> TimedStream<S> {
+    /// Holds `slot` (the connection counted under the cap) until the stream is dropped.
+    pub fn with_slot(mut self, slot: super::connections::Slot) -> Self {
+        self._slot = Some(slot);
+        self
     }
 }
 
@@ -251,12 +358,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
+                if !this.activity.stop_waiting() {
+                    return Poll::Ready(Err(evicted()));
+                }
                 if buf.filled().len() > before {
                     this.activity.bytes_read();
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
+                if !this.activity.start_waiting(cx.waker()) {
+                    return Poll::Ready(Err(evicted()));
+                }
                 let Some(deadline) = this.activity.deadline(&this.timeouts) else {
                     if let Ok(mut parked) = this.activity.parked.lock() {
                         if !parked.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -276,9 +389,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
                     Poll::Pending => Poll::Pending,
                 }
             }
-            other => other,
+            Poll::Ready(Err(e)) => {
+                this.activity.stop_waiting();
+                Poll::Ready(Err(e))
+            }
         }
     }
+}
+
+/// The error of an evicted connection's reads and writes.
+fn evicted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "closed to make room for a new connection (http_max_connections)",
+    )
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
@@ -288,6 +412,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.activity.is_evicted() {
+            return Poll::Ready(Err(evicted()));
+        }
         let r = Pin::new(&mut this.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.touch();
@@ -301,6 +428,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.activity.is_evicted() {
+            return Poll::Ready(Err(evicted()));
+        }
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.touch();
@@ -369,6 +499,58 @@ mod tests {
         // Served connections leave nothing behind when they end.
         drop((served, other));
         assert_eq!(awaiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn only_a_pending_read_is_evicted_and_its_reads_and_writes_then_fail() {
+        let long = Timeouts {
+            header: Duration::from_secs(60),
+            keepalive: Duration::from_secs(60),
+        };
+        let (a, mut b) = tokio::io::duplex(64);
+        let activity = ConnActivity::new();
+        let mut s = TimedStream::new(a, Arc::clone(&activity), long);
+        assert!(!activity.try_evict(), "no read pending yet");
+        let reading = tokio::spawn(async move {
+            let outcome = read_outcome(&mut s).await;
+            (outcome, s.write_all(b"x").await.map_err(|e| e.kind()))
+        });
+        assert!(
+            wait_for(|| activity.waiting_since().is_some()).await,
+            "the pending read waits for its client"
+        );
+        assert!(activity.try_evict());
+        assert!(!activity.try_evict(), "once");
+        let (outcome, write) = reading.await.unwrap();
+        assert_eq!(outcome, io::ErrorKind::ConnectionAborted);
+        assert_eq!(write, Err(io::ErrorKind::ConnectionAborted));
+        b.write_all(b"late").await.unwrap_or(());
+
+        // Bytes that arrived first win: the connection goes on.
+        let (a, mut b) = tokio::io::duplex(64);
+        let activity = ConnActivity::new();
+        let mut s = TimedStream::new(a, Arc::clone(&activity), long);
+        let mut buf = [0u8; 4];
+        let read = tokio::spawn(async move { s.read(&mut buf).await.map_err(|e| e.kind()) });
+        assert!(wait_for(|| activity.waiting_since().is_some()).await);
+        b.write_all(b"GET ").await.unwrap();
+        assert_eq!(read.await.unwrap(), Ok(4));
+        assert!(activity.waiting_since().is_none());
+        assert!(!activity.try_evict(), "no read pending after the bytes");
+        // A websocket is never evicted.
+        activity.upgraded();
+        assert!(!activity.try_evict());
+    }
+
+    /// Polls `f` for up to 5 s.
+    async fn wait_for(f: impl Fn() -> bool) -> bool {
+        for _ in 0..500 {
+            if f() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
     }
 
     /// Real time on a busy machine: not early, and not much late.

@@ -10,8 +10,9 @@ use super::reload::{DevChange, DevWatcher, Generations, Reloaded};
 use super::signals::Signals;
 use crate::config::Config;
 use crate::http::application::Application;
+use crate::http::connections;
 use crate::http::inflight;
-use crate::http::server::{self as http_server, ListenerSource, ServeOptions};
+use crate::http::server::{self as http_server, ListenerSource, ServeOptions, Stop};
 use crate::http::session::FilesystemSessionStore;
 use crate::modules::{self, module};
 use arc_swap::ArcSwap;
@@ -188,8 +189,31 @@ fn serve_options(config: &Config) -> ServeOptions {
             i64::from(config.db_maxconn),
             i64::from(config.max_cron_threads),
         ),
+        max_connections: connections::cap(
+            config.http_max_connections,
+            u64::from(config.db_maxconn),
+        ),
         header_timeout: Duration::from_secs(config.http_header_timeout.max(1)),
         drain_timeout: Duration::from_secs(config.limit_time_real.clamp(1, 30)),
+    }
+}
+
+/// Logs the connection cap, and warns when a cap set by hand is above what the limit of
+/// open files allows (an `accept` would then fail; the listener backs off and evicts).
+fn report_connection_cap(config: &Config, cap: Option<usize>) {
+    let nofile = connections::nofile_soft_limit();
+    let nofile_text = nofile.map_or("unlimited".to_owned(), |n| n.to_string());
+    match cap {
+        Some(cap) => {
+            tracing::info!(target: TARGET, "at most {cap} connections open (http_max_connections; RLIMIT_NOFILE soft limit {nofile_text})")
+        }
+        None => tracing::info!(target: TARGET, "connections not capped (RLIMIT_NOFILE unlimited)"),
+    }
+    if let (Some(cap), Some(n)) = (cap, nofile) {
+        let fits = connections::default_cap(n, u64::from(config.db_maxconn));
+        if config.http_max_connections > 0 && cap > fits {
+            tracing::warn!(target: TARGET, "http_max_connections {cap} is above the {fits} that the limit of open files ({n}) leaves room for: raise the limit (ulimit -n) or lower the cap");
+        }
     }
 }
 
@@ -205,8 +229,9 @@ async fn lifecycle(
     let mut stop = signals.stop.clone();
     let mut soft_limit = limits::SoftLimit::new(std::time::Instant::now());
     loop {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(None);
         let options = serve_options(&generations.config);
+        report_connection_cap(&generations.config, options.max_connections);
         let serving = tokio::spawn(http_server::serve(
             listener,
             Arc::clone(&generations.apps),
@@ -252,7 +277,12 @@ async fn lifecycle(
         if let Exit::Phoenix(why) = &exit {
             tracing::info!(target: TARGET, "Initiating server reload: {why}");
         }
-        let _ = stop_tx.send(true);
+        // A plain stop closes the listening socket at once (new connections are refused);
+        // a re-exec keeps it for the new image.
+        let _ = stop_tx.send(Some(match exit {
+            Exit::Stop => Stop::Close,
+            Exit::Phoenix(_) => Stop::Handover,
+        }));
         let report = match serving.await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
@@ -270,9 +300,6 @@ async fn lifecycle(
             report.in_flight,
             if report.drained { "all finished" } else { "some were cut at the drain timeout" }
         );
-        let Some(l) = report.listener else {
-            return 1;
-        };
         // Cron workers finish their current job, on a stop as before a re-exec.
         if let Some(c) = cron.take() {
             c.stop().await;
@@ -280,6 +307,10 @@ async fn lifecycle(
         match exit {
             Exit::Stop => return 0,
             Exit::Phoenix(_) => {
+                let Some(l) = report.listener else {
+                    tracing::error!(target: TARGET, "the listening socket was not kept for the re-exec");
+                    return 1;
+                };
                 let Some(exe) = exe.as_deref() else {
                     tracing::error!(target: TARGET, "re-exec impossible (executable unknown); serving on");
                     cron = Some(super::cron::spawn(Arc::clone(&generations.config)));
