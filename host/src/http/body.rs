@@ -367,13 +367,14 @@ pub async fn receive(
         last_byte = tokio::time::Instant::now();
         match &mut sink {
             Sink::Spool(spool) => {
-                spool.admit(received, limits)?;
+                spool.admit(received, 0, limits)?;
                 spool.push(&data).await?;
                 last_byte = tokio::time::Instant::now();
             }
             Sink::Memory { first, buf } if received > limits.spool => {
                 let mut spool = Spool::create(limits).await?;
-                spool.admit(received, limits)?;
+                // The buffer's charge is about to go: the bytes it holds count once.
+                spool.admit(received, charge.bytes, limits)?;
                 if let Some(first) = first.take() {
                     spool.push(&first).await?;
                 }
@@ -494,12 +495,13 @@ impl Spool {
 
     /// Charges the body's `received` bytes to the disk budget, after checking that they
     /// could still be mapped for the handler now (the memory budget, besides this spool's
-    /// batch): a body that cannot fit is refused as soon as it is known, not once whole.
-    fn admit(&mut self, received: u64, limits: &Limits<'_>) -> Result<(), BodyError> {
+    /// batch and the request's other charge `own`): a body that cannot fit is refused as
+    /// soon as it is known, not once whole.
+    fn admit(&mut self, received: u64, own: u64, limits: &Limits<'_>) -> Result<(), BodyError> {
         if received > limits.disk {
             return Err(BodyError::TooLarge);
         }
-        if !MEMORY.fits(received, self.batch_charge.bytes, limits.budget) {
+        if !MEMORY.fits(received, self.batch_charge.bytes + own, limits.budget) {
             return Err(BodyError::Busy);
         }
         self.disk.set_to(received, limits.disk)
