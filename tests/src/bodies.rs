@@ -1,11 +1,14 @@
 //! Helpers for the tests of request bodies: a chunked upload generated on the fly (no body
-//! held whole in the test), and what `/proc` tells about the server (memory, open files and
-//! mappings under a folder).
+//! held whole in the test) that tells how much of it was sent before the answer, a body
+//! declared and never sent, a body that drips, and what `/proc` tells about the server
+//! (memory, open files and mappings under a folder).
 
 use crate::{HttpConn, Response};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A chunked body generated as it is sent: `prefix`, then `fill` bytes up to `total`, in
 /// chunks of `chunk` bytes from one small buffer, each after `pace` when given.
@@ -36,6 +39,29 @@ impl Upload<'_> {
     }
 }
 
+/// How an upload went: how much of it the client could send, and the answer.
+#[derive(Debug)]
+pub struct Uploaded {
+    /// The body bytes written to the socket (accepted by the kernel: the server read at
+    /// most that much, and at least that less the socket buffers).
+    pub sent: u64,
+    /// Whether the whole body (and its last chunk) was written.
+    pub finished: bool,
+    /// The answer; an error when there was none to read (a server that answers early and
+    /// closes while the client is still writing makes its kernel reset the connection,
+    /// which may drop the answer: that is still an early refusal).
+    pub answer: std::io::Result<Response>,
+}
+
+impl Uploaded {
+    /// Whether the server refused the body before the client could send it all: an
+    /// answer other than 200 while the client was still writing, or the connection cut
+    /// under it.
+    pub fn refused_early(&self) -> bool {
+        !self.finished && self.answer.as_ref().map_or(true, |r| r.status != 200)
+    }
+}
+
 /// Posts `upload` (chunked) to `path`, with `headers` added to `Host`,
 /// `Transfer-Encoding: chunked` and `Connection: close`.
 ///
@@ -47,6 +73,16 @@ pub fn post_chunked(
     headers: &[(&str, &str)],
     upload: &Upload<'_>,
 ) -> std::io::Result<Response> {
+    upload_chunked(port, path, headers, upload).answer
+}
+
+/// [`post_chunked`], telling how much of the body was sent.
+pub fn upload_chunked(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    upload: &Upload<'_>,
+) -> Uploaded {
     let Upload {
         prefix,
         fill,
@@ -54,7 +90,16 @@ pub fn post_chunked(
         chunk,
         pace,
     } = *upload;
-    let mut conn = HttpConn::connect(port)?;
+    let mut conn = match HttpConn::connect(port) {
+        Ok(c) => c,
+        Err(e) => {
+            return Uploaded {
+                sent: 0,
+                finished: false,
+                answer: Err(e),
+            }
+        }
+    };
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
     );
@@ -62,17 +107,17 @@ pub fn post_chunked(
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    conn.send(head.as_bytes())?;
     let filled = vec![fill; chunk];
-    let sent = (|| -> std::io::Result<()> {
-        let mut left = total;
+    let mut sent = 0u64;
+    let written = (|| -> std::io::Result<()> {
+        conn.send(head.as_bytes())?;
         let mut prefix = prefix;
         let mut frame = Vec::with_capacity(chunk + 32);
-        while left > 0 {
+        while sent < total {
             if let Some(p) = pace {
                 std::thread::sleep(p);
             }
-            let n = (chunk as u64).min(left) as usize;
+            let n = (chunk as u64).min(total - sent) as usize;
             frame.clear();
             frame.extend_from_slice(format!("{n:x}\r\n").as_bytes());
             let from_prefix = prefix.len().min(n);
@@ -81,16 +126,97 @@ pub fn post_chunked(
             frame.extend_from_slice(&filled[..n - from_prefix]);
             frame.extend_from_slice(b"\r\n");
             conn.send(&frame)?;
-            left -= n as u64;
+            sent += n as u64;
         }
         conn.send(b"0\r\n\r\n")?;
         conn.stream().flush()
     })();
-    match conn.read_response(false) {
+    let answer = match conn.read_response(false) {
         Ok(resp) => Ok(resp),
         // Neither sent nor answered: the write's error tells more.
-        Err(read) => Err(sent.err().unwrap_or(read)),
+        Err(read) => Err(written
+            .as_ref()
+            .err()
+            .map_or(read, |w| std::io::Error::new(w.kind(), w.to_string()))),
+    };
+    Uploaded {
+        sent,
+        finished: written.is_ok(),
+        answer,
     }
+}
+
+/// Sends only the head of a `POST` declaring a body of `length` bytes (not one of them
+/// sent) and reads the answer, waiting at most `wait`: a body refused from its
+/// `Content-Length` alone is answered at once.
+pub fn declare_only(
+    port: u16,
+    path: &str,
+    length: u64,
+    wait: Duration,
+) -> std::io::Result<Response> {
+    let mut conn = HttpConn::connect(port)?;
+    conn.stream().set_read_timeout(Some(wait))?;
+    conn.send(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+        )
+        .as_bytes(),
+    )?;
+    conn.read_response(false)
+}
+
+/// A body that drips: the head of a `POST` declaring `length` bytes, then one byte, then
+/// one byte every `pace` until the server answers (or `most` has passed). Gives the answer
+/// and how long after the head it came.
+pub fn drip(
+    port: u16,
+    path: &str,
+    length: u64,
+    pace: Duration,
+    most: Duration,
+) -> std::thread::JoinHandle<(std::io::Result<Response>, Duration)> {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let mut conn = match HttpConn::connect(port) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), Duration::ZERO),
+        };
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\nx"
+        );
+        if let Err(e) = conn.send(head.as_bytes()) {
+            return (Err(e), Duration::ZERO);
+        }
+        let started = Instant::now();
+        let answered = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let answered = Arc::clone(&answered);
+            let mut stream = match conn.stream().try_clone() {
+                Ok(s) => s,
+                Err(e) => return (Err(e), Duration::ZERO),
+            };
+            std::thread::spawn(move || {
+                let mut dripped = 1u64;
+                while dripped < length
+                    && !answered.load(Ordering::Acquire)
+                    && started.elapsed() < most
+                {
+                    std::thread::sleep(pace);
+                    if stream.write_all(b"x").is_err() {
+                        break;
+                    }
+                    dripped += 1;
+                }
+            })
+        };
+        let _ = conn.stream().set_read_timeout(Some(most));
+        let answer = conn.read_response(false);
+        let took = started.elapsed();
+        answered.store(true, Ordering::Release);
+        let _ = writer.join();
+        (answer, took)
+    })
 }
 
 /// A field of `/proc/<pid>/status` in KiB (`"VmRSS"`, `"VmHWM"`...).

@@ -247,6 +247,12 @@ options! {
     /// its connection closed; 0 waits forever.
     http_body_timeout: u64 = 10,
         Spec::flag("http-body-timeout").value("SECONDS"), check::none;
+    /// Bytes per second a request body must average once it has taken http_body_timeout
+    /// seconds: it may take http_body_timeout seconds plus one per that many bytes received
+    /// (Apache's RequestReadTimeout MinRate), else 408 and its connection closed; 0 is no
+    /// minimum (http_body_timeout 0 turns both off).
+    http_body_min_rate: u64 = 1024,
+        Spec::flag("http-body-min-rate").value("BYTES"), check::none;
     /// Regular expression filtering the databases shown; %h is the host, %d the first part
     /// of the domain.
     dbfilter: String = String::new(),
@@ -320,6 +326,11 @@ options! {
     /// body larger than all of it, 413); 0 is no limit.
     limit_memory_bodies: u64 = 256 * MIB,
         Spec::flag("limit-memory-bodies").value("BYTES"), check::none;
+    /// Disk (bytes) that the spool files of the request bodies being served may take in
+    /// all, under the data dir, charged as the bytes arrive; past it a request is answered
+    /// 503 with Retry-After (a body larger than all of it, 413); 0 is no limit.
+    limit_disk_bodies: u64 = 1024 * MIB,
+        Spec::flag("limit-disk-bodies").value("BYTES"), check::none;
     /// CPU seconds allowed to a request.
     limit_time_cpu: u64 = 60,
         Spec::flag("limit-time-cpu").value("SECONDS"), check::none;

@@ -926,7 +926,7 @@ impl Application {
     /// Runs a websocket route's handler on the blocking pool with its socket `socket`, and
     /// closes the socket when the handler returns (1011 if it failed).
     fn run_websocket(self: &Arc<Self>, entry: &RouteEntry, request: OwnedRequest, socket: u64) {
-        let task = self.run_handler(entry, request, None);
+        let task = self.run_handler(entry, Handed::Now(request));
         let endpoint = entry.route.endpoint.clone();
         tokio::spawn(async move {
             let code = match task.await {
@@ -948,24 +948,24 @@ impl Application {
     }
 
     /// Starts the route's handler on the blocking pool, with this generation as the
-    /// thread's request context for the call (and none left behind after it). With a
-    /// `gate`, the handler runs only if its request was not given up while the task waited
-    /// for a thread of the pool (`None` then).
+    /// thread's request context for the call (and none left behind after it). A
+    /// [`Handed::Gated`] request runs only if it was not given up while the task waited for a
+    /// thread of the pool (`None` then).
     fn run_handler(
         self: &Arc<Self>,
         entry: &RouteEntry,
-        request: OwnedRequest,
-        gate: Option<Arc<StartGate>>,
+        handed: Handed,
     ) -> tokio::task::JoinHandle<Option<Outcome>> {
         let app = Arc::clone(self);
         let (addon, item) = (entry.addon, entry.route.id);
         let routing_type = entry.route.routing_type.clone();
         let readonly = entry.route.readonly;
         tokio::task::spawn_blocking(move || {
-            if gate.is_some_and(|g| !g.start()) {
-                // Answered 504 while queued: the request (and its body) goes unhandled.
-                return None;
-            }
+            let request = match handed {
+                Handed::Now(request) => request,
+                // Answered 504 while queued: the request (and its body) went with its gate.
+                Handed::Gated(gate) => gate.start()?,
+            };
             CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
             // With a database: in a transaction, retried as Odoo's `retrying`.
             let outcome = match app.db.clone() {
@@ -1017,21 +1017,22 @@ impl Application {
     ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
         let limit = self.config.limit_time_real;
         if limit == 0 {
-            let joined = self.run_handler(entry, request, None).await;
+            let joined = self.run_handler(entry, Handed::Now(request)).await;
             return Ok(match joined {
                 Ok(Some(outcome)) => outcome,
                 Ok(None) => error_outcome("handler not started"),
                 Err(e) => error_outcome(&format!("handler task failed: {e}")),
             });
         }
-        let gate = Arc::new(StartGate::default());
-        let mut task = self.run_handler(entry, request, Some(Arc::clone(&gate)));
+        let gate = Arc::new(StartGate::new(request));
+        let mut task = self.run_handler(entry, Handed::Gated(Arc::clone(&gate)));
         let joined = match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {
             Ok(j) => j,
             Err(_) => {
                 if gate.give_up() {
                     // Still queued for a thread of the pool: it will never start (its task
-                    // returns at once when it gets one).
+                    // returns at once when it gets one), and its request, with its body and
+                    // their charges to the budgets, is already dropped.
                     tracing::warn!(target: "inphms.http", "request to {} waited past limit_time_real ({limit}s) for a worker thread; answered 504, its handler not run", entry.route.endpoint);
                 } else {
                     // The handler keeps running in addon code: count it as stuck until it
@@ -1138,31 +1139,58 @@ impl Application {
     }
 }
 
-/// Whether a handler queued for the blocking pool may still start: the request's task and
-/// its time limit race for it, so that a request answered 504 while queued never runs.
-#[derive(Debug, Default)]
-struct StartGate(std::sync::atomic::AtomicU8);
+/// A request handed to the blocking pool: to run as soon as a thread takes it, or through a
+/// [`StartGate`] that its time limit may close first. Unboxed: it moves once, into the
+/// task that would hold the request anyway.
+#[allow(clippy::large_enum_variant)]
+enum Handed {
+    Now(OwnedRequest),
+    Gated(Arc<StartGate>),
+}
+
+/// A request queued for the blocking pool, until its handler starts or its time limit gives
+/// it up (they race for it), so that a request answered 504 while queued never runs, and
+/// its body (a mapping, charged to the budgets) is dropped with the 504, not when a thread
+/// of the pool frees, seconds or minutes later.
+#[derive(Debug)]
+struct StartGate(std::sync::Mutex<Gate>);
+
+/// Unboxed: it lives once, in the gate's `Arc`.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Gate {
+    Queued(OwnedRequest),
+    Started,
+    GivenUp,
+}
 
 impl StartGate {
-    const QUEUED: u8 = 0;
-    const STARTED: u8 = 1;
-    const GIVEN_UP: u8 = 2;
-
-    /// The handler's thread: whether it may run (its request was not given up).
-    fn start(&self) -> bool {
-        self.swap_from_queued(Self::STARTED)
+    fn new(request: OwnedRequest) -> StartGate {
+        StartGate(std::sync::Mutex::new(Gate::Queued(request)))
     }
 
-    /// The time limit: whether the handler had not started (and now never will).
+    /// The handler's thread: the request to run, unless it was given up.
+    fn start(&self) -> Option<OwnedRequest> {
+        self.take(Gate::Started)
+    }
+
+    /// The time limit: whether the handler had not started (and now never will); the
+    /// request is dropped here.
     fn give_up(&self) -> bool {
-        self.swap_from_queued(Self::GIVEN_UP)
+        self.take(Gate::GivenUp).is_some()
     }
 
-    fn swap_from_queued(&self, to: u8) -> bool {
-        use std::sync::atomic::Ordering;
-        self.0
-            .compare_exchange(Self::QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+    /// The queued request, leaving `to` in its place; `None` (and no change) once it was
+    /// taken.
+    fn take(&self, to: Gate) -> Option<OwnedRequest> {
+        let mut gate = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *gate, to) {
+            Gate::Queued(request) => Some(request),
+            taken => {
+                *gate = taken;
+                None
+            }
+        }
     }
 }
 
@@ -1241,8 +1269,8 @@ fn route_finish(entry: &RouteEntry, mut resp: HttpResult) -> HttpResult {
 }
 
 /// The request's body, at most `limit` bytes, received in bounded memory and time (see
-/// [`body`]): 413 when it declares or sends more, 408 when it stalls, 503 when the memory
-/// for bodies is exhausted, 400 when it cannot be read.
+/// [`body`]): 413 when it declares or sends more, 408 when it stalls or drips, 503 when the
+/// memory or disk for bodies is exhausted, 400 when it cannot be read.
 async fn read_body(
     ctx: &Ctx,
     config: &Config,
@@ -1263,8 +1291,13 @@ async fn read_body(
             0 => u64::MAX,
             n => n,
         },
+        disk: match config.limit_disk_bodies {
+            0 => u64::MAX,
+            n => n,
+        },
         timeout: (config.http_body_timeout > 0)
             .then(|| Duration::from_secs(config.http_body_timeout)),
+        min_rate: config.http_body_min_rate,
         data_dir: &config.data_dir,
     };
     body::receive(body, declared, &limits)
@@ -1332,15 +1365,21 @@ fn now() -> u64 {
 }
 
 /// Odoo's `max_form_memory_size` (18.0): the form fields of a body (an urlencoded body, or
-/// the text fields of a multipart one, in all) copied into the parameters; more is a 413.
-/// Files are not copied (their bytes stay in the body), whatever their size.
+/// the names and text of a multipart one's fields and the names and file names of its
+/// files, in all) copied into the parameters; more is a 413. Files' bytes are not copied
+/// (they stay in the body), whatever their size.
 const MAX_FORM_MEMORY_SIZE: usize = 10 * 1024 * 1024;
+
+/// Werkzeug's `max_form_parts` (its default): the pairs of an urlencoded body, or the parts
+/// of a multipart one, counted before they are parsed into anything; more is a 413. Without
+/// it, 10 MiB of `a&a&a...` would make five million pairs.
+const MAX_FORM_PARTS: usize = 1000;
 
 /// Odoo's http params: query string, then form fields, then files (first value of each key
 /// wins within a source; form overrides query, files override form). A file is described as
 /// `{"filename", "content_type", "size"}`; its bytes stay in the body (`Request::files`).
 /// A malformed multipart body is an error (400); form fields past
-/// [`MAX_FORM_MEMORY_SIZE`], 413.
+/// [`MAX_FORM_MEMORY_SIZE`] or [`MAX_FORM_PARTS`], 413.
 fn http_params(
     query: &str,
     content_type: Option<&str>,
@@ -1364,20 +1403,36 @@ fn http_params(
             .map(|(k, v)| (k, Value::String(v)))
             .collect()
     };
-    add(text(parse_urlencoded(query)));
+    add(text(
+        parse_urlencoded(query.as_bytes(), usize::MAX).unwrap_or_default(),
+    ));
     let content_type = content_type.unwrap_or("");
     let too_large = || Box::new(response::html_error(413, None));
     if content_type.starts_with("application/x-www-form-urlencoded") {
         if body.len() > MAX_FORM_MEMORY_SIZE {
             return Err(too_large());
         }
-        add(text(parse_urlencoded(&String::from_utf8_lossy(body))));
+        add(text(
+            parse_urlencoded(body, MAX_FORM_PARTS).ok_or_else(too_large)?,
+        ));
     } else if inphms_sdk::multipart::is_multipart(content_type) {
+        if multipart_parts_past(content_type, body, MAX_FORM_PARTS) {
+            return Err(too_large());
+        }
         // Borrowed: a file part's bytes (a large upload) are never copied here.
         let parts = inphms_sdk::multipart::parse_ref(content_type, body)
             .map_err(|e| Box::new(response::html_error(400, Some(&e.to_string()))))?;
         let (files, fields): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| p.is_file());
-        if fields.iter().map(|p| p.data.len()).sum::<usize>() > MAX_FORM_MEMORY_SIZE {
+        let copied = fields
+            .iter()
+            .map(|p| p.name.len() + p.data.len())
+            .chain(
+                files
+                    .iter()
+                    .map(|p| p.name.len() + p.filename.as_ref().map_or(0, String::len)),
+            )
+            .sum::<usize>();
+        if copied > MAX_FORM_MEMORY_SIZE {
             return Err(too_large());
         }
         add(fields
@@ -1402,9 +1457,33 @@ fn http_params(
     Ok(params)
 }
 
-/// `a=1&b=x%20y` as pairs (`+` is a space).
-fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+/// `a=1&b=x%20y` as pairs (`+` is a space); `None` past `most` pairs (nothing more is made).
+fn parse_urlencoded(s: &[u8], most: usize) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for (k, v) in form_urlencoded::parse(s) {
+        if pairs.len() == most {
+            return None;
+        }
+        pairs.push((k.into_owned(), v.into_owned()));
+    }
+    Some(pairs)
+}
+
+/// Whether the multipart `body` has more than `most` parts, by counting its delimiter
+/// lines (without parsing anything): a part ends at each delimiter but the first. A body
+/// without a valid boundary is left to the parser (a 400).
+fn multipart_parts_past(content_type: &str, body: &[u8], most: usize) -> bool {
+    let Some(boundary) = inphms_sdk::multipart::boundary(content_type) else {
+        return false;
+    };
+    let delimiter = format!("\r\n--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let opening = usize::from(body.starts_with(&delimiter[2..]));
+    let delimiters = opening
+        + memchr::memmem::find_iter(body, delimiter)
+            .take(most.saturating_add(2))
+            .count();
+    delimiters.saturating_sub(1) > most
 }
 
 /// Odoo's CORS headers; the preflight also gets the max age and allowed headers.
