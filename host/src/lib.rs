@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod host_api;
 pub mod http;
 pub mod modules;
 pub mod netsvc;

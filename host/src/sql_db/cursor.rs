@@ -451,7 +451,7 @@ impl Cursor {
                 for action in std::mem::take(&mut self.post_commit) {
                     match action {
                         PostCommit::NotifyCron => {
-                            crate::service::cron::notify_workers(&self.pools, &self.db).await
+                            super::notify::notify_workers(&self.pools, &self.db).await
                         }
                     }
                 }
