@@ -256,7 +256,7 @@ options! {
     list_db: bool = true,
         Spec::flag("no-database-list").negated(), check::none;
     /// Milliseconds the list of databases read from PostgreSQL is kept before it is read
-    /// again (the database choice of every request uses it).
+    /// again (the database choice of every request uses it); 0 reads it for every request.
     db_list_cache_ttl: u64 = 1000,
         Spec::flag("db-list-cache-ttl").value("MILLISECONDS"), check::none;
     /// Comma-separated databases to use.

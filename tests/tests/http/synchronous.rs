@@ -12,28 +12,37 @@ use inphms_tests::{http_get, Response, Server, TestDir};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// How long [`start_no_db`]'s server keeps the list of databases (`--db-list-cache-ttl`).
+const NO_DB_LIST_TTL: Duration = Duration::from_secs(10);
+
 /// A server whose requests choose no database, whatever databases the machine has: the
-/// filter matches no name (the list is still read, and cached for 1 s).
+/// filter matches no name (the list is still read, and cached for [`NO_DB_LIST_TTL`]).
 fn start_no_db() -> (TestDir, Server) {
-    start(&["--db-filter", "^inphms_test_no_such_database$"])
+    start(&[
+        "--db-filter",
+        "^inphms_test_no_such_database$",
+        "--db-list-cache-ttl",
+        "10000",
+    ])
 }
 
-/// Runs `f` (requests to one server) twice, back to back, and returns both results; again
-/// while the two runs took 900 ms or more. The synchronous path is skipped only by a
-/// request that finds no fresh database list and reads it (see `select_db_now`), which
-/// keeps it fresh for 1 s from then: of the inline requests made within 1 s, only the one
-/// that read it (if any) is not served synchronously. So of two runs, at least one took the
-/// synchronous path all through, whichever it is: each must give the blocking answer.
+/// Runs `f` (requests to one server of [`start_no_db`]) twice, back to back, and returns
+/// both results; again while the two runs took [`NO_DB_LIST_TTL`] or more. The synchronous
+/// path is skipped only by a request that finds no fresh database list and reads it (see
+/// `select_db_now`), which keeps it fresh for `NO_DB_LIST_TTL` from then: of the inline
+/// requests made within that time, only the one that read it (if any) is not served
+/// synchronously. So of two runs, at least one took the synchronous path all through,
+/// whichever it is: each must give the blocking answer.
 fn twice<T>(mut f: impl FnMut() -> T) -> [T; 2] {
     for _ in 0..10 {
         let t = Instant::now();
         let first = f();
         let second = f();
-        if t.elapsed() < Duration::from_millis(900) {
+        if t.elapsed() < NO_DB_LIST_TTL {
             return [first, second];
         }
     }
-    panic!("two runs never took less than 900 ms");
+    panic!("two runs never took less than {NO_DB_LIST_TTL:?}");
 }
 
 /// A response as comparable between the two copies of a route and between requests: the
