@@ -22,7 +22,8 @@ const TARGET: &str = "inphms.sql_db";
 /// What to do once the transaction commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostCommit {
-    /// Wake the cron workers (a NOTIFY on `cron_trigger` in the `cron_db` database).
+    /// Wake the cron workers (a NOTIFY on `cron_trigger` in the `cron_db` database:
+    /// [`super::notify`]).
     NotifyCron,
 }
 
