@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod host_api;
 pub mod http;
 pub mod modules;
 pub mod netsvc;

@@ -6,7 +6,8 @@
 use super::command::EarlyOptions;
 use crate::config::Config;
 use crate::modules::{self, module, registry};
-use crate::service::{cron, db};
+use crate::service::cron;
+use crate::sql_db::dblist as db;
 use std::ffi::OsString;
 use std::sync::Arc;
 
@@ -135,10 +136,12 @@ async fn run_job(config: &Arc<Config>, dbname: &str, job: &str) -> i32 {
     let paths = modules::addons_paths(&config.addons_path);
     let set = module::discover(&paths);
     let names = modules::server_wide_names(&config.server_wide_modules);
-    let report = modules::load_addons(&set, &names, &config.data_dir.join("run"));
+    let host = crate::host_api::host_api();
+    let report = modules::load_addons(&set, &names, &config.data_dir.join("run"), host);
     registry::setup(
         Arc::clone(config),
         report.loaded.into_iter().map(Arc::new).collect(),
+        host,
     );
     match cron::run_manually(dbname, job, config).await {
         Ok(cron::RunOutcome::Done) => {

@@ -37,7 +37,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        return crate::modules::run_addon_command(&early.addons_path, cmd, rest);
+        return crate::modules::run_addon_command(
+            &early.addons_path,
+            cmd,
+            rest,
+            crate::host_api::host_api(),
+        );
     }
     let known: Vec<String> = command::all_commands(&early)
         .into_iter()

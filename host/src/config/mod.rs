@@ -19,6 +19,7 @@
 
 mod args;
 mod check;
+pub mod cidr;
 mod error;
 mod file;
 mod options;
@@ -26,10 +27,10 @@ pub mod paths;
 mod value;
 
 pub use check::LOG_LEVELS;
+pub use cidr::Cidr;
 pub use error::{ConfigError, Origin};
 pub(crate) use file::write_atomic;
 pub use options::Config;
-pub use value::Cidr;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

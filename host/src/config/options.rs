@@ -6,9 +6,10 @@
 //! Adding an option is adding one entry here.
 
 use super::check;
+use super::cidr::Cidr;
 use super::error::{ConfigError, Origin};
 use super::paths;
-use super::value::{Cidr, Input, Kind, OptValue, Reject};
+use super::value::{Input, Kind, OptValue, Reject};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -260,6 +261,10 @@ options! {
     /// List the databases (--no-database-list hides them).
     list_db: bool = true,
         Spec::flag("no-database-list").negated(), check::none;
+    /// Milliseconds the list of databases read from PostgreSQL is kept before it is read
+    /// again (the database choice of every request uses it); 0 reads it for every request.
+    db_list_cache_ttl: u64 = 1000,
+        Spec::flag("db-list-cache-ttl").value("MILLISECONDS"), check::none;
     /// Comma-separated databases to use.
     db_name: Vec<String> = Vec::new(),
         Spec::flag("database").short('d').env("PGDATABASE").value("NAMES"), check::none;

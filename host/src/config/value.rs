@@ -285,8 +285,7 @@ impl ListItem for PathBuf {
     }
 }
 
-/// Trusted proxies are the HTTP layer's networks.
-pub use crate::http::proxy::Cidr;
+use super::cidr::Cidr;
 
 impl ListItem for Cidr {
     const WHAT: &'static str = "a list of networks such as 10.0.0.0/8 or ::1";

@@ -22,6 +22,7 @@
 
 use super::addon_request::OwnedRequest;
 use super::body::{self, RequestBody};
+use super::db_apps::DatabaseApps;
 use super::dispatcher::{self as disp, CSRF_FREE_METHODS};
 use super::request_session::LoadedSession;
 use super::response::{self, HttpResult};
@@ -75,6 +76,8 @@ pub struct Application {
     /// The database this application serves (see [`Application::derive`]); `None` for the
     /// generation itself, which picks the database of each request.
     db: Option<String>,
+    /// The applications of the databases this generation serves (see [`DatabaseApps`]).
+    databases: DatabaseApps,
 }
 
 impl std::fmt::Debug for Application {
@@ -268,6 +271,7 @@ impl Application {
             csrf_secret,
             trusted_proxies,
             db: None,
+            databases: DatabaseApps::default(),
         })
     }
 
@@ -278,7 +282,7 @@ impl Application {
 
     /// The application of one database for this generation: the same configuration,
     /// sessions and generation, with the routes of `addons` (the server-wide addons and the
-    /// addons installed in that database; see `modules::registry`).
+    /// addons installed in that database; see `modules::registry` and [`DatabaseApps`]).
     pub fn derive(
         &self,
         db: &str,
@@ -308,7 +312,7 @@ impl Application {
         session: &mut LoadedSession,
     ) -> Option<Arc<Application>> {
         let session_db = session.get("db").and_then(Value::as_str).map(str::to_owned);
-        let (db, rejected) = crate::service::db::select_db(
+        let (db, rejected) = crate::sql_db::dblist::select_db(
             &self.config,
             session_db.as_deref(),
             || ctx.query_db(),
@@ -330,7 +334,7 @@ impl Application {
                 return None;
             }
         };
-        match registry.application(self) {
+        match self.databases.get(self, &registry) {
             Ok(app) => Some(app),
             Err(e) => {
                 tracing::warn!(target: "inphms.http", "Database {db}: {e}; trying without");
@@ -445,7 +449,7 @@ impl Application {
             } else {
                 ctx.started
             };
-            let Some((db, rejected)) = crate::service::db::select_db_now(
+            let Some((db, rejected)) = crate::sql_db::dblist::select_db_now(
                 &self.config,
                 session_db,
                 || ctx.query_db(),

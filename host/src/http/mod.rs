@@ -8,6 +8,7 @@ pub mod application;
 pub mod body;
 pub mod connections;
 pub mod csrf;
+pub mod db_apps;
 pub mod dispatcher;
 pub mod file_body;
 pub mod inflight;

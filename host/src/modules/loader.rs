@@ -20,10 +20,10 @@
 //! copy is the one that held over that wait is settled; one that changed since (or loaded
 //! without a [`Settled`]) waits on its own.
 
+use super::elf;
 use super::library::{Fingerprint, Stamp};
-use super::{elf, host_api};
 use abi_stable::library::{lib_header_from_path, LibraryError};
-use inphms_sdk::abi::{AddonItems, AddonModuleRef};
+use inphms_sdk::abi::{AddonItems, AddonModuleRef, HostApiRef};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -226,9 +226,10 @@ pub fn load_settled(
     Ok((Library { module }, items, fingerprint))
 }
 
-/// Runs the addon's `post_load` hooks (and hands it the host's services).
-pub fn init(name: &str, path: &Path, library: &Library) -> Result<(), LoadError> {
-    let outcome = (library.module.init())(host_api::host_api());
+/// Runs the addon's `post_load` hooks, handing it the host's services (`host`: the host
+/// API, which lives above this layer and is given by the caller).
+pub fn init(name: &str, path: &Path, library: &Library, host: HostApiRef) -> Result<(), LoadError> {
+    let outcome = (library.module.init())(host);
     match outcome.error.into_option() {
         None => Ok(()),
         Some(e) => Err(LoadError {

@@ -1,13 +1,13 @@
 //! Addons (Odoo's `odoo/modules`): discovery on the addons paths, manifests, dependency
-//! order, compiled-library location, stable-ABI loading and the checks before trust, and the
-//! host services handed to addons.
+//! order, compiled-library location, stable-ABI loading and the checks before trust. The
+//! host services handed to addons at load (`HostApiRef`) come from the caller: they are the
+//! `host_api` layer's, above this one.
 //!
 //! [`load_addons`] is the entry point of the server; [`addon_commands`] and
 //! [`run_addon_command`] serve the command line.
 
 pub mod elf;
 pub mod graph;
-pub mod host_api;
 pub mod library;
 pub mod loader;
 pub mod loading;
@@ -16,7 +16,7 @@ pub mod module;
 pub mod registry;
 
 use abi_stable::std_types::RVec;
-use inphms_sdk::abi::{AddonItems, Invocation, ItemKind};
+use inphms_sdk::abi::{AddonItems, HostApiRef, Invocation, ItemKind};
 use library::LibraryState;
 use loader::{Library, LoadError};
 use manifest::Manifest;
@@ -98,9 +98,14 @@ pub fn report_broken(set: &AddonSet, names: &[String]) {
 ///
 /// An addon that cannot be loaded (a broken manifest, a missing dependency or a cycle, a
 /// library missing or refused) is logged in one line; it and the addons depending on it
-/// are skipped, and the rest load.
-pub fn load_addons(set: &AddonSet, names: &[String], run_dir: &Path) -> LoadReport {
-    let (report, _) = load_addons_reusing(set, names, run_dir, &[]);
+/// are skipped, and the rest load. Each addon is handed `host`, the host's services.
+pub fn load_addons(
+    set: &AddonSet,
+    names: &[String],
+    run_dir: &Path,
+    host: HostApiRef,
+) -> LoadReport {
+    let (report, _) = load_addons_reusing(set, names, run_dir, &[], host);
     report.log_refused();
     report
 }
@@ -113,6 +118,7 @@ pub fn load_addons_reusing(
     names: &[String],
     run_dir: &Path,
     previous: &[std::sync::Arc<LoadedAddon>],
+    host: HostApiRef,
 ) -> (LoadReport, Vec<String>) {
     let (order, unordered) = graph::order_each(set, names);
     let mut report = LoadReport::default();
@@ -154,7 +160,7 @@ pub fn load_addons_reusing(
                 continue;
             }
         }
-        match load_one(&name, dir, manifest, state, run_dir, &settled) {
+        match load_one(&name, dir, manifest, state, run_dir, &settled, host) {
             Ok(loaded) => {
                 fresh.push(name.clone());
                 report.loaded.push(loaded)
@@ -202,6 +208,7 @@ fn load_one(
     state: LibraryState,
     run_dir: &Path,
     settled: &loader::Settled,
+    host: HostApiRef,
 ) -> Result<LoadedAddon, String> {
     let path = match state {
         LibraryState::Built(p) => p,
@@ -227,7 +234,7 @@ fn load_one(
     let (library, items, fingerprint) =
         loader::load_settled(name, &path, run_dir, settled).map_err(log_err)?;
     tracing::info!(target: "inphms.modules.loading", "loading addon {name} ({})", path.display());
-    loader::init(name, &path, &library).map_err(log_err)?;
+    loader::init(name, &path, &library, host).map_err(log_err)?;
     Ok(LoadedAddon {
         name: name.to_owned(),
         dir: dir.to_owned(),
@@ -370,8 +377,14 @@ fn load_for_command(
         })
 }
 
-/// Runs the command `cmd` of its addon with `args`; returns the exit code.
-pub fn run_addon_command(addons_paths: &[PathBuf], cmd: &AddonCommand, args: Vec<String>) -> i32 {
+/// Runs the command `cmd` of its addon with `args` (the addon handed `host`, the host's
+/// services); returns the exit code.
+pub fn run_addon_command(
+    addons_paths: &[PathBuf],
+    cmd: &AddonCommand,
+    args: Vec<String>,
+    host: HostApiRef,
+) -> i32 {
     let set = module::discover(&self::addons_paths(addons_paths));
     let Some(Ok(manifest)) = set.get(&cmd.addon).map(|a| &a.manifest) else {
         eprintln!("addon '{}' is no longer on the addons path", cmd.addon);
@@ -392,7 +405,7 @@ pub fn run_addon_command(addons_paths: &[PathBuf], cmd: &AddonCommand, args: Vec
         );
         return 1;
     };
-    if let Err(e) = loader::init(&cmd.addon, dir, &library) {
+    if let Err(e) = loader::init(&cmd.addon, dir, &library, host) {
         eprintln!("{e}");
         return 1;
     }

@@ -1,6 +1,7 @@
 //! [`Registry`] (Odoo's `odoo/modules/registry.py`): what the server knows of one database:
-//! the addons installed there, the addons loaded for it beyond the server-wide ones, its
-//! route table (for requests bound to it), and a `ready` flag that the cron workers check.
+//! the addons installed there, the addons loaded for it beyond the server-wide ones, and a
+//! `ready` flag that the cron workers check. It holds data only: the route table of a
+//! database (its `Application`) is derived and cached by `http` from [`Registry::addons`].
 //!
 //! Registries live in an LRU cache (the `lru` crate) sized as Odoo sizes it:
 //! `registry_lru_size`, else `limit_memory_soft / 15 MiB`. One is built lazily on the first
@@ -12,7 +13,7 @@ use super::module::{self, AddonSet};
 use super::{loading, LoadedAddon};
 use crate::config::Config;
 use crate::error::Error;
-use crate::http::application::Application;
+use inphms_sdk::abi::HostApiRef;
 use lru::LruCache;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -31,8 +32,6 @@ pub struct Registry {
     /// The installed addons loaded for this database that are not server-wide.
     pub extra_addons: Vec<Arc<LoadedAddon>>,
     ready: AtomicBool,
-    /// The route table of this database, derived from a generation of the application.
-    app: Mutex<Option<(u64, Arc<Application>)>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -45,10 +44,12 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-/// What registries need from the server: the configuration and the server-wide addons.
+/// What registries need from the server: the configuration, the server-wide addons, and
+/// the host's services handed to the addons loaded for a database.
 struct Context {
     config: Arc<Config>,
     server_wide: Vec<Arc<LoadedAddon>>,
+    host: HostApiRef,
 }
 
 static CONTEXT: RwLock<Option<Context>> = RwLock::new(None);
@@ -68,14 +69,15 @@ pub fn lru_size(config: &Config) -> usize {
 }
 
 /// Sets what registries are built from: called at start, and again when the server-wide
-/// addons change (a new generation).
-pub fn setup(config: Arc<Config>, server_wide: Vec<Arc<LoadedAddon>>) {
+/// addons change (a new generation). `host` is handed to the addons loaded for databases.
+pub fn setup(config: Arc<Config>, server_wide: Vec<Arc<LoadedAddon>>, host: HostApiRef) {
     let size = NonZeroUsize::new(lru_size(&config)).expect("at least 1");
     let cache = REGISTRIES.get_or_init(|| Mutex::new(LruCache::new(size)));
     cache.lock().unwrap_or_else(|e| e.into_inner()).resize(size);
     *CONTEXT.write().unwrap_or_else(|e| e.into_inner()) = Some(Context {
         config,
         server_wide,
+        host,
     });
 }
 
@@ -83,20 +85,22 @@ fn cache() -> &'static Mutex<LruCache<String, Arc<Registry>>> {
     REGISTRIES.get_or_init(|| Mutex::new(LruCache::new(NonZeroUsize::new(136).expect("nonzero"))))
 }
 
-fn context() -> Result<(Arc<Config>, Vec<Arc<LoadedAddon>>), Error> {
+type Setup = (Arc<Config>, Vec<Arc<LoadedAddon>>, HostApiRef);
+
+fn context() -> Result<Setup, Error> {
     let ctx = CONTEXT.read().unwrap_or_else(|e| e.into_inner());
     let ctx = ctx.as_ref().ok_or(Error::NotSetUp("the registries"))?;
-    Ok((Arc::clone(&ctx.config), ctx.server_wide.clone()))
+    Ok((Arc::clone(&ctx.config), ctx.server_wide.clone(), ctx.host))
 }
 
 /// The configuration registries are built with, once set up.
 pub fn config() -> Option<Arc<Config>> {
-    context().ok().map(|(c, _)| c)
+    context().ok().map(|(c, _, _)| c)
 }
 
 /// The server-wide addons registries are built on.
 pub fn server_wide() -> Vec<Arc<LoadedAddon>> {
-    context().map(|(_, s)| s).unwrap_or_default()
+    context().map(|(_, s, _)| s).unwrap_or_default()
 }
 
 /// The registries in the cache that are ready, most recently used first.
@@ -142,8 +146,8 @@ impl Registry {
 
     async fn load(db: &str) -> Result<Arc<Registry>, Error> {
         let started = Instant::now();
-        let (config, server_wide) = context()?;
-        let result = Self::build(db, &config, &server_wide).await;
+        let (config, server_wide, host) = context()?;
+        let result = Self::build(db, &config, &server_wide, host).await;
         let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(r) => {
@@ -164,6 +168,7 @@ impl Registry {
         db: &str,
         config: &Config,
         server_wide: &[Arc<LoadedAddon>],
+        host: HostApiRef,
     ) -> Result<Registry, Error> {
         let initialized = loading::is_initialized(db)
             .await
@@ -182,14 +187,13 @@ impl Registry {
         let extra_addons = if wanted.is_empty() {
             Vec::new()
         } else {
-            load_extra(config, &wanted, server_wide)?
+            load_extra(config, &wanted, server_wide, host)?
         };
         Ok(Registry {
             db_name: db.to_owned(),
             installed,
             extra_addons,
             ready: AtomicBool::new(false),
-            app: Mutex::new(None),
         })
     }
 
@@ -223,20 +227,6 @@ impl Registry {
             Some((a, id))
         })
     }
-
-    /// The application of this database for the generation `base` (its routes: the
-    /// server-wide ones and those of the installed addons), built once per generation.
-    pub fn application(&self, base: &Application) -> Result<Arc<Application>, Error> {
-        let mut slot = self.app.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((generation, app)) = slot.as_ref() {
-            if *generation == base.generation {
-                return Ok(Arc::clone(app));
-            }
-        }
-        let app = Arc::new(base.derive(&self.db_name, self.addons(&base.addons))?);
-        *slot = Some((base.generation, Arc::clone(&app)));
-        Ok(app)
-    }
 }
 
 /// Loads (once per process) the addons `names` and their dependencies that are not loaded
@@ -245,13 +235,14 @@ fn load_extra(
     config: &Config,
     names: &[String],
     server_wide: &[Arc<LoadedAddon>],
+    host: HostApiRef,
 ) -> Result<Vec<Arc<LoadedAddon>>, Error> {
     let mut extra = EXTRA.lock().unwrap_or_else(|e| e.into_inner());
     let mut previous: Vec<Arc<LoadedAddon>> = server_wide.to_vec();
     previous.extend(extra.iter().cloned());
     let set: AddonSet = module::discover(&super::addons_paths(&config.addons_path));
     let (report, fresh) =
-        super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous);
+        super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous, host);
     report.log_refused();
     if let Some((name, reason)) = report.refused.first() {
         return Err(Error::Addon {

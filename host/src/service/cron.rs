@@ -40,11 +40,12 @@
 use crate::config::Config;
 use crate::modules::registry::{self, Registry};
 use crate::sql_db::cursor::{JobRun, PostCommit, JOB_SAVEPOINT};
+use crate::sql_db::notify::{cron_db, notify_workers};
 use crate::sql_db::{self, env, DbError};
 use abi_stable::std_types::{ROption, RString, RVec};
 use chrono::{Months, NaiveDateTime, TimeDelta};
 use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, SqlValue};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -58,37 +59,9 @@ pub const MIN_FAILURE_COUNT_BEFORE_DEACTIVATION: i64 = 5;
 /// The span those failures must cover.
 pub const MIN_DELTA_BEFORE_DEACTIVATION: TimeDelta = TimeDelta::days(7);
 
-static CRON_DB: RwLock<String> = RwLock::new(String::new());
-
-fn cron_db() -> String {
-    let db = CRON_DB.read().unwrap_or_else(|e| e.into_inner()).clone();
-    if db.is_empty() {
-        "postgres".into()
-    } else {
-        db
-    }
-}
-
 /// Remembers the database the workers LISTEN on (the `cron_db` option).
 pub fn configure(config: &Config) {
-    *CRON_DB.write().unwrap_or_else(|e| e.into_inner()) = config.cron_db.clone();
-}
-
-/// Wakes the cron workers of every host (`pg_notify('cron_trigger', db)` on `cron_db`);
-/// a failure is logged (the workers' periodic pass still runs the job).
-pub async fn notify_workers(pools: &sql_db::Pools, db: &str) {
-    // Outside of any transaction (autocommit): delivered at once.
-    let result = match pools.get(&cron_db()).await {
-        Ok(conn) => conn
-            .execute("SELECT pg_notify('cron_trigger', $1)", &[&db])
-            .await
-            .map(|_| ())
-            .map_err(|e| DbError::from_pg(&e)),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        tracing::warn!(target: TARGET, "cannot wake the cron workers through {}: {e}", cron_db());
-    }
+    sql_db::notify::configure(config);
 }
 
 /// The running workers; [`CronHandle::stop`] stops them once their current job is done.

@@ -110,7 +110,13 @@ impl Generations {
             return Reloaded::NeedsPhoenix;
         }
         let run_dir = config.data_dir.join("run");
-        let (report, fresh) = modules::load_addons_reusing(&set, &names, &run_dir, &current.addons);
+        let (report, fresh) = modules::load_addons_reusing(
+            &set,
+            &names,
+            &run_dir,
+            &current.addons,
+            crate::host_api::host_api(),
+        );
         self.count_images(report.loaded.iter());
         // An addon serving now that is refused would be lost (or would keep its old build
         // while the new one is refused): the swap is refused. One that does not serve now
@@ -167,7 +173,11 @@ impl Generations {
         }
         let routes = app.route_count();
         // Registries (per database) are rebuilt on the new server-wide addons.
-        modules::registry::setup(Arc::clone(&config), app.addons.clone());
+        modules::registry::setup(
+            Arc::clone(&config),
+            app.addons.clone(),
+            crate::host_api::host_api(),
+        );
         self.apps.store(Arc::new(app));
         self.config = config;
         if !fresh.is_empty() {

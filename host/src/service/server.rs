@@ -36,7 +36,7 @@ pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
         Some(&super::signals::handled_set()),
         None,
     );
-    modules::host_api::set_config(Arc::clone(&config));
+    crate::host_api::set_config(Arc::clone(&config));
     limits::cap_malloc_arenas();
     if let Err(e) = limits::set_memory_hard(config.limit_memory_hard) {
         tracing::warn!(target: TARGET, "cannot set RLIMIT_AS to {}: {e}", config.limit_memory_hard);
@@ -102,7 +102,7 @@ async fn start(
     modules::report_broken(&set, &names);
     let run_dir = config.data_dir.join("run");
     crate::http::body::remove_leftovers(&config.data_dir);
-    let report = modules::load_addons(&set, &names, &run_dir);
+    let report = modules::load_addons(&set, &names, &run_dir, crate::host_api::host_api());
     let sessions = match FilesystemSessionStore::new(config.session_dir()) {
         Ok(s) => Arc::new(s),
         Err(e) => {

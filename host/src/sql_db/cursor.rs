@@ -22,7 +22,8 @@ const TARGET: &str = "inphms.sql_db";
 /// What to do once the transaction commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostCommit {
-    /// Wake the cron workers (a NOTIFY on `cron_trigger` in the `cron_db` database).
+    /// Wake the cron workers (a NOTIFY on `cron_trigger` in the `cron_db` database:
+    /// [`super::notify`]).
     NotifyCron,
 }
 
@@ -451,7 +452,7 @@ impl Cursor {
                 for action in std::mem::take(&mut self.post_commit) {
                     match action {
                         PostCommit::NotifyCron => {
-                            crate::service::cron::notify_workers(&self.pools, &self.db).await
+                            super::notify::notify_workers(&self.pools, &self.db).await
                         }
                     }
                 }

@@ -14,11 +14,13 @@
 //!
 //! [`env`] exposes cursors to addons through the host API (handles, the invocation's cursor,
 //! the blocking bridge onto the runtime) and runs a handler in a transaction with Odoo's
-//! `retrying`.
+//! `retrying`. [`dblist`] lists the databases and chooses a request's; [`notify`] wakes
+//! the cron workers after a commit that added a trigger.
 
 pub mod cursor;
+pub mod dblist;
 pub mod env;
-pub mod host_api;
+pub mod notify;
 pub mod value;
 
 pub use cursor::Cursor;

@@ -12,28 +12,37 @@ use inphms_tests::{http_get, Response, Server, TestDir};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// How long [`start_no_db`]'s server keeps the list of databases (`--db-list-cache-ttl`).
+const NO_DB_LIST_TTL: Duration = Duration::from_secs(10);
+
 /// A server whose requests choose no database, whatever databases the machine has: the
-/// filter matches no name (the list is still read, and cached for 1 s).
+/// filter matches no name (the list is still read, and cached for [`NO_DB_LIST_TTL`]).
 fn start_no_db() -> (TestDir, Server) {
-    start(&["--db-filter", "^inphms_test_no_such_database$"])
+    start(&[
+        "--db-filter",
+        "^inphms_test_no_such_database$",
+        "--db-list-cache-ttl",
+        "10000",
+    ])
 }
 
-/// Runs `f` (requests to one server) twice, back to back, and returns both results; again
-/// while the two runs took 900 ms or more. The synchronous path is skipped only by a
-/// request that finds no fresh database list and reads it (see `select_db_now`), which
-/// keeps it fresh for 1 s from then: of the inline requests made within 1 s, only the one
-/// that read it (if any) is not served synchronously. So of two runs, at least one took the
-/// synchronous path all through, whichever it is: each must give the blocking answer.
+/// Runs `f` (requests to one server of [`start_no_db`]) twice, back to back, and returns
+/// both results; again while the two runs took [`NO_DB_LIST_TTL`] or more. The synchronous
+/// path is skipped only by a request that finds no fresh database list and reads it (see
+/// `select_db_now`), which keeps it fresh for `NO_DB_LIST_TTL` from then: of the inline
+/// requests made within that time, only the one that read it (if any) is not served
+/// synchronously. So of two runs, at least one took the synchronous path all through,
+/// whichever it is: each must give the blocking answer.
 fn twice<T>(mut f: impl FnMut() -> T) -> [T; 2] {
     for _ in 0..10 {
         let t = Instant::now();
         let first = f();
         let second = f();
-        if t.elapsed() < Duration::from_millis(900) {
+        if t.elapsed() < NO_DB_LIST_TTL {
             return [first, second];
         }
     }
-    panic!("two runs never took less than 900 ms");
+    panic!("two runs never took less than {NO_DB_LIST_TTL:?}");
 }
 
 /// A response as comparable between the two copies of a route and between requests: the
@@ -357,25 +366,43 @@ fn the_synchronous_path_answers_cors_as_the_asynchronous_one() {
 
 #[test]
 fn an_inline_route_answers_the_same_on_either_path() {
-    // The first request over 1 s after the database list was read reads it again, on the
-    // asynchronous path; the next one, at once, finds it fresh: the synchronous path.
-    let (_td, server) = start_no_db();
+    // The list of databases is kept `TTL` here (`--db-list-cache-ttl`). A request made
+    // once the list is older than that reads it again, on the asynchronous path; the next
+    // one, made within `TTL` of that read, finds it fresh: the synchronous path. The list
+    // is read only by the requests of this test (and the harness's readiness check before
+    // it), so it is stale once `TTL` has passed since the last answer.
+    const TTL: Duration = Duration::from_millis(300);
+    let (_td, server) = start(&[
+        "--db-filter",
+        "^inphms_test_no_such_database$",
+        "--db-list-cache-ttl",
+        "300",
+    ]);
     let port = server.port();
     let preflight = [
         ("Origin", "https://elsewhere.example"),
         ("Access-Control-Request-Method", "POST"),
     ];
+    let mut last_answer = Instant::now();
     for (method, path, headers) in [
         ("GET", "/test_http/inline/set/a/1", &[][..]),
         ("GET", "/test_http/inline/whoami?x=1", &[][..]),
         ("POST", "/test_http/inline/form?x=1", &[][..]),
         ("OPTIONS", "/test_http/inline/cors", &preflight[..]),
     ] {
+        let mut tries = 0;
         let [asynchronous, synchronous] = loop {
-            std::thread::sleep(Duration::from_millis(1100));
+            tries += 1;
+            assert!(
+                tries <= 10,
+                "{method} {path}: two requests never took less than {TTL:?}"
+            );
+            // The list expires `TTL` after it was last read, at the latest by the last answer.
+            std::thread::sleep((last_answer + TTL).saturating_duration_since(Instant::now()));
             let t = Instant::now();
             let pair = [0, 1].map(|_| send(port, method, path, headers, b""));
-            if t.elapsed() < Duration::from_millis(900) {
+            last_answer = Instant::now();
+            if t.elapsed() < TTL {
                 break pair;
             }
         };

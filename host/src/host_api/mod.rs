@@ -1,5 +1,12 @@
 //! The host's side of [`HostApi`]: the services handed to every addon at load (logging into
-//! the host's log, configuration sections, endpoint calls for dispatchers, websockets).
+//! the host's log, configuration sections, endpoint calls for dispatchers, websockets, and
+//! the database services of [`db`]).
+//!
+//! This layer sits above `http` and below `service`: it alone sees every layer the
+//! services come from (`netsvc`, `sql_db`, `modules`, `http`). The loader does not call it:
+//! the composition root (`service`, `cli`) hands [`host_api`] to `modules` for each load.
+
+pub mod db;
 
 use crate::config::Config;
 use abi_stable::prefix_type::PrefixTypeTrait;
@@ -29,12 +36,12 @@ pub fn host_api() -> HostApiRef {
             ws_recv,
             ws_send,
             ws_close,
-            cursor_env: crate::sql_db::host_api::cursor_env,
-            cursor_execute: crate::sql_db::host_api::cursor_execute,
-            cursor_commit: crate::sql_db::host_api::cursor_commit,
-            cursor_rollback: crate::sql_db::host_api::cursor_rollback,
-            cron_trigger: crate::sql_db::host_api::cron_trigger,
-            db_list: crate::sql_db::host_api::db_list,
+            cursor_env: db::cursor_env,
+            cursor_execute: db::cursor_execute,
+            cursor_commit: db::cursor_commit,
+            cursor_rollback: db::cursor_rollback,
+            cron_trigger: db::cron_trigger,
+            db_list: db::db_list,
         }
         .leak_into_prefix()
     })

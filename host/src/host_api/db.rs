@@ -2,19 +2,20 @@
 //! `cursor_rollback`, `cron_trigger`, `db_list`): each is guarded so that no panic unwinds
 //! into addon code, and every failure is an error value.
 
-use super::env;
+use crate::sql_db::dblist::{self, ListError};
+use crate::sql_db::{env, DbError};
 use abi_stable::std_types::{RResult, RStr, RString, RVec};
 use inphms_sdk::abi::{ErrorInfo, ErrorKind, SqlRows, SqlValue};
 
 fn guard<T>(f: impl FnOnce() -> RResult<T, ErrorInfo>) -> RResult<T, ErrorInfo> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        RResult::RErr(env::error_info(&super::DbError::Other(
+        RResult::RErr(env::error_info(&DbError::Other(
             "the host failed to run the database call".into(),
         )))
     })
 }
 
-fn wrap<T>(r: Result<T, super::DbError>) -> RResult<T, ErrorInfo> {
+fn wrap<T>(r: Result<T, DbError>) -> RResult<T, ErrorInfo> {
     r.map_err(|e| env::error_info(&e)).into()
 }
 
@@ -51,23 +52,20 @@ pub extern "C" fn cron_trigger(cursor: u64, job: RStr<'_>) -> RResult<u64, Error
 pub extern "C" fn db_list(host: RStr<'_>) -> RResult<RVec<RString>, ErrorInfo> {
     guard(|| {
         let Some(config) = crate::modules::registry::config() else {
-            return wrap(Err(super::DbError::Other(
-                "the server is not set up".into(),
-            )));
+            return wrap(Err(DbError::Other("the server is not set up".into())));
         };
         let host = host.as_str().to_owned();
-        let list =
-            env::block_on(async move { crate::service::db::db_list(&config, false, &host).await });
+        let list = env::block_on(async move { dblist::db_list(&config, false, &host).await });
         match list {
             Ok(Ok(list)) => RResult::ROk(list.into_iter().map(RString::from).collect()),
-            Ok(Err(crate::service::db::ListError::AccessDenied)) => RResult::RErr(ErrorInfo {
+            Ok(Err(ListError::AccessDenied)) => RResult::RErr(ErrorInfo {
                 kind: ErrorKind::Access,
                 name: "inphms.exceptions.AccessDenied".into(),
                 message: "Access Denied".into(),
                 arguments: "[\"Access Denied\"]".into(),
                 debug: RString::new(),
             }),
-            Ok(Err(crate::service::db::ListError::Db(e))) | Err(e) => wrap(Err(e)),
+            Ok(Err(ListError::Db(e))) | Err(e) => wrap(Err(e)),
         }
     })
 }
