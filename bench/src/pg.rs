@@ -1,12 +1,13 @@
 //! PostgreSQL for item 9 (cron): the server at `127.0.0.1:5432` (trust auth), reached
 //! through `psql`, and a database of the suite's own, dropped when its guard drops.
 
-pub use inphms_tests::pg::{server_args, HOST, PORT};
+pub use inphms_test_support::pg::{server_args, HOST, PORT};
 
-/// Runs `sql` with `psql` on `db` (the test harness's client); its stdout, trimmed, or
-/// psql's error with the statement.
+/// Runs `sql` with `psql` on `db` (the shared client of `inphms-test-support`); its stdout,
+/// trimmed, or psql's error with the statement.
 pub fn psql(db: &str, sql: &str) -> Result<String, String> {
-    inphms_tests::pg::try_psql(db, sql).map_err(|e| format!("psql on {db} failed: {e}\nSQL: {sql}"))
+    inphms_test_support::pg::try_psql(db, sql)
+        .map_err(|e| format!("psql on {db} failed: {e}\nSQL: {sql}"))
 }
 
 /// A database name of this suite process (not created: the host's `-d ... -i` creates it),

@@ -5,11 +5,11 @@
 //! - **Baseline**: none.
 //! - **Target**: none (measured).
 
-use crate::loadgen::run_bounded;
 use crate::model::{Options, Row};
 use crate::pg;
 use crate::servers::{addon_source, host_command, stage_addon, Env, Kind, Server};
 use crate::stats::{max, median, percentile};
+use inphms_test_support::process::run_bounded;
 use std::time::{Duration, Instant};
 
 /// Item 9: cron. A database of the suite's own, with `test_db` installed (its cron handler
@@ -49,9 +49,17 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
             "-i",
             "test_db",
         ]);
-    let (ok, _, err) = run_bounded(&mut init, Duration::from_secs(120))?;
-    if !ok {
-        return Err(format!("creating {} with test_db failed:\n{err}", db.name));
+    let done = run_bounded(&mut init, Duration::from_secs(120))?;
+    if !done.success() {
+        let how = if done.timed_out {
+            " (killed after 120 s)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "creating {} with test_db failed{how}:\n{}",
+            db.name, done.stderr
+        ));
     }
     db.sql("CREATE TABLE bench_notify (job_id integer PRIMARY KEY, sent timestamp NOT NULL)")?;
     db.sql(&format!(
