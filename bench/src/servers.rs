@@ -294,18 +294,7 @@ impl Server {
             }
         };
         if let Some((program, args)) = wrapper.split_first() {
-            let mut wrapped = Command::new(program);
-            wrapped
-                .args(args)
-                .arg(cmd.get_program())
-                .args(cmd.get_args());
-            for (key, value) in cmd.get_envs() {
-                match value {
-                    Some(value) => wrapped.env(key, value),
-                    None => wrapped.env_remove(key),
-                };
-            }
-            cmd = wrapped;
+            cmd = process::wrapped(&cmd, program, args);
         }
         cmd.current_dir(dir);
         let mut cmd = socket_activated(&cmd, &listener);

@@ -37,22 +37,9 @@ pub fn bind_loopback(backlog: i32) -> Result<TcpListener, String> {
 /// it too). The same environment changes and working folder as `command`; its stdio
 /// settings are not carried over (set them on the result).
 pub fn socket_activated(command: &Command, listener: &TcpListener) -> Command {
-    let mut wrapped = Command::new("sh");
-    wrapped
-        .arg("-c")
-        .arg("LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\"")
-        .arg(command.get_program())
-        .args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(v) => wrapped.env(key, v),
-            None => wrapped.env_remove(key),
-        };
-    }
+    let script = "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\"";
+    let mut wrapped = crate::process::wrapped(command, "sh", ["-c", script]);
     wrapped.env("LISTEN_FDS", "1").env_remove("LISTEN_FDNAMES");
-    if let Some(dir) = command.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
     let fd = listener.as_raw_fd();
     // SAFETY: between fork and exec the closure only makes async-signal-safe calls (dup2,
     // fcntl) on descriptors the child owns, and allocates nothing.

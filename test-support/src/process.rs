@@ -2,8 +2,9 @@
 //! whether we run as root, waiting for a condition ([`wait_until`]) or for a log file to
 //! hold something ([`wait_for_log`]), both bounded in time, sending a signal ([`signal`]),
 //! and running a command to its end or its time limit with its output captured
-//! ([`run_bounded`]).
+//! ([`run_bounded`]), possibly under a wrapper ([`wrapped`]).
 
+use std::ffi::OsStr;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -67,6 +68,31 @@ pub fn signal(pid: u32, sig: &str) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// `program ARGS... COMMAND_PROGRAM COMMAND_ARGS...`: `command` run under a wrapper
+/// (`prlimit`, `valgrind`, `sh -c`...) that execs it, with the same environment changes and
+/// working folder as `command` (its stdio settings are not carried over).
+pub fn wrapped<I, S>(command: &Command, program: impl AsRef<OsStr>, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut wrapped = Command::new(program);
+    wrapped
+        .args(args)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }
 
 /// How a command run by [`run_bounded`] ended and what it printed.
@@ -155,6 +181,23 @@ mod tests {
         assert!(slow.timed_out && !slow.success());
         assert!(started.elapsed() < Duration::from_secs(10));
         assert!(run_bounded(&mut Command::new("/nonexistent/x"), Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn a_wrapped_command_keeps_its_arguments_environment_and_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inner = Command::new("sh");
+        inner
+            .args(["-c", "echo \"$0 $X $(pwd)\"", "arg"])
+            .env("X", "x")
+            .current_dir(dir.path());
+        let done = run_bounded(
+            &mut wrapped(&inner, "env", ["Y=y"]),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let pwd = dir.path().canonicalize().unwrap();
+        assert_eq!(done.stdout, format!("arg x {}\n", pwd.display()));
     }
 
     #[test]

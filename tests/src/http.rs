@@ -1,7 +1,7 @@
 //! The HTTP/1.1 client of the tests: the shared one ([`inphms_test_support::http`]: the
 //! [`Response`], [`HttpConn`], [`try_request`]) and the panicking shorthands the tests use:
-//! [`request`] (raw bytes), [`http_get`], [`send`] (a whole request) and [`rpc`] (a JSON-RPC
-//! call).
+//! [`request`] (raw bytes), [`http_get`], [`send`] (a whole request), [`post`] and [`rpc`] (a
+//! JSON-RPC call).
 
 pub use inphms_test_support::http::{build_request, try_request, HttpConn, Response};
 
@@ -41,13 +41,12 @@ pub fn send(
     request(port, &build_request(port, method, path, headers, body))
 }
 
-/// A JSON-RPC call: `body` posted to `path` as `application/json` ([`send`]).
+/// `POST path` with `body` as `content_type` ([`send`]).
+pub fn post(port: u16, path: &str, content_type: &str, body: &[u8]) -> Response {
+    send(port, "POST", path, &[("Content-Type", content_type)], body)
+}
+
+/// A JSON-RPC call: `body` posted to `path` as `application/json` ([`post`]).
 pub fn rpc(port: u16, path: &str, body: impl AsRef<[u8]>) -> Response {
-    send(
-        port,
-        "POST",
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_ref(),
-    )
+    post(port, path, "application/json", body.as_ref())
 }

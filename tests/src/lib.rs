@@ -14,6 +14,8 @@
 //!   captured to files, waited for until it answers HTTP, killed on drop.
 //! - [`http_get`], [`request`], [`send`], [`rpc`] and [`HttpConn`]: the blocking HTTP/1.1
 //!   client shared with the benchmarks (`inphms-test-support`), giving a [`Response`].
+//! - [`TestDir::test_http_server`] and [`ServerBuilder::start_healthy`] ([`test_http`]): the
+//!   server with `base,web,test_http` that most HTTP tests start, healthy.
 //! - [`pg`] and [`pg_instance`]: PostgreSQL, the shared server and a private one (from
 //!   `inphms-test-support`).
 //!
@@ -49,11 +51,12 @@ pub mod paths;
 pub mod server;
 pub mod swap;
 pub mod sys;
+pub mod test_http;
 pub mod ws;
 
 pub use cmd::{run, Cmd, Output, CLEARED_ENV, DEFAULT_TIMEOUT};
 pub use dir::TestDir;
-pub use http::{http_get, request, rpc, send, try_request, HttpConn, Response};
+pub use http::{http_get, post, request, rpc, send, try_request, HttpConn, Response};
 pub use inphms_test_support::{pg, pg_instance};
 pub use paths::{
     built_lib, host_bin, repo_root, target_dir, test_addon_src, test_addons_dir, with_test_addons,
