@@ -25,3 +25,22 @@ pub mod listen;
 pub mod pg;
 pub mod pg_instance;
 pub mod process;
+
+#[cfg(test)]
+mod tests {
+    /// The crate's rule: nothing of the host (nor of the harness) among its dependencies.
+    #[test]
+    fn depends_on_nothing_of_the_host() {
+        let manifest = include_str!("../Cargo.toml");
+        let deps = manifest
+            .split("[dependencies]")
+            .nth(1)
+            .expect("a [dependencies] table");
+        let ours: Vec<&str> = deps
+            .lines()
+            .take_while(|l| !l.starts_with('['))
+            .filter(|l| l.trim_start().starts_with("inphms") || l.contains("path ="))
+            .collect();
+        assert!(ours.is_empty(), "test-support must not depend on {ours:?}");
+    }
+}

@@ -10,6 +10,7 @@
 //! Build first: `cargo build --workspace`, then `cargo test -p inphms-tests --test
 //! static_stream`.
 
+use inphms_tests::bodies::status_kib;
 use inphms_tests::{http_get, test_addon_src, Server, TestDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -68,15 +69,6 @@ fn start_with_big_file(td: &TestDir, big: &[u8]) -> Server {
         addons.to_str().unwrap(),
     ])
     .start_healthy()
-}
-
-/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// What one slow reader got.
