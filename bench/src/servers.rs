@@ -197,16 +197,7 @@ pub fn host_command(env: &Env, dir: &Path) -> Command {
     let home = dir.join("home");
     let _ = std::fs::create_dir_all(&home);
     c.env("INPHMS_ADDONS_ROOT", &env.addons).env("HOME", home);
-    for var in [
-        "INPHMS_RC",
-        "CARGO_TARGET_DIR",
-        "XDG_DATA_HOME",
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-    ] {
+    for var in process::CLEARED_ENV.iter().chain(&["CARGO_TARGET_DIR"]) {
         c.env_remove(var);
     }
     c

@@ -10,6 +10,19 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// Environment variables removed from every server or command the tests and the benchmarks
+/// run, so that nothing of the machine running them (a PostgreSQL to use, a configuration
+/// file, a data folder) leaks in.
+pub const CLEARED_ENV: [&str; 7] = [
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "INPHMS_RC",
+    "XDG_DATA_HOME",
+];
+
 /// Whether this process runs as root (the tests do in CI).
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

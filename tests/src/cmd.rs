@@ -10,15 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// Environment variables removed from every command the harness runs.
-pub const CLEARED_ENV: [&str; 7] = [
-    "PGHOST",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "INPHMS_RC",
-    "XDG_DATA_HOME",
-];
+pub use inphms_test_support::process::CLEARED_ENV;
 
 /// The default timeout of a one-shot command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
