@@ -12,8 +12,9 @@
 //! - [`Server`]: `inphms-host server` on a loopback socket the harness binds and hands over
 //!   (socket activation: no port race between parallel tests), its stdout and stderr
 //!   captured to files, waited for until it answers HTTP, killed on drop.
-//! - [`http_get`], [`request`], [`send`], [`rpc`] and [`HttpConn`]: the blocking HTTP/1.1
-//!   client shared with the benchmarks (`inphms-test-support`), giving a [`Response`].
+//! - [`http_get`], [`request`], [`send`], [`post`], [`rpc`] and [`HttpConn`]: the blocking
+//!   HTTP/1.1 client shared with the benchmarks (`inphms-test-support`), giving a
+//!   [`Response`].
 //! - [`TestDir::test_http_server`] and [`ServerBuilder::start_healthy`] ([`test_http`]): the
 //!   server with `base,web,test_http` that most HTTP tests start, healthy.
 //! - [`pg`] and [`pg_instance`]: PostgreSQL, the shared server and a private one (from
