@@ -27,8 +27,9 @@
 //!
 //! Each module imports only modules of the layers below it:
 //!
-//! 1. [`stats`] (median, percentile), [`client`] (a blocking HTTP/1.1 client), [`procfs`],
-//!    [`pg`]: leaves;
+//! 1. [`stats`] (median, percentile), [`procfs`], [`pg`]: leaves (the HTTP/1.1 client, the
+//!    process, file, socket and PostgreSQL helpers are `inphms-test-support`'s, shared with
+//!    the integration tests);
 //! 2. [`loadgen`] (the load generators) and [`servers`] (starting the servers under test);
 //! 3. [`model`]: what a run is and yields (settings, scenarios, samples, rows) and the
 //!    formatting of its values;
@@ -39,7 +40,6 @@
 //!    [`report`]).
 
 pub mod callgrind;
-pub mod client;
 pub mod loadgen;
 pub mod model;
 pub mod pg;

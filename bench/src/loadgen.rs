@@ -4,10 +4,10 @@
 //! run can hang the suite. (A fixed number of requests is reached by repeating runs: wrk's
 //! main thread sleeps the whole `-d` even when its script stops the load early.)
 
-use std::io::Read;
+use inphms_test_support::process::run_bounded;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -159,10 +159,16 @@ impl Generator {
             }
         };
         let limit = duration;
-        let (status, stdout, stderr) = run_bounded(&mut cmd, limit + Duration::from_secs(30))?;
-        if !status {
-            return Err(format!("{cmd:?} failed: {}", stderr.trim()));
+        let done = run_bounded(&mut cmd, limit + Duration::from_secs(30))?;
+        if done.timed_out {
+            return Err(format!(
+                "{cmd:?} did not end within {limit:?} + 30 s; killed"
+            ));
         }
+        if !done.success() {
+            return Err(format!("{cmd:?} failed: {}", done.stderr.trim()));
+        }
+        let (stdout, stderr) = (done.stdout, done.stderr);
         match self {
             Generator::Wrk { .. } => parse_wrk(&stdout)
                 .ok_or_else(|| format!("cannot read wrk's output:\n{stdout}\n{stderr}")),
@@ -245,43 +251,6 @@ fn oha_command(
     };
     cmd.arg(url);
     cmd
-}
-
-/// Runs `cmd` to its end, killing it after `limit`: (success, stdout, stderr).
-pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<(bool, String, String), String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{cmd:?} did not end within {limit:?}; killed"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    Ok((status.success(), stdout, stderr))
 }
 
 /// `123.45us`, `1.20ms`, `2.00s`, `1.5m` → microseconds.

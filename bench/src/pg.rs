@@ -1,46 +1,12 @@
 //! PostgreSQL for item 9 (cron): the server at `127.0.0.1:5432` (trust auth), reached
-//! through `psql`, and a database of the suite's own, dropped when its guard drops.
+//! through `psql`, and a database of the suite's own, dropped when its guard drops (the
+//! helpers of `inphms-test-support`).
 
-pub use inphms_tests::pg::{server_args, HOST, PORT};
+pub use inphms_test_support::pg::{server_args, TestDb as Database, HOST, PORT};
 
-/// Runs `sql` with `psql` on `db` (the test harness's client); its stdout, trimmed, or
-/// psql's error with the statement.
-pub fn psql(db: &str, sql: &str) -> Result<String, String> {
-    inphms_tests::pg::try_psql(db, sql).map_err(|e| format!("psql on {db} failed: {e}\nSQL: {sql}"))
-}
-
-/// A database name of this suite process (not created: the host's `-d ... -i` creates it),
-/// dropped with its connections on drop.
-pub struct Database {
-    pub name: String,
-}
-
-impl Database {
-    /// `inphms_bench_<pid>_<tag>`; an earlier database of that name is dropped.
-    pub fn new(tag: &str) -> Result<Database, String> {
-        psql("postgres", "SELECT 1")
-            .map_err(|e| format!("PostgreSQL is not reachable at {HOST}:{PORT}: {e}"))?;
-        let name = format!("inphms_bench_{}_{tag}", std::process::id());
-        let db = Database { name };
-        db.drop_it();
-        Ok(db)
-    }
-
-    /// Runs `sql` on this database.
-    pub fn sql(&self, sql: &str) -> Result<String, String> {
-        psql(&self.name, sql)
-    }
-
-    fn drop_it(&self) {
-        let _ = psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-        );
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        self.drop_it();
-    }
+/// The database `inphms_bench_<pid>_<tag>` of this suite process (not created: the host's
+/// `-d ... -i` creates it; an earlier one of that name is dropped), dropped with its
+/// connections when the guard drops; or why PostgreSQL cannot be reached.
+pub fn database(tag: &str) -> Result<Database, String> {
+    Database::try_named(format!("inphms_bench_{}_{tag}", std::process::id()))
 }

@@ -1,8 +1,10 @@
-//! Starting and stopping the servers under test, each in its own scratch folder.
+//! Starting and stopping the servers under test, each in its own scratch folder, on a
+//! loopback socket the suite binds and hands over (socket activation: no port race).
 
-use crate::client;
+use inphms_test_support::http;
+use inphms_test_support::listen::{bind_loopback, socket_activated};
+use inphms_test_support::process;
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,7 +102,7 @@ pub fn stage_addon(src: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
         }
         let path = entry.path();
         if path.is_dir() {
-            copy_tree(&path, &dest.join(&name))?;
+            inphms_test_support::fs::copy_tree(&path, &dest.join(&name), &[])?;
         } else {
             copy(&path, &dest.join(&name))?;
         }
@@ -134,22 +136,6 @@ fn copy(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::copy(from, to)
         .map(|_| ())
         .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return Ok(());
-    };
-    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_tree(&path, &to.join(entry.file_name()))?;
-        } else {
-            copy(&path, &to.join(entry.file_name()))?;
-        }
-    }
-    Ok(())
 }
 
 /// Which server, and how it is configured.
@@ -211,28 +197,15 @@ pub fn host_command(env: &Env, dir: &Path) -> Command {
     let home = dir.join("home");
     let _ = std::fs::create_dir_all(&home);
     c.env("INPHMS_ADDONS_ROOT", &env.addons).env("HOME", home);
-    for var in [
-        "INPHMS_RC",
-        "CARGO_TARGET_DIR",
-        "XDG_DATA_HOME",
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-    ] {
+    for var in process::CLEARED_ENV.iter().chain(&["CARGO_TARGET_DIR"]) {
         c.env_remove(var);
     }
     c
 }
 
-/// A port that was free a moment ago.
-pub fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free port: {e}"))
-}
+/// The listen queue of the socket handed to a server: the host's own
+/// (`http::server::LISTEN_BACKLOG`), whichever server it is.
+const LISTEN_BACKLOG: i32 = 1024;
 
 /// A running server, killed on drop.
 pub struct Server {
@@ -265,6 +238,12 @@ impl Server {
 
     /// [`Server::start_with`] under a `wrapper` command (`valgrind --tool=callgrind`...),
     /// which runs the server's command line, environment included, in its own process id.
+    ///
+    /// The suite binds the server's socket (127.0.0.1, a port the kernel picks) and hands
+    /// it over as systemd's socket activation does (`LISTEN_FDS`, fd 3;
+    /// [`socket_activated`]); the host and `bench-baseline` take it instead of binding
+    /// `-p PORT`, which names the same port. The socket is the suite's from its bind on, so
+    /// no other process can take the port before the server starts.
     pub fn start_wrapped(
         env: &Env,
         kind: &Kind,
@@ -272,7 +251,11 @@ impl Server {
         extra: &[String],
         wrapper: &[String],
     ) -> Result<Server, String> {
-        let port = free_port()?;
+        let listener = bind_loopback(LISTEN_BACKLOG)?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("the bound address: {e}"))?
+            .port();
         let log = dir.join("server.log");
         let log_file =
             File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -302,27 +285,19 @@ impl Server {
             }
         };
         if let Some((program, args)) = wrapper.split_first() {
-            let mut wrapped = Command::new(program);
-            wrapped
-                .args(args)
-                .arg(cmd.get_program())
-                .args(cmd.get_args());
-            for (key, value) in cmd.get_envs() {
-                match value {
-                    Some(value) => wrapped.env(key, value),
-                    None => wrapped.env_remove(key),
-                };
-            }
-            cmd = wrapped;
+            cmd = process::wrapped(&cmd, program, args);
         }
-        cmd.current_dir(dir)
-            .stdin(Stdio::null())
+        cmd.current_dir(dir);
+        let mut cmd = socket_activated(&cmd, &listener);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
         let started = Instant::now();
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+        // The server holds the socket now: once it exits, connections are refused.
+        drop(listener);
         let pid = child.id();
         let mut server = Server {
             child,
@@ -334,8 +309,7 @@ impl Server {
         };
         let path = kind.ready_path();
         loop {
-            if let Ok(r) = client::request(port, "GET", path, &[], None, Duration::from_millis(500))
-            {
+            if let Ok(r) = http::send(port, "GET", path, &[], b"", Duration::from_millis(500)) {
                 if r.status == 200 {
                     server.startup = started.elapsed();
                     return Ok(server);
@@ -364,25 +338,15 @@ impl Server {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
-    /// Waits (polling every 10 ms, `timeout` at most) until `pred` holds for its log; the
-    /// log then, or `None` on timeout.
+    /// Waits (`timeout` at most) until `pred` holds for its log; the log then, or `None`
+    /// on timeout.
     pub fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
-        let started = Instant::now();
-        loop {
-            let log = self.log();
-            if pred(&log) {
-                return Some(log);
-            }
-            if started.elapsed() > timeout {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        process::wait_for_log(&self.dir.join("server.log"), timeout, pred)
     }
 
     /// Sends the signal `sig` (`HUP`, `TERM`...) with `kill`.
     pub fn signal(&self, sig: &str) -> Result<(), String> {
-        signal(self.pid, sig)
+        process::signal(self.pid, sig)
     }
 
     /// The last lines of its log.
@@ -406,19 +370,5 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// Sends the signal `sig` (`HUP`, `TERM`...) to `pid` with `kill`.
-pub fn signal(pid: u32, sig: &str) -> Result<(), String> {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .map_err(|e| format!("cannot run kill: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("kill -{sig} {pid} failed ({status})"))
     }
 }

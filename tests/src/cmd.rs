@@ -2,23 +2,15 @@
 //! ([`CLEARED_ENV`] removed, a temporary `HOME`) and a timeout, and gives an [`Output`].
 
 use crate::paths::host_bin;
+use inphms_test_support::process::run_bounded;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Environment variables removed from every command the harness runs.
-pub const CLEARED_ENV: [&str; 7] = [
-    "PGHOST",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "INPHMS_RC",
-    "XDG_DATA_HOME",
-];
+pub use inphms_test_support::process::CLEARED_ENV;
 
 /// The default timeout of a one-shot command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -164,21 +156,13 @@ impl Cmd {
             Some(tmp) => self.home(tmp.path()),
             None => self,
         };
-        let mut child = cmd
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let done = run_bounded(&mut cmd.command(), cmd.timeout)
             .unwrap_or_else(|e| panic!("spawn {}: {e}", host_bin().display()));
-        let stdout = drain(child.stdout.take().expect("piped stdout"));
-        let stderr = drain(child.stderr.take().expect("piped stderr"));
-        let (status, timed_out) = wait_timeout(&mut child, cmd.timeout);
         Output {
-            code: status.and_then(|s| s.code()),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-            timed_out,
+            code: done.status.and_then(|s| s.code()),
+            stdout: done.stdout,
+            stderr: done.stderr,
+            timed_out: done.timed_out,
         }
     }
 }
@@ -189,30 +173,4 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     env.iter()
         .fold(Cmd::new(args), |c, (k, v)| c.env(k, v))
         .run()
-}
-
-/// Reads a stream to its end in a thread.
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Waits for `child` up to `timeout`, then kills it. Returns the status (if it exited) and
-/// whether it timed out.
-fn wait_timeout(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return (Some(status), false);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            return (status, true);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -83,7 +83,9 @@ impl TestDir {
     pub fn copy_addon(&self, src: &Path, addons_dir: &str) -> PathBuf {
         let name = src.file_name().expect("an addon folder has a name");
         let dest = self.join(addons_dir).join(name);
-        copy_tree(src, &dest);
+        if let Err(e) = inphms_test_support::fs::copy_tree(src, &dest, &["target"]) {
+            panic!("copy the addon {}: {e}", src.display());
+        }
         dest
     }
 
@@ -103,24 +105,5 @@ impl TestDir {
         S: AsRef<OsStr>,
     {
         ServerBuilder::new(self, args)
-    }
-}
-
-/// Copies `src` into `dest` recursively, skipping `target/` folders.
-fn copy_tree(src: &Path, dest: &Path) {
-    std::fs::create_dir_all(dest).expect("create the copy");
-    for entry in std::fs::read_dir(src)
-        .expect("read the addon folder")
-        .flatten()
-    {
-        let from = entry.path();
-        let to = dest.join(entry.file_name());
-        if from.is_dir() {
-            if entry.file_name() != "target" {
-                copy_tree(&from, &to);
-            }
-        } else {
-            std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
-        }
     }
 }

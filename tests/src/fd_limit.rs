@@ -7,22 +7,8 @@ use std::process::Command;
 /// `command` run under a soft and hard RLIMIT_NOFILE of `limit` (`prlimit --nofile=N:N --
 /// PROGRAM ARGS...`), with the same environment and working folder.
 pub fn under_nofile(command: &Command, limit: u64) -> Command {
-    let mut wrapped = Command::new("prlimit");
-    wrapped
-        .arg(format!("--nofile={limit}:{limit}"))
-        .arg("--")
-        .arg(command.get_program())
-        .args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(v) => wrapped.env(key, v),
-            None => wrapped.env_remove(key),
-        };
-    }
-    if let Some(dir) = command.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    wrapped
+    let nofile = format!("--nofile={limit}:{limit}");
+    inphms_test_support::process::wrapped(command, "prlimit", [nofile.as_str(), "--"])
 }
 
 /// This process's (soft, hard) RLIMIT_NOFILE, from `/proc/self/limits`.

@@ -12,8 +12,13 @@
 //! - [`Server`]: `inphms-host server` on a loopback socket the harness binds and hands over
 //!   (socket activation: no port race between parallel tests), its stdout and stderr
 //!   captured to files, waited for until it answers HTTP, killed on drop.
-//! - [`http_get`], [`request`] and [`HttpConn`]: a small blocking HTTP/1.1 client (Content-Length
-//!   and chunked bodies) giving a [`Response`].
+//! - [`http_get`], [`request`], [`send`], [`post`], [`rpc`] and [`HttpConn`]: the blocking
+//!   HTTP/1.1 client shared with the benchmarks (`inphms-test-support`), giving a
+//!   [`Response`].
+//! - [`TestDir::test_http_server`] and [`ServerBuilder::start_healthy`] ([`test_http`]): the
+//!   server with `base,web,test_http` that most HTTP tests start, healthy.
+//! - [`pg`] and [`pg_instance`]: PostgreSQL, the shared server and a private one (from
+//!   `inphms-test-support`).
 //!
 //! Commands get a clean environment: `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`,
 //! `PGDATABASE`, `INPHMS_RC` and `XDG_DATA_HOME` are removed and `HOME` is a temporary folder,
@@ -34,7 +39,9 @@
 //! The harness is split by job: [`paths`] (where the repository, binary and libraries are),
 //! [`sys`] (root check, [`wait_until`], signals), [`dir`] ([`TestDir`]), [`cmd`] ([`Cmd`],
 //! [`Output`]), [`server`] ([`ServerBuilder`], [`Server`]), [`http`] (the HTTP/1.1 client)
-//! and [`ws`] (the websocket client); what the tests use is re-exported here.
+//! and [`ws`] (the websocket client); what the tests use is re-exported here. What does not
+//! depend on the host binary (the HTTP client, process, file and PostgreSQL helpers) lives in
+//! `inphms-test-support`, shared with the benchmarks; the modules here wrap it.
 
 pub mod bodies;
 pub mod cmd;
@@ -42,16 +49,16 @@ pub mod dir;
 pub mod fd_limit;
 pub mod http;
 pub mod paths;
-pub mod pg;
-pub mod pg_instance;
 pub mod server;
 pub mod swap;
 pub mod sys;
+pub mod test_http;
 pub mod ws;
 
 pub use cmd::{run, Cmd, Output, CLEARED_ENV, DEFAULT_TIMEOUT};
 pub use dir::TestDir;
-pub use http::{http_get, request, try_request, HttpConn, Response};
+pub use http::{http_get, post, request, rpc, send, try_request, HttpConn, Response};
+pub use inphms_test_support::{pg, pg_instance};
 pub use paths::{
     built_lib, host_bin, repo_root, target_dir, test_addon_src, test_addons_dir, with_test_addons,
 };

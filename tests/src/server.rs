@@ -9,16 +9,13 @@ use crate::fd_limit;
 use crate::http::{HttpConn, Response};
 use crate::paths::host_bin;
 use crate::sys::{send_signal, wait_until};
+use inphms_test_support::listen::{bind_loopback, socket_activated};
+use inphms_test_support::process::wait_for_log;
 use std::ffi::{OsStr, OsString};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-/// The descriptor a socket-activated process finds its first socket on (`SD_LISTEN_FDS_START`).
-const LISTEN_FD: i32 = 3;
 
 /// The backlog the host gives a socket it binds itself (`http::server::LISTEN_BACKLOG`), given
 /// to the socket the harness binds for it too (as a systemd socket unit's `Backlog=`), so
@@ -47,16 +44,7 @@ impl ServerBuilder {
         all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        // std listens with a backlog of 128; listening again on Linux sets it.
-        // SAFETY: `listen` on a descriptor this function owns; it only changes the backlog.
-        let relisten = unsafe { libc::listen(listener.as_raw_fd(), HOST_LISTEN_BACKLOG) };
-        assert_eq!(
-            relisten,
-            0,
-            "listen({HOST_LISTEN_BACKLOG}): {}",
-            std::io::Error::last_os_error()
-        );
+        let listener = bind_loopback(HOST_LISTEN_BACKLOG).unwrap_or_else(|e| panic!("{e}"));
         let port = listener.local_addr().expect("the bound address").port();
         ServerBuilder {
             cmd: td.cmd(all),
@@ -114,9 +102,11 @@ impl ServerBuilder {
     }
 
     /// Starts the server on the builder's listening socket (socket activation, see
-    /// [`socket_activated`]; `--http-interface=127.0.0.1 --http-port=PORT` are added as well,
-    /// unless [`ServerBuilder::raw_args`] was used, so that its configuration names the socket
-    /// it serves) and waits until it answers HTTP requests. Panics, showing its output, if it
+    /// [`socket_activated`]: the host takes the socket instead of binding
+    /// `http_interface:http_port`, so the port can never be lost to another test;
+    /// `--http-interface=127.0.0.1 --http-port=PORT` are added as well, unless
+    /// [`ServerBuilder::raw_args`] was used, so that its configuration names the socket it
+    /// serves) and waits until it answers HTTP requests. Panics, showing its output, if it
     /// exits first or does not answer in time.
     pub fn start(self) -> Server {
         let mut cmd = self.cmd;
@@ -153,49 +143,6 @@ impl ServerBuilder {
         }
         server
     }
-}
-
-/// `command` started with `listener` as its socket-activated listener, as systemd does it:
-/// the socket at fd 3 (`dup2` in the child, which also clears close-on-exec), `LISTEN_FDS=1`
-/// and `LISTEN_PID` the pid of the process that runs `command` (set by `sh -c 'export
-/// LISTEN_PID=$$; exec PROGRAM ARGS...'`: `exec` keeps the pid, so [`Server::pid`] is the
-/// host's). The same environment changes and working folder as `command`. The host takes
-/// the socket instead of binding `http_interface:http_port` (`http::server::listen`), so the
-/// port bound here can never be lost to another test between its choice and the start.
-fn socket_activated(command: &Command, listener: &TcpListener) -> Command {
-    let mut wrapped = Command::new("sh");
-    wrapped
-        .arg("-c")
-        .arg("LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\"")
-        .arg(command.get_program())
-        .args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(v) => wrapped.env(key, v),
-            None => wrapped.env_remove(key),
-        };
-    }
-    wrapped.env("LISTEN_FDS", "1").env_remove("LISTEN_FDNAMES");
-    if let Some(dir) = command.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    let fd = listener.as_raw_fd();
-    // SAFETY: between fork and exec the closure only makes async-signal-safe calls (dup2,
-    // fcntl) on descriptors the child owns, and allocates nothing.
-    unsafe {
-        wrapped.pre_exec(move || {
-            let done = if fd == LISTEN_FD {
-                libc::fcntl(fd, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, LISTEN_FD)
-            };
-            if done < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    wrapped
 }
 
 /// Sends `raw` on a new connection to `port` and reads one response, waiting at most `wait`.
@@ -270,7 +217,7 @@ impl Server {
 
     /// Waits until stderr contains `needle`; returns whether it did within `timeout`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        wait_until(timeout, || self.stderr().contains(needle))
+        wait_for_log(&self.stderr_path, timeout, |log| log.contains(needle)).is_some()
     }
 
     /// Waits until the server has `request` (`"GET /test_swap/slow"`: method and path) in

@@ -1,34 +1,8 @@
-//! Small process-level helpers: whether the tests run as root, waiting for a condition
-//! (bounded in time), whether a connection was accepted, and sending a signal to a process.
+//! Small process-level helpers: whether the tests run as root and waiting for a condition
+//! (the shared [`inphms_test_support::process`]), whether a connection was accepted, and
+//! sending a signal to a process (panicking on failure).
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// Whether the tests run as root (they do in CI).
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Calls `f` every 20 ms until it returns true or `timeout` passes; returns its last answer.
-pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use inphms_test_support::process::{is_root, wait_until};
 
 /// Whether the server end of `stream` (a connection to 127.0.0.1) was accepted: the kernel
 /// lists the connection in `/proc/net/tcp` from the handshake on, with an inode only once
@@ -49,14 +23,12 @@ pub fn is_accepted(stream: &std::net::TcpStream) -> bool {
         .any(|f| f.len() > 9 && f[1] == server_end && f[2] == client_end && f[9] != "0")
 }
 
-/// Sends the signal `sig` (`"TERM"`, `"INT"`, `"HUP"`, `"KILL"`...) to the process `pid`.
+/// Sends the signal `sig` (`"TERM"`, `"INT"`, `"HUP"`, `"KILL"`...) to the process `pid`;
+/// panics when `kill` fails ([`inphms_test_support::process::signal`]).
 pub fn send_signal(pid: u32, sig: &str) {
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -s {sig} {pid}"))
-        .status()
-        .expect("run sh -c kill");
-    assert!(status.success(), "kill -s {sig} {pid} failed");
+    if let Err(e) = inphms_test_support::process::signal(pid, sig) {
+        panic!("{e}");
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use inphms_tests::bodies::{
     declare_only, drip, fnv_hex, mappings_under, open_files_under, post_chunked, status_kib,
     upload_chunked, Upload,
 };
-use inphms_tests::{http_get, request, wait_until, HttpConn, Response, Server, TestDir};
+use inphms_tests::{http_get, post, wait_until, HttpConn, Response, Server, TestDir};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::PathBuf;
@@ -49,17 +49,6 @@ fn start(td: &TestDir, args: &[&str]) -> Server {
 /// The spool folder of the server of `td`.
 fn spool_dir(td: &TestDir) -> PathBuf {
     td.join("data").join("tmp")
-}
-
-/// `POST path` with `body` and its `Content-Length`.
-fn post(port: u16, path: &str, content_type: &str, body: &[u8]) -> Response {
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    request(port, &raw)
 }
 
 fn json_of(resp: &Response) -> Value {

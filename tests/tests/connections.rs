@@ -16,27 +16,6 @@ use std::time::{Duration, Instant};
 
 const HEALTH: &[u8] = b"GET /web/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
-/// A server with `base,web,test_http` loaded and `args`, started under an fd limit if
-/// `nofile` is given.
-fn start(td: &TestDir, args: &[&str], nofile: Option<u64>) -> Server {
-    let data = td.join("data");
-    let addons = inphms_tests::with_test_addons(&[]);
-    let mut all = vec![
-        "--addons-path",
-        &addons,
-        "--load",
-        "base,web,test_http",
-        "-D",
-        data.to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    let builder = td.server(all);
-    match nofile {
-        Some(n) => builder.nofile(n).start(),
-        None => builder.start(),
-    }
-}
-
 /// `GET /web/health` on a new connection: how long the answer took (panics unless 200).
 fn health_latency(port: u16, server: &Server) -> Duration {
     let t = Instant::now();
@@ -94,7 +73,10 @@ fn six_hundred_stalled_bodies_under_an_fd_limit_of_512_keep_no_client_waiting() 
     // 600 stalled sockets, the probes and the server's pipes.
     raise_own_nofile(2048);
     let td = TestDir::new();
-    let server = start(&td, &["--http-body-timeout", "2"], Some(512));
+    let server = td
+        .test_http_server(&["--http-body-timeout", "2"])
+        .nofile(512)
+        .start();
     let port = server.port();
     // (512 − 64 − db_maxconn 64) × 3/4.
     assert!(
@@ -184,7 +166,10 @@ fn six_hundred_stalled_bodies_under_an_fd_limit_of_512_keep_no_client_waiting() 
 fn out_of_descriptors_accept_backs_off_evicts_and_logs_once() {
     raise_own_nofile(1024);
     let td = TestDir::new();
-    let server = start(&td, &["--http-max-connections", "1000"], Some(128));
+    let server = td
+        .test_http_server(&["--http-max-connections", "1000"])
+        .nofile(128)
+        .start();
     let port = server.port();
     assert!(
         server
@@ -222,7 +207,9 @@ fn out_of_descriptors_accept_backs_off_evicts_and_logs_once() {
 #[test]
 fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_running_handler_is_kept() {
     let td = TestDir::new();
-    let server = start(&td, &["--http-max-connections", "3"], None);
+    let server = td
+        .test_http_server(&["--http-max-connections", "3"])
+        .start();
     let port = server.port();
     assert!(server.stderr().contains("at most 3 connections open"));
     // A handler running (never evicted), then two idle keep-alive connections.
@@ -261,7 +248,9 @@ fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_running_handler_is_kep
 #[test]
 fn at_the_cap_with_every_handler_busy_a_new_client_waits_for_one_to_end() {
     let td = TestDir::new();
-    let server = start(&td, &["--http-max-connections", "1"], None);
+    let server = td
+        .test_http_server(&["--http-max-connections", "1"])
+        .start();
     let port = server.port();
     // The cap, and the one connection accepted past it (whose victim would be closing):
     // both run a handler, none can be evicted.
@@ -304,7 +293,7 @@ fn at_the_cap_with_every_handler_busy_a_new_client_waits_for_one_to_end() {
 #[test]
 fn half_closed_connections_get_their_answer() {
     let td = TestDir::new();
-    let server = start(&td, &[], None);
+    let server = td.test_http_server(&[]).start();
     let port = server.port();
     for (path, body) in [
         // A route on the blocking pool, a static file, an inline route.
@@ -335,7 +324,7 @@ fn half_closed_connections_get_their_answer() {
 #[test]
 fn a_graceful_stop_refuses_new_connections_at_once_while_it_drains() {
     let td = TestDir::new();
-    let mut server = start(&td, &[], None);
+    let mut server = td.test_http_server(&[]).start();
     let port = server.port();
     let slow = std::thread::spawn(move || {
         try_request(

@@ -12,7 +12,7 @@
 //! serde_json, whose limits the host shares) to a json route is a 400, never a 200. After
 //! the run, `/web/health` answers and the log holds no panic.
 
-use inphms_tests::{http_get, wait_until, with_test_addons, Server, TestDir};
+use inphms_tests::{http_get, Server, TestDir};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::{Read, Write};
@@ -523,29 +523,8 @@ fn fuzzed_heads_and_jsonrpc_bodies_never_crash_hang_or_answer_200_to_bad_json() 
     let mut rng = StdRng::seed_from_u64(seed);
 
     let td = TestDir::new();
-    let data = td.join("data");
-    let mut server: Server = td
-        .server([
-            "--addons-path",
-            &with_test_addons(&[]),
-            "--load",
-            "base,web,test_http",
-            "-D",
-            data.to_str().expect("a UTF-8 temporary path"),
-        ])
-        .start();
+    let mut server: Server = td.test_http_server(&[]).start_healthy();
     let port = server.port();
-    assert!(
-        wait_until(Duration::from_secs(60), || {
-            inphms_tests::try_request(
-                port,
-                b"GET /web/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            )
-            .is_ok_and(|r| r.status == 200)
-        }),
-        "no /web/health\n{}",
-        server.stderr()
-    );
 
     let started = Instant::now();
     let (mut heads, mut bodies, mut invalid_json, mut closed) = (0, 0, 0, 0);

@@ -5,45 +5,9 @@
 //! arguments, URL arguments merged in, an inline route), never a handler run with `{}` and a
 //! 200; a number outside a handler argument's type is a JSON-RPC error naming the parameter.
 
-use inphms_tests::{request, wait_until, with_test_addons, Response, Server, TestDir};
+use inphms_tests::{rpc, TestDir};
 use serde_json::Value;
 use std::time::Duration;
-
-/// A server with `base,web,test_http`, answering `/web/health`.
-fn start(td: &TestDir) -> Server {
-    let data = td.join("data");
-    let server = td
-        .server([
-            "--addons-path",
-            &with_test_addons(&[]),
-            "--load",
-            "base,web,test_http",
-            "-D",
-            data.to_str().expect("a UTF-8 temporary path"),
-        ])
-        .start();
-    let port = server.port();
-    let ready = wait_until(Duration::from_secs(60), || {
-        inphms_tests::try_request(
-            port,
-            b"GET /web/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .is_ok_and(|r| r.status == 200)
-    });
-    assert!(ready, "no /web/health\n{}", server.stderr());
-    server
-}
-
-/// `body` posted as `application/json` to `path`.
-fn rpc(port: u16, path: &str, body: &[u8]) -> Response {
-    let mut raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    request(port, &raw)
-}
 
 /// A JSON-RPC body whose `params` are `{"a": <value>, "b": 1}`.
 fn with_a(value: &str) -> Vec<u8> {
@@ -56,7 +20,7 @@ fn with_a(value: &str) -> Vec<u8> {
 #[test]
 fn malformed_params_are_invalid_json_data_on_every_json_route() {
     let td = TestDir::new();
-    let server = start(&td);
+    let server = td.test_http_server(&[]).start_healthy();
     let port = server.port();
     let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
     let digits = format!("1{}", "0".repeat(10_000));
@@ -89,7 +53,7 @@ fn malformed_params_are_invalid_json_data_on_every_json_route() {
             );
         }
         // The same bodies within bounds are served as before.
-        let r = rpc(port, route, &with_a(r#"[[1]]"#));
+        let r = rpc(port, route, with_a(r#"[[1]]"#));
         assert_eq!(r.status, 200, "{route}: {}", r.text());
     }
     // The reason is logged for the operator (the client gets Odoo's fixed text).
@@ -111,7 +75,7 @@ fn malformed_params_are_invalid_json_data_on_every_json_route() {
 #[test]
 fn numbers_outside_an_arguments_type_name_the_parameter() {
     let td = TestDir::new();
-    let server = start(&td);
+    let server = td.test_http_server(&[]).start_healthy();
     let port = server.port();
     // `add(a: i64, b: i64)`.
     for (value, expected) in [
@@ -132,7 +96,7 @@ fn numbers_outside_an_arguments_type_name_the_parameter() {
             "invalid value for parameter 'a': invalid type: floating point `-1e+300`, expected i64",
         ),
     ] {
-        let r = rpc(port, "/test_http/add", &with_a(value));
+        let r = rpc(port, "/test_http/add", with_a(value));
         assert_eq!(r.status, 200, "{value}");
         let body: Value = serde_json::from_slice(&r.body).expect("a JSON-RPC answer");
         assert_eq!(body["id"], 9, "{body}");
@@ -144,7 +108,7 @@ fn numbers_outside_an_arguments_type_name_the_parameter() {
         assert_eq!(body["error"]["data"]["message"], expected, "{value}: {body}");
         assert!(body.get("result").is_none(), "{body}");
     }
-    let r = rpc(port, "/test_http/add", &with_a("-9223372036854775808"));
+    let r = rpc(port, "/test_http/add", with_a("-9223372036854775808"));
     assert_eq!(
         r.text(),
         r#"{"jsonrpc": "2.0", "id": 9, "result": -9223372036854775807}"#

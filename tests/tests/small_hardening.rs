@@ -3,7 +3,7 @@
 //! temporary session files left by a write cut short are removed at start; the SIGQUIT dump
 //! lists a handler stuck past `limit_time_real` with its method, path and database.
 
-use inphms_tests::{http_get, wait_until, with_test_addons, Server, TestDir};
+use inphms_tests::{http_get, wait_until, TestDir};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The host's `limits::MIN_RECYCLE_UPTIME`: the least an image serves before the soft limit
@@ -12,37 +12,12 @@ const RECYCLE_UPTIME: Duration = Duration::from_secs(10);
 /// The host's `limits::CHECK_INTERVAL`: how often the soft limit is checked.
 const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
-/// A server with `base,web,test_http`, its data folder `<td>/data`, and `args`, answering
-/// `/web/health`.
-fn start(td: &TestDir, args: &[&str]) -> Server {
-    let data = td.join("data");
-    let tests = with_test_addons(&[]);
-    let mut all = vec![
-        "--addons-path",
-        &tests,
-        "--load",
-        "base,web,test_http",
-        "-D",
-        data.to_str().expect("a UTF-8 temporary path"),
-    ];
-    all.extend_from_slice(args);
-    let server = td.server(all).start();
-    let port = server.port();
-    let ready = wait_until(Duration::from_secs(60), || {
-        inphms_tests::try_request(
-            port,
-            b"GET /web/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .is_ok_and(|r| r.status == 200)
-    });
-    assert!(ready, "no /web/health\n{}", server.stderr());
-    server
-}
-
 #[test]
 fn a_soft_limit_below_the_startup_rss_warns_once_and_does_not_loop() {
     let td = TestDir::new();
-    let server = start(&td, &["--limit-memory-soft", "1048576"]);
+    let server = td
+        .test_http_server(&["--limit-memory-soft", "1048576"])
+        .start_healthy();
     let ready = Instant::now();
     let warning =
         "limit_memory_soft (1048576 bytes) is below the memory the server uses after start-up";
@@ -85,7 +60,7 @@ fn stale_temporary_session_files_are_removed_at_start() {
             .and_then(|f| f.set_modified(two_minutes_ago))
             .expect("set the mtime");
     }
-    let server = start(&td, &[]);
+    let server = td.test_http_server(&[]).start_healthy();
     assert!(
         server.wait_for_log(
             "removed 1 stale temporary session file(s)",
@@ -105,7 +80,9 @@ fn stale_temporary_session_files_are_removed_at_start() {
 #[test]
 fn the_sigquit_dump_lists_a_stuck_handler_with_its_path() {
     let td = TestDir::new();
-    let server = start(&td, &["--limit-time-real", "1"]);
+    let server = td
+        .test_http_server(&["--limit-time-real", "1"])
+        .start_healthy();
     let port = server.port();
     let r = http_get(port, "/test_http/sleep/8000?why=stuck", &[]);
     assert_eq!(r.status, 504, "{}", r.text());

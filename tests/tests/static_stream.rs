@@ -10,7 +10,8 @@
 //! Build first: `cargo build --workspace`, then `cargo test -p inphms-tests --test
 //! static_stream`.
 
-use inphms_tests::{http_get, test_addon_src, wait_until, Server, TestDir};
+use inphms_tests::bodies::status_kib;
+use inphms_tests::{http_get, test_addon_src, Server, TestDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,38 +60,15 @@ fn start_with_big_file(td: &TestDir, big: &[u8]) -> Server {
     std::fs::write(copy.join("static/big.bin"), big).expect("write the big static file");
     let addons = td.join("addons");
     let data = td.join("data");
-    let server = td
-        .server([
-            "--load",
-            "base,web,test_http",
-            "-D",
-            data.to_str().unwrap(),
-            "--addons-path",
-            addons.to_str().unwrap(),
-        ])
-        .start();
-    let port = server.port();
-    assert!(
-        wait_until(Duration::from_secs(60), || {
-            inphms_tests::try_request(
-                port,
-                b"GET /web/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            )
-            .is_ok_and(|r| r.status == 200)
-        }),
-        "the server never answered /web/health\n{}",
-        server.stderr()
-    );
-    server
-}
-
-/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    td.server([
+        "--load",
+        "base,web,test_http",
+        "-D",
+        data.to_str().unwrap(),
+        "--addons-path",
+        addons.to_str().unwrap(),
+    ])
+    .start_healthy()
 }
 
 /// What one slow reader got.

@@ -6,6 +6,9 @@
 //! `200 Hello, World!` after reading its body. What it does not have is the host's
 //! application path, which is what the ratios measure.
 //!
+//! It takes a socket-activated listener (`LISTEN_FDS`, as systemd and the suite hand one
+//! over) as the host does, and binds `0.0.0.0:PORT` only without one.
+//!
 //! ```text
 //! bench-baseline -p PORT [--spawn-blocking | --block-in-place] [--max-blocking-threads N]
 //! ```
@@ -59,12 +62,12 @@ fn main() {
             other => usage(&format!("unknown argument '{other}'")),
         }
     }
-    // As the host: bind before the runtime starts its threads.
-    let listener = std::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
-        .unwrap_or_else(|e| {
-            eprintln!("bench-baseline: cannot listen on port {port}: {e}");
-            std::process::exit(1)
-        });
+    // As the host: take the socket-activated listener, else bind, before the runtime starts
+    // its threads.
+    let listener = listen(port).unwrap_or_else(|e| {
+        eprintln!("bench-baseline: cannot listen on port {port}: {e}");
+        std::process::exit(1)
+    });
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all().thread_name("bench-baseline");
     if let Some(n) = max_blocking {
@@ -72,6 +75,16 @@ fn main() {
     }
     let runtime = runtime.build().expect("tokio runtime");
     runtime.block_on(serve(listener, mode));
+}
+
+/// As the host's `http::server::listen`: the socket-activated listener when `LISTEN_FDS` and
+/// `LISTEN_PID` name this process (the suite hands one over: no port race), else `port` on
+/// every interface.
+fn listen(port: u16) -> std::io::Result<std::net::TcpListener> {
+    if let Ok(Some(listener)) = listenfd::ListenFd::from_env().take_tcp_listener(0) {
+        return Ok(listener);
+    }
+    std::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port)))
 }
 
 fn usage(error: &str) -> ! {

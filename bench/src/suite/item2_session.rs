@@ -7,10 +7,10 @@
 //! - **Target**: the session read on `/web/health` at ≥ 0.6x the baseline's requests per
 //!   second; the handler's read and the write are measured, no target.
 
-use crate::client;
 use crate::loadgen::Load;
 use crate::model::{Scenario, Targets};
 use crate::servers::{Kind, Server};
+use inphms_test_support::http;
 use std::time::Duration;
 
 /// The addons of the host of item 2 (`test_http` has the session routes).
@@ -56,12 +56,12 @@ pub const SCENARIOS: &[Scenario] = &[
 
 /// Creates a session holding `x = "1"` (`/test_http/set/x/1`) and returns its id.
 fn session(server: &Server) -> Result<String, String> {
-    let r = client::request(
+    let r = http::send(
         server.port,
         "GET",
         "/test_http/set/x/1",
         &[],
-        None,
+        b"",
         Duration::from_secs(5),
     )
     .map_err(|e| format!("/test_http/set/x/1: {e}"))?;

@@ -11,8 +11,9 @@ use super::swap_host::{expect_version, swap_build, swap_server};
 use crate::loadgen::{Load, Stats};
 use crate::model::{fmt_mib, fmt_ratio, verdict, Options, Row};
 use crate::procfs;
-use crate::servers::{self, install_library, Env};
+use crate::servers::{install_library, Env};
 use crate::stats::{max, median, min};
+use inphms_test_support::process;
 use std::time::Duration;
 
 /// The milliseconds of the host's `generation N serving after X ms` line in `log`.
@@ -71,7 +72,7 @@ pub fn item7_swap(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
                 let pid = server.pid;
                 std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(300));
-                    servers::signal(pid, "HUP")
+                    process::signal(pid, "HUP")
                 })
             });
             let st = run(Duration::from_secs(1))?;

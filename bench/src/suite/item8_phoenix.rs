@@ -8,10 +8,10 @@
 //! - **Target**: no refused connection.
 
 use super::swap_host::{swap_build, swap_server};
-use crate::client;
 use crate::model::{verdict, Options, Row};
 use crate::servers::{install_library, Env};
 use crate::stats::{max, percentile};
+use inphms_test_support::http;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -45,12 +45,12 @@ fn phoenix_client(
         let deadline = Instant::now() + Duration::from_secs(120);
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             let start = Instant::now();
-            let r = client::request(
+            let r = http::send(
                 port,
                 "GET",
                 "/test_swap/version",
                 &[],
-                None,
+                b"",
                 Duration::from_secs(10),
             );
             let end = Instant::now();

@@ -5,11 +5,11 @@
 //! - **Baseline**: none.
 //! - **Target**: none (measured).
 
-use crate::loadgen::run_bounded;
 use crate::model::{Options, Row};
 use crate::pg;
 use crate::servers::{addon_source, host_command, stage_addon, Env, Kind, Server};
 use crate::stats::{max, median, percentile};
+use inphms_test_support::process::run_bounded;
 use std::time::{Duration, Instant};
 
 /// Item 9: cron. A database of the suite's own, with `test_db` installed (its cron handler
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
     let triggers = if opts.quick { 20 } else { 50 };
     const JOBS: usize = 1000;
-    let db = pg::Database::new("cron")?;
+    let db = pg::database("cron")?;
     let dir = env.scratch("cron")?;
     let addons = dir.join("addons");
     stage_addon(
@@ -49,12 +49,20 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
             "-i",
             "test_db",
         ]);
-    let (ok, _, err) = run_bounded(&mut init, Duration::from_secs(120))?;
-    if !ok {
-        return Err(format!("creating {} with test_db failed:\n{err}", db.name));
+    let done = run_bounded(&mut init, Duration::from_secs(120))?;
+    if !done.success() {
+        let how = if done.timed_out {
+            " (killed after 120 s)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "creating {} with test_db failed{how}:\n{}",
+            db.name, done.stderr
+        ));
     }
-    db.sql("CREATE TABLE bench_notify (job_id integer PRIMARY KEY, sent timestamp NOT NULL)")?;
-    db.sql(&format!(
+    db.try_sql("CREATE TABLE bench_notify (job_id integer PRIMARY KEY, sent timestamp NOT NULL)")?;
+    db.try_sql(&format!(
         "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
          SELECT 'bench notify ' || n, 'test_db.write_row', 1, 'days', now() AT TIME ZONE 'UTC' + interval '1 day' \
          FROM generate_series(1, {triggers}) n"
@@ -89,7 +97,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
         })?;
     std::thread::sleep(Duration::from_millis(500));
     let ids: Vec<i64> = db
-        .sql("SELECT id FROM ir_cron WHERE cron_name LIKE 'bench notify %' ORDER BY id")?
+        .try_sql("SELECT id FROM ir_cron WHERE cron_name LIKE 'bench notify %' ORDER BY id")?
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect();
@@ -97,7 +105,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
         |sql: &str, want: &str, timeout: Duration, every: Duration| -> Result<(), String> {
             let started = Instant::now();
             loop {
-                let got = db.sql(sql)?;
+                let got = db.try_sql(sql)?;
                 if got == want {
                     return Ok(());
                 }
@@ -111,7 +119,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
             }
         };
     for id in &ids {
-        db.sql(&format!(
+        db.try_sql(&format!(
             "BEGIN; INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES ({id}, now() AT TIME ZONE 'UTC'); \
              INSERT INTO bench_notify (job_id, sent) VALUES ({id}, clock_timestamp() AT TIME ZONE 'UTC'); \
              SELECT pg_notify('cron_trigger', '{}'); COMMIT;",
@@ -127,7 +135,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
         )?;
     }
     let latencies: Vec<f64> = db
-        .sql("SELECT extract(epoch FROM l.started - n.sent) * 1000 FROM bench_notify n JOIN test_db_cron_log l USING (job_id) ORDER BY 1")?
+        .try_sql("SELECT extract(epoch FROM l.started - n.sent) * 1000 FROM bench_notify n JOIN test_db_cron_log l USING (job_id) ORDER BY 1")?
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect();
@@ -140,7 +148,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
     }
     eprintln!("bench: cron NOTIFY-to-start latencies (ms, sorted): {latencies:.1?}");
 
-    db.sql(&format!(
+    db.try_sql(&format!(
         "BEGIN; INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
          SELECT 'bench job ' || n, 'test_db.write_row', 1, 'days', now() AT TIME ZONE 'UTC' - interval '1 hour' \
          FROM generate_series(1, {JOBS}) n; \
@@ -155,7 +163,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
         // Rarely: the end time comes from the database, and each psql costs CPU.
         Duration::from_secs(1),
     )?;
-    let row = db.sql(
+    let row = db.try_sql(
         "SELECT extract(epoch FROM max(c.last_end) - (SELECT sent FROM bench_notify WHERE job_id = 0)), \
          extract(epoch FROM min(c.last_start) - (SELECT sent FROM bench_notify WHERE job_id = 0)) * 1000, \
          count(*) FILTER (WHERE c.last_outcome <> 'done'), \

@@ -2,8 +2,8 @@
 //! of its own, where a swap installs the other release build (`v1`, `v2`) before the
 //! SIGHUP; and the check of which build answers.
 
-use crate::client;
 use crate::servers::{addon_source, stage_addon, Env, Kind, Server};
+use inphms_test_support::http;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,12 +57,12 @@ pub(super) fn swap_server(
 
 /// Checks that `/test_swap/version` answers `variant`.
 pub(super) fn expect_version(server: &Server, variant: &str) -> Result<(), String> {
-    let r = client::request(
+    let r = http::send(
         server.port,
         "GET",
         "/test_swap/version",
         &[],
-        None,
+        b"",
         Duration::from_secs(5),
     )
     .map_err(|e| format!("/test_swap/version: {e}"))?;

@@ -4,23 +4,28 @@
 //! a round alternate baselines and host.
 
 use super::scenarios;
-use crate::client;
 use crate::loadgen::Load;
 use crate::model::{fmt_ms, Measured, Options, Sample, Scenario};
 use crate::procfs::{self, Counters};
 use crate::servers::{Env, Server};
+use inphms_test_support::http;
 use std::time::Duration;
 
 /// Builds the scenario's load for `server` and checks its first request (status 200 and
 /// the expected text).
 pub fn first_request(sc: &Scenario, server: &Server) -> Result<Load, String> {
     let load = (sc.load)(server)?;
-    let first = client::request(
+    let headers: Vec<(&str, &str)> = load
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let first = http::send(
         server.port,
         load.method,
         &load.first_path(),
-        &load.headers,
-        load.body.as_deref(),
+        &headers,
+        load.body.as_deref().unwrap_or("").as_bytes(),
         Duration::from_secs(5),
     )
     .map_err(|e| format!("{}: first request: {e}", sc.key))?;

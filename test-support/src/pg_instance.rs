@@ -169,7 +169,7 @@ impl PgInstance {
 
     /// Waits until the server answers a query (at most `timeout`).
     pub fn wait_ready(&self, timeout: Duration) -> bool {
-        crate::wait_until(timeout, || self.try_psql("postgres", "SELECT 1").is_ok())
+        crate::process::wait_until(timeout, || self.try_psql("postgres", "SELECT 1").is_ok())
     }
 }
 
@@ -211,7 +211,7 @@ fn pg_bin() -> PathBuf {
 
 /// `program` run as the `postgres` user when the tests run as root, else as ourselves.
 fn as_postgres(program: &Path) -> Command {
-    if crate::is_root() {
+    if crate::process::is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(program);
         c
@@ -225,7 +225,7 @@ fn postgres_ids() -> (u32, u32) {
     let id = |flag: &str| -> u32 {
         let mut c = Command::new("id");
         c.arg(flag);
-        if crate::is_root() {
+        if crate::process::is_root() {
             c.arg("postgres");
         }
         let out = c.output().expect("run id");

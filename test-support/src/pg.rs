@@ -1,6 +1,7 @@
-//! PostgreSQL for the integration tests: the server at `127.0.0.1:5432` (trust auth), used
-//! as the current user through `psql`. Each test makes its own databases, named
-//! `inphms_test_<pid>_<n>`, dropped when their [`TestDb`] guard drops. Without PostgreSQL
+//! PostgreSQL for the integration tests and the benchmarks: the server at `127.0.0.1:5432`
+//! (trust auth), used as the current user through `psql`. Each test makes its own
+//! databases, named `inphms_test_<pid>_<n>` (the benchmarks name theirs,
+//! [`TestDb::try_named`]), dropped when their [`TestDb`] guard drops. Without PostgreSQL
 //! the tests fail with "PostgreSQL is not reachable at 127.0.0.1:5432: ...", never skip.
 
 use std::process::Command;
@@ -71,9 +72,16 @@ pub fn psql_at(
 
 /// Panics with a clear message when PostgreSQL cannot be reached.
 pub fn require() {
-    if let Err(e) = try_psql("postgres", "SELECT 1") {
-        panic!("PostgreSQL is not reachable at {HOST}:{PORT}: {e}");
+    if let Err(e) = reachable() {
+        panic!("{e}");
     }
+}
+
+/// Whether PostgreSQL can be reached: the error says where it was looked for and why not.
+pub fn reachable() -> Result<(), String> {
+    try_psql("postgres", "SELECT 1")
+        .map(drop)
+        .map_err(|e| format!("PostgreSQL is not reachable at {HOST}:{PORT}: {e}"))
 }
 
 /// A database name unique to this test process.
@@ -96,13 +104,19 @@ pub struct TestDb {
 impl TestDb {
     /// A new name (the database does not exist yet).
     pub fn new(tag: &str) -> TestDb {
-        require();
-        let name = unique_name(tag);
+        TestDb::try_named(unique_name(tag)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The guard of the database `name` (not created; an earlier one of that name is
+    /// dropped), or why PostgreSQL cannot be reached.
+    pub fn try_named(name: impl Into<String>) -> Result<TestDb, String> {
+        reachable()?;
+        let db = TestDb { name: name.into() };
         let _ = try_psql(
             "postgres",
-            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.name),
         );
-        TestDb { name }
+        Ok(db)
     }
 
     /// A new, empty database.
@@ -115,6 +129,12 @@ impl TestDb {
     /// [`psql`] on this database.
     pub fn sql(&self, sql: &str) -> String {
         psql(&self.name, sql)
+    }
+
+    /// [`try_psql`] on this database, the error naming the database and the statement.
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
+        try_psql(&self.name, sql)
+            .map_err(|e| format!("psql on {} failed: {e}\nSQL: {sql}", self.name))
     }
 }
 
