@@ -3,6 +3,7 @@
 //! the handler inline or on the blocking pool (with its [`StartGate`] and time limit), and
 //! the answer with the session saved ([`Application::answer`]).
 
+use super::params::{form_params, rpc_params, Params};
 use super::*;
 
 impl Application {
@@ -40,9 +41,12 @@ impl Application {
         Ok(Head { ws_accept, limit })
     }
 
-    /// The request, its body read, up to its handler: the json dispatcher's content type,
-    /// `auth`, the parameters and CSRF, the session's id, the websocket; then the handler,
-    /// called inline ([`Application::runs_inline`]) or left for the blocking pool.
+    /// The request, its body read, up to its handler: the json dispatcher's content type
+    /// ([`content_type`]), `auth` ([`Application::check_auth`]), the parameters and CSRF
+    /// ([`Application::params`]), the session's id, the websocket
+    /// ([`Application::open_websocket`]); then the handler, called inline
+    /// ([`Application::runs_inline`]) or left for the blocking pool
+    /// ([`Application::prepare`]).
     pub(super) fn call(
         self: &Arc<Self>,
         ctx: &Ctx,
@@ -54,145 +58,189 @@ impl Application {
     ) -> Dispatched {
         let route = &entry.route;
         let Head { ws_accept, limit } = head;
-        let routing_type = route.routing_type.as_str();
-        // Read only where it matters: a json route, or a body to parse.
-        let content_type = if routing_type == "json" || !body.is_empty() {
-            ctx.header(CONTENT_TYPE)
-        } else {
-            None
+        let content_type = match content_type(ctx, route, &body) {
+            Ok(c) => c,
+            Err(resp) => return Dispatched::Answered(resp),
         };
-        if routing_type == "json" && !disp::is_json_mimetype(content_type) {
-            let pattern = route
-                .paths
-                .first()
-                .map(RString::as_str)
-                .unwrap_or(ctx.path());
-            return Dispatched::Answered(response::html_error(
-                400,
-                Some(&format!(
-                    "Request inferred type is compatible with ['http'] but '{pattern}' is type='json'."
-                )),
-            ));
+        if let Err(resp) = self.check_auth(ctx, route, &session) {
+            return Dispatched::Answered(resp);
         }
-
-        let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
-        if route.auth.as_str() == "user" && !authenticated {
-            let expired = disp_error(
-                inphms_sdk::abi::ErrorKind::SessionExpired,
-                "Session expired",
-            );
-            return Dispatched::Answered(match routing_type {
-                "json" => disp::jsonrpc_error(&Value::Null, &expired, self.dev()),
-                _ => disp::http_error(&expired, &ctx.werkzeug_full_path()),
-            });
-        }
-
-        let mut jsonrpc_id = Value::Null;
-        // A json route's `params` as the body has them, when nothing is merged into them.
-        let mut raw_params: Option<&str> = None;
-        let params = match routing_type {
-            "json" => {
-                let rpc = match disp::parse_jsonrpc_view(&body) {
-                    Ok(r) => r,
-                    Err(resp) => return Dispatched::Answered(*resp),
-                };
-                jsonrpc_id = rpc.id;
-                match rpc.params {
-                    Ok(disp::RpcParams::Raw(raw)) if args.is_empty() => {
-                        raw_params = Some(raw.get());
-                        Map::new()
-                    }
-                    Ok(disp::RpcParams::Raw(raw)) => {
-                        // Checked by the view: this parse succeeds, never a silent `{}`.
-                        let mut p: Map<String, Value> = match serde_json::from_str(raw.get()) {
-                            Ok(p) => p,
-                            Err(_) => {
-                                return Dispatched::Answered(response::plain(
-                                    400,
-                                    "Invalid JSON data",
-                                ))
-                            }
-                        };
-                        p.extend(args);
-                        p
-                    }
-                    Ok(disp::RpcParams::Parsed(mut p)) => {
-                        p.extend(args);
-                        p
-                    }
-                    Err(message) => {
-                        let e = disp_error(inphms_sdk::abi::ErrorKind::Internal, &message);
-                        return Dispatched::Answered(disp::jsonrpc_error(
-                            &jsonrpc_id,
-                            &e,
-                            self.dev(),
-                        ));
-                    }
-                }
-            }
-            _ => {
-                let mut p = match http_params(ctx.query(), content_type, &body) {
-                    Ok(p) => p,
-                    Err(resp) => return Dispatched::Answered(*resp),
-                };
-                let token = if p.is_empty() {
-                    None
-                } else {
-                    p.remove("csrf_token")
-                };
-                if routing_type == "http"
-                    && route.csrf
-                    && !CSRF_FREE_METHODS.contains(&ctx.method.as_str())
-                {
-                    let valid = token.as_ref().and_then(Value::as_str).is_some_and(|t| {
-                        let sid = session.sid.as_deref().unwrap_or("");
-                        csrf::validate(&self.csrf_secret, sid, t, now())
-                    });
-                    if !valid {
-                        tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path());
-                        return Dispatched::Answered(response::html_error(
-                            400,
-                            Some("Session expired (invalid CSRF token)"),
-                        ));
-                    }
-                }
-                if !args.is_empty() {
-                    p.extend(args);
-                }
-                p
-            }
+        let params = match self.params(ctx, route, content_type, &body, args, &session) {
+            Ok(p) => p,
+            Err(resp) => return Dispatched::Answered(resp),
         };
-
         // A route that can save the session needs its id now (a CSRF token, a login);
         // one that cannot sees an empty id for a new session.
         if route.save_session {
             session.sid(&*self.sessions);
         }
-        // A websocket route opens its socket first: the request carries its id.
-        let socket = match ws_accept {
-            None => None,
-            Some(accept) => {
-                let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
-                let Some(on_upgrade) = on_upgrade else {
-                    return Dispatched::Answered(response::html_error(
-                        400,
-                        Some("The connection cannot be upgraded"),
-                    ));
-                };
-                let addon = self
-                    .addons
-                    .get(entry.addon as usize)
-                    .map(|a| a.name.as_str())
-                    .unwrap_or("");
-                let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
-                Some((accept, opened))
-            }
+        let socket = match self.open_websocket(ctx, entry, ws_accept, limit) {
+            Ok(s) => s,
+            Err(resp) => return Dispatched::Answered(resp),
         };
+        let Params {
+            jsonrpc_id,
+            raw,
+            parsed,
+        } = params;
+        let prepared = self.prepare(
+            ctx,
+            entry,
+            &body,
+            &session,
+            raw,
+            parsed,
+            socket.as_ref().map(|(_, opened)| opened.id),
+        );
+        // Moved, not copied: a handler on the pool holds the body (and its charge to the
+        // memory budget) until it returns.
+        let prepared = match prepared {
+            Prepared::ForPool(owned) => Prepared::ForPool(owned.with_body(body)),
+            called => called,
+        };
+        let rest = Rest {
+            jsonrpc_id,
+            session,
+        };
+        match prepared {
+            Prepared::Called(outcome) => {
+                Dispatched::Answered(self.answer(ctx, entry, rest, Ok(outcome)))
+            }
+            Prepared::ForPool(owned) => {
+                if let Some((accept, opened)) = socket {
+                    self.run_websocket(entry, owned, opened.id);
+                    return Dispatched::Answered(websocket::switching_protocols(&accept));
+                }
+                Dispatched::Pool(Box::new((owned, rest)))
+            }
+        }
+    }
+
+    /// A route with `auth = "user"` needs a logged-in session: else "Session expired" (a
+    /// 303 to the login page, or the JSON-RPC error).
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn check_auth(
+        &self,
+        ctx: &Ctx,
+        route: &RouteDescriptor,
+        session: &LoadedSession,
+    ) -> Result<(), HttpResult> {
+        let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
+        if route.auth.as_str() != "user" || authenticated {
+            return Ok(());
+        }
+        let expired = disp_error(
+            inphms_sdk::abi::ErrorKind::SessionExpired,
+            "Session expired",
+        );
+        Err(match route.routing_type.as_str() {
+            "json" => disp::jsonrpc_error(&Value::Null, &expired, self.dev()),
+            _ => disp::http_error(&expired, &ctx.werkzeug_full_path()),
+        })
+    }
+
+    /// The handler's parameters: a json route's JSON-RPC `params` ([`rpc_params`]), or the
+    /// http ones ([`form_params`]) with the CSRF check ([`Application::check_csrf`]).
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn params<'b>(
+        &self,
+        ctx: &Ctx,
+        route: &RouteDescriptor,
+        content_type: Option<&str>,
+        body: &'b [u8],
+        args: Map<String, Value>,
+        session: &LoadedSession,
+    ) -> Result<Params<'b>, HttpResult> {
+        if route.routing_type.as_str() == "json" {
+            return rpc_params(body, args, self.dev());
+        }
+        let (parsed, token) = form_params(ctx.query(), content_type, body, args)?;
+        self.check_csrf(ctx, route, token.as_ref(), session)?;
+        Ok(Params {
+            jsonrpc_id: Value::Null,
+            raw: None,
+            parsed,
+        })
+    }
+
+    /// Odoo's CSRF check: an http route with `csrf`, on a method that needs it, needs a
+    /// valid `csrf_token` parameter for the session's id (else 400).
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn check_csrf(
+        &self,
+        ctx: &Ctx,
+        route: &RouteDescriptor,
+        token: Option<&Value>,
+        session: &LoadedSession,
+    ) -> Result<(), HttpResult> {
+        if route.routing_type.as_str() != "http"
+            || !route.csrf
+            || CSRF_FREE_METHODS.contains(&ctx.method.as_str())
+        {
+            return Ok(());
+        }
+        let valid = token.and_then(Value::as_str).is_some_and(|t| {
+            let sid = session.sid.as_deref().unwrap_or("");
+            csrf::validate(&self.csrf_secret, sid, t, now())
+        });
+        if valid {
+            return Ok(());
+        }
+        tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path());
+        Err(response::html_error(
+            400,
+            Some("Session expired (invalid CSRF token)"),
+        ))
+    }
+
+    /// A websocket route opens its socket before its handler runs (the request carries its
+    /// id): the accept key and the opened socket; 400 when the connection cannot upgrade.
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn open_websocket(
+        &self,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        ws_accept: Option<String>,
+        limit: u64,
+    ) -> Result<Option<(String, websocket::Opened)>, HttpResult> {
+        let Some(accept) = ws_accept else {
+            return Ok(None);
+        };
+        let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(on_upgrade) = on_upgrade else {
+            return Err(response::html_error(
+                400,
+                Some("The connection cannot be upgraded"),
+            ));
+        };
+        let addon = self
+            .addons
+            .get(entry.addon as usize)
+            .map(|a| a.name.as_str())
+            .unwrap_or("");
+        let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
+        Ok(Some((accept, opened)))
+    }
+
+    /// The request as the addon reads it, and its handler called inline
+    /// ([`Application::runs_inline`]), or the request copied for the blocking pool (but for
+    /// its body, which the caller moves into it).
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        body: &RequestBody,
+        session: &LoadedSession,
+        raw_params: Option<&str>,
+        params: Map<String, Value>,
+        socket: Option<u64>,
+    ) -> Prepared {
         let inline = socket.is_none() && self.runs_inline(entry);
         // The addon reads views of these values (nothing is copied to cross), made in this
         // block and used before any await: by the inline call, or copied for the blocking
         // pool. So none of them is held by (and copied with) the request's future.
-        let prepared = {
+        {
             let session_json = session.json();
             let params = if let Some(raw) = raw_params {
                 std::borrow::Cow::Borrowed(raw)
@@ -207,7 +255,7 @@ impl Application {
                     path: ctx.path().into(),
                     query_string: ctx.query().into(),
                     headers: RSlice::from_slice(headers),
-                    body: RSlice::from_slice(&body),
+                    body: RSlice::from_slice(body),
                     remote_addr: (*ctx.remote_addr).into(),
                     scheme: ctx.client.scheme.as_str().into(),
                     host: ctx.client.host.as_deref().unwrap_or("").into(),
@@ -216,7 +264,7 @@ impl Application {
                     session: session_json.as_ref().into(),
                     params: params.as_ref().into(),
                     dev_mode: self.dev(),
-                    websocket: socket.as_ref().map(|(_, opened)| opened.id).into(),
+                    websocket: socket.into(),
                 };
                 if inline {
                     Prepared::Called(self.run_inline(entry, request))
@@ -230,36 +278,6 @@ impl Application {
                     Prepared::ForPool(OwnedRequest::capture(&request, params_in_body))
                 }
             })
-        };
-        // Moved, not copied: a handler on the pool holds the body (and its charge to the
-        // memory budget) until it returns.
-        let prepared = match prepared {
-            Prepared::ForPool(owned) => Prepared::ForPool(owned.with_body(body)),
-            called => called,
-        };
-        match prepared {
-            Prepared::Called(outcome) => Dispatched::Answered(self.answer(
-                ctx,
-                entry,
-                Rest {
-                    jsonrpc_id,
-                    session,
-                },
-                Ok(outcome),
-            )),
-            Prepared::ForPool(owned) => {
-                if let Some((accept, opened)) = socket {
-                    self.run_websocket(entry, owned, opened.id);
-                    return Dispatched::Answered(websocket::switching_protocols(&accept));
-                }
-                Dispatched::Pool(Box::new((
-                    owned,
-                    Rest {
-                        jsonrpc_id,
-                        session,
-                    },
-                )))
-            }
         }
     }
 
@@ -632,4 +650,34 @@ pub(super) fn with_header_views<R>(
         views[*i].1 = RStr::from(text.as_str());
     }
     f(&views)
+}
+
+/// The request's content type, read only where it matters (a json route, or a body to
+/// parse); a json route needs a JSON one (else 400, as Odoo's dispatcher inference says).
+#[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+fn content_type<'c>(
+    ctx: &'c Ctx,
+    route: &RouteDescriptor,
+    body: &[u8],
+) -> Result<Option<&'c str>, HttpResult> {
+    let routing_type = route.routing_type.as_str();
+    let content_type = if routing_type == "json" || !body.is_empty() {
+        ctx.header(CONTENT_TYPE)
+    } else {
+        None
+    };
+    if routing_type == "json" && !disp::is_json_mimetype(content_type) {
+        let pattern = route
+            .paths
+            .first()
+            .map(RString::as_str)
+            .unwrap_or(ctx.path());
+        return Err(response::html_error(
+            400,
+            Some(&format!(
+                "Request inferred type is compatible with ['http'] but '{pattern}' is type='json'."
+            )),
+        ));
+    }
+    Ok(content_type)
 }

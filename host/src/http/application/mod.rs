@@ -32,7 +32,6 @@ mod serve;
 
 use cors::add_cors;
 use dispatch::{route_finish, Dispatched};
-use params::http_params;
 pub use serve::{Handled, Pending};
 
 use super::addon_request::OwnedRequest;
@@ -446,4 +445,33 @@ pub fn csrf_token(sid: &str, lifetime: u64) -> String {
         lifetime
     };
     csrf::token(&app.csrf_secret, sid, now(), lifetime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_db_records_the_database_once_and_leaves_a_default_session_alone() {
+        // A new session without a database stays the default one (nothing to save).
+        let mut s = LoadedSession::new();
+        record_db(&mut s, None);
+        assert!(s.data.is_none());
+        // The database goes in, as Odoo's `session.db`.
+        record_db(&mut s, Some("db1"));
+        assert_eq!(s.get("db"), Some(&Value::String("db1".into())));
+        // Already there: the session is not touched (its data stays shared).
+        let before = s.data.clone().expect("data after recording");
+        record_db(&mut s, Some("db1"));
+        let after = s.data.clone().expect("data kept");
+        assert!(Arc::ptr_eq(&before, &after));
+        // Another database replaces it; none is recorded as null.
+        record_db(&mut s, Some("db2"));
+        assert_eq!(s.get("db"), Some(&Value::String("db2".into())));
+        record_db(&mut s, None);
+        assert_eq!(s.get("db"), Some(&Value::Null));
+        let before = s.data.clone().expect("data");
+        record_db(&mut s, None);
+        assert!(Arc::ptr_eq(&before, s.data.as_ref().expect("data")));
+    }
 }
