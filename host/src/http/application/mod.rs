@@ -20,17 +20,23 @@
 //!
 //! A generation never changes once built; a swap builds a new one (see `service`).
 //!
-//! This module holds [`Application`], its construction, the per-database applications and
-//! the request context; the request path is split by job: `serve` (the sync-first
-//! `handle` and the async `serve`), `dispatch` (the route's checks, the addon's handler,
-//! the answer), `params` (Odoo's http parameters) and `cors` (the CORS headers).
+//! This module holds [`Application`], its construction, the choice of the database's
+//! application and the access log; the rest is split by job: `ctx` (the request context),
+//! `serve` (the sync-first `handle` and the async `serve`), `dispatch` (the route's checks,
+//! the addon's handler, the answer), `params` (Odoo's http parameters), `cors` (the CORS
+//! headers) and `current` (the generation running on this thread).
 
 mod cors;
+mod ctx;
+mod current;
 mod dispatch;
 mod params;
 mod serve;
 
 use cors::add_cors;
+use ctx::Ctx;
+pub use current::{call_endpoint, csrf_token};
+use current::{error_outcome, CURRENT};
 use dispatch::{route_finish, Dispatched};
 pub use serve::{Handled, Pending};
 
@@ -97,115 +103,6 @@ impl std::fmt::Debug for Application {
             .field("generation", &self.generation)
             .field("addons", &self.addons.len())
             .finish()
-    }
-}
-
-thread_local! {
-    /// The generation whose addon code runs on this thread (for endpoint calls from
-    /// dispatchers, which come back through the host API on the same thread).
-    static CURRENT: RefCell<Option<Arc<Application>>> = const { RefCell::new(None) };
-}
-
-/// Calls a route's endpoint for a dispatcher, in the generation running on this thread.
-pub fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome {
-    let app = CURRENT.with(|c| c.borrow().clone());
-    let Some(app) = app else {
-        return error_outcome("endpoint called outside of a request");
-    };
-    let Some(addon) = app.addons.get(endpoint.addon as usize) else {
-        return error_outcome("endpoint of an unknown addon");
-    };
-    (addon.library.module.call())(Invocation {
-        kind: ItemKind::Route,
-        item: endpoint.route,
-        request: ROption::RSome(request),
-        endpoint: ROption::RNone,
-        args: RVec::new(),
-    })
-}
-
-fn error_outcome(message: &str) -> Outcome {
-    Outcome {
-        error: ROption::RSome(disp::internal_error(message)),
-        ..Outcome::default()
-    }
-}
-
-/// What the request path needs to know about one request, gathered once.
-struct Ctx {
-    started: Instant,
-    /// The request waited for the concurrency cap before [`Application::handle`]: `started`
-    /// is then too old to judge the cached database list's freshness by.
-    waited: bool,
-    method: Method,
-    /// The request target as received (path and query, percent-encoded).
-    uri: hyper::Uri,
-    /// The path, percent-decoded (see [`Ctx::path`]): only when decoding changed it.
-    decoded_path: Option<String>,
-    headers: HeaderMap,
-    client: proxy::ClientInfo,
-    /// The client address as text.
-    remote_addr: Arc<str>,
-    version: &'static str,
-    http_version: Version,
-    /// The direct peer (before proxy mode).
-    peer: SocketAddr,
-    /// hyper's handle on the connection, taken by a websocket route.
-    upgrade: Mutex<Option<OnUpgrade>>,
-    /// The request's entry in the in-flight table (SIGQUIT's dump), left when dropped.
-    tracked: super::inflight::Guard,
-    /// The database the request is served in, once chosen: the access log's and the
-    /// in-flight table's (Odoo's `threading.current_thread().dbname`).
-    db: std::sync::OnceLock<String>,
-}
-
-impl Ctx {
-    /// The path, percent-encoded as received.
-    fn raw_path(&self) -> &str {
-        self.uri.path()
-    }
-
-    /// The path, percent-decoded.
-    fn path(&self) -> &str {
-        self.decoded_path.as_deref().unwrap_or(self.uri.path())
-    }
-
-    /// Path and query as received, for redirects and the access log.
-    fn full_path(&self) -> &str {
-        self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    }
-
-    /// The query string as received (empty without one).
-    fn query(&self) -> &str {
-        self.uri.query().unwrap_or("")
-    }
-
-    /// A header's value as text; `name` is best one of hyper's constants (a `&str` is
-    /// parsed into a header name on every call).
-    fn header(&self, name: impl hyper::header::AsHeaderName) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The `db` field of the query string (Odoo's `?db=`).
-    fn query_db(&self) -> Option<String> {
-        form_urlencoded::parse(self.query().as_bytes())
-            .find(|(k, _)| k == "db")
-            .map(|(_, v)| v.into_owned())
-    }
-
-    /// The host that `dbfilter`'s `%h` and `%d` stand for: the client's (proxy mode), else
-    /// the `Host` header.
-    fn db_host(&self) -> &str {
-        self.client
-            .host
-            .as_deref()
-            .or_else(|| self.header(HOST))
-            .unwrap_or_default()
-    }
-
-    /// werkzeug's `request.full_path`: the decoded path, `?`, the query (always the `?`).
-    fn werkzeug_full_path(&self) -> String {
-        format!("{}?{}", self.path(), self.query())
     }
 }
 
@@ -430,21 +327,6 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// A CSRF token for `sid` with the secret of the generation serving this thread's request
-/// (Odoo's `request.csrf_token()`); `lifetime` 0 means one year.
-pub fn csrf_token(sid: &str, lifetime: u64) -> String {
-    let app = CURRENT.with(|c| c.borrow().clone());
-    let Some(app) = app else {
-        return String::new();
-    };
-    let lifetime = if lifetime == 0 {
-        csrf::CSRF_TOKEN_LIFETIME
-    } else {
-        lifetime
-    };
-    csrf::token(&app.csrf_secret, sid, now(), lifetime)
 }
 
 #[cfg(test)]
