@@ -1,0 +1,51 @@
+//! The generation whose addon code runs on this thread ([`CURRENT`]), for what addon code
+//! asks back through the host API during a request: a route's endpoint called by a
+//! dispatcher ([`call_endpoint`]) and a CSRF token ([`csrf_token`]).
+
+use super::*;
+
+thread_local! {
+    /// The generation whose addon code runs on this thread (for endpoint calls from
+    /// dispatchers, which come back through the host API on the same thread).
+    pub(super) static CURRENT: RefCell<Option<Arc<Application>>> = const { RefCell::new(None) };
+}
+
+/// Calls a route's endpoint for a dispatcher, in the generation running on this thread.
+pub fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome {
+    let app = CURRENT.with(|c| c.borrow().clone());
+    let Some(app) = app else {
+        return error_outcome("endpoint called outside of a request");
+    };
+    let Some(addon) = app.addons.get(endpoint.addon as usize) else {
+        return error_outcome("endpoint of an unknown addon");
+    };
+    (addon.library.module.call())(Invocation {
+        kind: ItemKind::Route,
+        item: endpoint.route,
+        request: ROption::RSome(request),
+        endpoint: ROption::RNone,
+        args: RVec::new(),
+    })
+}
+
+pub(super) fn error_outcome(message: &str) -> Outcome {
+    Outcome {
+        error: ROption::RSome(disp::internal_error(message)),
+        ..Outcome::default()
+    }
+}
+
+/// A CSRF token for `sid` with the secret of the generation serving this thread's request
+/// (Odoo's `request.csrf_token()`); `lifetime` 0 means one year.
+pub fn csrf_token(sid: &str, lifetime: u64) -> String {
+    let app = CURRENT.with(|c| c.borrow().clone());
+    let Some(app) = app else {
+        return String::new();
+    };
+    let lifetime = if lifetime == 0 {
+        csrf::CSRF_TOKEN_LIFETIME
+    } else {
+        lifetime
+    };
+    csrf::token(&app.csrf_secret, sid, now(), lifetime)
+}

@@ -1,0 +1,683 @@
+//! Dispatch of a routed request to its addon: the route's head checks
+//! ([`Application::dispatch_head`]), the steps up to the handler ([`Application::call`]),
+//! the handler inline or on the blocking pool (with its [`StartGate`] and time limit), and
+//! the answer with the session saved ([`Application::answer`]).
+
+use super::params::{form_params, rpc_params, Params};
+use super::*;
+
+impl Application {
+    /// A routed request's checks before its body is read: the CORS preflight (answered),
+    /// the websocket handshake; and the body's size limit.
+    pub(super) fn dispatch_head(
+        &self,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+    ) -> Result<Head, Box<HttpResult>> {
+        let route = &entry.route;
+        if ctx.method == Method::OPTIONS && route.cors.is_some() {
+            let mut r = hyper::Response::new(response::Body::empty());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            if let Some(origin) = route.cors.as_ref().into_option() {
+                add_cors(&mut r, origin, route, true);
+            }
+            return Err(Box::new(r));
+        }
+        let ws_accept = if route.websocket {
+            if websocket::refuses_upgrades() {
+                return Err(Box::new(response::html_error(503, None)));
+            }
+            match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
+                Ok(accept) => Some(accept),
+                Err(refused) => return Err(refused),
+            }
+        } else {
+            None
+        };
+        let limit = route
+            .max_content_length
+            .into_option()
+            .unwrap_or(self.config.max_content_length);
+        Ok(Head { ws_accept, limit })
+    }
+
+    /// The request, its body read, up to its handler: the json dispatcher's content type
+    /// ([`content_type`]), `auth` ([`Application::check_auth`]), the parameters and CSRF
+    /// ([`Application::params`]), the session's id, the websocket
+    /// ([`Application::open_websocket`]); then the handler, called inline
+    /// ([`Application::runs_inline`]) or left for the blocking pool
+    /// ([`Application::prepare`]).
+    pub(super) fn call(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        head: Head,
+        args: Map<String, Value>,
+        body: RequestBody,
+        mut session: LoadedSession,
+    ) -> Dispatched {
+        let route = &entry.route;
+        let Head { ws_accept, limit } = head;
+        let content_type = match content_type(ctx, route, &body) {
+            Ok(c) => c,
+            Err(resp) => return Dispatched::Answered(resp),
+        };
+        if let Err(resp) = self.check_auth(ctx, route, &session) {
+            return Dispatched::Answered(resp);
+        }
+        let params = match self.params(ctx, route, content_type, &body, args, &session) {
+            Ok(p) => p,
+            Err(resp) => return Dispatched::Answered(resp),
+        };
+        // A route that can save the session needs its id now (a CSRF token, a login);
+        // one that cannot sees an empty id for a new session.
+        if route.save_session {
+            session.sid(&*self.sessions);
+        }
+        let socket = match self.open_websocket(ctx, entry, ws_accept, limit) {
+            Ok(s) => s,
+            Err(resp) => return Dispatched::Answered(resp),
+        };
+        let Params {
+            jsonrpc_id,
+            raw,
+            parsed,
+        } = params;
+        let prepared = self.prepare(
+            ctx,
+            entry,
+            &body,
+            &session,
+            raw,
+            parsed,
+            socket.as_ref().map(|(_, opened)| opened.id),
+        );
+        // Moved, not copied: a handler on the pool holds the body (and its charge to the
+        // memory budget) until it returns.
+        let prepared = match prepared {
+            Prepared::ForPool(owned) => Prepared::ForPool(owned.with_body(body)),
+            called => called,
+        };
+        let rest = Rest {
+            jsonrpc_id,
+            session,
+        };
+        match prepared {
+            Prepared::Called(outcome) => {
+                Dispatched::Answered(self.answer(ctx, entry, rest, Ok(outcome)))
+            }
+            Prepared::ForPool(owned) => {
+                if let Some((accept, opened)) = socket {
+                    self.run_websocket(entry, owned, opened.id);
+                    return Dispatched::Answered(websocket::switching_protocols(&accept));
+                }
+                Dispatched::Pool(Box::new((owned, rest)))
+            }
+        }
+    }
+
+    /// A route with `auth = "user"` needs a logged-in session: else "Session expired" (a
+    /// 303 to the login page, or the JSON-RPC error).
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn check_auth(
+        &self,
+        ctx: &Ctx,
+        route: &RouteDescriptor,
+        session: &LoadedSession,
+    ) -> Result<(), HttpResult> {
+        let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
+        if route.auth.as_str() != "user" || authenticated {
+            return Ok(());
+        }
+        let expired = disp_error(
+            inphms_sdk::abi::ErrorKind::SessionExpired,
+            "Session expired",
+        );
+        Err(match route.routing_type.as_str() {
+            "json" => disp::jsonrpc_error(&Value::Null, &expired, self.dev()),
+            _ => disp::http_error(&expired, &ctx.werkzeug_full_path()),
+        })
+    }
+
+    /// The handler's parameters: a json route's JSON-RPC `params` ([`rpc_params`]), or the
+    /// http ones ([`form_params`]) with the CSRF check ([`Application::check_csrf`]).
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn params<'b>(
+        &self,
+        ctx: &Ctx,
+        route: &RouteDescriptor,
+        content_type: Option<&str>,
+        body: &'b [u8],
+        args: Map<String, Value>,
+        session: &LoadedSession,
+    ) -> Result<Params<'b>, HttpResult> {
+        if route.routing_type.as_str() == "json" {
+            return rpc_params(body, args, self.dev());
+        }
+        let (parsed, token) = form_params(ctx.query(), content_type, body, args)?;
+        self.check_csrf(ctx, route, token.as_ref(), session)?;
+        Ok(Params {
+            jsonrpc_id: Value::Null,
+            raw: None,
+            parsed,
+        })
+    }
+
+    /// Odoo's CSRF check: an http route with `csrf`, on a method that needs it, needs a
+    /// valid `csrf_token` parameter for the session's id (else 400).
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn check_csrf(
+        &self,
+        ctx: &Ctx,
+        route: &RouteDescriptor,
+        token: Option<&Value>,
+        session: &LoadedSession,
+    ) -> Result<(), HttpResult> {
+        if route.routing_type.as_str() != "http"
+            || !route.csrf
+            || CSRF_FREE_METHODS.contains(&ctx.method.as_str())
+        {
+            return Ok(());
+        }
+        let valid = token.and_then(Value::as_str).is_some_and(|t| {
+            let sid = session.sid.as_deref().unwrap_or("");
+            csrf::validate(&self.csrf_secret, sid, t, now())
+        });
+        if valid {
+            return Ok(());
+        }
+        tracing::warn!(target: "inphms.http", "CSRF validation failed on path '{}'", ctx.path());
+        Err(response::html_error(
+            400,
+            Some("Session expired (invalid CSRF token)"),
+        ))
+    }
+
+    /// A websocket route opens its socket before its handler runs (the request carries its
+    /// id): the accept key and the opened socket; 400 when the connection cannot upgrade.
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    fn open_websocket(
+        &self,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        ws_accept: Option<String>,
+        limit: u64,
+    ) -> Result<Option<(String, websocket::Opened)>, HttpResult> {
+        let Some(accept) = ws_accept else {
+            return Ok(None);
+        };
+        let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(on_upgrade) = on_upgrade else {
+            return Err(response::html_error(
+                400,
+                Some("The connection cannot be upgraded"),
+            ));
+        };
+        let addon = self
+            .addons
+            .get(entry.addon as usize)
+            .map(|a| a.name.as_str())
+            .unwrap_or("");
+        let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
+        Ok(Some((accept, opened)))
+    }
+
+    /// The request as the addon reads it, and its handler called inline
+    /// ([`Application::runs_inline`]), or the request copied for the blocking pool (but for
+    /// its body, which the caller moves into it).
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        body: &RequestBody,
+        session: &LoadedSession,
+        raw_params: Option<&str>,
+        params: Map<String, Value>,
+        socket: Option<u64>,
+    ) -> Prepared {
+        let inline = socket.is_none() && self.runs_inline(entry);
+        // The addon reads views of these values (nothing is copied to cross), made in this
+        // block and used before any await: by the inline call, or copied for the blocking
+        // pool. So none of them is held by (and copied with) the request's future.
+        {
+            let session_json = session.json();
+            let params = if let Some(raw) = raw_params {
+                std::borrow::Cow::Borrowed(raw)
+            } else if params.is_empty() {
+                std::borrow::Cow::Borrowed("{}")
+            } else {
+                std::borrow::Cow::Owned(Value::Object(params).to_string())
+            };
+            with_header_views(&ctx.headers, |headers| {
+                let request = HttpRequest {
+                    method: ctx.method.as_str().into(),
+                    path: ctx.path().into(),
+                    query_string: ctx.query().into(),
+                    headers: RSlice::from_slice(headers),
+                    body: RSlice::from_slice(body),
+                    remote_addr: (*ctx.remote_addr).into(),
+                    scheme: ctx.client.scheme.as_str().into(),
+                    host: ctx.client.host.as_deref().unwrap_or("").into(),
+                    db: self.db.as_deref().map(RStr::from).into(),
+                    session_id: session.sid.as_deref().unwrap_or("").into(),
+                    session: session_json.as_ref().into(),
+                    params: params.as_ref().into(),
+                    dev_mode: self.dev(),
+                    websocket: socket.into(),
+                };
+                if inline {
+                    Prepared::Called(self.run_inline(entry, request))
+                } else {
+                    // Raw `params` are the body's own text: viewed there, not copied.
+                    let params_in_body = raw_params.and_then(|raw| {
+                        let start = (raw.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+                        let end = start.checked_add(raw.len())?;
+                        (end <= body.len()).then_some(start..end)
+                    });
+                    Prepared::ForPool(OwnedRequest::capture(&request, params_in_body))
+                }
+            })
+        }
+    }
+
+    /// The answer from the handler's outcome (or its timeout), the session saved when the
+    /// route allows it.
+    pub(super) fn answer(
+        &self,
+        ctx: &Ctx,
+        entry: &RouteEntry,
+        rest: Rest,
+        called: Result<Outcome, inphms_sdk::abi::ErrorInfo>,
+    ) -> HttpResult {
+        let route = &entry.route;
+        let routing_type = route.routing_type.as_str();
+        let Rest {
+            jsonrpc_id,
+            session,
+        } = rest;
+        let mut outcome = match called {
+            Ok(o) => o,
+            Err(timeout) => {
+                return match routing_type {
+                    "json" => disp::jsonrpc_error(&jsonrpc_id, &timeout, self.dev()),
+                    _ => response::html_error(504, None),
+                }
+            }
+        };
+        let mut resp = match (routing_type, disp::outcome_error(&outcome)) {
+            (_, Some(e))
+                if e.kind == inphms_sdk::abi::ErrorKind::Panic
+                    || e.kind == inphms_sdk::abi::ErrorKind::Internal =>
+            {
+                tracing::error!(target: "inphms.http", "Exception during request handling: {} {}: {}", ctx.method, ctx.path(), if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                match routing_type {
+                    "json" => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
+                    _ => disp::http_error(e, &ctx.werkzeug_full_path()),
+                }
+            }
+            ("json", Some(e)) => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
+            (_, Some(e)) => disp::http_error(e, &ctx.werkzeug_full_path()),
+            ("json", None) => disp::jsonrpc_result(
+                &jsonrpc_id,
+                outcome.value.as_ref().into_option().map(RString::as_str),
+            ),
+            (_, None) => match std::mem::take(&mut outcome.response).into_option() {
+                Some(r) => response::from_addon(r),
+                None => match outcome.value.as_ref().into_option() {
+                    Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
+                    None => response::html_error(500, None),
+                },
+            },
+        };
+        // Error responses do not save the session (Odoo: they skip post_dispatch).
+        if disp::outcome_error(&outcome).is_none() && route.save_session {
+            let secure = ctx.client.scheme == proxy::Scheme::Https;
+            if let Some(cookie) = session.save(&*self.sessions, &outcome, secure) {
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    resp.headers_mut().append(SET_COOKIE, v);
+                }
+            }
+        }
+        resp
+    }
+
+    /// Runs a websocket route's handler on the blocking pool with its socket `socket`, and
+    /// closes the socket when the handler returns (1011 if it failed).
+    pub(super) fn run_websocket(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: OwnedRequest,
+        socket: u64,
+    ) {
+        let task = self.run_handler(entry, Handed::Now(request));
+        let endpoint = entry.route.endpoint.clone();
+        tokio::spawn(async move {
+            let code = match task.await {
+                Ok(None) => websocket::code::INTERNAL_ERROR,
+                Ok(Some(outcome)) => match disp::outcome_error(&outcome) {
+                    None => websocket::code::NORMAL,
+                    Some(e) => {
+                        tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                        websocket::code::INTERNAL_ERROR
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
+                    websocket::code::INTERNAL_ERROR
+                }
+            };
+            websocket::release(socket, code);
+        });
+    }
+
+    /// Starts the route's handler on the blocking pool, with this generation as the
+    /// thread's request context for the call (and none left behind after it). A
+    /// [`Handed::Gated`] request runs only if it was not given up while the task waited for a
+    /// thread of the pool (`None` then).
+    pub(super) fn run_handler(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        handed: Handed,
+    ) -> tokio::task::JoinHandle<Option<Outcome>> {
+        let app = Arc::clone(self);
+        let (addon, item) = (entry.addon, entry.route.id);
+        let routing_type = entry.route.routing_type.clone();
+        let readonly = entry.route.readonly;
+        tokio::task::spawn_blocking(move || {
+            let request = match handed {
+                Handed::Now(request) => request,
+                // Answered 504 while queued: the request (and its body) went with its gate.
+                Handed::Gated(gate) => gate.start()?,
+            };
+            CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
+            // With a database: in a transaction, retried as Odoo's `retrying`.
+            let outcome = match app.db.clone() {
+                Some(db) => crate::sql_db::env::transaction(
+                    &db,
+                    readonly,
+                    crate::sql_db::env::MAX_TRIES,
+                    Some(Duration::from_secs(app.config.limit_time_real)),
+                    || request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
+                )
+                .unwrap_or_else(|e| Outcome {
+                    error: ROption::RSome(crate::sql_db::env::error_info(&e)),
+                    ..Outcome::default()
+                }),
+                None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
+            };
+            CURRENT.with(|c| *c.borrow_mut() = None);
+            Some(outcome)
+        })
+    }
+
+    /// Runs a `blocking = false` route inline, on this runtime worker: no thread hand-off
+    /// (see ARCHITECTURE.md, "How handlers run").
+    pub(super) fn run_inline(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: HttpRequest<'_>,
+    ) -> Outcome {
+        CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
+        let outcome = self.invoke(
+            entry.addon,
+            entry.route.id,
+            entry.route.routing_type.as_str(),
+            request,
+        );
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        outcome
+    }
+
+    /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =
+    /// false` route outside a database; else on the blocking pool under `limit_time_real`
+    /// ([`Application::call_blocking`]).
+    pub(super) fn runs_inline(&self, entry: &RouteEntry) -> bool {
+        !entry.route.blocking && !entry.route.websocket && self.db.is_none()
+    }
+
+    /// Calls a handler on the blocking pool, under `limit_time_real`.
+    pub(super) async fn call_blocking(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: OwnedRequest,
+        tracked: &super::super::inflight::Guard,
+    ) -> Result<Outcome, inphms_sdk::abi::ErrorInfo> {
+        let limit = self.config.limit_time_real;
+        if limit == 0 {
+            let joined = self.run_handler(entry, Handed::Now(request)).await;
+            return Ok(match joined {
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => error_outcome("handler not started"),
+                Err(e) => error_outcome(&format!("handler task failed: {e}")),
+            });
+        }
+        let gate = Arc::new(StartGate::new(request));
+        let mut task = self.run_handler(entry, Handed::Gated(Arc::clone(&gate)));
+        let joined = match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {
+            Ok(j) => j,
+            Err(_) => {
+                if gate.give_up() {
+                    // Still queued for a thread of the pool: it will never start (its task
+                    // returns at once when it gets one), and its request, with its body and
+                    // their charges to the budgets, is already dropped.
+                    tracing::warn!(target: "inphms.http", "request to {} waited past limit_time_real ({limit}s) for a worker thread; answered 504, its handler not run", entry.route.endpoint);
+                } else {
+                    // The handler keeps running in addon code: count it as stuck until it
+                    // returns (past a threshold, the service re-execs the process).
+                    let stuck = tracked.stuck();
+                    tokio::spawn(async move {
+                        let _ = task.await;
+                        drop(stuck);
+                    });
+                    tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
+                }
+                let mut e = disp::internal_error("Request timed out (limit_time_real)");
+                e.name = "inphms.exceptions.TimeoutError".into();
+                return Err(e);
+            }
+        };
+        Ok(match joined {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => error_outcome("handler not started"),
+            Err(e) => error_outcome(&format!("handler task failed: {e}")),
+        })
+    }
+
+    /// Runs a route: through the addon dispatcher of its type, or straight to the handler
+    /// for the built-in `http` and `json` types.
+    pub(super) fn invoke(
+        &self,
+        addon: u32,
+        item: u32,
+        routing_type: &str,
+        request: HttpRequest<'_>,
+    ) -> Outcome {
+        let endpoint = EndpointRef { addon, route: item };
+        match self.dispatchers.get(routing_type) {
+            Some((d_addon, d_id)) if *d_addon != u32::MAX => {
+                let Some(d) = self.addons.get(*d_addon as usize) else {
+                    return error_outcome("dispatcher addon missing");
+                };
+                let call = d.library.module.call();
+                let compatible = call(Invocation {
+                    kind: ItemKind::DispatcherCompatible,
+                    item: *d_id,
+                    request: ROption::RSome(request),
+                    endpoint: ROption::RNone,
+                    args: RVec::new(),
+                });
+                if compatible.exit_code != 1 {
+                    return Outcome {
+                        error: ROption::RSome(disp_error(
+                            inphms_sdk::abi::ErrorKind::BadRequest,
+                            &format!(
+                                "Request is not compatible with the '{routing_type}' dispatcher."
+                            ),
+                        )),
+                        ..Outcome::default()
+                    };
+                }
+                call(Invocation {
+                    kind: ItemKind::DispatcherDispatch,
+                    item: *d_id,
+                    request: ROption::RSome(request),
+                    endpoint: ROption::RSome(endpoint),
+                    args: RVec::new(),
+                })
+            }
+            _ => call_endpoint(endpoint, request),
+        }
+    }
+}
+
+/// A request handed to the blocking pool: to run as soon as a thread takes it, or through a
+/// [`StartGate`] that its time limit may close first. Unboxed: it moves once, into the
+/// task that would hold the request anyway.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Handed {
+    Now(OwnedRequest),
+    Gated(Arc<StartGate>),
+}
+
+/// A request queued for the blocking pool, until its handler starts or its time limit gives
+/// it up (they race for it), so that a request answered 504 while queued never runs, and
+/// its body (a mapping, charged to the budgets) is dropped with the 504, not when a thread
+/// of the pool frees, seconds or minutes later.
+#[derive(Debug)]
+pub(super) struct StartGate(std::sync::Mutex<Gate>);
+
+/// Unboxed: it lives once, in the gate's `Arc`.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Gate {
+    Queued(OwnedRequest),
+    Started,
+    GivenUp,
+}
+
+impl StartGate {
+    pub(super) fn new(request: OwnedRequest) -> StartGate {
+        StartGate(std::sync::Mutex::new(Gate::Queued(request)))
+    }
+
+    /// The handler's thread: the request to run, unless it was given up.
+    pub(super) fn start(&self) -> Option<OwnedRequest> {
+        self.take(Gate::Started)
+    }
+
+    /// The time limit: whether the handler had not started (and now never will); the
+    /// request is dropped here.
+    pub(super) fn give_up(&self) -> bool {
+        self.take(Gate::GivenUp).is_some()
+    }
+
+    /// The queued request, leaving `to` in its place; `None` (and no change) once it was
+    /// taken.
+    pub(super) fn take(&self, to: Gate) -> Option<OwnedRequest> {
+        let mut gate = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *gate, to) {
+            Gate::Queued(request) => Some(request),
+            taken => {
+                *gate = taken;
+                None
+            }
+        }
+    }
+}
+
+/// A request ready for its handler: already answered by an inline handler, or copied for
+/// the blocking pool.
+pub(super) enum Prepared {
+    Called(Outcome),
+    ForPool(OwnedRequest),
+}
+
+/// What [`Application::dispatch_head`] found: the websocket accept key of a websocket
+/// route, and the body's size limit.
+pub(super) struct Head {
+    pub(super) ws_accept: Option<String>,
+    pub(super) limit: u64,
+}
+
+/// Where [`Application::call`] left a request: answered, or its handler to run on the
+/// blocking pool (with what [`Application::answer`] needs after it).
+pub(super) enum Dispatched {
+    Answered(HttpResult),
+    Pool(Box<(OwnedRequest, Rest)>),
+}
+
+/// What the answer needs once the handler returned: the JSON-RPC id and the session.
+pub(super) struct Rest {
+    jsonrpc_id: Value,
+    session: LoadedSession,
+}
+
+/// The headers every routed answer gets: CORS for a route that allows it, and
+/// `X-Content-Type-Options: nosniff`.
+pub(super) fn route_finish(entry: &RouteEntry, mut resp: HttpResult) -> HttpResult {
+    if let Some(origin) = entry.route.cors.as_ref().into_option() {
+        add_cors(&mut resp, origin, &entry.route, false);
+    }
+    resp.headers_mut().insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+/// Calls `f` with views of `headers` as the addon reads them, on the stack for up to 32
+/// headers (no allocation per request). A value that is not plain ASCII text crosses as a
+/// lossy UTF-8 copy (rare), put in place once they are all made.
+pub(super) fn with_header_views<R>(
+    headers: &HeaderMap,
+    f: impl FnOnce(&[HeaderRef<'_>]) -> R,
+) -> R {
+    let mut lossy: Vec<(usize, String)> = Vec::new();
+    let mut views: smallvec::SmallVec<[HeaderRef<'_>; 32]> =
+        smallvec::SmallVec::with_capacity(headers.len());
+    for (k, v) in headers.iter() {
+        let text = v.to_str().unwrap_or_else(|_| {
+            lossy.push((
+                views.len(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
+            ""
+        });
+        views.push(Tuple2(RStr::from(k.as_str()), RStr::from(text)));
+    }
+    for (i, text) in &lossy {
+        views[*i].1 = RStr::from(text.as_str());
+    }
+    f(&views)
+}
+
+/// The request's content type, read only where it matters (a json route, or a body to
+/// parse); a json route needs a JSON one (else 400, as Odoo's dispatcher inference says).
+#[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+fn content_type<'c>(
+    ctx: &'c Ctx,
+    route: &RouteDescriptor,
+    body: &[u8],
+) -> Result<Option<&'c str>, HttpResult> {
+    let routing_type = route.routing_type.as_str();
+    let content_type = if routing_type == "json" || !body.is_empty() {
+        ctx.header(CONTENT_TYPE)
+    } else {
+        None
+    };
+    if routing_type == "json" && !disp::is_json_mimetype(content_type) {
+        let pattern = route
+            .paths
+            .first()
+            .map(RString::as_str)
+            .unwrap_or(ctx.path());
+        return Err(response::html_error(
+            400,
+            Some(&format!(
+                "Request inferred type is compatible with ['http'] but '{pattern}' is type='json'."
+            )),
+        ));
+    }
+    Ok(content_type)
+}

@@ -1,0 +1,359 @@
+//! [`Application`] (Odoo's `odoo.http.Application`): one generation of the request path.
+//! It holds the route table, dispatchers and static folders built from the loaded addons,
+//! and serves each request: proxy mode, static files, routing, session loading, dispatch
+//! to the addon (guarded, time-limited), session saving, and one access-log line.
+//!
+//! The order for a routed request: CORS preflight (204), websocket handshake check (for a
+//! `websocket` route), the body (received by [`super::body`]: 413 past the size limit, 408
+//! when it stalls, 503 when the memory for bodies is exhausted), the json dispatcher's
+//! content type, the session (a valid, known id is loaded; anything else gets a fresh id
+//! that is not adopted), `auth = "user"` (303 to `/web/login?redirect=...` or JSON-RPC code
+//! 100), parameters (query, urlencoded or multipart form, files; or JSON-RPC `params`) and
+//! CSRF, then the handler on the blocking pool (under `limit_time_real`; a request answered
+//! 504 before a thread of the pool took its handler never runs it). The session is saved,
+//! and its cookie set, only when the handler changed it and the route allows it; error
+//! responses never save it (Odoo skips `post_dispatch` for them).
+//!
+//! A `websocket` route answers 101 once the handshake and the steps above passed; its
+//! handler then runs with the upgraded connection (see [`super::websocket`]). Its session
+//! changes are not saved (the answer went out before it ran).
+//!
+//! A generation never changes once built; a swap builds a new one (see `service`).
+//!
+//! This module holds [`Application`], its construction, the choice of the database's
+//! application and the access log; the rest is split by job: `ctx` (the request context),
+//! `serve` (the sync-first `handle` and the async `serve`), `dispatch` (the route's checks,
+//! the addon's handler, the answer), `params` (Odoo's http parameters), `cors` (the CORS
+//! headers) and `current` (the generation running on this thread).
+
+mod cors;
+mod ctx;
+mod current;
+mod dispatch;
+mod params;
+mod serve;
+
+use cors::add_cors;
+use ctx::Ctx;
+pub use current::{call_endpoint, csrf_token};
+use current::{error_outcome, CURRENT};
+use dispatch::{route_finish, Dispatched};
+pub use serve::{Handled, Pending};
+
+use super::addon_request::OwnedRequest;
+use super::body::{self, RequestBody};
+use super::db_apps::DatabaseApps;
+use super::dispatcher::{self as disp, CSRF_FREE_METHODS};
+use super::request_session::LoadedSession;
+use super::response::{self, HttpResult};
+use super::routing::{Match, RouteTable, Rule};
+use super::session::SessionStore;
+use super::{access_log, csrf, proxy, static_files, websocket};
+use crate::config::Config;
+use crate::modules::LoadedAddon;
+use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE,
+};
+use hyper::upgrade::OnUpgrade;
+use hyper::{Method, Request, StatusCode, Version};
+use inphms_sdk::abi::{
+    EndpointRef, HeaderRef, HttpRequest, Invocation, ItemKind, Outcome, RouteDescriptor,
+};
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A route as the table holds it: which addon serves it, and its descriptor.
+#[derive(Debug, Clone)]
+struct RouteEntry {
+    addon: u32,
+    route: RouteDescriptor,
+}
+
+/// One generation of the application.
+pub struct Application {
+    /// The generation number (1 at start, +1 per swap).
+    pub generation: u64,
+    /// The configuration this generation was built with.
+    pub config: Arc<Config>,
+    /// The loaded addons; an [`EndpointRef::addon`] is an index here.
+    pub addons: Vec<Arc<LoadedAddon>>,
+    routes: RouteTable<RouteEntry>,
+    /// Routing type → (addon, dispatcher id); looked up per request (foldhash).
+    dispatchers: HashMap<String, (u32, u32), foldhash::fast::RandomState>,
+    statics: static_files::StaticRoots,
+    sessions: Arc<dyn SessionStore>,
+    csrf_secret: Vec<u8>,
+    trusted_proxies: Vec<proxy::Cidr>,
+    /// The database this application serves (see [`Application::derive`]); `None` for the
+    /// generation itself, which picks the database of each request.
+    db: Option<String>,
+    /// The applications of the databases this generation serves (see [`DatabaseApps`]).
+    databases: DatabaseApps,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("generation", &self.generation)
+            .field("addons", &self.addons.len())
+            .finish()
+    }
+}
+
+impl Application {
+    /// Builds a generation from loaded addons. Routes that cannot be parsed, or whose
+    /// routing type has no dispatcher, are logged and left out.
+    pub fn new(
+        config: Arc<Config>,
+        addons: Vec<Arc<LoadedAddon>>,
+        generation: u64,
+        sessions: Arc<dyn SessionStore>,
+    ) -> Result<Application, crate::Error> {
+        let csrf_secret = csrf::secret_from_data_dir(&config.data_dir).map_err(|e| {
+            crate::Error::io(
+                "cannot read or create the CSRF secret in",
+                &config.data_dir,
+                e,
+            )
+        })?;
+        let trusted_proxies = config.proxy_trusted.clone();
+        let mut dispatchers = HashMap::default();
+        dispatchers.insert("http".to_owned(), (u32::MAX, 0));
+        dispatchers.insert("json".to_owned(), (u32::MAX, 1));
+        let mut statics = Vec::new();
+        for (i, addon) in addons.iter().enumerate() {
+            for d in addon.items.dispatchers.iter() {
+                if let Some(prev) = dispatchers.insert(d.routing_type.to_string(), (i as u32, d.id))
+                {
+                    let by = if prev.0 == u32::MAX {
+                        "the host".to_owned()
+                    } else {
+                        addons[prev.0 as usize].name.clone()
+                    };
+                    tracing::warn!(target: "inphms.http", "addon {} replaces the '{}' dispatcher of {by}", addon.name, d.routing_type);
+                }
+            }
+            statics.push((addon.name.clone(), addon.dir.join("static")));
+        }
+        let mut routes = RouteTable::new();
+        for (i, addon) in addons.iter().enumerate() {
+            for r in addon.items.routes.iter() {
+                if !dispatchers.contains_key(r.routing_type.as_str()) {
+                    tracing::error!(target: "inphms.http", "route {} of addon {}: no dispatcher for type '{}'; route left out", r.endpoint, addon.name, r.routing_type);
+                    continue;
+                }
+                let methods: Vec<String> =
+                    r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+                for path in r.paths.iter() {
+                    match Rule::parse(path) {
+                        Ok(rule) => routes.add(
+                            rule,
+                            methods.clone(),
+                            r.cors.is_some(),
+                            RouteEntry {
+                                addon: i as u32,
+                                route: r.clone(),
+                            },
+                        ),
+                        Err(e) => {
+                            tracing::error!(target: "inphms.http", "route {} of addon {}: invalid path '{path}': {e}; left out", r.endpoint, addon.name)
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Application {
+            generation,
+            config,
+            addons,
+            routes,
+            dispatchers,
+            statics: static_files::StaticRoots::new(statics),
+            sessions,
+            csrf_secret,
+            trusted_proxies,
+            db: None,
+            databases: DatabaseApps::default(),
+        })
+    }
+
+    /// The number of routes, for the start-up log.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The application of one database for this generation: the same configuration,
+    /// sessions and generation, with the routes of `addons` (the server-wide addons and the
+    /// addons installed in that database; see `modules::registry` and [`DatabaseApps`]).
+    pub fn derive(
+        &self,
+        db: &str,
+        addons: Vec<Arc<LoadedAddon>>,
+    ) -> Result<Application, crate::Error> {
+        let mut app = Application::new(
+            Arc::clone(&self.config),
+            addons,
+            self.generation,
+            Arc::clone(&self.sessions),
+        )?;
+        app.db = Some(db.to_owned());
+        Ok(app)
+    }
+
+    /// The application of the request's database (Odoo's `_get_session_and_dbname` then
+    /// `Registry(db)`): the session's database when the filter accepts it, else `?db=`, else
+    /// the only visible database. A registry that fails to load is served as no database.
+    ///
+    /// The session follows Odoo's rules: a session whose database the filter rejects is
+    /// logged out (and its id rotated); the chosen database is recorded in it (saved with
+    /// the session's next change). A registry that fails to load does not log the session
+    /// out (Odoo does; a database outage would log every user out).
+    async fn database_app(
+        &self,
+        ctx: &Ctx,
+        session: &mut LoadedSession,
+    ) -> Option<Arc<Application>> {
+        let session_db = session.get("db").and_then(Value::as_str).map(str::to_owned);
+        let (db, rejected) = crate::sql_db::dblist::select_db(
+            &self.config,
+            session_db.as_deref(),
+            || ctx.query_db(),
+            ctx.db_host(),
+        )
+        .await;
+        if rejected {
+            tracing::warn!(target: "inphms.http", "Logged into database {:?}, but dbfilter rejects it; logging session out.", session_db.unwrap_or_default());
+            session.logout();
+        }
+        record_db(session, db.as_deref());
+        let db = db?;
+        // Boxed: loading a registry is a large future, awaited only with a database; it
+        // would otherwise size (and be copied with) the future of every request.
+        let registry = match Box::pin(crate::modules::registry::Registry::get(&db)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(target: "inphms.http", "Database or registry unusable, trying without: {e}");
+                return None;
+            }
+        };
+        match self.databases.get(self, &registry) {
+            Ok(app) => Some(app),
+            Err(e) => {
+                tracing::warn!(target: "inphms.http", "Database {db}: {e}; trying without");
+                None
+            }
+        }
+    }
+
+    /// The session store (for the background sweep).
+    pub fn sessions(&self) -> Arc<dyn SessionStore> {
+        Arc::clone(&self.sessions)
+    }
+
+    fn dev(&self) -> bool {
+        !self.config.dev_mode.is_empty()
+    }
+
+    /// One access-log line (`log_batched` checks that the access log is on; the entry
+    /// costs nothing until written).
+    fn log_access(&self, ctx: &Ctx, resp: &HttpResult) {
+        // The body's size; the header's for an empty body (a `HEAD`, a `304`).
+        let size = match hyper::body::Body::size_hint(resp.body()).exact() {
+            Some(n) if n > 0 => Some(n),
+            exact => resp
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .or(exact),
+        };
+        let entry = access_log::entry(
+            &ctx.remote_addr,
+            ctx.method.as_str(),
+            ctx.full_path(),
+            ctx.version,
+            resp.status().as_u16(),
+            size,
+            ctx.started.elapsed(),
+        );
+        // Straight to the log writer: a tracing event would format the line once more.
+        crate::netsvc::log_batched(
+            tracing::Level::INFO,
+            &access_log::ACCESS_LOG_TARGET,
+            ctx.db.get().map(String::as_str),
+            entry.time,
+            |line| entry.write_to(line),
+        );
+    }
+}
+
+/// Records the request's database in its session (Odoo's `session.db`), when it is not
+/// already there: saved with the session's next change.
+fn record_db(session: &mut LoadedSession, db: Option<&str>) {
+    let recorded = match (db, session.get("db")) {
+        (Some(db), Some(Value::String(s))) => s == db,
+        (None, Some(Value::Null)) => true,
+        (None, None) => session.data.is_none(),
+        _ => false,
+    };
+    if !recorded {
+        session.data_mut().insert(
+            "db".to_owned(),
+            db.map_or(Value::Null, |d| Value::String(d.to_owned())),
+        );
+    }
+}
+
+fn disp_error(kind: inphms_sdk::abi::ErrorKind, message: &str) -> inphms_sdk::abi::ErrorInfo {
+    let mut e = disp::internal_error(message);
+    e.kind = kind;
+    e.name = match kind {
+        inphms_sdk::abi::ErrorKind::SessionExpired => "inphms.http.SessionExpiredException",
+        inphms_sdk::abi::ErrorKind::BadRequest => "werkzeug.exceptions.BadRequest",
+        _ => "builtins.Exception",
+    }
+    .into();
+    e
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_db_records_the_database_once_and_leaves_a_default_session_alone() {
+        // A new session without a database stays the default one (nothing to save).
+        let mut s = LoadedSession::new();
+        record_db(&mut s, None);
+        assert!(s.data.is_none());
+        // The database goes in, as Odoo's `session.db`.
+        record_db(&mut s, Some("db1"));
+        assert_eq!(s.get("db"), Some(&Value::String("db1".into())));
+        // Already there: the session is not touched (its data stays shared).
+        let before = s.data.clone().expect("data after recording");
+        record_db(&mut s, Some("db1"));
+        let after = s.data.clone().expect("data kept");
+        assert!(Arc::ptr_eq(&before, &after));
+        // Another database replaces it; none is recorded as null.
+        record_db(&mut s, Some("db2"));
+        assert_eq!(s.get("db"), Some(&Value::String("db2".into())));
+        record_db(&mut s, None);
+        assert_eq!(s.get("db"), Some(&Value::Null));
+        let before = s.data.clone().expect("data");
+        record_db(&mut s, None);
+        assert!(Arc::ptr_eq(&before, s.data.as_ref().expect("data")));
+    }
+}
