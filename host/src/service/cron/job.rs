@@ -3,7 +3,20 @@
 //! outcome (next call, failures, deactivation) and resolving runs whose COMMIT was lost;
 //! also the listing and the manual run of `inphms-host cron`.
 
-use super::*;
+use super::{
+    next_call, MIN_DELTA_BEFORE_DEACTIVATION, MIN_FAILURE_COUNT_BEFORE_DEACTIVATION, TARGET,
+};
+use crate::config::Config;
+use crate::modules::registry::Registry;
+use crate::sql_db::cursor::{JobRun, PostCommit, JOB_SAVEPOINT};
+use crate::sql_db::notify::notify_workers;
+use crate::sql_db::{self, env, DbError};
+use abi_stable::std_types::{ROption, RString, RVec};
+use chrono::{NaiveDateTime, TimeDelta};
+use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, SqlValue};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 fn text(v: Option<&SqlValue>) -> String {
     match v {

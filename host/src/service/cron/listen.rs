@@ -2,7 +2,14 @@
 //! `cron_trigger`, the poll interval, or a retry with backoff while the server or a
 //! database is unavailable.
 
-use super::*;
+use super::{pass, stopped, SLEEP_INTERVAL, TARGET};
+use crate::config::Config;
+use crate::sql_db::notify::cron_db;
+use crate::sql_db::{self, DbError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// A LISTEN connection: notifications arrive on the channel, which closes when the
 /// connection is lost.

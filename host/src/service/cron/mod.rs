@@ -27,7 +27,7 @@
 //! connection is lost during that COMMIT, the record's transaction id is kept and, once the
 //! database answers again, `txid_status` tells the log whether the run committed. A handler
 //! that commits on its own records the run as started in each of its commits (see
-//! [`JobRun`]). Between those commits the job's row is not locked, so a run also holds the
+//! [`JobRun`](crate::sql_db::cursor::JobRun)). Between those commits the job's row is not locked, so a run also holds the
 //! job's session-level advisory lock (`Cursor::try_lock_job`) on its cursor's connection,
 //! which the cursor keeps for the whole run and releases after its final commit: another
 //! worker or host finding the job due again meanwhile (a trigger the handler added, a run
@@ -38,16 +38,12 @@
 //! "already running" instead of running twice.
 
 use crate::config::Config;
-use crate::modules::registry::{self, Registry};
-use crate::sql_db::cursor::{JobRun, PostCommit, JOB_SAVEPOINT};
-use crate::sql_db::notify::{cron_db, notify_workers};
-use crate::sql_db::{self, env, DbError};
-use abi_stable::std_types::{ROption, RString, RVec};
-use chrono::{NaiveDateTime, TimeDelta};
-use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, SqlValue};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use crate::modules::registry;
+use crate::sql_db::{self, DbError};
+use chrono::TimeDelta;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod job;
