@@ -176,35 +176,35 @@ pub async fn serve(
 ) -> std::io::Result<DrainReport> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let mut builder = Builder::new(TokioExecutor::new());
-    // The header and keep-alive timeouts are `TimedStream`'s, not hyper's. Half-closed
-    // connections (the client shut its writing side after its request) get their answer:
-    // without `half_close`, hyper reads on while a handler runs and ends the connection at
-    // the end of input, unanswered; with it, it reads only when it wants a request head
-    // or body, which also tells the connection cap which connections wait for their client.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .half_close(true)
-        .keep_alive(true);
-    let timeouts = Timeouts {
-        header: options.header_timeout,
-        keepalive: Duration::from_secs(app.load().config.http_keepalive_timeout.max(1)),
-    };
-    let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&app)));
+    let serving = Serving::new(app, &options);
+    let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&serving.app)));
     websocket::set_accepting(true);
-    let connections = Connections::new(options.max_connections.unwrap_or(usize::MAX));
-    let serving = Serving {
-        builder: Arc::new(builder),
-        graceful: GracefulShutdown::new(),
-        in_flight: Arc::new(AtomicUsize::new(0)),
-        awaiting_first: Arc::new(AtomicUsize::new(0)),
-        cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
-        timeouts,
-        connections: Arc::clone(&connections),
-        app,
-    };
+    let mode = accept_until_stop(&listener, &serving, &mut stop).await;
+    let listener = close_or_keep(listener.into_std()?, mode, &serving);
+    let report_in_flight = serving.in_flight.load(Ordering::Acquire);
+    sweeper.abort();
+    tracing::info!(
+        target: "inphms.service.server",
+        "stopped accepting{}; {report_in_flight} request(s) in flight",
+        if listener.is_none() { " (listening socket closed)" } else { "" }
+    );
+    let drained = drain(serving, options.drain_timeout).await;
+    Ok(DrainReport {
+        in_flight: report_in_flight,
+        drained,
+        listener,
+    })
+}
+
+/// Accepts connections until `stop` says how to stop: past the connection cap, each
+/// connection accepted evicts one; a failed `accept` backs off. Bursts of evictions and
+/// accept errors are summed up.
+async fn accept_until_stop(
+    listener: &tokio::net::TcpListener,
+    serving: &Serving,
+    stop: &mut watch::Receiver<Option<Stop>>,
+) -> Stop {
+    let connections = &serving.connections;
     let mut bursts = Bursts::new();
     let mut backoff = ACCEPT_BACKOFF.0;
     let mode = loop {
@@ -220,14 +220,14 @@ pub async fn serve(
         // none to evict, or too many closes under way: accept nothing until one closes.
         if connections.over_cap() {
             if connections.evicting() < MAX_EVICTING && connections.evict_oldest(None) {
-                bursts.at_cap(true, &connections);
+                bursts.at_cap(true, connections);
                 continue;
             }
             tokio::select! {
                 mode = stop.wait_for(Option::is_some) => break stopped(mode),
                 _ = connections.closed() => {}
                 _ = tokio::time::sleep(FULL_RECHECK) => {}
-                _ = summaries => bursts.summarize(&connections),
+                _ = summaries => bursts.summarize(connections),
             }
             continue;
         }
@@ -235,7 +235,7 @@ pub async fn serve(
             mode = stop.wait_for(Option::is_some) => break stopped(mode),
             accepted = listener.accept() => accepted,
             _ = summaries => {
-                bursts.summarize(&connections);
+                bursts.summarize(connections);
                 continue;
             }
         };
@@ -246,7 +246,7 @@ pub async fn serve(
                 if connections.over_cap() {
                     let evicted = connections.evicting() < MAX_EVICTING
                         && connections.evict_oldest(Some(&activity));
-                    bursts.at_cap(evicted, &connections);
+                    bursts.at_cap(evicted, connections);
                 }
             }
             Err(e) => {
@@ -268,9 +268,14 @@ pub async fn serve(
             }
         }
     };
-    bursts.summarize_now(&connections);
-    let listener = listener.into_std()?;
-    let listener = match mode {
+    bursts.summarize_now(connections);
+    mode
+}
+
+/// Keeps the listening socket on a [`Stop::Handover`]; on a [`Stop::Close`], serves the
+/// connections already in its backlog and closes it.
+fn close_or_keep(listener: TcpListener, mode: Stop, serving: &Serving) -> Option<TcpListener> {
+    match mode {
         Stop::Handover => Some(listener),
         Stop::Close => {
             // Connections that completed their handshake before the close are served;
@@ -290,14 +295,12 @@ pub async fn serve(
             tracing::debug!(target: "inphms.service.server", "listening socket closed; {backlog} connection(s) taken from its backlog");
             None
         }
-    };
-    let report_in_flight = serving.in_flight.load(Ordering::Acquire);
-    sweeper.abort();
-    tracing::info!(
-        target: "inphms.service.server",
-        "stopped accepting{}; {report_in_flight} request(s) in flight",
-        if listener.is_none() { " (listening socket closed)" } else { "" }
-    );
+    }
+}
+
+/// Closes the websockets (1001) and waits, up to `drain_timeout`, for the requests in
+/// flight to finish; whether they all did.
+async fn drain(serving: Serving, drain_timeout: Duration) -> bool {
     websocket::set_accepting(false);
     let sockets = websocket::close_all(websocket::code::GOING_AWAY, "server shutting down");
     if sockets > 0 {
@@ -319,18 +322,13 @@ pub async fn serve(
         awaiting_first.load(Ordering::Acquire)
     );
     let (drained, sockets_closed) = tokio::join!(
-        tokio::time::timeout(options.drain_timeout, serving.graceful.shutdown()),
+        tokio::time::timeout(drain_timeout, serving.graceful.shutdown()),
         websocket::wait_closed(websocket::CLOSE_TIMEOUT + Duration::from_secs(1)),
     );
-    let drained = drained.is_ok();
     if !sockets_closed {
         tracing::warn!(target: "inphms.service.server", "some websockets did not complete their close in time");
     }
-    Ok(DrainReport {
-        in_flight: report_in_flight,
-        drained,
-        listener,
-    })
+    drained.is_ok()
 }
 
 /// The stop's mode from `wait_for` (a closed channel stops as a plain stop).
@@ -351,6 +349,37 @@ struct Serving {
 }
 
 impl Serving {
+    /// The state every connection shares: the connection builder (hyper, HTTP/1.1), the
+    /// timeouts, the in-flight cap and the connection cap.
+    fn new(app: Arc<ArcSwap<Application>>, options: &ServeOptions) -> Self {
+        let mut builder = Builder::new(TokioExecutor::new());
+        // The header and keep-alive timeouts are `TimedStream`'s, not hyper's. Half-closed
+        // connections (the client shut its writing side after its request) get their answer:
+        // without `half_close`, hyper reads on while a handler runs and ends the connection at
+        // the end of input, unanswered; with it, it reads only when it wants a request head
+        // or body, which also tells the connection cap which connections wait for their client.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .half_close(true)
+            .keep_alive(true);
+        let timeouts = Timeouts {
+            header: options.header_timeout,
+            keepalive: Duration::from_secs(app.load().config.http_keepalive_timeout.max(1)),
+        };
+        Serving {
+            builder: Arc::new(builder),
+            graceful: GracefulShutdown::new(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            awaiting_first: Arc::new(AtomicUsize::new(0)),
+            cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+            timeouts,
+            connections: Connections::new(options.max_connections.unwrap_or(usize::MAX)),
+            app,
+        }
+    }
+
     /// Serves a connection accepted now on its own task; its activity, for the cap.
     fn spawn(&self, stream: tokio::net::TcpStream, peer: SocketAddr) -> Arc<ConnActivity> {
         let _ = stream.set_nodelay(true);

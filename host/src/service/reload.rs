@@ -71,25 +71,11 @@ impl Generations {
         }
     }
 
-    /// Handles one SIGHUP.
+    /// Handles one SIGHUP: re-read the configuration, find what changed, load and build the
+    /// new generation, swap it in and report.
     pub fn reload(&mut self) -> Reloaded {
         let started = Instant::now();
-        let config = match Config::parse(&self.server_args) {
-            Ok(c) => Arc::new(c),
-            Err(e) => {
-                tracing::error!(target: TARGET, "configuration not reloaded, the current one stays: {e}");
-                Arc::clone(&self.config)
-            }
-        };
-        if config.http_interface != self.config.http_interface
-            || config.http_port != self.config.http_port
-        {
-            tracing::warn!(
-                target: TARGET,
-                "http_interface/http_port changed to {}:{}: this needs a restart; still listening on {}:{}",
-                config.http_interface, config.http_port, self.config.http_interface, self.config.http_port
-            );
-        }
+        let config = self.reread_config();
         let current = self.apps.load_full();
         let set = module::discover(&modules::addons_paths(&config.addons_path));
         let names = modules::server_wide_names(&config.server_wide_modules);
@@ -109,10 +95,63 @@ impl Generations {
             );
             return Reloaded::NeedsPhoenix;
         }
+        let Some((addons, fresh)) = self.load(&config, &current, &set, &names, config_changed)
+        else {
+            return Reloaded::Refused;
+        };
+        let generation = current.generation + 1;
+        let app = match Application::new(
+            Arc::clone(&config),
+            addons,
+            generation,
+            Arc::clone(&self.sessions),
+        ) {
+            Ok(a) => a,
+            Err(e) => return refuse(&current, e),
+        };
+        close_replaced_websockets(&current, &fresh);
+        let routes = app.route_count();
+        self.swap(config, app, !fresh.is_empty());
+        self.report(generation, started, routes, &fresh);
+        Reloaded::Swapped
+    }
+
+    /// Re-reads the configuration; a bad one is logged and the current one stays.
+    fn reread_config(&self) -> Arc<Config> {
+        let config = match Config::parse(&self.server_args) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                tracing::error!(target: TARGET, "configuration not reloaded, the current one stays: {e}");
+                Arc::clone(&self.config)
+            }
+        };
+        if config.http_interface != self.config.http_interface
+            || config.http_port != self.config.http_port
+        {
+            tracing::warn!(
+                target: TARGET,
+                "http_interface/http_port changed to {}:{}: this needs a restart; still listening on {}:{}",
+                config.http_interface, config.http_port, self.config.http_interface, self.config.http_port
+            );
+        }
+        config
+    }
+
+    /// Loads the changed addons (reusing the others) and decides whether the swap may go
+    /// on: the new generation's addons and the names of the freshly loaded ones, or `None`
+    /// when the swap is refused (already logged).
+    fn load(
+        &mut self,
+        config: &Config,
+        current: &Application,
+        set: &module::AddonSet,
+        names: &[String],
+        config_changed: bool,
+    ) -> Option<(Vec<Arc<LoadedAddon>>, Vec<String>)> {
         let run_dir = config.data_dir.join("run");
         let (report, fresh) = modules::load_addons_reusing(
-            &set,
-            &names,
+            set,
+            names,
             &run_dir,
             &current.addons,
             crate::host_api::host_api(),
@@ -131,48 +170,18 @@ impl Generations {
                 .iter()
                 .map(|(n, r)| format!("addon '{n}' refused: {r}"))
                 .collect();
-            tracing::error!(
-                target: TARGET,
-                "swap refused, generation {} keeps serving: {}",
-                current.generation,
-                reasons.join("; ")
-            );
-            return Reloaded::Refused;
+            refuse(current, reasons.join("; "));
+            return None;
         }
         for (name, reason) in &left_out {
             tracing::error!(target: TARGET, "addon '{name}' refused, left out of the new generation: {reason}");
         }
-        let addons = report.into_generation();
-        let generation = current.generation + 1;
-        let app = match Application::new(
-            Arc::clone(&config),
-            addons,
-            generation,
-            Arc::clone(&self.sessions),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(target: TARGET, "swap refused, generation {} keeps serving: {e}", current.generation);
-                return Reloaded::Refused;
-            }
-        };
-        // Websockets of the replaced addons get Close 1001 once the grace period is over.
-        let replaced: Vec<String> = fresh
-            .iter()
-            .filter(|n| current.addons.iter().any(|a| &a.name == *n))
-            .cloned()
-            .collect();
-        if !replaced.is_empty() {
-            tokio::spawn(async move {
-                tokio::time::sleep(WEBSOCKET_GRACE).await;
-                let n = crate::http::websocket::close_for_addons(&replaced, 1001, "addon updated");
-                if n > 0 {
-                    tracing::info!(target: TARGET, "{n} websocket(s) of the replaced addons closed (1001)");
-                }
-            });
-        }
-        let routes = app.route_count();
-        // Registries (per database) are rebuilt on the new server-wide addons.
+        Some((report.into_generation(), fresh))
+    }
+
+    /// Switches every new request to `app`; the registries (per database) are rebuilt on
+    /// its server-wide addons.
+    fn swap(&mut self, config: Arc<Config>, app: Application, reloaded_libraries: bool) {
         modules::registry::setup(
             Arc::clone(&config),
             app.addons.clone(),
@@ -180,9 +189,13 @@ impl Generations {
         );
         self.apps.store(Arc::new(app));
         self.config = config;
-        if !fresh.is_empty() {
+        if reloaded_libraries {
             self.swaps += 1;
         }
+    }
+
+    /// The one line saying which generation serves now.
+    fn report(&self, generation: u64, started: Instant, routes: usize, fresh: &[String]) {
         tracing::info!(
             target: TARGET,
             "generation {generation} serving after {:.1} ms ({routes} routes; reloaded: {}); {} library images kept mapped ({} MiB), swap {} of {}",
@@ -193,8 +206,37 @@ impl Generations {
             self.swaps,
             self.config.limit_swaps,
         );
-        Reloaded::Swapped
     }
+}
+
+/// Logs a refused swap (the current generation keeps serving) and says so.
+fn refuse(current: &Application, reason: impl std::fmt::Display) -> Reloaded {
+    tracing::error!(
+        target: TARGET,
+        "swap refused, generation {} keeps serving: {reason}",
+        current.generation
+    );
+    Reloaded::Refused
+}
+
+/// Websockets of the replaced addons (those among `fresh` serving in `current`) get Close
+/// 1001 once the grace period is over.
+fn close_replaced_websockets(current: &Application, fresh: &[String]) {
+    let replaced: Vec<String> = fresh
+        .iter()
+        .filter(|n| current.addons.iter().any(|a| &a.name == *n))
+        .cloned()
+        .collect();
+    if replaced.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep(WEBSOCKET_GRACE).await;
+        let n = crate::http::websocket::close_for_addons(&replaced, 1001, "addon updated");
+        if n > 0 {
+            tracing::info!(target: TARGET, "{n} websocket(s) of the replaced addons closed (1001)");
+        }
+    });
 }
 
 /// What `--dev=reload` saw change.

@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -226,7 +226,6 @@ async fn lifecycle(
     cron: super::cron::CronHandle,
 ) -> i32 {
     let mut cron = Some(cron);
-    let mut stop = signals.stop.clone();
     let mut soft_limit = limits::SoftLimit::new(std::time::Instant::now());
     loop {
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -238,42 +237,8 @@ async fn lifecycle(
             options,
             stop_rx,
         ));
-        let mut tick = tokio::time::interval(limits::CHECK_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut watcher = DevWatcher::new(&generations, exe.as_deref());
-        let exit = loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => break Exit::Stop,
-                _ = signals.reload.notified() => {
-                    // Loading libraries blocks: keep this worker's other tasks moving.
-                    if tokio::task::block_in_place(|| generations.reload()) == Reloaded::NeedsPhoenix {
-                        break Exit::Phoenix("the swap limit is reached".into());
-                    }
-                }
-                _ = signals.dump.notified() => dump(),
-                _ = tick.tick() => {
-                    limits::trim_heap();
-                    let limit = generations.config.limit_memory_soft;
-                    if let Some(why) = soft_limit.check(limit, limits::rss_bytes(), std::time::Instant::now()) {
-                        break Exit::Phoenix(why);
-                    }
-                    let stuck = inflight::stuck();
-                    if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {
-                        break Exit::Phoenix(format!("{stuck} handlers are stuck past limit_time_real"));
-                    }
-                    match watcher.check(&generations, exe.as_deref()).await {
-                        DevChange::None => {}
-                        DevChange::Addons => {
-                            tracing::info!(target: TARGET, "autoreload: addon library changed, swapping");
-                            if tokio::task::block_in_place(|| generations.reload()) == Reloaded::NeedsPhoenix {
-                                break Exit::Phoenix("the swap limit is reached".into());
-                            }
-                        }
-                        DevChange::Binary => break Exit::Phoenix("autoreload: the host binary changed".into()),
-                    }
-                }
-            }
-        };
+        let exit =
+            watch_until_exit(&mut generations, &signals, &mut soft_limit, exe.as_deref()).await;
         if let Exit::Phoenix(why) = &exit {
             tracing::info!(target: TARGET, "Initiating server reload: {why}");
         }
@@ -283,48 +248,125 @@ async fn lifecycle(
             Exit::Stop => Stop::Close,
             Exit::Phoenix(_) => Stop::Handover,
         }));
-        let report = match serving.await {
-            Ok(Ok(report)) => report,
-            Ok(Err(e)) => {
-                tracing::error!(target: TARGET, "HTTP service failed: {e}");
-                return 1;
-            }
-            Err(e) => {
-                tracing::error!(target: TARGET, "HTTP service task failed: {e}");
-                return 1;
-            }
+        let Some(report) = drain(serving).await else {
+            return 1;
         };
-        tracing::info!(
-            target: TARGET,
-            "HTTP service drained: {} request(s) were in flight, {}",
-            report.in_flight,
-            if report.drained { "all finished" } else { "some were cut at the drain timeout" }
-        );
         // Cron workers finish their current job, on a stop as before a re-exec.
         if let Some(c) = cron.take() {
             c.stop().await;
         }
-        match exit {
-            Exit::Stop => return 0,
-            Exit::Phoenix(_) => {
-                let Some(l) = report.listener else {
-                    tracing::error!(target: TARGET, "the listening socket was not kept for the re-exec");
-                    return 1;
-                };
-                let Some(exe) = exe.as_deref() else {
-                    tracing::error!(target: TARGET, "re-exec impossible (executable unknown); serving on");
-                    cron = Some(super::cron::spawn(Arc::clone(&generations.config)));
-                    listener = l;
-                    continue;
-                };
-                let args = phoenix::stripped_args(&std::env::args_os().collect::<Vec<_>>());
-                let err = phoenix::reexec(exe, &args, l.as_fd());
-                tracing::error!(target: TARGET, "re-exec of {} failed: {err}; serving on", exe.display());
-                cron = Some(super::cron::spawn(Arc::clone(&generations.config)));
-                listener = l;
+        if let Exit::Stop = exit {
+            return 0;
+        }
+        let Some(l) = report.listener else {
+            tracing::error!(target: TARGET, "the listening socket was not kept for the re-exec");
+            return 1;
+        };
+        reexec(exe.as_deref(), &l);
+        // Still here: the re-exec did not happen (logged); serve on.
+        cron = Some(super::cron::spawn(Arc::clone(&generations.config)));
+        listener = l;
+    }
+}
+
+/// Reacts to signals, the periodic checks of the limits and `--dev=reload`, until one of
+/// them asks for a stop or a re-exec.
+async fn watch_until_exit(
+    generations: &mut Generations,
+    signals: &Signals,
+    soft_limit: &mut limits::SoftLimit,
+    exe: Option<&Path>,
+) -> Exit {
+    let mut stop = signals.stop.clone();
+    let mut tick = tokio::time::interval(limits::CHECK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watcher = DevWatcher::new(generations, exe);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return Exit::Stop,
+            _ = signals.reload.notified() => {
+                if let Some(exit) = reload(generations) {
+                    return exit;
+                }
+            }
+            _ = signals.dump.notified() => dump(),
+            _ = tick.tick() => {
+                if let Some(exit) = check_limits(generations, soft_limit) {
+                    return exit;
+                }
+                match watcher.check(generations, exe).await {
+                    DevChange::None => {}
+                    DevChange::Addons => {
+                        tracing::info!(target: TARGET, "autoreload: addon library changed, swapping");
+                        if let Some(exit) = reload(generations) {
+                            return exit;
+                        }
+                    }
+                    DevChange::Binary => return Exit::Phoenix("autoreload: the host binary changed".into()),
+                }
             }
         }
     }
+}
+
+/// Swaps in a new generation; a re-exec when the swap limit is reached.
+fn reload(generations: &mut Generations) -> Option<Exit> {
+    // Loading libraries blocks: keep this worker's other tasks moving.
+    (tokio::task::block_in_place(|| generations.reload()) == Reloaded::NeedsPhoenix)
+        .then(|| Exit::Phoenix("the swap limit is reached".into()))
+}
+
+/// The periodic check: trims the heap; a re-exec past the soft memory limit or with too
+/// many stuck handlers.
+fn check_limits(generations: &Generations, soft_limit: &mut limits::SoftLimit) -> Option<Exit> {
+    limits::trim_heap();
+    let limit = generations.config.limit_memory_soft;
+    if let Some(why) = soft_limit.check(limit, limits::rss_bytes(), std::time::Instant::now()) {
+        return Some(Exit::Phoenix(why));
+    }
+    let stuck = inflight::stuck();
+    if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {
+        return Some(Exit::Phoenix(format!(
+            "{stuck} handlers are stuck past limit_time_real"
+        )));
+    }
+    None
+}
+
+/// Waits for the HTTP service to drain and logs how it went; `None` if it failed (logged).
+async fn drain(
+    serving: tokio::task::JoinHandle<std::io::Result<http_server::DrainReport>>,
+) -> Option<http_server::DrainReport> {
+    let report = match serving.await {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => {
+            tracing::error!(target: TARGET, "HTTP service failed: {e}");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(target: TARGET, "HTTP service task failed: {e}");
+            return None;
+        }
+    };
+    tracing::info!(
+        target: TARGET,
+        "HTTP service drained: {} request(s) were in flight, {}",
+        report.in_flight,
+        if report.drained { "all finished" } else { "some were cut at the drain timeout" }
+    );
+    Some(report)
+}
+
+/// Re-executes `exe` with the listening socket `listener`; returns only if that failed
+/// (logged), and the caller serves on.
+fn reexec(exe: Option<&Path>, listener: &TcpListener) {
+    let Some(exe) = exe else {
+        tracing::error!(target: TARGET, "re-exec impossible (executable unknown); serving on");
+        return;
+    };
+    let args = phoenix::stripped_args(&std::env::args_os().collect::<Vec<_>>());
+    let err = phoenix::reexec(exe, &args, listener.as_fd());
+    tracing::error!(target: TARGET, "re-exec of {} failed: {err}; serving on", exe.display());
 }
 
 /// SIGQUIT: logs every request in flight, and every handler stuck past its time limit.

@@ -106,51 +106,99 @@ fn expand(r: syn::Result<TokenStream2>) -> TokenStream {
 
 fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
     let f: ItemFn = syn::parse(item)?;
-    let args: Args = syn::parse2(attr)?;
-    let mut paths = Vec::new();
-    let mut routing_type = LitStr::new("http", Span::call_site());
-    let mut auth = LitStr::new("user", Span::call_site());
-    let mut methods = Vec::new();
-    let mut cors = quote!(None);
-    let mut csrf = true;
-    let mut save_session = true;
-    let mut readonly = quote!(None);
-    let mut websocket = false;
-    let mut blocking = true;
-    let mut max_content_length = quote!(None);
-    for arg in &args.0 {
+    let route = RouteArgs::parse(attr, &f)?;
+    let (extract, call_args) = handler_arguments(&f)?;
+    let wrapper = format_ident!("__inphms_route_{}", f.sig.ident);
+    let wrapper_fn = route_wrapper(&f, &wrapper, &route.routing_type, &extract, &call_args);
+    let submit = route_descriptor(&route, &f.sig.ident, &wrapper);
+    Ok(quote! {
+        #f
+
+        #wrapper_fn
+
+        #submit
+    })
+}
+
+/// The routing keys of `#[route(...)]`, with Odoo's defaults.
+struct RouteArgs {
+    paths: Vec<LitStr>,
+    routing_type: LitStr,
+    auth: LitStr,
+    methods: Vec<LitStr>,
+    cors: TokenStream2,
+    csrf: bool,
+    save_session: bool,
+    readonly: TokenStream2,
+    websocket: bool,
+    blocking: bool,
+    max_content_length: TokenStream2,
+}
+
+impl RouteArgs {
+    /// Parses the attribute's arguments of the handler `f`: an unknown key, a value of the
+    /// wrong kind or no path at all is an error.
+    fn parse(attr: TokenStream2, f: &ItemFn) -> syn::Result<Self> {
+        let args: Args = syn::parse2(attr)?;
+        let mut route = RouteArgs {
+            paths: Vec::new(),
+            routing_type: LitStr::new("http", Span::call_site()),
+            auth: LitStr::new("user", Span::call_site()),
+            methods: Vec::new(),
+            cors: quote!(None),
+            csrf: true,
+            save_session: true,
+            readonly: quote!(None),
+            websocket: false,
+            blocking: true,
+            max_content_length: quote!(None),
+        };
+        for arg in &args.0 {
+            route.set(arg)?;
+        }
+        if route.paths.is_empty() {
+            return Err(syn::Error::new_spanned(
+                &f.sig.ident,
+                "a route needs at least one path, e.g. #[route(\"/hello\")]",
+            ));
+        }
+        Ok(route)
+    }
+
+    /// Sets the key `arg` names (a bare value is a path).
+    fn set(&mut self, arg: &Arg) -> syn::Result<()> {
         let Some(key) = &arg.key else {
-            paths.extend(str_list(&arg.value)?);
-            continue;
+            self.paths.extend(str_list(&arg.value)?);
+            return Ok(());
         };
         match key.unraw().to_string().as_str() {
-            "route" | "path" | "paths" => paths.extend(str_list(&arg.value)?),
-            "type" => routing_type = lit_str(&arg.value)?,
+            "route" | "path" | "paths" => self.paths.extend(str_list(&arg.value)?),
+            "type" => self.routing_type = lit_str(&arg.value)?,
             "auth" => {
-                auth = lit_str(&arg.value)?;
-                if !["none", "public", "user"].contains(&auth.value().as_str()) {
+                self.auth = lit_str(&arg.value)?;
+                if !["none", "public", "user"].contains(&self.auth.value().as_str()) {
                     return Err(syn::Error::new_spanned(
                         &arg.value,
                         "auth must be \"none\", \"public\" or \"user\"",
                     ));
                 }
             }
-            "methods" | "method" => methods = str_list(&arg.value)?,
+            "methods" | "method" => self.methods = str_list(&arg.value)?,
             "cors" => {
                 let v = lit_str(&arg.value)?;
-                cors = quote!(Some(#v));
+                self.cors = quote!(Some(#v));
             }
-            "csrf" => csrf = lit_bool(&arg.value)?,
-            "save_session" => save_session = lit_bool(&arg.value)?,
+            "csrf" => self.csrf = lit_bool(&arg.value)?,
+            "save_session" => self.save_session = lit_bool(&arg.value)?,
             "readonly" => {
                 let v = lit_bool(&arg.value)?;
-                readonly = quote!(Some(#v));
+                self.readonly = quote!(Some(#v));
             }
-            "websocket" => websocket = lit_bool(&arg.value)?,
-            "blocking" => blocking = lit_bool(&arg.value)?,
+            "websocket" => self.websocket = lit_bool(&arg.value)?,
+            "blocking" => self.blocking = lit_bool(&arg.value)?,
             "max_content_length" => {
                 let v = &arg.value;
-                max_content_length = quote!(Some(#v));
+                self.max_content_length = quote!(Some(#v));
             }
             other => {
                 return Err(syn::Error::new_spanned(
@@ -159,14 +207,14 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
                 ))
             }
         }
+        Ok(())
     }
-    if paths.is_empty() {
-        return Err(syn::Error::new_spanned(
-            &f.sig.ident,
-            "a route needs at least one path, e.g. #[route(\"/hello\")]",
-        ));
-    }
-    let name = &f.sig.ident;
+}
+
+/// Checks the handler's signature (a free function; a first argument by reference is the
+/// request, every other one a plain name) and returns the statements extracting each
+/// parameter from the request and the arguments of the call.
+fn handler_arguments(f: &ItemFn) -> syn::Result<(Vec<TokenStream2>, Vec<TokenStream2>)> {
     let mut call_args = Vec::new();
     let mut extract = Vec::new();
     for (i, input) in f.sig.inputs.iter().enumerate() {
@@ -190,14 +238,54 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
         extract.push(quote!(let #var: #ty = req.param(#key)?;));
         call_args.push(quote!(#var));
     }
+    Ok((extract, call_args))
+}
+
+/// The wrapper the host calls: extracts the parameters, calls the handler `f` and turns
+/// its result into a reply of the routing type.
+fn route_wrapper(
+    f: &ItemFn,
+    wrapper: &Ident,
+    routing_type: &LitStr,
+    extract: &[TokenStream2],
+    call_args: &[TokenStream2],
+) -> TokenStream2 {
+    let name = &f.sig.ident;
     let convert = if routing_type.value() == "http" {
         quote!(::inphms_sdk::__private::Reply::http)
     } else {
         quote!(::inphms_sdk::__private::Reply::json)
     };
-    let wrapper = format_ident!("__inphms_route_{}", name);
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #wrapper(
+            req: &mut ::inphms_sdk::Request,
+        ) -> ::inphms_sdk::Result<::inphms_sdk::__private::Reply> {
+            #(#extract)*
+            #convert(#name(#(#call_args),*))
+        }
+    }
+}
+
+/// The route's descriptor (its routing keys, endpoint name and wrapper), registered with
+/// the SDK's registry.
+fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenStream2 {
+    let RouteArgs {
+        paths,
+        routing_type,
+        auth,
+        methods,
+        cors,
+        csrf,
+        save_session,
+        readonly,
+        websocket,
+        blocking,
+        max_content_length,
+    } = route;
     let endpoint = format!("{}", name);
-    let submit = submit(
+    submit(
         "Route",
         quote! {
             paths: &[#(#paths),*],
@@ -214,21 +302,7 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
             endpoint: concat!(module_path!(), "::", #endpoint),
             handler: #wrapper,
         },
-    );
-    Ok(quote! {
-        #f
-
-        #[doc(hidden)]
-        #[allow(non_snake_case)]
-        fn #wrapper(
-            req: &mut ::inphms_sdk::Request,
-        ) -> ::inphms_sdk::Result<::inphms_sdk::__private::Reply> {
-            #(#extract)*
-            #convert(#name(#(#call_args),*))
-        }
-
-        #submit
-    })
+    )
 }
 
 /// The registration of one item of the addon: an `inventory::submit!` of the SDK's

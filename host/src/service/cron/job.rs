@@ -1,334 +1,22 @@
-//! Cron workers (Odoo's `cron_thread` and `ir.cron._process_jobs`, 18.0 semantics).
-//!
-//! [`spawn`] starts `max_cron_threads` supervised workers (none with 0; they run with
-//! `--no-http` too). Each keeps a dedicated, non-pooled connection to the `cron_db` database
-//! (`postgres` by default) that LISTENs on `cron_trigger`, and wakes on a notification or
-//! after 60 s plus its number in seconds. When LISTEN is refused (no such database, no
-//! CONNECT right, a cluster in recovery) it polls, with a warning. When the server is
-//! unavailable (down, starting up, shutting down), the LISTEN connection is tried again
-//! every [`RETRY_MIN`] doubling up to [`RETRY_MAX`]; once it is back, the pools forget their
-//! reconnection backoff and a pass over every database runs at once (notifications sent
-//! meanwhile are lost). A pass that meets an unavailable database is run again with the same
-//! short backoff, not at the next poll. A worker that panics is logged and restarted.
-//!
-//! A pass processes, for each ready registry, the due jobs of its database: each job is
-//! acquired alone with `FOR NO KEY UPDATE SKIP LOCKED` and `pg_try_advisory_lock` (so several
-//! workers and several hosts never run one job twice, nor two runs of it at once), and its handler (found by name among the database's addons)
-//! runs on the blocking pool under `limit_time_real_cron` with that same transaction as its
-//! cursor (`CronContext::cursor`), after a savepoint. The job's bookkeeping is written in
-//! that transaction: `nextcall` moved on by its interval past now (missed runs are skipped,
-//! never replayed), the due `ir_cron_trigger` rows consumed, `failure_count` and
-//! `first_failure_date` (deactivated after 5 failures spanning 7 days), and the run's
-//! start, end and outcome (`last_start`, `last_end`, `last_outcome`) that `inphms-host cron
-//! -d DB` lists. A failed handler's work is rolled back to the savepoint and its failure
-//! recorded. So the handler's work through the job's cursor and the job's bookkeeping commit
-//! together or not at all: a job whose work committed is no longer due, and one whose commit
-//! was lost (a server stopped mid-run) is still due with nothing of the run kept. When the
-//! connection is lost during that COMMIT, the record's transaction id is kept and, once the
-//! database answers again, `txid_status` tells the log whether the run committed. A handler
-//! that commits on its own records the run as started in each of its commits (see
-//! [`JobRun`]). Between those commits the job's row is not locked, so a run also holds the
-//! job's session-level advisory lock (`Cursor::try_lock_job`) on its cursor's connection,
-//! which the cursor keeps for the whole run and releases after its final commit: another
-//! worker or host finding the job due again meanwhile (a trigger the handler added, a run
-//! longer than its interval) skips it, and the workers are woken for such a trigger only once
-//! it is released. A COMMIT the server refuses (a deferred constraint, a serialization
-//! failure) rolls the run back; its failure is then recorded in a new transaction, under the
-//! same lock. A manual run ([`run_manually`]) takes both locks without waiting and says
-//! "already running" instead of running twice.
+//! Running one cron job and its bookkeeping: acquiring a due job (row lock and advisory
+//! lock), running its handler under the time limit on the job's transaction, recording the
+//! outcome (next call, failures, deactivation) and resolving runs whose COMMIT was lost;
+//! also the listing and the manual run of `inphms-host cron`.
 
+use super::{
+    next_call, MIN_DELTA_BEFORE_DEACTIVATION, MIN_FAILURE_COUNT_BEFORE_DEACTIVATION, TARGET,
+};
 use crate::config::Config;
-use crate::modules::registry::{self, Registry};
+use crate::modules::registry::Registry;
 use crate::sql_db::cursor::{JobRun, PostCommit, JOB_SAVEPOINT};
-use crate::sql_db::notify::{cron_db, notify_workers};
+use crate::sql_db::notify::notify_workers;
 use crate::sql_db::{self, env, DbError};
 use abi_stable::std_types::{ROption, RString, RVec};
-use chrono::{Months, NaiveDateTime, TimeDelta};
+use chrono::{NaiveDateTime, TimeDelta};
 use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, SqlValue};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
-
-const TARGET: &str = "inphms.service.cron";
-
-/// Odoo's `SLEEP_INTERVAL`.
-pub const SLEEP_INTERVAL: Duration = Duration::from_secs(60);
-/// Failures before a job may be deactivated.
-pub const MIN_FAILURE_COUNT_BEFORE_DEACTIVATION: i64 = 5;
-/// The span those failures must cover.
-pub const MIN_DELTA_BEFORE_DEACTIVATION: TimeDelta = TimeDelta::days(7);
-
-/// Remembers the database the workers LISTEN on (the `cron_db` option).
-pub fn configure(config: &Config) {
-    sql_db::notify::configure(config);
-}
-
-/// The running workers; [`CronHandle::stop`] stops them once their current job is done.
-#[derive(Debug)]
-pub struct CronHandle {
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl CronHandle {
-    /// The number of workers.
-    pub fn workers(&self) -> usize {
-        self.tasks.len()
-    }
-
-    /// Stops the workers: each finishes the job it runs, then ends.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
-}
-
-/// Starts `max_cron_threads` supervised workers on the current runtime.
-pub fn spawn(config: Arc<Config>) -> CronHandle {
-    configure(&config);
-    let (stop, stop_rx) = watch::channel(false);
-    let tasks = (0..config.max_cron_threads)
-        .map(|i| tokio::spawn(supervise(i, Arc::clone(&config), stop_rx.clone())))
-        .collect::<Vec<_>>();
-    if !tasks.is_empty() {
-        tracing::info!(target: TARGET, "{} cron worker(s) started, listening on database {}", tasks.len(), config.cron_db);
-    }
-    CronHandle { stop, tasks }
-}
-
-/// Runs worker `i`, restarting it when it panics or ends before the stop.
-async fn supervise(i: u32, config: Arc<Config>, stop: watch::Receiver<bool>) {
-    loop {
-        let task = tokio::spawn(worker(i, Arc::clone(&config), stop.clone()));
-        let result = task.await;
-        if *stop.borrow() {
-            return;
-        }
-        match result {
-            Ok(()) => tracing::error!(target: TARGET, "cron{i} ended unexpectedly; restarting it"),
-            Err(e) => tracing::error!(target: TARGET, "cron{i} died: {e}; restarting it"),
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Waits until `stop` is set; returns at once if it is.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-/// A LISTEN connection: notifications arrive on the channel, which closes when the
-/// connection is lost.
-struct Listener {
-    rx: mpsc::UnboundedReceiver<()>,
-    _client: tokio_postgres::Client,
-    driver: JoinHandle<()>,
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
-
-/// Why LISTEN failed.
-enum ListenError {
-    /// The server is down, starting up or shutting down: tried again within seconds.
-    Unavailable(String),
-    /// It answered but LISTEN is impossible (no such database, no CONNECT right, a cluster
-    /// in recovery): the workers poll.
-    Refused(String),
-}
-
-impl From<DbError> for ListenError {
-    fn from(e: DbError) -> ListenError {
-        if e.is_unavailable() {
-            ListenError::Unavailable(e.to_string())
-        } else {
-            ListenError::Refused(e.to_string())
-        }
-    }
-}
-
-async fn listen(i: u32) -> Result<Listener, ListenError> {
-    let db = cron_db();
-    let pools = sql_db::pools();
-    let (client, mut conn) = sql_db::connect_unpooled(pools.info(), &db).await?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        loop {
-            match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
-                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
-                    if tx.send(()).is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::debug!(target: TARGET, "cron{i}: LISTEN connection: {e}");
-                    return;
-                }
-                None => return,
-            }
-        }
-    });
-    let in_recovery = client
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .map_err(|e| DbError::from_pg(&e))?
-        .get::<_, bool>(0);
-    if in_recovery {
-        return Err(ListenError::Refused(
-            "PG cluster in recovery mode, cron trigger not activated".into(),
-        ));
-    }
-    client
-        .batch_execute("LISTEN cron_trigger")
-        .await
-        .map_err(|e| DbError::from_pg(&e))?;
-    Ok(Listener {
-        rx,
-        _client: client,
-        driver,
-    })
-}
-
-/// The first wait before trying again after the server was found unavailable (a LISTEN
-/// connection, or a pass); it doubles up to [`RETRY_MAX`].
-pub const RETRY_MIN: Duration = Duration::from_millis(250);
-/// The longest such wait: jobs due during an outage start within about this after the
-/// server is back.
-pub const RETRY_MAX: Duration = Duration::from_secs(2);
-
-async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receiver<bool>) {
-    // Polling when LISTEN is refused: from 1 s up to the poll interval.
-    let mut poll_backoff = Duration::from_secs(1);
-    // Reconnecting when the server is unavailable: from RETRY_MIN up to RETRY_MAX.
-    let mut retry = RETRY_MIN;
-    // Whether the LISTEN connection was lost or could not be made since the last one.
-    let mut lost = false;
-    // Whether that was logged as a warning.
-    let mut warned = false;
-    let jitter = Duration::from_secs(i as u64);
-    while !*stop.borrow() {
-        match listen(i).await {
-            Ok(mut listener) => {
-                if lost {
-                    tracing::info!(target: TARGET, "cron{i}: listening on database {} again", cron_db());
-                    // The server accepts connections: the pools need not wait out the
-                    // backoff of their failed attempts during the outage.
-                    sql_db::pools().server_is_back();
-                }
-                warned = false;
-                poll_backoff = Duration::from_secs(1);
-                retry = RETRY_MIN;
-                // Notifications sent while we were not listening are lost: look everywhere,
-                // at once.
-                let mut listening = pass_until_done(i, &config, &mut stop, &mut listener).await;
-                while listening {
-                    tokio::select! {
-                        _ = stopped(&mut stop) => return,
-                        msg = listener.rx.recv() => if msg.is_none() {
-                            tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron_db());
-                            break;
-                        },
-                        _ = tokio::time::sleep(SLEEP_INTERVAL + jitter) => {}
-                    }
-                    // Spread the herd of workers woken by one notification.
-                    tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
-                    while listener.rx.try_recv().is_ok() {}
-                    listening = pass_until_done(i, &config, &mut stop, &mut listener).await;
-                }
-                lost = true;
-            }
-            Err(ListenError::Unavailable(e)) => {
-                if !warned {
-                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); trying again every {}s at most", cron_db(), RETRY_MAX.as_secs_f64());
-                }
-                (lost, warned) = (true, true);
-                // No pass: the server is unavailable, so would every database be.
-                tokio::select! {
-                    _ = stopped(&mut stop) => return,
-                    _ = tokio::time::sleep(retry) => {}
-                }
-                retry = (retry * 2).min(RETRY_MAX);
-            }
-            Err(ListenError::Refused(e)) => {
-                if !warned {
-                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); polling every {}s until it can", cron_db(), SLEEP_INTERVAL.as_secs());
-                }
-                (lost, warned) = (true, true);
-                let _ = pass(i, &config, &stop).await;
-                let wait = poll_backoff.min(SLEEP_INTERVAL + jitter);
-                poll_backoff = (poll_backoff * 2).min(SLEEP_INTERVAL);
-                tokio::select! {
-                    _ = stopped(&mut stop) => return,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-        }
-    }
-}
-
-/// Runs passes until one finds every database available, waiting [`RETRY_MIN`] doubling up
-/// to [`RETRY_MAX`] between them (a database still coming up is tried again within
-/// seconds, not at the next poll). False when the worker is stopped or its LISTEN
-/// connection is lost (the caller reconnects, then passes again).
-async fn pass_until_done(
-    i: u32,
-    config: &Arc<Config>,
-    stop: &mut watch::Receiver<bool>,
-    listener: &mut Listener,
-) -> bool {
-    let mut wait = RETRY_MIN;
-    let mut failures = 0u32;
-    loop {
-        let Some(e) = pass(i, config, stop).await else {
-            if failures > 0 {
-                tracing::info!(target: TARGET, "cron{i}: pass done after {failures} attempt(s) on an unavailable database");
-            }
-            return true;
-        };
-        failures += 1;
-        if failures == 1 {
-            tracing::warn!(target: TARGET, "cron{i}: a database is unavailable ({e}); passing again in {}ms, then with backoff up to {}s", wait.as_millis(), RETRY_MAX.as_secs_f64());
-        }
-        tokio::select! {
-            _ = stopped(stop) => return false,
-            msg = listener.rx.recv() => if msg.is_none() {
-                tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron_db());
-                return false;
-            },
-            _ = tokio::time::sleep(wait) => {}
-        }
-        wait = (wait * 2).min(RETRY_MAX);
-    }
-}
-
-/// One pass over the ready registries; the first error that says a database was
-/// unavailable (the pass should be run again soon), if any. Other errors are logged.
-async fn pass(i: u32, config: &Arc<Config>, stop: &watch::Receiver<bool>) -> Option<DbError> {
-    let mut unavailable = None;
-    for reg in registry::ready_registries() {
-        if *stop.borrow() {
-            return None;
-        }
-        match process_jobs(&reg, config, stop).await {
-            Ok(_) => {}
-            Err(e) if e.is_unavailable() => {
-                tracing::debug!(target: TARGET, "cron{i}: database {} unavailable: {e}", reg.db_name);
-                unavailable.get_or_insert(e);
-            }
-            Err(e) => {
-                tracing::warn!(target: TARGET, "cron{i} encountered an Exception on {}: {e}", reg.db_name)
-            }
-        }
-    }
-    unavailable
-}
+use tokio::sync::watch;
 
 fn text(v: Option<&SqlValue>) -> String {
     match v {
@@ -393,36 +81,6 @@ fn job_of(row: &RVec<SqlValue>) -> Job {
     }
 }
 
-/// `t` plus `n` intervals of `kind` (minutes, hours, days, weeks, months).
-pub fn add_interval(t: NaiveDateTime, n: i64, kind: &str) -> Option<NaiveDateTime> {
-    match kind {
-        "minutes" => t.checked_add_signed(TimeDelta::try_minutes(n)?),
-        "hours" => t.checked_add_signed(TimeDelta::try_hours(n)?),
-        "days" => t.checked_add_signed(TimeDelta::try_days(n)?),
-        "weeks" => t.checked_add_signed(TimeDelta::try_weeks(n)?),
-        "months" => t.checked_add_months(Months::new(u32::try_from(n).ok()?)),
-        _ => None,
-    }
-}
-
-/// The next call after `now`: `nextcall` moved on by whole intervals (missed runs skipped).
-pub fn next_call(nextcall: NaiveDateTime, n: i64, kind: &str, now: NaiveDateTime) -> NaiveDateTime {
-    let n = n.max(1);
-    let mut next = nextcall;
-    let mut steps = 0u32;
-    while next <= now {
-        match add_interval(next, n, kind) {
-            Some(t) => next = t,
-            None => return now + TimeDelta::days(1),
-        }
-        steps += 1;
-        if steps > 1_000_000 {
-            return now + TimeDelta::days(1);
-        }
-    }
-    next
-}
-
 /// A run whose COMMIT was lost with its connection: its transaction, to ask the server
 /// whether it committed once it is back (`txid_status`), and say so in the log.
 #[derive(Debug)]
@@ -483,7 +141,7 @@ async fn resolve_in_doubt(db: &str) -> Result<(), DbError> {
 }
 
 /// Processes the due jobs of the registry's database, one at a time.
-async fn process_jobs(
+pub(super) async fn process_jobs(
     reg: &Arc<Registry>,
     config: &Arc<Config>,
     stop: &watch::Receiver<bool>,
@@ -1015,35 +673,6 @@ pub async fn run_manually(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(s: &str) -> NaiveDateTime {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
-    }
-
-    #[test]
-    fn next_call_skips_missed_runs() {
-        let now = t("2024-03-10 12:00:00");
-        assert_eq!(
-            next_call(t("2024-03-10 11:59:00"), 5, "minutes", now),
-            t("2024-03-10 12:04:00")
-        );
-        assert_eq!(
-            next_call(t("2024-01-01 00:00:00"), 1, "days", now),
-            t("2024-03-11 00:00:00")
-        );
-        assert_eq!(
-            next_call(t("2024-01-31 08:00:00"), 1, "months", now),
-            t("2024-03-29 08:00:00")
-        );
-        assert_eq!(
-            next_call(t("2024-03-01 00:00:00"), 2, "weeks", now),
-            t("2024-03-15 00:00:00")
-        );
-        assert_eq!(
-            next_call(t("2024-03-11 00:00:00"), 1, "hours", now),
-            t("2024-03-11 00:00:00")
-        );
-    }
 
     #[test]
     fn time_limits() {
