@@ -30,6 +30,15 @@ fn add_job(db: &TestDb, handler: &str, interval: &str) -> i64 {
     .expect("an id")
 }
 
+/// `inphms-host cron -d DB --run ID`: a manual run of the job `id`.
+fn run_manually(td: &TestDir, db: &TestDb, id: i64) -> inphms_tests::Output {
+    let mut args = vec!["cron".to_owned(), "-d".to_owned(), db.name.clone()];
+    args.extend(pg::server_args());
+    args.push(format!("--addons-path={}", with_test_addons(&[])));
+    args.extend(["--run".to_owned(), id.to_string()]);
+    td.cmd(args).timeout(Duration::from_secs(60)).run()
+}
+
 fn cron_server(td: &TestDir, db: &TestDb, workers: u32) -> Server {
     let mut args = pg::server_args();
     args.push(format!("--addons-path={}", with_test_addons(&[])));
@@ -76,19 +85,7 @@ fn runs_of_a_job_never_overlap_across_its_handlers_commits() {
         server.stderr()
     );
     // A manual run meanwhile refuses, instead of running beside it.
-    let out = td
-        .cmd([
-            "cron",
-            "-d",
-            &db.name,
-            "--db_host=127.0.0.1",
-            "--db_port=5432",
-            "--run",
-            &id.to_string(),
-        ])
-        .arg(format!("--addons-path={}", with_test_addons(&[])))
-        .timeout(Duration::from_secs(60))
-        .run();
+    let out = run_manually(&td, &db, id);
     assert_eq!(out.code, Some(1), "{out}\nsteps: {}", steps());
     assert!(out.stderr.contains("already running"), "{out}");
     db.sql(&format!("INSERT INTO test_db_gate VALUES ({id})"));
@@ -167,19 +164,7 @@ fn a_run_whose_commit_is_refused_is_recorded_as_failed_once() {
     );
     assert_eq!(db.sql("SELECT count(*) FROM test_db_deferred"), "0");
     // A manual run is recorded the same way (its failure, nothing else).
-    let out = td
-        .cmd([
-            "cron",
-            "-d",
-            &db.name,
-            "--db_host=127.0.0.1",
-            "--db_port=5432",
-            "--run",
-            &id.to_string(),
-        ])
-        .arg(format!("--addons-path={}", with_test_addons(&[])))
-        .timeout(Duration::from_secs(60))
-        .run();
+    let out = run_manually(&td, &db, id);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(out.stderr.contains("could not commit"), "{out}");
     assert_eq!(
