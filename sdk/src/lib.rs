@@ -69,23 +69,29 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+mod cookie;
 pub mod cursor;
 mod dispatcher;
 mod error;
+pub mod extract;
 mod host;
 pub mod json;
 pub mod multipart;
 mod registry;
+mod reply;
 mod request;
 mod response;
 mod session;
+pub mod status;
 pub mod websocket;
 
+pub use cookie::{Cookie, SameSite};
 #[allow(deprecated)]
 pub use cursor::Value;
 pub use cursor::{Cursor, FromValue, Row, Rows, SqlValue};
 pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{Error, Result};
+pub use extract::{Form, FromRequest, Params};
 pub use host::Host;
 pub use inphms_sdk_macros::{addon, command, cron, post_load, route};
 pub use request::Request;
@@ -124,7 +130,9 @@ pub struct CronContext {
 /// Implementation details used by the macros. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::extract::{ByName, ByType, Extract};
     pub use crate::registry::{Command, Cron, DispatcherEntry, PostLoad, Reply, Route};
+    pub use crate::reply::{ReplyHttp, ReplyJson, ReplySerialize, Returned};
     pub use abi_stable;
     pub use inventory;
 
