@@ -139,6 +139,11 @@ pub mod __private {
     use crate::abi::{AddonModule, AddonModuleRef};
     use abi_stable::{prefix_type::PrefixTypeTrait, std_types::RStr};
 
+    /// Records the addon's name and its crate's name, for its log targets.
+    pub fn addon_names(name: &'static str, krate: &'static str) {
+        crate::host::set_names(name, krate);
+    }
+
     /// Builds the root module of an addon named `name`.
     pub fn root_module(name: &'static str, panic_unwind: bool) -> AddonModuleRef {
         AddonModule {

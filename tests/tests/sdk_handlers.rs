@@ -8,6 +8,7 @@
 
 use inphms_tests::{http_get, post, rpc, test_addons_dir, Response, TestDir};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// `inphms-host server --load base,web,test_sdk`, healthy.
 fn server(td: &TestDir) -> inphms_tests::Server {
@@ -181,5 +182,53 @@ fn return_types_and_errors() {
     assert!(
         text.contains("/x?a=&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{text}"
+    );
+}
+
+/// The addon's events and panics are logged under `inphms.addons.test_sdk`, and a panic in
+/// `post_load` is refused with the panic's text.
+#[test]
+fn addon_logs_carry_the_addon_target() {
+    let td = TestDir::new();
+    let server = server(&td);
+    let port = server.port();
+    assert_eq!(http_get(port, "/test_sdk/log", &[]).status, 200);
+    assert!(
+        server.wait_for_log(
+            "inphms.addons.test_sdk: test_sdk logs with its default target",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(http_get(port, "/test_sdk/panic", &[]).status, 500);
+    assert!(
+        server.wait_for_log("inphms.addons.test_sdk: panic at ", Duration::from_secs(10)),
+        "{}",
+        server.stderr()
+    );
+    assert!(server.stderr().contains("test_sdk panics on purpose"));
+
+    let td = TestDir::new();
+    let data = td.join("data");
+    let tests = test_addons_dir();
+    let server = td
+        .server([
+            "--load",
+            "base,web,test_sdk",
+            "-D",
+            data.to_str().expect("a UTF-8 path"),
+            "--addons-path",
+            tests.to_str().expect("a UTF-8 path"),
+        ])
+        .env("TEST_SDK_PANIC_IN_POST_LOAD", "1")
+        .start_healthy();
+    assert!(
+        server.wait_for_log(
+            "post_load of 'test_sdk' panicked: test_sdk refuses to load",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
     );
 }

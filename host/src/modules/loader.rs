@@ -234,7 +234,12 @@ pub fn init(name: &str, path: &Path, library: &Library, host: HostApiRef) -> Res
         None => Ok(()),
         Some(e) => Err(LoadError {
             path: path.to_owned(),
-            reason: format!("post_load of '{name}' failed: {}", e.message),
+            // A panic's message is generic ("Internal Server Error"): say what it was.
+            reason: if e.kind == inphms_sdk::abi::ErrorKind::Panic {
+                format!("post_load of '{name}' {}", e.debug)
+            } else {
+                format!("post_load of '{name}' failed: {}", e.message)
+            },
             details: (!e.debug.is_empty()).then(|| e.debug.to_string()),
             incompatible: false,
         }),

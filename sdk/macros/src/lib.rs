@@ -425,6 +425,7 @@ pub fn addon(input: TokenStream) -> TokenStream {
         Ok(quote! {
             #[doc(hidden)]
             fn __inphms_root_module() -> ::inphms_sdk::abi::AddonModuleRef {
+                ::inphms_sdk::__private::addon_names(#name, env!("CARGO_CRATE_NAME"));
                 ::inphms_sdk::__private::root_module(#name, cfg!(panic = "unwind"))
             }
 

@@ -121,4 +121,27 @@ fn redirect(to: String) -> Response {
     Response::redirect(&to, status::SEE_OTHER)
 }
 
+/// Logs with the default target (the module path): the host shows
+/// `inphms.addons.test_sdk`.
+#[route("/test_sdk/log", auth = "none")]
+fn log() -> &'static str {
+    inphms_sdk::tracing::warn!("test_sdk logs with its default target");
+    "logged"
+}
+
+/// Panics: a 500, and a panic line under the addon's target.
+#[route("/test_sdk/panic", auth = "none")]
+fn panic_route() -> &'static str {
+    panic!("test_sdk panics on purpose")
+}
+
+/// Panics when `TEST_SDK_PANIC_IN_POST_LOAD` is set: the refusal line says why.
+#[inphms_sdk::post_load]
+fn maybe_panic(_host: &inphms_sdk::Host) -> Result<()> {
+    if std::env::var_os("TEST_SDK_PANIC_IN_POST_LOAD").is_some() {
+        panic!("test_sdk refuses to load (TEST_SDK_PANIC_IN_POST_LOAD)");
+    }
+    Ok(())
+}
+
 inphms_sdk::addon!();
