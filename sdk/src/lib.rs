@@ -42,10 +42,17 @@
 //! * [`route`]: a request handler, with Odoo's routing keys (`type`, `auth`, `methods`,
 //!   `cors`, `csrf`, `save_session`, `readonly`, `websocket`, `blocking`,
 //!   `max_content_length`).
-//!   Path arguments (`<int:id>`, `<string:name>`, `<path:rest>`) and request parameters are
-//!   the function's arguments after the [`Request`], converted by name.
-//!   A http route returns anything [`IntoResponse`]; a json route anything
-//!   [`IntoJsonResult`]. Either may return `Result<_, Error>`.
+//!   Path arguments (`<int:id>`, `<string:name>`, `<float:x>`, `<path:rest>`) and request
+//!   parameters are the function's arguments, read by name (Odoo's keyword arguments), or
+//!   by type through [`FromRequest`] ([`extract`]: `Option<T>`, `Vec<T>` for a repeated key,
+//!   `#[param(default = ...)]`, [`Params`], [`Form`], [`Json`], [`Cursor`]); the
+//!   [`Request`] and its [`Session`] by reference, in any position. The macro checks the
+//!   path against the arguments when the addon is built (a placeholder without its
+//!   argument, an unknown converter, `<int:...>` to a non-integer does not compile).
+//!   A http route returns anything [`IntoResponse`] (a [`Response`], text, bytes,
+//!   `(status, body)` with [`status`] codes); a json route anything [`IntoJsonResult`] or
+//!   any `Serialize` value. Either may return `Result<_, E>` with `E: Into<Error>`
+//!   (`std::io::Error`, boxed errors...): `?` just works.
 //!   Handlers run on a thread of the host's handler pool, where they may block (database,
 //!   sleep, I/O) and are held to `limit_time_real`. A route declared `blocking = false`
 //!   promises a quick handler that never blocks: the host then runs it inline on its event

@@ -271,10 +271,9 @@ pub(crate) fn reply(f: &ItemFn, http: bool, value: TokenStream2) -> TokenStream2
         ReturnType::Type(_, ty) => last_segment(ty).is_some_and(|s| s == "Result"),
         ReturnType::Default => false,
     };
-    let span = match &f.sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => f.sig.ident.span(),
-    };
+    // Generated at the call site: with the author's spans, clippy would lint the
+    // generated code as theirs (`f(())`, needless borrows, `match` for `?`).
+    let span = proc_macro2::Span::call_site();
     let opened = if is_result {
         quote_spanned! {span=>
             ::core::result::Result::map_err(
