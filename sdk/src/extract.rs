@@ -1,7 +1,7 @@
 //! How a route handler's arguments are read: [`FromRequest`], the trait through which an
 //! argument's type decides how it is read, and the extractors the SDK ships with it:
 //! [`Option<T>`] (an absent parameter is `None`), [`Vec<T>`] (every value of a repeated
-//! key), [`Params<T>`], [`Form<T>`], [`Json<T>`] (a whole struct) and the database
+//! key), [`Params<T>`], [`Form<T>`], [`Json<T>`](crate::Json) (a whole struct) and the database
 //! [`Cursor`]. Any other type is read as the parameter of the argument's name
 //! ([`Request::param`]), as Odoo passes its keyword arguments. The request and its session
 //! are taken by reference (`&mut Request`, `&Session`...), in any position.
