@@ -77,19 +77,19 @@ pub(crate) fn arguments(
     }
     let mut extract = Vec::new();
     let mut call = Vec::new();
+    // The generated code is at the call site (clippy would lint it as the author's code
+    // otherwise), but for the probe of a type, whose errors point at that type.
     for (i, (source, ty)) in sources.iter().enumerate() {
         let span = &ty.span();
         match source {
-            Source::Request { mutable: true } => call.push(quote_spanned!(*span=> &mut *req)),
-            Source::Request { mutable: false } => call.push(quote_spanned!(*span=> &*req)),
-            Source::Session { mutable: true } => {
-                call.push(quote_spanned!(*span=> &mut req.session))
-            }
-            Source::Session { mutable: false } => call.push(quote_spanned!(*span=> &req.session)),
+            Source::Request { mutable: true } => call.push(quote!(&mut *req)),
+            Source::Request { mutable: false } => call.push(quote!(&*req)),
+            Source::Session { mutable: true } => call.push(quote!(&mut req.session)),
+            Source::Session { mutable: false } => call.push(quote!(&req.session)),
             Source::Named { key, default, ty } => {
                 let var = format_ident!("__inphms_arg_{}", i);
                 let value = match default {
-                    Some(default) => quote_spanned! {*span=>
+                    Some(default) => quote! {
                         match ::inphms_sdk::Request::param_opt::<#ty>(&*req, #key)? {
                             ::core::option::Option::Some(value) => value,
                             ::core::option::Option::None => #default,
