@@ -79,6 +79,8 @@ mod registry;
 mod request;
 mod response;
 mod session;
+pub mod socket_events;
+pub mod stream;
 pub mod websocket;
 
 #[allow(deprecated)]
@@ -91,6 +93,8 @@ pub use inphms_sdk_macros::{addon, command, cron, post_load, route};
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use session::Session;
+pub use socket_events::WsHandler;
+pub use stream::PushStream;
 pub use websocket::{Message, RecvError, WebSocket};
 
 /// The `tracing` crate the SDK forwards to the host's log: use its macros (or depend on

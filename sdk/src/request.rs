@@ -128,6 +128,23 @@ impl<'a> Request<'a> {
         self.raw.body.as_slice()
     }
 
+    /// The body as a [`std::io::Read`] (and `BufRead`, `Seek`), to consume it in pieces:
+    /// over the mapped file of a spooled body, each piece is paged in as it is read and
+    /// can be dropped by the kernel once read, so a body larger than memory can be copied
+    /// to where it goes (a file, a database large object) with a small buffer.
+    ///
+    /// ```no_run
+    /// # use inphms_sdk::{Error, Request, Result};
+    /// # fn f(req: &mut Request) -> Result<u64> {
+    /// let io = |e: std::io::Error| Error::internal(e.to_string());
+    /// let mut out = std::fs::File::create("/tmp/upload").map_err(io)?;
+    /// std::io::copy(&mut req.body_reader(), &mut out).map_err(io)
+    /// # }
+    /// ```
+    pub fn body_reader(&self) -> crate::stream::BodyReader<'a> {
+        crate::stream::body_reader(&self.raw)
+    }
+
     /// The body parsed as JSON into `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         Ok(serde_json::from_slice(self.body())?)

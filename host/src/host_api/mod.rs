@@ -10,7 +10,7 @@ pub mod db;
 
 use crate::config::Config;
 use abi_stable::prefix_type::PrefixTypeTrait;
-use abi_stable::std_types::{ROption, RResult, RStr, RString};
+use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 use inphms_sdk::abi::{EndpointRef, HostApi, HostApiRef, HttpRequest, Outcome, WsEvent, WsMessage};
 use std::sync::{Arc, OnceLock};
 use tracing::Level;
@@ -42,6 +42,10 @@ pub fn host_api() -> HostApiRef {
             cursor_rollback: db::cursor_rollback,
             cron_trigger: db::cron_trigger,
             db_list: db::db_list,
+            stream_open,
+            stream_push,
+            stream_close,
+            ws_send_queued,
         }
         .leak_into_prefix()
     })
@@ -119,4 +123,29 @@ extern "C" fn ws_close(socket: u64, code: u16, reason: RStr<'_>) -> RResult<(), 
             .map_err(|e| RString::from(e.to_string()))
             .into()
     })
+}
+
+extern "C" fn ws_send_queued(socket: u64, message: WsMessage) -> RResult<(), RString> {
+    guard(RResult::RErr("host error".into()), || {
+        crate::http::websocket::send_queued(socket, message)
+            .map_err(|e| RString::from(e.to_string()))
+            .into()
+    })
+}
+
+extern "C" fn stream_open(capacity: u32) -> u64 {
+    guard(0, || crate::http::stream_body::open(capacity))
+}
+
+extern "C" fn stream_push(stream: u64, chunk: RVec<u8>) -> RResult<(), RString> {
+    guard(RResult::RErr("host error".into()), || {
+        // The chunk stays in the addon's allocation (freed through its vtable): no copy.
+        crate::http::stream_body::push(stream, bytes::Bytes::from_owner(chunk))
+            .map_err(|e| RString::from(e.to_string()))
+            .into()
+    })
+}
+
+extern "C" fn stream_close(stream: u64) {
+    guard((), || crate::http::stream_body::close(stream))
 }

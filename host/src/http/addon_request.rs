@@ -68,6 +68,12 @@ impl OwnedRequest {
     }
 
     /// The request with its body, moved in.
+    /// Replaces the session's content (a websocket's next callback sees what the one
+    /// before saved).
+    pub(crate) fn set_session(&mut self, json: String) {
+        self.session = json;
+    }
+
     pub(crate) fn with_body(mut self, body: RequestBody) -> OwnedRequest {
         self.body = body;
         self

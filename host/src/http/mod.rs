@@ -19,6 +19,7 @@ pub mod routing;
 pub mod server;
 pub mod session;
 pub mod static_files;
+pub mod stream_body;
 pub mod timeouts;
 pub mod websocket;
 

@@ -24,7 +24,8 @@ impl Application {
             return Err(Box::new(r));
         }
         let ws_accept = if route.websocket {
-            if websocket::refuses_upgrades() {
+            if let Some(why) = websocket::refuses_upgrades(self.ws.max_open) {
+                tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (503): {why}", ctx.path());
                 return Err(Box::new(response::html_error(503, None)));
             }
             match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
@@ -108,7 +109,8 @@ impl Application {
             }
             Prepared::ForPool(owned) => {
                 if let Some((accept, opened)) = socket {
-                    self.run_websocket(entry, owned, opened.id);
+                    let secure = ctx.client.scheme == proxy::Scheme::Https;
+                    self.run_websocket(entry, owned, rest.session, opened.id, secure);
                     return Dispatched::Answered(websocket::switching_protocols(&accept));
                 }
                 Dispatched::Pool(Box::new((owned, rest)))
@@ -218,7 +220,7 @@ impl Application {
             .get(entry.addon as usize)
             .map(|a| a.name.as_str())
             .unwrap_or("");
-        let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
+        let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit, self.ws);
         Ok(Some((accept, opened)))
     }
 
@@ -323,7 +325,7 @@ impl Application {
                 outcome.value.as_ref().into_option().map(RString::as_str),
             ),
             (_, None) => match std::mem::take(&mut outcome.response).into_option() {
-                Some(r) => response::from_addon(r),
+                Some(r) => response::from_addon_of(r, self.addons.get(entry.addon as usize)),
                 None => match outcome.value.as_ref().into_option() {
                     Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
                     None => response::html_error(500, None),
@@ -340,35 +342,6 @@ impl Application {
             }
         }
         resp
-    }
-
-    /// Runs a websocket route's handler on the blocking pool with its socket `socket`, and
-    /// closes the socket when the handler returns (1011 if it failed).
-    pub(super) fn run_websocket(
-        self: &Arc<Self>,
-        entry: &RouteEntry,
-        request: OwnedRequest,
-        socket: u64,
-    ) {
-        let task = self.run_handler(entry, Handed::Now(request));
-        let endpoint = entry.route.endpoint.clone();
-        tokio::spawn(async move {
-            let code = match task.await {
-                Ok(None) => websocket::code::INTERNAL_ERROR,
-                Ok(Some(outcome)) => match disp::outcome_error(&outcome) {
-                    None => websocket::code::NORMAL,
-                    Some(e) => {
-                        tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
-                        websocket::code::INTERNAL_ERROR
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
-                    websocket::code::INTERNAL_ERROR
-                }
-            };
-            websocket::release(socket, code);
-        });
     }
 
     /// Starts the route's handler on the blocking pool, with this generation as the
@@ -506,6 +479,8 @@ impl Application {
                     request: ROption::RSome(request),
                     endpoint: ROption::RNone,
                     args: RVec::new(),
+                    handle: 0,
+                    socket_event: abi_stable::std_types::ROption::RNone,
                 });
                 if compatible.exit_code != 1 {
                     return Outcome {
@@ -524,6 +499,8 @@ impl Application {
                     request: ROption::RSome(request),
                     endpoint: ROption::RSome(endpoint),
                     args: RVec::new(),
+                    handle: 0,
+                    socket_event: abi_stable::std_types::ROption::RNone,
                 })
             }
             _ => call_endpoint(endpoint, request),
