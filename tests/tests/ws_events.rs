@@ -104,9 +104,14 @@ fn a_thousand_idle_event_websockets_add_no_thread() {
     first.send(Message::text("warm")).unwrap();
     assert_eq!(text(&mut first), "warm");
     let idle = threads(pid);
+    let rss_before = status_kib(pid, "VmRSS").unwrap();
     let mut sockets: Vec<_> = (0..1000).map(|_| open(port, None).0).collect();
     let with_sockets = threads(pid);
-    eprintln!("host threads: {idle} with one socket, {with_sockets} with 1,001");
+    let rss_after = status_kib(pid, "VmRSS").unwrap();
+    eprintln!(
+        "host threads: {idle} with one socket, {with_sockets} with 1,001; RSS {rss_before} -> {rss_after} KiB ({} KiB per idle socket)",
+        rss_after.saturating_sub(rss_before) as f64 / 1000.0
+    );
     // A loop handler per socket would add 1,000 threads; the blocking pool may have started
     // one or two for the burst of callbacks.
     assert!(

@@ -329,6 +329,7 @@ mod tests {
             status: 200,
             headers,
             body: Default::default(),
+            stream: Default::default(),
         });
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(r.headers()["cache-control"], "no-store, private");
@@ -353,6 +354,7 @@ mod tests {
             status: 200,
             headers,
             body: Vec::new().into(),
+            stream: Default::default(),
         };
         let out = from_addon(r);
         assert_eq!(out.headers().get_all("server").iter().count(), 1);
