@@ -8,7 +8,9 @@
 //! `on_message` for each message, `on_close` last. Each call gets the request of the
 //! upgrade, its session as saved by the call before (changes are saved after each call, as
 //! after a request), and, with a database, a cursor in a transaction of its own. A
-//! callback that fails (or panics) closes the socket with 1011.
+//! callback that fails (or panics) closes the socket with 1011. A message a callback sends
+//! may reach the client before that callback's session changes are saved (they are saved
+//! when it returns); the next callback of the socket always sees them.
 //!
 //! Messages are sent from anywhere through a [`WebSocket`] handle (cloned, or rebuilt from
 //! its [`id`](WebSocket::id) with [`WebSocket::from_id`]): another request's handler, a cron

@@ -2,7 +2,9 @@
 //! `test_http`'s `/test_http/ws_events`: 2,000 sockets open at once each echoing while HTTP
 //! keeps answering, 1,000 idle sockets costing no thread, a callback's session change
 //! saved, a message sent to a socket from another request, 503 past
-//! `websocket_max_connections`, Odoo's rate limit (1013), and a failing callback (1011).
+//! `websocket_max_connections`, Odoo's rate limit (1013), a client that does not read its
+//! messages (1013 once its queue is full), the keep-alive timeout (4002), and a failing
+//! callback (1011).
 
 use inphms_tests::bodies::status_kib;
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
@@ -138,6 +140,13 @@ fn a_callback_saves_its_session_change() {
     assert_eq!(text(&mut ws), "count 2");
     ws.close(None).unwrap();
     while ws.read().is_ok() {}
+    // The reply went out during the callback, the session was saved after it: once the
+    // close was delivered (after every callback before it), the store has it.
+    assert!(
+        server.wait_for_log("test_http: ws_events closed with", Duration::from_secs(10)),
+        "{}",
+        server.stderr()
+    );
     // Saved in the session store: a new socket (and a new request) sees it.
     let (mut again, _) = open(port, Some(&sid));
     again.send(Message::text("count")).unwrap();
@@ -259,4 +268,56 @@ fn a_failing_callback_closes_with_1011_and_on_close_runs() {
         server.stderr()
     );
     assert!(server.stderr().contains("websocket callback failure"));
+}
+
+#[test]
+fn a_client_that_does_not_read_is_closed_with_1013_once_its_queue_is_full() {
+    let (_td, server) = start(&[]);
+    let port = server.port();
+    let (mut ws, id) = open(port, None);
+    // 2,000 messages of 64 KiB (125 MiB) for a client that reads none: the socket buffers
+    // fill, then the queue (256 messages), then a send is refused.
+    let r = http_get(port, &format!("/test_http/ws_flood/{id}/2000"), &[]);
+    let answer = r.text();
+    let queued: usize = answer
+        .strip_prefix("queued ")
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert!(queued < 2000, "{answer}");
+    assert!(answer.contains("send queue is full"), "{answer}");
+    // Reading now: some of the messages, then Close 1013.
+    let mut read = 0;
+    let close = loop {
+        match ws_next(&mut ws) {
+            Message::Text(t) => {
+                assert_eq!(t.len(), 64 * 1024);
+                read += 1;
+            }
+            other => break other,
+        }
+    };
+    assert_eq!(
+        close_code(&close),
+        Some(1013),
+        "{close:?} after {read} messages"
+    );
+    assert!(read <= queued, "{read} read, {queued} queued");
+    drop(server);
+}
+
+#[test]
+fn a_socket_is_closed_with_4002_after_websocket_keep_alive_timeout() {
+    let (_td, server) = start(&["--websocket-keep-alive-timeout=1"]);
+    let port = server.port();
+    let (mut ws, _) = open(port, None);
+    let opened = Instant::now();
+    let close = ws_next(&mut ws);
+    assert_eq!(close_code(&close), Some(4002), "{close:?}");
+    let after = opened.elapsed();
+    assert!(
+        after >= Duration::from_millis(800) && after < Duration::from_secs(10),
+        "closed after {after:?}"
+    );
+    drop(server);
 }

@@ -248,10 +248,24 @@ impl Socket {
             .unwrap_or((code::ABNORMAL, String::new()))
     }
 
-    /// Asks the connection task to close with `code` (through the watch, which never
-    /// fills up).
+    /// Asks the connection task to close with `code` at once, ahead of the messages queued
+    /// (through the watch, which never fills up).
     fn shut(&self, code: u16, reason: &str) {
         self.shutdown.send_replace(Some((code, reason.to_owned())));
+    }
+
+    /// Asks the connection task to close with `code` once the messages queued before are
+    /// written (at once when the queue is full).
+    fn close_after_queued(&self, code: u16, reason: &str) {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.commands.try_send(Command::Close(frame))
+        {
+            self.shut(code, reason);
+        }
     }
 }
 
@@ -451,14 +465,16 @@ pub fn release(id: u64, close_code: u16) {
     let Some(socket) = lock(&SOCKETS).remove(&id) else {
         return;
     };
-    socket.shut(close_code, "");
+    // After what the handler sent (a loop handler's last `send` is queued, not written).
+    socket.close_after_queued(close_code, "");
 }
 
-/// Closes socket `id` with `code` (a failed event callback: 1011) without forgetting it:
-/// its remaining events (the close) are still delivered.
+/// Closes socket `id` with `code` (a failed event callback: 1011) once what was sent
+/// before is written, without forgetting it: its remaining events (the close) are still
+/// delivered.
 pub fn shut(id: u64, code: u16, reason: &str) {
     if let Some(socket) = get(id) {
-        socket.shut(code, reason);
+        socket.close_after_queued(code, reason);
     }
 }
 

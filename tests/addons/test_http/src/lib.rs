@@ -394,6 +394,24 @@ fn ws_send(req: &mut Request, id: i64) -> Result<String> {
     Ok("sent".to_owned())
 }
 
+/// Sends up to `n` messages of 64 KiB to websocket `id` without waiting: how many were
+/// queued, and why the next was refused (a client that does not read fills its queue).
+#[route(
+    "/test_http/ws_flood/<int:id>/<int:n>",
+    auth = "none",
+    save_session = false
+)]
+fn ws_flood(_req: &mut Request, id: i64, n: i64) -> String {
+    let ws = WebSocket::from_id(id as u64);
+    let payload = "f".repeat(64 * 1024);
+    for i in 0..n {
+        if let Err(e) = ws.send(payload.as_str()) {
+            return format!("queued {i}, then: {e}");
+        }
+    }
+    format!("queued {n}")
+}
+
 /// `mib` MiB of the byte `z`, pulled a MiB at a time, its length announced.
 #[route(
     "/test_http/stream_bytes/<int:mib>",
