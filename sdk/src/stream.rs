@@ -206,3 +206,44 @@ pub type BodyReader<'a> = std::io::Cursor<&'a [u8]>;
 pub(crate) fn body_reader<'a>(req: &HttpRequest<'a>) -> BodyReader<'a> {
     std::io::Cursor::new(req.body.as_slice())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::BodyStream;
+
+    #[test]
+    fn a_pull_stream_is_polled_to_its_end_then_forgotten() {
+        let r = crate::Response::stream((0..2u8).map(|i| vec![i; 3])).length(6);
+        let abi = r.into_abi();
+        let BodyStream::Pull { handle, length } = abi.stream else {
+            panic!("a pull stream: {:?}", abi.stream);
+        };
+        assert_eq!(length, ROption::RSome(6));
+        let chunk = |o: Outcome| o.response.into_option().map(|r| r.body.into_vec());
+        assert_eq!(chunk(poll(handle)), Some(vec![0, 0, 0]));
+        assert_eq!(chunk(poll(handle)), Some(vec![1, 1, 1]));
+        assert_eq!(chunk(poll(handle)), None);
+        // Ended: forgotten, a further poll is an error.
+        assert!(poll(handle).error.is_some());
+        // A dropped stream is forgotten too.
+        let other = crate::Response::stream(std::iter::repeat(vec![1u8]));
+        let BodyStream::Pull { handle, .. } = other.into_abi().stream else {
+            panic!("a pull stream");
+        };
+        drop_stream(handle);
+        assert!(poll(handle).error.is_some());
+    }
+
+    #[test]
+    fn a_response_that_crossed_keeps_its_stream() {
+        let file = crate::Response::file("/srv/export.csv").into_abi();
+        assert_eq!(file.stream, BodyStream::File("/srv/export.csv".into()));
+        let back = crate::Response::from_abi(file).into_abi();
+        assert_eq!(back.stream, BodyStream::File("/srv/export.csv".into()));
+        assert_eq!(
+            crate::Response::html("x").into_abi().stream,
+            BodyStream::Full
+        );
+    }
+}

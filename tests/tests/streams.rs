@@ -124,6 +124,30 @@ fn a_pull_stream_without_length_is_chunked() {
 }
 
 #[test]
+fn a_panicking_producer_cuts_its_response_and_the_host_serves_on() {
+    let td = TestDir::new();
+    let server = td.test_http_server(&[]).start_healthy();
+    let port = server.port();
+    let mut s = Streaming::get(port, "/test_http/stream_panic");
+    assert_eq!(s.status(), 200, "{}", s.head);
+    assert_eq!(s.chunk().as_deref(), Some(&b"chunk\n"[..]));
+    assert_eq!(s.chunk().as_deref(), Some(&b"chunk\n"[..]));
+    // No terminating chunk: the connection is cut, so the body is never taken as whole.
+    let mut rest = Vec::new();
+    let _ = s.reader.read_to_end(&mut rest);
+    assert!(!rest.starts_with(b"0\r\n"), "{rest:?}");
+    assert!(
+        server.wait_for_log(
+            "streamed response of addon test_http cut",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(http_get(port, "/web/health", &[]).status, 200);
+}
+
+#[test]
 fn server_sent_events_arrive_one_by_one() {
     let td = TestDir::new();
     let server = td.test_http_server(&[]).start_healthy();

@@ -327,3 +327,55 @@ pub fn body_of(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_streams_are_bounded_and_end_when_closed() {
+        let id = open(2);
+        push(id, Bytes::from_static(b"a")).unwrap();
+        // Empty chunks are skipped (an empty chunk ends a chunked body).
+        push(id, Bytes::new()).unwrap();
+        push(id, Bytes::from_static(b"b")).unwrap();
+        // Full: refused, and the stream is closed.
+        assert!(matches!(
+            push(id, Bytes::from_static(b"c")),
+            Err(PushError::Full)
+        ));
+        assert!(matches!(
+            push(id, Bytes::from_static(b"d")),
+            Err(PushError::Closed)
+        ));
+        let mut body = take(id).expect("the body, once");
+        assert!(take(id).is_none());
+        assert_eq!(body.rx.try_recv().unwrap(), "a");
+        assert_eq!(body.rx.try_recv().unwrap(), "b");
+        // The sender went with the close: the body ends after what was queued.
+        assert!(matches!(
+            body.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        drop(body);
+        assert!(!streams().contains_key(&id), "forgotten with its body");
+    }
+
+    #[test]
+    fn a_stream_closed_before_its_answer_keeps_its_chunks() {
+        let id = open(8);
+        push(id, Bytes::from_static(b"all")).unwrap();
+        close(id);
+        close(id);
+        let mut body = take(id).expect("still there for its answer");
+        assert_eq!(body.rx.try_recv().unwrap(), "all");
+        assert!(body.rx.try_recv().is_err());
+        drop(body);
+        assert!(matches!(
+            push(id, Bytes::from_static(b"x")),
+            Err(PushError::Closed)
+        ));
+        assert!(!streams().contains_key(&id));
+        assert!(take(u64::MAX).is_none());
+    }
+}

@@ -876,6 +876,59 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_as_odoo() {
+        let settings = Settings {
+            max_open: 1,
+            keep_alive: None,
+            rate_burst: 3,
+            rate_delay: Duration::from_millis(100),
+        };
+        let mut rate = RateLimit::new(&settings);
+        let t0 = tokio::time::Instant::now();
+        // Three at once are the burst; a fourth within 3 x 100 ms of the first is refused.
+        for _ in 0..3 {
+            assert!(!rate.exceeded(t0));
+        }
+        assert!(rate.exceeded(t0 + Duration::from_millis(299)));
+        // Once the first three are 300 ms old, three more are fine, and the window slides:
+        // a fourth within 300 ms of those is refused.
+        let t1 = t0 + Duration::from_millis(300);
+        for ms in 0..3 {
+            assert!(!rate.exceeded(t1 + Duration::from_millis(ms)));
+        }
+        assert!(rate.exceeded(t1 + Duration::from_millis(3)));
+        assert!(!rate.exceeded(t1 + Duration::from_millis(300)));
+        // A burst of 0 turns the limit off.
+        let mut off = RateLimit::new(&Settings {
+            rate_burst: 0,
+            ..settings
+        });
+        assert!((0..1000).all(|_| !off.exceeded(t0)));
+    }
+
+    #[test]
+    fn settings_from_the_configuration() {
+        let mut config = crate::config::Config::defaults();
+        config.db_maxconn = 64;
+        let s = Settings::new(&config, Some(20_000));
+        assert_eq!(
+            s.max_open,
+            super::super::connections::default_cap(20_000, 64)
+        );
+        assert_eq!(s.keep_alive, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            (s.rate_burst, s.rate_delay),
+            (10, Duration::from_millis(200))
+        );
+        config.websocket_max_connections = 5;
+        config.websocket_keep_alive_timeout = 0;
+        let s = Settings::new(&config, Some(20_000));
+        assert_eq!((s.max_open, s.keep_alive), (5, None));
+        config.websocket_max_connections = 0;
+        assert_eq!(Settings::new(&config, None).max_open, usize::MAX);
+    }
+
+    #[test]
     fn unknown_sockets_answer_without_blocking() {
         assert!(matches!(recv(u64::MAX, None), WsEvent::Closed(1006, _)));
         assert!(matches!(

@@ -425,6 +425,18 @@ fn stream_bytes(_req: &mut Request, mib: i64) -> Response {
         .header("Content-Type", "application/octet-stream")
 }
 
+/// Two chunks, then a producer that panics: the host cuts the response (the client sees
+/// a short body) and serves on.
+#[route("/test_http/stream_panic", auth = "none", save_session = false)]
+fn stream_panic(_req: &mut Request) -> Response {
+    Response::stream((0..3).map(|i| {
+        if i == 2 {
+            panic!("secret producer panic");
+        }
+        b"chunk\n".to_vec()
+    }))
+}
+
 /// `n` lines `line <i>`, pulled one by one, chunked (no length).
 #[route("/test_http/stream_lines/<int:n>", auth = "none", save_session = false)]
 fn stream_lines(_req: &mut Request, n: i64) -> Response {
