@@ -252,6 +252,20 @@ fn a_client_past_the_rate_limit_is_closed_with_1013() {
 }
 
 #[test]
+fn a_message_past_odoos_1_mib_is_closed_with_1009() {
+    let (_td, server) = start(&[]);
+    let port = server.port();
+    let (mut ws, _) = open(port, None);
+    let most = "m".repeat(1 << 20);
+    ws.send(Message::text(most.clone())).unwrap();
+    assert_eq!(text(&mut ws).len(), most.len());
+    ws.send(Message::text(format!("{most}!"))).unwrap();
+    let close = ws_next(&mut ws);
+    assert_eq!(close_code(&close), Some(1009), "{close:?}");
+    drop(server);
+}
+
+#[test]
 fn a_failing_callback_closes_with_1011_and_on_close_runs() {
     let (_td, server) = start(&[]);
     let port = server.port();

@@ -80,8 +80,12 @@ pub const VERSION: &str = "13";
 const INCOMING_QUEUE: usize = 64;
 /// How long the peer has to answer a Close before the connection is cut.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest message accepted from a peer (tungstenite's default).
+/// The largest message accepted from a peer, whatever the route says (tungstenite's
+/// default).
 const MAX_MESSAGE: usize = 64 << 20;
+/// The largest message accepted from a peer on a route that sets no `max_content_length`
+/// (Odoo's bus: `Websocket.MESSAGE_MAX_SIZE`); past it, Close 1009.
+pub const MESSAGE_MAX_SIZE: u64 = 1 << 20;
 
 /// Close codes (RFC 6455 §7.4.1).
 pub mod code {

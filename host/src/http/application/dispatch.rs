@@ -58,7 +58,7 @@ impl Application {
         mut session: LoadedSession,
     ) -> Dispatched {
         let route = &entry.route;
-        let Head { ws_accept, limit } = head;
+        let Head { ws_accept, .. } = head;
         let content_type = match content_type(ctx, route, &body) {
             Ok(c) => c,
             Err(resp) => return Dispatched::Answered(resp),
@@ -75,7 +75,7 @@ impl Application {
         if route.save_session {
             session.sid(&*self.sessions);
         }
-        let socket = match self.open_websocket(ctx, entry, ws_accept, limit) {
+        let socket = match self.open_websocket(ctx, entry, ws_accept) {
             Ok(s) => s,
             Err(resp) => return Dispatched::Answered(resp),
         };
@@ -203,7 +203,6 @@ impl Application {
         ctx: &Ctx,
         entry: &RouteEntry,
         ws_accept: Option<String>,
-        limit: u64,
     ) -> Result<Option<(String, websocket::Opened)>, HttpResult> {
         let Some(accept) = ws_accept else {
             return Ok(None);
@@ -220,7 +219,22 @@ impl Application {
             .get(entry.addon as usize)
             .map(|a| a.name.as_str())
             .unwrap_or("");
-        let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit, self.ws);
+        // A message is at most the route's `max_content_length` when it sets one, else
+        // Odoo's bus limit (1 MiB), not the server's body limit: a socket is long-lived and
+        // there may be thousands.
+        let max_message = entry
+            .route
+            .max_content_length
+            .into_option()
+            .unwrap_or(websocket::MESSAGE_MAX_SIZE);
+        let opened = websocket::open(
+            on_upgrade,
+            ctx.peer,
+            ctx.path(),
+            addon,
+            max_message,
+            self.ws,
+        );
         Ok(Some((accept, opened)))
     }
 
