@@ -359,13 +359,14 @@ pub fn close_for_addons(addons: &[String], code: u16, reason: &str) -> usize {
     sockets.len()
 }
 
-/// Waits until every connection task has ended (their Close sent and answered, or cut),
-/// at most `timeout`; whether they all did.
+/// Waits until every connection task has ended (their Close sent and answered, or cut)
+/// and every socket was released (its handler returned, or its `on_close` ran), at most
+/// `timeout`; whether they all did.
 pub async fn wait_closed(timeout: Duration) -> bool {
     let all_ended = async {
         loop {
             let notified = ENDED.notified();
-            if RUNNING.load(Ordering::Acquire) == 0 {
+            if RUNNING.load(Ordering::Acquire) == 0 && open_count() == 0 {
                 return;
             }
             notified.await;
@@ -471,6 +472,7 @@ pub fn release(id: u64, close_code: u16) {
     };
     // After what the handler sent (a loop handler's last `send` is queued, not written).
     socket.close_after_queued(close_code, "");
+    ENDED.notify_waiters();
 }
 
 /// Closes socket `id` with `code` (a failed event callback: 1011) once what was sent
