@@ -1,8 +1,9 @@
 //! Response bodies produced as they are sent: a pull stream (the host asks the addon for
 //! each next chunk once the client took the one before), a push stream ([`PushStream`]: any
 //! code, on any thread, appends chunks or server-sent events later), or a file from disk.
-//! The constructors are on [`Response`](crate::Response): [`Response::stream`],
-//! [`Response::push`], [`Response::event_stream`], [`Response::file`].
+//! The constructors are on [`Response`](crate::Response): [`Response::stream`](crate::Response::stream),
+//! [`Response::push`](crate::Response::push), [`Response::event_stream`](crate::Response::event_stream),
+//! [`Response::file`](crate::Response::file).
 //!
 //! No thread is held between chunks: a pull stream's producer is called briefly for each
 //! chunk (on the host's blocking pool), a push stream holds nothing but its queue, and a file

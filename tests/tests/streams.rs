@@ -128,14 +128,25 @@ fn a_panicking_producer_cuts_its_response_and_the_host_serves_on() {
     let td = TestDir::new();
     let server = td.test_http_server(&[]).start_healthy();
     let port = server.port();
-    let mut s = Streaming::get(port, "/test_http/stream_panic");
-    assert_eq!(s.status(), 200, "{}", s.head);
-    assert_eq!(s.chunk().as_deref(), Some(&b"chunk\n"[..]));
-    assert_eq!(s.chunk().as_deref(), Some(&b"chunk\n"[..]));
-    // No terminating chunk: the connection is cut, so the body is never taken as whole.
-    let mut rest = Vec::new();
-    let _ = s.reader.read_to_end(&mut rest);
-    assert!(!rest.starts_with(b"0\r\n"), "{rest:?}");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(b"GET /test_http/stream_panic HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The connection is cut: at most the head and the two chunks made before the panic
+    // (hyper may cut it with them still in its buffer), and never the terminating chunk,
+    // so the body is never taken as whole.
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{text:?}"
+    );
+    assert!(text.matches("chunk\n").count() <= 2, "{text:?}");
+    assert!(!text.contains("\r\n0\r\n\r\n"), "{text:?}");
     assert!(
         server.wait_for_log(
             "streamed response of addon test_http cut",
