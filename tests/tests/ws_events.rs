@@ -3,8 +3,9 @@
 //! keeps answering, 1,000 idle sockets costing no thread, a callback's session change
 //! saved, a message sent to a socket from another request, 503 past
 //! `websocket_max_connections`, Odoo's rate limit (1013), a client that does not read its
-//! messages (1013 once its queue is full), the keep-alive timeout (4002), and a failing
-//! callback (1011).
+//! messages (1013 once its queue is full), the keep-alive timeout (4002), a message past
+//! 1 MiB (1009), a failing callback (1011), Close 1001 at shutdown, and loop handlers bounded
+//! at 256.
 
 use inphms_tests::bodies::status_kib;
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
@@ -205,30 +206,13 @@ fn upgrades_past_websocket_max_connections_get_503() {
     assert!(
         wait_until(Duration::from_secs(10), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok() && {
-                let r = upgrade_status(port);
+                let r = upgrade_status_of(port, PATH);
                 r == 101
             }
         }),
         "{}",
         server.stderr()
     );
-}
-
-/// The status of an upgrade request read by hand (the harness's client skips 101s), its
-/// connection then dropped.
-fn upgrade_status(port: u16) -> u16 {
-    use std::io::{Read, Write};
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let raw = format!(
-        "GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    stream.write_all(raw.as_bytes()).unwrap();
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).unwrap();
-    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
 }
 
 #[test]
@@ -362,4 +346,51 @@ fn event_websockets_get_close_1001_at_shutdown_and_on_close_runs() {
         3,
         "{log}"
     );
+}
+
+#[test]
+fn loop_handlers_are_bounded_at_256_threads() {
+    let (_td, server) = start(&[]);
+    let port = server.port();
+    // `web`'s `/websocket/echo` loops on `recv()`: each socket holds a thread.
+    let mut loops: Vec<_> = (0..256)
+        .map(|_| {
+            let mut ws = ws_connect(port, "/websocket/echo", None);
+            assert_eq!(ws_next(&mut ws), Message::Text("hello anonymous".into()));
+            ws
+        })
+        .collect();
+    assert_eq!(upgrade_status_of(port, "/websocket/echo"), 503);
+    assert!(server.wait_for_log(
+        "too many websocket handlers hold a thread",
+        Duration::from_secs(10)
+    ));
+    // Event sockets are refused too while the loops hold the threads (the bound counts
+    // handlers running); once one loop ends, upgrades are accepted again.
+    let mut one = loops.pop().unwrap();
+    one.close(None).unwrap();
+    while one.read().is_ok() {}
+    assert!(
+        wait_until(Duration::from_secs(10), || upgrade_status_of(port, PATH)
+            == 101),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// The status of an upgrade request to `path` read by hand (the harness's client skips
+/// 101s), its connection then dropped.
+fn upgrade_status_of(port: u16, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let raw = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(raw.as_bytes()).unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
 }
