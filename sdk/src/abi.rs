@@ -21,8 +21,9 @@
 //!
 //! SDK 0.3 (issue 17, the handler model) changed plain types, hence the minor version:
 //! [`ItemKind`] gained `SocketEvent`, `StreamPoll` and `StreamDrop`, [`Invocation`] the
-//! `handle` and `socket_event` fields, [`Outcome`] `socket_events`, and [`HttpResponse`]
-//! `stream` (a body produced later: pulled, pushed, or a file); [`HostApi`] gained the
+//! `handle` and `socket_event` fields, [`Outcome`] `socket_events`, [`HttpRequest`]
+//! `body_file`, and [`HttpResponse`] `stream` (a body produced later: pulled, pushed, or a
+//! file); [`HostApi`] gained the
 //! optional `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
 
 use abi_stable::{
@@ -400,6 +401,10 @@ pub struct HttpRequest<'a> {
     /// The websocket of an upgraded request (a route declared `websocket`): the handle
     /// the `ws_*` callbacks of [`HostApi`] take. `RNone` for any other request.
     pub websocket: ROption<u64>,
+    /// The descriptor of the file a large body was spooled to (an unnamed file, `body`
+    /// being its mapping), valid for the call: [`Request::body_file`](crate::Request::body_file)
+    /// opens it again, read-only. `RNone` for a body in memory.
+    pub body_file: ROption<i32>,
 }
 
 /// A response as it crosses the boundary.

@@ -66,7 +66,8 @@
 //! * Streamed bodies ([`stream`]): [`Response::stream`] (chunks pulled as the client takes
 //!   them), [`Response::event_stream`] and [`PushStream`] (server-sent events or chunks
 //!   pushed later from anywhere), [`Response::file`] (a file sent from disk); and
-//!   [`Request::body_reader`] reads a large upload in pieces.
+//!   [`Request::body_reader`] reads a large upload in pieces, [`Request::body_file`] takes
+//!   the file it was spooled to.
 //!
 //! Every entry point is guarded: a panic in addon code becomes an error (a 500 for a
 //! route) and the host keeps serving. Build addons with `panic = "unwind"` (cargo's

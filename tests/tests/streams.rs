@@ -1,8 +1,8 @@
 //! Streamed response bodies (issue 17), through the real binary and `test_http`'s routes: a
 //! 1 GiB pulled download with the host's RSS growth under 32 MiB, a chunked pull stream,
 //! server-sent events delivered one by one (each read before the next is pushed), a file
-//! sent from disk, a request body read incrementally, and a stream in flight across a
-//! SIGHUP swap finishing on the build that started it.
+//! sent from disk, a request body read incrementally or taken as its spooled file, and a
+//! stream in flight across a SIGHUP swap finishing on the build that started it.
 
 use inphms_tests::bodies::status_kib;
 use inphms_tests::swap::{install_swap_lib, swap_build, swap_server};
@@ -224,6 +224,22 @@ fn a_file_is_sent_from_disk_and_a_body_read_in_pieces() {
         &bytes,
     );
     assert_eq!(r.text(), format!("{} {sum}", bytes.len()));
+    // The same body taken as its spooled file (read from another thread), and a small one
+    // that stayed in memory.
+    let r = post(
+        port,
+        "/test_http/body_file",
+        "application/octet-stream",
+        &bytes,
+    );
+    assert_eq!(r.text(), format!("spooled {} {sum}", bytes.len()));
+    let r = post(
+        port,
+        "/test_http/body_file",
+        "application/octet-stream",
+        b"small",
+    );
+    assert_eq!(r.text(), "in memory 5");
 }
 
 #[test]

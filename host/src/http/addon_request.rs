@@ -110,6 +110,7 @@ impl OwnedRequest {
             params: params.into(),
             dev_mode: self.dev_mode,
             websocket: self.websocket.into(),
+            body_file: self.body.spool_fd().into(),
         })
     }
 }
@@ -140,6 +141,7 @@ mod tests {
             params: "{\"a\":\"1\"}".into(),
             dev_mode: true,
             websocket: ROption::RSome(7),
+            body_file: ROption::RNone,
         };
         let expected = format!("{original:?}");
         let owned = OwnedRequest::capture(&original, None)
@@ -165,6 +167,7 @@ mod tests {
             params: r#"{"a":"1"}"#.into(),
             dev_mode: false,
             websocket: ROption::RNone,
+            body_file: ROption::RNone,
         };
         let owned = OwnedRequest::capture(&original, Some(17..26))
             .with_body(RequestBody::from_bytes(bytes::Bytes::from_static(body)));

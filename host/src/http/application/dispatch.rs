@@ -281,6 +281,7 @@ impl Application {
                     params: params.as_ref().into(),
                     dev_mode: self.dev(),
                     websocket: socket.into(),
+                    body_file: body.spool_fd().into(),
                 };
                 if inline {
                     Prepared::Called(self.run_inline(entry, request))

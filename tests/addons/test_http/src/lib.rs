@@ -512,6 +512,27 @@ fn body_sum(req: &mut Request) -> Result<String> {
     Ok(format!("{len} {sum}"))
 }
 
+/// Whether the body was spooled to a file, and then its length and sum of bytes read
+/// through `body_file` (kept past the request by a thread that reads it).
+#[route("/test_http/body_file", auth = "none", methods = ["POST"], csrf = false, save_session = false)]
+fn body_file(req: &mut Request) -> Result<String> {
+    use std::io::Read;
+    let Some(file) = req.body_file() else {
+        return Ok(format!("in memory {}", req.body().len()));
+    };
+    let mut file = file.map_err(|e| Error::internal(e.to_string()))?;
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        file.read_to_end(&mut all).map(|_| all)
+    });
+    let all = reader
+        .join()
+        .map_err(|_| Error::internal("reader thread panicked"))?
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let sum: u64 = all.iter().map(|b| u64::from(*b)).sum();
+    Ok(format!("spooled {} {sum}", all.len()))
+}
+
 /// Prints its arguments and exits with 3.
 #[command(name = "test_http_cmd")]
 fn test_command(args: &[String]) -> i32 {
