@@ -225,6 +225,7 @@ fn push_timestamp(line: &mut Vec<u8>, at: std::time::SystemTime) {
     use chrono::{Datelike as _, Timelike as _};
     let since_epoch = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     thread_local! {
+        // global: a per-thread cache of the formatted second (a pure function of the time)
         static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
     }
     push_cached_second(line, &SECOND, since_epoch.as_secs(), || {
@@ -284,6 +285,7 @@ struct Logger {
     out: output::Output,
 }
 
+// global: logging is process-wide (`tracing` has one global subscriber)
 static LOGGER: std::sync::LazyLock<Logger> = std::sync::LazyLock::new(|| Logger {
     filter: ArcSwap::from_pointee(Filter::root(severity::INFO)),
     generation: AtomicU32::new(1),
@@ -291,8 +293,10 @@ static LOGGER: std::sync::LazyLock<Logger> = std::sync::LazyLock::new(|| Logger 
 });
 
 /// The process id, read once (`getpid` is a system call, and every line carries it).
+// global: a constant of the process
 static PID: std::sync::LazyLock<u32> = std::sync::LazyLock::new(std::process::id);
 /// [`PID`] as text, written on every line.
+// global: a constant of the process
 static PID_TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| PID.to_string());
 
 impl Logger {
@@ -446,6 +450,7 @@ where
     }
 }
 
+// global: the process-wide `tracing` subscriber is installed once
 static INSTALL: Once = Once::new();
 
 /// Installs the subscriber once (unless the process already has one).

@@ -75,6 +75,7 @@ thread_local! {
     /// This thread's buffer in each [`Output`] it logged to (in practice one), by the
     /// output's address. The output's registry holds the buffer too: lines left by a
     /// thread that ended are written with the next batch.
+    // global: logging's per-thread buffers (logging is process-wide)
     static SHARDS: RefCell<Vec<(usize, Arc<Shard>)>> = const { RefCell::new(Vec::new()) };
 }
 
