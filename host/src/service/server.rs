@@ -290,6 +290,7 @@ async fn lifecycle(
     cron: super::cron::CronHandle,
 ) -> i32 {
     let mut cron = Some(cron);
+    let mut workers = Arc::clone(&host.cron);
     let mut soft_limit = limits::SoftLimit::new(std::time::Instant::now());
     loop {
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -334,10 +335,7 @@ async fn lifecycle(
         };
         reexec(exe.as_deref(), &l);
         // Still here: the re-exec did not happen (logged); serve on.
-        let workers = Cron::new(
-            Arc::clone(&generations.config),
-            Arc::clone(&host.registries),
-        );
+        workers = workers.with_config(Arc::clone(&generations.config));
         cron = Some(super::cron::spawn(&workers));
         listener = l;
     }

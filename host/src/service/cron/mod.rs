@@ -91,6 +91,17 @@ impl Cron {
     pub fn databases(&self) -> &Arc<Databases> {
         self.registries.databases()
     }
+
+    /// The same workers' state for `config` (the one a SIGHUP gave, when the workers start
+    /// again): the runs in doubt move over.
+    pub fn with_config(&self, config: Arc<Config>) -> Arc<Cron> {
+        let mut in_doubt = self.in_doubt.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::new(Cron {
+            config,
+            registries: Arc::clone(&self.registries),
+            in_doubt: Mutex::new(std::mem::take(&mut *in_doubt)),
+        })
+    }
 }
 
 /// The running workers; [`CronHandle::stop`] stops them once their current job is done.
