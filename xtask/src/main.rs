@@ -185,6 +185,11 @@ const BUILDS: &[Build] = &[
         tasks: &[Task::Test],
     },
     Build {
+        package: "test_old_sdk",
+        how: How::OutsideWorkspace,
+        tasks: &[Task::Test],
+    },
+    Build {
         package: "test_panic_abort",
         how: How::PanicAbort,
         tasks: &[Task::Test],
@@ -292,7 +297,7 @@ fn serve(args: Vec<OsString>) -> Result<(), String> {
 }
 
 /// `cargo xtask test`: builds the workspace, then the special test addons ([`BUILDS`]:
-/// `test_abi_break`, `test_panic_abort` and the builds of `test_swap`, into
+/// `test_abi_break`, `test_old_sdk`, `test_panic_abort` and the builds of `test_swap`, into
 /// `target/test-addons/`), then runs `cargo test --workspace EXTRA...`.
 fn test(extra: Vec<OsString>) -> Result<(), String> {
     let mut build = cargo();
