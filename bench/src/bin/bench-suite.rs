@@ -142,6 +142,7 @@ fn run() -> Result<(), String> {
                         measure: "(not measured: the item failed)".into(),
                         baseline: "—".into(),
                         host: format!("failed: {first}"),
+                        peer: "—".into(),
                         ratio: "—".into(),
                         target: "".into(),
                         met: "—".into(),
