@@ -25,11 +25,11 @@ fn compare(
     let r = key.and_then(|k| measured.iter().find(|r| r.scenario.key == k));
     let ratios = r.map(|r| (m.rps() / r.rps(), m.cpu() / r.cpu()));
     if let Some(min) = targets.rps_min {
-        texts.push(format!("req/s ≥ {min}x {who}"));
+        texts.push(format!("req/s ≥ {min:?}x {who}"));
         met.push(ratios.map(|(rps, _)| rps >= min));
     }
     if let Some(max) = targets.cpu_max {
-        texts.push(format!("CPU ≤ {max}x {who}"));
+        texts.push(format!("CPU ≤ {max:?}x {who}"));
         met.push(ratios.map(|(_, cpu)| cpu <= max));
     }
     ratios

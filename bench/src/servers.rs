@@ -187,13 +187,24 @@ pub fn stage_addon(src: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
 
 /// Installs the library `lib` into the addon folder `dest` under its own file name,
 /// atomically (a copy to a temporary name, then a rename): a library the host has mapped is
-/// never overwritten in place.
+/// never overwritten in place. The copy keeps the build's modification time (as `cp -p`
+/// and a package install do): the host waits once for libraries modified within the last
+/// 2 s to settle (`modules::loader::Settled`), which a start or a swap right after the
+/// staging would otherwise measure.
 pub fn install_library(lib: &Path, dest: &Path) -> Result<(), String> {
     let file = lib
         .file_name()
         .ok_or_else(|| format!("{} has no file name", lib.display()))?;
     let tmp = dest.join(format!(".{}.tmp", file.to_string_lossy()));
     copy(lib, &tmp)?;
+    let mtime = std::fs::metadata(lib)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("cannot read the time of {}: {e}", lib.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_modified(mtime))
+        .map_err(|e| format!("cannot set the time of {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, dest.join(file)).map_err(|e| {
         format!(
             "cannot rename {} into {}: {e}",
