@@ -375,6 +375,99 @@ pub fn record_run(history: &Path, section: &str) -> Result<Option<PathBuf>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loadgen::{Load, Stats};
+    use crate::model::{Sample, Scenario, Targets};
+    use crate::servers::Kind;
+
+    fn scenario(
+        key: &'static str,
+        reference: Option<&'static str>,
+        peer: Option<&'static str>,
+    ) -> Scenario {
+        Scenario {
+            key,
+            item: "1",
+            name: key,
+            kind: Kind::BASELINE,
+            load: |_| Ok(Load::get("/")),
+            expect: "",
+            reference,
+            targets: Targets {
+                rps_min: reference.map(|_| 0.85),
+                cpu_max: None,
+            },
+            peer,
+            peer_targets: Targets {
+                rps_min: peer.map(|_| 1.0),
+                cpu_max: peer.map(|_| 1.0),
+            },
+        }
+    }
+
+    fn sample(rps: f64, cpu_us: f64) -> Sample {
+        Sample {
+            stats: Stats {
+                rps,
+                ..Stats::default()
+            },
+            cpu_us,
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn a_host_row_is_judged_against_its_baseline_and_its_peer() {
+        let (base, peer) = (scenario("b", None, None), scenario("p", None, None));
+        let host = scenario("h", Some("b"), Some("p"));
+        let run = |peer_rps: f64, peer_cpu: f64| {
+            let measured = vec![
+                Measured {
+                    scenario: &base,
+                    samples: vec![sample(100.0, 10.0)],
+                },
+                Measured {
+                    scenario: &peer,
+                    samples: vec![sample(peer_rps, peer_cpu)],
+                },
+                Measured {
+                    scenario: &host,
+                    samples: vec![sample(90.0, 12.0)],
+                },
+            ];
+            let j = judge(&measured[2], &measured);
+            (j.targets, j.met, verdicts(&measured, &[]))
+        };
+        // 0.9x the baseline (≥ 0.85x), 1.0x the peer's rate at 0.8x its CPU: met.
+        let (targets, met, table) = run(90.0, 15.0);
+        assert_eq!(
+            targets,
+            "req/s ≥ 0.85x baseline, req/s ≥ 1.0x peer, CPU ≤ 1.0x peer"
+        );
+        assert_eq!(met, "yes");
+        assert!(
+            table.contains("| 1 | h | req/s ≥ 0.85x baseline"),
+            "{table}"
+        );
+        // The peer serves more: missed.
+        assert_eq!(run(100.0, 15.0).1, "**no**");
+        // The peer spends less CPU per request: missed.
+        assert_eq!(run(90.0, 11.0).1, "**no**");
+        // The peer not run: no verdict.
+        let measured = vec![
+            Measured {
+                scenario: &base,
+                samples: vec![sample(100.0, 10.0)],
+            },
+            Measured {
+                scenario: &host,
+                samples: vec![sample(90.0, 12.0)],
+            },
+        ];
+        assert_eq!(
+            judge(&measured[1], &measured).met,
+            "— (baseline or peer not run)"
+        );
+    }
 
     #[test]
     fn replaces_only_the_generated_part() {
