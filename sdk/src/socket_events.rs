@@ -66,6 +66,7 @@ pub trait WsHandler: Send + 'static {
 }
 
 /// The handlers of the sockets served by events in this addon, by socket id.
+// global: addon-side, one table per addon image (as `host::API`); not host state
 static HANDLERS: LazyLock<Mutex<HashMap<u64, Box<dyn WsHandler>>>> =
     LazyLock::new(Default::default);
 

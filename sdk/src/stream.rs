@@ -48,6 +48,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 type Chunks = Box<dyn Iterator<Item = Vec<u8>> + Send>;
 
 /// The producers of the pull streams being sent, by handle (this addon's own table).
+// global: addon-side, one table per addon image (as `host::API`); not host state
 static PRODUCERS: LazyLock<Mutex<HashMap<u64, Chunks>>> = LazyLock::new(Default::default);
 static NEXT: AtomicU64 = AtomicU64::new(1);
 

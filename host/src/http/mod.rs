@@ -17,6 +17,7 @@ mod request_session;
 pub mod response;
 pub mod routing;
 pub mod server;
+pub mod services;
 pub mod session;
 pub mod static_files;
 pub mod stream_body;
@@ -24,3 +25,4 @@ pub mod timeouts;
 pub mod websocket;
 
 pub use application::{call_endpoint, csrf_token};
+pub use services::Services;

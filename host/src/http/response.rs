@@ -16,7 +16,7 @@ use inphms_sdk::abi::{BodyStream, HttpResponse};
 use std::sync::Arc;
 
 use super::file_body::FileBody;
-use super::stream_body::{body_of, StreamBody};
+use super::stream_body::{body_of, StreamBody, Streams};
 use crate::modules::LoadedAddon;
 
 /// The body of every host response: in memory (every answer but a large static file's),
@@ -166,15 +166,19 @@ pub fn redirect(location: &str, status: u16) -> HttpResult {
 /// Converts an addon's response. Invalid header names or values are dropped with a warning;
 /// a second `Date` or `Server` header is dropped (hyper adds `Date` itself when missing).
 pub fn from_addon(r: HttpResponse) -> HttpResult {
-    from_addon_of(r, None)
+    from_addon_of(r, None, None)
 }
 
 /// [`from_addon`] for a response of `addon`, whose streamed body (see
-/// [`super::stream_body`]) it pulls. A streamed body that cannot be made is a 404 for a
+/// [`super::stream_body`]) it pulls, or takes from the host's push `streams`. A streamed body that cannot be made is a 404 for a
 /// file, else a 500, logged.
-pub fn from_addon_of(mut r: HttpResponse, addon: Option<&Arc<LoadedAddon>>) -> HttpResult {
+pub fn from_addon_of(
+    mut r: HttpResponse,
+    addon: Option<&Arc<LoadedAddon>>,
+    streams: Option<&Arc<Streams>>,
+) -> HttpResult {
     if r.stream != BodyStream::Full {
-        let streamed = body_of(&r.stream, addon);
+        let streamed = body_of(streams, &r.stream, addon);
         let is_file = matches!(r.stream, BodyStream::File(_));
         r.stream = BodyStream::Full;
         let (body, length) = match streamed {

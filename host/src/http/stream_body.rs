@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -51,19 +51,35 @@ struct PushEntry {
     rx: Option<mpsc::Receiver<Bytes>>,
 }
 
-static STREAMS: LazyLock<Mutex<HashMap<u64, PushEntry>>> = LazyLock::new(Default::default);
-static NEXT: AtomicU64 = AtomicU64::new(1);
-
-fn streams() -> std::sync::MutexGuard<'static, HashMap<u64, PushEntry>> {
-    STREAMS.lock().unwrap_or_else(|e| e.into_inner())
+/// The push streams of one host (the registry behind the `stream_*` callbacks): owned by
+/// the composition root (through [`Services`](super::Services)) and passed to each
+/// function here.
+#[derive(Default)]
+pub struct Streams {
+    table: Mutex<HashMap<u64, PushEntry>>,
+    next: AtomicU64,
 }
 
-/// Opens a push stream holding at most `capacity` chunks not yet written; its handle.
-pub fn open(capacity: u32) -> u64 {
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("open", &streams(self).len())
+            .finish()
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the map stays usable.
+fn streams(all: &Streams) -> std::sync::MutexGuard<'_, HashMap<u64, PushEntry>> {
+    all.table.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Opens a push stream holding at most `capacity` chunks not yet written; its handle
+/// (never 0).
+pub fn open(all: &Streams, capacity: u32) -> u64 {
     let capacity = usize::try_from(capacity.clamp(1, 65_536)).unwrap_or(1);
     let (tx, rx) = mpsc::channel(capacity);
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    streams().insert(
+    let id = all.next.fetch_add(1, Ordering::Relaxed) + 1;
+    streams(all).insert(
         id,
         PushEntry {
             tx: Some(tx),
@@ -85,11 +101,11 @@ pub enum PushError {
 }
 
 /// Appends `chunk` to stream `id`, never blocking.
-pub fn push(id: u64, chunk: Bytes) -> Result<(), PushError> {
+pub fn push(all: &Streams, id: u64, chunk: Bytes) -> Result<(), PushError> {
     if chunk.is_empty() {
         return Ok(());
     }
-    let mut all = streams();
+    let mut all = streams(all);
     let entry = all.get_mut(&id).ok_or(PushError::Closed)?;
     let tx = entry.tx.as_ref().ok_or(PushError::Closed)?;
     match tx.try_send(chunk) {
@@ -104,8 +120,8 @@ pub fn push(id: u64, chunk: Bytes) -> Result<(), PushError> {
 }
 
 /// Ends stream `id` (its body ends after the chunks queued); idempotent.
-pub fn close(id: u64) {
-    let mut all = streams();
+pub fn close(all: &Streams, id: u64) {
+    let mut all = streams(all);
     if let Some(entry) = all.get_mut(&id) {
         entry.tx = None;
         if entry.rx.is_none() {
@@ -115,19 +131,24 @@ pub fn close(id: u64) {
 }
 
 /// The body of push stream `id` (once: `None` after, or for an unknown id).
-fn take(id: u64) -> Option<PushBody> {
-    let mut all = streams();
+fn take(streams_: &Arc<Streams>, id: u64) -> Option<PushBody> {
+    let mut all = streams(streams_);
     let entry = all.get_mut(&id)?;
     let rx = entry.rx.take()?;
     if entry.tx.is_none() {
         all.remove(&id);
     }
-    Some(PushBody { id, rx })
+    Some(PushBody {
+        streams: Arc::clone(streams_),
+        id,
+        rx,
+    })
 }
 
 /// A push stream's body: the chunks as they are pushed, until the stream is closed.
 #[derive(Debug)]
 pub struct PushBody {
+    streams: Arc<Streams>,
     id: u64,
     rx: mpsc::Receiver<Bytes>,
 }
@@ -135,7 +156,7 @@ pub struct PushBody {
 impl Drop for PushBody {
     fn drop(&mut self) {
         // The response is over: further pushes are refused.
-        streams().remove(&self.id);
+        streams(&self.streams).remove(&self.id);
     }
 }
 
@@ -288,6 +309,7 @@ impl StreamBody {
 /// The body of an addon's streamed answer, its `Content-Length` when known; an error text
 /// when it cannot be made (a file that cannot be opened, an unknown push stream).
 pub fn body_of(
+    streams: Option<&Arc<Streams>>,
     stream: &inphms_sdk::abi::BodyStream,
     addon: Option<&Arc<LoadedAddon>>,
 ) -> Result<(Body, Option<u64>), String> {
@@ -309,7 +331,9 @@ pub fn body_of(
             ))
         }
         S::Push(id) => {
-            let body = take(*id).ok_or_else(|| format!("no push stream {id} to answer with"))?;
+            let streams = streams.ok_or("a push stream outside a host")?;
+            let body =
+                take(streams, *id).ok_or_else(|| format!("no push stream {id} to answer with"))?;
             Ok((Body::Stream(Box::new(StreamBody::Push(body))), None))
         }
         S::File(path) => {
@@ -334,22 +358,23 @@ mod tests {
 
     #[test]
     fn push_streams_are_bounded_and_end_when_closed() {
-        let id = open(2);
-        push(id, Bytes::from_static(b"a")).unwrap();
+        let all = Arc::new(Streams::default());
+        let id = open(&all, 2);
+        push(&all, id, Bytes::from_static(b"a")).unwrap();
         // Empty chunks are skipped (an empty chunk ends a chunked body).
-        push(id, Bytes::new()).unwrap();
-        push(id, Bytes::from_static(b"b")).unwrap();
+        push(&all, id, Bytes::new()).unwrap();
+        push(&all, id, Bytes::from_static(b"b")).unwrap();
         // Full: refused, and the stream is closed.
         assert!(matches!(
-            push(id, Bytes::from_static(b"c")),
+            push(&all, id, Bytes::from_static(b"c")),
             Err(PushError::Full)
         ));
         assert!(matches!(
-            push(id, Bytes::from_static(b"d")),
+            push(&all, id, Bytes::from_static(b"d")),
             Err(PushError::Closed)
         ));
-        let mut body = take(id).expect("the body, once");
-        assert!(take(id).is_none());
+        let mut body = take(&all, id).expect("the body, once");
+        assert!(take(&all, id).is_none());
         assert_eq!(body.rx.try_recv().unwrap(), "a");
         assert_eq!(body.rx.try_recv().unwrap(), "b");
         // The sender went with the close: the body ends after what was queued.
@@ -358,24 +383,25 @@ mod tests {
             Err(mpsc::error::TryRecvError::Disconnected)
         ));
         drop(body);
-        assert!(!streams().contains_key(&id), "forgotten with its body");
+        assert!(!streams(&all).contains_key(&id), "forgotten with its body");
     }
 
     #[test]
     fn a_stream_closed_before_its_answer_keeps_its_chunks() {
-        let id = open(8);
-        push(id, Bytes::from_static(b"all")).unwrap();
-        close(id);
-        close(id);
-        let mut body = take(id).expect("still there for its answer");
+        let all = Arc::new(Streams::default());
+        let id = open(&all, 8);
+        push(&all, id, Bytes::from_static(b"all")).unwrap();
+        close(&all, id);
+        close(&all, id);
+        let mut body = take(&all, id).expect("still there for its answer");
         assert_eq!(body.rx.try_recv().unwrap(), "all");
         assert!(body.rx.try_recv().is_err());
         drop(body);
         assert!(matches!(
-            push(id, Bytes::from_static(b"x")),
+            push(&all, id, Bytes::from_static(b"x")),
             Err(PushError::Closed)
         ));
-        assert!(!streams().contains_key(&id));
-        assert!(take(u64::MAX).is_none());
+        assert!(!streams(&all).contains_key(&id));
+        assert!(take(&all, u64::MAX).is_none());
     }
 }

@@ -24,7 +24,9 @@ impl Application {
             return Err(Box::new(r));
         }
         let ws_accept = if route.websocket {
-            if let Some(why) = websocket::refuses_upgrades(self.ws.max_open) {
+            if let Some(why) =
+                websocket::refuses_upgrades(&self.services.websockets, self.ws.max_open)
+            {
                 tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (503): {why}", ctx.path());
                 return Err(Box::new(response::html_error(503, None)));
             }
@@ -228,6 +230,7 @@ impl Application {
             .into_option()
             .unwrap_or(websocket::MESSAGE_MAX_SIZE);
         let opened = websocket::open(
+            &self.services.websockets,
             on_upgrade,
             ctx.peer,
             ctx.path(),
@@ -340,7 +343,11 @@ impl Application {
                 outcome.value.as_ref().into_option().map(RString::as_str),
             ),
             (_, None) => match std::mem::take(&mut outcome.response).into_option() {
-                Some(r) => response::from_addon_of(r, self.addons.get(entry.addon as usize)),
+                Some(r) => response::from_addon_of(
+                    r,
+                    self.addons.get(entry.addon as usize),
+                    Some(&self.services.streams),
+                ),
                 None => match outcome.value.as_ref().into_option() {
                     Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
                     None => response::html_error(500, None),
@@ -378,10 +385,11 @@ impl Application {
                 // Answered 504 while queued: the request (and its body) went with its gate.
                 Handed::Gated(gate) => gate.start()?,
             };
-            CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
+            let _running = Running::enter(Arc::clone(&app));
             // With a database: in a transaction, retried as Odoo's `retrying`.
             let outcome = match app.db.clone() {
                 Some(db) => crate::sql_db::env::transaction(
+                    app.services.databases(),
                     &db,
                     readonly,
                     crate::sql_db::env::MAX_TRIES,
@@ -394,7 +402,6 @@ impl Application {
                 }),
                 None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
             };
-            CURRENT.with(|c| *c.borrow_mut() = None);
             Some(outcome)
         })
     }
@@ -406,15 +413,13 @@ impl Application {
         entry: &RouteEntry,
         request: HttpRequest<'_>,
     ) -> Outcome {
-        CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
-        let outcome = self.invoke(
+        let _running = Running::enter(Arc::clone(self));
+        self.invoke(
             entry.addon,
             entry.route.id,
             entry.route.routing_type.as_str(),
             request,
-        );
-        CURRENT.with(|c| *c.borrow_mut() = None);
-        outcome
+        )
     }
 
     /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =

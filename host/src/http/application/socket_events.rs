@@ -31,7 +31,7 @@ impl Application {
         let app = Arc::clone(self);
         let entry = entry.clone();
         tokio::spawn(async move {
-            let running = websocket::handler_running();
+            let running = websocket::handler_running(&app.services.websockets);
             let (mut request, mut outcome) = app.call_socket(&entry, request, None, socket).await;
             drop(running);
             let code = match disp::outcome_error(&outcome) {
@@ -49,7 +49,7 @@ impl Application {
                     websocket::code::INTERNAL_ERROR
                 }
             };
-            websocket::release(socket, code);
+            websocket::release(&app.services.websockets, socket, code);
         });
     }
 
@@ -67,7 +67,7 @@ impl Application {
         loop {
             let event = match first.take() {
                 Some(e) => e,
-                None => match websocket::next(socket).await {
+                None => match websocket::next(&self.services.websockets, socket).await {
                     WsEvent::Message(m) => SocketEvent::Message(m),
                     WsEvent::Closed(code, reason) => SocketEvent::Closed(code, reason),
                     WsEvent::Timeout => continue,
@@ -84,7 +84,12 @@ impl Application {
                     tracing::error!(target: "inphms.http", "websocket callback of {} failed: {}", entry.route.endpoint, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
                     if !closing {
                         failed = true;
-                        websocket::shut(socket, websocket::code::INTERNAL_ERROR, "");
+                        websocket::shut(
+                            &self.services.websockets,
+                            socket,
+                            websocket::code::INTERNAL_ERROR,
+                            "",
+                        );
                     }
                 }
                 None => {
@@ -95,7 +100,7 @@ impl Application {
                 break;
             }
         }
-        websocket::release(socket, websocket::code::NORMAL);
+        websocket::release(&self.services.websockets, socket, websocket::code::NORMAL);
     }
 
     /// Calls the route's handler (`event` `None`) or its socket callback with `event`:
@@ -147,9 +152,10 @@ impl Application {
                 Some(e) => self.invoke_socket_event(addon, item, socket, e.clone(), r),
             })
         };
-        CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
-        let outcome = match self.db.clone() {
+        let _running = Running::enter(Arc::clone(self));
+        match self.db.clone() {
             Some(db) => crate::sql_db::env::transaction(
+                self.services.databases(),
                 &db,
                 entry.route.readonly,
                 crate::sql_db::env::MAX_TRIES,
@@ -161,9 +167,7 @@ impl Application {
                 ..Outcome::default()
             }),
             None => call(),
-        };
-        CURRENT.with(|c| *c.borrow_mut() = None);
-        outcome
+        }
     }
 
     /// Calls the socket callbacks of route `item` of `addon` with `event`.
