@@ -32,6 +32,7 @@ mod current;
 mod dispatch;
 mod params;
 mod serve;
+mod socket_events;
 
 use cors::add_cors;
 use ctx::Ctx;
@@ -95,6 +96,8 @@ pub struct Application {
     db: Option<String>,
     /// The applications of the databases this generation serves (see [`DatabaseApps`]).
     databases: DatabaseApps,
+    /// The websockets' limits (from the configuration).
+    ws: websocket::Settings,
     /// The host's request path state, shared by its generations.
     services: Arc<Services>,
 }
@@ -171,6 +174,7 @@ impl Application {
                 }
             }
         }
+        let config_for_ws = Arc::clone(&config);
         Ok(Application {
             generation,
             config,
@@ -183,6 +187,7 @@ impl Application {
             trusted_proxies,
             db: None,
             databases: DatabaseApps::default(),
+            ws: websocket::Settings::new(&config_for_ws, super::connections::nofile_soft_limit()),
             services,
         })
     }
