@@ -18,6 +18,17 @@
 //! The websocket callbacks of [`HostApi`] (`ws_recv`, `ws_send`, `ws_close`) were appended
 //! after the first version; they are read as optional fields, so an addon loaded by a host
 //! without them gets an error from [`WebSocket`](crate::WebSocket), not a crash.
+//!
+//! SDK 0.3 changed plain types and the host interface, hence the minor version (a breaking
+//! change: the host refuses an addon built with inphms-sdk 0.2, "SDK version mismatch: built
+//! with inphms-sdk 0.2.0, the host's is 0.3.0"):
+//! - [`HostApi`] carries its [`HostCtx`] and every callback takes a `ctx` first argument
+//!   (the host's state is found through it, not through statics; issue 16);
+//! - the handler model (issue 17): [`ItemKind`] gained `SocketEvent`, `StreamPoll` and
+//!   `StreamDrop`, [`Invocation`] the `handle` and `socket_event` fields, [`Outcome`]
+//!   `socket_events`, [`HttpRequest`] `body_file`, and [`HttpResponse`] `stream` (a body
+//!   produced later: pulled, pushed, or a file); [`HostApi`] gained the optional
+//!   `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
 
 use abi_stable::{
     declare_root_module_statics,
@@ -63,10 +74,29 @@ impl RootModule for AddonModuleRef {
     declare_root_module_statics! {AddonModuleRef}
     const BASE_NAME: &'static str = "inphms_addon";
     const NAME: &'static str = "inphms_addon";
+    #[cfg(not(feature = "old-sdk-version-test"))]
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    /// Test-only (see the `old-sdk-version-test` feature): an addon built with the 0.2 SDK.
+    #[cfg(feature = "old-sdk-version-test")]
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new("0.2.0");
 }
 
-/// Services the host offers to addons; handed to [`AddonModule::init`].
+/// The host's opaque handle, given in [`HostApi::ctx`] and handed back as the first
+/// argument of every callback, so that the host finds its state through it rather than
+/// through process-wide statics (as abi_stable's plugin examples pass their application
+/// handle). Addons never look inside; it lives as long as the addon's image.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCtx(pub *const core::ffi::c_void);
+
+// SAFETY: the pointer is an opaque token for the host; the host's state behind it is
+// `Send + Sync`, and addons never dereference it.
+unsafe impl Send for HostCtx {}
+// SAFETY: as above.
+unsafe impl Sync for HostCtx {}
+
+/// Services the host offers to addons; handed to [`AddonModule::init`]. Every callback
+/// takes [`HostApi::ctx`] first.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = HostApiRef)))]
@@ -74,59 +104,126 @@ impl RootModule for AddonModuleRef {
 pub struct HostApi {
     /// The host's version (`CARGO_PKG_VERSION` of `inphms-host`).
     pub host_version: RStr<'static>,
+    /// The host's handle, passed back as the first argument of every callback below.
+    pub ctx: HostCtx,
     /// Writes one record to the host's log. `level`: 1 error, 2 warn, 3 info, 4 debug, 5 trace.
-    pub log: extern "C" fn(level: u8, target: RStr<'_>, message: RStr<'_>),
+    pub log: extern "C" fn(ctx: HostCtx, level: u8, target: RStr<'_>, message: RStr<'_>),
     /// Whether a record of `level` for `target` would be written (same levels as `log`).
-    pub log_enabled: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
+    pub log_enabled: extern "C" fn(ctx: HostCtx, level: u8, target: RStr<'_>) -> bool,
     /// Reads `key` of `section` in the configuration file (sections other than `[options]`
     /// are kept for addons), as TOML text.
-    pub config_get: extern "C" fn(section: RStr<'_>, key: RStr<'_>) -> ROption<RString>,
+    pub config_get:
+        extern "C" fn(ctx: HostCtx, section: RStr<'_>, key: RStr<'_>) -> ROption<RString>,
     /// A CSRF token for the session `sid` (Odoo's `request.csrf_token()`), valid for
     /// `lifetime` seconds (0: one year).
-    pub csrf_token: extern "C" fn(sid: RStr<'_>, lifetime: u64) -> RString,
+    pub csrf_token: extern "C" fn(ctx: HostCtx, sid: RStr<'_>, lifetime: u64) -> RString,
     /// Calls the endpoint of a route (used by dispatchers to reach the route's handler,
     /// which may live in another addon).
     #[sabi(last_prefix_field)]
-    pub call_endpoint: extern "C" fn(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome,
+    pub call_endpoint:
+        extern "C" fn(ctx: HostCtx, endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome,
     /// Waits for the next message of the websocket `socket` ([`HttpRequest::websocket`]):
     /// at most `timeout_ms` milliseconds, or until one arrives or the socket closes when
     /// `RNone`. Messages received before the close are delivered first.
     #[sabi(missing_field(option))]
-    pub ws_recv: extern "C" fn(socket: u64, timeout_ms: ROption<u64>) -> WsEvent,
+    pub ws_recv: extern "C" fn(ctx: HostCtx, socket: u64, timeout_ms: ROption<u64>) -> WsEvent,
     /// Sends a message on the websocket `socket`; returns once the frame is written.
     #[sabi(missing_field(option))]
-    pub ws_send: extern "C" fn(socket: u64, message: WsMessage) -> RResult<(), RString>,
+    pub ws_send:
+        extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
     /// Starts the closing handshake of the websocket `socket` with `code` and `reason`
     /// (at most 123 bytes).
     #[sabi(missing_field(option))]
-    pub ws_close: extern "C" fn(socket: u64, code: u16, reason: RStr<'_>) -> RResult<(), RString>,
+    pub ws_close: extern "C" fn(
+        ctx: HostCtx,
+        socket: u64,
+        code: u16,
+        reason: RStr<'_>,
+    ) -> RResult<(), RString>,
     /// The handle of the database cursor of the running invocation (the request's or the
     /// cron job's), for the `cursor_*` callbacks; an error when it has no database.
     #[sabi(missing_field(option))]
-    pub cursor_env: extern "C" fn() -> RResult<u64, ErrorInfo>,
+    pub cursor_env: extern "C" fn(ctx: HostCtx) -> RResult<u64, ErrorInfo>,
     /// Runs one SQL statement with `$1`-style parameters on the cursor `cursor`, inside its
     /// transaction. A SQL error comes back as an [`ErrorInfo`] named `inphms.sql_db.*`.
     #[sabi(missing_field(option))]
     pub cursor_execute: extern "C" fn(
+        ctx: HostCtx,
         cursor: u64,
         sql: RStr<'_>,
         params: RVec<SqlValue>,
     ) -> RResult<SqlRows, ErrorInfo>,
     /// Commits the cursor's transaction (the next statement starts a new one).
     #[sabi(missing_field(option))]
-    pub cursor_commit: extern "C" fn(cursor: u64) -> RResult<(), ErrorInfo>,
+    pub cursor_commit: extern "C" fn(ctx: HostCtx, cursor: u64) -> RResult<(), ErrorInfo>,
     /// Rolls back the cursor's transaction.
     #[sabi(missing_field(option))]
-    pub cursor_rollback: extern "C" fn(cursor: u64) -> RResult<(), ErrorInfo>,
+    pub cursor_rollback: extern "C" fn(ctx: HostCtx, cursor: u64) -> RResult<(), ErrorInfo>,
     /// Triggers the cron jobs whose name or handler is `job` now: a trigger row in the
     /// cursor's transaction, and a wake-up of the cron workers once it commits. Returns the
     /// number of jobs triggered.
     #[sabi(missing_field(option))]
-    pub cron_trigger: extern "C" fn(cursor: u64, job: RStr<'_>) -> RResult<u64, ErrorInfo>,
+    pub cron_trigger:
+        extern "C" fn(ctx: HostCtx, cursor: u64, job: RStr<'_>) -> RResult<u64, ErrorInfo>,
     /// The databases visible from the host name `host` (Odoo's `db_list`); an access error
     /// when the listing is disabled (`list_db = false`).
     #[sabi(missing_field(option))]
-    pub db_list: extern "C" fn(host: RStr<'_>) -> RResult<RVec<RString>, ErrorInfo>,
+    pub db_list: extern "C" fn(ctx: HostCtx, host: RStr<'_>) -> RResult<RVec<RString>, ErrorInfo>,
+    /// Opens a push stream (a response body fed later by [`HostApi::stream_push`], from any
+    /// thread): its handle, for [`BodyStream::Push`]. `capacity` is the most chunks waiting
+    /// to be written; past it a push is refused (the client reads too slowly).
+    #[sabi(missing_field(option))]
+    pub stream_open: extern "C" fn(ctx: HostCtx, capacity: u32) -> u64,
+    /// Appends a chunk to the push stream `stream`, never blocking: an error when the
+    /// stream is closed, its client gone, or `capacity` chunks already wait.
+    #[sabi(missing_field(option))]
+    pub stream_push:
+        extern "C" fn(ctx: HostCtx, stream: u64, chunk: RVec<u8>) -> RResult<(), RString>,
+    /// Ends the push stream `stream` (the response then ends); idempotent.
+    #[sabi(missing_field(option))]
+    pub stream_close: extern "C" fn(ctx: HostCtx, stream: u64),
+    /// Queues a message on the websocket `socket` and returns at once (never blocks,
+    /// callable from any thread, a runtime worker included). A socket whose queue is full
+    /// (its client reads too slowly) is closed with 1013 (Try Again Later) and the message
+    /// refused.
+    #[sabi(missing_field(option))]
+    pub ws_send_queued:
+        extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
+}
+
+/// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub enum SocketEvent {
+    /// The socket is open (the 101 was sent): the first event.
+    Open,
+    /// A message arrived.
+    Message(WsMessage),
+    /// The socket closed (code and reason as [`WsEvent::Closed`]): the last event.
+    Closed(u16, RString),
+}
+
+/// How a response's body is produced, past [`HttpResponse::body`].
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq)]
+pub enum BodyStream {
+    /// The body is [`HttpResponse::body`], whole.
+    #[default]
+    Full,
+    /// Pulled from the addon: the host asks for the next chunk ([`ItemKind::StreamPoll`]
+    /// with this handle) only once the client took the one before. `length`: the total,
+    /// when known (`Content-Length`), else chunked.
+    Pull {
+        /// The addon's handle of the producer.
+        handle: u64,
+        /// The body's length, when known.
+        length: ROption<u64>,
+    },
+    /// Pushed: the handle of a stream from [`HostApi::stream_open`]; the response ends
+    /// when it is closed.
+    Push(u64),
+    /// A file sent from disk: its path, read by the host as the client takes it.
+    File(RString),
 }
 
 /// A websocket data message, as it crosses the boundary.
@@ -248,6 +345,15 @@ pub enum ItemKind {
     Command,
     /// A cron handler.
     Cron,
+    /// An event of a websocket served by callbacks: the route `item`'s handler object for
+    /// socket [`Invocation::handle`], with the request and [`Invocation::socket_event`].
+    SocketEvent,
+    /// The next chunk of the pull stream [`Invocation::handle`]: in
+    /// [`Outcome::response`]'s body; `RNone` (or an error) ends the stream.
+    StreamPoll,
+    /// The pull stream [`Invocation::handle`] is no longer wanted (finished, or its client
+    /// gone): the addon drops its producer.
+    StreamDrop,
 }
 
 /// A reference to a route's endpoint, opaque to addons.
@@ -274,6 +380,26 @@ pub struct Invocation<'a> {
     pub endpoint: ROption<EndpointRef>,
     /// Command-line arguments, for commands.
     pub args: RVec<RString>,
+    /// The socket ([`ItemKind::SocketEvent`]) or stream ([`ItemKind::StreamPoll`],
+    /// [`ItemKind::StreamDrop`]) the call is about; 0 otherwise.
+    pub handle: u64,
+    /// The websocket event of an [`ItemKind::SocketEvent`].
+    pub socket_event: ROption<SocketEvent>,
+}
+
+impl<'a> Invocation<'a> {
+    /// A call of `kind` on item `item`, with nothing else.
+    pub fn new(kind: ItemKind, item: u32) -> Self {
+        Invocation {
+            kind,
+            item,
+            request: ROption::RNone,
+            endpoint: ROption::RNone,
+            args: RVec::new(),
+            handle: 0,
+            socket_event: ROption::RNone,
+        }
+    }
 }
 
 /// A request as it crosses the boundary: already parsed and proxy-fixed by the host, and
@@ -312,6 +438,10 @@ pub struct HttpRequest<'a> {
     /// The websocket of an upgraded request (a route declared `websocket`): the handle
     /// the `ws_*` callbacks of [`HostApi`] take. `RNone` for any other request.
     pub websocket: ROption<u64>,
+    /// The descriptor of the file a large body was spooled to (an unnamed file, `body`
+    /// being its mapping), valid for the call: [`Request::body_file`](crate::Request::body_file)
+    /// opens it again, read-only. `RNone` for a body in memory.
+    pub body_file: ROption<i32>,
 }
 
 /// A response as it crosses the boundary.
@@ -323,8 +453,10 @@ pub struct HttpResponse {
     /// Headers, in order (`Set-Cookie` may repeat), packed in one buffer by
     /// [`HeaderBlock::push`]: one allocation for all of them, not two per header.
     pub headers: HeaderBlock,
-    /// The body.
+    /// The body (when [`HttpResponse::stream`] is [`BodyStream::Full`]).
     pub body: RVec<u8>,
+    /// How the body is produced: whole in `body`, or streamed.
+    pub stream: BodyStream,
 }
 
 /// Headers packed in one buffer: for each, the name's length (`u32`, little-endian), the
@@ -443,6 +575,9 @@ pub struct Outcome {
     pub session: ROption<RString>,
     /// Whether the session id must be rotated (login, logout).
     pub rotate_session: bool,
+    /// A websocket route's handler registered event callbacks for its socket: the host
+    /// keeps the socket open and calls them ([`ItemKind::SocketEvent`]).
+    pub socket_events: bool,
 }
 
 /// A SQL value as it crosses the boundary (parameters and result cells).

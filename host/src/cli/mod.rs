@@ -41,7 +41,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             &early.addons_path,
             cmd,
             rest,
-            crate::host_api::host_api(),
+            command_host().api,
         );
     }
     let known: Vec<String> = command::all_commands(&early)
@@ -101,4 +101,11 @@ pub fn report_config_error(e: &ConfigError) -> i32 {
         _ => eprintln!("inphms-host: {e}"),
     }
     e.exit_code()
+}
+
+/// The host an addon command runs in: the default configuration (its `[options]` were not
+/// read; `Host::config` finds nothing) and no runtime of its own.
+fn command_host() -> crate::service::server::Host {
+    let config = std::sync::Arc::new(crate::config::Config::defaults());
+    crate::service::server::Host::new(config, None)
 }

@@ -17,9 +17,12 @@ mod request_session;
 pub mod response;
 pub mod routing;
 pub mod server;
+pub mod services;
 pub mod session;
 pub mod static_files;
+pub mod stream_body;
 pub mod timeouts;
 pub mod websocket;
 
 pub use application::{call_endpoint, csrf_token};
+pub use services::Services;

@@ -415,6 +415,8 @@ pub fn run_addon_command(
         request: abi_stable::std_types::ROption::RNone,
         endpoint: abi_stable::std_types::ROption::RNone,
         args: args.into_iter().map(Into::into).collect::<RVec<_>>(),
+        handle: 0,
+        socket_event: abi_stable::std_types::ROption::RNone,
     });
     if let Some(e) = outcome.error.into_option() {
         eprintln!("command '{}' failed: {}", cmd.name, e.message);

@@ -24,7 +24,10 @@ impl Application {
             return Err(Box::new(r));
         }
         let ws_accept = if route.websocket {
-            if websocket::refuses_upgrades() {
+            if let Some(why) =
+                websocket::refuses_upgrades(&self.services.websockets, self.ws.max_open)
+            {
+                tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (503): {why}", ctx.path());
                 return Err(Box::new(response::html_error(503, None)));
             }
             match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
@@ -57,7 +60,7 @@ impl Application {
         mut session: LoadedSession,
     ) -> Dispatched {
         let route = &entry.route;
-        let Head { ws_accept, limit } = head;
+        let Head { ws_accept, .. } = head;
         let content_type = match content_type(ctx, route, &body) {
             Ok(c) => c,
             Err(resp) => return Dispatched::Answered(resp),
@@ -74,7 +77,7 @@ impl Application {
         if route.save_session {
             session.sid(&*self.sessions);
         }
-        let socket = match self.open_websocket(ctx, entry, ws_accept, limit) {
+        let socket = match self.open_websocket(ctx, entry, ws_accept) {
             Ok(s) => s,
             Err(resp) => return Dispatched::Answered(resp),
         };
@@ -108,7 +111,8 @@ impl Application {
             }
             Prepared::ForPool(owned) => {
                 if let Some((accept, opened)) = socket {
-                    self.run_websocket(entry, owned, opened.id);
+                    let secure = ctx.client.scheme == proxy::Scheme::Https;
+                    self.run_websocket(entry, owned, rest.session, opened.id, secure);
                     return Dispatched::Answered(websocket::switching_protocols(&accept));
                 }
                 Dispatched::Pool(Box::new((owned, rest)))
@@ -201,7 +205,6 @@ impl Application {
         ctx: &Ctx,
         entry: &RouteEntry,
         ws_accept: Option<String>,
-        limit: u64,
     ) -> Result<Option<(String, websocket::Opened)>, HttpResult> {
         let Some(accept) = ws_accept else {
             return Ok(None);
@@ -218,7 +221,23 @@ impl Application {
             .get(entry.addon as usize)
             .map(|a| a.name.as_str())
             .unwrap_or("");
-        let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
+        // A message is at most the route's `max_content_length` when it sets one, else
+        // Odoo's bus limit (1 MiB), not the server's body limit: a socket is long-lived and
+        // there may be thousands.
+        let max_message = entry
+            .route
+            .max_content_length
+            .into_option()
+            .unwrap_or(websocket::MESSAGE_MAX_SIZE);
+        let opened = websocket::open(
+            &self.services.websockets,
+            on_upgrade,
+            ctx.peer,
+            ctx.path(),
+            addon,
+            max_message,
+            self.ws,
+        );
         Ok(Some((accept, opened)))
     }
 
@@ -265,6 +284,7 @@ impl Application {
                     params: params.as_ref().into(),
                     dev_mode: self.dev(),
                     websocket: socket.into(),
+                    body_file: body.spool_fd().into(),
                 };
                 if inline {
                     Prepared::Called(self.run_inline(entry, request))
@@ -323,7 +343,11 @@ impl Application {
                 outcome.value.as_ref().into_option().map(RString::as_str),
             ),
             (_, None) => match std::mem::take(&mut outcome.response).into_option() {
-                Some(r) => response::from_addon(r),
+                Some(r) => response::from_addon_of(
+                    r,
+                    self.addons.get(entry.addon as usize),
+                    Some(&self.services.streams),
+                ),
                 None => match outcome.value.as_ref().into_option() {
                     Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
                     None => response::html_error(500, None),
@@ -340,35 +364,6 @@ impl Application {
             }
         }
         resp
-    }
-
-    /// Runs a websocket route's handler on the blocking pool with its socket `socket`, and
-    /// closes the socket when the handler returns (1011 if it failed).
-    pub(super) fn run_websocket(
-        self: &Arc<Self>,
-        entry: &RouteEntry,
-        request: OwnedRequest,
-        socket: u64,
-    ) {
-        let task = self.run_handler(entry, Handed::Now(request));
-        let endpoint = entry.route.endpoint.clone();
-        tokio::spawn(async move {
-            let code = match task.await {
-                Ok(None) => websocket::code::INTERNAL_ERROR,
-                Ok(Some(outcome)) => match disp::outcome_error(&outcome) {
-                    None => websocket::code::NORMAL,
-                    Some(e) => {
-                        tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
-                        websocket::code::INTERNAL_ERROR
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
-                    websocket::code::INTERNAL_ERROR
-                }
-            };
-            websocket::release(socket, code);
-        });
     }
 
     /// Starts the route's handler on the blocking pool, with this generation as the
@@ -390,10 +385,11 @@ impl Application {
                 // Answered 504 while queued: the request (and its body) went with its gate.
                 Handed::Gated(gate) => gate.start()?,
             };
-            CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
+            let _running = Running::enter(Arc::clone(&app));
             // With a database: in a transaction, retried as Odoo's `retrying`.
             let outcome = match app.db.clone() {
                 Some(db) => crate::sql_db::env::transaction(
+                    app.services.databases(),
                     &db,
                     readonly,
                     crate::sql_db::env::MAX_TRIES,
@@ -406,7 +402,6 @@ impl Application {
                 }),
                 None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
             };
-            CURRENT.with(|c| *c.borrow_mut() = None);
             Some(outcome)
         })
     }
@@ -418,15 +413,13 @@ impl Application {
         entry: &RouteEntry,
         request: HttpRequest<'_>,
     ) -> Outcome {
-        CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
-        let outcome = self.invoke(
+        let _running = Running::enter(Arc::clone(self));
+        self.invoke(
             entry.addon,
             entry.route.id,
             entry.route.routing_type.as_str(),
             request,
-        );
-        CURRENT.with(|c| *c.borrow_mut() = None);
-        outcome
+        )
     }
 
     /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =
@@ -506,6 +499,8 @@ impl Application {
                     request: ROption::RSome(request),
                     endpoint: ROption::RNone,
                     args: RVec::new(),
+                    handle: 0,
+                    socket_event: abi_stable::std_types::ROption::RNone,
                 });
                 if compatible.exit_code != 1 {
                     return Outcome {
@@ -524,6 +519,8 @@ impl Application {
                     request: ROption::RSome(request),
                     endpoint: ROption::RSome(endpoint),
                     args: RVec::new(),
+                    handle: 0,
+                    socket_event: abi_stable::std_types::ROption::RNone,
                 })
             }
             _ => call_endpoint(endpoint, request),

@@ -32,11 +32,12 @@ mod current;
 mod dispatch;
 mod params;
 mod serve;
+mod socket_events;
 
 use cors::add_cors;
 use ctx::Ctx;
 pub use current::{call_endpoint, csrf_token};
-use current::{error_outcome, CURRENT};
+use current::{error_outcome, Running};
 use dispatch::{route_finish, Dispatched};
 pub use serve::{Handled, Pending};
 
@@ -48,7 +49,7 @@ use super::request_session::LoadedSession;
 use super::response::{self, HttpResult};
 use super::routing::{Match, RouteTable, Rule};
 use super::session::SessionStore;
-use super::{access_log, csrf, proxy, static_files, websocket};
+use super::{access_log, csrf, proxy, static_files, websocket, Services};
 use crate::config::Config;
 use crate::modules::LoadedAddon;
 use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
@@ -95,6 +96,10 @@ pub struct Application {
     db: Option<String>,
     /// The applications of the databases this generation serves (see [`DatabaseApps`]).
     databases: DatabaseApps,
+    /// The websockets' limits (from the configuration).
+    ws: websocket::Settings,
+    /// The host's request path state, shared by its generations.
+    services: Arc<Services>,
 }
 
 impl std::fmt::Debug for Application {
@@ -114,6 +119,7 @@ impl Application {
         addons: Vec<Arc<LoadedAddon>>,
         generation: u64,
         sessions: Arc<dyn SessionStore>,
+        services: Arc<Services>,
     ) -> Result<Application, crate::Error> {
         let csrf_secret = csrf::secret_from_data_dir(&config.data_dir).map_err(|e| {
             crate::Error::io(
@@ -168,6 +174,7 @@ impl Application {
                 }
             }
         }
+        let config_for_ws = Arc::clone(&config);
         Ok(Application {
             generation,
             config,
@@ -180,6 +187,8 @@ impl Application {
             trusted_proxies,
             db: None,
             databases: DatabaseApps::default(),
+            ws: websocket::Settings::new(&config_for_ws, super::connections::nofile_soft_limit()),
+            services,
         })
     }
 
@@ -201,6 +210,7 @@ impl Application {
             addons,
             self.generation,
             Arc::clone(&self.sessions),
+            Arc::clone(&self.services),
         )?;
         app.db = Some(db.to_owned());
         Ok(app)
@@ -221,6 +231,7 @@ impl Application {
     ) -> Option<Arc<Application>> {
         let session_db = session.get("db").and_then(Value::as_str).map(str::to_owned);
         let (db, rejected) = crate::sql_db::dblist::select_db(
+            self.services.databases(),
             &self.config,
             session_db.as_deref(),
             || ctx.query_db(),
@@ -235,7 +246,7 @@ impl Application {
         let db = db?;
         // Boxed: loading a registry is a large future, awaited only with a database; it
         // would otherwise size (and be copied with) the future of every request.
-        let registry = match Box::pin(crate::modules::registry::Registry::get(&db)).await {
+        let registry = match Box::pin(self.services.registries.get(&db)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(target: "inphms.http", "Database or registry unusable, trying without: {e}");
@@ -249,6 +260,11 @@ impl Application {
                 None
             }
         }
+    }
+
+    /// The host's request path state (the same for every generation).
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
     }
 
     /// The session store (for the background sweep).
