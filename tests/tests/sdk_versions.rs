@@ -24,6 +24,12 @@ fn sdk_version(lib: &[u8]) -> String {
 
 /// `lib` with every occurrence of `from` replaced by `to` (same length), except in paths
 /// of other crates (`<crate>-<version>/`), and how many were replaced.
+///
+/// The bytes around an occurrence say nothing more: string constants lie end to end in the
+/// library's read-only data, so a version may sit between digits (a build of SDK 0.3.0
+/// holds `charset=utf-8` then `0.3.0`, and `inphms_addon`, `0.3.0`, then `0;`). A version
+/// of another crate that held `from` (`1.0.3.0`) would be rewritten too: its layouts would
+/// then differ and the load below would fail, not pass unduly.
 fn rewrite(lib: &[u8], from: &str, to: &str) -> (Vec<u8>, usize) {
     assert_eq!(from.len(), to.len());
     let mut out = lib.to_vec();
@@ -35,8 +41,7 @@ fn rewrite(lib: &[u8], from: &str, to: &str) -> (Vec<u8>, usize) {
     {
         let at = i + pos;
         let in_a_path = at > 0 && out[at - 1] == b'-';
-        let part_of_a_number = at > 0 && (out[at - 1].is_ascii_digit() || out[at - 1] == b'.');
-        if !in_a_path && !part_of_a_number {
+        if !in_a_path {
             out[at..at + to.len()].copy_from_slice(to.as_bytes());
             count += 1;
         }
