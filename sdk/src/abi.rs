@@ -20,8 +20,8 @@
 //! without them gets an error from [`WebSocket`](crate::WebSocket), not a crash.
 //!
 //! SDK 0.3 changed plain types and the host interface, hence the minor version (a breaking
-//! change: the host refuses an addon built with inphms-sdk 0.2, "built with inphms-sdk 0.2.0,
-//! expected a version compatible with the host's 0.3.0"):
+//! change: the host refuses an addon built with inphms-sdk 0.2, "SDK version mismatch: built
+//! with inphms-sdk 0.2.0, the host's is 0.3.0"):
 //! - [`HostApi`] carries its [`HostCtx`] and every callback takes a `ctx` first argument
 //!   (the host's state is found through it, not through statics; issue 16);
 //! - the handler model (issue 17): [`ItemKind`] gained `SocketEvent`, `StreamPoll` and

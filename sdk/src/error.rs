@@ -152,8 +152,71 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A JSON error: a document that does not parse (it has a line and a column: the
+/// request's fault) is a 400; a value that cannot be serialized, or converted from a
+/// `Value` the handler holds (no position: the handler's fault), is a 500.
+///
+/// ```
+/// use inphms_sdk::{Error, abi::ErrorKind};
+/// let parse: Error = serde_json::from_str::<i64>("{").unwrap_err().into();
+/// assert_eq!(parse.kind(), ErrorKind::BadRequest);
+/// let mut map = std::collections::HashMap::new();
+/// map.insert(vec![1u8], 1);
+/// let serialize: Error = serde_json::to_string(&map).unwrap_err().into();
+/// assert_eq!(serialize.kind(), ErrorKind::Internal);
+/// ```
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
-        Error::bad_request(format!("invalid JSON: {e}"))
+        if e.line() == 0 || e.is_io() {
+            Error::internal(format!("JSON: {e}"))
+        } else {
+            Error::bad_request(format!("invalid JSON: {e}"))
+        }
+    }
+}
+
+/// An I/O failure in a handler: a 500 (`?` on `std::fs`, `std::io` calls).
+///
+/// ```
+/// use inphms_sdk::{Error, Result, abi::ErrorKind};
+/// fn read() -> Result<String> {
+///     Ok(std::fs::read_to_string("/nonexistent/inphms")?)
+/// }
+/// assert_eq!(read().unwrap_err().kind(), ErrorKind::Internal);
+/// ```
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::internal(e.to_string()).with_debug(format!("{e:?}"))
+    }
+}
+
+/// Any other error, boxed (`Box<dyn Error + Send + Sync>`, what `?` makes of most error
+/// types): a 500.
+///
+/// ```
+/// use inphms_sdk::{Error, Result, abi::ErrorKind};
+/// fn parse(text: &str) -> Result<u8> {
+///     let n: u8 = text.parse().map_err(Box::<dyn std::error::Error + Send + Sync>::from)?;
+///     Ok(n)
+/// }
+/// assert_eq!(parse("x").unwrap_err().kind(), ErrorKind::Internal);
+/// ```
+impl From<Box<dyn std::error::Error + Send + Sync>> for Error {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Error::internal(e.to_string()).with_debug(format!("{e:?}"))
+    }
+}
+
+/// A boxed error that is not `Send`: a 500.
+impl From<Box<dyn std::error::Error>> for Error {
+    fn from(e: Box<dyn std::error::Error>) -> Self {
+        Error::internal(e.to_string()).with_debug(format!("{e:?}"))
+    }
+}
+
+/// A formatting failure (`?` on `write!` to a `String`): a 500.
+impl From<std::fmt::Error> for Error {
+    fn from(e: std::fmt::Error) -> Self {
+        Error::internal(e.to_string())
     }
 }

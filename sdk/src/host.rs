@@ -10,6 +10,34 @@ use tracing::{span, Event, Level, Metadata, Subscriber};
 
 static API: OnceLock<HostApiRef> = OnceLock::new();
 
+/// The addon's name and its crate's name (`addon!` sets them): its events whose target is
+/// one of its own modules are logged as `inphms.addons.<name>[.module...]`.
+static NAMES: OnceLock<(&'static str, &'static str)> = OnceLock::new();
+
+/// Records the addon's name and its crate's name (called by `addon!`'s root module).
+pub(crate) fn set_names(addon: &'static str, krate: &'static str) {
+    let _ = NAMES.set((addon, krate));
+}
+
+/// The log target of an event of target `target`: a module path of the addon's crate
+/// (`my_addon::controllers`) becomes `inphms.addons.my_addon.controllers`, as Odoo names
+/// an addon's loggers; any other target is kept.
+pub(crate) fn addon_target(target: &str) -> std::borrow::Cow<'_, str> {
+    let Some((addon, krate)) = NAMES.get() else {
+        return target.into();
+    };
+    let Some(rest) = target.strip_prefix(krate) else {
+        return target.into();
+    };
+    if rest.is_empty() {
+        format!("inphms.addons.{addon}").into()
+    } else if let Some(modules) = rest.strip_prefix("::") {
+        format!("inphms.addons.{addon}.{}", modules.replace("::", ".")).into()
+    } else {
+        target.into()
+    }
+}
+
 /// The host, as seen from an addon: handed to `post_load` hooks, and reachable anywhere
 /// through its associated functions.
 ///
@@ -51,7 +79,11 @@ pub(crate) fn install(api: HostApiRef) {
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            log(1, "inphms.addons", &format!("panic{location}: {payload}"));
+            let target = match NAMES.get() {
+                Some((addon, _)) => format!("inphms.addons.{addon}"),
+                None => "inphms.addons".to_owned(),
+            };
+            log(1, &target, &format!("panic{location}: {payload}"));
         }));
     }
 }
@@ -180,7 +212,7 @@ impl Subscriber for Forward {
             (api.log_enabled())(
                 api.ctx(),
                 level_number(metadata.level()),
-                RStr::from_str(metadata.target()),
+                RStr::from_str(&addon_target(metadata.target())),
             )
         })
     }
@@ -197,7 +229,11 @@ impl Subscriber for Forward {
         let mut visitor = MessageVisitor(String::new());
         event.record(&mut visitor);
         let meta = event.metadata();
-        log(level_number(meta.level()), meta.target(), &visitor.0);
+        log(
+            level_number(meta.level()),
+            &addon_target(meta.target()),
+            &visitor.0,
+        );
     }
 
     fn enter(&self, _: &span::Id) {}

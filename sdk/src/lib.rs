@@ -42,10 +42,17 @@
 //! * [`route`]: a request handler, with Odoo's routing keys (`type`, `auth`, `methods`,
 //!   `cors`, `csrf`, `save_session`, `readonly`, `websocket`, `blocking`,
 //!   `max_content_length`).
-//!   Path arguments (`<int:id>`, `<string:name>`, `<path:rest>`) and request parameters are
-//!   the function's arguments after the [`Request`], converted by name.
-//!   A http route returns anything [`IntoResponse`]; a json route anything
-//!   [`IntoJsonResult`]. Either may return `Result<_, Error>`.
+//!   Path arguments (`<int:id>`, `<string:name>`, `<float:x>`, `<path:rest>`) and request
+//!   parameters are the function's arguments, read by name (Odoo's keyword arguments), or
+//!   by type through [`FromRequest`] ([`extract`]: `Option<T>`, `Vec<T>` for a repeated key,
+//!   `#[param(default = ...)]`, [`Params`], [`Form`], [`Json`], [`Cursor`]); the
+//!   [`Request`] and its [`Session`] by reference, in any position. The macro checks the
+//!   path against the arguments when the addon is built (a placeholder without its
+//!   argument, an unknown converter, `<int:...>` to a non-integer does not compile).
+//!   A http route returns anything [`IntoResponse`] (a [`Response`], text, bytes,
+//!   `(status, body)` with [`status`] codes); a json route anything [`IntoJsonResult`] or
+//!   any `Serialize` value. Either may return `Result<_, E>` with `E: Into<Error>`
+//!   (`std::io::Error`, boxed errors...): `?` just works.
 //!   Handlers run on a thread of the host's handler pool, where they may block (database,
 //!   sleep, I/O) and are held to `limit_time_real`. A route declared `blocking = false`
 //!   promises a quick handler that never blocks: the host then runs it inline on its event
@@ -77,25 +84,31 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+mod cookie;
 pub mod cursor;
 mod dispatcher;
 mod error;
+pub mod extract;
 mod host;
 pub mod json;
 pub mod multipart;
 mod registry;
+mod reply;
 mod request;
 mod response;
 mod session;
 pub mod socket_events;
+pub mod status;
 pub mod stream;
 pub mod websocket;
 
+pub use cookie::{Cookie, SameSite};
 #[allow(deprecated)]
 pub use cursor::Value;
 pub use cursor::{Cursor, FromValue, Row, Rows, SqlValue};
 pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{Error, Result};
+pub use extract::{Form, FromRequest, Params};
 pub use host::Host;
 pub use inphms_sdk_macros::{addon, command, cron, post_load, route};
 pub use request::Request;
@@ -140,12 +153,19 @@ pub struct CronContext {
 /// Implementation details used by the macros. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::extract::{ByName, ByType, Extract};
     pub use crate::registry::{Command, Cron, DispatcherEntry, PostLoad, Reply, Route};
+    pub use crate::reply::{ReplyHttp, ReplyJson, ReplySerialize, Returned};
     pub use abi_stable;
     pub use inventory;
 
     use crate::abi::{AddonModule, AddonModuleRef};
     use abi_stable::{prefix_type::PrefixTypeTrait, std_types::RStr};
+
+    /// Records the addon's name and its crate's name, for its log targets.
+    pub fn addon_names(name: &'static str, krate: &'static str) {
+        crate::host::set_names(name, krate);
+    }
 
     /// Builds the root module of an addon named `name`.
     pub fn root_module(name: &'static str, panic_unwind: bool) -> AddonModuleRef {

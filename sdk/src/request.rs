@@ -170,9 +170,10 @@ impl<'a> Request<'a> {
         Some(std::fs::File::open(format!("/proc/self/fd/{fd}")))
     }
 
-    /// The body parsed as JSON into `T`.
+    /// The body parsed as JSON into `T`; an invalid body is a [`Error::bad_request`].
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        Ok(serde_json::from_slice(self.body())?)
+        serde_json::from_slice(self.body())
+            .map_err(|e| Error::bad_request(format!("invalid JSON: {e}")))
     }
 
     /// The body's fields when it is `application/x-www-form-urlencoded`, or the text
@@ -272,22 +273,7 @@ impl<'a> Request<'a> {
             .try_params()?
             .get(name)
             .ok_or_else(|| Error::bad_request(format!("missing parameter '{name}'")))?;
-        let invalid = |e: serde_json::Error| {
-            Error::bad_request(format!("invalid value for parameter '{name}': {e}"))
-        };
-        serde_json::from_value(value.clone()).or_else(|e| match value {
-            // http parameters arrive as text: try the text itself as JSON (numbers, booleans).
-            Value::String(s) => match serde_json::from_str(s) {
-                Ok(v) => Ok(v),
-                // A text that is JSON of the wrong range or type says so; other text keeps
-                // the first reason (e.g. "expected i64" for `abc`).
-                Err(text_error) if serde_json::from_str::<Value>(s).is_ok() => {
-                    Err(invalid(text_error))
-                }
-                Err(_) => Err(invalid(e)),
-            },
-            _ => Err(invalid(e)),
-        })
+        crate::extract::from_param_value(name, value)
     }
 
     /// The database selected for this request, if any.

@@ -132,10 +132,20 @@ impl Response {
             .body(body)
     }
 
-    /// A redirect (`303 See Other` unless you pass another code).
+    /// A redirect (`303 See Other` unless you pass another code). The location is
+    /// HTML-escaped in the body, and its control characters percent-encoded in the header.
+    ///
+    /// ```
+    /// use inphms_sdk::Response;
+    /// let r = Response::redirect("/a?x=\"><script>", 303);
+    /// let body = String::from_utf8_lossy(r.body_bytes()).into_owned();
+    /// assert!(body.contains("/a?x=&quot;&gt;&lt;script&gt;") && !body.contains("<script>"));
+    /// ```
     pub fn redirect(location: &str, status: u16) -> Self {
+        let header = crate::reply::header_safe(location);
+        let location = crate::reply::escape_html(location);
         Response::new(status)
-            .header("Location", location)
+            .header("Location", &header)
             .header("Content-Type", "text/html; charset=utf-8")
             .body(
                 format!(
@@ -259,9 +269,14 @@ impl IntoResponse for () {
     }
 }
 
+/// A value that cannot be serialized is a 500.
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Result<Response> {
-        Ok(Response::json(&self.0))
+        let body = serde_json::to_vec(&self.0)
+            .map_err(|e| Error::internal(format!("the response is not serializable: {e}")))?;
+        Ok(Response::new(200)
+            .header("Content-Type", "application/json")
+            .body(body))
     }
 }
 

@@ -38,8 +38,9 @@ fn an_addon_built_with_sdk_0_2_is_refused_in_one_line() {
     let sdk = inphms_sdk_version();
     assert!(
         refused.contains(&format!(
-            "libtest_old_sdk.so: built with inphms-sdk 0.2.0, expected a version compatible \
-             with the host's {sdk}: rebuild the addon against this SDK"
+            "libtest_old_sdk.so: SDK version mismatch: built with inphms-sdk 0.2.0, the \
+             host's is {sdk} (an addon needs the same 0.minor, any patch): rebuild the addon \
+             against this SDK"
         )),
         "{refused}"
     );

@@ -200,8 +200,13 @@ pub fn load_settled(
     let header = lib_header_from_path(&copy.0);
     // Mapped (or failed): the copy is no longer needed on disk.
     drop(copy);
+    let header = header.map_err(|e| library_error(path, e))?;
+    // The version first: a library of another SDK line is refused as such, not as the
+    // layout differences that come with it.
+    let declared_version = header.version_strings().version.as_str();
+    check_sdk_version(declared_version).map_err(|r| fail(r, true))?;
     let module = header
-        .and_then(|h| h.init_root_module::<AddonModuleRef>())
+        .init_root_module::<AddonModuleRef>()
         .map_err(|e| library_error(path, e))?;
     if !panic_unwind(&module) {
         return Err(fail(
@@ -211,8 +216,8 @@ pub fn load_settled(
             true,
         ));
     }
-    let version = module.sdk_version().as_str();
-    check_sdk_version(version).map_err(|r| fail(r, true))?;
+    // The root module's own record of its version, checked again (it is the one shown).
+    check_sdk_version(module.sdk_version().as_str()).map_err(|r| fail(r, true))?;
     let declared = module.name().as_str();
     if declared != name {
         return Err(fail(
@@ -235,7 +240,12 @@ pub fn init(name: &str, path: &Path, library: &Library, host: HostApiRef) -> Res
         None => Ok(()),
         Some(e) => Err(LoadError {
             path: path.to_owned(),
-            reason: format!("post_load of '{name}' failed: {}", e.message),
+            // A panic's message is generic ("Internal Server Error"): say what it was.
+            reason: if e.kind == inphms_sdk::abi::ErrorKind::Panic {
+                format!("post_load of '{name}' {}", e.debug)
+            } else {
+                format!("post_load of '{name}' failed: {}", e.message)
+            },
             details: (!e.debug.is_empty()).then(|| e.debug.to_string()),
             incompatible: false,
         }),
@@ -246,23 +256,34 @@ fn panic_unwind(module: &AddonModuleRef) -> bool {
     module.panic_unwind()
 }
 
-/// Checks that an addon built with SDK `version` can run in this host: same major version
-/// (same minor while 0.x), and not newer than the host's SDK.
+/// Checks that an addon built with SDK `version` can run in this host (semver for addons):
+/// the same line (`0.minor` while 0.x, else the major), and, from 1.0, a minor not newer
+/// than the host's. Any patch release of the line is accepted: its layout is then checked
+/// field by field, and an addon built with a newer patch runs when it matches.
 pub fn check_sdk_version(version: &str) -> Result<(), String> {
-    let host = semver::Version::parse(crate::release::SDK_VERSION).expect("own version");
+    check_sdk_version_against(crate::release::SDK_VERSION, version)
+}
+
+fn check_sdk_version_against(host: &str, version: &str) -> Result<(), String> {
+    let host = semver::Version::parse(host)
+        .map_err(|e| format!("the host's SDK version '{host}' is not a version number ({e})"))?;
     let addon = semver::Version::parse(version).map_err(|e| {
         format!("declares SDK version '{version}', which is not a version number ({e})")
     })?;
-    let same_line = if host.major == 0 {
+    let compatible = if host.major == 0 {
         addon.major == 0 && addon.minor == host.minor
     } else {
-        addon.major == host.major
+        addon.major == host.major && addon.minor <= host.minor
     };
-    if !same_line || addon > host {
+    if !compatible {
         return Err(format!(
-            "built with inphms-sdk {addon}, expected a version compatible with the host's \
-             {host} (same {}, not newer): rebuild the addon against this SDK",
-            if host.major == 0 { "0.minor" } else { "major" }
+            "SDK version mismatch: built with inphms-sdk {addon}, the host's is {host} \
+             (an addon needs the same {}): rebuild the addon against this SDK",
+            if host.major == 0 {
+                "0.minor, any patch".to_owned()
+            } else {
+                format!("major, a minor up to {}", host.minor)
+            }
         ));
     }
     Ok(())
@@ -288,8 +309,8 @@ fn library_error(path: &Path, e: LibraryError) -> LoadError {
             ..
         } => (
             format!(
-                "built with inphms-sdk {actual_version}, expected a version compatible with \
-                 the host's {expected_version}: rebuild the addon against this SDK"
+                "SDK version mismatch: built with inphms-sdk {actual_version}, the host's is \
+                 {expected_version}: rebuild the addon against this SDK"
             ),
             None,
             true,
@@ -317,49 +338,44 @@ fn library_error(path: &Path, e: LibraryError) -> LoadError {
     }
 }
 
-/// The useful tail of an abi_stable layout report: the field path, what was expected and
-/// what was found, on one line.
+/// The useful tail of an abi_stable layout report, on one line: the type and field that
+/// differ, what differs, what was expected and what was found.
+///
+/// The report ends with the path to the first difference ("N error(s)inside:", then a
+/// `field_name:` and `type:` per level, the last being the differing field): the type is
+/// the one holding that field (the level before it), the field its name.
 pub fn abi_summary(report: &str) -> String {
-    let mut field = None;
+    let lines: Vec<&str> = report.lines().map(str::trim).collect();
     let mut error = None;
     let mut expected = None;
     let mut found = None;
-    let lines: Vec<&str> = report.lines().map(str::trim).collect();
     for (i, line) in lines.iter().enumerate() {
-        let next = || lines.get(i + 1).map(|s| s.trim()).unwrap_or("");
-        if let Some(rest) = line.strip_prefix("field_name:") {
-            field = Some(rest.trim().to_owned());
-        } else if let Some(rest) = line.strip_prefix("Error:") {
-            error = Some(rest.trim().to_owned());
+        let value = |rest: &str| -> String {
+            if rest.trim().is_empty() {
+                lines.get(i + 1).map(|s| s.trim()).unwrap_or("").to_owned()
+            } else {
+                rest.trim().to_owned()
+            }
+        };
+        if let Some(rest) = line.strip_prefix("Error:") {
+            error = Some(value(rest));
         } else if let Some(rest) = line.strip_prefix("Expected:") {
-            let v = if rest.trim().is_empty() {
-                next()
-            } else {
-                rest.trim()
-            };
-            expected = Some(v.to_owned());
+            expected = Some(value(rest));
         } else if let Some(rest) = line.strip_prefix("Found:") {
-            let v = if rest.trim().is_empty() {
-                next()
-            } else {
-                rest.trim()
-            };
-            found = Some(v.to_owned());
+            found = Some(value(rest));
         }
     }
     let mut parts = Vec::new();
-    if let Some(f) = field {
-        parts.push(format!("field '{f}'"));
+    let path = difference_path(&lines);
+    if let Some((field, _)) = path.last() {
+        if let Some((_, holder)) = path.len().checked_sub(2).and_then(|i| path.get(i)) {
+            parts.push(format!("type '{holder}'"));
+        }
+        parts.push(format!("field '{field}'"));
     }
-    if let Some(e) = error {
-        parts.push(e);
-    }
-    if let Some(e) = expected {
-        parts.push(format!("expected {e}"));
-    }
-    if let Some(f) = found {
-        parts.push(format!("found {f}"));
-    }
+    parts.extend(error);
+    parts.extend(expected.map(|e| format!("expected {e}")));
+    parts.extend(found.map(|f| format!("found {f}")));
     if parts.is_empty() {
         report
             .lines()
@@ -373,9 +389,98 @@ pub fn abi_summary(report: &str) -> String {
     }
 }
 
+/// The `(field, type)` levels of the report's last path to a difference (after the last
+/// "N error(s)inside:" with N > 0, up to the layouts that follow it).
+fn difference_path<'r>(lines: &[&'r str]) -> Vec<(&'r str, &'r str)> {
+    let start = lines.iter().rposition(|l| {
+        l.strip_suffix("error(s)inside:")
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .is_some_and(|n| n > 0)
+    });
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    let mut path = Vec::new();
+    let mut field = None;
+    for line in &lines[start + 1..] {
+        if line.starts_with("Layout of ") || line.starts_with("Error:") {
+            break;
+        }
+        if let Some(name) = line.strip_prefix("field_name:") {
+            field = Some(name.trim());
+        } else if let (Some(ty), Some(name)) = (line.strip_prefix("type:"), field.take()) {
+            path.push((name, ty.trim()));
+        }
+    }
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The end of abi_stable's report for `test_abi_break` (a root-module field of another
+    /// type), and one for a field of a type deeper in the tree.
+    #[test]
+    fn the_summary_names_the_type_and_the_field() {
+        let report = "0 error(s)inside:\n    <other>\n    field_name:0\n    type:AddonModule\n\
+            1 error(s)inside:\n    <other>\n    field_name:0\n    type:AddonModule\n    \
+            size:64 align:8\n    field_name:panic_unwind\n    type:u64\n\
+            Layout of expected type:\n    type:bool\n\
+            Error:mismatched type\nExpected:\n    bool\nFound:\n    u64\n";
+        assert_eq!(
+            abi_summary(report),
+            "type 'AddonModule', field 'panic_unwind', mismatched type, expected bool, found u64"
+        );
+        let deeper = "1 error(s)inside:\n    <other>\n    field_name:0\n    type:AddonModule\n\
+            field_name:items\n    type:extern \"C\" fn() -> AddonItems\n\
+            field_name:routes\n    type:RVec<RouteDescriptor>\n\
+            field_name:0\n    type:RouteDescriptor\n\
+            field_name:blocking\n    type:u32\n\
+            Error:mismatched type\nExpected:\n    bool\nFound:\n    u32\n";
+        assert_eq!(
+            abi_summary(deeper),
+            "type 'RouteDescriptor', field 'blocking', mismatched type, expected bool, found u32"
+        );
+    }
+
+    /// Semver for addons: any patch of the host's line, not another line; from 1.0, a
+    /// minor up to the host's. A mismatch says it is one.
+    #[test]
+    fn newer_patches_of_the_same_line_are_accepted() {
+        for (host, addon) in [("0.2.0", "0.2.1"), ("0.2.3", "0.2.0"), ("0.2.0", "0.2.0")] {
+            assert_eq!(
+                check_sdk_version_against(host, addon),
+                Ok(()),
+                "{host} {addon}"
+            );
+        }
+        for (host, addon) in [("1.2.0", "1.1.9"), ("1.2.0", "1.2.7")] {
+            assert_eq!(
+                check_sdk_version_against(host, addon),
+                Ok(()),
+                "{host} {addon}"
+            );
+        }
+        for (host, addon) in [
+            ("0.2.0", "0.3.0"),
+            ("0.2.5", "0.1.9"),
+            ("0.2.0", "1.2.0"),
+            ("1.2.0", "1.3.0"),
+            ("1.2.0", "2.0.0"),
+        ] {
+            let e = check_sdk_version_against(host, addon).unwrap_err();
+            assert!(
+                e.starts_with(&format!(
+                    "SDK version mismatch: built with inphms-sdk {addon}, the host's is {host}"
+                )),
+                "{e}"
+            );
+        }
+        assert!(check_sdk_version_against("0.2.0", "x")
+            .unwrap_err()
+            .contains("not a version number"));
+    }
 
     /// Ten libraries just written are waited for once together, not ten times; one that
     /// changed after the wait is not settled (its load waits on its own).

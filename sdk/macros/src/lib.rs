@@ -1,13 +1,16 @@
 //! Attribute macros of `inphms-sdk`. Use them through `inphms_sdk::{route, command, cron,
 //! post_load, addon}`; their documentation lives there.
 
+mod handler;
+mod path;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Expr, ExprArray, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, Token, Type};
+use syn::{Expr, ExprArray, ExprLit, Ident, ItemFn, Lit, LitStr, Token};
 
 /// One `key = value` (or a bare value first) of an attribute's arguments.
 struct Arg {
@@ -86,10 +89,6 @@ fn doc_first_line(f: &ItemFn) -> String {
     String::new()
 }
 
-fn is_reference(ty: &Type) -> bool {
-    matches!(ty, Type::Reference(_))
-}
-
 /// Declares a request handler. See `inphms_sdk::route`.
 ///
 /// `#[route("/path/<int:id>", type = "json", auth = "none", methods = ["POST"], cors = "*",
@@ -105,9 +104,9 @@ fn expand(r: syn::Result<TokenStream2>) -> TokenStream {
 }
 
 fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
-    let f: ItemFn = syn::parse(item)?;
+    let mut f: ItemFn = syn::parse(item)?;
     let route = RouteArgs::parse(attr, &f)?;
-    let (extract, call_args) = handler_arguments(&f)?;
+    let (extract, call_args) = handler::arguments(&mut f, &route.paths)?;
     let wrapper = format_ident!("__inphms_route_{}", f.sig.ident);
     let wrapper_fn = route_wrapper(&f, &wrapper, &route.routing_type, &extract, &call_args);
     let submit = route_descriptor(&route, &f.sig.ident, &wrapper);
@@ -211,36 +210,6 @@ impl RouteArgs {
     }
 }
 
-/// Checks the handler's signature (a free function; a first argument by reference is the
-/// request, every other one a plain name) and returns the statements extracting each
-/// parameter from the request and the arguments of the call.
-fn handler_arguments(f: &ItemFn) -> syn::Result<(Vec<TokenStream2>, Vec<TokenStream2>)> {
-    let mut call_args = Vec::new();
-    let mut extract = Vec::new();
-    for (i, input) in f.sig.inputs.iter().enumerate() {
-        let FnArg::Typed(pt) = input else {
-            return Err(syn::Error::new_spanned(input, "a route is a free function"));
-        };
-        if i == 0 && is_reference(&pt.ty) {
-            call_args.push(quote!(req));
-            continue;
-        }
-        let Pat::Ident(pi) = &*pt.pat else {
-            return Err(syn::Error::new_spanned(
-                &pt.pat,
-                "expected a plain argument name",
-            ));
-        };
-        let ident = &pi.ident;
-        let key = ident.unraw().to_string();
-        let ty = &pt.ty;
-        let var = format_ident!("__arg_{}", ident.unraw());
-        extract.push(quote!(let #var: #ty = req.param(#key)?;));
-        call_args.push(quote!(#var));
-    }
-    Ok((extract, call_args))
-}
-
 /// The wrapper the host calls: extracts the parameters, calls the handler `f` and turns
 /// its result into a reply of the routing type.
 fn route_wrapper(
@@ -251,11 +220,11 @@ fn route_wrapper(
     call_args: &[TokenStream2],
 ) -> TokenStream2 {
     let name = &f.sig.ident;
-    let convert = if routing_type.value() == "http" {
-        quote!(::inphms_sdk::__private::Reply::http)
-    } else {
-        quote!(::inphms_sdk::__private::Reply::json)
-    };
+    let reply = handler::reply(
+        f,
+        routing_type.value() == "http",
+        quote!(#name(#(#call_args),*)),
+    );
     quote! {
         #[doc(hidden)]
         #[allow(non_snake_case)]
@@ -263,7 +232,7 @@ fn route_wrapper(
             req: &mut ::inphms_sdk::Request,
         ) -> ::inphms_sdk::Result<::inphms_sdk::__private::Reply> {
             #(#extract)*
-            #convert(#name(#(#call_args),*))
+            #reply
         }
     }
 }
@@ -456,6 +425,7 @@ pub fn addon(input: TokenStream) -> TokenStream {
         Ok(quote! {
             #[doc(hidden)]
             fn __inphms_root_module() -> ::inphms_sdk::abi::AddonModuleRef {
+                ::inphms_sdk::__private::addon_names(#name, env!("CARGO_CRATE_NAME"));
                 ::inphms_sdk::__private::root_module(#name, cfg!(panic = "unwind"))
             }
 

@@ -1,0 +1,11 @@
+//! The `#[route]` macro's compile-time checks (issue 18): each file of `tests/ui/` is a
+//! handler the macro must refuse, with the error (its `.stderr` beside it) pointing at the
+//! offending path or type; `tests/ui/pass/` holds handlers it must accept (every extractor
+//! and return type).
+
+#[test]
+fn route_macro_errors() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+    t.pass("tests/ui/pass/*.rs");
+}
