@@ -65,6 +65,12 @@ pub enum SqlValue {
     Date(NaiveDate),
 }
 
+impl From<abi::SqlValue> for SqlValue {
+    fn from(v: abi::SqlValue) -> SqlValue {
+        SqlValue::from_abi(v)
+    }
+}
+
 /// The former name of [`SqlValue`], kept so that addons written against it still build.
 #[deprecated(note = "renamed `SqlValue`: `Value` clashed with `serde_json::Value` in addon code")]
 pub type Value = SqlValue;

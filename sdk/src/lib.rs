@@ -78,7 +78,7 @@ pub mod multipart;
 mod registry;
 mod request;
 mod response;
-mod session;
+pub mod session;
 pub mod websocket;
 
 #[allow(deprecated)]
