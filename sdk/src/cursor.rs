@@ -524,6 +524,32 @@ impl Request<'_> {
     }
 }
 
+impl Cursor {
+    /// The cursor of a command run on a database: `inphms-host CMD -d DB ...` runs the
+    /// addon's command in one transaction on `DB`, committed when the command returns 0
+    /// (rolled back on another exit code or an error). `db` is the name the command read
+    /// from its `-d`; an error when the command was run without one.
+    ///
+    /// ```no_run
+    /// use inphms_sdk::{command, Cursor};
+    ///
+    /// /// `inphms-host count-users -d mydb`
+    /// #[command(name = "count-users")]
+    /// fn count_users(args: &[String]) -> i32 {
+    ///     let db = args.iter().skip_while(|a| *a != "-d").nth(1).cloned().unwrap_or_default();
+    ///     let Ok(mut cr) = Cursor::command(&db) else { return 1 };
+    ///     match cr.execute("SELECT count(*) FROM res_users", &[]) {
+    ///         Ok(rows) => { println!("{:?}", rows.first().map(|r| r.values().to_vec())); 0 }
+    ///         Err(e) => { eprintln!("{e}"); 1 }
+    ///     }
+    /// }
+    /// # fn main() {}
+    /// ```
+    pub fn command(db: &str) -> Result<Cursor> {
+        Cursor::env(db)
+    }
+}
+
 impl CronContext {
     /// The database cursor of this job's run (see [`Cursor`]): the job's own transaction,
     /// which holds its lock and receives its bookkeeping. Committed with that bookkeeping

@@ -124,5 +124,35 @@ async fn init_database(config: &Config, set: &AddonSet, db: &str) -> Result<(), 
             tracing::info!(target: TARGET, "database {db}: upgraded {}", summary.upgraded.join(", "));
         }
     }
-    registry::Registry::new(db).await.map(|_| ())
+    let registry = registry::Registry::new(db).await?;
+    startup_warnings(set, &registry).await;
+    Ok(())
+}
+
+/// Runs the `startup_warnings` statements of the addons installed in the database (read
+/// only) and logs each row's first column as a warning (`base`: an `admin` still on its
+/// default password). A statement that fails is logged and skipped.
+async fn startup_warnings(set: &AddonSet, registry: &registry::Registry) {
+    let db = registry.db_name.as_str();
+    for name in registry.installed.keys() {
+        let Some(Ok(manifest)) = set.get(name).map(|a| &a.manifest) else {
+            continue;
+        };
+        for query in &manifest.startup_warnings {
+            let mut cr = sql_db::cursor(db, true);
+            match cr.execute(query, &[]).await {
+                Ok(rows) => {
+                    for row in rows.rows.iter() {
+                        if let Some(inphms_sdk::abi::SqlValue::Text(text)) = row.first() {
+                            tracing::warn!(target: TARGET, "database {db}: {text}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(target: TARGET, "database {db}: start-up check of addon {name} failed: {e}");
+                }
+            }
+            let _ = cr.rollback().await;
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! login routes), since addons cannot call each other's functions across their images; the
 //! tables it reads are created by `base`'s data file.
 
+pub mod apikeys;
 pub mod cooldown;
 pub mod crypt;
 pub mod users;

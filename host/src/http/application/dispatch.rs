@@ -330,8 +330,15 @@ impl Application {
                 },
             },
         };
-        // Error responses do not save the session (Odoo: they skip post_dispatch).
-        if disp::outcome_error(&outcome).is_none() && route.save_session {
+        // Error responses do not save the session (Odoo: they skip post_dispatch), but
+        // for an expired session, logged out (the token check; a handler's logout).
+        let saves = match disp::outcome_error(&outcome) {
+            None => true,
+            Some(e) => {
+                e.kind == inphms_sdk::abi::ErrorKind::SessionExpired && outcome.session.is_some()
+            }
+        };
+        if saves && route.save_session {
             let secure = ctx.client.scheme == proxy::Scheme::Https;
             if let Some(cookie) = session.save(&*self.sessions, &outcome, secure) {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -384,6 +391,7 @@ impl Application {
         let (addon, item) = (entry.addon, entry.route.id);
         let routing_type = entry.route.routing_type.clone();
         let readonly = entry.route.readonly;
+        let auth = entry.route.auth.clone();
         tokio::task::spawn_blocking(move || {
             let request = match handed {
                 Handed::Now(request) => request,
@@ -398,7 +406,16 @@ impl Application {
                     readonly,
                     crate::sql_db::env::MAX_TRIES,
                     Some(Duration::from_secs(app.config.limit_time_real)),
-                    || request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
+                    || {
+                        request.with_view(|r| {
+                            if let Some(refused) = app.check_session_token(auth.as_str(), &r) {
+                                return refused;
+                            }
+                            let mut outcome = app.invoke(addon, item, routing_type.as_str(), r);
+                            app.after_handler(&mut outcome);
+                            outcome
+                        })
+                    },
                 )
                 .unwrap_or_else(|e| Outcome {
                     error: ROption::RSome(crate::sql_db::env::error_info(&e)),
