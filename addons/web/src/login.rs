@@ -109,6 +109,8 @@ fn encode(s: &str) -> String {
 fn web_login(req: &mut Request) -> Result<Response> {
     let redirect_param = param(req, "redirect");
     if req.method() == "GET" {
+        // The form's CSRF token is bound to this session: its cookie must reach the client.
+        req.session.touch();
         if req.session.uid().is_some() && !redirect_param.is_empty() {
             return Ok(Response::redirect(&redirect::local(&redirect_param), 303));
         }

@@ -86,13 +86,10 @@ fn command_database(args: &[String]) -> Result<Option<String>, i32> {
             }
         } else if let Some(v) = a.strip_prefix("--database=") {
             Some(v.to_owned())
-        } else if let Some(v) = a
-            .strip_prefix("-d")
-            .filter(|v| !v.is_empty() && !a.starts_with("--"))
-        {
-            Some(v.to_owned())
         } else {
-            None
+            a.strip_prefix("-d")
+                .filter(|v| !v.is_empty() && !a.starts_with("--"))
+                .map(str::to_owned)
         };
         if let Some(v) = value {
             if v.is_empty() || v.contains(',') {

@@ -38,7 +38,7 @@ pub fn hashing_rounds(cr: &mut Cursor) -> Result<u32> {
         return Ok(crypt::DEFAULT_ROUNDS);
     };
     match text.trim().parse::<u32>() {
-        Ok(n) if n >= 1 && n <= crypt::MAX_ROUNDS => {
+        Ok(n) if (1..=crypt::MAX_ROUNDS).contains(&n) => {
             if n < crypt::DEFAULT_ROUNDS {
                 tracing::debug!(target: TARGET, "password.hashing.rounds = {n} on {}: below the default {}", cr.dbname(), crypt::DEFAULT_ROUNDS);
             }

@@ -81,6 +81,7 @@ impl Application {
 
 /// The token of `uid` for `sid`, from the declared statement's row; `None` when there is
 /// not exactly one row (the user is gone).
+#[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
 fn expected_token(
     query: &str,
     uid: i64,
