@@ -80,6 +80,10 @@ pub struct Manifest {
     /// `inphms_sdk::session::session_token`). The host checks the token of every
     /// `auth = "user"` request with it; `base` declares it, as the owner of `res_users`.
     pub session_token_query: Option<String>,
+    /// `apikey_query`: the statement finding the API keys of an index (`$1`, a key's first 8
+    /// characters) for a scope (`$2`): rows of (user id, passlib `pbkdf2_sha512` hash of the
+    /// key). The host checks `auth = "bearer"` requests with it; `base` declares it.
+    pub apikey_query: Option<String>,
     /// `startup_warnings`: statements run on each database at start (read-only), each row's
     /// first column logged as a warning (`base`: an `admin` still on its default password).
     pub startup_warnings: Vec<String>,
@@ -128,6 +132,7 @@ const KNOWN_KEYS: &[&str] = &[
     "images",
     "external_dependencies",
     "session_token_query",
+    "apikey_query",
     "startup_warnings",
 ];
 
@@ -224,6 +229,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Manifest, Vec<String>), Manifes
         commands: fields.strings("commands")?,
         crons,
         session_token_query: fields.string("session_token_query")?,
+        apikey_query: fields.string("apikey_query")?,
         startup_warnings: fields.strings("startup_warnings")?,
     };
     Ok((manifest, warnings))

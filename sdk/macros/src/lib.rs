@@ -176,10 +176,10 @@ impl RouteArgs {
             "type" => self.routing_type = lit_str(&arg.value)?,
             "auth" => {
                 self.auth = lit_str(&arg.value)?;
-                if !["none", "public", "user"].contains(&self.auth.value().as_str()) {
+                if !["none", "public", "user", "bearer"].contains(&self.auth.value().as_str()) {
                     return Err(syn::Error::new_spanned(
                         &arg.value,
-                        "auth must be \"none\", \"public\" or \"user\"",
+                        "auth must be \"none\", \"public\", \"user\" or \"bearer\"",
                     ));
                 }
             }

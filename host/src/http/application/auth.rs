@@ -8,11 +8,17 @@
 //! The token's key is the row of the statement an addon declares in its manifest
 //! (`session_token_query`, `base`'s over `res_users`), so the host knows no table of
 //! `base`'s; the token itself is `inphms_sdk::session::session_token`, shared with `base`.
+//!
+//! `auth = "bearer"` (Odoo 18's `_auth_method_bearer`): an API key in `Authorization:
+//! Bearer KEY`, found with the manifest's `apikey_query` and verified with `base`'s hashes
+//! (`base_identity::crypt`); the handler sees the key's user as the session's `uid`, and
+//! that session is not saved. Without a key, a logged-in session from a browser navigation
+//! (the `Sec-Fetch-*` headers) is accepted as for `auth = "user"`.
 
 use super::*;
 use crate::http::request_session::NEW_SID_KEY;
 use crate::sql_db::env as db_env;
-use inphms_sdk::abi::{ErrorKind, SqlValue as AbiValue};
+use inphms_sdk::abi::{ErrorKind, HeaderBlock, HttpResponse, SqlValue as AbiValue};
 
 impl Application {
     /// `Some(answer)` when the request's session must be refused: an `auth = "user"`
@@ -76,6 +82,154 @@ impl Application {
                 outcome.error = ROption::RSome(e);
             }
         }
+    }
+}
+
+impl Application {
+    /// For an `auth = "bearer"` route: `Ok(Some(uid))`, the API key's user;
+    /// `Ok(None)` for another route, or a logged-in browser navigation without a key (then
+    /// checked as `auth = "user"`); `Err(answer)` when refused (401 or 403, Odoo's messages).
+    /// Runs inside the request's transaction.
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    pub(super) fn check_bearer(
+        &self,
+        auth: &str,
+        routing_type: &str,
+        r: &HttpRequest<'_>,
+    ) -> Result<Option<i64>, Outcome> {
+        if auth != "bearer" {
+            return Ok(None);
+        }
+        let header = |name: &str| {
+            r.headers
+                .iter()
+                .find(|h| h.0.as_str() == name)
+                .map(|h| h.1.as_str())
+        };
+        let session_uid = serde_json::from_str::<Value>(r.session.as_str())
+            .ok()
+            .and_then(|s| s.get("uid").and_then(Value::as_i64));
+        let token = header("authorization").and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(char::is_whitespace)?;
+            let key = rest.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+        });
+        let Some(key) = token else {
+            if session_uid.is_none() {
+                return Err(refuse(
+                    routing_type,
+                    401,
+                    "User not authenticated, use the \"Authorization\" header",
+                ));
+            }
+            let interactive = header("sec-fetch-dest") == Some("document")
+                && header("sec-fetch-mode") == Some("navigate")
+                && matches!(header("sec-fetch-site"), Some("none" | "same-origin"))
+                && header("sec-fetch-user") == Some("?1");
+            if !interactive {
+                return Err(refuse(
+                    routing_type,
+                    403,
+                    "Missing \"Authorization\" or Sec-headers for interactive usage",
+                ));
+            }
+            return Ok(None);
+        };
+        let uid = match self.apikey_user(key) {
+            Ok(Some(uid)) => uid,
+            Ok(None) => {
+                tracing::info!(target: "inphms.http", "bearer request refused on {}: invalid API key", self.db.as_deref().unwrap_or(""));
+                return Err(refuse(routing_type, 401, "Invalid apikey"));
+            }
+            Err(e) => {
+                return Err(Outcome {
+                    error: ROption::RSome(e),
+                    ..Outcome::default()
+                })
+            }
+        };
+        if session_uid.is_some_and(|s| s != uid) {
+            return Err(refuse(
+                routing_type,
+                403,
+                "Session user does not match the used apikey",
+            ));
+        }
+        Ok(Some(uid))
+    }
+
+    /// The user of the API key `key` (scope `rpc`, as Odoo's bearer check asks): a key
+    /// that is not 40 hexadecimal characters is refused without a query.
+    #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once.
+    fn apikey_user(&self, key: &str) -> Result<Option<i64>, inphms_sdk::abi::ErrorInfo> {
+        let Some(query) = self.apikey_query.as_deref() else {
+            return Ok(None);
+        };
+        if self.db.is_none() || key.len() != 40 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let cursor = db_env::current().map_err(|e| db_env::error_info(&e))?;
+        let params = vec![
+            AbiValue::Text(key[..8].into()),
+            AbiValue::Text("rpc".into()),
+        ];
+        let rows = db_env::execute(cursor, query, RVec::from(params))
+            .map_err(|e| db_env::error_info(&e))?;
+        for row in rows.rows.iter() {
+            if let (Some(AbiValue::Int(uid)), Some(AbiValue::Text(hashed))) =
+                (row.first(), row.get(1))
+            {
+                if base_identity::crypt::verify(key, hashed, base_identity::apikeys::KEY_ROUNDS)
+                    .valid
+                {
+                    return Ok(Some(*uid));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The session a bearer request's handler sees: the request's, with the key's user as
+/// `uid` (never saved).
+pub(super) fn session_as(session: &str, uid: i64) -> String {
+    let mut map = match serde_json::from_str::<Value>(session) {
+        Ok(Value::Object(m)) => m,
+        _ => crate::http::session::SessionData::default_session().into_map(),
+    };
+    map.insert("uid".into(), Value::from(uid));
+    Value::Object(map).to_string()
+}
+
+/// A refusal of `auth = "bearer"`: for an http route, the status with a plain page (and
+/// `WWW-Authenticate: Bearer` on 401); for a json route, the JSON-RPC error of Odoo's
+/// werkzeug exception.
+fn refuse(routing_type: &str, status: u16, message: &str) -> Outcome {
+    if routing_type == "json" {
+        let mut e = disp_error(ErrorKind::Access, message);
+        e.name = if status == 401 {
+            "werkzeug.exceptions.Unauthorized"
+        } else {
+            "inphms.exceptions.AccessDenied"
+        }
+        .into();
+        return Outcome {
+            error: ROption::RSome(e),
+            ..Outcome::default()
+        };
+    }
+    let mut headers = HeaderBlock::default();
+    headers.push("Content-Type", "text/plain; charset=utf-8");
+    if status == 401 {
+        headers.push("WWW-Authenticate", "Bearer");
+    }
+    Outcome {
+        response: ROption::RSome(HttpResponse {
+            status,
+            headers,
+            body: RVec::from(message.as_bytes().to_vec()),
+        }),
+        ..Outcome::default()
     }
 }
 

@@ -126,6 +126,15 @@ impl Application {
         session: &LoadedSession,
     ) -> Result<(), HttpResult> {
         let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
+        if route.auth.as_str() == "bearer" && self.db.is_none() {
+            // API keys live in a database: without one, nothing can be checked.
+            let mut r = response::html_error(401, Some("Invalid apikey"));
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            return Err(r);
+        }
         if route.auth.as_str() != "user" || authenticated {
             return Ok(());
         }
@@ -408,10 +417,38 @@ impl Application {
                     Some(Duration::from_secs(app.config.limit_time_real)),
                     || {
                         request.with_view(|r| {
-                            if let Some(refused) = app.check_session_token(auth.as_str(), &r) {
-                                return refused;
+                            let bearer =
+                                match app.check_bearer(auth.as_str(), routing_type.as_str(), &r) {
+                                    Ok(uid) => uid,
+                                    Err(refused) => return refused,
+                                };
+                            // Without a key, a bearer route is checked as `auth = "user"`.
+                            let checked = if auth.as_str() == "bearer" {
+                                "user"
+                            } else {
+                                auth.as_str()
+                            };
+                            if bearer.is_none() {
+                                if let Some(refused) = app.check_session_token(checked, &r) {
+                                    return refused;
+                                }
                             }
-                            let mut outcome = app.invoke(addon, item, routing_type.as_str(), r);
+                            let mut outcome = match bearer {
+                                Some(uid) => {
+                                    let session = super::auth::session_as(r.session.as_str(), uid);
+                                    let as_key_user = HttpRequest {
+                                        session: session.as_str().into(),
+                                        ..r
+                                    };
+                                    let mut o =
+                                        app.invoke(addon, item, routing_type.as_str(), as_key_user);
+                                    // A bearer request's session is never saved.
+                                    o.session = ROption::RNone;
+                                    o.rotate_session = false;
+                                    o
+                                }
+                                None => app.invoke(addon, item, routing_type.as_str(), r),
+                            };
                             app.after_handler(&mut outcome);
                             outcome
                         })

@@ -101,6 +101,9 @@ pub struct Application {
     /// The statement keying session tokens, from the first addon declaring
     /// `session_token_query` (see `auth`); `None`: tokens are not checked.
     session_token_query: Option<String>,
+    /// The statement finding API keys, from the first addon declaring `apikey_query`
+    /// (see `auth`); `None`: `auth = "bearer"` routes refuse every request.
+    apikey_query: Option<String>,
 }
 
 impl std::fmt::Debug for Application {
@@ -150,6 +153,7 @@ impl Application {
         let session_token_query = addons
             .iter()
             .find_map(|a| a.manifest.session_token_query.clone());
+        let apikey_query = addons.iter().find_map(|a| a.manifest.apikey_query.clone());
         let mut routes = RouteTable::new();
         for (i, addon) in addons.iter().enumerate() {
             for r in addon.items.routes.iter() {
@@ -190,6 +194,7 @@ impl Application {
             db: None,
             databases: DatabaseApps::default(),
             session_token_query,
+            apikey_query,
         })
     }
 

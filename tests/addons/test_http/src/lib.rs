@@ -111,6 +111,20 @@ fn json_whoami(req: &mut Request) -> Value {
     json!(req.session.login())
 }
 
+/// The user of an `auth = "bearer"` request (an API key's), as the handler sees it; the
+/// session change it makes must not be saved.
+#[route("/test_http/bearer_uid", type = "json", auth = "bearer")]
+fn bearer_uid(req: &mut Request) -> Value {
+    req.session.set("touched_by_bearer", true);
+    json!(req.session.uid())
+}
+
+/// The same, as an http route.
+#[route("/test_http/bearer_uid_http", auth = "bearer")]
+fn bearer_uid_http(req: &mut Request) -> String {
+    req.session.uid().map(|u| u.to_string()).unwrap_or_default()
+}
+
 /// Stores a value in the session (which is then saved).
 #[route("/test_http/set/<string:key>/<string:value>", auth = "none")]
 fn set(req: &mut Request, key: String, value: String) -> String {
