@@ -131,3 +131,50 @@ fn the_redirect_parameter_cannot_leave_the_site() {
         assert_eq!(again.header("location"), Some(expected), "{evil}");
     }
 }
+
+#[test]
+fn csrf_tokens_and_sessions_are_keyed_by_the_database_secret() {
+    let mut site = Site::start("idsecret", &[]);
+    let mut c = site.client("10.3.0.3");
+    let token = csrf_of(&c.get("/web/login").text());
+    assert_eq!(
+        c.authenticate(&site.db.name, "admin", "admin-pw")["result"]["uid"],
+        2
+    );
+    assert_eq!(c.get("/web").status, 200);
+    let login_page = c.get("/web/login");
+    let token_logged_in = csrf_of(&login_page.text());
+    assert_ne!(token, "");
+
+    // A new database.secret (as a restore "as a copy" makes): every CSRF token and session
+    // of the database is void.
+    site.db.sql(
+        "UPDATE ir_config_parameter SET value = 'another secret' WHERE key = 'database.secret'",
+    );
+    site.server.stop(std::time::Duration::from_secs(10));
+    let data = site.td.join("data");
+    let mut args = inphms_tests::pg::server_args();
+    args.extend(
+        [
+            "-d",
+            &site.db.name,
+            "-D",
+            data.to_str().expect("UTF-8"),
+            "--proxy-mode",
+            "--proxy-trusted=127.0.0.1/32",
+        ]
+        .map(String::from),
+    );
+    site.server = site.td.server(args).start_healthy();
+    c.port = site.port();
+    let refused = c.post_form(
+        "/web/login",
+        &[
+            ("csrf_token", &token_logged_in),
+            ("login", "admin"),
+            ("password", "admin-pw"),
+        ],
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(c.get("/web").status, 303, "the session's token is void too");
+}

@@ -7,6 +7,7 @@
 //! One test binary, a module per area: `cargo xtask test --test identity`.
 
 mod apikeys;
+mod browser;
 mod login_form;
 mod passwords;
 mod session_api;

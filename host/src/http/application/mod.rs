@@ -206,10 +206,13 @@ impl Application {
     /// The application of one database for this generation: the same configuration,
     /// sessions and generation, with the routes of `addons` (the server-wide addons and the
     /// addons installed in that database; see `modules::registry` and [`DatabaseApps`]).
+    /// Its CSRF tokens are keyed by the database's `secret` (`database.secret`, as Odoo),
+    /// the data dir's secret only when the database has none.
     pub fn derive(
         &self,
         db: &str,
         addons: Vec<Arc<LoadedAddon>>,
+        secret: Option<&str>,
     ) -> Result<Application, crate::Error> {
         let mut app = Application::new(
             Arc::clone(&self.config),
@@ -218,6 +221,9 @@ impl Application {
             Arc::clone(&self.sessions),
         )?;
         app.db = Some(db.to_owned());
+        if let Some(secret) = secret {
+            app.csrf_secret = secret.as_bytes().to_vec();
+        }
         Ok(app)
     }
 
