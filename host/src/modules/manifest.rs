@@ -84,6 +84,10 @@ pub struct Manifest {
     /// characters) for a scope (`$2`): rows of (user id, passlib `pbkdf2_sha512` hash of the
     /// key). The host checks `auth = "bearer"` requests with it; `base` declares it.
     pub apikey_query: Option<String>,
+    /// `public_user_query`: the statement giving the id of the public user, whom the
+    /// handler of an `auth = "public"` route sees as the session's `uid` when nobody is
+    /// logged in (Odoo's `base.public_user`); `base` declares it.
+    pub public_user_query: Option<String>,
     /// `startup_warnings`: statements run on each database at start (read-only), each row's
     /// first column logged as a warning (`base`: an `admin` still on its default password).
     pub startup_warnings: Vec<String>,
@@ -133,6 +137,7 @@ const KNOWN_KEYS: &[&str] = &[
     "external_dependencies",
     "session_token_query",
     "apikey_query",
+    "public_user_query",
     "startup_warnings",
 ];
 
@@ -230,6 +235,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Manifest, Vec<String>), Manifes
         crons,
         session_token_query: fields.string("session_token_query")?,
         apikey_query: fields.string("apikey_query")?,
+        public_user_query: fields.string("public_user_query")?,
         startup_warnings: fields.strings("startup_warnings")?,
     };
     Ok((manifest, warnings))

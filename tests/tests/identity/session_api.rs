@@ -165,3 +165,47 @@ fn logout_redirects_locally_and_ends_the_session() {
     let out = c.get("/web/session/logout");
     assert_eq!(out.header("location"), Some("/web"));
 }
+
+#[test]
+fn auth_public_binds_the_public_user_when_nobody_is_logged_in() {
+    let tests = inphms_tests::test_addons_dir();
+    let site = Site::start(
+        "idpublic",
+        &[
+            "--load",
+            "base,web,test_http",
+            "--addons-path",
+            tests.to_str().expect("UTF-8"),
+        ],
+    );
+    let public: i64 = site
+        .db
+        .sql("SELECT id FROM res_users WHERE login = 'public'")
+        .parse()
+        .expect("the public user's id");
+    let mut c = site.client("10.2.0.5");
+    let seen = c.rpc("/test_http/public_uid", serde_json::json!({}));
+    assert_eq!(seen["result"], public, "{seen}");
+    // The session the handler changed is saved, without the public user in it.
+    let sid = c.cookie.clone().expect("the changed session is saved");
+    let stored = site.td.read(format!("data/sessions/{}/{sid}", &sid[..2]));
+    assert!(
+        stored.contains("\"seen_public\":true") && stored.contains("\"uid\":null"),
+        "{stored}"
+    );
+    let again = c.rpc("/web/session/check", serde_json::json!({}));
+    assert_eq!(again["error"]["code"], 100, "not logged in: {again}");
+    assert_eq!(
+        c.rpc("/test_http/public_uid", serde_json::json!({}))["result"],
+        public
+    );
+    // Logged in: the session's user.
+    assert_eq!(
+        c.authenticate(&site.db.name, "admin", "admin-pw")["result"]["uid"],
+        2
+    );
+    assert_eq!(
+        c.rpc("/test_http/public_uid", serde_json::json!({}))["result"],
+        2
+    );
+}

@@ -190,6 +190,54 @@ impl Application {
     }
 }
 
+impl Application {
+    /// For an `auth = "public"` route on a database with nobody logged in: the public
+    /// user's id (read once per database application), which the handler sees as the
+    /// session's `uid`; never saved in the session ([`Application::forget_public_user`]).
+    pub(super) fn public_user(&self, auth: &str, r: &HttpRequest<'_>) -> Option<i64> {
+        if auth != "public" || self.db.is_none() {
+            return None;
+        }
+        let query = self.public_user_query.as_deref()?;
+        let logged_in = serde_json::from_str::<Value>(r.session.as_str())
+            .ok()
+            .and_then(|s| s.get("uid").and_then(Value::as_i64))
+            .is_some();
+        if logged_in {
+            return None;
+        }
+        if let Some(uid) = self.public_uid.get() {
+            return *uid;
+        }
+        let cursor = db_env::current().ok()?;
+        let uid = match db_env::execute(cursor, query, RVec::new()) {
+            Ok(rows) => match rows.rows.first().and_then(|r| r.first()) {
+                Some(AbiValue::Int(id)) => Some(*id),
+                _ => None,
+            },
+            Err(e) => {
+                tracing::warn!(target: "inphms.http", "the public user of {} cannot be read: {e}", self.db.as_deref().unwrap_or(""));
+                return None;
+            }
+        };
+        *self.public_uid.get_or_init(|| uid)
+    }
+
+    /// The public user is never stored in a session (Odoo's `auth = "public"` sets the
+    /// request's user only): a session the handler changed keeps `uid` null.
+    pub(super) fn forget_public_user(outcome: &mut Outcome, public_uid: i64) {
+        let Some(text) = outcome.session.as_ref().into_option() else {
+            return;
+        };
+        if let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(text) {
+            if map.get("uid").and_then(Value::as_i64) == Some(public_uid) {
+                map.insert("uid".into(), Value::Null);
+                outcome.session = ROption::RSome(Value::Object(map).to_string().into());
+            }
+        }
+    }
+}
+
 /// The session a bearer request's handler sees: the request's, with the key's user as
 /// `uid` (never saved).
 pub(super) fn session_as(session: &str, uid: i64) -> String {

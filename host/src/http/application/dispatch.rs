@@ -433,6 +433,17 @@ impl Application {
                                     return refused;
                                 }
                             }
+                            if let Some(public) = app.public_user(auth.as_str(), &r) {
+                                let session = super::auth::session_as(r.session.as_str(), public);
+                                let as_public = HttpRequest {
+                                    session: session.as_str().into(),
+                                    ..r
+                                };
+                                let mut o =
+                                    app.invoke(addon, item, routing_type.as_str(), as_public);
+                                Application::forget_public_user(&mut o, public);
+                                return o;
+                            }
                             let mut outcome = match bearer {
                                 Some(uid) => {
                                     let session = super::auth::session_as(r.session.as_str(), uid);

@@ -104,6 +104,10 @@ pub struct Application {
     /// The statement finding API keys, from the first addon declaring `apikey_query`
     /// (see `auth`); `None`: `auth = "bearer"` routes refuse every request.
     apikey_query: Option<String>,
+    /// The statement giving the public user's id (`public_user_query`), and that id once
+    /// read (per database application).
+    public_user_query: Option<String>,
+    public_uid: std::sync::OnceLock<Option<i64>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -154,6 +158,9 @@ impl Application {
             .iter()
             .find_map(|a| a.manifest.session_token_query.clone());
         let apikey_query = addons.iter().find_map(|a| a.manifest.apikey_query.clone());
+        let public_user_query = addons
+            .iter()
+            .find_map(|a| a.manifest.public_user_query.clone());
         let mut routes = RouteTable::new();
         for (i, addon) in addons.iter().enumerate() {
             for r in addon.items.routes.iter() {
@@ -195,6 +202,8 @@ impl Application {
             databases: DatabaseApps::default(),
             session_token_query,
             apikey_query,
+            public_user_query,
+            public_uid: std::sync::OnceLock::new(),
         })
     }
 

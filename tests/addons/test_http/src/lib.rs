@@ -125,6 +125,14 @@ fn bearer_uid_http(req: &mut Request) -> String {
     req.session.uid().map(|u| u.to_string()).unwrap_or_default()
 }
 
+/// The session's user as an `auth = "public"` handler sees it (the public user when nobody
+/// is logged in on a database), and a session change (saved, without that user).
+#[route("/test_http/public_uid", type = "json", auth = "public")]
+fn public_uid(req: &mut Request) -> Value {
+    req.session.set("seen_public", true);
+    json!(req.session.uid())
+}
+
 /// Stores a value in the session (which is then saved).
 #[route("/test_http/set/<string:key>/<string:value>", auth = "none")]
 fn set(req: &mut Request, key: String, value: String) -> String {
