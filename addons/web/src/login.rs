@@ -94,8 +94,14 @@ fn page(req: &Request, form: &Form<'_>) -> Response {
         .header("Cache-Control", "no-store")
 }
 
+/// A query value: letters, digits and `-._~` as they are, the rest percent-encoded.
 fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// `GET|POST /web/login`.

@@ -178,3 +178,57 @@ fn csrf_tokens_and_sessions_are_keyed_by_the_database_secret() {
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert_eq!(c.get("/web").status, 303, "the session's token is void too");
 }
+
+#[test]
+fn with_several_databases_the_form_chooses_one_and_shows_it() {
+    let td = inphms_tests::TestDir::new();
+    let (one, two) = (
+        inphms_tests::pg::TestDb::new("idmulti1"),
+        inphms_tests::pg::TestDb::new("idmulti2"),
+    );
+    let data = td.join("data");
+    let mut args = inphms_tests::pg::server_args();
+    let both = format!("{},{}", one.name, two.name);
+    args.extend(["-d", &both, "-D", data.to_str().expect("UTF-8")].map(String::from));
+    let server = td
+        .server(args)
+        .start_timeout(std::time::Duration::from_secs(180))
+        .start_healthy();
+    let mut c = super::support::Client {
+        port: server.port(),
+        addr: "10.3.0.4".into(),
+        cookie: None,
+    };
+    // No database chosen: links choosing one, no form yet.
+    let page = c.get("/web/login?redirect=%2Fweb");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(!html.contains("<form"), "{html}");
+    let link = format!("/web/login?db={}&amp;redirect=%2Fweb", two.name);
+    assert!(html.contains(&link), "{link} missing:\n{html}");
+    // Chosen: the form shows the database, read-only, and logs in there.
+    let page = c.get(&format!("/web/login?db={}&redirect=%2Fweb", two.name));
+    let html = page.text();
+    assert!(
+        html.contains(&format!(r#"name="db" value="{}" readonly"#, two.name)),
+        "{html}"
+    );
+    let token = csrf_of(&html);
+    let ok = c.post_form(
+        "/web/login",
+        &[
+            ("csrf_token", &token),
+            ("login", "admin"),
+            ("password", "admin"),
+            ("redirect", "/web"),
+        ],
+    );
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    let home = c.get("/web");
+    assert!(
+        home.text()
+            .contains(&format!("<span id=\"db\">{}</span>", two.name)),
+        "{}",
+        home.text()
+    );
+}
