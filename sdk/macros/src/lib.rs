@@ -95,6 +95,10 @@ fn is_reference(ty: &Type) -> bool {
 /// `#[route("/path/<int:id>", type = "json", auth = "none", methods = ["POST"], cors = "*",
 /// csrf = false, save_session = false, readonly = true, websocket = false,
 /// blocking = false, max_content_length = 1048576)]`
+///
+/// `auth`: `"user"` (the default: a logged-in session whose token is valid), `"public"`
+/// (anyone; the public user when nobody is logged in on a database), `"none"` (no user), or
+/// `"bearer"` (an API key in `Authorization: Bearer KEY`; the handler sees its user).
 #[proc_macro_attribute]
 pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(route_impl(attr.into(), item))
