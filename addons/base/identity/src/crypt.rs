@@ -230,4 +230,23 @@ mod tests {
             assert!(!verify("admin", bad, 1000).valid, "{bad}");
         }
     }
+
+    /// Not a check: the hashing rate at the default rounds, which bounds logins per second
+    /// per core (`cargo test -p base_identity --release -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn hashes_per_second_at_the_default_rounds() {
+        let stored = hash("admin", DEFAULT_ROUNDS);
+        let start = std::time::Instant::now();
+        let n = 5;
+        for _ in 0..n {
+            assert!(verify("admin", &stored, DEFAULT_ROUNDS).valid);
+        }
+        let per = start.elapsed().as_secs_f64() / n as f64;
+        println!(
+            "pbkdf2_sha512 at {DEFAULT_ROUNDS} rounds: {:.1} ms per verification, {:.2} logins/s per core",
+            per * 1000.0,
+            1.0 / per
+        );
+    }
 }
