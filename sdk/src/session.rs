@@ -103,7 +103,9 @@ impl<'a> Session<'a> {
     }
 
     /// Marks the session logged in as `login` (`uid`), and asks for a new session id, as
-    /// Odoo's `Session.finalize` does: no session fixation.
+    /// Odoo's `Session.finalize` does: no session fixation. On a database, the host draws
+    /// the new id and stores the session token for it (see [`session_token`]), which every
+    /// later `auth = "user"` request must match.
     pub fn finalize_login(&mut self, login: &str, uid: i64) {
         self.set("login", login);
         self.set("uid", uid);

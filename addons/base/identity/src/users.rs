@@ -68,22 +68,7 @@ pub struct User {
 
 /// Every user, by id.
 pub fn list(cr: &mut Cursor) -> Result<Vec<User>> {
-    let rows = cr.execute(
-        "SELECT id, login, COALESCE(name, login) AS name, active, \
-         COALESCE(password, '') <> '' AS has_password FROM res_users ORDER BY id",
-        &[],
-    )?;
-    rows.iter()
-        .map(|r| {
-            Ok(User {
-                id: r.get("id")?,
-                login: r.get("login")?,
-                name: r.get("name")?,
-                active: r.get("active")?,
-                has_password: r.get("has_password")?,
-            })
-        })
-        .collect()
+    list_where(cr, "true ORDER BY id", &[])
 }
 
 /// The user with id `uid`, if any.

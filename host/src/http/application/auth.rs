@@ -325,3 +325,60 @@ fn expired(mut session: Map<String, Value>) -> Outcome {
         ..Outcome::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consteq_compares_whole_strings() {
+        assert!(consteq("abc", "abc"));
+        assert!(!consteq("abc", "abd"));
+        assert!(!consteq("abc", "abcd"));
+        assert!(consteq("", ""));
+    }
+
+    #[test]
+    fn an_expired_session_keeps_db_and_debug_only() {
+        let session: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "db": "d1", "debug": "1", "uid": 2, "login": "admin", "session_token": "x", "k": 1
+        }))
+        .unwrap();
+        let out = expired(session);
+        assert!(out.rotate_session);
+        let e = out.error.as_ref().into_option().unwrap();
+        assert_eq!(e.kind, ErrorKind::SessionExpired);
+        let saved: Value =
+            serde_json::from_str(out.session.as_ref().into_option().unwrap()).unwrap();
+        assert_eq!(saved["db"], "d1");
+        assert_eq!(saved["debug"], "1");
+        assert_eq!(saved["uid"], Value::Null);
+        assert_eq!(saved["session_token"], Value::Null);
+        assert!(saved.get("k").is_none(), "{saved}");
+    }
+
+    #[test]
+    fn a_bearer_session_view_carries_the_key_user() {
+        let v: Value = serde_json::from_str(&session_as(r#"{"uid": null, "db": "d"}"#, 7)).unwrap();
+        assert_eq!(
+            (v["uid"].clone(), v["db"].clone()),
+            (Value::from(7), Value::from("d"))
+        );
+        let v: Value = serde_json::from_str(&session_as("not json", 3)).unwrap();
+        assert_eq!(v["uid"], 3);
+    }
+
+    #[test]
+    fn refusals_have_odoo_shapes() {
+        let http = refuse("http", 401, "Invalid apikey");
+        let r = http.response.as_ref().into_option().unwrap();
+        assert_eq!(r.status, 401);
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == b"WWW-Authenticate" && v == b"Bearer"));
+        let json = refuse("json", 403, "Session user does not match the used apikey");
+        let e = json.error.as_ref().into_option().unwrap();
+        assert_eq!(e.name.as_str(), "inphms.exceptions.AccessDenied");
+    }
+}
