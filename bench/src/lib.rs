@@ -7,8 +7,10 @@
 //!   folder (so that no debug build in the tree is picked up) and runs
 //!   `target/release/inphms-host` on it, and `target/release/bench-baseline` (a bare hyper
 //!   hello world, see `src/bin/bench-baseline.rs`);
-//! - drives them over loopback with `wrk -t1 -c32` (or `oha`, [`loadgen`]), the baseline and
-//!   the host interleaved (A B A B ...) for several rounds, and reads each server's CPU time,
+//! - runs nginx beside them as the peer (a private instance, [`nginx`]), and, for the
+//!   database route, `target/release/bench-baseline-db` (bare hyper + deadpool-postgres);
+//! - drives them over loopback with `wrk -t1 -c32` (or `oha`, [`loadgen`]), the baseline,
+//!   the peer and the host interleaved (A B C A B C ...) for several rounds, and reads each server's CPU time,
 //!   context switches and RSS from `/proc` ([`procfs`]);
 //! - prints a Markdown table of medians and host/baseline ratios, and writes it into
 //!   `BENCHMARKS.md` between markers, keeping the hand-written text around them
@@ -30,7 +32,8 @@
 //! 1. [`stats`] (median, percentile), [`procfs`], [`pg`]: leaves (the HTTP/1.1 client, the
 //!    process, file, socket and PostgreSQL helpers are `inphms-test-support`'s, shared with
 //!    the integration tests);
-//! 2. [`loadgen`] (the load generators) and [`servers`] (starting the servers under test);
+//! 2. [`loadgen`] (the load generators), [`nginx`] (the peer's private instance) and
+//!    [`servers`] (starting the servers under test);
 //! 3. [`model`]: what a run is and yields (settings, scenarios, samples, rows) and the
 //!    formatting of its values;
 //! 4. [`suite`] (measures, fills the model) and [`report`] (prints the model, writes
@@ -42,6 +45,7 @@
 pub mod callgrind;
 pub mod loadgen;
 pub mod model;
+pub mod nginx;
 pub mod pg;
 pub mod procfs;
 pub mod report;

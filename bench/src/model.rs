@@ -38,15 +38,25 @@ impl Options {
     }
 }
 
-/// Targets as ratios to the reference baseline.
+/// Targets as ratios to the reference baseline (or to the peer).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Targets {
     pub rps_min: Option<f64>,
     pub cpu_max: Option<f64>,
 }
 
+impl Targets {
+    /// No target.
+    pub const NONE: Targets = Targets {
+        rps_min: None,
+        cpu_max: None,
+    };
+}
+
 /// One throughput scenario: a server, the load, what the first response must contain, and
-/// the baseline scenario it is compared with.
+/// the scenarios it is compared with: its baseline (`reference`, a bare hyper server built
+/// like the host) and its peer (`peer`: nginx for `/web/health`, the autocommit baseline
+/// for the database route), each with its own targets.
 pub struct Scenario {
     pub key: &'static str,
     pub item: &'static str,
@@ -57,6 +67,8 @@ pub struct Scenario {
     pub expect: &'static str,
     pub reference: Option<&'static str>,
     pub targets: Targets,
+    pub peer: Option<&'static str>,
+    pub peer_targets: Targets,
 }
 
 /// One measured run.
@@ -89,13 +101,16 @@ impl Measured<'_> {
     }
 }
 
-/// A row of the second table (items 5–9).
+/// A row of the second table (items 5–9 and 11).
 #[derive(Debug, Clone)]
 pub struct Row {
     pub item: String,
     pub measure: String,
     pub baseline: String,
     pub host: String,
+    /// nginx's figure (the peer), `—` when it has none.
+    pub peer: String,
+    /// host/baseline.
     pub ratio: String,
     pub target: String,
     pub met: String,
@@ -109,6 +124,7 @@ impl Row {
             measure,
             baseline: "—".into(),
             host,
+            peer: "—".into(),
             ratio: "—".into(),
             target: target.into(),
             met,

@@ -1,4 +1,6 @@
 //! What `/proc` tells about a server process: CPU time, context switches, threads, RSS.
+//! A server may be several processes (nginx: a master and its workers): [`family`] lists
+//! them, and [`Counters`], [`family_threads`] and [`family_rss_anon_kib`] add them up.
 
 use std::path::Path;
 
@@ -72,6 +74,42 @@ pub fn context_switches(pid: u32) -> u64 {
         .sum()
 }
 
+/// The parent process id in a `/proc/PID/stat` text (field 4).
+fn parse_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `pid` and its direct children (nginx's workers), from `/proc/*/stat`.
+pub fn family(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return all;
+    };
+    for e in entries.flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        if child != pid && parse_ppid(&stat) == Some(pid) {
+            all.push(child);
+        }
+    }
+    all
+}
+
+/// Threads of `pid` and its children.
+pub fn family_threads(pid: u32) -> Option<u64> {
+    family(pid).into_iter().map(threads).sum()
+}
+
+/// `RssAnon` of `pid` and its children added up (KiB): their private memory (nginx's
+/// workers share the master's pages copy-on-write; the anonymous pages a worker writes are
+/// its own).
+pub fn family_rss_anon_kib(pid: u32) -> Option<u64> {
+    family(pid).into_iter().map(rss_anon_kib).sum()
+}
+
 /// A snapshot of the counters that a run differences.
 #[derive(Debug, Clone, Copy)]
 pub struct Counters {
@@ -80,11 +118,18 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The counters of `pid` and its children (CPU time of children that ended is not
+    /// counted: a server's children live as long as it does).
     pub fn read(pid: u32) -> Counters {
-        Counters {
-            ticks: cpu_ticks(pid).unwrap_or(0),
-            ctx_switches: context_switches(pid),
+        let mut c = Counters {
+            ticks: 0,
+            ctx_switches: 0,
+        };
+        for p in family(pid) {
+            c.ticks += cpu_ticks(p).unwrap_or(0);
+            c.ctx_switches += context_switches(p);
         }
+        c
     }
 }
 
@@ -96,6 +141,21 @@ mod tests {
     fn stat_with_odd_command_name() {
         let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 10 1000 200";
         assert_eq!(parse_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_ppid(stat), Some(1));
+    }
+
+    #[test]
+    fn a_child_is_in_the_family() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let fam = family(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(fam[0], me);
+        assert!(fam.contains(&child.id()), "{fam:?}");
     }
 
     #[test]

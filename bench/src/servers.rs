@@ -1,19 +1,23 @@
 //! Starting and stopping the servers under test, each in its own scratch folder, on a
-//! loopback socket the suite binds and hands over (socket activation: no port race).
+//! loopback socket the suite binds and hands over (socket activation: no port race): the
+//! host, the bare hyper baselines, nginx (the peer, [`crate::nginx`]), and the database
+//! route's host and baseline on a database of the suite's own ([`TestDb`]).
 
+use crate::{nginx, pg, procfs};
 use inphms_test_support::http;
 use inphms_test_support::listen::{bind_loopback, socket_activated};
-use inphms_test_support::process;
+use inphms_test_support::process::{self, run_bounded};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The addons the host can load in the suite; their release libraries are staged.
 pub const STAGED_ADDONS: [&str; 3] = ["base", "web", "test_http"];
 
 /// Where the binaries and the staged addons are.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Env {
     /// `target/release` (holds `inphms-host`, `bench-baseline` and the addon libraries).
     pub bin_dir: PathBuf,
@@ -23,6 +27,10 @@ pub struct Env {
     pub work: PathBuf,
     /// The staged addons folder (`INPHMS_ADDONS_ROOT` of the host).
     pub addons: PathBuf,
+    /// nginx (the peer) and its version, or why it cannot run.
+    pub nginx: Result<(PathBuf, String), String>,
+    /// The database of the database route item, made on first use ([`Env::test_db`]).
+    test_db: OnceLock<Result<TestDb, String>>,
 }
 
 impl Env {
@@ -50,7 +58,23 @@ impl Env {
             root,
             work,
             addons,
+            nginx: nginx::find(),
+            test_db: OnceLock::new(),
         })
+    }
+
+    /// The database with `test_db` installed that the database route's servers use, made
+    /// on the first call (a few seconds) and dropped with the `Env`; or why it could not be.
+    pub fn test_db(&self) -> Result<&TestDb, String> {
+        self.test_db
+            .get_or_init(|| {
+                let db = pg::database("route")?;
+                let dir = self.scratch("test-db")?;
+                let addons = install_test_db(self, &dir, &db.name)?;
+                Ok(TestDb { db, addons })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// A new, empty scratch folder under the suite's one.
@@ -65,8 +89,59 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // The database first (its guard drops it), then the folders.
+        drop(self.test_db.take());
         let _ = std::fs::remove_dir_all(&self.work);
     }
+}
+
+/// A database of the suite's own with `test_db` installed, and the addons folder holding
+/// `test_db` (the host's `--addons-path`).
+pub struct TestDb {
+    pub db: pg::Database,
+    pub addons: PathBuf,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb")
+            .field("db", &self.db.name)
+            .field("addons", &self.addons)
+            .finish()
+    }
+}
+
+/// Stages `test_db` in `dir/addons` and creates the database `db` with it installed
+/// (`inphms-host server --stop-after-init -d DB -i test_db`, 120 s at most); returns the
+/// addons folder.
+pub fn install_test_db(env: &Env, dir: &Path, db: &str) -> Result<PathBuf, String> {
+    let addons = dir.join("addons");
+    stage_addon(
+        &addon_source(&env.root, "test_db"),
+        &env.bin_dir.join("libtest_db.so"),
+        &addons.join("test_db"),
+    )?;
+    let mut init = host_command(env, dir);
+    init.current_dir(dir)
+        .args(["server", "--stop-after-init", "-D"])
+        .arg(dir.join("data"))
+        .args(pg::server_args())
+        .arg("--addons-path")
+        .arg(&addons)
+        .args(["-d", db, "-i", "test_db"]);
+    let done = run_bounded(&mut init, Duration::from_secs(120))?;
+    if !done.success() {
+        let how = if done.timed_out {
+            " (killed after 120 s)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "creating {db} with test_db failed{how}:\n{}",
+            done.stderr
+        ));
+    }
+    Ok(addons)
 }
 
 /// The source folder of the addon `name` in the repository at `root` (its manifest,
@@ -112,13 +187,24 @@ pub fn stage_addon(src: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
 
 /// Installs the library `lib` into the addon folder `dest` under its own file name,
 /// atomically (a copy to a temporary name, then a rename): a library the host has mapped is
-/// never overwritten in place.
+/// never overwritten in place. The copy keeps the build's modification time (as `cp -p`
+/// and a package install do): the host waits once for libraries modified within the last
+/// 2 s to settle (`modules::loader::Settled`), which a start or a swap right after the
+/// staging would otherwise measure.
 pub fn install_library(lib: &Path, dest: &Path) -> Result<(), String> {
     let file = lib
         .file_name()
         .ok_or_else(|| format!("{} has no file name", lib.display()))?;
     let tmp = dest.join(format!(".{}.tmp", file.to_string_lossy()));
     copy(lib, &tmp)?;
+    let mtime = std::fs::metadata(lib)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("cannot read the time of {}: {e}", lib.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_modified(mtime))
+        .map_err(|e| format!("cannot set the time of {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, dest.join(file)).map_err(|e| {
         format!(
             "cannot rename {} into {}: {e}",
@@ -150,6 +236,14 @@ pub enum Kind {
         load: &'static str,
         access_log: bool,
     },
+    /// nginx with 2 workers answering as `/web/health` ([`crate::nginx`]), with or without
+    /// its access log.
+    Nginx { access_log: bool },
+    /// `inphms-host` on the suite's `test_db` database (`-d`), for `/test_db/count`.
+    HostDb,
+    /// `bench-baseline-db` on the same database: the route's query in its read-only
+    /// transaction, or in autocommit.
+    BaselineDb { autocommit: bool },
 }
 
 impl Kind {
@@ -160,14 +254,14 @@ impl Kind {
     };
 
     pub fn is_host(&self) -> bool {
-        matches!(self, Kind::Host { .. })
+        matches!(self, Kind::Host { .. } | Kind::HostDb)
     }
 
     /// A path answered 200 once the server is ready.
     pub fn ready_path(&self) -> &'static str {
         match self {
-            Kind::Baseline { .. } => "/",
-            Kind::Host { .. } => "/web/health",
+            Kind::Baseline { .. } | Kind::BaselineDb { .. } => "/",
+            Kind::Host { .. } | Kind::HostDb | Kind::Nginx { .. } => "/web/health",
         }
     }
 
@@ -184,6 +278,19 @@ impl Kind {
                     s.push_str(" --log-handler werkzeug:WARNING");
                 }
                 s
+            }
+            Kind::Nginx { access_log } => format!(
+                "nginx, {} workers, access log {}",
+                nginx::WORKERS,
+                if *access_log { "on" } else { "off" }
+            ),
+            Kind::HostDb => "inphms-host -d DB (test_db)".into(),
+            Kind::BaselineDb { autocommit } => {
+                if *autocommit {
+                    "bench-baseline-db --autocommit".into()
+                } else {
+                    "bench-baseline-db".into()
+                }
             }
         }
     }
@@ -283,6 +390,44 @@ impl Server {
                 c.args(extra);
                 c
             }
+            Kind::Nginx { access_log } => {
+                let (bin, _) = env.nginx.as_ref().map_err(Clone::clone)?;
+                nginx::command(bin, dir, port, *access_log)?
+            }
+            Kind::HostDb => {
+                let t = env.test_db()?;
+                let mut c = host_command(env, dir);
+                c.arg("-p")
+                    .arg(port.to_string())
+                    .arg("-D")
+                    .arg(dir.join("data"))
+                    .args(pg::server_args())
+                    .arg("--addons-path")
+                    .arg(&t.addons)
+                    .args(["-d", &t.db.name])
+                    .args(extra);
+                c
+            }
+            Kind::BaselineDb { autocommit } => {
+                let t = env.test_db()?;
+                let mut c = Command::new(env.bin_dir.join("bench-baseline-db"));
+                c.arg("-p")
+                    .arg(port.to_string())
+                    .args([
+                        "--db",
+                        &t.db.name,
+                        "--host",
+                        pg::HOST,
+                        "--pg-port",
+                        pg::PORT,
+                    ])
+                    .arg("--user")
+                    .arg(current_user());
+                if *autocommit {
+                    c.arg("--autocommit");
+                }
+                c
+            }
         };
         if let Some((program, args)) = wrapper.split_first() {
             cmd = process::wrapped(&cmd, program, args);
@@ -362,9 +507,26 @@ impl Server {
     }
 
     fn kill(&mut self) {
+        // nginx's workers outlive a killed master: they are listed first and killed after
+        // it (a dead master respawns none).
+        let children = procfs::family(self.pid);
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for pid in children.into_iter().skip(1) {
+            let _ = process::signal(pid, "KILL");
+        }
     }
+}
+
+/// The operating-system user (`id -un`), as whom the host connects to PostgreSQL.
+fn current_user() -> String {
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres".into())
 }
 
 impl Drop for Server {

@@ -18,6 +18,11 @@
 //! The websocket callbacks of [`HostApi`] (`ws_recv`, `ws_send`, `ws_close`) were appended
 //! after the first version; they are read as optional fields, so an addon loaded by a host
 //! without them gets an error from [`WebSocket`](crate::WebSocket), not a crash.
+//!
+//! 0.3 gave [`HostApi`] its [`HostCtx`] and every callback a `ctx` first argument (the host's
+//! state is found through it, not through statics): a breaking change, so the host refuses
+//! an addon built with inphms-sdk 0.2 ("built with inphms-sdk 0.2.0, expected a version
+//! compatible with the host's 0.3.0").
 
 use abi_stable::{
     declare_root_module_statics,
@@ -63,10 +68,29 @@ impl RootModule for AddonModuleRef {
     declare_root_module_statics! {AddonModuleRef}
     const BASE_NAME: &'static str = "inphms_addon";
     const NAME: &'static str = "inphms_addon";
+    #[cfg(not(feature = "old-sdk-version-test"))]
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    /// Test-only (see the `old-sdk-version-test` feature): an addon built with the 0.2 SDK.
+    #[cfg(feature = "old-sdk-version-test")]
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new("0.2.0");
 }
 
-/// Services the host offers to addons; handed to [`AddonModule::init`].
+/// The host's opaque handle, given in [`HostApi::ctx`] and handed back as the first
+/// argument of every callback, so that the host finds its state through it rather than
+/// through process-wide statics (as abi_stable's plugin examples pass their application
+/// handle). Addons never look inside; it lives as long as the addon's image.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCtx(pub *const core::ffi::c_void);
+
+// SAFETY: the pointer is an opaque token for the host; the host's state behind it is
+// `Send + Sync`, and addons never dereference it.
+unsafe impl Send for HostCtx {}
+// SAFETY: as above.
+unsafe impl Sync for HostCtx {}
+
+/// Services the host offers to addons; handed to [`AddonModule::init`]. Every callback
+/// takes [`HostApi::ctx`] first.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = HostApiRef)))]
@@ -74,59 +98,71 @@ impl RootModule for AddonModuleRef {
 pub struct HostApi {
     /// The host's version (`CARGO_PKG_VERSION` of `inphms-host`).
     pub host_version: RStr<'static>,
+    /// The host's handle, passed back as the first argument of every callback below.
+    pub ctx: HostCtx,
     /// Writes one record to the host's log. `level`: 1 error, 2 warn, 3 info, 4 debug, 5 trace.
-    pub log: extern "C" fn(level: u8, target: RStr<'_>, message: RStr<'_>),
+    pub log: extern "C" fn(ctx: HostCtx, level: u8, target: RStr<'_>, message: RStr<'_>),
     /// Whether a record of `level` for `target` would be written (same levels as `log`).
-    pub log_enabled: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
+    pub log_enabled: extern "C" fn(ctx: HostCtx, level: u8, target: RStr<'_>) -> bool,
     /// Reads `key` of `section` in the configuration file (sections other than `[options]`
     /// are kept for addons), as TOML text.
-    pub config_get: extern "C" fn(section: RStr<'_>, key: RStr<'_>) -> ROption<RString>,
+    pub config_get:
+        extern "C" fn(ctx: HostCtx, section: RStr<'_>, key: RStr<'_>) -> ROption<RString>,
     /// A CSRF token for the session `sid` (Odoo's `request.csrf_token()`), valid for
     /// `lifetime` seconds (0: one year).
-    pub csrf_token: extern "C" fn(sid: RStr<'_>, lifetime: u64) -> RString,
+    pub csrf_token: extern "C" fn(ctx: HostCtx, sid: RStr<'_>, lifetime: u64) -> RString,
     /// Calls the endpoint of a route (used by dispatchers to reach the route's handler,
     /// which may live in another addon).
     #[sabi(last_prefix_field)]
-    pub call_endpoint: extern "C" fn(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome,
+    pub call_endpoint:
+        extern "C" fn(ctx: HostCtx, endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome,
     /// Waits for the next message of the websocket `socket` ([`HttpRequest::websocket`]):
     /// at most `timeout_ms` milliseconds, or until one arrives or the socket closes when
     /// `RNone`. Messages received before the close are delivered first.
     #[sabi(missing_field(option))]
-    pub ws_recv: extern "C" fn(socket: u64, timeout_ms: ROption<u64>) -> WsEvent,
+    pub ws_recv: extern "C" fn(ctx: HostCtx, socket: u64, timeout_ms: ROption<u64>) -> WsEvent,
     /// Sends a message on the websocket `socket`; returns once the frame is written.
     #[sabi(missing_field(option))]
-    pub ws_send: extern "C" fn(socket: u64, message: WsMessage) -> RResult<(), RString>,
+    pub ws_send:
+        extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
     /// Starts the closing handshake of the websocket `socket` with `code` and `reason`
     /// (at most 123 bytes).
     #[sabi(missing_field(option))]
-    pub ws_close: extern "C" fn(socket: u64, code: u16, reason: RStr<'_>) -> RResult<(), RString>,
+    pub ws_close: extern "C" fn(
+        ctx: HostCtx,
+        socket: u64,
+        code: u16,
+        reason: RStr<'_>,
+    ) -> RResult<(), RString>,
     /// The handle of the database cursor of the running invocation (the request's or the
     /// cron job's), for the `cursor_*` callbacks; an error when it has no database.
     #[sabi(missing_field(option))]
-    pub cursor_env: extern "C" fn() -> RResult<u64, ErrorInfo>,
+    pub cursor_env: extern "C" fn(ctx: HostCtx) -> RResult<u64, ErrorInfo>,
     /// Runs one SQL statement with `$1`-style parameters on the cursor `cursor`, inside its
     /// transaction. A SQL error comes back as an [`ErrorInfo`] named `inphms.sql_db.*`.
     #[sabi(missing_field(option))]
     pub cursor_execute: extern "C" fn(
+        ctx: HostCtx,
         cursor: u64,
         sql: RStr<'_>,
         params: RVec<SqlValue>,
     ) -> RResult<SqlRows, ErrorInfo>,
     /// Commits the cursor's transaction (the next statement starts a new one).
     #[sabi(missing_field(option))]
-    pub cursor_commit: extern "C" fn(cursor: u64) -> RResult<(), ErrorInfo>,
+    pub cursor_commit: extern "C" fn(ctx: HostCtx, cursor: u64) -> RResult<(), ErrorInfo>,
     /// Rolls back the cursor's transaction.
     #[sabi(missing_field(option))]
-    pub cursor_rollback: extern "C" fn(cursor: u64) -> RResult<(), ErrorInfo>,
+    pub cursor_rollback: extern "C" fn(ctx: HostCtx, cursor: u64) -> RResult<(), ErrorInfo>,
     /// Triggers the cron jobs whose name or handler is `job` now: a trigger row in the
     /// cursor's transaction, and a wake-up of the cron workers once it commits. Returns the
     /// number of jobs triggered.
     #[sabi(missing_field(option))]
-    pub cron_trigger: extern "C" fn(cursor: u64, job: RStr<'_>) -> RResult<u64, ErrorInfo>,
+    pub cron_trigger:
+        extern "C" fn(ctx: HostCtx, cursor: u64, job: RStr<'_>) -> RResult<u64, ErrorInfo>,
     /// The databases visible from the host name `host` (Odoo's `db_list`); an access error
     /// when the listing is disabled (`list_db = false`).
     #[sabi(missing_field(option))]
-    pub db_list: extern "C" fn(host: RStr<'_>) -> RResult<RVec<RString>, ErrorInfo>,
+    pub db_list: extern "C" fn(ctx: HostCtx, host: RStr<'_>) -> RResult<RVec<RString>, ErrorInfo>,
 }
 
 /// A websocket data message, as it crosses the boundary.

@@ -449,7 +449,9 @@ impl Cursor {
     fn env(db: &str) -> Result<Cursor> {
         let api = crate::host::api()?;
         let f = api.cursor_env().ok_or_else(no_database_support)?;
-        let handle = f().into_result().map_err(|e| Error::from_info(&e))?;
+        let handle = f(api.ctx())
+            .into_result()
+            .map_err(|e| Error::from_info(&e))?;
         Ok(Cursor {
             handle,
             db: db.to_owned(),
@@ -467,7 +469,7 @@ impl Cursor {
         let api = crate::host::api()?;
         let f = api.cursor_execute().ok_or_else(no_database_support)?;
         let params: RVec<abi::SqlValue> = params.iter().cloned().map(SqlValue::into_abi).collect();
-        f(self.handle, RStr::from_str(sql), params)
+        f(api.ctx(), self.handle, RStr::from_str(sql), params)
             .into_result()
             .map(Rows::from_abi)
             .map_err(|e| Error::from_info(&e))
@@ -478,7 +480,7 @@ impl Cursor {
     pub fn commit(&mut self) -> Result<()> {
         let api = crate::host::api()?;
         let f = api.cursor_commit().ok_or_else(no_database_support)?;
-        f(self.handle)
+        f(api.ctx(), self.handle)
             .into_result()
             .map_err(|e| Error::from_info(&e))
     }
@@ -489,7 +491,7 @@ impl Cursor {
     pub fn rollback(&mut self) -> Result<()> {
         let api = crate::host::api()?;
         let f = api.cursor_rollback().ok_or_else(no_database_support)?;
-        f(self.handle)
+        f(api.ctx(), self.handle)
             .into_result()
             .map_err(|e| Error::from_info(&e))
     }
@@ -507,7 +509,7 @@ impl Cursor {
     pub fn trigger_cron(&mut self, job: &str) -> Result<u64> {
         let api = crate::host::api()?;
         let f = api.cron_trigger().ok_or_else(no_database_support)?;
-        f(self.handle, RStr::from_str(job))
+        f(api.ctx(), self.handle, RStr::from_str(job))
             .into_result()
             .map_err(|e| Error::from_info(&e))
     }
@@ -579,7 +581,7 @@ impl Error {
 pub fn db_list(host: &str) -> Result<Vec<String>> {
     let api = crate::host::api()?;
     let f = api.db_list().ok_or_else(no_database_support)?;
-    f(RStr::from_str(host))
+    f(api.ctx(), RStr::from_str(host))
         .into_result()
         .map(|v| v.into_iter().map(|s| s.into_string()).collect())
         .map_err(|e| Error::from_info(&e))

@@ -31,7 +31,7 @@ impl Host {
     /// from TOML. `None` when missing, of another type, or outside a host.
     pub fn config<T: serde::de::DeserializeOwned>(&self, section: &str, key: &str) -> Option<T> {
         let api = API.get()?;
-        let text = (api.config_get())(section.into(), key.into()).into_option()?;
+        let text = (api.config_get())(api.ctx(), section.into(), key.into()).into_option()?;
         serde_json::from_str(&text).ok()
     }
 }
@@ -59,17 +59,23 @@ pub(crate) fn install(api: HostApiRef) {
 /// Writes to the host's log. `level`: 1 error ... 5 trace.
 pub(crate) fn log(level: u8, target: &str, message: &str) {
     if let Some(api) = API.get() {
-        (api.log())(level, RStr::from_str(target), RStr::from_str(message));
+        (api.log())(
+            api.ctx(),
+            level,
+            RStr::from_str(target),
+            RStr::from_str(message),
+        );
     }
 }
 
 pub(crate) fn csrf_token(sid: &str, lifetime: u64) -> Option<String> {
     API.get()
-        .map(|api| (api.csrf_token())(RStr::from_str(sid), lifetime).into_string())
+        .map(|api| (api.csrf_token())(api.ctx(), RStr::from_str(sid), lifetime).into_string())
 }
 
 pub(crate) fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Result<Outcome> {
-    Ok((api()?.call_endpoint())(endpoint, request))
+    let api = api()?;
+    Ok((api.call_endpoint())(api.ctx(), endpoint, request))
 }
 
 pub(crate) fn api() -> Result<&'static HostApiRef> {
@@ -82,20 +88,23 @@ fn no_websockets() -> Error {
 }
 
 pub(crate) fn ws_recv(socket: u64, timeout_ms: Option<u64>) -> Result<WsEvent> {
-    let f = api()?.ws_recv().ok_or_else(no_websockets)?;
-    Ok(f(socket, timeout_ms.into()))
+    let api = api()?;
+    let f = api.ws_recv().ok_or_else(no_websockets)?;
+    Ok(f(api.ctx(), socket, timeout_ms.into()))
 }
 
 pub(crate) fn ws_send(socket: u64, message: WsMessage) -> Result<()> {
-    let f = api()?.ws_send().ok_or_else(no_websockets)?;
-    f(socket, message)
+    let api = api()?;
+    let f = api.ws_send().ok_or_else(no_websockets)?;
+    f(api.ctx(), socket, message)
         .into_result()
         .map_err(|e| Error::internal(e.into_string()))
 }
 
 pub(crate) fn ws_close(socket: u64, code: u16, reason: &str) -> Result<()> {
-    let f = api()?.ws_close().ok_or_else(no_websockets)?;
-    f(socket, code, RStr::from_str(reason))
+    let api = api()?;
+    let f = api.ws_close().ok_or_else(no_websockets)?;
+    f(api.ctx(), socket, code, RStr::from_str(reason))
         .into_result()
         .map_err(|e| Error::bad_request(e.into_string()))
 }
@@ -138,6 +147,7 @@ impl Subscriber for Forward {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         API.get().is_some_and(|api| {
             (api.log_enabled())(
+                api.ctx(),
                 level_number(metadata.level()),
                 RStr::from_str(metadata.target()),
             )

@@ -98,7 +98,11 @@ pub use websocket::{Message, RecvError, WebSocket};
 pub use tracing;
 
 /// The version of this SDK; the host refuses addons built with an incompatible one.
+#[cfg(not(feature = "old-sdk-version-test"))]
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Test-only (see the `old-sdk-version-test` feature): an addon built with the 0.2 SDK.
+#[cfg(feature = "old-sdk-version-test")]
+pub const SDK_VERSION: &str = "0.2.0";
 
 /// What a cron handler receives.
 ///

@@ -38,13 +38,14 @@
 //!
 //! The harness is split by job: [`paths`] (where the repository, binary and libraries are),
 //! [`sys`] (root check, [`wait_until`], signals), [`dir`] ([`TestDir`]), [`cmd`] ([`Cmd`],
-//! [`Output`]), [`server`] ([`ServerBuilder`], [`Server`]), [`http`] (the HTTP/1.1 client)
-//! and [`ws`] (the websocket client); what the tests use is re-exported here. What does not
+//! [`Output`]), [`server`] ([`ServerBuilder`], [`Server`]), [`http`] (the HTTP/1.1 client),
+//! [`ws`] (the websocket client) and [`cron`] (what the cron tests share); what the tests use is re-exported here. What does not
 //! depend on the host binary (the HTTP client, process, file and PostgreSQL helpers) lives in
 //! `inphms-test-support`, shared with the benchmarks; the modules here wrap it.
 
 pub mod bodies;
 pub mod cmd;
+pub mod cron;
 pub mod dir;
 pub mod fd_limit;
 pub mod http;

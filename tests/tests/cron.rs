@@ -4,8 +4,9 @@
 //! cron -d DB` lists the runs; 3 host processes on one database run each of 50 due jobs
 //! exactly once.
 
+use inphms_tests::cron::{self, add_job, install_test_db, notify, run_manually, server_args};
 use inphms_tests::pg::{self, TestDb};
-use inphms_tests::{wait_until, with_test_addons, Server, TestDir};
+use inphms_tests::{wait_until, Server, TestDir};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -17,41 +18,13 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
     LOCK.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The server options for the test PostgreSQL and the test addons (`test_db`).
-fn server_args() -> Vec<String> {
-    let mut args = pg::server_args();
-    args.push(format!("--addons-path={}", with_test_addons(&[])));
-    args
-}
-
-fn init(td: &TestDir, db: &TestDb) {
-    let mut args: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
-    args.extend(server_args());
-    args.extend(["-d".into(), db.name.clone(), "-i".into(), "test_db".into()]);
-    let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
-    assert_eq!(out.code, Some(0), "{out}");
-}
-
 /// A server with cron workers on `db` and no HTTP, once its workers made their first pass.
 fn cron_server(td: &TestDir, db: &TestDb, workers: u32) -> Server {
     cron_server_with(td, db, workers, &[])
 }
 
 fn cron_server_with(td: &TestDir, db: &TestDb, workers: u32, extra: &[&str]) -> Server {
-    let mut args = server_args();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend([
-        "-d".into(),
-        db.name.clone(),
-        "--no-http".into(),
-        format!("--max-cron-threads={workers}"),
-    ]);
-    let server = td.server(args).no_wait().start();
-    assert!(
-        server.wait_for_log("cron worker(s) started", Duration::from_secs(30)),
-        "{}",
-        server.stderr()
-    );
+    let server = cron::cron_server(td, db, workers, extra);
     // The first pass (the one after LISTEN) runs base's autovacuum, due since install.
     assert!(
         server.wait_for_log(
@@ -83,30 +56,16 @@ fn wait_listening(server: &Server, workers: u32) {
     );
 }
 
-fn add_job(db: &TestDb, name: &str, handler: &str, due_now: bool) -> i64 {
-    let nextcall = if due_now {
-        "now() AT TIME ZONE 'UTC' - interval '1 hour'"
-    } else {
-        "now() AT TIME ZONE 'UTC' + interval '1 day'"
-    };
-    db.sql(&format!(
-        "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
-         VALUES ('{name}', '{handler}', 1, 'days', {nextcall}) RETURNING id"
-    ))
-    .parse()
-    .expect("an id")
-}
-
 #[test]
 fn a_job_triggered_by_notify_starts_within_100_ms() {
     let _alone = LOCK.write().unwrap_or_else(|e| e.into_inner());
     let td = TestDir::new();
     let db = TestDb::new("notify");
-    init(&td, &db);
+    install_test_db(&td, &db);
     // The workers LISTEN on the test database itself (`cron_db`), so that the trigger row
     // and the NOTIFY are committed together: the job cannot start before its NOTIFY.
     let server = cron_server_with(&td, &db, 2, &["--cron-db", &db.name]);
-    let id = add_job(&db, "notified", "test_db.write_row", false);
+    let id = add_job(&db, "notified", "test_db.write_row", "1 days", false);
     let mut latencies = Vec::new();
     for run in 1..=5 {
         // A trigger row, then the NOTIFY (on the postgres database, as Odoo's _notifydb);
@@ -187,13 +146,10 @@ fn a_failing_job_records_its_failure_and_is_deactivated_after_5_in_7_days() {
     let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("fail");
-    init(&td, &db);
+    install_test_db(&td, &db);
     let server = cron_server(&td, &db, 1);
-    let id = add_job(&db, "failing", "test_db.fail", true);
-    pg::psql(
-        "postgres",
-        &format!("SELECT pg_notify('cron_trigger', '{}')", db.name),
-    );
+    let id = add_job(&db, "failing", "test_db.fail", "1 days", true);
+    notify(&db);
     assert!(
         wait_until(Duration::from_secs(10), || db.sql(&format!(
             "SELECT failure_count FROM ir_cron WHERE id = {id}"
@@ -243,10 +199,7 @@ fn a_failing_job_records_its_failure_and_is_deactivated_after_5_in_7_days() {
         "UPDATE ir_cron SET failure_count = 4, first_failure_date = now() AT TIME ZONE 'UTC' - interval '8 days', \
          nextcall = now() AT TIME ZONE 'UTC' - interval '1 minute' WHERE id = {id}"
     ));
-    pg::psql(
-        "postgres",
-        &format!("SELECT pg_notify('cron_trigger', '{}')", db.name),
-    );
+    notify(&db);
     assert!(
         wait_until(Duration::from_secs(10), || db
             .sql(&format!("SELECT active FROM ir_cron WHERE id = {id}"))
@@ -270,14 +223,9 @@ fn a_manual_run_takes_the_lock_and_says_already_running() {
     let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("manual");
-    init(&td, &db);
-    let id = add_job(&db, "manual", "test_db.write_row", false);
-    let cmd = |td: &TestDir| {
-        td.cmd(["cron", "-d", &db.name, "--run", &id.to_string()])
-            .args(server_args())
-            .run()
-    };
-    let out = cmd(&td);
+    install_test_db(&td, &db);
+    let id = add_job(&db, "manual", "test_db.write_row", "1 days", false);
+    let out = run_manually(&td, &db, id);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(
         db.sql(&format!(
@@ -306,7 +254,7 @@ fn a_manual_run_takes_the_lock_and_says_already_running() {
         db.name
     );
     assert!(wait_until(Duration::from_secs(5), || db.sql(&sleeping) == "1"));
-    let out = cmd(&td);
+    let out = run_manually(&td, &db, id);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(out.stderr.contains("already running"), "{out}");
     holder.join().unwrap();
@@ -323,17 +271,14 @@ fn three_hosts_run_each_of_50_due_jobs_exactly_once() {
     let _g = shared();
     let td = TestDir::new();
     let db = TestDb::new("three");
-    init(&td, &db);
+    install_test_db(&td, &db);
     let servers: Vec<Server> = (0..3).map(|_| cron_server(&td, &db, 2)).collect();
     db.sql(
         "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
          SELECT 'job ' || n, 'test_db.write_row', 1, 'days', now() AT TIME ZONE 'UTC' - interval '3 days' \
          FROM generate_series(1, 50) n",
     );
-    pg::psql(
-        "postgres",
-        &format!("SELECT pg_notify('cron_trigger', '{}')", db.name),
-    );
+    notify(&db);
     let done = || {
         db.sql(
             "SELECT count(*) FROM ir_cron WHERE cron_name LIKE 'job %' AND last_outcome = 'done'",
@@ -347,10 +292,7 @@ fn three_hosts_run_each_of_50_due_jobs_exactly_once() {
     );
     // Let any duplicate show up, and other workers wake: proving that nothing more runs
     // takes a wait (a quiet second, well past a pass over 50 rows).
-    pg::psql(
-        "postgres",
-        &format!("SELECT pg_notify('cron_trigger', '{}')", db.name),
-    );
+    notify(&db);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         db.sql("SELECT count(*) FROM test_db_cron_log WHERE job_name LIKE 'job %'"),

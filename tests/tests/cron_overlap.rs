@@ -6,56 +6,10 @@
 //! constraint) is recorded as failed, once, instead of being run again and again without a
 //! trace. Against the shared PostgreSQL, with the real host binary and the `test_db` addon.
 
-use inphms_tests::pg::{self, TestDb};
-use inphms_tests::{wait_until, with_test_addons, Server, TestDir};
+use inphms_tests::cron::{add_job, cron_server, install_test_db, run_manually};
+use inphms_tests::pg::TestDb;
+use inphms_tests::{wait_until, TestDir};
 use std::time::Duration;
-
-fn init(td: &TestDir, db: &TestDb) {
-    let mut args: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
-    args.extend(pg::server_args());
-    args.push(format!("--addons-path={}", with_test_addons(&[])));
-    args.extend(["-d".into(), db.name.clone(), "-i".into(), "test_db".into()]);
-    let out = td.cmd(args).timeout(Duration::from_secs(120)).run();
-    assert_eq!(out.code, Some(0), "{out}");
-}
-
-/// A job of `handler`, due now, every `interval`.
-fn add_job(db: &TestDb, handler: &str, interval: &str) -> i64 {
-    let (n, unit) = interval.split_once(' ').expect("N unit");
-    db.sql(&format!(
-        "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \
-         VALUES ('{handler}', '{handler}', {n}, '{unit}', now() AT TIME ZONE 'UTC' - interval '1 hour') RETURNING id"
-    ))
-    .parse()
-    .expect("an id")
-}
-
-/// `inphms-host cron -d DB --run ID`: a manual run of the job `id`.
-fn run_manually(td: &TestDir, db: &TestDb, id: i64) -> inphms_tests::Output {
-    let mut args = vec!["cron".to_owned(), "-d".to_owned(), db.name.clone()];
-    args.extend(pg::server_args());
-    args.push(format!("--addons-path={}", with_test_addons(&[])));
-    args.extend(["--run".to_owned(), id.to_string()]);
-    td.cmd(args).timeout(Duration::from_secs(60)).run()
-}
-
-fn cron_server(td: &TestDir, db: &TestDb, workers: u32) -> Server {
-    let mut args = pg::server_args();
-    args.push(format!("--addons-path={}", with_test_addons(&[])));
-    args.extend([
-        "-d".into(),
-        db.name.clone(),
-        "--no-http".into(),
-        format!("--max-cron-threads={workers}"),
-    ]);
-    let server = td.server(args).no_wait().start();
-    assert!(
-        server.wait_for_log("cron worker(s) started", Duration::from_secs(30)),
-        "{}",
-        server.stderr()
-    );
-    server
-}
 
 fn outcome(db: &TestDb, id: i64) -> String {
     db.sql(&format!(
@@ -68,9 +22,15 @@ fn outcome(db: &TestDb, id: i64) -> String {
 fn runs_of_a_job_never_overlap_across_its_handlers_commits() {
     let td = TestDir::new();
     let db = TestDb::new("overlap");
-    init(&td, &db);
-    let id = add_job(&db, "test_db.checkpoint_steps", "1 minutes");
-    let server = cron_server(&td, &db, 2);
+    install_test_db(&td, &db);
+    let id = add_job(
+        &db,
+        "test_db.checkpoint_steps",
+        "test_db.checkpoint_steps",
+        "1 minutes",
+        true,
+    );
+    let server = cron_server(&td, &db, 2, &[]);
     let steps = || {
         db.sql(&format!(
             "SELECT coalesce(string_agg(run || '.' || step, ',' ORDER BY id), '') FROM test_db_run_step WHERE job_id = {id}"
@@ -138,9 +98,15 @@ fn runs_of_a_job_never_overlap_across_its_handlers_commits() {
 fn a_run_whose_commit_is_refused_is_recorded_as_failed_once() {
     let td = TestDir::new();
     let db = TestDb::new("refused");
-    init(&td, &db);
-    let id = add_job(&db, "test_db.violate_deferred", "1 days");
-    let server = cron_server(&td, &db, 1);
+    install_test_db(&td, &db);
+    let id = add_job(
+        &db,
+        "test_db.violate_deferred",
+        "test_db.violate_deferred",
+        "1 days",
+        true,
+    );
+    let server = cron_server(&td, &db, 1, &[]);
     assert!(
         wait_until(Duration::from_secs(30), || outcome(&db, id)
             .starts_with("failed")),

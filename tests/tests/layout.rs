@@ -10,10 +10,11 @@ use inphms_tests::{repo_root, test_addons_dir, Cmd, Output, TestDir};
 use std::path::{Path, PathBuf};
 
 /// The test addons, all in `tests/addons/`.
-const TEST_ADDONS: [&str; 5] = [
+const TEST_ADDONS: [&str; 6] = [
     "test_abi_break",
     "test_db",
     "test_http",
+    "test_old_sdk",
     "test_panic_abort",
     "test_swap",
 ];

@@ -4,8 +4,8 @@
 //!   the addon libraries the integration tests load), builds the special test addons
 //!   (listed in [`BUILDS`]; the test addons live in `tests/addons/`), then runs
 //!   `cargo test --workspace ARGS...`.
-//! - `cargo xtask bench [--quick] [SUITE ARGS...]`: installs the load generator when missing
-//!   ([`ensure_load_generator`]), builds what [`BUILDS`] lists for it in release (the host,
+//! - `cargo xtask bench [--quick] [SUITE ARGS...]`: installs the load generator and nginx
+//!   (the peer server) when missing ([`ensure_load_generator`], [`ensure_nginx`]), builds what [`BUILDS`] lists for it in release (the host,
 //!   the addons, the bench crate, and the `v1` and `v2` builds of `test_swap` into
 //!   `target/release/bench-addons/`), then runs `target/release/bench-suite`, which prints
 //!   the table and updates `BENCHMARKS.md` (see `bench/src/lib.rs`); `cargo xtask bench
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask test [CARGO TEST ARGS...]\n       \
     cargo xtask bench [--quick] [BENCH-SUITE ARGS...]\n\n\
     test   build the workspace and the test addons, then run cargo test --workspace\n\
-    bench  install wrk if missing, build in release, run the benchmarks (issue 7) and\n       \
+    bench  install wrk and nginx if missing, build in release, run the benchmarks (issue 7) and\n       \
     write BENCHMARKS.md; --quick: one round of short runs; --instructions: instructions\n       \
     per request under callgrind; --help for the suite's options";
 
@@ -185,6 +185,11 @@ const BUILDS: &[Build] = &[
         tasks: &[Task::Test],
     },
     Build {
+        package: "test_old_sdk",
+        how: How::OutsideWorkspace,
+        tasks: &[Task::Test],
+    },
+    Build {
         package: "test_panic_abort",
         how: How::PanicAbort,
         tasks: &[Task::Test],
@@ -292,7 +297,7 @@ fn serve(args: Vec<OsString>) -> Result<(), String> {
 }
 
 /// `cargo xtask test`: builds the workspace, then the special test addons ([`BUILDS`]:
-/// `test_abi_break`, `test_panic_abort` and the builds of `test_swap`, into
+/// `test_abi_break`, `test_old_sdk`, `test_panic_abort` and the builds of `test_swap`, into
 /// `target/test-addons/`), then runs `cargo test --workspace EXTRA...`.
 fn test(extra: Vec<OsString>) -> Result<(), String> {
     let mut build = cargo();
@@ -332,6 +337,7 @@ fn assemble(addon_dir: &Path, lib: &Path, dest: &Path) -> Result<(), String> {
 /// with `extra` (e.g. `--quick`).
 fn bench(extra: Vec<OsString>) -> Result<(), String> {
     ensure_load_generator()?;
+    ensure_nginx();
     build_for(Task::Bench)?;
     let shown: Vec<String> = extra
         .iter()
@@ -356,39 +362,16 @@ fn runs(program: &str) -> bool {
         .is_ok()
 }
 
-/// Makes sure `wrk` (preferred) or `oha` is on the `PATH`: `apt-get update` and
-/// `apt-get install -y wrk` (through `sudo` when not root and `sudo` exists), else
-/// `cargo install oha --locked`.
+/// Makes sure `wrk` (preferred) or `oha` is on the `PATH`: `apt-get install -y wrk`
+/// ([`apt_install`]), else `cargo install oha --locked`.
 fn ensure_load_generator() -> Result<(), String> {
     if runs("wrk") || runs("oha") {
         return Ok(());
     }
-    if runs("apt-get") {
-        let is_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        let apt = |args: &[&str]| {
-            let mut c = if is_root {
-                Command::new("apt-get")
-            } else {
-                Command::new("sudo")
-            };
-            if !is_root {
-                c.arg("apt-get");
-            }
-            c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-            c
-        };
-        if is_root || runs("sudo") {
-            let installed =
-                run(apt(&["update"])).and_then(|()| run(apt(&["install", "-y", "wrk"])));
-            match installed {
-                Ok(()) if runs("wrk") => return Ok(()),
-                Ok(()) => eprintln!("xtask: wrk installed but does not run; trying oha"),
-                Err(e) => eprintln!("xtask: {e}; trying oha"),
-            }
-        }
+    match apt_install("wrk") {
+        Ok(()) if runs("wrk") => return Ok(()),
+        Ok(()) => eprintln!("xtask: wrk installed but does not run; trying oha"),
+        Err(e) => eprintln!("xtask: {e}; trying oha"),
     }
     let mut install = cargo();
     install.args(["install", "oha", "--locked"]);
@@ -398,4 +381,69 @@ fn ensure_load_generator() -> Result<(), String> {
     } else {
         Err("oha was installed but is not on the PATH (add ~/.cargo/bin)".into())
     }
+}
+
+/// Where the suite looks for nginx (the peer of items 1 and 4, and of item 11): on the
+/// `PATH`, else Debian's `/usr/sbin/nginx` (not on a user's `PATH`).
+const NGINX: [&str; 2] = ["nginx", "/usr/sbin/nginx"];
+
+/// Makes sure nginx is installed (`apt-get install -y nginx-light`, else `nginx`). The suite
+/// runs private instances (its own prefix, configuration and pid file in a scratch folder);
+/// it never starts, stops or reads the system service. Not fatal: without nginx the suite
+/// measures everything else and says in nginx's rows why they are missing.
+fn ensure_nginx() {
+    let found = || {
+        NGINX.iter().any(|n| {
+            Command::new(n)
+                .arg("-v")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok()
+        })
+    };
+    if found() {
+        return;
+    }
+    for package in ["nginx-light", "nginx"] {
+        match apt_install(package) {
+            Ok(()) if found() => return,
+            Ok(()) => eprintln!("xtask: {package} installed but nginx does not run"),
+            Err(e) => eprintln!("xtask: {e}"),
+        }
+    }
+    eprintln!("xtask: no nginx: the suite's nginx rows will say so");
+}
+
+/// `apt-get update` (once per xtask run) and `apt-get install -y PACKAGE`, through `sudo`
+/// when not root and `sudo` exists.
+fn apt_install(package: &str) -> Result<(), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static UPDATED: AtomicBool = AtomicBool::new(false);
+    if !runs("apt-get") {
+        return Err(format!("cannot install {package}: no apt-get"));
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root && !runs("sudo") {
+        return Err(format!("cannot install {package}: not root and no sudo"));
+    }
+    let apt = |args: &[&str]| {
+        let mut c = if is_root {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
+        if !is_root {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    if !UPDATED.swap(true, Ordering::Relaxed) {
+        run(apt(&["update"]))?;
+    }
+    run(apt(&["install", "-y", package]))
 }

@@ -7,8 +7,12 @@
 //! - **Baseline**: `bench-baseline` (`base-get`), served as the host serves connections;
 //!   two more baselines show the cost of a per-request hand-off alone (`spawn_blocking`,
 //!   `block_in_place`), no target.
+//! - **Peer**: nginx with 2 workers answering `return 200` with the same 17-byte body and
+//!   headers (`nginx-health`, its access log on, written in batches; `nginx-health-nolog`),
+//!   a private instance per run ([`crate::nginx`]).
 //! - **Target**: the host at ≥ 0.85x the baseline's requests per second and ≤ 1.3x its
-//!   CPU per request, with and without the access log.
+//!   CPU per request, with and without the access log (issue 7); with the access log on,
+//!   at ≥ 1.0x nginx's requests per second and ≤ 1.0x its CPU per request (issue 23).
 
 use crate::loadgen::Load;
 use crate::model::{Scenario, Targets};
@@ -28,6 +32,20 @@ pub const SCENARIOS: &[Scenario] = &[
             rps_min: None,
             cpu_max: None,
         },
+        peer: None,
+        peer_targets: Targets::NONE,
+    },
+    Scenario {
+        key: "nginx-health",
+        item: "1",
+        name: "keep-alive GET /web/health, nginx `return 200` (the peer), access log on",
+        kind: Kind::Nginx { access_log: true },
+        load: |_| Ok(Load::get("/web/health")),
+        expect: "pass",
+        reference: Some("base-get"),
+        targets: Targets::NONE,
+        peer: None,
+        peer_targets: Targets::NONE,
     },
     Scenario {
         key: "host-health",
@@ -40,6 +58,11 @@ pub const SCENARIOS: &[Scenario] = &[
         targets: Targets {
             rps_min: Some(0.85),
             cpu_max: Some(1.3),
+        },
+        peer: Some("nginx-health"),
+        peer_targets: Targets {
+            rps_min: Some(1.0),
+            cpu_max: Some(1.0),
         },
     },
     Scenario {
@@ -57,6 +80,8 @@ pub const SCENARIOS: &[Scenario] = &[
             rps_min: None,
             cpu_max: None,
         },
+        peer: None,
+        peer_targets: Targets::NONE,
     },
     Scenario {
         key: "base-block-in-place",
@@ -72,6 +97,20 @@ pub const SCENARIOS: &[Scenario] = &[
             rps_min: None,
             cpu_max: None,
         },
+        peer: None,
+        peer_targets: Targets::NONE,
+    },
+    Scenario {
+        key: "nginx-health-nolog",
+        item: "1",
+        name: "keep-alive GET /web/health, nginx `return 200`, access log off",
+        kind: Kind::Nginx { access_log: false },
+        load: |_| Ok(Load::get("/web/health")),
+        expect: "pass",
+        reference: Some("base-get"),
+        targets: Targets::NONE,
+        peer: None,
+        peer_targets: Targets::NONE,
     },
     Scenario {
         key: "host-health-nolog",
@@ -88,5 +127,7 @@ pub const SCENARIOS: &[Scenario] = &[
             rps_min: Some(0.85),
             cpu_max: Some(1.3),
         },
+        peer: Some("nginx-health-nolog"),
+        peer_targets: Targets::NONE,
     },
 ];

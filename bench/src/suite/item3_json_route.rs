@@ -28,6 +28,8 @@ pub const SCENARIOS: &[Scenario] = &[
             rps_min: None,
             cpu_max: None,
         },
+        peer: None,
+        peer_targets: Targets::NONE,
     },
     Scenario {
         key: "host-version-info",
@@ -41,5 +43,7 @@ pub const SCENARIOS: &[Scenario] = &[
             rps_min: None,
             cpu_max: None,
         },
+        peer: None,
+        peer_targets: Targets::NONE,
     },
 ];

@@ -2,7 +2,8 @@
 //!
 //! - **Measures**: as item 1 (requests per second, latency, CPU per request).
 //! - **Baseline**: `bench-baseline` with `Connection: close` (`base-close`).
-//! - **Target**: none (measured).
+//! - **Peer**: nginx (as in item 1, access log on) with `Connection: close`.
+//! - **Target**: the host at ≥ 1.0x nginx's requests per second (issue 23).
 
 use crate::loadgen::Load;
 use crate::model::{Scenario, Targets};
@@ -22,6 +23,20 @@ pub const SCENARIOS: &[Scenario] = &[
             rps_min: None,
             cpu_max: None,
         },
+        peer: None,
+        peer_targets: Targets::NONE,
+    },
+    Scenario {
+        key: "nginx-close",
+        item: "4",
+        name: "Connection: close GET /web/health, nginx `return 200` (the peer), access log on",
+        kind: Kind::Nginx { access_log: true },
+        load: |_| Ok(Load::get("/web/health").close()),
+        expect: "pass",
+        reference: Some("base-close"),
+        targets: Targets::NONE,
+        peer: None,
+        peer_targets: Targets::NONE,
     },
     Scenario {
         key: "host-close",
@@ -33,6 +48,11 @@ pub const SCENARIOS: &[Scenario] = &[
         reference: Some("base-close"),
         targets: Targets {
             rps_min: None,
+            cpu_max: None,
+        },
+        peer: Some("nginx-close"),
+        peer_targets: Targets {
+            rps_min: Some(1.0),
             cpu_max: None,
         },
     },

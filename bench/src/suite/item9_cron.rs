@@ -7,9 +7,8 @@
 
 use crate::model::{Options, Row};
 use crate::pg;
-use crate::servers::{addon_source, host_command, stage_addon, Env, Kind, Server};
+use crate::servers::{install_test_db, Env, Kind, Server};
 use crate::stats::{max, median, percentile};
-use inphms_test_support::process::run_bounded;
 use std::time::{Duration, Instant};
 
 /// Item 9: cron. A database of the suite's own, with `test_db` installed (its cron handler
@@ -29,38 +28,7 @@ pub fn item9_cron(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
     const JOBS: usize = 1000;
     let db = pg::database("cron")?;
     let dir = env.scratch("cron")?;
-    let addons = dir.join("addons");
-    stage_addon(
-        &addon_source(&env.root, "test_db"),
-        &env.bin_dir.join("libtest_db.so"),
-        &addons.join("test_db"),
-    )?;
-    let addons_arg = addons.display().to_string();
-    let mut init = host_command(env, &dir);
-    init.current_dir(&dir)
-        .args(["server", "--stop-after-init", "-D"])
-        .arg(dir.join("data"))
-        .args(pg::server_args())
-        .args([
-            "--addons-path",
-            &addons_arg,
-            "-d",
-            &db.name,
-            "-i",
-            "test_db",
-        ]);
-    let done = run_bounded(&mut init, Duration::from_secs(120))?;
-    if !done.success() {
-        let how = if done.timed_out {
-            " (killed after 120 s)"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "creating {} with test_db failed{how}:\n{}",
-            db.name, done.stderr
-        ));
-    }
+    let addons_arg = install_test_db(env, &dir, &db.name)?.display().to_string();
     db.try_sql("CREATE TABLE bench_notify (job_id integer PRIMARY KEY, sent timestamp NOT NULL)")?;
     db.try_sql(&format!(
         "INSERT INTO ir_cron (cron_name, handler, interval_number, interval_type, nextcall) \

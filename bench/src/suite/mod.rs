@@ -1,19 +1,23 @@
 //! The measurements, by issue 7's numbering, a file per item; each file's `//!` doc says
 //! what the item measures, its baseline and its target.
 //!
-//! - Items 1–4 ([`item1_health`], [`item2_session`], [`item3_json_route`],
-//!   [`item4_close`]) are throughput scenarios ([`Scenario`]: a server, a load, a baseline
-//!   to compare with), listed by [`THROUGHPUT_ITEMS`] and run interleaved by
-//!   [`run_throughput`] ([`throughput`]).
-//! - Items 5–9 are one function each, returning its rows of the second table
+//! - Items 1–4 and 10 ([`item1_health`], [`item2_session`], [`item3_json_route`],
+//!   [`item4_close`], [`item10_db_route`]) are throughput scenarios ([`Scenario`]: a
+//!   server, a load, a baseline and a peer to compare with: nginx for `/web/health`),
+//!   listed by [`THROUGHPUT_ITEMS`] and run interleaved by [`run_throughput`]
+//!   ([`throughput`]).
+//! - Items 5–9 and 11 are one function each, returning its rows of the second table
 //!   ([`OTHER_ITEMS`]): [`item5_startup`], [`item6_memory`], [`item7_swap`] (SIGHUP swaps
-//!   under keep-alive load), [`item8_phoenix`] (re-execs under connection-per-request load)
-//!   and [`item9_cron`] (NOTIFY latency and job throughput, on a PostgreSQL database of the
-//!   suite's own). Items 7 and 8 share their host (`swap_host`).
+//!   under keep-alive load), [`item8_phoenix`] (re-execs under connection-per-request load),
+//!   [`item9_cron`] (NOTIFY latency and job throughput, on a PostgreSQL database of the
+//!   suite's own) and [`item11_idle_connections`] (what idle keep-alive connections cost).
+//!   Items 7 and 8 share their host (`swap_host`).
 //!
 //! The suite fills the types of [`crate::model`]; it does not know how they are printed
 //! ([`crate::report`]).
 
+pub mod item10_db_route;
+pub mod item11_idle_connections;
 pub mod item1_health;
 pub mod item2_session;
 pub mod item3_json_route;
@@ -31,16 +35,17 @@ use crate::servers::Env;
 
 pub use throughput::{first_request, run_throughput};
 
-/// The scenarios of items 1–4, item by item; within an item, in the order they run in each
+/// The scenarios of items 1–4 and 10, item by item; within an item, in the order they run in each
 /// round (baselines and host alternate).
 pub const THROUGHPUT_ITEMS: &[&[Scenario]] = &[
     item1_health::SCENARIOS,
     item2_session::SCENARIOS,
     item3_json_route::SCENARIOS,
     item4_close::SCENARIOS,
+    item10_db_route::SCENARIOS,
 ];
 
-/// Every scenario of items 1–4, in the order they run in each round.
+/// Every throughput scenario, in the order they run in each round.
 pub fn scenarios() -> impl Iterator<Item = &'static Scenario> {
     THROUGHPUT_ITEMS.iter().flat_map(|item| item.iter())
 }
@@ -55,6 +60,7 @@ pub const OTHER_ITEMS: &[(&str, Item)] = &[
     ("7", item7_swap::item7_swap),
     ("8", item8_phoenix::item8_phoenix),
     ("9", item9_cron::item9_cron),
+    ("11", item11_idle_connections::item11_idle_connections),
 ];
 
 #[cfg(test)]
@@ -69,9 +75,11 @@ mod tests {
             keys,
             [
                 "base-get",
+                "nginx-health",
                 "host-health",
                 "base-blocking",
                 "base-block-in-place",
+                "nginx-health-nolog",
                 "host-health-nolog",
                 "host-session-read",
                 "host-session-read-handler",
@@ -79,12 +87,22 @@ mod tests {
                 "base-post",
                 "host-version-info",
                 "base-close",
+                "nginx-close",
                 "host-close",
+                "base-db-tx",
+                "base-db-autocommit",
+                "host-db-count",
             ]
         );
         for s in &all {
-            if let Some(r) = s.reference {
-                assert!(all.iter().any(|o| o.key == r), "{}: no scenario {r}", s.key);
+            for r in s.reference.iter().chain(&s.peer) {
+                let i = all.iter().position(|o| o.key == *r);
+                let me = all.iter().position(|o| o.key == s.key);
+                assert!(
+                    matches!((i, me), (Some(i), Some(me)) if i < me),
+                    "{}: no scenario {r} before it",
+                    s.key
+                );
             }
         }
     }

@@ -53,7 +53,7 @@ fn run_scenario(env: &Env, opts: &Options, sc: &Scenario, round: usize) -> Resul
         .generator
         .run(server.port, &load, opts.connections, opts.duration, &dir)?;
     let after = Counters::read(server.pid);
-    let threads = procfs::threads(server.pid).unwrap_or(0);
+    let threads = procfs::family_threads(server.pid).unwrap_or(0);
     if stats.errors * 1000 > stats.requests {
         return Err(format!(
             "{}: {} of {} responses were errors (non-2xx/3xx or socket errors); server log:\n{}",

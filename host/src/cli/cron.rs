@@ -5,8 +5,9 @@
 
 use super::command::EarlyOptions;
 use crate::config::Config;
-use crate::modules::{self, module, registry};
+use crate::modules::{self, module};
 use crate::service::cron;
+use crate::service::server::Host;
 use crate::sql_db::dblist as db;
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -64,19 +65,17 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
             return 1;
         }
     };
-    crate::sql_db::configure(&config);
-    crate::sql_db::env::set_runtime(runtime.handle().clone());
-    cron::configure(&config);
+    let host = Host::new(Arc::clone(&config), Some(runtime.handle().clone()));
     runtime.block_on(async {
         match job {
-            None => list(dbname).await,
-            Some(job) => run_job(&config, dbname, &job).await,
+            None => list(&host, dbname).await,
+            Some(job) => run_job(&host, dbname, &job).await,
         }
     })
 }
 
-async fn list(dbname: &str) -> i32 {
-    let jobs = match cron::list_jobs(dbname).await {
+async fn list(host: &Host, dbname: &str) -> i32 {
+    let jobs = match cron::list_jobs(&host.databases, dbname).await {
         Ok(j) => j,
         Err(e) => {
             eprintln!("cannot list the cron jobs of {dbname}: {e}");
@@ -132,18 +131,18 @@ async fn list(dbname: &str) -> i32 {
     0
 }
 
-async fn run_job(config: &Arc<Config>, dbname: &str, job: &str) -> i32 {
+async fn run_job(host: &Host, dbname: &str, job: &str) -> i32 {
+    let config = &host.config;
     let paths = modules::addons_paths(&config.addons_path);
     let set = module::discover(&paths);
     let names = modules::server_wide_names(&config.server_wide_modules);
-    let host = crate::host_api::host_api();
-    let report = modules::load_addons(&set, &names, &config.data_dir.join("run"), host);
-    registry::setup(
+    let report = modules::load_addons(&set, &names, &config.data_dir.join("run"), host.api);
+    host.registries.setup(
         Arc::clone(config),
         report.loaded.into_iter().map(Arc::new).collect(),
-        host,
+        host.api,
     );
-    match cron::run_manually(dbname, job, config).await {
+    match cron::run_manually(&host.cron, dbname, job).await {
         Ok(cron::RunOutcome::Done) => {
             println!("job {job} done");
             0

@@ -41,20 +41,26 @@ pub fn main(args: Vec<OsString>) -> i32 {
             Ok(db) => db,
             Err(code) => return code,
         };
-        let runtime = match &db {
+        // With a database, the command's own configuration, logging and runtime; the host
+        // lives until the command returns (its `api` leads the addon's cursor back to it).
+        let (runtime, host) = match &db {
             Some(_) => match command_runtime(&rest) {
-                Ok(rt) => Some(rt),
+                Ok((rt, config)) => {
+                    let host = crate::service::server::Host::new(config, Some(rt.handle().clone()));
+                    (Some(rt), host)
+                }
                 Err(code) => return code,
             },
-            None => None,
+            None => (None, command_host()),
         };
         let code = crate::modules::run_addon_command(
             &early.addons_path,
             cmd,
             rest,
-            crate::host_api::host_api(),
-            db.as_deref(),
+            host.api,
+            db.as_deref().map(|db| (&*host.databases, db)),
         );
+        drop(host);
         drop(runtime);
         return code;
     }
@@ -106,7 +112,9 @@ fn command_database(args: &[String]) -> Result<Option<String>, i32> {
 /// The runtime, logging and PostgreSQL set-up of an addon command run on a database: the
 /// configuration file and environment (`-c FILE`, `--db_host`... among the command's
 /// arguments are read too).
-fn command_runtime(args: &[String]) -> Result<tokio::runtime::Runtime, i32> {
+fn command_runtime(
+    args: &[String],
+) -> Result<(tokio::runtime::Runtime, std::sync::Arc<Config>), i32> {
     const WITH_VALUE: &[&str] = &[
         "-c",
         "--config",
@@ -144,9 +152,7 @@ fn command_runtime(args: &[String]) -> Result<tokio::runtime::Runtime, i32> {
             eprintln!("cannot start the runtime: {e}");
             1
         })?;
-    crate::sql_db::configure(&config);
-    crate::sql_db::env::set_runtime(runtime.handle().clone());
-    Ok(runtime)
+    Ok((runtime, std::sync::Arc::new(config)))
 }
 
 fn is_flag(a: &OsStr) -> bool {
@@ -197,4 +203,11 @@ pub fn report_config_error(e: &ConfigError) -> i32 {
         _ => eprintln!("inphms-host: {e}"),
     }
     e.exit_code()
+}
+
+/// The host an addon command runs in: the default configuration (its `[options]` were not
+/// read; `Host::config` finds nothing) and no runtime of its own.
+fn command_host() -> crate::service::server::Host {
+    let config = std::sync::Arc::new(crate::config::Config::defaults());
+    crate::service::server::Host::new(config, None)
 }

@@ -4,30 +4,44 @@
 //!
 //! This layer sits above `http` and below `service`: it alone sees every layer the
 //! services come from (`netsvc`, `sql_db`, `modules`, `http`). The loader does not call it:
-//! the composition root (`service`, `cli`) hands [`host_api`] to `modules` for each load.
+//! the composition root (`service`, `cli`) builds one [`HostServices`] per host and hands
+//! its [`HostApiRef`] to `modules` for each load.
+//!
+//! Each callback receives the [`HostCtx`] the host put in its [`HostApi`]: a pointer to that
+//! host's [`HostServices`], through which it finds the configuration, the databases and the
+//! websockets, rather than through process-wide statics. A `HostServices` and its `HostApi`
+//! are leaked on purpose: addon images are never unloaded and keep the pointer for good
+//! (one allocation of each per host built, not per call).
 
 pub mod db;
 
 use crate::config::Config;
+use crate::http::Services;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{ROption, RResult, RStr, RString};
-use inphms_sdk::abi::{EndpointRef, HostApi, HostApiRef, HttpRequest, Outcome, WsEvent, WsMessage};
-use std::sync::{Arc, OnceLock};
+use inphms_sdk::abi::{
+    EndpointRef, HostApi, HostApiRef, HostCtx, HttpRequest, Outcome, WsEvent, WsMessage,
+};
+use std::sync::Arc;
 use tracing::Level;
 
-static CONFIG: OnceLock<Arc<Config>> = OnceLock::new();
-
-/// Makes the configuration readable by addons (`Host::config`). Called once at start-up.
-pub fn set_config(config: Arc<Config>) {
-    let _ = CONFIG.set(config);
+/// What the callbacks of one host's [`HostApi`] reach through their `ctx`.
+#[derive(Debug)]
+pub struct HostServices {
+    /// The configuration (`Host::config` reads its other sections).
+    pub config: Arc<Config>,
+    /// The host's request path state: websockets, registries, databases.
+    pub http: Arc<Services>,
 }
 
-/// The host API handed to addons.
-pub fn host_api() -> HostApiRef {
-    static API: OnceLock<HostApiRef> = OnceLock::new();
-    *API.get_or_init(|| {
+impl HostServices {
+    /// The host API handed to addons for a host with `config` and `http`: its `ctx` points
+    /// to them for as long as the process lives (see the [module docs](self)).
+    pub fn api(config: Arc<Config>, http: Arc<Services>) -> HostApiRef {
+        let services: &'static HostServices = Box::leak(Box::new(HostServices { config, http }));
         HostApi {
             host_version: RStr::from_str(crate::release::HOST_VERSION),
+            ctx: HostCtx(std::ptr::from_ref(services).cast()),
             log,
             log_enabled,
             config_get,
@@ -44,7 +58,14 @@ pub fn host_api() -> HostApiRef {
             db_list: db::db_list,
         }
         .leak_into_prefix()
-    })
+    }
+
+    /// The services `ctx` points to (`None` for a null handle: an addon that made one up).
+    fn of(ctx: HostCtx) -> Option<&'static HostServices> {
+        // SAFETY: every `HostCtx` the host gives out is made in `api` from a leaked
+        // `HostServices`, which lives until the process ends; addons only hand it back.
+        unsafe { ctx.0.cast::<HostServices>().as_ref() }
+    }
 }
 
 fn level(n: u8) -> Level {
@@ -62,60 +83,77 @@ fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(fallback)
 }
 
-extern "C" fn log(lvl: u8, target: RStr<'_>, message: RStr<'_>) {
+extern "C" fn log(_: HostCtx, lvl: u8, target: RStr<'_>, message: RStr<'_>) {
     guard((), || {
         crate::netsvc::log_record(level(lvl), target.as_str(), message.as_str())
     })
 }
 
-extern "C" fn log_enabled(lvl: u8, target: RStr<'_>) -> bool {
+extern "C" fn log_enabled(_: HostCtx, lvl: u8, target: RStr<'_>) -> bool {
     guard(false, || {
         crate::netsvc::enabled(level(lvl), target.as_str())
     })
 }
 
-extern "C" fn config_get(section: RStr<'_>, key: RStr<'_>) -> ROption<RString> {
+extern "C" fn config_get(ctx: HostCtx, section: RStr<'_>, key: RStr<'_>) -> ROption<RString> {
     guard(ROption::RNone, || {
-        let value = CONFIG
-            .get()
-            .and_then(|c| c.misc(section.as_str(), key.as_str()))
+        let value = HostServices::of(ctx)
+            .and_then(|h| h.config.misc(section.as_str(), key.as_str()))
             .and_then(|v| serde_json::to_string(v).ok());
         value.map(RString::from).into()
     })
 }
 
-extern "C" fn csrf_token(sid: RStr<'_>, lifetime: u64) -> RString {
+extern "C" fn csrf_token(_: HostCtx, sid: RStr<'_>, lifetime: u64) -> RString {
     guard(RString::new(), || {
         crate::http::csrf_token(sid.as_str(), lifetime).into()
     })
 }
 
-extern "C" fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome {
+extern "C" fn call_endpoint(
+    _: HostCtx,
+    endpoint: EndpointRef,
+    request: HttpRequest<'_>,
+) -> Outcome {
     guard(Outcome::default(), || {
         crate::http::call_endpoint(endpoint, request)
     })
 }
 
-extern "C" fn ws_recv(socket: u64, timeout_ms: ROption<u64>) -> WsEvent {
+extern "C" fn ws_recv(ctx: HostCtx, socket: u64, timeout_ms: ROption<u64>) -> WsEvent {
     guard(WsEvent::Closed(1011, "host error".into()), || {
+        let Some(host) = HostServices::of(ctx) else {
+            return WsEvent::Closed(1011, "no host".into());
+        };
         let timeout = timeout_ms
             .into_option()
             .map(std::time::Duration::from_millis);
-        crate::http::websocket::recv(socket, timeout)
+        crate::http::websocket::recv(&host.http.websockets, socket, timeout)
     })
 }
 
-extern "C" fn ws_send(socket: u64, message: WsMessage) -> RResult<(), RString> {
+extern "C" fn ws_send(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString> {
     guard(RResult::RErr("host error".into()), || {
-        crate::http::websocket::send(socket, message)
+        let Some(host) = HostServices::of(ctx) else {
+            return RResult::RErr("no host".into());
+        };
+        crate::http::websocket::send(&host.http.websockets, socket, message)
             .map_err(|e| RString::from(e.to_string()))
             .into()
     })
 }
 
-extern "C" fn ws_close(socket: u64, code: u16, reason: RStr<'_>) -> RResult<(), RString> {
+extern "C" fn ws_close(
+    ctx: HostCtx,
+    socket: u64,
+    code: u16,
+    reason: RStr<'_>,
+) -> RResult<(), RString> {
     guard(RResult::RErr("host error".into()), || {
-        crate::http::websocket::close(socket, code, reason.as_str())
+        let Some(host) = HostServices::of(ctx) else {
+            return RResult::RErr("no host".into());
+        };
+        crate::http::websocket::close(&host.http.websockets, socket, code, reason.as_str())
             .map_err(|e| RString::from(e.to_string()))
             .into()
     })

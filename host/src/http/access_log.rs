@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 
 /// The logger of the access log, werkzeug's.
+// global: logging is process-wide (one subscriber, one filter: `netsvc`)
 pub static ACCESS_LOG_TARGET: crate::netsvc::BatchedTarget =
     crate::netsvc::BatchedTarget::new("werkzeug");
 
@@ -127,6 +128,7 @@ fn write_seconds(out: &mut Vec<u8>, seconds: f64) {
 /// per request makes this a hot path).
 fn write_date(out: &mut Vec<u8>, time: SystemTime) {
     thread_local! {
+        // global: a per-thread cache of the formatted second (a pure function of the time)
         static SECOND: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
     }
     let secs = time

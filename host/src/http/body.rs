@@ -7,7 +7,7 @@
 //!   name to leave behind, and its blocks are freed when the request ends, however it ends,
 //!   even when the process is killed), then handed to the handler as a read-only mapping of
 //!   that file: clean, file-backed pages the kernel can drop, not anonymous memory.
-//! * Two process-wide budgets ([`Budget`]), charged until the request ends ([`Charge`]):
+//! * Two budgets of the host ([`Budgets`] of [`Budget`]s), charged until the request ends ([`Charge`]):
 //!   `limit_memory_bodies` for every byte a body holds in memory (received, in a spool
 //!   file's write batch, or mapped for its handler), `limit_disk_bodies` for the bytes in
 //!   spool files. Bytes are charged as they arrive, never ahead of them. A body that does not
@@ -30,6 +30,7 @@ use hyper::header::{HeaderValue, CONNECTION, RETRY_AFTER};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a client is told to wait before retrying a body refused for lack of memory.
@@ -65,15 +66,11 @@ pub fn remove_leftovers(data_dir: &Path) {
     }
 }
 
-/// A process-wide budget of bytes, charged by the requests being served ([`Charge`]).
-#[derive(Debug)]
+/// A budget of bytes shared by the requests being served, charged by each ([`Charge`]).
+#[derive(Debug, Default)]
 pub struct Budget(AtomicU64);
 
 impl Budget {
-    const fn new() -> Budget {
-        Budget(AtomicU64::new(0))
-    }
-
     /// The bytes charged right now (all requests).
     pub fn held(&self) -> u64 {
         self.0.load(Ordering::Acquire)
@@ -89,42 +86,49 @@ impl Budget {
     }
 }
 
-/// Body bytes held in memory by the requests being served (received, in a spool batch, or
-/// mapped for a handler): `limit_memory_bodies`.
-pub static MEMORY: Budget = Budget::new();
-
-/// Body bytes in spool files of the requests being served: `limit_disk_bodies`.
-pub static DISK: Budget = Budget::new();
-
-/// The body bytes held in memory right now (all requests).
-pub fn held() -> u64 {
-    MEMORY.held()
+/// The two budgets of one host's request bodies, shared by all its requests (owned by the
+/// composition root through [`HttpState`](super::HttpState)).
+#[derive(Debug, Default)]
+pub struct Budgets {
+    /// Body bytes held in memory by the requests being served (received, in a spool batch,
+    /// or mapped for a handler): `limit_memory_bodies`.
+    pub memory: Arc<Budget>,
+    /// Body bytes in spool files of the requests being served: `limit_disk_bodies`.
+    pub disk: Arc<Budget>,
 }
 
-/// Bytes charged to a process-wide [`Budget`], released when dropped.
-#[derive(Debug)]
-pub struct Charge {
-    budget: &'static Budget,
-    bytes: u64,
-}
-
-impl Default for Charge {
-    /// Nothing charged to the memory budget.
-    fn default() -> Charge {
-        Charge::to(&MEMORY)
+impl Budgets {
+    /// The body bytes held in memory right now (all requests).
+    pub fn held(&self) -> u64 {
+        self.memory.held()
     }
+}
+
+/// Bytes charged to a shared [`Budget`], released when dropped. The default charges no
+/// budget (a body the host made itself, or none).
+#[derive(Debug, Default)]
+pub struct Charge {
+    budget: Option<Arc<Budget>>,
+    bytes: u64,
 }
 
 impl Charge {
     /// Nothing charged, yet, to `budget`.
-    fn to(budget: &'static Budget) -> Charge {
-        Charge { budget, bytes: 0 }
+    fn to(budget: &Arc<Budget>) -> Charge {
+        Charge {
+            budget: Some(Arc::clone(budget)),
+            bytes: 0,
+        }
     }
 
     /// Sets the charge to `bytes`: more is charged within `limit` for all requests
     /// together, less is given back.
     fn set_to(&mut self, bytes: u64, limit: u64) -> Result<(), BodyError> {
-        let held = &self.budget.0;
+        let Some(budget) = &self.budget else {
+            self.bytes = bytes;
+            return Ok(());
+        };
+        let held = &budget.0;
         let Some(more) = bytes.checked_sub(self.bytes) else {
             held.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
             self.bytes = bytes;
@@ -144,8 +148,8 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        if self.bytes > 0 {
-            self.budget.0.fetch_sub(self.bytes, Ordering::AcqRel);
+        if let Some(budget) = self.budget.as_ref().filter(|_| self.bytes > 0) {
+            budget.0.fetch_sub(self.bytes, Ordering::AcqRel);
         }
     }
 }
@@ -264,6 +268,8 @@ pub struct Limits<'a> {
     pub min_rate: u64,
     /// The data dir (the spool files go to its `tmp/`).
     pub data_dir: &'a Path,
+    /// The budgets charged (the host's).
+    pub budgets: &'a Budgets,
 }
 
 /// When a body being received is late: `timeout` after its last byte, or (with a minimum
@@ -308,12 +314,13 @@ pub async fn receive(
         if n > max || (n > limits.spool && n > limits.disk) {
             return Err(BodyError::TooLarge);
         }
-        if !MEMORY.fits(n, 0, limits.budget) || (n > limits.spool && !DISK.fits(n, 0, limits.disk))
+        if !limits.budgets.memory.fits(n, 0, limits.budget)
+            || (n > limits.spool && !limits.budgets.disk.fits(n, 0, limits.disk))
         {
             return Err(BodyError::Busy);
         }
     }
-    let mut charge = Charge::default();
+    let mut charge = Charge::to(&limits.budgets.memory);
     let mut sink = if declared.is_some_and(|n| n > limits.spool) {
         Sink::Spool(Spool::create(limits).await?)
     } else {
@@ -382,7 +389,7 @@ pub async fn receive(
                 spool.push(&data).await?;
                 last_byte = tokio::time::Instant::now();
                 // The memory is given back (the spool's batch is charged on its own).
-                charge = Charge::default();
+                charge = Charge::to(&limits.budgets.memory);
                 sink = Sink::Spool(spool);
             }
             Sink::Memory { first, buf } => {
@@ -432,7 +439,7 @@ pub async fn receive(
             let (file, disk) = spool.finish().await?;
             // The mapping's pages count in the process's memory once the handler reads
             // them: it is charged for its whole length while the request lasts.
-            let mut charge = Charge::default();
+            let mut charge = Charge::to(&limits.budgets.memory);
             charge.set_to(received, limits.budget)?;
             // SAFETY: the file is unnamed and private to this process, and only read:
             // nothing truncates or writes it while the mapping lives.
@@ -487,8 +494,8 @@ impl Spool {
         Ok(Spool {
             file: Some(file),
             batch: Vec::new(),
-            batch_charge: Charge::default(),
-            disk: Charge::to(&DISK),
+            batch_charge: Charge::to(&limits.budgets.memory),
+            disk: Charge::to(&limits.budgets.disk),
             budget: limits.budget,
         })
     }
@@ -501,7 +508,11 @@ impl Spool {
         if received > limits.disk {
             return Err(BodyError::TooLarge);
         }
-        if !MEMORY.fits(received, self.batch_charge.bytes + own, limits.budget) {
+        if !limits
+            .budgets
+            .memory
+            .fits(received, self.batch_charge.bytes + own, limits.budget)
+        {
             return Err(BodyError::Busy);
         }
         self.disk.set_to(received, limits.disk)
@@ -575,20 +586,20 @@ mod tests {
 
     #[test]
     fn charges_stay_within_the_budget_and_are_released() {
-        // One test touches the process-wide counter: others would race with it.
-        let before = held();
-        let mut a = Charge::default();
+        let budgets = Budgets::default();
+        let before = budgets.held();
+        let mut a = Charge::to(&budgets.memory);
         a.set_to(600, before + 1000).unwrap();
-        let mut b = Charge::default();
+        let mut b = Charge::to(&budgets.memory);
         assert!(matches!(b.set_to(500, before + 1000), Err(BodyError::Busy)));
         b.set_to(400, before + 1000).unwrap();
         // Growing is charging the difference only.
         a.set_to(600, before + 1000).unwrap();
-        assert_eq!(held(), before + 1000);
+        assert_eq!(budgets.held(), before + 1000);
         drop(a);
-        assert_eq!(held(), before + 400);
+        assert_eq!(budgets.held(), before + 400);
         drop(b);
-        assert_eq!(held(), before);
+        assert_eq!(budgets.held(), before);
     }
 
     #[test]
@@ -604,7 +615,7 @@ mod tests {
 
     #[test]
     fn fitting_reserves_nothing_and_counts_the_askers_own_charge_once() {
-        let budget = Budget::new();
+        let budget = Budget::default();
         budget.0.store(700, Ordering::Release);
         assert!(budget.fits(300, 0, 1000));
         assert!(!budget.fits(301, 0, 1000));

@@ -5,7 +5,7 @@
 
 use slab::Slab;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One request in flight.
@@ -21,42 +21,70 @@ pub struct RequestInfo {
     pub started: Instant,
 }
 
-static STUCK: AtomicUsize = AtomicUsize::new(0);
-
-/// The requests of the stuck handlers: taken only when a handler passes its time limit.
-static STUCK_TABLE: Mutex<Slab<RequestInfo>> = Mutex::new(Slab::new());
-
-/// The requests in flight, in a slab: entering and leaving cost no hashing (this runs for
-/// every request); a key is reused once its request left.
-static TABLE: Mutex<Slab<RequestInfo>> = Mutex::new(Slab::new());
-
-fn table() -> std::sync::MutexGuard<'static, Slab<RequestInfo>> {
-    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+/// What one host runs right now: its requests in flight and its stuck handlers. Owned by
+/// the composition root (through [`Services`](super::Services)).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    /// Handlers still running past their time limit.
+    stuck: AtomicUsize,
+    /// The requests of the stuck handlers: taken only when a handler passes its time limit.
+    stuck_table: Mutex<Slab<RequestInfo>>,
+    /// The requests in flight, in a slab: entering and leaving cost no hashing (this runs
+    /// for every request); a key is reused once its request left.
+    table: Mutex<Slab<RequestInfo>>,
 }
 
-fn stuck_table() -> std::sync::MutexGuard<'static, Slab<RequestInfo>> {
-    STUCK_TABLE.lock().unwrap_or_else(|e| e.into_inner())
-}
+impl InFlight {
+    fn table(&self) -> std::sync::MutexGuard<'_, Slab<RequestInfo>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
-/// Registers a request, received at `started`, until the guard is dropped.
-pub fn enter(method: &hyper::Method, path: &hyper::Uri, started: Instant) -> Guard {
-    let info = RequestInfo {
-        method: method.clone(),
-        path: path.clone(),
-        db: None,
-        started,
-    };
-    Guard(table().insert(info))
+    fn stuck_table(&self) -> std::sync::MutexGuard<'_, Slab<RequestInfo>> {
+        self.stuck_table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a request, received at `started`, until the guard is dropped.
+    pub fn enter(
+        self: &Arc<Self>,
+        method: &hyper::Method,
+        path: &hyper::Uri,
+        started: Instant,
+    ) -> Guard {
+        let info = RequestInfo {
+            method: method.clone(),
+            path: path.clone(),
+            db: None,
+            started,
+        };
+        let key = self.table().insert(info);
+        Guard(Arc::clone(self), key)
+    }
+
+    /// The requests in flight, oldest first, with their elapsed time.
+    pub fn snapshot(&self) -> Vec<(RequestInfo, Duration)> {
+        sorted(&self.table())
+    }
+
+    /// The requests of the stuck handlers, oldest first, with their time since the request
+    /// arrived.
+    pub fn stuck_snapshot(&self) -> Vec<(RequestInfo, Duration)> {
+        sorted(&self.stuck_table())
+    }
+
+    /// Handlers still running past their time limit.
+    pub fn stuck(&self) -> usize {
+        self.stuck.load(Ordering::Acquire)
+    }
 }
 
 /// Removes its request from the table when dropped.
 #[derive(Debug)]
-pub struct Guard(usize);
+pub struct Guard(Arc<InFlight>, usize);
 
 impl Guard {
     /// Records the database the request was bound to.
     pub fn set_db(&self, db: &str) {
-        if let Some(info) = table().get_mut(self.0) {
+        if let Some(info) = self.0.table().get_mut(self.1) {
             info.db = Some(db.to_owned());
         }
     }
@@ -65,41 +93,33 @@ impl Guard {
     /// is answered 504): it counts as stuck, listed with this request's method, path,
     /// database and start, until the returned guard is dropped (when the handler returns).
     pub fn stuck(&self) -> Stuck {
-        let info = table().get(self.0).cloned();
-        STUCK.fetch_add(1, Ordering::AcqRel);
-        Stuck(info.map(|info| stuck_table().insert(info)))
+        let info = self.0.table().get(self.1).cloned();
+        self.0.stuck.fetch_add(1, Ordering::AcqRel);
+        Stuck(
+            Arc::clone(&self.0),
+            info.map(|info| self.0.stuck_table().insert(info)),
+        )
     }
 }
 
 /// A stuck handler (see [`Guard::stuck`]), until dropped.
 #[derive(Debug)]
-pub struct Stuck(Option<usize>);
+pub struct Stuck(Arc<InFlight>, Option<usize>);
 
 impl Drop for Stuck {
     fn drop(&mut self) {
-        let removed = self.0.and_then(|key| stuck_table().try_remove(key));
+        let removed = self.1.and_then(|key| self.0.stuck_table().try_remove(key));
         drop(removed);
-        STUCK.fetch_sub(1, Ordering::AcqRel);
+        self.0.stuck.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let removed = table().try_remove(self.0);
+        let removed = self.0.table().try_remove(self.1);
         // Dropped outside the lock: the Uri's bytes are released without holding it.
         drop(removed);
     }
-}
-
-/// The requests in flight, oldest first, with their elapsed time.
-pub fn snapshot() -> Vec<(RequestInfo, Duration)> {
-    sorted(&table())
-}
-
-/// The requests of the stuck handlers, oldest first, with their time since the request
-/// arrived.
-pub fn stuck_snapshot() -> Vec<(RequestInfo, Duration)> {
-    sorted(&stuck_table())
 }
 
 fn sorted(table: &Slab<RequestInfo>) -> Vec<(RequestInfo, Duration)> {
@@ -111,11 +131,6 @@ fn sorted(table: &Slab<RequestInfo>) -> Vec<(RequestInfo, Duration)> {
     all
 }
 
-/// Handlers still running past their time limit.
-pub fn stuck() -> usize {
-    STUCK.load(Ordering::Acquire)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,21 +139,23 @@ mod tests {
     fn a_stuck_handler_keeps_its_request_until_it_returns() {
         let uri: hyper::Uri = "/slow/path?x=1".parse().unwrap();
         let started = Instant::now();
-        let guard = enter(&hyper::Method::POST, &uri, started);
+        let inflight = Arc::new(InFlight::default());
+        let guard = inflight.enter(&hyper::Method::POST, &uri, started);
         guard.set_db("db1");
         let stuck = guard.stuck();
         // The request is answered (its guard goes); the handler still runs.
         drop(guard);
-        let listed = stuck_snapshot();
+        let listed = inflight.stuck_snapshot();
         let mine = listed
             .iter()
             .find(|(i, _)| i.path == uri && i.started == started)
             .expect("the stuck handler is listed");
         assert_eq!(mine.0.method, hyper::Method::POST);
         assert_eq!(mine.0.db.as_deref(), Some("db1"));
-        assert!(super::stuck() >= 1);
+        assert_eq!(inflight.stuck(), 1);
         drop(stuck);
-        assert!(!stuck_snapshot()
+        assert!(!inflight
+            .stuck_snapshot()
             .iter()
             .any(|(i, _)| i.path == uri && i.started == started));
     }

@@ -17,9 +17,11 @@ mod request_session;
 pub mod response;
 pub mod routing;
 pub mod server;
+pub mod services;
 pub mod session;
 pub mod static_files;
 pub mod timeouts;
 pub mod websocket;
 
 pub use application::{call_endpoint, csrf_token};
+pub use services::Services;

@@ -32,6 +32,7 @@ pub(crate) struct LoadedSession {
 
 /// The default session as JSON, what a handler sees of a new session.
 fn default_session_json() -> &'static str {
+    // global: a constant, serialised once
     static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     JSON.get_or_init(|| Value::Object(SessionData::default_session().into_map()).to_string())
 }

@@ -25,6 +25,7 @@ use super::response::HttpResult;
 use super::session;
 use super::timeouts::{ConnActivity, TimedStream, Timeouts};
 use super::websocket;
+use super::Services;
 use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
 use hyper::service::service_fn;
@@ -178,7 +179,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let serving = Serving::new(app, &options);
     let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&serving.app)));
-    websocket::set_accepting(true);
+    websocket::set_accepting(&serving.services.websockets, true);
     let mode = accept_until_stop(&listener, &serving, &mut stop).await;
     let listener = close_or_keep(listener.into_std()?, mode, &serving);
     let report_in_flight = serving.in_flight.load(Ordering::Acquire);
@@ -301,8 +302,13 @@ fn close_or_keep(listener: TcpListener, mode: Stop, serving: &Serving) -> Option
 /// Closes the websockets (1001) and waits, up to `drain_timeout`, for the requests in
 /// flight to finish; whether they all did.
 async fn drain(serving: Serving, drain_timeout: Duration) -> bool {
-    websocket::set_accepting(false);
-    let sockets = websocket::close_all(websocket::code::GOING_AWAY, "server shutting down");
+    let websockets = &serving.services.websockets;
+    websocket::set_accepting(websockets, false);
+    let sockets = websocket::close_all(
+        websockets,
+        websocket::code::GOING_AWAY,
+        "server shutting down",
+    );
     if sockets > 0 {
         tracing::info!(target: "inphms.service.server", "closing {sockets} websocket(s) (1001 Going Away)");
     }
@@ -323,7 +329,10 @@ async fn drain(serving: Serving, drain_timeout: Duration) -> bool {
     );
     let (drained, sockets_closed) = tokio::join!(
         tokio::time::timeout(drain_timeout, serving.graceful.shutdown()),
-        websocket::wait_closed(websocket::CLOSE_TIMEOUT + Duration::from_secs(1)),
+        websocket::wait_closed(
+            websockets,
+            websocket::CLOSE_TIMEOUT + Duration::from_secs(1)
+        ),
     );
     if !sockets_closed {
         tracing::warn!(target: "inphms.service.server", "some websockets did not complete their close in time");
@@ -346,6 +355,8 @@ struct Serving {
     cap: Option<Arc<Semaphore>>,
     timeouts: Timeouts,
     connections: Arc<Connections>,
+    /// The host's request path state (the same for every generation).
+    services: Arc<Services>,
 }
 
 impl Serving {
@@ -376,6 +387,7 @@ impl Serving {
             cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
             timeouts,
             connections: Connections::new(options.max_connections.unwrap_or(usize::MAX)),
+            services: Arc::clone(app.load().services()),
             app,
         }
     }
@@ -388,6 +400,7 @@ impl Serving {
         let stream = TimedStream::new(stream, Arc::clone(&activity), self.timeouts).with_slot(slot);
         let app = Arc::clone(&self.app);
         let in_flight = Arc::clone(&self.in_flight);
+        let inflight = Arc::clone(&self.services.inflight);
         let cap = self.cap.clone();
         let conn_activity = Arc::clone(&activity);
         // The peer's address as the access log and addons see it, made once per connection.
@@ -399,7 +412,7 @@ impl Serving {
             }
             // One clock read for the in-flight table and the access log.
             let started = std::time::Instant::now();
-            let tracked = super::inflight::enter(req.method(), req.uri(), started);
+            let tracked = inflight.enter(req.method(), req.uri(), started);
             // Under the cap, a request starts at once when a permit is free.
             let permit = match &cap {
                 None => Ok(None),

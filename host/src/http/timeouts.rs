@@ -272,6 +272,7 @@ impl Drop for ConnActivity {
 
 /// The coarse clock's resolution (its tick) plus one millisecond of truncation, rounded
 /// up: added to every stamp, so that a deadline is never early.
+// global: a constant of the machine's clock, read once
 static COARSE_SLACK_MS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
     use nix::time::{clock_getres, ClockId};
     let tick_ns = clock_getres(ClockId::CLOCK_MONOTONIC_COARSE)

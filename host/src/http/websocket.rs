@@ -40,7 +40,7 @@ use inphms_sdk::abi::{WsEvent, WsMessage};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -220,45 +220,68 @@ impl Socket {
     }
 }
 
-static SOCKETS: LazyLock<Mutex<HashMap<u64, Arc<Socket>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-/// Connection tasks still running.
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-static ENDED: LazyLock<Notify> = LazyLock::new(Notify::new);
-static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+/// The open sockets of one host, and its connection tasks: owned by the composition root
+/// (through [`Services`](super::Services)) and passed to each function here.
+pub struct Sockets {
+    table: Mutex<HashMap<u64, Arc<Socket>>>,
+    next_id: AtomicU64,
+    /// Connection tasks still running.
+    running: AtomicUsize,
+    ended: Notify,
+    shutting_down: AtomicBool,
+}
+
+impl Default for Sockets {
+    fn default() -> Sockets {
+        Sockets {
+            table: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            running: AtomicUsize::new(0),
+            ended: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+}
+
+impl std::fmt::Debug for Sockets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sockets")
+            .field("open", &open_count(self))
+            .finish()
+    }
+}
 
 /// A poisoned lock only means a panic elsewhere; the data (a map, an option) stays usable.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn get(id: u64) -> Option<Arc<Socket>> {
-    lock(&SOCKETS).get(&id).cloned()
+fn get(sockets: &Sockets, id: u64) -> Option<Arc<Socket>> {
+    lock(&sockets.table).get(&id).cloned()
 }
 
 /// The number of sockets whose handler still runs.
-pub fn open_count() -> usize {
-    lock(&SOCKETS).len()
+pub fn open_count(sockets: &Sockets) -> usize {
+    lock(&sockets.table).len()
 }
 
 /// Whether new upgrades are refused (the server is stopping, or [`MAX_OPEN`] sockets are
 /// open): they get 503.
-pub fn refuses_upgrades() -> bool {
-    SHUTTING_DOWN.load(Ordering::Acquire) || open_count() >= MAX_OPEN
+pub fn refuses_upgrades(sockets: &Sockets) -> bool {
+    sockets.shutting_down.load(Ordering::Acquire) || open_count(sockets) >= MAX_OPEN
 }
 
 /// Accepts new upgrades (`true`, when serving starts) or refuses them (`false`, when the
 /// server stops).
-pub fn set_accepting(accepting: bool) {
-    SHUTTING_DOWN.store(!accepting, Ordering::Release);
+pub fn set_accepting(sockets: &Sockets, accepting: bool) {
+    sockets.shutting_down.store(!accepting, Ordering::Release);
 }
 
 /// Sends Close `code` (1001 Going Away at shutdown or swap) with `reason` (at most 123
 /// bytes) to every open socket; returns how many were told. Never blocks: the connection
 /// tasks complete the closing handshake ([`wait_closed`]).
-pub fn close_all(code: u16, reason: &str) -> usize {
-    let sockets: Vec<Arc<Socket>> = lock(&SOCKETS).values().cloned().collect();
+pub fn close_all(sockets: &Sockets, code: u16, reason: &str) -> usize {
+    let sockets: Vec<Arc<Socket>> = lock(&sockets.table).values().cloned().collect();
     for s in &sockets {
         s.shutdown.send_replace(Some((code, reason.to_owned())));
     }
@@ -267,8 +290,8 @@ pub fn close_all(code: u16, reason: &str) -> usize {
 
 /// Sends Close `code` with `reason` to the open sockets served by one of `addons` (after
 /// a swap replaced them); returns how many were told.
-pub fn close_for_addons(addons: &[String], code: u16, reason: &str) -> usize {
-    let sockets: Vec<Arc<Socket>> = lock(&SOCKETS)
+pub fn close_for_addons(sockets: &Sockets, addons: &[String], code: u16, reason: &str) -> usize {
+    let sockets: Vec<Arc<Socket>> = lock(&sockets.table)
         .values()
         .filter(|s| addons.contains(&s.addon))
         .cloned()
@@ -281,11 +304,11 @@ pub fn close_for_addons(addons: &[String], code: u16, reason: &str) -> usize {
 
 /// Waits until every connection task has ended (their Close sent and answered, or cut),
 /// at most `timeout`; whether they all did.
-pub async fn wait_closed(timeout: Duration) -> bool {
+pub async fn wait_closed(sockets: &Sockets, timeout: Duration) -> bool {
     let all_ended = async {
         loop {
-            let notified = ENDED.notified();
-            if RUNNING.load(Ordering::Acquire) == 0 {
+            let notified = sockets.ended.notified();
+            if sockets.running.load(Ordering::Acquire) == 0 {
                 return;
             }
             notified.await;
@@ -304,13 +327,14 @@ pub struct Opened {
 /// waits for hyper to hand the connection over after the 101). Call [`release`] once the
 /// handler has returned. Must run inside the tokio runtime.
 pub fn open(
+    sockets: &Arc<Sockets>,
     on_upgrade: OnUpgrade,
     peer: SocketAddr,
     path: &str,
     addon: &str,
     max_message: u64,
 ) -> Opened {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let id = sockets.next_id.fetch_add(1, Ordering::Relaxed);
     let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(8);
     let (shutdown_tx, shutdown_rx) = watch::channel(None);
@@ -322,8 +346,9 @@ pub fn open(
         shutdown: shutdown_tx,
         closed: Mutex::new(None),
     });
-    lock(&SOCKETS).insert(id, Arc::clone(&socket));
-    RUNNING.fetch_add(1, Ordering::AcqRel);
+    lock(&sockets.table).insert(id, Arc::clone(&socket));
+    sockets.running.fetch_add(1, Ordering::AcqRel);
+    let sockets = Arc::clone(sockets);
     let max_message = usize::try_from(max_message)
         .unwrap_or(usize::MAX)
         .min(MAX_MESSAGE);
@@ -338,16 +363,16 @@ pub fn open(
         *lock(&socket.closed) = Some(closed);
         drop(last_sender);
         drop(socket);
-        RUNNING.fetch_sub(1, Ordering::AcqRel);
-        ENDED.notify_waiters();
+        sockets.running.fetch_sub(1, Ordering::AcqRel);
+        sockets.ended.notify_waiters();
     });
     Opened { id }
 }
 
 /// Forgets a socket once its handler has returned; a socket still open is closed with
 /// `close_code` (1000, or 1011 after a failure). A close already under way is kept.
-pub fn release(id: u64, close_code: u16) {
-    let Some(socket) = lock(&SOCKETS).remove(&id) else {
+pub fn release(sockets: &Sockets, id: u64, close_code: u16) {
+    let Some(socket) = lock(&sockets.table).remove(&id) else {
         return;
     };
     // Through the watch, which never fills up (a command could wait behind others).
@@ -502,8 +527,8 @@ where
 // The handler's side (called from the host API, on the handler's thread)
 
 /// Waits for the next message of socket `id` (at most `timeout`).
-pub fn recv(id: u64, timeout: Option<Duration>) -> WsEvent {
-    let Some(socket) = get(id) else {
+pub fn recv(sockets: &Sockets, id: u64, timeout: Option<Duration>) -> WsEvent {
+    let Some(socket) = get(sockets, id) else {
         return WsEvent::Closed(code::ABNORMAL, "no such websocket".into());
     };
     let next = async {
@@ -524,8 +549,8 @@ pub fn recv(id: u64, timeout: Option<Duration>) -> WsEvent {
 }
 
 /// Sends a message on socket `id`; returns once it is written.
-pub fn send(id: u64, message: WsMessage) -> Result<(), SocketError> {
-    let socket = get(id).ok_or(SocketError::NoSuchSocket)?;
+pub fn send(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(), SocketError> {
+    let socket = get(sockets, id).ok_or(SocketError::NoSuchSocket)?;
     let message = match message {
         WsMessage::Text(t) => Message::Text(t.as_str().into()),
         WsMessage::Binary(b) => Message::Binary(Bytes::from(b.into_vec())),
@@ -534,14 +559,14 @@ pub fn send(id: u64, message: WsMessage) -> Result<(), SocketError> {
 }
 
 /// Starts the closing handshake of socket `id`.
-pub fn close(id: u64, code: u16, reason: &str) -> Result<(), SocketError> {
+pub fn close(sockets: &Sockets, id: u64, code: u16, reason: &str) -> Result<(), SocketError> {
     if !CloseCode::from(code).is_allowed() || (1016..3000).contains(&code) {
         return Err(SocketError::CloseCode(code));
     }
     if reason.len() > 123 {
         return Err(SocketError::ReasonTooLong);
     }
-    let socket = get(id).ok_or(SocketError::NoSuchSocket)?;
+    let socket = get(sockets, id).ok_or(SocketError::NoSuchSocket)?;
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.into(),
@@ -628,20 +653,24 @@ mod tests {
 
     #[test]
     fn unknown_sockets_answer_without_blocking() {
-        assert!(matches!(recv(u64::MAX, None), WsEvent::Closed(1006, _)));
+        let sockets = Sockets::default();
         assert!(matches!(
-            send(u64::MAX, WsMessage::Text("x".into())),
+            recv(&sockets, u64::MAX, None),
+            WsEvent::Closed(1006, _)
+        ));
+        assert!(matches!(
+            send(&sockets, u64::MAX, WsMessage::Text("x".into())),
             Err(SocketError::NoSuchSocket)
         ));
         assert!(matches!(
-            close(u64::MAX, 1000, ""),
+            close(&sockets, u64::MAX, 1000, ""),
             Err(SocketError::NoSuchSocket)
         ));
-        let e = close(u64::MAX, 1005, "").unwrap_err();
+        let e = close(&sockets, u64::MAX, 1005, "").unwrap_err();
         assert_eq!(
             e.to_string(),
             "1005 is not a close code an endpoint may send"
         );
-        release(u64::MAX, 1000);
+        release(&sockets, u64::MAX, 1000);
     }
 }

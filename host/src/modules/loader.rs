@@ -114,6 +114,7 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+// global: a counter only for unique names of the private copies (no state shared by hosts)
 static COPIES: AtomicU64 = AtomicU64::new(0);
 
 /// The private copy of a library, removed when dropped (once mapped, or on a refusal).

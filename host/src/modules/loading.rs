@@ -12,7 +12,7 @@
 use super::graph;
 use super::manifest::{AutoInstall, Manifest};
 use super::module::AddonSet;
-use crate::sql_db::{self, DbError};
+use crate::sql_db::{Databases, DbError};
 use inphms_sdk::abi::SqlValue;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -69,8 +69,8 @@ pub struct Summary {
 }
 
 /// Whether the database holds the `base` tables (`ir_module_module`).
-pub async fn is_initialized(db: &str) -> Result<bool, DbError> {
-    let mut cr = sql_db::cursor(db, true);
+pub async fn is_initialized(dbs: &Databases, db: &str) -> Result<bool, DbError> {
+    let mut cr = dbs.cursor(db, true);
     let rows = cr
         .execute("SELECT to_regclass('ir_module_module') IS NOT NULL", &[])
         .await?;
@@ -79,8 +79,11 @@ pub async fn is_initialized(db: &str) -> Result<bool, DbError> {
 }
 
 /// The addons installed in `db`, with their version.
-pub async fn installed_addons(db: &str) -> Result<BTreeMap<String, String>, DbError> {
-    let mut cr = sql_db::cursor(db, true);
+pub async fn installed_addons(
+    dbs: &Databases,
+    db: &str,
+) -> Result<BTreeMap<String, String>, DbError> {
+    let mut cr = dbs.cursor(db, true);
     let rows = cr
         .execute(
             "SELECT name, coalesce(latest_version, '') FROM ir_module_module WHERE state = 'installed' ORDER BY name",
@@ -99,8 +102,8 @@ pub async fn installed_addons(db: &str) -> Result<BTreeMap<String, String>, DbEr
 
 /// The database's `database.secret` (Odoo's `ir.config_parameter`, made at install): the
 /// key of the CSRF tokens of requests bound to the database. `None` when not set.
-pub async fn database_secret(db: &str) -> Result<Option<String>, DbError> {
-    let mut cr = sql_db::cursor(db, true);
+pub async fn database_secret(dbs: &Databases, db: &str) -> Result<Option<String>, DbError> {
+    let mut cr = dbs.cursor(db, true);
     let rows = cr
         .execute(
             "SELECT value FROM ir_config_parameter WHERE key = 'database.secret'",
@@ -117,6 +120,7 @@ pub async fn database_secret(db: &str) -> Result<Option<String>, DbError> {
 /// Installs `install` (and their dependencies) and upgrades `update` in `db`; `all` means
 /// every installable addon (install) or every installed one (update).
 pub async fn load_modules(
+    dbs: &Databases,
     db: &str,
     set: &AddonSet,
     install: &[String],
@@ -129,11 +133,11 @@ pub async fn load_modules(
         statement: None,
         message,
     };
-    let mut installed = if is_initialized(db)
+    let mut installed = if is_initialized(dbs, db)
         .await
         .map_err(|e| general(e.to_string()))?
     {
-        installed_addons(db)
+        installed_addons(dbs, db)
             .await
             .map_err(|e| general(e.to_string()))?
     } else {
@@ -179,11 +183,11 @@ pub async fn load_modules(
                 .clone();
             let dir = set.get(name).expect("ordered").dir.clone();
             if !installed.contains_key(name) {
-                install_one(db, name, &dir, &manifest, false).await?;
+                install_one(dbs, db, name, &dir, &manifest, false).await?;
                 installed.insert(name.clone(), manifest.version.clone());
                 summary.installed.push(name.clone());
             } else if upgrades.remove(name) {
-                install_one(db, name, &dir, &manifest, true).await?;
+                install_one(dbs, db, name, &dir, &manifest, true).await?;
                 installed.insert(name.clone(), manifest.version.clone());
                 summary.upgraded.push(name.clone());
             }
@@ -216,6 +220,7 @@ pub async fn load_modules(
 
 /// Runs the data files of one addon and records it, in one transaction.
 async fn install_one(
+    dbs: &Databases,
     db: &str,
     name: &str,
     dir: &std::path::Path,
@@ -232,7 +237,7 @@ async fn install_one(
         }
     };
     tracing::info!(target: TARGET, "{} addon {name} in {db}", if upgrade { "upgrading" } else { "installing" });
-    let mut cr = sql_db::cursor(db, false);
+    let mut cr = dbs.cursor(db, false);
     cr.batch("SET LOCAL lock_timeout = '15s'")
         .await
         .map_err(|e| err(None, None, None, e.to_string()))?;

@@ -388,15 +388,15 @@ impl crate::sql_db::env::AttemptOutcome for CommandRun {
 }
 
 /// Runs the command `cmd` of its addon with `args` (the addon handed `host`, the host's
-/// services); returns the exit code. With `db` (the command's `-d`), the command runs in
-/// one transaction on that database (the runtime and pools set up by the caller), which
+/// services); returns the exit code. With `db` (the host's databases and the command's
+/// `-d`), the command runs in one transaction on that database, which
 /// its cursor reaches; committed when it succeeds, rolled back otherwise.
 pub fn run_addon_command(
     addons_paths: &[PathBuf],
     cmd: &AddonCommand,
     args: Vec<String>,
     host: HostApiRef,
-    db: Option<&str>,
+    db: Option<(&crate::sql_db::Databases, &str)>,
 ) -> i32 {
     let set = module::discover(&self::addons_paths(addons_paths));
     let Some(Ok(manifest)) = set.get(&cmd.addon).map(|a| &a.manifest) else {
@@ -435,7 +435,7 @@ pub fn run_addon_command(
         None => call().0,
         // One transaction, committed when the command succeeds (exit code 0), the
         // cursor the command's `inphms_sdk::Cursor::command` reaches.
-        Some(db) => match crate::sql_db::env::transaction(db, false, 1, None, call) {
+        Some((dbs, db)) => match crate::sql_db::env::transaction(dbs, db, false, 1, None, call) {
             Ok(run) => run.0,
             Err(e) => {
                 eprintln!("command '{}' on database {db}: {e}", cmd.name);

@@ -13,12 +13,13 @@ use super::module::{self, AddonSet};
 use super::{loading, LoadedAddon};
 use crate::config::Config;
 use crate::error::Error;
+use crate::sql_db::Databases;
 use inphms_sdk::abi::HostApiRef;
 use lru::LruCache;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 const TARGET: &str = "inphms.modules.registry";
@@ -55,12 +56,26 @@ struct Context {
     host: HostApiRef,
 }
 
-static CONTEXT: RwLock<Option<Context>> = RwLock::new(None);
-static REGISTRIES: OnceLock<Mutex<LruCache<String, Arc<Registry>>>> = OnceLock::new();
-/// The addons loaded for databases (never unloaded), by name.
-static EXTRA: Mutex<Vec<Arc<LoadedAddon>>> = Mutex::new(Vec::new());
-/// One registry load at a time (Odoo's `Registry._lock`).
-static LOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The registries of one host (Odoo's `Registry.registries`, its LRU, and `Registry._lock`),
+/// with what they are built from and the addons loaded for databases: owned by the
+/// composition root and shared by `Arc`.
+pub struct Registries {
+    databases: Arc<Databases>,
+    context: RwLock<Option<Context>>,
+    cache: Mutex<LruCache<String, Arc<Registry>>>,
+    /// The addons loaded for databases (never unloaded), by name.
+    extra: Mutex<Vec<Arc<LoadedAddon>>>,
+    /// One registry load at a time (Odoo's `Registry._lock`).
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Registries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registries")
+            .field("set_up", &self.context().is_ok())
+            .finish()
+    }
+}
 
 /// Odoo's registry LRU size: `registry_lru_size` when set, else `limit_memory_soft / 15 MiB`
 /// (at least 1).
@@ -71,87 +86,97 @@ pub fn lru_size(config: &Config) -> usize {
     ((config.limit_memory_soft / (15 * 1024 * 1024)) as usize).max(1)
 }
 
-/// Sets what registries are built from: called at start, and again when the server-wide
-/// addons change (a new generation). `host` is handed to the addons loaded for databases.
-pub fn setup(config: Arc<Config>, server_wide: Vec<Arc<LoadedAddon>>, host: HostApiRef) {
-    let size = NonZeroUsize::new(lru_size(&config)).expect("at least 1");
-    let cache = REGISTRIES.get_or_init(|| Mutex::new(LruCache::new(size)));
-    cache.lock().unwrap_or_else(|e| e.into_inner()).resize(size);
-    *CONTEXT.write().unwrap_or_else(|e| e.into_inner()) = Some(Context {
-        config,
-        server_wide,
-        host,
-    });
-}
-
-fn cache() -> &'static Mutex<LruCache<String, Arc<Registry>>> {
-    REGISTRIES.get_or_init(|| Mutex::new(LruCache::new(NonZeroUsize::new(136).expect("nonzero"))))
-}
-
 type Setup = (Arc<Config>, Vec<Arc<LoadedAddon>>, HostApiRef);
 
-fn context() -> Result<Setup, Error> {
-    let ctx = CONTEXT.read().unwrap_or_else(|e| e.into_inner());
-    let ctx = ctx.as_ref().ok_or(Error::NotSetUp("the registries"))?;
-    Ok((Arc::clone(&ctx.config), ctx.server_wide.clone(), ctx.host))
-}
+impl Registries {
+    /// No registry yet, on the databases `databases`; [`Registries::setup`] says what
+    /// registries are built from.
+    pub fn new(databases: Arc<Databases>) -> Arc<Registries> {
+        Arc::new(Registries {
+            databases,
+            context: RwLock::new(None),
+            cache: Mutex::new(LruCache::new(NonZeroUsize::new(136).expect("nonzero"))),
+            extra: Mutex::new(Vec::new()),
+            loading: tokio::sync::Mutex::const_new(()),
+        })
+    }
 
-/// The configuration registries are built with, once set up.
-pub fn config() -> Option<Arc<Config>> {
-    context().ok().map(|(c, _, _)| c)
-}
+    /// The databases registries read.
+    pub fn databases(&self) -> &Arc<Databases> {
+        &self.databases
+    }
 
-/// The server-wide addons registries are built on.
-pub fn server_wide() -> Vec<Arc<LoadedAddon>> {
-    context().map(|(_, s, _)| s).unwrap_or_default()
-}
+    /// Sets what registries are built from: called at start, and again when the server-wide
+    /// addons change (a new generation). `host` is handed to the addons loaded for databases.
+    pub fn setup(&self, config: Arc<Config>, server_wide: Vec<Arc<LoadedAddon>>, host: HostApiRef) {
+        let size = NonZeroUsize::new(lru_size(&config)).expect("at least 1");
+        self.cache().resize(size);
+        *self.context.write().unwrap_or_else(|e| e.into_inner()) = Some(Context {
+            config,
+            server_wide,
+            host,
+        });
+    }
 
-/// The registries in the cache that are ready, most recently used first.
-pub fn ready_registries() -> Vec<Arc<Registry>> {
-    cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .map(|(_, r)| Arc::clone(r))
-        .filter(|r| r.ready())
-        .collect()
-}
+    fn cache(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<Registry>>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
-/// The cached registry of `db`, if any (does not change the LRU order).
-pub fn cached(db: &str) -> Option<Arc<Registry>> {
-    cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .peek(db)
-        .cloned()
-}
+    fn context(&self) -> Result<Setup, Error> {
+        let ctx = self.context.read().unwrap_or_else(|e| e.into_inner());
+        let ctx = ctx.as_ref().ok_or(Error::NotSetUp("the registries"))?;
+        Ok((Arc::clone(&ctx.config), ctx.server_wide.clone(), ctx.host))
+    }
 
-impl Registry {
+    /// The configuration registries are built with, once set up.
+    pub fn config(&self) -> Option<Arc<Config>> {
+        self.context().ok().map(|(c, _, _)| c)
+    }
+
+    /// The server-wide addons registries are built on.
+    pub fn server_wide(&self) -> Vec<Arc<LoadedAddon>> {
+        self.context().map(|(_, s, _)| s).unwrap_or_default()
+    }
+
+    /// The registries in the cache that are ready, most recently used first.
+    pub fn ready_registries(&self) -> Vec<Arc<Registry>> {
+        self.cache()
+            .iter()
+            .map(|(_, r)| Arc::clone(r))
+            .filter(|r| r.ready())
+            .collect()
+    }
+
+    /// The cached registry of `db`, if any (does not change the LRU order).
+    pub fn cached(&self, db: &str) -> Option<Arc<Registry>> {
+        self.cache().peek(db).cloned()
+    }
+
     /// The registry of `db` (Odoo's `Registry(db)`): the cached one (now the most recently
     /// used), or a new one.
-    pub async fn get(db: &str) -> Result<Arc<Registry>, Error> {
-        if let Some(r) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(db) {
+    pub async fn get(&self, db: &str) -> Result<Arc<Registry>, Error> {
+        if let Some(r) = self.cache().get(db) {
             return Ok(Arc::clone(r));
         }
-        let _guard = LOADING.lock().await;
-        if let Some(r) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(db) {
+        let _guard = self.loading.lock().await;
+        if let Some(r) = self.cache().get(db) {
             return Ok(Arc::clone(r));
         }
-        Self::load(db).await
+        self.load(db).await
     }
 
     /// Builds the registry of `db` again (after installing addons), replacing the cached
-    /// one.
-    pub async fn new(db: &str) -> Result<Arc<Registry>, Error> {
-        let _guard = LOADING.lock().await;
-        Self::load(db).await
+    /// one (Odoo's `Registry.new(db)`).
+    pub async fn renew(&self, db: &str) -> Result<Arc<Registry>, Error> {
+        let _guard = self.loading.lock().await;
+        self.load(db).await
     }
 
-    async fn load(db: &str) -> Result<Arc<Registry>, Error> {
+    async fn load(&self, db: &str) -> Result<Arc<Registry>, Error> {
         let started = Instant::now();
-        let (config, server_wide, host) = context()?;
-        let result = Self::build(db, &config, &server_wide, host).await;
-        let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+        let (config, server_wide, host) = self.context()?;
+        let result = self.build(db, &config, &server_wide, host).await;
+        let mut cache = self.cache();
         match result {
             Ok(r) => {
                 let r = Arc::new(r);
@@ -168,18 +193,19 @@ impl Registry {
     }
 
     async fn build(
+        &self,
         db: &str,
         config: &Config,
         server_wide: &[Arc<LoadedAddon>],
         host: HostApiRef,
     ) -> Result<Registry, Error> {
-        let initialized = loading::is_initialized(db)
+        let initialized = loading::is_initialized(&self.databases, db)
             .await
             .map_err(|e| Error::database(db, e))?;
         if !initialized {
             return Err(Error::NotInitialized { db: db.to_owned() });
         }
-        let installed = loading::installed_addons(db)
+        let installed = loading::installed_addons(&self.databases, db)
             .await
             .map_err(|e| Error::database(db, e))?;
         let wanted: Vec<String> = installed
@@ -190,9 +216,9 @@ impl Registry {
         let extra_addons = if wanted.is_empty() {
             Vec::new()
         } else {
-            load_extra(config, &wanted, server_wide, host)?
+            self.load_extra(config, &wanted, server_wide, host)?
         };
-        let secret = loading::database_secret(db)
+        let secret = loading::database_secret(&self.databases, db)
             .await
             .map_err(|e| Error::database(db, e))?;
         Ok(Registry {
@@ -203,7 +229,47 @@ impl Registry {
             ready: AtomicBool::new(false),
         })
     }
+    /// Loads (once per host) the addons `names` and their dependencies that are not loaded
+    /// yet.
+    fn load_extra(
+        &self,
+        config: &Config,
+        names: &[String],
+        server_wide: &[Arc<LoadedAddon>],
+        host: HostApiRef,
+    ) -> Result<Vec<Arc<LoadedAddon>>, Error> {
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        let mut previous: Vec<Arc<LoadedAddon>> = server_wide.to_vec();
+        previous.extend(extra.iter().cloned());
+        let set: AddonSet = module::discover(&super::addons_paths(&config.addons_path));
+        let (report, fresh) =
+            super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous, host);
+        report.log_refused();
+        if let Some((name, reason)) = report.refused.first() {
+            return Err(Error::Addon {
+                addon: name.clone(),
+                reason: format!("cannot be loaded: {reason}"),
+            });
+        }
+        let mut out: Vec<Arc<LoadedAddon>> = Vec::new();
+        for a in report.reused {
+            if !server_wide.iter().any(|s| Arc::ptr_eq(s, &a)) {
+                out.push(a);
+            }
+        }
+        for a in report.loaded {
+            let a = Arc::new(a);
+            extra.push(Arc::clone(&a));
+            out.push(a);
+        }
+        if !fresh.is_empty() {
+            tracing::info!(target: TARGET, "addons loaded for databases: {}", fresh.join(", "));
+        }
+        Ok(out)
+    }
+}
 
+impl Registry {
     /// Whether the registry is fully loaded.
     pub fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
@@ -222,9 +288,13 @@ impl Registry {
     }
 
     /// The addon declaring the cron handler `name`, and the handler's id, among the addons
-    /// serving this database.
-    pub fn cron_handler(&self, name: &str) -> Option<(Arc<LoadedAddon>, u32)> {
-        self.addons(&server_wide()).into_iter().find_map(|a| {
+    /// serving this database (on `server_wide`).
+    pub fn cron_handler(
+        &self,
+        server_wide: &[Arc<LoadedAddon>],
+        name: &str,
+    ) -> Option<(Arc<LoadedAddon>, u32)> {
+        self.addons(server_wide).into_iter().find_map(|a| {
             let id = a
                 .items
                 .crons
@@ -234,42 +304,4 @@ impl Registry {
             Some((a, id))
         })
     }
-}
-
-/// Loads (once per process) the addons `names` and their dependencies that are not loaded
-/// yet.
-fn load_extra(
-    config: &Config,
-    names: &[String],
-    server_wide: &[Arc<LoadedAddon>],
-    host: HostApiRef,
-) -> Result<Vec<Arc<LoadedAddon>>, Error> {
-    let mut extra = EXTRA.lock().unwrap_or_else(|e| e.into_inner());
-    let mut previous: Vec<Arc<LoadedAddon>> = server_wide.to_vec();
-    previous.extend(extra.iter().cloned());
-    let set: AddonSet = module::discover(&super::addons_paths(&config.addons_path));
-    let (report, fresh) =
-        super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous, host);
-    report.log_refused();
-    if let Some((name, reason)) = report.refused.first() {
-        return Err(Error::Addon {
-            addon: name.clone(),
-            reason: format!("cannot be loaded: {reason}"),
-        });
-    }
-    let mut out: Vec<Arc<LoadedAddon>> = Vec::new();
-    for a in report.reused {
-        if !server_wide.iter().any(|s| Arc::ptr_eq(s, &a)) {
-            out.push(a);
-        }
-    }
-    for a in report.loaded {
-        let a = Arc::new(a);
-        extra.push(Arc::clone(&a));
-        out.push(a);
-    }
-    if !fresh.is_empty() {
-        tracing::info!(target: TARGET, "addons loaded for databases: {}", fresh.join(", "));
-    }
-    Ok(out)
 }

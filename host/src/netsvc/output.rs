@@ -75,6 +75,7 @@ thread_local! {
     /// This thread's buffer in each [`Output`] it logged to (in practice one), by the
     /// output's address. The output's registry holds the buffer too: lines left by a
     /// thread that ended are written with the next batch.
+    // global: each thread's own log buffers, found without a lock on the hot path.
     static SHARDS: RefCell<Vec<(usize, Arc<Shard>)>> = const { RefCell::new(Vec::new()) };
 }
 

@@ -4,16 +4,19 @@
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::modules::loading;
 use crate::modules::module::AddonSet;
-use crate::modules::{loading, registry};
+use crate::modules::registry::{self, Registries};
 use crate::sql_db::dblist::db_names;
-use crate::sql_db::{self, DbError};
+use crate::sql_db::{self, Databases, DbError};
+use inphms_sdk::abi::HostApiRef;
+use std::sync::Arc;
 
 const TARGET: &str = "inphms.service.db";
 
 /// Whether the database `name` exists.
-pub async fn exists(name: &str) -> Result<bool, DbError> {
-    let mut cr = sql_db::cursor("postgres", true);
+pub async fn exists(dbs: &Databases, name: &str) -> Result<bool, DbError> {
+    let mut cr = dbs.cursor("postgres", true);
     let rows = cr
         .execute(
             "SELECT 1 FROM pg_database WHERE datname = $1",
@@ -26,12 +29,15 @@ pub async fn exists(name: &str) -> Result<bool, DbError> {
 
 /// Creates the database `name` from `db_template` when it does not exist (Odoo's
 /// `_create_empty_database`); whether it was created.
-pub async fn create_empty_database(config: &Config, name: &str) -> Result<bool, DbError> {
-    if exists(name).await? {
+pub async fn create_empty_database(
+    dbs: &Databases,
+    config: &Config,
+    name: &str,
+) -> Result<bool, DbError> {
+    if exists(dbs, name).await? {
         return Ok(false);
     }
-    let pools = sql_db::pools();
-    let (client, conn) = sql_db::connect_unpooled(pools.info(), "postgres").await?;
+    let (client, conn) = sql_db::connect_unpooled(dbs.pools().info(), "postgres").await?;
     let driver = tokio::spawn(conn);
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let sql = format!(
@@ -55,29 +61,28 @@ pub async fn create_empty_database(config: &Config, name: &str) -> Result<bool, 
     }
 }
 
-/// Sets up everything database-related at start-up, on the current runtime: the connection
-/// pools, the registries (on the server-wide addons `server_wide`), then [`init_databases`].
-/// An error means a `-d` database failed to initialise (already logged).
+/// Sets up everything database-related at start-up: the registries (on the server-wide
+/// addons `server_wide`, handing `host` to the addons loaded for databases), then
+/// [`init_databases`]. An error means a `-d` database failed to initialise (already logged).
 pub async fn setup(
-    config: &std::sync::Arc<Config>,
+    registries: &Registries,
+    config: &Arc<Config>,
     set: &AddonSet,
-    server_wide: Vec<std::sync::Arc<crate::modules::LoadedAddon>>,
+    server_wide: Vec<Arc<crate::modules::LoadedAddon>>,
+    host: HostApiRef,
 ) -> Result<(), Error> {
-    sql_db::configure(config);
-    sql_db::env::set_runtime(tokio::runtime::Handle::current());
-    crate::service::cron::configure(config);
-    registry::setup(
-        std::sync::Arc::clone(config),
-        server_wide,
-        crate::host_api::host_api(),
-    );
-    init_databases(config, set).await
+    registries.setup(Arc::clone(config), server_wide, host);
+    init_databases(registries, config, set).await
 }
 
 /// Initialises the databases of `-d` before serving (Odoo's `preload_registries`): creates a
 /// missing one and installs `base` there, installs `-i` and upgrades `-u` addons, then loads
 /// its registry. Stops at the first database that fails, with the error.
-pub async fn init_databases(config: &Config, set: &AddonSet) -> Result<(), Error> {
+pub async fn init_databases(
+    registries: &Registries,
+    config: &Config,
+    set: &AddonSet,
+) -> Result<(), Error> {
     let names = db_names(config);
     if names.is_empty() {
         if !config.init.is_empty() || !config.update.is_empty() {
@@ -86,27 +91,35 @@ pub async fn init_databases(config: &Config, set: &AddonSet) -> Result<(), Error
         return Ok(());
     }
     for db in names {
-        init_database(config, set, &db).await.map_err(|e| {
-            let e = Error::InitDatabase {
-                db: db.clone(),
-                source: Box::new(e),
-            };
-            tracing::error!(target: TARGET, "{e}");
-            e
-        })?;
+        init_database(registries, config, set, &db)
+            .await
+            .map_err(|e| {
+                let e = Error::InitDatabase {
+                    db: db.clone(),
+                    source: Box::new(e),
+                };
+                tracing::error!(target: TARGET, "{e}");
+                e
+            })?;
     }
     Ok(())
 }
 
-async fn init_database(config: &Config, set: &AddonSet, db: &str) -> Result<(), Error> {
+async fn init_database(
+    registries: &Registries,
+    config: &Config,
+    set: &AddonSet,
+    db: &str,
+) -> Result<(), Error> {
+    let dbs = registries.databases();
     let mut install: Vec<String> = config.init.clone();
-    let created = create_empty_database(config, db)
+    let created = create_empty_database(dbs, config, db)
         .await
         .map_err(|e| Error::database(db, e))?;
     if created && !install.iter().any(|n| n == "base") {
         install.push("base".into());
     }
-    let initialized = loading::is_initialized(db)
+    let initialized = loading::is_initialized(dbs, db)
         .await
         .map_err(|e| Error::database(db, e))?;
     // Installing anything installs base first (every addon depends on it).
@@ -114,7 +127,7 @@ async fn init_database(config: &Config, set: &AddonSet, db: &str) -> Result<(), 
         return Err(Error::NotInitialized { db: db.to_owned() });
     }
     if !install.is_empty() || !config.update.is_empty() {
-        let summary = loading::load_modules(db, set, &install, &config.update)
+        let summary = loading::load_modules(dbs, db, set, &install, &config.update)
             .await
             .map_err(|e| Error::database(db, e))?;
         if !summary.installed.is_empty() {
@@ -124,22 +137,22 @@ async fn init_database(config: &Config, set: &AddonSet, db: &str) -> Result<(), 
             tracing::info!(target: TARGET, "database {db}: upgraded {}", summary.upgraded.join(", "));
         }
     }
-    let registry = registry::Registry::new(db).await?;
-    startup_warnings(set, &registry).await;
+    let registry = registries.renew(db).await?;
+    startup_warnings(dbs, set, &registry).await;
     Ok(())
 }
 
 /// Runs the `startup_warnings` statements of the addons installed in the database (read
 /// only) and logs each row's first column as a warning (`base`: an `admin` still on its
 /// default password). A statement that fails is logged and skipped.
-async fn startup_warnings(set: &AddonSet, registry: &registry::Registry) {
+async fn startup_warnings(dbs: &Databases, set: &AddonSet, registry: &registry::Registry) {
     let db = registry.db_name.as_str();
     for name in registry.installed.keys() {
         let Some(Ok(manifest)) = set.get(name).map(|a| &a.manifest) else {
             continue;
         };
         for query in &manifest.startup_warnings {
-            let mut cr = sql_db::cursor(db, true);
+            let mut cr = dbs.cursor(db, true);
             match cr.execute(query, &[]).await {
                 Ok(rows) => {
                     for row in rows.rows.iter() {

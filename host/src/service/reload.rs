@@ -19,6 +19,7 @@ use crate::http::session::SessionStore;
 use crate::modules::library::{self, Stamp};
 use crate::modules::{self, module, LoadedAddon};
 use arc_swap::ArcSwap;
+use inphms_sdk::abi::HostApiRef;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct Generations {
     pub images: usize,
     /// Their total size on disk, in bytes.
     pub image_bytes: u64,
+    /// The host API handed to the addons loaded (this host's).
+    pub host: HostApiRef,
 }
 
 /// What a reload did.
@@ -105,6 +108,7 @@ impl Generations {
             addons,
             generation,
             Arc::clone(&self.sessions),
+            Arc::clone(current.services()),
         ) {
             Ok(a) => a,
             Err(e) => return refuse(&current, e),
@@ -149,13 +153,8 @@ impl Generations {
         config_changed: bool,
     ) -> Option<(Vec<Arc<LoadedAddon>>, Vec<String>)> {
         let run_dir = config.data_dir.join("run");
-        let (report, fresh) = modules::load_addons_reusing(
-            set,
-            names,
-            &run_dir,
-            &current.addons,
-            crate::host_api::host_api(),
-        );
+        let (report, fresh) =
+            modules::load_addons_reusing(set, names, &run_dir, &current.addons, self.host);
         self.count_images(report.loaded.iter());
         // An addon serving now that is refused would be lost (or would keep its old build
         // while the new one is refused): the swap is refused. One that does not serve now
@@ -182,11 +181,9 @@ impl Generations {
     /// Switches every new request to `app`; the registries (per database) are rebuilt on
     /// its server-wide addons.
     fn swap(&mut self, config: Arc<Config>, app: Application, reloaded_libraries: bool) {
-        modules::registry::setup(
-            Arc::clone(&config),
-            app.addons.clone(),
-            crate::host_api::host_api(),
-        );
+        app.services()
+            .registries
+            .setup(Arc::clone(&config), app.addons.clone(), self.host);
         self.apps.store(Arc::new(app));
         self.config = config;
         if reloaded_libraries {
@@ -230,9 +227,11 @@ fn close_replaced_websockets(current: &Application, fresh: &[String]) {
     if replaced.is_empty() {
         return;
     }
+    let sockets = Arc::clone(&current.services().websockets);
     tokio::spawn(async move {
         tokio::time::sleep(WEBSOCKET_GRACE).await;
-        let n = crate::http::websocket::close_for_addons(&replaced, 1001, "addon updated");
+        let n =
+            crate::http::websocket::close_for_addons(&sockets, &replaced, 1001, "addon updated");
         if n > 0 {
             tracing::info!(target: TARGET, "{n} websocket(s) of the replaced addons closed (1001)");
         }

@@ -4,18 +4,23 @@
 //! SIGHUP swaps addons, SIGQUIT dumps what runs, the memory soft limit, the swap limit and
 //! stuck handlers re-exec the process (phoenix) without refusing a connection.
 
+use super::cron::Cron;
 use super::limits;
 use super::phoenix;
 use super::reload::{DevChange, DevWatcher, Generations, Reloaded};
 use super::signals::Signals;
 use crate::config::Config;
+use crate::host_api::HostServices;
 use crate::http::application::Application;
 use crate::http::connections;
-use crate::http::inflight;
 use crate::http::server::{self as http_server, ListenerSource, ServeOptions, Stop};
 use crate::http::session::FilesystemSessionStore;
+use crate::http::Services;
+use crate::modules::registry::Registries;
 use crate::modules::{self, module};
+use crate::sql_db::Databases;
 use arc_swap::ArcSwap;
+use inphms_sdk::abi::HostApiRef;
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::os::fd::AsFd;
@@ -25,6 +30,56 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 const TARGET: &str = "inphms.service.server";
+
+/// The state of one host, built once here (the composition root) and handed down by `Arc`
+/// to what needs it: the databases (pools, the list of databases, the cursors lent to
+/// addons), the registries, the request path's state (body budgets, requests in flight,
+/// websockets), the cron workers' state, and the host API whose `ctx` leads the addons'
+/// callbacks back to this host. Nothing of it is a process-wide static, so two hosts in one
+/// process share none of it.
+pub struct Host {
+    /// The configuration the host started with.
+    pub config: Arc<Config>,
+    /// PostgreSQL.
+    pub databases: Arc<Databases>,
+    /// The registries of the databases served.
+    pub registries: Arc<Registries>,
+    /// The request path's state, shared by every generation.
+    pub http: Arc<Services>,
+    /// The cron workers' state.
+    pub cron: Arc<Cron>,
+    /// The host API handed to this host's addons.
+    pub api: HostApiRef,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("databases", &self.databases)
+            .field("registries", &self.registries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// A host for `config`; addons' queries run on `runtime` (else on the runtime of the
+    /// thread asking).
+    pub fn new(config: Arc<Config>, runtime: Option<tokio::runtime::Handle>) -> Host {
+        let databases = Databases::new(&config, runtime);
+        let registries = Registries::new(Arc::clone(&databases));
+        let http = Services::new(Arc::clone(&registries));
+        let cron = Cron::new(Arc::clone(&config), Arc::clone(&registries));
+        let api = HostServices::api(Arc::clone(&config), Arc::clone(&http));
+        Host {
+            config,
+            databases,
+            registries,
+            http,
+            cron,
+            api,
+        }
+    }
+}
 
 /// Runs the server with `config` (parsed from `server_args`, the `server` command's
 /// arguments, which a SIGHUP parses again) and returns the process exit code.
@@ -36,7 +91,6 @@ pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
         Some(&super::signals::handled_set()),
         None,
     );
-    crate::host_api::set_config(Arc::clone(&config));
     limits::cap_malloc_arenas();
     if let Err(e) = limits::set_memory_hard(config.limit_memory_hard) {
         tracing::warn!(target: TARGET, "cannot set RLIMIT_AS to {}: {e}", config.limit_memory_hard);
@@ -89,6 +143,7 @@ async fn start(
     listener: Option<(TcpListener, ListenerSource)>,
     exe: Option<PathBuf>,
 ) -> i32 {
+    let host = Host::new(Arc::clone(&config), Some(tokio::runtime::Handle::current()));
     let signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -102,7 +157,7 @@ async fn start(
     modules::report_broken(&set, &names);
     let run_dir = config.data_dir.join("run");
     crate::http::body::remove_leftovers(&config.data_dir);
-    let report = modules::load_addons(&set, &names, &run_dir, crate::host_api::host_api());
+    let report = modules::load_addons(&set, &names, &run_dir, host.api);
     let sessions = match FilesystemSessionStore::new(config.session_dir()) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -128,7 +183,13 @@ async fn start(
         .sum();
     let loaded: Vec<String> = report.loaded.iter().map(|a| a.name.clone()).collect();
     let addons = report.into_generation();
-    let app = match Application::new(Arc::clone(&config), addons, 1, sessions.clone()) {
+    let app = match Application::new(
+        Arc::clone(&config),
+        addons,
+        1,
+        sessions.clone(),
+        Arc::clone(&host.http),
+    ) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(target: TARGET, "{e}");
@@ -144,17 +205,19 @@ async fn start(
         swaps: 0,
         images,
         image_bytes,
+        host: host.api,
     };
     // Databases: pools, registries, `-d`/`-i`/`-u` (a failure fails --stop-after-init).
     let server_wide = generations.apps.load().addons.clone();
-    if super::db::setup(&config, &set, server_wide).await.is_err() && config.stop_after_init {
+    let setup = super::db::setup(&host.registries, &config, &set, server_wide, host.api).await;
+    if setup.is_err() && config.stop_after_init {
         return 1;
     }
     if config.stop_after_init {
         tracing::info!(target: TARGET, "stop after init");
         return 0;
     }
-    let cron = super::cron::spawn(Arc::clone(&config));
+    let cron = super::cron::spawn(&host.cron);
     let Some((listener, source)) = listener else {
         tracing::info!(target: TARGET, "HTTP service disabled (--no-http)");
         let mut stop = signals.stop.clone();
@@ -173,7 +236,7 @@ async fn start(
             listener.local_addr().map(|a| a.port()).unwrap_or(config.http_port)
         ),
     }
-    lifecycle(generations, listener, signals, exe, cron).await
+    lifecycle(&host, generations, listener, signals, exe, cron).await
 }
 
 /// Why serving stopped.
@@ -219,6 +282,7 @@ fn report_connection_cap(config: &Config, cap: Option<usize>) {
 
 /// Serves, and reacts to signals and limits, until a stop; re-execs when asked to.
 async fn lifecycle(
+    host: &Host,
     mut generations: Generations,
     mut listener: TcpListener,
     signals: Signals,
@@ -226,6 +290,7 @@ async fn lifecycle(
     cron: super::cron::CronHandle,
 ) -> i32 {
     let mut cron = Some(cron);
+    let mut workers = Arc::clone(&host.cron);
     let mut soft_limit = limits::SoftLimit::new(std::time::Instant::now());
     loop {
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -237,8 +302,14 @@ async fn lifecycle(
             options,
             stop_rx,
         ));
-        let exit =
-            watch_until_exit(&mut generations, &signals, &mut soft_limit, exe.as_deref()).await;
+        let exit = watch_until_exit(
+            host,
+            &mut generations,
+            &signals,
+            &mut soft_limit,
+            exe.as_deref(),
+        )
+        .await;
         if let Exit::Phoenix(why) = &exit {
             tracing::info!(target: TARGET, "Initiating server reload: {why}");
         }
@@ -264,7 +335,8 @@ async fn lifecycle(
         };
         reexec(exe.as_deref(), &l);
         // Still here: the re-exec did not happen (logged); serve on.
-        cron = Some(super::cron::spawn(Arc::clone(&generations.config)));
+        workers = workers.with_config(Arc::clone(&generations.config));
+        cron = Some(super::cron::spawn(&workers));
         listener = l;
     }
 }
@@ -272,6 +344,7 @@ async fn lifecycle(
 /// Reacts to signals, the periodic checks of the limits and `--dev=reload`, until one of
 /// them asks for a stop or a re-exec.
 async fn watch_until_exit(
+    host: &Host,
     generations: &mut Generations,
     signals: &Signals,
     soft_limit: &mut limits::SoftLimit,
@@ -289,9 +362,9 @@ async fn watch_until_exit(
                     return exit;
                 }
             }
-            _ = signals.dump.notified() => dump(),
+            _ = signals.dump.notified() => dump(host),
             _ = tick.tick() => {
-                if let Some(exit) = check_limits(generations, soft_limit) {
+                if let Some(exit) = check_limits(host, generations, soft_limit) {
                     return exit;
                 }
                 match watcher.check(generations, exe).await {
@@ -318,13 +391,17 @@ fn reload(generations: &mut Generations) -> Option<Exit> {
 
 /// The periodic check: trims the heap; a re-exec past the soft memory limit or with too
 /// many stuck handlers.
-fn check_limits(generations: &Generations, soft_limit: &mut limits::SoftLimit) -> Option<Exit> {
+fn check_limits(
+    host: &Host,
+    generations: &Generations,
+    soft_limit: &mut limits::SoftLimit,
+) -> Option<Exit> {
     limits::trim_heap();
     let limit = generations.config.limit_memory_soft;
     if let Some(why) = soft_limit.check(limit, limits::rss_bytes(), std::time::Instant::now()) {
         return Some(Exit::Phoenix(why));
     }
-    let stuck = inflight::stuck();
+    let stuck = host.http.inflight.stuck();
     if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {
         return Some(Exit::Phoenix(format!(
             "{stuck} handlers are stuck past limit_time_real"
@@ -370,9 +447,10 @@ fn reexec(exe: Option<&Path>, listener: &TcpListener) {
 }
 
 /// SIGQUIT: logs every request in flight, and every handler stuck past its time limit.
-fn dump() {
-    let requests = inflight::snapshot();
-    tracing::info!(target: TARGET, "SIGQUIT: {} request(s) in flight, {} stuck handler(s)", requests.len(), inflight::stuck());
+fn dump(host: &Host) {
+    let inflight = &host.http.inflight;
+    let requests = inflight.snapshot();
+    tracing::info!(target: TARGET, "SIGQUIT: {} request(s) in flight, {} stuck handler(s)", requests.len(), inflight.stuck());
     for (r, elapsed) in requests {
         tracing::info!(
             target: TARGET,
@@ -383,7 +461,7 @@ fn dump() {
             elapsed.as_secs_f64()
         );
     }
-    for (r, elapsed) in inflight::stuck_snapshot() {
+    for (r, elapsed) in inflight.stuck_snapshot() {
         tracing::info!(
             target: TARGET,
             "stuck handler: {} {} database {} for {:.3}s (answered 504, still running)",

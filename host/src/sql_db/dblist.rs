@@ -3,7 +3,7 @@
 //! `db_name`, the single-visible-database rule, and the cached list of the databases owned
 //! by the connecting role, kept `db_list_cache_ttl` milliseconds.
 
-use super::{self as sql_db, DbError};
+use super::{Databases, DbError};
 use crate::config::Config;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,11 +42,18 @@ pub fn db_names(config: &Config) -> Vec<String> {
 /// Odoo's `list_dbs(force)`: the databases owned by the connecting role, less templates,
 /// `postgres` and `db_template`; just `db_name` (sorted) when it is set without a
 /// `dbfilter`. `AccessDenied` when `list_db` is off and not `force`.
-pub async fn list_dbs(config: &Config, force: bool) -> Result<Vec<String>, ListError> {
+pub async fn list_dbs(
+    dbs: &Databases,
+    config: &Config,
+    force: bool,
+) -> Result<Vec<String>, ListError> {
     if !config.list_db && !force {
         return Err(ListError::AccessDenied);
     }
-    Ok(owned_dbs(config).await.map_err(ListError::Db)?.to_vec())
+    Ok(owned_dbs(dbs, config)
+        .await
+        .map_err(ListError::Db)?
+        .to_vec())
 }
 
 /// How long the list of databases read from PostgreSQL (or the error reading it) is kept
@@ -63,26 +70,27 @@ fn list_ttl(config: &Config) -> Duration {
 /// one rather than each sending the same query (under load, every request in flight when
 /// the list expires would otherwise query PostgreSQL and wait for it). Only when there is
 /// no list at all do they wait, for the one refresh.
-async fn owned_dbs(config: &Config) -> DbList {
+async fn owned_dbs(dbs: &Databases, config: &Config) -> DbList {
+    let cache = dbs.list();
     if let Some(names) = configured_names(config) {
         return Ok(names.into());
     }
-    let guard = match REFRESH.try_lock() {
+    let guard = match cache.refresh.try_lock() {
         Ok(guard) => guard,
         // Someone else is refreshing: their list, or their refresh when there is none.
-        Err(_) => match cached_list(config) {
+        Err(_) => match cache.cached(config) {
             Some((_, list)) => return list,
-            None => REFRESH.lock().await,
+            None => cache.refresh.lock().await,
         },
     };
     // Fresh (whoever held the lock may have just filled it): no query.
-    if let Some((true, list)) = cached_list(config) {
+    if let Some((true, list)) = cache.cached(config) {
         return list;
     }
     // Boxed: the query's future is large and awaited once a second at most; unboxed, it
     // would make the future of every request that much larger to move.
-    let list = Box::pin(query_dbs(config)).await;
-    *LIST.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));
+    let list = Box::pin(query_dbs(dbs, config)).await;
+    *cache.list.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));
     drop(guard);
     list
 }
@@ -104,22 +112,28 @@ fn configured_names(config: &Config) -> Option<Vec<String>> {
 /// The owned databases, or the error listing them.
 type DbList = Result<Arc<[String]>, DbError>;
 
-/// The last list read, and when.
-static LIST: Mutex<Option<(Instant, DbList)>> = Mutex::new(None);
-/// Held by the one request refreshing [`LIST`].
-static REFRESH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The cached list, and whether it is still fresh.
-fn cached_list(config: &Config) -> Option<(bool, DbList)> {
-    let ttl = list_ttl(config);
-    LIST.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|(at, list)| (at.elapsed() < ttl, list.clone()))
+/// The last list of databases read, and when: part of [`Databases`].
+#[derive(Debug, Default)]
+pub struct ListCache {
+    list: Mutex<Option<(Instant, DbList)>>,
+    /// Held by the one request refreshing the list.
+    refresh: tokio::sync::Mutex<()>,
 }
 
-async fn query_dbs(config: &Config) -> Result<Arc<[String]>, DbError> {
-    let mut cr = sql_db::cursor("postgres", true);
+impl ListCache {
+    /// The cached list, and whether it is still fresh.
+    fn cached(&self, config: &Config) -> Option<(bool, DbList)> {
+        let ttl = list_ttl(config);
+        self.list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(at, list)| (at.elapsed() < ttl, list.clone()))
+    }
+}
+
+async fn query_dbs(dbs: &Databases, config: &Config) -> Result<Arc<[String]>, DbError> {
+    let mut cr = dbs.cursor("postgres", true);
     let rows = cr
         .execute(
             "SELECT datname::text FROM pg_database \
@@ -173,6 +187,7 @@ pub fn db_filter(config: &Config, dbs: &[String], host: &str) -> Vec<String> {
 /// The dbfilter regex for one host's pattern, compiled once (a request per host would
 /// otherwise compile it again); at most a few hundred hosts are remembered.
 fn compiled(pattern: &str) -> Option<regex::Regex> {
+    // global: a cache of compiled patterns, a pure function of the pattern (no host state)
     static CACHE: std::sync::LazyLock<Mutex<std::collections::HashMap<String, regex::Regex>>> =
         std::sync::LazyLock::new(|| Mutex::new(std::collections::HashMap::new()));
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -188,8 +203,13 @@ fn compiled(pattern: &str) -> Option<regex::Regex> {
 }
 
 /// Odoo's `db_list(force, host)`: [`list_dbs`] then [`db_filter`]; an error gives `[]`.
-pub async fn db_list(config: &Config, force: bool, host: &str) -> Result<Vec<String>, ListError> {
-    match list_dbs(config, force).await {
+pub async fn db_list(
+    dbs: &Databases,
+    config: &Config,
+    force: bool,
+    host: &str,
+) -> Result<Vec<String>, ListError> {
+    match list_dbs(dbs, config, force).await {
         Ok(dbs) => Ok(db_filter(config, &dbs, host)),
         Err(ListError::AccessDenied) => Err(ListError::AccessDenied),
         Err(ListError::Db(e)) => {
@@ -207,6 +227,7 @@ pub async fn db_list(config: &Config, force: bool, host: &str) -> Result<Vec<Str
 /// Without `dbfilter` nor `db_name`, no list is copied: the common case of a request
 /// that selects no database costs a cache lookup.
 pub async fn select_db(
+    dbs: &Databases,
     config: &Config,
     session_db: Option<&str>,
     query_db: impl FnOnce() -> Option<String>,
@@ -215,7 +236,7 @@ pub async fn select_db(
     if let Some(db) = session_choice(config, session_db, host) {
         return (Some(db), false);
     }
-    let owned = owned_dbs(config).await;
+    let owned = owned_dbs(dbs, config).await;
     choose(
         config,
         session_db,
@@ -230,6 +251,7 @@ pub async fn select_db(
 /// while another request refreshes it. `None` when the list must be read first (by
 /// [`select_db`]).
 pub fn select_db_now(
+    dbs: &Databases,
     config: &Config,
     session_db: Option<&str>,
     query_db: impl FnOnce() -> Option<String>,
@@ -245,10 +267,10 @@ pub fn select_db_now(
     // The cached list itself (an `Arc`, not a copy), chosen from outside the lock: the
     // filter (a regex per request with `dbfilter`) does not hold up the other workers.
     let names = {
-        let cache = LIST.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = dbs.list().list.lock().unwrap_or_else(|e| e.into_inner());
         let (at, list) = cache.as_ref()?;
         let fresh = now.saturating_duration_since(*at) < list_ttl(config);
-        if !fresh && REFRESH.try_lock().is_ok() {
+        if !fresh && dbs.list().refresh.try_lock().is_ok() {
             return None;
         }
         match list {

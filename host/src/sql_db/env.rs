@@ -13,7 +13,7 @@ use inphms_sdk::abi::{ErrorInfo, ErrorKind, SqlRows, SqlValue};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const TARGET: &str = "inphms.sql_db";
@@ -23,65 +23,138 @@ pub const MAX_TRIES: u32 = 5;
 
 type Slot = Arc<tokio::sync::Mutex<Cursor>>;
 
-static TABLE: OnceLock<Mutex<HashMap<u64, Slot>>> = OnceLock::new();
-static NEXT: AtomicU64 = AtomicU64::new(1);
-static RUNTIME: OnceLock<tokio::runtime::Handle> = OnceLock::new();
-
 thread_local! {
-    /// The cursor of the invocation running on this thread.
+    /// The cursor of the invocation running on this thread (set and restored by the guard
+    /// of [`with_current`]).
+    // global: the running invocation's thread-local context, as Odoo's `request.env.cr`
     static CURRENT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-fn table() -> &'static Mutex<HashMap<u64, Slot>> {
-    TABLE.get_or_init(|| Mutex::new(HashMap::new()))
+/// The cursor handles lent to addons (the `cursor_*` callbacks name a cursor by its handle),
+/// and the runtime their queries run on: part of [`Databases`](super::Databases).
+pub struct Cursors {
+    table: Mutex<HashMap<u64, Slot>>,
+    next: AtomicU64,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
-/// Remembers the host's runtime, on which addon callbacks run their queries.
-pub fn set_runtime(handle: tokio::runtime::Handle) {
-    let _ = RUNTIME.set(handle);
-}
-
-fn runtime() -> Result<tokio::runtime::Handle, DbError> {
-    if let Some(h) = RUNTIME.get() {
-        return Ok(h.clone());
+impl std::fmt::Debug for Cursors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.table.lock().map_or(0, |t| t.len());
+        f.debug_struct("Cursors").field("open", &open).finish()
     }
-    tokio::runtime::Handle::try_current()
-        .map_err(|_| DbError::Other("no runtime to run the query on".into()))
 }
 
-/// Runs `f` on the host's runtime and waits for it: from a handler thread, or from a
-/// `blocking = false` handler running inline on a runtime worker (which is then moved off
-/// the event loop with `block_in_place` for the wait).
-pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T, DbError> {
-    let rt = runtime()?;
-    Ok(tokio::task::block_in_place(|| rt.block_on(f)))
-}
+impl Cursors {
+    /// No cursor lent yet; queries run on `runtime` (else on the asking thread's runtime).
+    pub fn new(runtime: Option<tokio::runtime::Handle>) -> Cursors {
+        Cursors {
+            table: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            runtime,
+        }
+    }
 
-/// Puts `cursor` in the table; its handle.
-pub fn register(cursor: Cursor) -> u64 {
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    table()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id, Arc::new(tokio::sync::Mutex::new(cursor)));
-    id
-}
+    fn runtime(&self) -> Result<tokio::runtime::Handle, DbError> {
+        if let Some(h) = &self.runtime {
+            return Ok(h.clone());
+        }
+        tokio::runtime::Handle::try_current()
+            .map_err(|_| DbError::Other("no runtime to run the query on".into()))
+    }
 
-/// Takes the cursor `id` out of the table (callbacks on it then fail).
-pub fn unregister(id: u64) -> Option<Slot> {
-    table()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&id)
-}
+    /// Runs `f` on the host's runtime and waits for it: from a handler thread, or from a
+    /// `blocking = false` handler running inline on a runtime worker (which is then moved
+    /// off the event loop with `block_in_place` for the wait).
+    pub fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> Result<T, DbError> {
+        let rt = self.runtime()?;
+        Ok(tokio::task::block_in_place(|| rt.block_on(f)))
+    }
 
-fn slot(id: u64) -> Result<Slot, DbError> {
-    table()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| DbError::Other(format!("cursor {id} is closed")))
+    /// Puts `cursor` in the table; its handle.
+    pub fn register(&self, cursor: Cursor) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::new(tokio::sync::Mutex::new(cursor)));
+        id
+    }
+
+    /// Takes the cursor `id` out of the table (callbacks on it then fail).
+    pub fn unregister(&self, id: u64) -> Option<Slot> {
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+    }
+
+    fn slot(&self, id: u64) -> Result<Slot, DbError> {
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| DbError::Other(format!("cursor {id} is closed")))
+    }
+
+    /// Runs `f` on the cursor `id` from a blocking thread.
+    fn on_cursor<T>(
+        &self,
+        id: u64,
+        f: impl for<'c> FnOnce(
+            &'c mut Cursor,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, DbError>> + Send + 'c>,
+        >,
+    ) -> Result<T, DbError> {
+        let slot = self.slot(id)?;
+        self.block_on(async move {
+            let mut cursor = slot.lock().await;
+            f(&mut cursor).await
+        })?
+    }
+
+    /// `cursor_execute`.
+    pub fn execute(&self, id: u64, sql: &str, params: RVec<SqlValue>) -> Result<SqlRows, DbError> {
+        let params = params.into_vec();
+        let sql = sql.to_owned();
+        self.on_cursor(id, move |c| {
+            Box::pin(async move { c.execute(&sql, &params).await })
+        })
+    }
+
+    /// `cursor_commit`.
+    pub fn commit(&self, id: u64) -> Result<(), DbError> {
+        self.on_cursor(id, |c| Box::pin(c.commit()))
+    }
+
+    /// `cursor_rollback`.
+    pub fn rollback(&self, id: u64) -> Result<(), DbError> {
+        self.on_cursor(id, |c| Box::pin(c.rollback()))
+    }
+
+    /// `cron_trigger`: a trigger row for the active jobs named (or handled by) `job`, and a
+    /// wake-up of the cron workers after the commit.
+    pub fn cron_trigger(&self, id: u64, job: &str) -> Result<u64, DbError> {
+        let job = job.to_owned();
+        self.on_cursor(id, move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .execute(
+                        "INSERT INTO ir_cron_trigger (cron_id, call_at) \
+                         SELECT id, now() AT TIME ZONE 'UTC' FROM ir_cron \
+                         WHERE active AND (cron_name = $1 OR handler = $1)",
+                        &[SqlValue::Text(job.as_str().into())],
+                    )
+                    .await?;
+                if rows.rowcount > 0 {
+                    c.after_commit(PostCommit::NotifyCron);
+                }
+                Ok(rows.rowcount)
+            })
+        })
+    }
 }
 
 /// Runs `f` with the cursor `id` as this thread's invocation cursor.
@@ -102,63 +175,6 @@ pub fn current() -> Result<u64, DbError> {
     CURRENT
         .with(Cell::get)
         .ok_or_else(|| DbError::Other("this call has no database".into()))
-}
-
-/// Runs `f` on the cursor `id` from a blocking thread.
-fn on_cursor<T>(
-    id: u64,
-    f: impl for<'c> FnOnce(
-        &'c mut Cursor,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<T, DbError>> + Send + 'c>,
-    >,
-) -> Result<T, DbError> {
-    let slot = slot(id)?;
-    block_on(async move {
-        let mut cursor = slot.lock().await;
-        f(&mut cursor).await
-    })?
-}
-
-/// `cursor_execute`.
-pub fn execute(id: u64, sql: &str, params: RVec<SqlValue>) -> Result<SqlRows, DbError> {
-    let params = params.into_vec();
-    let sql = sql.to_owned();
-    on_cursor(id, move |c| {
-        Box::pin(async move { c.execute(&sql, &params).await })
-    })
-}
-
-/// `cursor_commit`.
-pub fn commit(id: u64) -> Result<(), DbError> {
-    on_cursor(id, |c| Box::pin(c.commit()))
-}
-
-/// `cursor_rollback`.
-pub fn rollback(id: u64) -> Result<(), DbError> {
-    on_cursor(id, |c| Box::pin(c.rollback()))
-}
-
-/// `cron_trigger`: a trigger row for the active jobs named (or handled by) `job`, and a
-/// wake-up of the cron workers after the commit.
-pub fn cron_trigger(id: u64, job: &str) -> Result<u64, DbError> {
-    let job = job.to_owned();
-    on_cursor(id, move |c| {
-        Box::pin(async move {
-            let rows = c
-                .execute(
-                    "INSERT INTO ir_cron_trigger (cron_id, call_at) \
-                     SELECT id, now() AT TIME ZONE 'UTC' FROM ir_cron \
-                     WHERE active AND (cron_name = $1 OR handler = $1)",
-                    &[SqlValue::Text(job.as_str().into())],
-                )
-                .await?;
-            if rows.rowcount > 0 {
-                c.after_commit(PostCommit::NotifyCron);
-            }
-            Ok(rows.rowcount)
-        })
-    })
 }
 
 /// A database error as the addon receives it.
@@ -217,20 +233,25 @@ impl AttemptOutcome for inphms_sdk::abi::Outcome {
 /// Call it from a blocking thread (the handler's). `Err` is a failure of the transaction
 /// itself (the commit, or the last retry), to answer as the handler's error.
 pub fn transaction<T: AttemptOutcome>(
+    dbs: &super::Databases,
     db: &str,
     readonly: bool,
     tries: u32,
     statement_timeout: Option<Duration>,
     mut attempt: impl FnMut() -> T,
 ) -> Result<T, DbError> {
-    let rt = runtime()?;
+    let cursors = dbs.cursors();
+    let rt = cursors.runtime()?;
     let mut readonly = readonly;
     let mut tryno = 0;
     loop {
         tryno += 1;
-        let id = register(super::cursor(db, readonly).with_statement_timeout(statement_timeout));
+        let id = cursors.register(
+            dbs.cursor(db, readonly)
+                .with_statement_timeout(statement_timeout),
+        );
         let out = with_current(Some(id), &mut attempt);
-        let Some(slot) = unregister(id) else {
+        let Some(slot) = cursors.unregister(id) else {
             return Err(DbError::Other("the cursor vanished".into()));
         };
         let mut cursor = rt.block_on(async move {

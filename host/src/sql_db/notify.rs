@@ -4,34 +4,16 @@
 //! because the cursor sends it after its commit.
 
 use super::{DbError, Pools};
-use crate::config::Config;
-use std::sync::RwLock;
 
 /// The log target of the wake-up's failures: the cron service's.
 const TARGET: &str = "inphms.service.cron";
 
-static CRON_DB: RwLock<String> = RwLock::new(String::new());
-
-/// The database the cron workers LISTEN on (`cron_db`, `postgres` until configured).
-pub fn cron_db() -> String {
-    let db = CRON_DB.read().unwrap_or_else(|e| e.into_inner()).clone();
-    if db.is_empty() {
-        "postgres".into()
-    } else {
-        db
-    }
-}
-
-/// Remembers the database the workers LISTEN on (the `cron_db` option).
-pub fn configure(config: &Config) {
-    *CRON_DB.write().unwrap_or_else(|e| e.into_inner()) = config.cron_db.clone();
-}
-
-/// Wakes the cron workers of every host (`pg_notify('cron_trigger', db)` on `cron_db`);
+/// Wakes the cron workers of every host (`pg_notify('cron_trigger', db)` on the pools'
+/// `cron_db`);
 /// a failure is logged (the workers' periodic pass still runs the job).
 pub async fn notify_workers(pools: &Pools, db: &str) {
     // Outside of any transaction (autocommit): delivered at once.
-    let result = match pools.get(&cron_db()).await {
+    let result = match pools.get(pools.cron_db()).await {
         Ok(conn) => conn
             .execute("SELECT pg_notify('cron_trigger', $1)", &[&db])
             .await
@@ -40,6 +22,6 @@ pub async fn notify_workers(pools: &Pools, db: &str) {
         Err(e) => Err(e),
     };
     if let Err(e) = result {
-        tracing::warn!(target: TARGET, "cannot wake the cron workers through {}: {e}", cron_db());
+        tracing::warn!(target: TARGET, "cannot wake the cron workers through {}: {e}", pools.cron_db());
     }
 }

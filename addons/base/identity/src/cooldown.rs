@@ -24,6 +24,8 @@ pub const MAX_ENTRIES: usize = 100_000;
 type Failures = HashMap<(String, String), (u32, Instant)>;
 
 fn failures() -> &'static Mutex<Failures> {
+    // global: the addon's own bookkeeping (not host state), one per loaded image of the
+    // addon as Odoo's is per process; bounded to MAX_ENTRIES.
     static MAP: OnceLock<Mutex<Failures>> = OnceLock::new();
     MAP.get_or_init(|| Mutex::new(HashMap::new()))
 }

@@ -35,7 +35,7 @@ impl Application {
         };
         let uid = session.get("uid").and_then(Value::as_i64)?;
         let stored = session.get("session_token").and_then(Value::as_str);
-        match expected_token(query, uid, r.session_id.as_str()) {
+        match expected_token(self.services.databases(), query, uid, r.session_id.as_str()) {
             Ok(Some(expected)) if stored.is_some_and(|t| consteq(t, &expected)) => None,
             Ok(_) => {
                 tracing::info!(target: "inphms.http", "session of user #{uid} expired on {} (its session token no longer matches)", self.db.as_deref().unwrap_or(""));
@@ -69,7 +69,7 @@ impl Application {
             return;
         };
         let sid = self.sessions.new_sid();
-        match expected_token(query, uid, &sid) {
+        match expected_token(self.services.databases(), query, uid, &sid) {
             Ok(token) => {
                 session.insert(
                     "session_token".into(),
@@ -173,7 +173,11 @@ impl Application {
             AbiValue::Text(key[..8].into()),
             AbiValue::Text("rpc".into()),
         ];
-        let rows = db_env::execute(cursor, query, RVec::from(params))
+        let rows = self
+            .services
+            .databases()
+            .cursors()
+            .execute(cursor, query, RVec::from(params))
             .map_err(|e| db_env::error_info(&e))?;
         for row in rows.rows.iter() {
             if let (Some(AbiValue::Int(uid)), Some(AbiValue::Text(hashed))) =
@@ -210,7 +214,12 @@ impl Application {
             return *uid;
         }
         let cursor = db_env::current().ok()?;
-        let uid = match db_env::execute(cursor, query, RVec::new()) {
+        let uid = match self
+            .services
+            .databases()
+            .cursors()
+            .execute(cursor, query, RVec::new())
+        {
             Ok(rows) => match rows.rows.first().and_then(|r| r.first()) {
                 Some(AbiValue::Int(id)) => Some(*id),
                 _ => None,
@@ -281,16 +290,20 @@ fn refuse(routing_type: &str, status: u16, message: &str) -> Outcome {
     }
 }
 
-/// The token of `uid` for `sid`, from the declared statement's row; `None` when there is
+/// The token of `uid` for `sid`, from the declared statement's row (run on the request's
+/// cursor among `dbs`'); `None` when there is
 /// not exactly one row (the user is gone).
 #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
 fn expected_token(
+    dbs: &crate::sql_db::Databases,
     query: &str,
     uid: i64,
     sid: &str,
 ) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
     let cursor = db_env::current().map_err(|e| db_env::error_info(&e))?;
-    let rows = db_env::execute(cursor, query, RVec::from(vec![AbiValue::Int(uid)]))
+    let rows = dbs
+        .cursors()
+        .execute(cursor, query, RVec::from(vec![AbiValue::Int(uid)]))
         .map_err(|e| db_env::error_info(&e))?;
     let [row] = rows.rows.as_slice() else {
         return Ok(None);

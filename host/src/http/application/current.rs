@@ -1,13 +1,36 @@
 //! The generation whose addon code runs on this thread ([`CURRENT`]), for what addon code
 //! asks back through the host API during a request: a route's endpoint called by a
-//! dispatcher ([`call_endpoint`]) and a CSRF token ([`csrf_token`]).
+//! dispatcher ([`call_endpoint`]) and a CSRF token ([`csrf_token`]). It is set only through
+//! the [`Running`] guard, which puts the previous one back when dropped (also when the
+//! handler's call unwinds), never by hand.
 
 use super::*;
 
 thread_local! {
     /// The generation whose addon code runs on this thread (for endpoint calls from
     /// dispatchers, which come back through the host API on the same thread).
-    pub(super) static CURRENT: RefCell<Option<Arc<Application>>> = const { RefCell::new(None) };
+    // global: the running invocation's thread-local context, as Odoo's `request`
+    static CURRENT: RefCell<Option<Arc<Application>>> = const { RefCell::new(None) };
+}
+
+/// Makes a generation the one running on this thread until dropped; the previous one (none,
+/// unless calls nest) is then back.
+pub(super) struct Running(Option<Arc<Application>>);
+
+impl Running {
+    /// `app` runs on this thread until the guard is dropped.
+    pub(super) fn enter(app: Arc<Application>) -> Running {
+        Running(CURRENT.with(|c| c.replace(Some(app))))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        // The generation left is dropped outside the borrow.
+        let left = CURRENT.with(|c| c.replace(previous));
+        drop(left);
+    }
 }
 
 /// Calls a route's endpoint for a dispatcher, in the generation running on this thread.

@@ -24,7 +24,7 @@ impl Application {
             return Err(Box::new(r));
         }
         let ws_accept = if route.websocket {
-            if websocket::refuses_upgrades() {
+            if websocket::refuses_upgrades(&self.services.websockets) {
                 return Err(Box::new(response::html_error(503, None)));
             }
             match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
@@ -227,7 +227,14 @@ impl Application {
             .get(entry.addon as usize)
             .map(|a| a.name.as_str())
             .unwrap_or("");
-        let opened = websocket::open(on_upgrade, ctx.peer, ctx.path(), addon, limit);
+        let opened = websocket::open(
+            &self.services.websockets,
+            on_upgrade,
+            ctx.peer,
+            ctx.path(),
+            addon,
+            limit,
+        );
         Ok(Some((accept, opened)))
     }
 
@@ -368,6 +375,7 @@ impl Application {
     ) {
         let task = self.run_handler(entry, Handed::Now(request));
         let endpoint = entry.route.endpoint.clone();
+        let sockets = Arc::clone(&self.services.websockets);
         tokio::spawn(async move {
             let code = match task.await {
                 Ok(None) => websocket::code::INTERNAL_ERROR,
@@ -383,7 +391,7 @@ impl Application {
                     websocket::code::INTERNAL_ERROR
                 }
             };
-            websocket::release(socket, code);
+            websocket::release(&sockets, socket, code);
         });
     }
 
@@ -407,10 +415,11 @@ impl Application {
                 // Answered 504 while queued: the request (and its body) went with its gate.
                 Handed::Gated(gate) => gate.start()?,
             };
-            CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&app)));
+            let _running = Running::enter(Arc::clone(&app));
             // With a database: in a transaction, retried as Odoo's `retrying`.
             let outcome = match app.db.clone() {
                 Some(db) => crate::sql_db::env::transaction(
+                    app.services.databases(),
                     &db,
                     readonly,
                     crate::sql_db::env::MAX_TRIES,
@@ -471,7 +480,6 @@ impl Application {
                 }),
                 None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
             };
-            CURRENT.with(|c| *c.borrow_mut() = None);
             Some(outcome)
         })
     }
@@ -483,15 +491,13 @@ impl Application {
         entry: &RouteEntry,
         request: HttpRequest<'_>,
     ) -> Outcome {
-        CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(self)));
-        let outcome = self.invoke(
+        let _running = Running::enter(Arc::clone(self));
+        self.invoke(
             entry.addon,
             entry.route.id,
             entry.route.routing_type.as_str(),
             request,
-        );
-        CURRENT.with(|c| *c.borrow_mut() = None);
-        outcome
+        )
     }
 
     /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =

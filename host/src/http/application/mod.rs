@@ -39,7 +39,7 @@ mod serve;
 use cors::add_cors;
 use ctx::Ctx;
 pub use current::{call_endpoint, csrf_token};
-use current::{error_outcome, CURRENT};
+use current::{error_outcome, Running};
 use dispatch::{route_finish, Dispatched};
 pub use serve::{Handled, Pending};
 
@@ -51,7 +51,7 @@ use super::request_session::LoadedSession;
 use super::response::{self, HttpResult};
 use super::routing::{Match, RouteTable, Rule};
 use super::session::SessionStore;
-use super::{access_log, csrf, proxy, static_files, websocket};
+use super::{access_log, csrf, proxy, static_files, websocket, Services};
 use crate::config::Config;
 use crate::modules::LoadedAddon;
 use abi_stable::std_types::{ROption, RSlice, RStr, RString, RVec, Tuple2};
@@ -108,6 +108,8 @@ pub struct Application {
     /// read (per database application).
     public_user_query: Option<String>,
     public_uid: std::sync::OnceLock<Option<i64>>,
+    /// The host's request path state, shared by its generations.
+    services: Arc<Services>,
 }
 
 impl std::fmt::Debug for Application {
@@ -127,6 +129,7 @@ impl Application {
         addons: Vec<Arc<LoadedAddon>>,
         generation: u64,
         sessions: Arc<dyn SessionStore>,
+        services: Arc<Services>,
     ) -> Result<Application, crate::Error> {
         let csrf_secret = csrf::secret_from_data_dir(&config.data_dir).map_err(|e| {
             crate::Error::io(
@@ -204,6 +207,7 @@ impl Application {
             apikey_query,
             public_user_query,
             public_uid: std::sync::OnceLock::new(),
+            services,
         })
     }
 
@@ -228,6 +232,7 @@ impl Application {
             addons,
             self.generation,
             Arc::clone(&self.sessions),
+            Arc::clone(&self.services),
         )?;
         app.db = Some(db.to_owned());
         if let Some(secret) = secret {
@@ -251,6 +256,7 @@ impl Application {
     ) -> Option<Arc<Application>> {
         let session_db = session.get("db").and_then(Value::as_str).map(str::to_owned);
         let (db, rejected) = crate::sql_db::dblist::select_db(
+            self.services.databases(),
             &self.config,
             session_db.as_deref(),
             || ctx.query_db(),
@@ -265,7 +271,7 @@ impl Application {
         let db = db?;
         // Boxed: loading a registry is a large future, awaited only with a database; it
         // would otherwise size (and be copied with) the future of every request.
-        let registry = match Box::pin(crate::modules::registry::Registry::get(&db)).await {
+        let registry = match Box::pin(self.services.registries.get(&db)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(target: "inphms.http", "Database or registry unusable, trying without: {e}");
@@ -279,6 +285,11 @@ impl Application {
                 None
             }
         }
+    }
+
+    /// The host's request path state (the same for every generation).
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
     }
 
     /// The session store (for the background sweep).

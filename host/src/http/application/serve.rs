@@ -107,6 +107,7 @@ impl Application {
                 ctx.started
             };
             let Some((db, rejected)) = crate::sql_db::dblist::select_db_now(
+                self.services.databases(),
                 &self.config,
                 session_db,
                 || ctx.query_db(),
@@ -175,7 +176,7 @@ impl Application {
             Ok(head) => head,
             Err(resp) => return route_finish(entry, *resp),
         };
-        let body = match read_body(ctx, &app.config, body, head.limit).await {
+        let body = match read_body(ctx, &app.config, &app.services.bodies, body, head.limit).await {
             Ok(body) => body,
             Err(resp) => return route_finish(entry, resp),
         };
@@ -314,6 +315,7 @@ impl Pending {
 pub(super) async fn read_body(
     ctx: &Ctx,
     config: &Config,
+    budgets: &body::Budgets,
     body: Incoming,
     limit: u64,
 ) -> Result<RequestBody, HttpResult> {
@@ -339,6 +341,7 @@ pub(super) async fn read_body(
             .then(|| Duration::from_secs(config.http_body_timeout)),
         min_rate: config.http_body_min_rate,
         data_dir: &config.data_dir,
+        budgets,
     };
     body::receive(body, declared, &limits)
         .await

@@ -3,6 +3,7 @@
 //! outcome (next call, failures, deactivation) and resolving runs whose COMMIT was lost;
 //! also the listing and the manual run of `inphms-host cron`.
 
+use super::Cron;
 use super::{
     next_call, MIN_DELTA_BEFORE_DEACTIVATION, MIN_FAILURE_COUNT_BEFORE_DEACTIVATION, TARGET,
 };
@@ -14,7 +15,7 @@ use crate::sql_db::{self, env, DbError};
 use abi_stable::std_types::{ROption, RString, RVec};
 use chrono::{NaiveDateTime, TimeDelta};
 use inphms_sdk::abi::{HttpRequest, Invocation, ItemKind, SqlValue};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -84,23 +85,22 @@ fn job_of(row: &RVec<SqlValue>) -> Job {
 /// A run whose COMMIT was lost with its connection: its transaction, to ask the server
 /// whether it committed once it is back (`txid_status`), and say so in the log.
 #[derive(Debug)]
-struct InDoubt {
+pub(super) struct InDoubt {
     db: String,
     job_id: i64,
     name: String,
     txid: i64,
 }
 
-fn in_doubt() -> std::sync::MutexGuard<'static, Vec<InDoubt>> {
-    static IN_DOUBT: Mutex<Vec<InDoubt>> = Mutex::new(Vec::new());
-    IN_DOUBT.lock().unwrap_or_else(|e| e.into_inner())
+fn in_doubt(cron: &Cron) -> std::sync::MutexGuard<'_, Vec<InDoubt>> {
+    cron.in_doubt.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Logs what became of the runs of `db` whose COMMIT was lost. The job itself needs
 /// nothing: a committed run left it no longer due, one rolled back left it due.
-async fn resolve_in_doubt(db: &str) -> Result<(), DbError> {
+async fn resolve_in_doubt(cron: &Cron, db: &str) -> Result<(), DbError> {
     let mut pending: Vec<InDoubt> = {
-        let mut all = in_doubt();
+        let mut all = in_doubt(cron);
         let (mine, others) = std::mem::take(&mut *all)
             .into_iter()
             .partition(|d| d.db == db);
@@ -108,7 +108,7 @@ async fn resolve_in_doubt(db: &str) -> Result<(), DbError> {
         mine
     };
     while let Some(d) = pending.pop() {
-        let mut cr = sql_db::cursor(db, true);
+        let mut cr = cron.databases().cursor(db, true);
         let status = cr
             .execute("SELECT txid_status($1)", &[SqlValue::Int(d.txid)])
             .await;
@@ -128,7 +128,7 @@ async fn resolve_in_doubt(db: &str) -> Result<(), DbError> {
             },
             Err(e) if e.is_unavailable() => {
                 pending.push(d);
-                in_doubt().append(&mut pending);
+                in_doubt(cron).append(&mut pending);
                 return Err(e);
             }
             // "transaction ID is in the future": it never committed.
@@ -143,11 +143,11 @@ async fn resolve_in_doubt(db: &str) -> Result<(), DbError> {
 /// Processes the due jobs of the registry's database, one at a time.
 pub(super) async fn process_jobs(
     reg: &Arc<Registry>,
-    config: &Arc<Config>,
+    cron: &Cron,
     stop: &watch::Receiver<bool>,
 ) -> Result<usize, DbError> {
     let db = reg.db_name.as_str();
-    let mut cr = sql_db::cursor(db, false);
+    let mut cr = cron.databases().cursor(db, false);
     let base = cr
         .execute_cached(
             "SELECT latest_version FROM ir_module_module WHERE name = 'base'",
@@ -164,7 +164,7 @@ pub(super) async fn process_jobs(
         tracing::warn!(target: TARGET, "Skipping database {db} because of modules to install/upgrade/remove.");
         return Ok(0);
     }
-    resolve_in_doubt(db).await?;
+    resolve_in_doubt(cron, db).await?;
     let ids = cr
         .execute_cached(
             &format!("SELECT id FROM ir_cron WHERE {DUE} ORDER BY failure_count, priority, id"),
@@ -181,7 +181,10 @@ pub(super) async fn process_jobs(
         let id = int(row.first());
         // The job's own cursor: its lock, its handler's work and its bookkeeping are one
         // transaction.
-        let mut cr = sql_db::cursor(db, false).with_statement_timeout(time_limit(config));
+        let mut cr = cron
+            .databases()
+            .cursor(db, false)
+            .with_statement_timeout(time_limit(&cron.config));
         let acquired = cr
             .execute_cached(
                 &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE {DUE} AND id = $1 FOR NO KEY UPDATE SKIP LOCKED"),
@@ -210,7 +213,7 @@ pub(super) async fn process_jobs(
             let _ = cr.rollback().await;
             continue;
         }
-        process_job(cr, reg, config, job, Run::Scheduled).await?;
+        process_job(cr, reg, cron, job, Run::Scheduled).await?;
         done += 1;
     }
     Ok(done)
@@ -271,11 +274,11 @@ type JobCursor = tokio::sync::OwnedMutexGuard<sql_db::Cursor>;
 /// job's locked transaction) as its cursor; the outcome and the cursor back.
 async fn run_handler(
     reg: &Arc<Registry>,
-    config: &Config,
+    cron: &Cron,
     cr: sql_db::Cursor,
     job: &Job,
 ) -> (RunOutcome, JobCursor) {
-    let Some((addon, item)) = reg.cron_handler(&job.handler) else {
+    let Some((addon, item)) = reg.cron_handler(&cron.registries.server_wide(), &job.handler) else {
         let failed = RunOutcome::Failed(format!(
             "no cron handler '{}' among the addons of {} (is its addon installed?)",
             job.handler, reg.db_name
@@ -287,7 +290,8 @@ async fn run_handler(
     };
     let db = reg.db_name.clone();
     let (job_id, name) = (job.id, job.name.clone());
-    let handle = env::register(cr);
+    let cursors = cron.databases().cursors();
+    let handle = cursors.register(cr);
     let task = tokio::task::spawn_blocking(move || {
         let call = addon.library.module.call();
         env::with_current(Some(handle), || {
@@ -307,18 +311,16 @@ async fn run_handler(
             })
         })
     });
-    let joined = match time_limit(config) {
+    let joined = match time_limit(&cron.config) {
         Some(limit) => tokio::time::timeout(limit, task).await.map_err(|_| limit),
         None => Ok(task.await),
     };
     // The handler's later calls on its cursor fail ("cursor closed"); a statement it still
     // runs is waited for (its statement_timeout bounds it).
-    let slot = env::unregister(handle).unwrap_or_else(|| {
-        Arc::new(tokio::sync::Mutex::new(sql_db::Cursor::new(
-            sql_db::pools(),
-            &reg.db_name,
-            false,
-        )))
+    let slot = cursors.unregister(handle).unwrap_or_else(|| {
+        Arc::new(tokio::sync::Mutex::new(
+            cron.databases().cursor(&reg.db_name, false),
+        ))
     });
     let cr = slot.lock_owned().await;
     let outcome = match joined {
@@ -372,7 +374,7 @@ async fn undo(cr: &mut sql_db::Cursor) -> Result<(), DbError> {
 async fn process_job(
     cr: sql_db::Cursor,
     reg: &Arc<Registry>,
-    config: &Config,
+    cron: &Cron,
     job: Job,
     run: Run,
 ) -> Result<RunOutcome, DbError> {
@@ -405,7 +407,7 @@ async fn process_job(
         checkpoint_params: vec![SqlValue::Int(job.id), ts_value(next), ts_value(start)],
     });
     tracing::info!(target: TARGET, "Job {:?} ({}) starting", job.name, job.id);
-    let (mut outcome, mut cr) = run_handler(reg, config, cr, &job).await;
+    let (mut outcome, mut cr) = run_handler(reg, cron, cr, &job).await;
     cr.take_job();
     if outcome == RunOutcome::Done {
         if let Some(e) = cr.retryable_error() {
@@ -455,7 +457,7 @@ async fn process_job(
             tracing::warn!(target: TARGET, "Job {:?} ({}): the connection was lost during COMMIT ({e}); whether the run committed \
                 (transaction {txid}) is unknown. The next pass reads it: committed, the job is no longer due; rolled back, nothing \
                 of the run was kept and the job, still due, runs again", job.name, job.id);
-            in_doubt().push(InDoubt {
+            in_doubt(cron).push(InDoubt {
                 db: reg.db_name.clone(),
                 job_id: job.id,
                 name: job.name.clone(),
@@ -469,7 +471,7 @@ async fn process_job(
     cr.unlock_job().await;
     for action in after_commit {
         match action {
-            PostCommit::NotifyCron => notify_workers(&sql_db::pools(), &reg.db_name).await,
+            PostCommit::NotifyCron => notify_workers(cron.databases().pools(), &reg.db_name).await,
         }
     }
     match &outcome {
@@ -589,8 +591,8 @@ pub struct JobInfo {
 }
 
 /// Every job of `db`, with its last run and next due time.
-pub async fn list_jobs(db: &str) -> Result<Vec<JobInfo>, DbError> {
-    let mut cr = sql_db::cursor(db, true);
+pub async fn list_jobs(dbs: &sql_db::Databases, db: &str) -> Result<Vec<JobInfo>, DbError> {
+    let mut cr = dbs.cursor(db, true);
     let rows = cr
         .execute(
             "SELECT c.id, c.cron_name, c.handler, c.active, c.interval_number, c.interval_type, c.last_start, \
@@ -624,13 +626,12 @@ pub async fn list_jobs(db: &str) -> Result<Vec<JobInfo>, DbError> {
 /// Runs the job `job` (its id or name) of `db` now (Odoo's `method_direct_trigger`): takes
 /// the job's lock without waiting, so a job being run elsewhere is "already running"; does
 /// not change `nextcall` nor the failure counters.
-pub async fn run_manually(
-    db: &str,
-    job: &str,
-    config: &Config,
-) -> Result<RunOutcome, crate::Error> {
-    let reg = Registry::get(db).await?;
-    let mut cr = sql_db::cursor(db, false).with_statement_timeout(time_limit(config));
+pub async fn run_manually(cron: &Cron, db: &str, job: &str) -> Result<RunOutcome, crate::Error> {
+    let reg = cron.registries.get(db).await?;
+    let mut cr = cron
+        .databases()
+        .cursor(db, false)
+        .with_statement_timeout(time_limit(&cron.config));
     let rows = cr
         .execute(
             &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE id::text = $1 OR cron_name = $1 ORDER BY id LIMIT 1 FOR NO KEY UPDATE NOWAIT"),
@@ -665,7 +666,7 @@ pub async fn run_manually(
         });
     }
     let job = found;
-    process_job(cr, &reg, config, job, Run::Manual)
+    process_job(cr, &reg, cron, job, Run::Manual)
         .await
         .map_err(|e| crate::Error::database(db, e))
 }

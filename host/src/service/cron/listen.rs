@@ -2,9 +2,7 @@
 //! `cron_trigger`, the poll interval, or a retry with backoff while the server or a
 //! database is unavailable.
 
-use super::{pass, stopped, SLEEP_INTERVAL, TARGET};
-use crate::config::Config;
-use crate::sql_db::notify::cron_db;
+use super::{pass, stopped, Cron, SLEEP_INTERVAL, TARGET};
 use crate::sql_db::{self, DbError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,10 +42,10 @@ impl From<DbError> for ListenError {
     }
 }
 
-async fn listen(i: u32) -> Result<Listener, ListenError> {
-    let db = cron_db();
-    let pools = sql_db::pools();
-    let (client, mut conn) = sql_db::connect_unpooled(pools.info(), &db).await?;
+async fn listen(i: u32, cron: &Cron) -> Result<Listener, ListenError> {
+    let pools = cron.databases().pools();
+    let db = pools.cron_db();
+    let (client, mut conn) = sql_db::connect_unpooled(pools.info(), db).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         loop {
@@ -97,7 +95,8 @@ pub const RETRY_MAX: Duration = Duration::from_secs(2);
 /// Worker `i`: LISTENs on `cron_db` and runs a pass at each wake-up (a notification, the
 /// poll interval), reconnecting with backoff when the server is unavailable and polling
 /// when LISTEN is refused.
-pub(super) async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn worker(i: u32, cron: Arc<Cron>, mut stop: watch::Receiver<bool>) {
+    let cron_db = cron.databases().pools().cron_db();
     // Polling when LISTEN is refused: from 1 s up to the poll interval.
     let mut poll_backoff = Duration::from_secs(1);
     // Reconnecting when the server is unavailable: from RETRY_MIN up to RETRY_MAX.
@@ -108,25 +107,25 @@ pub(super) async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receive
     let mut warned = false;
     let jitter = Duration::from_secs(i as u64);
     while !*stop.borrow() {
-        match listen(i).await {
+        match listen(i, &cron).await {
             Ok(mut listener) => {
                 if lost {
-                    tracing::info!(target: TARGET, "cron{i}: listening on database {} again", cron_db());
+                    tracing::info!(target: TARGET, "cron{i}: listening on database {} again", cron_db);
                     // The server accepts connections: the pools need not wait out the
                     // backoff of their failed attempts during the outage.
-                    sql_db::pools().server_is_back();
+                    cron.databases().pools().server_is_back();
                 }
                 warned = false;
                 poll_backoff = Duration::from_secs(1);
                 retry = RETRY_MIN;
                 // Notifications sent while we were not listening are lost: look everywhere,
                 // at once.
-                let mut listening = pass_until_done(i, &config, &mut stop, &mut listener).await;
+                let mut listening = pass_until_done(i, &cron, &mut stop, &mut listener).await;
                 while listening {
                     tokio::select! {
                         _ = stopped(&mut stop) => return,
                         msg = listener.rx.recv() => if msg.is_none() {
-                            tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron_db());
+                            tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron_db);
                             break;
                         },
                         _ = tokio::time::sleep(SLEEP_INTERVAL + jitter) => {}
@@ -134,13 +133,13 @@ pub(super) async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receive
                     // Spread the herd of workers woken by one notification.
                     tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
                     while listener.rx.try_recv().is_ok() {}
-                    listening = pass_until_done(i, &config, &mut stop, &mut listener).await;
+                    listening = pass_until_done(i, &cron, &mut stop, &mut listener).await;
                 }
                 lost = true;
             }
             Err(ListenError::Unavailable(e)) => {
                 if !warned {
-                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); trying again every {}s at most", cron_db(), RETRY_MAX.as_secs_f64());
+                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); trying again every {}s at most", cron_db, RETRY_MAX.as_secs_f64());
                 }
                 (lost, warned) = (true, true);
                 // No pass: the server is unavailable, so would every database be.
@@ -152,10 +151,10 @@ pub(super) async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receive
             }
             Err(ListenError::Refused(e)) => {
                 if !warned {
-                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); polling every {}s until it can", cron_db(), SLEEP_INTERVAL.as_secs());
+                    tracing::warn!(target: TARGET, "cron{i}: cannot LISTEN on database {} ({e}); polling every {}s until it can", cron_db, SLEEP_INTERVAL.as_secs());
                 }
                 (lost, warned) = (true, true);
-                let _ = pass(i, &config, &stop).await;
+                let _ = pass(i, &cron, &stop).await;
                 let wait = poll_backoff.min(SLEEP_INTERVAL + jitter);
                 poll_backoff = (poll_backoff * 2).min(SLEEP_INTERVAL);
                 tokio::select! {
@@ -173,14 +172,14 @@ pub(super) async fn worker(i: u32, config: Arc<Config>, mut stop: watch::Receive
 /// connection is lost (the caller reconnects, then passes again).
 async fn pass_until_done(
     i: u32,
-    config: &Arc<Config>,
+    cron: &Cron,
     stop: &mut watch::Receiver<bool>,
     listener: &mut Listener,
 ) -> bool {
     let mut wait = RETRY_MIN;
     let mut failures = 0u32;
     loop {
-        let Some(e) = pass(i, config, stop).await else {
+        let Some(e) = pass(i, cron, stop).await else {
             if failures > 0 {
                 tracing::info!(target: TARGET, "cron{i}: pass done after {failures} attempt(s) on an unavailable database");
             }
@@ -193,7 +192,7 @@ async fn pass_until_done(
         tokio::select! {
             _ = stopped(stop) => return false,
             msg = listener.rx.recv() => if msg.is_none() {
-                tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron_db());
+                tracing::warn!(target: TARGET, "cron{i}: lost the LISTEN connection to {}; reconnecting", cron.databases().pools().cron_db());
                 return false;
             },
             _ = tokio::time::sleep(wait) => {}

@@ -38,10 +38,10 @@
 //! "already running" instead of running twice.
 
 use crate::config::Config;
-use crate::modules::registry;
-use crate::sql_db::{self, DbError};
+use crate::modules::registry::Registries;
+use crate::sql_db::{Databases, DbError};
 use chrono::TimeDelta;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -65,9 +65,43 @@ pub const MIN_FAILURE_COUNT_BEFORE_DEACTIVATION: i64 = 5;
 /// The span those failures must cover.
 pub const MIN_DELTA_BEFORE_DEACTIVATION: TimeDelta = TimeDelta::days(7);
 
-/// Remembers the database the workers LISTEN on (the `cron_db` option).
-pub fn configure(config: &Config) {
-    sql_db::notify::configure(config);
+/// What the cron workers of one host share: the configuration, the registries (and the
+/// databases behind them), and the runs whose COMMIT was lost. Built by the composition root
+/// (or `inphms-host cron`) and handed to the workers by `Arc`.
+#[derive(Debug)]
+pub struct Cron {
+    /// The configuration (`max_cron_threads`, `cron_db`, the time limits).
+    pub config: Arc<Config>,
+    /// The registries whose databases the workers serve.
+    pub registries: Arc<Registries>,
+    in_doubt: Mutex<Vec<job::InDoubt>>,
+}
+
+impl Cron {
+    /// For `config`, on `registries`.
+    pub fn new(config: Arc<Config>, registries: Arc<Registries>) -> Arc<Cron> {
+        Arc::new(Cron {
+            config,
+            registries,
+            in_doubt: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The databases (the registries').
+    pub fn databases(&self) -> &Arc<Databases> {
+        self.registries.databases()
+    }
+
+    /// The same workers' state for `config` (the one a SIGHUP gave, when the workers start
+    /// again): the runs in doubt move over.
+    pub fn with_config(&self, config: Arc<Config>) -> Arc<Cron> {
+        let mut in_doubt = self.in_doubt.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::new(Cron {
+            config,
+            registries: Arc::clone(&self.registries),
+            in_doubt: Mutex::new(std::mem::take(&mut *in_doubt)),
+        })
+    }
 }
 
 /// The running workers; [`CronHandle::stop`] stops them once their current job is done.
@@ -93,11 +127,11 @@ impl CronHandle {
 }
 
 /// Starts `max_cron_threads` supervised workers on the current runtime.
-pub fn spawn(config: Arc<Config>) -> CronHandle {
-    configure(&config);
+pub fn spawn(cron: &Arc<Cron>) -> CronHandle {
+    let config = &cron.config;
     let (stop, stop_rx) = watch::channel(false);
     let tasks = (0..config.max_cron_threads)
-        .map(|i| tokio::spawn(supervise(i, Arc::clone(&config), stop_rx.clone())))
+        .map(|i| tokio::spawn(supervise(i, Arc::clone(cron), stop_rx.clone())))
         .collect::<Vec<_>>();
     if !tasks.is_empty() {
         tracing::info!(target: TARGET, "{} cron worker(s) started, listening on database {}", tasks.len(), config.cron_db);
@@ -106,9 +140,9 @@ pub fn spawn(config: Arc<Config>) -> CronHandle {
 }
 
 /// Runs worker `i`, restarting it when it panics or ends before the stop.
-async fn supervise(i: u32, config: Arc<Config>, stop: watch::Receiver<bool>) {
+async fn supervise(i: u32, cron: Arc<Cron>, stop: watch::Receiver<bool>) {
     loop {
-        let task = tokio::spawn(worker(i, Arc::clone(&config), stop.clone()));
+        let task = tokio::spawn(worker(i, Arc::clone(&cron), stop.clone()));
         let result = task.await;
         if *stop.borrow() {
             return;
@@ -128,13 +162,13 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// One pass over the ready registries; the first error that says a database was
 /// unavailable (the pass should be run again soon), if any. Other errors are logged.
-async fn pass(i: u32, config: &Arc<Config>, stop: &watch::Receiver<bool>) -> Option<DbError> {
+async fn pass(i: u32, cron: &Cron, stop: &watch::Receiver<bool>) -> Option<DbError> {
     let mut unavailable = None;
-    for reg in registry::ready_registries() {
+    for reg in cron.registries.ready_registries() {
         if *stop.borrow() {
             return None;
         }
-        match process_jobs(&reg, config, stop).await {
+        match process_jobs(&reg, cron, stop).await {
             Ok(_) => {}
             Err(e) if e.is_unavailable() => {
                 tracing::debug!(target: TARGET, "cron{i}: database {} unavailable: {e}", reg.db_name);
