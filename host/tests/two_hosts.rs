@@ -72,8 +72,14 @@ fn two_hosts_in_one_process_share_no_state() {
     // A host that stops refuses websocket upgrades; the other still takes them.
     websocket::set_accepting(&a.http.websockets, false);
     websocket::set_accepting(&b.http.websockets, true);
-    assert!(websocket::refuses_upgrades(&a.http.websockets));
-    assert!(!websocket::refuses_upgrades(&b.http.websockets));
+    assert_eq!(
+        websocket::refuses_upgrades(&a.http.websockets, usize::MAX),
+        Some("the server is stopping")
+    );
+    assert_eq!(
+        websocket::refuses_upgrades(&b.http.websockets, usize::MAX),
+        None
+    );
     // A socket id of one host is unknown to the other's callbacks.
     let api = b.api;
     let sent = (api.ws_send().expect("ws_send"))(
@@ -82,6 +88,25 @@ fn two_hosts_in_one_process_share_no_state() {
         inphms_sdk::abi::WsMessage::Text("x".into()),
     );
     assert!(sent.is_err());
+    let queued = (api.ws_send_queued().expect("ws_send_queued"))(
+        api.ctx(),
+        1,
+        inphms_sdk::abi::WsMessage::Text("x".into()),
+    );
+    assert!(queued.is_err());
+
+    // Push streams are per host: a stream opened through one host's API is unknown to
+    // the other's.
+    let (api_a, api_b) = (a.api, b.api);
+    let stream = (api_a.stream_open().expect("stream_open"))(api_a.ctx(), 4);
+    assert_ne!(stream, 0);
+    let pushed =
+        (api_b.stream_push().expect("stream_push"))(api_b.ctx(), stream, b"x".to_vec().into());
+    assert!(pushed.is_err(), "b does not know a's stream");
+    let pushed =
+        (api_a.stream_push().expect("stream_push"))(api_a.ctx(), stream, b"x".to_vec().into());
+    assert!(pushed.is_ok(), "{pushed:?}");
+    (api_a.stream_close().expect("stream_close"))(api_a.ctx(), stream);
 
     // The body budgets are per host.
     assert!(!std::ptr::eq(&a.http.bodies, &b.http.bodies));

@@ -19,10 +19,16 @@
 //! after the first version; they are read as optional fields, so an addon loaded by a host
 //! without them gets an error from [`WebSocket`](crate::WebSocket), not a crash.
 //!
-//! 0.3 gave [`HostApi`] its [`HostCtx`] and every callback a `ctx` first argument (the host's
-//! state is found through it, not through statics): a breaking change, so the host refuses
-//! an addon built with inphms-sdk 0.2 ("built with inphms-sdk 0.2.0, expected a version
-//! compatible with the host's 0.3.0").
+//! SDK 0.3 changed plain types and the host interface, hence the minor version (a breaking
+//! change: the host refuses an addon built with inphms-sdk 0.2, "built with inphms-sdk 0.2.0,
+//! expected a version compatible with the host's 0.3.0"):
+//! - [`HostApi`] carries its [`HostCtx`] and every callback takes a `ctx` first argument
+//!   (the host's state is found through it, not through statics; issue 16);
+//! - the handler model (issue 17): [`ItemKind`] gained `SocketEvent`, `StreamPoll` and
+//!   `StreamDrop`, [`Invocation`] the `handle` and `socket_event` fields, [`Outcome`]
+//!   `socket_events`, [`HttpRequest`] `body_file`, and [`HttpResponse`] `stream` (a body
+//!   produced later: pulled, pushed, or a file); [`HostApi`] gained the optional
+//!   `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
 
 use abi_stable::{
     declare_root_module_statics,
@@ -163,6 +169,61 @@ pub struct HostApi {
     /// when the listing is disabled (`list_db = false`).
     #[sabi(missing_field(option))]
     pub db_list: extern "C" fn(ctx: HostCtx, host: RStr<'_>) -> RResult<RVec<RString>, ErrorInfo>,
+    /// Opens a push stream (a response body fed later by [`HostApi::stream_push`], from any
+    /// thread): its handle, for [`BodyStream::Push`]. `capacity` is the most chunks waiting
+    /// to be written; past it a push is refused (the client reads too slowly).
+    #[sabi(missing_field(option))]
+    pub stream_open: extern "C" fn(ctx: HostCtx, capacity: u32) -> u64,
+    /// Appends a chunk to the push stream `stream`, never blocking: an error when the
+    /// stream is closed, its client gone, or `capacity` chunks already wait.
+    #[sabi(missing_field(option))]
+    pub stream_push:
+        extern "C" fn(ctx: HostCtx, stream: u64, chunk: RVec<u8>) -> RResult<(), RString>,
+    /// Ends the push stream `stream` (the response then ends); idempotent.
+    #[sabi(missing_field(option))]
+    pub stream_close: extern "C" fn(ctx: HostCtx, stream: u64),
+    /// Queues a message on the websocket `socket` and returns at once (never blocks,
+    /// callable from any thread, a runtime worker included). A socket whose queue is full
+    /// (its client reads too slowly) is closed with 1013 (Try Again Later) and the message
+    /// refused.
+    #[sabi(missing_field(option))]
+    pub ws_send_queued:
+        extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
+}
+
+/// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub enum SocketEvent {
+    /// The socket is open (the 101 was sent): the first event.
+    Open,
+    /// A message arrived.
+    Message(WsMessage),
+    /// The socket closed (code and reason as [`WsEvent::Closed`]): the last event.
+    Closed(u16, RString),
+}
+
+/// How a response's body is produced, past [`HttpResponse::body`].
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq)]
+pub enum BodyStream {
+    /// The body is [`HttpResponse::body`], whole.
+    #[default]
+    Full,
+    /// Pulled from the addon: the host asks for the next chunk ([`ItemKind::StreamPoll`]
+    /// with this handle) only once the client took the one before. `length`: the total,
+    /// when known (`Content-Length`), else chunked.
+    Pull {
+        /// The addon's handle of the producer.
+        handle: u64,
+        /// The body's length, when known.
+        length: ROption<u64>,
+    },
+    /// Pushed: the handle of a stream from [`HostApi::stream_open`]; the response ends
+    /// when it is closed.
+    Push(u64),
+    /// A file sent from disk: its path, read by the host as the client takes it.
+    File(RString),
 }
 
 /// A websocket data message, as it crosses the boundary.
@@ -284,6 +345,15 @@ pub enum ItemKind {
     Command,
     /// A cron handler.
     Cron,
+    /// An event of a websocket served by callbacks: the route `item`'s handler object for
+    /// socket [`Invocation::handle`], with the request and [`Invocation::socket_event`].
+    SocketEvent,
+    /// The next chunk of the pull stream [`Invocation::handle`]: in
+    /// [`Outcome::response`]'s body; `RNone` (or an error) ends the stream.
+    StreamPoll,
+    /// The pull stream [`Invocation::handle`] is no longer wanted (finished, or its client
+    /// gone): the addon drops its producer.
+    StreamDrop,
 }
 
 /// A reference to a route's endpoint, opaque to addons.
@@ -310,6 +380,26 @@ pub struct Invocation<'a> {
     pub endpoint: ROption<EndpointRef>,
     /// Command-line arguments, for commands.
     pub args: RVec<RString>,
+    /// The socket ([`ItemKind::SocketEvent`]) or stream ([`ItemKind::StreamPoll`],
+    /// [`ItemKind::StreamDrop`]) the call is about; 0 otherwise.
+    pub handle: u64,
+    /// The websocket event of an [`ItemKind::SocketEvent`].
+    pub socket_event: ROption<SocketEvent>,
+}
+
+impl<'a> Invocation<'a> {
+    /// A call of `kind` on item `item`, with nothing else.
+    pub fn new(kind: ItemKind, item: u32) -> Self {
+        Invocation {
+            kind,
+            item,
+            request: ROption::RNone,
+            endpoint: ROption::RNone,
+            args: RVec::new(),
+            handle: 0,
+            socket_event: ROption::RNone,
+        }
+    }
 }
 
 /// A request as it crosses the boundary: already parsed and proxy-fixed by the host, and
@@ -348,6 +438,10 @@ pub struct HttpRequest<'a> {
     /// The websocket of an upgraded request (a route declared `websocket`): the handle
     /// the `ws_*` callbacks of [`HostApi`] take. `RNone` for any other request.
     pub websocket: ROption<u64>,
+    /// The descriptor of the file a large body was spooled to (an unnamed file, `body`
+    /// being its mapping), valid for the call: [`Request::body_file`](crate::Request::body_file)
+    /// opens it again, read-only. `RNone` for a body in memory.
+    pub body_file: ROption<i32>,
 }
 
 /// A response as it crosses the boundary.
@@ -359,8 +453,10 @@ pub struct HttpResponse {
     /// Headers, in order (`Set-Cookie` may repeat), packed in one buffer by
     /// [`HeaderBlock::push`]: one allocation for all of them, not two per header.
     pub headers: HeaderBlock,
-    /// The body.
+    /// The body (when [`HttpResponse::stream`] is [`BodyStream::Full`]).
     pub body: RVec<u8>,
+    /// How the body is produced: whole in `body`, or streamed.
+    pub stream: BodyStream,
 }
 
 /// Headers packed in one buffer: for each, the name's length (`u32`, little-endian), the
@@ -479,6 +575,9 @@ pub struct Outcome {
     pub session: ROption<RString>,
     /// Whether the session id must be rotated (login, logout).
     pub rotate_session: bool,
+    /// A websocket route's handler registered event callbacks for its socket: the host
+    /// keeps the socket open and calls them ([`ItemKind::SocketEvent`]).
+    pub socket_events: bool,
 }
 
 /// A SQL value as it crosses the boundary (parameters and result cells).

@@ -93,12 +93,43 @@ pub(crate) fn ws_recv(socket: u64, timeout_ms: Option<u64>) -> Result<WsEvent> {
     Ok(f(api.ctx(), socket, timeout_ms.into()))
 }
 
-pub(crate) fn ws_send(socket: u64, message: WsMessage) -> Result<()> {
+/// Queues `message` on `socket` without waiting (the host's `ws_send_queued`), or, from a
+/// host without it, sends it and waits for the write (`ws_send`).
+pub(crate) fn ws_send_queued(socket: u64, message: WsMessage) -> Result<()> {
     let api = api()?;
-    let f = api.ws_send().ok_or_else(no_websockets)?;
-    f(api.ctx(), socket, message)
+    let result = match api.ws_send_queued() {
+        Some(f) => f(api.ctx(), socket, message),
+        None => (api.ws_send().ok_or_else(no_websockets)?)(api.ctx(), socket, message),
+    };
+    result
         .into_result()
         .map_err(|e| Error::internal(e.into_string()))
+}
+
+fn no_streams() -> Error {
+    Error::internal("this host does not support push streams (HostApi without stream_* callbacks)")
+}
+
+pub(crate) fn stream_open(capacity: u32) -> Result<u64> {
+    let api = api()?;
+    let f = api.stream_open().ok_or_else(no_streams)?;
+    Ok(f(api.ctx(), capacity))
+}
+
+pub(crate) fn stream_push(stream: u64, chunk: Vec<u8>) -> Result<()> {
+    let api = api()?;
+    let f = api.stream_push().ok_or_else(no_streams)?;
+    f(api.ctx(), stream, chunk.into())
+        .into_result()
+        .map_err(|e| Error::internal(e.into_string()))
+}
+
+pub(crate) fn stream_close(stream: u64) {
+    if let Ok(api) = api() {
+        if let Some(f) = api.stream_close() {
+            f(api.ctx(), stream);
+        }
+    }
 }
 
 pub(crate) fn ws_close(socket: u64, code: u16, reason: &str) -> Result<()> {

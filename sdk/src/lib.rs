@@ -59,7 +59,15 @@
 //! * [`post_load`]: a hook run once, when the host loads the addon.
 //! * [`Dispatcher`] and [`register_dispatcher!`]: a new routing type.
 //! * [`WebSocket`]: a route declared `websocket = true` gets the upgraded connection from
-//!   [`Request::websocket`] and exchanges [`Message`]s through the host.
+//!   [`Request::websocket`] and exchanges [`Message`]s through the host: served by event
+//!   callbacks ([`WsHandler`], [`WebSocket::serve`]: an idle socket costs no thread), or by
+//!   a loop on [`WebSocket::recv`] (a thread for the socket's life). [`WebSocket::send`]
+//!   works from anywhere (another request, a cron job) through [`WebSocket::from_id`].
+//! * Streamed bodies ([`stream`]): [`Response::stream`] (chunks pulled as the client takes
+//!   them), [`Response::event_stream`] and [`PushStream`] (server-sent events or chunks
+//!   pushed later from anywhere), [`Response::file`] (a file sent from disk); and
+//!   [`Request::body_reader`] reads a large upload in pieces, [`Request::body_file`] takes
+//!   the file it was spooled to.
 //!
 //! Every entry point is guarded: a panic in addon code becomes an error (a 500 for a
 //! route) and the host keeps serving. Build addons with `panic = "unwind"` (cargo's
@@ -79,6 +87,8 @@ mod registry;
 mod request;
 mod response;
 pub mod session;
+pub mod socket_events;
+pub mod stream;
 pub mod websocket;
 
 #[allow(deprecated)]
@@ -91,6 +101,8 @@ pub use inphms_sdk_macros::{addon, command, cron, post_load, route};
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use session::Session;
+pub use socket_events::WsHandler;
+pub use stream::PushStream;
 pub use websocket::{Message, RecvError, WebSocket};
 
 /// The `tracing` crate the SDK forwards to the host's log: use its macros (or depend on

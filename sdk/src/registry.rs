@@ -216,6 +216,12 @@ pub(crate) extern "C" fn call(inv: Invocation<'_>) -> Outcome {
 }
 
 fn invoke(inv: Invocation<'_>) -> Outcome {
+    if let Some(outcome) = crate::stream::invoke(&inv) {
+        return outcome;
+    }
+    if inv.kind == ItemKind::SocketEvent {
+        return crate::socket_events::invoke(inv).unwrap_or_default();
+    }
     let items = items();
     let idx = inv.item as usize;
     let missing = || error_outcome(Error::internal(format!("no {:?} item {idx}", inv.kind)));
@@ -224,9 +230,15 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
             let (Some(route), ROption::RSome(req)) = (items.routes.get(idx), inv.request) else {
                 return missing();
             };
+            let socket = req.websocket.into_option();
             let mut req = Request::from_abi(req);
             let result = (route.handler)(&mut req);
-            reply_outcome(result, &req)
+            let mut outcome = reply_outcome(result, &req);
+            if let Some(id) = socket {
+                outcome.socket_events =
+                    crate::socket_events::registered(id, outcome.error.is_none());
+            }
+            outcome
         }
         ItemKind::DispatcherCompatible => {
             let (Some(d), ROption::RSome(req)) = (items.dispatchers.get(idx), inv.request) else {
@@ -258,6 +270,7 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
                 ..Outcome::default()
             }
         }
+        ItemKind::SocketEvent | ItemKind::StreamPoll | ItemKind::StreamDrop => missing(),
         ItemKind::Cron => {
             let (Some(c), ROption::RSome(req)) = (items.crons.get(idx), inv.request) else {
                 return missing();
@@ -297,6 +310,19 @@ fn reply_outcome(result: Result<Reply>, req: &Request) -> Outcome {
         outcome.session = ROption::RSome(RString::from(&*req.session.to_json()));
     }
     outcome.rotate_session = req.session.should_rotate();
+    outcome
+}
+
+/// The outcome of a call that answers nothing but its session's changes (a websocket
+/// event's callback).
+pub(crate) fn session_outcome(result: Result<()>, req: &Request) -> Outcome {
+    let mut outcome = match result {
+        Ok(()) => Outcome::default(),
+        Err(e) => error_outcome(e),
+    };
+    if req.session.is_dirty() || req.session.should_rotate() {
+        outcome.session = ROption::RSome(RString::from(&*req.session.to_json()));
+    }
     outcome
 }
 

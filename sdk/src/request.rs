@@ -128,6 +128,48 @@ impl<'a> Request<'a> {
         self.raw.body.as_slice()
     }
 
+    /// The body as a [`std::io::Read`] (and `BufRead`, `Seek`), to consume it in pieces:
+    /// over the mapped file of a spooled body, each piece is paged in as it is read and
+    /// can be dropped by the kernel once read, so a body larger than memory can be copied
+    /// to where it goes (a file, a database large object) with a small buffer.
+    ///
+    /// ```no_run
+    /// # use inphms_sdk::{Error, Request, Result};
+    /// # fn f(req: &mut Request) -> Result<u64> {
+    /// let io = |e: std::io::Error| Error::internal(e.to_string());
+    /// let mut out = std::fs::File::create("/tmp/upload").map_err(io)?;
+    /// std::io::copy(&mut req.body_reader(), &mut out).map_err(io)
+    /// # }
+    /// ```
+    pub fn body_reader(&self) -> crate::stream::BodyReader<'a> {
+        crate::stream::body_reader(&self.raw)
+    }
+
+    /// The file a large body was received into (past the host's `http_body_spool`), opened
+    /// again read-only with its own offset at the start: `None` for a body held in memory
+    /// (read [`body`](Self::body) then). The file has no name; it lives as long as a
+    /// descriptor of it is open, so the handler may keep it past the request (hand it to a
+    /// thread, say), though the host no longer counts it against its disk budget then.
+    ///
+    /// ```no_run
+    /// # use inphms_sdk::{Error, Request, Result};
+    /// # fn f(req: &mut Request) -> Result<()> {
+    /// if let Some(file) = req.body_file() {
+    ///     let file = file.map_err(|e| Error::internal(e.to_string()))?;
+    ///     std::thread::spawn(move || {
+    ///         let _lines = std::io::BufRead::lines(std::io::BufReader::new(file)).count();
+    ///     });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn body_file(&self) -> Option<std::io::Result<std::fs::File>> {
+        let fd = self.raw.body_file.into_option()?;
+        // A new open file description of the same (unnamed) file, read-only: the handler
+        // can neither write nor truncate the file the host maps, nor move its offset.
+        Some(std::fs::File::open(format!("/proc/self/fd/{fd}")))
+    }
+
     /// The body parsed as JSON into `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         Ok(serde_json::from_slice(self.body())?)

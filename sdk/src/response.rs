@@ -1,7 +1,8 @@
 //! [`Response`] and the conversions a handler's return value goes through:
 //! [`IntoResponse`] for http routes, [`IntoJsonResult`] for json routes.
 
-use crate::abi::{HeaderBlock, HttpResponse};
+use crate::abi::{BodyStream, HeaderBlock, HttpResponse};
+use crate::stream::{Producer, PushStream};
 use crate::{Error, Result};
 use abi_stable::std_types::RVec;
 use serde::Serialize;
@@ -22,6 +23,20 @@ pub struct Response {
     /// Packed as [`HeaderBlock`] (one buffer for all headers), moved into it to cross.
     headers: Vec<u8>,
     body: RVec<u8>,
+    /// A body produced later, when not `body`.
+    stream: Streamed,
+}
+
+/// How a [`Response`]'s body is produced past its in-memory `body`.
+#[derive(Debug, Clone, Default)]
+enum Streamed {
+    #[default]
+    No,
+    Pull(Producer, Option<u64>),
+    Push(PushStream),
+    File(String),
+    /// A streamed body that crossed already (an endpoint's, passed on by a dispatcher).
+    Crossed(BodyStream),
 }
 
 impl Default for Response {
@@ -37,7 +52,62 @@ impl Response {
             status,
             headers: Vec::new(),
             body: RVec::new(),
+            stream: Streamed::No,
         }
+    }
+
+    /// A body pulled chunk by chunk from `chunks` as the client takes it (backpressure: the
+    /// next chunk is asked for once the one before is written), sent chunked unless
+    /// [`length`](Self::length) announces its size. Each chunk is produced by a brief call
+    /// on the host's blocking pool; no thread waits between chunks. See [`crate::stream`].
+    ///
+    /// ```
+    /// # use inphms_sdk::Response;
+    /// let r = Response::stream((0..3).map(|i| format!("line {i}\n").into_bytes()));
+    /// assert_eq!(r.status(), 200);
+    /// ```
+    pub fn stream<I>(chunks: I) -> Self
+    where
+        I: IntoIterator<Item = Vec<u8>>,
+        I::IntoIter: Send + 'static,
+    {
+        let mut r = Response::new(200);
+        r.stream = Streamed::Pull(Producer::new(Box::new(chunks.into_iter())), None);
+        r
+    }
+
+    /// Announces the length of a [`stream`](Self::stream) body (`Content-Length`): the
+    /// chunks must add up to it (a shorter stream is cut, a longer one truncated).
+    pub fn length(mut self, length: u64) -> Self {
+        if let Streamed::Pull(_, len) = &mut self.stream {
+            *len = Some(length);
+        }
+        self
+    }
+
+    /// A body fed later through `stream` (see [`PushStream`]), sent chunked; it ends when
+    /// the stream is closed.
+    pub fn push(stream: &PushStream) -> Self {
+        let mut r = Response::new(200);
+        r.stream = Streamed::Push(stream.clone());
+        r
+    }
+
+    /// Server-sent events (`text/event-stream`, not cached) fed through `stream` with
+    /// [`PushStream::event`]; each event is flushed to the client as it is pushed.
+    pub fn event_stream(stream: &PushStream) -> Self {
+        Response::push(stream)
+            .header("Content-Type", "text/event-stream")
+            .header("Cache-Control", "no-cache")
+    }
+
+    /// The file at `path`, read from disk by the host as the client takes it (its length
+    /// announced; `application/octet-stream` unless a `Content-Type` is set). A file that
+    /// cannot be opened is a 404.
+    pub fn file(path: impl Into<String>) -> Self {
+        let mut r = Response::new(200);
+        r.stream = Streamed::File(path.into());
+        r
     }
 
     /// A `text/html; charset=utf-8` response (Odoo's default for http routes).
@@ -123,21 +193,38 @@ impl Response {
         &self.body
     }
 
-    /// Converts to the ABI form (a move: nothing is copied).
+    /// Converts to the ABI form (a move: nothing is copied). A pull stream's producer is
+    /// registered here, for the host to poll.
     pub fn into_abi(self) -> HttpResponse {
+        let stream = match self.stream {
+            Streamed::No => BodyStream::Full,
+            Streamed::Pull(producer, length) => BodyStream::Pull {
+                handle: producer.register(),
+                length: length.into(),
+            },
+            Streamed::Push(stream) => BodyStream::Push(stream.id()),
+            Streamed::File(path) => BodyStream::File(path.into()),
+            Streamed::Crossed(stream) => stream,
+        };
         HttpResponse {
             status: self.status,
             headers: HeaderBlock(self.headers.into()),
             body: self.body,
+            stream,
         }
     }
 
-    /// Converts from the ABI form.
+    /// Converts from the ABI form (a streamed body is kept as it crossed, so a dispatcher
+    /// passes an endpoint's stream on).
     pub fn from_abi(r: HttpResponse) -> Self {
         Response {
             status: r.status,
             headers: r.headers.0.into_vec(),
             body: r.body,
+            stream: match r.stream {
+                BodyStream::Full => Streamed::No,
+                other => Streamed::Crossed(other),
+            },
         }
     }
 }

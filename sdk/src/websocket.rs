@@ -3,8 +3,20 @@
 //!
 //! The host performs the upgrade (HTTP/1.1, version 13) before the handler runs, and owns
 //! the connection: framing, pings, the closing handshake, and Close 1001 (Going Away) for
-//! every open socket when the server stops. The handler, a plain synchronous function on
-//! the host's blocking pool like any other, exchanges whole messages through the host:
+//! every open socket when the server stops.
+//!
+//! Two ways to serve a socket:
+//!
+//! * **Events** (recommended): the handler hands the socket a
+//!   [`WsHandler`](crate::WsHandler) with [`WebSocket::serve`] and returns; the host calls
+//!   its `on_open`/`on_message`/`on_close` as things happen. An idle socket then costs no
+//!   thread, so a host holds as many as its memory and descriptors allow
+//!   (`websocket_max_connections`). See [`crate::socket_events`].
+//! * **A loop**: the handler, a plain synchronous function on the host's blocking pool,
+//!   exchanges messages with [`recv`](WebSocket::recv) until the socket closes. It holds a
+//!   thread of the pool for the socket's whole life, so at most 256 such handlers run at
+//!   once (an upgrade past that gets 503): fine for a few long exchanges, not for many
+//!   idle clients.
 //!
 //! ```no_run
 //! use inphms_sdk::{route, Request, Result};
@@ -22,9 +34,14 @@
 //! # fn main() {}
 //! ```
 //!
-//! When the handler returns, the host closes a socket still open with 1000 (or 1011 when
+//! When a loop handler returns, the host closes a socket still open with 1000 (or 1011 when
 //! the handler failed). The response the handler returns is not sent (the 101 went out
-//! before it ran), and its session changes are not saved.
+//! before it ran); its session changes are saved (as those of each event callback).
+//!
+//! [`send`](WebSocket::send) never waits for the client: the message is queued (a bounded
+//! queue per socket; a client that does not read its messages is closed with 1013 once the
+//! queue is full), so it can be called from anywhere, with a handle rebuilt from an id
+//! ([`WebSocket::from_id`]).
 
 use crate::abi::{WsEvent, WsMessage};
 use crate::{host, Error, Result};
@@ -129,6 +146,13 @@ impl WebSocket {
         WebSocket { id }
     }
 
+    /// The handle of the open socket `id` (from [`id`](Self::id), kept by the addon), to
+    /// send to it from another request, a cron job or a thread. Sending to a socket that
+    /// closed since is an error.
+    pub fn from_id(id: u64) -> Self {
+        WebSocket { id }
+    }
+
     /// The host's handle of this socket (for logs).
     pub fn id(&self) -> u64 {
         self.id
@@ -154,10 +178,11 @@ impl WebSocket {
         }
     }
 
-    /// Sends a message (`&str`/`String` as text, `Vec<u8>`/`&[u8]` as binary); returns once
-    /// it is written. An error when the socket is closed.
+    /// Sends a message (`&str`/`String` as text, `Vec<u8>`/`&[u8]` as binary): queued,
+    /// written as soon as the client can take it; never waits. An error when the socket is
+    /// closed, or its queue is full (the socket is then closed with 1013).
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        host::ws_send(self.id, message.into().into_abi())
+        host::ws_send_queued(self.id, message.into().into_abi())
     }
 
     /// Starts the closing handshake with `code` (1000 normal, 1001 going away, 1008 policy

@@ -237,6 +237,25 @@ options! {
     /// rest for the files requests open (spooled bodies, streamed static files).
     http_max_connections: u64 = 0,
         Spec::flag("http-max-connections").value("COUNT"), check::none;
+    /// Most websockets open at once; past it an upgrade is answered 503. 0 computes it
+    /// as http_max_connections does, from the soft limit of open files (a websocket served
+    /// by event callbacks costs a descriptor and a few KiB, no thread).
+    websocket_max_connections: u64 = 0,
+        Spec::flag("websocket-max-connections").value("COUNT"), check::none;
+    /// Seconds a websocket stays open before the server closes it (4002, "Keep alive
+    /// timeout"; the client reconnects, as with Odoo's bus); 0 never. Idle sockets are
+    /// pinged meanwhile, and cut when the ping goes unanswered.
+    websocket_keep_alive_timeout: u64 = 3600,
+        Spec::flag("websocket-keep-alive-timeout").value("SECONDS"), check::none;
+    /// Websocket messages a client may send in excess of one per websocket_rate_limit_delay
+    /// (Odoo's rate limit: more than this many within this many delays closes the socket
+    /// with 1013); 0 turns the limit off.
+    websocket_rate_limit_burst: u64 = 10,
+        Spec::flag("websocket-rate-limit-burst").value("COUNT"), check::none;
+    /// Seconds between two websocket messages of a client, on average (see
+    /// websocket_rate_limit_burst).
+    websocket_rate_limit_delay: f64 = 0.2,
+        Spec::flag("websocket-rate-limit-delay").value("SECONDS"), check::none;
     /// Largest request body accepted, in bytes.
     max_content_length: u64 = 128 * MIB,
         Spec::flag("max-content-length").value("BYTES"), check::none;

@@ -174,6 +174,28 @@ macro_rules! int_value {
 
 int_value!(u16, u32, u64, usize, i64);
 
+/// Non-negative decimal numbers (seconds, as Odoo's float options): a TOML float or
+/// integer in the file, decimal text elsewhere.
+impl OptValue for f64 {
+    const KIND: Kind = Kind::Scalar;
+    fn from_toml(v: &toml::Value) -> Result<Self, Reject> {
+        v.as_float()
+            .or_else(|| v.as_integer().map(|i| i as f64))
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .ok_or_else(|| Reject::expected("a non-negative number"))
+    }
+    fn from_text(s: &str) -> Result<Self, Reject> {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .ok_or_else(|| Reject::expected("a non-negative number"))
+    }
+    fn to_toml(&self) -> Option<toml::Value> {
+        Some(toml::Value::Float(*self))
+    }
+}
+
 /// `an integer from MIN to MAX`, clamped to TOML's integer range.
 fn int_expected<T: Bounded>() -> String {
     let min: i64 = T::MIN_I64;

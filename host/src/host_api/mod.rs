@@ -8,8 +8,8 @@
 //! its [`HostApiRef`] to `modules` for each load.
 //!
 //! Each callback receives the [`HostCtx`] the host put in its [`HostApi`]: a pointer to that
-//! host's [`HostServices`], through which it finds the configuration, the databases and the
-//! websockets, rather than through process-wide statics. A `HostServices` and its `HostApi`
+//! host's [`HostServices`], through which it finds the configuration, the databases, the
+//! websockets and the push streams, rather than through process-wide statics. A `HostServices` and its `HostApi`
 //! are leaked on purpose: addon images are never unloaded and keep the pointer for good
 //! (one allocation of each per host built, not per call).
 
@@ -18,7 +18,7 @@ pub mod db;
 use crate::config::Config;
 use crate::http::Services;
 use abi_stable::prefix_type::PrefixTypeTrait;
-use abi_stable::std_types::{ROption, RResult, RStr, RString};
+use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 use inphms_sdk::abi::{
     EndpointRef, HostApi, HostApiRef, HostCtx, HttpRequest, Outcome, WsEvent, WsMessage,
 };
@@ -56,6 +56,10 @@ impl HostServices {
             cursor_rollback: db::cursor_rollback,
             cron_trigger: db::cron_trigger,
             db_list: db::db_list,
+            stream_open,
+            stream_push,
+            stream_close,
+            ws_send_queued,
         }
         .leak_into_prefix()
     }
@@ -156,5 +160,47 @@ extern "C" fn ws_close(
         crate::http::websocket::close(&host.http.websockets, socket, code, reason.as_str())
             .map_err(|e| RString::from(e.to_string()))
             .into()
+    })
+}
+
+extern "C" fn ws_send_queued(
+    ctx: HostCtx,
+    socket: u64,
+    message: WsMessage,
+) -> RResult<(), RString> {
+    guard(RResult::RErr("host error".into()), || {
+        let Some(host) = HostServices::of(ctx) else {
+            return RResult::RErr("no host".into());
+        };
+        crate::http::websocket::send_queued(&host.http.websockets, socket, message)
+            .map_err(|e| RString::from(e.to_string()))
+            .into()
+    })
+}
+
+extern "C" fn stream_open(ctx: HostCtx, capacity: u32) -> u64 {
+    guard(0, || match HostServices::of(ctx) {
+        Some(host) => crate::http::stream_body::open(&host.http.streams, capacity),
+        None => 0,
+    })
+}
+
+extern "C" fn stream_push(ctx: HostCtx, stream: u64, chunk: RVec<u8>) -> RResult<(), RString> {
+    guard(RResult::RErr("host error".into()), || {
+        let Some(host) = HostServices::of(ctx) else {
+            return RResult::RErr("no host".into());
+        };
+        // The chunk stays in the addon's allocation (freed through its vtable): no copy.
+        crate::http::stream_body::push(&host.http.streams, stream, bytes::Bytes::from_owner(chunk))
+            .map_err(|e| RString::from(e.to_string()))
+            .into()
+    })
+}
+
+extern "C" fn stream_close(ctx: HostCtx, stream: u64) {
+    guard((), || {
+        if let Some(host) = HostServices::of(ctx) {
+            crate::http::stream_body::close(&host.http.streams, stream);
+        }
     })
 }

@@ -68,6 +68,12 @@ impl OwnedRequest {
     }
 
     /// The request with its body, moved in.
+    /// Replaces the session's content (a websocket's next callback sees what the one
+    /// before saved).
+    pub(crate) fn set_session(&mut self, json: String) {
+        self.session = json;
+    }
+
     pub(crate) fn with_body(mut self, body: RequestBody) -> OwnedRequest {
         self.body = body;
         self
@@ -104,6 +110,7 @@ impl OwnedRequest {
             params: params.into(),
             dev_mode: self.dev_mode,
             websocket: self.websocket.into(),
+            body_file: self.body.spool_fd().into(),
         })
     }
 }
@@ -134,6 +141,7 @@ mod tests {
             params: "{\"a\":\"1\"}".into(),
             dev_mode: true,
             websocket: ROption::RSome(7),
+            body_file: ROption::RNone,
         };
         let expected = format!("{original:?}");
         let owned = OwnedRequest::capture(&original, None)
@@ -159,6 +167,7 @@ mod tests {
             params: r#"{"a":"1"}"#.into(),
             dev_mode: false,
             websocket: ROption::RNone,
+            body_file: ROption::RNone,
         };
         let owned = OwnedRequest::capture(&original, Some(17..26))
             .with_body(RequestBody::from_bytes(bytes::Bytes::from_static(body)));

@@ -169,8 +169,9 @@ enum Held {
     #[default]
     Empty,
     Memory(Bytes),
-    /// The mapping of an unnamed file: the file's blocks are freed when it is unmapped.
-    Mapped(memmap2::Mmap),
+    /// The mapping of an unnamed file, and the file (handed to a handler that asks for it,
+    /// reopened read-only): its blocks are freed when both are gone.
+    Mapped(memmap2::Mmap, std::fs::File),
 }
 
 impl RequestBody {
@@ -192,6 +193,14 @@ impl RequestBody {
     pub fn is_spooled(&self) -> bool {
         matches!(self.held, Held::Mapped(..))
     }
+
+    /// The descriptor of a spooled body's file (for [`inphms_sdk::abi::HttpRequest::body_file`]).
+    pub fn spool_fd(&self) -> Option<i32> {
+        match &self.held {
+            Held::Mapped(_, file) => Some(std::os::fd::AsRawFd::as_raw_fd(file)),
+            _ => None,
+        }
+    }
 }
 
 impl std::ops::Deref for RequestBody {
@@ -201,7 +210,7 @@ impl std::ops::Deref for RequestBody {
         match &self.held {
             Held::Empty => &[],
             Held::Memory(b) => b,
-            Held::Mapped(m) => m,
+            Held::Mapped(m, _) => m,
         }
     }
 }
@@ -448,7 +457,7 @@ pub async fn receive(
                 BodyError::Busy
             })?;
             Ok(RequestBody {
-                held: Held::Mapped(map),
+                held: Held::Mapped(map, file),
                 _charge: charge,
                 _disk: disk,
             })

@@ -1,4 +1,5 @@
-//! Building the host's own responses: the [`Body`] of every response, werkzeug's HTML
+//! Building the host's own responses: the [`Body`] of every response (in memory, a file,
+//! or an addon's stream), werkzeug's HTML
 //! error pages, JSON bodies, and the conversion of an addon's [`HttpResponse`] into a hyper
 //! response (with `Date`/`Server` de-duplicated, as Odoo's request handler does).
 
@@ -11,9 +12,12 @@ use http_body_util::Full;
 use hyper::body::{Frame, SizeHint};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use inphms_sdk::abi::HttpResponse;
+use inphms_sdk::abi::{BodyStream, HttpResponse};
+use std::sync::Arc;
 
 use super::file_body::FileBody;
+use super::stream_body::{body_of, StreamBody, Streams};
+use crate::modules::LoadedAddon;
 
 /// The body of every host response: in memory (every answer but a large static file's),
 /// or streamed from a file in bounded chunks.
@@ -27,6 +31,8 @@ pub enum Body {
     Full(Full<Bytes>),
     /// A file's bytes, read as hyper sends them ([`FileBody`]).
     File(Box<FileBody>),
+    /// An addon's streamed body ([`StreamBody`]: pulled or pushed).
+    Stream(Box<StreamBody>),
 }
 
 impl Body {
@@ -70,6 +76,7 @@ impl hyper::body::Body for Body {
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
             Body::File(file) => Pin::new(file.as_mut()).poll_frame(cx),
+            Body::Stream(stream) => stream.poll_frame(cx),
         }
     }
 
@@ -78,6 +85,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(full) => full.is_end_stream(),
             Body::File(file) => file.is_end_stream(),
+            Body::Stream(stream) => stream.is_end_stream(),
         }
     }
 
@@ -86,6 +94,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(full) => full.size_hint(),
             Body::File(file) => file.size_hint(),
+            Body::Stream(stream) => stream.size_hint(),
         }
     }
 }
@@ -157,6 +166,47 @@ pub fn redirect(location: &str, status: u16) -> HttpResult {
 /// Converts an addon's response. Invalid header names or values are dropped with a warning;
 /// a second `Date` or `Server` header is dropped (hyper adds `Date` itself when missing).
 pub fn from_addon(r: HttpResponse) -> HttpResult {
+    from_addon_of(r, None, None)
+}
+
+/// [`from_addon`] for a response of `addon`, whose streamed body (see
+/// [`super::stream_body`]) it pulls, or takes from the host's push `streams`. A streamed body that cannot be made is a 404 for a
+/// file, else a 500, logged.
+pub fn from_addon_of(
+    mut r: HttpResponse,
+    addon: Option<&Arc<LoadedAddon>>,
+    streams: Option<&Arc<Streams>>,
+) -> HttpResult {
+    if r.stream != BodyStream::Full {
+        let streamed = body_of(streams, &r.stream, addon);
+        let is_file = matches!(r.stream, BodyStream::File(_));
+        r.stream = BodyStream::Full;
+        let (body, length) = match streamed {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(target: "inphms.http", "addon's streamed answer refused: {e}");
+                return html_error(if is_file { 404 } else { 500 }, None);
+            }
+        };
+        let mut out = headers_of(r);
+        *out.body_mut() = body;
+        let headers = out.headers_mut();
+        if let Some(len) = length {
+            headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        if is_file && !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+        }
+        return out;
+    }
+    headers_of(r)
+}
+
+/// The response with the addon's status, headers and in-memory body.
+fn headers_of(r: HttpResponse) -> HttpResult {
     let status = StatusCode::from_u16(r.status).unwrap_or_else(|_| {
         tracing::warn!(target: "inphms.http", "addon answered invalid status {}; sending 500", r.status);
         StatusCode::INTERNAL_SERVER_ERROR
@@ -283,6 +333,7 @@ mod tests {
             status: 200,
             headers,
             body: Default::default(),
+            stream: Default::default(),
         });
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(r.headers()["cache-control"], "no-store, private");
@@ -307,6 +358,7 @@ mod tests {
             status: 200,
             headers,
             body: Vec::new().into(),
+            stream: Default::default(),
         };
         let out = from_addon(r);
         assert_eq!(out.headers().get_all("server").iter().count(), 1);

@@ -1,11 +1,12 @@
 //! [`Services`]: what one host's request path shares across its generations (the registries
 //! and the databases behind them, the budgets of request bodies, the requests in flight,
-//! the open websockets). Built once by the composition root (`service::server`) and handed
+//! the open websockets, the push streams of streamed answers). Built once by the composition root (`service::server`) and handed
 //! to each [`Application`](super::application::Application) by `Arc`, so that two hosts in
 //! one process share none of it.
 
 use super::body::Budgets;
 use super::inflight::InFlight;
+use super::stream_body::Streams;
 use super::websocket::Sockets;
 use crate::modules::registry::Registries;
 use crate::sql_db::Databases;
@@ -23,6 +24,8 @@ pub struct Services {
     pub inflight: Arc<InFlight>,
     /// The open websockets.
     pub websockets: Arc<Sockets>,
+    /// The push streams (response bodies fed through the `stream_*` callbacks).
+    pub streams: Arc<Streams>,
 }
 
 impl Services {
@@ -33,6 +36,7 @@ impl Services {
             bodies: Budgets::default(),
             inflight: Arc::default(),
             websockets: Arc::default(),
+            streams: Arc::default(),
         })
     }
 

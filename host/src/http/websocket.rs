@@ -9,12 +9,23 @@
 //! * **Connection** ([`open`]): hyper hands the upgraded connection over
 //!   ([`hyper::upgrade::OnUpgrade`]); one tokio task per socket runs it with
 //!   tokio-tungstenite (frames, pings answered, the closing handshake) and exchanges whole
-//!   messages with the handler through two bounded channels: incoming messages (64 at
-//!   most waiting; past that the socket is not read, so TCP pushes back) and commands
-//!   (send, close), each answered once the frame is written.
-//! * **Handler side** ([`recv`], [`send`], [`close`]): the addon's handler runs on the
-//!   blocking pool and calls back through the host API with the socket's id; these block
-//!   the calling thread on the runtime (never a runtime worker).
+//!   messages through two bounded channels: incoming messages (64 at most waiting; past
+//!   that the socket is not read, so TCP pushes back) and commands (send, close; at most
+//!   [`SEND_QUEUE`] waiting, past which the socket is closed with 1013: a client that does
+//!   not read its messages never holds unbounded memory; a write the client does not take
+//!   in [`SEND_TIMEOUT`] cuts it). The task also enforces the keep-alive (a ping after
+//!   [`PING_AFTER`] of silence, the connection cut when it is not answered in
+//!   [`PONG_TIMEOUT`]; Close 4002 "Keep alive timeout" after `websocket_keep_alive_timeout`,
+//!   as Odoo's bus, whose client then reconnects) and Odoo's rate limit
+//!   (`websocket_rate_limit_burst` messages within that many `websocket_rate_limit_delay`s,
+//!   else Close 1013). An idle socket costs this task, its buffers (4 KiB to read) and a
+//!   descriptor: no thread.
+//! * **Who reads the messages**: either the route's handler itself, a loop on the blocking
+//!   pool ([`recv`], blocking its thread on the runtime), or, for a handler that registered
+//!   event callbacks, a task of the application delivering each message ([`next`]) to a
+//!   callback (`http::application::socket_events`). [`send_queued`] and [`close`] never
+//!   wait, so they are callable from anywhere (another request, a cron job, an event loop
+//!   worker); [`send`] (SDKs before 0.3) waits for the write.
 //! * **Registry**: sockets are tracked apart from HTTP connections (hyper's graceful
 //!   shutdown no longer sees an upgraded connection). [`close_all`] sends Close with a
 //!   code (1001 Going Away at shutdown or swap) to every open socket; [`set_accepting`]
@@ -23,9 +34,10 @@
 //!   [`CLOSE_TIMEOUT`] is cut.
 //!
 //! Websockets do not count against the HTTP concurrency cap and are not bounded by
-//! `limit_time_real` (Odoo exempts them too). Each open socket keeps one blocking-pool
-//! thread busy for its handler, so at most [`MAX_OPEN`] run at once (half of tokio's
-//! default blocking pool, leaving the rest to HTTP handlers); past that an upgrade gets 503.
+//! `limit_time_real` (Odoo exempts them too). At most `websocket_max_connections` are open
+//! (503 past it), and at most [`MAX_LOOP_HANDLERS`] handlers run at once (a loop handler
+//! holds a thread of the blocking pool for its socket's life; half of tokio's default pool,
+//! leaving the rest to HTTP handlers).
 
 use super::response::{self, HttpResult};
 use base64::engine::general_purpose::STANDARD;
@@ -52,16 +64,28 @@ use tokio_tungstenite::WebSocketStream;
 
 const TARGET: &str = "inphms.http.websocket";
 
-/// Sockets whose handler runs, at most.
-pub const MAX_OPEN: usize = 256;
+/// Websocket route handlers running at once, at most (a loop handler holds its thread).
+pub const MAX_LOOP_HANDLERS: usize = 256;
+/// Messages queued to send on a socket, at most.
+pub const SEND_QUEUE: usize = 256;
+/// How long a write may wait for the client to take data before the connection is cut.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Silence from the peer after which it is pinged.
+pub const PING_AFTER: Duration = Duration::from_secs(30);
+/// How long a pinged peer has to send anything back before the connection is cut.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(30);
 /// The only protocol version spoken (RFC 6455).
 pub const VERSION: &str = "13";
 /// Incoming messages waiting for the handler, at most.
 const INCOMING_QUEUE: usize = 64;
 /// How long the peer has to answer a Close before the connection is cut.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest message accepted from a peer (tungstenite's default).
+/// The largest message accepted from a peer, whatever the route says (tungstenite's
+/// default).
 const MAX_MESSAGE: usize = 64 << 20;
+/// The largest message accepted from a peer on a route that sets no `max_content_length`
+/// (Odoo's bus: `Websocket.MESSAGE_MAX_SIZE`); past it, Close 1009.
+pub const MESSAGE_MAX_SIZE: u64 = 1 << 20;
 
 /// Close codes (RFC 6455 §7.4.1).
 pub mod code {
@@ -77,6 +101,12 @@ pub mod code {
     pub const TOO_BIG: u16 = 1009;
     /// The handler failed.
     pub const INTERNAL_ERROR: u16 = 1011;
+    /// Try again later: rate limit exceeded, or a client too slow to take its messages.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Odoo's bus: the session expired (its token no longer matches its user's).
+    pub const SESSION_EXPIRED: u16 = 4001;
+    /// Odoo's bus: the socket was open `websocket_keep_alive_timeout` seconds.
+    pub const KEEP_ALIVE_TIMEOUT: u16 = 4002;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,8 +205,10 @@ pub fn switching_protocols(accept: &str) -> HttpResult {
 // Registry
 
 enum Command {
-    Send(Message, oneshot::Sender<Result<(), SocketError>>),
-    Close(CloseFrame, oneshot::Sender<Result<(), SocketError>>),
+    /// A message to write; the reply (a loop handler's blocking `send`) once written.
+    Send(Message, Option<oneshot::Sender<Result<(), SocketError>>>),
+    /// Start the closing handshake (after the messages queued before).
+    Close(CloseFrame),
 }
 
 /// Why a handler's send or close on a websocket was refused; the text crosses the host API
@@ -189,6 +221,9 @@ pub enum SocketError {
     /// The connection is closed (or closing).
     #[error("the websocket is closed")]
     Closed,
+    /// The socket's queue of messages to send is full: its client does not read them.
+    #[error("the websocket's send queue is full ({SEND_QUEUE} messages): its client reads too slowly; closed with 1013")]
+    QueueFull,
     /// Writing the message failed.
     #[error("websocket send failed: {0}")]
     Send(#[source] WsError),
@@ -218,6 +253,26 @@ impl Socket {
             .clone()
             .unwrap_or((code::ABNORMAL, String::new()))
     }
+
+    /// Asks the connection task to close with `code` at once, ahead of the messages queued
+    /// (through the watch, which never fills up).
+    fn shut(&self, code: u16, reason: &str) {
+        self.shutdown.send_replace(Some((code, reason.to_owned())));
+    }
+
+    /// Asks the connection task to close with `code` once the messages queued before are
+    /// written (at once when the queue is full).
+    fn close_after_queued(&self, code: u16, reason: &str) {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.commands.try_send(Command::Close(frame))
+        {
+            self.shut(code, reason);
+        }
+    }
 }
 
 /// The open sockets of one host, and its connection tasks: owned by the composition root
@@ -227,6 +282,8 @@ pub struct Sockets {
     next_id: AtomicU64,
     /// Connection tasks still running.
     running: AtomicUsize,
+    /// Loop handlers running (each holds a thread of the blocking pool).
+    loop_handlers: AtomicUsize,
     ended: Notify,
     shutting_down: AtomicBool,
 }
@@ -237,6 +294,7 @@ impl Default for Sockets {
             table: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             running: AtomicUsize::new(0),
+            loop_handlers: AtomicUsize::new(0),
             ended: Notify::new(),
             shutting_down: AtomicBool::new(false),
         }
@@ -260,15 +318,40 @@ fn get(sockets: &Sockets, id: u64) -> Option<Arc<Socket>> {
     lock(&sockets.table).get(&id).cloned()
 }
 
-/// The number of sockets whose handler still runs.
+/// The number of sockets open (registered and not yet released).
 pub fn open_count(sockets: &Sockets) -> usize {
     lock(&sockets.table).len()
 }
 
-/// Whether new upgrades are refused (the server is stopping, or [`MAX_OPEN`] sockets are
-/// open): they get 503.
-pub fn refuses_upgrades(sockets: &Sockets) -> bool {
-    sockets.shutting_down.load(Ordering::Acquire) || open_count(sockets) >= MAX_OPEN
+/// Whether new upgrades are refused, and why: the server is stopping, `max_open` sockets
+/// are open (`websocket_max_connections`), or [`MAX_LOOP_HANDLERS`] handlers hold a
+/// thread each. They get 503.
+pub fn refuses_upgrades(sockets: &Sockets, max_open: usize) -> Option<&'static str> {
+    if sockets.shutting_down.load(Ordering::Acquire) {
+        Some("the server is stopping")
+    } else if open_count(sockets) >= max_open {
+        Some("websocket_max_connections reached")
+    } else if sockets.loop_handlers.load(Ordering::Acquire) >= MAX_LOOP_HANDLERS {
+        Some("too many websocket handlers hold a thread")
+    } else {
+        None
+    }
+}
+
+/// Counts a websocket route's handler as running (a loop handler holds its thread until
+/// the socket closes) until the guard is dropped.
+pub fn handler_running(sockets: &Arc<Sockets>) -> LoopGuard {
+    sockets.loop_handlers.fetch_add(1, Ordering::AcqRel);
+    LoopGuard(Arc::clone(sockets))
+}
+
+/// See [`handler_running`].
+pub struct LoopGuard(Arc<Sockets>);
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        self.0.loop_handlers.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Accepts new upgrades (`true`, when serving starts) or refuses them (`false`, when the
@@ -283,7 +366,7 @@ pub fn set_accepting(sockets: &Sockets, accepting: bool) {
 pub fn close_all(sockets: &Sockets, code: u16, reason: &str) -> usize {
     let sockets: Vec<Arc<Socket>> = lock(&sockets.table).values().cloned().collect();
     for s in &sockets {
-        s.shutdown.send_replace(Some((code, reason.to_owned())));
+        s.shut(code, reason);
     }
     sockets.len()
 }
@@ -297,24 +380,58 @@ pub fn close_for_addons(sockets: &Sockets, addons: &[String], code: u16, reason:
         .cloned()
         .collect();
     for s in &sockets {
-        s.shutdown.send_replace(Some((code, reason.to_owned())));
+        s.shut(code, reason);
     }
     sockets.len()
 }
 
-/// Waits until every connection task has ended (their Close sent and answered, or cut),
-/// at most `timeout`; whether they all did.
+/// Waits until every connection task has ended (their Close sent and answered, or cut)
+/// and every socket was released (its handler returned, or its `on_close` ran), at most
+/// `timeout`; whether they all did.
 pub async fn wait_closed(sockets: &Sockets, timeout: Duration) -> bool {
     let all_ended = async {
         loop {
             let notified = sockets.ended.notified();
-            if sockets.running.load(Ordering::Acquire) == 0 {
+            if sockets.running.load(Ordering::Acquire) == 0 && open_count(sockets) == 0 {
                 return;
             }
             notified.await;
         }
     };
     tokio::time::timeout(timeout, all_ended).await.is_ok()
+}
+
+/// The limits of a socket's connection (from the configuration, see [`Settings::new`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Sockets open at most (`websocket_max_connections`).
+    pub max_open: usize,
+    /// How long a socket stays open (`websocket_keep_alive_timeout`); `None`: for ever.
+    pub keep_alive: Option<Duration>,
+    /// Messages a client may send in excess of one per `rate_delay`; 0: no limit.
+    pub rate_burst: usize,
+    /// Odoo's `websocket_rate_limit_delay`.
+    pub rate_delay: Duration,
+}
+
+impl Settings {
+    /// The settings of `config`; `nofile` the soft limit of open files, for the default
+    /// `websocket_max_connections` (as `http_max_connections`'s).
+    pub fn new(config: &crate::config::Config, nofile: Option<u64>) -> Settings {
+        let max_open = match (config.websocket_max_connections, nofile) {
+            (0, Some(n)) => super::connections::default_cap(n, u64::from(config.db_maxconn)),
+            (0, None) => usize::MAX,
+            (n, _) => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        Settings {
+            max_open,
+            keep_alive: (config.websocket_keep_alive_timeout > 0)
+                .then(|| Duration::from_secs(config.websocket_keep_alive_timeout)),
+            rate_burst: usize::try_from(config.websocket_rate_limit_burst).unwrap_or(usize::MAX),
+            rate_delay: Duration::try_from_secs_f64(config.websocket_rate_limit_delay)
+                .unwrap_or(Duration::ZERO),
+        }
+    }
 }
 
 /// What the application needs to run a socket's handler.
@@ -325,7 +442,7 @@ pub struct Opened {
 
 /// Registers a socket for an accepted upgrade and starts its connection task (which
 /// waits for hyper to hand the connection over after the 101). Call [`release`] once the
-/// handler has returned. Must run inside the tokio runtime.
+/// handler (or the last event callback) has returned. Must run inside the tokio runtime.
 pub fn open(
     sockets: &Arc<Sockets>,
     on_upgrade: OnUpgrade,
@@ -333,10 +450,11 @@ pub fn open(
     path: &str,
     addon: &str,
     max_message: u64,
+    settings: Settings,
 ) -> Opened {
     let id = sockets.next_id.fetch_add(1, Ordering::Relaxed);
     let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
-    let (cmd_tx, cmd_rx) = mpsc::channel(8);
+    let (cmd_tx, cmd_rx) = mpsc::channel(SEND_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(None);
     let socket = Arc::new(Socket {
         addon: addon.to_owned(),
@@ -358,7 +476,12 @@ pub fn open(
         // The handler sees the end of its messages once every sender is gone: record the
         // close status before the last one goes.
         let last_sender = in_tx.clone();
-        let closed = run_connection(on_upgrade, max_message, in_tx, cmd_rx, shutdown_rx).await;
+        let link = Link {
+            incoming: in_tx,
+            commands: cmd_rx,
+            shutdown: shutdown_rx,
+        };
+        let closed = run_connection(on_upgrade, max_message, settings, link).await;
         tracing::debug!(target: TARGET, "websocket {id} from {peer} closed: {} {}", closed.0, closed.1);
         *lock(&socket.closed) = Some(closed);
         drop(last_sender);
@@ -375,20 +498,76 @@ pub fn release(sockets: &Sockets, id: u64, close_code: u16) {
     let Some(socket) = lock(&sockets.table).remove(&id) else {
         return;
     };
-    // Through the watch, which never fills up (a command could wait behind others).
-    socket
-        .shutdown
-        .send_replace(Some((close_code, String::new())));
+    // After what the handler sent (a loop handler's last `send` is queued, not written).
+    socket.close_after_queued(close_code, "");
+    sockets.ended.notify_waiters();
+}
+
+/// Closes socket `id` with `code` (a failed event callback: 1011) once what was sent
+/// before is written, without forgetting it: its remaining events (the close) are still
+/// delivered.
+pub fn shut(sockets: &Sockets, id: u64, code: u16, reason: &str) {
+    if let Some(socket) = get(sockets, id) {
+        socket.close_after_queued(code, reason);
+    }
+}
+
+/// The connection task's ends of the socket's channels.
+struct Link {
+    incoming: mpsc::Sender<WsMessage>,
+    commands: mpsc::Receiver<Command>,
+    shutdown: watch::Receiver<Option<(u16, String)>>,
+}
+
+/// Odoo's rate limit: at most `burst` messages within `burst` × `delay` (the times of
+/// the last `burst` kept).
+struct RateLimit {
+    burst: usize,
+    window: Duration,
+    recent: std::collections::VecDeque<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    fn new(settings: &Settings) -> RateLimit {
+        RateLimit {
+            burst: settings.rate_burst,
+            window: settings
+                .rate_delay
+                .saturating_mul(u32::try_from(settings.rate_burst).unwrap_or(u32::MAX)),
+            recent: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Records a message arriving `now`; whether it is one too many.
+    fn exceeded(&mut self, now: tokio::time::Instant) -> bool {
+        if self.burst == 0 {
+            return false;
+        }
+        if self.recent.len() >= self.burst {
+            if let Some(oldest) = self.recent.front() {
+                if now.duration_since(*oldest) < self.window {
+                    return true;
+                }
+            }
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        false
+    }
 }
 
 /// The connection task: returns the close code and reason.
 async fn run_connection(
     on_upgrade: OnUpgrade,
     max_message: usize,
-    in_tx: mpsc::Sender<WsMessage>,
-    mut commands: mpsc::Receiver<Command>,
-    mut shutdown: watch::Receiver<Option<(u16, String)>>,
+    settings: Settings,
+    link: Link,
 ) -> (u16, String) {
+    let Link {
+        incoming: in_tx,
+        mut commands,
+        mut shutdown,
+    } = link;
     // hyper hands the connection over right after writing the 101; a close asked for
     // meanwhile is seen by the loop below, which then sends it properly.
     let upgraded = match tokio::time::timeout(Duration::from_secs(10), on_upgrade).await {
@@ -402,7 +581,12 @@ async fn run_connection(
             return (code::ABNORMAL, String::new());
         }
     };
-    let config = WebSocketConfig::default().max_message_size(Some(max_message));
+    // Small buffers: an idle socket holds little memory (tungstenite's defaults are
+    // 128 KiB each); a large message grows them as needed.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_message))
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
     let mut ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let mut permit: Option<mpsc::OwnedPermit<WsMessage>> = None;
@@ -411,6 +595,12 @@ async fn run_connection(
     let mut close_deadline: Option<tokio::time::Instant> = None;
     let mut commands_open = true;
     let mut shutdown_open = true;
+    let mut rate = RateLimit::new(&settings);
+    let opened = tokio::time::Instant::now();
+    let keep_alive_end = settings.keep_alive.map(|k| opened + k);
+    // The next ping, when the peer stays silent; then the deadline for its answer.
+    let mut ping_at = opened + PING_AFTER;
+    let mut pong_deadline: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             p = in_tx.clone().reserve_owned(), if permit.is_none() && close_deadline.is_none() => {
@@ -420,56 +610,72 @@ async fn run_connection(
                     Err(_) => close_deadline = Some(start_close(&mut ws, code::NORMAL, "").await),
                 }
             }
-            frame = ws.next(), if permit.is_some() || close_deadline.is_some() => match frame {
-                None => break,
-                Some(Ok(Message::Text(t))) => deliver(&mut permit, WsMessage::Text(t.as_str().into())),
-                Some(Ok(Message::Binary(b))) => deliver(&mut permit, WsMessage::Binary(b.to_vec().into())),
-                Some(Ok(Message::Close(frame))) => {
-                    if status.is_none() {
-                        status = Some(frame.map_or((code::NO_STATUS, String::new()), |f| (u16::from(f.code), f.reason.as_str().to_owned())));
-                    }
-                    // Sends tungstenite's queued Close reply; the next read ends the stream.
-                    let _ = ws.flush().await;
-                    close_deadline.get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_TIMEOUT);
+            frame = ws.next(), if permit.is_some() || close_deadline.is_some() => {
+                let now = tokio::time::Instant::now();
+                ping_at = now + PING_AFTER;
+                pong_deadline = None;
+                if matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_)))) && close_deadline.is_none() && rate.exceeded(now) {
+                    tracing::info!(target: TARGET, "websocket client sends faster than websocket_rate_limit_burst/delay allow; closed with 1013");
+                    status.get_or_insert((code::TRY_AGAIN_LATER, "rate limit exceeded".to_owned()));
+                    close_deadline = Some(start_close(&mut ws, code::TRY_AGAIN_LATER, "rate limit exceeded").await);
+                    continue;
                 }
-                // Pings are answered by tungstenite; write the Pong now.
-                Some(Ok(_)) => { let _ = ws.flush().await; }
-                Some(Err(e)) => {
-                    tracing::debug!(target: TARGET, "websocket read error: {e}");
-                    let code = match e {
-                        WsError::Capacity(_) => code::TOO_BIG,
-                        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => code::ABNORMAL,
-                        WsError::Protocol(_) => 1002,
-                        WsError::Utf8(_) => 1007,
-                        _ => code::ABNORMAL,
-                    };
-                    if code != code::ABNORMAL {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(CloseFrame { code: code.into(), reason: "".into() }))).await;
+                match frame {
+                    None => break,
+                    Some(Ok(Message::Text(t))) => deliver(&mut permit, WsMessage::Text(t.as_str().into())),
+                    Some(Ok(Message::Binary(b))) => deliver(&mut permit, WsMessage::Binary(b.to_vec().into())),
+                    Some(Ok(Message::Close(frame))) => {
+                        if status.is_none() {
+                            status = Some(frame.map_or((code::NO_STATUS, String::new()), |f| (u16::from(f.code), f.reason.as_str().to_owned())));
+                        }
+                        // Sends tungstenite's queued Close reply; the next read ends the stream.
+                        let _ = ws.flush().await;
+                        close_deadline.get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_TIMEOUT);
                     }
-                    status.get_or_insert((code, e.to_string()));
-                    break;
+                    // Pings are answered by tungstenite; write the Pong now.
+                    Some(Ok(_)) => { let _ = ws.flush().await; }
+                    Some(Err(e)) => {
+                        tracing::debug!(target: TARGET, "websocket read error: {e}");
+                        let code = match e {
+                            WsError::Capacity(_) => code::TOO_BIG,
+                            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => code::ABNORMAL,
+                            WsError::Protocol(_) => 1002,
+                            WsError::Utf8(_) => 1007,
+                            _ => code::ABNORMAL,
+                        };
+                        if code != code::ABNORMAL {
+                            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(CloseFrame { code: code.into(), reason: "".into() }))).await;
+                        }
+                        status.get_or_insert((code, e.to_string()));
+                        break;
+                    }
                 }
-            },
-            cmd = commands.recv(), if commands_open => match cmd {
+            }
+            cmd = commands.recv(), if commands_open && close_deadline.is_none() => match cmd {
                 Some(Command::Send(message, reply)) => {
-                    let r = ws.send(message).await.map_err(|e| match e {
-                        WsError::AlreadyClosed | WsError::ConnectionClosed | WsError::Protocol(_) => SocketError::Closed,
-                        e => SocketError::Send(e),
-                    });
-                    let _ = reply.send(r);
-                }
-                Some(Command::Close(frame, reply)) => {
-                    if close_deadline.is_none() {
-                        status.get_or_insert((u16::from(frame.code), frame.reason.as_str().to_owned()));
-                        close_deadline = Some(start_close(&mut ws, u16::from(frame.code), frame.reason.as_str()).await);
+                    // A client that does not read lets the write wait: at most SEND_TIMEOUT.
+                    let r = match tokio::time::timeout(SEND_TIMEOUT, ws.send(message)).await {
+                        Ok(r) => r.map_err(|e| match e {
+                            WsError::AlreadyClosed | WsError::ConnectionClosed | WsError::Protocol(_) => SocketError::Closed,
+                            e => SocketError::Send(e),
+                        }),
+                        Err(_) => {
+                            tracing::info!(target: TARGET, "websocket client took no data for {}s; cut", SEND_TIMEOUT.as_secs());
+                            status.get_or_insert((code::ABNORMAL, "send timed out".to_owned()));
+                            break;
+                        }
+                    };
+                    if let Some(reply) = reply {
+                        let _ = reply.send(r);
                     }
-                    let _ = reply.send(Ok(()));
+                }
+                Some(Command::Close(frame)) => {
+                    status.get_or_insert((u16::from(frame.code), frame.reason.as_str().to_owned()));
+                    close_deadline = Some(start_close(&mut ws, u16::from(frame.code), frame.reason.as_str()).await);
                 }
                 None => {
                     commands_open = false;
-                    if close_deadline.is_none() {
-                        close_deadline = Some(start_close(&mut ws, code::NORMAL, "").await);
-                    }
+                    close_deadline = Some(start_close(&mut ws, code::NORMAL, "").await);
                 }
             },
             changed = shutdown.changed(), if shutdown_open => {
@@ -482,6 +688,19 @@ async fn run_connection(
                         close_deadline = Some(start_close(&mut ws, code, &reason).await);
                     }
                 }
+            }
+            _ = tokio::time::sleep_until(pong_deadline.unwrap_or(ping_at)), if close_deadline.is_none() => {
+                if pong_deadline.is_some() {
+                    tracing::debug!(target: TARGET, "websocket peer did not answer a ping in {}s; cut", PONG_TIMEOUT.as_secs());
+                    status.get_or_insert((code::ABNORMAL, "ping unanswered".to_owned()));
+                    break;
+                }
+                let _ = tokio::time::timeout(PONG_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await;
+                pong_deadline = Some(tokio::time::Instant::now() + PONG_TIMEOUT);
+            }
+            _ = sleep_until(keep_alive_end), if keep_alive_end.is_some() && close_deadline.is_none() => {
+                status.get_or_insert((code::KEEP_ALIVE_TIMEOUT, "Keep alive timeout".to_owned()));
+                close_deadline = Some(start_close(&mut ws, code::KEEP_ALIVE_TIMEOUT, "Keep alive timeout").await);
             }
             _ = sleep_until(close_deadline), if close_deadline.is_some() => {
                 tracing::debug!(target: TARGET, "websocket peer did not complete the close in time; cut");
@@ -524,7 +743,28 @@ where
 }
 
 // ---------------------------------------------------------------------------------------------
-// The handler's side (called from the host API, on the handler's thread)
+// The handler's side (called from the host API, on the handler's thread, or from the task
+// delivering a socket's events)
+
+/// The next event of socket `id`: a message, or its close once every message received
+/// before was taken.
+pub async fn next(sockets: &Sockets, id: u64) -> WsEvent {
+    let Some(socket) = get(sockets, id) else {
+        return WsEvent::Closed(code::ABNORMAL, "no such websocket".into());
+    };
+    next_of(&socket).await
+}
+
+async fn next_of(socket: &Socket) -> WsEvent {
+    let message = socket.incoming.lock().await.recv().await;
+    match message {
+        Some(message) => WsEvent::Message(message),
+        None => {
+            let (code, reason) = socket.close_status();
+            WsEvent::Closed(code, reason.into())
+        }
+    }
+}
 
 /// Waits for the next message of socket `id` (at most `timeout`).
 pub fn recv(sockets: &Sockets, id: u64, timeout: Option<Duration>) -> WsEvent {
@@ -532,33 +772,59 @@ pub fn recv(sockets: &Sockets, id: u64, timeout: Option<Duration>) -> WsEvent {
         return WsEvent::Closed(code::ABNORMAL, "no such websocket".into());
     };
     let next = async {
-        let mut rx = socket.incoming.lock().await;
         match timeout {
-            Some(t) => tokio::time::timeout(t, rx.recv()).await.map_err(|_| ()),
-            None => Ok(rx.recv().await),
+            Some(t) => tokio::time::timeout(t, next_of(&socket))
+                .await
+                .unwrap_or(WsEvent::Timeout),
+            None => next_of(&socket).await,
         }
     };
-    match block_on(&socket, next) {
-        Err(()) => WsEvent::Timeout,
-        Ok(Some(message)) => WsEvent::Message(message),
-        Ok(None) => {
-            let (code, reason) = socket.close_status();
-            WsEvent::Closed(code, reason.into())
+    block_on(&socket, next)
+}
+
+fn frame_of(message: WsMessage) -> Message {
+    match message {
+        WsMessage::Text(t) => Message::Text(t.as_str().into()),
+        WsMessage::Binary(b) => Message::Binary(Bytes::from(b.into_vec())),
+    }
+}
+
+/// Sends a message on socket `id`; returns once it is written (the blocking `ws_send` of
+/// SDKs before 0.3).
+pub fn send(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(), SocketError> {
+    let socket = get(sockets, id).ok_or(SocketError::NoSuchSocket)?;
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let cmd = Command::Send(frame_of(message), Some(reply_tx));
+    block_on(&socket, async {
+        socket
+            .commands
+            .send(cmd)
+            .await
+            .map_err(|_| SocketError::Closed)?;
+        reply_rx.await.map_err(|_| SocketError::Closed)?
+    })
+}
+
+/// Queues a message on socket `id` and returns at once (any thread, a runtime worker
+/// included). A full queue closes the socket with 1013 (Try Again Later).
+pub fn send_queued(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(), SocketError> {
+    let socket = get(sockets, id).ok_or(SocketError::NoSuchSocket)?;
+    match socket
+        .commands
+        .try_send(Command::Send(frame_of(message), None))
+    {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(SocketError::Closed),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::info!(target: TARGET, "websocket {id}: {SEND_QUEUE} messages wait for a client that does not read them; closed with 1013");
+            socket.shut(code::TRY_AGAIN_LATER, "send queue full");
+            Err(SocketError::QueueFull)
         }
     }
 }
 
-/// Sends a message on socket `id`; returns once it is written.
-pub fn send(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(), SocketError> {
-    let socket = get(sockets, id).ok_or(SocketError::NoSuchSocket)?;
-    let message = match message {
-        WsMessage::Text(t) => Message::Text(t.as_str().into()),
-        WsMessage::Binary(b) => Message::Binary(Bytes::from(b.into_vec())),
-    };
-    command(&socket, |reply| Command::Send(message, reply))
-}
-
-/// Starts the closing handshake of socket `id`.
+/// Starts the closing handshake of socket `id` (after the messages queued before it);
+/// never waits.
 pub fn close(sockets: &Sockets, id: u64, code: u16, reason: &str) -> Result<(), SocketError> {
     if !CloseCode::from(code).is_allowed() || (1016..3000).contains(&code) {
         return Err(SocketError::CloseCode(code));
@@ -571,28 +837,20 @@ pub fn close(sockets: &Sockets, id: u64, code: u16, reason: &str) -> Result<(), 
         code: CloseCode::from(code),
         reason: reason.into(),
     };
-    command(&socket, |reply| Command::Close(frame, reply))
-}
-
-fn command(
-    socket: &Socket,
-    make: impl FnOnce(oneshot::Sender<Result<(), SocketError>>) -> Command,
-) -> Result<(), SocketError> {
-    let (reply_tx, reply_rx) = oneshot::channel();
-    let cmd = make(reply_tx);
-    block_on(socket, async {
-        socket
-            .commands
-            .send(cmd)
-            .await
-            .map_err(|_| SocketError::Closed)?;
-        reply_rx.await.map_err(|_| SocketError::Closed)?
-    })
+    match socket.commands.try_send(Command::Close(frame)) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(SocketError::Closed),
+        // The queue is full: close at once, ahead of what waits.
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            socket.shut(code, reason);
+            Ok(())
+        }
+    }
 }
 
 /// Runs `f` to completion on the socket's runtime from a handler's thread (a blocking-pool
 /// thread or one the addon started; tokio would panic on a runtime worker, which the host
-/// API's guard turns into an error, but handlers never run there).
+/// API's guard turns into an error; loop handlers never run there).
 fn block_on<T>(socket: &Socket, f: impl std::future::Future<Output = T>) -> T {
     socket.runtime.block_on(f)
 }
@@ -649,6 +907,59 @@ mod tests {
         u[1].1 = "h2c";
         assert_eq!(status(&u, Method::GET), 400);
         assert!(check_handshake(&Method::GET, Version::HTTP_2, &headers(&GOOD)).is_err());
+    }
+
+    #[test]
+    fn rate_limit_as_odoo() {
+        let settings = Settings {
+            max_open: 1,
+            keep_alive: None,
+            rate_burst: 3,
+            rate_delay: Duration::from_millis(100),
+        };
+        let mut rate = RateLimit::new(&settings);
+        let t0 = tokio::time::Instant::now();
+        // Three at once are the burst; a fourth within 3 x 100 ms of the first is refused.
+        for _ in 0..3 {
+            assert!(!rate.exceeded(t0));
+        }
+        assert!(rate.exceeded(t0 + Duration::from_millis(299)));
+        // Once the first three are 300 ms old, three more are fine, and the window slides:
+        // a fourth within 300 ms of those is refused.
+        let t1 = t0 + Duration::from_millis(300);
+        for ms in 0..3 {
+            assert!(!rate.exceeded(t1 + Duration::from_millis(ms)));
+        }
+        assert!(rate.exceeded(t1 + Duration::from_millis(3)));
+        assert!(!rate.exceeded(t1 + Duration::from_millis(300)));
+        // A burst of 0 turns the limit off.
+        let mut off = RateLimit::new(&Settings {
+            rate_burst: 0,
+            ..settings
+        });
+        assert!((0..1000).all(|_| !off.exceeded(t0)));
+    }
+
+    #[test]
+    fn settings_from_the_configuration() {
+        let mut config = crate::config::Config::defaults();
+        config.db_maxconn = 64;
+        let s = Settings::new(&config, Some(20_000));
+        assert_eq!(
+            s.max_open,
+            super::super::connections::default_cap(20_000, 64)
+        );
+        assert_eq!(s.keep_alive, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            (s.rate_burst, s.rate_delay),
+            (10, Duration::from_millis(200))
+        );
+        config.websocket_max_connections = 5;
+        config.websocket_keep_alive_timeout = 0;
+        let s = Settings::new(&config, Some(20_000));
+        assert_eq!((s.max_open, s.keep_alive), (5, None));
+        config.websocket_max_connections = 0;
+        assert_eq!(Settings::new(&config, None).max_open, usize::MAX);
     }
 
     #[test]

@@ -429,6 +429,8 @@ pub fn run_addon_command(
             request: abi_stable::std_types::ROption::RNone,
             endpoint: abi_stable::std_types::ROption::RNone,
             args: args.iter().cloned().map(Into::into).collect::<RVec<_>>(),
+            handle: 0,
+            socket_event: abi_stable::std_types::ROption::RNone,
         }))
     };
     let outcome = match db {

@@ -86,6 +86,43 @@ impl Application {
 }
 
 impl Application {
+    /// After a websocket call on a database: a session the call changed to another user
+    /// (a login over the socket) gets that user's session token for the socket's session
+    /// id `sid` (a websocket cannot rotate its id). `before`: the session's `uid` before
+    /// the call.
+    pub(super) fn socket_login_token(&self, outcome: &mut Outcome, before: Option<i64>, sid: &str) {
+        let Some(query) = self.session_token_query.as_deref() else {
+            return;
+        };
+        if outcome.error.is_some() || self.db.is_none() || sid.is_empty() {
+            return;
+        }
+        let Some(text) = outcome.session.as_ref().into_option() else {
+            return;
+        };
+        let Ok(Value::Object(mut session)) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        let Some(uid) = session.get("uid").and_then(Value::as_i64) else {
+            return;
+        };
+        if before == Some(uid) {
+            return;
+        }
+        match expected_token(self.services.databases(), query, uid, sid) {
+            Ok(token) => {
+                session.insert(
+                    "session_token".into(),
+                    token.map(Value::String).unwrap_or(Value::Null),
+                );
+                outcome.session = ROption::RSome(Value::Object(session).to_string().into());
+            }
+            Err(e) => outcome.error = ROption::RSome(e),
+        }
+    }
+}
+
+impl Application {
     /// For an `auth = "bearer"` route: `Ok(Some(uid))`, the API key's user;
     /// `Ok(None)` for another route, or a logged-in browser navigation without a key (then
     /// checked as `auth = "user"`); `Err(answer)` when refused (401 or 403, Odoo's messages).
@@ -247,6 +284,13 @@ impl Application {
     }
 }
 
+/// The `uid` of session JSON `session`, when a user is logged in.
+pub(super) fn session_uid(session: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(session)
+        .ok()
+        .and_then(|s| s.get("uid").and_then(Value::as_i64))
+}
+
 /// The session a bearer request's handler sees: the request's, with the key's user as
 /// `uid` (never saved).
 pub(super) fn session_as(session: &str, uid: i64) -> String {
@@ -285,6 +329,7 @@ fn refuse(routing_type: &str, status: u16, message: &str) -> Outcome {
             status,
             headers,
             body: RVec::from(message.as_bytes().to_vec()),
+            stream: Default::default(),
         }),
         ..Outcome::default()
     }

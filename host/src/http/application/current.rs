@@ -48,6 +48,8 @@ pub fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome
         request: ROption::RSome(request),
         endpoint: ROption::RNone,
         args: RVec::new(),
+        handle: 0,
+        socket_event: abi_stable::std_types::ROption::RNone,
     })
 }
 

@@ -24,7 +24,10 @@ impl Application {
             return Err(Box::new(r));
         }
         let ws_accept = if route.websocket {
-            if websocket::refuses_upgrades(&self.services.websockets) {
+            if let Some(why) =
+                websocket::refuses_upgrades(&self.services.websockets, self.ws.max_open)
+            {
+                tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (503): {why}", ctx.path());
                 return Err(Box::new(response::html_error(503, None)));
             }
             match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
@@ -57,7 +60,7 @@ impl Application {
         mut session: LoadedSession,
     ) -> Dispatched {
         let route = &entry.route;
-        let Head { ws_accept, limit } = head;
+        let Head { ws_accept, .. } = head;
         let content_type = match content_type(ctx, route, &body) {
             Ok(c) => c,
             Err(resp) => return Dispatched::Answered(resp),
@@ -74,7 +77,7 @@ impl Application {
         if route.save_session {
             session.sid(&*self.sessions);
         }
-        let socket = match self.open_websocket(ctx, entry, ws_accept, limit) {
+        let socket = match self.open_websocket(ctx, entry, ws_accept) {
             Ok(s) => s,
             Err(resp) => return Dispatched::Answered(resp),
         };
@@ -108,7 +111,8 @@ impl Application {
             }
             Prepared::ForPool(owned) => {
                 if let Some((accept, opened)) = socket {
-                    self.run_websocket(entry, owned, opened.id);
+                    let secure = ctx.client.scheme == proxy::Scheme::Https;
+                    self.run_websocket(entry, owned, rest.session, opened.id, secure);
                     return Dispatched::Answered(websocket::switching_protocols(&accept));
                 }
                 Dispatched::Pool(Box::new((owned, rest)))
@@ -134,6 +138,15 @@ impl Application {
                 HeaderValue::from_static("Bearer"),
             );
             return Err(r);
+        }
+        if route.auth.as_str() == "bearer" && route.websocket {
+            // An API key is checked per request, in its transaction; a websocket's calls
+            // come after the upgrade, without the request's headers re-checked: refused.
+            tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (403): auth = \"bearer\" is not supported on websocket routes", ctx.path());
+            return Err(response::html_error(
+                403,
+                Some("auth = \"bearer\" is not supported on websocket routes"),
+            ));
         }
         if route.auth.as_str() != "user" || authenticated {
             return Ok(());
@@ -210,7 +223,6 @@ impl Application {
         ctx: &Ctx,
         entry: &RouteEntry,
         ws_accept: Option<String>,
-        limit: u64,
     ) -> Result<Option<(String, websocket::Opened)>, HttpResult> {
         let Some(accept) = ws_accept else {
             return Ok(None);
@@ -227,13 +239,22 @@ impl Application {
             .get(entry.addon as usize)
             .map(|a| a.name.as_str())
             .unwrap_or("");
+        // A message is at most the route's `max_content_length` when it sets one, else
+        // Odoo's bus limit (1 MiB), not the server's body limit: a socket is long-lived and
+        // there may be thousands.
+        let max_message = entry
+            .route
+            .max_content_length
+            .into_option()
+            .unwrap_or(websocket::MESSAGE_MAX_SIZE);
         let opened = websocket::open(
             &self.services.websockets,
             on_upgrade,
             ctx.peer,
             ctx.path(),
             addon,
-            limit,
+            max_message,
+            self.ws,
         );
         Ok(Some((accept, opened)))
     }
@@ -281,6 +302,7 @@ impl Application {
                     params: params.as_ref().into(),
                     dev_mode: self.dev(),
                     websocket: socket.into(),
+                    body_file: body.spool_fd().into(),
                 };
                 if inline {
                     Prepared::Called(self.run_inline(entry, request))
@@ -339,7 +361,11 @@ impl Application {
                 outcome.value.as_ref().into_option().map(RString::as_str),
             ),
             (_, None) => match std::mem::take(&mut outcome.response).into_option() {
-                Some(r) => response::from_addon(r),
+                Some(r) => response::from_addon_of(
+                    r,
+                    self.addons.get(entry.addon as usize),
+                    Some(&self.services.streams),
+                ),
                 None => match outcome.value.as_ref().into_option() {
                     Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
                     None => response::html_error(500, None),
@@ -363,36 +389,6 @@ impl Application {
             }
         }
         resp
-    }
-
-    /// Runs a websocket route's handler on the blocking pool with its socket `socket`, and
-    /// closes the socket when the handler returns (1011 if it failed).
-    pub(super) fn run_websocket(
-        self: &Arc<Self>,
-        entry: &RouteEntry,
-        request: OwnedRequest,
-        socket: u64,
-    ) {
-        let task = self.run_handler(entry, Handed::Now(request));
-        let endpoint = entry.route.endpoint.clone();
-        let sockets = Arc::clone(&self.services.websockets);
-        tokio::spawn(async move {
-            let code = match task.await {
-                Ok(None) => websocket::code::INTERNAL_ERROR,
-                Ok(Some(outcome)) => match disp::outcome_error(&outcome) {
-                    None => websocket::code::NORMAL,
-                    Some(e) => {
-                        tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {}", if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
-                        websocket::code::INTERNAL_ERROR
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(target: "inphms.http", "websocket handler {endpoint} failed: {e}");
-                    websocket::code::INTERNAL_ERROR
-                }
-            };
-            websocket::release(&sockets, socket, code);
-        });
     }
 
     /// Starts the route's handler on the blocking pool, with this generation as the
@@ -577,6 +573,8 @@ impl Application {
                     request: ROption::RSome(request),
                     endpoint: ROption::RNone,
                     args: RVec::new(),
+                    handle: 0,
+                    socket_event: abi_stable::std_types::ROption::RNone,
                 });
                 if compatible.exit_code != 1 {
                     return Outcome {
@@ -595,6 +593,8 @@ impl Application {
                     request: ROption::RSome(request),
                     endpoint: ROption::RSome(endpoint),
                     args: RVec::new(),
+                    handle: 0,
+                    socket_event: abi_stable::std_types::ROption::RNone,
                 })
             }
             _ => call_endpoint(endpoint, request),

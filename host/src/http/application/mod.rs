@@ -35,6 +35,7 @@ mod current;
 mod dispatch;
 mod params;
 mod serve;
+mod socket_events;
 
 use cors::add_cors;
 use ctx::Ctx;
@@ -108,6 +109,8 @@ pub struct Application {
     /// read (per database application).
     public_user_query: Option<String>,
     public_uid: std::sync::OnceLock<Option<i64>>,
+    /// The websockets' limits (from the configuration).
+    ws: websocket::Settings,
     /// The host's request path state, shared by its generations.
     services: Arc<Services>,
 }
@@ -191,6 +194,7 @@ impl Application {
                 }
             }
         }
+        let config_for_ws = Arc::clone(&config);
         Ok(Application {
             generation,
             config,
@@ -207,6 +211,7 @@ impl Application {
             apikey_query,
             public_user_query,
             public_uid: std::sync::OnceLock::new(),
+            ws: websocket::Settings::new(&config_for_ws, super::connections::nofile_soft_limit()),
             services,
         })
     }

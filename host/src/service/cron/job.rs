@@ -308,6 +308,8 @@ async fn run_handler(
                     RString::from(name.as_str()),
                 ]
                 .into(),
+                handle: 0,
+                socket_event: abi_stable::std_types::ROption::RNone,
             })
         })
     });

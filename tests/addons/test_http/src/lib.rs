@@ -4,8 +4,8 @@
 //! routes, a custom `plain` dispatcher and a command. Used by the integration tests in `tests/`.
 
 use inphms_sdk::{
-    command, post_load, route, Dispatcher, Endpoint, EndpointResult, Error, Host, Json, RecvError,
-    Request, Response, Result,
+    command, post_load, route, Dispatcher, Endpoint, EndpointResult, Error, Host, Json, Message,
+    PushStream, RecvError, Request, Response, Result, WebSocket, WsHandler,
 };
 use serde_json::{json, Value};
 
@@ -373,6 +373,186 @@ fn ws_panic(req: &mut Request) -> Result<()> {
 #[route("/test_http/not_a_websocket", auth = "none")]
 fn not_a_websocket(req: &mut Request) -> Result<String> {
     req.websocket().map(|_| "unexpected".to_owned())
+}
+
+/// A websocket served by event callbacks (issue 17): greets with `open <socket id>`, then
+/// answers `count` with the number of `count`s this session has seen (kept in the session,
+/// saved after each callback), `fail` by failing (the host closes with 1011), and echoes
+/// anything else.
+struct EventEcho;
+
+impl WsHandler for EventEcho {
+    fn on_open(&mut self, ws: &WebSocket, _req: &mut Request) -> Result<()> {
+        ws.send(format!("open {}", ws.id()))
+    }
+
+    fn on_message(&mut self, ws: &WebSocket, req: &mut Request, message: Message) -> Result<()> {
+        match message.as_text() {
+            Some("count") => {
+                let n: u64 = req.session.get("ws_count").unwrap_or(0) + 1;
+                req.session.set("ws_count", n);
+                ws.send(format!("count {n}"))
+            }
+            Some("fail") => Err(Error::internal("websocket callback failure")),
+            _ => ws.send(message),
+        }
+    }
+
+    fn on_close(&mut self, _ws: &WebSocket, _req: &mut Request, code: u16, _reason: &str) {
+        tracing::info!(target: "inphms.addons.test_http", "test_http: ws_events closed with {code}");
+    }
+}
+
+#[route("/test_http/ws_events", auth = "none", websocket = true)]
+fn ws_events(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(EventEcho)
+}
+
+/// Sends `text` to the open websocket `id` from this (plain http) request.
+#[route("/test_http/ws_send/<int:id>", auth = "none", save_session = false)]
+fn ws_send(req: &mut Request, id: i64) -> Result<String> {
+    let text: String = req.param("text")?;
+    WebSocket::from_id(id as u64).send(text)?;
+    Ok("sent".to_owned())
+}
+
+/// Sends up to `n` messages of 64 KiB to websocket `id` without waiting: how many were
+/// queued, and why the next was refused (a client that does not read fills its queue).
+#[route(
+    "/test_http/ws_flood/<int:id>/<int:n>",
+    auth = "none",
+    save_session = false
+)]
+fn ws_flood(_req: &mut Request, id: i64, n: i64) -> String {
+    let ws = WebSocket::from_id(id as u64);
+    let payload = "f".repeat(64 * 1024);
+    for i in 0..n {
+        if let Err(e) = ws.send(payload.as_str()) {
+            return format!("queued {i}, then: {e}");
+        }
+    }
+    format!("queued {n}")
+}
+
+/// `mib` MiB of the byte `z`, pulled a MiB at a time, its length announced.
+#[route(
+    "/test_http/stream_bytes/<int:mib>",
+    auth = "none",
+    save_session = false
+)]
+fn stream_bytes(_req: &mut Request, mib: i64) -> Response {
+    let mib = mib.clamp(0, 4096) as u64;
+    Response::stream((0..mib).map(|_| vec![b'z'; 1 << 20]))
+        .length(mib << 20)
+        .header("Content-Type", "application/octet-stream")
+}
+
+/// Two chunks, then a producer that panics: the host cuts the response (the client sees
+/// a short body) and serves on.
+#[route("/test_http/stream_panic", auth = "none", save_session = false)]
+fn stream_panic(_req: &mut Request) -> Response {
+    Response::stream((0..3).map(|i| {
+        if i == 2 {
+            panic!("secret producer panic");
+        }
+        b"chunk\n".to_vec()
+    }))
+}
+
+/// `n` lines `line <i>`, pulled one by one, chunked (no length).
+#[route("/test_http/stream_lines/<int:n>", auth = "none", save_session = false)]
+fn stream_lines(_req: &mut Request, n: i64) -> Response {
+    Response::stream((0..n.max(0)).map(|i| format!("line {i}\n").into_bytes()))
+        .header("Content-Type", "text/plain")
+}
+
+/// The push streams opened by `/test_http/sse`, fed by `/test_http/sse_push`.
+static SSE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<u64, PushStream>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Server-sent events: the first event says the stream's id; others come from
+/// `/test_http/sse_push/<id>` until `/test_http/sse_close/<id>`.
+#[route("/test_http/sse", auth = "none", save_session = false)]
+fn sse(_req: &mut Request) -> Result<Response> {
+    let stream = PushStream::open(16)?;
+    stream.event(Some("hello"), &stream.id().to_string())?;
+    SSE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(stream.id(), stream.clone());
+    Ok(Response::event_stream(&stream))
+}
+
+#[route("/test_http/sse_push/<int:id>", auth = "none", save_session = false)]
+fn sse_push(req: &mut Request, id: i64) -> Result<String> {
+    let data: String = req.param("data")?;
+    let stream = SSE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(id as u64))
+        .cloned();
+    let stream = stream.ok_or_else(|| Error::not_found("no such stream"))?;
+    stream.event(Some("tick"), &data)?;
+    Ok("pushed".to_owned())
+}
+
+#[route("/test_http/sse_close/<int:id>", auth = "none", save_session = false)]
+fn sse_close(_req: &mut Request, id: i64) -> String {
+    let stream = SSE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&(id as u64));
+    if let Some(s) = stream {
+        s.close();
+    }
+    "closed".to_owned()
+}
+
+/// The file at `?path=`, sent from disk by the host.
+#[route("/test_http/send_file", auth = "none", save_session = false)]
+fn send_file(req: &mut Request) -> Result<Response> {
+    let path: String = req.param("path")?;
+    Ok(Response::file(path))
+}
+
+/// The body's length and its sum of bytes, read through `body_reader` in 64 KiB pieces.
+#[route("/test_http/body_sum", auth = "none", methods = ["POST"], csrf = false, save_session = false)]
+fn body_sum(req: &mut Request) -> Result<String> {
+    use std::io::Read;
+    let mut reader = req.body_reader();
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut len, mut sum) = (0u64, 0u64);
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        sum += buf[..n].iter().map(|b| u64::from(*b)).sum::<u64>();
+    }
+    Ok(format!("{len} {sum}"))
+}
+
+/// Whether the body was spooled to a file, and then its length and sum of bytes read
+/// through `body_file` (kept past the request by a thread that reads it).
+#[route("/test_http/body_file", auth = "none", methods = ["POST"], csrf = false, save_session = false)]
+fn body_file(req: &mut Request) -> Result<String> {
+    use std::io::Read;
+    let Some(file) = req.body_file() else {
+        return Ok(format!("in memory {}", req.body().len()));
+    };
+    let mut file = file.map_err(|e| Error::internal(e.to_string()))?;
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        file.read_to_end(&mut all).map(|_| all)
+    });
+    let all = reader
+        .join()
+        .map_err(|_| Error::internal("reader thread panicked"))?
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let sum: u64 = all.iter().map(|b| u64::from(*b)).sum();
+    Ok(format!("spooled {} {sum}", all.len()))
 }
 
 /// Prints its arguments and exits with 3.

@@ -52,6 +52,16 @@ fn alloc(_req: &mut Request, mb: i64) -> String {
     format!("{mb} MiB")
 }
 
+/// `n` chunks of 64 KiB, each filled with this build's version (`v1`/`v2`) repeated,
+/// pulled from this build's producer as the client reads (a stream across a swap finishes
+/// on the build that started it).
+#[route("/test_swap/stream/<int:n>", auth = "none", save_session = false)]
+fn stream(_req: &mut Request, n: i64) -> inphms_sdk::Response {
+    let chunk: Vec<u8> = VERSION.as_bytes().repeat(32 * 1024);
+    let n = n.clamp(0, 1 << 16) as u64;
+    inphms_sdk::Response::stream((0..n).map(move |_| chunk.clone())).length(n * 64 * 1024)
+}
+
 /// A websocket greeting with this build's version, then echoing until closed.
 #[route("/test_swap/ws", auth = "none", websocket = true)]
 fn ws(req: &mut Request) -> Result<()> {

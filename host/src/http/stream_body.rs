@@ -1,0 +1,407 @@
+//! Response bodies an addon produces as they are sent ([`inphms_sdk::abi::BodyStream`]):
+//! pulled chunk by chunk from the addon ([`PullBody`]), pushed by any code through a handle
+//! ([`PushBody`] and the registry behind the `stream_*` callbacks of the host API), or a
+//! file from disk (a [`FileBody`]).
+//!
+//! * **Pull**: hyper asks for the next frame only once the frames before it are written or
+//!   buffered (backpressure); the body then calls the addon's producer once
+//!   ([`ItemKind::StreamPoll`]) on the blocking pool, one call in flight at most, and no
+//!   thread is held between chunks. The body holds the addon ([`LoadedAddon`]) of the
+//!   generation that answered, so a stream in flight across a swap finishes on the build
+//!   that started it (libraries are never unloaded). When the body is dropped (finished,
+//!   or its client gone), the producer is dropped in the addon ([`ItemKind::StreamDrop`]).
+//!   A known length is sent as `Content-Length`; a producer that ends short of it ends
+//!   the body with an error (hyper then aborts the connection: a short body is never
+//!   taken for a whole one), one producing more is cut at the length.
+//! * **Push**: [`open`] makes a bounded queue of chunks (its capacity chosen by the addon);
+//!   [`push`] never blocks: past the capacity the stream is closed and the push refused, so
+//!   a client that stopped reading holds at most that many chunks. [`close`] ends the body
+//!   once the chunks before it are written. Each chunk is one frame, written (and flushed)
+//!   as soon as the client can take it: a server-sent event pushed is on the wire at once.
+//!   A stream opened but never answered stays in the registry until it is closed and its
+//!   body dropped, or the process ends.
+//! * **File**: opened when the answer is built (a failure is a 404), its length sent as
+//!   `Content-Length`, read by [`FileBody`].
+
+use super::file_body::FileBody;
+use super::response::Body;
+use crate::modules::LoadedAddon;
+use abi_stable::std_types::ROption;
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+use inphms_sdk::abi::{Invocation, ItemKind, Outcome};
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const TARGET: &str = "inphms.http";
+
+// ---------------------------------------------------------------------------------------------
+// Push streams
+
+/// One push stream: the addon's side (the sender, until closed) and the body's (the
+/// receiver, until the answer takes it).
+struct PushEntry {
+    tx: Option<mpsc::Sender<Bytes>>,
+    rx: Option<mpsc::Receiver<Bytes>>,
+}
+
+/// The push streams of one host (the registry behind the `stream_*` callbacks): owned by
+/// the composition root (through [`Services`](super::Services)) and passed to each
+/// function here.
+#[derive(Default)]
+pub struct Streams {
+    table: Mutex<HashMap<u64, PushEntry>>,
+    next: AtomicU64,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("open", &streams(self).len())
+            .finish()
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the map stays usable.
+fn streams(all: &Streams) -> std::sync::MutexGuard<'_, HashMap<u64, PushEntry>> {
+    all.table.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Opens a push stream holding at most `capacity` chunks not yet written; its handle
+/// (never 0).
+pub fn open(all: &Streams, capacity: u32) -> u64 {
+    let capacity = usize::try_from(capacity.clamp(1, 65_536)).unwrap_or(1);
+    let (tx, rx) = mpsc::channel(capacity);
+    let id = all.next.fetch_add(1, Ordering::Relaxed) + 1;
+    streams(all).insert(
+        id,
+        PushEntry {
+            tx: Some(tx),
+            rx: Some(rx),
+        },
+    );
+    id
+}
+
+/// Why a push was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// No such stream, or its response is over (client gone).
+    #[error("the stream is closed (or its client gone)")]
+    Closed,
+    /// Its queue is full: the client reads too slowly. The stream is closed.
+    #[error("the stream's queue is full: its client reads too slowly; the stream is closed")]
+    Full,
+}
+
+/// Appends `chunk` to stream `id`, never blocking.
+pub fn push(all: &Streams, id: u64, chunk: Bytes) -> Result<(), PushError> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let mut all = streams(all);
+    let entry = all.get_mut(&id).ok_or(PushError::Closed)?;
+    let tx = entry.tx.as_ref().ok_or(PushError::Closed)?;
+    match tx.try_send(chunk) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Closed),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::info!(target: TARGET, "push stream {id}: its client does not take its chunks; closed");
+            entry.tx = None;
+            Err(PushError::Full)
+        }
+    }
+}
+
+/// Ends stream `id` (its body ends after the chunks queued); idempotent.
+pub fn close(all: &Streams, id: u64) {
+    let mut all = streams(all);
+    if let Some(entry) = all.get_mut(&id) {
+        entry.tx = None;
+        if entry.rx.is_none() {
+            all.remove(&id);
+        }
+    }
+}
+
+/// The body of push stream `id` (once: `None` after, or for an unknown id).
+fn take(streams_: &Arc<Streams>, id: u64) -> Option<PushBody> {
+    let mut all = streams(streams_);
+    let entry = all.get_mut(&id)?;
+    let rx = entry.rx.take()?;
+    if entry.tx.is_none() {
+        all.remove(&id);
+    }
+    Some(PushBody {
+        streams: Arc::clone(streams_),
+        id,
+        rx,
+    })
+}
+
+/// A push stream's body: the chunks as they are pushed, until the stream is closed.
+#[derive(Debug)]
+pub struct PushBody {
+    streams: Arc<Streams>,
+    id: u64,
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Drop for PushBody {
+    fn drop(&mut self) {
+        // The response is over: further pushes are refused.
+        streams(&self.streams).remove(&self.id);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull streams
+
+/// A pull stream's body: each chunk asked of the addon's producer once hyper wants it.
+pub struct PullBody {
+    addon: Arc<LoadedAddon>,
+    handle: u64,
+    /// Bytes still to send, when the length is known.
+    remaining: Option<u64>,
+    polling: Option<JoinHandle<Outcome>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for PullBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullBody")
+            .field("addon", &self.addon.name)
+            .field("handle", &self.handle)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+fn call(addon: &LoadedAddon, kind: ItemKind, handle: u64) -> Outcome {
+    let mut inv = Invocation::new(kind, 0);
+    inv.handle = handle;
+    (addon.library.module.call())(inv)
+}
+
+impl PullBody {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let polling = self.polling.get_or_insert_with(|| {
+            let addon = Arc::clone(&self.addon);
+            let handle = self.handle;
+            tokio::task::spawn_blocking(move || call(&addon, ItemKind::StreamPoll, handle))
+        });
+        let joined = match Pin::new(polling).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(j) => j,
+        };
+        self.polling = None;
+        let outcome = match joined {
+            Ok(o) => o,
+            Err(e) => return Poll::Ready(Some(Err(self.fail(&format!("producer task: {e}"))))),
+        };
+        if let Some(e) = outcome.error.as_ref().into_option() {
+            let message = format!("producer failed: {}", e.message);
+            return Poll::Ready(Some(Err(self.fail(&message))));
+        }
+        let chunk = match outcome.response.into_option() {
+            Some(r) => Bytes::from_owner(r.body),
+            None => {
+                self.done = true;
+                return match self.remaining {
+                    Some(n) if n > 0 => Poll::Ready(Some(Err(
+                        self.fail(&format!("producer ended {n} bytes short of its length"))
+                    ))),
+                    _ => Poll::Ready(None),
+                };
+            }
+        };
+        let chunk = match &mut self.remaining {
+            Some(n) => {
+                let keep = chunk.len().min(usize::try_from(*n).unwrap_or(usize::MAX));
+                *n -= keep as u64;
+                if *n == 0 {
+                    self.done = true;
+                }
+                chunk.slice(..keep)
+            }
+            None => chunk,
+        };
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn fail(&mut self, why: &str) -> io::Error {
+        self.done = true;
+        tracing::error!(target: TARGET, "streamed response of addon {} cut: {why}", self.addon.name);
+        io::Error::other(why.to_owned())
+    }
+}
+
+impl Drop for PullBody {
+    fn drop(&mut self) {
+        let addon = Arc::clone(&self.addon);
+        let handle = self.handle;
+        let polling = self.polling.take();
+        let forget = move || {
+            // A poll still running ends first (the producer is out of the table meanwhile).
+            drop(polling);
+            call(&addon, ItemKind::StreamDrop, handle);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(forget);
+            }
+            Err(_) => forget(),
+        }
+    }
+}
+
+use std::future::Future as _;
+
+// ---------------------------------------------------------------------------------------------
+// The body
+
+/// A streamed body: pulled or pushed.
+#[derive(Debug)]
+pub enum StreamBody {
+    /// Pulled from the addon.
+    Pull(PullBody),
+    /// Pushed by any code.
+    Push(PushBody),
+}
+
+impl StreamBody {
+    pub(super) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        match self {
+            StreamBody::Pull(p) => p.poll_next(cx),
+            StreamBody::Push(p) => p.rx.poll_recv(cx).map(|c| c.map(|c| Ok(Frame::data(c)))),
+        }
+    }
+
+    pub(super) fn is_end_stream(&self) -> bool {
+        match self {
+            StreamBody::Pull(p) => p.done,
+            StreamBody::Push(_) => false,
+        }
+    }
+
+    pub(super) fn size_hint(&self) -> SizeHint {
+        match self {
+            StreamBody::Pull(PullBody {
+                remaining: Some(n), ..
+            }) => SizeHint::with_exact(*n),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// The body of an addon's streamed answer, its `Content-Length` when known; an error text
+/// when it cannot be made (a file that cannot be opened, an unknown push stream).
+pub fn body_of(
+    streams: Option<&Arc<Streams>>,
+    stream: &inphms_sdk::abi::BodyStream,
+    addon: Option<&Arc<LoadedAddon>>,
+) -> Result<(Body, Option<u64>), String> {
+    use inphms_sdk::abi::BodyStream as S;
+    match stream {
+        S::Full => Err("not a streamed body".to_owned()),
+        S::Pull { handle, length } => {
+            let addon = addon.ok_or("a pull stream from an unknown addon")?;
+            let length = *length;
+            Ok((
+                Body::Stream(Box::new(StreamBody::Pull(PullBody {
+                    addon: Arc::clone(addon),
+                    handle: *handle,
+                    remaining: length.into_option(),
+                    polling: None,
+                    done: length == ROption::RSome(0),
+                }))),
+                length.into_option(),
+            ))
+        }
+        S::Push(id) => {
+            let streams = streams.ok_or("a push stream outside a host")?;
+            let body =
+                take(streams, *id).ok_or_else(|| format!("no push stream {id} to answer with"))?;
+            Ok((Body::Stream(Box::new(StreamBody::Push(body))), None))
+        }
+        S::File(path) => {
+            let path = std::path::PathBuf::from(path.as_str());
+            let file = std::fs::File::open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if !meta.is_file() {
+                return Err(format!("{} is not a file", path.display()));
+            }
+            let len = meta.len();
+            Ok((Body::from(FileBody::new(file, path, 0, len)), Some(len)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_streams_are_bounded_and_end_when_closed() {
+        let all = Arc::new(Streams::default());
+        let id = open(&all, 2);
+        push(&all, id, Bytes::from_static(b"a")).unwrap();
+        // Empty chunks are skipped (an empty chunk ends a chunked body).
+        push(&all, id, Bytes::new()).unwrap();
+        push(&all, id, Bytes::from_static(b"b")).unwrap();
+        // Full: refused, and the stream is closed.
+        assert!(matches!(
+            push(&all, id, Bytes::from_static(b"c")),
+            Err(PushError::Full)
+        ));
+        assert!(matches!(
+            push(&all, id, Bytes::from_static(b"d")),
+            Err(PushError::Closed)
+        ));
+        let mut body = take(&all, id).expect("the body, once");
+        assert!(take(&all, id).is_none());
+        assert_eq!(body.rx.try_recv().unwrap(), "a");
+        assert_eq!(body.rx.try_recv().unwrap(), "b");
+        // The sender went with the close: the body ends after what was queued.
+        assert!(matches!(
+            body.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        drop(body);
+        assert!(!streams(&all).contains_key(&id), "forgotten with its body");
+    }
+
+    #[test]
+    fn a_stream_closed_before_its_answer_keeps_its_chunks() {
+        let all = Arc::new(Streams::default());
+        let id = open(&all, 8);
+        push(&all, id, Bytes::from_static(b"all")).unwrap();
+        close(&all, id);
+        close(&all, id);
+        let mut body = take(&all, id).expect("still there for its answer");
+        assert_eq!(body.rx.try_recv().unwrap(), "all");
+        assert!(body.rx.try_recv().is_err());
+        drop(body);
+        assert!(matches!(
+            push(&all, id, Bytes::from_static(b"x")),
+            Err(PushError::Closed)
+        ));
+        assert!(!streams(&all).contains_key(&id));
+        assert!(take(&all, u64::MAX).is_none());
+    }
+}

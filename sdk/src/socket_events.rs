@@ -1,0 +1,131 @@
+//! Websockets served by event callbacks ([`WsHandler`]): the event model, in which an open
+//! socket costs no thread.
+//!
+//! A `websocket` route's handler hands the socket a [`WsHandler`] with
+//! [`WebSocket::serve`] and returns at once. The host then owns the connection as a task
+//! (framing, pings, the closing handshake, Close 1001 at shutdown or swap) and calls the
+//! handler's methods, briefly, one at a time per socket and in order: `on_open` first, then
+//! `on_message` for each message, `on_close` last. Each call gets the request of the
+//! upgrade, its session as saved by the call before (changes are saved after each call, as
+//! after a request), and, with a database, a cursor in a transaction of its own. A
+//! callback that fails (or panics) closes the socket with 1011. A message a callback sends
+//! may reach the client before that callback's session changes are saved (they are saved
+//! when it returns); the next callback of the socket always sees them.
+//!
+//! Messages are sent from anywhere through a [`WebSocket`] handle (cloned, or rebuilt from
+//! its [`id`](WebSocket::id) with [`WebSocket::from_id`]): another request's handler, a cron
+//! job, a thread. [`WebSocket::send`] queues the message and returns at once.
+//!
+//! ```no_run
+//! use inphms_sdk::{route, Message, Request, Result, WebSocket, WsHandler};
+//!
+//! /// Echoes each message, counting them in the session.
+//! struct Echo;
+//!
+//! impl WsHandler for Echo {
+//!     fn on_message(&mut self, ws: &WebSocket, req: &mut Request, message: Message) -> Result<()> {
+//!         let seen: u64 = req.session.get("echoed").unwrap_or(0);
+//!         req.session.set("echoed", seen + 1);
+//!         ws.send(message)
+//!     }
+//! }
+//!
+//! #[route("/echo", auth = "public", websocket = true)]
+//! fn echo(req: &mut Request) -> Result<()> {
+//!     req.websocket()?.serve(Echo)
+//! }
+//! # fn main() {}
+//! ```
+
+use crate::abi::{Invocation, ItemKind, Outcome, SocketEvent};
+use crate::websocket::{Message, WebSocket};
+use crate::{Error, Request, Result};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+/// The callbacks of a websocket served by events. Only
+/// [`on_message`](Self::on_message) is required. Each runs briefly on the host's blocking
+/// pool (or inline on its event loop when the route is declared `blocking = false`): a
+/// callback that waits holds a thread for that wait, like any handler.
+pub trait WsHandler: Send + 'static {
+    /// The socket is open (the 101 is sent).
+    fn on_open(&mut self, ws: &WebSocket, req: &mut Request) -> Result<()> {
+        let _ = (ws, req);
+        Ok(())
+    }
+
+    /// A message arrived.
+    fn on_message(&mut self, ws: &WebSocket, req: &mut Request, message: Message) -> Result<()>;
+
+    /// The socket is closed: `code` and `reason` as the peer or the server sent them (1005
+    /// when none, 1006 when the connection was lost). The last call; the handler is then
+    /// dropped.
+    fn on_close(&mut self, ws: &WebSocket, req: &mut Request, code: u16, reason: &str) {
+        let _ = (ws, req, code, reason);
+    }
+}
+
+/// The handlers of the sockets served by events in this addon, by socket id.
+// global: addon-side, one table per addon image (as `host::API`); not host state
+static HANDLERS: LazyLock<Mutex<HashMap<u64, Box<dyn WsHandler>>>> =
+    LazyLock::new(Default::default);
+
+fn handlers() -> std::sync::MutexGuard<'static, HashMap<u64, Box<dyn WsHandler>>> {
+    HANDLERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl WebSocket {
+    /// Serves this socket with `handler`'s callbacks once the route's handler returns
+    /// (which it should do at once): see the [module documentation](self).
+    pub fn serve(&self, handler: impl WsHandler) -> Result<()> {
+        handlers().insert(self.id(), Box::new(handler));
+        Ok(())
+    }
+}
+
+/// Whether the route's handler handed socket `id` to a [`WsHandler`] (it then stays open);
+/// after a failed handler, the handler is forgotten.
+pub(crate) fn registered(id: u64, handler_ok: bool) -> bool {
+    let mut all = handlers();
+    if handler_ok {
+        all.contains_key(&id)
+    } else {
+        all.remove(&id);
+        false
+    }
+}
+
+/// [`ItemKind::SocketEvent`]: the event of the invocation, given to the socket's handler;
+/// the outcome carries the session's changes.
+pub(crate) fn invoke(inv: Invocation<'_>) -> Option<Outcome> {
+    if inv.kind != ItemKind::SocketEvent {
+        return None;
+    }
+    let id = inv.handle;
+    let (Some(request), Some(event)) = (inv.request.into_option(), inv.socket_event.into_option())
+    else {
+        return Some(crate::registry::error_outcome(Error::internal(
+            "a websocket event without its request",
+        )));
+    };
+    // Out of the table during the call (events of one socket never overlap): a slow callback
+    // holds no lock over the other sockets.
+    let Some(mut handler) = handlers().remove(&id) else {
+        return Some(crate::registry::error_outcome(Error::internal(format!(
+            "no handler for websocket {id}"
+        ))));
+    };
+    let ws = WebSocket::from_id(id);
+    let mut req = Request::from_abi(request);
+    let result = match event {
+        SocketEvent::Open => handler.on_open(&ws, &mut req),
+        SocketEvent::Message(m) => handler.on_message(&ws, &mut req, Message::from_abi(m)),
+        SocketEvent::Closed(code, reason) => {
+            handler.on_close(&ws, &mut req, code, reason.as_str());
+            return Some(crate::registry::session_outcome(Ok(()), &req));
+        }
+    };
+    // Kept after a failure too: the host closes the socket (1011), then calls `on_close`.
+    handlers().insert(id, handler);
+    Some(crate::registry::session_outcome(result, &req))
+}
