@@ -13,3 +13,4 @@ mod passwords;
 mod session_api;
 mod support;
 mod throttle;
+mod websocket;

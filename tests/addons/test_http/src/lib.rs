@@ -408,6 +408,28 @@ fn ws_events(req: &mut Request) -> Result<()> {
     req.websocket()?.serve(EventEcho)
 }
 
+/// An event websocket answering each message with `user <login>`, the session's login
+/// (identity on websockets: the host checks the session token before each call).
+struct WhoamiSocket;
+
+impl WsHandler for WhoamiSocket {
+    fn on_message(&mut self, ws: &WebSocket, req: &mut Request, _message: Message) -> Result<()> {
+        ws.send(format!("user {}", req.session.login().unwrap_or_default()))
+    }
+}
+
+/// [`WhoamiSocket`] behind `auth = "user"`.
+#[route("/test_http/ws_user", auth = "user", websocket = true)]
+fn ws_user(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(WhoamiSocket)
+}
+
+/// [`WhoamiSocket`] behind `auth = "bearer"`: refused by the host at the upgrade.
+#[route("/test_http/ws_bearer", auth = "bearer", websocket = true)]
+fn ws_bearer(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(WhoamiSocket)
+}
+
 /// Sends `text` to the open websocket `id` from this (plain http) request.
 #[route("/test_http/ws_send/<int:id>", auth = "none", save_session = false)]
 fn ws_send(req: &mut Request, id: i64) -> Result<String> {
