@@ -277,7 +277,7 @@ pub struct RouteDescriptor {
     pub paths: RVec<RString>,
     /// The routing type: `http`, `json`, or one registered by an addon.
     pub routing_type: RString,
-    /// `none`, `public` or `user`.
+    /// `none`, `public`, `user` or `bearer` (an API key in `Authorization: Bearer KEY`).
     pub auth: RString,
     /// Allowed methods; empty means any.
     pub methods: RVec<RString>,

@@ -65,6 +65,12 @@ pub enum SqlValue {
     Date(NaiveDate),
 }
 
+impl From<abi::SqlValue> for SqlValue {
+    fn from(v: abi::SqlValue) -> SqlValue {
+        SqlValue::from_abi(v)
+    }
+}
+
 /// The former name of [`SqlValue`], kept so that addons written against it still build.
 #[deprecated(note = "renamed `SqlValue`: `Value` clashed with `serde_json::Value` in addon code")]
 pub type Value = SqlValue;
@@ -516,6 +522,32 @@ impl Request<'_> {
         let db = self
             .db()
             .ok_or_else(|| Error::internal("this request has no database"))?;
+        Cursor::env(db)
+    }
+}
+
+impl Cursor {
+    /// The cursor of a command run on a database: `inphms-host CMD -d DB ...` runs the
+    /// addon's command in one transaction on `DB`, committed when the command returns 0
+    /// (rolled back on another exit code or an error). `db` is the name the command read
+    /// from its `-d`; an error when the command was run without one.
+    ///
+    /// ```no_run
+    /// use inphms_sdk::{command, Cursor};
+    ///
+    /// /// `inphms-host count-users -d mydb`
+    /// #[command(name = "count-users")]
+    /// fn count_users(args: &[String]) -> i32 {
+    ///     let db = args.iter().skip_while(|a| *a != "-d").nth(1).cloned().unwrap_or_default();
+    ///     let Ok(mut cr) = Cursor::command(&db) else { return 1 };
+    ///     match cr.execute("SELECT count(*) FROM res_users", &[]) {
+    ///         Ok(rows) => { println!("{:?}", rows.first().map(|r| r.values().to_vec())); 0 }
+    ///         Err(e) => { eprintln!("{e}"); 1 }
+    ///     }
+    /// }
+    /// # fn main() {}
+    /// ```
+    pub fn command(db: &str) -> Result<Cursor> {
         Cursor::env(db)
     }
 }

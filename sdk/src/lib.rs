@@ -96,7 +96,7 @@ mod registry;
 mod reply;
 mod request;
 mod response;
-mod session;
+pub mod session;
 pub mod socket_events;
 pub mod status;
 pub mod stream;

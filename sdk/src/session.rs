@@ -103,7 +103,9 @@ impl<'a> Session<'a> {
     }
 
     /// Marks the session logged in as `login` (`uid`), and asks for a new session id, as
-    /// Odoo's `Session.finalize` does: no session fixation.
+    /// Odoo's `Session.finalize` does: no session fixation. On a database, the host draws
+    /// the new id and stores the session token for it (see [`session_token`]), which every
+    /// later `auth = "user"` request must match.
     pub fn finalize_login(&mut self, login: &str, uid: i64) {
         self.set("login", login);
         self.set("uid", uid);
@@ -164,4 +166,136 @@ impl<'a> Session<'a> {
             None => Cow::Borrowed(&self.raw),
         }
     }
+}
+
+/// Odoo's session token (`res.users._compute_session_token(sid)`): HMAC-SHA256, keyed by
+/// Python's `str()` of the tuple of `values`, over the session id `sid`, in lowercase hex.
+///
+/// `values` is the row of the addon's session-token query (`base` declares it in its
+/// manifest: the database secret, then the user's `active`, `id`, `login` and `password`, as
+/// Odoo 18 orders them), so that changing any of them ends every session of the user. The
+/// host checks it on each `auth = "user"` request; `base` computes it at login.
+///
+/// ```
+/// use inphms_sdk::{session::session_token, SqlValue};
+/// let row = [
+///     SqlValue::Text("secret".into()),
+///     SqlValue::Bool(true),
+///     SqlValue::Int(2),
+///     SqlValue::Text("admin".into()),
+///     SqlValue::Null,
+/// ];
+/// // Python: hmac.new(b"('secret', True, 2, 'admin', None)", b"sid", hashlib.sha256).hexdigest()
+/// assert_eq!(
+///     session_token(&row, "sid"),
+///     "61cffd44e47d254417f68fd4c4dec1295c7ea735573552396295ce3800808010"
+/// );
+/// ```
+pub fn session_token(values: &[crate::SqlValue], sid: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = py_tuple_repr(values);
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) {
+        Ok(m) => m,
+        // HMAC takes keys of any length: unreachable, and no token matches an empty one.
+        Err(_) => return String::new(),
+    };
+    mac.update(sid.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut hex = String::with_capacity(64);
+    for b in digest.iter() {
+        use std::fmt::Write;
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+/// Python's `str()` of a tuple of SQL values: `('a', True, 2, None)` (one value: `('a',)`).
+pub fn py_tuple_repr(values: &[crate::SqlValue]) -> String {
+    use crate::SqlValue;
+    let mut out = String::from("(");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match v {
+            SqlValue::Null => out.push_str("None"),
+            SqlValue::Bool(true) => out.push_str("True"),
+            SqlValue::Bool(false) => out.push_str("False"),
+            SqlValue::Int(n) => out.push_str(&n.to_string()),
+            SqlValue::Text(s) | SqlValue::Numeric(s) => py_str_repr(&mut out, s),
+            other => py_str_repr(&mut out, &other.to_string()),
+        }
+    }
+    if values.len() == 1 {
+        out.push(',');
+    }
+    out.push(')');
+    out
+}
+
+/// Python's `repr()` of a `str`: single quotes unless the text holds `'` and no `"`.
+fn py_str_repr(out: &mut String, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+    use crate::SqlValue;
+
+    #[test]
+    fn tuple_repr_matches_python() {
+        // python3 -c "print(str(('8c4f', True, 2, 'ad\\'min', None, \"x\\\\y\")))"
+        let row = [
+            SqlValue::Text("8c4f".into()),
+            SqlValue::Bool(true),
+            SqlValue::Int(2),
+            SqlValue::Text("ad'min".into()),
+            SqlValue::Null,
+            SqlValue::Text("x\\y\n".into()),
+        ];
+        assert_eq!(
+            py_tuple_repr(&row),
+            r#"('8c4f', True, 2, "ad'min", None, 'x\\y\n')"#
+        );
+        assert_eq!(py_tuple_repr(&[SqlValue::Int(1)]), "(1,)");
+    }
+
+    #[test]
+    fn token_matches_python_hmac() {
+        // python3 -c "import hmac,hashlib; print(hmac.new(b\"('s', True, 2, 'admin', '\$h')\",
+        //   b'sid', hashlib.sha256).hexdigest())"
+        let row = [
+            SqlValue::Text("s".into()),
+            SqlValue::Bool(true),
+            SqlValue::Int(2),
+            SqlValue::Text("admin".into()),
+            SqlValue::Text("$h".into()),
+        ];
+        assert_eq!(session_token(&row, "sid"), PYTHON_TOKEN);
+    }
+
+    const PYTHON_TOKEN: &str = "3acbe890a43d9d6e197ff355e8e2c950cbb0fb4b4438ae066d9097cb2a0a2db3";
 }

@@ -67,7 +67,7 @@ fn d_creates_the_database_and_installs_base_then_i_runs_the_addon_sql() {
     );
     assert_eq!(
         db.sql("SELECT latest_version FROM ir_module_module WHERE name = 'base'"),
-        "1.0.1.3"
+        "1.0.1.4"
     );
     // database.secret and database.uuid are generated at install.
     let uuid = db.sql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'");

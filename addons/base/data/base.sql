@@ -27,15 +27,43 @@ INSERT INTO ir_config_parameter (key, value)
 CREATE TABLE IF NOT EXISTS res_users (
     id serial PRIMARY KEY,
     login varchar NOT NULL UNIQUE,
-    -- A passlib-style hash; NULL means no password login.
+    -- A passlib pbkdf2_sha512 hash (a legacy plaintext value is re-hashed at the next
+    -- login); NULL or empty means no password login.
     password varchar,
     active boolean NOT NULL DEFAULT true,
     create_date timestamp DEFAULT (now() AT TIME ZONE 'UTC')
 );
+-- Added by issue 19 (databases made before it get them at upgrade).
+ALTER TABLE res_users ADD COLUMN IF NOT EXISTS name varchar;
+ALTER TABLE res_users ADD COLUMN IF NOT EXISTS write_date timestamp DEFAULT (now() AT TIME ZONE 'UTC');
 
-INSERT INTO res_users (id, login, active) VALUES (1, '__system__', false) ON CONFLICT DO NOTHING;
-INSERT INTO res_users (id, login, active) VALUES (2, 'admin', true) ON CONFLICT DO NOTHING;
+-- Odoo's special users: `__system__` (id 1, inactive, no password), `admin` (password
+-- `admin`, as Odoo without demo data: change it with `inphms-host users -d DB passwd admin`;
+-- the server warns at start while it is unchanged) and `public` (the user of anonymous
+-- requests on `auth = "public"` routes, inactive: it cannot log in).
+-- The hash of `admin` was made once with passlib 1.7.4 (600,000 rounds):
+-- python3 -c "from passlib.hash import pbkdf2_sha512 as h; print(h.using(rounds=600000).hash('admin'))"
+INSERT INTO res_users (id, login, name, active) VALUES (1, '__system__', 'System', false)
+    ON CONFLICT DO NOTHING;
+INSERT INTO res_users (id, login, name, active, password) VALUES (2, 'admin', 'Administrator', true,
+    '$pbkdf2-sha512$600000$d845Z6zVWksJQWjNmbOWEg$X53e7AJYDqP6qom5Qu.iyR2ctgsHibZy020zz9ueDIqoQ2CrrilIoaKdZUWd.p1wBmvMkKrm6OBAWOOqTq9nRQ')
+    ON CONFLICT DO NOTHING;
 SELECT setval('res_users_id_seq', GREATEST((SELECT max(id) FROM res_users), 2));
+INSERT INTO res_users (login, name, active) VALUES ('public', 'Public user', false)
+    ON CONFLICT (login) DO NOTHING;
+
+-- Odoo's `res.users.apikeys`: an index (the key's first 8 characters) and a pbkdf2 hash.
+CREATE TABLE IF NOT EXISTS res_users_apikeys (
+    id serial PRIMARY KEY,
+    name varchar NOT NULL,
+    user_id integer NOT NULL REFERENCES res_users (id) ON DELETE CASCADE,
+    scope varchar,
+    expiration_date timestamp without time zone,
+    index varchar(8) NOT NULL CHECK (char_length(index) = 8),
+    key varchar NOT NULL,
+    create_date timestamp without time zone DEFAULT (now() AT TIME ZONE 'UTC')
+);
+CREATE INDEX IF NOT EXISTS res_users_apikeys_user_id_index_idx ON res_users_apikeys (user_id, index);
 
 CREATE TABLE IF NOT EXISTS ir_cron (
     id serial PRIMARY KEY,

@@ -1,5 +1,10 @@
 //! The `base` addon: the kernel every addon depends on. Its `post_load` records that it ran
-//! (visible in the log and at `GET /base/status`), and it holds the core cron handlers.
+//! (visible in the log and at `GET /base/status`), it holds the core cron handlers, and the
+//! `users` command (`users_command`). Its tables are created by `data/base.sql`; the
+//! identity logic (passwords, login, API keys) is its library `base_identity`, which `web`
+//! links too.
+
+mod users_command;
 
 use inphms_sdk::{cron, post_load, route, CronContext, Host, Json, Request, Result};
 use serde_json::json;

@@ -1,6 +1,12 @@
 //! The `web` addon: the server side of the web client. `GET /web/health` for load balancers,
-//! `POST /web/webclient/version_info` (JSON-RPC) for clients, and `/websocket/echo`, a
-//! websocket that greets with the session's login and echoes what it receives.
+//! `POST /web/webclient/version_info` (JSON-RPC) for clients, `/websocket/echo`, a
+//! websocket that greets with the session's login and echoes what it receives; the web
+//! session API (`session`), the login page and the page it lands on (`login`).
+
+pub mod html;
+pub mod login;
+pub mod redirect;
+pub mod session;
 
 use inphms_sdk::{post_load, route, Host, Request, Response, Result};
 use serde_json::{json, Value};

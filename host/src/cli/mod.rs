@@ -33,16 +33,36 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     let addon_commands = crate::modules::addon_commands(&early.addons_path);
     if let Some(cmd) = addon_commands.iter().find(|c| c.name == name) {
-        let rest = rest
+        let rest: Vec<String> = rest
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        return crate::modules::run_addon_command(
+        let db = match command_database(&rest) {
+            Ok(db) => db,
+            Err(code) => return code,
+        };
+        // With a database, the command's own configuration, logging and runtime; the host
+        // lives until the command returns (its `api` leads the addon's cursor back to it).
+        let (runtime, host) = match &db {
+            Some(_) => match command_runtime(&rest) {
+                Ok((rt, config)) => {
+                    let host = crate::service::server::Host::new(config, Some(rt.handle().clone()));
+                    (Some(rt), host)
+                }
+                Err(code) => return code,
+            },
+            None => (None, command_host()),
+        };
+        let code = crate::modules::run_addon_command(
             &early.addons_path,
             cmd,
             rest,
-            command_host().api,
+            host.api,
+            db.as_deref().map(|db| (&*host.databases, db)),
         );
+        drop(host);
+        drop(runtime);
+        return code;
     }
     let known: Vec<String> = command::all_commands(&early)
         .into_iter()
@@ -51,6 +71,88 @@ pub fn main(args: Vec<OsString>) -> i32 {
     eprintln!("Unknown command '{name}'");
     eprintln!("Known commands: {}", known.join(", "));
     1
+}
+
+/// The database of an addon command: `-d DB`, `-dDB`, `--database DB` or
+/// `--database=DB` among its arguments (which the command still receives). With one, the
+/// command runs in a transaction on it (see `modules::run_addon_command`).
+fn command_database(args: &[String]) -> Result<Option<String>, i32> {
+    let mut found = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        let value = if a == "-d" || a == "--database" {
+            i += 1;
+            match args.get(i) {
+                Some(v) => Some(v.clone()),
+                None => {
+                    eprintln!("inphms-host: option '{a}' needs a database name");
+                    return Err(2);
+                }
+            }
+        } else if let Some(v) = a.strip_prefix("--database=") {
+            Some(v.to_owned())
+        } else {
+            a.strip_prefix("-d")
+                .filter(|v| !v.is_empty() && !a.starts_with("--"))
+                .map(str::to_owned)
+        };
+        if let Some(v) = value {
+            if v.is_empty() || v.contains(',') {
+                eprintln!("inphms-host: option -d of a command takes one database name, got {v:?}");
+                return Err(2);
+            }
+            found = Some(v);
+        }
+        i += 1;
+    }
+    Ok(found)
+}
+
+/// The runtime, logging and PostgreSQL set-up of an addon command run on a database: the
+/// configuration file and environment (`-c FILE`, `--db_host`... among the command's
+/// arguments are read too).
+fn command_runtime(
+    args: &[String],
+) -> Result<(tokio::runtime::Runtime, std::sync::Arc<Config>), i32> {
+    const WITH_VALUE: &[&str] = &[
+        "-c",
+        "--config",
+        "--db_host",
+        "--db_port",
+        "--db_user",
+        "--db_password",
+        "--db_sslmode",
+        "--log-level",
+        "--logfile",
+    ];
+    let mut options: Vec<OsString> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if WITH_VALUE.contains(&a) && i + 1 < args.len() {
+            options.push(a.into());
+            options.push(args[i + 1].clone().into());
+            i += 1;
+        } else if WITH_VALUE
+            .iter()
+            .any(|f| f.starts_with("--") && a.starts_with(&format!("{f}=")))
+        {
+            options.push(a.into());
+        }
+        i += 1;
+    }
+    let config = Config::parse(&options).map_err(|e| report_config_error(&e))?;
+    crate::netsvc::init(&config).map_err(|e| report_config_error(&e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start the runtime: {e}");
+            1
+        })?;
+    Ok((runtime, std::sync::Arc::new(config)))
 }
 
 fn is_flag(a: &OsStr) -> bool {

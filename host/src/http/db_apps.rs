@@ -34,7 +34,11 @@ impl DatabaseApps {
         {
             return Ok(Arc::clone(app));
         }
-        let app = Arc::new(base.derive(&registry.db_name, registry.addons(&base.addons))?);
+        let app = Arc::new(base.derive(
+            &registry.db_name,
+            registry.addons(&base.addons),
+            registry.secret.as_deref(),
+        )?);
         entries.retain(|(r, _)| r.strong_count() > 0);
         entries.push((Arc::downgrade(registry), Arc::clone(&app)));
         Ok(app)

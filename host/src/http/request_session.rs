@@ -8,6 +8,11 @@ use inphms_sdk::abi::Outcome;
 use serde_json::Value;
 use std::sync::Arc;
 
+/// The key under which the host hands a rotated session's new id (drawn where its token
+/// was computed, see `application::auth`) to [`LoadedSession::save`], which removes it: it
+/// is never stored, and a value that is not a valid id is ignored.
+pub(crate) const NEW_SID_KEY: &str = "__inphms_new_sid";
+
 /// The request's session, loaded once per request. A new session costs nothing until it
 /// is needed: no default map is built and no id drawn for a request whose route cannot
 /// save it (`/web/health` and the like).
@@ -61,9 +66,16 @@ impl LoadedSession {
         outcome: &Outcome,
         secure: bool,
     ) -> Option<String> {
+        let mut chosen: Option<String> = None;
         let data = match outcome.session.as_ref().into_option() {
             Some(text) => match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(map)) => SessionData::from_map(map),
+                Ok(Value::Object(mut map)) => {
+                    chosen = match map.remove(NEW_SID_KEY) {
+                        Some(Value::String(sid)) if session::is_valid_sid(&sid) => Some(sid),
+                        _ => None,
+                    };
+                    SessionData::from_map(map)
+                }
                 _ => {
                     tracing::warn!(target: "inphms.http", "handler returned a session that is not a JSON object; not saved");
                     return None;
@@ -77,7 +89,7 @@ impl LoadedSession {
             if let (false, Some(old)) = (self.is_new, &self.sid) {
                 let _ = store.delete(old);
             }
-            store.new_sid()
+            chosen.unwrap_or_else(|| store.new_sid())
         } else {
             match &self.sid {
                 Some(sid) => sid.clone(),

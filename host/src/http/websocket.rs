@@ -103,6 +103,8 @@ pub mod code {
     pub const INTERNAL_ERROR: u16 = 1011;
     /// Try again later: rate limit exceeded, or a client too slow to take its messages.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Odoo's bus: the session expired (its token no longer matches its user's).
+    pub const SESSION_EXPIRED: u16 = 4001;
     /// Odoo's bus: the socket was open `websocket_keep_alive_timeout` seconds.
     pub const KEEP_ALIVE_TIMEOUT: u16 = 4002;
 }

@@ -100,6 +100,23 @@ pub async fn installed_addons(
     Ok(out)
 }
 
+/// The database's `database.secret` (Odoo's `ir.config_parameter`, made at install): the
+/// key of the CSRF tokens of requests bound to the database. `None` when not set.
+pub async fn database_secret(dbs: &Databases, db: &str) -> Result<Option<String>, DbError> {
+    let mut cr = dbs.cursor(db, true);
+    let rows = cr
+        .execute(
+            "SELECT value FROM ir_config_parameter WHERE key = 'database.secret'",
+            &[],
+        )
+        .await;
+    let _ = cr.rollback().await;
+    Ok(match rows?.rows.first().and_then(|r| r.first()) {
+        Some(SqlValue::Text(v)) if !v.is_empty() => Some(v.to_string()),
+        _ => None,
+    })
+}
+
 /// Installs `install` (and their dependencies) and upgrades `update` in `db`; `all` means
 /// every installable addon (install) or every installed one (update).
 pub async fn load_modules(

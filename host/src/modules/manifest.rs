@@ -75,6 +75,22 @@ pub struct Manifest {
     pub commands: Vec<String>,
     /// `[[cron]]`: default cron jobs created at install.
     pub crons: Vec<CronSpec>,
+    /// `session_token_query`: the statement (one `$1` parameter, the session's `uid`)
+    /// whose single row keys the session token (Odoo's `_compute_session_token`; see
+    /// `inphms_sdk::session::session_token`). The host checks the token of every
+    /// `auth = "user"` request with it; `base` declares it, as the owner of `res_users`.
+    pub session_token_query: Option<String>,
+    /// `apikey_query`: the statement finding the API keys of an index (`$1`, a key's first 8
+    /// characters) for a scope (`$2`): rows of (user id, passlib `pbkdf2_sha512` hash of the
+    /// key). The host checks `auth = "bearer"` requests with it; `base` declares it.
+    pub apikey_query: Option<String>,
+    /// `public_user_query`: the statement giving the id of the public user, whom the
+    /// handler of an `auth = "public"` route sees as the session's `uid` when nobody is
+    /// logged in (Odoo's `base.public_user`); `base` declares it.
+    pub public_user_query: Option<String>,
+    /// `startup_warnings`: statements run on each database at start (read-only), each row's
+    /// first column logged as a warning (`base`: an `admin` still on its default password).
+    pub startup_warnings: Vec<String>,
 }
 
 /// A manifest that cannot be used.
@@ -119,6 +135,10 @@ const KNOWN_KEYS: &[&str] = &[
     "sequence",
     "images",
     "external_dependencies",
+    "session_token_query",
+    "apikey_query",
+    "public_user_query",
+    "startup_warnings",
 ];
 
 /// Reads and validates the manifest of the addon in `dir`. Returns it with its warnings.
@@ -213,6 +233,10 @@ pub fn parse(file: &Path, text: &str) -> Result<(Manifest, Vec<String>), Manifes
         library: fields.string("library")?,
         commands: fields.strings("commands")?,
         crons,
+        session_token_query: fields.string("session_token_query")?,
+        apikey_query: fields.string("apikey_query")?,
+        public_user_query: fields.string("public_user_query")?,
+        startup_warnings: fields.strings("startup_warnings")?,
     };
     Ok((manifest, warnings))
 }

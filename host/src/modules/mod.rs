@@ -377,13 +377,26 @@ fn load_for_command(
         })
 }
 
+/// A command's outcome, failed (its transaction rolled back) when it returns an error or
+/// a non-zero exit code.
+struct CommandRun(inphms_sdk::abi::Outcome);
+
+impl crate::sql_db::env::AttemptOutcome for CommandRun {
+    fn failed(&self) -> bool {
+        self.0.error.is_some() || self.0.exit_code != 0
+    }
+}
+
 /// Runs the command `cmd` of its addon with `args` (the addon handed `host`, the host's
-/// services); returns the exit code.
+/// services); returns the exit code. With `db` (the host's databases and the command's
+/// `-d`), the command runs in one transaction on that database, which
+/// its cursor reaches; committed when it succeeds, rolled back otherwise.
 pub fn run_addon_command(
     addons_paths: &[PathBuf],
     cmd: &AddonCommand,
     args: Vec<String>,
     host: HostApiRef,
+    db: Option<(&crate::sql_db::Databases, &str)>,
 ) -> i32 {
     let set = module::discover(&self::addons_paths(addons_paths));
     let Some(Ok(manifest)) = set.get(&cmd.addon).map(|a| &a.manifest) else {
@@ -409,15 +422,29 @@ pub fn run_addon_command(
         eprintln!("{e}");
         return 1;
     }
-    let outcome = (library.module.call())(Invocation {
-        kind: ItemKind::Command,
-        item: desc.id,
-        request: abi_stable::std_types::ROption::RNone,
-        endpoint: abi_stable::std_types::ROption::RNone,
-        args: args.into_iter().map(Into::into).collect::<RVec<_>>(),
-        handle: 0,
-        socket_event: abi_stable::std_types::ROption::RNone,
-    });
+    let call = || {
+        CommandRun((library.module.call())(Invocation {
+            kind: ItemKind::Command,
+            item: desc.id,
+            request: abi_stable::std_types::ROption::RNone,
+            endpoint: abi_stable::std_types::ROption::RNone,
+            args: args.iter().cloned().map(Into::into).collect::<RVec<_>>(),
+            handle: 0,
+            socket_event: abi_stable::std_types::ROption::RNone,
+        }))
+    };
+    let outcome = match db {
+        None => call().0,
+        // One transaction, committed when the command succeeds (exit code 0), the
+        // cursor the command's `inphms_sdk::Cursor::command` reaches.
+        Some((dbs, db)) => match crate::sql_db::env::transaction(dbs, db, false, 1, None, call) {
+            Ok(run) => run.0,
+            Err(e) => {
+                eprintln!("command '{}' on database {db}: {e}", cmd.name);
+                return 1;
+            }
+        },
+    };
     if let Some(e) = outcome.error.into_option() {
         eprintln!("command '{}' failed: {}", cmd.name, e.message);
         return 1;

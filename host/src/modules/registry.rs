@@ -32,6 +32,9 @@ pub struct Registry {
     pub installed: BTreeMap<String, String>,
     /// The installed addons loaded for this database that are not server-wide.
     pub extra_addons: Vec<Arc<LoadedAddon>>,
+    /// The database's `database.secret`, which keys the CSRF tokens of its requests (Odoo);
+    /// `None` when unset (the data dir's secret is used).
+    pub secret: Option<String>,
     ready: AtomicBool,
 }
 
@@ -215,10 +218,14 @@ impl Registries {
         } else {
             self.load_extra(config, &wanted, server_wide, host)?
         };
+        let secret = loading::database_secret(&self.databases, db)
+            .await
+            .map_err(|e| Error::database(db, e))?;
         Ok(Registry {
             db_name: db.to_owned(),
             installed,
             extra_addons,
+            secret,
             ready: AtomicBool::new(false),
         })
     }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::modules::loading;
 use crate::modules::module::AddonSet;
-use crate::modules::registry::Registries;
+use crate::modules::registry::{self, Registries};
 use crate::sql_db::dblist::db_names;
 use crate::sql_db::{self, Databases, DbError};
 use inphms_sdk::abi::HostApiRef;
@@ -137,5 +137,35 @@ async fn init_database(
             tracing::info!(target: TARGET, "database {db}: upgraded {}", summary.upgraded.join(", "));
         }
     }
-    registries.renew(db).await.map(|_| ())
+    let registry = registries.renew(db).await?;
+    startup_warnings(dbs, set, &registry).await;
+    Ok(())
+}
+
+/// Runs the `startup_warnings` statements of the addons installed in the database (read
+/// only) and logs each row's first column as a warning (`base`: an `admin` still on its
+/// default password). A statement that fails is logged and skipped.
+async fn startup_warnings(dbs: &Databases, set: &AddonSet, registry: &registry::Registry) {
+    let db = registry.db_name.as_str();
+    for name in registry.installed.keys() {
+        let Some(Ok(manifest)) = set.get(name).map(|a| &a.manifest) else {
+            continue;
+        };
+        for query in &manifest.startup_warnings {
+            let mut cr = dbs.cursor(db, true);
+            match cr.execute(query, &[]).await {
+                Ok(rows) => {
+                    for row in rows.rows.iter() {
+                        if let Some(inphms_sdk::abi::SqlValue::Text(text)) = row.first() {
+                            tracing::warn!(target: TARGET, "database {db}: {text}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(target: TARGET, "database {db}: start-up check of addon {name} failed: {e}");
+                }
+            }
+            let _ = cr.rollback().await;
+        }
+    }
 }

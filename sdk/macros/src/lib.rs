@@ -94,6 +94,10 @@ fn doc_first_line(f: &ItemFn) -> String {
 /// `#[route("/path/<int:id>", type = "json", auth = "none", methods = ["POST"], cors = "*",
 /// csrf = false, save_session = false, readonly = true, websocket = false,
 /// blocking = false, max_content_length = 1048576)]`
+///
+/// `auth`: `"user"` (the default: a logged-in session whose token is valid), `"public"`
+/// (anyone; the public user when nobody is logged in on a database), `"none"` (no user), or
+/// `"bearer"` (an API key in `Authorization: Bearer KEY`; the handler sees its user).
 #[proc_macro_attribute]
 pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(route_impl(attr.into(), item))
@@ -175,10 +179,10 @@ impl RouteArgs {
             "type" => self.routing_type = lit_str(&arg.value)?,
             "auth" => {
                 self.auth = lit_str(&arg.value)?;
-                if !["none", "public", "user"].contains(&self.auth.value().as_str()) {
+                if !["none", "public", "user", "bearer"].contains(&self.auth.value().as_str()) {
                     return Err(syn::Error::new_spanned(
                         &arg.value,
-                        "auth must be \"none\", \"public\" or \"user\"",
+                        "auth must be \"none\", \"public\", \"user\" or \"bearer\"",
                     ));
                 }
             }

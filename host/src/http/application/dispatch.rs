@@ -130,6 +130,24 @@ impl Application {
         session: &LoadedSession,
     ) -> Result<(), HttpResult> {
         let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
+        if route.auth.as_str() == "bearer" && self.db.is_none() {
+            // API keys live in a database: without one, nothing can be checked.
+            let mut r = response::html_error(401, Some("Invalid apikey"));
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            return Err(r);
+        }
+        if route.auth.as_str() == "bearer" && route.websocket {
+            // An API key is checked per request, in its transaction; a websocket's calls
+            // come after the upgrade, without the request's headers re-checked: refused.
+            tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (403): auth = \"bearer\" is not supported on websocket routes", ctx.path());
+            return Err(response::html_error(
+                403,
+                Some("auth = \"bearer\" is not supported on websocket routes"),
+            ));
+        }
         if route.auth.as_str() != "user" || authenticated {
             return Ok(());
         }
@@ -354,8 +372,15 @@ impl Application {
                 },
             },
         };
-        // Error responses do not save the session (Odoo: they skip post_dispatch).
-        if disp::outcome_error(&outcome).is_none() && route.save_session {
+        // Error responses do not save the session (Odoo: they skip post_dispatch), but
+        // for an expired session, logged out (the token check; a handler's logout).
+        let saves = match disp::outcome_error(&outcome) {
+            None => true,
+            Some(e) => {
+                e.kind == inphms_sdk::abi::ErrorKind::SessionExpired && outcome.session.is_some()
+            }
+        };
+        if saves && route.save_session {
             let secure = ctx.client.scheme == proxy::Scheme::Https;
             if let Some(cookie) = session.save(&*self.sessions, &outcome, secure) {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -379,6 +404,7 @@ impl Application {
         let (addon, item) = (entry.addon, entry.route.id);
         let routing_type = entry.route.routing_type.clone();
         let readonly = entry.route.readonly;
+        let auth = entry.route.auth.clone();
         tokio::task::spawn_blocking(move || {
             let request = match handed {
                 Handed::Now(request) => request,
@@ -394,7 +420,55 @@ impl Application {
                     readonly,
                     crate::sql_db::env::MAX_TRIES,
                     Some(Duration::from_secs(app.config.limit_time_real)),
-                    || request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
+                    || {
+                        request.with_view(|r| {
+                            let bearer =
+                                match app.check_bearer(auth.as_str(), routing_type.as_str(), &r) {
+                                    Ok(uid) => uid,
+                                    Err(refused) => return refused,
+                                };
+                            // Without a key, a bearer route is checked as `auth = "user"`.
+                            let checked = if auth.as_str() == "bearer" {
+                                "user"
+                            } else {
+                                auth.as_str()
+                            };
+                            if bearer.is_none() {
+                                if let Some(refused) = app.check_session_token(checked, &r) {
+                                    return refused;
+                                }
+                            }
+                            if let Some(public) = app.public_user(auth.as_str(), &r) {
+                                let session = super::auth::session_as(r.session.as_str(), public);
+                                let as_public = HttpRequest {
+                                    session: session.as_str().into(),
+                                    ..r
+                                };
+                                let mut o =
+                                    app.invoke(addon, item, routing_type.as_str(), as_public);
+                                Application::forget_public_user(&mut o, public);
+                                return o;
+                            }
+                            let mut outcome = match bearer {
+                                Some(uid) => {
+                                    let session = super::auth::session_as(r.session.as_str(), uid);
+                                    let as_key_user = HttpRequest {
+                                        session: session.as_str().into(),
+                                        ..r
+                                    };
+                                    let mut o =
+                                        app.invoke(addon, item, routing_type.as_str(), as_key_user);
+                                    // A bearer request's session is never saved.
+                                    o.session = ROption::RNone;
+                                    o.rotate_session = false;
+                                    o
+                                }
+                                None => app.invoke(addon, item, routing_type.as_str(), r),
+                            };
+                            app.after_handler(&mut outcome);
+                            outcome
+                        })
+                    },
                 )
                 .unwrap_or_else(|e| Outcome {
                     error: ROption::RSome(crate::sql_db::env::error_info(&e)),

@@ -8,11 +8,13 @@
 //! when it stalls, 503 when the memory for bodies is exhausted), the json dispatcher's
 //! content type, the session (a valid, known id is loaded; anything else gets a fresh id
 //! that is not adopted), `auth = "user"` (303 to `/web/login?redirect=...` or JSON-RPC code
-//! 100), parameters (query, urlencoded or multipart form, files; or JSON-RPC `params`) and
+//! 100; with a database, the session token is checked on the handler's thread: `auth`),
+//! parameters (query, urlencoded or multipart form, files; or JSON-RPC `params`) and
 //! CSRF, then the handler on the blocking pool (under `limit_time_real`; a request answered
 //! 504 before a thread of the pool took its handler never runs it). The session is saved,
 //! and its cookie set, only when the handler changed it and the route allows it; error
-//! responses never save it (Odoo skips `post_dispatch` for them).
+//! responses never save it (Odoo skips `post_dispatch` for them), but for "Session expired",
+//! which saves the logged-out session under a new id.
 //!
 //! A `websocket` route answers 101 once the handshake and the steps above passed; its
 //! handler then runs with the upgraded connection (see [`super::websocket`]). Its session
@@ -26,6 +28,7 @@
 //! the addon's handler, the answer), `params` (Odoo's http parameters), `cors` (the CORS
 //! headers) and `current` (the generation running on this thread).
 
+mod auth;
 mod cors;
 mod ctx;
 mod current;
@@ -96,6 +99,16 @@ pub struct Application {
     db: Option<String>,
     /// The applications of the databases this generation serves (see [`DatabaseApps`]).
     databases: DatabaseApps,
+    /// The statement keying session tokens, from the first addon declaring
+    /// `session_token_query` (see `auth`); `None`: tokens are not checked.
+    session_token_query: Option<String>,
+    /// The statement finding API keys, from the first addon declaring `apikey_query`
+    /// (see `auth`); `None`: `auth = "bearer"` routes refuse every request.
+    apikey_query: Option<String>,
+    /// The statement giving the public user's id (`public_user_query`), and that id once
+    /// read (per database application).
+    public_user_query: Option<String>,
+    public_uid: std::sync::OnceLock<Option<i64>>,
     /// The websockets' limits (from the configuration).
     ws: websocket::Settings,
     /// The host's request path state, shared by its generations.
@@ -147,6 +160,13 @@ impl Application {
             }
             statics.push((addon.name.clone(), addon.dir.join("static")));
         }
+        let session_token_query = addons
+            .iter()
+            .find_map(|a| a.manifest.session_token_query.clone());
+        let apikey_query = addons.iter().find_map(|a| a.manifest.apikey_query.clone());
+        let public_user_query = addons
+            .iter()
+            .find_map(|a| a.manifest.public_user_query.clone());
         let mut routes = RouteTable::new();
         for (i, addon) in addons.iter().enumerate() {
             for r in addon.items.routes.iter() {
@@ -187,6 +207,10 @@ impl Application {
             trusted_proxies,
             db: None,
             databases: DatabaseApps::default(),
+            session_token_query,
+            apikey_query,
+            public_user_query,
+            public_uid: std::sync::OnceLock::new(),
             ws: websocket::Settings::new(&config_for_ws, super::connections::nofile_soft_limit()),
             services,
         })
@@ -200,10 +224,13 @@ impl Application {
     /// The application of one database for this generation: the same configuration,
     /// sessions and generation, with the routes of `addons` (the server-wide addons and the
     /// addons installed in that database; see `modules::registry` and [`DatabaseApps`]).
+    /// Its CSRF tokens are keyed by the database's `secret` (`database.secret`, as Odoo),
+    /// the data dir's secret only when the database has none.
     pub fn derive(
         &self,
         db: &str,
         addons: Vec<Arc<LoadedAddon>>,
+        secret: Option<&str>,
     ) -> Result<Application, crate::Error> {
         let mut app = Application::new(
             Arc::clone(&self.config),
@@ -213,6 +240,9 @@ impl Application {
             Arc::clone(&self.services),
         )?;
         app.db = Some(db.to_owned());
+        if let Some(secret) = secret {
+            app.csrf_secret = secret.as_bytes().to_vec();
+        }
         Ok(app)
     }
 

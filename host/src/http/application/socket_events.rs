@@ -13,9 +13,17 @@
 //! route's handler, the session is saved (never rotated: a websocket cannot set a cookie)
 //! and the next call sees it. A failed callback closes the socket with 1011; its later
 //! messages are dropped, and `Closed` is still delivered.
+//!
+//! Identity (issue 19) governs each call on a database as a request's: an `auth = "user"`
+//! route's session token is checked in the call's transaction
+//! ([`Application::check_session_token`]); a mismatch saves the session logged out and
+//! closes the socket with Odoo's bus code 4001 (session expired). An `auth = "public"`
+//! route's calls see the public user when nobody is logged in (never saved). A call that
+//! logs a user in gets that user's session token for the socket's session id (the id is
+//! not rotated). `auth = "bearer"` websockets are refused at the upgrade (403).
 
 use super::*;
-use inphms_sdk::abi::{SocketEvent, WsEvent};
+use inphms_sdk::abi::{ErrorKind, SocketEvent, WsEvent};
 
 impl Application {
     /// Runs a websocket route's handler with its socket `socket`, then serves the socket's
@@ -43,6 +51,10 @@ impl Application {
                         return;
                     }
                     websocket::code::NORMAL
+                }
+                Some(e) if e.kind == ErrorKind::SessionExpired => {
+                    app.save_socket_session(&entry, &session, &mut request, &mut outcome, secure);
+                    websocket::code::SESSION_EXPIRED
                 }
                 Some(e) => {
                     tracing::error!(target: "inphms.http", "websocket handler {} failed: {}", entry.route.endpoint, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
@@ -80,6 +92,18 @@ impl Application {
             let (r, mut outcome) = self.call_socket(entry, request, Some(event), socket).await;
             request = r;
             match disp::outcome_error(&outcome) {
+                Some(e) if e.kind == ErrorKind::SessionExpired => {
+                    self.save_socket_session(entry, &session, &mut request, &mut outcome, secure);
+                    if !closing {
+                        failed = true;
+                        websocket::shut(
+                            &self.services.websockets,
+                            socket,
+                            websocket::code::SESSION_EXPIRED,
+                            "Session expired",
+                        );
+                    }
+                }
                 Some(e) => {
                     tracing::error!(target: "inphms.http", "websocket callback of {} failed: {}", entry.route.endpoint, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
                     if !closing {
@@ -146,10 +170,33 @@ impl Application {
     ) -> Outcome {
         let (addon, item) = (entry.addon, entry.route.id);
         let routing_type = entry.route.routing_type.as_str();
+        let auth = entry.route.auth.as_str();
+        let invoke = |r: HttpRequest<'_>| match &event {
+            None => self.invoke(addon, item, routing_type, r),
+            Some(e) => self.invoke_socket_event(addon, item, socket, e.clone(), r),
+        };
         let call = || {
-            request.with_view(|r| match &event {
-                None => self.invoke(addon, item, routing_type, r),
-                Some(e) => self.invoke_socket_event(addon, item, socket, e.clone(), r),
+            request.with_view(|r| {
+                // Identity, as `run_handler`'s (bearer never gets here: refused at the
+                // upgrade).
+                if let Some(refused) = self.check_session_token(auth, &r) {
+                    return refused;
+                }
+                if let Some(public) = self.public_user(auth, &r) {
+                    let session = super::auth::session_as(r.session.as_str(), public);
+                    let as_public = HttpRequest {
+                        session: session.as_str().into(),
+                        ..r
+                    };
+                    let mut o = invoke(as_public);
+                    Application::forget_public_user(&mut o, public);
+                    return o;
+                }
+                let before = super::auth::session_uid(r.session.as_str());
+                let sid = r.session_id.as_str().to_owned();
+                let mut o = invoke(r);
+                self.socket_login_token(&mut o, before, &sid);
+                o
             })
         };
         let _running = Running::enter(Arc::clone(self));

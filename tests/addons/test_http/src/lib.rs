@@ -111,6 +111,28 @@ fn json_whoami(req: &mut Request) -> Value {
     json!(req.session.login())
 }
 
+/// The user of an `auth = "bearer"` request (an API key's), as the handler sees it; the
+/// session change it makes must not be saved.
+#[route("/test_http/bearer_uid", type = "json", auth = "bearer")]
+fn bearer_uid(req: &mut Request) -> Value {
+    req.session.set("touched_by_bearer", true);
+    json!(req.session.uid())
+}
+
+/// The same, as an http route.
+#[route("/test_http/bearer_uid_http", auth = "bearer")]
+fn bearer_uid_http(req: &mut Request) -> String {
+    req.session.uid().map(|u| u.to_string()).unwrap_or_default()
+}
+
+/// The session's user as an `auth = "public"` handler sees it (the public user when nobody
+/// is logged in on a database), and a session change (saved, without that user).
+#[route("/test_http/public_uid", type = "json", auth = "public")]
+fn public_uid(req: &mut Request) -> Value {
+    req.session.set("seen_public", true);
+    json!(req.session.uid())
+}
+
 /// Stores a value in the session (which is then saved).
 #[route("/test_http/set/<string:key>/<string:value>", auth = "none")]
 fn set(req: &mut Request, key: String, value: String) -> String {
@@ -384,6 +406,28 @@ impl WsHandler for EventEcho {
 #[route("/test_http/ws_events", auth = "none", websocket = true)]
 fn ws_events(req: &mut Request) -> Result<()> {
     req.websocket()?.serve(EventEcho)
+}
+
+/// An event websocket answering each message with `user <login>`, the session's login
+/// (identity on websockets: the host checks the session token before each call).
+struct WhoamiSocket;
+
+impl WsHandler for WhoamiSocket {
+    fn on_message(&mut self, ws: &WebSocket, req: &mut Request, _message: Message) -> Result<()> {
+        ws.send(format!("user {}", req.session.login().unwrap_or_default()))
+    }
+}
+
+/// [`WhoamiSocket`] behind `auth = "user"`.
+#[route("/test_http/ws_user", auth = "user", websocket = true)]
+fn ws_user(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(WhoamiSocket)
+}
+
+/// [`WhoamiSocket`] behind `auth = "bearer"`: refused by the host at the upgrade.
+#[route("/test_http/ws_bearer", auth = "bearer", websocket = true)]
+fn ws_bearer(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(WhoamiSocket)
 }
 
 /// Sends `text` to the open websocket `id` from this (plain http) request.

@@ -1,0 +1,442 @@
+//! The session token (Odoo's `security.check_session`), checked on the handler's thread in
+//! the request's transaction: an `auth = "user"` request whose session's token no longer
+//! matches its user's credentials (password, login or `active` changed, user gone, database
+//! secret changed) is answered "Session expired" and its session logged out; and a session
+//! rotated with a user in it gets its token for the new id there
+//! ([`Application::after_handler`]).
+//!
+//! The token's key is the row of the statement an addon declares in its manifest
+//! (`session_token_query`, `base`'s over `res_users`), so the host knows no table of
+//! `base`'s; the token itself is `inphms_sdk::session::session_token`, shared with `base`.
+//!
+//! `auth = "bearer"` (Odoo 18's `_auth_method_bearer`): an API key in `Authorization:
+//! Bearer KEY`, found with the manifest's `apikey_query` and verified with `base`'s hashes
+//! (`base_identity::crypt`); the handler sees the key's user as the session's `uid`, and
+//! that session is not saved. Without a key, a logged-in session from a browser navigation
+//! (the `Sec-Fetch-*` headers) is accepted as for `auth = "user"`.
+
+use super::*;
+use crate::http::request_session::NEW_SID_KEY;
+use crate::sql_db::env as db_env;
+use inphms_sdk::abi::{ErrorKind, HeaderBlock, HttpResponse, SqlValue as AbiValue};
+
+impl Application {
+    /// `Some(answer)` when the request's session must be refused: an `auth = "user"`
+    /// route, a database, a logged-in session whose token does not match (or the query
+    /// failed). `None` lets the handler run. Runs inside the request's transaction.
+    pub(super) fn check_session_token(&self, auth: &str, r: &HttpRequest<'_>) -> Option<Outcome> {
+        let query = self.session_token_query.as_deref()?;
+        if auth != "user" || self.db.is_none() {
+            return None;
+        }
+        let session: Map<String, Value> = match serde_json::from_str(r.session.as_str()) {
+            Ok(Value::Object(m)) => m,
+            _ => return Some(expired(Map::new())),
+        };
+        let uid = session.get("uid").and_then(Value::as_i64)?;
+        let stored = session.get("session_token").and_then(Value::as_str);
+        match expected_token(self.services.databases(), query, uid, r.session_id.as_str()) {
+            Ok(Some(expected)) if stored.is_some_and(|t| consteq(t, &expected)) => None,
+            Ok(_) => {
+                tracing::info!(target: "inphms.http", "session of user #{uid} expired on {} (its session token no longer matches)", self.db.as_deref().unwrap_or(""));
+                Some(expired(session))
+            }
+            Err(e) => Some(Outcome {
+                error: ROption::RSome(e),
+                ..Outcome::default()
+            }),
+        }
+    }
+
+    /// After a handler on a database: a session it asked to rotate with a user in it
+    /// (a login) gets its new id drawn here and its token computed for that id in the
+    /// request's transaction (Odoo's `FilesystemSessionStore.rotate`), the id handed to the
+    /// session's save under [`NEW_SID_KEY`].
+    pub(super) fn after_handler(&self, outcome: &mut Outcome) {
+        let Some(query) = self.session_token_query.as_deref() else {
+            return;
+        };
+        if !outcome.rotate_session || outcome.error.is_some() || self.db.is_none() {
+            return;
+        }
+        let Some(text) = outcome.session.as_ref().into_option() else {
+            return;
+        };
+        let Ok(Value::Object(mut session)) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        let Some(uid) = session.get("uid").and_then(Value::as_i64) else {
+            return;
+        };
+        let sid = self.sessions.new_sid();
+        match expected_token(self.services.databases(), query, uid, &sid) {
+            Ok(token) => {
+                session.insert(
+                    "session_token".into(),
+                    token.map(Value::String).unwrap_or(Value::Null),
+                );
+                session.insert(NEW_SID_KEY.into(), Value::String(sid));
+                outcome.session = ROption::RSome(Value::Object(session).to_string().into());
+            }
+            Err(e) => {
+                outcome.error = ROption::RSome(e);
+            }
+        }
+    }
+}
+
+impl Application {
+    /// After a websocket call on a database: a session the call changed to another user
+    /// (a login over the socket) gets that user's session token for the socket's session
+    /// id `sid` (a websocket cannot rotate its id). `before`: the session's `uid` before
+    /// the call.
+    pub(super) fn socket_login_token(&self, outcome: &mut Outcome, before: Option<i64>, sid: &str) {
+        let Some(query) = self.session_token_query.as_deref() else {
+            return;
+        };
+        if outcome.error.is_some() || self.db.is_none() || sid.is_empty() {
+            return;
+        }
+        let Some(text) = outcome.session.as_ref().into_option() else {
+            return;
+        };
+        let Ok(Value::Object(mut session)) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        let Some(uid) = session.get("uid").and_then(Value::as_i64) else {
+            return;
+        };
+        if before == Some(uid) {
+            return;
+        }
+        match expected_token(self.services.databases(), query, uid, sid) {
+            Ok(token) => {
+                session.insert(
+                    "session_token".into(),
+                    token.map(Value::String).unwrap_or(Value::Null),
+                );
+                outcome.session = ROption::RSome(Value::Object(session).to_string().into());
+            }
+            Err(e) => outcome.error = ROption::RSome(e),
+        }
+    }
+}
+
+impl Application {
+    /// For an `auth = "bearer"` route: `Ok(Some(uid))`, the API key's user;
+    /// `Ok(None)` for another route, or a logged-in browser navigation without a key (then
+    /// checked as `auth = "user"`); `Err(answer)` when refused (401 or 403, Odoo's messages).
+    /// Runs inside the request's transaction.
+    #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
+    pub(super) fn check_bearer(
+        &self,
+        auth: &str,
+        routing_type: &str,
+        r: &HttpRequest<'_>,
+    ) -> Result<Option<i64>, Outcome> {
+        if auth != "bearer" {
+            return Ok(None);
+        }
+        let header = |name: &str| {
+            r.headers
+                .iter()
+                .find(|h| h.0.as_str() == name)
+                .map(|h| h.1.as_str())
+        };
+        let session_uid = serde_json::from_str::<Value>(r.session.as_str())
+            .ok()
+            .and_then(|s| s.get("uid").and_then(Value::as_i64));
+        let token = header("authorization").and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(char::is_whitespace)?;
+            let key = rest.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+        });
+        let Some(key) = token else {
+            if session_uid.is_none() {
+                return Err(refuse(
+                    routing_type,
+                    401,
+                    "User not authenticated, use the \"Authorization\" header",
+                ));
+            }
+            let interactive = header("sec-fetch-dest") == Some("document")
+                && header("sec-fetch-mode") == Some("navigate")
+                && matches!(header("sec-fetch-site"), Some("none" | "same-origin"))
+                && header("sec-fetch-user") == Some("?1");
+            if !interactive {
+                return Err(refuse(
+                    routing_type,
+                    403,
+                    "Missing \"Authorization\" or Sec-headers for interactive usage",
+                ));
+            }
+            return Ok(None);
+        };
+        let uid = match self.apikey_user(key) {
+            Ok(Some(uid)) => uid,
+            Ok(None) => {
+                tracing::info!(target: "inphms.http", "bearer request refused on {}: invalid API key", self.db.as_deref().unwrap_or(""));
+                return Err(refuse(routing_type, 401, "Invalid apikey"));
+            }
+            Err(e) => {
+                return Err(Outcome {
+                    error: ROption::RSome(e),
+                    ..Outcome::default()
+                })
+            }
+        };
+        if session_uid.is_some_and(|s| s != uid) {
+            return Err(refuse(
+                routing_type,
+                403,
+                "Session user does not match the used apikey",
+            ));
+        }
+        Ok(Some(uid))
+    }
+
+    /// The user of the API key `key` (scope `rpc`, as Odoo's bearer check asks): a key
+    /// that is not 40 hexadecimal characters is refused without a query.
+    #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once.
+    fn apikey_user(&self, key: &str) -> Result<Option<i64>, inphms_sdk::abi::ErrorInfo> {
+        let Some(query) = self.apikey_query.as_deref() else {
+            return Ok(None);
+        };
+        if self.db.is_none() || key.len() != 40 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let cursor = db_env::current().map_err(|e| db_env::error_info(&e))?;
+        let params = vec![
+            AbiValue::Text(key[..8].into()),
+            AbiValue::Text("rpc".into()),
+        ];
+        let rows = self
+            .services
+            .databases()
+            .cursors()
+            .execute(cursor, query, RVec::from(params))
+            .map_err(|e| db_env::error_info(&e))?;
+        for row in rows.rows.iter() {
+            if let (Some(AbiValue::Int(uid)), Some(AbiValue::Text(hashed))) =
+                (row.first(), row.get(1))
+            {
+                if base_identity::crypt::verify(key, hashed, base_identity::apikeys::KEY_ROUNDS)
+                    .valid
+                {
+                    return Ok(Some(*uid));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Application {
+    /// For an `auth = "public"` route on a database with nobody logged in: the public
+    /// user's id (read once per database application), which the handler sees as the
+    /// session's `uid`; never saved in the session ([`Application::forget_public_user`]).
+    pub(super) fn public_user(&self, auth: &str, r: &HttpRequest<'_>) -> Option<i64> {
+        if auth != "public" || self.db.is_none() {
+            return None;
+        }
+        let query = self.public_user_query.as_deref()?;
+        let logged_in = serde_json::from_str::<Value>(r.session.as_str())
+            .ok()
+            .and_then(|s| s.get("uid").and_then(Value::as_i64))
+            .is_some();
+        if logged_in {
+            return None;
+        }
+        if let Some(uid) = self.public_uid.get() {
+            return *uid;
+        }
+        let cursor = db_env::current().ok()?;
+        let uid = match self
+            .services
+            .databases()
+            .cursors()
+            .execute(cursor, query, RVec::new())
+        {
+            Ok(rows) => match rows.rows.first().and_then(|r| r.first()) {
+                Some(AbiValue::Int(id)) => Some(*id),
+                _ => None,
+            },
+            Err(e) => {
+                tracing::warn!(target: "inphms.http", "the public user of {} cannot be read: {e}", self.db.as_deref().unwrap_or(""));
+                return None;
+            }
+        };
+        *self.public_uid.get_or_init(|| uid)
+    }
+
+    /// The public user is never stored in a session (Odoo's `auth = "public"` sets the
+    /// request's user only): a session the handler changed keeps `uid` null.
+    pub(super) fn forget_public_user(outcome: &mut Outcome, public_uid: i64) {
+        let Some(text) = outcome.session.as_ref().into_option() else {
+            return;
+        };
+        if let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(text) {
+            if map.get("uid").and_then(Value::as_i64) == Some(public_uid) {
+                map.insert("uid".into(), Value::Null);
+                outcome.session = ROption::RSome(Value::Object(map).to_string().into());
+            }
+        }
+    }
+}
+
+/// The `uid` of session JSON `session`, when a user is logged in.
+pub(super) fn session_uid(session: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(session)
+        .ok()
+        .and_then(|s| s.get("uid").and_then(Value::as_i64))
+}
+
+/// The session a bearer request's handler sees: the request's, with the key's user as
+/// `uid` (never saved).
+pub(super) fn session_as(session: &str, uid: i64) -> String {
+    let mut map = match serde_json::from_str::<Value>(session) {
+        Ok(Value::Object(m)) => m,
+        _ => crate::http::session::SessionData::default_session().into_map(),
+    };
+    map.insert("uid".into(), Value::from(uid));
+    Value::Object(map).to_string()
+}
+
+/// A refusal of `auth = "bearer"`: for an http route, the status with a plain page (and
+/// `WWW-Authenticate: Bearer` on 401); for a json route, the JSON-RPC error of Odoo's
+/// werkzeug exception.
+fn refuse(routing_type: &str, status: u16, message: &str) -> Outcome {
+    if routing_type == "json" {
+        let mut e = disp_error(ErrorKind::Access, message);
+        e.name = if status == 401 {
+            "werkzeug.exceptions.Unauthorized"
+        } else {
+            "inphms.exceptions.AccessDenied"
+        }
+        .into();
+        return Outcome {
+            error: ROption::RSome(e),
+            ..Outcome::default()
+        };
+    }
+    let mut headers = HeaderBlock::default();
+    headers.push("Content-Type", "text/plain; charset=utf-8");
+    if status == 401 {
+        headers.push("WWW-Authenticate", "Bearer");
+    }
+    Outcome {
+        response: ROption::RSome(HttpResponse {
+            status,
+            headers,
+            body: RVec::from(message.as_bytes().to_vec()),
+            stream: Default::default(),
+        }),
+        ..Outcome::default()
+    }
+}
+
+/// The token of `uid` for `sid`, from the declared statement's row (run on the request's
+/// cursor among `dbs`'); `None` when there is
+/// not exactly one row (the user is gone).
+#[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
+fn expected_token(
+    dbs: &crate::sql_db::Databases,
+    query: &str,
+    uid: i64,
+    sid: &str,
+) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
+    let cursor = db_env::current().map_err(|e| db_env::error_info(&e))?;
+    let rows = dbs
+        .cursors()
+        .execute(cursor, query, RVec::from(vec![AbiValue::Int(uid)]))
+        .map_err(|e| db_env::error_info(&e))?;
+    let [row] = rows.rows.as_slice() else {
+        return Ok(None);
+    };
+    let values: Vec<inphms_sdk::SqlValue> = row.iter().cloned().map(Into::into).collect();
+    Ok(Some(inphms_sdk::session::session_token(&values, sid)))
+}
+
+/// Odoo's `consteq`: equal strings, in time that depends only on their lengths.
+fn consteq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// "Session expired", with the session logged out (`keep_db`, as Odoo's
+/// `_authenticate_explicit` does) and its id rotated.
+fn expired(mut session: Map<String, Value>) -> Outcome {
+    let db = session.remove("db").unwrap_or(Value::Null);
+    let debug = session.remove("debug");
+    let mut fresh = crate::http::session::SessionData::default_session().into_map();
+    fresh.insert("db".into(), db);
+    if let Some(debug) = debug {
+        fresh.insert("debug".into(), debug);
+    }
+    Outcome {
+        error: ROption::RSome(disp_error(ErrorKind::SessionExpired, "Session expired")),
+        session: ROption::RSome(Value::Object(fresh).to_string().into()),
+        rotate_session: true,
+        ..Outcome::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consteq_compares_whole_strings() {
+        assert!(consteq("abc", "abc"));
+        assert!(!consteq("abc", "abd"));
+        assert!(!consteq("abc", "abcd"));
+        assert!(consteq("", ""));
+    }
+
+    #[test]
+    fn an_expired_session_keeps_db_and_debug_only() {
+        let session: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "db": "d1", "debug": "1", "uid": 2, "login": "admin", "session_token": "x", "k": 1
+        }))
+        .unwrap();
+        let out = expired(session);
+        assert!(out.rotate_session);
+        let e = out.error.as_ref().into_option().unwrap();
+        assert_eq!(e.kind, ErrorKind::SessionExpired);
+        let saved: Value =
+            serde_json::from_str(out.session.as_ref().into_option().unwrap()).unwrap();
+        assert_eq!(saved["db"], "d1");
+        assert_eq!(saved["debug"], "1");
+        assert_eq!(saved["uid"], Value::Null);
+        assert_eq!(saved["session_token"], Value::Null);
+        assert!(saved.get("k").is_none(), "{saved}");
+    }
+
+    #[test]
+    fn a_bearer_session_view_carries_the_key_user() {
+        let v: Value = serde_json::from_str(&session_as(r#"{"uid": null, "db": "d"}"#, 7)).unwrap();
+        assert_eq!(
+            (v["uid"].clone(), v["db"].clone()),
+            (Value::from(7), Value::from("d"))
+        );
+        let v: Value = serde_json::from_str(&session_as("not json", 3)).unwrap();
+        assert_eq!(v["uid"], 3);
+    }
+
+    #[test]
+    fn refusals_have_odoo_shapes() {
+        let http = refuse("http", 401, "Invalid apikey");
+        let r = http.response.as_ref().into_option().unwrap();
+        assert_eq!(r.status, 401);
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == b"WWW-Authenticate" && v == b"Bearer"));
+        let json = refuse("json", 403, "Session user does not match the used apikey");
+        let e = json.error.as_ref().into_option().unwrap();
+        assert_eq!(e.name.as_str(), "inphms.exceptions.AccessDenied");
+    }
+}
