@@ -21,30 +21,53 @@ use crate::sql_db::env as db_env;
 use inphms_sdk::abi::{ErrorKind, HeaderBlock, HttpResponse, SqlValue as AbiValue};
 
 impl Application {
-    /// `Some(answer)` when the request's session must be refused: an `auth = "user"`
-    /// route, a database, a logged-in session whose token does not match (or the query
-    /// failed). `None` lets the handler run. Runs inside the request's transaction.
-    pub(super) fn check_session_token(&self, auth: &str, r: &HttpRequest<'_>) -> Option<Outcome> {
-        let query = self.session_token_query.as_deref()?;
-        if auth != "user" || self.db.is_none() {
-            return None;
+    /// The session token of a logged-in session, on a database, for every route (Odoo's
+    /// `Request._post_init` check before the route's auth): [`TokenCheck::Fine`] without
+    /// a user or with a matching token; a session whose token no longer matches (or whose
+    /// `uid` is not an integer) is [`TokenCheck::Stale`], logged out, for the handler to
+    /// run as anonymous, except for `auth = "user"` (and `auth = "bearer"` without a key),
+    /// answered "Session expired" ([`TokenCheck::Refused`], also a failed query). Runs
+    /// inside the request's transaction.
+    pub(super) fn check_session_token(&self, auth: &str, r: &HttpRequest<'_>) -> TokenCheck {
+        let Some(query) = self.session_token_query.as_deref() else {
+            return TokenCheck::Fine;
+        };
+        if self.db.is_none() {
+            return TokenCheck::Fine;
         }
         let session: Map<String, Value> = match serde_json::from_str(r.session.as_str()) {
             Ok(Value::Object(m)) => m,
-            _ => return Some(expired(Map::new())),
+            _ => return TokenCheck::Refused(expired(Map::new())),
         };
-        let uid = session.get("uid").and_then(Value::as_i64)?;
-        let stored = session.get("session_token").and_then(Value::as_str);
-        match expected_token(self.services.databases(), query, uid, r.session_id.as_str()) {
-            Ok(Some(expected)) if stored.is_some_and(|t| consteq(t, &expected)) => None,
-            Ok(_) => {
-                tracing::info!(target: "inphms.http", "session of user #{uid} expired on {} (its session token no longer matches)", self.db.as_deref().unwrap_or(""));
-                Some(expired(session))
+        let uid = match session.get("uid") {
+            None | Some(Value::Null) => return TokenCheck::Fine,
+            Some(v) => v.as_i64(),
+        };
+        let must_refuse = auth == "user" || (auth == "bearer" && bearer_key(r).is_none());
+        let matches = match uid {
+            Some(uid) => {
+                let stored = session.get("session_token").and_then(Value::as_str);
+                match expected_token(self.services.databases(), query, uid, r.session_id.as_str()) {
+                    Ok(Some(expected)) => stored.is_some_and(|t| consteq(t, &expected)),
+                    Ok(None) => false,
+                    Err(e) => {
+                        return TokenCheck::Refused(Outcome {
+                            error: ROption::RSome(e),
+                            ..Outcome::default()
+                        })
+                    }
+                }
             }
-            Err(e) => Some(Outcome {
-                error: ROption::RSome(e),
-                ..Outcome::default()
-            }),
+            None => false,
+        };
+        if matches {
+            return TokenCheck::Fine;
+        }
+        tracing::info!(target: "inphms.http", "session of user {} expired on {} (its session token no longer matches): logged out", session.get("uid").map(|v| v.to_string()).unwrap_or_default(), self.db.as_deref().unwrap_or(""));
+        if must_refuse {
+            TokenCheck::Refused(expired(session))
+        } else {
+            TokenCheck::Stale(Value::Object(logged_out(session)).to_string())
         }
     }
 
@@ -109,11 +132,7 @@ impl Application {
         let session_uid = serde_json::from_str::<Value>(r.session.as_str())
             .ok()
             .and_then(|s| s.get("uid").and_then(Value::as_i64));
-        let token = header("authorization").and_then(|v| {
-            let (scheme, rest) = v.trim().split_once(char::is_whitespace)?;
-            let key = rest.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
-        });
+        let token = bearer_key(r);
         let Some(key) = token else {
             if session_uid.is_none() {
                 return Err(refuse(
@@ -247,6 +266,19 @@ impl Application {
     }
 }
 
+/// The key of an `Authorization: Bearer KEY` header, if any.
+fn bearer_key<'r>(r: &HttpRequest<'r>) -> Option<&'r str> {
+    let v = r
+        .headers
+        .iter()
+        .find(|h| h.0.as_str() == "authorization")?
+        .1
+        .as_str();
+    let (scheme, rest) = v.trim().split_once(char::is_whitespace)?;
+    let key = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
 /// The session a bearer request's handler sees: the request's, with the key's user as
 /// `uid` (never saved).
 pub(super) fn session_as(session: &str, uid: i64) -> String {
@@ -321,9 +353,20 @@ fn consteq(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// "Session expired", with the session logged out (`keep_db`, as Odoo's
-/// `_authenticate_explicit` does) and its id rotated.
-fn expired(mut session: Map<String, Value>) -> Outcome {
+/// The result of [`Application::check_session_token`].
+pub(super) enum TokenCheck {
+    /// No user, or a matching token: the request goes on as it is.
+    Fine,
+    /// The session's token no longer matches: the handler runs with this session (logged
+    /// out, its id to rotate), saved even if the handler leaves it unchanged.
+    Stale(String),
+    /// The answer ("Session expired", or the failed query's error).
+    Refused(Outcome),
+}
+
+/// A session logged out (`keep_db`, as Odoo's `session.logout(keep_db=True)`): its `db` and
+/// `debug` kept, the rest fresh.
+fn logged_out(mut session: Map<String, Value>) -> Map<String, Value> {
     let db = session.remove("db").unwrap_or(Value::Null);
     let debug = session.remove("debug");
     let mut fresh = crate::http::session::SessionData::default_session().into_map();
@@ -331,9 +374,15 @@ fn expired(mut session: Map<String, Value>) -> Outcome {
     if let Some(debug) = debug {
         fresh.insert("debug".into(), debug);
     }
+    fresh
+}
+
+/// "Session expired", with the session logged out (`keep_db`, as Odoo's
+/// `_authenticate_explicit` does) and its id rotated.
+fn expired(session: Map<String, Value>) -> Outcome {
     Outcome {
         error: ROption::RSome(disp_error(ErrorKind::SessionExpired, "Session expired")),
-        session: ROption::RSome(Value::Object(fresh).to_string().into()),
+        session: ROption::RSome(Value::Object(logged_out(session)).to_string().into()),
         rotate_session: true,
         ..Outcome::default()
     }
