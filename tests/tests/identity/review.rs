@@ -246,30 +246,30 @@ fn an_unknown_login_takes_as_long_as_a_known_one() {
         "INSERT INTO ir_config_parameter (key, value) VALUES ('base.login_cooldown_after', '0')",
     );
     let mut c = site.client("10.9.3.1");
-    let mut time = |login: &str, password: &str| {
-        // The shortest of three: the least disturbed by other work on the machine.
-        (0..3)
-            .map(|_| {
-                let t = Instant::now();
-                let a = c.authenticate(&db, login, password);
-                assert_eq!(a["error"]["data"]["message"], "Access Denied", "{a}");
-                t.elapsed()
-            })
-            .min()
-            .expect("three timings")
-    };
-    let known = time("admin", "wrong");
-    let unknown = time("nobody-at-all", "wrong");
-    let empty = time("admin", "");
-    let inactive = time("public", "wrong");
-    for (what, t) in [
-        ("unknown", unknown),
-        ("empty password", empty),
-        ("inactive", inactive),
-    ] {
+    // The shortest of five, interleaved: the least disturbed by other work on the machine.
+    // Without the dummy hash the unknown logins answer in a few milliseconds, against
+    // hundreds for the known one: a factor of four leaves room for noise.
+    let cases = [
+        ("known", "admin", "wrong"),
+        ("unknown", "nobody-at-all", "wrong"),
+        ("empty password", "admin", ""),
+        ("inactive", "public", "wrong"),
+    ];
+    let mut best = [Duration::MAX; 4];
+    for _ in 0..5 {
+        for (i, (_, login, password)) in cases.iter().enumerate() {
+            let t = Instant::now();
+            let a = c.authenticate(&db, login, password);
+            assert_eq!(a["error"]["data"]["message"], "Access Denied", "{a}");
+            best[i] = best[i].min(t.elapsed());
+        }
+    }
+    let known = best[0];
+    for (i, (what, _, _)) in cases.iter().enumerate().skip(1) {
         assert!(
-            t * 2 > known,
-            "{what}: {t:?} against {known:?} for a known login"
+            best[i] * 4 > known,
+            "{what}: {:?} against {known:?} for a known login",
+            best[i]
         );
     }
 }
