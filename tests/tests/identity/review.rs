@@ -340,3 +340,28 @@ fn auth_user_is_refused_when_the_sessions_database_has_no_registry() {
         site.server.stderr()
     );
 }
+
+#[test]
+fn session_info_has_the_keys_odoo_18_web_client_reads() {
+    let site = Site::start("idrvinfo", &[]);
+    let db = site.db.name.clone();
+    let mut c = site.client("10.9.5.1");
+    let info = c.authenticate(&db, "admin", "admin-pw")["result"].clone();
+    assert_eq!(info["user_companies"]["current_company"], 1, "{info}");
+    assert_eq!(
+        info["user_companies"]["allowed_companies"]["1"]["id"], 1,
+        "{info}"
+    );
+    assert!(info["user_companies"]["disallowed_ancestor_companies"].is_object());
+    assert_eq!(info["show_effect"], false, "{info}");
+    assert_eq!(info["display_switch_company_menu"], false, "{info}");
+    let hash = info["cache_hashes"]["load_menus"].as_str().unwrap_or("");
+    assert!(
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{info}"
+    );
+    assert_eq!(
+        c.rpc("/web/session/get_session_info", json!({}))["result"]["user_companies"],
+        info["user_companies"]
+    );
+}
