@@ -354,6 +354,7 @@ fn consteq(a: &str, b: &str) -> bool {
 }
 
 /// The result of [`Application::check_session_token`].
+#[allow(clippy::large_enum_variant)] // The answer is moved once, as `check_bearer`'s: unboxed.
 pub(super) enum TokenCheck {
     /// No user, or a matching token: the request goes on as it is.
     Fine,
