@@ -1,9 +1,12 @@
 //! The session token (Odoo's `security.check_session`), checked on the handler's thread in
-//! the request's transaction: an `auth = "user"` request whose session's token no longer
-//! matches its user's credentials (password, login or `active` changed, user gone, database
-//! secret changed) is answered "Session expired" and its session logged out; and a session
-//! rotated with a user in it gets its token for the new id there
-//! ([`Application::after_handler`]).
+//! the request's transaction, on every route of a database whose session has a user (as
+//! Odoo's request set-up does before the route's auth): a session whose token no longer
+//! matches its user's credentials (password, login or `active` changed, user gone,
+//! database secret changed), or whose `uid` is not an integer, is logged out and saved
+//! under a new id; the request goes on as anonymous, except on `auth = "user"` (and
+//! `auth = "bearer"` without a key), answered "Session expired". A session rotated with a
+//! user in it gets its token for the new id there ([`Application::after_handler`]).
+//! Websocket messages after the handshake are not re-checked yet.
 //!
 //! The token's key is the row of the statement an addon declares in its manifest
 //! (`session_token_query`, `base`'s over `res_users`), so the host knows no table of
