@@ -10,7 +10,7 @@ const TARGET: &str = "inphms.addons.base.models.res_users";
 /// The statement whose row is the key of the session token (Odoo 18's
 /// `_get_session_token_query_params`: the database secret, then the fields of
 /// `_get_session_token_fields` sorted by name). `base`'s manifest declares the same text
-/// for the host, which checks the token on every `auth = "user"` request.
+/// for the host, which checks the token of every request whose session has a user.
 pub const SESSION_TOKEN_QUERY: &str = "SELECT (SELECT value FROM ir_config_parameter WHERE key = 'database.secret'), res_users.active, res_users.id, res_users.login, res_users.password FROM res_users WHERE res_users.id = $1";
 
 /// The message of Odoo's `AccessDenied()`.
