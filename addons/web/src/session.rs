@@ -28,6 +28,9 @@ pub fn session_info(cr: &mut Cursor, user: &User) -> Result<Value> {
     let active_ids_limit = int_param(cr, "web.active_ids_limit", 20000)?;
     let max_upload = int_param(cr, "web.max_file_upload_size", 134_217_728)?;
     let is_system = user.id == 1 || user.id == 2;
+    // Odoo's `bool(get_param('base_setup.show_effect'))`.
+    let show_effect = users::get_param(cr, "base_setup.show_effect")?
+        .is_some_and(|v| !v.trim().is_empty() && v.trim() != "False");
     Ok(json!({
         "uid": user.id,
         "is_system": is_system,
@@ -52,12 +55,53 @@ pub fn session_info(cr: &mut Cursor, user: &User) -> Result<Value> {
         "profile_params": Value::Null,
         "max_file_upload_size": max_upload,
         "home_action_id": false,
-        "cache_hashes": {"translations": Value::Null},
+        "cache_hashes": {"translations": Value::Null, "load_menus": load_menus_hash()},
+        "user_companies": user_companies(),
+        "show_effect": show_effect,
+        "display_switch_company_menu": false,
         "currencies": {},
         "bundle_params": {"lang": "en_US"},
         "test_mode": false,
         "view_info": {},
     }))
+}
+
+/// The web client's menus (Odoo's `ir.ui.menu.load_web_menus`): no menus are stored yet,
+/// so the root alone.
+pub fn web_menus() -> Value {
+    json!({"root": {
+        "id": "root", "name": "root", "children": [], "appID": false, "xmlid": "",
+        "actionID": false, "actionModel": false, "actionPath": false, "webIcon": Value::Null,
+        "webIconData": Value::Null, "webIconDataMimetype": Value::Null,
+        "backgroundImage": Value::Null,
+    }})
+}
+
+/// `cache_hashes.load_menus` (Odoo's `webclient` hash): the first 64 hexadecimal digits of
+/// the SHA-512 of the menus' JSON ([`web_menus`], keys sorted).
+pub fn load_menus_hash() -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha512::digest(web_menus().to_string().as_bytes());
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .chars()
+        .take(64)
+        .collect()
+}
+
+/// `user_companies` (Odoo's `session_info`): without a companies table yet, the single
+/// main company (`base.main_company`, id 1), current and only allowed one.
+pub fn user_companies() -> Value {
+    json!({
+        "current_company": 1,
+        "allowed_companies": {"1": {
+            "id": 1, "name": "My Company", "sequence": 10, "child_ids": [],
+            "parent_id": false, "currency_id": false,
+        }},
+        "disallowed_ancestor_companies": {},
+    })
 }
 
 /// Logs the request's session in as `login` after a successful check (Odoo's

@@ -165,7 +165,11 @@ fn csrf_tokens_and_sessions_are_keyed_by_the_database_secret() {
         ]
         .map(String::from),
     );
-    site.server = site.td.server(args).start_healthy();
+    site.server = site
+        .td
+        .server(args)
+        .env(super::support::WEAK_ROUNDS_ENV, "1")
+        .start_healthy();
     c.port = site.port();
     let refused = c.post_form(
         "/web/login",

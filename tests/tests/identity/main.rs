@@ -10,6 +10,7 @@ mod apikeys;
 mod browser;
 mod login_form;
 mod passwords;
+mod review;
 mod session_api;
 mod support;
 mod throttle;

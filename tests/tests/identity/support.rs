@@ -12,6 +12,10 @@ use std::time::Duration;
 /// The rounds the tests that are not about rounds set (`password.hashing.rounds`).
 pub const TEST_ROUNDS: &str = "1000";
 
+/// The switch that lets `password.hashing.rounds` go below Odoo's minimum (else raised to
+/// it): set for every server and `users` command of these tests but the one about it.
+pub const WEAK_ROUNDS_ENV: &str = "INPHMS_DEV_WEAK_HASHING_ROUNDS";
+
 /// A server on its own database, created and initialised by `-d`.
 pub struct Site {
     pub td: TestDir,
@@ -53,6 +57,7 @@ impl Site {
         args.extend(extra.iter().map(|s| s.to_string()));
         let server = td
             .server(args)
+            .env(WEAK_ROUNDS_ENV, "1")
             .start_timeout(Duration::from_secs(120))
             .start_healthy();
         Site { td, db, server }
@@ -77,17 +82,34 @@ impl Site {
     }
 }
 
-/// `inphms-host users -d DB ARGS...` with `stdin` (else an empty, closed stdin).
+/// `inphms-host users -d DB ARGS...` with `stdin` (else an empty, closed stdin), lower
+/// hashing rounds allowed ([`WEAK_ROUNDS_ENV`]).
 pub fn users_command(
     td: &TestDir,
     db: &str,
     args: &[&str],
     stdin: Option<&str>,
 ) -> inphms_tests::Output {
+    users_command_with(td, db, args, stdin, true)
+}
+
+/// As [`users_command`]; `weak_rounds`: whether [`WEAK_ROUNDS_ENV`] is set.
+pub fn users_command_with(
+    td: &TestDir,
+    db: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    weak_rounds: bool,
+) -> inphms_tests::Output {
     let mut all: Vec<String> = vec!["users".into(), "-d".into(), db.into()];
     all.extend(pg::server_args());
     all.extend(args.iter().map(|s| s.to_string()));
     let cmd = td.cmd(all).home(td.home());
+    let cmd = if weak_rounds {
+        cmd.env(WEAK_ROUNDS_ENV, "1")
+    } else {
+        cmd.env_remove(WEAK_ROUNDS_ENV)
+    };
     let mut command = cmd.command();
     command
         .stdin(Stdio::piped())
@@ -222,4 +244,15 @@ pub fn passlib(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The last lines of a log, each cut to 300 characters: for assertion messages about logs
+/// that may hold huge lines.
+pub fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..]
+        .iter()
+        .map(|l| l.chars().take(300).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -10,7 +10,7 @@ const TARGET: &str = "inphms.addons.base.models.res_users";
 /// The statement whose row is the key of the session token (Odoo 18's
 /// `_get_session_token_query_params`: the database secret, then the fields of
 /// `_get_session_token_fields` sorted by name). `base`'s manifest declares the same text
-/// for the host, which checks the token on every `auth = "user"` request.
+/// for the host, which checks the token of every request whose session has a user.
 pub const SESSION_TOKEN_QUERY: &str = "SELECT (SELECT value FROM ir_config_parameter WHERE key = 'database.secret'), res_users.active, res_users.id, res_users.login, res_users.password FROM res_users WHERE res_users.id = $1";
 
 /// The message of Odoo's `AccessDenied()`.
@@ -30,24 +30,46 @@ pub fn get_param(cr: &mut Cursor, key: &str) -> Result<Option<String>> {
     Ok(rows.first().and_then(|r| r.at::<String>(0).ok()))
 }
 
-/// The rounds of new password hashes: `password.hashing.rounds`, else
-/// [`crypt::DEFAULT_ROUNDS`]. A value below the default is used (tests lower it to save
-/// time) but logged as weaker than Odoo's minimum; an unreadable one is ignored.
+/// The environment variable that lets `password.hashing.rounds` go below
+/// [`crypt::DEFAULT_ROUNDS`] (`1`): for tests and development only, where hashing at
+/// Odoo's minimum would make every login slow. Never set it in production.
+pub const WEAK_ROUNDS_ENV: &str = "INPHMS_DEV_WEAK_HASHING_ROUNDS";
+
+/// The rounds of new password hashes: `password.hashing.rounds`, at least
+/// [`crypt::DEFAULT_ROUNDS`] (Odoo's `max(MIN_ROUNDS, value)`; a lower value is raised, with
+/// a warning, unless [`WEAK_ROUNDS_ENV`] is `1`); an unreadable value is ignored.
 pub fn hashing_rounds(cr: &mut Cursor) -> Result<u32> {
     let Some(text) = get_param(cr, "password.hashing.rounds")? else {
         return Ok(crypt::DEFAULT_ROUNDS);
     };
     match text.trim().parse::<u32>() {
         Ok(n) if (1..=crypt::MAX_ROUNDS).contains(&n) => {
-            if n < crypt::DEFAULT_ROUNDS {
-                tracing::debug!(target: TARGET, "password.hashing.rounds = {n} on {}: below the default {}", cr.dbname(), crypt::DEFAULT_ROUNDS);
+            if n >= crypt::DEFAULT_ROUNDS {
+                return Ok(n);
             }
-            Ok(n)
+            if std::env::var(WEAK_ROUNDS_ENV).is_ok_and(|v| v == "1") {
+                tracing::warn!(target: TARGET, "password.hashing.rounds = {n} on {}: below Odoo's minimum {}, allowed by {WEAK_ROUNDS_ENV} (tests and development only)", cr.dbname(), crypt::DEFAULT_ROUNDS);
+                return Ok(n);
+            }
+            tracing::warn!(target: TARGET, "password.hashing.rounds = {n} on {} is below the minimum: using {}", cr.dbname(), crypt::DEFAULT_ROUNDS);
+            Ok(crypt::DEFAULT_ROUNDS)
         }
         _ => {
             tracing::warn!(target: TARGET, "password.hashing.rounds = {text:?} on {} is not a count of rounds (1 to {}): using {}", cr.dbname(), crypt::MAX_ROUNDS, crypt::DEFAULT_ROUNDS);
             Ok(crypt::DEFAULT_ROUNDS)
         }
+    }
+}
+
+/// The most characters of a client's login written to the log.
+pub const LOGGED_LOGIN_CHARS: usize = 64;
+
+/// A client's login as logged (with `{:?}`, so control characters are escaped): its first
+/// [`LOGGED_LOGIN_CHARS`] characters.
+pub fn loggable(login: &str) -> &str {
+    match login.char_indices().nth(LOGGED_LOGIN_CHARS) {
+        Some((end, _)) => &login[..end],
+        None => login,
     }
 }
 
@@ -162,10 +184,20 @@ pub fn set_password(cr: &mut Cursor, uid: i64, password: &str) -> Result<()> {
 
 /// Checks `password` for the active user `login` (Odoo's `_login` with a password
 /// credential): the user's id, or `AccessDenied`. A valid legacy hash (plaintext, other
-/// rounds) is replaced by a fresh one. Logs `Login failed|successful for db:.. login:..
-/// from ..`, never the password. The caller applies the cooldown ([`crate::cooldown`]).
+/// rounds) is replaced by a fresh one. A login that no stored one can be (longer than 256
+/// characters, control characters) is refused before any query. An unknown or inactive
+/// login, an empty password or a user without a password costs a hash at the configured
+/// rounds all the same, so the time of the answer does not tell which logins exist. Logs
+/// `Login failed|successful for db:.. login:.. from ..` as Odoo (a refused login escaped and
+/// truncated, [`loggable`]: no forged lines, no unbounded ones), never the password. The caller applies the cooldown ([`crate::cooldown`]).
 pub fn check_password(cr: &mut Cursor, login: &str, password: &str, addr: &str) -> Result<i64> {
     let db = cr.dbname().to_owned();
+    if login.chars().count() > 256 || login.chars().any(char::is_control) {
+        let shown = loggable(login);
+        tracing::info!(target: TARGET, "Login failed for db:{db} login:{shown:?} from {addr} (not a valid login)");
+        return Err(access_denied(ACCESS_DENIED));
+    }
+    let rounds = hashing_rounds(cr)?;
     let found = if password.is_empty() {
         None
     } else {
@@ -180,8 +212,7 @@ pub fn check_password(cr: &mut Cursor, login: &str, password: &str, addr: &str) 
         }
     };
     let checked = match found {
-        Some((uid, stored)) => {
-            let rounds = hashing_rounds(cr)?;
+        Some((uid, stored)) if !stored.is_empty() => {
             let v = crypt::verify(password, &stored, rounds);
             if v.valid && v.needs_update {
                 let hashed = crypt::hash(password, rounds);
@@ -193,7 +224,11 @@ pub fn check_password(cr: &mut Cursor, login: &str, password: &str, addr: &str) 
             }
             v.valid.then_some(uid)
         }
-        None => None,
+        _ => {
+            // No usable hash: one computed all the same (Odoo's dummy check), then refused.
+            std::hint::black_box(crypt::hash(password, rounds));
+            None
+        }
     };
     match checked {
         Some(uid) => {

@@ -1,9 +1,12 @@
 //! The session token (Odoo's `security.check_session`), checked on the handler's thread in
-//! the request's transaction: an `auth = "user"` request whose session's token no longer
-//! matches its user's credentials (password, login or `active` changed, user gone, database
-//! secret changed) is answered "Session expired" and its session logged out; and a session
-//! rotated with a user in it gets its token for the new id there
-//! ([`Application::after_handler`]).
+//! the request's transaction, on every route of a database whose session has a user (as
+//! Odoo's request set-up does before the route's auth): a session whose token no longer
+//! matches its user's credentials (password, login or `active` changed, user gone,
+//! database secret changed), or whose `uid` is not an integer, is logged out and saved
+//! under a new id; the request goes on as anonymous, except on `auth = "user"` (and
+//! `auth = "bearer"` without a key), answered "Session expired". A session rotated with a
+//! user in it gets its token for the new id there ([`Application::after_handler`]).
+//! Websocket messages after the handshake are not re-checked yet.
 //!
 //! The token's key is the row of the statement an addon declares in its manifest
 //! (`session_token_query`, `base`'s over `res_users`), so the host knows no table of
@@ -21,30 +24,53 @@ use crate::sql_db::env as db_env;
 use inphms_sdk::abi::{ErrorKind, HeaderBlock, HttpResponse, SqlValue as AbiValue};
 
 impl Application {
-    /// `Some(answer)` when the request's session must be refused: an `auth = "user"`
-    /// route, a database, a logged-in session whose token does not match (or the query
-    /// failed). `None` lets the handler run. Runs inside the request's transaction.
-    pub(super) fn check_session_token(&self, auth: &str, r: &HttpRequest<'_>) -> Option<Outcome> {
-        let query = self.session_token_query.as_deref()?;
-        if auth != "user" || self.db.is_none() {
-            return None;
+    /// The session token of a logged-in session, on a database, for every route (Odoo's
+    /// `Request._post_init` check before the route's auth): [`TokenCheck::Fine`] without
+    /// a user or with a matching token; a session whose token no longer matches (or whose
+    /// `uid` is not an integer) is [`TokenCheck::Stale`], logged out, for the handler to
+    /// run as anonymous, except for `auth = "user"` (and `auth = "bearer"` without a key),
+    /// answered "Session expired" ([`TokenCheck::Refused`], also a failed query). Runs
+    /// inside the request's transaction.
+    pub(super) fn check_session_token(&self, auth: &str, r: &HttpRequest<'_>) -> TokenCheck {
+        let Some(query) = self.session_token_query.as_deref() else {
+            return TokenCheck::Fine;
+        };
+        if self.db.is_none() {
+            return TokenCheck::Fine;
         }
         let session: Map<String, Value> = match serde_json::from_str(r.session.as_str()) {
             Ok(Value::Object(m)) => m,
-            _ => return Some(expired(Map::new())),
+            _ => return TokenCheck::Refused(expired(Map::new())),
         };
-        let uid = session.get("uid").and_then(Value::as_i64)?;
-        let stored = session.get("session_token").and_then(Value::as_str);
-        match expected_token(self.services.databases(), query, uid, r.session_id.as_str()) {
-            Ok(Some(expected)) if stored.is_some_and(|t| consteq(t, &expected)) => None,
-            Ok(_) => {
-                tracing::info!(target: "inphms.http", "session of user #{uid} expired on {} (its session token no longer matches)", self.db.as_deref().unwrap_or(""));
-                Some(expired(session))
+        let uid = match session.get("uid") {
+            None | Some(Value::Null) => return TokenCheck::Fine,
+            Some(v) => v.as_i64(),
+        };
+        let must_refuse = auth == "user" || (auth == "bearer" && bearer_key(r).is_none());
+        let matches = match uid {
+            Some(uid) => {
+                let stored = session.get("session_token").and_then(Value::as_str);
+                match expected_token(self.services.databases(), query, uid, r.session_id.as_str()) {
+                    Ok(Some(expected)) => stored.is_some_and(|t| consteq(t, &expected)),
+                    Ok(None) => false,
+                    Err(e) => {
+                        return TokenCheck::Refused(Outcome {
+                            error: ROption::RSome(e),
+                            ..Outcome::default()
+                        })
+                    }
+                }
             }
-            Err(e) => Some(Outcome {
-                error: ROption::RSome(e),
-                ..Outcome::default()
-            }),
+            None => false,
+        };
+        if matches {
+            return TokenCheck::Fine;
+        }
+        tracing::info!(target: "inphms.http", "session of user {} expired on {} (its session token no longer matches): logged out", session.get("uid").map(|v| v.to_string()).unwrap_or_default(), self.db.as_deref().unwrap_or(""));
+        if must_refuse {
+            TokenCheck::Refused(expired(session))
+        } else {
+            TokenCheck::Stale(Value::Object(logged_out(session)).to_string())
         }
     }
 
@@ -146,11 +172,7 @@ impl Application {
         let session_uid = serde_json::from_str::<Value>(r.session.as_str())
             .ok()
             .and_then(|s| s.get("uid").and_then(Value::as_i64));
-        let token = header("authorization").and_then(|v| {
-            let (scheme, rest) = v.trim().split_once(char::is_whitespace)?;
-            let key = rest.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
-        });
+        let token = bearer_key(r);
         let Some(key) = token else {
             if session_uid.is_none() {
                 return Err(refuse(
@@ -291,6 +313,19 @@ pub(super) fn session_uid(session: &str) -> Option<i64> {
         .and_then(|s| s.get("uid").and_then(Value::as_i64))
 }
 
+/// The key of an `Authorization: Bearer KEY` header, if any.
+fn bearer_key<'r>(r: &HttpRequest<'r>) -> Option<&'r str> {
+    let v = r
+        .headers
+        .iter()
+        .find(|h| h.0.as_str() == "authorization")?
+        .1
+        .as_str();
+    let (scheme, rest) = v.trim().split_once(char::is_whitespace)?;
+    let key = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
 /// The session a bearer request's handler sees: the request's, with the key's user as
 /// `uid` (never saved).
 pub(super) fn session_as(session: &str, uid: i64) -> String {
@@ -366,9 +401,21 @@ fn consteq(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// "Session expired", with the session logged out (`keep_db`, as Odoo's
-/// `_authenticate_explicit` does) and its id rotated.
-fn expired(mut session: Map<String, Value>) -> Outcome {
+/// The result of [`Application::check_session_token`].
+#[allow(clippy::large_enum_variant)] // The answer is moved once, as `check_bearer`'s: unboxed.
+pub(super) enum TokenCheck {
+    /// No user, or a matching token: the request goes on as it is.
+    Fine,
+    /// The session's token no longer matches: the handler runs with this session (logged
+    /// out, its id to rotate), saved even if the handler leaves it unchanged.
+    Stale(String),
+    /// The answer ("Session expired", or the failed query's error).
+    Refused(Outcome),
+}
+
+/// A session logged out (`keep_db`, as Odoo's `session.logout(keep_db=True)`): its `db` and
+/// `debug` kept, the rest fresh.
+fn logged_out(mut session: Map<String, Value>) -> Map<String, Value> {
     let db = session.remove("db").unwrap_or(Value::Null);
     let debug = session.remove("debug");
     let mut fresh = crate::http::session::SessionData::default_session().into_map();
@@ -376,9 +423,25 @@ fn expired(mut session: Map<String, Value>) -> Outcome {
     if let Some(debug) = debug {
         fresh.insert("debug".into(), debug);
     }
+    fresh
+}
+
+/// "Session expired" for the logged-out session JSON `session` of a [`TokenCheck::Stale`]
+/// check: what a websocket call answers whatever its route's auth, as Odoo's bus closes a
+/// socket whose session no longer checks out (`SessionExpiredException`, close 4001).
+pub(super) fn expired_json(session: &str) -> Outcome {
+    match serde_json::from_str::<Value>(session) {
+        Ok(Value::Object(m)) => expired(m),
+        _ => expired(Map::new()),
+    }
+}
+
+/// "Session expired", with the session logged out (`keep_db`, as Odoo's
+/// `_authenticate_explicit` does) and its id rotated.
+fn expired(session: Map<String, Value>) -> Outcome {
     Outcome {
         error: ROption::RSome(disp_error(ErrorKind::SessionExpired, "Session expired")),
-        session: ROption::RSome(Value::Object(fresh).to_string().into()),
+        session: ROption::RSome(Value::Object(logged_out(session)).to_string().into()),
         rotate_session: true,
         ..Outcome::default()
     }

@@ -120,8 +120,9 @@ impl Application {
         }
     }
 
-    /// A route with `auth = "user"` needs a logged-in session: else "Session expired" (a
-    /// 303 to the login page, or the JSON-RPC error).
+    /// A route with `auth = "user"` needs a logged-in session (of the database served, when
+    /// the session names one): else "Session expired" (a 303 to the login page, or the
+    /// JSON-RPC error).
     #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
     fn check_auth(
         &self,
@@ -129,7 +130,11 @@ impl Application {
         route: &RouteDescriptor,
         session: &LoadedSession,
     ) -> Result<(), HttpResult> {
-        let authenticated = session.get("uid").is_some_and(|u| !u.is_null());
+        // A session of a database served without it (its registry failed to load) has
+        // no token that can be checked: nobody is logged in.
+        let of_a_database = session.get("db").is_some_and(|d| !d.is_null());
+        let authenticated = (self.db.is_some() || !of_a_database)
+            && session.get("uid").is_some_and(|u| !u.is_null());
         if route.auth.as_str() == "bearer" && self.db.is_none() {
             // API keys live in a database: without one, nothing can be checked.
             let mut r = response::html_error(401, Some("Invalid apikey"));
@@ -422,50 +427,35 @@ impl Application {
                     Some(Duration::from_secs(app.config.limit_time_real)),
                     || {
                         request.with_view(|r| {
-                            let bearer =
-                                match app.check_bearer(auth.as_str(), routing_type.as_str(), &r) {
-                                    Ok(uid) => uid,
-                                    Err(refused) => return refused,
-                                };
-                            // Without a key, a bearer route is checked as `auth = "user"`.
-                            let checked = if auth.as_str() == "bearer" {
-                                "user"
-                            } else {
-                                auth.as_str()
+                            // Every route's session with a user has its token checked first;
+                            // a stale one is logged out and the request goes on anonymous.
+                            let stale = match app.check_session_token(auth.as_str(), &r) {
+                                super::auth::TokenCheck::Fine => None,
+                                super::auth::TokenCheck::Stale(fresh) => Some(fresh),
+                                super::auth::TokenCheck::Refused(refused) => return refused,
                             };
-                            if bearer.is_none() {
-                                if let Some(refused) = app.check_session_token(checked, &r) {
-                                    return refused;
-                                }
-                            }
-                            if let Some(public) = app.public_user(auth.as_str(), &r) {
-                                let session = super::auth::session_as(r.session.as_str(), public);
-                                let as_public = HttpRequest {
-                                    session: session.as_str().into(),
+                            let r = match &stale {
+                                Some(fresh) => HttpRequest {
+                                    session: fresh.as_str().into(),
                                     ..r
-                                };
-                                let mut o =
-                                    app.invoke(addon, item, routing_type.as_str(), as_public);
-                                Application::forget_public_user(&mut o, public);
-                                return o;
-                            }
-                            let mut outcome = match bearer {
-                                Some(uid) => {
-                                    let session = super::auth::session_as(r.session.as_str(), uid);
-                                    let as_key_user = HttpRequest {
-                                        session: session.as_str().into(),
-                                        ..r
-                                    };
-                                    let mut o =
-                                        app.invoke(addon, item, routing_type.as_str(), as_key_user);
-                                    // A bearer request's session is never saved.
-                                    o.session = ROption::RNone;
-                                    o.rotate_session = false;
-                                    o
-                                }
-                                None => app.invoke(addon, item, routing_type.as_str(), r),
+                                },
+                                None => r,
                             };
-                            app.after_handler(&mut outcome);
+                            let mut outcome = app.run_authenticated(
+                                addon,
+                                item,
+                                auth.as_str(),
+                                routing_type.as_str(),
+                                r,
+                            );
+                            if let Some(fresh) = stale {
+                                // The logged-out session is saved under a new id even when
+                                // the handler left it unchanged.
+                                if outcome.session.is_none() {
+                                    outcome.session = ROption::RSome(fresh.into());
+                                }
+                                outcome.rotate_session = true;
+                            }
                             outcome
                         })
                     },
@@ -478,6 +468,49 @@ impl Application {
             };
             Some(outcome)
         })
+    }
+
+    /// A handler on a database, after the session token's check: the route's `auth`
+    /// (`bearer`'s key, `public`'s user), the handler, then [`Application::after_handler`].
+    fn run_authenticated(
+        &self,
+        addon: u32,
+        item: u32,
+        auth: &str,
+        routing_type: &str,
+        r: HttpRequest<'_>,
+    ) -> Outcome {
+        let bearer = match self.check_bearer(auth, routing_type, &r) {
+            Ok(uid) => uid,
+            Err(refused) => return refused,
+        };
+        if let Some(public) = self.public_user(auth, &r) {
+            let session = super::auth::session_as(r.session.as_str(), public);
+            let as_public = HttpRequest {
+                session: session.as_str().into(),
+                ..r
+            };
+            let mut o = self.invoke(addon, item, routing_type, as_public);
+            Application::forget_public_user(&mut o, public);
+            return o;
+        }
+        let mut outcome = match bearer {
+            Some(uid) => {
+                let session = super::auth::session_as(r.session.as_str(), uid);
+                let as_key_user = HttpRequest {
+                    session: session.as_str().into(),
+                    ..r
+                };
+                let mut o = self.invoke(addon, item, routing_type, as_key_user);
+                // A bearer request's session is never saved.
+                o.session = ROption::RNone;
+                o.rotate_session = false;
+                o
+            }
+            None => self.invoke(addon, item, routing_type, r),
+        };
+        self.after_handler(&mut outcome);
+        outcome
     }
 
     /// Runs a `blocking = false` route inline, on this runtime worker: no thread hand-off

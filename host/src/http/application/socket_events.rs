@@ -179,8 +179,14 @@ impl Application {
             request.with_view(|r| {
                 // Identity, as `run_handler`'s (bearer never gets here: refused at the
                 // upgrade).
-                if let Some(refused) = self.check_session_token(auth, &r) {
-                    return refused;
+                // A stale session closes the socket whatever the route's auth (4001, as
+                // Odoo's bus), instead of going on as anonymous as an HTTP request does.
+                match self.check_session_token(auth, &r) {
+                    super::auth::TokenCheck::Fine => {}
+                    super::auth::TokenCheck::Refused(refused) => return refused,
+                    super::auth::TokenCheck::Stale(session) => {
+                        return super::auth::expired_json(&session)
+                    }
                 }
                 if let Some(public) = self.public_user(auth, &r) {
                     let session = super::auth::session_as(r.session.as_str(), public);
