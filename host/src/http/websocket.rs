@@ -35,7 +35,8 @@
 //!
 //! Websockets do not count against the HTTP concurrency cap and are not bounded by
 //! `limit_time_real` (Odoo exempts them too). At most `websocket_max_connections` are open
-//! (503 past it), and at most [`MAX_LOOP_HANDLERS`] handlers run at once (a loop handler
+//! (503 past it; below `http_max_connections`, half of it by default, since an upgraded
+//! connection keeps its HTTP slot and is never evicted: see [`Settings::new`]), and at most [`MAX_LOOP_HANDLERS`] handlers run at once (a loop handler
 //! holds a thread of the blocking pool for its socket's life; half of tokio's default pool,
 //! leaving the rest to HTTP handlers).
 
@@ -412,23 +413,69 @@ pub struct Settings {
     pub rate_delay: Duration,
 }
 
+/// The longest `websocket_keep_alive_timeout` accepted (ten years): a larger one would
+/// overflow the clock's instants.
+pub const MAX_KEEP_ALIVE_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The longest `websocket_rate_limit_delay` accepted (one day).
+pub const MAX_RATE_DELAY_SECS: f64 = 86_400.0;
+
 impl Settings {
-    /// The settings of `config`; `nofile` the soft limit of open files, for the default
-    /// `websocket_max_connections` (as `http_max_connections`'s).
-    pub fn new(config: &crate::config::Config, nofile: Option<u64>) -> Settings {
-        let max_open = match (config.websocket_max_connections, nofile) {
-            (0, Some(n)) => super::connections::default_cap(n, u64::from(config.db_maxconn)),
+    /// The settings of `config`; `http_cap` the cap on open HTTP connections
+    /// (`http_max_connections`, computed or configured; `None`: not capped).
+    ///
+    /// An upgraded connection keeps its HTTP connection slot and is never evicted, so the
+    /// websockets must leave HTTP slots free: `websocket_max_connections` defaults to half
+    /// the HTTP cap, and a configured value at or above it is refused. A keep-alive or a
+    /// rate-limit delay out of range is refused too (rather than overflowing, or turning
+    /// the limit off).
+    pub fn new(
+        config: &crate::config::Config,
+        http_cap: Option<usize>,
+    ) -> Result<Settings, crate::Error> {
+        let configured = usize::try_from(config.websocket_max_connections).unwrap_or(usize::MAX);
+        let max_open = match (configured, http_cap) {
+            (0, Some(cap)) => (cap / 2).max(1),
             (0, None) => usize::MAX,
-            (n, _) => usize::try_from(n).unwrap_or(usize::MAX),
+            (n, Some(cap)) if n >= cap => {
+                return Err(crate::Error::Invalid {
+                    value: format!("websocket_max_connections {n}"),
+                    expected: format!(
+                        "fewer than the {cap} connections of http_max_connections (a websocket keeps its HTTP connection: at or above that cap websockets could take every HTTP slot); leave it 0 for half of it ({})",
+                        (cap / 2).max(1)
+                    ),
+                });
+            }
+            (n, _) => n,
         };
-        Settings {
+        if config.websocket_keep_alive_timeout > MAX_KEEP_ALIVE_SECS {
+            return Err(crate::Error::Invalid {
+                value: format!(
+                    "websocket_keep_alive_timeout {}",
+                    config.websocket_keep_alive_timeout
+                ),
+                expected: format!("at most {MAX_KEEP_ALIVE_SECS} seconds (0: never)"),
+            });
+        }
+        let delay = config.websocket_rate_limit_delay;
+        let rate_delay = match Duration::try_from_secs_f64(delay) {
+            Ok(d) if delay <= MAX_RATE_DELAY_SECS => d,
+            _ => {
+                return Err(crate::Error::Invalid {
+                    value: format!("websocket_rate_limit_delay {delay}"),
+                    expected: format!(
+                        "seconds between 0 and {MAX_RATE_DELAY_SECS} (websocket_rate_limit_burst 0 turns the limit off)"
+                    ),
+                });
+            }
+        };
+        Ok(Settings {
             max_open,
             keep_alive: (config.websocket_keep_alive_timeout > 0)
                 .then(|| Duration::from_secs(config.websocket_keep_alive_timeout)),
             rate_burst: usize::try_from(config.websocket_rate_limit_burst).unwrap_or(usize::MAX),
-            rate_delay: Duration::try_from_secs_f64(config.websocket_rate_limit_delay)
-                .unwrap_or(Duration::ZERO),
-        }
+            rate_delay,
+        })
     }
 }
 
@@ -595,7 +642,7 @@ async fn run_connection(
     let mut shutdown_open = true;
     let mut rate = RateLimit::new(&settings);
     let opened = tokio::time::Instant::now();
-    let keep_alive_end = settings.keep_alive.map(|k| opened + k);
+    let keep_alive_end = settings.keep_alive.and_then(|k| opened.checked_add(k));
     // The next ping, when the peer stays silent; then the deadline for its answer.
     let mut ping_at = opened + PING_AFTER;
     let mut pong_deadline: Option<tokio::time::Instant> = None;
@@ -941,23 +988,43 @@ mod tests {
     #[test]
     fn settings_from_the_configuration() {
         let mut config = crate::config::Config::defaults();
-        config.db_maxconn = 64;
-        let s = Settings::new(&config, Some(20_000));
-        assert_eq!(
-            s.max_open,
-            super::super::connections::default_cap(20_000, 64)
-        );
+        let s = Settings::new(&config, Some(672)).unwrap();
+        // Half the HTTP cap: websockets never take every HTTP slot.
+        assert_eq!(s.max_open, 336);
         assert_eq!(s.keep_alive, Some(Duration::from_secs(3600)));
         assert_eq!(
             (s.rate_burst, s.rate_delay),
             (10, Duration::from_millis(200))
         );
+        assert_eq!(Settings::new(&config, Some(1)).unwrap().max_open, 1);
         config.websocket_max_connections = 5;
         config.websocket_keep_alive_timeout = 0;
-        let s = Settings::new(&config, Some(20_000));
+        let s = Settings::new(&config, Some(20_000)).unwrap();
         assert_eq!((s.max_open, s.keep_alive), (5, None));
         config.websocket_max_connections = 0;
-        assert_eq!(Settings::new(&config, None).max_open, usize::MAX);
+        assert_eq!(Settings::new(&config, None).unwrap().max_open, usize::MAX);
+    }
+
+    #[test]
+    fn settings_refuse_values_out_of_range() {
+        let mut config = crate::config::Config::defaults();
+        config.websocket_max_connections = 672;
+        let e = Settings::new(&config, Some(672)).unwrap_err().to_string();
+        assert!(e.contains("websocket_max_connections 672"), "{e}");
+        assert!(e.contains("http_max_connections"), "{e}");
+        assert!(Settings::new(&config, Some(673)).is_ok());
+        assert!(Settings::new(&config, None).is_ok());
+        config.websocket_max_connections = 0;
+        config.websocket_keep_alive_timeout = u64::MAX;
+        let e = Settings::new(&config, None).unwrap_err().to_string();
+        assert!(e.contains("websocket_keep_alive_timeout"), "{e}");
+        config.websocket_keep_alive_timeout = MAX_KEEP_ALIVE_SECS;
+        assert!(Settings::new(&config, None).is_ok());
+        for bad in [1e300, -1.0, f64::NAN, f64::INFINITY] {
+            config.websocket_rate_limit_delay = bad;
+            let e = Settings::new(&config, None).unwrap_err().to_string();
+            assert!(e.contains("websocket_rate_limit_delay"), "{e}");
+        }
     }
 
     #[test]

@@ -174,7 +174,10 @@ impl Application {
                 }
             }
         }
-        let config_for_ws = Arc::clone(&config);
+        let ws = websocket::Settings::new(
+            &config,
+            super::connections::cap(config.http_max_connections, u64::from(config.db_maxconn)),
+        )?;
         Ok(Application {
             generation,
             config,
@@ -187,7 +190,7 @@ impl Application {
             trusted_proxies,
             db: None,
             databases: DatabaseApps::default(),
-            ws: websocket::Settings::new(&config_for_ws, super::connections::nofile_soft_limit()),
+            ws,
             services,
         })
     }
