@@ -2,12 +2,17 @@
 //! binary and `test_http`'s `/test_http/ws_events`: websockets never take every HTTP
 //! connection slot (`websocket_max_connections` defaults to half of
 //! `http_max_connections`, a value at or above it stops the start with an error naming
-//! the option), and websocket options out of range are refused at start.
+//! the option), websocket options out of range are refused at start, and a socket's
+//! callbacks see its session as the store has it (reloaded before each: changes made over
+//! HTTP seen and kept, a logout closing the socket with 4001, the logged-out id never
+//! written again).
 
-use inphms_tests::{try_request, TestDir};
+use inphms_tests::ws::{close_code, ws_connect, ws_next};
+use inphms_tests::{http_get, try_request, TestDir};
 use std::net::TcpStream;
 use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
+use tungstenite::Message;
 
 const PATH: &str = "/test_http/ws_events";
 
@@ -107,4 +112,103 @@ fn websocket_options_out_of_range_stop_the_start() {
         &["--websocket-rate-limit-delay=1e300"],
         &["websocket_rate_limit_delay"],
     );
+}
+
+/// Opens an event socket with the session `sid` and reads its greeting.
+fn open_with(port: u16, sid: &str) -> tungstenite::WebSocket<TcpStream> {
+    let mut ws = ws_connect(port, PATH, Some(sid));
+    let greeting = ws_next(&mut ws).into_text().expect("a text greeting");
+    assert!(greeting.starts_with("open "), "{greeting:?}");
+    ws
+}
+
+fn login(port: u16) -> String {
+    let r = http_get(port, "/test_http/login/bob", &[]);
+    r.cookie("session_id").expect("a session cookie")
+}
+
+#[test]
+fn a_session_logged_out_over_http_closes_the_socket_with_4001() {
+    let td = TestDir::new();
+    let server = td.test_http_server(&[]).start_healthy();
+    let port = server.port();
+    let sid = login(port);
+    let cookie = format!("session_id={sid}");
+    let mut ws = open_with(port, &sid);
+    ws.send(Message::text("count")).unwrap();
+    assert_eq!(ws_next(&mut ws).into_text().unwrap().as_str(), "count 1");
+    // Logged out over HTTP: the id is deleted (and the cookie rotated).
+    let out = http_get(port, "/test_http/logout", &[("Cookie", &cookie)]);
+    assert_eq!(out.status, 200);
+    assert_ne!(out.cookie("session_id").as_deref(), Some(sid.as_str()));
+    // The socket's next message finds the session gone: Close 4001, no reply.
+    ws.send(Message::text("count")).unwrap();
+    let m = ws_next(&mut ws);
+    assert_eq!(close_code(&m), Some(4001), "{m:?}");
+    while ws.read().is_ok() {}
+    assert!(
+        server.wait_for_log("ws_events closed with 4001", Duration::from_secs(10)),
+        "on_close runs: {}",
+        server.stderr()
+    );
+    // The logged-out id was not written again: it is not logged in.
+    let who = http_get(port, "/test_http/whoami", &[("Cookie", &cookie)]);
+    assert!(
+        !who.text().contains("bob"),
+        "{}: {}",
+        who.status,
+        who.text()
+    );
+    assert_eq!(
+        http_get(port, "/test_http/get/ws_count", &[("Cookie", &cookie)]).text(),
+        ""
+    );
+}
+
+#[test]
+fn a_callback_sees_and_keeps_the_changes_made_over_http() {
+    let td = TestDir::new();
+    let server = td.test_http_server(&[]).start_healthy();
+    let port = server.port();
+    let sid = login(port);
+    let cookie = format!("session_id={sid}");
+    let mut ws = open_with(port, &sid);
+    ws.send(Message::text("count")).unwrap();
+    assert_eq!(ws_next(&mut ws).into_text().unwrap().as_str(), "count 1");
+    // Changed over HTTP while the socket is open.
+    let set = http_get(port, "/test_http/set/color/blue", &[("Cookie", &cookie)]);
+    assert_eq!(set.status, 200);
+    let rotated = set.cookie("session_id");
+    assert!(rotated.is_none() || rotated.as_deref() == Some(sid.as_str()));
+    // The socket's callback changes the session again: it saves the HTTP change too.
+    ws.send(Message::text("count")).unwrap();
+    assert_eq!(ws_next(&mut ws).into_text().unwrap().as_str(), "count 2");
+    assert_eq!(
+        http_get(port, "/test_http/get/color", &[("Cookie", &cookie)]).text(),
+        "blue"
+    );
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+    drop(server);
+    // One session file: no id drawn on the socket's path.
+    let sessions: Vec<_> = walk(&td.join("data"))
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == sid))
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

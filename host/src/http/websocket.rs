@@ -104,6 +104,9 @@ pub mod code {
     pub const INTERNAL_ERROR: u16 = 1011;
     /// Try again later: rate limit exceeded, or a client too slow to take its messages.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Odoo's bus (`CloseCode.SESSION_EXPIRED`): the socket's session is gone (logged out
+    /// over HTTP, or vacuumed).
+    pub const SESSION_EXPIRED: u16 = 4001;
     /// Odoo's bus: the socket was open `websocket_keep_alive_timeout` seconds.
     pub const KEEP_ALIVE_TIMEOUT: u16 = 4002;
 }

@@ -111,8 +111,7 @@ impl Application {
             }
             Prepared::ForPool(owned) => {
                 if let Some((accept, opened)) = socket {
-                    let secure = ctx.client.scheme == proxy::Scheme::Https;
-                    self.run_websocket(entry, owned, rest.session, opened.id, secure);
+                    self.run_websocket(entry, owned, rest.session, opened.id);
                     return Dispatched::Answered(websocket::switching_protocols(&accept));
                 }
                 Dispatched::Pool(Box::new((owned, rest)))
