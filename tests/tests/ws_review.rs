@@ -212,3 +212,65 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `clients` upgrades to `path` sent at once (each from its own thread, released together
+/// by a barrier); the statuses, with the connections kept open until they are counted.
+fn burst_of_upgrades(port: u16, path: &str, clients: usize) -> Vec<u16> {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Barrier};
+    let barrier = Arc::new(Barrier::new(clients));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            let path = path.to_owned();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                let raw = format!(
+                    "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                );
+                barrier.wait();
+                stream.write_all(raw.as_bytes()).unwrap();
+                let mut head = [0u8; 12];
+                stream.read_exact(&mut head).unwrap();
+                let status: u16 = String::from_utf8_lossy(&head[9..12]).parse().unwrap();
+                (status, stream)
+            })
+        })
+        .collect();
+    let done: Vec<(u16, TcpStream)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    done.iter().map(|(s, _)| *s).collect()
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[test]
+fn a_burst_of_upgrades_never_overshoots_websocket_max_connections() {
+    let td = TestDir::new();
+    let server = td
+        .test_http_server(&["--websocket-max-connections=20"])
+        .start_healthy();
+    let statuses = burst_of_upgrades(server.port(), PATH, 120);
+    assert_eq!(
+        (count(&statuses, 101), count(&statuses, 503)),
+        (20, 100),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn a_burst_of_upgrades_never_overshoots_the_loop_handler_bound() {
+    let td = TestDir::new();
+    let server = td.test_http_server(&[]).start_healthy();
+    // `web`'s `/websocket/echo` loops on `recv()`: each socket holds a thread.
+    let statuses = burst_of_upgrades(server.port(), "/websocket/echo", 400);
+    assert_eq!(
+        (count(&statuses, 101), count(&statuses, 503)),
+        (256, 144),
+        "{statuses:?}"
+    );
+}

@@ -284,8 +284,12 @@ pub struct Sockets {
     next_id: AtomicU64,
     /// Connection tasks still running.
     running: AtomicUsize,
-    /// Loop handlers running (each holds a thread of the blocking pool).
+    /// Loop handlers running (each holds a thread of the blocking pool), or reserved for
+    /// an upgrade under way ([`reserve`]).
     loop_handlers: AtomicUsize,
+    /// Sockets open or reserved for an upgrade under way ([`reserve`]): what
+    /// `websocket_max_connections` bounds.
+    slots: AtomicUsize,
     ended: Notify,
     shutting_down: AtomicBool,
 }
@@ -297,6 +301,7 @@ impl Default for Sockets {
             next_id: AtomicU64::new(1),
             running: AtomicUsize::new(0),
             loop_handlers: AtomicUsize::new(0),
+            slots: AtomicUsize::new(0),
             ended: Notify::new(),
             shutting_down: AtomicBool::new(false),
         }
@@ -325,29 +330,59 @@ pub fn open_count(sockets: &Sockets) -> usize {
     lock(&sockets.table).len()
 }
 
-/// Whether new upgrades are refused, and why: the server is stopping, `max_open` sockets
-/// are open (`websocket_max_connections`), or [`MAX_LOOP_HANDLERS`] handlers hold a
-/// thread each. They get 503.
-pub fn refuses_upgrades(sockets: &Sockets, max_open: usize) -> Option<&'static str> {
+/// Takes one unit of `counter` when it is below `max`, atomically (a burst of upgrades
+/// cannot overshoot the bound); whether it did.
+fn take_slot(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then(|| n + 1)
+        })
+        .is_ok()
+}
+
+/// Reserves, atomically, what an upgrade needs: a socket slot (at most `max_open` sockets
+/// open or reserved, `websocket_max_connections`) and a handler slot (at most
+/// [`MAX_LOOP_HANDLERS`] handlers running or reserved; a loop handler holds a thread of
+/// the blocking pool). Refused, with why, when the server is stopping or either bound is
+/// reached: the upgrade gets 503. The reservation is carried to [`open`]; dropped before,
+/// it frees both slots.
+pub fn reserve(sockets: &Arc<Sockets>, max_open: usize) -> Result<Reservation, &'static str> {
     if sockets.shutting_down.load(Ordering::Acquire) {
-        Some("the server is stopping")
-    } else if open_count(sockets) >= max_open {
-        Some("websocket_max_connections reached")
-    } else if sockets.loop_handlers.load(Ordering::Acquire) >= MAX_LOOP_HANDLERS {
-        Some("too many websocket handlers hold a thread")
-    } else {
-        None
+        return Err("the server is stopping");
+    }
+    if !take_slot(&sockets.slots, max_open) {
+        return Err("websocket_max_connections reached");
+    }
+    if !take_slot(&sockets.loop_handlers, MAX_LOOP_HANDLERS) {
+        sockets.slots.fetch_sub(1, Ordering::AcqRel);
+        return Err("too many websocket handlers hold a thread");
+    }
+    Ok(Reservation {
+        sockets: Arc::clone(sockets),
+        slot: true,
+        handler: Some(LoopGuard(Arc::clone(sockets))),
+    })
+}
+
+/// The slots [`reserve`] took for an upgrade under way; see there.
+pub struct Reservation {
+    sockets: Arc<Sockets>,
+    /// The socket slot, until [`open`] hands it to the open socket ([`release`] frees it).
+    slot: bool,
+    /// The handler slot, until [`open`] hands it to [`Opened`].
+    handler: Option<LoopGuard>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.slot {
+            self.sockets.slots.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
-/// Counts a websocket route's handler as running (a loop handler holds its thread until
-/// the socket closes) until the guard is dropped.
-pub fn handler_running(sockets: &Arc<Sockets>) -> LoopGuard {
-    sockets.loop_handlers.fetch_add(1, Ordering::AcqRel);
-    LoopGuard(Arc::clone(sockets))
-}
-
-/// See [`handler_running`].
+/// A handler slot taken by [`reserve`]: the route's handler counts as running (a loop
+/// handler holds its thread until the socket closes) until this is dropped.
 pub struct LoopGuard(Arc<Sockets>);
 
 impl Drop for LoopGuard {
@@ -486,13 +521,16 @@ impl Settings {
 pub struct Opened {
     /// The id handed to the handler ([`inphms_sdk::abi::HttpRequest::websocket`]).
     pub id: u64,
+    /// The handler slot reserved for it: held while the route's handler runs.
+    pub handler: LoopGuard,
 }
 
 /// Registers a socket for an accepted upgrade and starts its connection task (which
 /// waits for hyper to hand the connection over after the 101). Call [`release`] once the
 /// handler (or the last event callback) has returned. Must run inside the tokio runtime.
+/// The socket takes the slots of `reservation` ([`reserve`]).
 pub fn open(
-    sockets: &Arc<Sockets>,
+    mut reservation: Reservation,
     on_upgrade: OnUpgrade,
     peer: SocketAddr,
     path: &str,
@@ -500,6 +538,7 @@ pub fn open(
     max_message: u64,
     settings: Settings,
 ) -> Opened {
+    let sockets = &Arc::clone(&reservation.sockets);
     let id = sockets.next_id.fetch_add(1, Ordering::Relaxed);
     let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(SEND_QUEUE);
@@ -513,6 +552,16 @@ pub fn open(
         closed: Mutex::new(None),
     });
     lock(&sockets.table).insert(id, Arc::clone(&socket));
+    // The slot now belongs to the open socket: `release` frees it.
+    reservation.slot = false;
+    let handler = match reservation.handler.take() {
+        Some(h) => h,
+        None => {
+            // Never: a reservation holds its handler slot until here.
+            sockets.loop_handlers.fetch_add(1, Ordering::AcqRel);
+            LoopGuard(Arc::clone(sockets))
+        }
+    };
     sockets.running.fetch_add(1, Ordering::AcqRel);
     let sockets = Arc::clone(sockets);
     let max_message = usize::try_from(max_message)
@@ -537,7 +586,7 @@ pub fn open(
         sockets.running.fetch_sub(1, Ordering::AcqRel);
         sockets.ended.notify_waiters();
     });
-    Opened { id }
+    Opened { id, handler }
 }
 
 /// Forgets a socket once its handler has returned; a socket still open is closed with
@@ -546,6 +595,7 @@ pub fn release(sockets: &Sockets, id: u64, close_code: u16) {
     let Some(socket) = lock(&sockets.table).remove(&id) else {
         return;
     };
+    sockets.slots.fetch_sub(1, Ordering::AcqRel);
     // After what the handler sent (a loop handler's last `send` is queued, not written).
     socket.close_after_queued(close_code, "");
     sockets.ended.notify_waiters();

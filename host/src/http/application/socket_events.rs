@@ -3,7 +3,7 @@
 //!
 //! The route's handler runs first (on the blocking pool, or inline for a `blocking = false`
 //! route outside a database), counted as holding a thread while it runs
-//! ([`websocket::handler_running`]). A loop handler returns when its socket is done: the
+//! (the handler slot [`websocket::reserve`] took). A loop handler returns when its socket is done: the
 //! socket is then closed (1000, or 1011 after a failure). A handler that handed the socket
 //! to a `WsHandler` returns at once with `Outcome::socket_events`: then one tokio task per
 //! socket (no thread) waits for the socket's next event and calls the addon with it
@@ -34,8 +34,12 @@ impl Application {
         entry: &RouteEntry,
         request: OwnedRequest,
         session: LoadedSession,
-        socket: u64,
+        opened: websocket::Opened,
     ) {
+        let websocket::Opened {
+            id: socket,
+            handler: running,
+        } = opened;
         let app = Arc::clone(self);
         let entry = entry.clone();
         // Only a known session is reloaded and saved: a new one has no cookie to go by.
@@ -45,7 +49,6 @@ impl Application {
             .filter(|_| !session.is_new)
             .map(Arc::from);
         tokio::spawn(async move {
-            let running = websocket::handler_running(&app.services.websockets);
             let called = app
                 .call_socket(&entry, request, None, socket, sid.clone())
                 .await;
