@@ -121,6 +121,14 @@ fn a_thousand_idle_event_websockets_add_no_thread() {
         with_sockets <= idle + 4,
         "threads grew from {idle} to {with_sockets} with 1,000 idle sockets"
     );
+    // About 18 KiB per idle socket in a debug build (buffers, the connection task, the
+    // kernel's share is not counted): 48 KiB leaves room for the allocator's noise, not for
+    // a regression that doubles it (a thread per socket, a preallocated queue).
+    let per_socket = rss_after.saturating_sub(rss_before) / 1000;
+    assert!(
+        per_socket <= 48,
+        "RSS grew {per_socket} KiB per idle socket ({rss_before} -> {rss_after} KiB)"
+    );
     // They all still answer.
     for ws in sockets.iter_mut().step_by(50) {
         ws.send(Message::text("still there")).unwrap();

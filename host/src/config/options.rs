@@ -237,9 +237,10 @@ options! {
     /// rest for the files requests open (spooled bodies, streamed static files).
     http_max_connections: u64 = 0,
         Spec::flag("http-max-connections").value("COUNT"), check::none;
-    /// Most websockets open at once; past it an upgrade is answered 503. 0 computes it
-    /// as http_max_connections does, from the soft limit of open files (a websocket served
-    /// by event callbacks costs a descriptor and a few KiB, no thread).
+    /// Most websockets open at once; past it an upgrade is answered 503. A websocket keeps
+    /// its HTTP connection (and is never closed to make room), so this must stay below
+    /// http_max_connections (the server refuses to start otherwise); 0 is half of it (a
+    /// websocket served by event callbacks costs a descriptor and a few KiB, no thread).
     websocket_max_connections: u64 = 0,
         Spec::flag("websocket-max-connections").value("COUNT"), check::none;
     /// Seconds a websocket stays open before the server closes it (4002, "Keep alive

@@ -251,13 +251,19 @@ impl Drop for PullBody {
         let handle = self.handle;
         let polling = self.polling.take();
         let forget = move || {
-            // A poll still running ends first (the producer is out of the table meanwhile).
-            drop(polling);
             call(&addon, ItemKind::StreamDrop, handle);
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                rt.spawn_blocking(forget);
+                // A poll still running (the client left mid-chunk) has the producer out of
+                // the SDK's table until it returns: StreamDrop only after it did, else it
+                // finds nothing and the producer is put back for ever.
+                rt.spawn(async move {
+                    if let Some(polling) = polling {
+                        let _ = polling.await;
+                    }
+                    let _ = tokio::task::spawn_blocking(forget).await;
+                });
             }
             Err(_) => forget(),
         }

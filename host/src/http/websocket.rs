@@ -35,7 +35,8 @@
 //!
 //! Websockets do not count against the HTTP concurrency cap and are not bounded by
 //! `limit_time_real` (Odoo exempts them too). At most `websocket_max_connections` are open
-//! (503 past it), and at most [`MAX_LOOP_HANDLERS`] handlers run at once (a loop handler
+//! (503 past it; below `http_max_connections`, half of it by default, since an upgraded
+//! connection keeps its HTTP slot and is never evicted: see [`Settings::new`]), and at most [`MAX_LOOP_HANDLERS`] handlers run at once (a loop handler
 //! holds a thread of the blocking pool for its socket's life; half of tokio's default pool,
 //! leaving the rest to HTTP handlers).
 
@@ -103,7 +104,8 @@ pub mod code {
     pub const INTERNAL_ERROR: u16 = 1011;
     /// Try again later: rate limit exceeded, or a client too slow to take its messages.
     pub const TRY_AGAIN_LATER: u16 = 1013;
-    /// Odoo's bus: the session expired (its token no longer matches its user's).
+    /// Odoo's bus (`CloseCode.SESSION_EXPIRED`): the socket's session is gone (logged out
+    /// over HTTP, or vacuumed), or its token no longer matches its user's.
     pub const SESSION_EXPIRED: u16 = 4001;
     /// Odoo's bus: the socket was open `websocket_keep_alive_timeout` seconds.
     pub const KEEP_ALIVE_TIMEOUT: u16 = 4002;
@@ -282,8 +284,12 @@ pub struct Sockets {
     next_id: AtomicU64,
     /// Connection tasks still running.
     running: AtomicUsize,
-    /// Loop handlers running (each holds a thread of the blocking pool).
+    /// Loop handlers running (each holds a thread of the blocking pool), or reserved for
+    /// an upgrade under way ([`reserve`]).
     loop_handlers: AtomicUsize,
+    /// Sockets open or reserved for an upgrade under way ([`reserve`]): what
+    /// `websocket_max_connections` bounds.
+    slots: AtomicUsize,
     ended: Notify,
     shutting_down: AtomicBool,
 }
@@ -295,6 +301,7 @@ impl Default for Sockets {
             next_id: AtomicU64::new(1),
             running: AtomicUsize::new(0),
             loop_handlers: AtomicUsize::new(0),
+            slots: AtomicUsize::new(0),
             ended: Notify::new(),
             shutting_down: AtomicBool::new(false),
         }
@@ -323,29 +330,59 @@ pub fn open_count(sockets: &Sockets) -> usize {
     lock(&sockets.table).len()
 }
 
-/// Whether new upgrades are refused, and why: the server is stopping, `max_open` sockets
-/// are open (`websocket_max_connections`), or [`MAX_LOOP_HANDLERS`] handlers hold a
-/// thread each. They get 503.
-pub fn refuses_upgrades(sockets: &Sockets, max_open: usize) -> Option<&'static str> {
+/// Takes one unit of `counter` when it is below `max`, atomically (a burst of upgrades
+/// cannot overshoot the bound); whether it did.
+fn take_slot(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then(|| n + 1)
+        })
+        .is_ok()
+}
+
+/// Reserves, atomically, what an upgrade needs: a socket slot (at most `max_open` sockets
+/// open or reserved, `websocket_max_connections`) and a handler slot (at most
+/// [`MAX_LOOP_HANDLERS`] handlers running or reserved; a loop handler holds a thread of
+/// the blocking pool). Refused, with why, when the server is stopping or either bound is
+/// reached: the upgrade gets 503. The reservation is carried to [`open`]; dropped before,
+/// it frees both slots.
+pub fn reserve(sockets: &Arc<Sockets>, max_open: usize) -> Result<Reservation, &'static str> {
     if sockets.shutting_down.load(Ordering::Acquire) {
-        Some("the server is stopping")
-    } else if open_count(sockets) >= max_open {
-        Some("websocket_max_connections reached")
-    } else if sockets.loop_handlers.load(Ordering::Acquire) >= MAX_LOOP_HANDLERS {
-        Some("too many websocket handlers hold a thread")
-    } else {
-        None
+        return Err("the server is stopping");
+    }
+    if !take_slot(&sockets.slots, max_open) {
+        return Err("websocket_max_connections reached");
+    }
+    if !take_slot(&sockets.loop_handlers, MAX_LOOP_HANDLERS) {
+        sockets.slots.fetch_sub(1, Ordering::AcqRel);
+        return Err("too many websocket handlers hold a thread");
+    }
+    Ok(Reservation {
+        sockets: Arc::clone(sockets),
+        slot: true,
+        handler: Some(LoopGuard(Arc::clone(sockets))),
+    })
+}
+
+/// The slots [`reserve`] took for an upgrade under way; see there.
+pub struct Reservation {
+    sockets: Arc<Sockets>,
+    /// The socket slot, until [`open`] hands it to the open socket ([`release`] frees it).
+    slot: bool,
+    /// The handler slot, until [`open`] hands it to [`Opened`].
+    handler: Option<LoopGuard>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.slot {
+            self.sockets.slots.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
-/// Counts a websocket route's handler as running (a loop handler holds its thread until
-/// the socket closes) until the guard is dropped.
-pub fn handler_running(sockets: &Arc<Sockets>) -> LoopGuard {
-    sockets.loop_handlers.fetch_add(1, Ordering::AcqRel);
-    LoopGuard(Arc::clone(sockets))
-}
-
-/// See [`handler_running`].
+/// A handler slot taken by [`reserve`]: the route's handler counts as running (a loop
+/// handler holds its thread until the socket closes) until this is dropped.
 pub struct LoopGuard(Arc<Sockets>);
 
 impl Drop for LoopGuard {
@@ -414,23 +451,69 @@ pub struct Settings {
     pub rate_delay: Duration,
 }
 
+/// The longest `websocket_keep_alive_timeout` accepted (ten years): a larger one would
+/// overflow the clock's instants.
+pub const MAX_KEEP_ALIVE_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The longest `websocket_rate_limit_delay` accepted (one day).
+pub const MAX_RATE_DELAY_SECS: f64 = 86_400.0;
+
 impl Settings {
-    /// The settings of `config`; `nofile` the soft limit of open files, for the default
-    /// `websocket_max_connections` (as `http_max_connections`'s).
-    pub fn new(config: &crate::config::Config, nofile: Option<u64>) -> Settings {
-        let max_open = match (config.websocket_max_connections, nofile) {
-            (0, Some(n)) => super::connections::default_cap(n, u64::from(config.db_maxconn)),
+    /// The settings of `config`; `http_cap` the cap on open HTTP connections
+    /// (`http_max_connections`, computed or configured; `None`: not capped).
+    ///
+    /// An upgraded connection keeps its HTTP connection slot and is never evicted, so the
+    /// websockets must leave HTTP slots free: `websocket_max_connections` defaults to half
+    /// the HTTP cap, and a configured value at or above it is refused. A keep-alive or a
+    /// rate-limit delay out of range is refused too (rather than overflowing, or turning
+    /// the limit off).
+    pub fn new(
+        config: &crate::config::Config,
+        http_cap: Option<usize>,
+    ) -> Result<Settings, crate::Error> {
+        let configured = usize::try_from(config.websocket_max_connections).unwrap_or(usize::MAX);
+        let max_open = match (configured, http_cap) {
+            (0, Some(cap)) => (cap / 2).max(1),
             (0, None) => usize::MAX,
-            (n, _) => usize::try_from(n).unwrap_or(usize::MAX),
+            (n, Some(cap)) if n >= cap => {
+                return Err(crate::Error::Invalid {
+                    value: format!("websocket_max_connections {n}"),
+                    expected: format!(
+                        "fewer than the {cap} connections of http_max_connections (a websocket keeps its HTTP connection: at or above that cap websockets could take every HTTP slot); leave it 0 for half of it ({})",
+                        (cap / 2).max(1)
+                    ),
+                });
+            }
+            (n, _) => n,
         };
-        Settings {
+        if config.websocket_keep_alive_timeout > MAX_KEEP_ALIVE_SECS {
+            return Err(crate::Error::Invalid {
+                value: format!(
+                    "websocket_keep_alive_timeout {}",
+                    config.websocket_keep_alive_timeout
+                ),
+                expected: format!("at most {MAX_KEEP_ALIVE_SECS} seconds (0: never)"),
+            });
+        }
+        let delay = config.websocket_rate_limit_delay;
+        let rate_delay = match Duration::try_from_secs_f64(delay) {
+            Ok(d) if delay <= MAX_RATE_DELAY_SECS => d,
+            _ => {
+                return Err(crate::Error::Invalid {
+                    value: format!("websocket_rate_limit_delay {delay}"),
+                    expected: format!(
+                        "seconds between 0 and {MAX_RATE_DELAY_SECS} (websocket_rate_limit_burst 0 turns the limit off)"
+                    ),
+                });
+            }
+        };
+        Ok(Settings {
             max_open,
             keep_alive: (config.websocket_keep_alive_timeout > 0)
                 .then(|| Duration::from_secs(config.websocket_keep_alive_timeout)),
             rate_burst: usize::try_from(config.websocket_rate_limit_burst).unwrap_or(usize::MAX),
-            rate_delay: Duration::try_from_secs_f64(config.websocket_rate_limit_delay)
-                .unwrap_or(Duration::ZERO),
-        }
+            rate_delay,
+        })
     }
 }
 
@@ -438,13 +521,16 @@ impl Settings {
 pub struct Opened {
     /// The id handed to the handler ([`inphms_sdk::abi::HttpRequest::websocket`]).
     pub id: u64,
+    /// The handler slot reserved for it: held while the route's handler runs.
+    pub handler: LoopGuard,
 }
 
 /// Registers a socket for an accepted upgrade and starts its connection task (which
 /// waits for hyper to hand the connection over after the 101). Call [`release`] once the
 /// handler (or the last event callback) has returned. Must run inside the tokio runtime.
+/// The socket takes the slots of `reservation` ([`reserve`]).
 pub fn open(
-    sockets: &Arc<Sockets>,
+    mut reservation: Reservation,
     on_upgrade: OnUpgrade,
     peer: SocketAddr,
     path: &str,
@@ -452,6 +538,7 @@ pub fn open(
     max_message: u64,
     settings: Settings,
 ) -> Opened {
+    let sockets = &Arc::clone(&reservation.sockets);
     let id = sockets.next_id.fetch_add(1, Ordering::Relaxed);
     let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(SEND_QUEUE);
@@ -465,6 +552,16 @@ pub fn open(
         closed: Mutex::new(None),
     });
     lock(&sockets.table).insert(id, Arc::clone(&socket));
+    // The slot now belongs to the open socket: `release` frees it.
+    reservation.slot = false;
+    let handler = match reservation.handler.take() {
+        Some(h) => h,
+        None => {
+            // Never: a reservation holds its handler slot until here.
+            sockets.loop_handlers.fetch_add(1, Ordering::AcqRel);
+            LoopGuard(Arc::clone(sockets))
+        }
+    };
     sockets.running.fetch_add(1, Ordering::AcqRel);
     let sockets = Arc::clone(sockets);
     let max_message = usize::try_from(max_message)
@@ -489,7 +586,7 @@ pub fn open(
         sockets.running.fetch_sub(1, Ordering::AcqRel);
         sockets.ended.notify_waiters();
     });
-    Opened { id }
+    Opened { id, handler }
 }
 
 /// Forgets a socket once its handler has returned; a socket still open is closed with
@@ -498,6 +595,7 @@ pub fn release(sockets: &Sockets, id: u64, close_code: u16) {
     let Some(socket) = lock(&sockets.table).remove(&id) else {
         return;
     };
+    sockets.slots.fetch_sub(1, Ordering::AcqRel);
     // After what the handler sent (a loop handler's last `send` is queued, not written).
     socket.close_after_queued(close_code, "");
     sockets.ended.notify_waiters();
@@ -597,7 +695,7 @@ async fn run_connection(
     let mut shutdown_open = true;
     let mut rate = RateLimit::new(&settings);
     let opened = tokio::time::Instant::now();
-    let keep_alive_end = settings.keep_alive.map(|k| opened + k);
+    let keep_alive_end = settings.keep_alive.and_then(|k| opened.checked_add(k));
     // The next ping, when the peer stays silent; then the deadline for its answer.
     let mut ping_at = opened + PING_AFTER;
     let mut pong_deadline: Option<tokio::time::Instant> = None;
@@ -943,23 +1041,43 @@ mod tests {
     #[test]
     fn settings_from_the_configuration() {
         let mut config = crate::config::Config::defaults();
-        config.db_maxconn = 64;
-        let s = Settings::new(&config, Some(20_000));
-        assert_eq!(
-            s.max_open,
-            super::super::connections::default_cap(20_000, 64)
-        );
+        let s = Settings::new(&config, Some(672)).unwrap();
+        // Half the HTTP cap: websockets never take every HTTP slot.
+        assert_eq!(s.max_open, 336);
         assert_eq!(s.keep_alive, Some(Duration::from_secs(3600)));
         assert_eq!(
             (s.rate_burst, s.rate_delay),
             (10, Duration::from_millis(200))
         );
+        assert_eq!(Settings::new(&config, Some(1)).unwrap().max_open, 1);
         config.websocket_max_connections = 5;
         config.websocket_keep_alive_timeout = 0;
-        let s = Settings::new(&config, Some(20_000));
+        let s = Settings::new(&config, Some(20_000)).unwrap();
         assert_eq!((s.max_open, s.keep_alive), (5, None));
         config.websocket_max_connections = 0;
-        assert_eq!(Settings::new(&config, None).max_open, usize::MAX);
+        assert_eq!(Settings::new(&config, None).unwrap().max_open, usize::MAX);
+    }
+
+    #[test]
+    fn settings_refuse_values_out_of_range() {
+        let mut config = crate::config::Config::defaults();
+        config.websocket_max_connections = 672;
+        let e = Settings::new(&config, Some(672)).unwrap_err().to_string();
+        assert!(e.contains("websocket_max_connections 672"), "{e}");
+        assert!(e.contains("http_max_connections"), "{e}");
+        assert!(Settings::new(&config, Some(673)).is_ok());
+        assert!(Settings::new(&config, None).is_ok());
+        config.websocket_max_connections = 0;
+        config.websocket_keep_alive_timeout = u64::MAX;
+        let e = Settings::new(&config, None).unwrap_err().to_string();
+        assert!(e.contains("websocket_keep_alive_timeout"), "{e}");
+        config.websocket_keep_alive_timeout = MAX_KEEP_ALIVE_SECS;
+        assert!(Settings::new(&config, None).is_ok());
+        for bad in [1e300, -1.0, f64::NAN, f64::INFINITY] {
+            config.websocket_rate_limit_delay = bad;
+            let e = Settings::new(&config, None).unwrap_err().to_string();
+            assert!(e.contains("websocket_rate_limit_delay"), "{e}");
+        }
     }
 
     #[test]

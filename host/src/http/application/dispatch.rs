@@ -24,14 +24,16 @@ impl Application {
             return Err(Box::new(r));
         }
         let ws_accept = if route.websocket {
-            if let Some(why) =
-                websocket::refuses_upgrades(&self.services.websockets, self.ws.max_open)
+            let reservation = match websocket::reserve(&self.services.websockets, self.ws.max_open)
             {
-                tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (503): {why}", ctx.path());
-                return Err(Box::new(response::html_error(503, None)));
-            }
+                Ok(r) => r,
+                Err(why) => {
+                    tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused (503): {why}", ctx.path());
+                    return Err(Box::new(response::html_error(503, None)));
+                }
+            };
             match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
-                Ok(accept) => Some(accept),
+                Ok(accept) => Some((accept, reservation)),
                 Err(refused) => return Err(refused),
             }
         } else {
@@ -111,8 +113,7 @@ impl Application {
             }
             Prepared::ForPool(owned) => {
                 if let Some((accept, opened)) = socket {
-                    let secure = ctx.client.scheme == proxy::Scheme::Https;
-                    self.run_websocket(entry, owned, rest.session, opened.id, secure);
+                    self.run_websocket(entry, owned, rest.session, opened);
                     return Dispatched::Answered(websocket::switching_protocols(&accept));
                 }
                 Dispatched::Pool(Box::new((owned, rest)))
@@ -227,9 +228,9 @@ impl Application {
         &self,
         ctx: &Ctx,
         entry: &RouteEntry,
-        ws_accept: Option<String>,
+        ws_accept: Option<(String, websocket::Reservation)>,
     ) -> Result<Option<(String, websocket::Opened)>, HttpResult> {
-        let Some(accept) = ws_accept else {
+        let Some((accept, reservation)) = ws_accept else {
             return Ok(None);
         };
         let on_upgrade = ctx.upgrade.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -253,7 +254,7 @@ impl Application {
             .into_option()
             .unwrap_or(websocket::MESSAGE_MAX_SIZE);
         let opened = websocket::open(
-            &self.services.websockets,
+            reservation,
             on_upgrade,
             ctx.peer,
             ctx.path(),
@@ -700,7 +701,8 @@ pub(super) enum Prepared {
 /// What [`Application::dispatch_head`] found: the websocket accept key of a websocket
 /// route, and the body's size limit.
 pub(super) struct Head {
-    pub(super) ws_accept: Option<String>,
+    /// The accept key, and the slots reserved for the socket.
+    pub(super) ws_accept: Option<(String, websocket::Reservation)>,
     pub(super) limit: u64,
 }
 

@@ -194,7 +194,10 @@ impl Application {
                 }
             }
         }
-        let config_for_ws = Arc::clone(&config);
+        let ws = websocket::Settings::new(
+            &config,
+            super::connections::cap(config.http_max_connections, u64::from(config.db_maxconn)),
+        )?;
         Ok(Application {
             generation,
             config,
@@ -211,7 +214,7 @@ impl Application {
             apikey_query,
             public_user_query,
             public_uid: std::sync::OnceLock::new(),
-            ws: websocket::Settings::new(&config_for_ws, super::connections::nofile_soft_limit()),
+            ws,
             services,
         })
     }

@@ -3,21 +3,31 @@
 //!
 //! The route's handler runs first (on the blocking pool, or inline for a `blocking = false`
 //! route outside a database), counted as holding a thread while it runs
-//! ([`websocket::handler_running`]). A loop handler returns when its socket is done: the
+//! (the handler slot [`websocket::reserve`] took). A loop handler returns when its socket is done: the
 //! socket is then closed (1000, or 1011 after a failure). A handler that handed the socket
 //! to a `WsHandler` returns at once with `Outcome::socket_events`: then one tokio task per
 //! socket (no thread) waits for the socket's next event and calls the addon with it
 //! ([`ItemKind::SocketEvent`]: `Open`, each `Message`, `Closed` last), one call at a time
 //! and in order, each like a handler (the generation as the thread's context, a
-//! transaction with a database). After each call that changed the session, and after the
-//! route's handler, the session is saved (never rotated: a websocket cannot set a cookie)
-//! and the next call sees it. A failed callback closes the socket with 1011; its later
-//! messages are dropped, and `Closed` is still delivered.
+//! transaction with a database).
 //!
-//! Identity (issue 19) governs each call on a database as a request's: an `auth = "user"`
-//! route's session token is checked in the call's transaction
-//! ([`Application::check_session_token`]); a mismatch saves the session logged out and
-//! closes the socket with Odoo's bus code 4001 (session expired). An `auth = "public"`
+//! The session follows Odoo's `WebsocketRequest`: before each callback it is reloaded from
+//! the store by the id the socket was opened with, so a callback sees what HTTP requests
+//! changed meanwhile; when it is gone (logged out over HTTP, vacuumed) the socket is closed
+//! with 4001 (`SESSION_EXPIRED`) and only `Closed` is delivered still. After a call that
+//! changed it, the session is saved under the same id, and only while the store still has
+//! that id: a logged-out id is never written again, and no id is ever rotated or drawn on
+//! this path (a websocket cannot set a cookie; a socket opened without a session keeps the
+//! default session, unsaved). Loading and saving touch files: they run on the blocking pool
+//! with the call (a `blocking = false` route outside a database is called inline only when
+//! its socket has no session to load). A failed callback closes the socket with 1011; its
+//! later messages are dropped, and `Closed` is still delivered.
+//!
+//! Identity (issue 19) governs each call on a database as a request's: the session token of
+//! a session with a user is checked in the call's transaction
+//! ([`Application::check_session_token`]); a mismatch, whatever the route's auth, saves the
+//! session logged out (under the same id) and closes the socket with Odoo's bus code 4001
+//! (session expired). An `auth = "public"`
 //! route's calls see the public user when nobody is logged in (never saved). A call that
 //! logs a user in gets that user's session token for the socket's session id (the id is
 //! not rotated). `auth = "bearer"` websockets are refused at the upgrade (403).
@@ -33,29 +43,35 @@ impl Application {
         entry: &RouteEntry,
         request: OwnedRequest,
         session: LoadedSession,
-        socket: u64,
-        secure: bool,
+        opened: websocket::Opened,
     ) {
+        let websocket::Opened {
+            id: socket,
+            handler: running,
+        } = opened;
         let app = Arc::clone(self);
         let entry = entry.clone();
+        // Only a known session is reloaded and saved: a new one has no cookie to go by.
+        let sid: Option<Arc<str>> = session
+            .sid
+            .as_deref()
+            .filter(|_| !session.is_new)
+            .map(Arc::from);
         tokio::spawn(async move {
-            let running = websocket::handler_running(&app.services.websockets);
-            let (mut request, mut outcome) = app.call_socket(&entry, request, None, socket).await;
+            let called = app
+                .call_socket(&entry, request, None, socket, sid.clone())
+                .await;
             drop(running);
+            let (request, outcome) = (called.request, called.outcome);
             let code = match disp::outcome_error(&outcome) {
                 None => {
-                    app.save_socket_session(&entry, &session, &mut request, &mut outcome, secure);
                     if outcome.socket_events {
-                        app.deliver_events(&entry, request, session, socket, secure)
-                            .await;
+                        app.deliver_events(&entry, request, sid, socket).await;
                         return;
                     }
                     websocket::code::NORMAL
                 }
-                Some(e) if e.kind == ErrorKind::SessionExpired => {
-                    app.save_socket_session(&entry, &session, &mut request, &mut outcome, secure);
-                    websocket::code::SESSION_EXPIRED
-                }
+                Some(e) if e.kind == ErrorKind::SessionExpired => websocket::code::SESSION_EXPIRED,
                 Some(e) => {
                     tracing::error!(target: "inphms.http", "websocket handler {} failed: {}", entry.route.endpoint, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
                     websocket::code::INTERNAL_ERROR
@@ -70,9 +86,8 @@ impl Application {
         self: &Arc<Self>,
         entry: &RouteEntry,
         mut request: OwnedRequest,
-        session: LoadedSession,
+        sid: Option<Arc<str>>,
         socket: u64,
-        secure: bool,
     ) {
         let mut failed = false;
         let mut first = Some(SocketEvent::Open);
@@ -89,35 +104,31 @@ impl Application {
             if failed && !closing {
                 continue;
             }
-            let (r, mut outcome) = self.call_socket(entry, request, Some(event), socket).await;
-            request = r;
-            match disp::outcome_error(&outcome) {
-                Some(e) if e.kind == ErrorKind::SessionExpired => {
-                    self.save_socket_session(entry, &session, &mut request, &mut outcome, secure);
-                    if !closing {
-                        failed = true;
-                        websocket::shut(
-                            &self.services.websockets,
-                            socket,
-                            websocket::code::SESSION_EXPIRED,
-                            "Session expired",
-                        );
-                    }
-                }
-                Some(e) => {
-                    tracing::error!(target: "inphms.http", "websocket callback of {} failed: {}", entry.route.endpoint, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
-                    if !closing {
-                        failed = true;
-                        websocket::shut(
-                            &self.services.websockets,
-                            socket,
-                            websocket::code::INTERNAL_ERROR,
-                            "",
-                        );
-                    }
-                }
-                None => {
-                    self.save_socket_session(entry, &session, &mut request, &mut outcome, secure)
+            let called = self
+                .call_socket(entry, request, Some(event), socket, sid.clone())
+                .await;
+            request = called.request;
+            if called.expired && !closing {
+                tracing::info!(target: "inphms.http", "websocket of {}: session expired (logged out), closed with 4001", entry.route.endpoint);
+                failed = true;
+                websocket::shut(
+                    &self.services.websockets,
+                    socket,
+                    websocket::code::SESSION_EXPIRED,
+                    "Session expired",
+                );
+                continue;
+            }
+            if let Some(e) = disp::outcome_error(&called.outcome) {
+                tracing::error!(target: "inphms.http", "websocket callback of {} failed: {}", entry.route.endpoint, if e.debug.is_empty() { e.message.as_str() } else { e.debug.as_str() });
+                if !closing {
+                    failed = true;
+                    websocket::shut(
+                        &self.services.websockets,
+                        socket,
+                        websocket::code::INTERNAL_ERROR,
+                        "",
+                    );
                 }
             }
             if closing {
@@ -127,8 +138,10 @@ impl Application {
         websocket::release(&self.services.websockets, socket, websocket::code::NORMAL);
     }
 
-    /// Calls the route's handler (`event` `None`) or its socket callback with `event`:
-    /// inline for a `blocking = false` route outside a database, else on the blocking pool.
+    /// Calls the route's handler (`event` `None`) or its socket callback with `event`,
+    /// with the session of `sid` reloaded before a callback and saved after a call that
+    /// changed it ([`Application::call_with_session`]): inline for a `blocking = false`
+    /// route outside a database whose socket has no session, else on the blocking pool.
     /// The request comes back with the outcome, for the next call.
     async fn call_socket(
         self: &Arc<Self>,
@@ -136,26 +149,70 @@ impl Application {
         request: OwnedRequest,
         event: Option<SocketEvent>,
         socket: u64,
-    ) -> (OwnedRequest, Outcome) {
-        if !entry.route.blocking && self.db.is_none() {
-            let outcome = self.socket_call_now(entry, &request, event, socket);
-            return (request, outcome);
+        sid: Option<Arc<str>>,
+    ) -> SocketCall {
+        if !entry.route.blocking && self.db.is_none() && sid.is_none() {
+            return self.call_with_session(entry, request, event, socket, None);
         }
         let app = Arc::clone(self);
         let entry = entry.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let outcome = app.socket_call_now(&entry, &request, event, socket);
-            (request, outcome)
+            app.call_with_session(&entry, request, event, socket, sid.as_deref())
         })
         .await;
         match joined {
             Ok(done) => done,
             // The task itself panicked (the addon's panics are caught in the addon): the
             // request went with it; the socket is closed by the caller (an error outcome).
-            Err(e) => (
-                OwnedRequest::capture(&HttpRequest::default(), None),
-                error_outcome(&format!("websocket task failed: {e}")),
-            ),
+            Err(e) => SocketCall {
+                request: OwnedRequest::capture(&HttpRequest::default(), None),
+                outcome: error_outcome(&format!("websocket task failed: {e}")),
+                expired: false,
+            },
+        }
+    }
+
+    /// On this thread: reloads the session of `sid` before a callback (`event` not `None`;
+    /// the handler runs right after the upgrade loaded it), calls, and saves the session
+    /// when the call changed it. A session gone from the store skips the call (`expired`),
+    /// but for `Closed`, which is still delivered with the last session seen, unsaved.
+    fn call_with_session(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        mut request: OwnedRequest,
+        event: Option<SocketEvent>,
+        socket: u64,
+        sid: Option<&str>,
+    ) -> SocketCall {
+        let closing = matches!(event, Some(SocketEvent::Closed(..)));
+        let mut expired = false;
+        if let (Some(sid), Some(_)) = (sid, &event) {
+            match self.sessions.get(sid) {
+                Ok(Some(stored)) => request.set_session(stored.json.to_string()),
+                _ => expired = true,
+            }
+        }
+        if expired && !closing {
+            return SocketCall {
+                request,
+                outcome: Outcome::default(),
+                expired,
+            };
+        }
+        let outcome = self.socket_call_now(entry, &request, event, socket);
+        // A stale session token (identity) answers "Session expired" with the session
+        // logged out: saved (under the same id) as a successful call's, then 4001.
+        let token_expired = matches!(
+            disp::outcome_error(&outcome),
+            Some(e) if e.kind == ErrorKind::SessionExpired
+        );
+        if !expired && (token_expired || disp::outcome_error(&outcome).is_none()) {
+            self.save_socket_session(entry, sid, &mut request, &outcome);
+        }
+        SocketCall {
+            request,
+            outcome,
+            expired: expired || token_expired,
         }
     }
 
@@ -242,30 +299,48 @@ impl Application {
         (a.library.module.call())(inv)
     }
 
-    /// Saves the session a websocket call changed (when the route may), under the same id,
-    /// and hands the new content to the next call.
+    /// Saves the session a websocket call changed (when the route may) under its id `sid`,
+    /// only while the store still has that id (an HTTP logout deleted it: never written
+    /// again), and hands the new content to the next call. Never rotates nor draws an id.
     fn save_socket_session(
         &self,
         entry: &RouteEntry,
-        session: &LoadedSession,
+        sid: Option<&str>,
         request: &mut OwnedRequest,
-        outcome: &mut Outcome,
-        secure: bool,
+        outcome: &Outcome,
     ) {
         if !entry.route.save_session {
             return;
         }
-        let Some(json) = outcome
-            .session
-            .as_ref()
-            .into_option()
-            .map(|j| j.to_string())
-        else {
+        let Some(json) = outcome.session.as_ref().into_option() else {
             return;
         };
-        outcome.rotate_session = false;
-        if session.save(&*self.sessions, outcome, secure).is_some() {
-            request.set_session(json);
+        let Some(sid) = sid else {
+            tracing::debug!(target: "inphms.http", "websocket of {}: no session cookie, session change not saved", entry.route.endpoint);
+            return;
+        };
+        let data = match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(map)) => crate::http::session::SessionData::from_map(map),
+            _ => {
+                tracing::warn!(target: "inphms.http", "websocket callback of {} returned a session that is not a JSON object; not saved", entry.route.endpoint);
+                return;
+            }
+        };
+        if !matches!(self.sessions.get(sid), Ok(Some(_))) {
+            // Logged out (or vacuumed) during the call: not resurrected.
+            return;
+        }
+        match self.sessions.save(sid, &data) {
+            Ok(()) => request.set_session(json.to_string()),
+            Err(e) => tracing::error!(target: "inphms.http", "websocket session not saved: {e}"),
         }
     }
+}
+
+/// A websocket call's result: the request back (for the next call), the outcome, and
+/// whether the session was gone (the call then did not run, but for `Closed`).
+struct SocketCall {
+    request: OwnedRequest,
+    outcome: Outcome,
+    expired: bool,
 }

@@ -469,6 +469,56 @@ fn stream_bytes(_req: &mut Request, mib: i64) -> Response {
         .header("Content-Type", "application/octet-stream")
 }
 
+/// Producers of `/test_http/stream_slow` alive (test only: what the tests read through
+/// `/test_http/producers_alive` to see that the host dropped them).
+static PRODUCERS_ALIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A producer of `left` chunks of 64 KiB, each after 200 ms, counted in [`PRODUCERS_ALIVE`].
+struct SlowChunks {
+    left: u64,
+}
+
+impl SlowChunks {
+    fn new(left: u64) -> SlowChunks {
+        PRODUCERS_ALIVE.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        SlowChunks { left }
+    }
+}
+
+impl Iterator for SlowChunks {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Some(vec![b's'; 1 << 16])
+    }
+}
+
+impl Drop for SlowChunks {
+    fn drop(&mut self) {
+        PRODUCERS_ALIVE.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// `n` chunks of 64 KiB, each produced in 200 ms (a client can leave mid-chunk).
+#[route("/test_http/stream_slow/<int:n>", auth = "none", save_session = false)]
+fn stream_slow(_req: &mut Request, n: i64) -> Response {
+    Response::stream(SlowChunks::new(n.clamp(0, 10_000) as u64))
+        .header("Content-Type", "application/octet-stream")
+}
+
+/// How many producers of `/test_http/stream_slow` are alive.
+#[route("/test_http/producers_alive", auth = "none", save_session = false)]
+fn producers_alive(_req: &mut Request) -> String {
+    PRODUCERS_ALIVE
+        .load(std::sync::atomic::Ordering::Acquire)
+        .to_string()
+}
+
 /// Two chunks, then a producer that panics: the host cuts the response (the client sees
 /// a short body) and serves on.
 #[route("/test_http/stream_panic", auth = "none", save_session = false)]
