@@ -8,6 +8,7 @@
 use super::check;
 use super::cidr::Cidr;
 use super::error::{ConfigError, Origin};
+use super::file::Format;
 use super::paths;
 use super::value::{Input, Kind, OptValue, Reject};
 use std::collections::BTreeMap;
@@ -136,6 +137,11 @@ macro_rules! options {
             pub(crate) misc: toml::Table,
             /// Where each option that is not a default comes from.
             pub(crate) origins: BTreeMap<&'static str, Origin>,
+            /// The form of the config file read, which `--save` keeps.
+            pub(crate) format: Format,
+            /// What reading the configuration found worth a warning (options with no
+            /// effect, a key that looks like a typo), logged once at start.
+            pub warnings: Vec<String>,
         }
 
         /// Every option, in table order.
@@ -157,6 +163,8 @@ macro_rules! options {
                     rc_path: None,
                     misc: toml::Table::new(),
                     origins: BTreeMap::new(),
+                    format: Format::Toml,
+                    warnings: Vec::new(),
                 }
             }
 

@@ -30,7 +30,8 @@ pub fn init_early() {
 }
 
 /// Applies the logging options of `config`: `log_level`, `log_handler` and `logfile` (its
-/// folder is created; a file that cannot be opened is an error naming the option).
+/// folder is created; a file that cannot be opened is an error naming the option; the file
+/// is reopened when moved or removed, see `watched`).
 pub fn init(config: &Config) -> Result<(), ConfigError> {
     let filter =
         Filter::from_options(&config.log_level, &config.log_handler).map_err(|expected| {
@@ -48,12 +49,7 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
                 .parent()
                 .filter(|dir| !dir.exists())
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                });
+                .and_then(|()| super::watched::WatchedFile::open(path));
             match opened {
                 Ok(f) => Box::new(f),
                 Err(e) => {
