@@ -4,8 +4,8 @@
 
 use super::error::{ConfigError, Origin};
 use super::options::{Config, OPTIONS};
-use super::{ini, odoo};
 use super::value::Input;
+use super::{ini, odoo};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;

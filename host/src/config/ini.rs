@@ -129,11 +129,13 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Section>, IniError> {
     Ok(sections)
 }
 
-/// Whether `text` looks like Odoo's INI form rather than TOML: an `[options]` header and a
-/// value TOML would refuse (unquoted text, `True`/`False`/`None`, empty), or `key: value`
+/// Whether `text` looks like Odoo's INI form rather than TOML: in `[options]` (or before any
+/// section), a value TOML would refuse (unquoted text, `True`/`False`/`None`, empty), or `key: value`
 /// lines, or `;` comments. Decided on the lines, before either parser runs.
 pub(crate) fn looks_like_ini(text: &str) -> bool {
-    let mut in_options = false;
+    // Keys before any section are looked at too (an error either way, named by the parser
+    // of the form they show).
+    let mut in_options = true;
     for raw in text.lines() {
         let t = raw.trim();
         if t.starts_with(';') {
@@ -255,11 +257,14 @@ mod tests {
         assert!(looks_like_ini("[options]\nhttp_port: 8069\n"));
         assert!(looks_like_ini("; odoo\n[options]\n"));
         assert!(looks_like_ini("[options]\ndb_host = 127.0.0.1\n"));
-        assert!(!looks_like_ini("[options]\nhttp_port = 8069\ndb_host = \"x\"\n"));
+        assert!(!looks_like_ini(
+            "[options]\nhttp_port = 8069\ndb_host = \"x\"\n"
+        ));
         assert!(!looks_like_ini(
             "[options]\naddons_path = [\"/a\"]\nproxy_mode = true # yes\n"
         ));
         assert!(!looks_like_ini("[my]\nkey = bare\n"));
+        assert!(looks_like_ini("db_host = False\n[options]\n"));
     }
 
     #[test]

@@ -1,0 +1,129 @@
+//! The log file under logrotate, through the real binary: moved away while requests are
+//! served, then SIGUSR1, the new lines go to a new file at the configured path and no
+//! access-log line is lost or written twice; removed, it is created again at the next line
+//! (Python's `WatchedFileHandler` behaviour).
+
+use inphms_tests::{http_get, wait_until, TestDir};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The access-log line's request of the request number `n`.
+fn request_of(n: u32) -> String {
+    format!("\"GET /test_http/item/{n} HTTP/1.1\" 200")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_log_file_moved_away_then_sigusr1_loses_no_line() {
+    let td = TestDir::new();
+    let logfile = td.join("log/inphms.log");
+    let rotated = td.join("log/inphms.log.1");
+    let arg = format!("--logfile={}", logfile.display());
+    let server = td.test_http_server(&[&arg]).start_healthy();
+    let port = server.port();
+    assert!(
+        wait_until(Duration::from_secs(10), || read(&logfile)
+            .contains("GET /web/health")),
+        "the access log goes to the file: {}",
+        read(&logfile)
+    );
+
+    // A client numbering its requests, while the file is rotated under it.
+    let sent = Arc::new(AtomicU32::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (sent, stop) = (Arc::clone(&sent), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let n = sent.load(Ordering::Acquire) + 1;
+                let resp = http_get(port, &format!("/test_http/item/{n}"), &[]);
+                assert_eq!(resp.status, 200);
+                sent.store(n, Ordering::Release);
+            }
+        })
+    };
+    let at_least = |n: u32| {
+        wait_until(Duration::from_secs(10), || {
+            sent.load(Ordering::Acquire) >= n
+        })
+    };
+    assert!(at_least(50), "the client runs");
+    assert!(
+        wait_until(Duration::from_secs(10), || read(&logfile)
+            .contains(&request_of(50))),
+        "the 50th request is written"
+    );
+    std::fs::rename(&logfile, &rotated).expect("rotate the log file");
+    let moved_at = sent.load(Ordering::Acquire);
+    assert!(at_least(moved_at + 50), "the client keeps being served");
+    server.signal("USR1");
+    assert!(
+        wait_until(Duration::from_secs(10), || read(&logfile)
+            .contains("INFO ? inphms.netsvc: log file reopened (SIGUSR1)")),
+        "SIGUSR1 reopens the file at the configured path:\n{}",
+        read(&logfile)
+    );
+    let signalled_at = sent.load(Ordering::Acquire);
+    assert!(at_least(signalled_at + 50));
+    stop.store(true, Ordering::Release);
+    client.join().expect("the client thread");
+    let total = sent.load(Ordering::Acquire);
+
+    // Every request is in exactly one of the two files, each file in order.
+    let lines_of = |n: u32| request_of(n);
+    assert!(
+        wait_until(Duration::from_secs(10), || read(&logfile)
+            .contains(&lines_of(total))),
+        "the last request is logged"
+    );
+    let (old, new) = (read(&rotated), read(&logfile));
+    let position = |text: &str, n: u32| {
+        let needle = lines_of(n);
+        let count = text.matches(needle.as_str()).count();
+        (count, text.find(needle.as_str()))
+    };
+    let (mut in_old, mut in_new) = (0, 0);
+    let (mut last_old, mut last_new) = (0, 0);
+    for n in 1..=total {
+        match (position(&old, n), position(&new, n)) {
+            ((1, Some(at)), (0, _)) => {
+                assert!(at >= last_old, "request {n} out of order in the rotated file");
+                last_old = at;
+                in_old += 1;
+            }
+            ((0, _), (1, Some(at))) => {
+                assert!(at >= last_new, "request {n} out of order in the new file");
+                last_new = at;
+                in_new += 1;
+            }
+            (o, w) => panic!(
+                "request {n} of {total} is {} times in the rotated file and {} in the new one\n--- rotated ---\n{old}\n--- new ---\n{new}",
+                o.0, w.0
+            ),
+        }
+    }
+    // The lines written before the move stay in the rotated file (those still buffered
+    // then go to the new one, as Python's WatchedFileHandler does); those after the signal
+    // are all in the new one.
+    assert!(in_old >= 50, "{in_old} lines in the rotated file");
+    assert!(
+        in_new >= (total - signalled_at) as usize,
+        "{in_new} lines in the new file"
+    );
+    assert!(!old.contains("log file reopened"), "{old}");
+
+    // Removed (logrotate's `nocreate` then a cleanup): the next line creates it again.
+    std::fs::remove_file(&logfile).expect("remove the log file");
+    let resp = http_get(port, "/test_http/item/999999", &[]);
+    assert_eq!(resp.status, 200);
+    assert!(
+        wait_until(Duration::from_secs(10), || read(&logfile)
+            .contains(&request_of(999_999))),
+        "a removed log file is created again"
+    );
+}
