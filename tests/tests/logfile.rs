@@ -1,9 +1,12 @@
 //! The log file under logrotate, through the real binary: moved away while requests are
 //! served, then SIGUSR1, the new lines go to a new file at the configured path and no
 //! access-log line is lost or written twice; removed, it is created again at the next line
-//! (Python's `WatchedFileHandler` behaviour).
+//! (Python's `WatchedFileHandler` behaviour). PostgreSQL's notices are `inphms.sql_db`
+//! lines.
 
-use inphms_tests::{http_get, wait_until, TestDir};
+use inphms_tests::pg::{self, TestDb};
+use inphms_tests::{built_lib, http_get, test_addon_src, wait_until, TestDir};
+use regex::Regex;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -126,4 +129,46 @@ fn a_log_file_moved_away_then_sigusr1_loses_no_line() {
             .contains(&request_of(999_999))),
         "a removed log file is created again"
     );
+}
+
+/// `inphms-host server --stop-after-init -d DB -i test_db ARGS` with a copy of `test_db`
+/// whose SQL raises a notice.
+fn install_noticing_test_db(td: &TestDir, db: &str, args: &[&str]) -> inphms_tests::Output {
+    let copy = td.join("addons/test_db");
+    if !copy.exists() {
+        let copy = td.copy_addon(&test_addon_src("test_db"), "addons");
+        std::fs::copy(built_lib("test_db"), copy.join("libtest_db.so"))
+            .expect("copy the test_db library");
+        let sql = copy.join("data/test_db.sql");
+        let mut text = std::fs::read_to_string(&sql).expect("read test_db.sql");
+        text.push_str("\nDO $$ BEGIN RAISE NOTICE 'a notice from PostgreSQL'; END $$;\n");
+        std::fs::write(&sql, text).expect("write test_db.sql");
+    }
+    let mut all: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
+    all.extend(pg::server_args());
+    all.push(format!("--addons-path={}", td.join("addons").display()));
+    all.extend(["-d".into(), db.into(), "-i".into(), "test_db".into()]);
+    all.extend(args.iter().map(|a| a.to_string()));
+    td.cmd(all).timeout(Duration::from_secs(120)).run()
+}
+
+#[test]
+fn postgresql_notices_are_inphms_sql_db_lines() {
+    let td = TestDir::new();
+    let db = TestDb::new("notice");
+    let out = install_noticing_test_db(&td, &db.name, &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    // The notice comes from the connection's task, outside the request's database span.
+    let line = Regex::new(
+        r"(?m)^\d{4}-\d{2}-\d{2} [\d:,]+ \d+ INFO [^ ]+ inphms\.sql_db: NOTICE: a notice from PostgreSQL$",
+    )
+    .unwrap();
+    assert_eq!(line.find_iter(&out.stderr).count(), 1, "{out}");
+    assert!(!out.stderr.contains("log.target="), "{out}");
+
+    // Filtered under its own target.
+    let db2 = TestDb::new("notice_quiet");
+    let out = install_noticing_test_db(&td, &db2.name, &["--log-handler=inphms.sql_db:WARNING"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(!out.stderr.contains("a notice from PostgreSQL"), "{out}");
 }
