@@ -2,11 +2,12 @@
 //! served, then SIGUSR1, the new lines go to a new file at the configured path and no
 //! access-log line is lost or written twice; removed, it is created again at the next line
 //! (Python's `WatchedFileHandler` behaviour). PostgreSQL's notices are `inphms.sql_db`
-//! lines.
+//! lines; `--syslog` sends Odoo's syslog records.
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::{built_lib, http_get, test_addon_src, wait_until, TestDir};
 use regex::Regex;
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -171,4 +172,57 @@ fn postgresql_notices_are_inphms_sql_db_lines() {
     let out = install_noticing_test_db(&td, &db2.name, &["--log-handler=inphms.sql_db:WARNING"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(!out.stderr.contains("a notice from PostgreSQL"), "{out}");
+}
+
+#[test]
+fn syslog_gets_odoos_records() {
+    let td = TestDir::new();
+    let path = td.join("syslog.sock");
+    let daemon = UnixDatagram::bind(&path).expect("bind the syslog socket");
+    daemon
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let addons = td.dummy_addons();
+    let out = td
+        .cmd(["server", "--stop-after-init", "--syslog"])
+        .arg(format!("--syslog-socket={}", path.display()))
+        .arg(format!("--addons-path={}", addons.display()))
+        .run();
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        !out.stderr.contains(" INFO "),
+        "the log goes to syslog: {out}"
+    );
+    let mut records = Vec::new();
+    daemon.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 70_000];
+    while let Ok(n) = daemon.recv(&mut buf) {
+        records.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        records.contains(&"<14>Inphms Server 1.0:?:INFO:inphms:Inphms version 1.0\0".to_owned()),
+        "{records:#?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.starts_with('<') && r.ends_with('\0')),
+        "{records:#?}"
+    );
+
+    // No syslog daemon: a clear error naming the option.
+    let missing = td.join("no-such.sock");
+    let out = td
+        .cmd(["server", "--stop-after-init", "--syslog"])
+        .arg(format!("--syslog-socket={}", missing.display()))
+        .arg(format!("--addons-path={}", addons.display()))
+        .run();
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "inphms-host: option syslog_socket: invalid value \"{}\" from flag --syslog-socket; expected the socket of a running syslog daemon, for --syslog (No such file or directory)\n",
+            missing.display()
+        )),
+        "{out}"
+    );
 }

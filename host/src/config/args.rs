@@ -75,7 +75,7 @@ fn heading(key: &str) -> &'static str {
         }
         "dbfilter" | "list_db" => "Web interface Configuration",
         k if k.starts_with("db_") || k == "cron_db" => "Database related options",
-        k if k.starts_with("log") => "Logging Configuration",
+        k if k.starts_with("log") || k.starts_with("syslog") => "Logging Configuration",
         k if k.starts_with("limit_") || k == "registry_lru_size" => "Multiprocessing options",
         "max_cron_threads" | "workers" => "Multiprocessing options",
         "dev_mode" => "Developers Options",

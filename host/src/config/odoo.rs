@@ -47,7 +47,6 @@ pub(crate) const NO_EFFECT: &[&str] = &[
     "test_file",
     "test_tags",
     "translate_modules",
-    "syslog",
     "log_db",
     "log_db_level",
     "demo",

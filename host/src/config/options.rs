@@ -315,6 +315,13 @@ options! {
     /// File to write the log to, instead of stderr.
     logfile: Option<PathBuf> = None,
         Spec::flag("logfile").value("PATH"), check::none;
+    /// Send the log to the local syslog (as Odoo: `Inphms Server X.Y:DB:LEVEL:TARGET:MESSAGE`,
+    /// facility user) instead of stderr or the log file.
+    syslog: bool = false,
+        Spec::flag("syslog"), check::none;
+    /// The socket of the local syslog daemon.
+    syslog_socket: PathBuf = PathBuf::from("/dev/log"),
+        Spec::flag("syslog-socket").value("PATH"), check::none;
     /// Log level preset: info, debug_rpc, warn, test, critical, runbot, debug_sql, error,
     /// debug, debug_rpc_answer or notset.
     log_level: String = "info".into(),

@@ -29,7 +29,8 @@ pub fn init_early() {
     install();
 }
 
-/// Applies the logging options of `config`: `log_level`, `log_handler` and `logfile` (its
+/// Applies the logging options of `config`: `log_level`, `log_handler`, `syslog` (the
+/// local syslog, before the log file) and `logfile` (its
 /// folder is created; a file that cannot be opened is an error naming the option; the file
 /// is reopened when moved or removed, see `watched`).
 pub fn init(config: &Config) -> Result<(), ConfigError> {
@@ -43,6 +44,23 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
             }
         })?;
     let out: Box<dyn Write + Send> = match &config.logfile {
+        _ if config.syslog => {
+            let path = &config.syslog_socket;
+            match super::syslog::Syslog::connect(path, crate::release::VERSION) {
+                Ok(s) => Box::new(s),
+                Err(e) => {
+                    let reason = crate::config::io_reason(&e);
+                    return Err(ConfigError::Invalid {
+                        option: "syslog_socket".into(),
+                        value: format!("{:?}", path.display().to_string()),
+                        origin: config.origin("syslog_socket"),
+                        expected: format!(
+                            "the socket of a running syslog daemon, for --syslog ({reason})"
+                        ),
+                    });
+                }
+            }
+        }
         None => Box::new(std::io::stderr()),
         Some(path) => {
             let opened = path

@@ -26,6 +26,7 @@ mod layer;
 mod level;
 mod logger;
 pub mod output;
+mod syslog;
 mod watched;
 
 pub use batched::{log_batched, BatchedTarget};
