@@ -32,7 +32,7 @@ fn odoo_conf(td: &TestDir, port: u16, db_user: &str, dbfilter: &str, logfile: &P
          limit_memory_hard = 2684354560\n\
          limit_memory_soft = 2147483648\n\
          limit_request = 8192\n\
-         limit_time_cpu = 60\n\
+         limit_time_cpu = 30\n\
          limit_time_real = 120\n\
          proxy_mode = True\n\
          list_db = True\n\
@@ -40,6 +40,7 @@ fn odoo_conf(td: &TestDir, port: u16, db_user: &str, dbfilter: &str, logfile: &P
          log_level = info\n\
          pidfile = None\n\
          smtp_server = localhost\n\
+         smtp_port = 2525\n\
          smtp_password = False\n\
          server_wide_modules = base,web,test_http\n\
          my_custom_key = hello world\n\
@@ -124,8 +125,9 @@ fn a_typical_odoo_conf_starts_the_server_and_lends_its_custom_keys() {
     let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     assert_eq!(v["result"], json!([db.name]), "{}", resp.text());
 
-    // One warning lists the options with no effect (those given a value), one names the
-    // typo with its suggestion; the custom keys are not warned about.
+    // One warning lists the options with no effect set to another value than their
+    // default (not smtp_server = localhost, Odoo's default), one names the typo with its
+    // suggestion; the custom keys are not warned about.
     let text = log();
     let no_effect: Vec<&str> = text
         .lines()
@@ -134,14 +136,14 @@ fn a_typical_odoo_conf_starts_the_server_and_lends_its_custom_keys() {
     assert_eq!(no_effect.len(), 1, "{text}");
     assert!(
         no_effect[0].ends_with(&format!(
-            "({}): workers, limit_request, limit_time_cpu, smtp_server",
+            "({}): workers, limit_request, limit_time_cpu, smtp_port",
             conf.display()
         )),
         "{}",
         no_effect[0]
     );
     let typo = format!(
-        "WARNING ? inphms.tools.config: unknown option http_portt in file {} line 31, kept for addons: did you mean http_port?",
+        "WARNING ? inphms.tools.config: unknown option http_portt in file {} line 32, kept for addons: did you mean http_port?",
         conf.display()
     );
     assert_eq!(text.matches(&typo).count(), 1, "{text}");

@@ -151,7 +151,7 @@ struct Reader<'a> {
     cfg: &'a mut Config,
     /// Keys that are no option here, for addons.
     kept: toml::Table,
-    /// Keys of [`odoo::NO_EFFECT`] given a value.
+    /// Keys of the options with no effect given another value than their default.
     no_effect: Vec<String>,
 }
 
@@ -181,11 +181,19 @@ impl<'a> Reader<'a> {
     ) -> Result<(), ConfigError> {
         let option = odoo::alias(key).unwrap_or(key);
         if self.cfg.set(option, input, &origin)? {
-            if odoo::no_effect(option) {
+            if odoo::UNUSED.contains(&option)
+                && self.cfg.get_toml(option) != Config::defaults().get_toml(option)
+            {
                 self.no_effect.push(key.to_owned());
             }
         } else {
-            if odoo::no_effect(key) {
+            let text = match raw {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Boolean(true) => "True".to_owned(),
+                toml::Value::Boolean(false) => "False".to_owned(),
+                other => other.to_string(),
+            };
+            if odoo::odoo_only(key) && !odoo::is_odoo_default(key, &text) {
                 self.no_effect.push(key.to_owned());
             }
             self.unknown(key, raw.clone(), &origin);
@@ -195,7 +203,7 @@ impl<'a> Reader<'a> {
 
     /// Keeps `key`; warns when it looks like a typo of a known option.
     fn unknown(&mut self, key: &str, value: toml::Value, origin: &Origin) {
-        if !odoo::no_effect(key) && odoo::alias(key).is_none() {
+        if !odoo::odoo_only(key) && odoo::alias(key).is_none() {
             if let Some(near) = odoo::suggestion(key) {
                 self.cfg.warnings.push(format!(
                     "unknown option {key} in {origin}, kept for addons: did you mean {near}?"
@@ -307,6 +315,35 @@ pub(crate) fn write_atomic(path: &Path, text: &str, mode: u32) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odoos_defaults_warn_of_nothing_and_other_values_are_listed_once() {
+        let read = |text: &str| {
+            let mut cfg = Config::defaults();
+            apply(&mut cfg, Path::new("/etc/odoo.conf"), text).unwrap();
+            cfg
+        };
+        let cfg = read(
+            "[options]\nworkers = 0\nlimit_time_cpu = 60\nsmtp_server = localhost\nwithout_demo = False\nx_sendfile = False\ndemo = {}\ndb_host = False\n",
+        );
+        assert_eq!(cfg.format, Format::Ini);
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        assert_eq!(cfg.db_host, None);
+        assert_eq!(
+            cfg.misc("options", "workers"),
+            Some(&toml::Value::String("0".into()))
+        );
+        // (TOML: every value is a number; keys in sorted order.)
+        let cfg = read("[options]\nworkers = 2\nlimit_time_cpu = 5\nxmlrpc_port = 8070\n");
+        assert_eq!(cfg.http_port, 8070);
+        assert_eq!(
+            cfg.warnings,
+            ["options with no effect here, accepted for Odoo's config files (/etc/odoo.conf): limit_time_cpu, workers"]
+        );
+        let cfg = read("[options]\nworkers = 2\nhttp_portt = 1\n");
+        assert_eq!(cfg.format, Format::Toml);
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+    }
 
     #[test]
     fn lines() {

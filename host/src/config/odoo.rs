@@ -2,77 +2,84 @@
 //! the suggestion for a key that looks like a typo of a known option.
 //!
 //! An `odoo.conf` written by `odoo-bin -s` holds every option Odoo has; none of them makes
-//! the file fail here. The ones with no effect are listed once in a warning at start
-//! ([`NO_EFFECT`]); keys that are no option at all are kept for addons, with a warning
+//! the file fail here. The ones with no effect ([`UNUSED`], [`ODOO_ONLY`]) are listed once
+//! in a warning at start when set to another value than their default; keys that are no option at all are kept for addons, with a warning
 //! only when they are a small edit away from a known option ([`suggestion`]).
 
 use super::options::OPTIONS;
 
-/// Options of Odoo's `[options]` that have no effect here: accepted, kept for addons
-/// (`Host::config("options", key)`), listed in the start-up warning when set.
-pub(crate) const NO_EFFECT: &[&str] = &[
-    // Options of the table that nothing reads yet.
-    "limit_time_cpu",
-    "limit_request",
-    "without_demo",
-    // Odoo's, with no counterpart here.
-    "workers",
-    "gevent_port",
-    "longpolling_port",
-    "limit_time_worker_cron",
-    "db_replica_host",
-    "db_replica_port",
-    "db_app_name",
-    "osv_memory_count_limit",
-    "osv_memory_age_limit",
-    "transient_age_limit",
-    "unaccent",
-    "geoip_database",
-    "geoip_city_db",
-    "geoip_country_db",
-    "smtp_server",
-    "smtp_port",
-    "smtp_ssl",
-    "smtp_user",
-    "smtp_password",
-    "smtp_ssl_certificate_filename",
-    "smtp_ssl_private_key_filename",
-    "email_from",
-    "from_filter",
-    "csv_internal_sep",
-    "reportgz",
-    "screencasts",
-    "screenshots",
-    "test_enable",
-    "test_file",
-    "test_tags",
-    "translate_modules",
-    "log_db",
-    "log_db_level",
-    "demo",
-    "import_partial",
-    "upgrade_path",
-    "pre_upgrade_scripts",
-    "shell_interface",
-    "websocket_keep_alive_timeout",
-    "websocket_rate_limit_burst",
-    "websocket_rate_limit_delay",
-    "x_sendfile",
-    "publisher_warranty_url",
-    "bin_path",
-    "pg_path",
-    "load_language",
-    "language",
-    "translate_out",
-    "translate_in",
-    "overwrite_existing_translations",
-    "xmlrpcs",
-    "xmlrpcs_interface",
-    "xmlrpcs_port",
-    "secure_cert_file",
-    "secure_pkey_file",
-    "root_path",
-    "addons_data_dir",
+/// Options of the table that nothing reads yet: accepted, listed in the start-up warning
+/// when set to another value than their default.
+pub(crate) const UNUSED: &[&str] = &["limit_time_cpu", "limit_request", "without_demo"];
+
+/// Odoo's options with no counterpart here, and the values Odoo's `-s` writes for their
+/// defaults (besides the unset `False`, `None` and empty): accepted, kept for addons
+/// (`Host::config("options", key)`), listed in the start-up warning when set to another
+/// value.
+pub(crate) const ODOO_ONLY: &[(&str, &[&str])] = &[
+    ("workers", &["0"]),
+    ("gevent_port", &["8072"]),
+    ("longpolling_port", &["8072"]),
+    ("limit_time_worker_cron", &["0"]),
+    ("db_replica_host", &[]),
+    ("db_replica_port", &[]),
+    ("db_app_name", &["odoo-{pid}"]),
+    ("osv_memory_count_limit", &["0"]),
+    ("osv_memory_age_limit", &["1.0"]),
+    ("transient_age_limit", &["1.0"]),
+    ("unaccent", &[]),
+    ("geoip_database", &["/usr/share/GeoIP/GeoLite2-City.mmdb"]),
+    ("geoip_city_db", &["/usr/share/GeoIP/GeoLite2-City.mmdb"]),
+    (
+        "geoip_country_db",
+        &["/usr/share/GeoIP/GeoLite2-Country.mmdb"],
+    ),
+    ("smtp_server", &["localhost"]),
+    ("smtp_port", &["25"]),
+    ("smtp_ssl", &[]),
+    ("smtp_user", &[]),
+    ("smtp_password", &[]),
+    ("smtp_ssl_certificate_filename", &[]),
+    ("smtp_ssl_private_key_filename", &[]),
+    ("email_from", &[]),
+    ("from_filter", &[]),
+    ("csv_internal_sep", &[","]),
+    ("reportgz", &[]),
+    ("screencasts", &[]),
+    ("screenshots", &["/tmp/odoo_tests"]),
+    ("test_enable", &[]),
+    ("test_file", &[]),
+    ("test_tags", &[]),
+    ("translate_modules", &["['all']"]),
+    ("log_db", &[]),
+    ("log_db_level", &["warning"]),
+    ("demo", &["{}"]),
+    ("import_partial", &[]),
+    ("upgrade_path", &[]),
+    ("pre_upgrade_scripts", &[]),
+    ("shell_interface", &[]),
+    ("websocket_keep_alive_timeout", &["3600"]),
+    ("websocket_rate_limit_burst", &["10"]),
+    ("websocket_rate_limit_delay", &["0.2"]),
+    ("x_sendfile", &[]),
+    (
+        "publisher_warranty_url",
+        &["http://services.odoo.com/publisher-warranty/"],
+    ),
+    ("bin_path", &[]),
+    ("pg_path", &[]),
+    ("load_language", &[]),
+    ("language", &[]),
+    ("translate_out", &[]),
+    ("translate_in", &[]),
+    ("overwrite_existing_translations", &[]),
+    ("xmlrpcs", &["True"]),
+    ("xmlrpcs_interface", &[]),
+    ("xmlrpcs_port", &["8071"]),
+    ("secure_cert_file", &["server.cert"]),
+    ("secure_pkey_file", &["server.pkey"]),
+    ("root_path", &[]),
+    ("addons_data_dir", &[]),
 ];
 
 /// Old names of options in the file (Odoo still reads them): `(old, option)`.
@@ -87,19 +94,28 @@ pub(crate) fn alias(key: &str) -> Option<&'static str> {
     ALIASES.iter().find(|(old, _)| *old == key).map(|(_, k)| *k)
 }
 
-/// Whether `key` is one of [`NO_EFFECT`].
-pub(crate) fn no_effect(key: &str) -> bool {
-    NO_EFFECT.contains(&key)
+/// Whether `key` is one of Odoo's options with no counterpart here ([`ODOO_ONLY`]).
+pub(crate) fn odoo_only(key: &str) -> bool {
+    ODOO_ONLY.iter().any(|(k, _)| *k == key)
+}
+
+/// Whether the value `text` of the Odoo-only option `key` is its default (so setting it
+/// changes nothing Odoo would do either).
+pub(crate) fn is_odoo_default(key: &str, text: &str) -> bool {
+    ODOO_ONLY
+        .iter()
+        .find(|(k, _)| *k == key)
+        .is_some_and(|(_, defaults)| defaults.contains(&text.trim()))
 }
 
 /// The known option `key` is probably a typo of: the nearest option of the table or of
-/// [`NO_EFFECT`] within one edit (none for a known key) (keys of up to 6 characters) or two (longer keys).
+/// [`ODOO_ONLY`] within one edit (none for a known key) (keys of up to 6 characters) or two (longer keys).
 pub(crate) fn suggestion(key: &str) -> Option<&'static str> {
     let limit = if key.chars().count() <= 6 { 1 } else { 2 };
     let (d, near) = OPTIONS
         .iter()
         .map(|d| d.key)
-        .chain(NO_EFFECT.iter().copied())
+        .chain(ODOO_ONLY.iter().map(|(k, _)| *k))
         .chain(ALIASES.iter().map(|(old, _)| *old))
         .map(|k| (distance(key, k), k))
         .min_by_key(|(d, _)| *d)?;
@@ -152,11 +168,15 @@ mod tests {
 
     #[test]
     fn lists_are_disjoint_from_the_table() {
-        for key in NO_EFFECT.iter().chain(ALIASES.iter().map(|(old, _)| old)) {
-            let in_table = OPTIONS.iter().any(|d| d.key == *key);
-            let unused = ["limit_time_cpu", "limit_request", "without_demo"];
-            assert_eq!(in_table, unused.contains(key), "{key}");
+        let odoo_only = ODOO_ONLY.iter().map(|(k, _)| k);
+        for key in odoo_only.chain(ALIASES.iter().map(|(old, _)| old)) {
+            assert!(!OPTIONS.iter().any(|d| d.key == *key), "{key} is an option");
         }
+        for key in UNUSED {
+            assert!(OPTIONS.iter().any(|d| d.key == *key), "{key} is no option");
+        }
+        assert!(is_odoo_default("workers", " 0"));
+        assert!(!is_odoo_default("workers", "4"));
         for (_, option) in ALIASES {
             assert!(OPTIONS.iter().any(|d| d.key == *option), "{option}");
         }
