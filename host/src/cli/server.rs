@@ -33,6 +33,9 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
         return 1;
     }
     report_configuration(&config);
+    for warning in &config.warnings {
+        tracing::warn!(target: "inphms.tools.config", "{warning}");
+    }
     let _pidfile = match config.pidfile.as_deref().map(PidFile::create).transpose() {
         Ok(p) => p,
         Err(e) => {

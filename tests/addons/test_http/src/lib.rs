@@ -585,3 +585,10 @@ fn test_command(args: &[String]) -> i32 {
 }
 
 inphms_sdk::addon!();
+
+/// A value of the configuration file as the host lends it (`Host::config`), as JSON
+/// (`null` when missing).
+#[route("/test_http/config/<string:section>/<string:key>", auth = "none")]
+fn config_value(_req: &mut Request, section: String, key: String) -> Json<Value> {
+    Json(Host.config::<Value>(&section, &key).unwrap_or(Value::Null))
+}
