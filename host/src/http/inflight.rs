@@ -1,10 +1,11 @@
 //! What is running right now, for the lifecycle: the requests in flight (method, path,
 //! database, start) that SIGQUIT dumps, and the handlers still stuck in addon code after
 //! their request was answered 504 (with their request's method, path and database, for the
-//! same dump), which past a threshold make the server re-exec itself.
+//! same dump), which past a threshold make the server re-exec itself; and, for a worker
+//! process, the count of requests it received, which at `limit_request` recycles it.
 
 use slab::Slab;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,13 @@ pub struct InFlight {
     /// The requests in flight, in a slab: entering and leaving cost no hashing (this runs
     /// for every request); a key is reused once its request left.
     table: Mutex<Slab<RequestInfo>>,
+    /// Requests received (entered) so far.
+    entered: AtomicU64,
+    /// The count of requests at which [`InFlight::request_limit_reached`] is notified
+    /// (0: never).
+    request_limit: AtomicU64,
+    /// Notified once when `entered` reaches `request_limit`.
+    limit_reached: tokio::sync::Notify,
 }
 
 impl InFlight {
@@ -57,7 +65,30 @@ impl InFlight {
             started,
         };
         let key = self.table().insert(info);
+        let n = self.entered.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.request_limit.load(Ordering::Relaxed) {
+            self.limit_reached.notify_one();
+        }
         Guard(Arc::clone(self), key)
+    }
+
+    /// Asks for a notification ([`InFlight::request_limit_reached`]) when the `limit`-th
+    /// request arrives (a worker's `limit_request`; 0: none).
+    pub fn set_request_limit(&self, limit: u64) {
+        self.request_limit.store(limit, Ordering::Relaxed);
+        if limit > 0 && self.entered.load(Ordering::Relaxed) >= limit {
+            self.limit_reached.notify_one();
+        }
+    }
+
+    /// Completes once the request limit set by [`InFlight::set_request_limit`] is reached.
+    pub async fn request_limit_reached(&self) {
+        self.limit_reached.notified().await;
+    }
+
+    /// The requests received so far.
+    pub fn entered(&self) -> u64 {
+        self.entered.load(Ordering::Relaxed)
     }
 
     /// The requests in flight, oldest first, with their elapsed time.
