@@ -166,6 +166,15 @@ fn a_worker_dying_of_a_null_pointer_is_replaced_within_a_second_while_the_others
     eprintln!("{tally:?}");
     assert_eq!(tally.failed + tally.refused, 0, "{tally:?}\n{log}");
     assert!(log.contains("replacing it"), "{log}");
+    // What the dead worker was serving, from the memory it shared with the master.
+    let death = log
+        .lines()
+        .find(|l| l.contains("died (signal SIGSEGV"))
+        .unwrap();
+    assert!(
+        death.contains("it was serving: ") && death.contains("GET /test_http/crash"),
+        "{death}"
+    );
     // The three other workers served throughout: none other died.
     assert_eq!(log.matches("died (").count(), 1, "{log}");
 }

@@ -2,11 +2,12 @@
 //! database, start) that SIGQUIT dumps, and the handlers still stuck in addon code after
 //! their request was answered 504 (with their request's method, path and database, for the
 //! same dump), which past a threshold make the server re-exec itself; and, for a worker
-//! process, the count of requests it received, which at `limit_request` recycles it.
+//! process, the count of requests it received, which at `limit_request` recycles it, and
+//! a [`Mirror`] of its requests in flight that its master reads if it dies.
 
 use slab::Slab;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One request in flight.
@@ -40,6 +41,18 @@ pub struct InFlight {
     request_limit: AtomicU64,
     /// Notified once when `entered` reaches `request_limit`.
     limit_reached: tokio::sync::Notify,
+    /// Where the requests in flight are mirrored, if anywhere.
+    mirror: OnceLock<Arc<dyn Mirror>>,
+}
+
+/// A copy of the requests in flight outside the process (a worker's shared memory, which
+/// its master reads when the worker dies, to log what it was serving). Called on every
+/// request: no allocation, no system call, no lock.
+pub trait Mirror: Send + Sync + std::fmt::Debug {
+    /// The request `key` (unique while in flight) began: `method` and `target`.
+    fn enter(&self, key: usize, method: &str, target: &str);
+    /// The request `key` ended.
+    fn leave(&self, key: usize);
 }
 
 impl InFlight {
@@ -65,11 +78,23 @@ impl InFlight {
             started,
         };
         let key = self.table().insert(info);
+        if let Some(m) = self.mirror.get() {
+            m.enter(
+                key,
+                method.as_str(),
+                path.path_and_query().map_or("/", |p| p.as_str()),
+            );
+        }
         let n = self.entered.fetch_add(1, Ordering::Relaxed) + 1;
         if n == self.request_limit.load(Ordering::Relaxed) {
             self.limit_reached.notify_one();
         }
         Guard(Arc::clone(self), key)
+    }
+
+    /// Mirrors the requests in flight from now on (once; a second mirror is ignored).
+    pub fn set_mirror(&self, mirror: Arc<dyn Mirror>) {
+        let _ = self.mirror.set(mirror);
     }
 
     /// Asks for a notification ([`InFlight::request_limit_reached`]) when the `limit`-th
@@ -147,6 +172,9 @@ impl Drop for Stuck {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let Some(m) = self.0.mirror.get() {
+            m.leave(self.1);
+        }
         let removed = self.0.table().try_remove(self.1);
         // Dropped outside the lock: the Uri's bytes are released without holding it.
         drop(removed);

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod phoenix;
 pub mod prefork;
 pub mod reload;
+pub mod requests_shm;
 pub mod server;
 pub mod signals;
 pub mod worker;

@@ -22,6 +22,7 @@
 //! workers exit at once) and exits.
 
 use super::phoenix;
+use super::requests_shm;
 use super::worker::{Role, FD_VAR, ROLE_VAR, STATUS_FD};
 use crate::config::Config;
 use crate::http::server::{self as http_server, ListenerSource};
@@ -161,6 +162,8 @@ struct Worker {
     retiring: Option<String>,
     /// It was sent SIGTERM (a second one would force its exit).
     terminated: bool,
+    /// The requests it serves, mirrored by it ([`requests_shm`]).
+    requests: Option<OwnedFd>,
 }
 
 /// The start backoff of a role: the workers that died before serving, in a row.
@@ -426,6 +429,23 @@ impl Master {
             }
         };
         let status = self.status_write.as_raw_fd();
+        // Where an HTTP worker mirrors the requests it serves (logged if it dies).
+        let requests = match role {
+            Role::Http => match requests_shm::create().and_then(|fd| high_copy(fd.as_raw_fd())) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    tracing::warn!(target: TARGET, "no shared memory for the worker's requests: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let requests_fd = requests.as_ref().map(|fd| fd.as_raw_fd());
+        if requests_fd.is_some() {
+            cmd.env(requests_shm::FD_VAR, requests_shm::FD.to_string());
+        } else {
+            cmd.env_remove(requests_shm::FD_VAR);
+        }
         // The server's handled signals wait blocked until the worker installs its handlers.
         // SAFETY: sigset operations on a local set.
         let blocked = unsafe {
@@ -450,6 +470,9 @@ impl Master {
                     place(l, 3)?;
                 }
                 place(status, STATUS_FD)?;
+                if let Some(fd) = requests_fd {
+                    place(fd, requests_shm::FD)?;
+                }
                 // The worker follows the master: SIGTERM (a drain) if the master dies.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                 libc::sigprocmask(libc::SIG_BLOCK, &blocked, std::ptr::null_mut());
@@ -468,6 +491,7 @@ impl Master {
             ready: false,
             retiring: None,
             terminated: false,
+            requests,
         });
         Ok(())
     }
@@ -503,10 +527,17 @@ impl Master {
             } else if self.stopping {
                 tracing::info!(target: TARGET, "worker {pid} ({role}) exited ({how})");
             } else {
-                let serving = if w.ready {
-                    "the requests it was serving were cut (their access-log lines are missing)"
+                let cut = w
+                    .requests
+                    .as_ref()
+                    .map(requests_shm::read)
+                    .unwrap_or_default();
+                let serving = if !w.ready {
+                    "it had not started serving".to_owned()
+                } else if cut.is_empty() {
+                    "it was serving no request".to_owned()
                 } else {
-                    "it had not started serving"
+                    format!("it was serving: {}", cut.join(", "))
                 };
                 let log_line = format!(
                     "worker {pid} ({role}) died ({how}) after {uptime:.1}s; {serving}; replacing it"

@@ -169,6 +169,9 @@ async fn start(
     let host = Host::new(Arc::clone(&config), Some(tokio::runtime::Handle::current()));
     if link.role == Role::Http {
         host.http.inflight.set_request_limit(config.limit_request);
+        if let Some(shared) = super::requests_shm::SharedRequests::map() {
+            host.http.inflight.set_mirror(Arc::new(shared));
+        }
     }
     let signals = match Signals::install() {
         Ok(s) => s,
