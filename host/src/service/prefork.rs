@@ -56,8 +56,9 @@ const MASTER_SIGNALS: [Signal; 8] = [
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-// global: the writing end of the signal pipe, the one thing a signal handler can reach
-// (written once by `SelfPipe::install`, before the handlers are installed).
+// The writing end of the signal pipe (written once by `SelfPipe::install`, before the
+// handlers are installed).
+// global: a signal handler can reach nothing but a static.
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: libc::c_int) {
