@@ -344,3 +344,37 @@ fn sigttin_sigttou_change_the_count_sigusr2_rolls_and_sigterm_drains_all() {
     assert!(log.contains("all workers exited; master stops"), "{log}");
     assert!(!log.contains("died ("), "{log}");
 }
+
+#[test]
+fn d_and_i_run_once_in_a_process_of_their_own_before_the_workers_start() {
+    let td = TestDir::new();
+    let db = inphms_tests::pg::TestDb::new("workers");
+    let mut args: Vec<String> = inphms_tests::pg::server_args();
+    args.extend(
+        ["-d", &db.name, "-i", "test_db", "--workers", "2"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = td
+        .test_http_server(&args)
+        .start_timeout(Duration::from_secs(120))
+        .start_healthy();
+    wait_count(&server, "(http) ready after", 2, Duration::from_secs(60));
+    wait_count(&server, "(cron) ready after", 1, Duration::from_secs(60));
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("databases initialised (-i/-u) before starting the workers: exit status: 0")
+            .count(),
+        1,
+        "{log}"
+    );
+    // The initialisation ended before the first worker started.
+    let init_at = log.find("databases initialised").unwrap();
+    let first_worker_at = log.find("(http) started").unwrap();
+    assert!(init_at < first_worker_at, "{log}");
+    assert_eq!(
+        db.sql("SELECT state FROM ir_module_module WHERE name = 'test_db'"),
+        "installed"
+    );
+}

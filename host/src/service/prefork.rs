@@ -211,7 +211,7 @@ struct Master {
 /// Runs the master with `config` and returns the process exit code.
 pub fn run(config: Arc<Config>) -> i32 {
     match Master::new(&config) {
-        Ok(mut master) => master.run(),
+        Ok(mut master) => master.run(&config),
         Err(e) => {
             tracing::error!(target: TARGET, "cannot start workers mode: {e}");
             1
@@ -284,7 +284,13 @@ impl Master {
         })
     }
 
-    fn run(&mut self) -> i32 {
+    fn run(&mut self, config: &Config) -> i32 {
+        if !(config.init.is_empty() && config.update.is_empty()) {
+            if let Err(e) = self.initialise() {
+                tracing::error!(target: TARGET, "{e}; the workers are not started");
+                return 1;
+            }
+        }
         let signals = match SelfPipe::install() {
             Ok(s) => s,
             Err(e) => {
@@ -306,6 +312,28 @@ impl Master {
                 }
             }
             self.read_status();
+        }
+    }
+
+    /// Runs `-i`/`-u` once, in a process of its own (the master runs no addon code), with
+    /// every argument and `--stop-after-init`, before any worker starts (Odoo's prefork
+    /// master preloads the registries before it forks).
+    fn initialise(&self) -> std::io::Result<()> {
+        let status = Command::new(&self.exe)
+            .args(std::env::args_os().skip(1))
+            .arg("--stop-after-init")
+            .env(ROLE_VAR, Role::Init.as_str())
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .stdin(Stdio::null())
+            .status()?;
+        tracing::info!(target: TARGET, "databases initialised (-i/-u) before starting the workers: {status}");
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "the initialisation of the databases (-i/-u) failed: {status}"
+            )))
         }
     }
 

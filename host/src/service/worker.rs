@@ -25,6 +25,9 @@ pub enum Role {
     Http,
     /// The cron worker: runs the cron threads, serves no HTTP.
     Cron,
+    /// The one-shot process the master runs `-i`/`-u` in (with `--stop-after-init`)
+    /// before it starts the workers.
+    Init,
 }
 
 impl Role {
@@ -33,6 +36,7 @@ impl Role {
         match std::env::var(ROLE_VAR).as_deref() {
             Ok("http") => Role::Http,
             Ok("cron") => Role::Cron,
+            Ok("init") => Role::Init,
             _ => Role::Server,
         }
     }
@@ -43,6 +47,7 @@ impl Role {
             Role::Server => "server",
             Role::Http => "http",
             Role::Cron => "cron",
+            Role::Init => "init",
         }
     }
 }
