@@ -378,3 +378,44 @@ fn d_and_i_run_once_in_a_process_of_their_own_before_the_workers_start() {
         "installed"
     );
 }
+
+#[test]
+fn workers_dying_before_they_serve_are_restarted_after_a_growing_backoff() {
+    let td = TestDir::new();
+    // An address-space limit far below what a worker needs: each dies at start.
+    let mut server = td
+        .test_http_server(&[
+            "--workers",
+            "1",
+            "--max-cron-threads",
+            "0",
+            "--limit-memory-hard",
+            &(16u64 << 20).to_string(),
+        ])
+        .no_wait()
+        .start();
+    wait_count(
+        &server,
+        "1 http worker(s) in a row died before serving: next start in 1s",
+        1,
+        Duration::from_secs(30),
+    );
+    let first = Instant::now();
+    wait_count(
+        &server,
+        "2 http worker(s) in a row died before serving: next start in 2s",
+        1,
+        Duration::from_secs(30),
+    );
+    // The second start waited for the first backoff.
+    assert!(first.elapsed() >= Duration::from_millis(500), "{}", server.stderr());
+    wait_count(
+        &server,
+        "3 http worker(s) in a row died before serving: next start in 4s",
+        1,
+        Duration::from_secs(30),
+    );
+    // The master itself is fine, and stops on SIGTERM.
+    let status = server.stop(Duration::from_secs(30));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", server.stderr());
+}
