@@ -408,7 +408,11 @@ fn workers_dying_before_they_serve_are_restarted_after_a_growing_backoff() {
         Duration::from_secs(30),
     );
     // The second start waited for the first backoff.
-    assert!(first.elapsed() >= Duration::from_millis(500), "{}", server.stderr());
+    assert!(
+        first.elapsed() >= Duration::from_millis(500),
+        "{}",
+        server.stderr()
+    );
     wait_count(
         &server,
         "3 http worker(s) in a row died before serving: next start in 4s",
@@ -417,5 +421,60 @@ fn workers_dying_before_they_serve_are_restarted_after_a_growing_backoff() {
     );
     // The master itself is fine, and stops on SIGTERM.
     let status = server.stop(Duration::from_secs(30));
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", server.stderr());
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn a_worker_whose_handler_exceeds_limit_time_cpu_is_recycled() {
+    let td = TestDir::new();
+    let server = workers_server(
+        &td,
+        &[
+            "--workers",
+            "2",
+            "--max-cron-threads",
+            "0",
+            "--limit-time-cpu",
+            "1",
+            "--limit-time-real",
+            "4",
+        ],
+    );
+    wait_count(&server, "(http) ready after", 2, Duration::from_secs(30));
+    let port = server.port();
+    // Spins for 60 s of wall time (as much CPU as it gets): past 1 s of CPU, its worker
+    // recycles; the request is answered 504 at limit_time_real, or cut with its worker.
+    let spinning = std::thread::spawn(move || {
+        try_request(
+            port,
+            b"GET /test_http/spin/60000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    });
+    wait_count(
+        &server,
+        "recycling: limit_time_cpu (1s) exceeded: a handler used",
+        1,
+        Duration::from_secs(20),
+    );
+    // The worker exits (its spinning handler given up) and is replaced; the other serves.
+    wait_count(
+        &server,
+        "(http) exited (exit code 0)",
+        1,
+        Duration::from_secs(30),
+    );
+    wait_count(&server, "(http) ready after", 3, Duration::from_secs(30));
+    let _ = spinning.join();
+    let log = server.stderr();
+    assert!(!log.contains("died ("), "{log}");
+    assert_eq!(
+        inphms_tests::http_get(port, "/test_http/pid", &[]).status,
+        200,
+        "{log}"
+    );
 }

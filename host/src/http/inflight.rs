@@ -3,10 +3,11 @@
 //! their request was answered 504 (with their request's method, path and database, for the
 //! same dump), which past a threshold make the server re-exec itself; and, for a worker
 //! process, the count of requests it received, which at `limit_request` recycles it, and
-//! a [`Mirror`] of its requests in flight that its master reads if it dies.
+//! a [`Mirror`] of its requests in flight that its master reads if it dies, and the CPU
+//! time of the handlers running (`limit_time_cpu`, [`InFlight::watch_cpu`]).
 
 use slab::Slab;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,37 @@ pub struct InFlight {
     limit_reached: tokio::sync::Notify,
     /// Where the requests in flight are mirrored, if anywhere.
     mirror: OnceLock<Arc<dyn Mirror>>,
+    /// Whether the CPU time of handlers is measured.
+    cpu_watch: AtomicBool,
+    /// The handlers running: their thread's CPU clock and its reading when they began.
+    cpu_table: Mutex<Slab<(libc::clockid_t, Duration)>>,
+}
+
+/// The CPU time `clock` has counted (a thread's CPU clock).
+fn cpu_time(clock: libc::clockid_t) -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: reading a clock into a local timespec.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(ts.tv_sec).ok()?,
+        u32::try_from(ts.tv_nsec).ok()?,
+    ))
+}
+
+/// A handler whose CPU time is measured ([`InFlight::handler_cpu`]), until dropped.
+#[derive(Debug)]
+pub struct CpuGuard(Arc<InFlight>, usize);
+
+impl Drop for CpuGuard {
+    fn drop(&mut self) {
+        let mut table = self.0.cpu_table.lock().unwrap_or_else(|e| e.into_inner());
+        table.try_remove(self.1);
+    }
 }
 
 /// A copy of the requests in flight outside the process (a worker's shared memory, which
@@ -90,6 +122,42 @@ impl InFlight {
             self.limit_reached.notify_one();
         }
         Guard(Arc::clone(self), key)
+    }
+
+    /// Measures the CPU time of each handler from now on (a worker's `limit_time_cpu`): two
+    /// clock reads per handler.
+    pub fn watch_cpu(&self) {
+        self.cpu_watch.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts measuring the CPU time of the handler about to run on this thread, until
+    /// the guard is dropped; `None` unless [`InFlight::watch_cpu`] was called.
+    pub fn handler_cpu(self: &Arc<Self>) -> Option<CpuGuard> {
+        if !self.cpu_watch.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: the CPU clock of the calling thread, into a local.
+        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } != 0 {
+            return None;
+        }
+        let start = cpu_time(clock)?;
+        let key = self
+            .cpu_table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((clock, start));
+        Some(CpuGuard(Arc::clone(self), key))
+    }
+
+    /// The most CPU time used so far by one of the handlers running now (`None` if the
+    /// watch is off or none runs).
+    pub fn max_handler_cpu(&self) -> Option<Duration> {
+        let table = self.cpu_table.lock().unwrap_or_else(|e| e.into_inner());
+        table
+            .iter()
+            .filter_map(|(_, (clock, start))| Some(cpu_time(*clock)?.saturating_sub(*start)))
+            .max()
     }
 
     /// Mirrors the requests in flight from now on (once; a second mirror is ignored).

@@ -147,7 +147,14 @@ pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(start(config, server_args, listener, exe, link))
+    let worker = link.is_worker();
+    let code = runtime.block_on(start(config, server_args, listener, exe, link));
+    if worker {
+        // A handler still running after the drain (past limit_time_cpu, stuck) must not
+        // keep a recycled worker alive: its requests were given up.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+    code
 }
 
 fn display_interface(config: &Config) -> &str {
@@ -169,6 +176,9 @@ async fn start(
     let host = Host::new(Arc::clone(&config), Some(tokio::runtime::Handle::current()));
     if link.role == Role::Http {
         host.http.inflight.set_request_limit(config.limit_request);
+        if config.limit_time_cpu > 0 {
+            host.http.inflight.watch_cpu();
+        }
         if let Some(shared) = super::requests_shm::SharedRequests::map() {
             host.http.inflight.set_mirror(Arc::new(shared));
         }
@@ -451,6 +461,20 @@ fn check_limits(
     let limit = generations.config.limit_memory_soft;
     if let Some(why) = soft_limit.check(limit, limits::rss_bytes(), std::time::Instant::now()) {
         return Some(Exit::Phoenix(why));
+    }
+    // A worker's handler past limit_time_cpu (measured in workers mode only).
+    let cpu_limit = Duration::from_secs(generations.config.limit_time_cpu);
+    if let Some(used) = host
+        .http
+        .inflight
+        .max_handler_cpu()
+        .filter(|used| !cpu_limit.is_zero() && *used > cpu_limit)
+    {
+        return Some(Exit::Phoenix(format!(
+            "limit_time_cpu ({}s) exceeded: a handler used {:.1}s of CPU",
+            cpu_limit.as_secs(),
+            used.as_secs_f64()
+        )));
     }
     let stuck = host.http.inflight.stuck();
     if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {

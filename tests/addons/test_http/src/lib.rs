@@ -392,3 +392,18 @@ fn grow(_req: &mut Request, mib: i64) -> String {
     std::hint::black_box(&kept);
     std::process::id().to_string()
 }
+
+/// Spins on the CPU for `ms` milliseconds of this thread's CPU time (the `limit_time_cpu`
+/// test).
+#[route("/test_http/spin/<int:ms>", auth = "none", save_session = false)]
+fn spin(_req: &mut Request, ms: i64) -> String {
+    let want = std::time::Duration::from_millis(ms.clamp(0, 600_000) as u64);
+    let began = std::time::Instant::now();
+    let mut x = 0u64;
+    while began.elapsed() < want {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+    format!("spun {x}")
+}
