@@ -35,7 +35,7 @@ pub struct InFlight {
     /// The requests in flight, in a slab: entering and leaving cost no hashing (this runs
     /// for every request); a key is reused once its request left.
     table: Mutex<Slab<RequestInfo>>,
-    /// Requests received (entered) so far.
+    /// Requests received (entered) since a request limit was set.
     entered: AtomicU64,
     /// The count of requests at which [`InFlight::request_limit_reached`] is notified
     /// (0: never).
@@ -117,8 +117,10 @@ impl InFlight {
                 path.path_and_query().map_or("/", |p| p.as_str()),
             );
         }
-        let n = self.entered.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == self.request_limit.load(Ordering::Relaxed) {
+        // Counted only under a limit (a worker): the threaded server shares no counter
+        // between its threads per request.
+        let limit = self.request_limit.load(Ordering::Relaxed);
+        if limit > 0 && self.entered.fetch_add(1, Ordering::Relaxed) + 1 == limit {
             self.limit_reached.notify_one();
         }
         Guard(Arc::clone(self), key)
@@ -179,7 +181,7 @@ impl InFlight {
         self.limit_reached.notified().await;
     }
 
-    /// The requests received so far.
+    /// The requests received since a request limit was set.
     pub fn entered(&self) -> u64 {
         self.entered.load(Ordering::Relaxed)
     }
@@ -261,6 +263,56 @@ fn sorted(table: &Slab<RequestInfo>) -> Vec<(RequestInfo, Duration)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_limit_notifies_at_its_count_and_the_mirror_sees_each_request() {
+        #[derive(Debug, Default)]
+        struct Seen(Mutex<Vec<String>>);
+        impl Mirror for Seen {
+            fn enter(&self, key: usize, method: &str, target: &str) {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("+{key} {method} {target}"));
+            }
+            fn leave(&self, key: usize) {
+                self.0.lock().unwrap().push(format!("-{key}"));
+            }
+        }
+        let uri: hyper::Uri = "/a?b=1".parse().unwrap();
+        let inflight = Arc::new(InFlight::default());
+        let seen = Arc::new(Seen::default());
+        inflight.set_mirror(seen.clone());
+        inflight.set_request_limit(3);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let reached = |inflight: &InFlight| {
+            runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), inflight.request_limit_reached())
+                    .await
+                    .is_ok()
+            })
+        };
+        drop(inflight.enter(&hyper::Method::GET, &uri, Instant::now()));
+        drop(inflight.enter(&hyper::Method::GET, &uri, Instant::now()));
+        assert!(!reached(&inflight), "2 of 3");
+        drop(inflight.enter(&hyper::Method::POST, &uri, Instant::now()));
+        assert!(reached(&inflight), "3 of 3");
+        assert_eq!(inflight.entered(), 3);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                "+0 GET /a?b=1",
+                "-0",
+                "+0 GET /a?b=1",
+                "-0",
+                "+0 POST /a?b=1",
+                "-0"
+            ]
+        );
+    }
 
     #[test]
     fn a_stuck_handler_keeps_its_request_until_it_returns() {

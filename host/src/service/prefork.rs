@@ -714,3 +714,21 @@ impl Master {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Backoff;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_start_backoff_doubles_up_to_thirty_seconds() {
+        let t0 = Instant::now();
+        let mut b = Backoff::default();
+        assert!(b.allows(t0));
+        let delays: Vec<Duration> = (0..8).map(|_| b.failed(t0)).collect();
+        let secs: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert!(!b.allows(t0 + Duration::from_secs(29)));
+        assert!(b.allows(t0 + Duration::from_secs(30)));
+    }
+}
