@@ -334,15 +334,38 @@ mod tests {
             Some(&toml::Value::String("0".into()))
         );
         // (TOML: every value is a number; keys in sorted order.)
-        let cfg = read("[options]\nworkers = 2\nlimit_time_cpu = 5\nxmlrpc_port = 8070\n");
+        let cfg = read("[options]\ngevent_port = 9000\nwithout_demo = True\nxmlrpc_port = 8070\n");
         assert_eq!(cfg.http_port, 8070);
         assert_eq!(
             cfg.warnings,
-            ["options with no effect here, accepted for Odoo's config files (/etc/odoo.conf): limit_time_cpu, workers"]
+            ["options with no effect here, accepted for Odoo's config files (/etc/odoo.conf): gevent_port, without_demo"]
         );
-        let cfg = read("[options]\nworkers = 2\nhttp_portt = 1\n");
+        // workers is an option: set from the file, no warning.
+        let cfg = read("[options]\nworkers = 2\nlimit_time_cpu = 5\n");
+        assert_eq!(cfg.workers, 2);
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let cfg = read("[options]\ngevent_port = 2\nhttp_portt = 1\n");
         assert_eq!(cfg.format, Format::Toml);
         assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+    }
+
+    #[test]
+    fn workers_only_options_warn_without_workers() {
+        let mut cfg = Config::defaults();
+        apply(
+            &mut cfg,
+            Path::new("/etc/odoo.conf"),
+            "[options]\nlimit_time_cpu = 5\nlimit_request = 100\n",
+        )
+        .unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        assert_eq!(
+            odoo::workers_only_warning(&cfg).as_deref(),
+            Some("options that apply only with --workers (workers = 0 here): limit_time_cpu, limit_request")
+        );
+        cfg.workers = 2;
+        assert_eq!(odoo::workers_only_warning(&cfg), None);
+        assert_eq!(odoo::workers_only_warning(&Config::defaults()), None);
     }
 
     #[test]

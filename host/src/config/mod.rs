@@ -85,6 +85,9 @@ impl Config {
         cfg.apply_env()?;
         parsed.apply(&mut cfg)?;
         cfg.check_combination()?;
+        if let Some(warning) = odoo::workers_only_warning(&cfg) {
+            cfg.warnings.push(warning);
+        }
 
         if parsed.save() {
             cfg.save()?;

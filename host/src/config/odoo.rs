@@ -3,6 +3,7 @@
 //!
 //! An `odoo.conf` written by `odoo-bin -s` holds every option Odoo has; none of them makes
 //! the file fail here. The ones with no effect ([`UNUSED`], [`ODOO_ONLY`]) are listed once
+//! (and those with an effect in workers mode only, [`WORKERS_ONLY`], when workers are off)
 //! in a warning at start when set to another value than their default; keys that are no option at all are kept for addons, with a warning
 //! only when they are a small edit away from a known option ([`suggestion`]).
 
@@ -10,14 +11,38 @@ use super::options::OPTIONS;
 
 /// Options of the table that nothing reads yet: accepted, listed in the start-up warning
 /// when set to another value than their default.
-pub(crate) const UNUSED: &[&str] = &["limit_time_cpu", "limit_request", "without_demo"];
+pub(crate) const UNUSED: &[&str] = &["without_demo"];
+
+/// Options that have an effect in workers mode only (`--workers` > 0): set to another value
+/// than their default without workers, they are listed in a start-up warning
+/// ([`workers_only_warning`]).
+pub(crate) const WORKERS_ONLY: &[&str] = &["limit_time_cpu", "limit_request"];
+
+/// The warning listing the options of [`WORKERS_ONLY`] set to another value than their
+/// default while `workers` is 0 (none when workers mode is on or none is set).
+pub(crate) fn workers_only_warning(cfg: &super::Config) -> Option<String> {
+    if cfg.workers > 0 {
+        return None;
+    }
+    let defaults = super::Config::defaults();
+    let set: Vec<&str> = WORKERS_ONLY
+        .iter()
+        .copied()
+        .filter(|k| cfg.get_toml(k) != defaults.get_toml(k))
+        .collect();
+    (!set.is_empty()).then(|| {
+        format!(
+            "options that apply only with --workers (workers = 0 here): {}",
+            set.join(", ")
+        )
+    })
+}
 
 /// Odoo's options with no counterpart here, and the values Odoo's `-s` writes for their
 /// defaults (besides the unset `False`, `None` and empty): accepted, kept for addons
 /// (`Host::config("options", key)`), listed in the start-up warning when set to another
 /// value.
 pub(crate) const ODOO_ONLY: &[(&str, &[&str])] = &[
-    ("workers", &["0"]),
     ("gevent_port", &["8072"]),
     ("longpolling_port", &["8072"]),
     ("limit_time_worker_cron", &["0"]),
@@ -172,11 +197,11 @@ mod tests {
         for key in odoo_only.chain(ALIASES.iter().map(|(old, _)| old)) {
             assert!(!OPTIONS.iter().any(|d| d.key == *key), "{key} is an option");
         }
-        for key in UNUSED {
+        for key in UNUSED.iter().chain(WORKERS_ONLY) {
             assert!(OPTIONS.iter().any(|d| d.key == *key), "{key} is no option");
         }
-        assert!(is_odoo_default("workers", " 0"));
-        assert!(!is_odoo_default("workers", "4"));
+        assert!(is_odoo_default("gevent_port", " 8072"));
+        assert!(!is_odoo_default("gevent_port", "8073"));
         for (_, option) in ALIASES {
             assert!(OPTIONS.iter().any(|d| d.key == *option), "{option}");
         }

@@ -351,6 +351,11 @@ options! {
     /// Stop after the initialization instead of serving.
     stop_after_init: bool = false,
         Spec::flag("stop-after-init").no_save(), check::none;
+    /// HTTP worker processes (prefork, Odoo's `--workers`): a master process holds the
+    /// listening socket and runs this many worker processes, plus one cron worker process;
+    /// 0 serves from this one process (threaded).
+    workers: u32 = 0,
+        Spec::flag("workers").value("COUNT"), check::none;
     /// Number of cron runner threads.
     max_cron_threads: u32 = 2,
         Spec::flag("max-cron-threads").value("COUNT"), check::none;
