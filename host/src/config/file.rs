@@ -329,9 +329,11 @@ mod tests {
         assert_eq!(cfg.format, Format::Ini);
         assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
         assert_eq!(cfg.db_host, None);
+        assert_eq!(cfg.workers, 0);
+        assert_eq!(cfg.misc("options", "workers"), None);
         assert_eq!(
-            cfg.misc("options", "workers"),
-            Some(&toml::Value::String("0".into()))
+            cfg.misc("options", "smtp_server"),
+            Some(&toml::Value::String("localhost".into()))
         );
         // (TOML: every value is a number; keys in sorted order.)
         let cfg = read("[options]\ngevent_port = 9000\nwithout_demo = True\nxmlrpc_port = 8070\n");

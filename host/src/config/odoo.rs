@@ -83,9 +83,6 @@ pub(crate) const ODOO_ONLY: &[(&str, &[&str])] = &[
     ("upgrade_path", &[]),
     ("pre_upgrade_scripts", &[]),
     ("shell_interface", &[]),
-    ("websocket_keep_alive_timeout", &["3600"]),
-    ("websocket_rate_limit_burst", &["10"]),
-    ("websocket_rate_limit_delay", &["0.2"]),
     ("x_sendfile", &[]),
     (
         "publisher_warranty_url",
