@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 /// Environment variables removed from every server or command the tests and the benchmarks
 /// run, so that nothing of the machine running them (a PostgreSQL to use, a configuration
 /// file, a data folder) leaks in.
-pub const CLEARED_ENV: [&str; 7] = [
+pub const CLEARED_ENV: [&str; 8] = [
     "PGHOST",
     "PGPORT",
     "PGUSER",
     "PGPASSWORD",
     "PGDATABASE",
     "INPHMS_RC",
+    "ODOO_RC",
     "XDG_DATA_HOME",
 ];
 

@@ -33,7 +33,16 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
         return 1;
     }
     report_configuration(&config);
-    let _pidfile = match config.pidfile.as_deref().map(PidFile::create).transpose() {
+    // A worker of workers mode leaves the pid file and the configuration warnings to its
+    // master.
+    let worker = crate::service::worker::Role::from_env() != crate::service::worker::Role::Server;
+    if !worker {
+        for warning in &config.warnings {
+            tracing::warn!(target: "inphms.tools.config", "{warning}");
+        }
+    }
+    let pidfile = config.pidfile.as_deref().filter(|_| !worker);
+    let _pidfile = match pidfile.map(PidFile::create).transpose() {
         Ok(p) => p,
         Err(e) => {
             return super::report_config_error(&ConfigError::Invalid {

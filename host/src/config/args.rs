@@ -27,6 +27,12 @@ pub(crate) fn command() -> Command {
                 .help("Config file (default: $INPHMS_RC, else ~/.inphmsrc)."),
         )
         .arg(
+            Arg::new("version")
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("Print the version and exit."),
+        )
+        .arg(
             Arg::new("save")
                 .short('s')
                 .long("save")
@@ -37,6 +43,7 @@ pub(crate) fn command() -> Command {
         let Some(long) = def.spec.long else { continue };
         let mut arg = Arg::new(def.key)
             .long(long)
+            .help_heading(heading(def.key))
             .aliases(def.spec.aliases)
             .help(def.help());
         if let Some(c) = def.spec.short {
@@ -60,6 +67,22 @@ pub(crate) fn command() -> Command {
     cmd
 }
 
+/// The heading an option is listed under in `--help`, as Odoo's groups.
+fn heading(key: &str) -> &'static str {
+    match key {
+        k if k.starts_with("http_") || k.starts_with("proxy_") || k == "max_content_length" => {
+            "HTTP Service Configuration"
+        }
+        "dbfilter" | "list_db" => "Web interface Configuration",
+        k if k.starts_with("db_") || k == "cron_db" => "Database related options",
+        k if k.starts_with("log") || k.starts_with("syslog") => "Logging Configuration",
+        k if k.starts_with("limit_") || k == "registry_lru_size" => "Multiprocessing options",
+        "max_cron_threads" | "workers" => "Multiprocessing options",
+        "dev_mode" => "Developers Options",
+        _ => "Common options",
+    }
+}
+
 /// The command line, parsed.
 pub(crate) struct Parsed {
     matches: ArgMatches,
@@ -69,6 +92,10 @@ impl Parsed {
     /// Parses `args` (no program name).
     pub fn new(args: &[OsString]) -> Result<Parsed, ConfigError> {
         match command().try_get_matches_from(args) {
+            Ok(matches) if matches.get_flag("version") => Err(ConfigError::Help(format!(
+                "Inphms Server {}\n",
+                crate::release::VERSION
+            ))),
             Ok(matches) => Ok(Parsed { matches }),
             Err(e) => match e.kind() {
                 clap::error::ErrorKind::DisplayHelp => Err(ConfigError::Help(e.to_string())),

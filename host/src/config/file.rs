@@ -1,9 +1,11 @@
-//! The config file: reading its `[options]` table (with the line of each value, for errors)
-//! and the other sections, and writing it back atomically for `--save`.
+//! The config file, TOML or Odoo's INI: reading its `[options]` table (with the line of each
+//! value, for errors), the keys and sections kept for addons, and writing it back in its
+//! own form, atomically, for `--save`.
 
 use super::error::{ConfigError, Origin};
 use super::options::{Config, OPTIONS};
 use super::value::Input;
+use super::{ini, odoo};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -17,6 +19,16 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The form of a config file: Inphms's TOML, or Odoo's INI (`odoo.conf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// TOML, the form `--save` writes unless the file read was INI.
+    #[default]
+    Toml,
+    /// Odoo's `configparser` form: unquoted values, `False`/`None`/empty for unset.
+    Ini,
+}
+
 /// The `[options]` table with the span of each value.
 #[derive(serde::Deserialize)]
 struct OptionSpans {
@@ -24,9 +36,22 @@ struct OptionSpans {
     options: BTreeMap<String, toml::Spanned<toml::Value>>,
 }
 
-/// Reads the file `path` (whose text is `text`) into `cfg`: the options of `[options]` are
-/// set and checked, the other sections are kept for [`Config::misc`].
+/// Reads the file `path` (whose text is `text`) into `cfg`, in the form its content shows
+/// ([`ini::looks_like_ini`]): the options of `[options]` are set and checked, the other keys
+/// and sections are kept for [`Config::misc`].
 pub(crate) fn apply(cfg: &mut Config, path: &Path, text: &str) -> Result<(), ConfigError> {
+    if ini::looks_like_ini(text) {
+        apply_ini(cfg, path, text)?;
+        cfg.format = Format::Ini;
+    } else {
+        apply_toml(cfg, path, text)?;
+        cfg.format = Format::Toml;
+    }
+    Ok(())
+}
+
+/// Reads a TOML file.
+fn apply_toml(cfg: &mut Config, path: &Path, text: &str) -> Result<(), ConfigError> {
     let syntax = |line: Option<usize>, message: String| ConfigError::Syntax {
         path: path.to_owned(),
         line,
@@ -51,25 +76,158 @@ pub(crate) fn apply(cfg: &mut Config, path: &Path, text: &str) -> Result<(), Con
         }
     }
     let spans: OptionSpans = toml::from_str(text).map_err(toml_error)?;
+    let mut reader = Reader::new(cfg);
     for (key, value) in &spans.options {
         let origin = Origin::File {
             path: path.to_owned(),
             line: line_of(text, value.span().start),
         };
-        if !cfg.set(key, Input::Toml(value.get_ref()), &origin)? {
-            return Err(ConfigError::UnknownOption {
-                option: key.clone(),
-                value: value.get_ref().to_string(),
-                origin,
-            });
-        }
+        reader.option(key, Input::Toml(value.get_ref()), value.get_ref(), origin)?;
     }
+    let kept = reader.finish(path);
     cfg.misc = doc;
     cfg.misc.remove("options");
+    if !kept.is_empty() {
+        cfg.misc.insert("options".into(), toml::Value::Table(kept));
+    }
     Ok(())
 }
 
-/// The text `--save` writes: `[options]` sorted, then the other sections sorted.
+/// Reads an INI file: `False`, `None` and empty values leave an option unset (`False` sets a
+/// boolean option to false); unknown keys of `[options]` are kept with Odoo's conversions
+/// (`True`/`False` to booleans, `None` dropped), other sections as text.
+fn apply_ini(cfg: &mut Config, path: &Path, text: &str) -> Result<(), ConfigError> {
+    let sections = ini::parse(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        line: Some(e.line),
+        message: e.message,
+    })?;
+    let mut misc = toml::Table::new();
+    let mut reader = Reader::new(cfg);
+    for section in &sections {
+        if section.name != "options" {
+            let table: toml::Table = section
+                .entries
+                .iter()
+                .map(|e| (e.key.clone(), toml::Value::String(e.value.clone())))
+                .collect();
+            misc.insert(section.name.clone(), toml::Value::Table(table));
+            continue;
+        }
+        for e in &section.entries {
+            let origin = Origin::File {
+                path: path.to_owned(),
+                line: e.line,
+            };
+            let kept = match e.value.as_str() {
+                "True" | "true" => toml::Value::Boolean(true),
+                "False" | "false" => toml::Value::Boolean(false),
+                _ => toml::Value::String(e.value.clone()),
+            };
+            let unset = matches!(e.value.as_str(), "False" | "false" | "None" | "none" | "");
+            let key = odoo::alias(&e.key).unwrap_or(e.key.as_str());
+            let boolean = OPTIONS
+                .iter()
+                .any(|d| d.key == key && d.kind == super::value::Kind::Bool);
+            if unset && !(boolean && matches!(e.value.as_str(), "False" | "false")) {
+                if !reader.known(&e.key) {
+                    reader.unknown(&e.key, kept, &origin);
+                }
+                continue;
+            }
+            reader.option(&e.key, Input::Text(&e.value), &kept, origin)?;
+        }
+    }
+    let kept = reader.finish(path);
+    if !kept.is_empty() {
+        misc.insert("options".into(), toml::Value::Table(kept));
+    }
+    cfg.misc = misc;
+    Ok(())
+}
+
+/// The keys of `[options]` being read: options set, the others kept with their warnings.
+struct Reader<'a> {
+    cfg: &'a mut Config,
+    /// Keys that are no option here, for addons.
+    kept: toml::Table,
+    /// Keys of the options with no effect given another value than their default.
+    no_effect: Vec<String>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(cfg: &'a mut Config) -> Reader<'a> {
+        Reader {
+            cfg,
+            kept: toml::Table::new(),
+            no_effect: Vec::new(),
+        }
+    }
+
+    /// Whether `key` is an option of the table (or an old name of one).
+    fn known(&self, key: &str) -> bool {
+        let key = odoo::alias(key).unwrap_or(key);
+        OPTIONS.iter().any(|d| d.key == key)
+    }
+
+    /// Sets the option `key` from `input`, or keeps `raw` for addons when no option has
+    /// that key.
+    fn option(
+        &mut self,
+        key: &str,
+        input: Input<'_>,
+        raw: &toml::Value,
+        origin: Origin,
+    ) -> Result<(), ConfigError> {
+        let option = odoo::alias(key).unwrap_or(key);
+        if self.cfg.set(option, input, &origin)? {
+            if odoo::UNUSED.contains(&option)
+                && self.cfg.get_toml(option) != Config::defaults().get_toml(option)
+            {
+                self.no_effect.push(key.to_owned());
+            }
+        } else {
+            let text = match raw {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Boolean(true) => "True".to_owned(),
+                toml::Value::Boolean(false) => "False".to_owned(),
+                other => other.to_string(),
+            };
+            if odoo::odoo_only(key) && !odoo::is_odoo_default(key, &text) {
+                self.no_effect.push(key.to_owned());
+            }
+            self.unknown(key, raw.clone(), &origin);
+        }
+        Ok(())
+    }
+
+    /// Keeps `key`; warns when it looks like a typo of a known option.
+    fn unknown(&mut self, key: &str, value: toml::Value, origin: &Origin) {
+        if !odoo::odoo_only(key) && odoo::alias(key).is_none() {
+            if let Some(near) = odoo::suggestion(key) {
+                self.cfg.warnings.push(format!(
+                    "unknown option {key} in {origin}, kept for addons: did you mean {near}?"
+                ));
+            }
+        }
+        self.kept.insert(key.to_owned(), value);
+    }
+
+    /// The keys kept; the warning listing the options with no effect.
+    fn finish(self, path: &Path) -> toml::Table {
+        if !self.no_effect.is_empty() {
+            self.cfg.warnings.push(format!(
+                "options with no effect here, accepted for Odoo's config files ({}): {}",
+                path.display(),
+                self.no_effect.join(", ")
+            ));
+        }
+        self.kept
+    }
+}
+
+/// The text `--save` writes, in the form of the file read ([`Format`]): `[options]` sorted
+/// (the options, then the keys kept for addons), then the other sections sorted.
 pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
     let mut options = toml::Table::new();
     for def in OPTIONS.iter().filter(|d| d.spec.save) {
@@ -77,14 +235,52 @@ pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
             options.insert(def.key.to_owned(), v);
         }
     }
+    let mut misc = cfg.misc.clone();
+    let kept = match misc.remove("options") {
+        Some(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    if cfg.format == Format::Ini {
+        let mut sections = vec![(
+            "options".to_owned(),
+            options
+                .iter()
+                .chain(kept.iter())
+                .map(|(k, v)| (k.clone(), ini_text(v)))
+                .collect::<Vec<_>>(),
+        )];
+        for (name, table) in &misc {
+            let entries = match table {
+                toml::Value::Table(t) => t.iter().map(|(k, v)| (k.clone(), ini_text(v))).collect(),
+                _ => Vec::new(),
+            };
+            sections.push((name.clone(), entries));
+        }
+        return Ok(ini::render(&sections));
+    }
+    for (k, v) in kept {
+        options.entry(k).or_insert(v);
+    }
     let mut head = toml::Table::new();
     head.insert("options".to_owned(), toml::Value::Table(options));
     let mut text = toml::to_string(&head)?;
-    if !cfg.misc.is_empty() {
+    if !misc.is_empty() {
         text.push('\n');
-        text.push_str(&toml::to_string(&cfg.misc)?);
+        text.push_str(&toml::to_string(&misc)?);
     }
     Ok(text)
+}
+
+/// A value as Odoo's INI form writes it: text bare, booleans `True`/`False`, lists
+/// comma-separated.
+fn ini_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Boolean(true) => "True".into(),
+        toml::Value::Boolean(false) => "False".into(),
+        toml::Value::Array(items) => items.iter().map(ini_text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
 }
 
 /// Writes `text` to `path` atomically: a temporary file of `mode` in the same folder, then
@@ -119,6 +315,60 @@ pub(crate) fn write_atomic(path: &Path, text: &str, mode: u32) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odoos_defaults_warn_of_nothing_and_other_values_are_listed_once() {
+        let read = |text: &str| {
+            let mut cfg = Config::defaults();
+            apply(&mut cfg, Path::new("/etc/odoo.conf"), text).unwrap();
+            cfg
+        };
+        let cfg = read(
+            "[options]\nworkers = 0\nlimit_time_cpu = 60\nsmtp_server = localhost\nwithout_demo = False\nx_sendfile = False\ndemo = {}\ndb_host = False\n",
+        );
+        assert_eq!(cfg.format, Format::Ini);
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        assert_eq!(cfg.db_host, None);
+        assert_eq!(cfg.workers, 0);
+        assert_eq!(cfg.misc("options", "workers"), None);
+        assert_eq!(
+            cfg.misc("options", "smtp_server"),
+            Some(&toml::Value::String("localhost".into()))
+        );
+        // (TOML: every value is a number; keys in sorted order.)
+        let cfg = read("[options]\ngevent_port = 9000\nwithout_demo = True\nxmlrpc_port = 8070\n");
+        assert_eq!(cfg.http_port, 8070);
+        assert_eq!(
+            cfg.warnings,
+            ["options with no effect here, accepted for Odoo's config files (/etc/odoo.conf): gevent_port, without_demo"]
+        );
+        // workers is an option: set from the file, no warning.
+        let cfg = read("[options]\nworkers = 2\nlimit_time_cpu = 5\n");
+        assert_eq!(cfg.workers, 2);
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let cfg = read("[options]\ngevent_port = 2\nhttp_portt = 1\n");
+        assert_eq!(cfg.format, Format::Toml);
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+    }
+
+    #[test]
+    fn workers_only_options_warn_without_workers() {
+        let mut cfg = Config::defaults();
+        apply(
+            &mut cfg,
+            Path::new("/etc/odoo.conf"),
+            "[options]\nlimit_time_cpu = 5\nlimit_request = 100\n",
+        )
+        .unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        assert_eq!(
+            odoo::workers_only_warning(&cfg).as_deref(),
+            Some("options that apply only with --workers (workers = 0 here): limit_time_cpu, limit_request")
+        );
+        cfg.workers = 2;
+        assert_eq!(odoo::workers_only_warning(&cfg), None);
+        assert_eq!(odoo::workers_only_warning(&Config::defaults()), None);
+    }
 
     #[test]
     fn lines() {

@@ -3,7 +3,9 @@
 //!
 //! Precedence: built-in defaults < config file < environment (`PGHOST`, `PGPORT`, `PGUSER`,
 //! `PGPASSWORD`, `PGDATABASE`) < command line. The file is `-c/--config`, else `$INPHMS_RC`,
-//! else `~/.inphmsrc`. Every option is defined once, in [`options`]; a bad value is a
+//! else `~/.inphmsrc` if it exists, else `$ODOO_RC`, else `~/.odoorc` if it exists. It is
+//! TOML or Odoo's INI form (`odoo.conf`, told by its content, see [`ini`]); keys of
+//! `[options]` that are no option are kept for addons, like other sections ([`odoo`]). Every option is defined once, in [`options`]; a bad value is a
 //! [`ConfigError`] whose one-line message names the option, the value, its origin and what
 //! was expected.
 //!
@@ -22,6 +24,8 @@ mod check;
 pub mod cidr;
 mod error;
 mod file;
+mod ini;
+mod odoo;
 mod options;
 pub mod paths;
 mod value;
@@ -43,26 +47,23 @@ impl Config {
         let parsed = args::Parsed::new(args)?;
         let mut cfg = Config::defaults();
 
-        let (rc_path, rc_origin) = match parsed.config() {
+        let (rc_path, rc_origin, format) = match parsed.config() {
             Some(p) => (
                 Some(paths::expand(&p.to_string_lossy())),
                 Origin::Flag("--config".into()),
+                file::Format::Toml,
             ),
-            None => match std::env::var_os("INPHMS_RC").filter(|v| !v.is_empty()) {
-                Some(p) => (
-                    Some(paths::expand(&p.to_string_lossy())),
-                    Origin::Env("INPHMS_RC"),
-                ),
-                None => (paths::default_rc(), Origin::Default),
-            },
+            None => rc_location(),
         };
+        // The form `--save` writes when the file does not exist yet.
+        cfg.format = format;
         if let Some(path) = &rc_path {
             match std::fs::read(path) {
                 Ok(bytes) => {
                     let text = String::from_utf8(bytes).map_err(|_| ConfigError::Syntax {
                         path: path.clone(),
                         line: None,
-                        message: "not valid UTF-8; expected a TOML file".into(),
+                        message: "not valid UTF-8; expected a TOML or INI file".into(),
                     })?;
                     file::apply(&mut cfg, path, &text)?;
                     cfg.config_file = Some(path.clone());
@@ -84,6 +85,9 @@ impl Config {
         cfg.apply_env()?;
         parsed.apply(&mut cfg)?;
         cfg.check_combination()?;
+        if let Some(warning) = odoo::workers_only_warning(&cfg) {
+            cfg.warnings.push(warning);
+        }
 
         if parsed.save() {
             cfg.save()?;
@@ -131,8 +135,10 @@ impl Config {
         self.origins.get(key).cloned().unwrap_or(Origin::Default)
     }
 
-    /// The value of `key` in the section `[section]` of the config file (any section but
-    /// `[options]`): where addons keep their own settings.
+    /// The value of `key` in the section `[section]` of the config file: where addons keep
+    /// their own settings. In `[options]`, only the keys that are no option of the host
+    /// (Odoo's `config.get('my_key')`); values of an INI file are text, except `True` and
+    /// `False` in `[options]` (booleans, as Odoo reads them).
     pub fn misc(&self, section: &str, key: &str) -> Option<&toml::Value> {
         self.misc.get(section)?.as_table()?.get(key)
     }
@@ -184,6 +190,30 @@ impl Config {
         cfg.set("addons_path", Input::Text(text), &origin)?;
         Ok(cfg.addons_path)
     }
+}
+
+/// The config file when no `-c` is given, how it was chosen, and the form `--save` gives
+/// it if it does not exist: `$INPHMS_RC`, else `~/.inphmsrc` if it exists, else
+/// `$ODOO_RC`, else `~/.odoorc` if it exists (both INI), else `~/.inphmsrc`.
+fn rc_location() -> (Option<PathBuf>, Origin, file::Format) {
+    let env = |var| std::env::var_os(var).filter(|v: &OsString| !v.is_empty());
+    let expand = |p: OsString| Some(paths::expand(&p.to_string_lossy()));
+    if let Some(p) = env("INPHMS_RC") {
+        return (expand(p), Origin::Env("INPHMS_RC"), file::Format::Toml);
+    }
+    let inphmsrc = paths::default_rc();
+    if inphmsrc.as_deref().is_some_and(Path::exists) {
+        return (inphmsrc, Origin::Default, file::Format::Toml);
+    }
+    if let Some(p) = env("ODOO_RC") {
+        return (expand(p), Origin::Env("ODOO_RC"), file::Format::Ini);
+    }
+    if let Some(odoorc) = paths::home().map(|h| h.join(".odoorc")) {
+        if odoorc.exists() {
+            return (Some(odoorc), Origin::Default, file::Format::Ini);
+        }
+    }
+    (inphmsrc, Origin::Default, file::Format::Toml)
 }
 
 /// An I/O error's reason without the `(os error N)` suffix.

@@ -8,6 +8,7 @@
 use super::check;
 use super::cidr::Cidr;
 use super::error::{ConfigError, Origin};
+use super::file::Format;
 use super::paths;
 use super::value::{Input, Kind, OptValue, Reject};
 use std::collections::BTreeMap;
@@ -136,6 +137,11 @@ macro_rules! options {
             pub(crate) misc: toml::Table,
             /// Where each option that is not a default comes from.
             pub(crate) origins: BTreeMap<&'static str, Origin>,
+            /// The form of the config file read, which `--save` keeps.
+            pub(crate) format: Format,
+            /// What reading the configuration found worth a warning (options with no
+            /// effect, a key that looks like a typo), logged once at start.
+            pub warnings: Vec<String>,
         }
 
         /// Every option, in table order.
@@ -157,6 +163,8 @@ macro_rules! options {
                     rc_path: None,
                     misc: toml::Table::new(),
                     origins: BTreeMap::new(),
+                    format: Format::Toml,
+                    warnings: Vec::new(),
                 }
             }
 
@@ -327,6 +335,13 @@ options! {
     /// File to write the log to, instead of stderr.
     logfile: Option<PathBuf> = None,
         Spec::flag("logfile").value("PATH"), check::none;
+    /// Send the log to the local syslog (as Odoo: `Inphms Server X.Y:DB:LEVEL:TARGET:MESSAGE`,
+    /// facility user) instead of stderr or the log file.
+    syslog: bool = false,
+        Spec::flag("syslog"), check::none;
+    /// The socket of the local syslog daemon.
+    syslog_socket: PathBuf = PathBuf::from("/dev/log"),
+        Spec::flag("syslog-socket").value("PATH"), check::none;
     /// Log level preset: info, debug_rpc, warn, test, critical, runbot, debug_sql, error,
     /// debug, debug_rpc_answer or notset.
     log_level: String = "info".into(),
@@ -337,6 +352,11 @@ options! {
     /// Stop after the initialization instead of serving.
     stop_after_init: bool = false,
         Spec::flag("stop-after-init").no_save(), check::none;
+    /// HTTP worker processes (prefork, Odoo's `--workers`): a master process holds the
+    /// listening socket and runs this many worker processes, plus one cron worker process;
+    /// 0 serves from this one process (threaded).
+    workers: u32 = 0,
+        Spec::flag("workers").value("COUNT"), check::none;
     /// Number of cron runner threads.
     max_cron_threads: u32 = 2,
         Spec::flag("max-cron-threads").value("COUNT"), check::none;

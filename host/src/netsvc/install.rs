@@ -29,8 +29,10 @@ pub fn init_early() {
     install();
 }
 
-/// Applies the logging options of `config`: `log_level`, `log_handler` and `logfile` (its
-/// folder is created; a file that cannot be opened is an error naming the option).
+/// Applies the logging options of `config`: `log_level`, `log_handler`, `syslog` (the
+/// local syslog, before the log file) and `logfile` (its
+/// folder is created; a file that cannot be opened is an error naming the option; the file
+/// is reopened when moved or removed, see `watched`).
 pub fn init(config: &Config) -> Result<(), ConfigError> {
     let filter =
         Filter::from_options(&config.log_level, &config.log_handler).map_err(|expected| {
@@ -42,18 +44,30 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
             }
         })?;
     let out: Box<dyn Write + Send> = match &config.logfile {
+        _ if config.syslog => {
+            let path = &config.syslog_socket;
+            match super::syslog::Syslog::connect(path, crate::release::VERSION) {
+                Ok(s) => Box::new(s),
+                Err(e) => {
+                    let reason = crate::config::io_reason(&e);
+                    return Err(ConfigError::Invalid {
+                        option: "syslog_socket".into(),
+                        value: format!("{:?}", path.display().to_string()),
+                        origin: config.origin("syslog_socket"),
+                        expected: format!(
+                            "the socket of a running syslog daemon, for --syslog ({reason})"
+                        ),
+                    });
+                }
+            }
+        }
         None => Box::new(std::io::stderr()),
         Some(path) => {
             let opened = path
                 .parent()
                 .filter(|dir| !dir.exists())
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                });
+                .and_then(|()| super::watched::WatchedFile::open(path));
             match opened {
                 Ok(f) => Box::new(f),
                 Err(e) => {

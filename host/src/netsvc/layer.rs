@@ -1,5 +1,7 @@
 //! The `tracing` layer writing Odoo's lines: the database carried by a [`super::db_span`]
-//! and an event's message, `critical` flag and other fields.
+//! and an event's message, `critical` flag and other fields. Records of libraries logging
+//! through the `log` crate keep their own target and level (not `log`), and PostgreSQL's
+//! notices (tokio-postgres's connection) are `inphms.sql_db` lines, as Odoo's.
 
 use super::level::{severity, severity_of};
 use super::logger::LOGGER;
@@ -8,6 +10,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
@@ -39,6 +42,16 @@ struct EventVisitor {
     critical: bool,
 }
 
+/// The target a record of the `log` crate is written under: PostgreSQL's notices and the
+/// driver's messages under `inphms.sql_db`, the others under their own module path.
+fn log_target(target: &str) -> &str {
+    if target == "tokio_postgres" || target.starts_with("tokio_postgres::") {
+        "inphms.sql_db"
+    } else {
+        target
+    }
+}
+
 impl Visit for EventVisitor {
     fn record_bool(&mut self, field: &Field, value: bool) {
         if field.name() == "critical" {
@@ -50,6 +63,8 @@ impl Visit for EventVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.message = value.to_owned();
+        } else if field.name().starts_with("log.") {
+            // Where a `log` record came from: its target is used, the rest is noise.
         } else {
             self.extra.push_str(&format!(" {}={value}", field.name()));
         }
@@ -57,6 +72,7 @@ impl Visit for EventVisitor {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
             self.message = format!("{value:?}");
+        } else if field.name().starts_with("log.") {
         } else {
             self.extra.push_str(&format!(" {}={value:?}", field.name()));
         }
@@ -101,7 +117,11 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let meta = event.metadata();
+        let normalized = event.normalized_metadata();
+        let (meta, target) = match &normalized {
+            Some(m) => (m, log_target(m.target())),
+            None => (event.metadata(), event.metadata().target()),
+        };
         let mut v = EventVisitor::default();
         event.record(&mut v);
         let sev = if v.critical {
@@ -109,7 +129,7 @@ where
         } else {
             severity_of(meta.level())
         };
-        if !LOGGER.enabled(sev, meta.target()) {
+        if !LOGGER.enabled(sev, target) {
             return;
         }
         let db = ctx.event_scope(event).and_then(|scope| {
@@ -121,7 +141,7 @@ where
         LOGGER.write(
             sev,
             db.as_deref(),
-            meta.target(),
+            target,
             false,
             SystemTime::now(),
             |line| line.extend_from_slice(v.message.as_bytes()),

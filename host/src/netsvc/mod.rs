@@ -26,6 +26,8 @@ mod layer;
 mod level;
 mod logger;
 pub mod output;
+mod syslog;
+mod watched;
 
 pub use batched::{log_batched, BatchedTarget};
 pub(crate) use format::push_cached_second;
@@ -62,6 +64,14 @@ pub fn log_record(level: Level, target: &str, message: &str) {
 /// (lines are otherwise written in batches, see [`output`]).
 pub fn flush() {
     LOGGER.out.flush();
+}
+
+/// Reopens `--logfile` (SIGUSR1, after logrotate moved it): the lines from now on go to
+/// the file at the configured path, created if needed. The file is also reopened by itself
+/// when it was moved or removed (see `watched`); this makes it happen at once.
+pub fn reopen() {
+    watched::request_reopen();
+    tracing::info!(target: "inphms.netsvc", "log file reopened (SIGUSR1)");
 }
 
 /// A span binding the database `name`: events inside it are logged with that name.

@@ -4,9 +4,9 @@
 //! Writing every line with its own `write(2)` cost more than a fifth of the CPU of a cheap
 //! request (one access-log line each; see BENCHMARKS.md). Lines that may wait (the
 //! access log's, see `netsvc::log_batched`) are appended to a buffer of the thread
-//! logging them instead; the first such line after a write wakes the flusher thread,
-//! which waits [`FLUSH_DELAY`] and writes everything gathered meanwhile, a call per
-//! thread that logged. So an idle server never wakes up, a busy one writes a few dozen
+//! logging them instead, each with the time it was appended; the first such line after a
+//! write wakes the flusher thread, which waits [`FLUSH_DELAY`] and writes everything
+//! gathered meanwhile in one call, the threads' lines merged in time order. So an idle server never wakes up, a busy one writes a few dozen
 //! times a second, and a line reaches the file at most [`FLUSH_DELAY`] after it was
 //! logged. Every other line (start-up, warnings, addons' records), a buffer past
 //! [`MAX_BUFFERED`], and [`Output::flush`] (called before the process exits or
@@ -15,9 +15,9 @@
 //! A buffer per thread, not one shared: a request's line is then appended under a lock
 //! that only its own thread takes (and the flusher, once per batch), so the workers
 //! neither wait for each other nor pass the buffer's memory between their cores on every
-//! request. The price: within one batch, the lines of each thread are in order, and
-//! the threads' lines follow each other by thread, not interleaved by time (as the
-//! access logs of several worker processes, each buffering, would be).
+//! request. The lines of a batch are merged by the time each was appended (taken under its
+//! buffer's lock), and a batch takes every buffer at one instant (all their locks held), so
+//! the file has the lines of the process in time order, across threads and batches.
 //!
 //! A process killed with SIGKILL loses at most the last [`FLUSH_DELAY`] of access-log
 //! lines.
@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a line may wait in the buffer.
 pub const FLUSH_DELAY: Duration = Duration::from_millis(20);
@@ -50,25 +50,54 @@ pub struct Output {
     /// The flusher waits on `wake` (with `sleeper`) until `armed` is set.
     sleeper: Mutex<()>,
     wake: Condvar,
+    /// The origin of the lines' times.
+    epoch: Instant,
 }
 
 struct Sink {
     out: Box<dyn Write + Send>,
-    /// The buffer of the lines written at once, kept from one to the next. (So are the
-    /// threads' buffers: a block of 64-128 KiB allocated per batch, a few hundred times a
-    /// second, made RSS grow under load: BENCHMARKS.md, item 6.)
-    now: Vec<u8>,
+    /// A batch: the threads' lines merged in time order, then the line written at once.
+    /// Kept from one batch to the next. (So are the threads' buffers: a block of 64-128
+    /// KiB allocated per batch, a few hundred times a second, made RSS grow under load:
+    /// BENCHMARKS.md, item 6.)
+    merged: Vec<u8>,
+}
+
+/// Lines of one thread, each with the time it was appended.
+#[derive(Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    /// For each line: nanoseconds since the output's epoch, and the end of the line in
+    /// `bytes`.
+    ends: Vec<(u64, usize)>,
+}
+
+impl Lines {
+    /// The line `i`.
+    fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
+        &self.bytes[start..self.ends[i].1]
+    }
+
+    fn recycle(&mut self) {
+        recycle(&mut self.bytes);
+        if self.ends.capacity() > MAX_BUFFERED / 16 {
+            self.ends = Vec::new();
+        } else {
+            self.ends.clear();
+        }
+    }
 }
 
 /// One thread's waiting lines.
 #[derive(Default)]
 struct Shard {
     /// Filled by its thread.
-    buf: Mutex<Vec<u8>>,
+    buf: Mutex<Lines>,
     /// The emptied buffer of the last batch, which takes the next one's place: the thread
     /// never waits for a write, and neither buffer is allocated again. Only taken under
     /// the sink's lock.
-    spare: Mutex<Vec<u8>>,
+    spare: Mutex<Lines>,
 }
 
 thread_local! {
@@ -77,6 +106,25 @@ thread_local! {
     /// thread that ended are written with the next batch.
     // global: each thread's own log buffers, found without a lock on the hot path.
     static SHARDS: RefCell<Vec<(usize, Arc<Shard>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Appends the lines of `threads` to `out`, in the order of their times (each thread's
+/// lines are already in order).
+fn merge(threads: &[MutexGuard<'_, Lines>], out: &mut Vec<u8>) {
+    let mut next = vec![0usize; threads.len()];
+    loop {
+        let mut best: Option<(usize, u64)> = None;
+        for (t, lines) in threads.iter().enumerate() {
+            if let Some(&(at, _)) = lines.ends.get(next[t]) {
+                if best.is_none_or(|(_, b)| at < b) {
+                    best = Some((t, at));
+                }
+            }
+        }
+        let Some((t, _)) = best else { return };
+        out.extend_from_slice(threads[t].line(next[t]));
+        next[t] += 1;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -98,13 +146,14 @@ impl Output {
         Output {
             sink: Mutex::new(Sink {
                 out: Box::new(std::io::stderr()),
-                now: Vec::new(),
+                merged: Vec::new(),
             }),
             shards: Mutex::new(Vec::new()),
             flusher: AtomicBool::new(false),
             armed: AtomicBool::new(false),
             sleeper: Mutex::new(()),
             wake: Condvar::new(),
+            epoch: Instant::now(),
         }
     }
 
@@ -132,11 +181,16 @@ impl Output {
             let shards = shards.borrow();
             let (_, shard) = shards.iter().find(|(k, _)| *k == key)?;
             let mut buf = lock(&shard.buf);
+            // Taken under the lock: a batch holds every buffer's lock at once, so a line
+            // left for the next batch is later than every line of this one.
+            let at = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
             if let Some(fill) = fill.take() {
-                fill(&mut buf);
+                fill(&mut buf.bytes);
             }
-            buf.push(b'\n');
-            Some(buf.len() >= MAX_BUFFERED)
+            buf.bytes.push(b'\n');
+            let end = buf.bytes.len();
+            buf.ends.push((at, end));
+            Some(end >= MAX_BUFFERED)
         });
         match buffered {
             Ok(Some(true)) => self.flush(),
@@ -172,35 +226,41 @@ impl Output {
         self.write_batch(&mut sink, |_| ());
     }
 
-    /// Writes every thread's waiting lines (a write per thread that has some, its spare
-    /// buffer swapped in), then what `last` appends to the sink's own buffer.
+    /// Writes every thread's waiting lines merged in time order (each buffer taken at the
+    /// same instant, its spare swapped in), then what `last` appends to the sink's own
+    /// buffer: one write.
     fn write_batch(&self, sink: &mut Sink, last: impl FnOnce(&mut Vec<u8>)) {
         // Disarmed before the buffers are taken: a line buffered after this either is
         // taken now or arms the flusher again, never neither.
         self.armed.store(false, Ordering::SeqCst);
-        let Sink { out, now } = sink;
-        let mut written = false;
-        lock(&self.shards).retain(|shard| {
-            let mut spare = lock(&shard.spare);
-            std::mem::swap(&mut *lock(&shard.buf), &mut spare);
-            if !spare.is_empty() {
-                // Nowhere to report a failing log output; the lines are dropped.
-                let _ = out.write_all(&spare);
-                written = true;
+        let Sink { out, merged } = sink;
+        let mut registry = lock(&self.shards);
+        {
+            let mut bufs: Vec<MutexGuard<'_, Lines>> =
+                registry.iter().map(|s| lock(&s.buf)).collect();
+            let mut spares: Vec<MutexGuard<'_, Lines>> =
+                registry.iter().map(|s| lock(&s.spare)).collect();
+            for (buf, spare) in bufs.iter_mut().zip(spares.iter_mut()) {
+                std::mem::swap(&mut **buf, &mut **spare);
             }
-            recycle(&mut spare);
-            // Only the registry holds the buffer of a thread that ended: drop it.
-            Arc::strong_count(shard) > 1
-        });
-        last(now);
-        if !now.is_empty() {
-            let _ = out.write_all(now);
-            written = true;
+            // The threads may go on logging.
+            drop(bufs);
+            spares.retain(|l| !l.ends.is_empty());
+            merge(&spares, merged);
+            for spare in spares.iter_mut() {
+                spare.recycle();
+            }
         }
-        if written {
+        // Only the registry holds the buffer of a thread that ended: drop it.
+        registry.retain(|shard| Arc::strong_count(shard) > 1);
+        drop(registry);
+        last(merged);
+        if !merged.is_empty() {
+            // Nowhere to report a failing log output; the lines are dropped.
+            let _ = out.write_all(merged);
             let _ = out.flush();
         }
-        recycle(now);
+        recycle(merged);
     }
 
     /// Starts the flusher thread (once; later calls do nothing). Lines are buffered from
@@ -299,7 +359,8 @@ mod tests {
         out.line(true, |b| b.extend_from_slice(b"warning"));
         assert_eq!(
             *rec.0.lock().unwrap(),
-            vec![b"info\n".to_vec(), b"warning\n".to_vec()]
+            vec![b"info\nwarning\n".to_vec()],
+            "one write"
         );
         out.line(false, |b| b.extend_from_slice(b"later"));
         out.flush();
@@ -347,6 +408,35 @@ mod tests {
     }
 
     #[test]
+    fn the_lines_of_several_threads_are_merged_in_time_order() {
+        let rec = Recorder::default();
+        let out = buffered(&rec);
+        let (to_other, other_rx) = std::sync::mpsc::channel::<u32>();
+        let (to_main, main_rx) = std::sync::mpsc::channel::<u32>();
+        let other = std::thread::spawn(move || {
+            while let Ok(n) = other_rx.recv() {
+                out.line(false, |b| {
+                    b.extend_from_slice(format!("other {n}").as_bytes())
+                });
+                let _ = to_main.send(n);
+            }
+        });
+        for n in 0..20 {
+            out.line(false, |b| {
+                b.extend_from_slice(format!("main {n}").as_bytes())
+            });
+            to_other.send(n).unwrap();
+            main_rx.recv().unwrap();
+        }
+        drop(to_other);
+        other.join().unwrap();
+        out.flush();
+        let text = String::from_utf8(rec.0.lock().unwrap().concat()).unwrap();
+        let expected: String = (0..20).map(|n| format!("main {n}\nother {n}\n")).collect();
+        assert_eq!(text, expected);
+    }
+
+    #[test]
     fn an_urgent_line_follows_the_lines_other_threads_buffered_before_it() {
         let rec = Recorder::default();
         let out = buffered(&rec);
@@ -371,7 +461,7 @@ mod tests {
             out.line(false, |b| {
                 b.extend_from_slice(format!("round {round}").as_bytes())
             });
-            seen.push(lock(&shard().buf).as_ptr());
+            seen.push(lock(&shard().buf).bytes.as_ptr());
             out.flush();
         }
         assert_eq!(rec.0.lock().unwrap().len(), 4);

@@ -1,11 +1,15 @@
 //! The service layer (Odoo's `odoo/service`): running the server process: start-up, the
 //! signal-driven lifecycle (graceful stop, addon swap, dump), the phoenix re-exec, and the
-//! memory and time limits.
+//! memory and time limits, and workers mode (a master process, `prefork`, and its worker
+//! processes, `worker`).
 
 pub mod cron;
 pub mod db;
 pub mod limits;
 pub mod phoenix;
+pub mod prefork;
 pub mod reload;
+pub mod requests_shm;
 pub mod server;
 pub mod signals;
+pub mod worker;

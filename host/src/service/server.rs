@@ -3,12 +3,18 @@
 //! (or takes it over from a previous image), then runs the lifecycle until a signal stops it:
 //! SIGHUP swaps addons, SIGQUIT dumps what runs, the memory soft limit, the swap limit and
 //! stuck handlers re-exec the process (phoenix) without refusing a connection.
+//!
+//! With `workers` above 0 the process is the master of workers mode instead
+//! ([`super::prefork`]); the workers it starts run this same server, an HTTP worker without
+//! cron threads and recycling (exiting after a drain, the master replacing it) where the
+//! threaded server re-execs, plus `limit_request`; the cron worker without HTTP.
 
 use super::cron::Cron;
 use super::limits;
 use super::phoenix;
 use super::reload::{DevChange, DevWatcher, Generations, Reloaded};
 use super::signals::Signals;
+use super::worker::{Link, Role};
 use crate::config::Config;
 use crate::host_api::HostServices;
 use crate::http::application::Application;
@@ -84,6 +90,22 @@ impl Host {
 /// Runs the server with `config` (parsed from `server_args`, the `server` command's
 /// arguments, which a SIGHUP parses again) and returns the process exit code.
 pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
+    let link = Link::from_env();
+    if link.role == Role::Server
+        && config.workers > 0
+        && config.http_enable
+        && !config.stop_after_init
+    {
+        return super::prefork::run(config);
+    }
+    // The cron threads of workers mode run in the cron worker alone.
+    let config = if link.role == Role::Http {
+        let mut c = Config::clone(&config);
+        c.max_cron_threads = 0;
+        Arc::new(c)
+    } else {
+        config
+    };
     // Until the handlers are installed (at the start of the runtime), the handled signals
     // wait blocked instead of killing the process; every thread inherits this mask.
     let _ = nix::sys::signal::pthread_sigmask(
@@ -103,7 +125,7 @@ pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
         }
     };
     // The listener is taken before the runtime starts its threads (socket activation).
-    let listener = if config.http_enable && !config.stop_after_init {
+    let listener = if config.http_enable && !config.stop_after_init && link.role != Role::Cron {
         match http_server::listen(&config.http_interface, config.http_port) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -125,7 +147,14 @@ pub fn run(config: Arc<Config>, server_args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(start(config, server_args, listener, exe))
+    let worker = link.is_worker();
+    let code = runtime.block_on(start(config, server_args, listener, exe, link));
+    if worker {
+        // A handler still running after the drain (past limit_time_cpu, stuck) must not
+        // keep a recycled worker alive: its requests were given up.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+    code
 }
 
 fn display_interface(config: &Config) -> &str {
@@ -142,8 +171,18 @@ async fn start(
     server_args: Vec<OsString>,
     listener: Option<(TcpListener, ListenerSource)>,
     exe: Option<PathBuf>,
+    link: Link,
 ) -> i32 {
     let host = Host::new(Arc::clone(&config), Some(tokio::runtime::Handle::current()));
+    if link.role == Role::Http {
+        host.http.inflight.set_request_limit(config.limit_request);
+        if config.limit_time_cpu > 0 {
+            host.http.inflight.watch_cpu();
+        }
+        if let Some(shared) = super::requests_shm::SharedRequests::map() {
+            host.http.inflight.set_mirror(Arc::new(shared));
+        }
+    }
     let signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -219,7 +258,12 @@ async fn start(
     }
     let cron = super::cron::spawn(&host.cron);
     let Some((listener, source)) = listener else {
-        tracing::info!(target: TARGET, "HTTP service disabled (--no-http)");
+        if link.role == Role::Cron {
+            tracing::info!(target: TARGET, "cron worker: {} cron thread(s)", config.max_cron_threads);
+            link.tell("ready", "");
+        } else {
+            tracing::info!(target: TARGET, "HTTP service disabled (--no-http)");
+        }
         let mut stop = signals.stop.clone();
         let _ = stop.wait_for(|s| *s).await;
         cron.stop().await;
@@ -236,7 +280,8 @@ async fn start(
             listener.local_addr().map(|a| a.port()).unwrap_or(config.http_port)
         ),
     }
-    lifecycle(&host, generations, listener, signals, exe, cron).await
+    link.tell("ready", "");
+    lifecycle(&host, generations, listener, signals, exe, cron, &link).await
 }
 
 /// Why serving stopped.
@@ -288,6 +333,7 @@ async fn lifecycle(
     signals: Signals,
     exe: Option<PathBuf>,
     cron: super::cron::CronHandle,
+    link: &Link,
 ) -> i32 {
     let mut cron = Some(cron);
     let mut workers = Arc::clone(&host.cron);
@@ -310,14 +356,23 @@ async fn lifecycle(
             exe.as_deref(),
         )
         .await;
+        // A worker recycles where the threaded server re-execs: it tells the master (which
+        // starts its replacement), drains and exits.
+        let recycle = link.is_worker() && matches!(exit, Exit::Phoenix(_));
         if let Exit::Phoenix(why) = &exit {
-            tracing::info!(target: TARGET, "Initiating server reload: {why}");
+            if recycle {
+                tracing::info!(target: TARGET, "worker recycling: {why}");
+                link.tell("recycle", why);
+            } else {
+                tracing::info!(target: TARGET, "Initiating server reload: {why}");
+            }
         }
-        // A plain stop closes the listening socket at once (new connections are refused);
-        // a re-exec keeps it for the new image.
+        // A plain stop closes the listening socket at once (new connections are refused;
+        // in a worker, only its copy: the others serve on); a re-exec keeps it for the new
+        // image.
         let _ = stop_tx.send(Some(match exit {
-            Exit::Stop => Stop::Close,
-            Exit::Phoenix(_) => Stop::Handover,
+            Exit::Phoenix(_) if !recycle => Stop::Handover,
+            _ => Stop::Close,
         }));
         let Some(report) = drain(serving).await else {
             return 1;
@@ -326,7 +381,7 @@ async fn lifecycle(
         if let Some(c) = cron.take() {
             c.stop().await;
         }
-        if let Exit::Stop = exit {
+        if recycle || matches!(exit, Exit::Stop) {
             return 0;
         }
         let Some(l) = report.listener else {
@@ -363,6 +418,12 @@ async fn watch_until_exit(
                 }
             }
             _ = signals.dump.notified() => dump(host),
+            _ = host.http.inflight.request_limit_reached() => {
+                return Exit::Phoenix(format!(
+                    "limit_request reached ({} requests)",
+                    host.http.inflight.entered()
+                ));
+            }
             _ = tick.tick() => {
                 if let Some(exit) = check_limits(host, generations, soft_limit) {
                     return exit;
@@ -400,6 +461,20 @@ fn check_limits(
     let limit = generations.config.limit_memory_soft;
     if let Some(why) = soft_limit.check(limit, limits::rss_bytes(), std::time::Instant::now()) {
         return Some(Exit::Phoenix(why));
+    }
+    // A worker's handler past limit_time_cpu (measured in workers mode only).
+    let cpu_limit = Duration::from_secs(generations.config.limit_time_cpu);
+    if let Some(used) = host
+        .http
+        .inflight
+        .max_handler_cpu()
+        .filter(|used| !cpu_limit.is_zero() && *used > cpu_limit)
+    {
+        return Some(Exit::Phoenix(format!(
+            "limit_time_cpu ({}s) exceeded: a handler used {:.1}s of CPU",
+            cpu_limit.as_secs(),
+            used.as_secs_f64()
+        )));
     }
     let stuck = host.http.inflight.stuck();
     if stuck > 0 && stuck >= generations.config.limit_time_stuck as usize {

@@ -1,7 +1,8 @@
 //! Signals of the server process (Odoo's `ThreadedServer.signal_handler`), turned into
 //! coalesced events: a first SIGINT or SIGTERM asks for a graceful stop and a second one
 //! exits at once ("Forced shutdown."); SIGHUP asks for an addon swap (several while one
-//! runs make one more); SIGQUIT asks for a dump of what is running. No signal ever takes the
+//! runs make one more); SIGQUIT asks for a dump of what is running; SIGUSR1 reopens the log
+//! file (after logrotate moved it). No signal ever takes the
 //! default action (which would kill the process) once [`Signals::install`] has run.
 //!
 //! A phoenix re-exec blocks these signals before `execve` so that none kills the process
@@ -14,11 +15,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Notify};
 
 /// The signals the server handles.
-pub const HANDLED: [Signal; 4] = [
+pub const HANDLED: [Signal; 5] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
     Signal::SIGQUIT,
+    Signal::SIGUSR1,
 ];
 
 /// The events the service loop waits on.
@@ -48,6 +50,7 @@ impl Signals {
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
         let mut quit = signal(SignalKind::quit())?;
+        let mut usr1 = signal(SignalKind::user_defined1())?;
         let (stop_tx, stop) = watch::channel(false);
         let reload = Arc::new(Notify::new());
         let dump = Arc::new(Notify::new());
@@ -59,6 +62,7 @@ impl Signals {
                     _ = term.recv() => stop_signal(&stop_tx),
                     _ = hup.recv() => reload_tx.notify_one(),
                     _ = quit.recv() => dump_tx.notify_one(),
+                    _ = usr1.recv() => crate::netsvc::reopen(),
                 }
             }
         });

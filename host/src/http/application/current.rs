@@ -15,12 +15,17 @@ thread_local! {
 
 /// Makes a generation the one running on this thread until dropped; the previous one (none,
 /// unless calls nest) is then back.
-pub(super) struct Running(Option<Arc<Application>>);
+/// In a worker of workers mode, it also measures the handler's CPU time (`limit_time_cpu`).
+pub(super) struct Running(
+    Option<Arc<Application>>,
+    #[allow(dead_code)] Option<crate::http::inflight::CpuGuard>,
+);
 
 impl Running {
     /// `app` runs on this thread until the guard is dropped.
     pub(super) fn enter(app: Arc<Application>) -> Running {
-        Running(CURRENT.with(|c| c.replace(Some(app))))
+        let cpu = app.services.inflight.handler_cpu();
+        Running(CURRENT.with(|c| c.replace(Some(app))), cpu)
     }
 }
 

@@ -635,3 +635,56 @@ fn test_command(args: &[String]) -> i32 {
 }
 
 inphms_sdk::addon!();
+
+/// A value of the configuration file as the host lends it (`Host::config`), as JSON
+/// (`null` when missing).
+#[route("/test_http/config/<string:section>/<string:key>", auth = "none")]
+fn config_value(_req: &mut Request, section: String, key: String) -> Json<Value> {
+    Json(Host.config::<Value>(&section, &key).unwrap_or(Value::Null))
+}
+
+/// The id of the process serving (which worker, in workers mode).
+#[route("/test_http/pid", auth = "none", save_session = false)]
+fn pid(_req: &mut Request) -> String {
+    std::process::id().to_string()
+}
+
+/// Dereferences a null pointer: the process dies of SIGSEGV (workers-mode crash test).
+#[route("/test_http/crash", auth = "none", save_session = false)]
+fn crash(_req: &mut Request) -> String {
+    tracing::info!(target: "inphms.addons.test_http", "crash: dereferencing a null pointer in {}", std::process::id());
+    let null: *const u64 = std::ptr::null();
+    // SAFETY: none: this is the crash the workers-mode tests want (read_volatile keeps
+    // the compiler from assuming it away).
+    let value = unsafe { std::ptr::read_volatile(null) };
+    value.to_string()
+}
+
+/// Allocates `mib` MiB, touches every page and keeps it for the life of the process (the
+/// memory soft-limit test): answers the process id.
+#[route("/test_http/grow/<int:mib>", auth = "none", save_session = false)]
+fn grow(_req: &mut Request, mib: i64) -> String {
+    let bytes = usize::try_from(mib.clamp(0, 1024)).unwrap_or(0) * 1024 * 1024;
+    let kept: &'static mut [u8] = Box::leak(vec![1u8; bytes].into_boxed_slice());
+    // Touch each page so that it counts in RSS.
+    for page in kept.chunks_mut(4096) {
+        page[0] = 2;
+    }
+    std::hint::black_box(&kept);
+    std::process::id().to_string()
+}
+
+/// Spins on the CPU for `ms` milliseconds of this thread's CPU time (the `limit_time_cpu`
+/// test).
+#[route("/test_http/spin/<int:ms>", auth = "none", save_session = false)]
+fn spin(_req: &mut Request, ms: i64) -> String {
+    let want = std::time::Duration::from_millis(ms.clamp(0, 600_000) as u64);
+    let began = std::time::Instant::now();
+    let mut x = 0u64;
+    while began.elapsed() < want {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+    format!("spun {x}")
+}
