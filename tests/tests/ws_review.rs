@@ -8,7 +8,7 @@
 //! written again).
 
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
-use inphms_tests::{http_get, try_request, TestDir};
+use inphms_tests::{http_get, try_request, wait_until, TestDir};
 use std::net::TcpStream;
 use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
@@ -175,6 +175,16 @@ fn a_callback_sees_and_keeps_the_changes_made_over_http() {
     let mut ws = open_with(port, &sid);
     ws.send(Message::text("count")).unwrap();
     assert_eq!(ws_next(&mut ws).into_text().unwrap().as_str(), "count 1");
+    // The reply is queued during the call, the session saved after it: wait until the
+    // store has the socket's change before changing the session over HTTP (the store writes
+    // whole sessions, so an HTTP request that loaded it before that save would overwrite it).
+    let saved = wait_until(Duration::from_secs(5), || {
+        walk(&td.join("data")).iter().any(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy() == sid)
+                && std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"ws_count\":1"))
+        })
+    });
+    assert!(saved, "the socket's session change was never saved");
     // Changed over HTTP while the socket is open.
     let set = http_get(port, "/test_http/set/color/blue", &[("Cookie", &cookie)]);
     assert_eq!(set.status, 200);

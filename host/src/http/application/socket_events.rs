@@ -235,17 +235,26 @@ impl Application {
         let call = || {
             request.with_view(|r| {
                 // Identity, as `run_handler`'s (bearer never gets here: refused at the
-                // upgrade).
-                // A stale session closes the socket whatever the route's auth (4001, as
-                // Odoo's bus), instead of going on as anonymous as an HTTP request does.
-                match self.check_session_token(auth, &r) {
-                    super::auth::TokenCheck::Fine => {}
+                // upgrade). A stale session token: the route's handler (the handshake, an
+                // HTTP request) goes on as anonymous with the session logged out, as
+                // `run_handler` does; a later callback closes the socket (4001, as Odoo's
+                // bus), whatever the route's auth.
+                let stale = match self.check_session_token(auth, &r) {
+                    super::auth::TokenCheck::Fine => None,
                     super::auth::TokenCheck::Refused(refused) => return refused,
-                    super::auth::TokenCheck::Stale(session) => {
+                    super::auth::TokenCheck::Stale(session) if event.is_some() => {
                         return super::auth::expired_json(&session)
                     }
-                }
-                if let Some(public) = self.public_user(auth, &r) {
+                    super::auth::TokenCheck::Stale(session) => Some(session),
+                };
+                let r = match &stale {
+                    Some(session) => HttpRequest {
+                        session: session.as_str().into(),
+                        ..r
+                    },
+                    None => r,
+                };
+                let mut o = if let Some(public) = self.public_user(auth, &r) {
                     let session = super::auth::session_as(r.session.as_str(), public);
                     let as_public = HttpRequest {
                         session: session.as_str().into(),
@@ -253,12 +262,19 @@ impl Application {
                     };
                     let mut o = invoke(as_public);
                     Application::forget_public_user(&mut o, public);
-                    return o;
+                    o
+                } else {
+                    let before = super::auth::session_uid(r.session.as_str());
+                    let sid = r.session_id.as_str().to_owned();
+                    let mut o = invoke(r);
+                    self.socket_login_token(&mut o, before, &sid);
+                    o
+                };
+                // The logged-out session is saved (under the same id) even when the handler
+                // left it unchanged.
+                if let (Some(session), ROption::RNone) = (stale, &o.session) {
+                    o.session = ROption::RSome(session.into());
                 }
-                let before = super::auth::session_uid(r.session.as_str());
-                let sid = r.session_id.as_str().to_owned();
-                let mut o = invoke(r);
-                self.socket_login_token(&mut o, before, &sid);
                 o
             })
         };
