@@ -634,12 +634,26 @@ pub async fn run_manually(cron: &Cron, db: &str, job: &str) -> Result<RunOutcome
         .databases()
         .cursor(db, false)
         .with_statement_timeout(time_limit(&cron.config));
-    let rows = cr
-        .execute(
-            &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE id::text = $1 OR cron_name = $1 ORDER BY id LIMIT 1 FOR NO KEY UPDATE NOWAIT"),
-            &[SqlValue::Text(job.into())],
-        )
-        .await;
+    // A worker that committed an update of the row after this transaction's snapshot
+    // makes the lock a serialization failure (40001): a new snapshot decides, as Odoo's
+    // `retrying` does (a few tries; a run still holding the row is 55P03 below).
+    let mut tries = 0;
+    let rows = loop {
+        let rows = cr
+            .execute(
+                &format!("SELECT {JOB_COLUMNS} FROM ir_cron WHERE id::text = $1 OR cron_name = $1 ORDER BY id LIMIT 1 FOR NO KEY UPDATE NOWAIT"),
+                &[SqlValue::Text(job.into())],
+            )
+            .await;
+        match rows {
+            Err(e) if e.sqlstate() == Some("40001") && tries < crate::sql_db::env::MAX_TRIES => {
+                tries += 1;
+                let _ = cr.rollback().await;
+                cr.reset_attempt();
+            }
+            rows => break rows,
+        }
+    };
     let rows = match rows {
         Ok(r) => r,
         Err(e) if e.sqlstate() == Some("55P03") => {
