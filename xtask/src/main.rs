@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask TASK` (alias in `.cargo/config.toml`).
 //!
-//! - `cargo xtask test [ARGS...]`: builds the whole workspace (the `inphms-host` binary and
+//! - `cargo xtask test [ARGS...]`: installs what the tests need beside Rust and PostgreSQL
+//!   when missing (`.ci/test-deps`: passlib, chromium, selenium), builds the whole workspace (the `inphms-host` binary and
 //!   the addon libraries the integration tests load), builds the special test addons
 //!   (listed in [`BUILDS`]; the test addons live in `tests/addons/`), then runs
 //!   `cargo test --workspace ARGS...`.
@@ -300,6 +301,11 @@ fn serve(args: Vec<OsString>) -> Result<(), String> {
 /// `test_abi_break`, `test_old_sdk`, `test_panic_abort` and the builds of `test_swap`, into
 /// `target/test-addons/`), then runs `cargo test --workspace EXTRA...`.
 fn test(extra: Vec<OsString>) -> Result<(), String> {
+    // What the tests need beside Rust and PostgreSQL (passlib, chromium, selenium), installed
+    // when missing, so that this one command works on a fresh machine.
+    let mut deps = Command::new("bash");
+    deps.arg(root().join(".ci").join("test-deps"));
+    run(deps)?;
     let mut build = cargo();
     build.args(["build", "--workspace"]);
     run(build)?;
