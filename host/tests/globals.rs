@@ -12,7 +12,9 @@
 //! tests (`reports_an_undocumented_static`...) show that an undocumented one is reported with
 //! its file and line, and a documented or constant one is not.
 
-use std::path::{Path, PathBuf};
+mod tidy;
+
+use std::path::Path;
 
 /// The composition root: the files that own host state and may hold it in statics.
 const ROOT: &[&str] = &["service/server.rs", "lib.rs", "main.rs"];
@@ -113,25 +115,11 @@ fn static_name(line: &str) -> Option<String> {
     (!name.is_empty() && rest[name.len()..].trim_start().starts_with(':')).then_some(name)
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn host_state_lives_in_the_composition_root() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    tidy::rust_files(&src, &mut files);
     files.sort();
     assert!(files.len() > 20, "host/src not found at {}", src.display());
     let mut found = Vec::new();

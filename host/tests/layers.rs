@@ -9,7 +9,9 @@
 //! dependency. The checker's own unit tests (`reports_upward_edges`...) show that an upward
 //! `use` added to a file is reported, with its file and line, and a downward one is not.
 
-use std::path::{Path, PathBuf};
+mod tidy;
+
+use std::path::Path;
 
 /// The layers, bottom to top: a module may use the modules listed before it, never one
 /// after it. `lib.rs` and `main.rs` (the roots) are not checked.
@@ -305,29 +307,11 @@ fn check_file(file: &str, src: &str) -> Vec<Violation> {
     out
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            // Scaffold templates are text the `scaffold` command writes, not host code.
-            if !path.ends_with("cli/templates") {
-                rust_files(&path, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn host_modules_only_use_lower_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    tidy::rust_files(&src, &mut files);
     let mut violations = Vec::new();
     let mut checked = 0;
     for path in &files {

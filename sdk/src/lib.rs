@@ -94,6 +94,7 @@ pub mod json;
 pub mod multipart;
 mod registry;
 mod reply;
+pub use reply::escape_html;
 mod request;
 mod response;
 pub mod session;

@@ -106,8 +106,16 @@ impl IntoResponse for std::borrow::Cow<'static, str> {
     }
 }
 
-/// `text` escaped for HTML text and attribute values.
-pub(crate) fn escape_html(text: &str) -> String {
+/// `text` escaped for an HTML text node or a quoted attribute value (`&`, `<`, `>`, `"`
+/// and `'`), for pages an addon renders itself.
+///
+/// ```
+/// assert_eq!(
+///     inphms_sdk::escape_html(r#"<a href="x">'&"#),
+///     "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+/// );
+/// ```
+pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -3,7 +3,6 @@
 //! websocket that greets with the session's login and echoes what it receives; the web
 //! session API (`session`), the login page and the page it lands on (`login`).
 
-pub mod html;
 pub mod login;
 pub mod redirect;
 pub mod session;

@@ -3,9 +3,9 @@
 //! redirects to a local `redirect`; wrong credentials re-render it with Odoo's message and
 //! a 200. And `/web` (`/odoo`), the page a login lands on.
 
-use crate::html::escape;
 use crate::{redirect, session};
 use base_identity::{cooldown, users};
+use inphms_sdk::escape_html as escape;
 use inphms_sdk::{route, Error, Request, Response, Result};
 use serde_json::Value;
 
