@@ -97,7 +97,7 @@ fn bearer_routes_take_valid_keys_only() {
         ("expired", Some(format!("Bearer {expired}"))),
         ("revoked", Some(format!("Bearer {revoked}"))),
         ("malformed", Some("Bearer not-a-key".to_owned())),
-        ("wrong", Some(format!("Bearer {}0", &valid[..39]))),
+        ("wrong", Some(format!("Bearer {}", wrong_last_char(&valid)))),
     ] {
         let (_, v) = call(auth);
         assert_eq!(
@@ -145,4 +145,11 @@ fn bearer_routes_take_valid_keys_only() {
         denied["error"]["data"]["message"], "Access Denied",
         "{denied}"
     );
+}
+
+/// `key` with its last character changed (a key that differs from it in its hash part
+/// only; never the key itself, whatever its last character was).
+fn wrong_last_char(key: &str) -> String {
+    let (head, last) = key.split_at(key.len() - 1);
+    format!("{head}{}", if last == "0" { "1" } else { "0" })
 }
