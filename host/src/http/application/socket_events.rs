@@ -237,8 +237,10 @@ impl Application {
                 // Identity, as `run_handler`'s (bearer never gets here: refused at the
                 // upgrade). A stale session token: the route's handler (the handshake, an
                 // HTTP request) goes on as anonymous with the session logged out, as
-                // `run_handler` does; a later callback closes the socket (4001, as Odoo's
-                // bus), whatever the route's auth.
+                // `run_handler` does, but the stale session is not written back (the next
+                // HTTP request logs it out under a new id: a websocket cannot set a cookie);
+                // a later callback closes the socket (4001, as Odoo's bus), whatever the
+                // route's auth.
                 let stale = match self.check_session_token(auth, &r) {
                     super::auth::TokenCheck::Fine => None,
                     super::auth::TokenCheck::Refused(refused) => return refused,
@@ -254,7 +256,7 @@ impl Application {
                     },
                     None => r,
                 };
-                let mut o = if let Some(public) = self.public_user(auth, &r) {
+                if let Some(public) = self.public_user(auth, &r) {
                     let session = super::auth::session_as(r.session.as_str(), public);
                     let as_public = HttpRequest {
                         session: session.as_str().into(),
@@ -269,13 +271,7 @@ impl Application {
                     let mut o = invoke(r);
                     self.socket_login_token(&mut o, before, &sid);
                     o
-                };
-                // The logged-out session is saved (under the same id) even when the handler
-                // left it unchanged.
-                if let (Some(session), ROption::RNone) = (stale, &o.session) {
-                    o.session = ROption::RSome(session.into());
                 }
-                o
             })
         };
         let _running = Running::enter(Arc::clone(self));
