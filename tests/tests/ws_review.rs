@@ -137,6 +137,16 @@ fn a_session_logged_out_over_http_closes_the_socket_with_4001() {
     let mut ws = open_with(port, &sid);
     ws.send(Message::text("count")).unwrap();
     assert_eq!(ws_next(&mut ws).into_text().unwrap().as_str(), "count 1");
+    // The reply is queued during the call, the session saved after it: the logout comes
+    // once that save is done (the save's "still there?" check is not atomic with it).
+    assert!(
+        wait_until(Duration::from_secs(5), || session_saved(
+            &td,
+            &sid,
+            "\"ws_count\":1"
+        )),
+        "the socket's session change was never saved"
+    );
     // Logged out over HTTP: the id is deleted (and the cookie rotated).
     let out = http_get(port, "/test_http/logout", &[("Cookie", &cookie)]);
     assert_eq!(out.status, 200);
@@ -179,10 +189,7 @@ fn a_callback_sees_and_keeps_the_changes_made_over_http() {
     // store has the socket's change before changing the session over HTTP (the store writes
     // whole sessions, so an HTTP request that loaded it before that save would overwrite it).
     let saved = wait_until(Duration::from_secs(5), || {
-        walk(&td.join("data")).iter().any(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy() == sid)
-                && std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"ws_count\":1"))
-        })
+        session_saved(&td, &sid, "\"ws_count\":1")
     });
     assert!(saved, "the socket's session change was never saved");
     // Changed over HTTP while the socket is open.
@@ -206,6 +213,14 @@ fn a_callback_sees_and_keeps_the_changes_made_over_http() {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == sid))
         .collect();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
+}
+
+/// Whether the stored session `sid` holds `text`.
+fn session_saved(td: &TestDir, sid: &str, text: &str) -> bool {
+    walk(&td.join("data")).iter().any(|p| {
+        p.file_name().is_some_and(|n| n.to_string_lossy() == sid)
+            && std::fs::read_to_string(p).is_ok_and(|t| t.contains(text))
+    })
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
