@@ -29,6 +29,9 @@
 //!   `socket_events`, [`HttpRequest`] `body_file`, and [`HttpResponse`] `stream` (a body
 //!   produced later: pulled, pushed, or a file); [`HostApi`] gained the optional
 //!   `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
+//!
+//! SDK 0.4 (issue 20, RPC): [`AddonItems`] gained `rpcs` ([`RpcDescriptor`]), [`ItemKind`]
+//! `Rpc`, and [`HostApi`] the optional `dispatch_rpc` callback.
 
 use abi_stable::{
     declare_root_module_statics,
@@ -189,6 +192,17 @@ pub struct HostApi {
     #[sabi(missing_field(option))]
     pub ws_send_queued:
         extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
+    /// Odoo's `odoo.http.dispatch_rpc(service, method, params)`: runs `method` of the RPC
+    /// service `service` (`common`, `db`, `object`) with `params` (a JSON array) and returns
+    /// its result as JSON text, or the error it raised (an `odoo.exceptions.*` name and kind).
+    /// The `base` addon's `/xmlrpc` and `/jsonrpc` routes call it.
+    #[sabi(missing_field(option))]
+    pub dispatch_rpc: extern "C" fn(
+        ctx: HostCtx,
+        service: RStr<'_>,
+        method: RStr<'_>,
+        params: RStr<'_>,
+    ) -> RResult<RString, ErrorInfo>,
 }
 
 /// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).
@@ -263,6 +277,8 @@ pub struct AddonItems {
     pub commands: RVec<CommandDescriptor>,
     /// Cron handlers.
     pub crons: RVec<CronDescriptor>,
+    /// RPC methods (`#[rpc]`): what `object.execute_kw` calls.
+    pub rpcs: RVec<RpcDescriptor>,
 }
 
 /// One route: what Odoo's `@route` decorator records.
@@ -331,6 +347,18 @@ pub struct CronDescriptor {
     pub name: RString,
 }
 
+/// An RPC method: the `method` of the model `model` that `object.execute_kw` calls.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct RpcDescriptor {
+    /// Index in [`AddonItems::rpcs`].
+    pub id: u32,
+    /// The model, e.g. `res.users`.
+    pub model: RString,
+    /// The method, e.g. `search_read`.
+    pub method: RString,
+}
+
 /// Which kind of item an [`Invocation`] calls.
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,6 +382,11 @@ pub enum ItemKind {
     /// The pull stream [`Invocation::handle`] is no longer wanted (finished, or its client
     /// gone): the addon drops its producer.
     StreamDrop,
+    /// An RPC method: the caller's uid in [`Invocation::args`] (first), the database in
+    /// the request's `db` and `{"args": [...], "kwargs": {...}}` in its `params`; the
+    /// result in [`Outcome::value`] (JSON text). Runs in its own transaction, as the
+    /// invocation cursor.
+    Rpc,
 }
 
 /// A reference to a route's endpoint, opaque to addons.

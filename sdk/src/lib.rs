@@ -63,6 +63,8 @@
 //!   job's cursor ([`CronContext::cursor`]) commits with the job's bookkeeping, so it is done
 //!   exactly once, even through a PostgreSQL outage; effects outside that cursor are
 //!   at-least-once (see [`cron`]).
+//! * [`rpc`](macro@rpc): a model's method for Odoo's external API (`object.execute_kw` over XML-RPC
+//!   and JSON-RPC), with the caller's uid, cursor and context ([`RpcContext`]).
 //! * [`post_load`]: a hook run once, when the host loads the addon.
 //! * [`Dispatcher`] and [`register_dispatcher!`]: a new routing type.
 //! * [`WebSocket`]: a route declared `websocket = true` gets the upgraded connection from
@@ -97,6 +99,7 @@ mod reply;
 pub use reply::escape_html;
 mod request;
 mod response;
+pub mod rpc;
 pub mod session;
 pub mod socket_events;
 pub mod status;
@@ -111,9 +114,10 @@ pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{Error, Result};
 pub use extract::{Form, FromRequest, Params};
 pub use host::Host;
-pub use inphms_sdk_macros::{addon, command, cron, post_load, route};
+pub use inphms_sdk_macros::{addon, command, cron, post_load, route, rpc};
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
+pub use rpc::RpcContext;
 pub use session::Session;
 pub use socket_events::WsHandler;
 pub use stream::PushStream;
@@ -157,6 +161,7 @@ pub mod __private {
     pub use crate::extract::{ByName, ByType, Extract};
     pub use crate::registry::{Command, Cron, DispatcherEntry, PostLoad, Reply, Route};
     pub use crate::reply::{ReplyHttp, ReplyJson, ReplySerialize, Returned};
+    pub use crate::rpc::RpcMethod;
     pub use abi_stable;
     pub use inventory;
 

@@ -1,5 +1,5 @@
-//! The addon's own registry of items (routes, dispatchers, commands, cron handlers,
-//! `post_load` hooks), filled by the attribute macros through `inventory`, turned into
+//! The addon's own registry of items (routes, dispatchers, commands, cron handlers, RPC
+//! methods, `post_load` hooks), filled by the attribute macros through `inventory`, turned into
 //! ABI-stable descriptors for the host, and called back by id through one guarded entry
 //! point.
 //!
@@ -8,8 +8,9 @@
 
 use crate::abi::{
     AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HostApiRef, Invocation,
-    ItemKind, Outcome, RouteDescriptor,
+    ItemKind, Outcome, RouteDescriptor, RpcDescriptor,
 };
+use crate::rpc::RpcMethod;
 use crate::dispatcher::{Endpoint, EndpointResult};
 use crate::{host, Error, Host, Request, Response, Result};
 use abi_stable::std_types::{ROption, RString};
@@ -88,6 +89,7 @@ struct Items {
     commands: Vec<&'static Command>,
     crons: Vec<&'static Cron>,
     dispatchers: Vec<&'static DispatcherEntry>,
+    rpcs: Vec<&'static RpcMethod>,
 }
 
 /// The items, sorted once so that ids do not depend on link order.
@@ -98,6 +100,7 @@ fn items() -> &'static Items {
         commands: sorted(|c: &Command| c.name),
         crons: sorted(|c: &Cron| c.name),
         dispatchers: sorted(|d: &DispatcherEntry| d.routing_type),
+        rpcs: sorted(|m: &RpcMethod| (m.model, m.method)),
     })
 }
 
@@ -163,6 +166,16 @@ pub(crate) fn describe() -> AddonItems {
             .map(|(id, c)| CronDescriptor {
                 id: id as u32,
                 name: c.name.into(),
+            })
+            .collect(),
+        rpcs: items
+            .rpcs
+            .iter()
+            .enumerate()
+            .map(|(id, m)| RpcDescriptor {
+                id: id as u32,
+                model: m.model.into(),
+                method: m.method.into(),
             })
             .collect(),
     }
@@ -271,6 +284,10 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
             }
         }
         ItemKind::SocketEvent | ItemKind::StreamPoll | ItemKind::StreamDrop => missing(),
+        ItemKind::Rpc => match items.rpcs.get(idx) {
+            Some(m) => crate::rpc::invoke(m, inv),
+            None => missing(),
+        },
         ItemKind::Cron => {
             let (Some(c), ROption::RSome(req)) = (items.crons.get(idx), inv.request) else {
                 return missing();

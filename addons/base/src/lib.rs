@@ -1,9 +1,11 @@
 //! The `base` addon: the kernel every addon depends on. Its `post_load` records that it ran
 //! (visible in the log and at `GET /base/status`), it holds the core cron handlers, and the
-//! `users` command (`users_command`). Its tables are created by `data/base.sql`; the
+//! `users` command (`users_command`), and Odoo's external API: the `/xmlrpc` and `/jsonrpc`
+//! routes and the `res.users` RPC methods (`rpc`). Its tables are created by `data/base.sql`; the
 //! identity logic (passwords, login, API keys) is its library `base_identity`, which `web`
 //! links too.
 
+mod rpc;
 mod users_command;
 
 use inphms_sdk::{cron, post_load, route, CronContext, Host, Json, Request, Result};

@@ -1,6 +1,6 @@
 //! The host's side of [`HostApi`]: the services handed to every addon at load (logging into
-//! the host's log, configuration sections, endpoint calls for dispatchers, websockets, and
-//! the database services of [`db`]).
+//! the host's log, configuration sections, endpoint calls for dispatchers, websockets, the
+//! database services of [`db`], and the RPC services of [`rpc`]).
 //!
 //! This layer sits above `http` and below `service`: it alone sees every layer the
 //! services come from (`netsvc`, `sql_db`, `modules`, `http`). The loader does not call it:
@@ -14,6 +14,7 @@
 //! (one allocation of each per host built, not per call).
 
 pub mod db;
+pub mod rpc;
 
 use crate::config::Config;
 use crate::http::Services;
@@ -32,13 +33,20 @@ pub struct HostServices {
     pub config: Arc<Config>,
     /// The host's request path state: websockets, registries, databases.
     pub http: Arc<Services>,
+    /// The RPC services (`dispatch_rpc`), handed down by the composition root.
+    pub rpc: Arc<dyn rpc::RpcDispatch>,
 }
 
 impl HostServices {
     /// The host API handed to addons for a host with `config` and `http`: its `ctx` points
     /// to them for as long as the process lives (see the [module docs](self)).
-    pub fn api(config: Arc<Config>, http: Arc<Services>) -> HostApiRef {
-        let services: &'static HostServices = Box::leak(Box::new(HostServices { config, http }));
+    pub fn api(
+        config: Arc<Config>,
+        http: Arc<Services>,
+        rpc: Arc<dyn rpc::RpcDispatch>,
+    ) -> HostApiRef {
+        let services: &'static HostServices =
+            Box::leak(Box::new(HostServices { config, http, rpc }));
         HostApi {
             host_version: RStr::from_str(crate::release::HOST_VERSION),
             ctx: HostCtx(std::ptr::from_ref(services).cast()),
@@ -60,6 +68,7 @@ impl HostServices {
             stream_push,
             stream_close,
             ws_send_queued,
+            dispatch_rpc: rpc::dispatch_rpc,
         }
         .leak_into_prefix()
     }

@@ -287,6 +287,27 @@ impl Registry {
         all
     }
 
+    /// The addon declaring the RPC method `method` of `model` (`#[rpc]`), and the method's
+    /// id, among the addons serving this database (on `server_wide`); `Err(false)` when no
+    /// addon declares that model at all, `Err(true)` when the model exists without it.
+    pub fn rpc_method(
+        &self,
+        server_wide: &[Arc<LoadedAddon>],
+        model: &str,
+        method: &str,
+    ) -> Result<(Arc<LoadedAddon>, u32), bool> {
+        let mut model_known = false;
+        for a in self.addons(server_wide) {
+            for m in a.items.rpcs.iter().filter(|m| m.model.as_str() == model) {
+                model_known = true;
+                if m.method.as_str() == method {
+                    return Ok((Arc::clone(&a), m.id));
+                }
+            }
+        }
+        Err(model_known)
+    }
+
     /// The addon declaring the cron handler `name`, and the handler's id, among the addons
     /// serving this database (on `server_wide`).
     pub fn cron_handler(

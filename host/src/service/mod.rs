@@ -5,11 +5,13 @@
 
 pub mod cron;
 pub mod db;
+pub mod db_manager;
 pub mod limits;
 pub mod phoenix;
 pub mod prefork;
 pub mod reload;
 pub mod requests_shm;
+pub mod rpc;
 pub mod server;
 pub mod signals;
 pub mod worker;

@@ -43,6 +43,7 @@ const TARGET: &str = "inphms.service.server";
 /// websockets), the cron workers' state, and the host API whose `ctx` leads the addons'
 /// callbacks back to this host. Nothing of it is a process-wide static, so two hosts in one
 /// process share none of it.
+#[derive(Clone)]
 pub struct Host {
     /// The configuration the host started with.
     pub config: Arc<Config>,
@@ -75,15 +76,18 @@ impl Host {
         let registries = Registries::new(Arc::clone(&databases));
         let http = Services::new(Arc::clone(&registries));
         let cron = Cron::new(Arc::clone(&config), Arc::clone(&registries));
-        let api = HostServices::api(Arc::clone(&config), Arc::clone(&http));
-        Host {
+        let rpc = super::rpc::RpcServices::new();
+        let api = HostServices::api(Arc::clone(&config), Arc::clone(&http), rpc.clone());
+        let host = Host {
             config,
             databases,
             registries,
             http,
             cron,
             api,
-        }
+        };
+        rpc.set_host(host.clone());
+        host
     }
 }
 

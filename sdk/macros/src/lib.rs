@@ -383,6 +383,47 @@ fn cron_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2>
     Ok(registered(&f, "Cron", quote!(name: #name,)))
 }
 
+/// Declares an RPC method: `#[rpc(model = "res.partner", method = "search_read")]` on a
+/// `fn(&mut RpcContext, Vec<Value>, Map<String, Value>) -> Result<Value>`, which
+/// `object.execute_kw(db, uid, password, model, method, args, kwargs)` calls. See
+/// `inphms_sdk::RpcContext`.
+#[proc_macro_attribute]
+pub fn rpc(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(rpc_impl(attr.into(), item))
+}
+
+fn rpc_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> {
+    let f: ItemFn = syn::parse(item)?;
+    let args: Args = syn::parse2(attr)?;
+    let (mut model, mut method) = (None, None);
+    for arg in &args.0 {
+        match arg.key.as_ref().map(|k| k.to_string()).as_deref() {
+            Some("model") => model = Some(lit_str(&arg.value)?),
+            Some("method") => method = Some(lit_str(&arg.value)?),
+            other => {
+                return Err(syn::Error::new_spanned(
+                    &arg.value,
+                    format!(
+                        "unknown key `{}`: #[rpc(model = \"...\", method = \"...\")]",
+                        other.unwrap_or("")
+                    ),
+                ))
+            }
+        }
+    }
+    let (Some(model), Some(method)) = (model, method) else {
+        return Err(syn::Error::new_spanned(
+            &f.sig.ident,
+            "an RPC method needs its model and method: #[rpc(model = \"res.partner\", method = \"read\")]",
+        ));
+    };
+    Ok(registered(
+        &f,
+        "RpcMethod",
+        quote!(model: #model, method: #method,),
+    ))
+}
+
 /// Declares a hook run once when the host loads the addon. See `inphms_sdk::post_load`.
 #[proc_macro_attribute]
 pub fn post_load(attr: TokenStream, item: TokenStream) -> TokenStream {
