@@ -1,0 +1,145 @@
+//! Odoo's JSON-RPC API (issue 20, `POST /jsonrpc`) through the real binary, `base` and the
+//! real PostgreSQL: the calls of `rpc_xmlrpc` with the exact JSON shapes Odoo answers
+//! (results, and errors as `code` 200 "Odoo Server Error" with Odoo's exception class in
+//! `data.name`), and odoorpc connecting, listing the databases, logging in and reading the
+//! user.
+
+mod rpc_support;
+
+use rpc_support::{api_key, python, Site, ADMIN_PW};
+use serde_json::{json, Value};
+
+/// `/jsonrpc` with `service`, `method` and `args`: the whole answer.
+fn call(site: &Site, service: &str, method: &str, args: Value) -> Value {
+    site.client("127.0.0.1").rpc(
+        "/jsonrpc",
+        json!({"service": service, "method": method, "args": args}),
+    )
+}
+
+/// Odoo's error answer for an exception of class `name` with `message`.
+fn error(name: &str, message: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": 7,
+        "error": {
+            "code": 200,
+            "message": "Odoo Server Error",
+            "data": {"name": name, "message": message, "arguments": [message], "context": {}},
+        },
+    })
+}
+
+fn result(v: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 7, "result": v})
+}
+
+#[test]
+fn jsonrpc_answers_in_odoos_shapes() {
+    let site = Site::start("rpcjson", &[]);
+    let key = api_key(&site);
+    let db = site.db.name.as_str();
+    let version = call(&site, "common", "version", json!([]));
+    let serie = version["result"]["server_serie"].clone();
+    let info = version["result"]["server_version_info"].clone();
+    assert_eq!(
+        version,
+        result(json!({
+            "server_version": serie,
+            "server_version_info": info,
+            "server_serie": serie,
+            "protocol_version": 1,
+        }))
+    );
+    assert_eq!(info[3], "final");
+    let login = call(&site, "common", "login", json!([db, "admin", ADMIN_PW]));
+    let uid = login["result"].as_i64().unwrap_or_else(|| panic!("{login}"));
+    assert_eq!(call(&site, "common", "login", json!([db, "admin", "nope"])), result(json!(false)));
+    assert_eq!(
+        call(&site, "common", "authenticate", json!([db, "admin", key, {}])),
+        result(json!(uid))
+    );
+    let list = call(&site, "db", "list", json!([]));
+    assert!(list["result"].as_array().unwrap().contains(&json!(db)), "{list}");
+    assert_eq!(call(&site, "db", "server_version", json!([])), result(serie));
+    let users = call(
+        &site,
+        "object",
+        "execute_kw",
+        json!([db, uid, ADMIN_PW, "res.users", "search_read", [[["login", "=", "admin"]]], {"fields": ["login", "active"]}]),
+    );
+    assert_eq!(users, result(json!([{"id": uid, "login": "admin", "active": true}])));
+    let by_key = call(
+        &site,
+        "object",
+        "execute_kw",
+        json!([db, uid, key, "res.users", "read", [[uid]], {"fields": ["login"], "context": {"lang": "en_US"}}]),
+    );
+    assert_eq!(by_key, result(json!([{"id": uid, "login": "admin"}])));
+    assert_eq!(
+        call(&site, "object", "execute_kw", json!([db, uid, "wrong", "res.users", "read", [[uid]]])),
+        error("odoo.exceptions.AccessDenied", "Access Denied")
+    );
+    assert_eq!(
+        call(&site, "object", "execute_kw", json!([db, uid, ADMIN_PW, "res.foo", "read", [[1]]])),
+        error("odoo.exceptions.UserError", "Object res.foo doesn't exist")
+    );
+    assert_eq!(
+        call(&site, "object", "execute_kw", json!([db, uid, ADMIN_PW, "res.users", "_check_uid_passwd", [uid, ADMIN_PW]])),
+        error(
+            "odoo.exceptions.AccessError",
+            "Private methods (such as _check_uid_passwd) cannot be called remotely."
+        )
+    );
+    assert_eq!(
+        call(&site, "object", "fly", json!([db, uid, ADMIN_PW])),
+        error("builtins.NameError", "Method not available fly")
+    );
+    assert_eq!(
+        call(&site, "common", "fly", json!([])),
+        error("builtins.Exception", "Method not found: fly")
+    );
+    assert_eq!(
+        call(&site, "db", "fly", json!([])),
+        error("builtins.KeyError", "Method not found: fly")
+    );
+    assert_eq!(call(&site, "nope", "x", json!([])), error("builtins.KeyError", "nope"));
+    // A database that does not exist: an application error naming it, no crash.
+    let gone = call(&site, "common", "login", json!(["no_such_db_rpc", "admin", "x"]));
+    assert_eq!(gone["error"]["code"], 200, "{gone}");
+    assert!(gone["error"]["data"]["message"].as_str().unwrap().contains("no_such_db_rpc"), "{gone}");
+    // The calls saved no session.
+    let resp = inphms_tests::rpc(site.port(), "/jsonrpc", json!({"jsonrpc": "2.0", "id": 1, "method": "call", "params": {"service": "common", "method": "version", "args": []}}).to_string());
+    assert!(resp.cookie("session_id").is_none(), "no session cookie");
+}
+
+#[test]
+fn odoorpc_connects_logs_in_and_reads_the_user() {
+    let site = Site::start("rpcodoorpc", &[]);
+    let out = python(
+        r#"
+import json, sys, odoorpc
+port, db, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+odoo = odoorpc.ODOO('127.0.0.1', port=port)
+out = {'version': odoo.version, 'dbs': odoo.db.list()}
+odoo.login(db, 'admin', pw)
+uid = odoo.env.uid
+out['uid'] = uid
+out['user'] = odoo.execute('res.users', 'read', [uid], ['login', 'name'])
+out['context'] = odoo.env.context
+try:
+    odoo.login(db, 'admin', 'wrong')
+    out['wrong'] = 'accepted'
+except odoorpc.error.RPCError as e:
+    out['wrong'] = str(e)
+print(json.dumps(out))
+"#,
+        &[&site.port().to_string(), &site.db.name, ADMIN_PW],
+    );
+    assert!(out["dbs"].as_array().unwrap().contains(&json!(site.db.name)), "{out}");
+    let uid = out["uid"].as_i64().unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(out["user"][0]["login"], "admin", "{out}");
+    assert_eq!(out["user"][0]["id"], uid);
+    assert_eq!(out["context"]["uid"], uid, "{out}");
+    assert_ne!(out["wrong"], "accepted", "{out}");
+}
