@@ -10,8 +10,8 @@ use crate::abi::{
     AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HostApiRef, Invocation,
     ItemKind, Outcome, RouteDescriptor, RpcDescriptor,
 };
-use crate::rpc::RpcMethod;
 use crate::dispatcher::{Endpoint, EndpointResult};
+use crate::rpc::RpcMethod;
 use crate::{host, Error, Host, Request, Response, Result};
 use abi_stable::std_types::{ROption, RString};
 use serde_json::Value;

@@ -46,12 +46,15 @@ impl RpcContext {
     }
 }
 
+/// The signature of an RPC method: the context, the positional and the keyword arguments.
+pub type RpcFn = fn(&mut RpcContext, Vec<Value>, Map<String, Value>) -> Result<Value>;
+
 /// An RPC method, declared with [`#[rpc]`](macro@crate::rpc).
 #[doc(hidden)]
 pub struct RpcMethod {
     pub model: &'static str,
     pub method: &'static str,
-    pub run: fn(&mut RpcContext, Vec<Value>, Map<String, Value>) -> Result<Value>,
+    pub run: RpcFn,
 }
 inventory::collect!(RpcMethod);
 
@@ -80,7 +83,11 @@ pub(crate) fn invoke(m: &RpcMethod, inv: Invocation<'_>) -> Outcome {
         _ => Map::new(),
     };
     let mut ctx = RpcContext {
-        db: req.db.into_option().map(|s| s.to_string()).unwrap_or_default(),
+        db: req
+            .db
+            .into_option()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
         uid,
         context,
     };

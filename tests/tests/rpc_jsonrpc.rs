@@ -53,22 +53,41 @@ fn jsonrpc_answers_in_odoos_shapes() {
     );
     assert_eq!(info[3], "final");
     let login = call(&site, "common", "login", json!([db, "admin", ADMIN_PW]));
-    let uid = login["result"].as_i64().unwrap_or_else(|| panic!("{login}"));
-    assert_eq!(call(&site, "common", "login", json!([db, "admin", "nope"])), result(json!(false)));
+    let uid = login["result"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{login}"));
     assert_eq!(
-        call(&site, "common", "authenticate", json!([db, "admin", key, {}])),
+        call(&site, "common", "login", json!([db, "admin", "nope"])),
+        result(json!(false))
+    );
+    assert_eq!(
+        call(
+            &site,
+            "common",
+            "authenticate",
+            json!([db, "admin", key, {}])
+        ),
         result(json!(uid))
     );
     let list = call(&site, "db", "list", json!([]));
-    assert!(list["result"].as_array().unwrap().contains(&json!(db)), "{list}");
-    assert_eq!(call(&site, "db", "server_version", json!([])), result(serie));
+    assert!(
+        list["result"].as_array().unwrap().contains(&json!(db)),
+        "{list}"
+    );
+    assert_eq!(
+        call(&site, "db", "server_version", json!([])),
+        result(serie)
+    );
     let users = call(
         &site,
         "object",
         "execute_kw",
         json!([db, uid, ADMIN_PW, "res.users", "search_read", [[["login", "=", "admin"]]], {"fields": ["login", "active"]}]),
     );
-    assert_eq!(users, result(json!([{"id": uid, "login": "admin", "active": true}])));
+    assert_eq!(
+        users,
+        result(json!([{"id": uid, "login": "admin", "active": true}]))
+    );
     let by_key = call(
         &site,
         "object",
@@ -77,15 +96,37 @@ fn jsonrpc_answers_in_odoos_shapes() {
     );
     assert_eq!(by_key, result(json!([{"id": uid, "login": "admin"}])));
     assert_eq!(
-        call(&site, "object", "execute_kw", json!([db, uid, "wrong", "res.users", "read", [[uid]]])),
+        call(
+            &site,
+            "object",
+            "execute_kw",
+            json!([db, uid, "wrong", "res.users", "read", [[uid]]])
+        ),
         error("odoo.exceptions.AccessDenied", "Access Denied")
     );
     assert_eq!(
-        call(&site, "object", "execute_kw", json!([db, uid, ADMIN_PW, "res.foo", "read", [[1]]])),
+        call(
+            &site,
+            "object",
+            "execute_kw",
+            json!([db, uid, ADMIN_PW, "res.foo", "read", [[1]]])
+        ),
         error("odoo.exceptions.UserError", "Object res.foo doesn't exist")
     );
     assert_eq!(
-        call(&site, "object", "execute_kw", json!([db, uid, ADMIN_PW, "res.users", "_check_uid_passwd", [uid, ADMIN_PW]])),
+        call(
+            &site,
+            "object",
+            "execute_kw",
+            json!([
+                db,
+                uid,
+                ADMIN_PW,
+                "res.users",
+                "_check_uid_passwd",
+                [uid, ADMIN_PW]
+            ])
+        ),
         error(
             "odoo.exceptions.AccessError",
             "Private methods (such as _check_uid_passwd) cannot be called remotely."
@@ -103,11 +144,25 @@ fn jsonrpc_answers_in_odoos_shapes() {
         call(&site, "db", "fly", json!([])),
         error("builtins.KeyError", "Method not found: fly")
     );
-    assert_eq!(call(&site, "nope", "x", json!([])), error("builtins.KeyError", "nope"));
+    assert_eq!(
+        call(&site, "nope", "x", json!([])),
+        error("builtins.KeyError", "nope")
+    );
     // A database that does not exist: an application error naming it, no crash.
-    let gone = call(&site, "common", "login", json!(["no_such_db_rpc", "admin", "x"]));
+    let gone = call(
+        &site,
+        "common",
+        "login",
+        json!(["no_such_db_rpc", "admin", "x"]),
+    );
     assert_eq!(gone["error"]["code"], 200, "{gone}");
-    assert!(gone["error"]["data"]["message"].as_str().unwrap().contains("no_such_db_rpc"), "{gone}");
+    assert!(
+        gone["error"]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_db_rpc"),
+        "{gone}"
+    );
     // The calls saved no session.
     let resp = inphms_tests::rpc(site.port(), "/jsonrpc", json!({"jsonrpc": "2.0", "id": 1, "method": "call", "params": {"service": "common", "method": "version", "args": []}}).to_string());
     assert!(resp.cookie("session_id").is_none(), "no session cookie");
@@ -136,7 +191,13 @@ print(json.dumps(out))
 "#,
         &[&site.port().to_string(), &site.db.name, ADMIN_PW],
     );
-    assert!(out["dbs"].as_array().unwrap().contains(&json!(site.db.name)), "{out}");
+    assert!(
+        out["dbs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(site.db.name)),
+        "{out}"
+    );
     let uid = out["uid"].as_i64().unwrap_or_else(|| panic!("{out}"));
     assert_eq!(out["user"][0]["login"], "admin", "{out}");
     assert_eq!(out["user"][0]["id"], uid);

@@ -57,7 +57,10 @@ fn python_xmlrpc_client_gets_odoos_answers() {
     let key = api_key(&site);
     let url = format!("http://127.0.0.1:{}", site.port());
     let out = python(CLIENT, &[&url, &site.db.name, ADMIN_PW, &key]);
-    let serie = out["version"]["server_serie"].as_str().expect("serie").to_owned();
+    let serie = out["version"]["server_serie"]
+        .as_str()
+        .expect("serie")
+        .to_owned();
     assert_eq!(
         out["version"],
         json!({
@@ -75,7 +78,10 @@ fn python_xmlrpc_client_gets_odoos_answers() {
     assert_eq!(out["login_unknown"], false);
     assert_eq!(out["authenticate_key"], uid);
     assert!(
-        out["db_list"].as_array().unwrap().contains(&json!(site.db.name)),
+        out["db_list"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(site.db.name)),
         "{out}"
     );
     assert_eq!(out["server_version"], serie);
@@ -84,33 +90,50 @@ fn python_xmlrpc_client_gets_odoos_answers() {
         out["search_read"],
         json!([{"id": uid, "login": "admin", "name": out["search_read"][0]["name"], "active": true}])
     );
-    assert_eq!(out["search_read_key"], json!([{"id": uid, "login": "admin"}]));
+    assert_eq!(
+        out["search_read_key"],
+        json!([{"id": uid, "login": "admin"}])
+    );
     assert_eq!(out["read"], json!([{"id": uid, "login": "admin"}]));
-    assert_eq!(out["execute"], json!({"lang": "en_US", "tz": false, "uid": uid}));
+    assert_eq!(
+        out["execute"],
+        json!({"lang": "en_US", "tz": false, "uid": uid})
+    );
     assert_eq!(out["wrong_pw"], json!([3, "Access Denied"]));
     assert_eq!(out["wrong_pw_1"], json!(["AccessDenied", "Access Denied"]));
     // Odoo's `execute_cr` raises a UserError: code 2 (WARNING), not 1.
-    assert_eq!(out["unknown_model"], json!([2, "Object res.foo doesn't exist"]));
+    assert_eq!(
+        out["unknown_model"],
+        json!([2, "Object res.foo doesn't exist"])
+    );
     assert_eq!(
         out["unknown_model_1"],
         json!(["warning -- UserError\n\nObject res.foo doesn't exist", ""])
     );
     assert_eq!(out["unknown_method"][0], 1);
     assert!(
-        out["unknown_method"][1]
-            .as_str()
-            .unwrap()
-            .ends_with("AttributeError: The method 'frobnicate' does not exist on the model 'res.users'\n"),
+        out["unknown_method"][1].as_str().unwrap().ends_with(
+            "AttributeError: The method 'frobnicate' does not exist on the model 'res.users'\n"
+        ),
         "{out}"
     );
     assert_eq!(
         out["private"],
-        json!([4, "Private methods (such as _login) cannot be called remotely."])
+        json!([
+            4,
+            "Private methods (such as _login) cannot be called remotely."
+        ])
     );
     assert_eq!(out["unknown_common"][0], 1);
-    assert!(out["unknown_common"][1].as_str().unwrap().contains("Method not found: frobnicate"));
+    assert!(out["unknown_common"][1]
+        .as_str()
+        .unwrap()
+        .contains("Method not found: frobnicate"));
     assert_eq!(out["missing"][0], 2, "MissingError is a UserError: {out}");
-    assert!(site.server.stderr().contains("Login failed for db:"), "wrong passwords are logged");
+    assert!(
+        site.server.stderr().contains("Login failed for db:"),
+        "wrong passwords are logged"
+    );
 }
 
 #[test]
@@ -139,10 +162,14 @@ fn fault_of(body: &str, code: i32) -> String {
         "{body}"
     );
     assert!(
-        body.contains(&format!("<name>faultCode</name>\n<value><int>{code}</int></value>")),
+        body.contains(&format!(
+            "<name>faultCode</name>\n<value><int>{code}</int></value>"
+        )),
         "{body}"
     );
-    let start = body.find("<name>faultString</name>\n<value><string>").expect("faultString")
+    let start = body
+        .find("<name>faultString</name>\n<value><string>")
+        .expect("faultString")
         + "<name>faultString</name>\n<value><string>".len();
     let end = body[start..].find("</string>").expect("end") + start;
     body[start..end].to_owned()
@@ -182,7 +209,10 @@ fn hostile_xml_gets_clear_faults_and_the_server_stays_up() {
     assert!(fault.contains("DOCTYPE is not allowed"), "{fault}");
     // An entity never declared is not expanded either.
     let fault = fault_of(
-        &xmlrpc_post(port, b"<methodCall><methodName>&lol9;</methodName></methodCall>"),
+        &xmlrpc_post(
+            port,
+            b"<methodCall><methodName>&lol9;</methodName></methodCall>",
+        ),
         1,
     );
     assert!(fault.contains("entit"), "{fault}");
@@ -201,14 +231,28 @@ fn hostile_xml_gets_clear_faults_and_the_server_stays_up() {
     let fault = fault_of(&xmlrpc_post(port, nest(65).as_bytes()), 1);
     assert!(fault.contains("nested deeper than 64"), "{fault}");
     let ok = xmlrpc_post(port, nest(64).as_bytes());
-    assert!(ok.contains("<string>See http://openerp.com</string>"), "{ok}");
+    assert!(
+        ok.contains("<string>See http://openerp.com</string>"),
+        "{ok}"
+    );
     // Not XML at all, and truncated.
     fault_of(&xmlrpc_post(port, b"hello"), 1);
     fault_of(&xmlrpc_post(port, b"<methodCall><methodName>version"), 1);
     // An unknown service is Odoo's KeyError; the server still serves.
-    let resp = post(port, "/xmlrpc/2/nope", "text/xml", b"<methodCall><methodName>x</methodName></methodCall>");
+    let resp = post(
+        port,
+        "/xmlrpc/2/nope",
+        "text/xml",
+        b"<methodCall><methodName>x</methodName></methodCall>",
+    );
     assert!(fault_of(&resp.text(), 1).contains("KeyError: nope"));
-    let ok = xmlrpc_post(port, b"<methodCall><methodName>version</methodName><params/></methodCall>");
-    assert!(ok.contains("<name>protocol_version</name>\n<value><int>1</int></value>"), "{ok}");
+    let ok = xmlrpc_post(
+        port,
+        b"<methodCall><methodName>version</methodName><params/></methodCall>",
+    );
+    assert!(
+        ok.contains("<name>protocol_version</name>\n<value><int>1</int></value>"),
+        "{ok}"
+    );
     assert_eq!(http_get(port, "/web/health", &[]).status, 200);
 }

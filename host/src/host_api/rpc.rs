@@ -12,8 +12,12 @@ use serde_json::Value;
 /// positional `params`, answered on the calling (blocking) thread.
 pub trait RpcDispatch: Send + Sync + std::fmt::Debug {
     /// Runs one call: its JSON result, or the error as the addon receives it.
-    fn dispatch(&self, service: &str, method: &str, params: Vec<Value>)
-        -> Result<Value, ErrorInfo>;
+    fn dispatch(
+        &self,
+        service: &str,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Result<Value, Box<ErrorInfo>>;
 }
 
 /// An [`ErrorInfo`] of Odoo's class `name` (e.g. `builtins.Exception`).
@@ -59,7 +63,7 @@ pub extern "C" fn dispatch_rpc(
         };
         match host.rpc.dispatch(service.as_str(), method.as_str(), params) {
             Ok(v) => RResult::ROk(RString::from(v.to_string())),
-            Err(e) => RResult::RErr(e),
+            Err(e) => RResult::RErr(*e),
         }
     }))
     .unwrap_or_else(|_| RResult::RErr(internal()))

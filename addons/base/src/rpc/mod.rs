@@ -54,7 +54,12 @@ enum Variant {
 /// (reading the call, the call itself, or writing its result).
 fn answer(body: &[u8], service: &str, variant: Variant) -> String {
     let result = xmlrpc::parse_call(body)
-        .map_err(|e| (("xml.parsers.expat.ExpatError".to_owned(), e), ErrorKind::BadRequest))
+        .map_err(|e| {
+            (
+                ("xml.parsers.expat.ExpatError".to_owned(), e),
+                ErrorKind::BadRequest,
+            )
+        })
         .and_then(|(method, params)| {
             inphms_sdk::rpc::dispatch_rpc(service, &method, &params).map_err(|e| {
                 let kind = e.kind();
@@ -97,10 +102,14 @@ fn fault(name: &str, message: &str, kind: ErrorKind, variant: Variant) -> String
         Variant::Str => {
             let (code, string) = match (code, class) {
                 (ACCESS_DENIED, _) => ("AccessDenied".to_owned(), message.to_owned()),
-                (ACCESS_ERROR, _) => (format!("warning -- AccessError\n\n{message}"), String::new()),
-                (WARNING, "MissingError") => {
-                    (format!("warning -- MissingError\n\n{message}"), String::new())
-                }
+                (ACCESS_ERROR, _) => (
+                    format!("warning -- AccessError\n\n{message}"),
+                    String::new(),
+                ),
+                (WARNING, "MissingError") => (
+                    format!("warning -- MissingError\n\n{message}"),
+                    String::new(),
+                ),
                 (WARNING, _) => (format!("warning -- UserError\n\n{message}"), String::new()),
                 _ => (message.to_owned(), traceback()),
             };

@@ -29,7 +29,12 @@ fn argument_error(message: impl Into<String>) -> Error {
 }
 
 /// The `i`th positional argument, else the keyword `name`.
-fn arg<'a>(args: &'a [Value], kwargs: &'a Map<String, Value>, i: usize, name: &str) -> Option<&'a Value> {
+fn arg<'a>(
+    args: &'a [Value],
+    kwargs: &'a Map<String, Value>,
+    i: usize,
+    name: &str,
+) -> Option<&'a Value> {
     args.get(i).or_else(|| kwargs.get(name))
 }
 
@@ -54,7 +59,8 @@ fn check_login(cr: &mut Cursor, login: &str, password: &str, interactive: bool) 
 /// `_login(login, password, user_agent_env)`: Odoo's `res.users.authenticate`.
 #[rpc(model = "res.users", method = "_login")]
 fn login(ctx: &mut RpcContext, args: Vec<Value>, _kwargs: Map<String, Value>) -> Result<Value> {
-    let (Some(Value::String(login)), Some(Value::String(password))) = (args.first(), args.get(1)) else {
+    let (Some(Value::String(login)), Some(Value::String(password))) = (args.first(), args.get(1))
+    else {
         return Err(users::access_denied(users::ACCESS_DENIED));
     };
     let interactive = args
@@ -69,9 +75,15 @@ fn login(ctx: &mut RpcContext, args: Vec<Value>, _kwargs: Map<String, Value>) ->
 /// `_check_uid_passwd(uid, password)`: Odoo's `res.users.check`: the active user `uid`
 /// with its password or one of its API keys; `AccessDenied` otherwise.
 #[rpc(model = "res.users", method = "_check_uid_passwd")]
-fn check_uid_passwd(ctx: &mut RpcContext, args: Vec<Value>, _kwargs: Map<String, Value>) -> Result<Value> {
+fn check_uid_passwd(
+    ctx: &mut RpcContext,
+    args: Vec<Value>,
+    _kwargs: Map<String, Value>,
+) -> Result<Value> {
     let denied = || users::access_denied(users::ACCESS_DENIED);
-    let (Some(uid), Some(Value::String(password))) = (args.first().and_then(Value::as_i64), args.get(1)) else {
+    let (Some(uid), Some(Value::String(password))) =
+        (args.first().and_then(Value::as_i64), args.get(1))
+    else {
         return Err(denied());
     };
     if password.is_empty() {
@@ -119,8 +131,15 @@ fn check_uid_passwd(ctx: &mut RpcContext, args: Vec<Value>, _kwargs: Map<String,
 fn fields_of(v: Option<&Value>) -> Result<Vec<&'static str>> {
     let asked: Vec<String> = match v {
         None | Some(Value::Null) | Some(Value::Bool(false)) => return Ok(FIELDS.to_vec()),
-        Some(Value::Array(a)) => a.iter().map(|f| f.as_str().unwrap_or("").to_owned()).collect(),
-        Some(other) => return Err(argument_error(format!("fields must be a list, not {other}"))),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|f| f.as_str().unwrap_or("").to_owned())
+            .collect(),
+        Some(other) => {
+            return Err(argument_error(format!(
+                "fields must be a list, not {other}"
+            )))
+        }
     };
     let mut out = vec!["id"];
     for f in asked {
@@ -128,8 +147,10 @@ fn fields_of(v: Option<&Value>) -> Result<Vec<&'static str>> {
             Some(k) if !out.contains(k) => out.push(k),
             Some(_) => {}
             None => {
-                return Err(Error::internal(format!("Invalid field '{f}' on model 'res.users'"))
-                    .with_name("builtins.ValueError"))
+                return Err(
+                    Error::internal(format!("Invalid field '{f}' on model 'res.users'"))
+                        .with_name("builtins.ValueError"),
+                )
             }
         }
     }
@@ -137,7 +158,12 @@ fn fields_of(v: Option<&Value>) -> Result<Vec<&'static str>> {
 }
 
 /// The users matching `condition` (SQL on `res_users`), as records of `fields`.
-fn records(cr: &mut Cursor, condition: &str, args: &[SqlValue], fields: &[&str]) -> Result<Vec<Value>> {
+fn records(
+    cr: &mut Cursor,
+    condition: &str,
+    args: &[SqlValue],
+    fields: &[&str],
+) -> Result<Vec<Value>> {
     let rows = cr.execute(
         &format!(
             "SELECT id, login, COALESCE(name, login) AS name, active FROM res_users \
@@ -165,13 +191,21 @@ fn records(cr: &mut Cursor, condition: &str, args: &[SqlValue], fields: &[&str])
 /// Record ids from `ids` (one id or a list of them).
 fn ids_of(v: Option<&Value>) -> Result<Vec<i64>> {
     match v {
-        Some(Value::Number(n)) => n.as_i64().map(|i| vec![i]).ok_or_else(|| argument_error("ids must be integers")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(|i| vec![i])
+            .ok_or_else(|| argument_error("ids must be integers")),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|i| i.as_i64().ok_or_else(|| argument_error(format!("ids must be integers, not {i}"))))
+            .map(|i| {
+                i.as_i64()
+                    .ok_or_else(|| argument_error(format!("ids must be integers, not {i}")))
+            })
             .collect(),
         None | Some(Value::Bool(false)) => Ok(Vec::new()),
-        Some(other) => Err(argument_error(format!("ids must be a list of integers, not {other}"))),
+        Some(other) => Err(argument_error(format!(
+            "ids must be a list of integers, not {other}"
+        ))),
     }
 }
 
@@ -185,7 +219,7 @@ fn read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value>) -> R
         &mut cr,
         "id IN (SELECT jsonb_array_elements_text($1::text::jsonb)::int)",
         &[SqlValue::Text(json!(ids).to_string())],
-        &FIELDS[..],
+        FIELDS,
     )?;
     // In the order asked, as Odoo's `read`; a missing one is Odoo's MissingError.
     let mut out = Vec::with_capacity(ids.len());
@@ -204,9 +238,9 @@ fn read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value>) -> R
             Some(r) => out.push(r),
             None => {
                 return Err(Error::user(format!(
-                    "Record does not exist or has been deleted.\n(Record: res.users({id},), User: {})",
-                    ctx.uid
-                ))
+                "Record does not exist or has been deleted.\n(Record: res.users({id},), User: {})",
+                ctx.uid
+            ))
                 .with_name("odoo.exceptions.MissingError"))
             }
         }
@@ -219,10 +253,19 @@ fn read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value>) -> R
 /// `[('active', '=', b)]` (and-ed). Archived users are left out unless the domain names
 /// `active` or the context says `active_test: false`, as Odoo's search.
 #[rpc(model = "res.users", method = "search_read")]
-fn search_read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value>) -> Result<Value> {
+fn search_read(
+    ctx: &mut RpcContext,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+) -> Result<Value> {
     let fields = fields_of(arg(&args, &kwargs, 1, "fields"))?;
-    let offset = arg(&args, &kwargs, 2, "offset").and_then(Value::as_i64).unwrap_or(0).max(0);
-    let limit = arg(&args, &kwargs, 3, "limit").and_then(Value::as_i64).filter(|l| *l > 0);
+    let offset = arg(&args, &kwargs, 2, "offset")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .max(0);
+    let limit = arg(&args, &kwargs, 3, "limit")
+        .and_then(Value::as_i64)
+        .filter(|l| *l > 0);
     let mut conditions = Vec::new();
     let mut params: Vec<SqlValue> = Vec::new();
     let mut names_active = false;
@@ -236,7 +279,9 @@ fn search_read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value
             Error::internal(format!("unsupported domain term {term} on res.users (base answers login =, id =, id in, active =)"))
                 .with_name("builtins.ValueError")
         };
-        let Some([Value::String(field), Value::String(op), value]) = term.as_array().map(Vec::as_slice) else {
+        let Some([Value::String(field), Value::String(op), value]) =
+            term.as_array().map(Vec::as_slice)
+        else {
             if term == "&" {
                 continue;
             }
@@ -254,7 +299,9 @@ fn search_read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value
             }
             ("id", "in", v) => {
                 let ids = ids_of(Some(v))?;
-                conditions.push(format!("id IN (SELECT jsonb_array_elements_text(${n}::text::jsonb)::int)"));
+                conditions.push(format!(
+                    "id IN (SELECT jsonb_array_elements_text(${n}::text::jsonb)::int)"
+                ));
                 params.push(SqlValue::Text(json!(ids).to_string()));
             }
             ("active", "=", Value::Bool(b)) => {
@@ -265,11 +312,19 @@ fn search_read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value
             _ => return Err(unsupported()),
         }
     }
-    let active_test = ctx.context.get("active_test").and_then(Value::as_bool).unwrap_or(true);
+    let active_test = ctx
+        .context
+        .get("active_test")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     if !names_active && active_test {
         conditions.push("active".to_owned());
     }
-    let mut sql = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
+    let mut sql = if conditions.is_empty() {
+        "true".to_owned()
+    } else {
+        conditions.join(" AND ")
+    };
     sql.push_str(" ORDER BY COALESCE(name, login), login");
     if let Some(l) = limit {
         sql.push_str(&format!(" LIMIT {l}"));
@@ -282,6 +337,10 @@ fn search_read(ctx: &mut RpcContext, args: Vec<Value>, kwargs: Map<String, Value
 /// `context_get()`: the caller's context (Odoo's `res.users.context_get`): its language,
 /// time zone (`false`: not set) and uid.
 #[rpc(model = "res.users", method = "context_get")]
-fn context_get(ctx: &mut RpcContext, _args: Vec<Value>, _kwargs: Map<String, Value>) -> Result<Value> {
+fn context_get(
+    ctx: &mut RpcContext,
+    _args: Vec<Value>,
+    _kwargs: Map<String, Value>,
+) -> Result<Value> {
     Ok(json!({"lang": "en_US", "tz": false, "uid": ctx.uid}))
 }

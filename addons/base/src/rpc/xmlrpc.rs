@@ -181,7 +181,8 @@ impl Parser<'_> {
                 Tok::Text(t) => text.push_str(&t),
                 Tok::End(n) if n == "value" => return Ok(Value::String(text)),
                 Tok::Empty(n) => {
-                    let v = empty_typed(&n).ok_or_else(|| format!("unknown XML-RPC type <{n}/>"))?;
+                    let v =
+                        empty_typed(&n).ok_or_else(|| format!("unknown XML-RPC type <{n}/>"))?;
                     self.expect_end("value")?;
                     return Ok(v);
                 }
@@ -310,10 +311,13 @@ fn datetime(text: &str) -> Option<String> {
     let ok = date.len() == 8
         && date.bytes().all(|b| b.is_ascii_digit())
         && time.len() == 8
-        && time
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 2 || i == 5 { b == b':' } else { b.is_ascii_digit() });
+        && time.bytes().enumerate().all(|(i, b)| {
+            if i == 2 || i == 5 {
+                b == b':'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     ok.then(|| format!("{}-{}-{} {time}", &date[..4], &date[4..6], &date[6..]))
 }
 
@@ -359,13 +363,18 @@ fn dump(v: &Value, out: &mut String) -> Result<(), DumpError> {
                 "cannot marshal None unless allow_none is enabled".into(),
             ))
         }
-        Value::Bool(b) => out.push_str(&format!("<value><boolean>{}</boolean></value>\n", *b as u8)),
+        Value::Bool(b) => {
+            out.push_str(&format!("<value><boolean>{}</boolean></value>\n", *b as u8))
+        }
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
             (Some(i), _) if i32::try_from(i).is_ok() => {
                 out.push_str(&format!("<value><int>{i}</int></value>\n"))
             }
             (Some(_), _) | (None, Some(_)) => {
-                return Err(("builtins.OverflowError", "int exceeds XML-RPC limits".into()))
+                return Err((
+                    "builtins.OverflowError",
+                    "int exceeds XML-RPC limits".into(),
+                ))
             }
             (None, None) => dump_float(n.as_f64().unwrap_or(0.0), out),
         },
@@ -462,7 +471,9 @@ bG8=</base64></value></param>
             "<methodCall><methodName>m</methodName><params><param><value>{}",
             "<array><data><value>".repeat(100)
         );
-        assert!(parse_call(deep.as_bytes()).unwrap_err().contains("nested deeper than 64"));
+        assert!(parse_call(deep.as_bytes())
+            .unwrap_err()
+            .contains("nested deeper than 64"));
         let b64 = b"<methodCall><methodName>m</methodName><params><param><value><base64>@@@</base64></value></param></params></methodCall>";
         assert!(parse_call(b64).unwrap_err().contains("invalid base64"));
         assert!(parse_call(b"<methodCall>").is_err());
@@ -476,8 +487,14 @@ bG8=</base64></value></param>
             dumps_result(&json!({"a": [1, true, "x<&>\u{1}y"]})).unwrap(),
             "<?xml version=\"1.0\"?>\n<methodResponse>\n<params>\n<param>\n<value><struct>\n<member>\n<name>a</name>\n<value><array><data>\n<value><int>1</int></value>\n<value><boolean>1</boolean></value>\n<value><string>x&lt;&amp;&gt;y</string></value>\n</data></array></value>\n</member>\n</struct></value>\n</param>\n</params>\n\n</methodResponse>\n"
         );
-        assert_eq!(dumps_result(&json!(null)).unwrap_err().0, "builtins.TypeError");
-        assert_eq!(dumps_result(&json!(1u64 << 40)).unwrap_err().0, "builtins.OverflowError");
+        assert_eq!(
+            dumps_result(&json!(null)).unwrap_err().0,
+            "builtins.TypeError"
+        );
+        assert_eq!(
+            dumps_result(&json!(1u64 << 40)).unwrap_err().0,
+            "builtins.OverflowError"
+        );
         assert_eq!(
             dumps_fault(FaultCode::Int(3), "Access Denied"),
             "<?xml version=\"1.0\"?>\n<methodResponse>\n<fault>\n<value><struct>\n<member>\n<name>faultCode</name>\n<value><int>3</int></value>\n</member>\n<member>\n<name>faultString</name>\n<value><string>Access Denied</string></value>\n</member>\n</struct></value>\n</fault>\n\n</methodResponse>\n"

@@ -52,7 +52,12 @@ pub fn dispatch(host: &Host, method: &str, params: &[Value]) -> Result<Value, Rp
             let env = match params.get(3) {
                 Some(Value::Object(env)) => env.clone(),
                 Some(Value::Null) => Map::new(),
-                Some(_) => return Err(RpcFault::application("builtins.TypeError", "user_agent_env must be a dict")),
+                Some(_) => {
+                    return Err(RpcFault::application(
+                        "builtins.TypeError",
+                        "user_agent_env must be a dict",
+                    ))
+                }
                 None => return Err(missing("exp_authenticate", "user_agent_env")),
             };
             authenticate(host, db, login, password, env)

@@ -97,11 +97,22 @@ mod tests {
 
     #[test]
     fn addon_errors_map_by_class_then_kind() {
-        let e = error_info(ErrorKind::Access, "inphms.exceptions.AccessDenied", "Access Denied");
+        let e = error_info(
+            ErrorKind::Access,
+            "inphms.exceptions.AccessDenied",
+            "Access Denied",
+        );
         assert_eq!(RpcFault::from_error_info(&e), RpcFault::access_denied());
         let e = error_info(ErrorKind::User, "inphms.exceptions.UserError", "bad");
-        assert_eq!(RpcFault::from_error_info(&e), RpcFault::UserError("bad".into()));
-        let e = error_info(ErrorKind::Panic, "builtins.Exception", "Internal Server Error");
+        assert_eq!(
+            RpcFault::from_error_info(&e),
+            RpcFault::UserError("bad".into())
+        );
+        let e = error_info(
+            ErrorKind::Panic,
+            "builtins.Exception",
+            "Internal Server Error",
+        );
         assert_eq!(
             RpcFault::from_error_info(&e),
             RpcFault::application("builtins.Exception", "Internal Server Error")

@@ -72,9 +72,9 @@ impl RpcDispatch for RpcServices {
         service: &str,
         method: &str,
         params: Vec<Value>,
-    ) -> Result<Value, ErrorInfo> {
+    ) -> Result<Value, Box<ErrorInfo>> {
         self.call(service, method, &params)
-            .map_err(|f| f.to_error_info())
+            .map_err(|f| Box::new(f.to_error_info()))
     }
 }
 
@@ -146,12 +146,20 @@ pub fn call_method(
 }
 
 /// The positional argument `i` of `method` as a string (Python's `TypeError` otherwise).
-pub fn str_arg<'a>(params: &'a [Value], i: usize, method: &str, name: &str) -> Result<&'a str, RpcFault> {
+pub fn str_arg<'a>(
+    params: &'a [Value],
+    i: usize,
+    method: &str,
+    name: &str,
+) -> Result<&'a str, RpcFault> {
     match params.get(i) {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(RpcFault::application(
             "builtins.TypeError",
-            format!("{method}(): argument '{name}' must be a string, not {}", type_name(other)),
+            format!(
+                "{method}(): argument '{name}' must be a string, not {}",
+                type_name(other)
+            ),
         )),
         None => Err(missing(method, name)),
     }

@@ -26,7 +26,12 @@ pub fn dispatch(host: &Host, method: &str, params: &[Value]) -> Result<Value, Rp
         "execute" => {
             let model = str_arg(params, 3, "execute", "obj")?;
             let name = str_arg(params, 4, "execute", "method")?;
-            (model, name, params.get(5..).unwrap_or_default().to_vec(), Map::new())
+            (
+                model,
+                name,
+                params.get(5..).unwrap_or_default().to_vec(),
+                Map::new(),
+            )
         }
         "execute_kw" => {
             let model = str_arg(params, 3, "execute_kw", "obj")?;
@@ -36,7 +41,10 @@ pub fn dispatch(host: &Host, method: &str, params: &[Value]) -> Result<Value, Rp
                 Some(other) => {
                     return Err(RpcFault::application(
                         "builtins.TypeError",
-                        format!("odoo.service.model.execute() argument after * must be an iterable, not {}", type_name(other)),
+                        format!(
+                        "odoo.service.model.execute() argument after * must be an iterable, not {}",
+                        type_name(other)
+                    ),
                     ))
                 }
                 None => return Err(missing("execute_kw", "args")),
@@ -47,7 +55,10 @@ pub fn dispatch(host: &Host, method: &str, params: &[Value]) -> Result<Value, Rp
                 Some(other) => {
                     return Err(RpcFault::application(
                         "builtins.TypeError",
-                        format!("odoo.service.model.execute() argument after ** must be a mapping, not {}", type_name(other)),
+                        format!(
+                        "odoo.service.model.execute() argument after ** must be a mapping, not {}",
+                        type_name(other)
+                    ),
                     ))
                 }
             };
@@ -77,7 +88,10 @@ fn uid_arg(v: Option<&Value>) -> Result<i64, RpcFault> {
         }),
         Some(other) => Err(RpcFault::application(
             "builtins.TypeError",
-            format!("int() argument must be a string, a bytes-like object or a real number, not '{}'", type_name(other)),
+            format!(
+                "int() argument must be a string, a bytes-like object or a real number, not '{}'",
+                type_name(other)
+            ),
         )),
         None => Err(missing("dispatch", "uid")),
     }
