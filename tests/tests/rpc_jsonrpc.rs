@@ -204,3 +204,68 @@ print(json.dumps(out))
     assert_eq!(out["context"]["uid"], uid, "{out}");
     assert_ne!(out["wrong"], "accepted", "{out}");
 }
+
+#[test]
+fn an_addons_methods_run_in_a_transaction_of_their_own() {
+    let addons = format!("--addons-path={}", inphms_tests::with_test_addons(&[]));
+    let site = Site::start("rpcaddon", &[&addons, "-i", "test_db"]);
+    let db = site.db.name.as_str();
+    let login = call(&site, "common", "login", json!([db, "admin", ADMIN_PW]));
+    let uid = login["result"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{login}"));
+    let kw = |method: &str, args: Value, kwargs: Value| {
+        call(
+            &site,
+            "object",
+            "execute_kw",
+            json!([db, uid, ADMIN_PW, "test_db.note", method, args, kwargs]),
+        )
+    };
+    let created = kw("create", json!([{"name": "first"}]), json!({}));
+    assert!(created["result"].as_i64().is_some(), "{created}");
+    assert_eq!(kw("search_count", json!([[]]), json!({})), result(json!(1)));
+    // An error rolls the method's work back.
+    assert_eq!(
+        kw("create", json!([{"name": "fail"}]), json!({})),
+        error(
+            "odoo.exceptions.UserError",
+            "notes named 'fail' are refused"
+        )
+    );
+    assert_eq!(site.db.sql("SELECT count(*) FROM test_db_note"), "1");
+    // The caller's uid, the context keyword as the context, the other arguments as given.
+    assert_eq!(
+        kw(
+            "whoami",
+            json!([1, "two"]),
+            json!({"context": {"lang": "fr_FR"}, "x": 3})
+        ),
+        result(
+            json!({"uid": uid, "db": db, "context": {"lang": "fr_FR"}, "args": [1, "two"], "kwargs": {"x": 3}})
+        )
+    );
+    // `execute` passes its extra arguments positionally.
+    let by_execute = call(
+        &site,
+        "object",
+        "execute",
+        json!([db, uid, ADMIN_PW, "test_db.note", "whoami", 5]),
+    );
+    assert_eq!(by_execute["result"]["args"], json!([5]), "{by_execute}");
+    // A panic is an application error; the server keeps serving.
+    let boom = kw("explode", json!([]), json!({}));
+    assert_eq!(
+        boom["error"]["data"]["name"], "builtins.Exception",
+        "{boom}"
+    );
+    assert_eq!(kw("search_count", json!([[]]), json!({})), result(json!(1)));
+    // A method the model lacks: Odoo's AttributeError.
+    assert_eq!(
+        kw("unlink", json!([[1]]), json!({})),
+        error(
+            "builtins.AttributeError",
+            "The method 'unlink' does not exist on the model 'test_db.note'"
+        )
+    );
+}

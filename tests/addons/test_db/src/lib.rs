@@ -2,7 +2,9 @@
 //! a read-modify-write counter for serialization failures, a connection holder for pool
 //! exhaustion, a cron trigger) and cron handlers (writing a row, slowly, failing, committing or rolling back on the
 //! job's cursor, checkpointing in steps, violating a deferred constraint), for the
-//! database and cron integration tests.
+//! database and cron integration tests; and RPC methods of a model `test_db.note` (`rpc`).
+
+mod rpc;
 
 use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, SqlValue};
 use serde_json::{json, Value};
