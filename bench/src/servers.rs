@@ -68,7 +68,7 @@ impl Env {
     pub fn test_db(&self) -> Result<&TestDb, String> {
         self.test_db
             .get_or_init(|| {
-                let db = pg::database("route")?;
+                let db = pg::database(ROUTE_DB)?;
                 let dir = self.scratch("test-db")?;
                 let addons = install_test_db(self, &dir, &db.name)?;
                 Ok(TestDb { db, addons })
@@ -110,6 +110,9 @@ impl std::fmt::Debug for TestDb {
             .finish()
     }
 }
+
+/// The tag of the suite's database with `test_db` installed ([`Env::test_db`]).
+pub const ROUTE_DB: &str = "route";
 
 /// Stages `test_db` in `dir/addons` and creates the database `db` with it installed
 /// (`inphms-host server --stop-after-init -d DB -i test_db`, 120 s at most); returns the

@@ -1,8 +1,8 @@
 //! The measurements, by issue 7's numbering, a file per item; each file's `//!` doc says
 //! what the item measures, its baseline and its target.
 //!
-//! - Items 1–4 and 10 ([`item1_health`], [`item2_session`], [`item3_json_route`],
-//!   [`item4_close`], [`item10_db_route`]) are throughput scenarios ([`Scenario`]: a
+//! - Items 1–4, 10 and 12 ([`item1_health`], [`item2_session`], [`item3_json_route`],
+//!   [`item4_close`], [`item10_db_route`], [`item12_rpc`]) are throughput scenarios ([`Scenario`]: a
 //!   server, a load, a baseline and a peer to compare with: nginx for `/web/health`),
 //!   listed by [`THROUGHPUT_ITEMS`] and run interleaved by [`run_throughput`]
 //!   ([`throughput`]).
@@ -18,6 +18,7 @@
 
 pub mod item10_db_route;
 pub mod item11_idle_connections;
+pub mod item12_rpc;
 pub mod item1_health;
 pub mod item2_session;
 pub mod item3_json_route;
@@ -43,6 +44,7 @@ pub const THROUGHPUT_ITEMS: &[&[Scenario]] = &[
     item3_json_route::SCENARIOS,
     item4_close::SCENARIOS,
     item10_db_route::SCENARIOS,
+    item12_rpc::SCENARIOS,
 ];
 
 /// Every throughput scenario, in the order they run in each round.
@@ -92,6 +94,9 @@ mod tests {
                 "base-db-tx",
                 "base-db-autocommit",
                 "host-db-count",
+                "host-xmlrpc-version",
+                "host-jsonrpc-version",
+                "host-xmlrpc-execute-kw",
             ]
         );
         for s in &all {
