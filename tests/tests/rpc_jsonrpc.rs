@@ -78,6 +78,31 @@ fn jsonrpc_answers_in_odoos_shapes() {
         call(&site, "db", "server_version", json!([])),
         result(serie)
     );
+    assert_eq!(
+        call(&site, "db", "db_exist", json!([db])),
+        result(json!(true))
+    );
+    let langs = call(&site, "db", "list_lang", json!([]));
+    assert!(
+        langs["result"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["en_US", "English (US)"])),
+        "{langs}"
+    );
+    // list_countries takes the master password (`admin_passwd`, `admin` by default).
+    let countries = call(&site, "db", "list_countries", json!(["admin"]));
+    assert!(
+        countries["result"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["be", "Belgium"])),
+        "{countries}"
+    );
+    assert_eq!(
+        call(&site, "db", "list_countries", json!(["wrong"])),
+        error("odoo.exceptions.AccessDenied", "Access Denied")
+    );
     let users = call(
         &site,
         "object",
