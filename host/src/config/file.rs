@@ -232,7 +232,7 @@ pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
     let mut options = toml::Table::new();
     for def in OPTIONS.iter().filter(|d| d.spec.save) {
         if let Some(v) = cfg.get_toml(def.key) {
-            options.insert(def.key.to_owned(), v);
+            options.insert(def.key.to_owned(), hashed_master_password(def.key, v));
         }
     }
     let mut misc = cfg.misc.clone();
@@ -269,6 +269,65 @@ pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
         text.push_str(&toml::to_string(&misc)?);
     }
     Ok(text)
+}
+
+/// The master password (`admin_passwd`) as `--save` writes it: hashed with passlib's
+/// `pbkdf2_sha512` when it is plain text (Odoo's `set_admin_password`), as it is otherwise.
+fn hashed_master_password(key: &str, v: toml::Value) -> toml::Value {
+    match v {
+        toml::Value::String(s) if key == "admin_passwd" && !base_identity::crypt::looks_hashed(&s) => {
+            toml::Value::String(base_identity::crypt::hash(&s, base_identity::crypt::DEFAULT_ROUNDS))
+        }
+        v => v,
+    }
+}
+
+/// `text` (a config file in `format`) with the option `key` of `[options]` set to
+/// `value`, everything else kept as it is (comments, order, other sections): the line of
+/// `key` replaced, else a line added at the start of `[options]`, else an `[options]`
+/// section added at the top.
+pub(crate) fn set_option_line(text: &str, format: Format, key: &str, value: &str) -> String {
+    let line = match format {
+        Format::Toml => format!("{key} = {}", toml::Value::String(value.to_owned())),
+        Format::Ini => format!("{key} = {value}"),
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut section = String::new();
+    let mut done = false;
+    let mut options_at: Option<usize> = None;
+    for raw in text.lines() {
+        let trimmed = raw.trim();
+        if trimmed.starts_with('[') && trimmed.ends_with(']') {
+            section = trimmed[1..trimmed.len() - 1].trim().to_owned();
+            out.push(raw.to_owned());
+            if section == "options" && options_at.is_none() {
+                options_at = Some(out.len());
+            }
+            continue;
+        }
+        let is_key = trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('=' | ':')));
+        if section == "options" && is_key && !done {
+            out.push(line.clone());
+            done = true;
+        } else {
+            out.push(raw.to_owned());
+        }
+    }
+    if !done {
+        match options_at {
+            Some(i) => out.insert(i, line),
+            None => {
+                out.insert(0, String::new());
+                out.insert(0, line);
+                out.insert(0, "[options]".to_owned());
+            }
+        }
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
 }
 
 /// A value as Odoo's INI form writes it: text bare, booleans `True`/`False`, lists

@@ -56,6 +56,8 @@ pub struct Host {
     pub cron: Arc<Cron>,
     /// The host API handed to this host's addons.
     pub api: HostApiRef,
+    /// The database manager (the `db` service).
+    pub db_manager: Arc<super::db_manager::Manager>,
 }
 
 impl std::fmt::Debug for Host {
@@ -76,7 +78,13 @@ impl Host {
         let http = Services::new(Arc::clone(&registries));
         let cron = Cron::new(Arc::clone(&config), Arc::clone(&registries));
         let api = HostServices::api(Arc::clone(&config), Arc::clone(&http));
+        let db_manager = Arc::new(super::db_manager::Manager::new(
+            Arc::clone(&config),
+            Arc::clone(&databases),
+            Arc::clone(&registries),
+        ));
         Host {
+            db_manager,
             config,
             databases,
             registries,
