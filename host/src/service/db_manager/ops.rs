@@ -326,6 +326,11 @@ impl Manager {
         result.map_err(|e| exception(format!("cannot renew the copy's identifiers in {name}: {e}")))
     }
 
+    /// Turns the cron jobs of `name` off (Odoo's `neutralize_database`, for what exists here).
+    pub async fn neutralize(&self, name: &str) -> Result<()> {
+        self.after_copy(name, true).await
+    }
+
     /// Odoo's `exp_drop`: `false` when `name` is not one of the databases listed.
     pub async fn drop(&self, name: &str) -> Result<bool> {
         let listed = crate::sql_db::dblist::list_dbs(&self.databases, &self.config, true)
