@@ -29,6 +29,9 @@
 //!   `socket_events`, [`HttpRequest`] `body_file`, and [`HttpResponse`] `stream` (a body
 //!   produced later: pulled, pushed, or a file); [`HostApi`] gained the optional
 //!   `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
+//!
+//! SDK 0.4 appended the optional `db_service` callback to [`HostApi`] (the database manager
+//! for the `web` addon's `/web/database/*` pages).
 
 use abi_stable::{
     declare_root_module_statics,
@@ -189,6 +192,16 @@ pub struct HostApi {
     #[sabi(missing_field(option))]
     pub ws_send_queued:
         extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
+    /// Calls the host's database manager (Odoo's `db` service): `method` with `params`, a
+    /// JSON array in Odoo's argument order (`create_database`, `drop`, `dump`...); the
+    /// result as JSON, or the fault (`AccessDenied` for a wrong master password). Also
+    /// `backup_file` and `restore_file`, which pass the backup as a file path.
+    #[sabi(missing_field(option))]
+    pub db_service: extern "C" fn(
+        ctx: HostCtx,
+        method: RStr<'_>,
+        params_json: RStr<'_>,
+    ) -> RResult<RString, ErrorInfo>,
 }
 
 /// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).

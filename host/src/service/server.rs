@@ -83,6 +83,7 @@ impl Host {
             Arc::clone(&databases),
             Arc::clone(&registries),
         ));
+        super::db_manager::web::install(api, &db_manager);
         Host {
             db_manager,
             config,

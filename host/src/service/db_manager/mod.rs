@@ -5,7 +5,7 @@
 //!
 //! Files by job: [`master`] the master password, [`ops`] create, duplicate, drop and
 //! rename, [`dump`] backups, [`restore`] restoring them, [`pg_bin`] PostgreSQL's client
-//! programs. [`Manager`] is the state (the master password as changed at run time), owned
+//! programs, [`web`] the entry for addons (`HostApi::db_service`). [`Manager`] is the state (the master password as changed at run time), owned
 //! by `server::Host`.
 //!
 //! Calls without the master password: `list`, `db_exist` (also `exist`), `list_lang`,
@@ -17,6 +17,7 @@ pub mod master;
 pub mod ops;
 pub mod pg_bin;
 pub mod restore;
+pub mod web;
 
 use crate::config::Config;
 use crate::modules::registry::Registries;

@@ -35,7 +35,7 @@ fn kind_of(path: &Path) -> Result<Kind> {
         [b'P', b'K', 3, 4, ..] => Ok(Kind::Zip),
         b"PGDMP" => Ok(Kind::PgCustom),
         _ => Err(user_error(
-            "Database restore error: the file is not a backup: expected a zip (Odoo's format, with dump.sql) or a pg_dump custom-format file",
+            "the file is not a backup: expected a zip (Odoo's format, with dump.sql) or a pg_dump custom-format file",
         )),
     }
 }
@@ -133,11 +133,11 @@ impl Manager {
                 Ok(true) => {}
                 Ok(false) => {
                     admin.close().await;
-                    return Err(user_error("Database restore error: the backup zip has no dump.sql"));
+                    return Err(user_error("the backup zip has no dump.sql"));
                 }
                 Err(e) => {
                     admin.close().await;
-                    return Err(user_error(format!("Database restore error: {e}")));
+                    return Err(user_error(e));
                 }
             }
         }
