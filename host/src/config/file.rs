@@ -376,6 +376,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_option_is_set_and_the_rest_of_the_file_kept() {
+        let toml = "# mine\n[options]\nhttp_port = 9000\nadmin_passwd = \"old\"\n\n[x]\nadmin_passwd = 1\n";
+        assert_eq!(
+            set_option_line(toml, Format::Toml, "admin_passwd", "$h$1$a"),
+            "# mine\n[options]\nhttp_port = 9000\nadmin_passwd = \"$h$1$a\"\n\n[x]\nadmin_passwd = 1\n"
+        );
+        let ini = "[options]\n; comment\nadmin_passwd: old\ndb_host = False\n";
+        assert_eq!(
+            set_option_line(ini, Format::Ini, "admin_passwd", "$h$1$a"),
+            "[options]\n; comment\nadmin_passwd = $h$1$a\ndb_host = False\n"
+        );
+        // Missing: added at the start of [options], or with a new [options].
+        assert_eq!(
+            set_option_line("[options]\nadmin_passwd_x = 1\n", Format::Toml, "admin_passwd", "p"),
+            "[options]\nadmin_passwd = \"p\"\nadmin_passwd_x = 1\n"
+        );
+        assert_eq!(
+            set_option_line("", Format::Toml, "admin_passwd", "p"),
+            "[options]\nadmin_passwd = \"p\"\n\n"
+        );
+        // What is written reads back.
+        let mut cfg = Config::defaults();
+        let text = set_option_line(toml, Format::Toml, "admin_passwd", "$pbkdf2-sha512$1$a$b");
+        apply(&mut cfg, Path::new("/x.conf"), &text).unwrap();
+        assert_eq!(cfg.admin_passwd, "$pbkdf2-sha512$1$a$b");
+    }
+
+    #[test]
+    fn save_hashes_a_plain_master_password() {
+        let mut cfg = Config::defaults();
+        cfg.admin_passwd = "s3cr3t".into();
+        let text = render(&cfg).unwrap();
+        let mut back = Config::defaults();
+        apply(&mut back, Path::new("/x.conf"), &text).unwrap();
+        assert!(back.admin_passwd.starts_with("$pbkdf2-sha512$600000$"), "{text}");
+        assert!(base_identity::crypt::verify("s3cr3t", &back.admin_passwd, 600_000).valid);
+        // A hash is written as it is.
+        let again = render(&back).unwrap();
+        assert!(again.contains(&back.admin_passwd));
+    }
+
+    #[test]
     fn odoos_defaults_warn_of_nothing_and_other_values_are_listed_once() {
         let read = |text: &str| {
             let mut cfg = Config::defaults();

@@ -183,6 +183,9 @@ async fn start(
     link: Link,
 ) -> i32 {
     let host = Host::new(Arc::clone(&config), Some(tokio::runtime::Handle::current()));
+    if config.list_db && link.role != Role::Cron && host.db_manager.master.is_default() {
+        tracing::warn!(target: TARGET, "the database manager's master password is the default 'admin': set admin_passwd in the config file, or a new one from /web/database/manager");
+    }
     if link.role == Role::Http {
         host.http.inflight.set_request_limit(config.limit_request);
         if config.limit_time_cpu > 0 {

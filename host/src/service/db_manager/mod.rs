@@ -19,6 +19,9 @@ pub mod pg_bin;
 pub mod restore;
 pub mod web;
 
+#[cfg(test)]
+mod tests;
+
 use crate::config::Config;
 use crate::modules::registry::Registries;
 use crate::service::rpc::fault::RpcFault;

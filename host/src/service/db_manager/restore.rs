@@ -68,11 +68,12 @@ fn base64_error(offset: usize, e: base64::DecodeError) -> super::RpcFault {
 }
 
 /// Unpacks `dump.sql` and `filestore/...` of the zip `path` into `dir`: entries escaping
-/// `dir` are refused, the total is capped by [`max_unpacked`].
-fn unzip(path: &Path, dir: &Path) -> std::result::Result<bool, String> {
+/// `dir` are refused, the total is capped by `limit` (else [`max_unpacked`]).
+pub(super) fn unzip(path: &Path, dir: &Path, limit: Option<u64>) -> std::result::Result<bool, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read the backup: {e}"))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut cap = max_unpacked(len);
+    let total = limit.unwrap_or_else(|| max_unpacked(len));
+    let mut cap = total;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("the backup is not a valid zip: {e}"))?;
     let mut has_sql = false;
     for i in 0..zip.len() {
@@ -97,8 +98,7 @@ fn unzip(path: &Path, dir: &Path) -> std::result::Result<bool, String> {
             .map_err(|e| format!("cannot unpack {raw:?}: {e}"))?;
         if written > cap {
             return Err(format!(
-                "the backup unpacks to more than {} bytes (from a zip of {len}): refused",
-                max_unpacked(len)
+                "the backup unpacks to more than {total} bytes (from a zip of {len}): refused"
             ));
         }
         cap -= written;
@@ -126,7 +126,7 @@ impl Manager {
             .map_err(|e| exception(format!("cannot make a temporary folder: {e}")))?;
         if kind == Kind::Zip {
             let (zip_path, dir_path) = (path.to_owned(), dir.path().to_owned());
-            let unpacked = tokio::task::spawn_blocking(move || unzip(&zip_path, &dir_path))
+            let unpacked = tokio::task::spawn_blocking(move || unzip(&zip_path, &dir_path, None))
                 .await
                 .map_err(|e| exception(format!("the restore task failed: {e}")))?;
             match unpacked {
