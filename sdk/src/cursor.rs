@@ -601,14 +601,15 @@ pub fn db_list(host: &str) -> Result<Vec<String>> {
 /// ```
 pub fn db_service(method: &str, params: &serde_json::Value) -> Result<serde_json::Value> {
     let api = crate::host::api()?;
-    let f = api
-        .db_service()
-        .ok_or_else(|| Error::internal("this host offers no database manager (HostApi without db_service)"))?;
+    let f = api.db_service().ok_or_else(|| {
+        Error::internal("this host offers no database manager (HostApi without db_service)")
+    })?;
     let params = params.to_string();
     let out = f(api.ctx(), RStr::from_str(method), RStr::from_str(&params))
         .into_result()
         .map_err(|e| Error::from_info(&e))?;
-    serde_json::from_str(&out).map_err(|e| Error::internal(format!("the database manager answered no JSON: {e}")))
+    serde_json::from_str(&out)
+        .map_err(|e| Error::internal(format!("the database manager answered no JSON: {e}")))
 }
 
 #[cfg(test)]

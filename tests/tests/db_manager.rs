@@ -8,7 +8,7 @@
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::{http_get, send, Response, Server, TestDir};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `[options]` of the test: the master password `master` (plain text, as an operator
@@ -24,18 +24,22 @@ fn config(td: &TestDir, master: &str, extra: &str) -> PathBuf {
     )
 }
 
-fn start(td: &TestDir, conf: &PathBuf, more: &[&str]) -> Server {
+fn start(td: &TestDir, conf: &Path, more: &[&str]) -> Server {
     let mut args: Vec<String> = vec![format!("--config={}", conf.display())];
     args.extend(pg::server_args());
     args.extend(more.iter().map(|s| s.to_string()));
-    td.server(args).start_timeout(Duration::from_secs(120)).start()
+    td.server(args)
+        .start_timeout(Duration::from_secs(120))
+        .start()
 }
 
 fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect::<String>()
@@ -90,14 +94,23 @@ fn form_login(port: u16, db: &str, login: &str, password: &str) -> bool {
         port,
         "/web/login",
         Some(&sid),
-        &[("csrf_token", &token), ("login", login), ("password", password), ("type", "password"), ("redirect", "")],
+        &[
+            ("csrf_token", &token),
+            ("login", login),
+            ("password", password),
+            ("type", "password"),
+            ("redirect", ""),
+        ],
     );
     if r.status != 303 {
         return false;
     }
     let sid = r.cookie("session_id").unwrap_or(sid);
     let web = get(port, "/web", Some(&sid));
-    web.status == 200 && web.text().contains(&format!("<span id=\"user_login\">{login}</span>"))
+    web.status == 200
+        && web
+            .text()
+            .contains(&format!("<span id=\"user_login\">{login}</span>"))
 }
 
 /// A multipart body with the text fields and the file `backup_file`; its boundary.
@@ -106,7 +119,8 @@ fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
     let mut body = Vec::new();
     for (k, v) in fields {
         body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
         );
     }
     body.extend_from_slice(
@@ -118,8 +132,17 @@ fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
 }
 
 fn restore(port: u16, master: &str, name: &str, file: &[u8]) -> Response {
-    let (ct, body) = multipart(&[("master_pwd", master), ("name", name), ("copy", "false")], file);
-    send(port, "POST", "/web/database/restore", &[("Content-Type", ct.as_str())], &body)
+    let (ct, body) = multipart(
+        &[("master_pwd", master), ("name", name), ("copy", "false")],
+        file,
+    );
+    send(
+        port,
+        "POST",
+        "/web/database/restore",
+        &[("Content-Type", ct.as_str())],
+        &body,
+    )
 }
 
 #[test]
@@ -132,7 +155,11 @@ fn manager_creates_backs_up_drops_and_restores_a_database() {
 
     let page = get(port, "/web/database/manager", None);
     assert_eq!(page.status, 200, "{}", page.text());
-    assert!(page.text().contains("action=\"/web/database/create\""), "{}", page.text());
+    assert!(
+        page.text().contains("action=\"/web/database/create\""),
+        "{}",
+        page.text()
+    );
     assert!(page.text().contains("/web/static/src/main.css"));
 
     // A wrong master password: refused, nothing created.
@@ -149,7 +176,11 @@ fn manager_creates_backs_up_drops_and_restores_a_database() {
     };
     let r = post_form(port, "/web/database/create", None, &fields("wrong"));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains("Database creation error: Access Denied"), "{}", r.text());
+    assert!(
+        r.text().contains("Database creation error: Access Denied"),
+        "{}",
+        r.text()
+    );
     assert!(!exists(&db.name));
 
     // Created: logged in as the new admin, then /web.
@@ -163,7 +194,12 @@ fn manager_creates_backs_up_drops_and_restores_a_database() {
     let sid = r.cookie("session_id").unwrap_or(sid);
     let web = get(port, "/web", Some(&sid));
     assert_eq!(web.status, 200, "{}", web.text());
-    assert!(web.text().contains("<span id=\"user_login\">boss@example.com</span>"), "{}", web.text());
+    assert!(
+        web.text()
+            .contains("<span id=\"user_login\">boss@example.com</span>"),
+        "{}",
+        web.text()
+    );
     assert!(web.text().contains(&db.name));
     assert_eq!(
         db.sql("SELECT value FROM ir_config_parameter WHERE key = 'base.country_code'"),
@@ -171,40 +207,70 @@ fn manager_creates_backs_up_drops_and_restores_a_database() {
     );
     // The selector lists it.
     let sel = get(port, "/web/database/selector", None);
-    assert!(sel.text().contains(&format!("data-db=\"{}\"", db.name)), "{}", sel.text());
+    assert!(
+        sel.text().contains(&format!("data-db=\"{}\"", db.name)),
+        "{}",
+        sel.text()
+    );
 
     // The backup: Odoo's zip, as an attachment.
     let r = post_form(
         port,
         "/web/database/backup",
         None,
-        &[("master_pwd", "s3cr3t"), ("name", &db.name), ("backup_format", "zip")],
+        &[
+            ("master_pwd", "s3cr3t"),
+            ("name", &db.name),
+            ("backup_format", "zip"),
+        ],
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.header("content-disposition").unwrap_or("").starts_with("attachment; filename="));
+    assert!(r
+        .header("content-disposition")
+        .unwrap_or("")
+        .starts_with("attachment; filename="));
     let zip = r.body.clone();
     assert!(zip.starts_with(b"PK\x03\x04"), "not a zip");
     let names = String::from_utf8_lossy(&zip).into_owned();
     assert!(names.contains("manifest.json") && names.contains("dump.sql"));
 
     // Dropped, then restored from the zip: the user's password still valid.
-    let r = post_form(port, "/web/database/drop", None, &[("master_pwd", "s3cr3t"), ("name", &db.name)]);
+    let r = post_form(
+        port,
+        "/web/database/drop",
+        None,
+        &[("master_pwd", "s3cr3t"), ("name", &db.name)],
+    );
     assert_eq!(r.status, 303, "{}", r.text());
     assert!(!exists(&db.name));
     let r = restore(port, "s3cr3t", &db.name, &zip);
     assert_eq!(r.status, 303, "{}", r.text());
     assert!(exists(&db.name));
     assert!(form_login(port, &db.name, "boss@example.com", "pw-of-boss"));
-    assert!(!form_login(port, &db.name, "boss@example.com", "not-the-password"));
+    assert!(!form_login(
+        port,
+        &db.name,
+        "boss@example.com",
+        "not-the-password"
+    ));
 
     // Restoring over an existing database, or a file that is no backup: clear errors, and
     // no database left behind.
     let r = restore(port, "s3cr3t", &db.name, &zip);
-    assert!(r.text().contains("Database restore error: Database already exists"), "{}", r.text());
+    assert!(
+        r.text()
+            .contains("Database restore error: Database already exists"),
+        "{}",
+        r.text()
+    );
     let other = TestDb::new("dbm_bad");
     let r = restore(port, "s3cr3t", &other.name, b"this is not a zip at all");
     assert_eq!(r.status, 200);
-    assert!(r.text().contains("the file is not a backup"), "{}", r.text());
+    assert!(
+        r.text().contains("the file is not a backup"),
+        "{}",
+        r.text()
+    );
     let mut damaged = zip.clone();
     damaged.truncate(zip.len() / 2);
     let r = restore(port, "s3cr3t", &other.name, &damaged);
@@ -221,11 +287,28 @@ fn manager_creates_backs_up_drops_and_restores_a_database() {
     assert_eq!(r.status, 303, "{}", r.text());
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(text.contains("admin_passwd = \"$pbkdf2-sha512$"), "{text}");
-    assert!(text.contains("dbfilter"), "the rest of the file is kept: {text}");
-    let r = post_form(port, "/web/database/drop", None, &[("master_pwd", "s3cr3t"), ("name", &db.name)]);
-    assert!(r.text().contains("Database deletion error: Access Denied"), "{}", r.text());
+    assert!(
+        text.contains("dbfilter"),
+        "the rest of the file is kept: {text}"
+    );
+    let r = post_form(
+        port,
+        "/web/database/drop",
+        None,
+        &[("master_pwd", "s3cr3t"), ("name", &db.name)],
+    );
+    assert!(
+        r.text().contains("Database deletion error: Access Denied"),
+        "{}",
+        r.text()
+    );
     assert!(exists(&db.name));
-    let r = post_form(port, "/web/database/drop", None, &[("master_pwd", "n3w-master"), ("name", &db.name)]);
+    let r = post_form(
+        port,
+        "/web/database/drop",
+        None,
+        &[("master_pwd", "n3w-master"), ("name", &db.name)],
+    );
     assert_eq!(r.status, 303, "{}", r.text());
     assert!(!exists(&db.name));
     drop(server);
@@ -250,13 +333,22 @@ fn list_db_false_hides_the_manager_and_the_list() {
     let db = TestDb::new("dbm_hidden");
     let page = get(port, "/web/database/manager", None);
     assert_eq!(page.status, 403, "{}", page.text());
-    assert!(page.text().contains("disabled by the administrator"), "{}", page.text());
+    assert!(
+        page.text().contains("disabled by the administrator"),
+        "{}",
+        page.text()
+    );
     assert!(!page.text().contains("<form"));
     let r = post_form(
         port,
         "/web/database/create",
         None,
-        &[("master_pwd", "s3cr3t"), ("name", &db.name), ("login", "a"), ("password", "b")],
+        &[
+            ("master_pwd", "s3cr3t"),
+            ("name", &db.name),
+            ("login", "a"),
+            ("password", "b"),
+        ],
     );
     assert!(!exists(&db.name), "{}", r.text());
     let body = r#"{"jsonrpc": "2.0", "method": "call", "id": 1, "params": {}}"#;
@@ -284,7 +376,14 @@ fn db_commands_dump_load_duplicate_rename_and_drop() {
         all.extend(args.iter().map(|s| s.to_string()));
         td.cmd(all).timeout(Duration::from_secs(120)).run()
     };
-    let out = run(&["init", &db.name, "--username", "ops", "--password", "pw-ops"]);
+    let out = run(&[
+        "init",
+        &db.name,
+        "--username",
+        "ops",
+        "--password",
+        "pw-ops",
+    ]);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(db.sql("SELECT login FROM res_users WHERE id = 2"), "ops");
     let zip = td.join("backup.zip");
@@ -295,7 +394,8 @@ fn db_commands_dump_load_duplicate_rename_and_drop() {
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(copy.sql("SELECT login FROM res_users WHERE id = 2"), "ops");
     // A copy gets its own uuid.
-    let uuid = |d: &TestDb| d.sql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'");
+    let uuid =
+        |d: &TestDb| d.sql("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'");
     assert_ne!(uuid(&db), uuid(&copy));
     let out = run(&["load", &copy.name, zip.to_str().unwrap()]);
     assert_eq!(out.code, Some(1), "{out}");

@@ -58,18 +58,29 @@ fn options(method: &str, master: Option<&str>, selected: &str) -> String {
     let list = db_service(method, &params).unwrap_or_else(|_| json!([]));
     let mut out = String::new();
     for item in list.as_array().into_iter().flatten() {
-        let (Some(code), Some(name)) = (item.get(0).and_then(Value::as_str), item.get(1).and_then(Value::as_str)) else {
+        let (Some(code), Some(name)) = (
+            item.get(0).and_then(Value::as_str),
+            item.get(1).and_then(Value::as_str),
+        ) else {
             continue;
         };
         let sel = if code == selected { " selected" } else { "" };
-        out.push_str(&format!("<option value=\"{}\"{sel}>{}</option>", escape(code), escape(name)));
+        out.push_str(&format!(
+            "<option value=\"{}\"{sel}>{}</option>",
+            escape(code),
+            escape(name)
+        ));
     }
     out
 }
 
 /// The manager page (`manage`) or the selector, with `error` shown.
 fn render(req: &Request, manage: bool, error: Option<&str>) -> Response {
-    let title = if manage { "Database manager" } else { "Databases" };
+    let title = if manage {
+        "Database manager"
+    } else {
+        "Databases"
+    };
     let mut body = page_head(title);
     body.push_str(&format!("<h1>{title}</h1>\n"));
     let databases = inphms_sdk::cursor::db_list(req.host());
@@ -180,9 +191,18 @@ fn render(req: &Request, manage: bool, error: Option<&str>) -> Response {
 fn country_options() -> String {
     // The same short list as the host's `list_countries`.
     const COUNTRIES: &[(&str, &str)] = &[
-        ("be", "Belgium"), ("ca", "Canada"), ("fr", "France"), ("de", "Germany"),
-        ("in", "India"), ("id", "Indonesia"), ("it", "Italy"), ("nl", "Netherlands"),
-        ("es", "Spain"), ("ch", "Switzerland"), ("gb", "United Kingdom"), ("us", "United States"),
+        ("be", "Belgium"),
+        ("ca", "Canada"),
+        ("fr", "France"),
+        ("de", "Germany"),
+        ("in", "India"),
+        ("id", "Indonesia"),
+        ("it", "Italy"),
+        ("nl", "Netherlands"),
+        ("es", "Spain"),
+        ("ch", "Switzerland"),
+        ("gb", "United Kingdom"),
+        ("us", "United States"),
     ];
     COUNTRIES
         .iter()
@@ -250,19 +270,25 @@ fn create(req: &mut Request) -> Result<Response> {
         param(req, "country_code"),
         param(req, "phone"),
     ]);
-    let created = db_service("create_database", &params).and_then(|_| {
-        db_service("authenticate", &json!([name, login, password]))
-    });
+    let created = db_service("create_database", &params)
+        .and_then(|_| db_service("authenticate", &json!([name, login, password])));
     match created {
         Ok(v) => {
             // The login is finished on the new database (`created`): the session token is
             // drawn in a request on it.
             let uid = v.get("uid").and_then(Value::as_i64).unwrap_or(2);
             req.session.set("db", &name);
-            req.session.set(PENDING_LOGIN, json!({"db": name, "login": login, "uid": uid}));
+            req.session.set(
+                PENDING_LOGIN,
+                json!({"db": name, "login": login, "uid": uid}),
+            );
             Ok(Response::redirect("/web/database/created", 303))
         }
-        Err(e) => Ok(render(req, true, Some(&format!("Database creation error: {}", reason(&e))))),
+        Err(e) => Ok(render(
+            req,
+            true,
+            Some(&format!("Database creation error: {}", reason(&e))),
+        )),
     }
 }
 
@@ -272,7 +298,12 @@ const PENDING_LOGIN: &str = "db_manager_login";
 /// `GET /web/database/created`: on the database just created (the session's), logs its
 /// admin in as `create` checked (Odoo's `session.authenticate` after `create_database`),
 /// then `/web`.
-#[route("/web/database/created", type = "http", auth = "none", readonly = false)]
+#[route(
+    "/web/database/created",
+    type = "http",
+    auth = "none",
+    readonly = false
+)]
 fn created(req: &mut Request) -> Response {
     let pending = req.session.get::<Value>(PENDING_LOGIN);
     req.session.remove(PENDING_LOGIN);
@@ -296,10 +327,19 @@ fn created(req: &mut Request) -> Response {
 fn duplicate(req: &mut Request) -> Result<Response> {
     let master = param(req, "master_pwd");
     adopt_master_password(&master);
-    let params = json!([master, param(req, "name"), param(req, "new_name"), checked(req, "neutralize_database")]);
+    let params = json!([
+        master,
+        param(req, "name"),
+        param(req, "new_name"),
+        checked(req, "neutralize_database")
+    ]);
     match db_service("duplicate_database", &params) {
         Ok(_) => Ok(Response::redirect("/web/database/manager", 303)),
-        Err(e) => Ok(render(req, true, Some(&format!("Database duplication error: {}", reason(&e))))),
+        Err(e) => Ok(render(
+            req,
+            true,
+            Some(&format!("Database duplication error: {}", reason(&e))),
+        )),
     }
 }
 
@@ -316,7 +356,11 @@ fn drop_db(req: &mut Request) -> Result<Response> {
             }
             Ok(Response::redirect("/web/database/manager", 303))
         }
-        Err(e) => Ok(render(req, true, Some(&format!("Database deletion error: {}", reason(&e))))),
+        Err(e) => Ok(render(
+            req,
+            true,
+            Some(&format!("Database deletion error: {}", reason(&e))),
+        )),
     }
 }
 
@@ -349,8 +393,18 @@ fn backup(req: &mut Request) -> Result<Response> {
     }
     let made = db_service("backup_file", &json!([master, name, format]));
     let path = match made {
-        Ok(v) => v.get("path").and_then(Value::as_str).unwrap_or("").to_owned(),
-        Err(e) => return Ok(render(req, true, Some(&format!("Database backup error: {}", reason(&e))))),
+        Ok(v) => v
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        Err(e) => {
+            return Ok(render(
+                req,
+                true,
+                Some(&format!("Database backup error: {}", reason(&e))),
+            ))
+        }
     };
     let file = std::fs::File::open(&path);
     let _ = std::fs::remove_file(&path);
@@ -361,7 +415,10 @@ fn backup(req: &mut Request) -> Result<Response> {
     Ok(Response::stream(Chunks(file))
         .length(len)
         .header("Content-Type", "application/octet-stream; charset=binary")
-        .header("Content-Disposition", &format!("attachment; filename=\"{}\"", filename.replace('"', ""))))
+        .header(
+            "Content-Disposition",
+            &format!("attachment; filename=\"{}\"", filename.replace('"', "")),
+        ))
 }
 
 /// `POST /web/database/restore` (multipart: `backup_file`, `name`, `copy`): the upload is
@@ -373,26 +430,42 @@ fn restore(req: &mut Request) -> Result<Response> {
     let copy = matches!(param(req, "copy").as_str(), "true" | "True" | "1" | "on");
     adopt_master_password(&master);
     let content_type = req.header("content-type").unwrap_or("").to_owned();
-    let parts = inphms_sdk::multipart::parse_ref(&content_type, req.body())
-        .map_err(|e| Error::bad_request(format!("the upload is not a valid multipart form: {e}")))?;
-    let Some(part) = parts.iter().find(|p| p.name == "backup_file" && p.is_file()) else {
-        return Ok(render(req, true, Some("Database restore error: no backup file was sent (field backup_file)")));
+    let parts = inphms_sdk::multipart::parse_ref(&content_type, req.body()).map_err(|e| {
+        Error::bad_request(format!("the upload is not a valid multipart form: {e}"))
+    })?;
+    let Some(part) = parts
+        .iter()
+        .find(|p| p.name == "backup_file" && p.is_file())
+    else {
+        return Ok(render(
+            req,
+            true,
+            Some("Database restore error: no backup file was sent (field backup_file)"),
+        ));
     };
     let path = std::env::temp_dir().join(format!(
         "inphms-upload-{}-{}.bak",
         std::process::id(),
         chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
     ));
-    let written = std::fs::File::create(&path).and_then(|mut f| f.write_all(part.data).and_then(|()| f.flush()));
+    let written = std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(part.data).and_then(|()| f.flush()));
     drop(parts);
     let result = match written {
-        Ok(()) => db_service("restore_file", &json!([master, name, path.to_string_lossy(), copy])),
+        Ok(()) => db_service(
+            "restore_file",
+            &json!([master, name, path.to_string_lossy(), copy]),
+        ),
         Err(e) => Err(Error::internal(format!("cannot keep the upload: {e}"))),
     };
     let _ = std::fs::remove_file(&path);
     match result {
         Ok(_) => Ok(Response::redirect("/web/database/manager", 303)),
-        Err(e) => Ok(render(req, true, Some(&format!("Database restore error: {}", reason(&e))))),
+        Err(e) => Ok(render(
+            req,
+            true,
+            Some(&format!("Database restore error: {}", reason(&e))),
+        )),
     }
 }
 
@@ -402,6 +475,10 @@ fn change_password(req: &mut Request) -> Result<Response> {
     let params = json!([param(req, "master_pwd"), param(req, "master_pwd_new")]);
     match db_service("change_admin_password", &params) {
         Ok(_) => Ok(Response::redirect("/web/database/manager", 303)),
-        Err(e) => Ok(render(req, true, Some(&format!("Master password update error: {}", reason(&e))))),
+        Err(e) => Ok(render(
+            req,
+            true,
+            Some(&format!("Master password update error: {}", reason(&e))),
+        )),
     }
 }

@@ -105,7 +105,10 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
         .iter()
         .position(|a| SUBCOMMANDS.iter().any(|s| a == *s))
     else {
-        eprintln!("{USAGE}\nno subcommand: expected one of {}", SUBCOMMANDS.join(", "));
+        eprintln!(
+            "{USAGE}\nno subcommand: expected one of {}",
+            SUBCOMMANDS.join(", ")
+        );
         return 1;
     };
     let sub_args: Vec<String> = args
@@ -188,7 +191,8 @@ async fn subcommand(m: &Manager, sub: &str, args: &[String]) -> Result<(), Strin
         "dump" => {
             let w = Words::parse(args, &["--format"], &[])?;
             let p = w.positional(&["DB"], 1)?;
-            let format = dump::Format::parse(w.value("--format").unwrap_or("zip")).map_err(message)?;
+            let format =
+                dump::Format::parse(w.value("--format").unwrap_or("zip")).map_err(message)?;
             let file = m.dump_to_file(&p[0], format).await.map_err(message)?;
             match p.get(1).filter(|p| *p != "-") {
                 Some(path) => {

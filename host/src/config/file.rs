@@ -275,8 +275,13 @@ pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
 /// `pbkdf2_sha512` when it is plain text (Odoo's `set_admin_password`), as it is otherwise.
 fn hashed_master_password(key: &str, v: toml::Value) -> toml::Value {
     match v {
-        toml::Value::String(s) if key == "admin_passwd" && !base_identity::crypt::looks_hashed(&s) => {
-            toml::Value::String(base_identity::crypt::hash(&s, base_identity::crypt::DEFAULT_ROUNDS))
+        toml::Value::String(s)
+            if key == "admin_passwd" && !base_identity::crypt::looks_hashed(&s) =>
+        {
+            toml::Value::String(base_identity::crypt::hash(
+                &s,
+                base_identity::crypt::DEFAULT_ROUNDS,
+            ))
         }
         v => v,
     }
@@ -389,7 +394,12 @@ mod tests {
         );
         // Missing: added at the start of [options], or with a new [options].
         assert_eq!(
-            set_option_line("[options]\nadmin_passwd_x = 1\n", Format::Toml, "admin_passwd", "p"),
+            set_option_line(
+                "[options]\nadmin_passwd_x = 1\n",
+                Format::Toml,
+                "admin_passwd",
+                "p"
+            ),
             "[options]\nadmin_passwd = \"p\"\nadmin_passwd_x = 1\n"
         );
         assert_eq!(
@@ -410,7 +420,10 @@ mod tests {
         let text = render(&cfg).unwrap();
         let mut back = Config::defaults();
         apply(&mut back, Path::new("/x.conf"), &text).unwrap();
-        assert!(back.admin_passwd.starts_with("$pbkdf2-sha512$600000$"), "{text}");
+        assert!(
+            back.admin_passwd.starts_with("$pbkdf2-sha512$600000$"),
+            "{text}"
+        );
         assert!(base_identity::crypt::verify("s3cr3t", &back.admin_passwd, 600_000).valid);
         // A hash is written as it is.
         let again = render(&back).unwrap();

@@ -20,8 +20,8 @@ use crate::http::Services;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 use inphms_sdk::abi::{
-    EndpointRef, ErrorInfo, ErrorKind, HostApi, HostApiRef, HostCtx, HttpRequest, Outcome,
-    WsEvent, WsMessage,
+    EndpointRef, ErrorInfo, ErrorKind, HostApi, HostApiRef, HostCtx, HttpRequest, Outcome, WsEvent,
+    WsMessage,
 };
 use std::sync::Arc;
 use tracing::Level;

@@ -87,7 +87,11 @@ impl Manager {
 
     /// Odoo's `dump_db(name, stream, format)`: the backup of `name` in a new temporary
     /// file (removed when dropped).
-    pub async fn dump_to_file(&self, name: &str, format: Format) -> Result<tempfile::NamedTempFile> {
+    pub async fn dump_to_file(
+        &self,
+        name: &str,
+        format: Format,
+    ) -> Result<tempfile::NamedTempFile> {
         ops::check_name(name)?;
         tracing::info!(target: TARGET, "DUMP DB: {name} format {}", format.extension());
         let admin = ops::Admin::connect(self).await?;
@@ -107,7 +111,12 @@ impl Manager {
             super::pg_bin::run(
                 &self.config,
                 "pg_dump",
-                &["--no-owner".into(), "--format=c".into(), format!("--file={out_path}"), name.into()],
+                &[
+                    "--no-owner".into(),
+                    "--format=c".into(),
+                    format!("--file={out_path}"),
+                    name.into(),
+                ],
             )
             .await
             .map_err(|e| exception(format!("Database backup error: {e}")))?;
@@ -122,7 +131,11 @@ impl Manager {
         super::pg_bin::run(
             &self.config,
             "pg_dump",
-            &["--no-owner".into(), format!("--file={}", sql.display()), name.into()],
+            &[
+                "--no-owner".into(),
+                format!("--file={}", sql.display()),
+                name.into(),
+            ],
         )
         .await
         .map_err(|e| exception(format!("Database backup error: {e}")))?;
@@ -154,7 +167,10 @@ fn write_zip(
     let text = serde_json::to_string_pretty(manifest).map_err(std::io::Error::other)?;
     zip.write_all(text.as_bytes())?;
     if filestore.is_dir() {
-        for entry in walkdir::WalkDir::new(filestore).min_depth(1).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(filestore)
+            .min_depth(1)
+            .sort_by_file_name()
+        {
             let entry = entry.map_err(std::io::Error::other)?;
             if !entry.file_type().is_file() {
                 continue;

@@ -24,7 +24,10 @@ impl MasterPassword {
     }
 
     fn stored(&self) -> String {
-        self.stored.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether `password` is the master password (Odoo's `verify_admin_password`); an empty

@@ -120,7 +120,11 @@ fn flag(params: &[Value], i: usize) -> bool {
 
 impl Manager {
     /// The manager of a host with these parts.
-    pub fn new(config: Arc<Config>, databases: Arc<Databases>, registries: Arc<Registries>) -> Manager {
+    pub fn new(
+        config: Arc<Config>,
+        databases: Arc<Databases>,
+        registries: Arc<Registries>,
+    ) -> Manager {
         let master = master::MasterPassword::new(&config);
         Manager {
             config,
@@ -171,10 +175,18 @@ impl Manager {
         match method {
             "server_version" => return Ok(json!(crate::release::VERSION)),
             "list_lang" => return Ok(json!(LANGS.iter().map(|(c, n)| [c, n]).collect::<Vec<_>>())),
-            "db_exist" | "exist" => return Ok(json!(self.exists(&text(params, 0, "db_name")?).await?)),
+            "db_exist" | "exist" => {
+                return Ok(json!(self.exists(&text(params, 0, "db_name")?).await?))
+            }
             "list" => return Ok(json!(self.list().await?)),
-            "create_database" | "duplicate_database" | "drop" | "rename" | "change_admin_password"
-            | "dump" | "restore" | "list_countries" => {}
+            "create_database"
+            | "duplicate_database"
+            | "drop"
+            | "rename"
+            | "change_admin_password"
+            | "dump"
+            | "restore"
+            | "list_countries" => {}
             other => {
                 return Err(RpcFault::Application {
                     name: "builtins.KeyError".into(),
@@ -206,8 +218,12 @@ impl Manager {
                 Ok(json!(true))
             }
             "duplicate_database" => {
-                self.duplicate_database(&text(params, 0, "db_original_name")?, &text(params, 1, "db_name")?, flag(params, 2))
-                    .await?;
+                self.duplicate_database(
+                    &text(params, 0, "db_original_name")?,
+                    &text(params, 1, "db_name")?,
+                    flag(params, 2),
+                )
+                .await?;
                 Ok(json!(true))
             }
             "drop" => Ok(json!(self.drop(&text(params, 0, "db_name")?).await?)),
@@ -225,18 +241,30 @@ impl Manager {
                 Ok(json!(true))
             }
             "dump" => {
-                let format = dump::Format::parse(&opt_text(params, 1, "format")?.unwrap_or_default())?;
-                let file = self.dump_to_file(&text(params, 0, "db_name")?, format).await?;
+                let format =
+                    dump::Format::parse(&opt_text(params, 1, "format")?.unwrap_or_default())?;
+                let file = self
+                    .dump_to_file(&text(params, 0, "db_name")?, format)
+                    .await?;
                 let bytes = std::fs::read(file.path())
                     .map_err(|e| exception(format!("cannot read the backup: {e}")))?;
-                Ok(json!(base64::engine::general_purpose::STANDARD.encode(bytes)))
+                Ok(json!(
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                ))
             }
             "restore" => {
-                self.restore_base64(&text(params, 0, "db_name")?, &text(params, 1, "data")?, flag(params, 2))
-                    .await?;
+                self.restore_base64(
+                    &text(params, 0, "db_name")?,
+                    &text(params, 1, "data")?,
+                    flag(params, 2),
+                )
+                .await?;
                 Ok(json!(true))
             }
-            "list_countries" => Ok(json!(COUNTRIES.iter().map(|(c, n)| [c, n]).collect::<Vec<_>>())),
+            "list_countries" => Ok(json!(COUNTRIES
+                .iter()
+                .map(|(c, n)| [c, n])
+                .collect::<Vec<_>>())),
             other => Err(RpcFault::Application {
                 name: "builtins.KeyError".into(),
                 message: format!("Method not found: {other}"),

@@ -183,7 +183,9 @@ impl Manager {
     ) -> Result<()> {
         check_name(name)?;
         if login.trim().is_empty() {
-            return Err(RpcFault::UserError("the admin login may not be empty".into()));
+            return Err(RpcFault::UserError(
+                "the admin login may not be empty".into(),
+            ));
         }
         tracing::info!(target: TARGET, "Create database `{name}`.");
         let admin = Admin::connect(self).await?;
@@ -260,7 +262,9 @@ impl Manager {
         let admin = Admin::connect(self).await?;
         let result = async {
             if !admin.exists(old).await? {
-                return Err(exception(format!("Couldn't duplicate database {old}: it does not exist")));
+                return Err(exception(format!(
+                    "Couldn't duplicate database {old}: it does not exist"
+                )));
             }
             if admin.exists(new).await? {
                 return Err(RpcFault::Application {
@@ -272,10 +276,16 @@ impl Manager {
             admin
                 .exec_alone(
                     old,
-                    &format!("CREATE DATABASE {} ENCODING 'unicode' TEMPLATE {}", ident(new), ident(old)),
+                    &format!(
+                        "CREATE DATABASE {} ENCODING 'unicode' TEMPLATE {}",
+                        ident(new),
+                        ident(old)
+                    ),
                 )
                 .await
-                .map_err(|e| exception(format!("Couldn't duplicate database {old} to {new}: {e}")))?;
+                .map_err(|e| {
+                    exception(format!("Couldn't duplicate database {old} to {new}: {e}"))
+                })?;
             self.databases.list().invalidate();
             if let Err(e) = self.after_copy(new, neutralize).await {
                 self.drop_half_made(&admin, new).await;
@@ -285,7 +295,10 @@ impl Manager {
             if from.exists() && !to.exists() {
                 if let Err(e) = copy_tree(&from, &to) {
                     self.drop_half_made(&admin, new).await;
-                    return Err(exception(format!("cannot copy the filestore {}: {e}", from.display())));
+                    return Err(exception(format!(
+                        "cannot copy the filestore {}: {e}",
+                        from.display()
+                    )));
                 }
             }
             Ok(())
@@ -323,7 +336,11 @@ impl Manager {
         }
         drop(cr);
         self.databases.pools().close_db(name);
-        result.map_err(|e| exception(format!("cannot renew the copy's identifiers in {name}: {e}")))
+        result.map_err(|e| {
+            exception(format!(
+                "cannot renew the copy's identifiers in {name}: {e}"
+            ))
+        })
     }
 
     /// Turns the cron jobs of `name` off (Odoo's `neutralize_database`, for what exists here).
@@ -354,7 +371,10 @@ impl Manager {
         let fs = self.filestore(name);
         if fs.exists() {
             std::fs::remove_dir_all(&fs).map_err(|e| {
-                exception(format!("database {name} dropped, but not its filestore {}: {e}", fs.display()))
+                exception(format!(
+                    "database {name} dropped, but not its filestore {}: {e}",
+                    fs.display()
+                ))
             })?;
         }
         Ok(true)
@@ -375,13 +395,18 @@ impl Manager {
         self.databases.list().invalidate();
         if let Err(e) = result {
             tracing::info!(target: TARGET, "RENAME DB: {old} -> {new} failed: {e}");
-            return Err(exception(format!("Couldn't rename database {old} to {new}: {e}")));
+            return Err(exception(format!(
+                "Couldn't rename database {old} to {new}: {e}"
+            )));
         }
         tracing::info!(target: TARGET, "RENAME DB: {old} -> {new}");
         let (from, to) = (self.filestore(old), self.filestore(new));
         if from.exists() && !to.exists() {
             std::fs::rename(&from, &to).map_err(|e| {
-                exception(format!("database renamed, but not its filestore {}: {e}", from.display()))
+                exception(format!(
+                    "database renamed, but not its filestore {}: {e}",
+                    from.display()
+                ))
             })?;
         }
         Ok(())
@@ -393,7 +418,10 @@ pub(super) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in walkdir::WalkDir::new(from).min_depth(1) {
         let entry = entry.map_err(std::io::Error::other)?;
-        let rel = entry.path().strip_prefix(from).map_err(std::io::Error::other)?;
+        let rel = entry
+            .path()
+            .strip_prefix(from)
+            .map_err(std::io::Error::other)?;
         let dest = to.join(rel);
         if entry.file_type().is_dir() {
             std::fs::create_dir_all(&dest)?;

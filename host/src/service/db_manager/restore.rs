@@ -14,9 +14,7 @@ const TARGET: &str = "inphms.service.db";
 /// The most a zip of `zip_len` bytes may unpack to: 200 times its size (deflate's ratio
 /// on SQL text stays far below), at least 256 MiB, at most 64 GiB.
 pub fn max_unpacked(zip_len: u64) -> u64 {
-    zip_len
-        .saturating_mul(200)
-        .clamp(256 << 20, 64 << 30)
+    zip_len.saturating_mul(200).clamp(256 << 20, 64 << 30)
 }
 
 /// What a backup file holds, told by its first bytes.
@@ -69,21 +67,30 @@ fn base64_error(offset: usize, e: base64::DecodeError) -> super::RpcFault {
 
 /// Unpacks `dump.sql` and `filestore/...` of the zip `path` into `dir`: entries escaping
 /// `dir` are refused, the total is capped by `limit` (else [`max_unpacked`]).
-pub(super) fn unzip(path: &Path, dir: &Path, limit: Option<u64>) -> std::result::Result<bool, String> {
+pub(super) fn unzip(
+    path: &Path,
+    dir: &Path,
+    limit: Option<u64>,
+) -> std::result::Result<bool, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read the backup: {e}"))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let total = limit.unwrap_or_else(|| max_unpacked(len));
     let mut cap = total;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("the backup is not a valid zip: {e}"))?;
+    let mut zip =
+        zip::ZipArchive::new(file).map_err(|e| format!("the backup is not a valid zip: {e}"))?;
     let mut has_sql = false;
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| format!("the backup zip is damaged: {e}"))?;
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| format!("the backup zip is damaged: {e}"))?;
         let raw = entry.name().to_owned();
         if raw != "dump.sql" && !raw.starts_with("filestore/") {
             continue;
         }
         let Some(rel) = entry.enclosed_name() else {
-            return Err(format!("the backup zip has an entry outside its folder: {raw:?}"));
+            return Err(format!(
+                "the backup zip has an entry outside its folder: {raw:?}"
+            ));
         };
         let dest = dir.join(rel);
         if entry.is_dir() {
@@ -156,7 +163,14 @@ impl Manager {
         result
     }
 
-    async fn fill(&self, name: &str, kind: Kind, path: &Path, dir: &Path, copy: bool) -> Result<()> {
+    async fn fill(
+        &self,
+        name: &str,
+        kind: Kind,
+        path: &Path,
+        dir: &Path,
+        copy: bool,
+    ) -> Result<()> {
         let (program, args): (&str, Vec<String>) = match kind {
             Kind::Zip => (
                 "psql",
@@ -192,7 +206,12 @@ impl Manager {
             let moved = std::fs::create_dir_all(dest.parent().unwrap_or(Path::new("/")))
                 .and_then(|()| std::fs::rename(&filestore, &dest))
                 .or_else(|_| ops::copy_tree(&filestore, &dest));
-            moved.map_err(|e| exception(format!("cannot put the filestore in {}: {e}", dest.display())))?;
+            moved.map_err(|e| {
+                exception(format!(
+                    "cannot put the filestore in {}: {e}",
+                    dest.display()
+                ))
+            })?;
         }
         self.databases.pools().close_db(name);
         Ok(())

@@ -23,7 +23,11 @@ pub fn install(api: HostApiRef, manager: &Arc<Manager>) {
         api,
         Box::new(move |method, params| {
             let m = Arc::clone(&manager);
-            Box::pin(async move { m.web_call(&method, &params).await.map_err(|f| error_info(&f)) })
+            Box::pin(async move {
+                m.web_call(&method, &params)
+                    .await
+                    .map_err(|f| error_info(&f))
+            })
         }),
     );
 }
@@ -32,10 +36,20 @@ pub fn install(api: HostApiRef, manager: &Arc<Manager>) {
 /// a user error, others keep their Python class name.
 pub fn error_info(f: &RpcFault) -> ErrorInfo {
     let (kind, name, message) = match f {
-        RpcFault::AccessDenied(m) => (ErrorKind::Access, "inphms.exceptions.AccessDenied", m.as_str()),
-        RpcFault::AccessError(m) => (ErrorKind::Access, "inphms.exceptions.AccessError", m.as_str()),
+        RpcFault::AccessDenied(m) => (
+            ErrorKind::Access,
+            "inphms.exceptions.AccessDenied",
+            m.as_str(),
+        ),
+        RpcFault::AccessError(m) => (
+            ErrorKind::Access,
+            "inphms.exceptions.AccessError",
+            m.as_str(),
+        ),
         RpcFault::UserError(m) => (ErrorKind::User, "inphms.exceptions.UserError", m.as_str()),
-        RpcFault::Application { name, message } => (ErrorKind::User, name.as_str(), message.as_str()),
+        RpcFault::Application { name, message } => {
+            (ErrorKind::User, name.as_str(), message.as_str())
+        }
     };
     ErrorInfo {
         kind,
@@ -47,7 +61,11 @@ pub fn error_info(f: &RpcFault) -> ErrorInfo {
 }
 
 fn text(params: &[Value], i: usize) -> String {
-    params.get(i).and_then(Value::as_str).unwrap_or("").to_owned()
+    params
+        .get(i)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
 }
 
 impl Manager {
@@ -75,7 +93,9 @@ impl Manager {
             }
             "is_default_master" => Ok(json!(self.master.is_default())),
             "authenticate" => {
-                let uid = self.authenticate(&text(params, 0), &text(params, 1), &text(params, 2)).await?;
+                let uid = self
+                    .authenticate(&text(params, 0), &text(params, 1), &text(params, 2))
+                    .await?;
                 Ok(json!({"uid": uid}))
             }
             _ => self.dispatch(method, params).await,
@@ -103,7 +123,12 @@ impl Manager {
         };
         match (row.first(), row.get(1)) {
             (Some(SqlValue::Int(id)), Some(SqlValue::Text(hash)))
-                if base_identity::crypt::verify(password, hash, base_identity::crypt::DEFAULT_ROUNDS).valid =>
+                if base_identity::crypt::verify(
+                    password,
+                    hash,
+                    base_identity::crypt::DEFAULT_ROUNDS,
+                )
+                .valid =>
             {
                 Ok(*id)
             }
