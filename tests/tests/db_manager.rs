@@ -386,11 +386,28 @@ fn db_commands_dump_load_duplicate_rename_and_drop() {
     ]);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(db.sql("SELECT login FROM res_users WHERE id = 2"), "ops");
+    // A file of its filestore goes into the backup and comes back with each copy.
+    let filestore = |d: &TestDb| td.join("data/filestore").join(&d.name);
+    td.write(filestore(&db).join("ab/abcdef"), "attachment bytes");
     let zip = td.join("backup.zip");
     let out = run(&["dump", &db.name, zip.to_str().unwrap()]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK\x03\x04"));
+    let bytes = std::fs::read(&zip).unwrap();
+    assert!(bytes.starts_with(b"PK\x03\x04"));
+    assert!(String::from_utf8_lossy(&bytes).contains("filestore/ab/abcdef"));
     let out = run(&["load", &copy.name, zip.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(copy.sql("SELECT login FROM res_users WHERE id = 2"), "ops");
+    assert_eq!(
+        std::fs::read_to_string(filestore(&copy).join("ab/abcdef")).unwrap(),
+        "attachment bytes"
+    );
+    // The pg_dump custom format loads too.
+    let custom = td.join("backup.dump");
+    let out = run(&["dump", &db.name, custom.to_str().unwrap(), "--format", "dump"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(std::fs::read(&custom).unwrap().starts_with(b"PGDMP"));
+    let out = run(&["load", "--force", &copy.name, custom.to_str().unwrap()]);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(copy.sql("SELECT login FROM res_users WHERE id = 2"), "ops");
     // A copy gets its own uuid.
@@ -405,13 +422,15 @@ fn db_commands_dump_load_duplicate_rename_and_drop() {
     let out = run(&["duplicate", &db.name, &dup.name]);
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(dup.sql("SELECT login FROM res_users WHERE id = 2"), "ops");
+    assert!(filestore(&dup).join("ab/abcdef").is_file());
     let out = run(&["rename", &dup.name, &renamed.name]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(!exists(&dup.name) && exists(&renamed.name));
+    assert!(!filestore(&dup).exists() && filestore(&renamed).join("ab/abcdef").is_file());
     for d in [&db, &copy, &renamed] {
         let out = run(&["drop", &d.name]);
         assert_eq!(out.code, Some(0), "{out}");
-        assert!(!exists(&d.name));
+        assert!(!exists(&d.name) && !filestore(d).exists());
     }
     let out = run(&["drop", &db.name]);
     assert_eq!(out.code, Some(1), "{out}");
