@@ -443,3 +443,39 @@ fn db_commands_dump_load_duplicate_rename_and_drop() {
     let out = run(&["frobnicate"]);
     assert_eq!(out.code, Some(1), "{out}");
 }
+
+/// The manager in a real headless browser (`db_manager_browser.py`: chromium, chromedriver
+/// and selenium, which `.ci/run` installs): the create form submitted, the new admin logged
+/// in on `/web`, the new database in the selector.
+#[test]
+fn a_headless_browser_creates_a_database_from_the_manager() {
+    for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            Path::new(path).exists(),
+            "{path} is missing: `apt-get install chromium chromium-driver` (.ci/run does)"
+        );
+    }
+    let td = TestDir::new();
+    let conf = config(&td, "s3cr3t", "");
+    let server = start(&td, &conf, &[]);
+    let db = TestDb::new("dbm_browser");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/db_manager_browser.py");
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&base, "s3cr3t", &db.name, "owner@example.com", "pw-of-owner"])
+        .output()
+        .expect("python3 (with selenium: .ci/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser failed:\n{stdout}\n{}\n--- server ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.stderr()
+    );
+    assert_eq!(
+        stdout.trim(),
+        format!("created {} as owner@example.com, listed", db.name)
+    );
+    assert!(exists(&db.name));
+}
