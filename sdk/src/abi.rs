@@ -32,6 +32,9 @@
 //!
 //! SDK 0.4 (issue 20, RPC): [`AddonItems`] gained `rpcs` ([`RpcDescriptor`]), [`ItemKind`]
 //! `Rpc`, and [`HostApi`] the optional `dispatch_rpc` callback.
+//!
+//! SDK 0.4 appended the optional `db_service` callback to [`HostApi`] (the database manager
+//! for the `web` addon's `/web/database/*` pages).
 
 use abi_stable::{
     declare_root_module_statics,
@@ -202,6 +205,16 @@ pub struct HostApi {
         service: RStr<'_>,
         method: RStr<'_>,
         params: RStr<'_>,
+    ) -> RResult<RString, ErrorInfo>,
+    /// Calls the host's database manager (Odoo's `db` service): `method` with `params`, a
+    /// JSON array in Odoo's argument order (`create_database`, `drop`, `dump`...); the
+    /// result as JSON, or the fault (`AccessDenied` for a wrong master password). Also
+    /// `backup_file` and `restore_file`, which pass the backup as a file path.
+    #[sabi(missing_field(option))]
+    pub db_service: extern "C" fn(
+        ctx: HostCtx,
+        method: RStr<'_>,
+        params_json: RStr<'_>,
     ) -> RResult<RString, ErrorInfo>,
 }
 

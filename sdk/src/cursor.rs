@@ -587,6 +587,31 @@ pub fn db_list(host: &str) -> Result<Vec<String>> {
         .map_err(|e| Error::from_info(&e))
 }
 
+/// Calls the host's database manager (Odoo's `dispatch_rpc('db', method, params)`):
+/// `params` in Odoo's order, the master password first for the guarded calls. A wrong
+/// master password is an `AccessDenied` error; Odoo's other exceptions keep their name
+/// ([`Error::name`], e.g. `odoo.service.db.DatabaseExists`).
+///
+/// ```no_run
+/// # fn f() -> inphms_sdk::Result<()> {
+/// let dbs = inphms_sdk::cursor::db_service("list", &serde_json::json!([]))?;
+/// inphms_sdk::cursor::db_service("drop", &serde_json::json!(["master password", "old_db"]))?;
+/// # let _ = dbs; Ok(())
+/// # }
+/// ```
+pub fn db_service(method: &str, params: &serde_json::Value) -> Result<serde_json::Value> {
+    let api = crate::host::api()?;
+    let f = api.db_service().ok_or_else(|| {
+        Error::internal("this host offers no database manager (HostApi without db_service)")
+    })?;
+    let params = params.to_string();
+    let out = f(api.ctx(), RStr::from_str(method), RStr::from_str(&params))
+        .into_result()
+        .map_err(|e| Error::from_info(&e))?;
+    serde_json::from_str(&out)
+        .map_err(|e| Error::internal(format!("the database manager answered no JSON: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,10 @@
 //! The `web` addon: the server side of the web client. `GET /web/health` for load balancers,
 //! `POST /web/webclient/version_info` (JSON-RPC) for clients, `/websocket/echo`, a
 //! websocket that greets with the session's login and echoes what it receives; the web
-//! session API (`session`), the login page and the page it lands on (`login`).
+//! session API (`session`), the login page and the page it lands on (`login`); the database manager pages
+//! (`database`).
 
+pub mod database;
 pub mod login;
 pub mod redirect;
 pub mod session;

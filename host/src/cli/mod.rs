@@ -10,6 +10,7 @@
 mod addons;
 pub mod command;
 mod cron;
+mod db;
 pub mod help;
 mod scaffold;
 mod server;

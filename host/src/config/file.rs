@@ -232,7 +232,7 @@ pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
     let mut options = toml::Table::new();
     for def in OPTIONS.iter().filter(|d| d.spec.save) {
         if let Some(v) = cfg.get_toml(def.key) {
-            options.insert(def.key.to_owned(), v);
+            options.insert(def.key.to_owned(), hashed_master_password(def.key, v));
         }
     }
     let mut misc = cfg.misc.clone();
@@ -269,6 +269,70 @@ pub(crate) fn render(cfg: &Config) -> Result<String, toml::ser::Error> {
         text.push_str(&toml::to_string(&misc)?);
     }
     Ok(text)
+}
+
+/// The master password (`admin_passwd`) as `--save` writes it: hashed with passlib's
+/// `pbkdf2_sha512` when it is plain text (Odoo's `set_admin_password`), as it is otherwise.
+fn hashed_master_password(key: &str, v: toml::Value) -> toml::Value {
+    match v {
+        toml::Value::String(s)
+            if key == "admin_passwd" && !base_identity::crypt::looks_hashed(&s) =>
+        {
+            toml::Value::String(base_identity::crypt::hash(
+                &s,
+                base_identity::crypt::DEFAULT_ROUNDS,
+            ))
+        }
+        v => v,
+    }
+}
+
+/// `text` (a config file in `format`) with the option `key` of `[options]` set to
+/// `value`, everything else kept as it is (comments, order, other sections): the line of
+/// `key` replaced, else a line added at the start of `[options]`, else an `[options]`
+/// section added at the top.
+pub(crate) fn set_option_line(text: &str, format: Format, key: &str, value: &str) -> String {
+    let line = match format {
+        Format::Toml => format!("{key} = {}", toml::Value::String(value.to_owned())),
+        Format::Ini => format!("{key} = {value}"),
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut section = String::new();
+    let mut done = false;
+    let mut options_at: Option<usize> = None;
+    for raw in text.lines() {
+        let trimmed = raw.trim();
+        if trimmed.starts_with('[') && trimmed.ends_with(']') {
+            section = trimmed[1..trimmed.len() - 1].trim().to_owned();
+            out.push(raw.to_owned());
+            if section == "options" && options_at.is_none() {
+                options_at = Some(out.len());
+            }
+            continue;
+        }
+        let is_key = trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('=' | ':')));
+        if section == "options" && is_key && !done {
+            out.push(line.clone());
+            done = true;
+        } else {
+            out.push(raw.to_owned());
+        }
+    }
+    if !done {
+        match options_at {
+            Some(i) => out.insert(i, line),
+            None => {
+                out.insert(0, String::new());
+                out.insert(0, line);
+                out.insert(0, "[options]".to_owned());
+            }
+        }
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
 }
 
 /// A value as Odoo's INI form writes it: text bare, booleans `True`/`False`, lists
@@ -315,6 +379,56 @@ pub(crate) fn write_atomic(path: &Path, text: &str, mode: u32) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_option_is_set_and_the_rest_of_the_file_kept() {
+        let toml = "# mine\n[options]\nhttp_port = 9000\nadmin_passwd = \"old\"\n\n[x]\nadmin_passwd = 1\n";
+        assert_eq!(
+            set_option_line(toml, Format::Toml, "admin_passwd", "$h$1$a"),
+            "# mine\n[options]\nhttp_port = 9000\nadmin_passwd = \"$h$1$a\"\n\n[x]\nadmin_passwd = 1\n"
+        );
+        let ini = "[options]\n; comment\nadmin_passwd: old\ndb_host = False\n";
+        assert_eq!(
+            set_option_line(ini, Format::Ini, "admin_passwd", "$h$1$a"),
+            "[options]\n; comment\nadmin_passwd = $h$1$a\ndb_host = False\n"
+        );
+        // Missing: added at the start of [options], or with a new [options].
+        assert_eq!(
+            set_option_line(
+                "[options]\nadmin_passwd_x = 1\n",
+                Format::Toml,
+                "admin_passwd",
+                "p"
+            ),
+            "[options]\nadmin_passwd = \"p\"\nadmin_passwd_x = 1\n"
+        );
+        assert_eq!(
+            set_option_line("", Format::Toml, "admin_passwd", "p"),
+            "[options]\nadmin_passwd = \"p\"\n\n"
+        );
+        // What is written reads back.
+        let mut cfg = Config::defaults();
+        let text = set_option_line(toml, Format::Toml, "admin_passwd", "$pbkdf2-sha512$1$a$b");
+        apply(&mut cfg, Path::new("/x.conf"), &text).unwrap();
+        assert_eq!(cfg.admin_passwd, "$pbkdf2-sha512$1$a$b");
+    }
+
+    #[test]
+    fn save_hashes_a_plain_master_password() {
+        let mut cfg = Config::defaults();
+        cfg.admin_passwd = "s3cr3t".into();
+        let text = render(&cfg).unwrap();
+        let mut back = Config::defaults();
+        apply(&mut back, Path::new("/x.conf"), &text).unwrap();
+        assert!(
+            back.admin_passwd.starts_with("$pbkdf2-sha512$600000$"),
+            "{text}"
+        );
+        assert!(base_identity::crypt::verify("s3cr3t", &back.admin_passwd, 600_000).valid);
+        // A hash is written as it is.
+        let again = render(&back).unwrap();
+        assert!(again.contains(&back.admin_passwd));
+    }
 
     #[test]
     fn odoos_defaults_warn_of_nothing_and_other_values_are_listed_once() {

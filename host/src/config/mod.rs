@@ -174,6 +174,40 @@ impl Config {
         Ok(path)
     }
 
+    /// Sets the option `key` to `value` in the config file ([`Config::rc_path`]) and
+    /// nothing else (Odoo's `config.save(['admin_passwd'])`): the file keeps its form
+    /// (TOML or INI), comments and other values; written atomically (mode 0600), created
+    /// when missing. `value` is written as it is (the caller hashes a password).
+    pub fn save_option(&self, key: &str, value: &str) -> Result<PathBuf, ConfigError> {
+        let path = self.rc_path.clone().ok_or_else(|| ConfigError::Save {
+            path: PathBuf::from("~/.inphmsrc"),
+            reason: "HOME is not set; give the file with -c/--config".into(),
+        })?;
+        let (text, format) = match std::fs::read_to_string(&path) {
+            Ok(t) => {
+                let format = if ini::looks_like_ini(&t) {
+                    file::Format::Ini
+                } else {
+                    file::Format::Toml
+                };
+                (t, format)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), self.format),
+            Err(e) => {
+                return Err(ConfigError::Save {
+                    path,
+                    reason: io_reason(&e),
+                })
+            }
+        };
+        let text = file::set_option_line(&text, format, key, value);
+        file::write_atomic(&path, &text, 0o600).map_err(|e| ConfigError::Save {
+            path: path.clone(),
+            reason: io_reason(&e),
+        })?;
+        Ok(path)
+    }
+
     /// Reads `value` as the flag `--addons-path` (for the shared option given before the
     /// command): expanded, absolute, each folder existing and holding an addon.
     pub fn addons_path_flag(value: &OsStr) -> Result<Vec<PathBuf>, ConfigError> {

@@ -89,7 +89,6 @@ pub(crate) const ODOO_ONLY: &[(&str, &[&str])] = &[
         &["http://services.odoo.com/publisher-warranty/"],
     ),
     ("bin_path", &[]),
-    ("pg_path", &[]),
     ("load_language", &[]),
     ("language", &[]),
     ("translate_out", &[]),

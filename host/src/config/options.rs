@@ -314,6 +314,10 @@ options! {
     /// Largest number of database connections in the pool.
     db_maxconn: u32 = 64,
         Spec::flag("db_maxconn").aliases(&["db-maxconn"]).value("COUNT"), check::positive;
+    /// Folder of PostgreSQL's `pg_dump`, `psql` and `pg_restore` (the database manager's
+    /// backups); empty finds them on `PATH`.
+    pg_path: String = String::new(),
+        Spec::flag("pg_path").aliases(&["pg-path"]).value("PATH"), check::none;
     /// Template of new databases.
     db_template: String = "template0".into(),
         Spec::flag("db-template").value("NAME"), check::non_empty;

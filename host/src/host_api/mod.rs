@@ -21,13 +21,25 @@ use crate::http::Services;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 use inphms_sdk::abi::{
-    EndpointRef, HostApi, HostApiRef, HostCtx, HttpRequest, Outcome, WsEvent, WsMessage,
+    EndpointRef, ErrorInfo, ErrorKind, HostApi, HostApiRef, HostCtx, HttpRequest, Outcome, WsEvent,
+    WsMessage,
 };
 use std::sync::Arc;
 use tracing::Level;
 
+/// The database manager as the `service` layer hands it down (this layer cannot call
+/// it): `(method, params)` to the JSON result or the error for the addon.
+pub type DbServiceFn = Box<
+    dyn Fn(
+            String,
+            Vec<serde_json::Value>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<serde_json::Value, ErrorInfo>> + Send>,
+        > + Send
+        + Sync,
+>;
+
 /// What the callbacks of one host's [`HostApi`] reach through their `ctx`.
-#[derive(Debug)]
 pub struct HostServices {
     /// The configuration (`Host::config` reads its other sections).
     pub config: Arc<Config>,
@@ -35,9 +47,27 @@ pub struct HostServices {
     pub http: Arc<Services>,
     /// The RPC services (`dispatch_rpc`), handed down by the composition root.
     pub rpc: Arc<dyn rpc::RpcDispatch>,
+    /// The database manager, set once by the composition root (`HostApi::db_service`).
+    db_service: std::sync::OnceLock<DbServiceFn>,
+}
+
+impl std::fmt::Debug for HostServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostServices")
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HostServices {
+    /// Hands the database manager to the `db_service` callback of the host API `api`
+    /// (once; later calls are ignored).
+    pub fn set_db_service(api: HostApiRef, f: DbServiceFn) {
+        if let Some(services) = Self::of(api.ctx()) {
+            let _ = services.db_service.set(f);
+        }
+    }
+
     /// The host API handed to addons for a host with `config` and `http`: its `ctx` points
     /// to them for as long as the process lives (see the [module docs](self)).
     pub fn api(
@@ -45,8 +75,12 @@ impl HostServices {
         http: Arc<Services>,
         rpc: Arc<dyn rpc::RpcDispatch>,
     ) -> HostApiRef {
-        let services: &'static HostServices =
-            Box::leak(Box::new(HostServices { config, http, rpc }));
+        let services: &'static HostServices = Box::leak(Box::new(HostServices {
+            config,
+            http,
+            rpc,
+            db_service: std::sync::OnceLock::new(),
+        }));
         HostApi {
             host_version: RStr::from_str(crate::release::HOST_VERSION),
             ctx: HostCtx(std::ptr::from_ref(services).cast()),
@@ -69,6 +103,7 @@ impl HostServices {
             stream_close,
             ws_send_queued,
             dispatch_rpc: rpc::dispatch_rpc,
+            db_service,
         }
         .leak_into_prefix()
     }
@@ -210,6 +245,39 @@ extern "C" fn stream_close(ctx: HostCtx, stream: u64) {
     guard((), || {
         if let Some(host) = HostServices::of(ctx) {
             crate::http::stream_body::close(&host.http.streams, stream);
+        }
+    })
+}
+
+extern "C" fn db_service(
+    ctx: HostCtx,
+    method: RStr<'_>,
+    params_json: RStr<'_>,
+) -> RResult<RString, ErrorInfo> {
+    let fail = |message: String| ErrorInfo {
+        kind: ErrorKind::Internal,
+        name: "builtins.Exception".into(),
+        arguments: serde_json::json!([message]).to_string().into(),
+        message: message.into(),
+        debug: RString::new(),
+    };
+    let panicked = fail("the database manager failed (a panic in the host)".into());
+    guard(RResult::RErr(panicked), || {
+        let Some(host) = HostServices::of(ctx) else {
+            return RResult::RErr(fail("no host behind this handle".into()));
+        };
+        let Some(f) = host.db_service.get() else {
+            return RResult::RErr(fail("this host has no database manager".into()));
+        };
+        let params: Vec<serde_json::Value> = match serde_json::from_str(params_json.as_str()) {
+            Ok(serde_json::Value::Array(a)) => a,
+            _ => return RResult::RErr(fail("db_service params must be a JSON array".into())),
+        };
+        let future = f(method.as_str().to_owned(), params);
+        match host.http.databases().cursors().block_on(future) {
+            Ok(Ok(v)) => RResult::ROk(v.to_string().into()),
+            Ok(Err(e)) => RResult::RErr(e),
+            Err(e) => RResult::RErr(fail(e.to_string())),
         }
     })
 }

@@ -152,6 +152,12 @@ impl Registries {
         self.cache().peek(db).cloned()
     }
 
+    /// Forgets the registry of `db` (Odoo's `Registry.delete(db)`: the database is being
+    /// dropped or renamed).
+    pub fn forget(&self, db: &str) {
+        self.cache().pop(db);
+    }
+
     /// The registry of `db` (Odoo's `Registry(db)`): the cached one (now the most recently
     /// used), or a new one.
     pub async fn get(&self, db: &str) -> Result<Arc<Registry>, Error> {

@@ -1,7 +1,8 @@
 //! The service layer (Odoo's `odoo/service`): running the server process: start-up, the
 //! signal-driven lifecycle (graceful stop, addon swap, dump), the phoenix re-exec, and the
 //! memory and time limits, and workers mode (a master process, `prefork`, and its worker
-//! processes, `worker`).
+//! processes, `worker`), the database manager (`db_manager`, Odoo's `db`
+//! service) and what RPC calls fail with (`rpc`).
 
 pub mod cron;
 pub mod db;

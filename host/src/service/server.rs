@@ -57,6 +57,8 @@ pub struct Host {
     pub cron: Arc<Cron>,
     /// The host API handed to this host's addons.
     pub api: HostApiRef,
+    /// The database manager (the `db` service).
+    pub db_manager: Arc<super::db_manager::Manager>,
 }
 
 impl std::fmt::Debug for Host {
@@ -78,7 +80,14 @@ impl Host {
         let cron = Cron::new(Arc::clone(&config), Arc::clone(&registries));
         let rpc = super::rpc::RpcServices::new();
         let api = HostServices::api(Arc::clone(&config), Arc::clone(&http), rpc.clone());
+        let db_manager = Arc::new(super::db_manager::Manager::new(
+            Arc::clone(&config),
+            Arc::clone(&databases),
+            Arc::clone(&registries),
+        ));
+        super::db_manager::web::install(api, &db_manager);
         let host = Host {
+            db_manager,
             config,
             databases,
             registries,
@@ -178,6 +187,9 @@ async fn start(
     link: Link,
 ) -> i32 {
     let host = Host::new(Arc::clone(&config), Some(tokio::runtime::Handle::current()));
+    if config.list_db && link.role != Role::Cron && host.db_manager.master.is_default() {
+        tracing::warn!(target: TARGET, "the database manager's master password is the default 'admin': set admin_passwd in the config file, or a new one from /web/database/manager");
+    }
     if link.role == Role::Http {
         host.http.inflight.set_request_limit(config.limit_request);
         if config.limit_time_cpu > 0 {

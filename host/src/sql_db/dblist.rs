@@ -121,6 +121,11 @@ pub struct ListCache {
 }
 
 impl ListCache {
+    /// Forgets the list (a database was made, dropped or renamed): the next one is read.
+    pub fn invalidate(&self) {
+        *self.list.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// The cached list, and whether it is still fresh.
     fn cached(&self, config: &Config) -> Option<(bool, DbList)> {
         let ttl = list_ttl(config);

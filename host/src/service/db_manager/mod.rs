@@ -1,112 +1,274 @@
-//! The `db` RPC service (Odoo's `odoo/service/db.py`): the methods free of the master
-//! password (`list`, `db_exist`, `list_lang`, `server_version`) and `list_countries`. The
-//! database manager's other methods (create, duplicate, drop, rename, dump, restore,
-//! change_admin_password) are not here: they answer Odoo's `Method not found`.
+//! The database manager (Odoo's `odoo/service/db.py`, the `db` service): [`dispatch`] runs
+//! one of its calls with Odoo's `exp_*` semantics and argument order, for the RPC
+//! endpoints, the `web` addon's `/web/database/*` pages (through the host API) and the
+//! `inphms-host db` commands.
+//!
+//! Files by job: [`master`] the master password, [`ops`] create, duplicate, drop and
+//! rename, [`dump`] backups, [`restore`] restoring them, [`pg_bin`] PostgreSQL's client
+//! programs, [`web`] the entry for addons (`HostApi::db_service`). [`Manager`] is the state (the master password as changed at run time), owned
+//! by `server::Host`.
+//!
+//! Calls without the master password: `list`, `db_exist` (also `exist`), `list_lang`,
+//! `server_version`; every other call takes it first (`check_super`). With `list_db` off,
+//! everything but `db_exist`, `list_lang` and `server_version` is `AccessDenied`.
+
+pub mod dump;
+pub mod master;
+pub mod ops;
+pub mod pg_bin;
+pub mod restore;
+pub mod web;
+
+#[cfg(test)]
+mod tests;
 
 use crate::config::Config;
-use crate::release;
-use crate::service::rpc::{missing, str_arg, RpcFault};
+use crate::modules::registry::Registries;
+use crate::service::rpc::fault::RpcFault;
 use crate::service::server::Host;
 use crate::sql_db::dblist::{self, ListError};
+use crate::sql_db::Databases;
+use base64::Engine;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The languages the host knows (code, name), sorted by name as Odoo's `exp_list_lang`.
-pub const LANGS: &[(&str, &str)] = &[
-    ("de_DE", "German / Deutsch"),
-    ("en_US", "English (US)"),
-    ("es_ES", "Spanish / Español"),
-    ("fr_FR", "French / Français"),
-    ("it_IT", "Italian / Italiano"),
-    ("nl_NL", "Dutch / Nederlands"),
-    ("pt_BR", "Portuguese (BR) / Português (BR)"),
-];
+const TARGET: &str = "inphms.service.db";
 
-/// The countries the host knows (code, name), sorted by name as Odoo's
-/// `exp_list_countries` (a short list: the host has no country data).
+/// What a call of the manager gives.
+pub type Result<T> = std::result::Result<T, RpcFault>;
+
+/// A `builtins.Exception` with `message` (Odoo's plain `raise Exception(...)`).
+pub fn exception(message: impl Into<String>) -> RpcFault {
+    RpcFault::Application {
+        name: "builtins.Exception".into(),
+        message: message.into(),
+    }
+}
+
+/// A `UserError` with `message`.
+pub fn user_error(message: impl Into<String>) -> RpcFault {
+    RpcFault::UserError(message.into())
+}
+
+fn access_denied() -> RpcFault {
+    RpcFault::AccessDenied("Access Denied".into())
+}
+
+/// The languages the host knows (`list_lang`): `[code, name]`.
+pub const LANGS: &[(&str, &str)] = &[("en_US", "English (US)")];
+
+/// The countries `list_countries` gives: `[code, name]`, sorted by name.
 pub const COUNTRIES: &[(&str, &str)] = &[
     ("be", "Belgium"),
-    ("br", "Brazil"),
+    ("ca", "Canada"),
     ("fr", "France"),
     ("de", "Germany"),
     ("in", "India"),
+    ("id", "Indonesia"),
     ("it", "Italy"),
     ("nl", "Netherlands"),
     ("es", "Spain"),
+    ("ch", "Switzerland"),
     ("gb", "United Kingdom"),
     ("us", "United States"),
 ];
 
-/// `db.<method>(*params)`.
-pub async fn dispatch(
-    host: &Host,
-    method: &str,
-    params: &[serde_json::Value],
-) -> Result<serde_json::Value, RpcFault> {
-    let config = host
-        .registries
-        .config()
-        .unwrap_or_else(|| Arc::clone(&host.config));
-    match method {
-        "list" => match dblist::list_dbs(&host.databases, &config, false).await {
-            Ok(list) => Ok(json!(list)),
-            Err(ListError::AccessDenied) => Err(RpcFault::access_denied()),
-            Err(ListError::Db(e)) => {
-                tracing::error!(target: "inphms.service.db", "Listing databases failed: {e}");
-                Ok(json!([]))
+/// The database manager of one host: what it reaches and the master password.
+#[derive(Debug)]
+pub struct Manager {
+    pub(crate) config: Arc<Config>,
+    pub(crate) databases: Arc<Databases>,
+    pub(crate) registries: Arc<Registries>,
+    /// The master password.
+    pub master: master::MasterPassword,
+}
+
+/// Runs the `db` service's `method` with `params` (Odoo's `odoo.service.db.dispatch`).
+pub async fn dispatch(host: &Host, method: &str, params: &[Value]) -> Result<Value> {
+    host.db_manager.dispatch(method, params).await
+}
+
+/// The text argument `i` (`what` names it in the error).
+fn text(params: &[Value], i: usize, what: &str) -> Result<String> {
+    match params.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(user_error(format!("{what} must be a string, got {other}"))),
+        None => Err(exception(format!("missing argument {} ({what})", i + 1))),
+    }
+}
+
+/// The optional text argument `i`: absent, `null` or `false` (Python's falsy) is `None`.
+fn opt_text(params: &[Value], i: usize, what: &str) -> Result<Option<String>> {
+    match params.get(i) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() || s == "False" => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(user_error(format!("{what} must be a string, got {other}"))),
+    }
+}
+
+/// The boolean argument `i` (Python's truth: absent, `false`, 0, "" and "False" are false).
+fn flag(params: &[Value], i: usize) -> bool {
+    match params.get(i) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !(s.is_empty() || s.eq_ignore_ascii_case("false") || s == "0"),
+        Some(_) => true,
+    }
+}
+
+impl Manager {
+    /// The manager of a host with these parts.
+    pub fn new(
+        config: Arc<Config>,
+        databases: Arc<Databases>,
+        registries: Arc<Registries>,
+    ) -> Manager {
+        let master = master::MasterPassword::new(&config);
+        Manager {
+            config,
+            databases,
+            registries,
+            master,
+        }
+    }
+
+    /// Odoo's `check_super`.
+    pub fn check_super(&self, password: &str) -> Result<()> {
+        if self.master.verify(password) {
+            Ok(())
+        } else {
+            Err(access_denied())
+        }
+    }
+
+    /// Odoo's `check_db_management_enabled`.
+    pub fn check_enabled(&self) -> Result<()> {
+        if self.config.list_db {
+            Ok(())
+        } else {
+            tracing::error!(target: TARGET, "Database management functions blocked, admin disabled database listing");
+            Err(access_denied())
+        }
+    }
+
+    /// The databases (`list`): `AccessDenied` when `list_db` is off.
+    pub async fn list(&self) -> Result<Vec<String>> {
+        match dblist::list_dbs(&self.databases, &self.config, false).await {
+            Ok(l) => Ok(l),
+            Err(ListError::AccessDenied) => Err(access_denied()),
+            Err(ListError::Db(e)) => Err(exception(e.to_string())),
+        }
+    }
+
+    /// Whether the database `name` exists (`db_exist`).
+    pub async fn exists(&self, name: &str) -> Result<bool> {
+        let admin = ops::Admin::connect(self).await?;
+        let r = admin.exists(name).await;
+        admin.close().await;
+        r
+    }
+
+    /// Odoo's `odoo.service.db.dispatch(method, params)`.
+    pub async fn dispatch(&self, method: &str, params: &[Value]) -> Result<Value> {
+        match method {
+            "server_version" => return Ok(json!(crate::release::VERSION)),
+            "list_lang" => return Ok(json!(LANGS.iter().map(|(c, n)| [c, n]).collect::<Vec<_>>())),
+            "db_exist" | "exist" => {
+                return Ok(json!(self.exists(&text(params, 0, "db_name")?).await?))
             }
-        },
-        "server_version" => Ok(json!(release::VERSION)),
-        "db_exist" | "exist" => {
-            let db = str_arg(params, 0, "exp_db_exist", "db_name")?;
-            Ok(json!(exists(host, db).await))
+            "list" => return Ok(json!(self.list().await?)),
+            "create_database"
+            | "duplicate_database"
+            | "drop"
+            | "rename"
+            | "change_admin_password"
+            | "dump"
+            | "restore"
+            | "list_countries" => {}
+            other => {
+                return Err(RpcFault::Application {
+                    name: "builtins.KeyError".into(),
+                    message: format!("Method not found: {other}"),
+                })
+            }
         }
-        "list_lang" => Ok(pairs(LANGS)),
-        "list_countries" => {
-            check_super(&config, params.first())?;
-            Ok(pairs(COUNTRIES))
+        let master = match params.first() {
+            Some(Value::String(s)) => s.as_str(),
+            _ => "",
+        };
+        self.check_super(master)?;
+        let params = &params[1..];
+        if method != "list_countries" {
+            self.check_enabled()?;
         }
-        other => Err(RpcFault::application(
-            "builtins.KeyError",
-            format!("Method not found: {other}"),
-        )),
+        match method {
+            "create_database" => {
+                self.create_database(
+                    &text(params, 0, "db_name")?,
+                    flag(params, 1),
+                    opt_text(params, 2, "lang")?.as_deref(),
+                    &opt_text(params, 3, "user_password")?.unwrap_or_else(|| "admin".into()),
+                    &opt_text(params, 4, "login")?.unwrap_or_else(|| "admin".into()),
+                    opt_text(params, 5, "country_code")?.as_deref(),
+                    opt_text(params, 6, "phone")?.as_deref(),
+                )
+                .await?;
+                Ok(json!(true))
+            }
+            "duplicate_database" => {
+                self.duplicate_database(
+                    &text(params, 0, "db_original_name")?,
+                    &text(params, 1, "db_name")?,
+                    flag(params, 2),
+                )
+                .await?;
+                Ok(json!(true))
+            }
+            "drop" => Ok(json!(self.drop(&text(params, 0, "db_name")?).await?)),
+            "rename" => {
+                self.rename(&text(params, 0, "old_name")?, &text(params, 1, "new_name")?)
+                    .await?;
+                Ok(json!(true))
+            }
+            "change_admin_password" => {
+                let new = text(params, 0, "new_password")?;
+                if new.is_empty() {
+                    return Err(user_error("the new master password may not be empty"));
+                }
+                self.master.set(&self.config, &new).map_err(exception)?;
+                Ok(json!(true))
+            }
+            "dump" => {
+                let format =
+                    dump::Format::parse(&opt_text(params, 1, "format")?.unwrap_or_default())?;
+                let file = self
+                    .dump_to_file(&text(params, 0, "db_name")?, format)
+                    .await?;
+                let bytes = std::fs::read(file.path())
+                    .map_err(|e| exception(format!("cannot read the backup: {e}")))?;
+                Ok(json!(
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                ))
+            }
+            "restore" => {
+                self.restore_base64(
+                    &text(params, 0, "db_name")?,
+                    &text(params, 1, "data")?,
+                    flag(params, 2),
+                )
+                .await?;
+                Ok(json!(true))
+            }
+            "list_countries" => Ok(json!(COUNTRIES
+                .iter()
+                .map(|(c, n)| [c, n])
+                .collect::<Vec<_>>())),
+            other => Err(RpcFault::Application {
+                name: "builtins.KeyError".into(),
+                message: format!("Method not found: {other}"),
+            }),
+        }
     }
-}
-
-fn pairs(list: &[(&str, &str)]) -> Value {
-    Value::Array(list.iter().map(|(c, n)| json!([c, n])).collect())
-}
-
-/// Whether a cursor can be opened on `db` (Odoo's `exp_db_exist`).
-async fn exists(host: &Host, db: &str) -> bool {
-    let mut cr = host.databases.cursor(db, true);
-    let found = cr.execute("SELECT 1", &[]).await.is_ok();
-    let _ = cr.rollback().await;
-    found
-}
-
-/// Odoo's `check_super`: the master password given first; `AccessDenied` unless it is the
-/// configured `admin_passwd`.
-fn check_super(config: &Config, given: Option<&Value>) -> Result<(), RpcFault> {
-    let Some(given) = given else {
-        return Err(missing("exp_list_countries", "passwd"));
-    };
-    let given = given.as_str().unwrap_or("");
-    let stored = config.admin_passwd.as_str();
-    if !given.is_empty() && verify_admin_password(given, stored) {
-        return Ok(());
-    }
-    Err(RpcFault::access_denied())
-}
-
-/// Odoo's `config.verify_admin_password`: a plain value is compared as it is; a passlib
-/// hash is not verified here (the database manager owns hashed master passwords).
-fn verify_admin_password(given: &str, stored: &str) -> bool {
-    !stored.starts_with('$')
-        && given.len() == stored.len()
-        && given
-            .bytes()
-            .zip(stored.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
 }

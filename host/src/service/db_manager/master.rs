@@ -1,0 +1,56 @@
+//! The master password of the database manager (Odoo's `admin_passwd`,
+//! `config.verify_admin_password` and `set_admin_password`): kept as the config file has it
+//! (a passlib `pbkdf2_sha512` hash, or legacy plain text, which is accepted as Odoo does),
+//! checked in constant time, and replaced by a fresh hash written back into the file.
+
+use crate::config::Config;
+use base_identity::crypt;
+use std::sync::Mutex;
+
+const TARGET: &str = "inphms.service.db";
+
+/// The master password as stored (hash or plain text); changed by `change_admin_password`.
+#[derive(Debug)]
+pub struct MasterPassword {
+    stored: Mutex<String>,
+}
+
+impl MasterPassword {
+    /// From the configuration's `admin_passwd`.
+    pub fn new(config: &Config) -> MasterPassword {
+        MasterPassword {
+            stored: Mutex::new(config.admin_passwd.clone()),
+        }
+    }
+
+    fn stored(&self) -> String {
+        self.stored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether `password` is the master password (Odoo's `verify_admin_password`); an empty
+    /// one never is.
+    pub fn verify(&self, password: &str) -> bool {
+        !password.is_empty() && crypt::verify(password, &self.stored(), crypt::DEFAULT_ROUNDS).valid
+    }
+
+    /// Whether the master password is still Odoo's default, `admin` (the manager then
+    /// warns and takes the first master password given as the new one, as Odoo's does).
+    pub fn is_default(&self) -> bool {
+        self.verify("admin")
+    }
+
+    /// Sets the master password to `new` (hashed), in memory and in the config file
+    /// (`admin_passwd`, the file keeping its form); the error names the file and why.
+    pub fn set(&self, config: &Config, new: &str) -> Result<(), String> {
+        let hash = crypt::hash(new, crypt::DEFAULT_ROUNDS);
+        let path = config
+            .save_option("admin_passwd", &hash)
+            .map_err(|e| e.to_string())?;
+        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = hash;
+        tracing::info!(target: TARGET, "master password changed (saved in {})", path.display());
+        Ok(())
+    }
+}
