@@ -265,3 +265,33 @@ fn an_upgrade_through_host_a_adds_its_route_on_b_and_c_within_a_second() {
         assert_eq!(c.get("/test_swap/added", &[]).status, 200);
     }
 }
+
+#[test]
+fn a_host_whose_session_database_is_unreachable_answers_503_and_stays_up() {
+    let td = inphms_tests::TestDir::new();
+    // Nothing listens on port 1: the session store (and every database) is unreachable.
+    let server = td
+        .server([
+            "--db_host=127.0.0.1",
+            "--db_port=1",
+            "--session-store=postgresql",
+            &format!("--addons-path={}", with_test_addons(&[])),
+        ])
+        .start();
+    // What needs no session is served.
+    assert_eq!(http_get(server.port(), "/web/health", &[]).status, 200);
+    // A session that cannot be read is not served as logged out: 503, to be retried.
+    let cookie = format!("session_id={}", "A".repeat(84));
+    for _ in 0..3 {
+        let resp = http_get(server.port(), "/web", &[("Cookie", &cookie)]);
+        assert_eq!(resp.status, 503, "{}", resp.text());
+        assert_eq!(resp.header("retry-after"), Some("1"));
+        assert!(resp.cookie("session_id").is_none(), "no new session handed out");
+    }
+    assert!(
+        server.wait_for_log("session store unavailable: database postgres", Duration::from_secs(5)),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(http_get(server.port(), "/web/health", &[]).status, 200, "still up");
+}

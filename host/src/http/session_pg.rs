@@ -351,3 +351,189 @@ async fn listen_loop(store: Weak<PgSessionStore>) {
         drop(client);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql_db::tests::{test_info, TestDb};
+    use std::time::Instant;
+
+    async fn store(db: &TestDb) -> Arc<PgSessionStore> {
+        let pools = Pools::new(test_info(), 4);
+        let s = PgSessionStore::open(pools, &db.name, tokio::runtime::Handle::current()).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !s.is_listening() {
+            assert!(Instant::now() < deadline, "the store never listened");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        s
+    }
+
+    fn data(uid: i64) -> SessionData {
+        let mut d = SessionData::default_session();
+        d.insert("uid".into(), uid.into());
+        d
+    }
+
+    async fn sql(db: &TestDb, query: &str) -> Vec<tokio_postgres::Row> {
+        let (client, conn) = sql_db::connect_unpooled(&test_info(), &db.name).await.unwrap();
+        tokio::spawn(conn);
+        client.query(query, &[]).await.unwrap()
+    }
+
+    /// Waits (at most 5 s) until `f` holds, off the runtime's worker.
+    async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if tokio::task::block_in_place(&mut f) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn it_keeps_the_filesystem_stores_semantics() {
+        let db = TestDb::create("sess_sem").await;
+        let s = store(&db).await;
+        tokio::task::block_in_place(|| {
+            let sid = s.new_sid();
+            assert!(s.get(&sid).unwrap().is_none(), "unknown id");
+            s.save(&sid, &data(1)).unwrap();
+            assert_eq!(s.get(&sid).unwrap().unwrap().data["uid"], 1);
+            s.save(&sid, &data(2)).unwrap();
+            assert_eq!(s.get(&sid).unwrap().unwrap().data["uid"], 2, "replaced");
+            // Rotation removes the old record and saves nothing.
+            let new = s.rotate(&sid).unwrap();
+            assert!(is_valid_sid(&new) && new != sid);
+            assert!(s.get(&sid).unwrap().is_none());
+            assert!(s.get(&new).unwrap().is_none());
+            s.save(&new, &data(3)).unwrap();
+            s.delete(&new).unwrap();
+            assert!(s.get(&new).unwrap().is_none(), "logout deletes");
+            s.delete(&new).unwrap();
+            // Invalid ids touch nothing.
+            for bad in ["../../etc/passwd", "", &"A".repeat(83), &"A".repeat(85)] {
+                assert!(s.get(bad).unwrap().is_none());
+                assert!(matches!(s.save(bad, &data(1)), Err(SessionError::InvalidSid)));
+                s.delete(bad).unwrap();
+            }
+        });
+        let rows = sql(&db, "SELECT count(*) FROM inphms_session").await;
+        assert_eq!(rows[0].get::<_, i64>(0), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unchanged_session_is_not_written_and_a_cached_read_is_shared() {
+        let db = TestDb::create("sess_write").await;
+        let s = store(&db).await;
+        let sid = s.new_sid();
+        let updated = format!("SELECT updated::text FROM inphms_session WHERE id = '{sid}'");
+        tokio::task::block_in_place(|| s.save(&sid, &data(1)).unwrap());
+        let before: String = sql(&db, &updated).await[0].get(0);
+        // Its own NOTIFY may drop the first cached copy: read until two reads share it.
+        let cached = eventually(|| {
+            let a = s.get(&sid).unwrap().unwrap();
+            let b = s.get(&sid).unwrap().unwrap();
+            Arc::ptr_eq(&a.data, &b.data)
+        })
+        .await;
+        assert!(cached, "reads are served from the cache");
+        tokio::task::block_in_place(|| s.save(&sid, &data(1)).unwrap());
+        let after: String = sql(&db, &updated).await[0].get(0);
+        assert_eq!(before, after, "the same data is not written again");
+        tokio::task::block_in_place(|| s.save(&sid, &data(2)).unwrap());
+        let changed: String = sql(&db, &updated).await[0].get(0);
+        assert_ne!(before, changed, "changed data is");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_on_one_host_reaches_the_cache_of_another() {
+        let db = TestDb::create("sess_two").await;
+        let (a, b) = (store(&db).await, store(&db).await);
+        let sid = a.new_sid();
+        tokio::task::block_in_place(|| a.save(&sid, &data(1)).unwrap());
+        // B reads it, and keeps it cached.
+        assert!(
+            eventually(|| {
+                let x = b.get(&sid).unwrap().unwrap();
+                let y = b.get(&sid).unwrap().unwrap();
+                Arc::ptr_eq(&x.data, &y.data) && x.data["uid"] == 1
+            })
+            .await
+        );
+        tokio::task::block_in_place(|| a.save(&sid, &data(2)).unwrap());
+        assert!(
+            eventually(|| b.get(&sid).unwrap().is_some_and(|s| s.data["uid"] == 2)).await,
+            "B sees A's change"
+        );
+        tokio::task::block_in_place(|| a.delete(&sid).unwrap());
+        assert!(
+            eventually(|| b.get(&sid).unwrap().is_none()).await,
+            "B sees A's logout"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sweep_deletes_expired_rows_by_one_host_at_a_time() {
+        let db = TestDb::create("sess_sweep").await;
+        let s = store(&db).await;
+        let fresh = s.new_sid();
+        tokio::task::block_in_place(|| s.save(&fresh, &data(1)).unwrap());
+        let old = "O".repeat(84);
+        sql(
+            &db,
+            &format!(
+                "INSERT INTO inphms_session (id, data, updated, expiry) VALUES \
+                 ('{old}', '{{}}', now() - interval '8 days', now() - interval '1 day')"
+            ),
+        )
+        .await;
+        // Another host holds the sweep's lock: this one skips it.
+        let (holder, conn) = sql_db::connect_unpooled(&test_info(), &db.name).await.unwrap();
+        tokio::spawn(conn);
+        holder
+            .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+            .await
+            .unwrap();
+        let skipped = tokio::task::block_in_place(|| s.vacuum(SESSION_LIFETIME).unwrap());
+        assert_eq!(skipped, 0, "the lock is held elsewhere");
+        holder
+            .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+            .await
+            .unwrap();
+        let swept = tokio::task::block_in_place(|| s.vacuum(SESSION_LIFETIME).unwrap());
+        assert_eq!(swept, 1);
+        tokio::task::block_in_place(|| {
+            assert!(s.get(&old).unwrap().is_none());
+            assert!(s.get(&fresh).unwrap().is_some());
+        });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_server_is_unavailable_never_a_panic() {
+        let mut info = test_info();
+        info.port = 1; // nothing listens there
+        let s = PgSessionStore::open(
+            Pools::new(info, 2),
+            "postgres",
+            tokio::runtime::Handle::current(),
+        )
+        .await;
+        let sid = s.new_sid();
+        tokio::task::block_in_place(|| {
+            let e = s.get(&sid).unwrap_err();
+            assert!(matches!(e, SessionError::Unavailable(_)), "{e}");
+            assert!(e.to_string().contains("database postgres"), "{e}");
+            assert!(matches!(
+                s.save(&sid, &data(1)),
+                Err(SessionError::Unavailable(_))
+            ));
+            assert!(s.vacuum(SESSION_LIFETIME).is_err());
+        });
+        assert!(!s.is_listening());
+    }
+}
