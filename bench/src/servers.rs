@@ -268,10 +268,9 @@ impl Kind {
     pub fn ready_path(&self) -> &'static str {
         match self {
             Kind::Baseline { .. } | Kind::BaselineDb { .. } => "/",
-            Kind::Host { .. }
-            | Kind::HostDb
-            | Kind::HostPgSessions { .. }
-            | Kind::Nginx { .. } => "/web/health",
+            Kind::Host { .. } | Kind::HostDb | Kind::HostPgSessions { .. } | Kind::Nginx { .. } => {
+                "/web/health"
+            }
         }
     }
 

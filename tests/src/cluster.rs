@@ -315,3 +315,26 @@ fn start_nginx(td: &TestDir, hosts: &[u16]) -> Nginx {
     drop(listener);
     Nginx { child, port, dir }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_spreads_retries_upgrades_and_names_the_host() {
+        let c = nginx_config(Path::new("/tmp/x"), 4242, &[1001, 1002, 1003]);
+        for line in [
+            "listen 127.0.0.1:4242 backlog=1024;",
+            "server 127.0.0.1:1001 max_fails=1 fail_timeout=30s;",
+            "server 127.0.0.1:1003 max_fails=1 fail_timeout=30s;",
+            "proxy_next_upstream error timeout http_502;",
+            "proxy_set_header Upgrade $http_upgrade;",
+            "proxy_set_header Connection $connection_upgrade;",
+            "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+            "add_header X-Upstream $upstream_addr always;",
+            "pid /tmp/x/nginx.pid;",
+        ] {
+            assert!(c.contains(line), "{line} missing from\n{c}");
+        }
+    }
+}

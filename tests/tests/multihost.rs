@@ -59,14 +59,18 @@ fn a_session_is_seen_by_every_host_and_survives_its_host_killed_under_load() {
     );
     assert_eq!(resp.status, 200, "{}\n{}", resp.text(), c.logs());
     let answer: Value = serde_json::from_slice(&resp.body).expect("JSON");
-    let uid = answer["result"]["uid"].as_i64().unwrap_or_else(|| panic!("{answer}"));
+    let uid = answer["result"]["uid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{answer}"));
     let sid = resp.cookie("session_id").expect("a session cookie");
     let login_host = c
         .answered_by(&resp)
         .map(|h| h.name)
         .unwrap_or_else(|| panic!("no X-Upstream: {:?}", resp.headers));
     assert_eq!(
-        c.db.sql(&format!("SELECT count(*) FROM inphms_session WHERE id = '{sid}'")),
+        c.db.sql(&format!(
+            "SELECT count(*) FROM inphms_session WHERE id = '{sid}'"
+        )),
         "1",
         "the login's session is a row of the shared table"
     );
@@ -79,7 +83,11 @@ fn a_session_is_seen_by_every_host_and_survives_its_host_killed_under_load() {
         assert!(resp.text().contains("Logged in as"), "{}", resp.text());
         seen.insert(c.answered_by(&resp).expect("X-Upstream").name);
     }
-    assert_eq!(seen, BTreeSet::from(["a", "b", "c"]), "nginx spread the requests");
+    assert_eq!(
+        seen,
+        BTreeSet::from(["a", "b", "c"]),
+        "nginx spread the requests"
+    );
 
     // Load: 4 clients without pause; the login's host killed among it.
     let stop = Arc::new(AtomicBool::new(false));
@@ -96,8 +104,16 @@ fn a_session_is_seen_by_every_host_and_survives_its_host_killed_under_load() {
             })
         })
         .collect();
-    assert!(wait_until(Duration::from_secs(30), || results.lock().unwrap().len() >= 20));
-    let victim = c.hosts.iter().position(|h| h.name == login_host).expect("host");
+    assert!(wait_until(Duration::from_secs(30), || results
+        .lock()
+        .unwrap()
+        .len()
+        >= 20));
+    let victim = c
+        .hosts
+        .iter()
+        .position(|h| h.name == login_host)
+        .expect("host");
     let killed_addr = c.hosts[victim].addr();
     c.hosts[victim].kill();
     let killed_at = Instant::now();
@@ -144,7 +160,11 @@ fn a_session_is_seen_by_every_host_and_survives_its_host_killed_under_load() {
         !hosts_after.contains(&killed_addr),
         "answered by the killed host after its death: {hosts_after:?}"
     );
-    assert_eq!(hosts_after.len(), 2, "the two others answered: {hosts_after:?}");
+    assert_eq!(
+        hosts_after.len(),
+        2,
+        "the two others answered: {hosts_after:?}"
+    );
     eprintln!(
         "{} requests, {} after SIGKILL of host {login_host}; {retried} retried by nginx",
         results.len(),
@@ -182,7 +202,9 @@ fn three_hosts_running_cron_run_each_of_300_due_jobs_exactly_once() {
         &format!("SELECT pg_notify('cron_trigger', '{}')", db.name),
     );
     let done = || {
-        db.sql("SELECT count(*) FROM ir_cron WHERE cron_name LIKE 'job %' AND last_outcome = 'done'")
+        db.sql(
+            "SELECT count(*) FROM ir_cron WHERE cron_name LIKE 'job %' AND last_outcome = 'done'",
+        )
     };
     assert!(
         wait_until(Duration::from_secs(120), || done() == "300"),
@@ -244,21 +266,33 @@ fn an_upgrade_through_host_a_adds_its_route_on_b_and_c_within_a_second() {
         .collect();
     for (h, wait) in c.hosts[1..].iter().zip(waits) {
         let (served, took) = wait.join().expect("poller");
-        assert!(served, "host {} never served the route\n{}", h.name, c.logs());
+        assert!(
+            served,
+            "host {} never served the route\n{}",
+            h.name,
+            c.logs()
+        );
         assert!(
             took < Duration::from_secs(1),
             "host {} served the new route after {took:?}",
             h.name
         );
-        assert_eq!(http_get(h.port(), "/test_swap/added", &[]).text(), "added in v2");
+        assert_eq!(
+            http_get(h.port(), "/test_swap/added", &[]).text(),
+            "added in v2"
+        );
         assert_eq!(http_get(h.port(), "/test_swap/version", &[]).text(), "v2");
         assert!(
-            h.server().stderr().contains("Reloading the model registry after database signaling"),
+            h.server()
+                .stderr()
+                .contains("Reloading the model registry after database signaling"),
             "{}",
             h.server().stderr()
         );
         eprintln!("host {}: the new route within {took:?}", h.name);
-        if std::env::var("MH_DEBUG").is_ok() { eprintln!("{}", h.server().stderr()); }
+        if std::env::var("MH_DEBUG").is_ok() {
+            eprintln!("{}", h.server().stderr());
+        }
     }
     // And through nginx, whichever host answers.
     for _ in 0..6 {
@@ -286,12 +320,22 @@ fn a_host_whose_session_database_is_unreachable_answers_503_and_stays_up() {
         let resp = http_get(server.port(), "/web", &[("Cookie", &cookie)]);
         assert_eq!(resp.status, 503, "{}", resp.text());
         assert_eq!(resp.header("retry-after"), Some("1"));
-        assert!(resp.cookie("session_id").is_none(), "no new session handed out");
+        assert!(
+            resp.cookie("session_id").is_none(),
+            "no new session handed out"
+        );
     }
     assert!(
-        server.wait_for_log("session store unavailable: database postgres", Duration::from_secs(5)),
+        server.wait_for_log(
+            "session store unavailable: database postgres",
+            Duration::from_secs(5)
+        ),
         "{}",
         server.stderr()
     );
-    assert_eq!(http_get(server.port(), "/web/health", &[]).status, 200, "still up");
+    assert_eq!(
+        http_get(server.port(), "/web/health", &[]).status,
+        200,
+        "still up"
+    );
 }

@@ -188,16 +188,15 @@ impl PgSessionStore {
         let timed = async {
             match tokio::time::timeout(OP_TIMEOUT, f).await {
                 Ok(r) => r,
-                Err(_) => Err(self.unavailable(format!(
-                    "no answer within {}s",
-                    OP_TIMEOUT.as_secs()
-                ))),
+                Err(_) => {
+                    Err(self.unavailable(format!("no answer within {}s", OP_TIMEOUT.as_secs())))
+                }
             }
         };
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => Err(self.unavailable(
-                "a session cannot be waited for on a single-threaded runtime",
-            )),
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => {
+                Err(self.unavailable("a session cannot be waited for on a single-threaded runtime"))
+            }
             Ok(_) => tokio::task::block_in_place(|| self.runtime.block_on(timed)),
             Err(_) => self.runtime.block_on(timed),
         }
@@ -238,8 +237,7 @@ impl SessionStore for PgSessionStore {
         };
         let expiry = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(expiry.max(0.0));
         if listening && self.is_listening() && self.invalidations.load(Ordering::SeqCst) == seen {
-            self.cache()
-                .put(sid.to_owned(), (session.clone(), expiry));
+            self.cache().put(sid.to_owned(), (session.clone(), expiry));
         }
         Ok(Some(session))
     }
@@ -376,7 +374,9 @@ mod tests {
     }
 
     async fn sql(db: &TestDb, query: &str) -> Vec<tokio_postgres::Row> {
-        let (client, conn) = sql_db::connect_unpooled(&test_info(), &db.name).await.unwrap();
+        let (client, conn) = sql_db::connect_unpooled(&test_info(), &db.name)
+            .await
+            .unwrap();
         tokio::spawn(conn);
         client.query(query, &[]).await.unwrap()
     }
@@ -418,7 +418,10 @@ mod tests {
             // Invalid ids touch nothing.
             for bad in ["../../etc/passwd", "", &"A".repeat(83), &"A".repeat(85)] {
                 assert!(s.get(bad).unwrap().is_none());
-                assert!(matches!(s.save(bad, &data(1)), Err(SessionError::InvalidSid)));
+                assert!(matches!(
+                    s.save(bad, &data(1)),
+                    Err(SessionError::InvalidSid)
+                ));
                 s.delete(bad).unwrap();
             }
         });
@@ -493,7 +496,9 @@ mod tests {
         )
         .await;
         // Another host holds the sweep's lock: this one skips it.
-        let (holder, conn) = sql_db::connect_unpooled(&test_info(), &db.name).await.unwrap();
+        let (holder, conn) = sql_db::connect_unpooled(&test_info(), &db.name)
+            .await
+            .unwrap();
         tokio::spawn(conn);
         holder
             .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])

@@ -182,12 +182,19 @@ impl Registries {
     /// `r` if the signaling sequences of `db` did not move since it was built, else the
     /// registry built again.
     async fn check_signaling(&self, db: &str, r: Arc<Registry>) -> Result<Arc<Registry>, Error> {
-        let now = match signaling::read(&self.databases, db).await {
-            Ok(now) => now,
-            Err(e) => {
+        // Bounded: with every connection busy, the request goes on with the registry it
+        // has rather than wait for the pool (the next check comes soon enough).
+        let read = tokio::time::timeout(
+            signaling::READ_TIMEOUT,
+            signaling::read(&self.databases, db),
+        );
+        let now = match read.await {
+            Ok(Ok(now)) => now,
+            Ok(Err(e)) => {
                 tracing::debug!(target: TARGET, "database {db}: signaling not read ({e}); keeping the registry");
                 return Ok(r);
             }
+            Err(_) => return Ok(r),
         };
         if now == r.sequences {
             return Ok(r);
@@ -249,9 +256,15 @@ impl Registries {
         }
         // Read before what the registry holds: a change signaled in between is seen at
         // the next check.
-        let sequences = signaling::setup(&self.databases, db)
-            .await
-            .map_err(|e| Error::database(db, e))?;
+        // A database where they cannot be made (no right to create a sequence) is served
+        // without signaling (a warning), as before it existed.
+        let sequences = match signaling::setup(&self.databases, db).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: TARGET, "database {db}: no registry signaling ({e}); other hosts' changes need a restart");
+                [0; 6]
+            }
+        };
         let installed = loading::installed_addons(&self.databases, db)
             .await
             .map_err(|e| Error::database(db, e))?;

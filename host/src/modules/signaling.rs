@@ -34,6 +34,10 @@ pub const SEQUENCES: [&str; 6] = [
 /// per request.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The longest a request waits for the check (a connection and one query); past it, it
+/// goes on with the registry it has.
+pub const READ_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// The values of [`SEQUENCES`] in one database.
 pub type Sequences = [i64; 6];
 
@@ -87,7 +91,10 @@ pub async fn read(dbs: &Databases, db: &str) -> Result<Sequences, DbError> {
 }
 
 fn select_sql() -> String {
-    let values: Vec<String> = SEQUENCES.iter().map(|s| format!("{s}.last_value")).collect();
+    let values: Vec<String> = SEQUENCES
+        .iter()
+        .map(|s| format!("{s}.last_value"))
+        .collect();
     format!("SELECT {} FROM {}", values.join(", "), SEQUENCES.join(", "))
 }
 

@@ -138,8 +138,12 @@ async fn init_database(
         }
         // The other hosts serving the database build its registry again.
         match crate::modules::signaling::signal_registry_change(dbs, db).await {
-            Ok(n) => tracing::info!(target: TARGET, "database {db}: registry change signaled (base_registry_signaling {n})"),
-            Err(e) => tracing::warn!(target: TARGET, "database {db}: cannot signal the registry change to other hosts: {e}"),
+            Ok(n) => {
+                tracing::info!(target: TARGET, "database {db}: registry change signaled (base_registry_signaling {n})")
+            }
+            Err(e) => {
+                tracing::warn!(target: TARGET, "database {db}: cannot signal the registry change to other hosts: {e}")
+            }
         }
     }
     let registry = registries.renew(db).await?;

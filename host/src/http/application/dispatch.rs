@@ -796,7 +796,10 @@ fn content_type<'c>(
 /// `Retry-After`, logged with the reason, never a session lost silently.
 pub(super) fn session_unavailable(ctx: &Ctx, why: &str) -> HttpResult {
     tracing::error!(target: "inphms.http", "{} {}: 503, {why}", ctx.method, ctx.path());
-    let mut resp = response::html_error(503, Some("The session store is unavailable; try again shortly."));
+    let mut resp = response::html_error(
+        503,
+        Some("The session store is unavailable; try again shortly."),
+    );
     resp.headers_mut()
         .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
