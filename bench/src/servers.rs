@@ -244,6 +244,10 @@ pub enum Kind {
     Nginx { access_log: bool },
     /// `inphms-host` on the suite's `test_db` database (`-d`), for `/test_db/count`.
     HostDb,
+    /// `inphms-host` as [`Kind::Host`] (access log on) with its sessions in PostgreSQL
+    /// (`session_store = postgresql`, the table in the suite's database), serving no
+    /// database itself (`--db-filter` matches none): the session store alone differs.
+    HostPgSessions { load: &'static str },
     /// `bench-baseline-db` on the same database: the route's query in its read-only
     /// transaction, or in autocommit.
     BaselineDb { autocommit: bool },
@@ -257,14 +261,19 @@ impl Kind {
     };
 
     pub fn is_host(&self) -> bool {
-        matches!(self, Kind::Host { .. } | Kind::HostDb)
+        matches!(
+            self,
+            Kind::Host { .. } | Kind::HostDb | Kind::HostPgSessions { .. }
+        )
     }
 
     /// A path answered 200 once the server is ready.
     pub fn ready_path(&self) -> &'static str {
         match self {
             Kind::Baseline { .. } | Kind::BaselineDb { .. } => "/",
-            Kind::Host { .. } | Kind::HostDb | Kind::Nginx { .. } => "/web/health",
+            Kind::Host { .. } | Kind::HostDb | Kind::HostPgSessions { .. } | Kind::Nginx { .. } => {
+                "/web/health"
+            }
         }
     }
 
@@ -288,6 +297,9 @@ impl Kind {
                 if *access_log { "on" } else { "off" }
             ),
             Kind::HostDb => "inphms-host -d DB (test_db)".into(),
+            Kind::HostPgSessions { load } => {
+                format!("inphms-host --load {load} --session-store postgresql")
+            }
             Kind::BaselineDb { autocommit } => {
                 if *autocommit {
                     "bench-baseline-db --autocommit".into()
@@ -391,6 +403,19 @@ impl Server {
                     c.args(["--log-handler", "werkzeug:WARNING"]);
                 }
                 c.args(extra);
+                c
+            }
+            Kind::HostPgSessions { load } => {
+                let t = env.test_db()?;
+                let mut c = host_command(env, dir);
+                c.arg("-p")
+                    .arg(port.to_string())
+                    .arg("-D")
+                    .arg(dir.join("data"))
+                    .args(pg::server_args())
+                    .args(["--load", load, "--session-store", "postgresql"])
+                    .args(["--session-db", &t.db.name, "--db-filter", "^$"])
+                    .args(extra);
                 c
             }
             Kind::Nginx { access_log } => {

@@ -12,6 +12,8 @@
 //! - [`process`]: signals, waiting for a condition or a log line, a command run within a
 //!   time limit;
 //! - [`fs`]: copying a folder;
+//! - [`nginx`]: a private nginx instance (the benchmarks' peer; the multi-host tests' load
+//!   balancer);
 //! - [`pg`]: the shared PostgreSQL at `127.0.0.1:5432` through `psql`, and a test's
 //!   databases; [`pg_instance`]: a private PostgreSQL a test may stop and restart.
 //!
@@ -22,6 +24,7 @@
 pub mod fs;
 pub mod http;
 pub mod listen;
+pub mod nginx;
 pub mod pg;
 pub mod pg_instance;
 pub mod process;

@@ -39,11 +39,13 @@
 //! The harness is split by job: [`paths`] (where the repository, binary and libraries are),
 //! [`sys`] (root check, [`wait_until`], signals), [`dir`] ([`TestDir`]), [`cmd`] ([`Cmd`],
 //! [`Output`]), [`server`] ([`ServerBuilder`], [`Server`]), [`http`] (the HTTP/1.1 client),
-//! [`ws`] (the websocket client) and [`cron`] (what the cron tests share); what the tests use is re-exported here. What does not
+//! [`ws`] (the websocket client), [`cron`] (what the cron tests share) and [`cluster`]
+//! (several hosts behind a private nginx); what the tests use is re-exported here. What does not
 //! depend on the host binary (the HTTP client, process, file and PostgreSQL helpers) lives in
 //! `inphms-test-support`, shared with the benchmarks; the modules here wrap it.
 
 pub mod bodies;
+pub mod cluster;
 pub mod cmd;
 pub mod cron;
 pub mod dir;

@@ -7,6 +7,9 @@
 //! - **Target**: the session read on `/web/health` at ≥ 0.8x the baseline's requests per
 //!   second (issue 23; 0.6x in issue 7); the blocking handler reading its session at
 //!   ≥ 0.6x (issue 17); the write is measured, no target.
+//! - **PostgreSQL store** (issue 21, `host-session-read-pg`): the same session read with
+//!   `session_store = postgresql`, whose per-host cache (invalidated by NOTIFY) should make
+//!   it cost what the filesystem store's cached read does: ≥ 0.9x `host-session-read`.
 
 use crate::loadgen::Load;
 use crate::model::{Scenario, Targets};
@@ -28,6 +31,18 @@ pub const SCENARIOS: &[Scenario] = &[
         expect: "pass",
         reference: Some("base-get"),
         targets: Targets { rps_min: Some(0.8), cpu_max: None },
+        peer: None,
+        peer_targets: Targets::NONE,
+    },
+    Scenario {
+        key: "host-session-read-pg",
+        item: "2",
+        name: "keep-alive GET /web/health, session cookie, sessions in PostgreSQL (a cached read per request)",
+        kind: Kind::HostPgSessions { load: TEST_ADDONS },
+        load: |s| Ok(Load::get("/web/health").header("Cookie", &format!("session_id={}", session(s)?))),
+        expect: "pass",
+        reference: Some("host-session-read"),
+        targets: Targets { rps_min: Some(0.9), cpu_max: None },
         peer: None,
         peer_targets: Targets::NONE,
     },

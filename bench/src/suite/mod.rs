@@ -84,6 +84,7 @@ mod tests {
                 "nginx-health-nolog",
                 "host-health-nolog",
                 "host-session-read",
+                "host-session-read-pg",
                 "host-session-read-handler",
                 "host-session-write",
                 "base-post",

@@ -162,6 +162,11 @@ pub(crate) fn sslmode(r: Checked<String>) -> Checked<String> {
     )
 }
 
+/// `session_store` choices.
+pub(crate) fn session_store(r: Checked<String>) -> Checked<String> {
+    choice(r, &["filesystem", "postgresql"])
+}
+
 fn choice(r: Checked<String>, choices: &[&str]) -> Checked<String> {
     match r {
         Ok(s) if choices.contains(&s.trim()) => Ok(s.trim().to_owned()),

@@ -148,6 +148,15 @@ impl Config {
         self.data_dir.join("sessions")
     }
 
+    /// The database of the PostgreSQL session store: `session_db`, else `cron_db`.
+    pub fn session_db(&self) -> &str {
+        if self.session_db.trim().is_empty() {
+            &self.cron_db
+        } else {
+            self.session_db.trim()
+        }
+    }
+
     /// The file `--save` writes: `-c`, else `$INPHMS_RC`, else `~/.inphmsrc`.
     pub fn rc_path(&self) -> Option<&Path> {
         self.rc_path.as_deref()

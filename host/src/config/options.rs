@@ -324,6 +324,13 @@ options! {
     /// Database the cron runners listen on for wake-ups.
     cron_db: String = "postgres".into(),
         Spec::flag("cron-db").value("NAME"), check::non_empty;
+    /// Where HTTP sessions are kept: "filesystem" (the data dir) or "postgresql" (a table
+    /// in session_db, shared by every host on the same PostgreSQL).
+    session_store: String = "filesystem".into(),
+        Spec::flag("session-store").value("STORE"), check::session_store;
+    /// Database of the "postgresql" session store; empty: the cron database (cron_db).
+    session_db: String = String::new(),
+        Spec::flag("session-db").value("NAME"), check::none;
     /// Comma-separated addons to install ("all" for all).
     init: Vec<String> = Vec::new(),
         Spec::flag("init").short('i').value("MODULES").no_save(), check::module_names;

@@ -3,7 +3,7 @@
 //! database choice, a logout) and saved after the handler when it changed, with the id
 //! rotated at login and logout. The store itself is [`super::session`].
 
-use super::session::{self, SessionData, SessionStore, StoredSession};
+use super::session::{self, SessionData, SessionError, SessionStore, StoredSession};
 use inphms_sdk::abi::Outcome;
 use serde_json::Value;
 use std::sync::Arc;
@@ -28,6 +28,9 @@ pub(crate) struct LoadedSession {
     pub(crate) is_new: bool,
     /// The host logged the session out (its database was rejected): save it under a new id.
     pub(crate) rotate: bool,
+    /// The store could not be reached to read the session (why): the request is answered
+    /// 503 rather than served as logged out.
+    pub(crate) unavailable: Option<String>,
 }
 
 /// The default session as JSON, what a handler sees of a new session.
@@ -42,30 +45,38 @@ impl LoadedSession {
     /// (no cookie, a malformed id, an unknown id, an unreadable file) is a new session: an
     /// unknown id is never adopted.
     pub(crate) fn load(store: &dyn SessionStore, cookie_header: Option<&str>) -> Self {
-        let loaded = cookie_header
+        let Some(sid) = cookie_header
             .and_then(|c| session::cookie_value(c, "session_id"))
             .filter(|sid| session::is_valid_sid(sid))
-            .and_then(|sid| Some((sid.to_owned(), store.get(sid).ok().flatten()?)));
-        match loaded {
-            Some((sid, StoredSession { data, json })) => LoadedSession {
-                sid: Some(sid),
+        else {
+            return LoadedSession::new();
+        };
+        match store.get(sid) {
+            Ok(Some(StoredSession { data, json })) => LoadedSession {
+                sid: Some(sid.to_owned()),
                 data: Some(data),
                 json: Some(json),
                 is_new: false,
                 rotate: false,
+                unavailable: None,
             },
-            None => LoadedSession::new(),
+            Err(SessionError::Unavailable(why)) => LoadedSession {
+                unavailable: Some(why),
+                ..LoadedSession::new()
+            },
+            Ok(None) | Err(_) => LoadedSession::new(),
         }
     }
 
     /// Saves the session when the handler changed it (or the host logged it out),
-    /// rotating the id when asked; returns the `Set-Cookie` value, only then.
+    /// rotating the id when asked; returns the `Set-Cookie` value, only then. `Err` (why)
+    /// when the store could not be reached: the answer must not claim a saved session.
     pub(crate) fn save(
         &self,
         store: &dyn SessionStore,
         outcome: &Outcome,
         secure: bool,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, String> {
         let mut chosen: Option<String> = None;
         let data = match outcome.session.as_ref().into_option() {
             Some(text) => match serde_json::from_str::<Value>(text) {
@@ -78,16 +89,18 @@ impl LoadedSession {
                 }
                 _ => {
                     tracing::warn!(target: "inphms.http", "handler returned a session that is not a JSON object; not saved");
-                    return None;
+                    return Ok(None);
                 }
             },
             // Unchanged by the handler: saved only when the host logged it out.
             None if self.rotate => self.data.as_deref().cloned().unwrap_or_default(),
-            None => return None,
+            None => return Ok(None),
         };
         let sid = if outcome.rotate_session || self.rotate {
             if let (false, Some(old)) = (self.is_new, &self.sid) {
-                let _ = store.delete(old);
+                if let Err(SessionError::Unavailable(why)) = store.delete(old) {
+                    return Err(why);
+                }
             }
             chosen.unwrap_or_else(|| store.new_sid())
         } else {
@@ -96,11 +109,14 @@ impl LoadedSession {
                 None => store.new_sid(),
             }
         };
-        if let Err(e) = store.save(&sid, &data) {
-            tracing::error!(target: "inphms.http", "session not saved: {e}");
-            return None;
+        match store.save(&sid, &data) {
+            Ok(()) => Ok(Some(session::session_cookie(&sid, secure))),
+            Err(SessionError::Unavailable(why)) => Err(why),
+            Err(e) => {
+                tracing::error!(target: "inphms.http", "session not saved: {e}");
+                Ok(None)
+            }
         }
-        Some(session::session_cookie(&sid, secure))
     }
 
     /// A new, default session.
@@ -111,6 +127,7 @@ impl LoadedSession {
             json: None,
             is_new: true,
             rotate: false,
+            unavailable: None,
         }
     }
 

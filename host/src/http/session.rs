@@ -146,6 +146,9 @@ pub enum SessionError {
     Io(io::Error),
     /// The data could not be serialized.
     Json(serde_json::Error),
+    /// The store's database cannot be reached now (the PostgreSQL store): the request is
+    /// answered 503, never served as logged out.
+    Unavailable(String),
 }
 
 impl fmt::Display for SessionError {
@@ -154,6 +157,7 @@ impl fmt::Display for SessionError {
             SessionError::InvalidSid => f.write_str("invalid session id"),
             SessionError::Io(e) => write!(f, "session store I/O error: {e}"),
             SessionError::Json(e) => write!(f, "session serialization error: {e}"),
+            SessionError::Unavailable(e) => write!(f, "session store unavailable: {e}"),
         }
     }
 }
@@ -161,7 +165,7 @@ impl fmt::Display for SessionError {
 impl std::error::Error for SessionError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SessionError::InvalidSid => None,
+            SessionError::InvalidSid | SessionError::Unavailable(_) => None,
             SessionError::Io(e) => Some(e),
             SessionError::Json(e) => Some(e),
         }

@@ -14,6 +14,7 @@ pub mod loading;
 pub mod manifest;
 pub mod module;
 pub mod registry;
+pub mod signaling;
 
 use abi_stable::std_types::RVec;
 use inphms_sdk::abi::{AddonItems, HostApiRef, Invocation, ItemKind};

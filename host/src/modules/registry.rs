@@ -10,7 +10,7 @@
 //! ([`crate::modules::load_addons_reusing`]), the first time a registry needs them.
 
 use super::module::{self, AddonSet};
-use super::{loading, LoadedAddon};
+use super::{loading, signaling, LoadedAddon};
 use crate::config::Config;
 use crate::error::Error;
 use crate::sql_db::Databases;
@@ -18,7 +18,7 @@ use inphms_sdk::abi::HostApiRef;
 use lru::LruCache;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -36,6 +36,12 @@ pub struct Registry {
     /// `None` when unset (the data dir's secret is used).
     pub secret: Option<String>,
     ready: AtomicBool,
+    /// The signaling sequences read before the registry was built (see [`signaling`]).
+    sequences: signaling::Sequences,
+    /// When it was built; `next_check` counts milliseconds from it.
+    built_at: Instant,
+    /// When the sequences are read again, in milliseconds from `built_at`.
+    next_check: AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -160,13 +166,56 @@ impl Registries {
 
     /// The registry of `db` (Odoo's `Registry(db)`): the cached one (now the most recently
     /// used), or a new one.
+    ///
+    /// A cached registry is checked against the database's signaling sequences at most once
+    /// per [`signaling::CHECK_INTERVAL`] (Odoo's `check_signaling`): changed by another
+    /// host (an install, an upgrade), it is built again. A failed check keeps it.
     pub async fn get(&self, db: &str) -> Result<Arc<Registry>, Error> {
-        if let Some(r) = self.cache().get(db) {
-            return Ok(Arc::clone(r));
+        let cached = self.cache().get(db).cloned();
+        if let Some(r) = cached {
+            if !r.check_due() {
+                return Ok(r);
+            }
+            return self.check_signaling(db, r).await;
         }
         let _guard = self.loading.lock().await;
         if let Some(r) = self.cache().get(db) {
             return Ok(Arc::clone(r));
+        }
+        self.load(db).await
+    }
+
+    /// `r` if the signaling sequences of `db` did not move since it was built, else the
+    /// registry built again.
+    async fn check_signaling(&self, db: &str, r: Arc<Registry>) -> Result<Arc<Registry>, Error> {
+        // Bounded: with every connection busy, the request goes on with the registry it
+        // has rather than wait for the pool (the next check comes soon enough).
+        let read = tokio::time::timeout(
+            signaling::READ_TIMEOUT,
+            signaling::read(&self.databases, db),
+        );
+        let now = match read.await {
+            Ok(Ok(now)) => now,
+            Ok(Err(e)) => {
+                tracing::debug!(target: TARGET, "database {db}: signaling not read ({e}); keeping the registry");
+                return Ok(r);
+            }
+            Err(_) => return Ok(r),
+        };
+        if now == r.sequences {
+            return Ok(r);
+        }
+        let _guard = self.loading.lock().await;
+        // Built again meanwhile by another request.
+        if let Some(current) = self.cache().get(db) {
+            if !Arc::ptr_eq(current, &r) {
+                return Ok(Arc::clone(current));
+            }
+        }
+        if now[0] != r.sequences[0] {
+            tracing::info!(target: TARGET, "database {db}: Reloading the model registry after database signaling.");
+        } else {
+            tracing::info!(target: TARGET, "database {db}: Invalidating caches after database signaling.");
         }
         self.load(db).await
     }
@@ -211,6 +260,17 @@ impl Registries {
         if !initialized {
             return Err(Error::NotInitialized { db: db.to_owned() });
         }
+        // Read before what the registry holds: a change signaled in between is seen at
+        // the next check.
+        // A database where they cannot be made (no right to create a sequence) is served
+        // without signaling (a warning), as before it existed.
+        let sequences = match signaling::setup(&self.databases, db).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: TARGET, "database {db}: no registry signaling ({e}); other hosts' changes need a restart");
+                [0; 6]
+            }
+        };
         let installed = loading::installed_addons(&self.databases, db)
             .await
             .map_err(|e| Error::database(db, e))?;
@@ -233,6 +293,9 @@ impl Registries {
             extra_addons,
             secret,
             ready: AtomicBool::new(false),
+            sequences,
+            built_at: Instant::now(),
+            next_check: AtomicU64::new(signaling::CHECK_INTERVAL.as_millis() as u64),
         })
     }
     /// Loads (once per host) the addons `names` and their dependencies that are not loaded
@@ -246,7 +309,9 @@ impl Registries {
     ) -> Result<Vec<Arc<LoadedAddon>>, Error> {
         let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
         let mut previous: Vec<Arc<LoadedAddon>> = server_wide.to_vec();
-        previous.extend(extra.iter().cloned());
+        // The latest load of an addon first: a library rebuilt since (an upgrade) is
+        // compared with its last load, not its first.
+        previous.extend(extra.iter().rev().cloned());
         let set: AddonSet = module::discover(&super::addons_paths(&config.addons_path));
         let (report, fresh) =
             super::load_addons_reusing(&set, names, &config.data_dir.join("run"), &previous, host);
@@ -276,6 +341,23 @@ impl Registries {
 }
 
 impl Registry {
+    /// Whether the signaling sequences are due to be read: true for one caller per
+    /// [`signaling::CHECK_INTERVAL`].
+    fn check_due(&self) -> bool {
+        let now = self.built_at.elapsed().as_millis() as u64;
+        let next = self.next_check.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .next_check
+                .compare_exchange(
+                    next,
+                    now + signaling::CHECK_INTERVAL.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
     /// Whether the registry is fully loaded.
     pub fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)

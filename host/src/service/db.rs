@@ -136,6 +136,15 @@ async fn init_database(
         if !summary.upgraded.is_empty() {
             tracing::info!(target: TARGET, "database {db}: upgraded {}", summary.upgraded.join(", "));
         }
+        // The other hosts serving the database build its registry again.
+        match crate::modules::signaling::signal_registry_change(dbs, db).await {
+            Ok(n) => {
+                tracing::info!(target: TARGET, "database {db}: registry change signaled (base_registry_signaling {n})")
+            }
+            Err(e) => {
+                tracing::warn!(target: TARGET, "database {db}: cannot signal the registry change to other hosts: {e}")
+            }
+        }
     }
     let registry = registries.renew(db).await?;
     startup_warnings(dbs, set, &registry).await;

@@ -20,7 +20,8 @@ use crate::host_api::HostServices;
 use crate::http::application::Application;
 use crate::http::connections;
 use crate::http::server::{self as http_server, ListenerSource, ServeOptions, Stop};
-use crate::http::session::FilesystemSessionStore;
+use crate::http::session::{FilesystemSessionStore, SessionStore};
+use crate::http::session_pg::PgSessionStore;
 use crate::http::Services;
 use crate::modules::registry::Registries;
 use crate::modules::{self, module};
@@ -213,22 +214,9 @@ async fn start(
     let run_dir = config.data_dir.join("run");
     crate::http::body::remove_leftovers(&config.data_dir);
     let report = modules::load_addons(&set, &names, &run_dir, host.api);
-    let sessions = match FilesystemSessionStore::new(config.session_dir()) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            tracing::error!(target: TARGET, "session store {}: {e}", config.session_dir().display());
-            return 1;
-        }
+    let Some(sessions) = session_store(&host, &config).await else {
+        return 1;
     };
-    {
-        // Temporary files of session writes cut short (a SIGKILL), off the start-up path.
-        let sessions = Arc::clone(&sessions);
-        tokio::task::spawn_blocking(move || match sessions.remove_stale_temporaries() {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(target: TARGET, "removed {n} stale temporary session file(s)"),
-            Err(e) => tracing::warn!(target: TARGET, "cannot clean the session folder: {e}"),
-        });
-    }
     let images = report.loaded.len();
     let image_bytes = report
         .loaded
@@ -298,6 +286,38 @@ async fn start(
     }
     link.tell("ready", "");
     lifecycle(&host, generations, listener, signals, exe, cron, &link).await
+}
+
+/// The session store the configuration chooses (`session_store`): the filesystem one in
+/// the data dir (its temporary files of writes cut short removed off the start-up path),
+/// or the PostgreSQL one in `session_db`. `None` when it cannot be made (logged).
+async fn session_store(host: &Host, config: &Config) -> Option<Arc<dyn SessionStore>> {
+    if config.session_store == "postgresql" {
+        let store = PgSessionStore::open(
+            Arc::clone(host.databases.pools()),
+            config.session_db(),
+            tokio::runtime::Handle::current(),
+        )
+        .await;
+        return Some(store);
+    }
+    let sessions = match FilesystemSessionStore::new(config.session_dir()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(target: TARGET, "session store {}: {e}", config.session_dir().display());
+            return None;
+        }
+    };
+    {
+        // Temporary files of session writes cut short (a SIGKILL), off the start-up path.
+        let sessions = Arc::clone(&sessions);
+        tokio::task::spawn_blocking(move || match sessions.remove_stale_temporaries() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(target: TARGET, "removed {n} stale temporary session file(s)"),
+            Err(e) => tracing::warn!(target: TARGET, "cannot clean the session folder: {e}"),
+        });
+    }
+    Some(sessions)
 }
 
 /// Why serving stopped.

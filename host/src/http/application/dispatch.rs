@@ -388,10 +388,14 @@ impl Application {
         };
         if saves && route.save_session {
             let secure = ctx.client.scheme == proxy::Scheme::Https;
-            if let Some(cookie) = session.save(&*self.sessions, &outcome, secure) {
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    resp.headers_mut().append(SET_COOKIE, v);
+            match session.save(&*self.sessions, &outcome, secure) {
+                Ok(Some(cookie)) => {
+                    if let Ok(v) = HeaderValue::from_str(&cookie) {
+                        resp.headers_mut().append(SET_COOKIE, v);
+                    }
                 }
+                Ok(None) => {}
+                Err(why) => return session_unavailable(ctx, &why),
             }
         }
         resp
@@ -786,4 +790,17 @@ fn content_type<'c>(
         ));
     }
     Ok(content_type)
+}
+
+/// The answer when the session store cannot be reached (the PostgreSQL store): 503 with
+/// `Retry-After`, logged with the reason, never a session lost silently.
+pub(super) fn session_unavailable(ctx: &Ctx, why: &str) -> HttpResult {
+    tracing::error!(target: "inphms.http", "{} {}: 503, {why}", ctx.method, ctx.path());
+    let mut resp = response::html_error(
+        503,
+        Some("The session store is unavailable; try again shortly."),
+    );
+    resp.headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }

@@ -98,6 +98,9 @@ impl Application {
             return Err(None);
         }
         let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
+        if let Some(why) = &session.unavailable {
+            return Ok(super::dispatch::session_unavailable(ctx, why));
+        }
         if self.db.is_none() {
             let session_db = session.get("db").and_then(Value::as_str);
             // The request's arrival, unless it waited: no clock read in the common case.
@@ -158,6 +161,9 @@ impl Application {
         }
         let mut session =
             session.unwrap_or_else(|| LoadedSession::load(&*self.sessions, ctx.header(COOKIE)));
+        if let Some(why) = &session.unavailable {
+            return super::dispatch::session_unavailable(ctx, why);
+        }
         // The application of the request's database, or this one.
         let mut app = None;
         if self.db.is_none() {

@@ -30,6 +30,14 @@ fn version(_req: &mut Request) -> String {
     VERSION.to_owned()
 }
 
+/// Only in the second build: the route an upgrade adds (the multi-host tests serve it on
+/// every host after `-u test_swap` on one).
+#[cfg(feature = "v2")]
+#[route("/test_swap/added", auth = "none", save_session = false)]
+fn added(_req: &mut Request) -> String {
+    "added in v2".to_owned()
+}
+
 /// This build's version, after holding the request for 1.5 s.
 #[route("/test_swap/slow", auth = "none", save_session = false)]
 fn slow(_req: &mut Request) -> String {
