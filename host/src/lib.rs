@@ -10,6 +10,7 @@ pub mod error;
 pub mod host_api;
 pub mod http;
 pub mod modules;
+pub mod metrics;
 pub mod netsvc;
 pub mod release;
 pub mod service;

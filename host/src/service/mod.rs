@@ -6,6 +6,7 @@
 pub mod cron;
 pub mod db;
 pub mod limits;
+pub mod metrics;
 pub mod phoenix;
 pub mod prefork;
 pub mod reload;
