@@ -29,6 +29,9 @@
 //!   `socket_events`, [`HttpRequest`] `body_file`, and [`HttpResponse`] `stream` (a body
 //!   produced later: pulled, pushed, or a file); [`HostApi`] gained the optional
 //!   `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
+//!
+//! SDK 0.4 appended callbacks to [`HostApi`] (optional fields, read as `Option`):
+//! `db_server_status` (issue 21: Odoo's `/web/health?db_server_status=1`).
 
 use abi_stable::{
     declare_root_module_statics,
@@ -189,6 +192,11 @@ pub struct HostApi {
     #[sabi(missing_field(option))]
     pub ws_send_queued:
         extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
+    /// Checks that the PostgreSQL server answers (Odoo's `db_connect('postgres').cursor()`
+    /// of `/web/health?db_server_status=1`): a connection to its `postgres` database runs
+    /// `SELECT 1`. An error when it cannot be reached or does not answer.
+    #[sabi(missing_field(option))]
+    pub db_server_status: extern "C" fn(ctx: HostCtx) -> RResult<(), ErrorInfo>,
 }
 
 /// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).

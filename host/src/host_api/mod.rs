@@ -60,6 +60,7 @@ impl HostServices {
             stream_push,
             stream_close,
             ws_send_queued,
+            db_server_status: db::db_server_status,
         }
         .leak_into_prefix()
     }
