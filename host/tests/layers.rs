@@ -17,8 +17,7 @@ use std::path::Path;
 /// after it. `lib.rs` and `main.rs` (the roots) are not checked.
 const LAYERS: &[&str] = &[
     "release", "config", "error", "netsvc", "metrics", "sql_db", "modules", "http", "host_api",
-    "service",
-    "cli",
+    "service", "cli",
 ];
 
 /// An edge from a module to one of a higher layer.

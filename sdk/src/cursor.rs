@@ -609,9 +609,7 @@ pub fn db_list(host: &str) -> Result<Vec<String>> {
 pub fn db_server_status() -> Result<()> {
     let api = crate::host::api()?;
     let f = api.db_server_status().ok_or_else(no_database_support)?;
-    f(api.ctx())
-        .into_result()
-        .map_err(|e| Error::from_info(&e))
+    f(api.ctx()).into_result().map_err(|e| Error::from_info(&e))
 }
 
 #[cfg(test)]

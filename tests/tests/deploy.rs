@@ -33,8 +33,7 @@ fn tool(name: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
 }
 
 fn show(out: &Output) -> String {
@@ -73,7 +72,9 @@ fn the_nginx_site_passes_nginx_t() {
     let dir = td.join("nginx");
     std::fs::create_dir_all(&dir).unwrap();
     let out = run(Command::new(tool("openssl"))
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
         .args(["-subj", "/CN=erp.example.com", "-keyout"])
         .arg(dir.join("privkey.pem"))
         .arg("-out")
@@ -102,7 +103,10 @@ fn the_nginx_site_passes_nginx_t() {
         "location /websocket",
         "/web/health?db_server_status=1",
     ] {
-        assert!(site.contains(needle), "deploy/nginx/inphms.conf lacks {needle}");
+        assert!(
+            site.contains(needle),
+            "deploy/nginx/inphms.conf lacks {needle}"
+        );
     }
     let out = nginx_check(&dir, &site);
     assert!(out.status.success(), "nginx -t: {}", show(&out));
@@ -114,7 +118,11 @@ fn the_nginx_site_passes_nginx_t() {
     // A broken copy is refused (the check can fail).
     let broken = site.replacen("keepalive 32;", "keepalive 32", 1);
     let out = nginx_check(&dir, &broken);
-    assert!(!out.status.success(), "nginx -t accepted a broken site: {}", show(&out));
+    assert!(
+        !out.status.success(),
+        "nginx -t accepted a broken site: {}",
+        show(&out)
+    );
 }
 
 /// `systemd-analyze verify` of the units in `dir`: its output (warnings included).
@@ -144,7 +152,11 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
     std::fs::write(dir.join("inphms.socket"), &socket).unwrap();
     std::fs::write(dir.join("inphms.service"), &service).unwrap();
     let out = systemd_verify(&dir);
-    assert!(out.status.success(), "systemd-analyze verify: {}", show(&out));
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}",
+        show(&out)
+    );
     let complaints: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .chain(String::from_utf8_lossy(&out.stdout).lines())
@@ -177,8 +189,13 @@ fn the_logrotate_snippet_rotates_a_running_hosts_log_and_sigusr1_reopens_it() {
         .start_healthy();
     let port = server.port();
     let logged = |needle: &str| std::fs::read_to_string(&logfile).is_ok_and(|t| t.contains(needle));
-    assert_eq!(http_get(port, "/web/health?before=rotation", &[]).status, 200);
-    assert!(wait_until(Duration::from_secs(10), || logged("before=rotation")));
+    assert_eq!(
+        http_get(port, "/web/health?before=rotation", &[]).status,
+        200
+    );
+    assert!(wait_until(Duration::from_secs(10), || logged(
+        "before=rotation"
+    )));
 
     // The snippet as installed, for this folder, the test's user (root) and this host's pid.
     let snippet = read(&deploy("logrotate/inphms"));
@@ -202,7 +219,10 @@ fn the_logrotate_snippet_rotates_a_running_hosts_log_and_sigusr1_reopens_it() {
     let rotated = logs.join("inphms.log.1");
     assert!(rotated.is_file(), "no {}: {text}", rotated.display());
     // The host writes on, in the new file (reopened at SIGUSR1), not in the rotated one.
-    assert_eq!(http_get(port, "/web/health?after=rotation", &[]).status, 200);
+    assert_eq!(
+        http_get(port, "/web/health?after=rotation", &[]).status,
+        200
+    );
     assert!(
         wait_until(Duration::from_secs(10), || logged("after=rotation")),
         "the host did not write to the new log file\n{}",

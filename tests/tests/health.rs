@@ -30,7 +30,10 @@ fn db_server_status_follows_the_postgresql_server() {
     // Without the parameter (or with an empty one), PostgreSQL is not asked.
     for path in ["/web/health", "/web/health?db_server_status="] {
         let resp = http_get(port, path, &[]);
-        assert_eq!((resp.status, resp.text().as_str()), (200, r#"{"status":"pass"}"#));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, r#"{"status":"pass"}"#)
+        );
     }
 
     pg.stop_fast();

@@ -150,7 +150,11 @@ fn request_series_move_per_route_pattern_method_and_status_class() {
             before.types
         );
     }
-    let health = [("route", "/web/health"), ("method", "GET"), ("status", "2xx")];
+    let health = [
+        ("route", "/web/health"),
+        ("method", "GET"),
+        ("status", "2xx"),
+    ];
     let item = [
         ("route", "/test_http/item/<int:id>"),
         ("method", "GET"),
@@ -275,13 +279,19 @@ fn the_websocket_gauge_goes_up_and_down() {
 fn refused_to_a_client_outside_loopback_and_proxy_trusted() {
     let td = TestDir::new();
     // nginx at 127.0.0.1 relays for clients; the scraper sits in 10.0.0.0/8.
-    let server = metrics_server(&td, &["--proxy-mode", "--proxy-trusted=127.0.0.0/8,10.0.0.0/8"]);
+    let server = metrics_server(
+        &td,
+        &["--proxy-mode", "--proxy-trusted=127.0.0.0/8,10.0.0.0/8"],
+    );
     let port = server.port();
     let relayed = |client: &str| {
         http_get(
             port,
             "/metrics",
-            &[("X-Forwarded-For", client), ("X-Forwarded-Host", "erp.example.com")],
+            &[
+                ("X-Forwarded-For", client),
+                ("X-Forwarded-Host", "erp.example.com"),
+            ],
         )
     };
     let outside = relayed("203.0.113.9");
@@ -310,7 +320,13 @@ fn cron_runs_and_failures_are_counted_per_job() {
     let db = TestDb::new("metrics_cron");
     install_test_db(&td, &db);
     add_job(&db, "metrics ok", "test_db.write_row", "1 days", true);
-    add_job(&db, "metrics fail", "test_db.commit_then_fail", "1 days", true);
+    add_job(
+        &db,
+        "metrics fail",
+        "test_db.commit_then_fail",
+        "1 days",
+        true,
+    );
     let mut args = server_args();
     args.extend([
         "--metrics".into(),
@@ -347,6 +363,8 @@ fn cron_runs_and_failures_are_counted_per_job() {
         s.get("inphms_db_pool_connections_idle", &[("db", &db.name)])
             .is_some(),
         "{:?}",
-        s.samples.keys().filter(|(n, _)| n.starts_with("inphms_db_pool"))
+        s.samples
+            .keys()
+            .filter(|(n, _)| n.starts_with("inphms_db_pool"))
     );
 }

@@ -80,7 +80,13 @@ mod tests {
         store.save(&sid, &SessionData::default_session()).unwrap();
         assert!(store.get(&sid).unwrap().is_some());
         let text = metrics.encode();
-        assert!(text.contains("inphms_sessions_read_total{store=\"filesystem\"} 1"), "{text}");
-        assert!(text.contains("inphms_sessions_written_total{store=\"filesystem\"} 1"), "{text}");
+        assert!(
+            text.contains("inphms_sessions_read_total{store=\"filesystem\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("inphms_sessions_written_total{store=\"filesystem\"} 1"),
+            "{text}"
+        );
     }
 }

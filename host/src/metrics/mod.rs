@@ -209,8 +209,7 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut text = String::with_capacity(8192);
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
-        {
+        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut text, &registry) {
             tracing::error!(target: "inphms.metrics", "cannot encode the metrics: {e}");
         }
         text
@@ -224,8 +223,10 @@ mod tests {
     #[test]
     fn series_move_and_are_encoded_with_the_prefix() {
         let m = Metrics::new(true);
-        m.cron.job_ran("db1", "sweep", true, Duration::from_millis(3));
-        m.cron.job_ran("db1", "sweep", false, Duration::from_millis(3));
+        m.cron
+            .job_ran("db1", "sweep", true, Duration::from_millis(3));
+        m.cron
+            .job_ran("db1", "sweep", false, Duration::from_millis(3));
         let (read, written) = m.sessions.counters("filesystem");
         read.inc();
         written.inc_by(2);

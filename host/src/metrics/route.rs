@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(class_index(599), 4);
         assert_eq!(class_index(0), 0);
         assert_eq!(class_index(999), 4);
-        assert_eq!(method_index(&hyper::Method::from_bytes(b"PROPFIND").unwrap()), 7);
+        assert_eq!(
+            method_index(&hyper::Method::from_bytes(b"PROPFIND").unwrap()),
+            7
+        );
     }
 
     #[test]

@@ -194,7 +194,11 @@ impl Pools {
             .iter()
             .map(|(db, p)| {
                 let st = p.pool.status();
-                (db.clone(), st.size.saturating_sub(st.available), st.available)
+                (
+                    db.clone(),
+                    st.size.saturating_sub(st.available),
+                    st.available,
+                )
             })
             .collect();
         databases.sort();
@@ -288,9 +292,7 @@ impl Pools {
         // No idle connection and no room for a new one: this caller waits (counted; a
         // race with a connection coming back only makes the count approximate).
         let st = p.pool.status();
-        if st.available == 0
-            && (st.size >= st.max_size || self.budget.available_permits() == 0)
-        {
+        if st.available == 0 && (st.size >= st.max_size || self.budget.available_permits() == 0) {
             self.waits.fetch_add(1, Ordering::Relaxed);
         }
         let result = p.pool.get().await.map_err(|e| match e {
