@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod host_api;
 pub mod http;
+pub mod metrics;
 pub mod modules;
 pub mod netsvc;
 pub mod release;

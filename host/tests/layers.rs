@@ -16,8 +16,8 @@ use std::path::Path;
 /// The layers, bottom to top: a module may use the modules listed before it, never one
 /// after it. `lib.rs` and `main.rs` (the roots) are not checked.
 const LAYERS: &[&str] = &[
-    "release", "config", "error", "netsvc", "sql_db", "modules", "http", "host_api", "service",
-    "cli",
+    "release", "config", "error", "netsvc", "metrics", "sql_db", "modules", "http", "host_api",
+    "service", "cli",
 ];
 
 /// An edge from a module to one of a higher layer.

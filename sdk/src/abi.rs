@@ -35,6 +35,9 @@
 //!
 //! SDK 0.4 appended the optional `db_service` callback to [`HostApi`] (the database manager
 //! for the `web` addon's `/web/database/*` pages).
+//!
+//! SDK 0.4 appended callbacks to [`HostApi`] (optional fields, read as `Option`):
+//! `db_server_status` (issue 21: Odoo's `/web/health?db_server_status=1`).
 
 use abi_stable::{
     declare_root_module_statics,
@@ -216,6 +219,11 @@ pub struct HostApi {
         method: RStr<'_>,
         params_json: RStr<'_>,
     ) -> RResult<RString, ErrorInfo>,
+    /// Checks that the PostgreSQL server answers (Odoo's `db_connect('postgres').cursor()`
+    /// of `/web/health?db_server_status=1`): a connection to its `postgres` database runs
+    /// `SELECT 1`. An error when it cannot be reached or does not answer.
+    #[sabi(missing_field(option))]
+    pub db_server_status: extern "C" fn(ctx: HostCtx) -> RResult<(), ErrorInfo>,
 }
 
 /// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).

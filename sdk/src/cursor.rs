@@ -612,6 +612,31 @@ pub fn db_service(method: &str, params: &serde_json::Value) -> Result<serde_json
         .map_err(|e| Error::internal(format!("the database manager answered no JSON: {e}")))
 }
 
+/// Whether the PostgreSQL server answers, as Odoo's `/web/health?db_server_status=1`
+/// checks it (`db_connect('postgres').cursor().close()`): the host runs `SELECT 1` on a
+/// connection to the server's `postgres` database. An error (naming the server and the
+/// cause) when it cannot be reached, is starting or stopping, or the host has no database
+/// access. It waits at most the host's connection timeout; call it from a health route, not
+/// on every request.
+///
+/// ```no_run
+/// use inphms_sdk::{route, Request, Response};
+///
+/// #[route("/myaddon/ready", auth = "none", save_session = false)]
+/// fn ready(_req: &mut Request) -> Response {
+///     match inphms_sdk::cursor::db_server_status() {
+///         Ok(()) => Response::new(200).body(&b"ready"[..]),
+///         Err(e) => Response::new(503).body(e.to_string().into_bytes()),
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub fn db_server_status() -> Result<()> {
+    let api = crate::host::api()?;
+    let f = api.db_server_status().ok_or_else(no_database_support)?;
+    f(api.ctx()).into_result().map_err(|e| Error::from_info(&e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,10 @@ pub mod session;
 use inphms_sdk::{post_load, route, Host, Request, Response, Result};
 use serde_json::{json, Value};
 
-/// Health check for load balancers: `{"status": "pass"}`, never cached, never a session.
+/// Health check for load balancers: `{"status":"pass"}`, never cached, never a session.
+/// With `?db_server_status=<anything non-empty>` (Odoo 18), the PostgreSQL server is checked
+/// too: `{"status":"pass","db_server_status":true}`, or 500 with
+/// `{"status":"fail","db_server_status":false}` when it does not answer.
 #[route(
     "/web/health",
     type = "http",
@@ -20,12 +23,25 @@ use serde_json::{json, Value};
     save_session = false,
     blocking = false
 )]
-fn health(_req: &mut Request) -> Response {
+fn health(req: &mut Request) -> Response {
     // A constant body: this route is polled by load balancers, keep it cheap.
-    Response::new(200)
+    let (status, body): (u16, &'static [u8]) =
+        if req.query("db_server_status").is_some_and(|v| !v.is_empty()) {
+            match inphms_sdk::cursor::db_server_status() {
+                Ok(()) => (200, br#"{"status":"pass","db_server_status":true}"#),
+                Err(e) => {
+                    // Debug only: load balancers poll this; the pool warns once per outage.
+                    tracing::debug!("health check: the database server does not answer: {e}");
+                    (500, br#"{"status":"fail","db_server_status":false}"#)
+                }
+            }
+        } else {
+            (200, br#"{"status":"pass"}"#)
+        };
+    Response::new(status)
         .header("Content-Type", "application/json")
         .header("Cache-Control", "no-store")
-        .body(&br#"{"status":"pass"}"#[..])
+        .body(body)
 }
 
 /// The databases visible from the request's host (Odoo's `/web/database/list`): an

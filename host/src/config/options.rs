@@ -231,6 +231,10 @@ options! {
     /// Comma-separated networks of the proxies trusted in proxy mode; empty trusts any peer.
     proxy_trusted: Vec<Cidr> = Vec::new(),
         Spec::flag("proxy-trusted").value("CIDRS"), check::none;
+    /// Serve Prometheus metrics at /metrics, to loopback clients and the proxy_trusted
+    /// networks only (others get 403); off, /metrics is not found and nothing is recorded.
+    metrics: bool = false,
+        Spec::flag("metrics"), check::none;
     /// Seconds allowed to receive the headers of a request.
     http_header_timeout: u64 = 10,
         Spec::flag("http-header-timeout").value("SECONDS"), check::none;

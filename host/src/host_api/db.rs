@@ -1,5 +1,5 @@
 //! The database callbacks of the host API (`cursor_env`, `cursor_execute`, `cursor_commit`,
-//! `cursor_rollback`, `cron_trigger`, `db_list`): each finds the host's databases through
+//! `cursor_rollback`, `cron_trigger`, `db_list`, `db_server_status`): each finds the host's databases through
 //! its `ctx`, is guarded so that no panic unwinds into addon code, and returns every failure
 //! as an error value.
 
@@ -95,4 +95,20 @@ pub extern "C" fn db_list(ctx: HostCtx, host: RStr<'_>) -> RResult<RVec<RString>
         RResult::ROk(Err(ListError::Db(e))) => wrap(Err(e)),
         RResult::RErr(e) => RResult::RErr(e),
     }
+}
+
+/// `HostApi::db_server_status`: `SELECT 1` on a pooled connection to the server's
+/// `postgres` database (Odoo's health check opens a cursor there); fails fast while the
+/// server is in its reconnection backoff.
+pub extern "C" fn db_server_status(ctx: HostCtx) -> RResult<(), ErrorInfo> {
+    with_databases(ctx, |_, dbs| {
+        let pools = std::sync::Arc::clone(dbs.pools());
+        dbs.cursors().block_on(async move {
+            let conn = pools.get("postgres").await?;
+            conn.simple_query("SELECT 1")
+                .await
+                .map(|_| ())
+                .map_err(|e| DbError::from_pg(&e))
+        })?
+    })
 }

@@ -104,6 +104,7 @@ impl HostServices {
             ws_send_queued,
             dispatch_rpc: rpc::dispatch_rpc,
             db_service,
+            db_server_status: db::db_server_status,
         }
         .leak_into_prefix()
     }

@@ -126,6 +126,11 @@ impl InFlight {
         Guard(Arc::clone(self), key)
     }
 
+    /// The number of requests in flight now.
+    pub fn count(&self) -> usize {
+        self.table().len()
+    }
+
     /// Measures the CPU time of each handler from now on (a worker's `limit_time_cpu`): two
     /// clock reads per handler.
     pub fn watch_cpu(&self) {

@@ -20,6 +20,7 @@ pub mod server;
 pub mod services;
 pub mod session;
 pub mod session_pg;
+pub mod session_counts;
 pub mod static_files;
 pub mod stream_body;
 pub mod timeouts;

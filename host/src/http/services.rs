@@ -1,6 +1,6 @@
 //! [`Services`]: what one host's request path shares across its generations (the registries
 //! and the databases behind them, the budgets of request bodies, the requests in flight,
-//! the open websockets, the push streams of streamed answers). Built once by the composition root (`service::server`) and handed
+//! the open websockets, the push streams of streamed answers, the metrics). Built once by the composition root (`service::server`) and handed
 //! to each [`Application`](super::application::Application) by `Arc`, so that two hosts in
 //! one process share none of it.
 
@@ -8,6 +8,7 @@ use super::body::Budgets;
 use super::inflight::InFlight;
 use super::stream_body::Streams;
 use super::websocket::Sockets;
+use crate::metrics::Metrics;
 use crate::modules::registry::Registries;
 use crate::sql_db::Databases;
 use std::sync::Arc;
@@ -26,12 +27,15 @@ pub struct Services {
     pub websockets: Arc<Sockets>,
     /// The push streams (response bodies fed through the `stream_*` callbacks).
     pub streams: Arc<Streams>,
+    /// The host's metrics (`--metrics`; `/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Services {
-    /// Nothing in flight yet, on `registries`.
-    pub fn new(registries: Arc<Registries>) -> Arc<Services> {
+    /// Nothing in flight yet, on `registries`, recording into `metrics`.
+    pub fn new(registries: Arc<Registries>, metrics: Arc<Metrics>) -> Arc<Services> {
         Arc::new(Services {
+            metrics,
             registries,
             bodies: Budgets::default(),
             inflight: Arc::default(),

@@ -206,6 +206,10 @@ pub trait SessionStore: Send + Sync {
 
     /// Removes the records not written for `max_age`; returns how many.
     fn vacuum(&self, max_age: Duration) -> Result<usize, SessionError>;
+
+    /// The store's type (`session_store`: `filesystem`, ...), the `store` label of the
+    /// sessions' metrics.
+    fn store_type(&self) -> &'static str;
 }
 
 /// A session as the store gives it: the content, and the same content as JSON text (what
@@ -298,6 +302,10 @@ impl FilesystemSessionStore {
 }
 
 impl SessionStore for FilesystemSessionStore {
+    fn store_type(&self) -> &'static str {
+        "filesystem"
+    }
+
     fn get(&self, sid: &str) -> Result<Option<StoredSession>, SessionError> {
         if !is_valid_sid(sid) {
             return Ok(None);

@@ -204,6 +204,10 @@ impl PgSessionStore {
 }
 
 impl SessionStore for PgSessionStore {
+    fn store_type(&self) -> &'static str {
+        "postgresql"
+    }
+
     fn get(&self, sid: &str) -> Result<Option<StoredSession>, SessionError> {
         if !is_valid_sid(sid) {
             return Ok(None);

@@ -8,6 +8,7 @@ pub mod cron;
 pub mod db;
 pub mod db_manager;
 pub mod limits;
+pub mod metrics;
 pub mod phoenix;
 pub mod prefork;
 pub mod reload;

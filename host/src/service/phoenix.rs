@@ -50,7 +50,12 @@ pub fn stripped_args(args: &[OsString]) -> Vec<OsString> {
 
 /// Replaces this process with `exe args`, handing `listener` over as fd 3. Returns only if
 /// that failed (with the reason), in which case the process state is restored.
-pub fn reexec(exe: &Path, args: &[OsString], listener: BorrowedFd<'_>) -> std::io::Error {
+pub fn reexec(
+    exe: &Path,
+    args: &[OsString],
+    listener: BorrowedFd<'_>,
+    reexecs: u64,
+) -> std::io::Error {
     let to_c = |s: &[u8]| CString::new(s).map_err(|_| std::io::Error::other("NUL in an argument"));
     let prog = match to_c(exe.as_os_str().as_bytes()) {
         Ok(p) => p,
@@ -66,7 +71,13 @@ pub fn reexec(exe: &Path, args: &[OsString], listener: BorrowedFd<'_>) -> std::i
         .filter(|(k, _)| {
             !matches!(
                 k.to_str(),
-                Some("LISTEN_FDS" | "LISTEN_PID" | "LISTEN_FDNAMES" | "LISTEN_FDS_FIRST_FD")
+                Some(
+                    "LISTEN_FDS"
+                        | "LISTEN_PID"
+                        | "LISTEN_FDNAMES"
+                        | "LISTEN_FDS_FIRST_FD"
+                        | crate::metrics::REEXECS_ENV
+                )
             )
         })
         .filter_map(|(k, v)| {
@@ -78,6 +89,8 @@ pub fn reexec(exe: &Path, args: &[OsString], listener: BorrowedFd<'_>) -> std::i
         .collect();
     env.push(CString::new("LISTEN_FDS=1").expect("no NUL"));
     env.push(CString::new(format!("LISTEN_PID={pid}")).expect("no NUL"));
+    // The count of re-execs goes on in the new image (the metrics' `reexecs`).
+    env.push(CString::new(format!("{}={reexecs}", crate::metrics::REEXECS_ENV)).expect("no NUL"));
 
     // Keep whatever is at fd 3 so that a failed exec can put it back.
     const FIRST_FD: i32 = 3;

@@ -48,6 +48,8 @@ pub struct Generations {
     pub image_bytes: u64,
     /// The host API handed to the addons loaded (this host's).
     pub host: HostApiRef,
+    /// The host's metrics (swaps).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What a reload did.
@@ -188,6 +190,7 @@ impl Generations {
         self.config = config;
         if reloaded_libraries {
             self.swaps += 1;
+            self.metrics.service.swaps.inc();
         }
     }
 

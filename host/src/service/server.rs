@@ -22,7 +22,9 @@ use crate::http::connections;
 use crate::http::server::{self as http_server, ListenerSource, ServeOptions, Stop};
 use crate::http::session::{FilesystemSessionStore, SessionStore};
 use crate::http::session_pg::PgSessionStore;
+use crate::http::session_counts::CountedStore;
 use crate::http::Services;
+use crate::metrics::Metrics;
 use crate::modules::registry::Registries;
 use crate::modules::{self, module};
 use crate::sql_db::Databases;
@@ -60,6 +62,8 @@ pub struct Host {
     pub api: HostApiRef,
     /// The database manager (the `db` service).
     pub db_manager: Arc<super::db_manager::Manager>,
+    /// The metrics (`--metrics`), which every layer above records into.
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Host {
@@ -77,10 +81,18 @@ impl Host {
     pub fn new(config: Arc<Config>, runtime: Option<tokio::runtime::Handle>) -> Host {
         let databases = Databases::new(&config, runtime);
         let registries = Registries::new(Arc::clone(&databases));
-        let http = Services::new(Arc::clone(&registries));
-        let cron = Cron::new(Arc::clone(&config), Arc::clone(&registries));
+        let metrics = Arc::new(Metrics::new(config.metrics));
+        let http = Services::new(Arc::clone(&registries), Arc::clone(&metrics));
+        let cron = Cron::new(
+            Arc::clone(&config),
+            Arc::clone(&registries),
+            Arc::clone(&metrics),
+        );
         let rpc = super::rpc::RpcServices::new();
         let api = HostServices::api(Arc::clone(&config), Arc::clone(&http), rpc.clone());
+        if config.metrics {
+            super::metrics::register(&metrics, &http);
+        }
         let db_manager = Arc::new(super::db_manager::Manager::new(
             Arc::clone(&config),
             Arc::clone(&databases),
@@ -95,6 +107,7 @@ impl Host {
             http,
             cron,
             api,
+            metrics,
         };
         rpc.set_host(host.clone());
         host
@@ -226,6 +239,9 @@ async fn start(
         .sum();
     let loaded: Vec<String> = report.loaded.iter().map(|a| a.name.clone()).collect();
     let addons = report.into_generation();
+    // Counted for the metrics (sessions read and written, by store type).
+    let sessions: Arc<dyn SessionStore> =
+        Arc::new(CountedStore::new(sessions, &host.metrics.sessions));
     let app = match Application::new(
         Arc::clone(&config),
         addons,
@@ -249,7 +265,11 @@ async fn start(
         images,
         image_bytes,
         host: host.api,
+        metrics: Arc::clone(&host.metrics),
     };
+    if config.metrics {
+        super::metrics::register_generation(&host.metrics, &generations.apps);
+    }
     // Databases: pools, registries, `-d`/`-i`/`-u` (a failure fails --stop-after-init).
     let server_wide = generations.apps.load().addons.clone();
     let setup = super::db::setup(&host.registries, &config, &set, server_wide, host.api).await;
@@ -424,7 +444,7 @@ async fn lifecycle(
             tracing::error!(target: TARGET, "the listening socket was not kept for the re-exec");
             return 1;
         };
-        reexec(exe.as_deref(), &l);
+        reexec(exe.as_deref(), &l, &host.metrics);
         // Still here: the re-exec did not happen (logged); serve on.
         workers = workers.with_config(Arc::clone(&generations.config));
         cron = Some(super::cron::spawn(&workers));
@@ -547,13 +567,14 @@ async fn drain(
 
 /// Re-executes `exe` with the listening socket `listener`; returns only if that failed
 /// (logged), and the caller serves on.
-fn reexec(exe: Option<&Path>, listener: &TcpListener) {
+fn reexec(exe: Option<&Path>, listener: &TcpListener, metrics: &Metrics) {
     let Some(exe) = exe else {
         tracing::error!(target: TARGET, "re-exec impossible (executable unknown); serving on");
         return;
     };
     let args = phoenix::stripped_args(&std::env::args_os().collect::<Vec<_>>());
-    let err = phoenix::reexec(exe, &args, listener.as_fd());
+    let reexecs = metrics.service.reexecs.get() + 1;
+    let err = phoenix::reexec(exe, &args, listener.as_fd(), reexecs);
     tracing::error!(target: TARGET, "re-exec of {} failed: {err}; serving on", exe.display());
 }
 

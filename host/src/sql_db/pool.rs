@@ -8,6 +8,7 @@ use crate::config::Config;
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, TimeoutType};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -109,6 +110,21 @@ pub struct Pools {
     pools: Mutex<HashMap<String, Arc<DbPool>>>,
     me: std::sync::Weak<Pools>,
     cron_db: String,
+    /// Connections asked for when none was free (the metrics' `db_pool_waits`).
+    waits: AtomicU64,
+    /// Of those, the ones given up at [`POOL_WAIT`] ("The Connection Pool Is Full").
+    full: AtomicU64,
+}
+
+/// What the pools hold now, for the metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Per database: connections in use, connections idle.
+    pub databases: Vec<(String, usize, usize)>,
+    /// Connections asked for when none was free, since start.
+    pub waits: u64,
+    /// Of those, the ones that failed after [`POOL_WAIT`].
+    pub full: u64,
 }
 
 impl fmt::Debug for Pools {
@@ -149,6 +165,8 @@ impl Pools {
             pools: Mutex::new(HashMap::new()),
             me: me.clone(),
             cron_db: cron_db.to_owned(),
+            waits: AtomicU64::new(0),
+            full: AtomicU64::new(0),
         })
     }
 
@@ -165,6 +183,30 @@ impl Pools {
     /// Connections open now (idle or in use), over all databases.
     pub fn open_connections(&self) -> usize {
         self.maxconn - self.budget.available_permits()
+    }
+
+    /// The connections in use and idle per database, and the waits so far.
+    pub fn stats(&self) -> PoolStats {
+        let mut databases: Vec<(String, usize, usize)> = self
+            .pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(db, p)| {
+                let st = p.pool.status();
+                (
+                    db.clone(),
+                    st.size.saturating_sub(st.available),
+                    st.available,
+                )
+            })
+            .collect();
+        databases.sort();
+        PoolStats {
+            databases,
+            waits: self.waits.load(Ordering::Relaxed),
+            full: self.full.load(Ordering::Relaxed),
+        }
     }
 
     fn pool(&self, db: &str) -> Arc<DbPool> {
@@ -223,6 +265,7 @@ impl Pools {
         match tokio::time::timeout(POOL_WAIT, Arc::clone(&self.budget).acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             _ => {
+                self.full.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target: TARGET, "The Connection Pool Is Full ({} connections, db {db})", self.maxconn);
                 Err(DbError::PoolFull { db: db.to_owned() })
             }
@@ -246,8 +289,15 @@ impl Pools {
                 }
             }
         }
+        // No idle connection and no room for a new one: this caller waits (counted; a
+        // race with a connection coming back only makes the count approximate).
+        let st = p.pool.status();
+        if st.available == 0 && (st.size >= st.max_size || self.budget.available_permits() == 0) {
+            self.waits.fetch_add(1, Ordering::Relaxed);
+        }
         let result = p.pool.get().await.map_err(|e| match e {
             PoolError::Timeout(TimeoutType::Wait) => {
+                self.full.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target: TARGET, "The Connection Pool Is Full (db {db})");
                 DbError::PoolFull { db: db.to_owned() }
             }

@@ -134,6 +134,7 @@ mod tests {
             &RouteEntry {
                 addon: 0,
                 route: plain,
+                metrics: None,
             },
             response::plain(200, "ok"),
         );
@@ -143,6 +144,7 @@ mod tests {
             &RouteEntry {
                 addon: 0,
                 route: route("http", &[]),
+                metrics: None,
             },
             response::plain(200, "ok"),
         );

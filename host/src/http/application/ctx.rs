@@ -29,6 +29,10 @@ pub(super) struct Ctx {
     /// The database the request is served in, once chosen: the access log's and the
     /// in-flight table's (Odoo's `threading.current_thread().dbname`).
     pub(super) db: std::sync::OnceLock<String>,
+    /// The series of the route that answered, once matched (metrics on).
+    pub(super) route: std::sync::OnceLock<Arc<crate::metrics::RouteMetrics>>,
+    /// The bytes of the request's body, once received (for the metrics).
+    pub(super) body_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Ctx {

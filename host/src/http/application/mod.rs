@@ -33,6 +33,7 @@ mod cors;
 mod ctx;
 mod current;
 mod dispatch;
+mod metrics;
 mod params;
 mod serve;
 mod socket_events;
@@ -77,6 +78,8 @@ use std::time::{Duration, Instant};
 struct RouteEntry {
     addon: u32,
     route: RouteDescriptor,
+    /// The route's series, labelled with this path pattern (`None`: metrics are off).
+    metrics: Option<Arc<crate::metrics::RouteMetrics>>,
 }
 
 /// One generation of the application.
@@ -185,6 +188,7 @@ impl Application {
                             RouteEntry {
                                 addon: i as u32,
                                 route: r.clone(),
+                                metrics: services.metrics.http.route(path),
                             },
                         ),
                         Err(e) => {
@@ -322,14 +326,26 @@ impl Application {
                 .and_then(|v| v.parse().ok())
                 .or(exact),
         };
+        let elapsed = ctx.started.elapsed();
+        let status = resp.status().as_u16();
+        let http_metrics = &self.services.metrics.http;
+        if let Some(route) = ctx.route.get().or(http_metrics.unmatched.as_ref()) {
+            route.record(
+                &ctx.method,
+                status,
+                elapsed,
+                ctx.body_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                size.unwrap_or(0),
+            );
+        }
         let entry = access_log::entry(
             &ctx.remote_addr,
             ctx.method.as_str(),
             ctx.full_path(),
             ctx.version,
-            resp.status().as_u16(),
+            status,
             size,
-            ctx.started.elapsed(),
+            elapsed,
         );
         // Straight to the log writer: a tracing event would format the line once more.
         crate::netsvc::log_batched(

@@ -64,7 +64,13 @@ impl Application {
             headers: parts.headers,
             tracked,
             db: std::sync::OnceLock::new(),
+            route: std::sync::OnceLock::new(),
+            body_bytes: Default::default(),
         };
+        if let Some(resp) = self.serve_metrics(&ctx) {
+            self.log_access(&ctx, &resp);
+            return Handled::Ready(resp);
+        }
         match self.serve_now(&ctx, &body) {
             Ok(resp) => {
                 self.log_access(&ctx, &resp);
@@ -186,6 +192,10 @@ impl Application {
             Ok(body) => body,
             Err(resp) => return route_finish(entry, resp),
         };
+        if !body.is_empty() {
+            ctx.body_bytes
+                .store(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         // A spooled body is large: parsing it (JSON-RPC, multipart) and an inline handler
         // must not hold the event loop, whose other tasks move to another worker meanwhile.
         let dispatched = if body.is_spooled()
@@ -215,7 +225,12 @@ impl Application {
         ctx: &Ctx,
     ) -> Result<(&RouteEntry, Map<String, Value>), Box<HttpResult>> {
         let (entry, args) = match self.routes.matches(ctx.method.as_str(), ctx.raw_path()) {
-            Match::Found { payload, args } => (payload, args),
+            Match::Found { payload, args } => {
+                if let Some(m) = &payload.metrics {
+                    let _ = ctx.route.set(Arc::clone(m));
+                }
+                (payload, args)
+            }
             Match::MethodNotAllowed { allowed } => {
                 let mut r = response::html_error(405, None);
                 if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
@@ -274,6 +289,9 @@ impl Application {
         .await
         .ok()
         .flatten()?;
+        if let Some(m) = &self.services.metrics.http.static_files {
+            let _ = ctx.route.set(Arc::clone(m));
+        }
         let mut resp = hyper::Response::new(found.body);
         *resp.status_mut() = found.status;
         *resp.headers_mut() = found.headers;

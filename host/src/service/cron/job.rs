@@ -476,6 +476,12 @@ async fn process_job(
             PostCommit::NotifyCron => notify_workers(cron.databases().pools(), &reg.db_name).await,
         }
     }
+    cron.metrics.cron.job_ran(
+        &reg.db_name,
+        &job.name,
+        outcome == RunOutcome::Done,
+        elapsed,
+    );
     match &outcome {
         RunOutcome::Done => {
             tracing::info!(target: TARGET, "Job {:?} ({}) done in {:.3}s", job.name, job.id, elapsed.as_secs_f64())

@@ -38,6 +38,7 @@
 //! "already running" instead of running twice.
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::modules::registry::Registries;
 use crate::sql_db::{Databases, DbError};
 use chrono::TimeDelta;
@@ -74,15 +75,22 @@ pub struct Cron {
     pub config: Arc<Config>,
     /// The registries whose databases the workers serve.
     pub registries: Arc<Registries>,
+    /// The host's metrics (runs, failures and duration per job).
+    pub metrics: Arc<Metrics>,
     in_doubt: Mutex<Vec<job::InDoubt>>,
 }
 
 impl Cron {
-    /// For `config`, on `registries`.
-    pub fn new(config: Arc<Config>, registries: Arc<Registries>) -> Arc<Cron> {
+    /// For `config`, on `registries`, recording into `metrics`.
+    pub fn new(
+        config: Arc<Config>,
+        registries: Arc<Registries>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Cron> {
         Arc::new(Cron {
             config,
             registries,
+            metrics,
             in_doubt: Mutex::new(Vec::new()),
         })
     }
@@ -99,6 +107,7 @@ impl Cron {
         Arc::new(Cron {
             config,
             registries: Arc::clone(&self.registries),
+            metrics: Arc::clone(&self.metrics),
             in_doubt: Mutex::new(std::mem::take(&mut *in_doubt)),
         })
     }
