@@ -29,6 +29,9 @@
 //!   `socket_events`, [`HttpRequest`] `body_file`, and [`HttpResponse`] `stream` (a body
 //!   produced later: pulled, pushed, or a file); [`HostApi`] gained the optional
 //!   `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
+//!
+//! SDK 0.4 (issue 21, the bus across hosts): [`HostApi`] gained the optional
+//! `cursor_notify`, `db_execute` and `listen_wait` callbacks and the [`Heard`] type.
 
 use abi_stable::{
     declare_root_module_statics,
@@ -189,6 +192,43 @@ pub struct HostApi {
     #[sabi(missing_field(option))]
     pub ws_send_queued:
         extern "C" fn(ctx: HostCtx, socket: u64, message: WsMessage) -> RResult<(), RString>,
+    /// Queues a NOTIFY on `channel` (an identifier) with `payload` (under 8000 bytes) in the
+    /// database where every host LISTENs (`cron_db`, `postgres` by default), sent once the
+    /// cursor's transaction commits and dropped if it rolls back (Odoo's post-commit
+    /// `pg_notify('imbus', …)` on `postgres`).
+    #[sabi(missing_field(option))]
+    pub cursor_notify: extern "C" fn(
+        ctx: HostCtx,
+        cursor: u64,
+        channel: RStr<'_>,
+        payload: RStr<'_>,
+    ) -> RResult<(), ErrorInfo>,
+    /// Runs one statement on `db` in a transaction of its own, committed: for an addon's
+    /// own thread, outside any invocation (a dispatcher reading what to fan out).
+    #[sabi(missing_field(option))]
+    pub db_execute: extern "C" fn(
+        ctx: HostCtx,
+        db: RStr<'_>,
+        sql: RStr<'_>,
+        params: RVec<SqlValue>,
+    ) -> RResult<SqlRows, ErrorInfo>,
+    /// Waits at most `timeout_ms` for the notifications on `channel` that the host's one
+    /// LISTEN connection (to `cron_db`) receives, from a thread that may block (not during
+    /// an invocation). The first call on a channel LISTENs to it.
+    #[sabi(missing_field(option))]
+    pub listen_wait:
+        extern "C" fn(ctx: HostCtx, channel: RStr<'_>, timeout_ms: u64) -> RResult<Heard, RString>,
+}
+
+/// What [`HostApi::listen_wait`] heard.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// The payloads received on the channel since the last wait, in order.
+    pub payloads: RVec<RString>,
+    /// The connection was (re)made (or payloads dropped for a late waiter) since the last
+    /// wait: what was sent meanwhile was not heard, so the waiter should look for itself.
+    pub resync: bool,
 }
 
 /// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).

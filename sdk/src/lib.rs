@@ -84,6 +84,7 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod bus;
 mod cookie;
 pub mod cursor;
 mod dispatcher;

@@ -60,6 +60,9 @@ impl HostServices {
             stream_push,
             stream_close,
             ws_send_queued,
+            cursor_notify: db::cursor_notify,
+            db_execute: db::db_execute,
+            listen_wait: db::listen_wait,
         }
         .leak_into_prefix()
     }
