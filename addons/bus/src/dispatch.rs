@@ -136,6 +136,7 @@ pub fn go_live(socket: u64, backlog: Vec<Notification>) {
         }
     }
     all.sort_by_key(|n| n.id);
+    tracing::debug!(target: TARGET, "socket {socket} subscribed to {} channel(s) of {}, {} from its backlog", sub.channels.len(), sub.db, all.len());
     if !all.is_empty() {
         push(socket, &all);
     }

@@ -78,7 +78,7 @@ fn check_polling_session(req: &mut Request, first: bool) -> Result<()> {
     cors = "*"
 )]
 fn peek_notifications(req: &mut Request) -> Result<Value> {
-    let first: bool = req.param::<Option<bool>>("is_first_poll")?.unwrap_or(false);
+    let first = req.params().get("is_first_poll").and_then(Value::as_bool) == Some(true);
     check_polling_session(req, first)?;
     let params = req.params().clone();
     let names = match channels::client_channels(params.get("channels")) {
@@ -121,7 +121,9 @@ fn peek_notifications(req: &mut Request) -> Result<Value> {
 fn update_bus_presence(req: &mut Request) -> Result<Value> {
     check_polling_session(req, false)?;
     let period = req
-        .param::<Option<i64>>("inactivity_period")?
+        .params()
+        .get("inactivity_period")
+        .and_then(Value::as_i64)
         .unwrap_or(0);
     if let (Some(_), Some(uid)) = (req.session.login(), req.session.uid()) {
         presence::update(&mut req.cursor()?, uid, period)?;
