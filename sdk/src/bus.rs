@@ -248,7 +248,10 @@ mod tests {
 
     #[test]
     fn channels_are_named_with_their_database() {
-        assert_eq!(Channel::from("broadcast").with_db("db"), r#"["db","broadcast"]"#);
+        assert_eq!(
+            Channel::from("broadcast").with_db("db"),
+            r#"["db","broadcast"]"#
+        );
         assert_eq!(
             Channel::from(("res.partner", 3)).with_db("db"),
             r#"["db","res.partner",3]"#
@@ -257,7 +260,10 @@ mod tests {
             Channel::from(("res.partner", 3, "presence")).with_db("db"),
             r#"["db","res.partner",3,"presence"]"#
         );
-        assert_eq!(Channel::from("a\"b").tail().unwrap(), (r#""a\"b""#.to_owned(), false));
+        assert_eq!(
+            Channel::from("a\"b").tail().unwrap(),
+            (r#""a\"b""#.to_owned(), false)
+        );
         assert_eq!(
             Channel::from(("m", 1)).tail().unwrap(),
             (r#""m",1"#.to_owned(), false)

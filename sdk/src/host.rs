@@ -200,7 +200,11 @@ pub(crate) fn db_execute(
 ) -> Result<crate::cursor::Rows> {
     let api = api()?;
     let f = api.db_execute().ok_or_else(no_bus_support)?;
-    let params = params.iter().cloned().map(crate::SqlValue::into_abi).collect();
+    let params = params
+        .iter()
+        .cloned()
+        .map(crate::SqlValue::into_abi)
+        .collect();
     f(api.ctx(), RStr::from_str(db), RStr::from_str(sql), params)
         .into_result()
         .map(crate::cursor::Rows::from_abi)

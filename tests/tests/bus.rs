@@ -74,7 +74,8 @@ fn subscribed(server: &Server) -> usize {
 fn subscribe(server: &Server, ws: &mut Ws, channels: &[&str], last: i64) {
     let before = subscribed(server);
     let msg = json!({"event_name": "subscribe", "data": {"channels": channels, "last": last}});
-    ws.send(Message::text(msg.to_string())).expect("send subscribe");
+    ws.send(Message::text(msg.to_string()))
+        .expect("send subscribe");
     assert!(
         wait_until(Duration::from_secs(20), || subscribed(server) > before),
         "{}",
@@ -123,7 +124,9 @@ fn send(port: u16, query: &str) {
 }
 
 fn ids(list: &[Value]) -> Vec<i64> {
-    list.iter().map(|n| n["id"].as_i64().expect("an id")).collect()
+    list.iter()
+        .map(|n| n["id"].as_i64().expect("an id"))
+        .collect()
 }
 
 fn max_id(db: &TestDb) -> i64 {
@@ -159,7 +162,11 @@ fn messages_sent_on_one_host_reach_subscribers_on_the_others_in_order() {
             .iter()
             .map(|n| {
                 assert_eq!(n["message"]["type"], "test_bus/n", "{n}");
-                format!("{}{}", n["message"]["payload"]["tag"].as_str().unwrap(), n["message"]["payload"]["n"])
+                format!(
+                    "{}{}",
+                    n["message"]["payload"]["tag"].as_str().unwrap(),
+                    n["message"]["payload"]["n"]
+                )
             })
             .collect();
         let expected: Vec<String> = (1..=40)
@@ -211,9 +218,18 @@ fn a_client_reconnecting_with_last_gets_what_it_missed() {
     let got = notifications(&mut ws, 5);
     let tags: Vec<String> = got
         .iter()
-        .map(|n| format!("{}{}", n["message"]["payload"]["tag"].as_str().unwrap(), n["message"]["payload"]["n"]))
+        .map(|n| {
+            format!(
+                "{}{}",
+                n["message"]["payload"]["tag"].as_str().unwrap(),
+                n["message"]["payload"]["n"]
+            )
+        })
         .collect();
-    assert_eq!(tags, ["missed1", "missed2", "missed3", "missed4", "missed5"]);
+    assert_eq!(
+        tags,
+        ["missed1", "missed2", "missed3", "missed4", "missed5"]
+    );
     assert!(ids(&got)[0] > last);
     // And then live ones, without a repeat of the backlog.
     send(a.port(), "channel=resume&n=1&tag=live");
@@ -282,13 +298,19 @@ fn hostile_input_is_refused_clearly_and_the_host_goes_on() {
     match next(&mut ws) {
         Message::Close(Some(f)) => {
             assert_eq!(u16::from(f.code), 1008);
-            assert_eq!(f.reason.as_str(), "subscribe: at most 2000 channels, got 3000");
+            assert_eq!(
+                f.reason.as_str(),
+                "subscribe: at most 2000 channels, got 3000"
+            );
         }
         other => panic!("expected a close, got {other:?}"),
     }
     // The host goes on.
     let r = http_get(port, "/websocket/health", &[]);
-    assert_eq!((r.status, r.text()), (200, r#"{"status": "pass"}"#.to_owned()));
+    assert_eq!(
+        (r.status, r.text()),
+        (200, r#"{"status": "pass"}"#.to_owned())
+    );
     let mut ws = connect(port);
     subscribe(&a, &mut ws, &["after"], max_id(&db));
     send(port, "channel=after&n=1");

@@ -110,7 +110,9 @@ mod tests {
             client_channels(Some(&json!("a"))),
             Err(Refused::Invalid(_))
         ));
-        let many: Vec<Value> = (0..MAX_CHANNELS + 1).map(|i| json!(i.to_string())).collect();
+        let many: Vec<Value> = (0..MAX_CHANNELS + 1)
+            .map(|i| json!(i.to_string()))
+            .collect();
         assert!(matches!(
             client_channels(Some(&Value::Array(many))),
             Err(Refused::TooLarge(_))

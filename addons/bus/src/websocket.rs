@@ -67,7 +67,10 @@ impl WsHandler for BusSocket {
     fn on_close(&mut self, ws: &WebSocket, req: &mut Request, _code: u16, _reason: &str) {
         dispatch::unsubscribe(ws.id());
         if let Some(uid) = self.uid(req) {
-            if let Err(e) = req.cursor().and_then(|mut cr| presence::offline(&mut cr, uid)) {
+            if let Err(e) = req
+                .cursor()
+                .and_then(|mut cr| presence::offline(&mut cr, uid))
+            {
                 tracing::debug!(target: TARGET, "socket {}: presence: {e}", ws.id());
             }
         }

@@ -160,10 +160,17 @@ impl Cursors {
 impl Cursors {
     /// `cursor_notify`: a NOTIFY on `channel` with `payload` in `cron_db`, sent once the
     /// cursor's transaction commits (dropped on rollback).
-    pub fn notify_after_commit(&self, id: u64, channel: &str, payload: &str) -> Result<(), DbError> {
+    pub fn notify_after_commit(
+        &self,
+        id: u64,
+        channel: &str,
+        payload: &str,
+    ) -> Result<(), DbError> {
         let ok_channel = !channel.is_empty()
             && channel.len() <= 63
-            && channel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            && channel
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !ok_channel {
             return Err(DbError::Other(format!(
                 "cannot NOTIFY on {channel:?}: expected 1 to 63 ASCII letters, digits or underscores"

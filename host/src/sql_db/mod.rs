@@ -65,7 +65,8 @@ impl Databases {
         pools: Arc<Pools>,
         runtime: Option<tokio::runtime::Handle>,
     ) -> Arc<Databases> {
-        let listeners = listen::Listeners::new(pools.info().clone(), pools.cron_db(), runtime.clone());
+        let listeners =
+            listen::Listeners::new(pools.info().clone(), pools.cron_db(), runtime.clone());
         Arc::new(Databases {
             pools,
             list: dblist::ListCache::default(),

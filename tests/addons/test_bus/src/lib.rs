@@ -10,13 +10,24 @@ use serde_json::json;
 #[route("/test_bus/send", auth = "none", save_session = false)]
 fn send(req: &mut Request) -> Result<String> {
     let channel: String = req.param("channel")?;
-    let opt = |name: &str| req.params().get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let opt = |name: &str| {
+        req.params()
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
     let n: u32 = opt("n").and_then(|s| s.parse().ok()).unwrap_or(1);
     let tag: String = opt("tag").unwrap_or_default();
     let many = opt("many").as_deref() == Some("1");
     if many {
         let all: Vec<(Channel, String, serde_json::Value)> = (1..=n)
-            .map(|i| (channel.as_str().into(), "test_bus/n".to_owned(), json!({"n": i, "tag": tag})))
+            .map(|i| {
+                (
+                    channel.as_str().into(),
+                    "test_bus/n".to_owned(),
+                    json!({"n": i, "tag": tag}),
+                )
+            })
             .collect();
         bus::sendmany(&all)?;
     } else {
