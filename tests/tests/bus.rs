@@ -355,3 +355,78 @@ fn polling_clients_peek_and_old_messages_are_deleted() {
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(db.sql("SELECT count(*) FROM bus_bus"), "2");
 }
+
+/// Logs `admin` in on `port`; the session id.
+fn login(port: u16, db: &TestDb) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "call",
+        "params": {"db": db.name, "login": "admin", "password": "admin"}});
+    let r = rpc(port, "/web/session/authenticate", body.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"uid\": 2"), "{}", r.text());
+    r.cookie("session_id").expect("a session cookie")
+}
+
+#[test]
+fn a_user_gets_the_channel_of_their_own_and_a_presence() {
+    let (_td, db) = install("bus_user");
+    let (_ta, a) = host(&db, 0);
+    let (_tb, b) = host(&db, 0);
+    let sid = login(a.port(), &db);
+    let mut req = format!("ws://127.0.0.1:{}/websocket", a.port())
+        .into_client_request()
+        .expect("a websocket URL");
+    let h = req.headers_mut();
+    h.insert("origin", format!("http://127.0.0.1:{}", a.port()).parse().unwrap());
+    h.insert("cookie", format!("session_id={sid}").parse().unwrap());
+    let stream = TcpStream::connect(("127.0.0.1", a.port())).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let (mut ws, _) = tungstenite::client::client(req, stream).expect("handshake");
+    subscribe(&a, &mut ws, &[], max_id(&db));
+    // broadcast and the user's own.
+    assert!(a.stderr().contains("subscribed to 2 channel(s)"), "{}", a.stderr());
+    // Sent to user 2's record channel from another host (Odoo sends to the partner's).
+    send(b.port(), "channel=res.users,2&n=1&tag=for_admin");
+    let got = push(&mut ws);
+    assert_eq!(got[0]["message"]["payload"]["tag"], "for_admin", "{got:?}");
+    let presence = json!({"event_name": "update_presence", "data": {"inactivity_period": 1000}});
+    ws.send(Message::text(presence.to_string())).unwrap();
+    let status = || db.sql("SELECT coalesce(string_agg(status, ','), '') FROM bus_presence WHERE user_id = 2");
+    assert!(wait_until(Duration::from_secs(20), || status() == "online"), "{}", status());
+    ws.close(None).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || status() == "offline"), "{}", status());
+}
+
+#[test]
+fn the_dispatcher_listens_again_after_losing_its_connection() {
+    let (_td, db) = install("bus_relisten");
+    let (_ta, a) = host(&db, 0);
+    let (_tb, b) = host(&db, 0);
+    let mut ws = connect(a.port());
+    subscribe(&a, &mut ws, &["again"], max_id(&db));
+    send(b.port(), "channel=again&n=1&tag=before");
+    assert_eq!(push(&mut ws)[0]["message"]["payload"]["tag"], "before");
+    // Host A's LISTEN connection (its application_name names its pid) is killed.
+    let killed = pg::psql(
+        "postgres",
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'inphms-{}' AND query = 'LISTEN \"imbus\"'",
+            a.pid()
+        ),
+    );
+    assert_eq!(killed, "1");
+    assert!(
+        a.wait_for_log("lost the LISTEN connection", Duration::from_secs(20)),
+        "{}",
+        a.stderr()
+    );
+    // Sent while it reconnects, or after: delivered (the reconnection resyncs), once.
+    send(b.port(), "channel=again&n=3&tag=after");
+    let got = notifications(&mut ws, 3);
+    let n: Vec<i64> = got.iter().map(|n| n["message"]["payload"]["n"].as_i64().unwrap()).collect();
+    assert_eq!(n, [1, 2, 3]);
+    send(b.port(), "channel=again&n=1&tag=last");
+    let got = push(&mut ws);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["message"]["payload"]["tag"], "last");
+}

@@ -5,11 +5,21 @@ use inphms_sdk::bus::{self, Channel};
 use inphms_sdk::{cron, route, CronContext, Error, Request, Result};
 use serde_json::json;
 
-/// Sends `n` notifications `test_bus/n` (`{"n": i, "tag": tag}`, i from 1) to `channel`:
-/// with `many=1` in one `sendmany`, else one `send` each; all in this request's transaction.
+/// Sends `n` notifications `test_bus/n` (`{"n": i, "tag": tag}`, i from 1) to `channel`
+/// (`model,id` for a record's channel): with `many=1` in one `sendmany`, else one `send`
+/// each; all in this request's transaction.
 #[route("/test_bus/send", auth = "none", save_session = false)]
 fn send(req: &mut Request) -> Result<String> {
-    let channel: String = req.param("channel")?;
+    let name: String = req.param("channel")?;
+    let channel: Channel = match name.split_once(',') {
+        Some((model, id)) => {
+            let id: i64 = id
+                .parse()
+                .map_err(|_| Error::bad_request(format!("a record id, not {id:?}")))?;
+            (model, id).into()
+        }
+        None => name.as_str().into(),
+    };
     let opt = |name: &str| {
         req.params()
             .get(name)
@@ -23,7 +33,7 @@ fn send(req: &mut Request) -> Result<String> {
         let all: Vec<(Channel, String, serde_json::Value)> = (1..=n)
             .map(|i| {
                 (
-                    channel.as_str().into(),
+                    channel.clone(),
                     "test_bus/n".to_owned(),
                     json!({"n": i, "tag": tag}),
                 )
@@ -32,7 +42,7 @@ fn send(req: &mut Request) -> Result<String> {
         bus::sendmany(&all)?;
     } else {
         for i in 1..=n {
-            bus::send(channel.as_str(), "test_bus/n", &json!({"n": i, "tag": tag}))?;
+            bus::send(channel.clone(), "test_bus/n", &json!({"n": i, "tag": tag}))?;
         }
     }
     Ok(format!("sent {n}"))
