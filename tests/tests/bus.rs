@@ -376,24 +376,43 @@ fn a_user_gets_the_channel_of_their_own_and_a_presence() {
         .into_client_request()
         .expect("a websocket URL");
     let h = req.headers_mut();
-    h.insert("origin", format!("http://127.0.0.1:{}", a.port()).parse().unwrap());
+    h.insert(
+        "origin",
+        format!("http://127.0.0.1:{}", a.port()).parse().unwrap(),
+    );
     h.insert("cookie", format!("session_id={sid}").parse().unwrap());
     let stream = TcpStream::connect(("127.0.0.1", a.port())).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let (mut ws, _) = tungstenite::client::client(req, stream).expect("handshake");
     subscribe(&a, &mut ws, &[], max_id(&db));
     // broadcast and the user's own.
-    assert!(a.stderr().contains("subscribed to 2 channel(s)"), "{}", a.stderr());
+    assert!(
+        a.stderr().contains("subscribed to 2 channel(s)"),
+        "{}",
+        a.stderr()
+    );
     // Sent to user 2's record channel from another host (Odoo sends to the partner's).
     send(b.port(), "channel=res.users,2&n=1&tag=for_admin");
     let got = push(&mut ws);
     assert_eq!(got[0]["message"]["payload"]["tag"], "for_admin", "{got:?}");
     let presence = json!({"event_name": "update_presence", "data": {"inactivity_period": 1000}});
     ws.send(Message::text(presence.to_string())).unwrap();
-    let status = || db.sql("SELECT coalesce(string_agg(status, ','), '') FROM bus_presence WHERE user_id = 2");
-    assert!(wait_until(Duration::from_secs(20), || status() == "online"), "{}", status());
+    let status = || {
+        db.sql("SELECT coalesce(string_agg(status, ','), '') FROM bus_presence WHERE user_id = 2")
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || status() == "online"),
+        "{}",
+        status()
+    );
     ws.close(None).unwrap();
-    assert!(wait_until(Duration::from_secs(20), || status() == "offline"), "{}", status());
+    assert!(
+        wait_until(Duration::from_secs(20), || status() == "offline"),
+        "{}",
+        status()
+    );
 }
 
 #[test]
@@ -423,7 +442,10 @@ fn the_dispatcher_listens_again_after_losing_its_connection() {
     // Sent while it reconnects, or after: delivered (the reconnection resyncs), once.
     send(b.port(), "channel=again&n=3&tag=after");
     let got = notifications(&mut ws, 3);
-    let n: Vec<i64> = got.iter().map(|n| n["message"]["payload"]["n"].as_i64().unwrap()).collect();
+    let n: Vec<i64> = got
+        .iter()
+        .map(|n| n["message"]["payload"]["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(n, [1, 2, 3]);
     send(b.port(), "channel=again&n=1&tag=last");
     let got = push(&mut ws);
