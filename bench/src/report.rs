@@ -297,7 +297,9 @@ pub fn section(
         s.push('\n');
     }
     if !rows.is_empty() {
-        s.push_str("### Start-up, memory, lifecycle, idle connections (items 5–9, 11)\n\n");
+        s.push_str(
+            "### Start-up, memory, lifecycle, idle connections, bus (items 5–9, 11, 12)\n\n",
+        );
         s.push_str(&other_table(rows));
         s.push('\n');
     }

@@ -38,6 +38,9 @@
 //!
 //! SDK 0.4 appended callbacks to [`HostApi`] (optional fields, read as `Option`):
 //! `db_server_status` (issue 21: Odoo's `/web/health?db_server_status=1`).
+//!
+//! SDK 0.4 (issue 21, the bus across hosts): [`HostApi`] gained the optional
+//! `cursor_notify`, `db_execute` and `listen_wait` callbacks and the [`Heard`] type.
 
 use abi_stable::{
     declare_root_module_statics,
@@ -224,6 +227,43 @@ pub struct HostApi {
     /// `SELECT 1`. An error when it cannot be reached or does not answer.
     #[sabi(missing_field(option))]
     pub db_server_status: extern "C" fn(ctx: HostCtx) -> RResult<(), ErrorInfo>,
+    /// Queues a NOTIFY on `channel` (an identifier) with `payload` (under 8000 bytes) in the
+    /// database where every host LISTENs (`cron_db`, `postgres` by default), sent once the
+    /// cursor's transaction commits and dropped if it rolls back (Odoo's post-commit
+    /// `pg_notify('imbus', …)` on `postgres`).
+    #[sabi(missing_field(option))]
+    pub cursor_notify: extern "C" fn(
+        ctx: HostCtx,
+        cursor: u64,
+        channel: RStr<'_>,
+        payload: RStr<'_>,
+    ) -> RResult<(), ErrorInfo>,
+    /// Runs one statement on `db` in a transaction of its own, committed: for an addon's
+    /// own thread, outside any invocation (a dispatcher reading what to fan out).
+    #[sabi(missing_field(option))]
+    pub db_execute: extern "C" fn(
+        ctx: HostCtx,
+        db: RStr<'_>,
+        sql: RStr<'_>,
+        params: RVec<SqlValue>,
+    ) -> RResult<SqlRows, ErrorInfo>,
+    /// Waits at most `timeout_ms` for the notifications on `channel` that the host's one
+    /// LISTEN connection (to `cron_db`) receives, from a thread that may block (not during
+    /// an invocation). The first call on a channel LISTENs to it.
+    #[sabi(missing_field(option))]
+    pub listen_wait:
+        extern "C" fn(ctx: HostCtx, channel: RStr<'_>, timeout_ms: u64) -> RResult<Heard, RString>,
+}
+
+/// What [`HostApi::listen_wait`] heard.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// The payloads received on the channel since the last wait, in order.
+    pub payloads: RVec<RString>,
+    /// The connection was (re)made (or payloads dropped for a late waiter) since the last
+    /// wait: what was sent meanwhile was not heard, so the waiter should look for itself.
+    pub resync: bool,
 }
 
 /// What happened on a websocket served by event callbacks ([`ItemKind::SocketEvent`]).

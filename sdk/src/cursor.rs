@@ -362,7 +362,7 @@ pub struct Rows {
 }
 
 impl Rows {
-    fn from_abi(r: SqlRows) -> Rows {
+    pub(crate) fn from_abi(r: SqlRows) -> Rows {
         let columns: Vec<String> = r.columns.into_iter().map(|c| c.into_string()).collect();
         let shared: Arc<[String]> = columns.clone().into();
         let rows = r
@@ -456,6 +456,17 @@ impl Cursor {
             handle,
             db: db.to_owned(),
         })
+    }
+
+    /// The cursor of the running invocation (a request's, an event callback's or a cron
+    /// job's), its database name unknown here (the bus computes it in SQL).
+    pub(crate) fn current() -> Result<Cursor> {
+        Cursor::env("")
+    }
+
+    /// The host's handle of this cursor.
+    pub(crate) fn handle(&self) -> u64 {
+        self.handle
     }
 
     /// The database's name.

@@ -172,6 +172,54 @@ pub(crate) fn ws_close(socket: u64, code: u16, reason: &str) -> Result<()> {
         .map_err(|e| Error::bad_request(e.into_string()))
 }
 
+fn no_bus_support() -> Error {
+    Error::internal(
+        "this host offers no bus services (HostApi without cursor_notify, db_execute, listen_wait)",
+    )
+}
+
+/// Queues a NOTIFY on `channel` for after the commit of `cursor`'s transaction.
+pub(crate) fn cursor_notify(cursor: u64, channel: &str, payload: &str) -> Result<()> {
+    let api = api()?;
+    let f = api.cursor_notify().ok_or_else(no_bus_support)?;
+    f(
+        api.ctx(),
+        cursor,
+        RStr::from_str(channel),
+        RStr::from_str(payload),
+    )
+    .into_result()
+    .map_err(|e| Error::from_info(&e))
+}
+
+/// One statement on `db` in a transaction of its own (an addon's own thread).
+pub(crate) fn db_execute(
+    db: &str,
+    sql: &str,
+    params: &[crate::SqlValue],
+) -> Result<crate::cursor::Rows> {
+    let api = api()?;
+    let f = api.db_execute().ok_or_else(no_bus_support)?;
+    let params = params
+        .iter()
+        .cloned()
+        .map(crate::SqlValue::into_abi)
+        .collect();
+    f(api.ctx(), RStr::from_str(db), RStr::from_str(sql), params)
+        .into_result()
+        .map(crate::cursor::Rows::from_abi)
+        .map_err(|e| Error::from_info(&e))
+}
+
+/// Waits for the notifications of `channel` (see `HostApi::listen_wait`).
+pub(crate) fn listen_wait(channel: &str, timeout_ms: u64) -> Result<crate::abi::Heard> {
+    let api = api()?;
+    let f = api.listen_wait().ok_or_else(no_bus_support)?;
+    f(api.ctx(), RStr::from_str(channel), timeout_ms)
+        .into_result()
+        .map_err(|e| Error::internal(e.into_string()))
+}
+
 fn level_number(level: &Level) -> u8 {
     match *level {
         Level::ERROR => 1,

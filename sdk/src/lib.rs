@@ -86,6 +86,7 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod bus;
 mod cookie;
 pub mod cursor;
 mod dispatcher;

@@ -1,7 +1,7 @@
 //! What a user of a fresh clone sees (issue 16): the built-in addons folder (`addons/`, which
 //! the host always searches) holds only what ships, so the real binary's `help` and `addons`
 //! commands, run as on a fresh clone (from the repository root, a clean `HOME` with no config
-//! file, no `--addons-path`, no `INPHMS_ADDONS_ROOT`), show `base` and `web` and the built-in
+//! file, no `--addons-path`, no `INPHMS_ADDONS_ROOT`), show `base`, `web` and `bus` and the built-in
 //! commands, and nothing of the test addons, which live in `tests/addons/`. Named in
 //! `--addons-path`, the test addons are found and their command is listed: the same checks
 //! see them when they are there.
@@ -10,8 +10,9 @@ use inphms_tests::{repo_root, test_addons_dir, Cmd, Output, TestDir};
 use std::path::{Path, PathBuf};
 
 /// The test addons, all in `tests/addons/`.
-const TEST_ADDONS: [&str; 7] = [
+const TEST_ADDONS: [&str; 8] = [
     "test_abi_break",
+    "test_bus",
     "test_db",
     "test_http",
     "test_old_sdk",
@@ -74,7 +75,7 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 #[test]
-fn a_fresh_clone_shows_only_base_and_web_and_the_built_in_commands() {
+fn a_fresh_clone_shows_only_the_shipped_addons_and_the_built_in_commands() {
     let td = TestDir::new();
     let help = fresh(&td, &["help"]);
     let listed = commands(&help);
@@ -95,7 +96,8 @@ fn a_fresh_clone_shows_only_base_and_web_and_the_built_in_commands() {
     let addons = fresh(&td, &["addons"]);
     let rows = addon_rows(&addons);
     let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["base", "web"], "{addons}");
+    // What ships: the server-wide base and web, and bus (installed per database).
+    assert_eq!(names, ["base", "web", "bus"], "{addons}");
     let builtin = canonical(&repo_root().join("addons"));
     for (name, dir) in &rows {
         assert_eq!(canonical(dir), builtin.join(name), "{addons}");
@@ -123,7 +125,7 @@ fn the_test_addons_are_found_when_named_in_the_addons_path() {
     let rows = addon_rows(&addons);
     let mut names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();
-    let mut expected = vec!["base", "web"];
+    let mut expected = vec!["base", "bus", "web"];
     expected.extend(TEST_ADDONS);
     expected.sort_unstable();
     assert_eq!(names, expected, "{addons}");

@@ -166,7 +166,17 @@ const BUILDS: &[Build] = &[
         tasks: &[Task::Run, Task::Bench],
     },
     Build {
+        package: "bus",
+        how: How::Package,
+        tasks: &[Task::Run, Task::Bench],
+    },
+    Build {
         package: "test_http",
+        how: How::Package,
+        tasks: &[Task::Bench],
+    },
+    Build {
+        package: "test_bus",
         how: How::Package,
         tasks: &[Task::Bench],
     },

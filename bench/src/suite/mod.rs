@@ -6,11 +6,12 @@
 //!   server, a load, a baseline and a peer to compare with: nginx for `/web/health`),
 //!   listed by [`THROUGHPUT_ITEMS`] and run interleaved by [`run_throughput`]
 //!   ([`throughput`]).
-//! - Items 5–9 and 11 are one function each, returning its rows of the second table
+//! - Items 5–9, 11 and 12 are one function each, returning its rows of the second table
 //!   ([`OTHER_ITEMS`]): [`item5_startup`], [`item6_memory`], [`item7_swap`] (SIGHUP swaps
 //!   under keep-alive load), [`item8_phoenix`] (re-execs under connection-per-request load),
 //!   [`item9_cron`] (NOTIFY latency and job throughput, on a PostgreSQL database of the
-//!   suite's own) and [`item11_idle_connections`] (what idle keep-alive connections cost).
+//!   suite's own), [`item11_idle_connections`] (what idle keep-alive connections cost) and
+//!   [`item13_bus`] (the bus's fan-out latency across two hosts).
 //!   Items 7 and 8 share their host (`swap_host`).
 //!
 //! The suite fills the types of [`crate::model`]; it does not know how they are printed
@@ -19,6 +20,7 @@
 pub mod item10_db_route;
 pub mod item11_idle_connections;
 pub mod item12_rpc;
+pub mod item13_bus;
 pub mod item1_health;
 pub mod item2_session;
 pub mod item3_json_route;
@@ -63,6 +65,7 @@ pub const OTHER_ITEMS: &[(&str, Item)] = &[
     ("8", item8_phoenix::item8_phoenix),
     ("9", item9_cron::item9_cron),
     ("11", item11_idle_connections::item11_idle_connections),
+    ("13", item13_bus::item13_bus),
 ];
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The database callbacks of the host API (`cursor_env`, `cursor_execute`, `cursor_commit`,
-//! `cursor_rollback`, `cron_trigger`, `db_list`, `db_server_status`): each finds the host's databases through
+//! `cursor_rollback`, `cron_trigger`, `db_list`, `db_server_status`, `cursor_notify`,
+//! `db_execute`, `listen_wait`): each finds the host's databases through
 //! its `ctx`, is guarded so that no panic unwinds into addon code, and returns every failure
 //! as an error value.
 
@@ -7,7 +8,7 @@ use super::HostServices;
 use crate::sql_db::dblist::{self, ListError};
 use crate::sql_db::{env, Databases, DbError};
 use abi_stable::std_types::{RResult, RStr, RString, RVec};
-use inphms_sdk::abi::{ErrorInfo, ErrorKind, HostCtx, SqlRows, SqlValue};
+use inphms_sdk::abi::{ErrorInfo, ErrorKind, Heard, HostCtx, SqlRows, SqlValue};
 
 fn guard<T>(f: impl FnOnce() -> RResult<T, ErrorInfo>) -> RResult<T, ErrorInfo> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -111,4 +112,61 @@ pub extern "C" fn db_server_status(ctx: HostCtx) -> RResult<(), ErrorInfo> {
                 .map_err(|e| DbError::from_pg(&e))
         })?
     })
+}
+
+/// `HostApi::cursor_notify`.
+pub extern "C" fn cursor_notify(
+    ctx: HostCtx,
+    cursor: u64,
+    channel: RStr<'_>,
+    payload: RStr<'_>,
+) -> RResult<(), ErrorInfo> {
+    with_databases(ctx, |_, dbs| {
+        dbs.cursors()
+            .notify_after_commit(cursor, channel.as_str(), payload.as_str())
+    })
+}
+
+/// `HostApi::db_execute`: a cursor of its own on `db`, one statement, committed.
+pub extern "C" fn db_execute(
+    ctx: HostCtx,
+    db: RStr<'_>,
+    sql: RStr<'_>,
+    params: RVec<SqlValue>,
+) -> RResult<SqlRows, ErrorInfo> {
+    with_databases(ctx, |_, dbs| {
+        let mut cr = dbs.cursor(db.as_str(), false);
+        let (sql, params) = (sql.as_str().to_owned(), params.into_vec());
+        dbs.cursors().block_on(async move {
+            let rows = cr.execute(&sql, &params).await;
+            match rows {
+                Ok(rows) => cr.commit().await.map(|()| rows),
+                Err(e) => {
+                    let _ = cr.rollback().await;
+                    Err(e)
+                }
+            }
+        })?
+    })
+}
+
+/// `HostApi::listen_wait`.
+pub extern "C" fn listen_wait(
+    ctx: HostCtx,
+    channel: RStr<'_>,
+    timeout_ms: u64,
+) -> RResult<Heard, RString> {
+    let heard = with_databases(ctx, |_, dbs| {
+        dbs.listeners().wait(
+            channel.as_str(),
+            std::time::Duration::from_millis(timeout_ms.min(3_600_000)),
+        )
+    });
+    match heard {
+        RResult::ROk(h) => RResult::ROk(Heard {
+            payloads: h.payloads.into_iter().map(RString::from).collect(),
+            resync: h.resync,
+        }),
+        RResult::RErr(e) => RResult::RErr(e.message),
+    }
 }

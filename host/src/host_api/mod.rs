@@ -105,6 +105,9 @@ impl HostServices {
             dispatch_rpc: rpc::dispatch_rpc,
             db_service,
             db_server_status: db::db_server_status,
+            cursor_notify: db::cursor_notify,
+            db_execute: db::db_execute,
+            listen_wait: db::listen_wait,
         }
         .leak_into_prefix()
     }

@@ -25,6 +25,15 @@ pub enum PostCommit {
     /// Wake the cron workers (a NOTIFY on `cron_trigger` in the `cron_db` database:
     /// [`super::notify`]).
     NotifyCron,
+    /// A NOTIFY on `channel` with `payload` in the `cron_db` database, where every host
+    /// LISTENs ([`super::listen`]; Odoo's post-commit `pg_notify('imbus', …)` on
+    /// `postgres`).
+    Notify {
+        /// The channel (an identifier).
+        channel: String,
+        /// The payload (under 8000 bytes).
+        payload: String,
+    },
 }
 
 /// The savepoint set after a cron job's lock is taken: the handler's work is undone to it
@@ -449,13 +458,8 @@ impl Cursor {
         match &result {
             Ok(()) => {
                 self.release();
-                for action in std::mem::take(&mut self.post_commit) {
-                    match action {
-                        PostCommit::NotifyCron => {
-                            super::notify::notify_workers(&self.pools, &self.db).await
-                        }
-                    }
-                }
+                let actions = std::mem::take(&mut self.post_commit);
+                super::notify::post_commit(&self.pools, &self.db, actions).await;
             }
             Err(e) => {
                 self.record(e);

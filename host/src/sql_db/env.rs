@@ -157,6 +157,44 @@ impl Cursors {
     }
 }
 
+impl Cursors {
+    /// `cursor_notify`: a NOTIFY on `channel` with `payload` in `cron_db`, sent once the
+    /// cursor's transaction commits (dropped on rollback).
+    pub fn notify_after_commit(
+        &self,
+        id: u64,
+        channel: &str,
+        payload: &str,
+    ) -> Result<(), DbError> {
+        let ok_channel = !channel.is_empty()
+            && channel.len() <= 63
+            && channel
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok_channel {
+            return Err(DbError::Other(format!(
+                "cannot NOTIFY on {channel:?}: expected 1 to 63 ASCII letters, digits or underscores"
+            )));
+        }
+        if payload.len() >= 8000 {
+            return Err(DbError::Other(format!(
+                "a NOTIFY payload is under 8000 bytes, this one has {}",
+                payload.len()
+            )));
+        }
+        let action = PostCommit::Notify {
+            channel: channel.to_owned(),
+            payload: payload.to_owned(),
+        };
+        self.on_cursor(id, move |c| {
+            Box::pin(async move {
+                c.after_commit(action);
+                Ok(())
+            })
+        })
+    }
+}
+
 /// Runs `f` with the cursor `id` as this thread's invocation cursor.
 pub fn with_current<R>(id: Option<u64>, f: impl FnOnce() -> R) -> R {
     let previous = CURRENT.with(|c| c.replace(id));

@@ -17,10 +17,11 @@
 //! the SQL values. [`env`] exposes cursors to addons through the host API (handles, the
 //! invocation's cursor, the blocking bridge onto the runtime) and runs a handler in a
 //! transaction with Odoo's `retrying`. [`dblist`] lists the databases and chooses a
-//! request's; [`notify`] wakes the cron workers after a commit that added a trigger.
+//! request's; [`notify`] sends what a commit queued (the cron wake-up, addons' NOTIFYs);
+//! [`listen`] is the host's LISTEN connection for addons (the bus).
 //!
 //! [`Databases`] is this layer's state (the pools, the cached list of databases, the
-//! cursor handles lent to addons): built once by the composition root (`service::server`)
+//! cursor handles lent to addons, the LISTEN connection): built once by the composition root (`service::server`)
 //! and handed down, never a process-wide static.
 
 pub mod connect;
@@ -28,6 +29,7 @@ pub mod cursor;
 pub mod dblist;
 pub mod env;
 pub mod error;
+pub mod listen;
 pub mod notify;
 pub mod pool;
 pub mod value;
@@ -48,6 +50,7 @@ pub struct Databases {
     pools: Arc<Pools>,
     list: dblist::ListCache,
     cursors: env::Cursors,
+    listeners: listen::Listeners,
 }
 
 impl Databases {
@@ -62,10 +65,13 @@ impl Databases {
         pools: Arc<Pools>,
         runtime: Option<tokio::runtime::Handle>,
     ) -> Arc<Databases> {
+        let listeners =
+            listen::Listeners::new(pools.info().clone(), pools.cron_db(), runtime.clone());
         Arc::new(Databases {
             pools,
             list: dblist::ListCache::default(),
             cursors: env::Cursors::new(runtime),
+            listeners,
         })
     }
 
@@ -82,6 +88,11 @@ impl Databases {
     /// The cursor handles lent to addons (see [`env`]).
     pub fn cursors(&self) -> &env::Cursors {
         &self.cursors
+    }
+
+    /// The LISTEN connection addons wait on (see [`listen`]).
+    pub fn listeners(&self) -> &listen::Listeners {
+        &self.listeners
     }
 
     /// A cursor on `db` (Odoo's `db_connect(db).cursor()`); it connects on its first

@@ -9,8 +9,8 @@ use super::{
 };
 use crate::config::Config;
 use crate::modules::registry::Registry;
-use crate::sql_db::cursor::{JobRun, PostCommit, JOB_SAVEPOINT};
-use crate::sql_db::notify::notify_workers;
+use crate::sql_db::cursor::{JobRun, JOB_SAVEPOINT};
+use crate::sql_db::notify::post_commit;
 use crate::sql_db::{self, env, DbError};
 use abi_stable::std_types::{ROption, RString, RVec};
 use chrono::{NaiveDateTime, TimeDelta};
@@ -471,11 +471,7 @@ async fn process_job(
     // Not before the commit: between the two, the job's row is free and only this lock
     // keeps another run from starting.
     cr.unlock_job().await;
-    for action in after_commit {
-        match action {
-            PostCommit::NotifyCron => notify_workers(cron.databases().pools(), &reg.db_name).await,
-        }
-    }
+    post_commit(cron.databases().pools(), &reg.db_name, after_commit).await;
     cron.metrics.cron.job_ran(
         &reg.db_name,
         &job.name,
