@@ -19,6 +19,7 @@ pub mod routing;
 pub mod server;
 pub mod services;
 pub mod session;
+pub mod session_merge;
 pub mod static_files;
 pub mod stream_body;
 pub mod timeouts;

@@ -63,6 +63,7 @@ impl LoadedSession {
     pub(crate) fn save(
         &self,
         store: &dyn SessionStore,
+        locks: &super::session_merge::SaveLocks,
         outcome: &Outcome,
         secure: bool,
     ) -> Option<String> {
@@ -85,7 +86,8 @@ impl LoadedSession {
             None if self.rotate => self.data.as_deref().cloned().unwrap_or_default(),
             None => return None,
         };
-        let sid = if outcome.rotate_session || self.rotate {
+        let rotates = outcome.rotate_session || self.rotate;
+        let sid = if rotates {
             if let (false, Some(old)) = (self.is_new, &self.sid) {
                 let _ = store.delete(old);
             }
@@ -95,6 +97,20 @@ impl LoadedSession {
                 Some(sid) => sid.clone(),
                 None => store.new_sid(),
             }
+        };
+        // Saved under the same id: merged into what another request or socket callback may
+        // have saved meanwhile (`session_merge`).
+        let _locked = locks.lock(&sid);
+        let data = match (rotates, self.is_new, &self.data) {
+            (false, false, Some(before)) => match store.get(&sid) {
+                Ok(Some(current)) => SessionData::from_map(super::session_merge::merge(
+                    &before.0,
+                    &data.0,
+                    current.data.0.clone(),
+                )),
+                _ => data,
+            },
+            _ => data,
         };
         if let Err(e) = store.save(&sid, &data) {
             tracing::error!(target: "inphms.http", "session not saved: {e}");

@@ -6,6 +6,7 @@
 
 use super::body::Budgets;
 use super::inflight::InFlight;
+use super::session_merge::SaveLocks;
 use super::stream_body::Streams;
 use super::websocket::Sockets;
 use crate::modules::registry::Registries;
@@ -26,6 +27,8 @@ pub struct Services {
     pub websockets: Arc<Sockets>,
     /// The push streams (response bodies fed through the `stream_*` callbacks).
     pub streams: Arc<Streams>,
+    /// The locks of session saves (a save merges under its session id's lock).
+    pub session_saves: SaveLocks,
 }
 
 impl Services {
@@ -37,6 +40,7 @@ impl Services {
             inflight: Arc::default(),
             websockets: Arc::default(),
             streams: Arc::default(),
+            session_saves: SaveLocks::default(),
         })
     }
 

@@ -388,7 +388,12 @@ impl Application {
         };
         if saves && route.save_session {
             let secure = ctx.client.scheme == proxy::Scheme::Https;
-            if let Some(cookie) = session.save(&*self.sessions, &outcome, secure) {
+            if let Some(cookie) = session.save(
+                &*self.sessions,
+                &self.services.session_saves,
+                &outcome,
+                secure,
+            ) {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
                     resp.headers_mut().append(SET_COOKIE, v);
                 }

@@ -1,10 +1,10 @@
 //! The task that owns one websocket connection ([`run_connection`]): frames, pings, the
 //! keep-alive, the rate limit, the closing handshake, and the writes of queued messages.
 
-use super::registry::Command;
 use super::registry::SocketError;
+use super::registry::{Command, Queued};
 use super::settings::RateLimit;
-use super::{code, Settings, CLOSE_TIMEOUT, PING_AFTER, PONG_TIMEOUT, SEND_TIMEOUT, TARGET};
+use super::{code, Settings, CLOSE_TIMEOUT, SEND_TIMEOUT, TARGET};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use hyper::upgrade::OnUpgrade;
@@ -68,20 +68,31 @@ pub(super) async fn run_connection(
     let opened = tokio::time::Instant::now();
     let keep_alive_end = settings.keep_alive.and_then(|k| opened.checked_add(k));
     // The next ping, when the peer stays silent; then the deadline for its answer.
-    let mut ping_at = opened + PING_AFTER;
+    let ping_after = settings.ping_after;
+    let mut ping_at = opened + ping_after;
     let mut pong_deadline: Option<tokio::time::Instant> = None;
+    // Since when reads are paused (the handler has not taken the messages before): the
+    // peer's answers to a ping are not read meanwhile, so the keep-alive's clock stops.
+    let mut paused_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             p = in_tx.clone().reserve_owned(), if permit.is_none() && close_deadline.is_none() => {
                 match p {
-                    Ok(p) => permit = Some(p),
+                    Ok(p) => {
+                        permit = Some(p);
+                        if let Some(paused) = paused_at.take() {
+                            let waited = paused.elapsed();
+                            ping_at += waited;
+                            pong_deadline = pong_deadline.map(|d| d + waited);
+                        }
+                    }
                     // The receiver lives in the registry; gone means released: close.
                     Err(_) => close_deadline = Some(start_close(&mut ws, code::NORMAL, "").await),
                 }
             }
             frame = ws.next(), if permit.is_some() || close_deadline.is_some() => {
                 let now = tokio::time::Instant::now();
-                ping_at = now + PING_AFTER;
+                ping_at = now + ping_after;
                 pong_deadline = None;
                 if matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_)))) && close_deadline.is_none() && rate.exceeded(now) {
                     tracing::info!(target: TARGET, "websocket client sends faster than websocket_rate_limit_burst/delay allow; closed with 1013");
@@ -91,8 +102,14 @@ pub(super) async fn run_connection(
                 }
                 match frame {
                     None => break,
-                    Some(Ok(Message::Text(t))) => deliver(&mut permit, WsMessage::Text(t.as_str().into())),
-                    Some(Ok(Message::Binary(b))) => deliver(&mut permit, WsMessage::Binary(b.to_vec().into())),
+                    Some(Ok(Message::Text(t))) => {
+                        deliver(&mut permit, WsMessage::Text(t.as_str().into()));
+                        paused_at = Some(now);
+                    }
+                    Some(Ok(Message::Binary(b))) => {
+                        deliver(&mut permit, WsMessage::Binary(b.to_vec().into()));
+                        paused_at = Some(now);
+                    }
                     Some(Ok(Message::Close(frame))) => {
                         if status.is_none() {
                             status = Some(frame.map_or((code::NO_STATUS, String::new()), |f| (u16::from(f.code), f.reason.as_str().to_owned())));
@@ -121,15 +138,18 @@ pub(super) async fn run_connection(
                 }
             }
             cmd = commands.recv(), if commands_open && close_deadline.is_none() => match cmd {
-                Some(Command::Send(message, reply)) => {
-                    // A client that does not read lets the write wait: at most SEND_TIMEOUT.
+                Some(Command::Send(queued, reply)) => {
+                    // A client that does not read lets the write wait: at most SEND_TIMEOUT,
+                    // during which nothing else of this socket is done, then it is cut.
+                    // The message's charge to the budgets goes back once written (or cut).
+                    let Queued { message, _charge } = queued;
                     let r = match tokio::time::timeout(SEND_TIMEOUT, ws.send(message)).await {
                         Ok(r) => r.map_err(|e| match e {
                             WsError::AlreadyClosed | WsError::ConnectionClosed | WsError::Protocol(_) => SocketError::Closed,
                             e => SocketError::Send(e),
                         }),
                         Err(_) => {
-                            tracing::info!(target: TARGET, "websocket client took no data for {}s; cut", SEND_TIMEOUT.as_secs());
+                            tracing::info!(target: TARGET, "websocket client took no data for {}s; cut (1006)", SEND_TIMEOUT.as_secs());
                             status.get_or_insert((code::ABNORMAL, "send timed out".to_owned()));
                             break;
                         }
@@ -158,14 +178,18 @@ pub(super) async fn run_connection(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(pong_deadline.unwrap_or(ping_at)), if close_deadline.is_none() => {
+            _ = tokio::time::sleep_until(pong_deadline.unwrap_or(ping_at)), if close_deadline.is_none() && permit.is_some() => {
                 if pong_deadline.is_some() {
-                    tracing::debug!(target: TARGET, "websocket peer did not answer a ping in {}s; cut", PONG_TIMEOUT.as_secs());
+                    tracing::info!(target: TARGET, "websocket peer did not answer a ping in {}s; cut", ping_after.as_secs());
                     status.get_or_insert((code::ABNORMAL, "ping unanswered".to_owned()));
                     break;
                 }
-                let _ = tokio::time::timeout(PONG_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await;
-                pong_deadline = Some(tokio::time::Instant::now() + PONG_TIMEOUT);
+                if tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await.is_err() {
+                    tracing::info!(target: TARGET, "websocket client took no data for {}s; cut (1006)", SEND_TIMEOUT.as_secs());
+                    status.get_or_insert((code::ABNORMAL, "send timed out".to_owned()));
+                    break;
+                }
+                pong_deadline = Some(tokio::time::Instant::now() + ping_after);
             }
             _ = sleep_until(keep_alive_end), if keep_alive_end.is_some() && close_deadline.is_none() => {
                 status.get_or_insert((code::KEEP_ALIVE_TIMEOUT, "Keep alive timeout".to_owned()));

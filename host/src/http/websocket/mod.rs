@@ -46,18 +46,21 @@
 //! open sockets, their slots, their close at stop or swap), [`connection`] (the task owning
 //! each connection) and [`send`] (the handler's side: `recv`, `send`, `close`).
 
+pub mod budget;
 pub mod connection;
+pub mod deferred;
 pub mod handshake;
 pub mod registry;
 pub mod send;
 pub mod settings;
 
+pub use deferred::Held;
 pub use handshake::{check_handshake, is_upgrade_request, switching_protocols};
 pub use registry::{
-    close_all, close_for_addons, open, open_count, release, reserve, set_accepting, shut,
-    wait_closed, LoopGuard, Opened, Reservation, SocketError, Sockets,
+    close_all, close_for_addons, open, open_count, queued_bytes, release, reserve, set_accepting,
+    shut, wait_closed, LoopGuard, Opened, Reservation, SocketError, Sockets,
 };
-pub use send::{close, next, recv, send, send_queued};
+pub use send::{close, next, recv, send, send_queued, LoopHandlerCall};
 pub use settings::{Settings, MAX_KEEP_ALIVE_SECS, MAX_RATE_DELAY_SECS};
 
 use std::time::Duration;
@@ -67,12 +70,9 @@ const TARGET: &str = "inphms.http.websocket";
 pub const MAX_LOOP_HANDLERS: usize = 256;
 /// Messages queued to send on a socket, at most.
 pub const SEND_QUEUE: usize = 256;
-/// How long a write may wait for the client to take data before the connection is cut.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Silence from the peer after which it is pinged.
-pub const PING_AFTER: Duration = Duration::from_secs(30);
-/// How long a pinged peer has to send anything back before the connection is cut.
-pub const PONG_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a write may wait for the client to take data before the connection is cut
+/// (short: the connection task does nothing else of its socket meanwhile).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// The only protocol version spoken (RFC 6455).
 pub const VERSION: &str = "13";
 /// Incoming messages waiting for the handler, at most.

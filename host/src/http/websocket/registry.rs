@@ -2,13 +2,14 @@
 //! socket's channels to its connection task, and the close of every socket at stop or
 //! swap.
 
+use super::budget::{Budget, Charge, Over};
 use super::connection::{run_connection, Link};
 use super::{code, Settings, INCOMING_QUEUE, MAX_LOOP_HANDLERS, MAX_MESSAGE, SEND_QUEUE, TARGET};
 use hyper::upgrade::OnUpgrade;
 use inphms_sdk::abi::WsMessage;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
@@ -17,10 +18,17 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 pub(super) enum Command {
-    /// A message to write; the reply (a loop handler's blocking `send`) once written.
-    Send(Message, Option<oneshot::Sender<Result<(), SocketError>>>),
+    /// A message to write, its bytes charged to the socket's budget until written or
+    /// dropped; the reply (a loop handler's blocking `send`) once written.
+    Send(Queued, Option<oneshot::Sender<Result<(), SocketError>>>),
     /// Start the closing handshake (after the messages queued before).
     Close(CloseFrame),
+}
+
+/// A message waiting to be written, and its charge to the byte budgets.
+pub(super) struct Queued {
+    pub(super) message: Message,
+    pub(super) _charge: Charge,
 }
 
 /// Why a handler's send or close on a websocket was refused; the text crosses the host API
@@ -36,6 +44,12 @@ pub enum SocketError {
     /// The socket's queue of messages to send is full: its client does not read them.
     #[error("the websocket's send queue is full ({SEND_QUEUE} messages): its client reads too slowly; closed with 1013")]
     QueueFull,
+    /// The message would take the socket's (or the host's) queued bytes past the budget:
+    /// its client reads too slowly. The socket is closed with 1013.
+    #[error(
+        "the websocket's send queue is over {0}: its client reads too slowly; closed with 1013"
+    )]
+    OverBudget(Over),
     /// Writing the message failed.
     #[error("websocket send failed: {0}")]
     Send(#[source] WsError),
@@ -57,6 +71,10 @@ pub(super) struct Socket {
     pub(super) shutdown: watch::Sender<Option<(u16, String)>>,
     /// The close code and reason, once known.
     pub(super) closed: Mutex<Option<(u16, String)>>,
+    /// The bytes of its messages waiting to be written.
+    pub(super) budget: Arc<Budget>,
+    /// How long a loop handler's send waits for room in the queue (`limit_time_real`).
+    pub(super) send_wait: Option<Duration>,
 }
 
 impl Socket {
@@ -91,7 +109,8 @@ impl Socket {
 /// (through [`Services`](super::Services)) and passed to each function here.
 pub struct Sockets {
     table: Mutex<HashMap<u64, Arc<Socket>>>,
-    next_id: AtomicU64,
+    /// Bytes queued to write, all sockets together ([`Budget`]).
+    queued_total: Arc<AtomicUsize>,
     /// Connection tasks still running.
     running: AtomicUsize,
     /// Loop handlers running (each holds a thread of the blocking pool), or reserved for
@@ -108,7 +127,7 @@ impl Default for Sockets {
     fn default() -> Sockets {
         Sockets {
             table: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
+            queued_total: Arc::new(AtomicUsize::new(0)),
             running: AtomicUsize::new(0),
             loop_handlers: AtomicUsize::new(0),
             slots: AtomicUsize::new(0),
@@ -270,7 +289,11 @@ pub fn open(
     settings: Settings,
 ) -> Opened {
     let sockets = &Arc::clone(&reservation.sockets);
-    let id = sockets.next_id.fetch_add(1, Ordering::Relaxed);
+    let budget = Arc::new(Budget::new(
+        settings.send_buffer,
+        Arc::clone(&sockets.queued_total),
+        settings.send_buffer_total,
+    ));
     let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel(SEND_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(None);
@@ -281,8 +304,10 @@ pub fn open(
         commands: cmd_tx,
         shutdown: shutdown_tx,
         closed: Mutex::new(None),
+        budget,
+        send_wait: settings.send_wait,
     });
-    lock(&sockets.table).insert(id, Arc::clone(&socket));
+    let id = insert_unguessable(sockets, &socket);
     // The slot now belongs to the open socket: `release` frees it.
     reservation.slot = false;
     let handler = match reservation.handler.take() {
@@ -318,6 +343,25 @@ pub fn open(
         sockets.ended.notify_waiters();
     });
     Opened { id, handler }
+}
+
+/// Registers `socket` under a random id: 64 bits from the operating system's generator
+/// (never 0, never one in use), so that an addon cannot reach another addon's socket by
+/// guessing (or counting) ids.
+fn insert_unguessable(sockets: &Sockets, socket: &Arc<Socket>) -> u64 {
+    let mut table = lock(&sockets.table);
+    loop {
+        let id = rand::random::<u64>();
+        if id != 0 && !table.contains_key(&id) {
+            table.insert(id, Arc::clone(socket));
+            return id;
+        }
+    }
+}
+
+/// Bytes queued on socket `id` (`None`: no such socket).
+pub fn queued_bytes(sockets: &Sockets, id: u64) -> Option<usize> {
+    get(sockets, id).map(|s| s.budget.queued())
 }
 
 /// Forgets a socket once its handler has returned; a socket still open is closed with

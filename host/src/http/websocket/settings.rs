@@ -14,6 +14,17 @@ pub struct Settings {
     pub rate_burst: usize,
     /// Odoo's `websocket_rate_limit_delay`.
     pub rate_delay: Duration,
+    /// Silence from the peer after which it is pinged, and how long it then has to answer
+    /// (`websocket_ping_interval`).
+    pub ping_after: Duration,
+    /// Bytes queued to write on one socket, at most (`websocket_send_buffer`).
+    pub send_buffer: usize,
+    /// Bytes queued to write on all the sockets together, at most
+    /// (`websocket_send_buffer_total`).
+    pub send_buffer_total: usize,
+    /// How long a loop handler's send waits for room in its socket's queue
+    /// (`limit_time_real`; `None`: as long as the socket is open).
+    pub send_wait: Option<Duration>,
 }
 
 /// The longest `websocket_keep_alive_timeout` accepted (ten years): a larger one would
@@ -78,6 +89,14 @@ impl Settings {
                 .then(|| Duration::from_secs(config.websocket_keep_alive_timeout)),
             rate_burst: usize::try_from(config.websocket_rate_limit_burst).unwrap_or(usize::MAX),
             rate_delay,
+            ping_after: Duration::from_secs(
+                config.websocket_ping_interval.clamp(1, MAX_KEEP_ALIVE_SECS),
+            ),
+            send_buffer: usize::try_from(config.websocket_send_buffer.max(1)).unwrap_or(usize::MAX),
+            send_buffer_total: usize::try_from(config.websocket_send_buffer_total.max(1))
+                .unwrap_or(usize::MAX),
+            send_wait: (config.limit_time_real > 0)
+                .then(|| Duration::from_secs(config.limit_time_real.min(MAX_KEEP_ALIVE_SECS))),
         })
     }
 }
@@ -129,6 +148,10 @@ mod tests {
             keep_alive: None,
             rate_burst: 3,
             rate_delay: Duration::from_millis(100),
+            ping_after: Duration::from_secs(30),
+            send_buffer: 1,
+            send_buffer_total: 1,
+            send_wait: None,
         };
         let mut rate = RateLimit::new(&settings);
         let t0 = tokio::time::Instant::now();
