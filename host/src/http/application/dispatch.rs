@@ -371,6 +371,8 @@ impl Application {
                     r,
                     self.addons.get(entry.addon as usize),
                     Some(&self.services.streams),
+                    (self.config.limit_time_real > 0)
+                        .then(|| Duration::from_secs(self.config.limit_time_real)),
                 ),
                 None => match outcome.value.as_ref().into_option() {
                     Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
@@ -378,6 +380,12 @@ impl Application {
                 },
             },
         };
+        // An answer not sent (an error, a json route's) drops its stream.
+        super::super::stream_body::discard_outcome(
+            &self.services.streams,
+            self.addons.get(entry.addon as usize),
+            &outcome,
+        );
         // Error responses do not save the session (Odoo: they skip post_dispatch), but
         // for an expired session, logged out (the token check; a handler's logout).
         let saves = match disp::outcome_error(&outcome) {
@@ -423,6 +431,12 @@ impl Application {
                 Handed::Gated(gate) => gate.start()?,
             };
             let _running = Running::enter(Arc::clone(&app));
+            // The push streams the handler opens, and the streams of answers thrown away
+            // (a retried attempt's; one the answer does not send), are dropped.
+            let mut opening = super::super::stream_body::Opening::begin(
+                &app.services.streams,
+                app.addons.get(addon as usize),
+            );
             // With a database: in a transaction, retried as Odoo's `retrying`.
             let outcome = match app.db.clone() {
                 Some(db) => crate::sql_db::env::transaction(
@@ -432,7 +446,8 @@ impl Application {
                     crate::sql_db::env::MAX_TRIES,
                     Some(Duration::from_secs(app.config.limit_time_real)),
                     || {
-                        request.with_view(|r| {
+                        opening.retry();
+                        let outcome = request.with_view(|r| {
                             // Every route's session with a user has its token checked first;
                             // a stale one is logged out and the request goes on anonymous.
                             let stale = match app.check_session_token(auth.as_str(), &r) {
@@ -463,7 +478,9 @@ impl Application {
                                 outcome.rotate_session = true;
                             }
                             outcome
-                        })
+                        });
+                        opening.answered(&outcome);
+                        outcome
                     },
                 )
                 .unwrap_or_else(|e| Outcome {
@@ -472,6 +489,7 @@ impl Application {
                 }),
                 None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
             };
+            opening.finish(Some(&outcome));
             Some(outcome)
         })
     }
@@ -527,12 +545,18 @@ impl Application {
         request: HttpRequest<'_>,
     ) -> Outcome {
         let _running = Running::enter(Arc::clone(self));
-        self.invoke(
+        let opening = super::super::stream_body::Opening::begin(
+            &self.services.streams,
+            self.addons.get(entry.addon as usize),
+        );
+        let outcome = self.invoke(
             entry.addon,
             entry.route.id,
             entry.route.routing_type.as_str(),
             request,
-        )
+        );
+        opening.finish(Some(&outcome));
+        outcome
     }
 
     /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =
@@ -572,8 +596,17 @@ impl Application {
                     // The handler keeps running in addon code: count it as stuck until it
                     // returns (past a threshold, the service re-execs the process).
                     let stuck = tracked.stuck();
+                    let streams = Arc::clone(&self.services.streams);
+                    let addon = self.addons.get(entry.addon as usize).cloned();
                     tokio::spawn(async move {
-                        let _ = task.await;
+                        // Its answer, when it comes, is not sent: its stream is dropped.
+                        if let Ok(Some(outcome)) = task.await {
+                            super::super::stream_body::discard_outcome(
+                                &streams,
+                                addon.as_ref(),
+                                &outcome,
+                            );
+                        }
                         drop(stuck);
                     });
                     tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
