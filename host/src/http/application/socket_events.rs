@@ -205,6 +205,9 @@ impl Application {
             };
         }
         let before = request.session().to_owned();
+        // A callback's sends are held until its transaction commits and its session is
+        // saved (`websocket::deferred`); the route's handler (a loop) sends as it goes.
+        let held = event.is_some().then(websocket::Held::begin);
         let outcome = self.socket_call_now(entry, &request, event, socket);
         // A stale session token (identity) answers "Session expired" with the session
         // logged out: saved (under the same id) as a successful call's, then 4001.
@@ -214,6 +217,16 @@ impl Application {
         );
         if !expired && (token_expired || disp::outcome_error(&outcome).is_none()) {
             self.save_socket_session(entry, sid, &mut request, &outcome, &before);
+        }
+        if let Some(held) = held {
+            if disp::outcome_error(&outcome).is_none() {
+                held.flush(&self.services.websockets);
+            } else {
+                let dropped = held.discard();
+                if dropped > 0 {
+                    tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {dropped} sends dropped", entry.route.endpoint);
+                }
+            }
         }
         SocketCall {
             request,
@@ -238,9 +251,6 @@ impl Application {
             None => self.invoke(addon, item, routing_type, r),
             Some(e) => self.invoke_socket_event(addon, item, socket, e.clone(), r),
         };
-        // A callback's sends are held until its transaction commits (`websocket::deferred`);
-        // the route's handler (a loop) sends as it goes.
-        let held = event.is_some().then(websocket::Held::begin);
         let call = || {
             websocket::Held::restart();
             request.with_view(|r| {
@@ -300,16 +310,6 @@ impl Application {
             }),
             None => call(),
         };
-        if let Some(held) = held {
-            if disp::outcome_error(&outcome).is_none() {
-                held.flush(&self.services.websockets);
-            } else {
-                let dropped = held.discard();
-                if dropped > 0 {
-                    tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {dropped} sends dropped", entry.route.endpoint);
-                }
-            }
-        }
         outcome
     }
 

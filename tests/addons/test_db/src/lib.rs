@@ -280,4 +280,42 @@ fn fail(ctx: &mut CronContext) -> Result<()> {
     Err(Error::user("test_db.fail failed on purpose"))
 }
 
+/// Attempts of [`RetriedSends`]'s callback, in this process.
+static WS_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+/// An event websocket whose `go` callback sends `attempt <n>` then, on its first attempt,
+/// hits a real serialization failure (SQLSTATE 40001): the host retries the callback in a
+/// new transaction, and only the retried attempt's send may reach the client. `end`
+/// answers `end`.
+struct RetriedSends;
+
+impl inphms_sdk::WsHandler for RetriedSends {
+    fn on_message(
+        &mut self,
+        ws: &inphms_sdk::WebSocket,
+        req: &mut Request,
+        message: inphms_sdk::Message,
+    ) -> Result<()> {
+        if message.as_text() == Some("end") {
+            return ws.send("end");
+        }
+        let n = WS_ATTEMPTS.fetch_add(1, Ordering::AcqRel) + 1;
+        ws.send(format!("attempt {n}"))?;
+        let mut cr = req.cursor()?;
+        if n == 1 {
+            cr.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'forced' USING ERRCODE = '40001'; END $$",
+                &[],
+            )?;
+        }
+        cr.execute("SELECT 1 AS one", &[])?;
+        Ok(())
+    }
+}
+
+#[route("/test_db/ws_retry", auth = "none", websocket = true, readonly = false)]
+fn ws_retry(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(RetriedSends)
+}
+
 inphms_sdk::addon!();
