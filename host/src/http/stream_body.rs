@@ -114,8 +114,8 @@ pub fn open_count(all: &Streams) -> usize {
 }
 
 thread_local! {
-    // global: the push streams opened by the handler running on this thread, as the
-    // thread-local invocation context (`None`: no handler runs)
+    // The push streams opened by the handler running on this thread (`None`: none runs).
+    // global: thread-local invocation context, as `application::current`
     static OPENED: std::cell::RefCell<Option<Vec<u64>>> = const { std::cell::RefCell::new(None) };
 }
 

@@ -10,8 +10,8 @@ use inphms_sdk::abi::WsMessage;
 use std::cell::RefCell;
 
 thread_local! {
-    // global: the running socket callback's held sends, as the thread-local invocation
-    // context (`None`: no callback runs on this thread)
+    // The running socket callback's held sends (`None`: no callback runs on this thread).
+    // global: thread-local invocation context, as `application::current`
     static HELD: RefCell<Option<Vec<(u64, WsMessage)>>> = const { RefCell::new(None) };
 }
 

@@ -11,11 +11,13 @@
 //!   tokio-tungstenite (frames, pings answered, the closing handshake) and exchanges whole
 //!   messages through two bounded channels: incoming messages (64 at most waiting; past
 //!   that the socket is not read, so TCP pushes back) and commands (send, close; at most
-//!   [`SEND_QUEUE`] waiting, past which the socket is closed with 1013: a client that does
-//!   not read its messages never holds unbounded memory; a write the client does not take
-//!   in [`SEND_TIMEOUT`] cuts it). The task also enforces the keep-alive (a ping after
-//!   [`PING_AFTER`] of silence, the connection cut when it is not answered in
-//!   [`PONG_TIMEOUT`]; Close 4002 "Keep alive timeout" after `websocket_keep_alive_timeout`,
+//!   [`SEND_QUEUE`] waiting and `websocket_send_buffer` bytes ([`budget`]), past which the
+//!   message is refused and the socket closed with 1013: a client that does not read its
+//!   messages never holds unbounded memory; a write the client does not take in
+//!   [`SEND_TIMEOUT`] cuts it). The task also enforces the keep-alive (a ping after
+//!   `websocket_ping_interval` of silence, the connection cut when it is not answered in as
+//!   long, the clock stopped while the socket is not read; Close 4002 "Keep alive timeout"
+//!   after `websocket_keep_alive_timeout`,
 //!   as Odoo's bus, whose client then reconnects) and Odoo's rate limit
 //!   (`websocket_rate_limit_burst` messages within that many `websocket_rate_limit_delay`s,
 //!   else Close 1013). An idle socket costs this task, its buffers (4 KiB to read) and a
@@ -25,7 +27,10 @@
 //!   event callbacks, a task of the application delivering each message ([`next`]) to a
 //!   callback (`http::application::socket_events`). [`send_queued`] and [`close`] never
 //!   wait, so they are callable from anywhere (another request, a cron job, an event loop
-//!   worker); [`send`] (SDKs before 0.3) waits for the write.
+//!   worker), but for a loop handler sending on its own socket, which waits for room
+//!   ([`LoopHandlerCall`]), and for an event callback, whose sends are held until it
+//!   commits ([`deferred`]); [`send`] (SDKs before 0.3) waits for the write.
+//! * **Ids** are 64 random bits (never guessed or counted by another addon).
 //! * **Registry**: sockets are tracked apart from HTTP connections (hyper's graceful
 //!   shutdown no longer sees an upgraded connection). [`close_all`] sends Close with a
 //!   code (1001 Going Away at shutdown or swap) to every open socket; [`set_accepting`]
@@ -39,12 +44,13 @@
 //! connection keeps its HTTP slot and is never evicted: see [`Settings::new`]), and at most [`MAX_LOOP_HANDLERS`] handlers run at once (a loop handler
 //! holds a thread of the blocking pool for its socket's life; half of tokio's default pool,
 //! leaving the rest to HTTP handlers).
-
 //!
 //! The module has one file per job: [`handshake`] (the upgrade's checks and the 101),
 //! [`settings`] (the limits from the configuration, the rate limit), [`registry`] (the
 //! open sockets, their slots, their close at stop or swap), [`connection`] (the task owning
-//! each connection) and [`send`] (the handler's side: `recv`, `send`, `close`).
+//! each connection), [`budget`] (the byte budgets of the send queues), [`send`] (the
+//! handler's side: `recv`, `send`, `close`) and [`deferred`] (a callback's sends held until
+//! its transaction commits).
 
 pub mod budget;
 pub mod connection;

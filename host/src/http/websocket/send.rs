@@ -166,8 +166,8 @@ async fn queue_waiting(socket: &Socket, id: u64, frame: Message) -> Result<Queue
 }
 
 thread_local! {
-    // global: the socket whose loop handler runs on this thread (0: none), as the
-    // thread-local invocation context: its sends wait for room instead of failing
+    // The socket whose loop handler runs on this thread (0: none): its sends wait for room.
+    // global: thread-local invocation context, as `application::current`
     static LOOP_HANDLER: Cell<u64> = const { Cell::new(0) };
 }
 
