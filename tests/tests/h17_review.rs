@@ -265,20 +265,27 @@ fn a_file_answer_is_not_opened_on_the_event_loop() {
     assert!(made.success());
     let path = format!("/test_http/send_file?path={}", fifo.display());
     // Many answers naming the FIFO at once: opening it blocks until a writer comes.
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel();
     let clients: Vec<_> = (0..16)
         .map(|_| {
             let path = path.clone();
+            let sent = sent_tx.clone();
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
                 s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                 let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 s.write_all(raw.as_bytes()).unwrap();
+                let _ = sent.send(());
                 let mut got = Vec::new();
                 let _ = s.read_to_end(&mut got);
                 String::from_utf8_lossy(&got).into_owned()
             })
         })
         .collect();
+    // Every request is sent before the health check.
+    for _ in 0..16 {
+        sent_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    }
     let healthy = health(port);
     release_fifo(&fifo);
     let answers: Vec<String> = clients.into_iter().map(|c| c.join().unwrap()).collect();
@@ -378,6 +385,34 @@ fn a_callback_retried_after_a_serialization_failure_sends_once() {
     }
     assert_eq!(got, ["attempt 2", "end"], "{}", server.stderr());
     assert!(server.stderr().contains("tries left"), "it was retried");
+}
+
+#[test]
+fn a_retried_handler_drops_the_push_stream_of_its_first_attempt() {
+    let td = TestDir::new();
+    let (_db, server) = db_server(&td, "h17_push_retry");
+    let port = server.port();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET /test_db/push_retry HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The answer (the second attempt's stream) and its first chunk.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("attempt") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    // The first attempt's stream, thrown away with its transaction, is dropped; the
+    // second, being sent, takes pushes.
+    assert_eq!(
+        text(port, "/test_db/push_retry_state"),
+        "refused,pushed",
+        "{}",
+        server.stderr()
+    );
 }
 
 // 9. ------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ pub enum SocketError {
     /// The message would take the socket's (or the host's) queued bytes past the budget:
     /// its client reads too slowly. The socket is closed with 1013.
     #[error(
-        "the websocket's send queue is over {0}: its client reads too slowly; closed with 1013"
+        "the websocket's send queue is full: it would go over {0}; its client reads too slowly; closed with 1013"
     )]
     OverBudget(Over),
     /// Writing the message failed.
