@@ -282,10 +282,16 @@ fn a_file_answer_is_not_opened_on_the_event_loop() {
             })
         })
         .collect();
-    // Every request is sent before the health check.
+    // Every request is sent, and handlers have answered (their files are being opened: on
+    // the event loop, each would hold one of its two workers) before the health check.
     for _ in 0..16 {
         sent_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     }
+    assert!(wait_until(Duration::from_secs(30), || server
+        .stderr()
+        .matches("send_file: answering")
+        .count()
+        >= 2));
     let healthy = health(port);
     release_fifo(&fifo);
     let answers: Vec<String> = clients.into_iter().map(|c| c.join().unwrap()).collect();

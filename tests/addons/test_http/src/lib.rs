@@ -593,6 +593,7 @@ fn sse_close(_req: &mut Request, id: i64) -> String {
 #[route("/test_http/send_file", auth = "none", save_session = false)]
 fn send_file(req: &mut Request) -> Result<Response> {
     let path: String = req.param("path")?;
+    tracing::info!(target: "inphms.addons.test_http", "send_file: answering");
     Ok(Response::file(path))
 }
 
