@@ -453,9 +453,10 @@ fn socket_and_stream_ids_are_not_guessable() {
     let (_b, b) = open_events(port, None);
     let (c, d) = (sse_id(port), sse_id(port));
     for (x, y, what) in [(a, b, "socket"), (c, d, "stream")] {
-        // 64 random bits: neither small nor next to each other (each check fails by chance
-        // once in 2^32 runs at most).
+        // 63 random bits: neither small nor next to each other (each check fails by chance
+        // once in 2^31 runs at most), and an `i64` (a route's `<int:id>`).
         assert!(x > 1 << 32 && y > 1 << 32, "{what} ids {x} and {y}");
+        assert!(i64::try_from(x).is_ok() && i64::try_from(y).is_ok());
         assert!(x.abs_diff(y) > 1 << 20, "{what} ids {x} and {y}");
     }
     // The socket next to one in use is not one.

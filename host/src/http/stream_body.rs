@@ -21,7 +21,7 @@
 //!   A stream opened by a handler and not sent by its answer (the handler failed, its
 //!   answer was a 504, its transaction was retried) is dropped when its call ends
 //!   ([`Opening`], [`discard`]), as is a pull stream's producer; further pushes are then
-//!   refused. Handles are 64 random bits (not guessable by another addon).
+//!   refused. Handles are 63 random bits (not guessable by another addon; they fit an `i64`).
 //! * **Pull**, cut: one poll of the producer that takes longer than `limit_time_real`
 //!   aborts the response (the client sees a cut body); the host goes on, and the producer
 //!   is dropped once that poll returns.
@@ -77,7 +77,7 @@ fn streams(all: &Streams) -> std::sync::MutexGuard<'_, HashMap<u64, PushEntry>> 
     all.table.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Opens a push stream holding at most `capacity` chunks not yet written; its handle: 64
+/// Opens a push stream holding at most `capacity` chunks not yet written; its handle: 63
 /// random bits from the operating system's generator (never 0, never one in use), so that
 /// an addon cannot push into another addon's stream by guessing (or counting) handles.
 /// Opened during a handler's call ([`Opening`]), it is dropped with the call's answer
@@ -87,7 +87,7 @@ pub fn open(all: &Streams, capacity: u32) -> u64 {
     let (tx, rx) = mpsc::channel(capacity);
     let mut table = streams(all);
     let id = loop {
-        let id = rand::random::<u64>();
+        let id = rand::random::<u64>() >> 1;
         if id != 0 && !table.contains_key(&id) {
             break id;
         }

@@ -30,7 +30,8 @@
 //!   worker), but for a loop handler sending on its own socket, which waits for room
 //!   ([`LoopHandlerCall`]), and for an event callback, whose sends are held until it
 //!   commits ([`deferred`]); [`send`] (SDKs before 0.3) waits for the write.
-//! * **Ids** are 64 random bits (never guessed or counted by another addon).
+//! * **Ids** are 63 random bits (never guessed or counted by another addon; they fit an
+//!   `i64`, as a route's `<int:id>` or a `bigint` column).
 //! * **Registry**: sockets are tracked apart from HTTP connections (hyper's graceful
 //!   shutdown no longer sees an upgraded connection). [`close_all`] sends Close with a
 //!   code (1001 Going Away at shutdown or swap) to every open socket; [`set_accepting`]

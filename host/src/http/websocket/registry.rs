@@ -345,13 +345,13 @@ pub fn open(
     Opened { id, handler }
 }
 
-/// Registers `socket` under a random id: 64 bits from the operating system's generator
+/// Registers `socket` under a random id: 63 bits from the operating system's generator
 /// (never 0, never one in use), so that an addon cannot reach another addon's socket by
 /// guessing (or counting) ids.
 fn insert_unguessable(sockets: &Sockets, socket: &Arc<Socket>) -> u64 {
     let mut table = lock(&sockets.table);
     loop {
-        let id = rand::random::<u64>();
+        let id = rand::random::<u64>() >> 1;
         if id != 0 && !table.contains_key(&id) {
             table.insert(id, Arc::clone(socket));
             return id;
