@@ -36,6 +36,7 @@ mod dispatch;
 mod params;
 mod serve;
 mod socket_events;
+mod start_gate;
 
 use cors::add_cors;
 use ctx::Ctx;
