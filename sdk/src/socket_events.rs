@@ -8,9 +8,12 @@
 //! `on_message` for each message, `on_close` last. Each call gets the request of the
 //! upgrade, its session as saved by the call before (changes are saved after each call, as
 //! after a request), and, with a database, a cursor in a transaction of its own. A
-//! callback that fails (or panics) closes the socket with 1011. A message a callback sends
-//! may reach the client before that callback's session changes are saved (they are saved
-//! when it returns); the next callback of the socket always sees them.
+//! callback that fails (or panics) closes the socket with 1011, and `on_close` still runs,
+//! once. The messages a callback
+//! sends (to any socket) are held until it returns and its transaction commits: a callback
+//! retried after a serialization failure sends them once, and a failed callback sends
+//! none. Its session changes are merged into the stored session when it returns (a change
+//! made meanwhile by a request or another socket's callback, to another key, is kept).
 //!
 //! Messages are sent from anywhere through a [`WebSocket`] handle (cloned, or rebuilt from
 //! its [`id`](WebSocket::id) with [`WebSocket::from_id`]): another request's handler, a cron
@@ -117,15 +120,34 @@ pub(crate) fn invoke(inv: Invocation<'_>) -> Option<Outcome> {
     };
     let ws = WebSocket::from_id(id);
     let mut req = Request::from_abi(request);
-    let result = match event {
+    let closing = matches!(event, SocketEvent::Closed(..));
+    // A panic in a callback is caught here, not in the addon's entry point, so that the
+    // handler is kept for its `on_close` (the host closes the socket with 1011 first).
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match event {
         SocketEvent::Open => handler.on_open(&ws, &mut req),
         SocketEvent::Message(m) => handler.on_message(&ws, &mut req, Message::from_abi(m)),
         SocketEvent::Closed(code, reason) => {
             handler.on_close(&ws, &mut req, code, reason.as_str());
-            return Some(crate::registry::session_outcome(Ok(()), &req));
+            Ok(())
+        }
+    }));
+    let result = match called {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_owned());
+            Err(Error::panic(message))
         }
     };
-    // Kept after a failure too: the host closes the socket (1011), then calls `on_close`.
+    if closing {
+        // The last call: the handler is dropped.
+        return Some(crate::registry::session_outcome(result, &req));
+    }
+    // Kept after a failure or a panic too: the host closes the socket (1011), then calls
+    // `on_close` once.
     handlers().insert(id, handler);
     Some(crate::registry::session_outcome(result, &req))
 }

@@ -38,10 +38,13 @@
 //! the handler failed). The response the handler returns is not sent (the 101 went out
 //! before it ran); its session changes are saved (as those of each event callback).
 //!
-//! [`send`](WebSocket::send) never waits for the client: the message is queued (a bounded
-//! queue per socket; a client that does not read its messages is closed with 1013 once the
-//! queue is full), so it can be called from anywhere, with a handle rebuilt from an id
-//! ([`WebSocket::from_id`]).
+//! [`send`](WebSocket::send) never waits for the client: the message is queued (a queue per
+//! socket bounded in bytes, `websocket_send_buffer`, and in messages; a client that does
+//! not read its messages is closed with 1013 once it is full, and the send is an error), so
+//! it can be called from anywhere, with a handle rebuilt from an id
+//! ([`WebSocket::from_id`]). A loop handler sending on its own socket waits for room
+//! instead (at most `limit_time_real`): its client's pace sets its pace. Ids are random,
+//! not guessable.
 
 use crate::abi::{WsEvent, WsMessage};
 use crate::{host, Error, Result};
@@ -179,8 +182,11 @@ impl WebSocket {
     }
 
     /// Sends a message (`&str`/`String` as text, `Vec<u8>`/`&[u8]` as binary): queued,
-    /// written as soon as the client can take it; never waits. An error when the socket is
-    /// closed, or its queue is full (the socket is then closed with 1013).
+    /// written as soon as the client can take it; never waits (but in the socket's own loop
+    /// handler, which waits for room in the queue, up to `limit_time_real`). An error when
+    /// the socket is closed, or its queue is full (the socket is then closed with 1013).
+    /// Sent from an event callback, the message is held until the callback returns and its
+    /// transaction commits.
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
         host::ws_send_queued(self.id, message.into().into_abi())
     }

@@ -269,6 +269,21 @@ options! {
     /// websocket_rate_limit_burst).
     websocket_rate_limit_delay: f64 = 0.2,
         Spec::flag("websocket-rate-limit-delay").value("SECONDS"), check::none;
+    /// Seconds of silence from a websocket's client after which the server pings it; the
+    /// client then has as long again to answer before its connection is cut. The time
+    /// the server does not read the socket (its handler is behind) does not count.
+    websocket_ping_interval: u64 = 30,
+        Spec::flag("websocket-ping-interval").value("SECONDS"), check::none;
+    /// Bytes of messages waiting to be written to one websocket, at most: a message that
+    /// would go past it (its client reads too slowly) is refused and the socket closed
+    /// with 1013; a loop handler's send waits for room instead (up to limit_time_real).
+    /// A message alone in the queue is always accepted.
+    websocket_send_buffer: u64 = 4 * MIB,
+        Spec::flag("websocket-send-buffer").value("BYTES"), check::none;
+    /// Bytes of messages waiting to be written to all websockets together, at most (as
+    /// websocket_send_buffer).
+    websocket_send_buffer_total: u64 = 256 * MIB,
+        Spec::flag("websocket-send-buffer-total").value("BYTES"), check::none;
     /// Largest request body accepted, in bytes.
     max_content_length: u64 = 128 * MIB,
         Spec::flag("max-content-length").value("BYTES"), check::none;

@@ -74,6 +74,11 @@ impl OwnedRequest {
         self.session = json;
     }
 
+    /// The session's content as the next call sees it (JSON).
+    pub(crate) fn session(&self) -> &str {
+        &self.session
+    }
+
     pub(crate) fn with_body(mut self, body: RequestBody) -> OwnedRequest {
         self.body = body;
         self

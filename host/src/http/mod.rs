@@ -21,6 +21,7 @@ pub mod services;
 pub mod session;
 pub mod session_pg;
 pub mod session_counts;
+pub mod session_merge;
 pub mod static_files;
 pub mod stream_body;
 pub mod timeouts;

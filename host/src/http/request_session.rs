@@ -74,6 +74,7 @@ impl LoadedSession {
     pub(crate) fn save(
         &self,
         store: &dyn SessionStore,
+        locks: &super::session_merge::SaveLocks,
         outcome: &Outcome,
         secure: bool,
     ) -> Result<Option<String>, String> {
@@ -96,7 +97,8 @@ impl LoadedSession {
             None if self.rotate => self.data.as_deref().cloned().unwrap_or_default(),
             None => return Ok(None),
         };
-        let sid = if outcome.rotate_session || self.rotate {
+        let rotates = outcome.rotate_session || self.rotate;
+        let sid = if rotates {
             if let (false, Some(old)) = (self.is_new, &self.sid) {
                 if let Err(SessionError::Unavailable(why)) = store.delete(old) {
                     return Err(why);
@@ -108,6 +110,20 @@ impl LoadedSession {
                 Some(sid) => sid.clone(),
                 None => store.new_sid(),
             }
+        };
+        // Saved under the same id: merged into what another request or socket callback may
+        // have saved meanwhile (`session_merge`).
+        let _locked = locks.lock(&sid);
+        let data = match (rotates, self.is_new, &self.data) {
+            (false, false, Some(before)) => match store.get(&sid) {
+                Ok(Some(current)) => SessionData::from_map(super::session_merge::merge(
+                    &before.0,
+                    &data.0,
+                    current.data.0.clone(),
+                )),
+                _ => data,
+            },
+            _ => data,
         };
         match store.save(&sid, &data) {
             Ok(()) => Ok(Some(session::session_cookie(&sid, secure))),

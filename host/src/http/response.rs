@@ -166,7 +166,7 @@ pub fn redirect(location: &str, status: u16) -> HttpResult {
 /// Converts an addon's response. Invalid header names or values are dropped with a warning;
 /// a second `Date` or `Server` header is dropped (hyper adds `Date` itself when missing).
 pub fn from_addon(r: HttpResponse) -> HttpResult {
-    from_addon_of(r, None, None)
+    from_addon_of(r, None, None, None)
 }
 
 /// [`from_addon`] for a response of `addon`, whose streamed body (see
@@ -176,9 +176,10 @@ pub fn from_addon_of(
     mut r: HttpResponse,
     addon: Option<&Arc<LoadedAddon>>,
     streams: Option<&Arc<Streams>>,
+    poll_limit: Option<std::time::Duration>,
 ) -> HttpResult {
     if r.stream != BodyStream::Full {
-        let streamed = body_of(streams, &r.stream, addon);
+        let streamed = body_of(streams, &r.stream, addon, poll_limit);
         let is_file = matches!(r.stream, BodyStream::File(_));
         r.stream = BodyStream::Full;
         let (body, length) = match streamed {

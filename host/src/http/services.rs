@@ -6,6 +6,7 @@
 
 use super::body::Budgets;
 use super::inflight::InFlight;
+use super::session_merge::SaveLocks;
 use super::stream_body::Streams;
 use super::websocket::Sockets;
 use crate::metrics::Metrics;
@@ -29,6 +30,8 @@ pub struct Services {
     pub streams: Arc<Streams>,
     /// The host's metrics (`--metrics`; `/metrics`).
     pub metrics: Arc<Metrics>,
+    /// The locks of session saves (a save merges under its session id's lock).
+    pub session_saves: SaveLocks,
 }
 
 impl Services {
@@ -41,6 +44,7 @@ impl Services {
             inflight: Arc::default(),
             websockets: Arc::default(),
             streams: Arc::default(),
+            session_saves: SaveLocks::default(),
         })
     }
 

@@ -18,9 +18,15 @@
 //!   a client that stopped reading holds at most that many chunks. [`close`] ends the body
 //!   once the chunks before it are written. Each chunk is one frame, written (and flushed)
 //!   as soon as the client can take it: a server-sent event pushed is on the wire at once.
-//!   A stream opened but never answered stays in the registry until it is closed and its
-//!   body dropped, or the process ends.
-//! * **File**: opened when the answer is built (a failure is a 404), its length sent as
+//!   A stream opened by a handler and not sent by its answer (the handler failed, its
+//!   answer was a 504, its transaction was retried) is dropped when its call ends
+//!   ([`Opening`], [`discard`]), as is a pull stream's producer; further pushes are then
+//!   refused. Handles are 63 random bits (not guessable by another addon; they fit an `i64`).
+//! * **Pull**, cut: one poll of the producer that takes longer than `limit_time_real`
+//!   aborts the response (the client sees a cut body); the host goes on, and the producer
+//!   is dropped once that poll returns.
+//! * **File**: opened when the answer is built, off the event loop (a path that is not a
+//!   regular file, or a failure, is a 404), its length sent as
 //!   `Content-Length`, read by [`FileBody`].
 
 use super::file_body::FileBody;
@@ -29,11 +35,10 @@ use crate::modules::LoadedAddon;
 use abi_stable::std_types::ROption;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
-use inphms_sdk::abi::{Invocation, ItemKind, Outcome};
+use inphms_sdk::abi::{BodyStream, Invocation, ItemKind, Outcome};
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
@@ -57,7 +62,6 @@ struct PushEntry {
 #[derive(Default)]
 pub struct Streams {
     table: Mutex<HashMap<u64, PushEntry>>,
-    next: AtomicU64,
 }
 
 impl std::fmt::Debug for Streams {
@@ -73,20 +77,159 @@ fn streams(all: &Streams) -> std::sync::MutexGuard<'_, HashMap<u64, PushEntry>> 
     all.table.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Opens a push stream holding at most `capacity` chunks not yet written; its handle
-/// (never 0).
+/// Opens a push stream holding at most `capacity` chunks not yet written; its handle: 63
+/// random bits from the operating system's generator (never 0, never one in use), so that
+/// an addon cannot push into another addon's stream by guessing (or counting) handles.
+/// Opened during a handler's call ([`Opening`]), it is dropped with the call's answer
+/// when that answer does not send it.
 pub fn open(all: &Streams, capacity: u32) -> u64 {
     let capacity = usize::try_from(capacity.clamp(1, 65_536)).unwrap_or(1);
     let (tx, rx) = mpsc::channel(capacity);
-    let id = all.next.fetch_add(1, Ordering::Relaxed) + 1;
-    streams(all).insert(
+    let mut table = streams(all);
+    let id = loop {
+        let id = rand::random::<u64>() >> 1;
+        if id != 0 && !table.contains_key(&id) {
+            break id;
+        }
+    };
+    table.insert(
         id,
         PushEntry {
             tx: Some(tx),
             rx: Some(rx),
         },
     );
+    drop(table);
+    OPENED.with_borrow_mut(|opened| {
+        if let Some(opened) = opened {
+            opened.push(id);
+        }
+    });
     id
+}
+
+/// The number of push streams in the registry (open, or waiting for their answer).
+pub fn open_count(all: &Streams) -> usize {
+    streams(all).len()
+}
+
+thread_local! {
+    // The push streams opened by the handler running on this thread (`None`: none runs).
+    // global: thread-local invocation context, as `application::current`
+    static OPENED: std::cell::RefCell<Option<Vec<u64>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While alive, the push streams opened on this thread are the running handler's: those
+/// its answer does not send are dropped when the call ends ([`Opening::finish`]), or when
+/// it is tried again ([`Opening::retry`]); the stream of an answer that is itself thrown
+/// away (a retry, a 504) is dropped by [`discard`]. A stream opened on another thread (one
+/// the addon started) is not tracked: it lives until it is closed and answered.
+#[derive(Debug)]
+pub struct Opening {
+    streams: Arc<Streams>,
+    addon: Option<Arc<LoadedAddon>>,
+    /// The stream of the last attempt's answer, until the call ends.
+    last: Option<BodyStream>,
+}
+
+impl Opening {
+    /// Starts tracking the streams of the handler of `addon` about to run on this thread.
+    pub fn begin(streams: &Arc<Streams>, addon: Option<&Arc<LoadedAddon>>) -> Opening {
+        OPENED.set(Some(Vec::new()));
+        Opening {
+            streams: Arc::clone(streams),
+            addon: addon.cloned(),
+            last: None,
+        }
+    }
+
+    /// Before another attempt of the call (a retried transaction): what the attempt
+    /// before opened or answered with is dropped.
+    pub fn retry(&mut self) {
+        let opened = OPENED.replace(Some(Vec::new())).unwrap_or_default();
+        for id in opened {
+            drop_push(&self.streams, id);
+        }
+        if let Some(stream) = self.last.take() {
+            discard(&self.streams, self.addon.as_ref(), &stream);
+        }
+    }
+
+    /// Records the answer of an attempt (dropped by the next [`retry`](Self::retry)).
+    pub fn answered(&mut self, outcome: &Outcome) {
+        self.last = answer_stream(outcome).cloned();
+    }
+
+    /// The call ended with `outcome` (`None`: it failed without one): every stream opened
+    /// during the call that `outcome` does not send is dropped.
+    pub fn finish(mut self, outcome: Option<&Outcome>) {
+        let kept = outcome.and_then(answer_stream).cloned();
+        if kept.is_none() {
+            if let Some(stream) = self.last.take() {
+                discard(&self.streams, self.addon.as_ref(), &stream);
+            }
+        }
+        let opened = OPENED.take().unwrap_or_default();
+        for id in opened {
+            if kept != Some(BodyStream::Push(id)) {
+                drop_push(&self.streams, id);
+            }
+        }
+    }
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        OPENED.set(None);
+    }
+}
+
+/// The streamed body of an outcome's response, if any.
+fn answer_stream(outcome: &Outcome) -> Option<&BodyStream> {
+    outcome
+        .response
+        .as_ref()
+        .into_option()
+        .map(|r| &r.stream)
+        .filter(|s| !matches!(s, BodyStream::Full | BodyStream::File(_)))
+}
+
+/// Forgets push stream `id` (its answer is not sent): further pushes are refused.
+fn drop_push(all: &Streams, id: u64) {
+    if streams(all).remove(&id).is_some() {
+        tracing::debug!(target: TARGET, "push stream {id}: its answer was not sent; dropped");
+    }
+}
+
+/// Drops the streamed body of an answer that is not sent (a 504, an error, a retry): a
+/// push stream is forgotten, a pull stream's producer dropped in its addon (on this thread
+/// outside the runtime, else on the blocking pool).
+pub fn discard(all: &Streams, addon: Option<&Arc<LoadedAddon>>, stream: &BodyStream) {
+    match stream {
+        BodyStream::Push(id) => drop_push(all, *id),
+        BodyStream::Pull { handle, .. } => {
+            let Some(addon) = addon.cloned() else { return };
+            let handle = *handle;
+            tracing::debug!(target: TARGET, "pull stream {handle} of addon {}: its answer was not sent; producer dropped", addon.name);
+            let forget = move || {
+                call(&addon, ItemKind::StreamDrop, handle);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn_blocking(forget);
+                }
+                Err(_) => forget(),
+            }
+        }
+        BodyStream::Full | BodyStream::File(_) => {}
+    }
+}
+
+/// [`discard`] for the stream of `outcome`'s response, if it has one.
+pub fn discard_outcome(all: &Streams, addon: Option<&Arc<LoadedAddon>>, outcome: &Outcome) {
+    if let Some(stream) = answer_stream(outcome) {
+        discard(all, addon, stream);
+    }
 }
 
 /// Why a push was refused.
@@ -170,6 +313,10 @@ pub struct PullBody {
     /// Bytes still to send, when the length is known.
     remaining: Option<u64>,
     polling: Option<JoinHandle<Outcome>>,
+    /// The longest one poll of the producer may take (`limit_time_real`).
+    limit: Option<std::time::Duration>,
+    /// When the poll under way is cut.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     done: bool,
 }
 
@@ -194,16 +341,35 @@ impl PullBody {
         if self.done {
             return Poll::Ready(None);
         }
-        let polling = self.polling.get_or_insert_with(|| {
+        if self.polling.is_none() {
             let addon = Arc::clone(&self.addon);
             let handle = self.handle;
-            tokio::task::spawn_blocking(move || call(&addon, ItemKind::StreamPoll, handle))
-        });
+            self.polling = Some(tokio::task::spawn_blocking(move || {
+                call(&addon, ItemKind::StreamPoll, handle)
+            }));
+            self.deadline = self.limit.map(|l| Box::pin(tokio::time::sleep(l)));
+        }
+        let Some(polling) = self.polling.as_mut() else {
+            return Poll::Ready(None);
+        };
         let joined = match Pin::new(polling).poll(cx) {
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                if let Some(deadline) = self.deadline.as_mut() {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        // The producer is stuck in addon code: the response is aborted (the
+                        // poll's thread is left to finish; the producer is dropped after).
+                        let limit = self.limit.unwrap_or_default().as_secs();
+                        return Poll::Ready(Some(Err(self.fail(&format!(
+                            "producer took longer than limit_time_real ({limit}s) for one chunk"
+                        )))));
+                    }
+                }
+                return Poll::Pending;
+            }
             Poll::Ready(j) => j,
         };
         self.polling = None;
+        self.deadline = None;
         let outcome = match joined {
             Ok(o) => o,
             Err(e) => return Poll::Ready(Some(Err(self.fail(&format!("producer task: {e}"))))),
@@ -318,6 +484,7 @@ pub fn body_of(
     streams: Option<&Arc<Streams>>,
     stream: &inphms_sdk::abi::BodyStream,
     addon: Option<&Arc<LoadedAddon>>,
+    poll_limit: Option<std::time::Duration>,
 ) -> Result<(Body, Option<u64>), String> {
     use inphms_sdk::abi::BodyStream as S;
     match stream {
@@ -331,6 +498,8 @@ pub fn body_of(
                     handle: *handle,
                     remaining: length.into_option(),
                     polling: None,
+                    limit: poll_limit,
+                    deadline: None,
                     done: length == ROption::RSome(0),
                 }))),
                 length.into_option(),
@@ -344,17 +513,39 @@ pub fn body_of(
         }
         S::File(path) => {
             let path = std::path::PathBuf::from(path.as_str());
-            let file = std::fs::File::open(&path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let meta = file
-                .metadata()
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if !meta.is_file() {
-                return Err(format!("{} is not a file", path.display()));
-            }
-            let len = meta.len();
+            let (file, len) = off_the_event_loop(|| open_file(&path))?;
             Ok((Body::from(FileBody::new(file, path, 0, len)), Some(len)))
         }
+    }
+}
+
+/// Opens a file to send, and its length: a path that is not a regular file (a directory,
+/// a FIFO, which would block its opener) is refused before it is opened.
+fn open_file(path: &std::path::Path) -> Result<(std::fs::File, u64), String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    Ok((file, len))
+}
+
+/// Runs `f`, which touches the disk, without holding a worker of the event loop: on a
+/// worker of the multi-threaded runtime, the worker's other tasks move to another thread
+/// meanwhile (`block_in_place`: this thread becomes one of the blocking pool's for the
+/// call); elsewhere (a blocking-pool thread, no runtime) it just runs.
+fn off_the_event_loop<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

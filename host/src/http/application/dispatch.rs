@@ -4,6 +4,7 @@
 //! the answer with the session saved ([`Application::answer`]).
 
 use super::params::{form_params, rpc_params, Params};
+use super::start_gate::{Handed, StartGate};
 use super::*;
 
 impl Application {
@@ -371,6 +372,8 @@ impl Application {
                     r,
                     self.addons.get(entry.addon as usize),
                     Some(&self.services.streams),
+                    (self.config.limit_time_real > 0)
+                        .then(|| Duration::from_secs(self.config.limit_time_real)),
                 ),
                 None => match outcome.value.as_ref().into_option() {
                     Some(v) => response::json(200, &serde_json::from_str(v).unwrap_or(Value::Null)),
@@ -378,6 +381,12 @@ impl Application {
                 },
             },
         };
+        // An answer not sent (an error, a json route's) drops its stream.
+        super::super::stream_body::discard_outcome(
+            &self.services.streams,
+            self.addons.get(entry.addon as usize),
+            &outcome,
+        );
         // Error responses do not save the session (Odoo: they skip post_dispatch), but
         // for an expired session, logged out (the token check; a handler's logout).
         let saves = match disp::outcome_error(&outcome) {
@@ -388,7 +397,12 @@ impl Application {
         };
         if saves && route.save_session {
             let secure = ctx.client.scheme == proxy::Scheme::Https;
-            match session.save(&*self.sessions, &outcome, secure) {
+            match session.save(
+                &*self.sessions,
+                &self.services.session_saves,
+                &outcome,
+                secure,
+            ) {
                 Ok(Some(cookie)) => {
                     if let Ok(v) = HeaderValue::from_str(&cookie) {
                         resp.headers_mut().append(SET_COOKIE, v);
@@ -422,6 +436,12 @@ impl Application {
                 Handed::Gated(gate) => gate.start()?,
             };
             let _running = Running::enter(Arc::clone(&app));
+            // The push streams the handler opens, and the streams of answers thrown away
+            // (a retried attempt's; one the answer does not send), are dropped.
+            let mut opening = super::super::stream_body::Opening::begin(
+                &app.services.streams,
+                app.addons.get(addon as usize),
+            );
             // With a database: in a transaction, retried as Odoo's `retrying`.
             let outcome = match app.db.clone() {
                 Some(db) => crate::sql_db::env::transaction(
@@ -431,7 +451,8 @@ impl Application {
                     crate::sql_db::env::MAX_TRIES,
                     Some(Duration::from_secs(app.config.limit_time_real)),
                     || {
-                        request.with_view(|r| {
+                        opening.retry();
+                        let outcome = request.with_view(|r| {
                             // Every route's session with a user has its token checked first;
                             // a stale one is logged out and the request goes on anonymous.
                             let stale = match app.check_session_token(auth.as_str(), &r) {
@@ -462,7 +483,9 @@ impl Application {
                                 outcome.rotate_session = true;
                             }
                             outcome
-                        })
+                        });
+                        opening.answered(&outcome);
+                        outcome
                     },
                 )
                 .unwrap_or_else(|e| Outcome {
@@ -471,6 +494,7 @@ impl Application {
                 }),
                 None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
             };
+            opening.finish(Some(&outcome));
             Some(outcome)
         })
     }
@@ -526,12 +550,18 @@ impl Application {
         request: HttpRequest<'_>,
     ) -> Outcome {
         let _running = Running::enter(Arc::clone(self));
-        self.invoke(
+        let opening = super::super::stream_body::Opening::begin(
+            &self.services.streams,
+            self.addons.get(entry.addon as usize),
+        );
+        let outcome = self.invoke(
             entry.addon,
             entry.route.id,
             entry.route.routing_type.as_str(),
             request,
-        )
+        );
+        opening.finish(Some(&outcome));
+        outcome
     }
 
     /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =
@@ -571,8 +601,17 @@ impl Application {
                     // The handler keeps running in addon code: count it as stuck until it
                     // returns (past a threshold, the service re-execs the process).
                     let stuck = tracked.stuck();
+                    let streams = Arc::clone(&self.services.streams);
+                    let addon = self.addons.get(entry.addon as usize).cloned();
                     tokio::spawn(async move {
-                        let _ = task.await;
+                        // Its answer, when it comes, is not sent: its stream is dropped.
+                        if let Ok(Some(outcome)) = task.await {
+                            super::super::stream_body::discard_outcome(
+                                &streams,
+                                addon.as_ref(),
+                                &outcome,
+                            );
+                        }
                         drop(stuck);
                     });
                     tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
@@ -636,61 +675,6 @@ impl Application {
                 })
             }
             _ => call_endpoint(endpoint, request),
-        }
-    }
-}
-
-/// A request handed to the blocking pool: to run as soon as a thread takes it, or through a
-/// [`StartGate`] that its time limit may close first. Unboxed: it moves once, into the
-/// task that would hold the request anyway.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Handed {
-    Now(OwnedRequest),
-    Gated(Arc<StartGate>),
-}
-
-/// A request queued for the blocking pool, until its handler starts or its time limit gives
-/// it up (they race for it), so that a request answered 504 while queued never runs, and
-/// its body (a mapping, charged to the budgets) is dropped with the 504, not when a thread
-/// of the pool frees, seconds or minutes later.
-#[derive(Debug)]
-pub(super) struct StartGate(std::sync::Mutex<Gate>);
-
-/// Unboxed: it lives once, in the gate's `Arc`.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Gate {
-    Queued(OwnedRequest),
-    Started,
-    GivenUp,
-}
-
-impl StartGate {
-    pub(super) fn new(request: OwnedRequest) -> StartGate {
-        StartGate(std::sync::Mutex::new(Gate::Queued(request)))
-    }
-
-    /// The handler's thread: the request to run, unless it was given up.
-    pub(super) fn start(&self) -> Option<OwnedRequest> {
-        self.take(Gate::Started)
-    }
-
-    /// The time limit: whether the handler had not started (and now never will); the
-    /// request is dropped here.
-    pub(super) fn give_up(&self) -> bool {
-        self.take(Gate::GivenUp).is_some()
-    }
-
-    /// The queued request, leaving `to` in its place; `None` (and no change) once it was
-    /// taken.
-    pub(super) fn take(&self, to: Gate) -> Option<OwnedRequest> {
-        let mut gate = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match std::mem::replace(&mut *gate, to) {
-            Gate::Queued(request) => Some(request),
-            taken => {
-                *gate = taken;
-                None
-            }
         }
     }
 }

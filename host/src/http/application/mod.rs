@@ -37,6 +37,7 @@ mod metrics;
 mod params;
 mod serve;
 mod socket_events;
+mod start_gate;
 
 use cors::add_cors;
 use ctx::Ctx;

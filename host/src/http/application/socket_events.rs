@@ -157,6 +157,11 @@ impl Application {
         let app = Arc::clone(self);
         let entry = entry.clone();
         let joined = tokio::task::spawn_blocking(move || {
+            // The route's handler, on a thread of its own: its sends on its socket wait for
+            // room (a loop handler's backpressure).
+            let _loop = event
+                .is_none()
+                .then(|| websocket::LoopHandlerCall::enter(socket));
             app.call_with_session(&entry, request, event, socket, sid.as_deref())
         })
         .await;
@@ -199,6 +204,10 @@ impl Application {
                 expired,
             };
         }
+        let before = request.session().to_owned();
+        // A callback's sends are held until its transaction commits and its session is
+        // saved (`websocket::deferred`); the route's handler (a loop) sends as it goes.
+        let held = event.is_some().then(websocket::Held::begin);
         let outcome = self.socket_call_now(entry, &request, event, socket);
         // A stale session token (identity) answers "Session expired" with the session
         // logged out: saved (under the same id) as a successful call's, then 4001.
@@ -207,7 +216,17 @@ impl Application {
             Some(e) if e.kind == ErrorKind::SessionExpired
         );
         if !expired && (token_expired || disp::outcome_error(&outcome).is_none()) {
-            self.save_socket_session(entry, sid, &mut request, &outcome);
+            self.save_socket_session(entry, sid, &mut request, &outcome, &before);
+        }
+        if let Some(held) = held {
+            if disp::outcome_error(&outcome).is_none() {
+                held.flush(&self.services.websockets);
+            } else {
+                let dropped = held.discard();
+                if dropped > 0 {
+                    tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {dropped} sends dropped", entry.route.endpoint);
+                }
+            }
         }
         SocketCall {
             request,
@@ -233,6 +252,7 @@ impl Application {
             Some(e) => self.invoke_socket_event(addon, item, socket, e.clone(), r),
         };
         let call = || {
+            websocket::Held::restart();
             request.with_view(|r| {
                 // Identity, as `run_handler`'s (bearer never gets here: refused at the
                 // upgrade). A stale session token: the route's handler (the handshake, an
@@ -275,7 +295,7 @@ impl Application {
             })
         };
         let _running = Running::enter(Arc::clone(self));
-        match self.db.clone() {
+        let outcome = match self.db.clone() {
             Some(db) => crate::sql_db::env::transaction(
                 self.services.databases(),
                 &db,
@@ -289,7 +309,8 @@ impl Application {
                 ..Outcome::default()
             }),
             None => call(),
-        }
+        };
+        outcome
     }
 
     /// Calls the socket callbacks of route `item` of `addon` with `event`.
@@ -320,6 +341,7 @@ impl Application {
         sid: Option<&str>,
         request: &mut OwnedRequest,
         outcome: &Outcome,
+        before: &str,
     ) {
         if !entry.route.save_session {
             return;
@@ -331,19 +353,29 @@ impl Application {
             tracing::debug!(target: "inphms.http", "websocket of {}: no session cookie, session change not saved", entry.route.endpoint);
             return;
         };
-        let data = match serde_json::from_str::<serde_json::Value>(json) {
-            Ok(serde_json::Value::Object(map)) => crate::http::session::SessionData::from_map(map),
+        let after = match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(map)) => map,
             _ => {
                 tracing::warn!(target: "inphms.http", "websocket callback of {} returned a session that is not a JSON object; not saved", entry.route.endpoint);
                 return;
             }
         };
-        if !matches!(self.sessions.get(sid), Ok(Some(_))) {
+        let before = match serde_json::from_str::<serde_json::Value>(before) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        // Read, merged and written under the id's lock: a change saved meanwhile by a
+        // request or another socket is kept (`session_merge`).
+        let _locked = self.services.session_saves.lock(sid);
+        let current = match self.sessions.get(sid) {
+            Ok(Some(current)) => current.data.0.clone(),
             // Logged out (or vacuumed) during the call: not resurrected.
-            return;
-        }
+            _ => return,
+        };
+        let merged = crate::http::session_merge::merge(&before, &after, current);
+        let data = crate::http::session::SessionData::from_map(merged);
         match self.sessions.save(sid, &data) {
-            Ok(()) => request.set_session(json.to_string()),
+            Ok(()) => request.set_session(serde_json::Value::Object(data.0).to_string()),
             Err(e) => tracing::error!(target: "inphms.http", "websocket session not saved: {e}"),
         }
     }

@@ -282,4 +282,90 @@ fn fail(ctx: &mut CronContext) -> Result<()> {
     Err(Error::user("test_db.fail failed on purpose"))
 }
 
+/// Attempts of [`RetriedSends`]'s callback, in this process.
+static WS_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+/// An event websocket whose `go` callback sends `attempt <n>` then, on its first attempt,
+/// hits a real serialization failure (SQLSTATE 40001): the host retries the callback in a
+/// new transaction, and only the retried attempt's send may reach the client. `end`
+/// answers `end`.
+struct RetriedSends;
+
+impl inphms_sdk::WsHandler for RetriedSends {
+    fn on_message(
+        &mut self,
+        ws: &inphms_sdk::WebSocket,
+        req: &mut Request,
+        message: inphms_sdk::Message,
+    ) -> Result<()> {
+        if message.as_text() == Some("end") {
+            return ws.send("end");
+        }
+        let n = WS_ATTEMPTS.fetch_add(1, Ordering::AcqRel) + 1;
+        ws.send(format!("attempt {n}"))?;
+        let mut cr = req.cursor()?;
+        if n == 1 {
+            cr.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'forced' USING ERRCODE = '40001'; END $$",
+                &[],
+            )?;
+        }
+        cr.execute("SELECT 1 AS one", &[])?;
+        Ok(())
+    }
+}
+
+#[route("/test_db/ws_retry", auth = "none", websocket = true, readonly = false)]
+fn ws_retry(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(RetriedSends)
+}
+
+/// The push streams of `/test_db/push_retry`'s attempts, kept (clones), in order.
+static RETRY_PUSH: std::sync::Mutex<Vec<inphms_sdk::PushStream>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Opens a push stream (kept) with a first chunk, then, on its first attempt, hits a real
+/// serialization failure: the host retries the handler, and answers with the second
+/// attempt's stream.
+#[route(
+    "/test_db/push_retry",
+    auth = "none",
+    readonly = false,
+    save_session = false
+)]
+fn push_retry(req: &mut Request) -> Result<inphms_sdk::Response> {
+    let stream = inphms_sdk::PushStream::open(65_536)?;
+    stream.push(b"attempt\n".to_vec())?;
+    let attempt = {
+        let mut kept = RETRY_PUSH.lock().unwrap_or_else(|e| e.into_inner());
+        kept.push(stream.clone());
+        kept.len()
+    };
+    let mut cr = req.cursor()?;
+    if attempt == 1 {
+        cr.execute(
+            "DO $$ BEGIN RAISE EXCEPTION 'forced' USING ERRCODE = '40001'; END $$",
+            &[],
+        )?;
+    }
+    Ok(inphms_sdk::Response::push(&stream))
+}
+
+/// Pushes a chunk into each kept stream of `/test_db/push_retry`: `pushed` or `refused`
+/// for each attempt, comma-separated.
+#[route("/test_db/push_retry_state", auth = "none", save_session = false)]
+fn push_retry_state(_req: &mut Request) -> String {
+    let kept = RETRY_PUSH.lock().unwrap_or_else(|e| e.into_inner());
+    kept.iter()
+        .map(|s| {
+            if s.push(b"x\n".to_vec()).is_ok() {
+                "pushed"
+            } else {
+                "refused"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 inphms_sdk::addon!();

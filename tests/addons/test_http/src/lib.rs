@@ -9,6 +9,8 @@ use inphms_sdk::{
 };
 use serde_json::{json, Value};
 
+mod review;
+
 #[post_load]
 fn post_load(_host: &Host) -> Result<()> {
     tracing::info!(target: "inphms.addons.test_http", "test_http: post_load");
@@ -394,12 +396,20 @@ impl WsHandler for EventEcho {
                 ws.send(format!("count {n}"))
             }
             Some("fail") => Err(Error::internal("websocket callback failure")),
+            Some("panic") => panic!("secret websocket callback panic"),
+            Some("slow_set") => {
+                // A session change made over a slow call (a request saves meanwhile).
+                tracing::info!(target: "inphms.addons.test_http", "test_http: slow_set started");
+                req.session.set("ws_key", "ws");
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                ws.send("slow_set done")
+            }
             _ => ws.send(message),
         }
     }
 
     fn on_close(&mut self, _ws: &WebSocket, _req: &mut Request, code: u16, _reason: &str) {
-        tracing::info!(target: "inphms.addons.test_http", "test_http: ws_events closed with {code}");
+        tracing::info!(target: "inphms.addons.test_http", "test_http: ws_events closed with {code} (socket {})", _ws.id());
     }
 }
 
@@ -474,12 +484,12 @@ fn stream_bytes(_req: &mut Request, mib: i64) -> Response {
 static PRODUCERS_ALIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A producer of `left` chunks of 64 KiB, each after 200 ms, counted in [`PRODUCERS_ALIVE`].
-struct SlowChunks {
+pub(crate) struct SlowChunks {
     left: u64,
 }
 
 impl SlowChunks {
-    fn new(left: u64) -> SlowChunks {
+    pub(crate) fn new(left: u64) -> SlowChunks {
         PRODUCERS_ALIVE.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         SlowChunks { left }
     }
@@ -583,6 +593,7 @@ fn sse_close(_req: &mut Request, id: i64) -> String {
 #[route("/test_http/send_file", auth = "none", save_session = false)]
 fn send_file(req: &mut Request) -> Result<Response> {
     let path: String = req.param("path")?;
+    tracing::info!(target: "inphms.addons.test_http", "send_file: answering");
     Ok(Response::file(path))
 }
 
