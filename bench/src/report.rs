@@ -285,14 +285,14 @@ pub fn section(
         opts.generator.settings(opts.connections),
         opts.generator.describe()
     ));
-    s.push_str("- Ratios are host/baseline of the medians; a host row is compared with the baseline row of its item (item 1 and 2 with the keep-alive GET, item 3 with the baseline POST, item 4 with the baseline `Connection: close`, item 10 with the bare hyper + deadpool-postgres server in a transaction) and with its peer (items 1 and 4: nginx, a private instance with 2 workers answering as `/web/health`; item 10: the same bare server in autocommit). CPU/req counts every process of a server (nginx's master and workers), not PostgreSQL's.\n\n");
+    s.push_str("- Ratios are host/baseline of the medians; a host row is compared with the baseline row of its item (item 1 and 2 with the keep-alive GET, item 3 with the baseline POST, item 4 with the baseline `Connection: close`, item 10 with the bare hyper + deadpool-postgres server in a transaction, item 12's `version` with the baseline POST and its `execute_kw` with item 10's transaction) and with its peer (items 1 and 4: nginx, a private instance with 2 workers answering as `/web/health`; item 10: the same bare server in autocommit; item 12: item 3's json route, and item 10's route). CPU/req counts every process of a server (nginx's master and workers), not PostgreSQL's.\n\n");
     if !measured.is_empty() || !rows.is_empty() {
         s.push_str("### Targets\n\n");
         s.push_str(&verdicts(measured, rows));
         s.push('\n');
     }
     if !measured.is_empty() {
-        s.push_str("### Throughput, latency, CPU (items 1–4, 10)\n\n");
+        s.push_str("### Throughput, latency, CPU (items 1–4, 10, 12)\n\n");
         s.push_str(&throughput_table(measured));
         s.push('\n');
     }

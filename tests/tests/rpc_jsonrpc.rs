@@ -188,6 +188,31 @@ fn jsonrpc_answers_in_odoos_shapes() {
             .contains("no_such_db_rpc"),
         "{gone}"
     );
+    // A remembered check ends with a password change, a key's with its revocation.
+    let read_as = |password: &str| {
+        call(
+            &site,
+            "object",
+            "execute_kw",
+            json!([db, uid, password, "res.users", "read", [[uid]], {"fields": ["login"]}]),
+        )
+    };
+    assert_eq!(read_as(ADMIN_PW)["result"][0]["login"], "admin");
+    let out = site.users(&["passwd", "admin"], Some("new-pw"));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        read_as(ADMIN_PW),
+        error("odoo.exceptions.AccessDenied", "Access Denied")
+    );
+    assert_eq!(read_as("new-pw")["result"][0]["login"], "admin");
+    let id = site
+        .db
+        .sql("SELECT id FROM res_users_apikeys WHERE name = 'rpc'");
+    assert_eq!(site.users(&["revoke", &id], None).code, Some(0));
+    assert_eq!(
+        read_as(&key),
+        error("odoo.exceptions.AccessDenied", "Access Denied")
+    );
     // The calls saved no session.
     let resp = inphms_tests::rpc(site.port(), "/jsonrpc", json!({"jsonrpc": "2.0", "id": 1, "method": "call", "params": {"service": "common", "method": "version", "args": []}}).to_string());
     assert!(resp.cookie("session_id").is_none(), "no session cookie");

@@ -3,9 +3,10 @@
 //! `_check_uid_passwd` the host calls to check credentials (`common.login`,
 //! `common.authenticate`, and every `object` call), never callable remotely.
 //!
-//! Successful `_check_uid_passwd` checks are remembered (Odoo's `@ormcache('uid',
-//! 'passwd')` on `res.users.check`), keyed by a digest of the user's stored hash and the
-//! password given, so a password change invalidates them without being told.
+//! Successful `_check_uid_passwd` checks of a password are remembered (Odoo's
+//! `@ormcache('uid', 'passwd')` on `res.users.check`), keyed by a digest of the user's
+//! stored hash and the password given, so a password change invalidates them without being
+//! told; API keys are checked every time, so a revoked key stops working at once.
 
 use base_identity::{apikeys, users};
 use inphms_sdk::{params, rpc, Cursor, Error, Result, RpcContext, SqlValue};
@@ -39,16 +40,22 @@ fn arg<'a>(
 }
 
 /// Checks `login` with `password` (a password, or an API key of scope `rpc` of the same
-/// user: the RPC call is not interactive): the user's id, or `AccessDenied`.
-fn check_login(cr: &mut Cursor, login: &str, password: &str, interactive: bool) -> Result<i64> {
+/// user: the RPC call is not interactive): the user's id and whether it was a key, or
+/// `AccessDenied`.
+fn check_login(
+    cr: &mut Cursor,
+    login: &str,
+    password: &str,
+    interactive: bool,
+) -> Result<(i64, bool)> {
     match users::check_password(cr, login, password, "n/a") {
-        Ok(uid) => Ok(uid),
+        Ok(uid) => Ok((uid, false)),
         Err(e) if e.name() == "inphms.exceptions.AccessDenied" && !interactive => {
             let Some(key_uid) = apikeys::check(cr, "rpc", password)? else {
                 return Err(e);
             };
             match users::by_login(cr, login)? {
-                Some(u) if u.id == key_uid && u.active => Ok(key_uid),
+                Some(u) if u.id == key_uid && u.active => Ok((key_uid, true)),
                 _ => Err(e),
             }
         }
@@ -69,7 +76,7 @@ fn login(ctx: &mut RpcContext, args: Vec<Value>, _kwargs: Map<String, Value>) ->
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let mut cr = ctx.cursor()?;
-    check_login(&mut cr, login, password, interactive).map(|uid| json!(uid))
+    check_login(&mut cr, login, password, interactive).map(|(uid, _)| json!(uid))
 }
 
 /// `_check_uid_passwd(uid, password)`: Odoo's `res.users.check`: the active user `uid`
@@ -115,8 +122,13 @@ fn check_uid_passwd(
         return Ok(json!(true));
     }
     drop(cache);
-    if check_login(&mut cr, &login, password, false)? != uid {
+    let (checked, by_key) = check_login(&mut cr, &login, password, false)?;
+    if checked != uid {
         return Err(denied());
+    }
+    // A key is checked each time (6,000 rounds): a revoked one stops at once.
+    if by_key {
+        return Ok(json!(true));
     }
     cache = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
     let set = cache.get_or_insert_with(HashSet::new);
