@@ -404,7 +404,13 @@ fn db_commands_dump_load_duplicate_rename_and_drop() {
     );
     // The pg_dump custom format loads too.
     let custom = td.join("backup.dump");
-    let out = run(&["dump", &db.name, custom.to_str().unwrap(), "--format", "dump"]);
+    let out = run(&[
+        "dump",
+        &db.name,
+        custom.to_str().unwrap(),
+        "--format",
+        "dump",
+    ]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(std::fs::read(&custom).unwrap().starts_with(b"PGDMP"));
     let out = run(&["load", "--force", &copy.name, custom.to_str().unwrap()]);
@@ -463,7 +469,13 @@ fn a_headless_browser_creates_a_database_from_the_manager() {
     let base = format!("http://127.0.0.1:{}", server.port());
     let out = std::process::Command::new("python3")
         .arg(&script)
-        .args([&base, "s3cr3t", &db.name, "owner@example.com", "pw-of-owner"])
+        .args([
+            &base,
+            "s3cr3t",
+            &db.name,
+            "owner@example.com",
+            "pw-of-owner",
+        ])
         .output()
         .expect("python3 (with selenium: .ci/run installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -108,7 +108,7 @@ fn render(req: &Request, manage: bool, error: Option<&str>) -> Response {
         for db in &databases {
             let enc = encode(db);
             body.push_str(&format!(
-                "<li class=\"o_database_list\" data-db=\"{0}\"><a href=\"/odoo?db={1}\">{0}</a>",
+                "<li class=\"o_database_list\" data-db=\"{0}\"><a href=\"/web/login?db={1}\">{0}</a>",
                 escape(db),
                 escape(&enc)
             ));
@@ -210,8 +210,14 @@ fn country_options() -> String {
         .collect()
 }
 
+/// A query value: letters, digits and `-._~` as they are, the rest percent-encoded.
 fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// Odoo's `str(e) or repr(e)`.
@@ -240,9 +246,13 @@ fn adopt_master_password(master: &str) {
     }
 }
 
-/// `GET /web/database/selector`.
+/// `GET /web/database/selector`: the visible databases, each a link to its login form;
+/// with none yet, the manager (to create one).
 #[route("/web/database/selector", type = "http", auth = "none")]
 fn selector(req: &mut Request) -> Response {
+    if inphms_sdk::cursor::db_list(req.host()).is_ok_and(|l| l.is_empty()) {
+        return Response::redirect("/web/database/manager", 303);
+    }
     render(req, false, None)
 }
 

@@ -1,7 +1,8 @@
 //! `GET /web/login` and `POST /web/login` (Odoo's `Home.web_login`): a plain HTML form (no
 //! JavaScript), CSRF-checked by the host, that logs in, rotates the session id and
 //! redirects to a local `redirect`; wrong credentials re-render it with Odoo's message and
-//! a 200. And `/web` (`/odoo`), the page a login lands on.
+//! a 200. Without a database chosen and not exactly one visible, `GET` sends to
+//! `/web/database/selector` (Odoo's `ensure_db`). And `/web` (`/odoo`), the page a login lands on.
 
 use crate::{redirect, session};
 use base_identity::{cooldown, users};
@@ -119,6 +120,11 @@ fn web_login(req: &mut Request) -> Result<Response> {
         req.session.touch();
         if req.session.uid().is_some() && !redirect_param.is_empty() {
             return Ok(Response::redirect(&redirect::local(&redirect_param), 303));
+        }
+        // Odoo's `ensure_db`: no database chosen, and not exactly one visible: the selector.
+        if req.db().is_none() && inphms_sdk::cursor::db_list(req.host()).is_ok_and(|l| l.len() != 1)
+        {
+            return Ok(Response::redirect("/web/database/selector", 303));
         }
         let login = param(req, "login");
         let login = if login.is_empty() {

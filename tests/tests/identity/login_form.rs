@@ -203,12 +203,15 @@ fn with_several_databases_the_form_chooses_one_and_shows_it() {
         addr: "10.3.0.4".into(),
         cookie: None,
     };
-    // No database chosen: links choosing one, no form yet.
+    // No database chosen: the selector (Odoo's ensure_db), its links choosing one.
     let page = c.get("/web/login?redirect=%2Fweb");
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/web/database/selector"));
+    let page = c.get("/web/database/selector");
     assert_eq!(page.status, 200);
     let html = page.text();
     assert!(!html.contains("<form"), "{html}");
-    let link = format!("/web/login?db={}&amp;redirect=%2Fweb", two.name);
+    let link = format!("/web/login?db={}", two.name);
     assert!(html.contains(&link), "{link} missing:\n{html}");
     // Chosen: the form shows the database, read-only, and logs in there.
     let page = c.get(&format!("/web/login?db={}&redirect=%2Fweb", two.name));

@@ -159,8 +159,22 @@ fn write_zip(
     sql: &Path,
 ) -> std::io::Result<()> {
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    let now = chrono::Utc::now().naive_utc();
+    let stamp = {
+        use chrono::{Datelike, Timelike};
+        zip::DateTime::from_date_and_time(
+            u16::try_from(now.year()).unwrap_or(1980),
+            now.month() as u8,
+            now.day() as u8,
+            now.hour() as u8,
+            now.minute() as u8,
+            now.second() as u8,
+        )
+        .unwrap_or_default()
+    };
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(stamp)
         .large_file(true);
     let zerr = |e: zip::result::ZipError| std::io::Error::other(e.to_string());
     zip.start_file("manifest.json", options).map_err(zerr)?;

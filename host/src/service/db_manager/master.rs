@@ -10,16 +10,21 @@ use std::sync::Mutex;
 const TARGET: &str = "inphms.service.db";
 
 /// The master password as stored (hash or plain text); changed by `change_admin_password`.
+/// Whether it is still `admin` is found once (checking a hash costs a PBKDF2), not at every
+/// page.
 #[derive(Debug)]
 pub struct MasterPassword {
-    stored: Mutex<String>,
+    /// The stored form, and whether it is `admin`.
+    stored: Mutex<(String, bool)>,
 }
 
 impl MasterPassword {
     /// From the configuration's `admin_passwd`.
     pub fn new(config: &Config) -> MasterPassword {
+        let stored = config.admin_passwd.clone();
+        let is_default = crypt::verify("admin", &stored, crypt::DEFAULT_ROUNDS).valid;
         MasterPassword {
-            stored: Mutex::new(config.admin_passwd.clone()),
+            stored: Mutex::new((stored, is_default)),
         }
     }
 
@@ -27,6 +32,7 @@ impl MasterPassword {
         self.stored
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .0
             .clone()
     }
 
@@ -39,7 +45,7 @@ impl MasterPassword {
     /// Whether the master password is still Odoo's default, `admin` (the manager then
     /// warns and takes the first master password given as the new one, as Odoo's does).
     pub fn is_default(&self) -> bool {
-        self.verify("admin")
+        self.stored.lock().unwrap_or_else(|e| e.into_inner()).1
     }
 
     /// Sets the master password to `new` (hashed), in memory and in the config file
@@ -49,7 +55,7 @@ impl MasterPassword {
         let path = config
             .save_option("admin_passwd", &hash)
             .map_err(|e| e.to_string())?;
-        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = hash;
+        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = (hash, new == "admin");
         tracing::info!(target: TARGET, "master password changed (saved in {})", path.display());
         Ok(())
     }
