@@ -3,12 +3,14 @@
 //! `prometheus_client.parser.text_string_to_metric_families`, not a grep), and its series
 //! move as requests are made: requests by route pattern (never the raw path), method and
 //! status class, the latency histogram's count, body bytes, requests in flight, websockets
-//! open (up, then down), sessions read and written by store, the generation; and cron runs
-//! and failures per job on a real database. It is refused (403) to a client outside loopback
+//! open (up, then down), sessions read and written by store, the generation, swaps (SIGHUP)
+//! and re-execs (counted across the re-exec); and cron runs and failures per job on a real
+//! database. It is refused (403) to a client outside loopback
 //! and `proxy_trusted`, as proxy mode resolves it.
 
 use inphms_tests::cron::{add_job, install_test_db, server_args};
 use inphms_tests::pg::TestDb;
+use inphms_tests::swap::{install_swap_lib, swap_build, swap_server};
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
 use inphms_tests::{http_get, rpc, send, wait_until, Server, TestDir};
 use std::collections::BTreeMap;
@@ -366,5 +368,83 @@ fn cron_runs_and_failures_are_counted_per_job() {
         s.samples
             .keys()
             .filter(|(n, _)| n.starts_with("inphms_db_pool"))
+    );
+}
+
+/// `GET path` as text, once it answers 200 (a re-exec may refuse nothing but still be
+/// loading).
+fn text_of(port: u16, path: &str) -> Option<String> {
+    inphms_tests::try_request(
+        port,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .ok()
+    .filter(|r| r.status == 200)
+    .map(|r| r.text())
+}
+
+#[test]
+fn swaps_move_the_generation_and_reexecs_are_counted_across_the_reexec() {
+    let td = TestDir::new();
+    // One in-process swap allowed: the second change re-execs the process.
+    let server = swap_server(
+        &td,
+        "base,web,test_swap",
+        &["--metrics", "--limit-swaps", "1"],
+    );
+    let port = server.port();
+    let s = scrape(port);
+    assert_eq!(
+        (
+            s.value("inphms_generation", &[]),
+            s.value("inphms_swaps_total", &[]),
+            s.value("inphms_reexecs_total", &[])
+        ),
+        (1.0, 0.0, 0.0)
+    );
+    let addons = td.join("addons");
+    install_swap_lib(&addons, &swap_build("v2"));
+    server.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(20), || text_of(
+            port,
+            "/test_swap/version"
+        )
+        .as_deref()
+            == Some("v2")),
+        "{}",
+        server.stderr()
+    );
+    let s = scrape(port);
+    assert_eq!(
+        (
+            s.value("inphms_generation", &[]),
+            s.value("inphms_swaps_total", &[])
+        ),
+        (2.0, 1.0)
+    );
+    // Past the swap limit: a re-exec (same pid), whose new image counts it.
+    install_swap_lib(&addons, &swap_build("v1"));
+    server.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(30), || text_of(
+            port,
+            "/test_swap/version"
+        )
+        .as_deref()
+            == Some("v1")),
+        "{}",
+        server.stderr()
+    );
+    let s = scrape(port);
+    assert_eq!(
+        (
+            s.value("inphms_generation", &[]),
+            s.value("inphms_swaps_total", &[]),
+            s.value("inphms_reexecs_total", &[])
+        ),
+        (1.0, 0.0, 1.0),
+        "{}",
+        server.stderr()
     );
 }

@@ -54,6 +54,7 @@ struct StoreLabels {
 /// The cron workers' series: runs, failures and duration per job.
 #[derive(Debug)]
 pub struct CronMetrics {
+    enabled: bool,
     runs: Family<JobLabels, Counter>,
     failures: Family<JobLabels, Counter>,
     duration: Family<JobLabels, Histogram, fn() -> Histogram>,
@@ -62,6 +63,9 @@ pub struct CronMetrics {
 impl CronMetrics {
     /// A run of `job` on `db` ended (`ok`: its work committed) after `elapsed`.
     pub fn job_ran(&self, db: &str, job: &str, ok: bool, elapsed: Duration) {
+        if !self.enabled {
+            return;
+        }
         let labels = JobLabels {
             db: db.to_owned(),
             job: job.to_owned(),
@@ -131,6 +135,7 @@ impl Metrics {
         let http = HttpMetrics::new(enabled);
         http.register(&mut registry);
         let cron = CronMetrics {
+            enabled,
             runs: Family::default(),
             failures: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),

@@ -26,12 +26,12 @@ pub fn register(metrics: &Metrics, http: &Arc<Services>) {
     let w = Arc::downgrade(http);
     metrics.gauges(GaugeFn::new(
         "http_requests_in_flight",
-        "Requests being served now (received, not yet answered)",
+        "Requests being served now (received, not yet answered).",
         through(w.clone(), |s: &Services| count(s.inflight.count())),
     ));
     metrics.gauges(GaugeFn::new(
         "websockets_open",
-        "Websockets open now",
+        "Websockets open now.",
         through(w.clone(), |s: &Services| {
             count(websocket::open_count(&s.websockets))
         }),
@@ -39,7 +39,7 @@ pub fn register(metrics: &Metrics, http: &Arc<Services>) {
     let pools = Arc::downgrade(http.databases().pools());
     metrics.gauges(GaugeFn::new(
         "db_pool_connections_in_use",
-        "PostgreSQL connections lent out now, by database",
+        "PostgreSQL connections lent out now, by database.",
         through(pools.clone(), |p: &crate::sql_db::pool::Pools| {
             p.stats()
                 .databases
@@ -50,7 +50,7 @@ pub fn register(metrics: &Metrics, http: &Arc<Services>) {
     ));
     metrics.gauges(GaugeFn::new(
         "db_pool_connections_idle",
-        "PostgreSQL connections open and idle in the pools now, by database",
+        "PostgreSQL connections open and idle in the pools now, by database.",
         through(pools.clone(), |p: &crate::sql_db::pool::Pools| {
             p.stats()
                 .databases
@@ -61,14 +61,14 @@ pub fn register(metrics: &Metrics, http: &Arc<Services>) {
     ));
     metrics.gauges(GaugeFn::counter(
         "db_pool_waits",
-        "Connections asked for when none was free (the caller waited, at most 5 s)",
+        "Connections asked for when none was free (the caller waited, at most 5 s).",
         through(pools.clone(), |p: &crate::sql_db::pool::Pools| {
             vec![Sample::plain(p.stats().waits as i64)]
         }),
     ));
     metrics.gauges(GaugeFn::counter(
         "db_pool_full",
-        "Connections given up after the wait (The Connection Pool Is Full)",
+        "Connections given up after the wait (The Connection Pool Is Full).",
         through(pools, |p: &crate::sql_db::pool::Pools| {
             vec![Sample::plain(p.stats().full as i64)]
         }),
@@ -79,7 +79,7 @@ pub fn register(metrics: &Metrics, http: &Arc<Services>) {
 pub fn register_generation(metrics: &Metrics, apps: &Arc<ArcSwap<Application>>) {
     metrics.gauges(GaugeFn::new(
         "generation",
-        "The generation serving new requests (1 at start, +1 per swap)",
+        "The generation serving new requests (1 at start, +1 per swap).",
         through(Arc::downgrade(apps), |a: &ArcSwap<Application>| {
             vec![Sample::plain(a.load().generation as i64)]
         }),

@@ -240,8 +240,11 @@ async fn start(
     let loaded: Vec<String> = report.loaded.iter().map(|a| a.name.clone()).collect();
     let addons = report.into_generation();
     // Counted for the metrics (sessions read and written, by store type).
-    let sessions: Arc<dyn SessionStore> =
-        Arc::new(CountedStore::new(sessions, &host.metrics.sessions));
+    let sessions: Arc<dyn SessionStore> = if config.metrics {
+        Arc::new(CountedStore::new(sessions, &host.metrics.sessions))
+    } else {
+        sessions
+    };
     let app = match Application::new(
         Arc::clone(&config),
         addons,
