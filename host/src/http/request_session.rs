@@ -24,6 +24,9 @@ pub(crate) struct LoadedSession {
     pub(crate) data: Option<Arc<SessionData>>,
     /// `data` as JSON, while it is as loaded.
     json: Option<Arc<str>>,
+    /// The content as loaded from the store, whatever the host or the handler changed
+    /// since: what a save merges against (`session_merge`).
+    loaded: Option<Arc<SessionData>>,
     /// No valid, known id came with the request.
     pub(crate) is_new: bool,
     /// The host logged the session out (its database was rejected): save it under a new id.
@@ -54,6 +57,7 @@ impl LoadedSession {
         match store.get(sid) {
             Ok(Some(StoredSession { data, json })) => LoadedSession {
                 sid: Some(sid.to_owned()),
+                loaded: Some(Arc::clone(&data)),
                 data: Some(data),
                 json: Some(json),
                 is_new: false,
@@ -114,7 +118,7 @@ impl LoadedSession {
         // Saved under the same id: merged into what another request or socket callback may
         // have saved meanwhile (`session_merge`).
         let _locked = locks.lock(&sid);
-        let data = match (rotates, self.is_new, &self.data) {
+        let data = match (rotates, self.is_new, &self.loaded) {
             (false, false, Some(before)) => match store.get(&sid) {
                 Ok(Some(current)) => SessionData::from_map(super::session_merge::merge(
                     &before.0,
@@ -141,6 +145,7 @@ impl LoadedSession {
             sid: None,
             data: None,
             json: None,
+            loaded: None,
             is_new: true,
             rotate: false,
             unavailable: None,
