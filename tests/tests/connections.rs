@@ -182,10 +182,12 @@ fn out_of_descriptors_accept_backs_off_evicts_and_logs_once() {
     let silent: Vec<TcpStream> = (0..150)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
+    // Served by evicting a silent connection, not once one times out (10 s): judged against
+    // that timeout, not as a speed (1 s was broken by a loaded machine).
     for _ in 0..10 {
         let took = health_latency(port, &server);
         assert!(
-            took < Duration::from_secs(1),
+            took < Duration::from_secs(5),
             "{took:?}\n{}",
             server.stderr()
         );
