@@ -290,9 +290,6 @@ fn an_upgrade_through_host_a_adds_its_route_on_b_and_c_within_a_second() {
             h.server().stderr()
         );
         eprintln!("host {}: the new route within {took:?}", h.name);
-        if std::env::var("MH_DEBUG").is_ok() {
-            eprintln!("{}", h.server().stderr());
-        }
     }
     // And through nginx, whichever host answers.
     for _ in 0..6 {
