@@ -12,6 +12,7 @@ pub mod db_apps;
 pub mod dispatcher;
 pub mod file_body;
 pub mod inflight;
+pub mod ir_http;
 pub mod proxy;
 mod request_session;
 pub mod response;
