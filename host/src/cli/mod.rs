@@ -11,6 +11,7 @@ mod addons;
 pub mod command;
 mod cron;
 pub mod help;
+mod routes;
 mod scaffold;
 mod server;
 

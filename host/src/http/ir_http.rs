@@ -102,6 +102,9 @@ pub struct RouteMap {
     pub routes: Vec<MappedRoute>,
     /// One line per route refused (already logged).
     pub errors: Vec<String>,
+    /// The super of each overriding route (by `(addon, route id)`), those overridden in
+    /// turn included: a chain's every `call_super`.
+    pub supers: HashMap<(u32, u32), EndpointRef>,
 }
 
 impl RouteMap {
@@ -201,11 +204,13 @@ impl RouteMap {
                     let previous = &map.routes[k];
                     let mut chain = vec![owner];
                     chain.extend(previous.overrides.iter().cloned());
+                    let super_endpoint = EndpointRef {
+                        addon: previous.addon,
+                        route: previous.route.id,
+                    };
+                    map.supers.insert((i as u32, r.id), super_endpoint);
                     map.routes[k] = MappedRoute {
-                        super_endpoint: Some(EndpointRef {
-                            addon: previous.addon,
-                            route: previous.route.id,
-                        }),
+                        super_endpoint: Some(super_endpoint),
                         overrides: chain,
                         ..entry
                     };
@@ -213,14 +218,6 @@ impl RouteMap {
             }
         }
         map
-    }
-
-    /// The super of each overriding route, by `(addon, route id)`.
-    pub fn supers(&self) -> HashMap<(u32, u32), EndpointRef> {
-        self.routes
-            .iter()
-            .filter_map(|m| Some(((m.addon, m.route.id), m.super_endpoint?)))
-            .collect()
     }
 }
 

@@ -199,7 +199,7 @@ impl Application {
                 }
             }
         }
-        let supers = map.supers().into_iter().collect();
+        let supers = map.supers.into_iter().collect();
         let hooked =
             !hooks.auth.is_empty() || hooks.around_dispatch() || !hooks.fallback.is_empty();
         let ws = websocket::Settings::new(
