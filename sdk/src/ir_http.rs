@@ -28,6 +28,58 @@
 //! Every hook may add headers to the final answer with
 //! [`Request::add_response_header`]. With no hook registered, the host's request path
 //! takes none of these steps (their cost is one test per request).
+//!
+//! ```
+//! use inphms_sdk::{
+//!     auth_method, fallback, handle_error, post_dispatch, pre_dispatch, route, EndpointResult,
+//!     Error, Request, Response, Result,
+//! };
+//!
+//! /// `auth = "api_token"`: a header token.
+//! #[auth_method("api_token")]
+//! fn api_token(req: &mut Request) -> Result<()> {
+//!     match req.header("x-api-token") {
+//!         Some("s3cret") => Ok(()),
+//!         _ => Err(Error::access("a valid X-Api-Token is needed")),
+//!     }
+//! }
+//!
+//! #[route("/api/ping", auth = "api_token")]
+//! fn ping() -> &'static str {
+//!     "pong"
+//! }
+//!
+//! /// A header on every answer; maintenance mode answers early.
+//! #[pre_dispatch]
+//! fn served_by(req: &mut Request) -> Result<Option<Response>> {
+//!     req.add_response_header("X-Served-By", "my_addon");
+//!     Ok(None)
+//! }
+//!
+//! /// Responses are never cached.
+//! #[post_dispatch]
+//! fn no_cache(_req: &mut Request, result: &mut EndpointResult) -> Result<()> {
+//!     if let EndpointResult::Response(r) = result {
+//!         *r = std::mem::take(r).header("Cache-Control", "no-store");
+//!     }
+//!     Ok(())
+//! }
+//!
+//! /// Access errors under `/api/` as a short text.
+//! #[handle_error]
+//! fn api_errors(req: &mut Request, error: &Error) -> Result<Option<Response>> {
+//!     let api = req.path().starts_with("/api/");
+//!     Ok(api.then(|| Response::text(error.message().to_owned()).with_status(403)))
+//! }
+//!
+//! /// Pages stored elsewhere, for paths no route serves.
+//! #[fallback]
+//! fn pages(req: &mut Request) -> Result<Option<Response>> {
+//!     let page = req.path().strip_prefix("/pages/");
+//!     Ok(page.map(|p| Response::html(format!("<h1>{}</h1>", inphms_sdk::escape_html(p)))))
+//! }
+//! # fn main() {}
+//! ```
 
 use crate::abi::{HookKind, Invocation, Outcome};
 use crate::dispatcher::EndpointResult;
@@ -87,7 +139,9 @@ pub(crate) fn invoke(hook: &Hook, inv: Invocation<'_>) -> Outcome {
             answer(f(&mut req, &error))
         }
         HookFn::PostDispatch(f) => match inv.outcome.into_option() {
-            None => Err(Error::internal("a post-dispatch hook called without a result")),
+            None => Err(Error::internal(
+                "a post-dispatch hook called without a result",
+            )),
             Some(outcome) => match result_of(outcome) {
                 Ok(mut result) => f(&mut req, &mut result).map(|()| Some(result.into())),
                 Err(e) => Err(e),

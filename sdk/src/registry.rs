@@ -10,8 +10,8 @@ use crate::abi::{
     AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HeaderBlock,
     HookDescriptor, HostApiRef, Invocation, ItemKind, Outcome, RouteDescriptor,
 };
-use crate::ir_http::Hook;
 use crate::dispatcher::{Endpoint, EndpointResult};
+use crate::ir_http::Hook;
 use crate::{host, Error, Host, Request, Response, Result};
 use abi_stable::std_types::{ROption, RString};
 use serde_json::Value;

@@ -69,6 +69,7 @@ impl<'a> Request<'a> {
     ///     info["extended_by"] = "my_addon".into();
     ///     Ok(info)
     /// }
+    /// # fn main() {}
     /// ```
     pub fn call_super(&mut self) -> Result<crate::EndpointResult> {
         let Some(endpoint) = self.super_endpoint else {

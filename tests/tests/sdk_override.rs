@@ -24,7 +24,9 @@ fn server(td: &TestDir, extra: &str, args: &[&str]) -> Server {
         tests.to_str().expect("a UTF-8 path"),
     ];
     all.extend_from_slice(args);
-    td.server(all).start_timeout(Duration::from_secs(120)).start_healthy()
+    td.server(all)
+        .start_timeout(Duration::from_secs(120))
+        .start_healthy()
 }
 
 fn body_json(r: &Response) -> Value {
@@ -332,9 +334,11 @@ fn hooks_run_with_the_request_database() {
     let out = td.cmd(cmd).timeout(Duration::from_secs(60)).run();
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
-        out.stdout.lines().any(|l| l.starts_with("/web/webclient/version_info")
-            && l.contains("test_override")
-            && l.ends_with("web")),
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("/web/webclient/version_info")
+                && l.contains("test_override")
+                && l.ends_with("web")),
         "{out}"
     );
 }

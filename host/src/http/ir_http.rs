@@ -166,7 +166,12 @@ impl RouteMap {
                     let target = r.overrides.as_str();
                     let mine = ancestors.get(i).cloned().unwrap_or_default();
                     if !target.is_empty() && !mine.contains(target) {
-                        refuse(&mut map, format!("overrides = \"{target}\", but {name} does not depend on {target}"));
+                        refuse(
+                            &mut map,
+                            format!(
+                                "overrides = \"{target}\", but {name} does not depend on {target}"
+                            ),
+                        );
                         continue;
                     }
                     let overridden = if target.is_empty() {

@@ -455,7 +455,10 @@ fn plain_hook(attr: TokenStream, item: TokenStream, macro_name: &str, kind: &str
     expand((|| {
         if !attr.is_empty() {
             return Err(syn::Error::new(
-                proc_macro2::TokenStream::from(attr).into_iter().next().map_or(Span::call_site(), |t| t.span()),
+                proc_macro2::TokenStream::from(attr)
+                    .into_iter()
+                    .next()
+                    .map_or(Span::call_site(), |t| t.span()),
                 format!("#[{macro_name}] takes no arguments"),
             ));
         }

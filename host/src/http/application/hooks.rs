@@ -158,7 +158,12 @@ impl Application {
     }
 
     /// Calls the hook `h` with `request` (and a handler's `outcome`).
-    fn call_hook(&self, (a, id): HookRef, request: HttpRequest<'_>, outcome: Option<Outcome>) -> Outcome {
+    fn call_hook(
+        &self,
+        (a, id): HookRef,
+        request: HttpRequest<'_>,
+        outcome: Option<Outcome>,
+    ) -> Outcome {
         let Some(addon) = self.addons.get(a as usize) else {
             return error_outcome("the addon of a hook is missing");
         };
@@ -225,7 +230,10 @@ impl Steps {
     }
 }
 
-fn concat(a: &inphms_sdk::abi::HeaderBlock, b: &inphms_sdk::abi::HeaderBlock) -> inphms_sdk::abi::HeaderBlock {
+fn concat(
+    a: &inphms_sdk::abi::HeaderBlock,
+    b: &inphms_sdk::abi::HeaderBlock,
+) -> inphms_sdk::abi::HeaderBlock {
     let mut all = a.0.to_vec();
     all.extend_from_slice(&b.0);
     inphms_sdk::abi::HeaderBlock(all.into())

@@ -177,11 +177,7 @@ impl Application {
             .iter()
             .find_map(|a| a.manifest.public_user_query.clone());
         let hooks = super::ir_http::Hooks::of(&addons);
-        let map = super::ir_http::RouteMap::build(
-            &addons,
-            |t| dispatchers.contains_key(t),
-            &hooks,
-        );
+        let map = super::ir_http::RouteMap::build(&addons, |t| dispatchers.contains_key(t), &hooks);
         let mut routes = RouteTable::new();
         for m in &map.routes {
             match Rule::parse(&m.path) {

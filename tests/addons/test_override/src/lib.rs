@@ -7,8 +7,8 @@
 //! under `/test_override_cms/`). Used by `tests/tests/sdk_override.rs`.
 
 use inphms_sdk::{
-    auth_method, fallback, handle_error, post_dispatch, pre_dispatch, route, EndpointResult,
-    Error, Request, Response, Result,
+    auth_method, fallback, handle_error, post_dispatch, pre_dispatch, route, EndpointResult, Error,
+    Request, Response, Result,
 };
 use serde_json::{json, Value};
 
@@ -35,9 +35,11 @@ fn item(req: &mut Request, id: i64) -> Result<Response> {
         return Err(Error::internal("test_http's item returned no response"));
     };
     let text = String::from_utf8_lossy(original.body_bytes()).into_owned();
-    Ok(Response::text(format!("{text} (id {id}, overridden by test_override)"))
-        .with_status(203)
-        .header("X-Overridden", "test_override"))
+    Ok(
+        Response::text(format!("{text} (id {id}, overridden by test_override)"))
+            .with_status(203)
+            .header("X-Overridden", "test_override"),
+    )
 }
 
 /// `auth = "test_token"`: the header `X-Test-Token` must be `s3cret`; the session then
@@ -70,7 +72,9 @@ fn token(req: &mut Request) -> String {
 fn pre(req: &mut Request) -> Result<Option<Response>> {
     req.add_response_header("X-Test-Override", "pre");
     if req.path() == "/test_override/early" {
-        return Ok(Some(Response::text("answered by pre_dispatch").with_status(202)));
+        return Ok(Some(
+            Response::text("answered by pre_dispatch").with_status(202),
+        ));
     }
     Ok(None)
 }
