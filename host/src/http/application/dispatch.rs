@@ -553,10 +553,11 @@ impl Application {
     }
 
     /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =
-    /// false` route outside a database; else on the blocking pool under `limit_time_real`
+    /// false` route outside a database, when no addon registers an `ir.http` hook; else on the blocking pool under `limit_time_real`
     /// ([`Application::call_blocking`]).
     pub(super) fn runs_inline(&self, entry: &RouteEntry) -> bool {
-        !entry.route.blocking && !entry.route.websocket && self.db.is_none()
+        // Addons' hooks make no promise not to block: with any, every route runs on the pool.
+        !entry.route.blocking && !entry.route.websocket && self.db.is_none() && !self.hooked
     }
 
     /// Calls a handler on the blocking pool, under `limit_time_real`.
