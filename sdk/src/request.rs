@@ -82,6 +82,11 @@ impl<'a> Request<'a> {
     }
 
     /// Whether the handler is an override that can [`Request::call_super`].
+    ///
+    /// ```
+    /// # use inphms_sdk::Request;
+    /// assert!(!Request::default().has_super());
+    /// ```
     pub fn has_super(&self) -> bool {
         self.super_endpoint.is_some()
     }
