@@ -41,6 +41,11 @@
 //!
 //! SDK 0.4 (issue 21, the bus across hosts): [`HostApi`] gained the optional
 //! `cursor_notify`, `db_execute` and `listen_wait` callbacks and the [`Heard`] type.
+//!
+//! SDK 0.4 (issue 18, addons extending each other) appended to plain types, hence the
+//! minor version: [`RouteDescriptor::overrides`], [`AddonItems::hooks`] (with
+//! [`HookDescriptor`] and [`HookKind`]), [`ItemKind::Hook`], [`Invocation::outcome`] and
+//! [`Outcome::headers`].
 
 use abi_stable::{
     declare_root_module_statics,
@@ -340,6 +345,8 @@ pub struct AddonItems {
     pub crons: RVec<CronDescriptor>,
     /// RPC methods (`#[rpc]`): what `object.execute_kw` calls.
     pub rpcs: RVec<RpcDescriptor>,
+    /// `ir.http` hooks: auth methods, pre/post-dispatch, error handlers, fallbacks.
+    pub hooks: RVec<HookDescriptor>,
 }
 
 /// One route: what Odoo's `@route` decorator records.
@@ -374,6 +381,9 @@ pub struct RouteDescriptor {
     pub blocking: bool,
     /// Body size limit for this route, if it overrides the server's.
     pub max_content_length: ROption<u64>,
+    /// The addon whose route (same path) this one overrides (`overrides = "web"`); empty
+    /// when it declares no override.
+    pub overrides: RString,
 }
 
 /// A dispatcher: a routing type handled by addon code.
@@ -448,6 +458,9 @@ pub enum ItemKind {
     /// result in [`Outcome::value`] (JSON text). Runs in its own transaction, as the
     /// invocation cursor.
     Rpc,
+    /// An `ir.http` hook ([`AddonItems::hooks`]), with the request; for a post-dispatch
+    /// hook or an error handler, the handler's outcome in [`Invocation::outcome`].
+    Hook,
 }
 
 /// A reference to a route's endpoint, opaque to addons.
@@ -479,6 +492,9 @@ pub struct Invocation<'a> {
     pub handle: u64,
     /// The websocket event of an [`ItemKind::SocketEvent`].
     pub socket_event: ROption<SocketEvent>,
+    /// The handler's outcome, for an [`ItemKind::Hook`] of kind [`HookKind::PostDispatch`]
+    /// or [`HookKind::HandleError`].
+    pub outcome: ROption<Outcome>,
 }
 
 impl<'a> Invocation<'a> {
@@ -492,6 +508,7 @@ impl<'a> Invocation<'a> {
             args: RVec::new(),
             handle: 0,
             socket_event: ROption::RNone,
+            outcome: ROption::RNone,
         }
     }
 }
@@ -672,6 +689,9 @@ pub struct Outcome {
     /// A websocket route's handler registered event callbacks for its socket: the host
     /// keeps the socket open and calls them ([`ItemKind::SocketEvent`]).
     pub socket_events: bool,
+    /// Headers to add to the final answer, whatever produces it (Odoo's
+    /// `request.future_response.headers`): set by hooks and handlers alike.
+    pub headers: HeaderBlock,
 }
 
 /// A SQL value as it crosses the boundary (parameters and result cells).
@@ -710,4 +730,32 @@ pub struct SqlRows {
     pub rows: RVec<RVec<SqlValue>>,
     /// Rows returned (a query) or affected (`INSERT`, `UPDATE`, `DELETE`...).
     pub rowcount: u64,
+}
+
+/// The kind of an `ir.http` hook ([`HookDescriptor`]).
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// An authentication method, used by routes with `auth = "<name>"`.
+    Auth,
+    /// Runs before the handler; may answer early.
+    PreDispatch,
+    /// Runs after the handler; may change its result.
+    PostDispatch,
+    /// Maps an error to a response.
+    HandleError,
+    /// Serves a path no route matched, before the 404.
+    Fallback,
+}
+
+/// An `ir.http` hook an addon declares.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct HookDescriptor {
+    /// Index in [`AddonItems::hooks`].
+    pub id: u32,
+    /// Its kind.
+    pub kind: HookKind,
+    /// The auth method's name for [`HookKind::Auth`]; the function's path otherwise.
+    pub name: RString,
 }

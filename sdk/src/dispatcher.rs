@@ -81,6 +81,9 @@ impl Endpoint {
     /// changes made by the handler are carried back into `req.session`.
     pub fn call(&self, req: &mut Request) -> Result<EndpointResult> {
         let outcome = req.with_abi(|abi| host::call_endpoint(self.inner, abi))?;
+        // Headers the endpoint added for the final answer stay added.
+        req.response_headers
+            .extend_from_slice(outcome.headers.0.as_slice());
         if let Some(session) = outcome.session.as_ref().into_option() {
             let mut fresh = crate::Session::from_parts(
                 req.session.id().to_owned().into(),

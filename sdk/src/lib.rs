@@ -58,6 +58,13 @@
 //!   promises a quick handler that never blocks: the host then runs it inline on its event
 //!   loop, which saves a thread hand-off per request (several microseconds) but cannot stop
 //!   it at the time limit. Use it for health checks and pure computations.
+//! * Extending another addon (Odoo's controller inheritance): a route of an addon that
+//!   depends, directly or not, on the addon serving the same path overrides it, and
+//!   [`Request::call_super`] calls the overridden handler (Python's `super()`); declare it
+//!   with `overrides = "that_addon"` so that the host checks the route exists (see
+//!   [`route`]). `inphms-host routes` prints the route table with its overrides.
+//! * `ir.http` hooks ([`ir_http`]): [`auth_method`] (routes' `auth = "name"`),
+//!   [`pre_dispatch`], [`post_dispatch`], [`handle_error`], [`fallback`].
 //! * [`command`]: a command of the `inphms-host` command line.
 //! * [`cron`]: a handler that database cron jobs point to by name. Its work through the
 //!   job's cursor ([`CronContext::cursor`]) commits with the job's bookkeeping, so it is done
@@ -93,6 +100,7 @@ mod dispatcher;
 mod error;
 pub mod extract;
 mod host;
+pub mod ir_http;
 pub mod json;
 pub mod multipart;
 mod registry;
@@ -115,7 +123,10 @@ pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{Error, Result};
 pub use extract::{Form, FromRequest, Params};
 pub use host::Host;
-pub use inphms_sdk_macros::{addon, command, cron, post_load, route, rpc};
+pub use inphms_sdk_macros::{
+    addon, auth_method, command, cron, fallback, handle_error, post_dispatch, post_load,
+    pre_dispatch, route, rpc,
+};
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use rpc::RpcContext;
@@ -160,6 +171,7 @@ pub struct CronContext {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::extract::{ByName, ByType, Extract};
+    pub use crate::ir_http::{Hook, HookFn};
     pub use crate::registry::{Command, Cron, DispatcherEntry, PostLoad, Reply, Route};
     pub use crate::reply::{ReplyHttp, ReplyJson, ReplySerialize, Returned};
     pub use crate::rpc::RpcMethod;

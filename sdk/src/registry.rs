@@ -7,10 +7,11 @@
 //! only the descriptors built by [`describe`].
 
 use crate::abi::{
-    AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HostApiRef, Invocation,
-    ItemKind, Outcome, RouteDescriptor, RpcDescriptor,
+    AddonItems, CommandDescriptor, CronDescriptor, DispatcherDescriptor, HeaderBlock,
+    HookDescriptor, HostApiRef, Invocation, ItemKind, Outcome, RouteDescriptor, RpcDescriptor,
 };
 use crate::dispatcher::{Endpoint, EndpointResult};
+use crate::ir_http::Hook;
 use crate::rpc::RpcMethod;
 use crate::{host, Error, Host, Request, Response, Result};
 use abi_stable::std_types::{ROption, RString};
@@ -47,6 +48,8 @@ pub struct Route {
     pub max_content_length: Option<u64>,
     pub endpoint: &'static str,
     pub handler: Handler,
+    /// The addon whose route this one overrides (`""`: none).
+    pub overrides: &'static str,
 }
 inventory::collect!(Route);
 
@@ -90,6 +93,7 @@ struct Items {
     crons: Vec<&'static Cron>,
     dispatchers: Vec<&'static DispatcherEntry>,
     rpcs: Vec<&'static RpcMethod>,
+    hooks: Vec<&'static Hook>,
 }
 
 /// The items, sorted once so that ids do not depend on link order.
@@ -101,6 +105,7 @@ fn items() -> &'static Items {
         crons: sorted(|c: &Cron| c.name),
         dispatchers: sorted(|d: &DispatcherEntry| d.routing_type),
         rpcs: sorted(|m: &RpcMethod| (m.model, m.method)),
+        hooks: sorted(|h: &Hook| (h.run.kind() as u8, h.name)),
     })
 }
 
@@ -138,6 +143,7 @@ pub(crate) fn describe() -> AddonItems {
                 websocket: r.websocket,
                 blocking: r.blocking,
                 max_content_length: r.max_content_length.into(),
+                overrides: r.overrides.into(),
             })
             .collect(),
         dispatchers: items
@@ -176,6 +182,16 @@ pub(crate) fn describe() -> AddonItems {
                 id: id as u32,
                 model: m.model.into(),
                 method: m.method.into(),
+            })
+            .collect(),
+        hooks: items
+            .hooks
+            .iter()
+            .enumerate()
+            .map(|(id, h)| HookDescriptor {
+                id: id as u32,
+                kind: h.run.kind(),
+                name: h.name.into(),
             })
             .collect(),
     }
@@ -245,6 +261,7 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
             };
             let socket = req.websocket.into_option();
             let mut req = Request::from_abi(req);
+            req.super_endpoint = inv.endpoint.into_option();
             let result = (route.handler)(&mut req);
             let mut outcome = reply_outcome(result, &req);
             if let Some(id) = socket {
@@ -288,6 +305,10 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
             Some(m) => crate::rpc::invoke(m, inv),
             None => missing(),
         },
+        ItemKind::Hook => match items.hooks.get(idx) {
+            Some(hook) => crate::ir_http::invoke(hook, inv),
+            None => missing(),
+        },
         ItemKind::Cron => {
             let (Some(c), ROption::RSome(req)) = (items.crons.get(idx), inv.request) else {
                 return missing();
@@ -310,7 +331,7 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
     }
 }
 
-fn reply_outcome(result: Result<Reply>, req: &Request) -> Outcome {
+pub(crate) fn reply_outcome(result: Result<Reply>, req: &Request) -> Outcome {
     let mut outcome = match result {
         Ok(Reply::Response(r)) => Outcome {
             response: ROption::RSome(r.into_abi()),
@@ -327,6 +348,9 @@ fn reply_outcome(result: Result<Reply>, req: &Request) -> Outcome {
         outcome.session = ROption::RSome(RString::from(&*req.session.to_json()));
     }
     outcome.rotate_session = req.session.should_rotate();
+    if !req.response_headers.is_empty() {
+        outcome.headers = HeaderBlock(req.response_headers.clone().into());
+    }
     outcome
 }
 

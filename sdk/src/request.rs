@@ -3,7 +3,7 @@
 //! selected database and the client address after proxy handling; for a `websocket` route,
 //! the upgraded connection ([`Request::websocket`]).
 
-use crate::abi::HttpRequest;
+use crate::abi::{EndpointRef, HttpRequest};
 use crate::multipart::{self, Part};
 use crate::{Error, Result, Session, WebSocket};
 use serde::de::DeserializeOwned;
@@ -25,6 +25,11 @@ pub struct Request<'a> {
     params: OnceCell<(Map<String, Value>, Option<String>)>,
     /// The session; changes are saved by the host after the handler (when the route allows).
     pub session: Session<'a>,
+    /// The route this one overrides, when the host called an override (see
+    /// [`Request::call_super`]).
+    pub(crate) super_endpoint: Option<EndpointRef>,
+    /// Headers for the final answer (see [`Request::add_response_header`]).
+    pub(crate) response_headers: Vec<u8>,
 }
 
 impl<'a> Request<'a> {
@@ -37,7 +42,66 @@ impl<'a> Request<'a> {
                 Cow::Borrowed(req.session_id.as_str()),
                 Cow::Borrowed(req.session.as_str()),
             ),
+            super_endpoint: None,
+            response_headers: Vec::new(),
         }
+    }
+
+    /// Calls the route this handler overrides (Python's `super()` in an overriding
+    /// controller method), with this request (its parameters and session as they are now),
+    /// and gives what it returned, for this handler to change or return as it is. Session
+    /// changes made by the overridden handler are carried back into `self.session`.
+    ///
+    /// An error when the route overrides nothing (see [`route`](crate::route)'s
+    /// `overrides`); the overridden handler's own error as it is.
+    ///
+    /// ```
+    /// use inphms_sdk::{route, EndpointResult, Request, Result};
+    /// use serde_json::Value;
+    ///
+    /// /// `web`'s version info, with one more key.
+    /// #[route("/web/webclient/version_info", type = "json", auth = "none", overrides = "web")]
+    /// fn version_info(req: &mut Request) -> Result<Value> {
+    ///     let mut info = match req.call_super()? {
+    ///         EndpointResult::Value(Some(v)) => v,
+    ///         _ => Value::Object(Default::default()),
+    ///     };
+    ///     info["extended_by"] = "my_addon".into();
+    ///     Ok(info)
+    /// }
+    /// # fn main() {}
+    /// ```
+    pub fn call_super(&mut self) -> Result<crate::EndpointResult> {
+        let Some(endpoint) = self.super_endpoint else {
+            return Err(Error::internal(format!(
+                "{} overrides no route: call_super has nothing to call",
+                self.path()
+            )));
+        };
+        crate::Endpoint::new(endpoint).call(self)
+    }
+
+    /// Whether the handler is an override that can [`Request::call_super`].
+    ///
+    /// ```
+    /// # use inphms_sdk::Request;
+    /// assert!(!Request::default().has_super());
+    /// ```
+    pub fn has_super(&self) -> bool {
+        self.super_endpoint.is_some()
+    }
+
+    /// Adds a header to the final answer of this request, whatever produces it (the
+    /// handler, an overridden handler, a hook, an error page): Odoo's
+    /// `request.future_response.headers`.
+    ///
+    /// ```
+    /// # use inphms_sdk::Request;
+    /// let mut req = Request::default();
+    /// req.add_response_header("X-Served-By", "my_addon");
+    /// ```
+    pub fn add_response_header(&mut self, name: &str, value: &str) {
+        crate::abi::HeaderBlock::encode(&mut self.response_headers, name, value);
     }
 
     /// Calls `f` with the request in its ABI form (a dispatcher handing it to an endpoint),

@@ -1,4 +1,5 @@
-//! The `#[route]` and `#[rpc]` macros' compile-time checks (issues 18, 20): each file of `tests/ui/` is a
+//! The macros' compile-time checks (issue 18: `#[route]`, and the hooks' `#[auth_method]`,
+//! `#[pre_dispatch]`...; issue 20: `#[rpc]`): each file of `tests/ui/` is a
 //! handler the macro must refuse, with the error (its `.stderr` beside it) pointing at the
 //! offending path or type; `tests/ui/pass/` holds handlers it must accept (every extractor
 //! and return type).

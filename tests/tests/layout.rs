@@ -10,12 +10,14 @@ use inphms_tests::{repo_root, test_addons_dir, Cmd, Output, TestDir};
 use std::path::{Path, PathBuf};
 
 /// The test addons, all in `tests/addons/`.
-const TEST_ADDONS: [&str; 8] = [
+const TEST_ADDONS: [&str; 10] = [
     "test_abi_break",
     "test_bus",
     "test_db",
     "test_http",
     "test_old_sdk",
+    "test_override",
+    "test_override_more",
     "test_panic_abort",
     "test_sdk",
     "test_swap",

@@ -12,6 +12,7 @@ pub mod command;
 mod cron;
 mod db;
 pub mod help;
+mod routes;
 mod scaffold;
 mod server;
 

@@ -432,6 +432,7 @@ pub fn run_addon_command(
             args: args.iter().cloned().map(Into::into).collect::<RVec<_>>(),
             handle: 0,
             socket_event: abi_stable::std_types::ROption::RNone,
+            outcome: abi_stable::std_types::ROption::RNone,
         }))
     };
     let outcome = match db {

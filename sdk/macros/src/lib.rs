@@ -96,8 +96,20 @@ fn doc_first_line(f: &ItemFn) -> String {
 /// blocking = false, max_content_length = 1048576)]`
 ///
 /// `auth`: `"user"` (the default: a logged-in session whose token is valid), `"public"`
-/// (anyone; the public user when nobody is logged in on a database), `"none"` (no user), or
-/// `"bearer"` (an API key in `Authorization: Bearer KEY`; the handler sees its user).
+/// (anyone; the public user when nobody is logged in on a database), `"none"` (no user),
+/// `"bearer"` (an API key in `Authorization: Bearer KEY`; the handler sees its user), or the
+/// name of an auth method an addon registers with `#[auth_method("name")]` (the host
+/// refuses the route at load when no loaded addon registers it).
+///
+/// **Overriding** (Odoo's controller inheritance, `super()`): a route whose path is served
+/// by an addon this one depends on (directly or not) replaces it, as a subclass's route
+/// method replaces its parent's. Say which addon's route it overrides with
+/// `overrides = "web"`: the host then refuses it at load, with a line naming this addon
+/// and the path, when that addon declares no such route or is not a dependency. The
+/// handler calls the overridden one with `req.call_super()`. Overrides chain in
+/// dependency order: the most derived one is served, and each `call_super` reaches the
+/// next one up. Two addons that do not depend on each other declaring the same path and
+/// method: the one loaded later is refused, with a line naming both.
 #[proc_macro_attribute]
 pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(route_impl(attr.into(), item))
@@ -136,6 +148,7 @@ struct RouteArgs {
     websocket: bool,
     blocking: bool,
     max_content_length: TokenStream2,
+    overrides: LitStr,
 }
 
 impl RouteArgs {
@@ -155,6 +168,7 @@ impl RouteArgs {
             websocket: false,
             blocking: true,
             max_content_length: quote!(None),
+            overrides: LitStr::new("", Span::call_site()),
         };
         for arg in &args.0 {
             route.set(arg)?;
@@ -179,10 +193,11 @@ impl RouteArgs {
             "type" => self.routing_type = lit_str(&arg.value)?,
             "auth" => {
                 self.auth = lit_str(&arg.value)?;
-                if !["none", "public", "user", "bearer"].contains(&self.auth.value().as_str()) {
+                if !is_name(&self.auth.value()) {
                     return Err(syn::Error::new_spanned(
                         &arg.value,
-                        "auth must be \"none\", \"public\", \"user\" or \"bearer\"",
+                        "auth must be \"none\", \"public\", \"user\", \"bearer\" or the name \
+                         of an auth method (letters, digits and `_`)",
                     ));
                 }
             }
@@ -202,6 +217,16 @@ impl RouteArgs {
             "max_content_length" => {
                 let v = &arg.value;
                 self.max_content_length = quote!(Some(#v));
+            }
+            "overrides" => {
+                self.overrides = lit_str(&arg.value)?;
+                if !is_name(&self.overrides.value()) {
+                    return Err(syn::Error::new_spanned(
+                        &arg.value,
+                        "overrides names the addon whose route this one overrides, e.g. \
+                         overrides = \"web\"",
+                    ));
+                }
             }
             other => {
                 return Err(syn::Error::new_spanned(
@@ -256,6 +281,7 @@ fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenSt
         websocket,
         blocking,
         max_content_length,
+        overrides,
     } = route;
     let endpoint = format!("{}", name);
     submit(
@@ -274,6 +300,7 @@ fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenSt
             max_content_length: #max_content_length,
             endpoint: concat!(module_path!(), "::", #endpoint),
             handler: #wrapper,
+            overrides: #overrides,
         },
     )
 }
@@ -438,6 +465,115 @@ pub fn post_load(attr: TokenStream, item: TokenStream) -> TokenStream {
         let name = f.sig.ident.to_string();
         Ok(registered(&f, "PostLoad", quote!(name: #name,)))
     })())
+}
+
+/// A name: letters, digits and `_`, not starting with a digit.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The function `f` registered as an `ir.http` hook of `kind` (a `HookFn` variant) under
+/// `name` (the function's path when `None`).
+fn hook(f: &ItemFn, kind: &str, name: Option<TokenStream2>) -> TokenStream2 {
+    let run = &f.sig.ident;
+    let kind = Ident::new(kind, Span::call_site());
+    let fn_name = run.to_string();
+    let name = name.unwrap_or_else(|| quote!(concat!(module_path!(), "::", #fn_name)));
+    let submit = submit(
+        "Hook",
+        quote!(name: #name, run: ::inphms_sdk::__private::HookFn::#kind(#run),),
+    );
+    quote! {
+        #f
+        #submit
+    }
+}
+
+/// A hook macro that takes no arguments.
+fn plain_hook(attr: TokenStream, item: TokenStream, macro_name: &str, kind: &str) -> TokenStream {
+    expand((|| {
+        if !attr.is_empty() {
+            return Err(syn::Error::new(
+                proc_macro2::TokenStream::from(attr)
+                    .into_iter()
+                    .next()
+                    .map_or(Span::call_site(), |t| t.span()),
+                format!("#[{macro_name}] takes no arguments"),
+            ));
+        }
+        let f: ItemFn = syn::parse(item)?;
+        Ok(hook(&f, kind, None))
+    })())
+}
+
+/// Registers an authentication method by name (Odoo's `ir.http._auth_method_<name>`),
+/// used by routes declared `auth = "<name>"`. See `inphms_sdk::auth_method`.
+///
+/// On a `fn(&mut Request) -> Result<()>`: `Ok` lets the request through (changes to the
+/// session are kept for the handler), an error refuses it (`Error::access` is a 403 on
+/// http routes). The name cannot be one of the host's (`none`, `public`, `user`,
+/// `bearer`).
+#[proc_macro_attribute]
+pub fn auth_method(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand((|| {
+        let f: ItemFn = syn::parse(item)?;
+        let args: Args = syn::parse2(attr.into())?;
+        let [Arg { key: None, value }] = args.0.as_slice() else {
+            return Err(syn::Error::new_spanned(
+                &f.sig.ident,
+                "an auth method needs its name and nothing else, e.g. #[auth_method(\"token\")]",
+            ));
+        };
+        let name = lit_str(value)?;
+        if !is_name(&name.value()) {
+            return Err(syn::Error::new_spanned(
+                value,
+                "an auth method's name is letters, digits and `_`",
+            ));
+        }
+        if ["none", "public", "user", "bearer"].contains(&name.value().as_str()) {
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`{}` is one of the host's own auth methods", name.value()),
+            ));
+        }
+        Ok(hook(&f, "Auth", Some(quote!(#name))))
+    })())
+}
+
+/// Registers a pre-dispatch hook (Odoo's `ir.http._pre_dispatch`): a
+/// `fn(&mut Request) -> Result<Option<Response>>` run before every routed handler, in
+/// dependency order; `Some(response)` answers early. See `inphms_sdk::pre_dispatch`.
+#[proc_macro_attribute]
+pub fn pre_dispatch(attr: TokenStream, item: TokenStream) -> TokenStream {
+    plain_hook(attr, item, "pre_dispatch", "PreDispatch")
+}
+
+/// Registers a post-dispatch hook (Odoo's `ir.http._post_dispatch`): a
+/// `fn(&mut Request, &mut EndpointResult) -> Result<()>` run after every routed handler
+/// that succeeded, in dependency order, able to change its result. See
+/// `inphms_sdk::post_dispatch`.
+#[proc_macro_attribute]
+pub fn post_dispatch(attr: TokenStream, item: TokenStream) -> TokenStream {
+    plain_hook(attr, item, "post_dispatch", "PostDispatch")
+}
+
+/// Registers an error handler (Odoo's `ir.http._handle_error`): a
+/// `fn(&mut Request, &Error) -> Result<Option<Response>>`; the most derived addon's runs
+/// first, and the first `Some(response)` answers. See `inphms_sdk::handle_error`.
+#[proc_macro_attribute]
+pub fn handle_error(attr: TokenStream, item: TokenStream) -> TokenStream {
+    plain_hook(attr, item, "handle_error", "HandleError")
+}
+
+/// Registers a fallback (Odoo's `ir.http._serve_fallback`): a
+/// `fn(&mut Request) -> Result<Option<Response>>` offered, in dependency order, the
+/// requests no route matched, before the 404. See `inphms_sdk::fallback`.
+#[proc_macro_attribute]
+pub fn fallback(attr: TokenStream, item: TokenStream) -> TokenStream {
+    plain_hook(attr, item, "fallback", "Fallback")
 }
 
 /// Exports the addon's root module. See `inphms_sdk::addon`.

@@ -64,6 +64,7 @@ mod tests {
             websocket: false,
             blocking: true,
             max_content_length: ROption::RNone,
+            overrides: "".into(),
         }
     }
 

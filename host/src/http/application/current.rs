@@ -1,6 +1,6 @@
 //! The generation whose addon code runs on this thread ([`CURRENT`]), for what addon code
 //! asks back through the host API during a request: a route's endpoint called by a
-//! dispatcher ([`call_endpoint`]) and a CSRF token ([`csrf_token`]). It is set only through
+//! dispatcher or an override's `call_super` ([`call_endpoint`]) and a CSRF token ([`csrf_token`]). It is set only through
 //! the [`Running`] guard, which puts the previous one back when dropped (also when the
 //! handler's call unwinds), never by hand.
 
@@ -47,14 +47,21 @@ pub fn call_endpoint(endpoint: EndpointRef, request: HttpRequest<'_>) -> Outcome
     let Some(addon) = app.addons.get(endpoint.addon as usize) else {
         return error_outcome("endpoint of an unknown addon");
     };
+    // An overriding route is called with the route it overrides (its `call_super`).
+    let overridden = if app.supers.is_empty() {
+        None
+    } else {
+        app.supers.get(&(endpoint.addon, endpoint.route)).copied()
+    };
     (addon.library.module.call())(Invocation {
         kind: ItemKind::Route,
         item: endpoint.route,
         request: ROption::RSome(request),
-        endpoint: ROption::RNone,
+        endpoint: overridden.into(),
         args: RVec::new(),
         handle: 0,
         socket_event: abi_stable::std_types::ROption::RNone,
+        outcome: abi_stable::std_types::ROption::RNone,
     })
 }
 

@@ -363,6 +363,19 @@ impl Application {
             }
             ("json", Some(e)) => disp::jsonrpc_error(&jsonrpc_id, e, self.dev()),
             (_, Some(e)) => disp::http_error(e, &ctx.werkzeug_full_path()),
+            // An answer a hook made (an early answer, an error page) stands as it is.
+            ("json", None) if outcome.response.is_some() => {
+                match std::mem::take(&mut outcome.response).into_option() {
+                    Some(r) => response::from_addon_of(
+                        r,
+                        self.addons.get(entry.addon as usize),
+                        Some(&self.services.streams),
+                        (self.config.limit_time_real > 0)
+                            .then(|| Duration::from_secs(self.config.limit_time_real)),
+                    ),
+                    None => response::html_error(500, None),
+                }
+            }
             ("json", None) => disp::jsonrpc_result(
                 &jsonrpc_id,
                 outcome.value.as_ref().into_option().map(RString::as_str),
@@ -395,6 +408,14 @@ impl Application {
                 e.kind == inphms_sdk::abi::ErrorKind::SessionExpired && outcome.session.is_some()
             }
         };
+        for (name, value) in outcome.headers.iter() {
+            if let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(name),
+                HeaderValue::from_bytes(value),
+            ) {
+                resp.headers_mut().append(n, v);
+            }
+        }
         if saves && route.save_session {
             let secure = ctx.client.scheme == proxy::Scheme::Https;
             match session.save(
@@ -492,7 +513,9 @@ impl Application {
                     error: ROption::RSome(crate::sql_db::env::error_info(&e)),
                     ..Outcome::default()
                 }),
-                None => request.with_view(|r| app.invoke(addon, item, routing_type.as_str(), r)),
+                None => request.with_view(|r| {
+                    app.dispatch_route(addon, item, auth.as_str(), routing_type.as_str(), r)
+                }),
             };
             opening.finish(Some(&outcome));
             Some(outcome)
@@ -519,7 +542,7 @@ impl Application {
                 session: session.as_str().into(),
                 ..r
             };
-            let mut o = self.invoke(addon, item, routing_type, as_public);
+            let mut o = self.dispatch_route(addon, item, auth, routing_type, as_public);
             Application::forget_public_user(&mut o, public);
             return o;
         }
@@ -530,13 +553,13 @@ impl Application {
                     session: session.as_str().into(),
                     ..r
                 };
-                let mut o = self.invoke(addon, item, routing_type, as_key_user);
+                let mut o = self.dispatch_route(addon, item, auth, routing_type, as_key_user);
                 // A bearer request's session is never saved.
                 o.session = ROption::RNone;
                 o.rotate_session = false;
                 o
             }
-            None => self.invoke(addon, item, routing_type, r),
+            None => self.dispatch_route(addon, item, auth, routing_type, r),
         };
         self.after_handler(&mut outcome);
         outcome
@@ -554,9 +577,10 @@ impl Application {
             &self.services.streams,
             self.addons.get(entry.addon as usize),
         );
-        let outcome = self.invoke(
+        let outcome = self.dispatch_route(
             entry.addon,
             entry.route.id,
+            entry.route.auth.as_str(),
             entry.route.routing_type.as_str(),
             request,
         );
@@ -565,10 +589,11 @@ impl Application {
     }
 
     /// Whether the route's addon is called inline, on the runtime's thread: a `blocking =
-    /// false` route outside a database; else on the blocking pool under `limit_time_real`
+    /// false` route outside a database, when no addon registers an `ir.http` hook; else on the blocking pool under `limit_time_real`
     /// ([`Application::call_blocking`]).
     pub(super) fn runs_inline(&self, entry: &RouteEntry) -> bool {
-        !entry.route.blocking && !entry.route.websocket && self.db.is_none()
+        // Addons' hooks make no promise not to block: with any, every route runs on the pool.
+        !entry.route.blocking && !entry.route.websocket && self.db.is_none() && !self.hooked
     }
 
     /// Calls a handler on the blocking pool, under `limit_time_real`.
@@ -652,6 +677,7 @@ impl Application {
                     args: RVec::new(),
                     handle: 0,
                     socket_event: abi_stable::std_types::ROption::RNone,
+                    outcome: abi_stable::std_types::ROption::RNone,
                 });
                 if compatible.exit_code != 1 {
                     return Outcome {
@@ -672,6 +698,7 @@ impl Application {
                     args: RVec::new(),
                     handle: 0,
                     socket_event: abi_stable::std_types::ROption::RNone,
+                    outcome: abi_stable::std_types::ROption::RNone,
                 })
             }
             _ => call_endpoint(endpoint, request),

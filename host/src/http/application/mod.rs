@@ -33,6 +33,7 @@ mod cors;
 mod ctx;
 mod current;
 mod dispatch;
+mod hooks;
 mod metrics;
 mod params;
 mod serve;
@@ -92,6 +93,14 @@ pub struct Application {
     /// The loaded addons; an [`EndpointRef::addon`] is an index here.
     pub addons: Vec<Arc<LoadedAddon>>,
     routes: RouteTable<RouteEntry>,
+    /// The `ir.http` hooks of the addons (see [`super::ir_http`]).
+    hooks: super::ir_http::Hooks,
+    /// Whether any hook is registered: without, a request takes none of their steps.
+    hooked: bool,
+    /// The route each overriding route overrides (its `call_super`), by `(addon, route)`.
+    supers: HashMap<(u32, u32), EndpointRef, foldhash::fast::RandomState>,
+    /// The route a request no route matched is served by when addons declare fallbacks.
+    fallback: RouteEntry,
     /// Routing type → (addon, dispatcher id); looked up per request (foldhash).
     dispatchers: HashMap<String, (u32, u32), foldhash::fast::RandomState>,
     statics: static_files::StaticRoots,
@@ -171,34 +180,29 @@ impl Application {
         let public_user_query = addons
             .iter()
             .find_map(|a| a.manifest.public_user_query.clone());
+        let hooks = super::ir_http::Hooks::of(&addons);
+        let map = super::ir_http::RouteMap::build(&addons, |t| dispatchers.contains_key(t), &hooks);
         let mut routes = RouteTable::new();
-        for (i, addon) in addons.iter().enumerate() {
-            for r in addon.items.routes.iter() {
-                if !dispatchers.contains_key(r.routing_type.as_str()) {
-                    tracing::error!(target: "inphms.http", "route {} of addon {}: no dispatcher for type '{}'; route left out", r.endpoint, addon.name, r.routing_type);
-                    continue;
-                }
-                let methods: Vec<String> =
-                    r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
-                for path in r.paths.iter() {
-                    match Rule::parse(path) {
-                        Ok(rule) => routes.add(
-                            rule,
-                            methods.clone(),
-                            r.cors.is_some(),
-                            RouteEntry {
-                                addon: i as u32,
-                                route: r.clone(),
-                                metrics: services.metrics.http.route(path),
-                            },
-                        ),
-                        Err(e) => {
-                            tracing::error!(target: "inphms.http", "route {} of addon {}: invalid path '{path}': {e}; left out", r.endpoint, addon.name)
-                        }
-                    }
+        for m in &map.routes {
+            match Rule::parse(&m.path) {
+                Ok(rule) => routes.add(
+                    rule,
+                    m.methods.clone(),
+                    m.route.cors.is_some(),
+                    RouteEntry {
+                        addon: m.addon,
+                        route: m.route.clone(),
+                        metrics: services.metrics.http.route(&m.path),
+                    },
+                ),
+                Err(e) => {
+                    tracing::error!(target: "inphms.http", "route {} of addon {}: invalid path '{}': {e}; left out", m.route.endpoint, addons[m.addon as usize].name, m.path)
                 }
             }
         }
+        let supers = map.supers.into_iter().collect();
+        let hooked =
+            !hooks.auth.is_empty() || hooks.around_dispatch() || !hooks.fallback.is_empty();
         let ws = websocket::Settings::new(
             &config,
             super::connections::cap(config.http_max_connections, u64::from(config.db_maxconn)),
@@ -208,6 +212,10 @@ impl Application {
             config,
             addons,
             routes,
+            hooks,
+            hooked,
+            supers,
+            fallback: hooks::fallback_entry(),
             dispatchers,
             statics: static_files::StaticRoots::new(statics),
             sessions,

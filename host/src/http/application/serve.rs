@@ -238,7 +238,11 @@ impl Application {
                 }
                 return Err(Box::new(r));
             }
-            Match::NotFound => return Err(Box::new(response::html_error(404, None))),
+            Match::NotFound => match self.fallback_route() {
+                // Offered to the addons' fallbacks before the 404.
+                Some(fallback) => return Ok((fallback, Map::new())),
+                None => return Err(Box::new(response::html_error(404, None))),
+            },
         };
         let args: Map<String, Value> = if args.is_empty() {
             Map::new()

@@ -248,7 +248,7 @@ impl Application {
         let routing_type = entry.route.routing_type.as_str();
         let auth = entry.route.auth.as_str();
         let invoke = |r: HttpRequest<'_>| match &event {
-            None => self.invoke(addon, item, routing_type, r),
+            None => self.dispatch_route(addon, item, auth, routing_type, r),
             Some(e) => self.invoke_socket_event(addon, item, socket, e.clone(), r),
         };
         let call = || {

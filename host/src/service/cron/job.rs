@@ -310,6 +310,7 @@ async fn run_handler(
                 .into(),
                 handle: 0,
                 socket_event: abi_stable::std_types::ROption::RNone,
+                outcome: abi_stable::std_types::ROption::RNone,
             })
         })
     });

@@ -128,6 +128,7 @@ pub fn call_method(
             args: vec![RString::from(uid.to_string())].into(),
             handle: 0,
             socket_event: ROption::RNone,
+            outcome: ROption::RNone,
         })
     })
     .map_err(|e| RpcFault::application("psycopg2.OperationalError", e.to_string()))?;
