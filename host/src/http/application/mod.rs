@@ -33,6 +33,7 @@ mod cors;
 mod ctx;
 mod current;
 mod dispatch;
+mod login_db;
 mod params;
 mod serve;
 mod socket_events;
@@ -363,7 +364,7 @@ fn disp_error(kind: inphms_sdk::abi::ErrorKind, message: &str) -> inphms_sdk::ab
     let mut e = disp::internal_error(message);
     e.kind = kind;
     e.name = match kind {
-        inphms_sdk::abi::ErrorKind::SessionExpired => "inphms.http.SessionExpiredException",
+        inphms_sdk::abi::ErrorKind::SessionExpired => inphms_sdk::exceptions::SESSION_EXPIRED,
         inphms_sdk::abi::ErrorKind::BadRequest => "werkzeug.exceptions.BadRequest",
         _ => "builtins.Exception",
     }
