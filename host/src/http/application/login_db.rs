@@ -5,7 +5,7 @@
 //! of the `db` its params name when the filter accepts it and its registry loads, else on
 //! the request's own (whose handler answers "Database not found." for another name).
 
-use super::{Application, Ctx};
+use super::{Application, Ctx, RequestBody};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -26,9 +26,10 @@ impl Application {
         &self,
         ctx: &Ctx,
         current: Option<&str>,
-        body: &[u8],
+        body: &RequestBody,
     ) -> Option<Arc<Application>> {
-        if self.db.is_some() || ctx.path() != AUTHENTICATE {
+        // A spooled body is large: no login's (parsing it is not for the event loop).
+        if self.db.is_some() || ctx.path() != AUTHENTICATE || body.is_spooled() {
             return None;
         }
         let db = named_db(body)?;
