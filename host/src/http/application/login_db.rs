@@ -2,8 +2,9 @@
 //! `addons/web/controllers/session.py` `authenticate(db, login, password)` logs in to `db`
 //! (checked with `http.db_filter([db])`, then `Registry(db)`), whatever database the
 //! request itself is bound to: the host serves such a JSON-RPC request on the application
-//! of the `db` its params name when the filter accepts it and its registry loads, else on
-//! the request's own (whose handler answers "Database not found." for another name).
+//! of the `db` its params name when it is a visible database (the filter's) and its
+//! registry loads, else on the request's own (whose handler answers "Database not found."
+//! for another name).
 
 use super::{Application, Ctx, RequestBody};
 use serde_json::Value;
@@ -36,11 +37,13 @@ impl Application {
         if current == Some(db.as_str()) {
             return None;
         }
+        // As `?db=`: a name among the visible databases (the filter's, from the cached
+        // list), so that a client cannot make the host try to open any name it sends.
         let (chosen, _) = crate::sql_db::dblist::select_db(
             self.services.databases(),
             &self.config,
-            Some(&db),
-            || None,
+            None,
+            || Some(db.clone()),
             ctx.db_host(),
         )
         .await;
