@@ -660,7 +660,7 @@ pub enum ErrorKind {
 pub struct ErrorInfo {
     /// Its class.
     pub kind: ErrorKind,
-    /// Its name, e.g. `inphms.exceptions.UserError`.
+    /// Its name, e.g. `odoo.exceptions.UserError`.
     pub name: RString,
     /// Its message.
     pub message: RString,

@@ -5,6 +5,27 @@ use crate::abi::{ErrorInfo, ErrorKind};
 use serde_json::Value;
 use std::fmt;
 
+/// The names of Odoo's exceptions as its clients read them (a JSON-RPC error's
+/// `data.name`): the one place that names them, for addons and the host alike.
+///
+/// ```
+/// use inphms_sdk::{exceptions, Error};
+/// let e = Error::access("Access Denied").with_name(exceptions::ACCESS_DENIED);
+/// assert_eq!(e.name(), "odoo.exceptions.AccessDenied");
+/// assert_eq!(Error::user("No.").name(), exceptions::USER_ERROR);
+/// ```
+pub mod exceptions {
+    /// `odoo.exceptions.AccessDenied`: wrong credentials (login, master password, key).
+    pub const ACCESS_DENIED: &str = "odoo.exceptions.AccessDenied";
+    /// `odoo.exceptions.AccessError`: access refused ([`Error::access`](crate::Error::access)).
+    pub const ACCESS_ERROR: &str = "odoo.exceptions.AccessError";
+    /// `odoo.exceptions.UserError` ([`Error::user`](crate::Error::user)).
+    pub const USER_ERROR: &str = "odoo.exceptions.UserError";
+    /// `odoo.http.SessionExpiredException`: not logged in, or logged out
+    /// ([`Error::session_expired`](crate::Error::session_expired); JSON-RPC code 100).
+    pub const SESSION_EXPIRED: &str = "odoo.http.SessionExpiredException";
+}
+
 /// The result type of handlers.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -14,7 +35,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// use inphms_sdk::Error;
 /// let e = Error::user("The order is already confirmed");
 /// assert_eq!(e.message(), "The order is already confirmed");
-/// assert_eq!(e.name(), "inphms.exceptions.UserError");
+/// assert_eq!(e.name(), "odoo.exceptions.UserError");
 /// ```
 #[derive(Debug, Clone)]
 pub struct Error {
@@ -39,12 +60,12 @@ impl Error {
 
     /// An error the user can act on (Odoo's `UserError`): 400 for http routes.
     pub fn user(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::User, "inphms.exceptions.UserError", message)
+        Self::new(ErrorKind::User, exceptions::USER_ERROR, message)
     }
 
     /// Access refused (Odoo's `AccessError`): 403 for http routes.
     pub fn access(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Access, "inphms.exceptions.AccessError", message)
+        Self::new(ErrorKind::Access, exceptions::ACCESS_ERROR, message)
     }
 
     /// Nothing at that address: 404, or JSON-RPC code 404.
@@ -56,7 +77,7 @@ impl Error {
     pub fn session_expired(message: impl Into<String>) -> Self {
         Self::new(
             ErrorKind::SessionExpired,
-            "inphms.http.SessionExpiredException",
+            exceptions::SESSION_EXPIRED,
             message,
         )
     }

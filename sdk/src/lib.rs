@@ -120,7 +120,7 @@ pub use cookie::{Cookie, SameSite};
 pub use cursor::Value;
 pub use cursor::{Cursor, FromValue, Row, Rows, SqlValue};
 pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
-pub use error::{Error, Result};
+pub use error::{exceptions, Error, Result};
 pub use extract::{Form, FromRequest, Params};
 pub use host::Host;
 pub use inphms_sdk_macros::{

@@ -243,7 +243,7 @@ fn database_list_filters_single_database_rule_and_routes_per_database() {
         .start();
     let (_, v) = rpc(server.port(), "localhost", "/web/database/list", json!({}));
     assert_eq!(
-        v["error"]["data"]["name"], "inphms.exceptions.AccessDenied",
+        v["error"]["data"]["name"], "odoo.exceptions.AccessDenied",
         "{v}"
     );
     assert_eq!(

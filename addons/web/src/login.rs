@@ -156,7 +156,7 @@ fn web_login(req: &mut Request) -> Result<Response> {
             };
             Ok(Response::redirect(&target, 303))
         }
-        Err(e) if e.name() == "inphms.exceptions.AccessDenied" => {
+        Err(e) if e.name() == inphms_sdk::exceptions::ACCESS_DENIED => {
             let message = if e.message() == users::ACCESS_DENIED {
                 "Wrong login/password"
             } else if e.message() == cooldown::COOLDOWN_MESSAGE {

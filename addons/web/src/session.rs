@@ -127,8 +127,9 @@ pub fn check_credentials(req: &Request, login: &str, password: &str) -> Result<i
 }
 
 /// `POST /web/session/authenticate` (`{db, login, password}`): Odoo's `session_info` and
-/// the new session's cookie; wrong credentials: `AccessDenied`. The database must be the
-/// request's (its session's, `?db=`, or the only one): another is "Database not found.".
+/// the new session's cookie; wrong credentials: `AccessDenied`. The host binds this
+/// request to the `db` it names when the filter accepts it and it loads (as Odoo logs in to
+/// `db` whatever the request's database); another is "Database not found.".
 #[route(
     "/web/session/authenticate",
     type = "json",

@@ -88,7 +88,7 @@ pub extern "C" fn db_list(ctx: HostCtx, host: RStr<'_>) -> RResult<RVec<RString>
         RResult::ROk(Ok(list)) => RResult::ROk(list.into_iter().map(RString::from).collect()),
         RResult::ROk(Err(ListError::AccessDenied)) => RResult::RErr(ErrorInfo {
             kind: ErrorKind::Access,
-            name: "inphms.exceptions.AccessDenied".into(),
+            name: inphms_sdk::exceptions::ACCESS_DENIED.into(),
             message: "Access Denied".into(),
             arguments: "[\"Access Denied\"]".into(),
             debug: RString::new(),

@@ -91,6 +91,11 @@ pub struct Manifest {
     /// `startup_warnings`: statements run on each database at start (read-only), each row's
     /// first column logged as a warning (`base`: an `admin` still on its default password).
     pub startup_warnings: Vec<String>,
+    /// `default_password_query`: a statement run on each database at start (read-only)
+    /// giving rows of (warning, stored password hash, default password); each warning is
+    /// logged when its default password verifies against the hash (`base_identity`'s
+    /// `crypt::verify`, whatever the salt and rounds): `base`'s `admin` still on `admin`.
+    pub default_password_query: Option<String>,
 }
 
 /// A manifest that cannot be used.
@@ -139,6 +144,7 @@ const KNOWN_KEYS: &[&str] = &[
     "apikey_query",
     "public_user_query",
     "startup_warnings",
+    "default_password_query",
 ];
 
 /// Reads and validates the manifest of the addon in `dir`. Returns it with its warnings.
@@ -237,6 +243,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Manifest, Vec<String>), Manifes
         apikey_query: fields.string("apikey_query")?,
         public_user_query: fields.string("public_user_query")?,
         startup_warnings: fields.strings("startup_warnings")?,
+        default_password_query: fields.string("default_password_query")?,
     };
     Ok((manifest, warnings))
 }

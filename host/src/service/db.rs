@@ -176,5 +176,46 @@ async fn startup_warnings(dbs: &Databases, set: &AddonSet, registry: &registry::
             }
             let _ = cr.rollback().await;
         }
+        if let Some(query) = &manifest.default_password_query {
+            default_passwords(dbs, db, name, query).await;
+        }
+    }
+}
+
+/// Runs an addon's `default_password_query` (read only): each row is (warning, stored
+/// hash, default password), the warning logged when the default password verifies against
+/// the hash (whatever its salt and rounds; the check runs off the runtime's threads).
+async fn default_passwords(dbs: &Databases, db: &str, addon: &str, query: &str) {
+    use inphms_sdk::abi::SqlValue;
+    let mut cr = dbs.cursor(db, true);
+    let rows = cr.execute(query, &[]).await;
+    let _ = cr.rollback().await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(target: TARGET, "database {db}: default password check of addon {addon} failed: {e}");
+            return;
+        }
+    };
+    for row in rows.rows.iter() {
+        let (
+            Some(SqlValue::Text(warning)),
+            Some(SqlValue::Text(stored)),
+            Some(SqlValue::Text(default)),
+        ) = (row.first(), row.get(1), row.get(2))
+        else {
+            tracing::error!(target: TARGET, "database {db}: default password check of addon {addon}: expected rows of (warning, hash, password) as text");
+            continue;
+        };
+        let (stored, default) = (stored.to_string(), default.to_string());
+        let rounds = base_identity::crypt::DEFAULT_ROUNDS;
+        let verified = tokio::task::spawn_blocking(move || {
+            base_identity::crypt::verify(&default, &stored, rounds).valid
+        })
+        .await
+        .unwrap_or(false);
+        if verified {
+            tracing::warn!(target: TARGET, "database {db}: {warning}");
+        }
     }
 }

@@ -75,14 +75,14 @@ fn json_error_shapes() {
             "user",
             200,
             "Odoo Server Error",
-            "inphms.exceptions.UserError",
+            "odoo.exceptions.UserError",
             "Nope, you can't",
         ),
         (
             "access",
             200,
             "Odoo Server Error",
-            "inphms.exceptions.AccessError",
+            "odoo.exceptions.AccessError",
             "Forbidden thing",
         ),
         (
@@ -96,7 +96,7 @@ fn json_error_shapes() {
             "expired",
             100,
             "Odoo Session Expired",
-            "inphms.http.SessionExpiredException",
+            "odoo.http.SessionExpiredException",
             "Session expired",
         ),
         (
@@ -139,7 +139,7 @@ fn json_error_shapes() {
         rpc_error_body(
             100,
             "Odoo Session Expired",
-            "inphms.http.SessionExpiredException",
+            "odoo.http.SessionExpiredException",
             "Session expired"
         )
         .replace(r#""id": 3"#, r#""id": null"#)

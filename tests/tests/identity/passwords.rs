@@ -32,7 +32,7 @@ fn a_new_database_has_admin_admin_and_a_warning_until_it_changes() {
     for login in ["public", "__system__"] {
         let refused = c.authenticate(&site.db.name, login, "");
         assert_eq!(
-            refused["error"]["data"]["name"], "inphms.exceptions.AccessDenied",
+            refused["error"]["data"]["name"], "odoo.exceptions.AccessDenied",
             "{refused}"
         );
     }

@@ -95,7 +95,7 @@ fn a_uid_that_is_not_an_integer_is_an_expired_session() {
     assert_eq!(answer["error"]["code"], 100, "{answer}");
     assert_eq!(
         answer["error"]["data"]["name"],
-        "inphms.http.SessionExpiredException"
+        "odoo.http.SessionExpiredException"
     );
 }
 

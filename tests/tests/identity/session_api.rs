@@ -56,7 +56,7 @@ fn authenticate_answers_session_info_and_the_session_routes_follow_odoo() {
     assert_eq!(denied["error"]["message"], "Odoo Server Error");
     assert_eq!(
         denied["error"]["data"]["name"],
-        "inphms.exceptions.AccessDenied"
+        "odoo.exceptions.AccessDenied"
     );
     assert_eq!(denied["error"]["data"]["message"], "Access Denied");
     assert_eq!(
@@ -92,7 +92,7 @@ fn authenticate_answers_session_info_and_the_session_routes_follow_odoo() {
     assert_eq!(after["error"]["code"], 100, "{after}");
     assert_eq!(
         after["error"]["data"]["name"],
-        "inphms.http.SessionExpiredException"
+        "odoo.http.SessionExpiredException"
     );
 }
 

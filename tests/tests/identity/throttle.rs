@@ -30,7 +30,7 @@ fn six_failures_from_one_address_the_sixth_refused_without_a_check() {
     // The sixth, even with the right password: refused at once.
     let sixth = attacker.authenticate(&db, "admin", "admin-pw");
     assert_eq!(
-        sixth["error"]["data"]["name"], "inphms.exceptions.AccessDenied",
+        sixth["error"]["data"]["name"], "odoo.exceptions.AccessDenied",
         "{sixth}"
     );
     assert_eq!(sixth["error"]["data"]["message"], COOLDOWN);

@@ -140,7 +140,7 @@ pub fn address_key(addr: &str) -> String {
 }
 
 fn is_access_denied(e: &Error) -> bool {
-    e.name() == "inphms.exceptions.AccessDenied"
+    e.name() == inphms_sdk::exceptions::ACCESS_DENIED
 }
 
 /// Drops the older half of the entries (by last failure), keeping those being checked.

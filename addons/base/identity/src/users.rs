@@ -18,7 +18,7 @@ pub const ACCESS_DENIED: &str = "Access Denied";
 
 /// Odoo's `AccessDenied` (`data.name` of the JSON-RPC error; 403 for http routes).
 pub fn access_denied(message: &str) -> Error {
-    Error::access(message).with_name("inphms.exceptions.AccessDenied")
+    Error::access(message).with_name(inphms_sdk::exceptions::ACCESS_DENIED)
 }
 
 /// A value of `ir_config_parameter`, if set.

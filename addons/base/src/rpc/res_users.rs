@@ -50,7 +50,7 @@ fn check_login(
 ) -> Result<(i64, bool)> {
     match users::check_password(cr, login, password, "n/a") {
         Ok(uid) => Ok((uid, false)),
-        Err(e) if e.name() == "inphms.exceptions.AccessDenied" && !interactive => {
+        Err(e) if e.name() == inphms_sdk::exceptions::ACCESS_DENIED && !interactive => {
             let Some(key_uid) = apikeys::check(cr, "rpc", password)? else {
                 return Err(e);
             };

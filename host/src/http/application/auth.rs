@@ -346,7 +346,7 @@ fn refuse(routing_type: &str, status: u16, message: &str) -> Outcome {
         e.name = if status == 401 {
             "werkzeug.exceptions.Unauthorized"
         } else {
-            "inphms.exceptions.AccessDenied"
+            inphms_sdk::exceptions::ACCESS_DENIED
         }
         .into();
         return Outcome {
@@ -500,6 +500,6 @@ mod tests {
             .any(|(k, v)| k == b"WWW-Authenticate" && v == b"Bearer"));
         let json = refuse("json", 403, "Session user does not match the used apikey");
         let e = json.error.as_ref().into_option().unwrap();
-        assert_eq!(e.name.as_str(), "inphms.exceptions.AccessDenied");
+        assert_eq!(e.name.as_str(), inphms_sdk::exceptions::ACCESS_DENIED);
     }
 }

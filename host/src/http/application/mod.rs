@@ -34,6 +34,7 @@ mod ctx;
 mod current;
 mod dispatch;
 mod hooks;
+mod login_db;
 mod metrics;
 mod params;
 mod serve;
@@ -388,7 +389,7 @@ fn disp_error(kind: inphms_sdk::abi::ErrorKind, message: &str) -> inphms_sdk::ab
     let mut e = disp::internal_error(message);
     e.kind = kind;
     e.name = match kind {
-        inphms_sdk::abi::ErrorKind::SessionExpired => "inphms.http.SessionExpiredException",
+        inphms_sdk::abi::ErrorKind::SessionExpired => inphms_sdk::exceptions::SESSION_EXPIRED,
         inphms_sdk::abi::ErrorKind::BadRequest => "werkzeug.exceptions.BadRequest",
         _ => "builtins.Exception",
     }

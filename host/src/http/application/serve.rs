@@ -196,6 +196,25 @@ impl Application {
             ctx.body_bytes
                 .store(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
+        // `/web/session/authenticate` logs in to the database its params name (login_db).
+        let login_app = self.login_db_app(ctx, app.db.as_deref(), &body).await;
+        let (app, entry, args, head) = match &login_app {
+            None => (app, entry, args, head),
+            Some(other) => {
+                if let Some(db) = other.db.as_deref() {
+                    ctx.tracked.set_db(db);
+                    let _ = ctx.db.set(db.to_owned());
+                }
+                let (entry, args) = match other.route_match(ctx) {
+                    Ok(found) => found,
+                    Err(resp) => return *resp,
+                };
+                match other.dispatch_head(ctx, entry) {
+                    Ok(head) => (other, entry, args, head),
+                    Err(resp) => return route_finish(entry, *resp),
+                }
+            }
+        };
         // A spooled body is large: parsing it (JSON-RPC, multipart) and an inline handler
         // must not hold the event loop, whose other tasks move to another worker meanwhile.
         let dispatched = if body.is_spooled()

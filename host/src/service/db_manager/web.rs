@@ -38,15 +38,19 @@ pub fn error_info(f: &RpcFault) -> ErrorInfo {
     let (kind, name, message) = match f {
         RpcFault::AccessDenied(m) => (
             ErrorKind::Access,
-            "inphms.exceptions.AccessDenied",
+            inphms_sdk::exceptions::ACCESS_DENIED,
             m.as_str(),
         ),
         RpcFault::AccessError(m) => (
             ErrorKind::Access,
-            "inphms.exceptions.AccessError",
+            inphms_sdk::exceptions::ACCESS_ERROR,
             m.as_str(),
         ),
-        RpcFault::UserError(m) => (ErrorKind::User, "inphms.exceptions.UserError", m.as_str()),
+        RpcFault::UserError(m) => (
+            ErrorKind::User,
+            inphms_sdk::exceptions::USER_ERROR,
+            m.as_str(),
+        ),
         RpcFault::Application { name, message } => {
             (ErrorKind::User, name.as_str(), message.as_str())
         }

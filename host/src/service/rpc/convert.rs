@@ -33,9 +33,9 @@ impl RpcFault {
     /// The exception's class, as JSON-RPC's `data.name` gives it.
     pub fn name(&self) -> &str {
         match self {
-            RpcFault::AccessDenied(_) => "odoo.exceptions.AccessDenied",
-            RpcFault::AccessError(_) => "odoo.exceptions.AccessError",
-            RpcFault::UserError(_) => "odoo.exceptions.UserError",
+            RpcFault::AccessDenied(_) => inphms_sdk::exceptions::ACCESS_DENIED,
+            RpcFault::AccessError(_) => inphms_sdk::exceptions::ACCESS_ERROR,
+            RpcFault::UserError(_) => inphms_sdk::exceptions::USER_ERROR,
             RpcFault::Application { name, .. } => name,
         }
     }
@@ -99,11 +99,11 @@ mod tests {
     fn addon_errors_map_by_class_then_kind() {
         let e = error_info(
             ErrorKind::Access,
-            "inphms.exceptions.AccessDenied",
+            inphms_sdk::exceptions::ACCESS_DENIED,
             "Access Denied",
         );
         assert_eq!(RpcFault::from_error_info(&e), RpcFault::access_denied());
-        let e = error_info(ErrorKind::User, "inphms.exceptions.UserError", "bad");
+        let e = error_info(ErrorKind::User, inphms_sdk::exceptions::USER_ERROR, "bad");
         assert_eq!(
             RpcFault::from_error_info(&e),
             RpcFault::UserError("bad".into())
