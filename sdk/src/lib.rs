@@ -65,7 +65,8 @@
 //!   [`route`]). `inphms-host routes` prints the route table with its overrides.
 //! * `ir.http` hooks ([`ir_http`]): [`auth_method`] (routes' `auth = "name"`),
 //!   [`pre_dispatch`], [`post_dispatch`], [`handle_error`], [`fallback`].
-//! * [`command`]: a command of the `inphms-host` command line.
+//! * [`command`](macro@command): a command of the `inphms-host` command line, its arguments
+//!   parsed by [`clap`] (see the [`command`](mod@command) module).
 //! * [`cron`]: a handler that database cron jobs point to by name. Its work through the
 //!   job's cursor ([`CronContext::cursor`]) commits with the job's bookkeeping, so it is done
 //!   exactly once, even through a PostgreSQL outage; effects outside that cursor are
@@ -94,6 +95,7 @@
 
 pub mod abi;
 pub mod bus;
+pub mod command;
 mod cookie;
 pub mod cursor;
 mod dispatcher;
@@ -134,6 +136,10 @@ pub use session::Session;
 pub use socket_events::WsHandler;
 pub use stream::PushStream;
 pub use websocket::{Message, RecvError, WebSocket};
+
+/// The `clap` crate, to declare the arguments of an addon's [`command`](macro@command) (see
+/// the [`command`](mod@command) module).
+pub use clap;
 
 /// The `tracing` crate the SDK forwards to the host's log: use its macros (or depend on
 /// `tracing = "0.1"`, which cargo unifies with this one) and the events reach the host.

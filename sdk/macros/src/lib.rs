@@ -368,7 +368,45 @@ fn command_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStrea
         }
         _ => Ok(false),
     })?;
-    Ok(registered(&f, "Command", quote!(name: #name, help: #help,)))
+    let Some(ty) = clap_args_type(&f)? else {
+        return Ok(registered(&f, "Command", quote!(name: #name, help: #help,)));
+    };
+    // A command taking a `clap::Parser` type: a wrapper parses the arguments first.
+    let user = &f.sig.ident;
+    let wrapper = Ident::new(&format!("__inphms_command_{}", user.unraw()), user.span());
+    let submit = submit("Command", quote!(name: #name, help: #help, run: #wrapper));
+    Ok(quote! {
+        #f
+        #[doc(hidden)]
+        fn #wrapper(args: &[::std::string::String]) -> i32 {
+            ::inphms_sdk::command::run::<#ty>(#name, #help, args, #user)
+        }
+        #submit
+    })
+}
+
+/// The argument type of a command taking its arguments parsed (`fn(T) -> i32` with
+/// `T: clap::Parser`); `None` for the raw form `fn(&[String]) -> i32`.
+fn clap_args_type(f: &ItemFn) -> syn::Result<Option<syn::Type>> {
+    let mut inputs = f.sig.inputs.iter();
+    let (Some(first), None) = (inputs.next(), inputs.next()) else {
+        return Err(syn::Error::new_spanned(
+            &f.sig.inputs,
+            "a command takes one argument: `&[String]` (the raw arguments) or a type \
+             implementing `clap::Parser` (the parsed arguments)",
+        ));
+    };
+    let syn::FnArg::Typed(arg) = first else {
+        return Err(syn::Error::new_spanned(first, "a command is a free function"));
+    };
+    let raw = match &*arg.ty {
+        syn::Type::Reference(r) => match &*r.elem {
+            syn::Type::Slice(s) => quote!(#s).to_string().replace(' ', "").ends_with("String]"),
+            _ => false,
+        },
+        _ => false,
+    };
+    Ok((!raw).then(|| (*arg.ty).clone()))
 }
 
 /// Declares a cron handler: `#[cron("my_addon.cleanup")]` on a

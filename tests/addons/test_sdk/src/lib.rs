@@ -1,6 +1,8 @@
 //! Test addon `test_sdk`: one route per extractor and return type of the SDK (issue 18),
 //! served by the real host in `tests/tests/sdk_handlers.rs`.
 
+mod commands;
+
 use inphms_sdk::{
     route, status, Cookie, Form, Json, Params, Request, Response, Result, SameSite, Session,
 };
