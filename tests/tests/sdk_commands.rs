@@ -31,7 +31,10 @@ fn help_lists_the_addons_options_and_the_common_ones() {
     ] {
         assert!(out.stdout.contains(expected), "{expected:?} in:\n{out}");
     }
-    assert!(!out.stdout.contains("hello"), "the command did not run: {out}");
+    assert!(
+        !out.stdout.contains("hello"),
+        "the command did not run: {out}"
+    );
 }
 
 #[test]
@@ -48,7 +51,9 @@ fn bad_arguments_get_claps_error_and_code_2() {
     let missing = greet(&td, &["--times", "2"]);
     assert_eq!(missing.code, Some(2), "{missing}");
     assert!(
-        missing.stderr.contains("the following required arguments were not provided")
+        missing
+            .stderr
+            .contains("the following required arguments were not provided")
             && missing.stderr.contains("--name <name>"),
         "{missing}"
     );
@@ -57,17 +62,24 @@ fn bad_arguments_get_claps_error_and_code_2() {
     let range = greet(&td, &["--name", "x", "--times", "9"]);
     assert_eq!(range.code, Some(2), "{range}");
     assert!(
-        range.stderr.contains("invalid value '9' for '--times <times>'"),
+        range
+            .stderr
+            .contains("invalid value '9' for '--times <times>'"),
         "{range}"
     );
 
     let unknown = greet(&td, &["--name", "x", "--frobnicate"]);
     assert_eq!(unknown.code, Some(2), "{unknown}");
     assert!(
-        unknown.stderr.contains("unexpected argument '--frobnicate'"),
+        unknown
+            .stderr
+            .contains("unexpected argument '--frobnicate'"),
         "{unknown}"
     );
-    assert!(unknown.stderr.contains("inphms-host test_sdk_greet"), "{unknown}");
+    assert!(
+        unknown.stderr.contains("inphms-host test_sdk_greet"),
+        "{unknown}"
+    );
 }
 
 #[test]

@@ -397,7 +397,10 @@ fn clap_args_type(f: &ItemFn) -> syn::Result<Option<syn::Type>> {
         ));
     };
     let syn::FnArg::Typed(arg) = first else {
-        return Err(syn::Error::new_spanned(first, "a command is a free function"));
+        return Err(syn::Error::new_spanned(
+            first,
+            "a command is a free function",
+        ));
     };
     let raw = match &*arg.ty {
         syn::Type::Reference(r) => match &*r.elem {

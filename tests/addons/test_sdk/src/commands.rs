@@ -64,8 +64,19 @@ fn greet(args: GreetArgs) -> i32 {
         .unwrap_or_else(|| "hello".into());
     let suffix: Option<String> = Host.config("options", "test_sdk_suffix");
     for _ in 0..args.times {
-        let line = format!("{greeting} {}{}", args.name, suffix.as_deref().unwrap_or(""));
-        println!("{}", if args.shout { line.to_uppercase() } else { line });
+        let line = format!(
+            "{greeting} {}{}",
+            args.name,
+            suffix.as_deref().unwrap_or("")
+        );
+        println!(
+            "{}",
+            if args.shout {
+                line.to_uppercase()
+            } else {
+                line
+            }
+        );
     }
     0
 }
