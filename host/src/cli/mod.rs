@@ -14,6 +14,7 @@ mod db;
 pub mod help;
 mod routes;
 mod scaffold;
+mod sdk_path;
 mod server;
 
 pub use command::{Command, EarlyOptions};
