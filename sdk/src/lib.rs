@@ -93,6 +93,11 @@
 
 #![warn(missing_docs)]
 
+// The stable ABI between the host and addons: public because the host (another crate)
+// implements its side, hidden from the docs because an addon author never uses it
+// directly (the macros and the types above are the authoring API). abi_stable's
+// interface/implementation split would move it to its own crate; hiding keeps one crate.
+#[doc(hidden)]
 pub mod abi;
 pub mod bus;
 pub mod command;
@@ -125,10 +130,30 @@ pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{Error, Result};
 pub use extract::{Form, FromRequest, Params};
 pub use host::Host;
-pub use inphms_sdk_macros::{
-    addon, auth_method, command, cron, fallback, handle_error, post_dispatch, post_load,
-    pre_dispatch, route, rpc,
-};
+// Each attribute macro with its page: its keys and a compiling example (doc tests).
+#[doc = include_str!("docs/addon.md")]
+pub use inphms_sdk_macros::addon;
+#[doc = include_str!("docs/auth_method.md")]
+pub use inphms_sdk_macros::auth_method;
+#[doc = include_str!("docs/command.md")]
+pub use inphms_sdk_macros::command;
+#[doc = include_str!("docs/cron.md")]
+pub use inphms_sdk_macros::cron;
+#[doc = include_str!("docs/fallback.md")]
+pub use inphms_sdk_macros::fallback;
+#[doc = include_str!("docs/handle_error.md")]
+pub use inphms_sdk_macros::handle_error;
+#[doc = include_str!("docs/post_dispatch.md")]
+pub use inphms_sdk_macros::post_dispatch;
+#[doc = include_str!("docs/post_load.md")]
+pub use inphms_sdk_macros::post_load;
+#[doc = include_str!("docs/pre_dispatch.md")]
+pub use inphms_sdk_macros::pre_dispatch;
+#[doc = include_str!("docs/route.md")]
+pub use inphms_sdk_macros::route;
+#[doc = include_str!("docs/rpc.md")]
+pub use inphms_sdk_macros::rpc;
+
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use rpc::RpcContext;
