@@ -2,7 +2,7 @@
 //! by name, pre- and post-dispatch, error handlers and fallbacks, declared with the
 //! attribute macros [`auth_method`](crate::auth_method), [`pre_dispatch`](crate::pre_dispatch),
 //! [`post_dispatch`](crate::post_dispatch), [`handle_error`](crate::handle_error) and
-//! [`fallback`](crate::fallback), and called by the host through [`ItemKind::Hook`].
+//! [`fallback`](crate::fallback), and called by the host through its hook entry point (`abi::ItemKind::Hook`).
 //!
 //! # When each runs
 //! For a routed request, in this order, with the request's database (its transaction) and

@@ -65,7 +65,8 @@
 //!   [`route`]). `inphms-host routes` prints the route table with its overrides.
 //! * `ir.http` hooks ([`ir_http`]): [`auth_method`] (routes' `auth = "name"`),
 //!   [`pre_dispatch`], [`post_dispatch`], [`handle_error`], [`fallback`].
-//! * [`command`]: a command of the `inphms-host` command line.
+//! * [`command`](macro@command): a command of the `inphms-host` command line, its arguments
+//!   parsed by [`clap`] (see the [`command`](mod@command) module).
 //! * [`cron`]: a handler that database cron jobs point to by name. Its work through the
 //!   job's cursor ([`CronContext::cursor`]) commits with the job's bookkeeping, so it is done
 //!   exactly once, even through a PostgreSQL outage; effects outside that cursor are
@@ -92,8 +93,14 @@
 
 #![warn(missing_docs)]
 
+// The stable ABI between the host and addons: public because the host (another crate)
+// implements its side, hidden from the docs because an addon author never uses it
+// directly (the macros and the types above are the authoring API). abi_stable's
+// interface/implementation split would move it to its own crate; hiding keeps one crate.
+#[doc(hidden)]
 pub mod abi;
 pub mod bus;
+pub mod command;
 mod cookie;
 pub mod cursor;
 mod dispatcher;
@@ -123,10 +130,30 @@ pub use dispatcher::{Dispatcher, Endpoint, EndpointResult};
 pub use error::{exceptions, Error, Result};
 pub use extract::{Form, FromRequest, Params};
 pub use host::Host;
-pub use inphms_sdk_macros::{
-    addon, auth_method, command, cron, fallback, handle_error, post_dispatch, post_load,
-    pre_dispatch, route, rpc,
-};
+// Each attribute macro with its page: its keys and a compiling example (doc tests).
+#[doc = include_str!("docs/addon.md")]
+pub use inphms_sdk_macros::addon;
+#[doc = include_str!("docs/auth_method.md")]
+pub use inphms_sdk_macros::auth_method;
+#[doc = include_str!("docs/command.md")]
+pub use inphms_sdk_macros::command;
+#[doc = include_str!("docs/cron.md")]
+pub use inphms_sdk_macros::cron;
+#[doc = include_str!("docs/fallback.md")]
+pub use inphms_sdk_macros::fallback;
+#[doc = include_str!("docs/handle_error.md")]
+pub use inphms_sdk_macros::handle_error;
+#[doc = include_str!("docs/post_dispatch.md")]
+pub use inphms_sdk_macros::post_dispatch;
+#[doc = include_str!("docs/post_load.md")]
+pub use inphms_sdk_macros::post_load;
+#[doc = include_str!("docs/pre_dispatch.md")]
+pub use inphms_sdk_macros::pre_dispatch;
+#[doc = include_str!("docs/route.md")]
+pub use inphms_sdk_macros::route;
+#[doc = include_str!("docs/rpc.md")]
+pub use inphms_sdk_macros::rpc;
+
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use rpc::RpcContext;
@@ -134,6 +161,10 @@ pub use session::Session;
 pub use socket_events::WsHandler;
 pub use stream::PushStream;
 pub use websocket::{Message, RecvError, WebSocket};
+
+/// The `clap` crate, to declare the arguments of an addon's [`command`](macro@command) (see
+/// the [`command`](mod@command) module).
+pub use clap;
 
 /// The `tracing` crate the SDK forwards to the host's log: use its macros (or depend on
 /// `tracing = "0.1"`, which cargo unifies with this one) and the events reach the host.

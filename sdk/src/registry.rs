@@ -219,10 +219,22 @@ pub(crate) fn error_outcome(error: Error) -> Outcome {
     }
 }
 
-/// `AddonModule::init`: keeps the host's services, installs logging, runs `post_load`.
+/// Whether this image's `post_load` hooks all ran and succeeded: a second `init` of the
+/// same image (a host loading it again) does not run them again.
+// global: one flag per addon image, as the hooks it guards are once per image (process).
+static POST_LOAD_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `AddonModule::init`: keeps the host's services, installs logging, runs `post_load`
+/// (once per image: the host loads an addon's library once per process, reuses it for
+/// every database and across swaps that leave it unchanged, and a second `init` skips the
+/// hooks that already succeeded).
 pub(crate) extern "C" fn init(api: HostApiRef) -> Outcome {
+    use std::sync::atomic::Ordering;
     guarded(|| {
         host::install(api);
+        if POST_LOAD_DONE.load(Ordering::Acquire) {
+            return Outcome::default();
+        }
         let mut hooks: Vec<_> = inventory::iter::<PostLoad>.into_iter().collect();
         hooks.sort_by_key(|h| h.name);
         for hook in hooks {
@@ -230,6 +242,7 @@ pub(crate) extern "C" fn init(api: HostApiRef) -> Outcome {
                 return error_outcome(e);
             }
         }
+        POST_LOAD_DONE.store(true, Ordering::Release);
         Outcome::default()
     })
 }

@@ -14,6 +14,7 @@ mod db;
 pub mod help;
 mod routes;
 mod scaffold;
+mod sdk_path;
 mod server;
 
 pub use command::{Command, EarlyOptions};
@@ -43,17 +44,23 @@ pub fn main(args: Vec<OsString>) -> i32 {
             Ok(db) => db,
             Err(code) => return code,
         };
-        // With a database, the command's own configuration, logging and runtime; the host
-        // lives until the command returns (its `api` leads the addon's cursor back to it).
+        // The command's own configuration (`-c`, environment, options among its arguments:
+        // what `Host::config` reads there, as in a route) and logging; with a database, a
+        // runtime too. The host lives until the command returns (its `api` leads the
+        // addon's cursor back to it).
+        let config = match command_config(&rest) {
+            Ok(config) => config,
+            Err(code) => return code,
+        };
         let (runtime, host) = match &db {
-            Some(_) => match command_runtime(&rest) {
-                Ok((rt, config)) => {
+            Some(_) => match command_runtime() {
+                Ok(rt) => {
                     let host = crate::service::server::Host::new(config, Some(rt.handle().clone()));
                     (Some(rt), host)
                 }
                 Err(code) => return code,
             },
-            None => (None, command_host()),
+            None => (None, crate::service::server::Host::new(config, None)),
         };
         let code = crate::modules::run_addon_command(
             &early.addons_path,
@@ -111,12 +118,9 @@ fn command_database(args: &[String]) -> Result<Option<String>, i32> {
     Ok(found)
 }
 
-/// The runtime, logging and PostgreSQL set-up of an addon command run on a database: the
-/// configuration file and environment (`-c FILE`, `--db_host`... among the command's
-/// arguments are read too).
-fn command_runtime(
-    args: &[String],
-) -> Result<(tokio::runtime::Runtime, std::sync::Arc<Config>), i32> {
+/// The configuration and logging of an addon command: the configuration file and
+/// environment, with `-c FILE`, `--db_host`... among the command's arguments read too.
+fn command_config(args: &[String]) -> Result<std::sync::Arc<Config>, i32> {
     const WITH_VALUE: &[&str] = &[
         "-c",
         "--config",
@@ -146,15 +150,19 @@ fn command_runtime(
     }
     let config = Config::parse(&options).map_err(|e| report_config_error(&e))?;
     crate::netsvc::init(&config).map_err(|e| report_config_error(&e))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    Ok(std::sync::Arc::new(config))
+}
+
+/// The runtime of an addon command run on a database (its PostgreSQL connections).
+fn command_runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| {
             eprintln!("cannot start the runtime: {e}");
             1
-        })?;
-    Ok((runtime, std::sync::Arc::new(config)))
+        })
 }
 
 fn is_flag(a: &OsStr) -> bool {
@@ -205,11 +213,4 @@ pub fn report_config_error(e: &ConfigError) -> i32 {
         _ => eprintln!("inphms-host: {e}"),
     }
     e.exit_code()
-}
-
-/// The host an addon command runs in: the default configuration (its `[options]` were not
-/// read; `Host::config` finds nothing) and no runtime of its own.
-fn command_host() -> crate::service::server::Host {
-    let config = std::sync::Arc::new(crate::config::Config::defaults());
-    crate::service::server::Host::new(config, None)
 }

@@ -88,14 +88,23 @@ pub fn scaffold(name: &str, dest: &Path) -> Result<PathBuf, Error> {
     if dir.exists() {
         return Err(Error::Exists { path: dir });
     }
-    let sdk = match sdk_path() {
-        Some(p) => format!("{{ path = \"{}\" }}", p.display()),
-        None => format!("\"{}\"", crate::release::SDK_VERSION),
+    // The SDK by version, as a published addon depends on it; with the host's SDK source at
+    // hand (`inphms-host sdk-path`), a `[patch]` builds against that source wherever the
+    // addon is moved (an absolute path).
+    let patch = match sdk_path() {
+        Some(p) => format!(
+            "\n# The SDK source of the host that scaffolded this addon (`inphms-host sdk-path`);\n\
+             # remove this section to build against the published inphms-sdk.\n\
+             [patch.crates-io]\ninphms-sdk = {{ path = {} }}\n",
+            toml_string(&p.display().to_string())
+        ),
+        None => String::new(),
     };
     let render = |t: &str| {
         t.replace("{{name}}", &technical)
             .replace("{{title}}", &title(&technical))
-            .replace("{{sdk}}", &sdk)
+            .replace("{{sdk}}", &format!("\"{}\"", crate::release::SDK_VERSION))
+            .replace("{{patch}}", &patch)
     };
     let files = [
         ("__manifest__.toml", include_str!("templates/manifest.toml")),
@@ -128,9 +137,28 @@ fn title(technical: &str) -> String {
         .join(" ")
 }
 
+/// `s` as a TOML basic string (quoted, `\\` and `"` escaped).
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The SDK's source folder, when the host knows it (beside the built-in addons, or the tree
-/// the host was built from); a scaffolded addon depends on it by path.
-fn sdk_path() -> Option<PathBuf> {
+/// the host was built from): what `inphms-host sdk-path` prints, and a scaffolded addon's
+/// `[patch.crates-io]` points to.
+pub(super) fn sdk_path() -> Option<PathBuf> {
     let beside = crate::modules::builtin_addons_dir().map(|a| a.join("../sdk"));
     let source = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk"));
     [beside, source]
@@ -151,6 +179,7 @@ mod tests {
         assert_eq!(snake("HTTPServer"), "httpserver");
         assert_eq!(snake("sale_stock"), "sale_stock");
         assert_eq!(title("my_shop"), "My Shop");
+        assert_eq!(toml_string(r#"/a "b"\c"#), r#""/a \"b\"\\c""#);
     }
 
     #[test]

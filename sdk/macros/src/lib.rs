@@ -89,7 +89,7 @@ fn doc_first_line(f: &ItemFn) -> String {
     String::new()
 }
 
-/// Declares a request handler. See `inphms_sdk::route`.
+/// Declares a request handler.
 ///
 /// `#[route("/path/<int:id>", type = "json", auth = "none", methods = ["POST"], cors = "*",
 /// csrf = false, save_session = false, readonly = true, websocket = false,
@@ -351,7 +351,7 @@ fn named(
     Ok(name)
 }
 
-/// Declares a command of the `inphms-host` command line. See `inphms_sdk::command`.
+/// Declares a command of the `inphms-host` command line.
 #[proc_macro_attribute]
 pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(command_impl(attr.into(), item))
@@ -368,7 +368,48 @@ fn command_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStrea
         }
         _ => Ok(false),
     })?;
-    Ok(registered(&f, "Command", quote!(name: #name, help: #help,)))
+    let Some(ty) = clap_args_type(&f)? else {
+        return Ok(registered(&f, "Command", quote!(name: #name, help: #help,)));
+    };
+    // A command taking a `clap::Parser` type: a wrapper parses the arguments first.
+    let user = &f.sig.ident;
+    let wrapper = Ident::new(&format!("__inphms_command_{}", user.unraw()), user.span());
+    let submit = submit("Command", quote!(name: #name, help: #help, run: #wrapper));
+    Ok(quote! {
+        #f
+        #[doc(hidden)]
+        fn #wrapper(args: &[::std::string::String]) -> i32 {
+            ::inphms_sdk::command::run::<#ty>(#name, #help, args, #user)
+        }
+        #submit
+    })
+}
+
+/// The argument type of a command taking its arguments parsed (`fn(T) -> i32` with
+/// `T: clap::Parser`); `None` for the raw form `fn(&[String]) -> i32`.
+fn clap_args_type(f: &ItemFn) -> syn::Result<Option<syn::Type>> {
+    let mut inputs = f.sig.inputs.iter();
+    let (Some(first), None) = (inputs.next(), inputs.next()) else {
+        return Err(syn::Error::new_spanned(
+            &f.sig.inputs,
+            "a command takes one argument: `&[String]` (the raw arguments) or a type \
+             implementing `clap::Parser` (the parsed arguments)",
+        ));
+    };
+    let syn::FnArg::Typed(arg) = first else {
+        return Err(syn::Error::new_spanned(
+            first,
+            "a command is a free function",
+        ));
+    };
+    let raw = match &*arg.ty {
+        syn::Type::Reference(r) => match &*r.elem {
+            syn::Type::Slice(s) => quote!(#s).to_string().replace(' ', "").ends_with("String]"),
+            _ => false,
+        },
+        _ => false,
+    };
+    Ok((!raw).then(|| (*arg.ty).clone()))
 }
 
 /// Declares a cron handler: `#[cron("my_addon.cleanup")]` on a
@@ -412,8 +453,7 @@ fn cron_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2>
 
 /// Declares an RPC method: `#[rpc(model = "res.partner", method = "search_read")]` on a
 /// `fn(&mut RpcContext, Vec<Value>, Map<String, Value>) -> Result<Value>`, which
-/// `object.execute_kw(db, uid, password, model, method, args, kwargs)` calls. See
-/// `inphms_sdk::RpcContext`.
+/// `object.execute_kw(db, uid, password, model, method, args, kwargs)` calls.
 #[proc_macro_attribute]
 pub fn rpc(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(rpc_impl(attr.into(), item))
@@ -451,7 +491,7 @@ fn rpc_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2> 
     ))
 }
 
-/// Declares a hook run once when the host loads the addon. See `inphms_sdk::post_load`.
+/// Declares a hook run once when the host loads the addon.
 #[proc_macro_attribute]
 pub fn post_load(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand((|| {
@@ -509,7 +549,7 @@ fn plain_hook(attr: TokenStream, item: TokenStream, macro_name: &str, kind: &str
 }
 
 /// Registers an authentication method by name (Odoo's `ir.http._auth_method_<name>`),
-/// used by routes declared `auth = "<name>"`. See `inphms_sdk::auth_method`.
+/// used by routes declared `auth = "<name>"`.
 ///
 /// On a `fn(&mut Request) -> Result<()>`: `Ok` lets the request through (changes to the
 /// session are kept for the handler), an error refuses it (`Error::access` is a 403 on
@@ -545,7 +585,7 @@ pub fn auth_method(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers a pre-dispatch hook (Odoo's `ir.http._pre_dispatch`): a
 /// `fn(&mut Request) -> Result<Option<Response>>` run before every routed handler, in
-/// dependency order; `Some(response)` answers early. See `inphms_sdk::pre_dispatch`.
+/// dependency order; `Some(response)` answers early.
 #[proc_macro_attribute]
 pub fn pre_dispatch(attr: TokenStream, item: TokenStream) -> TokenStream {
     plain_hook(attr, item, "pre_dispatch", "PreDispatch")
@@ -562,7 +602,7 @@ pub fn post_dispatch(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers an error handler (Odoo's `ir.http._handle_error`): a
 /// `fn(&mut Request, &Error) -> Result<Option<Response>>`; the most derived addon's runs
-/// first, and the first `Some(response)` answers. See `inphms_sdk::handle_error`.
+/// first, and the first `Some(response)` answers.
 #[proc_macro_attribute]
 pub fn handle_error(attr: TokenStream, item: TokenStream) -> TokenStream {
     plain_hook(attr, item, "handle_error", "HandleError")
@@ -570,13 +610,13 @@ pub fn handle_error(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Registers a fallback (Odoo's `ir.http._serve_fallback`): a
 /// `fn(&mut Request) -> Result<Option<Response>>` offered, in dependency order, the
-/// requests no route matched, before the 404. See `inphms_sdk::fallback`.
+/// requests no route matched, before the 404.
 #[proc_macro_attribute]
 pub fn fallback(attr: TokenStream, item: TokenStream) -> TokenStream {
     plain_hook(attr, item, "fallback", "Fallback")
 }
 
-/// Exports the addon's root module. See `inphms_sdk::addon`.
+/// Exports the addon's root module.
 ///
 /// `inphms_sdk::addon!();` declares the addon under its crate name;
 /// `inphms_sdk::addon!(name = "my_addon");` under another.

@@ -1,6 +1,8 @@
 //! Test addon `test_sdk`: one route per extractor and return type of the SDK (issue 18),
 //! served by the real host in `tests/tests/sdk_handlers.rs`.
 
+mod commands;
+
 use inphms_sdk::{
     route, status, Cookie, Form, Json, Params, Request, Response, Result, SameSite, Session,
 };
@@ -141,6 +143,10 @@ fn maybe_panic(_host: &inphms_sdk::Host) -> Result<()> {
     if std::env::var_os("TEST_SDK_PANIC_IN_POST_LOAD").is_some() {
         panic!("test_sdk refuses to load (TEST_SDK_PANIC_IN_POST_LOAD)");
     }
+    // Counted in this image: `tests/tests/sdk_post_load.rs` checks it is run once.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    inphms_sdk::tracing::info!("test_sdk post_load run {n}");
     Ok(())
 }
 
