@@ -36,6 +36,7 @@ mod dispatch;
 mod hooks;
 mod metrics;
 mod params;
+mod push_gate;
 mod serve;
 mod socket_events;
 mod start_gate;

@@ -1,0 +1,160 @@
+//! Regression tests of the security review's session findings (real host, real
+//! PostgreSQL, real websocket and HTTP clients): the bus stops pushing a private channel
+//! once its session is gone or its token changed (finding 1).
+
+use inphms_tests::pg::{self, TestDb};
+use inphms_tests::{http_get, rpc, with_test_addons, Server, TestDir};
+use serde_json::json;
+use std::net::TcpStream;
+use std::time::Duration;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+type Ws = WebSocket<TcpStream>;
+
+fn args(db: &TestDb) -> Vec<String> {
+    let mut args = pg::server_args();
+    args.push(format!("--addons-path={}", with_test_addons(&[])));
+    args.extend(["-d".into(), db.name.clone()]);
+    args.push("--log-handler=inphms.addons.bus:DEBUG".into());
+    args
+}
+
+/// A database with `test_bus` (and so `bus`) installed, and a host on it.
+fn bus_host(tag: &str) -> (TestDir, TestDb, Server) {
+    let td = TestDir::new();
+    let db = TestDb::new(tag);
+    let mut a: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
+    a.extend(args(&db));
+    a.extend(["-i".into(), "test_bus".into()]);
+    let out = td.cmd(a).timeout(Duration::from_secs(120)).run();
+    assert_eq!(out.code, Some(0), "{out}");
+    let server = td.server(args(&db)).start();
+    (td, db, server)
+}
+
+/// Logs `admin` in; the session id.
+fn login(port: u16, db: &TestDb) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "call",
+        "params": {"db": db.name, "login": "admin", "password": "admin"}});
+    let r = rpc(port, "/web/session/authenticate", body.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"uid\": 2"), "{}", r.text());
+    r.cookie("session_id").expect("a session cookie")
+}
+
+/// A websocket to `/websocket` with session `sid`, subscribed (the user's own channel
+/// with it) and served live.
+fn subscribed_socket(server: &Server, db: &TestDb, sid: &str) -> Ws {
+    let port = server.port();
+    let mut req = format!("ws://127.0.0.1:{port}/websocket")
+        .into_client_request()
+        .expect("a websocket URL");
+    let h = req.headers_mut();
+    h.insert(
+        "origin",
+        format!("http://127.0.0.1:{port}").parse().unwrap(),
+    );
+    h.insert("cookie", format!("session_id={sid}").parse().unwrap());
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client::client(req, stream).expect("handshake");
+    let before = server.stderr().matches(" subscribed to ").count();
+    let last: i64 = db
+        .sql("SELECT coalesce(max(id), 0) FROM bus_bus")
+        .parse()
+        .unwrap();
+    let msg = json!({"event_name": "subscribe", "data": {"channels": [], "last": last}});
+    ws.send(Message::text(msg.to_string())).unwrap();
+    assert!(
+        inphms_tests::wait_until(Duration::from_secs(20), || {
+            server.stderr().matches(" subscribed to ").count() > before
+        }),
+        "{}",
+        server.stderr()
+    );
+    ws
+}
+
+/// The next data or close message (pings and pongs skipped).
+fn next(ws: &mut Ws) -> Message {
+    loop {
+        match ws.read() {
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(m) => return m,
+            Err(e) => panic!("read a websocket message: {e:?}"),
+        }
+    }
+}
+
+fn send_to_admin(port: u16, tag: &str) {
+    let r = http_get(
+        port,
+        &format!("/test_bus/send?channel=res.users,2&n=1&tag={tag}"),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// The socket gets the push `tag` (its session holds).
+fn gets(ws: &mut Ws, tag: &str) {
+    match next(ws) {
+        Message::Text(t) => assert!(t.as_str().contains(tag), "{t}"),
+        other => panic!("expected the push {tag}, got {other:?}"),
+    }
+}
+
+/// Pushes `tag` to the socket until it is closed with 4001 (a verdict on its session is
+/// kept up to a second: pushes may still go meanwhile), within 10 s.
+fn pushes_until_4001(ws: &mut Ws, port: u16, tag: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still pushed to after 10 s"
+        );
+        send_to_admin(port, tag);
+        match next(ws) {
+            Message::Text(_) => continue,
+            Message::Close(Some(frame)) => {
+                assert_eq!(frame.code, CloseCode::from(4001), "{frame:?}");
+                return;
+            }
+            other => panic!("expected a push or a close with 4001, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_bus_stops_pushing_a_users_channel_once_the_session_is_logged_out_or_stale() {
+    let (_td, db, server) = bus_host("rs_bus_logout");
+    let port = server.port();
+
+    // Logged out over HTTP with the socket's cookie: the next push closes it with 4001.
+    let sid = login(port, &db);
+    let mut ws = subscribed_socket(&server, &db, &sid);
+    send_to_admin(port, "before_logout");
+    gets(&mut ws, "before_logout");
+    let cookie = format!("session_id={sid}");
+    let r = http_get(port, "/web/session/logout", &[("Cookie", &cookie)]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    pushes_until_4001(&mut ws, port, "after_logout");
+
+    // The password changed elsewhere (the session token no longer matches): the same.
+    let sid = login(port, &db);
+    let mut ws = subscribed_socket(&server, &db, &sid);
+    send_to_admin(port, "before_password");
+    gets(&mut ws, "before_password");
+    db.sql("UPDATE res_users SET password = password || 'x' WHERE id = 2");
+    pushes_until_4001(&mut ws, port, "after_password");
+    assert!(
+        server
+            .stderr()
+            .contains("session expired (logged out, or its token changed)"),
+        "{}",
+        server.stderr()
+    );
+}
