@@ -1,9 +1,10 @@
 //! Regression tests of the security review's session findings (real host, real
 //! PostgreSQL, real websocket and HTTP clients): the bus stops pushing a private channel
-//! once its session is gone or its token changed (finding 1).
+//! once its session is gone or its token changed (finding 1); a request's save racing a
+//! logout does not bring the session back (finding 2).
 
 use inphms_tests::pg::{self, TestDb};
-use inphms_tests::{http_get, rpc, with_test_addons, Server, TestDir};
+use inphms_tests::{http_get, rpc, send, with_test_addons, Server, TestDir};
 use serde_json::json;
 use std::net::TcpStream;
 use std::time::Duration;
@@ -21,17 +22,27 @@ fn args(db: &TestDb) -> Vec<String> {
     args
 }
 
-/// A database with `test_bus` (and so `bus`) installed, and a host on it.
-fn bus_host(tag: &str) -> (TestDir, TestDb, Server) {
+/// A database with `test_bus` (and so `bus`) and `test_http` installed, and a host on it
+/// (its sessions in that database with `pg_sessions`, else in files).
+fn host_with(tag: &str, pg_sessions: bool) -> (TestDir, TestDb, Server) {
     let td = TestDir::new();
     let db = TestDb::new(tag);
     let mut a: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
     a.extend(args(&db));
-    a.extend(["-i".into(), "test_bus".into()]);
+    a.extend(["-i".into(), "test_bus,test_http".into()]);
     let out = td.cmd(a).timeout(Duration::from_secs(120)).run();
     assert_eq!(out.code, Some(0), "{out}");
-    let server = td.server(args(&db)).start();
+    let mut a = args(&db);
+    if pg_sessions {
+        a.push("--session-store=postgresql".into());
+        a.push(format!("--session-db={}", db.name));
+    }
+    let server = td.server(a).start();
     (td, db, server)
+}
+
+fn bus_host(tag: &str) -> (TestDir, TestDb, Server) {
+    host_with(tag, false)
 }
 
 /// Logs `admin` in; the session id.
@@ -157,4 +168,66 @@ fn the_bus_stops_pushing_a_users_channel_once_the_session_is_logged_out_or_stale
         "{}",
         server.stderr()
     );
+}
+
+/// A JSON-RPC call with session `sid`; the answer's text.
+fn rpc_as(port: u16, sid: &str, path: &str) -> String {
+    let cookie = format!("session_id={sid}");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "call", "params": {}}).to_string();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Cookie", cookie.as_str()),
+    ];
+    send(port, "POST", path, &headers, body.as_bytes()).text()
+}
+
+/// A request changes its session (`S`) while another logs `S` out: when it saves, after
+/// the logout, `S` stays logged out.
+fn a_save_racing_a_logout(tag: &str, pg_sessions: bool) {
+    let (td, db, server) = host_with(tag, pg_sessions);
+    let port = server.port();
+    let sid = login(port, &db);
+    assert!(
+        rpc_as(port, &sid, "/web/session/get_session_info").contains("\"uid\": 2"),
+        "logged in"
+    );
+    let go = td.join("go");
+    let path = format!(
+        "/test_http/review/set_when/color/blue?file={}",
+        go.display()
+    );
+    let cookie = format!("session_id={sid}");
+    let slow = {
+        let cookie = cookie.clone();
+        std::thread::spawn(move || http_get(port, &path, &[("Cookie", &cookie)]))
+    };
+    assert!(
+        inphms_tests::wait_until(Duration::from_secs(20), || server
+            .stderr()
+            .contains("set_when color: waiting")),
+        "{}",
+        server.stderr()
+    );
+    let out = http_get(port, "/web/session/logout", &[("Cookie", &cookie)]);
+    assert_eq!(out.status, 303, "{}", out.text());
+    std::fs::write(&go, b"").unwrap();
+    let slow = slow.join().expect("the slow request");
+    assert_eq!(slow.status, 200, "{}", slow.text());
+    let info = rpc_as(port, &sid, "/web/session/get_session_info");
+    assert!(
+        !info.contains("\"uid\": 2"),
+        "the logged-out session came back: {info}"
+    );
+    let color = http_get(port, "/test_http/get/color", &[("Cookie", &cookie)]);
+    assert_eq!(color.text(), "", "the logged-out session came back");
+}
+
+#[test]
+fn a_save_racing_a_logout_does_not_bring_the_session_back() {
+    a_save_racing_a_logout("rs_race_fs", false);
+}
+
+#[test]
+fn a_save_racing_a_logout_does_not_bring_the_session_back_in_postgresql() {
+    a_save_racing_a_logout("rs_race_pg", true);
 }

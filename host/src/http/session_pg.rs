@@ -9,7 +9,9 @@
 //!   missing (under a transaction-level advisory lock, so hosts starting together do not
 //!   race on `CREATE TABLE`).
 //! * A read is one indexed `SELECT` by primary key; a write one upsert (`INSERT .. ON
-//!   CONFLICT`), only when the data differs from what this host last read; a delete one
+//!   CONFLICT`) for a new or rotated id, one `UPDATE` for a save under the same id (a row
+//!   a logout deleted meanwhile stays deleted), only when the data differs from what this
+//!   host last read; a delete one
 //!   `DELETE`. Each runs in autocommit on a pooled connection and is committed when the
 //!   call returns: the caller saves before it sends the response, so a host killed by
 //!   SIGKILL afterwards loses no session.
@@ -60,6 +62,9 @@ const UPSERT: &str = "WITH up AS (INSERT INTO inphms_session (id, data, updated,
     VALUES ($1, ($2::text)::jsonb, now(), now() + make_interval(secs => $3::float8)) \
     ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, updated = EXCLUDED.updated, \
     expiry = EXCLUDED.expiry RETURNING id) SELECT pg_notify('inphms_session', id) FROM up";
+const UPDATE: &str = "WITH up AS (UPDATE inphms_session SET data = ($2::text)::jsonb, \
+    updated = now(), expiry = now() + make_interval(secs => $3::float8) \
+    WHERE id = $1 AND expiry > now() RETURNING id) SELECT pg_notify('inphms_session', id) FROM up";
 const DELETE: &str = "WITH d AS (DELETE FROM inphms_session WHERE id = $1 RETURNING id) \
     SELECT pg_notify('inphms_session', id) FROM d";
 const SWEEP: &str = "WITH l AS (SELECT pg_try_advisory_xact_lock($1::int8) AS got), \
@@ -263,6 +268,26 @@ impl SessionStore for PgSessionStore {
         self.cache().pop(sid);
         self.block(self.query(UPSERT, &[&sid, &json, &lifetime]))?;
         Ok(())
+    }
+
+    fn update(&self, sid: &str, data: &SessionData) -> Result<bool, SessionError> {
+        if !is_valid_sid(sid) {
+            return Err(SessionError::InvalidSid);
+        }
+        if self.is_listening() {
+            if let Some((cached, _)) = self.cache().get(sid) {
+                if *cached.data == *data {
+                    return Ok(true);
+                }
+            }
+        }
+        let json = serde_json::to_string(&data.0).map_err(SessionError::Json)?;
+        let lifetime = SESSION_LIFETIME.as_secs_f64();
+        self.cache().pop(sid);
+        // An UPDATE, never an INSERT: a row deleted meanwhile (a logout on any host) stays
+        // deleted.
+        let rows = self.block(self.query(UPDATE, &[&sid, &json, &lifetime]))?;
+        Ok(!rows.is_empty())
     }
 
     fn delete(&self, sid: &str) -> Result<(), SessionError> {

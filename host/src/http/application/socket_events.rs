@@ -381,8 +381,9 @@ impl Application {
         };
         let merged = crate::http::session_merge::merge(&before, &after, current);
         let data = crate::http::session::SessionData::from_map(merged);
-        match self.sessions.save(sid, &data) {
-            Ok(()) => request.set_session(serde_json::Value::Object(data.0).to_string()),
+        match self.sessions.update(sid, &data) {
+            Ok(true) => request.set_session(serde_json::Value::Object(data.0).to_string()),
+            Ok(false) => {}
             Err(e) => tracing::error!(target: "inphms.http", "websocket session not saved: {e}"),
         }
     }
