@@ -1,7 +1,8 @@
 //! Regression tests of the security review's session findings (real host, real
 //! PostgreSQL, real websocket and HTTP clients): the bus stops pushing a private channel
 //! once its session is gone or its token changed (finding 1); a request's save racing a
-//! logout does not bring the session back (finding 2).
+//! logout does not bring the session back (finding 2); the PostgreSQL session store stops
+//! trusting its cache when its LISTEN connection stops answering (finding 4).
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::{http_get, rpc, send, with_test_addons, Server, TestDir};
@@ -230,4 +231,50 @@ fn a_save_racing_a_logout_does_not_bring_the_session_back() {
 #[test]
 fn a_save_racing_a_logout_does_not_bring_the_session_back_in_postgresql() {
     a_save_racing_a_logout("rs_race_pg", true);
+}
+
+/// Resumes a stopped PostgreSQL backend when dropped (a failed assertion included).
+struct Stopped(u32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        inphms_tests::send_signal(self.0, "CONT");
+    }
+}
+
+#[test]
+fn a_session_store_whose_listen_connection_hangs_stops_serving_its_cache() {
+    let (_td, db, server) = host_with("rs_listen_hang", true);
+    let port = server.port();
+    let sid = login(port, &db);
+    // Read (and so cached) while the LISTEN connection is fine.
+    for _ in 0..2 {
+        assert!(rpc_as(port, &sid, "/web/session/get_session_info").contains("\"uid\": 2"));
+    }
+    // The host's LISTEN connection stops answering (a half-open connection: its backend
+    // stopped, nothing delivered, nothing refused).
+    let pid: u32 = db
+        .sql(&format!(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '{}' AND query = 'LISTEN inphms_session'",
+            db.name
+        ))
+        .trim()
+        .parse()
+        .expect("the pid of the host's LISTEN connection");
+    inphms_tests::send_signal(pid, "STOP");
+    let _resume = Stopped(pid);
+    // Logged out elsewhere; the notification never reaches the host.
+    db.sql(&format!("DELETE FROM inphms_session WHERE id = '{sid}'"));
+    assert!(
+        inphms_tests::wait_until(Duration::from_secs(25), || {
+            !rpc_as(port, &sid, "/web/session/get_session_info").contains("\"uid\": 2")
+        }),
+        "the host still serves the deleted session from its cache: {}",
+        server.stderr()
+    );
+    assert!(
+        server.stderr().contains("did not answer its probe"),
+        "{}",
+        server.stderr()
+    );
 }

@@ -20,7 +20,9 @@
 //!   (one connection per host): a notification drops the entry, so a cached read costs no
 //!   round trip at all. While the LISTEN connection is down the cache is off (every read
 //!   goes to the table); an entry is kept only when no notification arrived while it was
-//!   being read. A change made on another host is seen here once its notification
+//!   being read. The LISTEN connection is probed every 10 s (`SELECT 1`, 2 s to answer;
+//!   else given up and the cache cleared: a half-open connection delivers nothing), and
+//!   an entry is served from the cache 30 s at most. A change made on another host is seen here once its notification
 //!   arrives (delivered at its commit, before that host answers; the window is the
 //!   delivery to this host's listener task, well under a millisecond on a LAN).
 //! * The expiry sweep is one `DELETE` of the rows past their expiry, run by one host at a
@@ -39,12 +41,19 @@ use serde_json::{Map, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 const TARGET: &str = "inphms.http";
 
 /// How many sessions a host keeps in memory.
 pub const CACHE_CAPACITY: usize = 4096;
+/// The longest a cached session is served without reading its row again (a bound on what
+/// a lost notification can cost, whatever the LISTEN connection's state).
+pub const MAX_CACHED_AGE: Duration = Duration::from_secs(30);
+/// How often the LISTEN connection is probed (`SELECT 1`), and how long the probe may take
+/// before the connection is given up (a half-open connection delivers no notification).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest a store operation may take before it is given up as unavailable.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The channel of invalidations.
@@ -71,8 +80,8 @@ const SWEEP: &str = "WITH l AS (SELECT pg_try_advisory_xact_lock($1::int8) AS go
     d AS (DELETE FROM inphms_session WHERE expiry < now() + make_interval(secs => $2::float8) \
     AND (SELECT got FROM l) RETURNING 1) SELECT count(*) FROM d";
 
-/// A cached session and when its row expires.
-type Entry = (StoredSession, SystemTime);
+/// A cached session, when its row expires, and when it was read.
+type Entry = (StoredSession, SystemTime, Instant);
 
 /// Sessions in a PostgreSQL table, cached per host and invalidated by NOTIFY (see the
 /// module documentation).
@@ -219,8 +228,8 @@ impl SessionStore for PgSessionStore {
         }
         let listening = self.is_listening();
         if listening {
-            if let Some((session, expiry)) = self.cache().get(sid) {
-                if *expiry > SystemTime::now() {
+            if let Some((session, expiry, read)) = self.cache().get(sid) {
+                if *expiry > SystemTime::now() && read.elapsed() < MAX_CACHED_AGE {
                     return Ok(Some(session.clone()));
                 }
             }
@@ -246,7 +255,8 @@ impl SessionStore for PgSessionStore {
         };
         let expiry = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(expiry.max(0.0));
         if listening && self.is_listening() && self.invalidations.load(Ordering::SeqCst) == seen {
-            self.cache().put(sid.to_owned(), (session.clone(), expiry));
+            self.cache()
+                .put(sid.to_owned(), (session.clone(), expiry, Instant::now()));
         }
         Ok(Some(session))
     }
@@ -257,7 +267,7 @@ impl SessionStore for PgSessionStore {
         }
         // Unchanged since this host read it (and the read is still valid): nothing to write.
         if self.is_listening() {
-            if let Some((cached, _)) = self.cache().get(sid) {
+            if let Some((cached, _, _)) = self.cache().get(sid) {
                 if *cached.data == *data {
                     return Ok(());
                 }
@@ -275,7 +285,7 @@ impl SessionStore for PgSessionStore {
             return Err(SessionError::InvalidSid);
         }
         if self.is_listening() {
-            if let Some((cached, _)) = self.cache().get(sid) {
+            if let Some((cached, _, _)) = self.cache().get(sid) {
                 if *cached.data == *data {
                     return Ok(true);
                 }
@@ -309,7 +319,9 @@ impl SessionStore for PgSessionStore {
 }
 
 /// The LISTEN connection of a store: drops the cache entry of each session changed
-/// elsewhere; reconnects with backoff (250 ms doubling to 2 s), the cache off meanwhile.
+/// elsewhere; probed every [`HEARTBEAT`] (a probe unanswered within [`HEARTBEAT_TIMEOUT`]:
+/// the connection is given up, the cache cleared); reconnects with backoff (250 ms
+/// doubling to 2 s), the cache off meanwhile.
 async fn listen_loop(store: Weak<PgSessionStore>) {
     let mut retry = Duration::from_millis(250);
     let mut warned = false;
@@ -361,14 +373,37 @@ async fn listen_loop(store: Weak<PgSessionStore>) {
         }
         retry = Duration::from_millis(250);
         drop(s);
-        while let Some(sid) = rx.recv().await {
-            let Some(s) = store.upgrade() else {
-                driver.abort();
-                return;
-            };
-            s.invalidations.fetch_add(1, Ordering::SeqCst);
-            s.cache().pop(&sid);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                sid = rx.recv() => {
+                    let Some(sid) = sid else { break };
+                    let Some(s) = store.upgrade() else {
+                        driver.abort();
+                        return;
+                    };
+                    s.invalidations.fetch_add(1, Ordering::SeqCst);
+                    s.cache().pop(&sid);
+                }
+                _ = heartbeat.tick() => {
+                    let probe = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.simple_query("SELECT 1"));
+                    match probe.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: TARGET, "session store: the LISTEN connection failed its probe ({e})");
+                            break;
+                        }
+                        Err(_) => {
+                            tracing::warn!(target: TARGET, "session store: the LISTEN connection did not answer its probe within {}s", HEARTBEAT_TIMEOUT.as_secs());
+                            break;
+                        }
+                    }
+                }
+            }
         }
+        driver.abort();
         let Some(s) = store.upgrade() else { return };
         s.listening.store(false, Ordering::SeqCst);
         s.invalidations.fetch_add(1, Ordering::SeqCst);
