@@ -2,7 +2,8 @@
 //! PostgreSQL, real websocket and HTTP clients): the bus stops pushing a private channel
 //! once its session is gone or its token changed (finding 1); a request's save racing a
 //! logout does not bring the session back (finding 2); the PostgreSQL session store stops
-//! trusting its cache when its LISTEN connection stops answering (finding 4).
+//! trusting its cache when its LISTEN connection stops answering (finding 4); `/metrics`
+//! is not opened by a forged `X-Forwarded-For` (finding 10).
 
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::{http_get, rpc, send, with_test_addons, Server, TestDir};
@@ -277,4 +278,70 @@ fn a_session_store_whose_listen_connection_hangs_stops_serving_its_cache() {
         "{}",
         server.stderr()
     );
+}
+
+/// This machine's address on its default route (not loopback): the source of a client
+/// that is not local to the host's loopback. No packet is sent.
+fn outside_address() -> std::net::IpAddr {
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket");
+    udp.connect("192.0.2.1:9")
+        .and_then(|()| udp.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .expect("this test needs a non-loopback IPv4 address with a route (a default route)")
+}
+
+/// `GET /metrics` on 127.0.0.1:`port` from source address `source` (Python's stdlib
+/// client), with `headers`; the status.
+fn metrics_from(source: std::net::IpAddr, port: u16, headers: &[(&str, &str)]) -> u16 {
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), json!(v)))
+        .collect();
+    let script = format!(
+        "import http.client, json\n\
+         c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=20, source_address=('{source}', 0))\n\
+         c.request('GET', '/metrics', headers=json.loads({headers:?}))\n\
+         print(c.getresponse().status)\n",
+        headers = serde_json::Value::Object(headers).to_string(),
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a status")
+}
+
+#[test]
+fn metrics_are_not_opened_by_a_forged_forwarded_for() {
+    let td = TestDir::new();
+    // Proxy mode with no proxy_trusted: any peer's forwarded headers are applied.
+    let server = td
+        .test_http_server(&["--metrics", "--proxy-mode"])
+        .start_healthy();
+    let port = server.port();
+    let outside = outside_address();
+    let forged = [
+        ("X-Forwarded-For", "127.0.0.1"),
+        ("X-Forwarded-Host", "erp.example.com"),
+    ];
+    assert_eq!(metrics_from(outside, port, &[]), 403);
+    assert_eq!(
+        metrics_from(outside, port, &forged),
+        403,
+        "forged X-Forwarded-For"
+    );
+    // The loopback peer itself is served, with or without forwarded headers.
+    let loopback = "127.0.0.1".parse().unwrap();
+    assert_eq!(metrics_from(loopback, port, &[]), 200);
+    assert_eq!(metrics_from(loopback, port, &forged), 200);
 }
