@@ -118,19 +118,37 @@ impl LoadedSession {
         // Saved under the same id: merged into what another request or socket callback may
         // have saved meanwhile (`session_merge`).
         let _locked = locks.lock(&sid);
-        let data = match (rotates, self.is_new, &self.loaded) {
-            (false, false, Some(before)) => match store.get(&sid) {
+        let same_id = !rotates && !self.is_new && self.sid.is_some();
+        let data = match (same_id, &self.loaded) {
+            (true, Some(before)) => match store.get(&sid) {
                 Ok(Some(current)) => SessionData::from_map(super::session_merge::merge(
                     &before.0,
                     &data.0,
                     current.data.0.clone(),
                 )),
-                _ => data,
+                // Logged out (or vacuumed) by another request meanwhile: not brought back.
+                Ok(None) => {
+                    tracing::debug!(target: "inphms.http", "session gone from the store during the request (logged out elsewhere): not saved");
+                    return Ok(None);
+                }
+                Err(_) => data,
             },
             _ => data,
         };
-        match store.save(&sid, &data) {
-            Ok(()) => Ok(Some(session::session_cookie(&sid, secure))),
+        // Under the same id, written only while the store still has it (a logout on
+        // another host between the read above and this write); a new or rotated id is
+        // created.
+        let saved = if same_id {
+            store.update(&sid, &data)
+        } else {
+            store.save(&sid, &data).map(|()| true)
+        };
+        match saved {
+            Ok(true) => Ok(Some(session::session_cookie(&sid, secure))),
+            Ok(false) => {
+                tracing::debug!(target: "inphms.http", "session gone from the store during the request (logged out elsewhere): not saved");
+                Ok(None)
+            }
             Err(SessionError::Unavailable(why)) => Err(why),
             Err(e) => {
                 tracing::error!(target: "inphms.http", "session not saved: {e}");

@@ -210,6 +210,19 @@ pub trait SessionStore: Send + Sync {
     /// The store's type (`session_store`: `filesystem`, ...), the `store` label of the
     /// sessions' metrics.
     fn store_type(&self) -> &'static str;
+
+    /// Stores `data` under `sid` only while the store has that id (a save under the same
+    /// id: a session logged out meanwhile is never brought back); `Ok(false)`: it is gone,
+    /// nothing written. [`SessionError::InvalidSid`] for an invalid id.
+    fn update(&self, sid: &str, data: &SessionData) -> Result<bool, SessionError> {
+        if !is_valid_sid(sid) {
+            return Err(SessionError::InvalidSid);
+        }
+        match self.get(sid)? {
+            Some(_) => self.save(sid, data).map(|()| true),
+            None => Ok(false),
+        }
+    }
 }
 
 /// A session as the store gives it: the content, and the same content as JSON text (what

@@ -9,7 +9,9 @@
 //!   missing (under a transaction-level advisory lock, so hosts starting together do not
 //!   race on `CREATE TABLE`).
 //! * A read is one indexed `SELECT` by primary key; a write one upsert (`INSERT .. ON
-//!   CONFLICT`), only when the data differs from what this host last read; a delete one
+//!   CONFLICT`) for a new or rotated id, one `UPDATE` for a save under the same id (a row
+//!   a logout deleted meanwhile stays deleted), only when the data differs from what this
+//!   host last read; a delete one
 //!   `DELETE`. Each runs in autocommit on a pooled connection and is committed when the
 //!   call returns: the caller saves before it sends the response, so a host killed by
 //!   SIGKILL afterwards loses no session.
@@ -18,7 +20,9 @@
 //!   (one connection per host): a notification drops the entry, so a cached read costs no
 //!   round trip at all. While the LISTEN connection is down the cache is off (every read
 //!   goes to the table); an entry is kept only when no notification arrived while it was
-//!   being read. A change made on another host is seen here once its notification
+//!   being read. The LISTEN connection is probed every 10 s (`SELECT 1`, 2 s to answer;
+//!   else given up and the cache cleared: a half-open connection delivers nothing), and
+//!   an entry is served from the cache 30 s at most. A change made on another host is seen here once its notification
 //!   arrives (delivered at its commit, before that host answers; the window is the
 //!   delivery to this host's listener task, well under a millisecond on a LAN).
 //! * The expiry sweep is one `DELETE` of the rows past their expiry, run by one host at a
@@ -37,12 +41,19 @@ use serde_json::{Map, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 const TARGET: &str = "inphms.http";
 
 /// How many sessions a host keeps in memory.
 pub const CACHE_CAPACITY: usize = 4096;
+/// The longest a cached session is served without reading its row again (a bound on what
+/// a lost notification can cost, whatever the LISTEN connection's state).
+pub const MAX_CACHED_AGE: Duration = Duration::from_secs(30);
+/// How often the LISTEN connection is probed (`SELECT 1`), and how long the probe may take
+/// before the connection is given up (a half-open connection delivers no notification).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest a store operation may take before it is given up as unavailable.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The channel of invalidations.
@@ -60,14 +71,17 @@ const UPSERT: &str = "WITH up AS (INSERT INTO inphms_session (id, data, updated,
     VALUES ($1, ($2::text)::jsonb, now(), now() + make_interval(secs => $3::float8)) \
     ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, updated = EXCLUDED.updated, \
     expiry = EXCLUDED.expiry RETURNING id) SELECT pg_notify('inphms_session', id) FROM up";
+const UPDATE: &str = "WITH up AS (UPDATE inphms_session SET data = ($2::text)::jsonb, \
+    updated = now(), expiry = now() + make_interval(secs => $3::float8) \
+    WHERE id = $1 AND expiry > now() RETURNING id) SELECT pg_notify('inphms_session', id) FROM up";
 const DELETE: &str = "WITH d AS (DELETE FROM inphms_session WHERE id = $1 RETURNING id) \
     SELECT pg_notify('inphms_session', id) FROM d";
 const SWEEP: &str = "WITH l AS (SELECT pg_try_advisory_xact_lock($1::int8) AS got), \
     d AS (DELETE FROM inphms_session WHERE expiry < now() + make_interval(secs => $2::float8) \
     AND (SELECT got FROM l) RETURNING 1) SELECT count(*) FROM d";
 
-/// A cached session and when its row expires.
-type Entry = (StoredSession, SystemTime);
+/// A cached session, when its row expires, and when it was read.
+type Entry = (StoredSession, SystemTime, Instant);
 
 /// Sessions in a PostgreSQL table, cached per host and invalidated by NOTIFY (see the
 /// module documentation).
@@ -214,8 +228,8 @@ impl SessionStore for PgSessionStore {
         }
         let listening = self.is_listening();
         if listening {
-            if let Some((session, expiry)) = self.cache().get(sid) {
-                if *expiry > SystemTime::now() {
+            if let Some((session, expiry, read)) = self.cache().get(sid) {
+                if *expiry > SystemTime::now() && read.elapsed() < MAX_CACHED_AGE {
                     return Ok(Some(session.clone()));
                 }
             }
@@ -241,7 +255,8 @@ impl SessionStore for PgSessionStore {
         };
         let expiry = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(expiry.max(0.0));
         if listening && self.is_listening() && self.invalidations.load(Ordering::SeqCst) == seen {
-            self.cache().put(sid.to_owned(), (session.clone(), expiry));
+            self.cache()
+                .put(sid.to_owned(), (session.clone(), expiry, Instant::now()));
         }
         Ok(Some(session))
     }
@@ -252,7 +267,7 @@ impl SessionStore for PgSessionStore {
         }
         // Unchanged since this host read it (and the read is still valid): nothing to write.
         if self.is_listening() {
-            if let Some((cached, _)) = self.cache().get(sid) {
+            if let Some((cached, _, _)) = self.cache().get(sid) {
                 if *cached.data == *data {
                     return Ok(());
                 }
@@ -263,6 +278,26 @@ impl SessionStore for PgSessionStore {
         self.cache().pop(sid);
         self.block(self.query(UPSERT, &[&sid, &json, &lifetime]))?;
         Ok(())
+    }
+
+    fn update(&self, sid: &str, data: &SessionData) -> Result<bool, SessionError> {
+        if !is_valid_sid(sid) {
+            return Err(SessionError::InvalidSid);
+        }
+        if self.is_listening() {
+            if let Some((cached, _, _)) = self.cache().get(sid) {
+                if *cached.data == *data {
+                    return Ok(true);
+                }
+            }
+        }
+        let json = serde_json::to_string(&data.0).map_err(SessionError::Json)?;
+        let lifetime = SESSION_LIFETIME.as_secs_f64();
+        self.cache().pop(sid);
+        // An UPDATE, never an INSERT: a row deleted meanwhile (a logout on any host) stays
+        // deleted.
+        let rows = self.block(self.query(UPDATE, &[&sid, &json, &lifetime]))?;
+        Ok(!rows.is_empty())
     }
 
     fn delete(&self, sid: &str) -> Result<(), SessionError> {
@@ -284,7 +319,9 @@ impl SessionStore for PgSessionStore {
 }
 
 /// The LISTEN connection of a store: drops the cache entry of each session changed
-/// elsewhere; reconnects with backoff (250 ms doubling to 2 s), the cache off meanwhile.
+/// elsewhere; probed every [`HEARTBEAT`] (a probe unanswered within [`HEARTBEAT_TIMEOUT`]:
+/// the connection is given up, the cache cleared); reconnects with backoff (250 ms
+/// doubling to 2 s), the cache off meanwhile.
 async fn listen_loop(store: Weak<PgSessionStore>) {
     let mut retry = Duration::from_millis(250);
     let mut warned = false;
@@ -336,14 +373,37 @@ async fn listen_loop(store: Weak<PgSessionStore>) {
         }
         retry = Duration::from_millis(250);
         drop(s);
-        while let Some(sid) = rx.recv().await {
-            let Some(s) = store.upgrade() else {
-                driver.abort();
-                return;
-            };
-            s.invalidations.fetch_add(1, Ordering::SeqCst);
-            s.cache().pop(&sid);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                sid = rx.recv() => {
+                    let Some(sid) = sid else { break };
+                    let Some(s) = store.upgrade() else {
+                        driver.abort();
+                        return;
+                    };
+                    s.invalidations.fetch_add(1, Ordering::SeqCst);
+                    s.cache().pop(&sid);
+                }
+                _ = heartbeat.tick() => {
+                    let probe = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.simple_query("SELECT 1"));
+                    match probe.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(target: TARGET, "session store: the LISTEN connection failed its probe ({e})");
+                            break;
+                        }
+                        Err(_) => {
+                            tracing::warn!(target: TARGET, "session store: the LISTEN connection did not answer its probe within {}s", HEARTBEAT_TIMEOUT.as_secs());
+                            break;
+                        }
+                    }
+                }
+            }
         }
+        driver.abort();
         let Some(s) = store.upgrade() else { return };
         s.listening.store(false, Ordering::SeqCst);
         s.invalidations.fetch_add(1, Ordering::SeqCst);

@@ -374,7 +374,7 @@ fn refuse(routing_type: &str, status: u16, message: &str) -> Outcome {
 /// cursor among `dbs`'); `None` when there is
 /// not exactly one row (the user is gone).
 #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
-fn expected_token(
+pub(super) fn expected_token(
     dbs: &crate::sql_db::Databases,
     query: &str,
     uid: i64,
@@ -393,7 +393,7 @@ fn expected_token(
 }
 
 /// Odoo's `consteq`: equal strings, in time that depends only on their lengths.
-fn consteq(a: &str, b: &str) -> bool {
+pub(super) fn consteq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -1,8 +1,11 @@
 //! `/metrics` (`--metrics`): the host's Prometheus series ([`crate::metrics`]), served
 //! before routing, to loopback clients and the `proxy_trusted` networks only. The client
-//! judged is the one proxy mode resolved: a request relayed by a trusted proxy for an outside
-//! client is that client's, and refused (403). Off, `/metrics` goes to routing (404 unless
-//! an addon declares it).
+//! judged is the one proxy mode resolved only when the peer is one of a non-empty
+//! `proxy_trusted`: a request relayed by a trusted proxy for an outside client is that
+//! client's, and refused (403). Otherwise (proxy mode off, or `proxy_trusted` empty, which
+//! trusts any peer's forwarded headers) the peer itself is judged: an `X-Forwarded-For:
+//! 127.0.0.1` from outside gets nothing. Off, `/metrics` goes to routing (404 unless an
+//! addon declares it).
 
 use super::*;
 
@@ -19,8 +22,9 @@ impl Application {
         if let Some(m) = &metrics.http.scrape {
             let _ = ctx.route.set(Arc::clone(m));
         }
-        if !self.may_scrape(ctx.client.remote_addr) {
-            tracing::debug!(target: "inphms.http", "/metrics refused to {}", ctx.client.remote_addr);
+        let client = self.scraper(ctx);
+        if !self.may_scrape(client) {
+            tracing::debug!(target: "inphms.http", "/metrics refused to {client}");
             return Some(response::html_error(
                 403,
                 Some("The metrics are served to loopback and proxy_trusted addresses only."),
@@ -48,6 +52,21 @@ impl Application {
             HeaderValue::from_static("no-store"),
         );
         Some(r)
+    }
+
+    /// The address judged: the client proxy mode resolved when the peer is one of a
+    /// non-empty `proxy_trusted`, else the peer (an empty list trusts any peer's headers:
+    /// they prove nothing).
+    fn scraper(&self, ctx: &Ctx) -> std::net::IpAddr {
+        let peer = ctx.peer.ip().to_canonical();
+        let relayed = ctx.client.forwarded
+            && !self.trusted_proxies.is_empty()
+            && self.trusted_proxies.iter().any(|c| c.contains(peer));
+        if relayed {
+            ctx.client.remote_addr
+        } else {
+            peer
+        }
     }
 
     /// Whether `client` may read the metrics: a loopback address, or one of `proxy_trusted`.

@@ -37,6 +37,7 @@ mod hooks;
 mod login_db;
 mod metrics;
 mod params;
+mod push_gate;
 mod serve;
 mod socket_events;
 mod start_gate;

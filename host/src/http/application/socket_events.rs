@@ -23,6 +23,9 @@
 //! its socket has no session to load). A failed callback closes the socket with 1011; its
 //! later messages are dropped, and `Closed` is still delivered.
 //!
+//! A push to the socket from outside its calls (the bus's dispatcher) goes only while that
+//! session holds ([`super::push_gate`]), else the socket is closed with 4001.
+//!
 //! Identity (issue 19) governs each call on a database as a request's: the session token of
 //! a session with a user is checked in the call's transaction
 //! ([`Application::check_session_token`]); a mismatch, whatever the route's auth, saves the
@@ -57,6 +60,10 @@ impl Application {
             .as_deref()
             .filter(|_| !session.is_new)
             .map(Arc::from);
+        if let Some(sid) = &sid {
+            let gate = super::push_gate::SessionGate::new(Arc::clone(self), Arc::clone(sid));
+            websocket::set_push_gate(&self.services.websockets, socket, Arc::new(gate));
+        }
         tokio::spawn(async move {
             let called = app
                 .call_socket(&entry, request, None, socket, sid.clone())
@@ -374,8 +381,9 @@ impl Application {
         };
         let merged = crate::http::session_merge::merge(&before, &after, current);
         let data = crate::http::session::SessionData::from_map(merged);
-        match self.sessions.save(sid, &data) {
-            Ok(()) => request.set_session(serde_json::Value::Object(data.0).to_string()),
+        match self.sessions.update(sid, &data) {
+            Ok(true) => request.set_session(serde_json::Value::Object(data.0).to_string()),
+            Ok(false) => {}
             Err(e) => tracing::error!(target: "inphms.http", "websocket session not saved: {e}"),
         }
     }

@@ -65,7 +65,8 @@ pub use deferred::Held;
 pub use handshake::{check_handshake, is_upgrade_request, switching_protocols};
 pub use registry::{
     close_all, close_for_addons, open, open_count, queued_bytes, release, reserve, set_accepting,
-    shut, wait_closed, LoopGuard, Opened, Reservation, SocketError, Sockets,
+    set_push_gate, shut, wait_closed, LoopGuard, Opened, PushGate, Reservation, SocketError,
+    Sockets,
 };
 pub use send::{close, next, recv, send, send_queued, LoopHandlerCall};
 pub use settings::{Settings, MAX_KEEP_ALIVE_SECS, MAX_RATE_DELAY_SECS};

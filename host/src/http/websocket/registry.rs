@@ -59,6 +59,10 @@ pub enum SocketError {
     /// A close reason longer than a control frame allows.
     #[error("a websocket close reason is at most 123 bytes")]
     ReasonTooLong,
+    /// A push refused by the socket's [`PushGate`]: its session expired (logged out, its
+    /// token changed); the socket is closed with 4001.
+    #[error("the websocket's session expired (logged out): push refused, closed with 4001")]
+    Refused,
 }
 
 /// One open socket, as the handler's callbacks reach it.
@@ -75,6 +79,24 @@ pub(super) struct Socket {
     pub(super) budget: Arc<Budget>,
     /// How long a loop handler's send waits for room in the queue (`limit_time_real`).
     pub(super) send_wait: Option<Duration>,
+    /// What a push from outside the socket's own calls must pass ([`set_push_gate`]).
+    pub(super) gate: Mutex<Option<Arc<dyn PushGate>>>,
+}
+
+/// Checked before a message pushed to a socket from outside its own calls (another thread,
+/// another request: Odoo's `Websocket._dispatch_bus_notifications`) is queued: the
+/// application's check that the socket's session still holds.
+pub trait PushGate: Send + Sync {
+    /// Whether the push may go; `false` refuses it (the gate closes the socket when it
+    /// must).
+    fn allows(&self, socket: u64) -> bool;
+}
+
+/// Sets socket `id`'s [`PushGate`].
+pub fn set_push_gate(sockets: &Sockets, id: u64, gate: Arc<dyn PushGate>) {
+    if let Some(socket) = get(sockets, id) {
+        *lock(&socket.gate) = Some(gate);
+    }
 }
 
 impl Socket {
@@ -306,6 +328,7 @@ pub fn open(
         closed: Mutex::new(None),
         budget,
         send_wait: settings.send_wait,
+        gate: Mutex::new(None),
     });
     let id = insert_unguessable(sockets, &socket);
     // The slot now belongs to the open socket: `release` frees it.

@@ -2,7 +2,7 @@
 //! from the task delivering a socket's events): [`next`], [`recv`], [`send`],
 //! [`send_queued`] and [`close`].
 
-use super::registry::{get, Command, Queued, Socket, SocketError, Sockets};
+use super::registry::{get, lock, Command, Queued, Socket, SocketError, Sockets};
 use super::{code, TARGET};
 use bytes::Bytes;
 use inphms_sdk::abi::{WsEvent, WsMessage};
@@ -80,7 +80,9 @@ pub fn send(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(), Socket
 /// Two callers are served differently: during an event callback (in its transaction) the
 /// message is held until the callback's transaction commits ([`super::deferred`]); and a
 /// loop handler sending on its own socket waits for room in the queue instead (up to
-/// `limit_time_real`, then 1013): its client's pace is its pace.
+/// `limit_time_real`, then 1013): its client's pace is its pace. Any other send (a push
+/// from another thread or request) must first pass the socket's [`PushGate`](super::PushGate)
+/// (its session still valid), else it is refused.
 pub fn send_queued(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(), SocketError> {
     let message = match super::deferred::hold(id, message) {
         None => return Ok(()),
@@ -100,6 +102,12 @@ pub fn send_queued(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(),
                 Err(_) => Err(over_budget_close(&socket, id, SocketError::QueueFull)),
             }
         });
+    }
+    let gate = lock(&socket.gate).clone();
+    if let Some(gate) = gate {
+        if !gate.allows(id) {
+            return Err(SocketError::Refused);
+        }
     }
     let charge = socket
         .budget

@@ -10,6 +10,7 @@ use inphms_sdk::{
 use serde_json::{json, Value};
 
 mod review;
+mod review_sessions;
 
 #[post_load]
 fn post_load(_host: &Host) -> Result<()> {
