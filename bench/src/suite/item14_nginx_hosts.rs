@@ -33,8 +33,15 @@ struct Front {
 
 impl Drop for Front {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SIGTERM: the master stops its workers (a SIGKILL would leave them running).
+        let _ = inphms_test_support::process::signal(self.child.id(), "TERM");
+        let child = &mut self.child;
+        if !inphms_test_support::process::wait_until(Duration::from_secs(5), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        }) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
