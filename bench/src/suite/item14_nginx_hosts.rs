@@ -8,7 +8,8 @@
 //!   then of three hosts on the same database, rounds interleaved; requests per second of
 //!   each and their ratio.
 //! - **Baseline**: the same nginx in front of one host (the first of the three).
-//! - **Target**: none. The machine has 2 cores shared by nginx, the hosts, PostgreSQL and
+//! - **Target**: none; failed requests are counted in the row (wrk's socket errors and
+//!   timeouts, non-2xx answers), not a failure of the item. The machine has 2 cores shared by nginx, the hosts, PostgreSQL and
 //!   the load generator, so the ratio says what spreading costs or saves here, not how
 //!   hosts scale on machines of their own.
 
@@ -177,19 +178,27 @@ pub fn item14_nginx_hosts(env: &Env, opts: &Options) -> Result<Vec<Row>, String>
     let sid = login(three.port, &db.name)?;
     let load = Load::get("/web").header("Cookie", &format!("session_id={sid}"));
     let (mut rps_one, mut rps_three) = (Vec::new(), Vec::new());
-    let mut errors = 0;
+    let (mut errors_one, mut errors_three) = (0, 0);
     for _ in 0..opts.rounds {
-        for (front, out) in [(&one, &mut rps_one), (&three, &mut rps_three)] {
+        for (front, out, errors) in [
+            (&one, &mut rps_one, &mut errors_one),
+            (&three, &mut rps_three, &mut errors_three),
+        ] {
             opts.generator
                 .run(front.port, &load, opts.connections, opts.warmup, &scratch)?;
             let stats =
                 opts.generator
                     .run(front.port, &load, opts.connections, opts.duration, &scratch)?;
-            errors += stats.errors;
+            *errors += stats.errors;
             out.push(stats.rps);
         }
     }
     drop((one, three));
+    if errors_one + errors_three > 0 {
+        for h in &hosts {
+            eprintln!("bench: item 14, a host's log ends with:\n{}", h.log_tail());
+        }
+    }
     for h in hosts {
         h.stop();
     }
@@ -197,17 +206,12 @@ pub fn item14_nginx_hosts(env: &Env, opts: &Options) -> Result<Vec<Row>, String>
     for d in dirs.iter().chain([&scratch]) {
         let _ = std::fs::remove_dir_all(d);
     }
-    eprintln!(
-        "bench: /web through nginx, req/s: one host {rps_one:.0?}, three hosts {rps_three:.0?}"
-    );
-    if errors > 0 {
-        return Err(format!("{errors} requests failed under load"));
-    }
+    eprintln!("bench: /web through nginx, req/s: one host {rps_one:.0?} ({errors_one} errors), three hosts {rps_three:.0?} ({errors_three} errors)");
     let (one, three) = (median(&rps_one), median(&rps_three));
     Ok(vec![Row {
         item: "14".into(),
         measure: format!(
-            "logged-in keep-alive GET /web (sessions in PostgreSQL) through nginx: three hosts (host column) against one (baseline column), req/s; {} connections, 2 cores for all",
+            "logged-in keep-alive GET /web (sessions in PostgreSQL) through nginx: three hosts (host column) against one (baseline column), req/s; {} connections, 2 cores for all; failed requests (non-2xx/3xx, socket errors, wrk's 2 s timeouts): {errors_one} with one host, {errors_three} with three",
             opts.connections
         ),
         baseline: format!("{one:.0}"),
