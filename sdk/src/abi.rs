@@ -384,6 +384,10 @@ pub struct RouteDescriptor {
     /// The addon whose route (same path) this one overrides (`overrides = "web"`); empty
     /// when it declares no override.
     pub overrides: RString,
+    /// A websocket route whose handshake must carry an `Origin` header (`require_origin =
+    /// true`, Odoo's bus: `origin` among its required handshake headers): the host refuses
+    /// one without it with 400 `Empty or missing header(s): origin`, before the 101.
+    pub require_origin: bool,
 }
 
 /// A dispatcher: a routing type handled by addon code.

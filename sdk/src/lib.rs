@@ -80,6 +80,23 @@
 //!   callbacks ([`WsHandler`], [`WebSocket::serve`]: an idle socket costs no thread), or by
 //!   a loop on [`WebSocket::recv`] (a thread for the socket's life). [`WebSocket::send`]
 //!   works from anywhere (another request, a cron job) through [`WebSocket::from_id`].
+//!   `require_origin = true` makes the host refuse a handshake without an `Origin` header
+//!   (400 `Empty or missing header(s): origin`, before the 101), as Odoo's bus does:
+//!
+//!   ```
+//!   use inphms_sdk::{route, Request, Result};
+//!
+//!   #[route("/echo_ws", auth = "public", websocket = true, require_origin = true)]
+//!   fn echo_ws(req: &mut Request) -> Result<()> {
+//!       let ws = req.websocket()?;
+//!       while let Some(message) = ws.recv() {
+//!           ws.send(message)?;
+//!       }
+//!       Ok(())
+//!   }
+//!   # inphms_sdk::addon!();
+//!   # fn main() {}
+//!   ```
 //! * Streamed bodies ([`stream`]): [`Response::stream`] (chunks pulled as the client takes
 //!   them), [`Response::event_stream`] and [`PushStream`] (server-sent events or chunks
 //!   pushed later from anywhere), [`Response::file`] (a file sent from disk); and

@@ -50,6 +50,8 @@ pub struct Route {
     pub handler: Handler,
     /// The addon whose route this one overrides (`""`: none).
     pub overrides: &'static str,
+    /// A websocket route whose handshake must carry an `Origin`.
+    pub require_origin: bool,
 }
 inventory::collect!(Route);
 
@@ -144,6 +146,7 @@ pub(crate) fn describe() -> AddonItems {
                 blocking: r.blocking,
                 max_content_length: r.max_content_length.into(),
                 overrides: r.overrides.into(),
+                require_origin: r.require_origin,
             })
             .collect(),
         dispatchers: items

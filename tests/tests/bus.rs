@@ -61,6 +61,32 @@ fn connect_with(port: u16, origin: Option<&str>) -> Ws {
     ws
 }
 
+/// A handshake the host refuses: its status and body.
+fn refused(port: u16, origin: Option<&str>) -> (u16, String) {
+    let mut req = format!("ws://127.0.0.1:{port}/websocket")
+        .into_client_request()
+        .expect("a websocket URL");
+    if let Some(origin) = origin {
+        req.headers_mut()
+            .insert("origin", origin.parse().expect("a header value"));
+    }
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("set the read timeout");
+    match tungstenite::client::client(req, stream) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+            let body = resp.body().as_deref().unwrap_or_default();
+            (
+                resp.status().as_u16(),
+                String::from_utf8_lossy(body).into_owned(),
+            )
+        }
+        Ok(_) => panic!("upgraded without an Origin"),
+        Err(e) => panic!("the handshake failed otherwise: {e:?}"),
+    }
+}
+
 fn connect(port: u16) -> Ws {
     connect_with(port, Some(&format!("http://127.0.0.1:{port}")))
 }
@@ -258,15 +284,28 @@ fn hostile_input_is_refused_clearly_and_the_host_goes_on() {
     let (_td, db) = install("bus_hostile");
     let (_ta, a) = host(&db, 0);
     let port = a.port();
-    // No Origin: closed with 1008 and why (Odoo answers 400 before the upgrade).
-    let mut ws = connect_with(port, None);
-    match next(&mut ws) {
-        Message::Close(Some(f)) => {
-            assert_eq!(u16::from(f.code), 1008);
-            assert_eq!(f.reason.as_str(), "Empty or missing header(s): origin");
-        }
-        other => panic!("expected a close, got {other:?}"),
+    // No Origin, or an empty one: 400 before the upgrade, saying why (Odoo's
+    // `_assert_handshake_validity`), and a line in the log.
+    for origin in [None, Some("")] {
+        let (status, body) = refused(port, origin);
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains("Empty or missing header(s): origin"),
+            "{body}"
+        );
     }
+    assert!(
+        a.wait_for_log(
+            "websocket upgrade to /websocket refused (400): Empty or missing header(s): origin",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        a.stderr()
+    );
+    // A foreign Origin is served, as in Odoo (anonymous only with ODOO_BUS_PUBLIC_SAMESITE_WS).
+    let mut ws = connect_with(port, Some("https://elsewhere.example"));
+    subscribe(&a, &mut ws, &["foreign"], max_id(&db));
+    drop(ws);
     // Bad JSON, no event name, channels of the wrong type: logged, the socket stays open.
     let mut ws = connect(port);
     for bad in [

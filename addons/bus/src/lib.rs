@@ -21,17 +21,22 @@ pub mod websocket;
 
 use inphms_sdk::{route, Error, Request, Response, Result};
 use serde_json::{json, Value};
-use websocket::{origin_netloc, BusSocket, POLICY_VIOLATION};
+use websocket::{origin_netloc, BusSocket};
 
-/// `/websocket` (Odoo's `WebsocketController.websocket`): the upgrade is the host's; a
-/// handshake without `Origin` is closed (1008, as Odoo's 400 `Empty or missing header(s)`),
-/// and with `ODOO_BUS_PUBLIC_SAMESITE_WS` set a cross-site one is served as anonymous.
-#[route("/websocket", auth = "public", cors = "*", websocket = true)]
+/// `/websocket` (Odoo's `WebsocketController.websocket`): the upgrade is the host's, and
+/// so is the refusal of a handshake without `Origin` (`require_origin`: 400 `Empty or
+/// missing header(s): origin` before the 101, as Odoo's `_assert_handshake_validity`);
+/// with `ODOO_BUS_PUBLIC_SAMESITE_WS` set a cross-site one is served as anonymous.
+#[route(
+    "/websocket",
+    auth = "public",
+    cors = "*",
+    websocket = true,
+    require_origin = true
+)]
 fn websocket(req: &mut Request) -> Result<()> {
     let ws = req.websocket()?;
-    let Some(origin) = req.header("origin").filter(|o| !o.is_empty()) else {
-        return ws.close(POLICY_VIOLATION, "Empty or missing header(s): origin");
-    };
+    let origin = req.header("origin").unwrap_or_default();
     let (scheme, netloc) = origin_netloc(origin);
     let cross_site = netloc != req.host() || scheme != req.scheme();
     let anonymous = std::env::var_os("ODOO_BUS_PUBLIC_SAMESITE_WS").is_some() && cross_site;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 const TARGET: &str = "inphms.addons.bus.websocket";
 
-/// Close code: policy violation (a request past the limits, a handshake without `Origin`).
+/// Close code: policy violation (a subscription past the limits).
 pub const POLICY_VIOLATION: u16 = 1008;
 
 /// One bus socket.

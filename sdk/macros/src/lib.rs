@@ -95,6 +95,10 @@ fn doc_first_line(f: &ItemFn) -> String {
 /// csrf = false, save_session = false, readonly = true, websocket = false,
 /// blocking = false, max_content_length = 1048576)]`
 ///
+/// `require_origin = true` (with `websocket = true`): the handshake must carry an `Origin`
+/// header, else the host answers 400 `Empty or missing header(s): origin` before the 101,
+/// as Odoo's bus does for `/websocket`.
+///
 /// `auth`: `"user"` (the default: a logged-in session whose token is valid), `"public"`
 /// (anyone; the public user when nobody is logged in on a database), `"none"` (no user),
 /// `"bearer"` (an API key in `Authorization: Bearer KEY`; the handler sees its user), or the
@@ -149,6 +153,7 @@ struct RouteArgs {
     blocking: bool,
     max_content_length: TokenStream2,
     overrides: LitStr,
+    require_origin: bool,
 }
 
 impl RouteArgs {
@@ -169,9 +174,17 @@ impl RouteArgs {
             blocking: true,
             max_content_length: quote!(None),
             overrides: LitStr::new("", Span::call_site()),
+            require_origin: false,
         };
         for arg in &args.0 {
             route.set(arg)?;
+        }
+        if route.require_origin && !route.websocket {
+            return Err(syn::Error::new_spanned(
+                &f.sig.ident,
+                "require_origin applies to the handshake of a websocket route: add \
+                 websocket = true",
+            ));
         }
         if route.paths.is_empty() {
             return Err(syn::Error::new_spanned(
@@ -213,6 +226,7 @@ impl RouteArgs {
                 self.readonly = quote!(Some(#v));
             }
             "websocket" => self.websocket = lit_bool(&arg.value)?,
+            "require_origin" => self.require_origin = lit_bool(&arg.value)?,
             "blocking" => self.blocking = lit_bool(&arg.value)?,
             "max_content_length" => {
                 let v = &arg.value;
@@ -282,6 +296,7 @@ fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenSt
         blocking,
         max_content_length,
         overrides,
+        require_origin,
     } = route;
     let endpoint = format!("{}", name);
     submit(
@@ -301,6 +316,7 @@ fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenSt
             endpoint: concat!(module_path!(), "::", #endpoint),
             handler: #wrapper,
             overrides: #overrides,
+            require_origin: #require_origin,
         },
     )
 }

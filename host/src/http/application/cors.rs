@@ -65,6 +65,7 @@ mod tests {
             blocking: true,
             max_content_length: ROption::RNone,
             overrides: "".into(),
+            require_origin: false,
         }
     }
 

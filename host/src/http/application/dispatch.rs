@@ -33,9 +33,17 @@ impl Application {
                     return Err(Box::new(response::html_error(503, None)));
                 }
             };
-            match websocket::check_handshake(&ctx.method, ctx.http_version, &ctx.headers) {
+            match websocket::check_handshake(
+                &ctx.method,
+                ctx.http_version,
+                &ctx.headers,
+                route.require_origin,
+            ) {
                 Ok(accept) => Some((accept, reservation)),
-                Err(refused) => return Err(refused),
+                Err(refused) => {
+                    tracing::warn!(target: "inphms.http", "websocket upgrade to {} refused ({}): {}", ctx.path(), refused.status().as_u16(), websocket::refusal_reason(&refused));
+                    return Err(refused);
+                }
             }
         } else {
             None

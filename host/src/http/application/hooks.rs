@@ -35,6 +35,7 @@ pub(super) fn fallback_entry() -> RouteEntry {
             blocking: true,
             max_content_length: ROption::RNone,
             overrides: RString::new(),
+            require_origin: false,
         },
         // Counted with the requests no route matched (`route="none"`).
         metrics: None,

@@ -26,10 +26,13 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Checks an upgrade request; the `Sec-WebSocket-Accept` value, or the error response.
+/// With `require_origin` (a route declared `require_origin = true`, Odoo's bus), the
+/// `Origin` header is required too, as Odoo's `_REQUIRED_HANDSHAKE_HEADERS`.
 pub fn check_handshake(
     method: &Method,
     version: Version,
     headers: &HeaderMap,
+    require_origin: bool,
 ) -> Result<String, Box<HttpResult>> {
     let required = [
         "connection",
@@ -37,8 +40,10 @@ pub fn check_handshake(
         "sec-websocket-version",
         "upgrade",
     ];
+    let origin = require_origin.then_some("origin");
     let missing: Vec<&str> = required
         .into_iter()
+        .chain(origin)
         .filter(|h| header(headers, h).is_none())
         .collect();
     if !missing.is_empty() {
@@ -82,7 +87,22 @@ pub fn check_handshake(
 }
 
 fn bad_request(message: &str) -> Box<HttpResult> {
-    Box::new(response::html_error(400, Some(message)))
+    let mut r = response::html_error(400, Some(message));
+    r.extensions_mut().insert(Refusal(message.to_owned()));
+    Box::new(r)
+}
+
+/// Why a handshake was refused, kept on the answer for the log line.
+#[derive(Clone)]
+struct Refusal(String);
+
+/// The reason of a refusal [`check_handshake`] answered (its status alone when it has none).
+pub fn refusal_reason(refused: &HttpResult) -> String {
+    refused
+        .extensions()
+        .get::<Refusal>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| refused.status().to_string())
 }
 
 /// The 101 answer to an accepted handshake.
@@ -117,14 +137,15 @@ mod tests {
     ];
     #[test]
     fn handshake_accepts_rfc_example() {
-        let accept = check_handshake(&Method::GET, Version::HTTP_11, &headers(&GOOD)).unwrap();
+        let accept =
+            check_handshake(&Method::GET, Version::HTTP_11, &headers(&GOOD), false).unwrap();
         assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
     fn handshake_refusals() {
         let status = |pairs: &[(&'static str, &'static str)], m: Method| {
-            check_handshake(&m, Version::HTTP_11, &headers(pairs))
+            check_handshake(&m, Version::HTTP_11, &headers(pairs), false)
                 .unwrap_err()
                 .status()
                 .as_u16()
@@ -133,7 +154,7 @@ mod tests {
         assert_eq!(status(&GOOD, Method::POST), 400);
         let mut v = GOOD;
         v[2].1 = "8";
-        let r = check_handshake(&Method::GET, Version::HTTP_11, &headers(&v)).unwrap_err();
+        let r = check_handshake(&Method::GET, Version::HTTP_11, &headers(&v), false).unwrap_err();
         assert_eq!(r.status(), 426);
         assert_eq!(r.headers()["sec-websocket-version"], "13");
         let mut k = GOOD;
@@ -147,6 +168,32 @@ mod tests {
         let mut u = GOOD;
         u[1].1 = "h2c";
         assert_eq!(status(&u, Method::GET), 400);
-        assert!(check_handshake(&Method::GET, Version::HTTP_2, &headers(&GOOD)).is_err());
+        assert!(check_handshake(&Method::GET, Version::HTTP_2, &headers(&GOOD), false).is_err());
+    }
+
+    #[test]
+    fn a_route_requiring_origin_refuses_a_handshake_without_one() {
+        let r = check_handshake(&Method::GET, Version::HTTP_11, &headers(&GOOD), true).unwrap_err();
+        assert_eq!(r.status(), 400);
+        assert_eq!(refusal_reason(&r), "Empty or missing header(s): origin");
+        let mut empty = headers(&GOOD);
+        empty.insert("origin", HeaderValue::from_static(""));
+        let r = check_handshake(&Method::GET, Version::HTTP_11, &empty, true).unwrap_err();
+        assert_eq!(refusal_reason(&r), "Empty or missing header(s): origin");
+        // Named with the other missing ones, in one line.
+        let r = check_handshake(&Method::GET, Version::HTTP_11, &headers(&GOOD[..3]), true)
+            .unwrap_err();
+        assert_eq!(
+            refusal_reason(&r),
+            "Empty or missing header(s): sec-websocket-key, origin"
+        );
+        // Any origin will do: Odoo refuses none for being foreign (the bus may serve it as
+        // anonymous).
+        let mut foreign = headers(&GOOD);
+        foreign.insert(
+            "origin",
+            HeaderValue::from_static("https://elsewhere.example"),
+        );
+        assert!(check_handshake(&Method::GET, Version::HTTP_11, &foreign, true).is_ok());
     }
 }

@@ -5,6 +5,9 @@
 //!   `Connection`, `Upgrade` or `Sec-WebSocket-Key`/`-Version` headers, an `Upgrade` other
 //!   than `websocket`, a `Connection` without `upgrade`, or a key that is not 16 bytes of
 //!   base64 give 400; a version other than 13 gives 426 with `Sec-WebSocket-Version: 13`.
+//!   A route declared `require_origin` (the bus's `/websocket`) also needs an `Origin`
+//!   (Odoo's `_REQUIRED_HANDSHAKE_HEADERS`): 400 `Empty or missing header(s): origin`
+//!   before the 101. A foreign `Origin` is not refused, as in Odoo.
 //!   The answer is a 101 with `Sec-WebSocket-Accept` (tungstenite's `derive_accept_key`).
 //! * **Connection** ([`open`]): hyper hands the upgraded connection over
 //!   ([`hyper::upgrade::OnUpgrade`]); one tokio task per socket runs it with
@@ -62,7 +65,7 @@ pub mod send;
 pub mod settings;
 
 pub use deferred::Held;
-pub use handshake::{check_handshake, is_upgrade_request, switching_protocols};
+pub use handshake::{check_handshake, is_upgrade_request, refusal_reason, switching_protocols};
 pub use registry::{
     close_all, close_for_addons, open, open_count, queued_bytes, release, reserve, set_accepting,
     set_push_gate, shut, wait_closed, LoopGuard, Opened, PushGate, Reservation, SocketError,
