@@ -24,15 +24,18 @@
 //!
 //! This module holds [`Application`], its construction, the choice of the database's
 //! application and the access log; the rest is split by job: `ctx` (the request context),
-//! `serve` (the sync-first `handle` and the async `serve`), `dispatch` (the route's checks,
-//! the addon's handler, the answer), `params` (Odoo's http parameters), `cors` (the CORS
+//! `serve` (the sync-first `handle` and the async `serve`), `dispatch` (the route's checks
+//! up to the handler), `handler` (the handler's run, inline or on the pool), `answer` (the
+//! answer, the session saved), `params` (Odoo's http parameters), `cors` (the CORS
 //! headers) and `current` (the generation running on this thread).
 
+mod answer;
 mod auth;
 mod cors;
 mod ctx;
 mod current;
 mod dispatch;
+mod handler;
 mod hooks;
 mod login_db;
 mod metrics;

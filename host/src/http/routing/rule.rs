@@ -1,0 +1,194 @@
+//! One URL rule (werkzeug's `Rule`): a pattern parsed into its literals and converters,
+//! compiled to a static key or an anchored regex, and its match of a canonical path.
+
+use std::fmt;
+
+use regex::Regex;
+
+use super::converters::{Converter, ParamValue};
+use super::path::{escape_percent, strip_trailing_slash};
+
+/// Why a pattern is not a valid rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleError {
+    /// The pattern does not start with `/` (this includes the empty pattern).
+    NoLeadingSlash(String),
+    /// A `<` without its `>`.
+    Unclosed(String),
+    /// `<>` or `<int:>`.
+    EmptyName(String),
+    /// A parameter name that is not an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+    InvalidName(String),
+    /// A converter other than `string`, `int`, `float`, `path`.
+    UnknownConverter(String),
+    /// `<int(min=1):id>`: converter arguments are not supported.
+    ConverterArguments(String),
+    /// The same parameter name twice in one pattern.
+    DuplicateName(String),
+    /// The compiled pattern is too large for the regex engine.
+    TooComplex(String),
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleError::NoLeadingSlash(p) => write!(f, "route {p:?} must start with '/'"),
+            RuleError::Unclosed(p) => write!(f, "route {p:?} has a '<' without its '>'"),
+            RuleError::EmptyName(p) => write!(f, "route {p:?} has a parameter without a name"),
+            RuleError::InvalidName(n) => {
+                write!(f, "route parameter name {n:?} is not an identifier")
+            }
+            RuleError::UnknownConverter(c) => write!(
+                f,
+                "unknown route converter {c:?} (known: string, int, float, path)"
+            ),
+            RuleError::ConverterArguments(c) => {
+                write!(f, "route converter arguments are not supported: {c:?}")
+            }
+            RuleError::DuplicateName(n) => write!(f, "route parameter {n:?} appears twice"),
+            RuleError::TooComplex(p) => write!(f, "route {p:?} is too complex to compile"),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// A parsed URL pattern.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pattern: String,
+    /// The canonical path (trailing slash stripped, `%` escaped) when there is no parameter.
+    pub(super) static_key: Option<String>,
+    /// The first segment of a dynamic rule when it is fully static.
+    pub(super) first_segment: Option<String>,
+    /// Parameter names and converters, in capture order.
+    params: Vec<(String, Converter)>,
+    regex: Option<Regex>,
+}
+
+impl Rule {
+    /// Parses a werkzeug-style pattern (see the module documentation).
+    pub fn parse(pattern: &str) -> Result<Rule, RuleError> {
+        if !pattern.starts_with('/') {
+            return Err(RuleError::NoLeadingSlash(pattern.to_owned()));
+        }
+        let normalized = strip_trailing_slash(pattern);
+
+        // Split into literal text and parameters.
+        let mut literals: Vec<String> = Vec::new(); // literal before each param, then the tail
+        let mut params: Vec<(String, Converter)> = Vec::new();
+        let mut rest = normalized;
+        loop {
+            match rest.find('<') {
+                None => {
+                    literals.push(escape_percent(rest));
+                    break;
+                }
+                Some(open) => {
+                    literals.push(escape_percent(&rest[..open]));
+                    let after = &rest[open + 1..];
+                    let close = after
+                        .find('>')
+                        .ok_or_else(|| RuleError::Unclosed(pattern.to_owned()))?;
+                    let inner = &after[..close];
+                    let (conv, name) = match inner.split_once(':') {
+                        Some((conv, name)) => (conv.trim(), name.trim()),
+                        None => ("string", inner.trim()),
+                    };
+                    if conv.contains('(') {
+                        return Err(RuleError::ConverterArguments(inner.to_owned()));
+                    }
+                    let conv = match conv {
+                        "string" | "default" => Converter::Str,
+                        "int" => Converter::Int,
+                        "float" => Converter::Float,
+                        "path" => Converter::Path,
+                        other => return Err(RuleError::UnknownConverter(other.to_owned())),
+                    };
+                    if name.is_empty() {
+                        return Err(RuleError::EmptyName(pattern.to_owned()));
+                    }
+                    if !is_identifier(name) {
+                        return Err(RuleError::InvalidName(name.to_owned()));
+                    }
+                    if params.iter().any(|(n, _)| n == name) {
+                        return Err(RuleError::DuplicateName(name.to_owned()));
+                    }
+                    params.push((name.to_owned(), conv));
+                    rest = &after[close + 1..];
+                }
+            }
+        }
+
+        if params.is_empty() {
+            return Ok(Rule {
+                pattern: pattern.to_owned(),
+                static_key: Some(literals.pop().unwrap_or_default()),
+                first_segment: None,
+                params,
+                regex: None,
+            });
+        }
+
+        let mut re = String::with_capacity(normalized.len() * 2 + 8);
+        re.push('^');
+        for (i, lit) in literals.iter().enumerate() {
+            re.push_str(&regex::escape(lit));
+            if let Some((_, conv)) = params.get(i) {
+                re.push_str(conv.regex());
+            }
+        }
+        re.push('$');
+        let regex = Regex::new(&re).map_err(|_| RuleError::TooComplex(pattern.to_owned()))?;
+
+        // The first segment is static when the first literal holds a second '/'.
+        let first = &literals[0][1..];
+        let first_segment = first.find('/').map(|end| first[..end].to_owned());
+
+        Ok(Rule {
+            pattern: pattern.to_owned(),
+            static_key: None,
+            first_segment,
+            params,
+            regex: Some(regex),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// True when the rule has no converter.
+    pub fn is_static(&self) -> bool {
+        self.static_key.is_some()
+    }
+
+    /// The parameter names, in order.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Matches a canonical, slash-stripped path; `None` when it does not match.
+    pub(super) fn captures(&self, canonical: &str) -> Option<Vec<(String, ParamValue)>> {
+        match (&self.static_key, &self.regex) {
+            (Some(key), _) => (key == canonical).then(Vec::new),
+            (None, Some(re)) => {
+                let caps = re.captures(canonical)?;
+                let mut args = Vec::with_capacity(self.params.len());
+                for (i, (name, conv)) in self.params.iter().enumerate() {
+                    let text = caps.get(i + 1)?.as_str();
+                    args.push((name.clone(), conv.convert(text)?));
+                }
+                Some(args)
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
