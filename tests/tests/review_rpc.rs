@@ -1,0 +1,134 @@
+//! Review fixes of the RPC services and the database manager, through the real binary,
+//! `base` and the real PostgreSQL: database names that are no database are refused before
+//! anything is loaded (no pool, no metrics series), `db_exist` answers from pooled
+//! connections (never more than `db_maxconn` open).
+
+mod rpc_support;
+
+use inphms_tests::{http_get, pg};
+use rpc_support::Site;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `/jsonrpc` with `service`, `method` and `args`: the whole answer.
+fn call(site: &Site, service: &str, method: &str, args: Value) -> Value {
+    site.client("127.0.0.1").rpc(
+        "/jsonrpc",
+        json!({"service": service, "method": method, "args": args}),
+    )
+}
+
+/// The connections the server with `pid` has open to PostgreSQL (its `application_name`).
+fn server_connections(pid: u32) -> usize {
+    pg::psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'inphms-{pid}'"),
+    )
+    .trim()
+    .parse()
+    .expect("a count")
+}
+
+#[test]
+fn unknown_databases_leave_nothing_behind() {
+    let site = Site::start("rvrpcdb", &["--metrics"]);
+    let tag = format!("nodb{}", std::process::id());
+    for i in 0..20 {
+        let name = format!("{tag}_{i}");
+        for (service, method, args) in [
+            (
+                "object",
+                "execute_kw",
+                json!([name, 2, "secret", "res.users", "search", [[]]]),
+            ),
+            ("common", "login", json!([name, "admin", "secret"])),
+        ] {
+            let answer = call(&site, service, method, args);
+            assert_eq!(
+                answer["error"]["data"]["name"], "psycopg2.OperationalError",
+                "{answer}"
+            );
+            let message = answer["error"]["data"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("database \"{name}\" does not exist")),
+                "{answer}"
+            );
+        }
+    }
+    let metrics = http_get(site.port(), "/metrics", &[]);
+    assert_eq!(metrics.status, 200, "{}", metrics.text());
+    assert!(
+        metrics.text().contains("db_pool_connections_in_use"),
+        "{}",
+        metrics.text()
+    );
+    assert!(!metrics.text().contains(&tag), "{}", metrics.text());
+    // The real database still answers.
+    let db = site.db.name.as_str();
+    let uid = call(
+        &site,
+        "common",
+        "login",
+        json!([db, "admin", rpc_support::ADMIN_PW]),
+    );
+    assert!(uid["result"].as_i64().is_some(), "{uid}");
+}
+
+#[test]
+fn db_exist_uses_pooled_connections() {
+    let site = Site::start("rvrpcex", &["--db_maxconn=6"]);
+    let db = site.db.name.clone();
+    assert_eq!(
+        call(&site, "db", "db_exist", json!([db]))["result"],
+        json!(true)
+    );
+    assert_eq!(
+        call(&site, "db", "db_exist", json!(["no_such_db_rvrpc"]))["result"],
+        json!(false)
+    );
+    let pid = site.server.pid();
+    let port = site.port();
+    let done = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..8)
+        .map(|i| {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let mut calls = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+                        "service": "db", "method": "db_exist", "args": [format!("missing_{i}_{calls}")]}});
+                    let resp = inphms_tests::rpc(port, "/jsonrpc", body.to_string());
+                    assert_eq!(resp.status, 200, "{}", resp.text());
+                    let v: Value = serde_json::from_slice(&resp.body).unwrap();
+                    // Under load a caller may wait out the pool (Odoo's PoolError too):
+                    // bounded, never an extra connection.
+                    if v["result"] == json!(false) {
+                        calls += 1;
+                    } else {
+                        assert_eq!(
+                            v["error"]["data"]["message"], "The Connection Pool Is Full",
+                            "{v}"
+                        );
+                    }
+                }
+                calls
+            })
+        })
+        .collect();
+    // The connections outside the pools (LISTEN ones) plus any idle pooled ones, before.
+    let before = server_connections(pid);
+    let mut most = 0;
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        most = most.max(server_connections(pid));
+    }
+    done.store(true, Ordering::Relaxed);
+    let calls: usize = callers.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(calls > 8, "only {calls} calls answered");
+    assert!(
+        most <= before + 6,
+        "{most} connections open with db_maxconn 6 ({before} before the calls)"
+    );
+}
