@@ -132,3 +132,33 @@ fn db_exist_uses_pooled_connections() {
         "{most} connections open with db_maxconn 6 ({before} before the calls)"
     );
 }
+
+/// `/web/health?db_server_status=1` answers 500 within seconds when the database server
+/// accepts connections and never answers (it used to wait for the pool's connect timeout).
+#[test]
+fn health_check_does_not_hang_on_a_silent_server() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    // Accepts and keeps every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for s in silent.incoming().flatten() {
+            kept.push(s);
+        }
+    });
+    let td = inphms_tests::TestDir::new();
+    let port_arg = format!("--db_port={silent_port}");
+    let server = td
+        .test_http_server(&["--db_host=127.0.0.1", &port_arg])
+        .start_healthy();
+    let started = Instant::now();
+    let resp = http_get(server.port(), "/web/health?db_server_status=1", &[]);
+    let took = started.elapsed();
+    assert_eq!(
+        (resp.status, resp.text().as_str()),
+        (500, r#"{"status":"fail","db_server_status":false}"#),
+        "{}",
+        server.stderr()
+    );
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+}
