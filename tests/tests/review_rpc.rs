@@ -162,3 +162,55 @@ fn health_check_does_not_hang_on_a_silent_server() {
     );
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
 }
+
+/// `/web/database/restore` checks the master password before it writes the upload
+/// anywhere: with a temporary folder that cannot be written, a wrong password is still
+/// "Access Denied" (the upload used to be written first, and fail there).
+#[test]
+fn restore_checks_the_master_password_before_writing() {
+    let td = inphms_tests::TestDir::new();
+    let conf = td.config(
+        "etc/inphms.conf",
+        &format!(
+            "[options]\nadmin_passwd = \"s3cr3t\"\ndata_dir = \"{}\"\n",
+            td.join("data").display()
+        ),
+    );
+    let mut args = vec![format!("--config={}", conf.display())];
+    args.extend(pg::server_args());
+    let server = td
+        .server(args)
+        .env("TMPDIR", td.join("no-such-folder"))
+        .start_timeout(Duration::from_secs(120))
+        .start();
+    let boundary = "----inphmsReviewBoundary";
+    let mut body = Vec::new();
+    for (k, v) in [
+        ("master_pwd", "wrong"),
+        ("name", "rv_restore_x"),
+        ("copy", "false"),
+    ] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"backup_file\"; filename=\"b.zip\"\r\nContent-Type: application/zip\r\n\r\nPK not really a zip\r\n--{boundary}--\r\n").as_bytes(),
+    );
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let resp = inphms_tests::send(
+        server.port(),
+        "POST",
+        "/web/database/restore",
+        &[("Content-Type", ct.as_str())],
+        &body,
+    );
+    let text = resp.text();
+    assert!(
+        text.contains("Database restore error: Access Denied"),
+        "{}: {text}",
+        resp.status
+    );
+    assert!(!text.contains("cannot keep the upload"), "{text}");
+}
