@@ -214,3 +214,31 @@ fn restore_checks_the_master_password_before_writing() {
     );
     assert!(!text.contains("cannot keep the upload"), "{text}");
 }
+
+/// The registry signaling of a copy made by the database manager moves past the
+/// original's (a copy has the same sequence values; a host holding a registry of a
+/// database dropped and made again under that name must see a change).
+#[test]
+fn database_copies_bump_the_registry_signaling() {
+    let site = Site::start("rvrpcsig", &[]);
+    let db = site.db.name.clone();
+    let copy = pg::TestDb::new("rvrpcsigcopy");
+    let last = |name: &str| -> i64 {
+        pg::psql(name, "SELECT last_value FROM base_registry_signaling")
+            .parse()
+            .unwrap()
+    };
+    let before = last(&db);
+    let answer = call(
+        &site,
+        "db",
+        "duplicate_database",
+        json!(["admin", db, copy.name, false]),
+    );
+    assert_eq!(answer["result"], json!(true), "{answer}");
+    assert!(
+        last(&copy.name) > before,
+        "copy {} vs original {before}",
+        last(&copy.name)
+    );
+}

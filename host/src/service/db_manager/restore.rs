@@ -199,6 +199,9 @@ impl Manager {
             .map_err(|e| exception(format!("Couldn't restore database: {e}")))?;
         if copy {
             self.after_copy(name, false).await?;
+        } else {
+            self.signal_changed(name).await;
+            self.databases.pools().close_db(name);
         }
         let filestore: PathBuf = dir.join("filestore");
         if filestore.is_dir() {
