@@ -14,6 +14,7 @@
 
 pub mod dump;
 pub mod master;
+pub mod meta_commands;
 pub mod ops;
 pub mod pg_bin;
 pub mod restore;
