@@ -242,3 +242,43 @@ fn database_copies_bump_the_registry_signaling() {
         last(&copy.name)
     );
 }
+
+/// A master password changed in the config file by another process (another host, a
+/// worker's `change_admin_password`) is the one checked from then on.
+#[test]
+fn master_password_follows_the_config_file() {
+    let td = inphms_tests::TestDir::new();
+    let write = |master: &str| {
+        td.config(
+            "etc/inphms.conf",
+            &format!(
+                "[options]\nadmin_passwd = \"{master}\"\ndata_dir = \"{}\"\n",
+                td.join("data").display()
+            ),
+        )
+    };
+    let conf = write("s3cr3t");
+    let mut args = vec![format!("--config={}", conf.display())];
+    args.extend(pg::server_args());
+    let server = td
+        .server(args)
+        .start_timeout(Duration::from_secs(120))
+        .start();
+    let countries = |master: &str| -> Value {
+        let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+            "service": "db", "method": "list_countries", "args": [master]}});
+        let resp = inphms_tests::rpc(server.port(), "/jsonrpc", body.to_string());
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        serde_json::from_slice(&resp.body).unwrap()
+    };
+    assert!(countries("s3cr3t")["result"].is_array());
+    // Another process writes the file (a plain-text password, as an operator would).
+    write("n3w-master");
+    let answer = countries("n3w-master");
+    assert!(answer["result"].is_array(), "{answer}");
+    let answer = countries("s3cr3t");
+    assert_eq!(
+        answer["error"]["data"]["name"], "odoo.exceptions.AccessDenied",
+        "{answer}"
+    );
+}
