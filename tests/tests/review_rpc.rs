@@ -282,3 +282,21 @@ fn master_password_follows_the_config_file() {
         "{answer}"
     );
 }
+
+/// The RPC routes refuse a body over 32 MiB from its `Content-Length` (the server's
+/// default, 128 MiB, is more than a call parsed before its password check should hold).
+#[test]
+fn rpc_routes_take_smaller_bodies() {
+    let td = inphms_tests::TestDir::new();
+    let server = td.server(pg::server_args()).start_healthy();
+    for path in ["/xmlrpc/2/common", "/xmlrpc/common", "/jsonrpc"] {
+        let resp = inphms_tests::bodies::declare_only(
+            server.port(),
+            path,
+            40 << 20,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(resp.status, 413, "{path}: {}", resp.text());
+    }
+}
