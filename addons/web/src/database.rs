@@ -16,7 +16,9 @@ use std::io::{Read, Write};
 /// Odoo's `DBNAME_PATTERN`, as the form's `pattern`.
 const DBNAME_PATTERN: &str = "^[a-zA-Z0-9][a-zA-Z0-9_.\\-]+$";
 
-/// The largest backup `/web/database/restore` takes (Odoo: no limit; spooled to disk).
+/// The largest backup `/web/database/restore` declares it takes (Odoo: no limit; spooled
+/// to disk). The host's `limit_disk_bodies` (1 GiB by default) caps any body spooled to disk
+/// first: raise it to restore larger backups through this page.
 const MAX_RESTORE: u64 = 64 << 30;
 
 fn param(req: &Request, name: &str) -> String {
@@ -453,22 +455,29 @@ fn restore(req: &mut Request) -> Result<Response> {
             Some("Database restore error: no backup file was sent (field backup_file)"),
         ));
     };
-    let path = std::env::temp_dir().join(format!(
-        "inphms-upload-{}-{}.bak",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    ));
-    let written = std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(part.data).and_then(|()| f.flush()));
+    // The master password first: nothing is written for a caller who does not have it.
+    if let Err(e) = db_service("check_master", &json!([master])) {
+        return Ok(render(
+            req,
+            true,
+            Some(&format!("Database restore error: {}", reason(&e))),
+        ));
+    }
+    // A new file of a random name, made exclusively (no symlink followed), removed on drop.
+    let written = tempfile::Builder::new()
+        .prefix("inphms-upload-")
+        .suffix(".bak")
+        .tempfile()
+        .and_then(|mut f| f.write_all(part.data).and_then(|()| f.flush()).map(|()| f));
     drop(parts);
-    let result = match written {
-        Ok(()) => db_service(
+    let result = match &written {
+        Ok(file) => db_service(
             "restore_file",
-            &json!([master, name, path.to_string_lossy(), copy]),
+            &json!([master, name, file.path().to_string_lossy(), copy]),
         ),
         Err(e) => Err(Error::internal(format!("cannot keep the upload: {e}"))),
     };
-    let _ = std::fs::remove_file(&path);
+    drop(written);
     match result {
         Ok(_) => Ok(Response::redirect("/web/database/manager", 303)),
         Err(e) => Ok(render(

@@ -162,6 +162,26 @@ impl Config {
         self.rc_path.as_deref()
     }
 
+    /// `admin_passwd` as the config file ([`Config::rc_path`]) has it now (another process
+    /// may have changed it), with the file's modification time; `None` without a file. The
+    /// error names the file and why.
+    pub fn reread_admin_passwd(&self) -> Result<Option<(String, std::time::SystemTime)>, String> {
+        let Some(path) = &self.rc_path else {
+            return Ok(None);
+        };
+        let read = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .and_then(|at| std::fs::read_to_string(path).map(|t| (t, at)));
+        let (text, at) = match read {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {}", path.display(), io_reason(&e))),
+        };
+        let mut cfg = Config::defaults();
+        file::apply(&mut cfg, path, &text).map_err(|e| e.to_string())?;
+        Ok(Some((cfg.admin_passwd, at)))
+    }
+
     /// Writes the effective options to [`Config::rc_path`] (atomically, mode 0600, parent
     /// folders created): `[options]` sorted, then the other sections of the file read. The
     /// options `init`, `update`, `dev_mode` and `stop_after_init` are not written, nor unset

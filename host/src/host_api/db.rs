@@ -100,19 +100,33 @@ pub extern "C" fn db_list(ctx: HostCtx, host: RStr<'_>) -> RResult<RVec<RString>
 
 /// `HostApi::db_server_status`: `SELECT 1` on a pooled connection to the server's
 /// `postgres` database (Odoo's health check opens a cursor there); fails fast while the
-/// server is in its reconnection backoff.
+/// server is in its reconnection backoff, and after [`STATUS_TIMEOUT`] at most.
 pub extern "C" fn db_server_status(ctx: HostCtx) -> RResult<(), ErrorInfo> {
     with_databases(ctx, |_, dbs| {
         let pools = std::sync::Arc::clone(dbs.pools());
-        dbs.cursors().block_on(async move {
+        let check = async move {
             let conn = pools.get("postgres").await?;
             conn.simple_query("SELECT 1")
                 .await
                 .map(|_| ())
                 .map_err(|e| DbError::from_pg(&e))
+        };
+        dbs.cursors().block_on(async move {
+            tokio::time::timeout(STATUS_TIMEOUT, check)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(DbError::Unavailable(format!(
+                        "PostgreSQL did not answer within {} s",
+                        STATUS_TIMEOUT.as_secs()
+                    )))
+                })
         })?
     })
 }
+
+/// How long [`db_server_status`] waits for the server: a health check answers, even when
+/// PostgreSQL hangs (a connection that never answers is not waited for).
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `HostApi::cursor_notify`.
 pub extern "C" fn cursor_notify(

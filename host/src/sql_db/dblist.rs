@@ -56,6 +56,28 @@ pub async fn list_dbs(
         .to_vec())
 }
 
+/// Whether a database named `name` exists and accepts connections (Odoo's `db_exist`,
+/// and the check before a registry is loaded for a name a client sent): from the cached
+/// list when it names it, else one query on a pooled connection to `postgres`. No
+/// connection to `name` itself is tried, so no pool is made for a name that does not exist.
+pub async fn exists(dbs: &Databases, config: &Config, name: &str) -> Result<bool, DbError> {
+    if let Ok(list) = owned_dbs(dbs, config).await {
+        if list.iter().any(|n| n == name) && configured_names(config).is_none() {
+            return Ok(true);
+        }
+    }
+    // One statement, no transaction: the connection is back in its pool after one round trip.
+    let conn = dbs.pools().get("postgres").await?;
+    let row = conn
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1 AND datallowconn",
+            &[&name],
+        )
+        .await
+        .map_err(|e| DbError::from_pg(&e))?;
+    Ok(row.is_some())
+}
+
 /// How long the list of databases read from PostgreSQL (or the error reading it) is kept
 /// (`db_list_cache_ttl`, 1 s by default): the database choice needs it for every request.
 fn list_ttl(config: &Config) -> Duration {

@@ -322,6 +322,13 @@ impl Pools {
                     tracing::warn!(target: TARGET, "database {db}: {m}; retrying with backoff");
                 }
             }
+            // No such database (3D000, `invalid_catalog_name`): its pool, still empty, is
+            // forgotten, so that names that are no database leave nothing behind (no entry,
+            // no metrics series).
+            Err(DbError::Sql { sqlstate, .. }) if sqlstate == "3D000" => {
+                drop(h);
+                self.forget_empty(db, &p);
+            }
             Ok(_) if h.failures > 0 => {
                 tracing::info!(target: TARGET, "database {db}: connected again after {} failed attempt(s)", h.failures);
                 *h = Health::default();
@@ -345,6 +352,14 @@ impl Pools {
         for p in pools {
             let mut h = p.health.lock().unwrap_or_else(|e| e.into_inner());
             h.retry_at = None;
+        }
+    }
+
+    /// Forgets the pool `p` of `db` when it has no connection (its database does not exist).
+    fn forget_empty(&self, db: &str, p: &Arc<DbPool>) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if pools.get(db).is_some_and(|cur| Arc::ptr_eq(cur, p)) && p.pool.status().size == 0 {
+            pools.remove(db);
         }
     }
 

@@ -13,6 +13,12 @@ use inphms_sdk::{route, Error, Request, Response, Result};
 use serde_json::Value;
 use xmlrpc::FaultCode;
 
+/// The largest body the RPC routes take (in place of the server's `max_content_length`,
+/// 128 MiB by default): a call is parsed before its password is checked, and
+/// parsing takes a few times the body's size in memory, so anyone could make the server
+/// hold that much. 32 MiB keeps room for files sent as base64.
+const MAX_RPC_BODY: u64 = 32 << 20;
+
 /// Odoo's fault codes (`RPC_FAULT_CODE_*`).
 const APPLICATION_ERROR: i32 = 1;
 const WARNING: i32 = 2;
@@ -20,19 +26,19 @@ const ACCESS_DENIED: i32 = 3;
 const ACCESS_ERROR: i32 = 4;
 
 /// XML-RPC with integer fault codes.
-#[route("/xmlrpc/2/<service>", auth = "none", methods = ["POST"], csrf = false, save_session = false)]
+#[route("/xmlrpc/2/<service>", auth = "none", methods = ["POST"], csrf = false, save_session = false, max_content_length = MAX_RPC_BODY)]
 fn xmlrpc_2(req: &mut Request, service: String) -> Response {
     xml_response(answer(req.body(), &service, Variant::Int))
 }
 
 /// XML-RPC with string fault codes (historical, kept for compatibility as in Odoo).
-#[route("/xmlrpc/<service>", auth = "none", methods = ["POST"], csrf = false, save_session = false)]
+#[route("/xmlrpc/<service>", auth = "none", methods = ["POST"], csrf = false, save_session = false, max_content_length = MAX_RPC_BODY)]
 fn xmlrpc_1(req: &mut Request, service: String) -> Response {
     xml_response(answer(req.body(), &service, Variant::Str))
 }
 
 /// JSON-RPC: `{"params": {"service": ..., "method": ..., "args": [...]}}`.
-#[route("/jsonrpc", type = "json", auth = "none", save_session = false)]
+#[route("/jsonrpc", type = "json", auth = "none", save_session = false, max_content_length = MAX_RPC_BODY)]
 fn jsonrpc(_req: &mut Request, service: String, method: String, args: Vec<Value>) -> Result<Value> {
     inphms_sdk::rpc::dispatch_rpc(&service, &method, &args)
 }

@@ -14,6 +14,7 @@
 
 pub mod dump;
 pub mod master;
+pub mod meta_commands;
 pub mod ops;
 pub mod pg_bin;
 pub mod restore;
@@ -162,12 +163,13 @@ impl Manager {
         }
     }
 
-    /// Whether the database `name` exists (`db_exist`).
+    /// Whether the database `name` exists (`db_exist`): from the cached list or a pooled
+    /// connection (the call needs no password: no connection of its own, which many
+    /// concurrent calls would multiply past `db_maxconn`).
     pub async fn exists(&self, name: &str) -> Result<bool> {
-        let admin = ops::Admin::connect(self).await?;
-        let r = admin.exists(name).await;
-        admin.close().await;
-        r
+        dblist::exists(&self.databases, &self.config, name)
+            .await
+            .map_err(|e| exception(e.to_string()))
     }
 
     /// Odoo's `odoo.service.db.dispatch(method, params)`.

@@ -335,12 +335,24 @@ impl Manager {
             let _ = cr.rollback().await;
         }
         drop(cr);
+        if result.is_ok() {
+            self.signal_changed(name).await;
+        }
         self.databases.pools().close_db(name);
         result.map_err(|e| {
             exception(format!(
                 "cannot renew the copy's identifiers in {name}: {e}"
             ))
         })
+    }
+
+    /// Bumps the registry signaling of `name` (Odoo's `signal_changes`), so that every
+    /// host holding a registry of that name (a database dropped and made again, restored,
+    /// renamed) builds it again rather than serve the old one; a failure is logged.
+    pub(super) async fn signal_changed(&self, name: &str) {
+        if let Err(e) = modules::signaling::signal_registry_change(&self.databases, name).await {
+            tracing::warn!(target: TARGET, "database {name}: registry signaling not bumped: {e}");
+        }
     }
 
     /// Turns the cron jobs of `name` off (Odoo's `neutralize_database`, for what exists here).
@@ -400,6 +412,8 @@ impl Manager {
             )));
         }
         tracing::info!(target: TARGET, "RENAME DB: {old} -> {new}");
+        self.signal_changed(new).await;
+        self.databases.pools().close_db(new);
         let (from, to) = (self.filestore(old), self.filestore(new));
         if from.exists() && !to.exists() {
             std::fs::rename(&from, &to).map_err(|e| {

@@ -136,6 +136,12 @@ impl Manager {
             let unpacked = tokio::task::spawn_blocking(move || unzip(&zip_path, &dir_path, None))
                 .await
                 .map_err(|e| exception(format!("the restore task failed: {e}")))?;
+            let unpacked = match unpacked {
+                Ok(true) => refuse_meta_commands(&dir.path().join("dump.sql"))
+                    .await
+                    .map(|()| true),
+                other => other,
+            };
             match unpacked {
                 Ok(true) => {}
                 Ok(false) => {
@@ -199,6 +205,9 @@ impl Manager {
             .map_err(|e| exception(format!("Couldn't restore database: {e}")))?;
         if copy {
             self.after_copy(name, false).await?;
+        } else {
+            self.signal_changed(name).await;
+            self.databases.pools().close_db(name);
         }
         let filestore: PathBuf = dir.join("filestore");
         if filestore.is_dir() {
@@ -222,5 +231,25 @@ impl Manager {
         ops::check_name(name)?;
         let file = decode_to_file(data)?;
         self.restore_file(name, file.path(), copy).await
+    }
+}
+
+/// Refuses a `dump.sql` with psql meta-commands `pg_dump` does not write (see
+/// [`super::meta_commands`]): psql would run them.
+async fn refuse_meta_commands(sql: &Path) -> std::result::Result<(), String> {
+    let sql = sql.to_owned();
+    let found = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&sql)?;
+        super::meta_commands::forbidden(std::io::BufReader::new(file))
+    })
+    .await
+    .map_err(|e| format!("the restore task failed: {e}"))?
+    .map_err(|e| format!("cannot read dump.sql: {e}"))?;
+    match found {
+        None => Ok(()),
+        Some((line, cmd)) => Err(format!(
+            "dump.sql line {line}: the psql command {cmd} is not allowed in a backup \
+             (only \\connect, \\restrict and \\unrestrict, as pg_dump writes)"
+        )),
     }
 }

@@ -180,3 +180,24 @@ fn formats_and_version_info() {
     assert_eq!(v[3], json!("final"));
     assert_eq!(v.as_array().map(Vec::len), Some(6));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_with_a_shell_command_is_refused() {
+    let h = host(true);
+    let name = unique("rv_meta");
+    let marker = tempfile::tempdir().unwrap();
+    let touched = marker.path().join("ran");
+    let sql = format!("SELECT 1;\n\\! touch {}\n", touched.display());
+    let zip = zip_of(&[("dump.sql", sql.as_bytes())]);
+    let text = base64::engine::general_purpose::STANDARD.encode(std::fs::read(zip.path()).unwrap());
+    let r = dispatch(&h, "restore", &[json!("s3cr3t"), json!(name), json!(text)]).await;
+    assert!(
+        matches!(&r, Err(RpcFault::UserError(m)) if m.contains("line 2: the psql command \\! is not allowed")),
+        "{r:?}"
+    );
+    assert!(!touched.exists(), "the shell command ran");
+    assert_eq!(
+        dispatch(&h, "db_exist", &[json!(name)]).await,
+        Ok(json!(false))
+    );
+}

@@ -1,10 +1,12 @@
 //! The database manager as addons reach it (`HostApi::db_service`, for the `web` addon's
-//! `/web/database/*` pages): the `db` service's calls, plus three that only addons get,
+//! `/web/database/*` pages): the `db` service's calls, plus four that only addons get,
 //! since they pass files and sessions rather than base64 (never offered over RPC):
 //!
 //! - `backup_file(master_pwd, name, format)`: `{"path"}` of a new backup file the caller
 //!   streams and removes;
 //! - `restore_file(master_pwd, name, path, copy)`: restores the backup at `path`;
+//! - `check_master(master_pwd)`: `true`, else `AccessDenied` (checked before an upload is
+//!   written anywhere);
 //! - `authenticate(db, login, password)`: `{"uid"}` of the user of `db` whose password it
 //!   is (the page logs the new admin in), else `AccessDenied`.
 
@@ -93,6 +95,11 @@ impl Manager {
                 let path = PathBuf::from(text(params, 2));
                 let copy = params.get(3).and_then(Value::as_bool).unwrap_or(false);
                 self.restore_file(&text(params, 1), &path, copy).await?;
+                Ok(json!(true))
+            }
+            "check_master" => {
+                self.check_super(&text(params, 0))?;
+                self.check_enabled()?;
                 Ok(json!(true))
             }
             "is_default_master" => Ok(json!(self.master.is_default())),

@@ -80,14 +80,40 @@ impl RpcDispatch for RpcServices {
 
 /// The registry of `db` (loaded if needed); a database that cannot be opened is the
 /// application error psycopg2 would raise.
+///
+/// A name that is no database is refused before anything is loaded or connected (the
+/// callers have not checked a password yet): from the cached list or one query on a pooled
+/// connection, so random names make no pool, no metrics series and hold no loading lock.
 pub fn registry(host: &Host, db: &str) -> Result<Arc<Registry>, RpcFault> {
     let registries = Arc::clone(&host.registries);
+    let databases = Arc::clone(&host.databases);
+    let config = Arc::clone(&host.config);
     let name = db.to_owned();
     host.databases
         .cursors()
-        .block_on(async move { registries.get(&name).await })
+        .block_on(async move {
+            if registries.cached(&name).is_none()
+                && !crate::sql_db::dblist::exists(&databases, &config, &name).await?
+            {
+                return Ok(Err(missing_db(&name)));
+            }
+            Ok(registries
+                .get(&name)
+                .await
+                .map_err(|e| RpcFault::application("psycopg2.OperationalError", e.to_string())))
+        })
         .map_err(|e| RpcFault::application("builtins.Exception", e.to_string()))?
-        .map_err(|e| RpcFault::application("psycopg2.OperationalError", e.to_string()))
+        .map_err(|e: crate::sql_db::DbError| {
+            RpcFault::application("psycopg2.OperationalError", e.to_string())
+        })?
+}
+
+/// psycopg2's `OperationalError` for a database that does not exist.
+fn missing_db(db: &str) -> RpcFault {
+    RpcFault::application(
+        "psycopg2.OperationalError",
+        format!("connection to server failed: FATAL:  database \"{db}\" does not exist"),
+    )
 }
 
 /// Calls the `#[rpc]` method `method` of `model` on `db` as `uid` with `args` and `kwargs`,
