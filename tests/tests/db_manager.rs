@@ -161,6 +161,13 @@ fn manager_creates_backs_up_drops_and_restores_a_database() {
         page.text()
     );
     assert!(page.text().contains("/web/static/src/main.css"));
+    // The create form lists the host's countries (no master password typed yet).
+    assert!(
+        page.text()
+            .contains("<option value=\"be\">Belgium</option>"),
+        "{}",
+        page.text()
+    );
 
     // A wrong master password: refused, nothing created.
     let fields = |master: &'static str| {

@@ -150,8 +150,8 @@ fn render(req: &Request, manage: bool, error: Option<&str>) -> Response {
          <p><button type=\"submit\">Create database</button></p>\n</form></section>\n",
         options("list_lang", None, "en_US"),
         // Odoo's dispatch asks list_countries for the master password; the page shows the
-        // short list the host knows without it.
-        country_options()
+        // host's list without it (`countries`, a call only addons get).
+        options("countries", None, "")
     ));
     if !databases.is_empty() {
         body.push_str(&format!(
@@ -188,28 +188,6 @@ fn render(req: &Request, manage: bool, error: Option<&str>) -> Response {
          <p><button type=\"submit\">Continue</button></p>\n</form></section>\n",
     );
     finish(body, 200)
-}
-
-fn country_options() -> String {
-    // The same short list as the host's `list_countries`.
-    const COUNTRIES: &[(&str, &str)] = &[
-        ("be", "Belgium"),
-        ("ca", "Canada"),
-        ("fr", "France"),
-        ("de", "Germany"),
-        ("in", "India"),
-        ("id", "Indonesia"),
-        ("it", "Italy"),
-        ("nl", "Netherlands"),
-        ("es", "Spain"),
-        ("ch", "Switzerland"),
-        ("gb", "United Kingdom"),
-        ("us", "United States"),
-    ];
-    COUNTRIES
-        .iter()
-        .map(|(c, n)| format!("<option value=\"{c}\">{n}</option>"))
-        .collect()
 }
 
 /// A query value: letters, digits and `-._~` as they are, the rest percent-encoded.

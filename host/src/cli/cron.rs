@@ -54,16 +54,9 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
         eprintln!("{USAGE}\none database is needed (-d DB)");
         return 1;
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::command_runtime(2) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let host = Host::new(Arc::clone(&config), Some(runtime.handle().clone()));
     runtime.block_on(async {

@@ -53,7 +53,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             Err(code) => return code,
         };
         let (runtime, host) = match &db {
-            Some(_) => match command_runtime() {
+            Some(_) => match command_runtime(1) {
                 Ok(rt) => {
                     let host = crate::service::server::Host::new(config, Some(rt.handle().clone()));
                     (Some(rt), host)
@@ -153,10 +153,11 @@ fn command_config(args: &[String]) -> Result<std::sync::Arc<Config>, i32> {
     Ok(std::sync::Arc::new(config))
 }
 
-/// The runtime of an addon command run on a database (its PostgreSQL connections).
-fn command_runtime() -> Result<tokio::runtime::Runtime, i32> {
+/// The runtime of a command run on a database (its PostgreSQL connections), with `threads`
+/// workers; an error is said on stderr and is the exit code.
+pub(crate) fn command_runtime(threads: usize) -> Result<tokio::runtime::Runtime, i32> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(threads)
         .enable_all()
         .build()
         .map_err(|e| {

@@ -40,16 +40,9 @@ fn run(mut args: Vec<OsString>, early: &EarlyOptions) -> i32 {
         eprintln!("{USAGE}\none database at most (-d DB)");
         return 1;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::command_runtime(1) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let host = Host::new(Arc::clone(&config), Some(runtime.handle().clone()));
     let set = module::discover(&modules::addons_paths(&config.addons_path));

@@ -1,5 +1,5 @@
 //! The database manager as addons reach it (`HostApi::db_service`, for the `web` addon's
-//! `/web/database/*` pages): the `db` service's calls, plus four that only addons get,
+//! `/web/database/*` pages): the `db` service's calls, plus five that only addons get,
 //! since they pass files and sessions rather than base64 (never offered over RPC):
 //!
 //! - `backup_file(master_pwd, name, format)`: `{"path"}` of a new backup file the caller
@@ -8,7 +8,9 @@
 //! - `check_master(master_pwd)`: `true`, else `AccessDenied` (checked before an upload is
 //!   written anywhere);
 //! - `authenticate(db, login, password)`: `{"uid"}` of the user of `db` whose password it
-//!   is (the page logs the new admin in), else `AccessDenied`.
+//!   is (the page logs the new admin in), else `AccessDenied`;
+//! - `countries()`: what `list_countries` gives, without its master password (the create
+//!   form lists them before any password is typed).
 
 use super::{dump, user_error, Manager, Result};
 use crate::host_api::HostServices;
@@ -103,6 +105,7 @@ impl Manager {
                 Ok(json!(true))
             }
             "is_default_master" => Ok(json!(self.master.is_default())),
+            "countries" => Ok(json!(super::COUNTRIES)),
             "authenticate" => {
                 let uid = self
                     .authenticate(&text(params, 0), &text(params, 1), &text(params, 2))
