@@ -209,6 +209,28 @@ impl Cluster {
         self.send("GET", path, headers, b"")
     }
 
+    /// Logs `login` in with `password` through nginx (`/web/session/authenticate` on the
+    /// cluster's database): the answer (its `X-Upstream` names the host), the uid and the
+    /// session id. Panics, with every log, when the login is refused.
+    pub fn login(&self, login: &str, password: &str) -> (Response, i64, String) {
+        let body = serde_json::json!({"jsonrpc": "2.0", "method": "call", "id": 1,
+            "params": {"db": self.db.name, "login": login, "password": password}})
+        .to_string();
+        let resp = self.send(
+            "POST",
+            "/web/session/authenticate",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(resp.status, 200, "{}\n{}", resp.text(), self.logs());
+        let answer: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON");
+        let uid = answer["result"]["uid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{answer}\n{}", self.logs()));
+        let sid = resp.cookie("session_id").expect("a session cookie");
+        (resp, uid, sid)
+    }
+
     /// The host whose address is the last of an answer's `X-Upstream` (the one that
     /// answered after any retry).
     pub fn answered_by(&self, resp: &Response) -> Option<&ClusterHost> {

@@ -13,7 +13,7 @@
 use inphms_tests::cluster::{Cluster, ClusterOptions};
 use inphms_tests::swap::{install_swap_lib, swap_build};
 use inphms_tests::{http_get, wait_until, with_test_addons};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,21 +48,7 @@ fn a_session_is_seen_by_every_host_and_survives_its_host_killed_under_load() {
     let _alone = alone();
     let mut c = Cluster::start("mh_sessions", ClusterOptions::new(3, with_test_addons(&[])));
     // The login, through nginx.
-    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1,
-        "params": {"db": c.db.name, "login": "admin", "password": "admin"}})
-    .to_string();
-    let resp = c.send(
-        "POST",
-        "/web/session/authenticate",
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    );
-    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), c.logs());
-    let answer: Value = serde_json::from_slice(&resp.body).expect("JSON");
-    let uid = answer["result"]["uid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{answer}"));
-    let sid = resp.cookie("session_id").expect("a session cookie");
+    let (resp, uid, sid) = c.login("admin", "admin");
     let login_host = c
         .answered_by(&resp)
         .map(|h| h.name)

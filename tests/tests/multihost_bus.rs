@@ -137,21 +137,7 @@ fn a_websocket_through_nginx_gets_messages_of_other_hosts_and_what_it_missed_aft
     let mut c = Cluster::start("mh_bus", options);
 
     // The login, through nginx.
-    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1,
-        "params": {"db": c.db.name, "login": "admin", "password": "admin"}})
-    .to_string();
-    let resp = c.send(
-        "POST",
-        "/web/session/authenticate",
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    );
-    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), c.logs());
-    let answer: Value = serde_json::from_slice(&resp.body).expect("JSON");
-    let uid = answer["result"]["uid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{answer}"));
-    let sid = resp.cookie("session_id").expect("a session cookie");
+    let (_, uid, sid) = c.login("admin", "admin");
     let user_channel = format!("res.users,{uid}");
 
     // The websocket, through nginx, with the session cookie.
