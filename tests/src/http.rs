@@ -50,3 +50,10 @@ pub fn post(port: u16, path: &str, content_type: &str, body: &[u8]) -> Response 
 pub fn rpc(port: u16, path: &str, body: impl AsRef<[u8]>) -> Response {
     post(port, path, "application/json", body.as_ref())
 }
+
+/// Whether the server closes the connection after `response` (`Connection: close`).
+pub fn closes(response: &Response) -> bool {
+    response
+        .header("connection")
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+}

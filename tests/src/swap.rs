@@ -79,7 +79,9 @@ pub fn write_in_place(path: &Path, at: u64, bytes: &[u8]) {
 }
 
 /// Keep-alive clients requesting one path until stopped (60 s at most); every answer is
-/// recorded, and any failure (an error status, a broken connection) counted.
+/// recorded, and any failure (an error status, a broken connection) counted. A client
+/// connects again after an answer carrying `Connection: close` (a worker of workers mode
+/// serves one request per connection by default), as any HTTP client does.
 pub struct Load {
     stop: Arc<AtomicBool>,
     failures: Arc<AtomicUsize>,
@@ -104,7 +106,19 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         let sent = conn.send(request.as_bytes());
                         match sent.and_then(|_| conn.read_response(false)) {
-                            Ok(r) if r.status == 200 => answers.lock().unwrap().push(r.text()),
+                            Ok(r) if r.status == 200 => {
+                                answers.lock().unwrap().push(r.text());
+                                if crate::http::closes(&r) {
+                                    conn = match HttpConn::connect(port) {
+                                        Ok(c) => c,
+                                        Err(e) => {
+                                            failures.fetch_add(1, Ordering::Relaxed);
+                                            eprintln!("failed to connect again: {e}");
+                                            return;
+                                        }
+                                    };
+                                }
+                            }
                             Ok(r) => {
                                 failures.fetch_add(1, Ordering::Relaxed);
                                 eprintln!("failed request: status {}", r.status);

@@ -1,12 +1,13 @@
 //! Workers mode (issue 22), against the real binary: a master holding the socket and worker
 //! processes running the server. A worker dying of a null pointer in an addon is replaced
-//! while the others serve; `limit_request` and `limit_memory_soft` recycle workers with no
+//! while the others serve, and only the request it was serving fails (each worker holds
+//! one connection by default, `worker_connections`); `limit_request` and `limit_memory_soft` recycle workers with no
 //! failed request; SIGHUP swaps the addons of every worker under load; SIGTTIN/SIGTTOU
 //! change the count; SIGUSR2 restarts the workers one by one refusing no connection;
 //! SIGTERM drains all.
 
 use inphms_tests::swap::{install_swap_lib, swap_build, swap_server, Load};
-use inphms_tests::{try_request, wait_until, Server, TestDir};
+use inphms_tests::{closes, try_request, wait_until, HttpConn, Server, TestDir};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,52 +44,76 @@ struct Tally {
     ok: usize,
     refused: usize,
     failed: usize,
-    /// Requests whose connection was closed before any answer, answered on a retry.
-    retried: usize,
+    /// Requests sent on a connection that had carried one before (keep-alive clients).
+    reused: usize,
 }
 
-/// Clients opening a connection per request on `path`; with `retry`, a request whose
-/// connection is closed before any answer byte is sent once more (as a browser or nginx's
-/// `proxy_next_upstream` does for an idempotent request).
+/// Clients requesting `path` until stopped, each answer counted, none retried: `close`
+/// clients open a connection per request (`Connection: close`), `keep_alive` clients keep
+/// theirs for as long as the server does (they connect again after an answer carrying
+/// `Connection: close`, as any HTTP client does).
 struct ConnLoad {
     stop: Arc<AtomicBool>,
     served: Arc<AtomicUsize>,
     threads: Vec<std::thread::JoinHandle<Tally>>,
 }
 
+/// One client of [`ConnLoad`]: requests until `stop`, 90 s at most.
+fn client(
+    port: u16,
+    path: &str,
+    keep_alive: bool,
+    stop: &AtomicBool,
+    served: &AtomicUsize,
+) -> Tally {
+    let close = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let open = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut tally = Tally::default();
+    let mut conn: Option<HttpConn> = None;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let r = if keep_alive {
+            if conn.is_some() {
+                tally.reused += 1;
+            }
+            let c = match conn.take() {
+                Some(c) => Ok(c),
+                None => HttpConn::connect(port),
+            };
+            c.and_then(|mut c| {
+                c.send(open.as_bytes())?;
+                let r = c.read_response(false)?;
+                if !closes(&r) {
+                    conn = Some(c);
+                }
+                Ok(r)
+            })
+        } else {
+            try_request(port, close.as_bytes())
+        };
+        match r {
+            Ok(r) if r.status == 200 => {
+                tally.ok += 1;
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => tally.refused += 1,
+            other => {
+                eprintln!("failed request: {:?}", other.map(|r| r.status));
+                tally.failed += 1
+            }
+        }
+    }
+    tally
+}
+
 impl ConnLoad {
-    fn start(port: u16, path: &str, clients: usize, retry: bool) -> ConnLoad {
+    fn start(port: u16, path: &str, close: usize, keep_alive: usize) -> ConnLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicUsize::new(0));
-        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        let threads = (0..clients)
-            .map(|_| {
-                let (stop, served, request) = (stop.clone(), served.clone(), request.clone());
-                std::thread::spawn(move || {
-                    let mut tally = Tally::default();
-                    let deadline = Instant::now() + Duration::from_secs(90);
-                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                        let mut r = try_request(port, request.as_bytes());
-                        if retry && r.is_err() {
-                            tally.retried += 1;
-                            r = try_request(port, request.as_bytes());
-                        }
-                        match r {
-                            Ok(r) if r.status == 200 => {
-                                tally.ok += 1;
-                                served.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                                tally.refused += 1
-                            }
-                            other => {
-                                eprintln!("failed request: {:?}", other.map(|r| r.status));
-                                tally.failed += 1
-                            }
-                        }
-                    }
-                    tally
-                })
+        let threads = (0..close + keep_alive)
+            .map(|i| {
+                let (stop, served, path) = (stop.clone(), served.clone(), path.to_owned());
+                std::thread::spawn(move || client(port, &path, i >= close, &stop, &served))
             })
             .collect();
         ConnLoad {
@@ -121,7 +146,7 @@ impl ConnLoad {
             all.ok += t.ok;
             all.refused += t.refused;
             all.failed += t.failed;
-            all.retried += t.retried;
+            all.reused += t.reused;
         }
         all
     }
@@ -137,7 +162,9 @@ fn a_worker_dying_of_a_null_pointer_is_replaced_within_a_second_while_the_others
     let server = workers_server(&td, &["--workers", "3", "--max-cron-threads", "0"]);
     wait_count(&server, "(http) ready after", 3, Duration::from_secs(30));
     let port = server.port();
-    let load = ConnLoad::start(port, "/test_http/pid", 8, true);
+    // 8 clients on another route during the crash, none retrying: 5 opening a connection
+    // per request, 3 keep-alive ones.
+    let load = ConnLoad::start(port, "/test_http/pid", 5, 3);
     load.serve_more(100, &server);
     let crash = try_request(
         port,
@@ -164,7 +191,10 @@ fn a_worker_dying_of_a_null_pointer_is_replaced_within_a_second_while_the_others
     let tally = load.finish();
     let log = server.stderr();
     eprintln!("{tally:?}");
-    assert_eq!(tally.failed + tally.refused, 0, "{tally:?}\n{log}");
+    // Only the crashing request failed: each worker held one connection (the default
+    // worker_connections), and the keep-alive clients were answered `Connection: close`.
+    assert_eq!((tally.failed, tally.refused), (0, 0), "{tally:?}\n{log}");
+    assert_eq!(tally.reused, 0, "{tally:?}");
     assert!(log.contains("replacing it"), "{log}");
     // What the dead worker was serving, from the memory it shared with the master.
     let death = log
@@ -194,7 +224,7 @@ fn limit_request_recycles_the_workers_with_no_failed_request() {
         ],
     );
     wait_count(&server, "(http) ready after", 2, Duration::from_secs(30));
-    let load = ConnLoad::start(server.port(), "/test_http/pid", 4, false);
+    let load = ConnLoad::start(server.port(), "/test_http/pid", 2, 2);
     // Three recycles, and their replacements serving.
     wait_count(
         &server,
@@ -206,11 +236,7 @@ fn limit_request_recycles_the_workers_with_no_failed_request() {
     load.serve_more(50, &server);
     let tally = load.finish();
     let log = server.stderr();
-    assert_eq!(
-        (tally.failed, tally.refused, tally.retried),
-        (0, 0, 0),
-        "{tally:?}\n{log}"
-    );
+    assert_eq!((tally.failed, tally.refused), (0, 0), "{tally:?}\n{log}");
     assert!(log.contains("starting its replacement"), "{log}");
     assert!(!log.contains("died ("), "{log}");
 }
@@ -320,7 +346,7 @@ fn sigttin_sigttou_change_the_count_sigusr2_rolls_and_sigterm_drains_all() {
         Duration::from_secs(30),
     );
     // A rolling restart of the two HTTP workers under load: no connection refused.
-    let load = ConnLoad::start(server.port(), "/test_http/pid", 4, false);
+    let load = ConnLoad::start(server.port(), "/test_http/pid", 2, 2);
     load.serve_more(50, &server);
     server.signal("USR2");
     wait_count(

@@ -77,7 +77,7 @@ fn heading(key: &str) -> &'static str {
         k if k.starts_with("db_") || k == "cron_db" => "Database related options",
         k if k.starts_with("log") || k.starts_with("syslog") => "Logging Configuration",
         k if k.starts_with("limit_") || k == "registry_lru_size" => "Multiprocessing options",
-        "max_cron_threads" | "workers" => "Multiprocessing options",
+        "max_cron_threads" | "workers" | "worker_connections" => "Multiprocessing options",
         "dev_mode" => "Developers Options",
         _ => "Common options",
     }

@@ -16,7 +16,7 @@ pub(crate) const UNUSED: &[&str] = &["without_demo"];
 /// Options that have an effect in workers mode only (`--workers` > 0): set to another value
 /// than their default without workers, they are listed in a start-up warning
 /// ([`workers_only_warning`]).
-pub(crate) const WORKERS_ONLY: &[&str] = &["limit_time_cpu", "limit_request"];
+pub(crate) const WORKERS_ONLY: &[&str] = &["limit_time_cpu", "limit_request", "worker_connections"];
 
 /// The warning listing the options of [`WORKERS_ONLY`] set to another value than their
 /// default while `workers` is 0 (none when workers mode is on or none is set).

@@ -387,6 +387,14 @@ options! {
     /// 0 serves from this one process (threaded).
     workers: u32 = 0,
         Spec::flag("workers").value("COUNT"), check::none;
+    /// In workers mode, client connections an HTTP worker holds at once (nginx's name): at
+    /// the limit it stops accepting, and another worker takes the next connection. 1 (the
+    /// default) is Odoo's prefork isolation: one request per connection (`Connection:
+    /// close`), so a worker that crashes loses only the request it was serving; more trades
+    /// that isolation for keep-alive throughput. Upgraded connections (websockets) are not
+    /// counted.
+    worker_connections: u32 = 1,
+        Spec::flag("worker-connections").value("COUNT"), check::positive;
     /// Number of cron runner threads.
     max_cron_threads: u32 = 2,
         Spec::flag("max-cron-threads").value("COUNT"), check::none;

@@ -191,6 +191,63 @@ impl Drop for Slot {
     }
 }
 
+/// The client connections a worker of workers mode holds (`worker_connections`), from
+/// its `accept` until it closes or is upgraded (a websocket, event-driven and cheap, is not
+/// counted once upgraded). At the limit the accept loop stops polling the listener the
+/// workers share, so that the kernel hands the next connection to another worker (never
+/// accept-then-refuse).
+#[derive(Debug)]
+pub struct Held {
+    limit: usize,
+    held: AtomicUsize,
+    released: Notify,
+}
+
+impl Held {
+    /// None held yet; at most `limit` (at least 1).
+    pub fn new(limit: usize) -> Arc<Held> {
+        Arc::new(Held {
+            limit: limit.max(1),
+            held: AtomicUsize::new(0),
+            released: Notify::new(),
+        })
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether the limit is reached: accept nothing until one is released.
+    pub fn full(&self) -> bool {
+        self.held.load(Ordering::Acquire) >= self.limit
+    }
+
+    /// Counts a connection accepted now until the guard is dropped.
+    pub fn hold(self: &Arc<Self>) -> HeldConnection {
+        self.held.fetch_add(1, Ordering::AcqRel);
+        HeldConnection(Arc::clone(self))
+    }
+
+    /// Waits until a connection is released (or returns at once if one was since the
+    /// last call).
+    pub async fn released(&self) {
+        self.released.notified().await;
+    }
+}
+
+/// A connection counted by [`Held`] until dropped (when its connection task ends: the
+/// connection closed, or was handed over to an upgrade).
+#[derive(Debug)]
+pub struct HeldConnection(Arc<Held>);
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Ordering::AcqRel);
+        self.0.released.notify_one();
+    }
+}
+
 /// A log that says the first event of a burst in full and then, at most once per `window`,
 /// how many more there were, never a line per event.
 #[derive(Debug)]

@@ -16,11 +16,15 @@
 //!   connections are refused; keep it for a re-exec), send Close 1001 (Going Away) to
 //!   every websocket ([`super::websocket::close_all`]), let in-flight requests finish (at
 //!   most `drain_timeout`) and websockets complete their close, and report.
+//! * In workers mode, a worker holds at most `worker_connections` client connections
+//!   ([`super::connections::Held`]): at the limit it stops accepting (another worker takes
+//!   the next connection); with 1, each response carries `Connection: close` (Odoo's
+//!   prefork serves one request per connection), so a crash loses only the request served.
 //! * Expired sessions are swept in the background: a minute after start, then every
 //!   [`session::SWEEP_INTERVAL`].
 
 use super::application::{Application, Handled};
-use super::connections::{Burst, BurstLog, Connections};
+use super::connections::{Burst, BurstLog, Connections, Held};
 use super::response::HttpResult;
 use super::session;
 use super::timeouts::{ConnActivity, TimedStream, Timeouts};
@@ -128,6 +132,10 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// How long a graceful stop waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// In a worker of workers mode, the client connections it holds at most
+    /// (`worker_connections`; upgraded ones are not counted); with 1, one request per
+    /// connection. `None`: no limit (the threaded server).
+    pub worker_connections: Option<usize>,
 }
 
 /// How serving stops (sent through the `stop` channel of [`serve`]).
@@ -219,6 +227,16 @@ async fn accept_until_stop(
         // Past the cap, each connection accepted evicts one (its victim closes on its own
         // task, so accepting goes on meanwhile, up to MAX_EVICTING closes under way). With
         // none to evict, or too many closes under way: accept nothing until one closes.
+        // A worker at its `worker_connections`: accept nothing (another worker takes the
+        // next connection) until one of its connections closes or is upgraded.
+        if let Some(held) = serving.held.as_ref().filter(|h| h.full()) {
+            tokio::select! {
+                mode = stop.wait_for(Option::is_some) => break stopped(mode),
+                _ = held.released() => {}
+                _ = summaries => bursts.summarize(connections),
+            }
+            continue;
+        }
         if connections.over_cap() {
             if connections.evicting() < MAX_EVICTING && connections.evict_oldest(None) {
                 bursts.at_cap(true, connections);
@@ -274,7 +292,8 @@ async fn accept_until_stop(
 }
 
 /// Keeps the listening socket on a [`Stop::Handover`]; on a [`Stop::Close`], serves the
-/// connections already in its backlog and closes it.
+/// connections already in its backlog and closes it (a worker of workers mode takes them
+/// while under its `worker_connections` only: the backlog is shared with the other workers).
 fn close_or_keep(listener: TcpListener, mode: Stop, serving: &Serving) -> Option<TcpListener> {
     match mode {
         Stop::Handover => Some(listener),
@@ -282,7 +301,10 @@ fn close_or_keep(listener: TcpListener, mode: Stop, serving: &Serving) -> Option
             // Connections that completed their handshake before the close are served;
             // any later is refused.
             let mut backlog = 0usize;
-            while let Ok((stream, peer)) = listener.accept() {
+            while !serving.held.as_ref().is_some_and(|h| h.full()) {
+                let Ok((stream, peer)) = listener.accept() else {
+                    break;
+                };
                 let Ok(stream) = stream
                     .set_nonblocking(true)
                     .and_then(|()| tokio::net::TcpStream::from_std(stream))
@@ -353,6 +375,12 @@ struct Serving {
     in_flight: Arc<AtomicUsize>,
     awaiting_first: Arc<AtomicUsize>,
     cap: Option<Arc<Semaphore>>,
+    /// A worker's `worker_connections` (none in the threaded server).
+    held: Option<Arc<Held>>,
+    /// One request per connection (a worker holding one): each response but an upgrade's
+    /// carries `Connection: close`, which makes hyper close the connection after it (its
+    /// own keep-alive switch would add `close` to a 101's `Connection: upgrade` too).
+    one_shot: bool,
     timeouts: Timeouts,
     connections: Arc<Connections>,
     /// The host's request path state (the same for every generation).
@@ -385,6 +413,8 @@ impl Serving {
             in_flight: Arc::new(AtomicUsize::new(0)),
             awaiting_first: Arc::new(AtomicUsize::new(0)),
             cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+            held: options.worker_connections.map(Held::new),
+            one_shot: options.worker_connections == Some(1),
             timeouts,
             connections: Connections::new(options.max_connections.unwrap_or(usize::MAX)),
             services: Arc::clone(app.load().services()),
@@ -395,6 +425,7 @@ impl Serving {
     /// Serves a connection accepted now on its own task; its activity, for the cap.
     fn spawn(&self, stream: tokio::net::TcpStream, peer: SocketAddr) -> Arc<ConnActivity> {
         let _ = stream.set_nodelay(true);
+        let held = self.held.as_ref().map(Held::hold);
         let activity = ConnActivity::accepted(&self.awaiting_first);
         let slot = self.connections.register(&activity);
         let stream = TimedStream::new(stream, Arc::clone(&activity), self.timeouts).with_slot(slot);
@@ -402,6 +433,7 @@ impl Serving {
         let in_flight = Arc::clone(&self.in_flight);
         let inflight = Arc::clone(&self.services.inflight);
         let cap = self.cap.clone();
+        let one_shot = self.one_shot;
         let conn_activity = Arc::clone(&activity);
         // The peer's address as the access log and addons see it, made once per connection.
         let peer_text: Arc<str> = peer.ip().to_canonical().to_string().into();
@@ -410,6 +442,8 @@ impl Serving {
             if req.version() == hyper::Version::HTTP_2 {
                 activity.multiplexed();
             }
+            // (HTTP/2 has no `Connection` header: its connection counts as one.)
+            let one_shot = one_shot && req.version() < hyper::Version::HTTP_2;
             // One clock read for the in-flight table and the access log.
             let started = std::time::Instant::now();
             let tracked = inflight.enter(req.method(), req.uri(), started);
@@ -422,9 +456,12 @@ impl Serving {
                 Ok(permit) => {
                     let counted = Counted::enter(&in_flight);
                     match app.handle(req, peer, &peer_text, started, false, tracked) {
-                        Handled::Ready(resp) => {
+                        Handled::Ready(mut resp) => {
                             activity.request_answered();
                             drop(counted);
+                            if one_shot {
+                                close_after(&mut resp);
+                            }
                             return Served::Ready(Some(resp));
                         }
                         Handled::Pending(pending) => (Ok((pending, counted)), permit),
@@ -449,14 +486,21 @@ impl Serving {
                         };
                         let counted = Counted::enter(&in_flight);
                         match app.handle(req, peer, &peer_text, started, true, tracked) {
-                            Handled::Ready(resp) => return resp,
+                            Handled::Ready(mut resp) => {
+                                if one_shot {
+                                    close_after(&mut resp);
+                                }
+                                return resp;
+                            }
                             Handled::Pending(pending) => (pending, counted, permit),
                         }
                     }
                 };
-                let resp = pending.run().await;
+                let mut resp = pending.run().await;
                 if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
                     activity.upgraded();
+                } else if one_shot {
+                    close_after(&mut resp);
                 }
                 drop(serving);
                 resp
@@ -468,7 +512,10 @@ impl Serving {
         let conn = self.graceful.watch(conn.into_owned());
         // `map`, not an `async` block awaiting it: the block would hold the connection
         // twice (as captured and as awaited), a task twice as large to allocate and copy.
+        // The connection task ends when the connection closes or is upgraded: either
+        // releases its place under `worker_connections`.
         tokio::spawn(conn.map(move |done| {
+            drop(held);
             if let Err(e) = done {
                 tracing::debug!(target: "inphms.http", "connection from {peer}: {e}");
             }
@@ -556,6 +603,17 @@ impl Bursts {
         if let Some(n) = self.accept.summary(now) {
             tracing::error!(target: "inphms.service.server", "accept failed {n} more time(s) in the last {window}s ({open} connections open)");
         }
+    }
+}
+
+/// Marks `resp` as the connection's last (`Connection: close`; hyper then closes the
+/// connection once it is written), unless it is an upgrade's.
+fn close_after(resp: &mut HttpResult) {
+    if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+        resp.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
     }
 }
 

@@ -349,7 +349,9 @@ enum Exit {
     Phoenix(String),
 }
 
-fn serve_options(config: &Config) -> ServeOptions {
+/// The listener's settings for `config`; an HTTP worker (`role`) also holds at most
+/// `worker_connections` connections.
+fn serve_options(config: &Config, role: Role) -> ServeOptions {
     ServeOptions {
         max_in_flight: http_server::concurrency_cap(
             std::env::var("INPHMS_MAX_HTTP_THREADS").ok().as_deref(),
@@ -362,6 +364,8 @@ fn serve_options(config: &Config) -> ServeOptions {
         ),
         header_timeout: Duration::from_secs(config.http_header_timeout.max(1)),
         drain_timeout: Duration::from_secs(config.limit_time_real.clamp(1, 30)),
+        worker_connections: (role == Role::Http)
+            .then(|| usize::try_from(config.worker_connections.max(1)).unwrap_or(usize::MAX)),
     }
 }
 
@@ -399,7 +403,7 @@ async fn lifecycle(
     let mut soft_limit = limits::SoftLimit::new(std::time::Instant::now());
     loop {
         let (stop_tx, stop_rx) = watch::channel(None);
-        let options = serve_options(&generations.config);
+        let options = serve_options(&generations.config, link.role);
         report_connection_cap(&generations.config, options.max_connections);
         let serving = tokio::spawn(http_server::serve(
             listener,
