@@ -33,6 +33,18 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// `cutime + cstime` of the process (fields 16 and 17 of `/proc/PID/stat`), in clock
+/// ticks: the CPU time of the children it has reaped (a workers-mode master's workers that
+/// recycled or died), which [`Counters`] no longer sees in a live child.
+pub fn reaped_children_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let cutime: u64 = fields.get(16 - 3)?.parse().ok()?;
+    let cstime: u64 = fields.get(17 - 3)?.parse().ok()?;
+    Some(cutime + cstime)
+}
+
 /// A field of `/proc/PID/status` in its first unit (`VmRSS` in kB, `Threads`...).
 fn status_field(path: &Path, name: &str) -> Option<u64> {
     let status = std::fs::read_to_string(path).ok()?;

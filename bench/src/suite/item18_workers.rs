@@ -14,7 +14,8 @@
 //!   honoured, a worker multiplexing connections as the threaded server does). Then the idle
 //!   resident set 1 s after every worker is ready: `VmRSS` and `RssAnon` summed over the
 //!   process tree (the master, the two HTTP workers and the cron worker; the threaded
-//!   server is one process).
+//!   server is one process). CPU counts the workers that recycled during a run too (the
+//!   master's reaped children: a worker recycles at `limit_request`, 65536 requests).
 //! - **Baseline**: the threaded host (`inphms-host --load base,web,test_http`), whose
 //!   figure is in the baseline column; the workers' in the host column.
 //! - **Target**: none (measured).
@@ -114,7 +115,7 @@ fn measure(
         opts.warmup,
         &server.dir,
     )?;
-    let before = Counters::read(server.pid);
+    let before = ticks(server.pid);
     let stats = opts.generator.run(
         server.port,
         &load,
@@ -122,7 +123,8 @@ fn measure(
         opts.duration,
         &server.dir,
     )?;
-    let after = Counters::read(server.pid);
+    let after = ticks(server.pid);
+    let recycled = server.log().matches("recycling: ").count();
     if stats.errors * 1000 > stats.requests {
         return Err(format!(
             "{name}: {} of {} responses were errors; server log:\n{}",
@@ -135,11 +137,20 @@ fn measure(
     server.stop();
     let _ = std::fs::remove_dir_all(dir);
     let requests = stats.requests.max(1) as f64;
+    if recycled > 0 {
+        eprintln!("bench:   ({recycled} worker recycle(s) during the runs)");
+    }
     Ok(Sample {
         rps: stats.rps,
         p99_us: stats.p99_us,
-        cpu_us: after.ticks.saturating_sub(before.ticks) as f64 / opts.clk_tck / requests * 1e6,
+        cpu_us: after.saturating_sub(before) as f64 / opts.clk_tck / requests * 1e6,
     })
+}
+
+/// The CPU ticks of the server's processes: the live ones, and the workers its master
+/// reaped (a worker recycled at `limit_request` during a run keeps counting).
+fn ticks(pid: u32) -> u64 {
+    Counters::read(pid).ticks + procfs::reaped_children_ticks(pid).unwrap_or(0)
 }
 
 /// `VmRSS` and `RssAnon` (KiB) summed over the server's process tree, 1 s after it (and
