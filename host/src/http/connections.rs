@@ -345,6 +345,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn held_connections_fill_the_limit_and_a_release_wakes_the_accept_loop() {
+        let held = Held::new(2);
+        let a = held.hold();
+        assert!(!held.full());
+        let b = held.hold();
+        assert!(held.full());
+        let waiter = {
+            let held = Arc::clone(&held);
+            tokio::spawn(async move {
+                held.released().await;
+                held.full()
+            })
+        };
+        tokio::task::yield_now().await;
+        drop(a);
+        let full = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the release")
+            .unwrap();
+        assert!(!full);
+        drop(b);
+        assert_eq!(held.held.load(Ordering::Acquire), 0);
+        assert_eq!(Held::new(0).limit(), 1, "at least one");
+    }
+
+    #[tokio::test]
     async fn the_oldest_waiting_connection_is_evicted_and_its_slot_freed() {
         use super::super::timeouts::{TimedStream, Timeouts};
         use tokio::io::AsyncReadExt as _;
