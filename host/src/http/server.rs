@@ -224,9 +224,6 @@ async fn accept_until_stop(
                 None => std::future::pending().await,
             }
         };
-        // Past the cap, each connection accepted evicts one (its victim closes on its own
-        // task, so accepting goes on meanwhile, up to MAX_EVICTING closes under way). With
-        // none to evict, or too many closes under way: accept nothing until one closes.
         // A worker at its `worker_connections`: accept nothing (another worker takes the
         // next connection) until one of its connections closes or is upgraded.
         if let Some(held) = serving.held.as_ref().filter(|h| h.full()) {
@@ -237,6 +234,9 @@ async fn accept_until_stop(
             }
             continue;
         }
+        // Past the cap, each connection accepted evicts one (its victim closes on its own
+        // task, so accepting goes on meanwhile, up to MAX_EVICTING closes under way). With
+        // none to evict, or too many closes under way: accept nothing until one closes.
         if connections.over_cap() {
             if connections.evicting() < MAX_EVICTING && connections.evict_oldest(None) {
                 bursts.at_cap(true, connections);
