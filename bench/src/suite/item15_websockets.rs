@@ -289,7 +289,7 @@ pub fn item15_websockets(env: &Env, opts: &Options) -> Result<Vec<Row>, String> 
         Row {
             item: "15".into(),
             measure: format!(
-                "the same: echo latency p50 / p99 (ms; the client's clock per message, the client on the same 2 cores; max: baseline {}, host {}; sends more than 5 ms late: baseline {}, host {}; the client's CPU: baseline's run {:.2} cores, host's {:.2}; server CPU per message: baseline {}, host {}; host threads at the end of the load: {})",
+                "{n} echoing websockets: echo latency p50 / p99 (ms; one message a second each for {secs} s; the client's clock per message, the client on the same 2 cores; max: baseline {}, host {}; sends more than 5 ms late: baseline {}, host {}; the client's CPU: baseline's run {:.2} cores, host's {:.2}; server CPU per message: baseline {}, host {}; host threads at the end of the load: {})",
                 fmt_ms(max(&b.echo.latencies_us)),
                 fmt_ms(max(&h.echo.latencies_us)),
                 b.echo.late_sends,

@@ -330,7 +330,7 @@ fn measure(env: &Env, opts: &Options, file: &Path, head: &[u8]) -> Result<Vec<Ro
         rows.push(Row {
             item: "16".into(),
             measure: format!(
-                "1 GiB download, {}: MiB/s (median of {rounds}; a new connection each, read as fast as the client can over loopback)",
+                "1 GiB download, MiB/s: {} (median of {rounds}; a new connection each, read as fast as the client can over loopback)",
                 r.name
             ),
             baseline: format!("{:.0}", base.mib_per_s()),
@@ -343,7 +343,7 @@ fn measure(env: &Env, opts: &Options, file: &Path, head: &[u8]) -> Result<Vec<Ro
         rows.push(Row {
             item: "16".into(),
             measure: format!(
-                "1 GiB download, {}: server CPU per MiB (utime + stime over the transfer / 1,024; median of {rounds})",
+                "1 GiB download, server CPU per MiB: {} (utime + stime over the transfer / 1,024; median of {rounds})",
                 r.name
             ),
             baseline: fmt_ms(base.cpu()),
@@ -356,7 +356,7 @@ fn measure(env: &Env, opts: &Options, file: &Path, head: &[u8]) -> Result<Vec<Ro
         rows.push(Row {
             item: "16".into(),
             measure: format!(
-                "1 GiB download, {}: server VmRSS growth, peak during the transfer (MiB; sampled every 5 ms; the largest of {rounds})",
+                "1 GiB download, server VmRSS growth: {} (MiB; the peak during the transfer, sampled every 5 ms; the largest of {rounds})",
                 r.name
             ),
             baseline: format!("{:.1}", base.rss_growth_mib()),
