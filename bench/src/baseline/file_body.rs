@@ -55,7 +55,13 @@ impl hyper::body::Body for FileBody {
                 return Poll::Ready(None);
             };
             let len = this.remaining.min(CHUNK_SIZE as u64) as usize;
-            let buf = vec![0u8; len];
+            // Allocated and zeroed on the runtime's worker, as the host's `buffer`.
+            let mut buf = Vec::new();
+            if let Err(e) = buf.try_reserve_exact(len) {
+                this.remaining = 0;
+                return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::OutOfMemory, e))));
+            }
+            buf.resize(len, 0);
             let (file, offset) = (Arc::clone(file), this.offset);
             this.reading = Some(tokio::task::spawn_blocking(move || {
                 read_into(&file, offset, buf)
