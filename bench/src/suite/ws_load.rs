@@ -195,3 +195,65 @@ pub async fn echo_load(sockets: Vec<Ws>, secs: u64) -> (Vec<Ws>, EchoRun) {
     }
     (back, total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An echo server on loopback in the test's runtime: greets with `open <n>`, echoes
+    /// every text but `drop` (which it swallows: a lost message); its port.
+    async fn echo_server(drop: &'static str) -> u16 {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((stream, _)) = listener.accept().await {
+                n += 1;
+                tokio::spawn(async move {
+                    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+                    ws.send(Message::text(format!("open {n}"))).await.unwrap();
+                    while let Some(Ok(m)) = ws.next().await {
+                        if m.is_text() && m.to_text().unwrap() != drop {
+                            let _ = ws.send(m).await;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn every_echo_is_counted_and_timed() {
+        runtime().unwrap().block_on(async {
+            let port = echo_server("").await;
+            let mut sockets = Vec::new();
+            for _ in 0..5 {
+                sockets.push(open(port, "/").await.unwrap());
+            }
+            let (back, run) = echo_load(sockets, 2).await;
+            assert_eq!(back.len(), 5);
+            assert_eq!((run.sent, run.echoed, run.failed_sockets), (10, 10, 0));
+            assert_eq!(run.latencies_us.len(), 10);
+            assert!(run.latencies_us.iter().all(|us| *us > 0.0 && *us < 1e6));
+        });
+    }
+
+    #[test]
+    fn a_message_not_echoed_is_lost_and_its_socket_stops() {
+        runtime().unwrap().block_on(async {
+            let port = echo_server("s1 m0").await;
+            let sockets = vec![
+                open(port, "/").await.unwrap(),
+                open(port, "/").await.unwrap(),
+            ];
+            let (_, run) = echo_load(sockets, 2).await;
+            // Socket 1's first message is swallowed: it waits ECHO_TIMEOUT, then stops.
+            assert_eq!((run.sent, run.echoed, run.failed_sockets), (3, 2, 1));
+            let error = run.first_error.unwrap();
+            assert!(error.contains("socket 1, message 0: no echo"), "{error}");
+        });
+    }
+}
