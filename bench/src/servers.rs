@@ -348,7 +348,8 @@ impl Server {
         Server::start_with(env, kind, dir, &[])
     }
 
-    /// [`Server::start`] with `extra` arguments after the usual ones (host only).
+    /// [`Server::start`] with `extra` arguments after the usual ones (the host's and
+    /// `bench-baseline`'s only: `--file PATH` for item 16).
     pub fn start_with(
         env: &Env,
         kind: &Kind,
@@ -388,6 +389,7 @@ impl Server {
                 if !mode.is_empty() {
                     c.arg(mode);
                 }
+                c.args(extra);
                 c
             }
             Kind::Host { load, access_log } => {

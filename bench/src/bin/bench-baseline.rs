@@ -10,7 +10,8 @@
 //! over) as the host does, and binds `0.0.0.0:PORT` only without one.
 //!
 //! ```text
-//! bench-baseline -p PORT [--spawn-blocking | --block-in-place] [--max-blocking-threads N]
+//! bench-baseline -p PORT [--spawn-blocking | --block-in-place | --websocket | --file PATH]
+//!                [--max-blocking-threads N]
 //! ```
 //!
 //! `--spawn-blocking` builds each response on tokio's blocking pool
@@ -19,25 +20,43 @@
 //! `tokio::task::block_in_place` instead (the worker hands its other tasks to another
 //! thread while it runs the handler), one of the alternatives. `--max-blocking-threads N`
 //! sets the runtime's blocking pool size (tokio's default is 512).
+//!
+//! Two more modes serve items 15 and 16 (the code is in `baseline/`):
+//!
+//! - `--websocket`: a request asking for a websocket upgrade is answered 101 and becomes a
+//!   bare tokio-tungstenite echo socket (the host's buffer settings; it greets with
+//!   `open <n>` as `test_http`'s `/test_http/ws_events` does, then echoes every text or
+//!   binary message); any other request gets the hello world.
+//! - `--file PATH`: every request is answered with the file at `PATH`, its length
+//!   announced, the body read in chunks as hyper asks for them, as the host's `FileBody`
+//!   does (same chunk size, `pread` on the blocking pool, one read in flight).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "../baseline/file_body.rs"]
+mod file_body;
+#[path = "../baseline/websocket.rs"]
+mod websocket;
 
 const BODY: &[u8] = b"Hello, World!";
 
 fn main() {
     let mut port: u16 = 8080;
     let mut mode = Mode::Inline;
+    let mut serving = Serving::Hello;
     let mut max_blocking: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -50,6 +69,14 @@ fn main() {
             }
             "--spawn-blocking" => mode = Mode::SpawnBlocking,
             "--block-in-place" => mode = Mode::BlockInPlace,
+            "--websocket" => serving = Serving::Websocket,
+            "--file" => {
+                let path = args
+                    .next()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| usage("--file needs a path"));
+                serving = Serving::File(Arc::new(path));
+            }
             "--max-blocking-threads" => {
                 max_blocking = Some(
                     args.next()
@@ -74,7 +101,15 @@ fn main() {
         runtime.max_blocking_threads(n);
     }
     let runtime = runtime.build().expect("tokio runtime");
-    runtime.block_on(serve(listener, mode));
+    // A service per mode, each its own monomorphized `serve`: the hello world's path is
+    // the same code whatever other modes exist.
+    match serving {
+        Serving::Hello => runtime.block_on(serve(listener, move |req| handle(req, mode))),
+        Serving::Websocket => runtime.block_on(serve(listener, websocket::handle)),
+        Serving::File(path) => runtime.block_on(serve(listener, move |req| {
+            file_body::handle(req, Arc::clone(&path))
+        })),
+    }
 }
 
 /// As the host's `http::server::listen`: the socket-activated listener when `LISTEN_FDS` and
@@ -91,11 +126,23 @@ fn usage(error: &str) -> ! {
     if !error.is_empty() {
         eprintln!("bench-baseline: {error}");
     }
-    eprintln!("usage: bench-baseline -p PORT [--spawn-blocking | --block-in-place] [--max-blocking-threads N]");
+    eprintln!("usage: bench-baseline -p PORT [--spawn-blocking | --block-in-place | --websocket | --file PATH] [--max-blocking-threads N]");
     std::process::exit(if error.is_empty() { 0 } else { 2 })
 }
 
-/// Where the response is built.
+/// What is served.
+#[derive(Debug)]
+enum Serving {
+    /// The hello world, built as [`Mode`] says.
+    Hello,
+    /// Websocket upgrades become echo sockets ([`websocket`]); other requests get the
+    /// hello world.
+    Websocket,
+    /// Every request gets this file, streamed ([`file_body`]).
+    File(Arc<PathBuf>),
+}
+
+/// Where the hello world is built.
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     /// On the runtime worker, in the connection's task.
@@ -127,7 +174,15 @@ async fn handle(req: Request<Incoming>, mode: Mode) -> Result<Response<Full<Byte
     })
 }
 
-async fn serve(listener: std::net::TcpListener, mode: Mode) {
+/// Serves connections with `handler` as the host does (see the module's doc).
+async fn serve<F, Fut, B>(listener: std::net::TcpListener, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     listener
         .set_nonblocking(true)
         .expect("non-blocking listener");
@@ -152,7 +207,7 @@ async fn serve(listener: std::net::TcpListener, mode: Mode) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = service_fn(move |req| handle(req, mode));
+        let service = service_fn(handler.clone());
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {

@@ -48,8 +48,8 @@ impl Idle {
 }
 
 /// Raises the soft open-file limit to the hard one (the servers started afterwards inherit
-/// it); returns the soft limit then.
-fn raise_nofile() -> u64 {
+/// it); returns the soft limit then. (Item 15 raises it the same way.)
+pub(crate) fn raise_nofile() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -12,7 +12,9 @@
 //!   [`item9_cron`] (NOTIFY latency and job throughput, on a PostgreSQL database of the
 //!   suite's own), [`item11_idle_connections`] (what idle keep-alive connections cost) and
 //!   [`item13_bus`] (the bus's fan-out latency across two hosts) and
-//!   [`item14_nginx_hosts`] (a logged-in route through nginx, three hosts against one) and
+//!   [`item14_nginx_hosts`] (a logged-in route through nginx, three hosts against one),
+//!   [`item15_websockets`] (10,000 websockets, idle then echoing; its client is
+//!   `ws_load`), [`item16_download`] (a 1 GiB download against a bare hyper server) and
 //!   [`item18_workers`] (workers mode against the threaded server: throughput and idle
 //!   memory).
 //!   Items 7 and 8 share their host (`swap_host`).
@@ -25,6 +27,8 @@ pub mod item11_idle_connections;
 pub mod item12_rpc;
 pub mod item13_bus;
 pub mod item14_nginx_hosts;
+pub mod item15_websockets;
+pub mod item16_download;
 pub mod item18_workers;
 pub mod item1_health;
 pub mod item2_session;
@@ -37,6 +41,7 @@ pub mod item8_phoenix;
 pub mod item9_cron;
 mod swap_host;
 pub mod throughput;
+mod ws_load;
 
 use crate::model::{Options, Row, Scenario};
 use crate::servers::Env;
@@ -72,6 +77,8 @@ pub const OTHER_ITEMS: &[(&str, Item)] = &[
     ("11", item11_idle_connections::item11_idle_connections),
     ("13", item13_bus::item13_bus),
     ("14", item14_nginx_hosts::item14_nginx_hosts),
+    ("15", item15_websockets::item15_websockets),
+    ("16", item16_download::item16_download),
     ("18", item18_workers::item18_workers),
 ];
 
