@@ -1,8 +1,10 @@
 //! Item 15 (issue 17): 10,000 websockets served by event callbacks, idle and then
 //! echoing.
 //!
-//! - **Measures**, for each server in turn (the baseline, then the host with `test_http`,
-//!   on its event-model echo route `/test_http/ws_events`), with one socket open and one
+//! - **Measures**, for each server in turn (the baseline, then the host with `test_http`
+//!   on its event-model echo route `/test_http/ws_events`, whose callbacks run on the
+//!   blocking pool as any route's by default, then on `/test_http/ws_events_inline`, the
+//!   same echo declared `blocking = false`: its callbacks run on the runtime's thread), with one socket open and one
 //!   message echoed first (the threads a socket's life uses are started):
 //!   1. **idle**: 11 s later (past tokio's 10 s keep-alive of idle blocking-pool threads
 //!      and the host's 2 s heap trim), `VmRSS`, `RssAnon` and the threads; then N sockets
@@ -25,7 +27,7 @@
 //!   (`--http-max-connections`, `--websocket-max-connections`), every other setting its
 //!   default (pings after 30 s of silence, Odoo's rate limit: one message a second is
 //!   within it).
-//! - **Targets** (issue 17): the host's `VmRSS` growth ≤ 16 KiB per idle socket; its
+//! - **Targets** (issue 17), judged for both host routes: the host's `VmRSS` growth ≤ 16 KiB per idle socket; its
 //!   threads with the N sockets open equal to its threads idle, both read once the
 //!   blocking pool's idle threads have ended (11 s after the last activity: a socket
 //!   whose events ran on the pool holds none of its threads; the reading 2.5 s after the
@@ -44,8 +46,18 @@ use std::time::{Duration, Instant};
 const SOCKETS: usize = 10_000;
 /// Descriptors kept for everything else in the suite and in the server.
 const SPARE_FDS: u64 = 512;
-/// The host's event-model echo route (`test_http`).
-const HOST_PATH: &str = "/test_http/ws_events";
+/// The host's event-model echo routes (`test_http`): callbacks on the blocking pool (the
+/// default), and inline (`blocking = false`).
+const HOST_PATHS: [(&str, &str); 2] = [
+    (
+        "/test_http/ws_events",
+        "callbacks on the blocking pool (default)",
+    ),
+    (
+        "/test_http/ws_events_inline",
+        "callbacks inline, `blocking = false`",
+    ),
+];
 /// After this long without activity, tokio's blocking pool has ended its idle threads
 /// (their keep-alive is 10 s).
 const POOL_IDLE: Duration = Duration::from_secs(11);
@@ -200,16 +212,25 @@ pub fn item15_websockets(env: &Env, opts: &Options) -> Result<Vec<Row>, String> 
         n,
         secs,
     )?;
-    let h = measure(
-        env,
-        &Kind::Host {
-            load: "base,web,test_http",
-            access_log: true,
-        },
-        HOST_PATH,
-        n,
-        secs,
-    )?;
+    let mut rows = Vec::new();
+    for (path, how) in HOST_PATHS {
+        let h = measure(
+            env,
+            &Kind::Host {
+                load: "base,web,test_http",
+                access_log: true,
+            },
+            path,
+            n,
+            secs,
+        )?;
+        rows.extend(rows_for(n, secs, &b, &h, &format!("`{path}`, {how}")));
+    }
+    Ok(rows)
+}
+
+/// The four rows of one host route against the baseline.
+fn rows_for(n: usize, secs: u64, b: &Sockets, h: &Sockets, route: &str) -> Vec<Row> {
     let kib = |s: &Sockets, v: i64| format!("{:.2}", s.per_socket(v));
     let rss_h = h.per_socket(h.rss_growth_kib);
     let lost = |s: &Sockets| s.echo.sent - s.echo.echoed;
@@ -239,23 +260,23 @@ pub fn item15_websockets(env: &Env, opts: &Options) -> Result<Vec<Row>, String> 
         h.p(50.0) / 1e3,
         h.p(99.0) / 1e3,
         max(&h.echo.latencies_us) / 1e3,
-        lost_text(&b),
-        lost_text(&h)
+        lost_text(b),
+        lost_text(h)
     );
-    Ok(vec![
+    vec![
         Row {
             item: "15".into(),
             measure: format!(
-                "{n} idle websockets: VmRSS growth per socket (KiB; 2.5 s after the last of them opened one after the other in {:.1} s (baseline {:.1} s); RssAnon per socket: baseline {}, host {}; totals VmRSS baseline {:+}, host {:+} KiB)",
+                "{route}: {n} idle websockets: VmRSS growth per socket (KiB; 2.5 s after the last of them opened one after the other in {:.1} s (baseline {:.1} s); RssAnon per socket: baseline {}, host {}; totals VmRSS baseline {:+}, host {:+} KiB)",
                 h.open_secs,
                 b.open_secs,
-                kib(&b, b.anon_growth_kib),
-                kib(&h, h.anon_growth_kib),
+                kib(b, b.anon_growth_kib),
+                kib(h, h.anon_growth_kib),
                 b.rss_growth_kib,
                 h.rss_growth_kib
             ),
-            baseline: kib(&b, b.rss_growth_kib),
-            host: kib(&h, h.rss_growth_kib),
+            baseline: kib(b, b.rss_growth_kib),
+            host: kib(h, h.rss_growth_kib),
             peer: "—".into(),
             ratio: fmt_ratio(rss_h / b.per_socket(b.rss_growth_kib)),
             target: "≤ 16 KiB".into(),
@@ -264,7 +285,7 @@ pub fn item15_websockets(env: &Env, opts: &Options) -> Result<Vec<Row>, String> 
         Row {
             item: "15".into(),
             measure: format!(
-                "threads idle → with the {n} idle websockets, both 11 s after the last activity (the blocking pool's idle threads ended; 2.5 s after the last open: baseline {}, host {})",
+                "{route}: threads idle → with the {n} idle websockets, both 11 s after the last activity (the blocking pool's idle threads ended; 2.5 s after the last open: baseline {}, host {})",
                 b.threads_settle, h.threads_settle
             ),
             baseline: format!("{} → {}", b.threads_idle, b.threads_after),
@@ -277,19 +298,19 @@ pub fn item15_websockets(env: &Env, opts: &Options) -> Result<Vec<Row>, String> 
         Row {
             item: "15".into(),
             measure: format!(
-                "{n} websockets each sending one message a second for {secs} s, spread over the second: messages lost (not echoed within 5 s; {expected} scheduled)"
+                "{route}: {n} websockets each sending one message a second for {secs} s, spread over the second: messages lost (not echoed within 5 s; {expected} scheduled)"
             ),
-            baseline: lost_text(&b),
-            host: lost_text(&h),
+            baseline: lost_text(b),
+            host: lost_text(h),
             peer: "—".into(),
             ratio: "—".into(),
             target: "0".into(),
-            met: verdict(lost(&h) == 0 && h.echo.sent == expected),
+            met: verdict(lost(h) == 0 && h.echo.sent == expected),
         },
         Row {
             item: "15".into(),
             measure: format!(
-                "{n} echoing websockets: echo latency p50 / p99 (ms; one message a second each for {secs} s; the client's clock per message, the client on the same 2 cores; max: baseline {}, host {}; sends more than 5 ms late: baseline {}, host {}; the client's CPU: baseline's run {:.2} cores, host's {:.2}; server CPU per message: baseline {}, host {}; host threads at the end of the load: {})",
+                "{route}: {n} echoing websockets: echo latency p50 / p99 (ms; one message a second each for {secs} s; the client's clock per message, the client on the same 2 cores; max: baseline {}, host {}; sends more than 5 ms late: baseline {}, host {}; the client's CPU: baseline's run {:.2} cores, host's {:.2}; server CPU per message: baseline {}, host {}; host threads at the end of the load: {})",
                 fmt_ms(max(&b.echo.latencies_us)),
                 fmt_ms(max(&h.echo.latencies_us)),
                 b.echo.late_sends,
@@ -300,12 +321,12 @@ pub fn item15_websockets(env: &Env, opts: &Options) -> Result<Vec<Row>, String> 
                 fmt_ms(h.server_cpu_us),
                 h.threads_load
             ),
-            baseline: latency(&b),
-            host: latency(&h),
+            baseline: latency(b),
+            host: latency(h),
             peer: "—".into(),
             ratio: fmt_ratio(p99_h / b.p(99.0)),
             target: "p99 ≤ 20 ms".into(),
             met: verdict(p99_h <= 20_000.0),
         },
-    ])
+    ]
 }

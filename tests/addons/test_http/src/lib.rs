@@ -419,6 +419,18 @@ fn ws_events(req: &mut Request) -> Result<()> {
     req.websocket()?.serve(EventEcho)
 }
 
+/// The same echo with its callbacks run inline on the runtime's thread (`blocking = false`:
+/// a quick callback, no hand-off to the blocking pool per message; bench item 15).
+#[route(
+    "/test_http/ws_events_inline",
+    auth = "none",
+    websocket = true,
+    blocking = false
+)]
+fn ws_events_inline(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve(EventEcho)
+}
+
 /// An event websocket answering each message with `user <login>`, the session's login
 /// (identity on websockets: the host checks the session token before each call).
 struct WhoamiSocket;
