@@ -298,7 +298,7 @@ pub fn section(
     }
     if !rows.is_empty() {
         s.push_str(
-            "### Start-up, memory, lifecycle, idle connections, bus, several hosts (items 5–9, 11, 13, 14)\n\n",
+            "### Start-up, memory, lifecycle, idle connections, bus, several hosts, identity (items 5–9, 11, 13, 14, 17)\n\n",
         );
         s.push_str(&other_table(rows));
         s.push('\n');

@@ -24,7 +24,7 @@ const USAGE: &str = "usage: bench-suite [--quick] [--rounds N] [--duration SECS]
 
   --quick      1 round of 3 s runs, 100,000 requests for the RSS reading
                (default: 3 rounds of 10 s, 1,000,000 requests)
-  --only       items to run (1-14; default all)
+  --only       items to run (1-14, 17; default all)
   --output     the file to update (default: BENCHMARKS.md at the repository root); a full
                run of every item is also recorded in bench/history/<date>-<commit>.md
                beside it

@@ -10,9 +10,11 @@
 //!   ([`OTHER_ITEMS`]): [`item5_startup`], [`item6_memory`], [`item7_swap`] (SIGHUP swaps
 //!   under keep-alive load), [`item8_phoenix`] (re-execs under connection-per-request load),
 //!   [`item9_cron`] (NOTIFY latency and job throughput, on a PostgreSQL database of the
-//!   suite's own), [`item11_idle_connections`] (what idle keep-alive connections cost) and
-//!   [`item13_bus`] (the bus's fan-out latency across two hosts) and
-//!   [`item14_nginx_hosts`] (a logged-in route through nginx, three hosts against one).
+//!   suite's own), [`item11_idle_connections`] (what idle keep-alive connections cost),
+//!   [`item13_bus`] (the bus's fan-out latency across two hosts),
+//!   [`item14_nginx_hosts`] (a logged-in route through nginx, three hosts against one) and
+//!   [`item17_identity`] (logins against the hash that bounds them, and a logged-in
+//!   session read against item 2's).
 //!   Items 7 and 8 share their host (`swap_host`).
 //!
 //! The suite fills the types of [`crate::model`]; it does not know how they are printed
@@ -23,6 +25,7 @@ pub mod item11_idle_connections;
 pub mod item12_rpc;
 pub mod item13_bus;
 pub mod item14_nginx_hosts;
+pub mod item17_identity;
 pub mod item1_health;
 pub mod item2_session;
 pub mod item3_json_route;
@@ -69,6 +72,7 @@ pub const OTHER_ITEMS: &[(&str, Item)] = &[
     ("11", item11_idle_connections::item11_idle_connections),
     ("13", item13_bus::item13_bus),
     ("14", item14_nginx_hosts::item14_nginx_hosts),
+    ("17", item17_identity::item17_identity),
 ];
 
 #[cfg(test)]
