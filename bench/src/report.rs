@@ -298,7 +298,7 @@ pub fn section(
     }
     if !rows.is_empty() {
         s.push_str(
-            "### Start-up, memory, lifecycle, idle connections, bus, several hosts, websockets, download (items 5–9, 11, 13–16)\n\n",
+            "### Start-up, memory, lifecycle, idle connections, bus, several hosts, websockets, download, identity, workers (items 5–9, 11, 13–18)\n\n",
         );
         s.push_str(&other_table(rows));
         s.push('\n');

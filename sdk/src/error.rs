@@ -24,6 +24,12 @@ pub mod exceptions {
     /// `odoo.http.SessionExpiredException`: not logged in, or logged out
     /// ([`Error::session_expired`](crate::Error::session_expired); JSON-RPC code 100).
     pub const SESSION_EXPIRED: &str = "odoo.http.SessionExpiredException";
+    /// `builtins.Exception`: an unexpected failure ([`Error::internal`](crate::Error::internal);
+    /// JSON-RPC code 200, "Odoo Server Error"). Also the name of a request stopped by a time
+    /// limit: Odoo's workers raise a plain `Exception('CPU time limit exceeded.')` at
+    /// `limit_time_cpu` (at `limit_time_real` the worker is killed and nothing is answered),
+    /// so the host's `limit_time_real` answer of a json route carries this name.
+    pub const INTERNAL_ERROR: &str = "builtins.Exception";
 }
 
 /// The result type of handlers.
@@ -93,7 +99,7 @@ impl Error {
 
     /// Anything else: 500 with the details hidden, or JSON-RPC code 200.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Internal, "builtins.Exception", message)
+        Self::new(ErrorKind::Internal, exceptions::INTERNAL_ERROR, message)
     }
 
     /// Sets the error's name (the `data.name` of a JSON-RPC error).

@@ -65,6 +65,78 @@ CREATE TABLE IF NOT EXISTS res_users_apikeys (
 );
 CREATE INDEX IF NOT EXISTS res_users_apikeys_user_id_index_idx ON res_users_apikeys (user_id, index);
 
+-- Odoo's `ir.model.data`: the external ids (`module.name`) of records made by data files.
+CREATE TABLE IF NOT EXISTS ir_model_data (
+    id serial PRIMARY KEY,
+    module varchar NOT NULL,
+    name varchar NOT NULL,
+    model varchar NOT NULL,
+    res_id integer,
+    noupdate boolean DEFAULT false,
+    create_date timestamp DEFAULT (now() AT TIME ZONE 'UTC'),
+    write_date timestamp DEFAULT (now() AT TIME ZONE 'UTC')
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ir_model_data_module_name_uniq_index ON ir_model_data (module, name);
+CREATE INDEX IF NOT EXISTS ir_model_data_model_res_id_index ON ir_model_data (model, res_id);
+
+INSERT INTO ir_model_data (module, name, model, res_id, noupdate) VALUES
+    ('base', 'user_root', 'res.users', 1, true),
+    ('base', 'user_admin', 'res.users', 2, true),
+    ('base', 'public_user', 'res.users', (SELECT id FROM res_users WHERE login = 'public'), true)
+    ON CONFLICT (module, name) DO NOTHING;
+
+-- Odoo's `res.groups` (a minimal one: a name, translated as Odoo stores it), its members
+-- (`res_groups_users_rel`) and its implied groups (`res_groups_implied_rel`, a member of
+-- `gid` is a member of `hid` too: kept closed when users are added, as Odoo does).
+CREATE TABLE IF NOT EXISTS res_groups (
+    id serial PRIMARY KEY,
+    name jsonb NOT NULL,
+    share boolean NOT NULL DEFAULT false,
+    create_date timestamp DEFAULT (now() AT TIME ZONE 'UTC'),
+    write_date timestamp DEFAULT (now() AT TIME ZONE 'UTC')
+);
+CREATE TABLE IF NOT EXISTS res_groups_users_rel (
+    gid integer NOT NULL REFERENCES res_groups (id) ON DELETE CASCADE,
+    uid integer NOT NULL REFERENCES res_users (id) ON DELETE CASCADE,
+    PRIMARY KEY (gid, uid)
+);
+CREATE INDEX IF NOT EXISTS res_groups_users_rel_uid_gid_idx ON res_groups_users_rel (uid, gid);
+CREATE TABLE IF NOT EXISTS res_groups_implied_rel (
+    gid integer NOT NULL REFERENCES res_groups (id) ON DELETE CASCADE,
+    hid integer NOT NULL REFERENCES res_groups (id) ON DELETE CASCADE,
+    PRIMARY KEY (gid, hid)
+);
+
+-- Odoo's groups that session_info reads (`base.group_user`, `base.group_erp_manager`,
+-- `base.group_system`), each made once with its external id.
+WITH wanted (xmlid, label) AS (VALUES
+        ('group_user', 'Internal User'),
+        ('group_erp_manager', 'Access Rights'),
+        ('group_system', 'Settings')),
+    missing AS (
+        SELECT w.xmlid, w.label FROM wanted w
+        WHERE NOT EXISTS (SELECT 1 FROM ir_model_data d WHERE d.module = 'base' AND d.name = w.xmlid)),
+    created AS (
+        INSERT INTO res_groups (name) SELECT jsonb_build_object('en_US', label) FROM missing
+        RETURNING id, name ->> 'en_US' AS label)
+INSERT INTO ir_model_data (module, name, model, res_id)
+    SELECT 'base', m.xmlid, 'res.groups', c.id FROM created c JOIN missing m ON m.label = c.label;
+
+-- group_system implies group_erp_manager, which implies group_user (Odoo's base_groups.xml).
+INSERT INTO res_groups_implied_rel (gid, hid)
+    SELECT g.res_id, h.res_id FROM (VALUES ('group_system', 'group_erp_manager'), ('group_erp_manager', 'group_user')) AS v (g, h)
+    JOIN ir_model_data g ON g.module = 'base' AND g.name = v.g
+    JOIN ir_model_data h ON h.module = 'base' AND h.name = v.h
+    ON CONFLICT DO NOTHING;
+
+-- `__system__` and `admin` are in every one of them (Odoo's user_root and user_admin),
+-- at install and again at every upgrade (Odoo's data re-applies their groups).
+INSERT INTO res_groups_users_rel (gid, uid)
+    SELECT d.res_id, u.id FROM ir_model_data d, res_users u
+    WHERE d.module = 'base' AND d.name IN ('group_user', 'group_erp_manager', 'group_system')
+      AND u.id IN (1, 2)
+    ON CONFLICT DO NOTHING;
+
 CREATE TABLE IF NOT EXISTS ir_cron (
     id serial PRIMARY KEY,
     cron_name varchar NOT NULL,

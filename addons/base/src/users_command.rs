@@ -2,8 +2,12 @@
 //! command line (Odoo's user form and API-key wizard).
 //!
 //! ```text
-//! users -d DB list                         every user: id, login, name, active, password set
-//! users -d DB add LOGIN [--name NAME]      a new active user, its password read as for passwd
+//! users -d DB list                         every user: id, login, name, active, password
+//!                                          set, groups
+//! users -d DB add LOGIN [--name NAME] [--group XMLID]...
+//!                                          a new active user in base.group_user and each
+//!                                          --group (with the groups they imply), its
+//!                                          password read as for passwd
 //! users -d DB passwd LOGIN                 sets the password, read from stdin (one line) or,
 //!                                          on a terminal, prompted twice without echo
 //! users -d DB apikey LOGIN --name NAME [--expires DAYS]   prints a new API key, once
@@ -16,11 +20,11 @@
 //! only when it succeeds. The SDK's commands get their arguments as strings: the parsing is
 //! done here by hand (no declared options, no generated help; issue 18 adds those).
 
-use base_identity::{apikeys, users};
+use base_identity::{apikeys, groups, users};
 use inphms_sdk::{command, Cursor, Error, Result};
 use std::io::{BufRead, IsTerminal, Read, Write};
 
-const USAGE: &str = "usage: inphms-host users -d DB (list | add LOGIN [--name NAME] | passwd LOGIN | apikey LOGIN --name NAME [--expires DAYS] | apikeys [LOGIN] | revoke ID)";
+const USAGE: &str = "usage: inphms-host users -d DB (list | add LOGIN [--name NAME] [--group XMLID]... | passwd LOGIN | apikey LOGIN --name NAME [--expires DAYS] | apikeys [LOGIN] | revoke ID)";
 
 /// The most bytes of a password read (Odoo's login form takes 4096 characters).
 const MAX_PASSWORD: usize = 4096;
@@ -32,6 +36,7 @@ struct Args {
     positional: Vec<String>,
     name: Option<String>,
     expires: Option<String>,
+    groups: Vec<String>,
 }
 
 fn parse(args: &[String]) -> std::result::Result<Args, String> {
@@ -59,6 +64,7 @@ fn parse(args: &[String]) -> std::result::Result<Args, String> {
             "-d" | "--database" => out.db = Some(value(a)?),
             "--name" => out.name = Some(value(a)?),
             "--expires" => out.expires = Some(value(a)?),
+            "--group" => out.groups.push(value(a)?),
             "-h" | "--help" => return Err(String::new()),
             f if HOST_OPTIONS.contains(&f) => {
                 value(f)?;
@@ -66,6 +72,7 @@ fn parse(args: &[String]) -> std::result::Result<Args, String> {
             f if f.starts_with("--database=") => out.db = Some(f["--database=".len()..].into()),
             f if f.starts_with("--name=") => out.name = Some(f["--name=".len()..].into()),
             f if f.starts_with("--expires=") => out.expires = Some(f["--expires=".len()..].into()),
+            f if f.starts_with("--group=") => out.groups.push(f["--group=".len()..].into()),
             f if f.starts_with("-d") && !f.starts_with("--") => out.db = Some(f[2..].into()),
             f if f.starts_with("--") && f.contains('=') => {}
             f if f.starts_with('-') => return Err(format!("unknown option '{f}'")),
@@ -117,12 +124,18 @@ fn run(cr: &mut Cursor, args: &Args) -> Result<()> {
     match pos.as_slice() {
         ["list"] => {
             println!(
-                "{:>5}  {:<24} {:<24} {:<7} password",
-                "id", "login", "name", "active"
+                "{:>5}  {:<24} {:<24} {:<7} {:<8} groups",
+                "id", "login", "name", "active", "password"
             );
+            let with_groups = groups::tables_exist(cr)?;
             for u in users::list(cr)? {
+                let member_of = if with_groups {
+                    groups::of_user(cr, u.id)?.join(",")
+                } else {
+                    "-".to_owned()
+                };
                 println!(
-                    "{:>5}  {:<24} {:<24} {:<7} {}",
+                    "{:>5}  {:<24} {:<24} {:<7} {:<8} {member_of}",
                     u.id,
                     u.login,
                     u.name,
@@ -134,9 +147,17 @@ fn run(cr: &mut Cursor, args: &Args) -> Result<()> {
         }
         ["add", login] => {
             let uid = users::add(cr, login, args.name.as_deref())?;
+            for xmlid in
+                std::iter::once(groups::GROUP_USER).chain(args.groups.iter().map(String::as_str))
+            {
+                groups::add_user(cr, uid, xmlid)?;
+            }
             let password = read_password(&format!("Password for {login}: "))?;
             users::set_password(cr, uid, &password)?;
-            println!("user {login} added (id {uid})");
+            println!(
+                "user {login} added (id {uid}; groups {})",
+                groups::of_user(cr, uid)?.join(", ")
+            );
             Ok(())
         }
         ["passwd", login] => {

@@ -15,8 +15,9 @@ pub fn user_context(uid: i64) -> Value {
     json!({"lang": "en_US", "tz": false, "uid": uid})
 }
 
-/// Odoo's `ir.http.session_info()` for the logged-in user `user` on `db`. Without groups
-/// yet, the superuser (1) and `admin` (2) are the system and admin users.
+/// Odoo's `ir.http.session_info()` for the logged-in user `user` on `db`: `is_admin` and
+/// `is_system` from the user's groups (`base_identity::groups`, Odoo's `_is_admin` and
+/// `_is_system`).
 pub fn session_info(cr: &mut Cursor, user: &User) -> Result<Value> {
     let version = crate::version_payload(Host.version().unwrap_or("0.0.0"));
     let base_url = users::get_param(cr, "web.base.url")?.unwrap_or_default();
@@ -27,14 +28,14 @@ pub fn session_info(cr: &mut Cursor, user: &User) -> Result<Value> {
     };
     let active_ids_limit = int_param(cr, "web.active_ids_limit", 20000)?;
     let max_upload = int_param(cr, "web.max_file_upload_size", 134_217_728)?;
-    let is_system = user.id == 1 || user.id == 2;
+    let (is_admin, is_system) = base_identity::groups::admin_and_system(cr, user.id)?;
     // Odoo's `bool(get_param('base_setup.show_effect'))`.
     let show_effect = users::get_param(cr, "base_setup.show_effect")?
         .is_some_and(|v| !v.trim().is_empty() && v.trim() != "False");
     Ok(json!({
         "uid": user.id,
         "is_system": is_system,
-        "is_admin": is_system,
+        "is_admin": is_admin,
         "is_public": false,
         "is_internal_user": true,
         "user_context": user_context(user.id),

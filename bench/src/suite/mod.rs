@@ -10,13 +10,14 @@
 //!   ([`OTHER_ITEMS`]): [`item5_startup`], [`item6_memory`], [`item7_swap`] (SIGHUP swaps
 //!   under keep-alive load), [`item8_phoenix`] (re-execs under connection-per-request load),
 //!   [`item9_cron`] (NOTIFY latency and job throughput, on a PostgreSQL database of the
-//!   suite's own), [`item11_idle_connections`] (what idle keep-alive connections cost) and
-//!   [`item13_bus`] (the bus's fan-out latency across two hosts) and
+//!   suite's own), [`item11_idle_connections`] (what idle keep-alive connections cost),
+//!   [`item13_bus`] (the bus's fan-out latency across two hosts),
 //!   [`item14_nginx_hosts`] (a logged-in route through nginx, three hosts against one),
 //!   [`item15_websockets`] (10,000 websockets, idle then echoing; its client is
-//!   `ws_load`), [`item16_download`] (a 1 GiB download against a bare hyper server) and
-//!   [`item18_workers`] (workers mode against the threaded server: throughput and idle
-//!   memory).
+//!   `ws_load`), [`item16_download`] (a 1 GiB download against a bare hyper server),
+//!   [`item17_identity`] (logins against the hash that bounds them, and a logged-in
+//!   session read against item 2's) and [`item18_workers`] (workers mode against the
+//!   threaded server: throughput and idle memory).
 //!   Items 7 and 8 share their host (`swap_host`).
 //!
 //! The suite fills the types of [`crate::model`]; it does not know how they are printed
@@ -29,6 +30,7 @@ pub mod item13_bus;
 pub mod item14_nginx_hosts;
 pub mod item15_websockets;
 pub mod item16_download;
+pub mod item17_identity;
 pub mod item18_workers;
 pub mod item1_health;
 pub mod item2_session;
@@ -79,6 +81,7 @@ pub const OTHER_ITEMS: &[(&str, Item)] = &[
     ("14", item14_nginx_hosts::item14_nginx_hosts),
     ("15", item15_websockets::item15_websockets),
     ("16", item16_download::item16_download),
+    ("17", item17_identity::item17_identity),
     ("18", item18_workers::item18_workers),
 ];
 

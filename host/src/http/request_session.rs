@@ -1,7 +1,10 @@
 //! The session of one request: loaded once (a valid, known id from the cookie; anything
 //! else is a new session that costs nothing until it is needed), changed by the host (the
 //! database choice, a logout) and saved after the handler when it changed, with the id
-//! rotated at login and logout. The store itself is [`super::session`].
+//! rotated at login and logout. As Odoo's `_save_session`, a request that named no valid
+//! session id gets the cookie of its new session on first contact even when nothing is
+//! saved (no file written), on routes that may save it. The store itself is
+//! [`super::session`].
 
 use super::session::{self, SessionData, SessionError, SessionStore, StoredSession};
 use inphms_sdk::abi::Outcome;
@@ -29,6 +32,11 @@ pub(crate) struct LoadedSession {
     loaded: Option<Arc<SessionData>>,
     /// No valid, known id came with the request.
     pub(crate) is_new: bool,
+    /// The request's cookie named a valid session id, known or not: an unchanged session
+    /// then sets no cookie. Odoo adopts such an id (so its `cookie_sid != sess.sid` is
+    /// false); the host does not adopt an unknown one (a save draws a new id) but hands out
+    /// no new cookie for it either until something is saved.
+    sid_from_cookie: bool,
     /// The host logged the session out (its database was rejected): save it under a new id.
     pub(crate) rotate: bool,
     /// The store could not be reached to read the session (why): the request is answered
@@ -61,6 +69,7 @@ impl LoadedSession {
                 data: Some(data),
                 json: Some(json),
                 is_new: false,
+                sid_from_cookie: true,
                 rotate: false,
                 unavailable: None,
             },
@@ -68,19 +77,27 @@ impl LoadedSession {
                 unavailable: Some(why),
                 ..LoadedSession::new()
             },
-            Ok(None) | Err(_) => LoadedSession::new(),
+            Ok(None) | Err(_) => LoadedSession {
+                sid_from_cookie: true,
+                ..LoadedSession::new()
+            },
         }
     }
 
     /// Saves the session when the handler changed it (or the host logged it out),
-    /// rotating the id when asked; returns the `Set-Cookie` value, only then. `Err` (why)
-    /// when the store could not be reached: the answer must not claim a saved session.
+    /// rotating the id when asked; returns the `Set-Cookie` value then, and also for an
+    /// unchanged session whose id the request's cookie did not name (Odoo's
+    /// `_save_session`: `if sess.is_dirty or cookie_sid != sess.sid`), the cookie set on
+    /// first contact without storing anything, unless `stateless` (an `auth = "bearer"`
+    /// route: Odoo's `session.can_save = False`). `Err` (why) when the store could not be
+    /// reached: the answer must not claim a saved session.
     pub(crate) fn save(
         &self,
         store: &dyn SessionStore,
         locks: &super::session_merge::SaveLocks,
         outcome: &Outcome,
         secure: bool,
+        stateless: bool,
     ) -> Result<Option<String>, String> {
         let mut chosen: Option<String> = None;
         let data = match outcome.session.as_ref().into_option() {
@@ -99,7 +116,12 @@ impl LoadedSession {
             },
             // Unchanged by the handler: saved only when the host logged it out.
             None if self.rotate => self.data.as_deref().cloned().unwrap_or_default(),
-            None => return Ok(None),
+            None => {
+                return Ok(match (&self.sid, self.sid_from_cookie || stateless) {
+                    (Some(sid), false) => Some(session::session_cookie(sid, secure)),
+                    _ => None,
+                })
+            }
         };
         let rotates = outcome.rotate_session || self.rotate;
         let sid = if rotates {
@@ -165,6 +187,7 @@ impl LoadedSession {
             json: None,
             loaded: None,
             is_new: true,
+            sid_from_cookie: false,
             rotate: false,
             unavailable: None,
         }

@@ -1,6 +1,6 @@
-//! Sessions: the cookie only when a session is saved, the file layout and modes, rotation on
-//! login and logout, hostile ids that never touch the filesystem, unknown ids not adopted,
-//! and corrupt files survived.
+//! Sessions: the cookie when a session is saved or on first contact (nothing stored), the
+//! file layout and modes, rotation on login and logout, hostile ids that never touch the
+//! filesystem, unknown ids not adopted, and corrupt files survived.
 
 use crate::support::*;
 use inphms_tests::{http_get, wait_until, Response};
@@ -9,15 +9,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[test]
-fn session_cookie_only_when_saved_and_file_layout() {
+fn session_cookie_when_saved_or_new_and_file_layout() {
     let (td, server) = start(&[]);
     let port = server.port();
+    // First contact, as Odoo's `_save_session`: the cookie of the new session, though
+    // nothing is stored (no file).
     let r = http_get(port, "/test_http/get/a", &[]);
-    assert_eq!(
-        (r.status, set_sid(&r)),
-        (200, None),
-        "reading sets no cookie"
-    );
+    let first = set_sid(&r).expect("the cookie on first contact");
+    assert_eq!(r.status, 200);
+    assert!(!session_file(&td, &first).exists());
+    assert!(!td.join("data/sessions").join(&first[..2]).exists());
     let r = http_get(port, "/test_http/set/a/1", &[]);
     let sid = set_sid(&r).expect("a changed session sets the cookie");
     assert_eq!(sid.len(), 84);
@@ -116,11 +117,11 @@ fn hostile_session_ids_never_touch_the_filesystem() {
     ] {
         let before = tree(&data);
         let r = http_get(port, "/test_http/get/a", &[("Cookie", &cookie(&bad))]);
-        assert_eq!(
-            (r.status, r.text().as_str(), set_sid(&r)),
-            (200, "", None),
-            "{bad}"
-        );
+        assert_eq!((r.status, r.text().as_str()), (200, ""), "{bad}");
+        // A malformed id is no id (Odoo's `is_valid_key`): the cookie of a new session,
+        // nothing stored.
+        let issued = set_sid(&r).unwrap_or_else(|| panic!("{bad}: no new cookie"));
+        assert!(issued != bad && issued.len() == 84, "{bad}: {issued}");
         assert_eq!(tree(&data), before, "a read with {bad:?} created something");
         // Saving gives a fresh, valid id and creates only that session's file.
         let r = http_get(port, "/test_http/set/a/1", &[("Cookie", &cookie(&bad))]);

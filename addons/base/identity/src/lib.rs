@@ -1,6 +1,6 @@
 //! The identity logic of the `base` addon (Odoo's `res.users` and `res.users.apikeys`):
 //! password hashes in passlib's format ([`crypt`]), the `res_users` table and the password
-//! check ([`users`]), login throttling ([`cooldown`]).
+//! check ([`users`]), groups ([`groups`]), login throttling ([`cooldown`]).
 //!
 //! It is a library of `base`'s, linked by `base` (its `users` command) and by `web` (the
 //! login routes), since addons cannot call each other's functions across their images; the
@@ -9,6 +9,7 @@
 pub mod apikeys;
 pub mod cooldown;
 pub mod crypt;
+pub mod groups;
 pub mod users;
 
 /// Logs `login` in on the request's database, from `addr`, with `password` (Odoo's

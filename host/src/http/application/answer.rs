@@ -103,6 +103,7 @@ impl Application {
                 &self.services.session_saves,
                 &outcome,
                 secure,
+                route.auth.as_str() == "bearer",
             ) {
                 Ok(Some(cookie)) => {
                     if let Ok(v) = HeaderValue::from_str(&cookie) {

@@ -187,11 +187,17 @@ impl Application {
         let joined = match tokio::time::timeout(Duration::from_secs(limit), &mut task).await {
             Ok(j) => j,
             Err(_) => {
+                // A json route answers the JSON-RPC error (HTTP 200, as every Odoo json error).
+                let answered = if entry.route.routing_type.as_str() == "json" {
+                    "a JSON-RPC error"
+                } else {
+                    "504"
+                };
                 if gate.give_up() {
                     // Still queued for a thread of the pool: it will never start (its task
                     // returns at once when it gets one), and its request, with its body and
                     // their charges to the budgets, is already dropped.
-                    tracing::warn!(target: "inphms.http", "request to {} waited past limit_time_real ({limit}s) for a worker thread; answered 504, its handler not run", entry.route.endpoint);
+                    tracing::warn!(target: "inphms.http", "request to {} waited past limit_time_real ({limit}s) for a worker thread; answered {answered}, its handler not run", entry.route.endpoint);
                 } else {
                     // The handler keeps running in addon code: count it as stuck until it
                     // returns (past a threshold, the service re-execs the process).
@@ -209,10 +215,11 @@ impl Application {
                         }
                         drop(stuck);
                     });
-                    tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered 504", entry.route.endpoint);
+                    tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); answered {answered}", entry.route.endpoint);
                 }
+                // Odoo's name for a time limit's exception (`inphms_sdk::exceptions`).
                 let mut e = disp::internal_error("Request timed out (limit_time_real)");
-                e.name = "inphms.exceptions.TimeoutError".into();
+                e.name = inphms_sdk::exceptions::INTERNAL_ERROR.into();
                 return Err(e);
             }
         };

@@ -88,6 +88,19 @@ fn sleep(_req: &mut Request, ms: i64) -> String {
     format!("slept {ms}")
 }
 
+/// Sleeps `ms` milliseconds, as a JSON-RPC route (the `limit_time_real` answer of json).
+#[route(
+    "/test_http/json_sleep/<int:ms>",
+    type = "json",
+    auth = "none",
+    save_session = false
+)]
+fn json_sleep(_req: &mut Request, ms: i64) -> Value {
+    tracing::info!(target: "inphms.addons.test_http", "json sleep {ms} ms: started");
+    std::thread::sleep(std::time::Duration::from_millis(ms.max(0) as u64));
+    json!(ms)
+}
+
 /// Logs `login` in (rotates the session id).
 #[route("/test_http/login/<string:login>", auth = "none")]
 fn login(req: &mut Request, login: String) -> String {
