@@ -82,9 +82,9 @@ fn hash_file(path: &Path) -> std::io::Result<u64> {
 }
 
 /// FxHash's step over four interleaved lanes of 8-byte words (32-byte blocks), folded at
-/// the end: the lanes' multiplications do not wait for each other, so a library is hashed
-/// about three times faster than with one chain (each step waiting for the last), which
-/// was ≈ 6% of the start-up's CPU with two addons. In-process only: never stored.
+/// the end: the lanes' multiplications do not wait for each other, where one chain waits
+/// for its last step at every word (hashing was ≈ 6% of the start-up's CPU with two addons,
+/// BENCHMARKS.md). In-process only: never stored.
 fn hash_bytes(bytes: &[u8]) -> u64 {
     const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
     let step = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);

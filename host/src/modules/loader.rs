@@ -128,7 +128,7 @@ impl Drop for PrivateCopy {
 
 /// The private copy's bytes, mapped rather than read: the checks and the fingerprint read
 /// them from the page cache the copy was just written to, without a heap buffer the size of
-/// the library to fault in, zero and fill at every load (≈ 20% of the start-up's CPU with
+/// the library to fault in, zero and fill at every load (≈ 9% of the start-up's CPU with
 /// two addons; BENCHMARKS.md, "Start-up and idle memory"). An empty file maps to nothing.
 fn map_copy(copy: &Path) -> std::io::Result<Mapped> {
     let file = std::fs::File::open(copy)?;
