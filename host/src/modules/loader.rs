@@ -126,6 +126,31 @@ impl Drop for PrivateCopy {
     }
 }
 
+/// The private copy's bytes, mapped rather than read: the checks and the fingerprint read
+/// them from the page cache the copy was just written to, without a heap buffer the size of
+/// the library to fault in, zero and fill at every load (≈ 9% of the start-up's CPU with
+/// two addons; BENCHMARKS.md, "Start-up and idle memory"). An empty file maps to nothing.
+fn map_copy(copy: &Path) -> std::io::Result<Mapped> {
+    let file = std::fs::File::open(copy)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(Mapped(None));
+    }
+    // SAFETY: the copy is private to this process (a unique name in its run directory,
+    // written above and unlinked once mapped); nothing truncates or writes it while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }?;
+    Ok(Mapped(Some(map)))
+}
+
+/// A mapped file (`None`: empty).
+struct Mapped(Option<memmap2::Mmap>);
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
 /// Loads the library at `path` for the addon `name`, checks it, and returns it with its
 /// items and the fingerprint of the bytes loaded. `post_load` is not run here: see [`init`].
 /// A library modified within [`QUIET`] waits [`SETTLE_WAIT`] on its own: to load several,
@@ -163,7 +188,7 @@ pub fn load_settled(
     let before = Stamp::of(path).map_err(|e| fail(format!("cannot be read: {e}"), false))?;
     std::fs::copy(path, &copy.0)
         .map_err(|e| fail(format!("cannot copy to {}: {e}", copy.0.display()), false))?;
-    let bytes = std::fs::read(&copy.0)
+    let bytes = map_copy(&copy.0)
         .map_err(|e| fail(format!("cannot read {}: {e}", copy.0.display()), false))?;
     let after = Stamp::of(path).map_err(|e| fail(format!("cannot be read: {e}"), false))?;
     if after != before || bytes.len() as u64 != before.len {

@@ -220,6 +220,18 @@ async fn start(
             return 1;
         }
     };
+    // Off the start-up's path, while the addons load: the list of databases that the first
+    // request needs, and the CSRF secret of a fresh data dir (created with an fsync), which
+    // `Application::new` then reads.
+    if listener.is_some() {
+        let databases = Arc::clone(&host.databases);
+        let config = Arc::clone(&config);
+        tokio::spawn(async move { crate::sql_db::dblist::prefetch(&databases, &config).await });
+    }
+    let secret = {
+        let data_dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || crate::http::csrf::secret_from_data_dir(&data_dir))
+    };
     let paths = modules::addons_paths(&config.addons_path);
     let set = module::discover(&paths);
     let names = modules::server_wide_names(&config.server_wide_modules);
@@ -245,6 +257,8 @@ async fn start(
     } else {
         sessions
     };
+    // An error is reported by `Application::new`, which reads the secret again.
+    let _ = secret.await;
     let app = match Application::new(
         Arc::clone(&config),
         addons,

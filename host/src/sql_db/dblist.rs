@@ -56,6 +56,16 @@ pub async fn list_dbs(
         .to_vec())
 }
 
+/// Reads the list of databases into the cache ahead of the first request, which would
+/// otherwise wait for the connection to `postgres` and the query (Odoo's `db_filter` needs
+/// the list for a request without a session database). The server starts it with the
+/// runtime, so that it runs while the addons load: the first request of a fresh server
+/// then finds a fresh list (BENCHMARKS.md, "Start-up and idle memory"). With `db_name`
+/// alone deciding, nothing is read. An error is kept as a request's would be.
+pub async fn prefetch(dbs: &Databases, config: &Config) {
+    let _ = owned_dbs(dbs, config).await;
+}
+
 /// Whether a database named `name` exists and accepts connections (Odoo's `db_exist`,
 /// and the check before a registry is loaded for a name a client sent): from the cached
 /// list when it names it, else one query on a pooled connection to `postgres`. No

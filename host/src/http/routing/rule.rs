@@ -63,8 +63,39 @@ pub struct Rule {
     pub(super) first_segment: Option<String>,
     /// Parameter names and converters, in capture order.
     params: Vec<(String, Converter)>,
-    regex: Option<Regex>,
+    regex: Option<LazyRegex>,
 }
+
+/// A rule's anchored regex, compiled by its first match rather than when the route table is
+/// built: compiling the regexes of `base` and `web` was ≈ 7% of the start-up's CPU (each
+/// compile faults in a fresh table of the regex compiler), for routes that most processes
+/// never match before they serve their first request. The pattern is made of escaped
+/// literals and the converters' fixed expressions, so it always compiles; a pattern too
+/// large for the regex engine is refused when parsed ([`MAX_REGEX_LEN`]).
+#[derive(Debug, Clone)]
+struct LazyRegex {
+    source: String,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    fn get(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| match Regex::new(&self.source) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    // Not expected (see above); the route then matches nothing.
+                    tracing::error!(target: "inphms.http", "route regex {:?} does not compile: {e}", self.source);
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// The longest regex source a rule may have (its pattern is refused as too complex past
+/// it): far beyond any route, and well within the regex engine's compiled size limit.
+const MAX_REGEX_LEN: usize = 16 * 1024;
 
 impl Rule {
     /// Parses a werkzeug-style pattern (see the module documentation).
@@ -139,7 +170,13 @@ impl Rule {
             }
         }
         re.push('$');
-        let regex = Regex::new(&re).map_err(|_| RuleError::TooComplex(pattern.to_owned()))?;
+        if re.len() > MAX_REGEX_LEN {
+            return Err(RuleError::TooComplex(pattern.to_owned()));
+        }
+        let regex = LazyRegex {
+            source: re,
+            compiled: std::sync::OnceLock::new(),
+        };
 
         // The first segment is static when the first literal holds a second '/'.
         let first = &literals[0][1..];
@@ -174,7 +211,7 @@ impl Rule {
         match (&self.static_key, &self.regex) {
             (Some(key), _) => (key == canonical).then(Vec::new),
             (None, Some(re)) => {
-                let caps = re.captures(canonical)?;
+                let caps = re.get()?.captures(canonical)?;
                 let mut args = Vec::with_capacity(self.params.len());
                 for (i, (name, conv)) in self.params.iter().enumerate() {
                     let text = caps.get(i + 1)?.as_str();
