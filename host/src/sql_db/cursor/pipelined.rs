@@ -23,7 +23,7 @@ impl Cursor {
         params: &[SqlValue],
     ) -> Result<SqlRows, DbError> {
         if self.in_transaction || self.job.is_some() || self.closed || self.job_lock_lost {
-            if self.in_transaction && params.is_empty() {
+            if self.in_transaction && self.job.is_none() && params.is_empty() {
                 let result = match self.conn.as_ref() {
                     Some(conn) => unnamed(conn, sql).await,
                     None => return self.execute(sql, params).await,
@@ -36,6 +36,10 @@ impl Cursor {
             self.conn = Some(self.pools.get(&self.db).await?);
         }
         let begin = self.begin_sql();
+        // Counted as begun before its answer: dropped while waiting (a request cancelled
+        // at `limit_time_real`), the cursor rolls back (a ROLLBACK without a transaction
+        // is only a warning) rather than give the pool a connection in a transaction.
+        self.in_transaction = true;
         let conn = self.conn.as_ref().expect("just set");
         let (begun, result) = if params.is_empty() {
             tokio::join!(conn.batch_execute(&begin), unnamed(conn, sql))
@@ -52,7 +56,6 @@ impl Cursor {
             }
             return Err(err);
         }
-        self.in_transaction = true;
         self.recorded(sql, result)
     }
 
