@@ -217,6 +217,61 @@ fn the_async_cursor_answers_as_the_sync_one_and_a_write_commits_or_rolls_back_wh
 }
 
 #[test]
+fn an_async_db_request_cancelled_at_limit_time_real_rolls_back_and_frees_its_connection() {
+    let td = TestDir::new();
+    let db = TestDb::new("async_timeout");
+    let mut init: Vec<String> = vec!["server".into(), "--stop-after-init".into()];
+    init.extend(pg::server_args());
+    init.push(format!("--addons-path={}", with_test_addons(&[])));
+    init.extend(["-d".into(), db.name.clone(), "-i".into(), "test_db".into()]);
+    assert_eq!(
+        td.cmd(init).timeout(Duration::from_secs(120)).run().code,
+        Some(0)
+    );
+    let mut args = pg::server_args();
+    args.push(format!("--addons-path={}", with_test_addons(&[])));
+    args.extend([
+        "-d".into(),
+        db.name.clone(),
+        "--limit-time-real=1".into(),
+        "--max-cron-threads=0".into(),
+    ]);
+    let server = td.server(args).start();
+    let port = server.port();
+    let started = Instant::now();
+    let (status, v) = rpc(port, "/test_db/hold_async", json!({"seconds": 30}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["error"]["data"]["name"],
+        json!("inphms.exceptions.TimeoutError"),
+        "{v}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The statement is cancelled (statement_timeout) and its transaction rolled back:
+    // no connection sleeps, none is left in a transaction.
+    let busy = || {
+        db.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() \
+             AND (query LIKE '%pg_sleep%' AND state = 'active' OR state LIKE 'idle in transaction%')",
+        )
+    };
+    assert!(
+        inphms_tests::wait_until(Duration::from_secs(5), || busy() == "0"),
+        "a connection is still busy: {}",
+        busy()
+    );
+    // The server goes on, on the pool's connections.
+    for _ in 0..5 {
+        assert!(get_text(port, "/test_db/count_async", &[]).contains("notes in"));
+    }
+}
+
+#[test]
 fn a_swap_while_async_requests_await_fails_none() {
     let td = TestDir::new();
     let server = swap_server(&td, "base,web,test_http,test_swap", &[]);

@@ -74,6 +74,14 @@ async fn add_async(req: &mut Request<'_>, name: String, fail: bool) -> Result<Va
     Ok(json!({"count": n}))
 }
 
+/// Sleeps `seconds` in PostgreSQL from an async route (for `limit_time_real`).
+#[route("/test_db/hold_async", type = "json", auth = "none")]
+async fn hold_async(req: &mut Request<'_>, seconds: f64) -> Result<Value> {
+    let mut cr = req.async_cursor()?;
+    cr.execute("SELECT pg_sleep($1)", params![seconds]).await?;
+    Ok(json!(true))
+}
+
 /// Every kind of value, sent as parameters and read back.
 #[route("/test_db/types", type = "json", auth = "none")]
 fn types(req: &mut Request) -> Result<Value> {
