@@ -90,12 +90,9 @@ pub struct AddonModule {
     /// The one entry point for every later call, guarded by `catch_unwind`.
     #[sabi(last_prefix_field)]
     pub call: extern "C" fn(invocation: Invocation<'_>) -> Outcome,
-    /// The entry point of an async route ([`ItemKind::AsyncRoute`], a route whose
-    /// [`RouteDescriptor::asynchronous`] is set): its handler's future, which the host polls
-    /// on its runtime. The request's views must stay valid until the future is dropped (the
-    /// host keeps them). The SDK catches a panic of the handler (an error outcome, as
-    /// [`AddonModule::call`]); async-ffi reports any other panic of a poll. Absent from an
-    /// addon built before it: the host then calls such a route through `call`.
+    /// An async route's entry point ([`ItemKind::AsyncRoute`]): its handler's future, polled
+    /// by the host; the request's views stay valid until it is dropped. A handler's panic is
+    /// an error outcome (as for `call`); async-ffi reports any other panic of a poll.
     #[sabi(missing_field(option))]
     pub call_async: extern "C" fn(invocation: Invocation<'_>) -> async_ffi::FfiFuture<Outcome>,
 }
