@@ -5,7 +5,8 @@
 //! without more threads, a panic (500, the host serving on), a handler that never ends
 //! (504 past `limit_time_real`, cancelled), the awaitable cursor (the same answer as the
 //! sync route, a write committed or rolled back whole), an async route behind an addon's
-//! dispatcher, and a swap while async requests await.
+//! dispatcher and with `ir.http` hooks around it, a request cancelled in its transaction,
+//! and a swap while async requests await.
 
 use inphms_tests::bodies::status_kib;
 use inphms_tests::pg::{self, TestDb};
@@ -67,6 +68,39 @@ fn async_routes_read_and_write_the_session_with_a_real_cookie() {
     assert_eq!((status, &v["result"]), (200, &json!(42)), "{v}");
     // Behind the addon's `plain` dispatcher: run through the sync entry point.
     assert_eq!(get_text(port, "/test_async/plain/5", &[]), "plain:15");
+}
+
+#[test]
+fn ir_http_hooks_run_around_an_async_route() {
+    let td = TestDir::new();
+    let data = td.join("data");
+    let addons = inphms_tests::test_addons_dir();
+    let server = td
+        .server([
+            "--load",
+            "base,web,test_http,test_override",
+            "-D",
+            data.to_str().unwrap(),
+            "--addons-path",
+            addons.to_str().unwrap(),
+        ])
+        .start_healthy();
+    // With hooks registered, the async route runs as a sync one on the pool (the SDK polls
+    // its future there), the pre- and post-dispatch hooks around it.
+    let resp = http_get(server.port(), "/test_async/sleep/5", &[]);
+    assert_eq!((resp.status, resp.text()), (200, "slept 5".to_owned()));
+    assert_eq!(
+        resp.header("X-Test-Override"),
+        Some("pre"),
+        "{:?}",
+        resp.headers
+    );
+    assert_eq!(
+        resp.header("X-Post-Dispatch"),
+        Some("1"),
+        "{:?}",
+        resp.headers
+    );
 }
 
 #[test]
