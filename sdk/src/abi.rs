@@ -46,6 +46,11 @@
 //! minor version: [`RouteDescriptor::overrides`], [`AddonItems::hooks`] (with
 //! [`HookDescriptor`] and [`HookKind`]), [`ItemKind::Hook`], [`Invocation::outcome`] and
 //! [`Outcome::headers`].
+//!
+//! SDK 0.4 (issue 17, async routes) appended [`ItemKind::AsyncRoute`],
+//! [`RouteDescriptor::asynchronous`], the optional [`AddonModule::call_async`] and the
+//! optional `sleep` and `cursor_execute_async` callbacks of [`HostApi`] (futures crossing
+//! as async-ffi's `FfiFuture`).
 
 use abi_stable::{
     declare_root_module_statics,
@@ -85,6 +90,11 @@ pub struct AddonModule {
     /// The one entry point for every later call, guarded by `catch_unwind`.
     #[sabi(last_prefix_field)]
     pub call: extern "C" fn(invocation: Invocation<'_>) -> Outcome,
+    /// An async route's entry point ([`ItemKind::AsyncRoute`]): its handler's future, polled
+    /// by the host; the request's views stay valid until it is dropped. A handler's panic is
+    /// an error outcome (as for `call`); async-ffi reports any other panic of a poll.
+    #[sabi(missing_field(option))]
+    pub call_async: extern "C" fn(invocation: Invocation<'_>) -> async_ffi::FfiFuture<Outcome>,
 }
 
 impl RootModule for AddonModuleRef {
@@ -258,6 +268,21 @@ pub struct HostApi {
     #[sabi(missing_field(option))]
     pub listen_wait:
         extern "C" fn(ctx: HostCtx, channel: RStr<'_>, timeout_ms: u64) -> RResult<Heard, RString>,
+    /// A timer of the host's runtime: the future is ready `ms` milliseconds after its
+    /// first poll (for an async route: [`crate::time::sleep`]). No thread waits on it.
+    #[sabi(missing_field(option))]
+    pub sleep: extern "C" fn(ctx: HostCtx, ms: u64) -> async_ffi::FfiFuture<()>,
+    /// [`HostApi::cursor_execute`] as a future the host's runtime drives: no thread waits
+    /// for PostgreSQL (an async route's [`AsyncCursor`](crate::AsyncCursor)). The first
+    /// statement of a transaction is sent with its `BEGIN`, in one round trip.
+    #[sabi(missing_field(option))]
+    pub cursor_execute_async: extern "C" fn(
+        ctx: HostCtx,
+        cursor: u64,
+        sql: RStr<'_>,
+        params: RVec<SqlValue>,
+    )
+        -> async_ffi::FfiFuture<RResult<SqlRows, ErrorInfo>>,
 }
 
 /// What [`HostApi::listen_wait`] heard.
@@ -388,6 +413,9 @@ pub struct RouteDescriptor {
     /// true`, Odoo's bus: `origin` among its required handshake headers): the host refuses
     /// one without it with 400 `Empty or missing header(s): origin`, before the 101.
     pub require_origin: bool,
+    /// The handler is an `async fn`: the host polls its future ([`AddonModule::call_async`],
+    /// [`ItemKind::AsyncRoute`]) on its runtime, without a thread of its own.
+    pub asynchronous: bool,
 }
 
 /// A dispatcher: a routing type handled by addon code.
@@ -465,6 +493,11 @@ pub enum ItemKind {
     /// An `ir.http` hook ([`AddonItems::hooks`]), with the request; for a post-dispatch
     /// hook or an error handler, the handler's outcome in [`Invocation::outcome`].
     Hook,
+    /// An async route's handler ([`RouteDescriptor::asynchronous`]), through
+    /// [`AddonModule::call_async`], with [`Invocation::request`]. (Called with
+    /// [`ItemKind::Route`] through [`AddonModule::call`], the SDK runs its future to the
+    /// end on the calling thread.)
+    AsyncRoute,
 }
 
 /// A reference to a route's endpoint, opaque to addons.

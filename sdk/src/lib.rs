@@ -116,6 +116,8 @@
 // interface/implementation split would move it to its own crate; hiding keeps one crate.
 #[doc(hidden)]
 pub mod abi;
+mod async_cursor;
+mod async_route;
 pub mod bus;
 pub mod command;
 mod cookie;
@@ -137,8 +139,10 @@ pub mod session;
 pub mod socket_events;
 pub mod status;
 pub mod stream;
+pub mod time;
 pub mod websocket;
 
+pub use async_cursor::AsyncCursor;
 pub use cookie::{Cookie, SameSite};
 #[allow(deprecated)]
 pub use cursor::Value;
@@ -218,6 +222,7 @@ pub struct CronContext {
 /// Implementation details used by the macros. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::async_route::{async_only, AsyncReply};
     pub use crate::extract::{ByName, ByType, Extract};
     pub use crate::ir_http::{Hook, HookFn};
     pub use crate::registry::{Command, Cron, DispatcherEntry, PostLoad, Reply, Route};
@@ -246,6 +251,7 @@ pub mod __private {
             items: crate::registry::describe_items,
             init: crate::registry::init,
             call: crate::registry::call,
+            call_async: crate::async_route::call_async,
         }
         .leak_into_prefix()
     }

@@ -52,6 +52,8 @@ pub struct Route {
     pub overrides: &'static str,
     /// A websocket route whose handshake must carry an `Origin`.
     pub require_origin: bool,
+    /// An `async fn` handler's wrapper (then `handler` is never called).
+    pub async_handler: Option<crate::async_route::AsyncHandler>,
 }
 inventory::collect!(Route);
 
@@ -147,6 +149,7 @@ pub(crate) fn describe() -> AddonItems {
                 max_content_length: r.max_content_length.into(),
                 overrides: r.overrides.into(),
                 require_origin: r.require_origin,
+                asynchronous: r.async_handler.is_some(),
             })
             .collect(),
         dispatchers: items
@@ -222,6 +225,11 @@ pub(crate) fn error_outcome(error: Error) -> Outcome {
     }
 }
 
+/// The wrapper of the async route `id`, if it is one.
+pub(crate) fn async_handler(id: u32) -> Option<crate::async_route::AsyncHandler> {
+    items().routes.get(id as usize)?.async_handler
+}
+
 /// Whether this image's `post_load` hooks all ran and succeeded: a second `init` of the
 /// same image (a host loading it again) does not run them again.
 // global: one flag per addon image, as the hooks it guards are once per image (process).
@@ -275,6 +283,9 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
             let (Some(route), ROption::RSome(req)) = (items.routes.get(idx), inv.request) else {
                 return missing();
             };
+            if let Some(handler) = route.async_handler {
+                return crate::async_route::run_blocking(handler, req, inv.endpoint.into_option());
+            }
             let socket = req.websocket.into_option();
             let mut req = Request::from_abi(req);
             req.super_endpoint = inv.endpoint.into_option();
@@ -317,6 +328,14 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
             }
         }
         ItemKind::SocketEvent | ItemKind::StreamPoll | ItemKind::StreamDrop => missing(),
+        ItemKind::AsyncRoute => {
+            // Through the sync entry point: run to its end here.
+            let (Some(handler), ROption::RSome(req)) = (async_handler(inv.item), inv.request)
+            else {
+                return missing();
+            };
+            crate::async_route::run_blocking(handler, req, inv.endpoint.into_option())
+        }
         ItemKind::Rpc => match items.rpcs.get(idx) {
             Some(m) => crate::rpc::invoke(m, inv),
             None => missing(),

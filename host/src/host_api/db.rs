@@ -6,8 +6,9 @@
 
 use super::HostServices;
 use crate::sql_db::dblist::{self, ListError};
-use crate::sql_db::{env, Databases, DbError};
+use crate::sql_db::{env, env_async, Databases, DbError};
 use abi_stable::std_types::{RResult, RStr, RString, RVec};
+use async_ffi::{FfiFuture, FutureExt};
 use inphms_sdk::abi::{ErrorInfo, ErrorKind, Heard, HostCtx, SqlRows, SqlValue};
 
 fn guard<T>(f: impl FnOnce() -> RResult<T, ErrorInfo>) -> RResult<T, ErrorInfo> {
@@ -50,6 +51,34 @@ pub extern "C" fn cursor_execute(
     with_databases(ctx, |_, dbs| {
         dbs.cursors().execute(cursor, sql.as_str(), params)
     })
+}
+
+/// `HostApi::cursor_execute_async`: the statement as a future of the host's runtime
+/// ([`env_async::execute`]), sent with its transaction's `BEGIN` when it is the first.
+pub extern "C" fn cursor_execute_async(
+    ctx: HostCtx,
+    cursor: u64,
+    sql: RStr<'_>,
+    params: RVec<SqlValue>,
+) -> FfiFuture<RResult<SqlRows, ErrorInfo>> {
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let host = HostServices::of(ctx)
+            .ok_or_else(|| DbError::Other("no host behind this handle".into()))?;
+        Ok(env_async::execute(
+            host.http.databases().cursors(),
+            cursor,
+            sql.as_str().to_owned(),
+            params.into_vec(),
+        ))
+    }));
+    match started {
+        Ok(Ok(statement)) => async move { wrap(statement.await) }.into_ffi(),
+        Ok(Err(e)) => std::future::ready(wrap(Err(e))).into_ffi(),
+        Err(_) => std::future::ready(wrap(Err(DbError::Other(
+            "the host failed to run the database call".into(),
+        ))))
+        .into_ffi(),
+    }
 }
 
 /// `HostApi::cursor_commit`.

@@ -108,6 +108,8 @@ impl HostServices {
             cursor_notify: db::cursor_notify,
             db_execute: db::db_execute,
             listen_wait: db::listen_wait,
+            sleep,
+            cursor_execute_async: db::cursor_execute_async,
         }
         .leak_into_prefix()
     }
@@ -284,4 +286,27 @@ extern "C" fn db_service(
             Err(e) => RResult::RErr(fail(e.to_string())),
         }
     })
+}
+
+/// `HostApi::sleep`: a timer of the host's runtime (the calling thread's, else the one the
+/// host's queries run on), as a future; no thread waits on it.
+extern "C" fn sleep(ctx: HostCtx, ms: u64) -> async_ffi::FfiFuture<()> {
+    use async_ffi::FutureExt;
+    let runtime = tokio::runtime::Handle::try_current().ok().or_else(|| {
+        HostServices::of(ctx).and_then(|h| h.http.databases().cursors().runtime().ok())
+    });
+    let duration = std::time::Duration::from_millis(ms);
+    match runtime {
+        Some(rt) => {
+            // The timer is made in the runtime's context: the future may be polled from
+            // a thread outside it (an addon's own, through the SDK's sync entry point).
+            let timer = {
+                let _entered = rt.enter();
+                tokio::time::sleep(duration)
+            };
+            timer.into_ffi()
+        }
+        // No runtime at all (never in a serving host): the polling thread sleeps.
+        None => async move { std::thread::sleep(duration) }.into_ffi(),
+    }
 }

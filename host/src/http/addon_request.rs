@@ -86,11 +86,21 @@ impl OwnedRequest {
 
     /// Calls `f` with a view of the request.
     pub(crate) fn with_view<R>(&self, f: impl FnOnce(HttpRequest<'_>) -> R) -> R {
-        let headers: Vec<HeaderRef<'_>> = self
-            .headers
+        let headers = self.header_views();
+        f(self.view(&headers))
+    }
+
+    /// Views of the headers, for [`OwnedRequest::view`].
+    pub(crate) fn header_views(&self) -> Vec<HeaderRef<'_>> {
+        self.headers
             .iter()
             .map(|(k, v)| Tuple2(RStr::from(k.as_str()), RStr::from(v.as_str())))
-            .collect();
+            .collect()
+    }
+
+    /// A view of the request, with `headers` from [`OwnedRequest::header_views`]: valid
+    /// while both are (an async route's future is dropped before them).
+    pub(crate) fn view<'s>(&'s self, headers: &'s [HeaderRef<'s>]) -> HttpRequest<'s> {
         let params = match &self.params_in_body {
             // Cut from a `&str` of the body: text (checked again, quickly, all the same).
             Some(range) => self
@@ -100,11 +110,11 @@ impl OwnedRequest {
                 .unwrap_or("{}"),
             None => self.params.as_str(),
         };
-        f(HttpRequest {
+        HttpRequest {
             method: self.method.as_str().into(),
             path: self.path.as_str().into(),
             query_string: self.query_string.as_str().into(),
-            headers: RSlice::from_slice(&headers),
+            headers: RSlice::from_slice(headers),
             body: RSlice::from_slice(&self.body),
             remote_addr: self.remote_addr.as_str().into(),
             scheme: self.scheme.as_str().into(),
@@ -116,7 +126,7 @@ impl OwnedRequest {
             dev_mode: self.dev_mode,
             websocket: self.websocket.into(),
             body_file: self.body.spool_fd().into(),
-        })
+        }
     }
 }
 

@@ -19,6 +19,8 @@ use tokio_postgres::types::ToSql;
 
 const TARGET: &str = "inphms.sql_db";
 
+mod pipelined;
+
 /// What to do once the transaction commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostCommit {
@@ -244,6 +246,22 @@ impl Cursor {
         }
     }
 
+    /// The statements beginning a transaction (but for a cron job's).
+    fn begin_sql(&self) -> String {
+        let mut begin = if self.readonly {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_owned()
+        } else {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ".to_owned()
+        };
+        if let Some(t) = self.statement_timeout {
+            begin.push_str(&format!(
+                "; SET LOCAL statement_timeout = {}",
+                t.as_millis()
+            ));
+        }
+        begin
+    }
+
     /// Takes a connection and begins the transaction, once.
     async fn begin(&mut self) -> Result<(), DbError> {
         if self.closed {
@@ -257,17 +275,7 @@ impl Cursor {
                 "the connection holding the cron job's lock was lost".into(),
             ));
         }
-        let mut begin = if self.readonly {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_owned()
-        } else {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ".to_owned()
-        };
-        if let Some(t) = self.statement_timeout {
-            begin.push_str(&format!(
-                "; SET LOCAL statement_timeout = {}",
-                t.as_millis()
-            ));
-        }
+        let mut begin = self.begin_sql();
         if let Some(job) = &self.job {
             // A cron job's handler committed: its job is locked again (no other worker takes
             // it while it runs) and the savepoint set again.

@@ -21,7 +21,7 @@ const TARGET: &str = "inphms.sql_db";
 /// Odoo's `MAX_TRIES_ON_CONCURRENCY_FAILURE`.
 pub const MAX_TRIES: u32 = 5;
 
-type Slot = Arc<tokio::sync::Mutex<Cursor>>;
+pub(super) type Slot = Arc<tokio::sync::Mutex<Cursor>>;
 
 thread_local! {
     /// The cursor of the invocation running on this thread (set and restored by the guard
@@ -55,7 +55,7 @@ impl Cursors {
         }
     }
 
-    fn runtime(&self) -> Result<tokio::runtime::Handle, DbError> {
+    pub fn runtime(&self) -> Result<tokio::runtime::Handle, DbError> {
         if let Some(h) = &self.runtime {
             return Ok(h.clone());
         }
@@ -89,7 +89,7 @@ impl Cursors {
             .remove(&id)
     }
 
-    fn slot(&self, id: u64) -> Result<Slot, DbError> {
+    pub(super) fn slot(&self, id: u64) -> Result<Slot, DbError> {
         self.table
             .lock()
             .unwrap_or_else(|e| e.into_inner())

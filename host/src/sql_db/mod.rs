@@ -28,6 +28,7 @@ pub mod connect;
 pub mod cursor;
 pub mod dblist;
 pub mod env;
+pub mod env_async;
 pub mod error;
 pub mod listen;
 pub mod notify;

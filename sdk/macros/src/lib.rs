@@ -128,8 +128,20 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
     let route = RouteArgs::parse(attr, &f)?;
     let (extract, call_args) = handler::arguments(&mut f, &route.paths)?;
     let wrapper = format_ident!("__inphms_route_{}", f.sig.ident);
-    let wrapper_fn = route_wrapper(&f, &wrapper, &route.routing_type, &extract, &call_args);
-    let submit = route_descriptor(&route, &f.sig.ident, &wrapper);
+    let asynchronous = f.sig.asyncness.is_some();
+    if asynchronous && route.websocket {
+        return Err(syn::Error::new_spanned(
+            f.sig.asyncness,
+            "a websocket route cannot be async: its handler registers the socket's callbacks \
+             (WsHandler) and returns",
+        ));
+    }
+    let wrapper_fn = if asynchronous {
+        async_route_wrapper(&f, &wrapper, &route.routing_type, &extract, &call_args)
+    } else {
+        route_wrapper(&f, &wrapper, &route.routing_type, &extract, &call_args)
+    };
+    let submit = route_descriptor(&route, &f.sig.ident, &wrapper, asynchronous);
     Ok(quote! {
         #f
 
@@ -280,9 +292,51 @@ fn route_wrapper(
     }
 }
 
+/// The wrapper of an `async fn` handler: a future owning the request, which extracts the
+/// parameters, awaits the handler `f` and turns its result into a reply, and gives the
+/// request back with it (its session changes are read from it).
+fn async_route_wrapper(
+    f: &ItemFn,
+    wrapper: &Ident,
+    routing_type: &LitStr,
+    extract: &[TokenStream2],
+    call_args: &[TokenStream2],
+) -> TokenStream2 {
+    let name = &f.sig.ident;
+    let reply = handler::reply(
+        f,
+        routing_type.value() == "http",
+        quote!(#name(#(#call_args),*).await),
+    );
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #wrapper(
+            mut req: ::inphms_sdk::Request<'static>,
+        ) -> ::inphms_sdk::__private::AsyncReply {
+            ::std::boxed::Box::pin(async move {
+                let result: ::inphms_sdk::Result<::inphms_sdk::__private::Reply> = {
+                    let req = &mut req;
+                    async move {
+                        #(#extract)*
+                        #reply
+                    }
+                    .await
+                };
+                (result, req)
+            })
+        }
+    }
+}
+
 /// The route's descriptor (its routing keys, endpoint name and wrapper), registered with
 /// the SDK's registry.
-fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenStream2 {
+fn route_descriptor(
+    route: &RouteArgs,
+    name: &Ident,
+    wrapper: &Ident,
+    asynchronous: bool,
+) -> TokenStream2 {
     let RouteArgs {
         paths,
         routing_type,
@@ -299,6 +353,14 @@ fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenSt
         require_origin,
     } = route;
     let endpoint = format!("{}", name);
+    let (handler, async_handler) = if asynchronous {
+        (
+            quote!(::inphms_sdk::__private::async_only),
+            quote!(::core::option::Option::Some(#wrapper)),
+        )
+    } else {
+        (quote!(#wrapper), quote!(::core::option::Option::None))
+    };
     submit(
         "Route",
         quote! {
@@ -314,9 +376,10 @@ fn route_descriptor(route: &RouteArgs, name: &Ident, wrapper: &Ident) -> TokenSt
             blocking: #blocking,
             max_content_length: #max_content_length,
             endpoint: concat!(module_path!(), "::", #endpoint),
-            handler: #wrapper,
+            handler: #handler,
             overrides: #overrides,
             require_origin: #require_origin,
+            async_handler: #async_handler,
         },
     )
 }

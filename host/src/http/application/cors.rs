@@ -66,6 +66,7 @@ mod tests {
             max_content_length: ROption::RNone,
             overrides: "".into(),
             require_origin: false,
+            asynchronous: false,
         }
     }
 

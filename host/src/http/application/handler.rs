@@ -44,35 +44,22 @@ impl Application {
                     || {
                         opening.retry();
                         let outcome = request.with_view(|r| {
-                            // Every route's session with a user has its token checked first;
-                            // a stale one is logged out and the request goes on anonymous.
-                            let stale = match app.check_session_token(auth.as_str(), &r) {
-                                super::auth::TokenCheck::Fine => None,
-                                super::auth::TokenCheck::Stale(fresh) => Some(fresh),
-                                super::auth::TokenCheck::Refused(refused) => return refused,
+                            let auth_as = match app.before_db_handler(
+                                auth.as_str(),
+                                routing_type.as_str(),
+                                &r,
+                            ) {
+                                Ok(a) => a,
+                                Err(refused) => return *refused,
                             };
-                            let r = match &stale {
-                                Some(fresh) => HttpRequest {
-                                    session: fresh.as_str().into(),
-                                    ..r
-                                },
-                                None => r,
-                            };
-                            let mut outcome = app.run_authenticated(
+                            let mut outcome = app.dispatch_route(
                                 addon,
                                 item,
                                 auth.as_str(),
                                 routing_type.as_str(),
-                                r,
+                                auth_as.request(r),
                             );
-                            if let Some(fresh) = stale {
-                                // The logged-out session is saved under a new id even when
-                                // the handler left it unchanged.
-                                if outcome.session.is_none() {
-                                    outcome.session = ROption::RSome(fresh.into());
-                                }
-                                outcome.rotate_session = true;
-                            }
+                            app.after_db_handler(auth_as, &mut outcome);
                             outcome
                         });
                         opening.answered(&outcome);
@@ -92,47 +79,76 @@ impl Application {
         })
     }
 
-    /// A handler on a database, after the session token's check: the route's `auth`
-    /// (`bearer`'s key, `public`'s user), the handler, then [`Application::after_handler`].
-    fn run_authenticated(
+    /// Before a handler on a database: the session token's check (a stale session is
+    /// logged out, the request going on anonymous, or refused), then the route's `auth`
+    /// (`bearer`'s key, `public`'s user). The refusal (boxed: it is large) is the request's answer. Sync and
+    /// async routes both go through it (and [`Application::after_db_handler`]).
+    pub(super) fn before_db_handler(
         &self,
-        addon: u32,
-        item: u32,
         auth: &str,
         routing_type: &str,
-        r: HttpRequest<'_>,
-    ) -> Outcome {
-        let bearer = match self.check_bearer(auth, routing_type, &r) {
-            Ok(uid) => uid,
-            Err(refused) => return refused,
+        r: &HttpRequest<'_>,
+    ) -> Result<DbAuth, Box<Outcome>> {
+        // Every route's session with a user has its token checked first; a stale one is
+        // logged out and the request goes on anonymous.
+        let stale = match self.check_session_token(auth, r) {
+            super::auth::TokenCheck::Fine => None,
+            super::auth::TokenCheck::Stale(fresh) => Some(fresh),
+            super::auth::TokenCheck::Refused(refused) => return Err(Box::new(refused)),
         };
-        if let Some(public) = self.public_user(auth, &r) {
-            let session = super::auth::session_as(r.session.as_str(), public);
-            let as_public = HttpRequest {
-                session: session.as_str().into(),
-                ..r
-            };
-            let mut o = self.dispatch_route(addon, item, auth, routing_type, as_public);
-            Application::forget_public_user(&mut o, public);
-            return o;
-        }
-        let mut outcome = match bearer {
-            Some(uid) => {
-                let session = super::auth::session_as(r.session.as_str(), uid);
-                let as_key_user = HttpRequest {
-                    session: session.as_str().into(),
-                    ..r
-                };
-                let mut o = self.dispatch_route(addon, item, auth, routing_type, as_key_user);
+        let r = match &stale {
+            Some(fresh) => HttpRequest {
+                session: fresh.as_str().into(),
+                ..*r
+            },
+            None => *r,
+        };
+        let bearer = self
+            .check_bearer(auth, routing_type, &r)
+            .map_err(Box::new)?;
+        let (user, session) = if let Some(public) = self.public_user(auth, &r) {
+            (
+                AuthUser::Public(public),
+                Some(super::auth::session_as(r.session.as_str(), public)),
+            )
+        } else if let Some(uid) = bearer {
+            (
+                AuthUser::Bearer,
+                Some(super::auth::session_as(r.session.as_str(), uid)),
+            )
+        } else {
+            (AuthUser::Session, None)
+        };
+        Ok(DbAuth {
+            stale,
+            user,
+            session,
+        })
+    }
+
+    /// After a handler on a database (see [`Application::before_db_handler`]): the
+    /// public user forgotten, a bearer request's session not saved, a login's token
+    /// computed ([`Application::after_handler`]), a stale session saved logged out under
+    /// a new id.
+    pub(super) fn after_db_handler(&self, auth_as: DbAuth, outcome: &mut Outcome) {
+        match auth_as.user {
+            AuthUser::Public(public) => Application::forget_public_user(outcome, public),
+            AuthUser::Bearer => {
                 // A bearer request's session is never saved.
-                o.session = ROption::RNone;
-                o.rotate_session = false;
-                o
+                outcome.session = ROption::RNone;
+                outcome.rotate_session = false;
+                self.after_handler(outcome);
             }
-            None => self.dispatch_route(addon, item, auth, routing_type, r),
-        };
-        self.after_handler(&mut outcome);
-        outcome
+            AuthUser::Session => self.after_handler(outcome),
+        }
+        if let Some(fresh) = auth_as.stale {
+            // The logged-out session is saved under a new id even when the handler left
+            // it unchanged.
+            if outcome.session.is_none() {
+                outcome.session = ROption::RSome(fresh.into());
+            }
+            outcome.rotate_session = true;
+        }
     }
 
     /// Runs a `blocking = false` route inline, on this runtime worker: no thread hand-off
@@ -163,7 +179,11 @@ impl Application {
     /// ([`Application::call_blocking`]).
     pub(super) fn runs_inline(&self, entry: &RouteEntry) -> bool {
         // Addons' hooks make no promise not to block: with any, every route runs on the pool.
-        !entry.route.blocking && !entry.route.websocket && self.db.is_none() && !self.hooked
+        !entry.route.blocking
+            && !entry.route.asynchronous
+            && !entry.route.websocket
+            && self.db.is_none()
+            && !self.hooked
     }
 
     /// Calls a handler on the blocking pool, under `limit_time_real`.
@@ -279,6 +299,38 @@ impl Application {
                 })
             }
             _ => call_endpoint(endpoint, request),
+        }
+    }
+}
+
+/// Who a handler on a database runs as, and the session it sees (see
+/// [`Application::before_db_handler`]).
+pub(super) struct DbAuth {
+    /// The session logged out because its token no longer matched.
+    stale: Option<String>,
+    user: AuthUser,
+    /// The session the handler sees, when not the request's (or the stale one's).
+    session: Option<String>,
+}
+
+enum AuthUser {
+    /// The session's own user (or nobody).
+    Session,
+    /// `auth = "public"` with nobody logged in: the public user (forgotten after).
+    Public(i64),
+    /// `auth = "bearer"` with a key: the key's user.
+    Bearer,
+}
+
+impl DbAuth {
+    /// The request as the handler sees it.
+    pub(super) fn request<'r>(&'r self, r: HttpRequest<'r>) -> HttpRequest<'r> {
+        match self.session.as_deref().or(self.stale.as_deref()) {
+            Some(session) => HttpRequest {
+                session: session.into(),
+                ..r
+            },
+            None => r,
         }
     }
 }

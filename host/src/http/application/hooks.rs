@@ -36,6 +36,7 @@ pub(super) fn fallback_entry() -> RouteEntry {
             max_content_length: ROption::RNone,
             overrides: RString::new(),
             require_origin: false,
+            asynchronous: false,
         },
         // Counted with the requests no route matched (`route="none"`).
         metrics: None,

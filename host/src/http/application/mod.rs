@@ -30,6 +30,7 @@
 //! headers) and `current` (the generation running on this thread).
 
 mod answer;
+mod async_handler;
 mod auth;
 mod cors;
 mod ctx;

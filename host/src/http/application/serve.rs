@@ -231,7 +231,12 @@ impl Application {
                 let (request, rest) = *pool;
                 // Boxed: the wait under a timeout is a large future, and an unboxed one
                 // would be part of (and copied with) the future of every request.
-                let called = Box::pin(app.call_blocking(entry, request, &ctx.tracked)).await;
+                let called = if app.runs_async(entry) {
+                    // Polled here, on this worker: no thread hand-off.
+                    Box::pin(app.call_async(entry, request)).await
+                } else {
+                    Box::pin(app.call_blocking(entry, request, &ctx.tracked)).await
+                };
                 app.answer(ctx, entry, rest, called)
             }
         };

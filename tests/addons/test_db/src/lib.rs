@@ -39,6 +39,49 @@ fn count(req: &mut Request) -> Result<String> {
     Ok(format!("{} notes in {}", n, cr.dbname()))
 }
 
+/// `/test_db/count` as an async route: the statement awaited on the async cursor, in the
+/// transaction the host opened for the request. Same answer.
+#[route("/test_db/count_async", auth = "none", readonly = true)]
+async fn count_async(req: &mut Request<'_>) -> Result<String> {
+    let mut cr = req.async_cursor()?;
+    let rows = cr
+        .execute("SELECT count(*) AS n FROM test_db_note", &[])
+        .await?;
+    let n: i64 = rows.first().expect("one row").get("n")?;
+    Ok(format!("{} notes in {}", n, cr.dbname()))
+}
+
+/// Adds a note from an async route (two statements, one with parameters), then fails
+/// when `fail` is set: the whole write is rolled back with it.
+#[route("/test_db/add_async", type = "json", auth = "none", readonly = false)]
+async fn add_async(req: &mut Request<'_>, name: String, fail: bool) -> Result<Value> {
+    let mut cr = req.async_cursor()?;
+    cr.execute("SELECT 1", &[]).await?;
+    cr.execute(
+        "INSERT INTO test_db_note (name) VALUES ($1)",
+        inphms_sdk::params![name.as_str()],
+    )
+    .await?;
+    if fail {
+        return Err(Error::user("failed after the insert"));
+    }
+    let n: i64 = cr
+        .execute("SELECT count(*) AS n FROM test_db_note", &[])
+        .await?
+        .first()
+        .expect("one row")
+        .get("n")?;
+    Ok(json!({"count": n}))
+}
+
+/// Sleeps `seconds` in PostgreSQL from an async route (for `limit_time_real`).
+#[route("/test_db/hold_async", type = "json", auth = "none")]
+async fn hold_async(req: &mut Request<'_>, seconds: f64) -> Result<Value> {
+    let mut cr = req.async_cursor()?;
+    cr.execute("SELECT pg_sleep($1)", params![seconds]).await?;
+    Ok(json!(true))
+}
+
 /// Every kind of value, sent as parameters and read back.
 #[route("/test_db/types", type = "json", auth = "none")]
 fn types(req: &mut Request) -> Result<Value> {

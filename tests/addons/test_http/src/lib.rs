@@ -9,6 +9,7 @@ use inphms_sdk::{
 };
 use serde_json::{json, Value};
 
+mod async_routes;
 mod review;
 mod review_sessions;
 

@@ -1,0 +1,59 @@
+//! Async routes (`async fn` handlers, polled on the host's runtime): the session read and
+//! written, a host timer, a panic, a handler that never finishes (for `limit_time_real`),
+//! a json route, and an async route of the `plain` dispatcher (run through the sync entry
+//! point). Used by `tests/tests/async_handlers.rs`.
+
+use inphms_sdk::{route, time, Request, Result};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Reads a session value without changing the session (no cookie).
+#[route("/test_async/get/<string:key>", auth = "none")]
+async fn get(req: &mut Request<'_>, key: String) -> String {
+    req.session.get::<String>(&key).unwrap_or_default()
+}
+
+/// Sets a session value, after an await (the change is saved, a cookie set).
+#[route("/test_async/set/<string:key>/<string:value>", auth = "none")]
+async fn set(req: &mut Request<'_>, key: String, value: String) -> String {
+    time::sleep(Duration::from_millis(1)).await;
+    req.session.set(&key, &value);
+    "ok".into()
+}
+
+/// Sleeps `ms` milliseconds on a host timer, holding no thread; answers `slept <ms>`.
+#[route("/test_async/sleep/<int:ms>", auth = "none", save_session = false)]
+async fn sleep(_req: &mut Request<'_>, ms: u64) -> String {
+    time::sleep(Duration::from_millis(ms)).await;
+    format!("slept {ms}")
+}
+
+/// Panics after an await.
+#[route("/test_async/panic", auth = "none")]
+async fn panic(_req: &mut Request<'_>) -> String {
+    time::sleep(Duration::from_millis(1)).await;
+    panic!("async handler panicked on purpose")
+}
+
+/// Never finishes: a timer of a day, awaited again and again.
+#[route("/test_async/forever", auth = "none", save_session = false)]
+async fn forever(_req: &mut Request<'_>) -> String {
+    loop {
+        time::sleep(Duration::from_secs(86_400)).await;
+    }
+}
+
+/// A json route: `a + b`, after an await.
+#[route("/test_async/add", type = "json", auth = "none")]
+async fn add(_req: &mut Request<'_>, a: i64, b: i64) -> Result<Value> {
+    time::sleep(Duration::from_millis(1)).await;
+    Ok(json!(a + b))
+}
+
+/// An async route of the `plain` routing type: the addon's dispatcher calls it through
+/// the sync entry point, which runs its future to its end on the pool's thread.
+#[route("/test_async/plain/<int:n>", type = "plain", auth = "none")]
+async fn plain(_req: &mut Request<'_>, n: i64) -> Value {
+    time::sleep(Duration::from_millis(1)).await;
+    json!(n * 3)
+}
