@@ -19,6 +19,11 @@ pub const GROUP_USER: &str = "base.group_user";
 
 const TARGET: &str = "inphms.addons.base.models.res_users";
 
+/// The databases already warned of missing groups' tables: once per database and process,
+/// so that clients calling `session_info` cannot flood the log.
+static WARNED_NO_GROUPS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// `module.name` split; a user error naming it when it is not an external id.
 fn split_xmlid(xmlid: &str) -> Result<(&str, &str)> {
     match xmlid.split_once('.') {
@@ -65,7 +70,13 @@ pub fn has_group(cr: &mut Cursor, uid: i64, xmlid: &str) -> Result<bool> {
 /// with a warning.
 pub fn admin_and_system(cr: &mut Cursor, uid: i64) -> Result<(bool, bool)> {
     if !tables_exist(cr)? {
-        tracing::warn!(target: TARGET, "{} has no groups yet: run `inphms-host -d {} -u base` (the superuser and admin count as system users until then)", cr.dbname(), cr.dbname());
+        let first = WARNED_NO_GROUPS
+            .lock()
+            .map(|mut warned| warned.insert(cr.dbname().to_owned()))
+            .unwrap_or(false);
+        if first {
+            tracing::warn!(target: TARGET, "{} has no groups yet: run `inphms-host -d {} -u base` (the superuser and admin count as system users until then)", cr.dbname(), cr.dbname());
+        }
         let system = uid == SUPERUSER_ID || uid == 2;
         return Ok((system, system));
     }
