@@ -54,8 +54,10 @@ impl Application {
             Ok(outcome) => Ok(outcome),
             Err(_) => {
                 tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); its async handler was cancelled, answered 504", entry.route.endpoint);
+                // As a sync route's timeout (`handler.rs`): Odoo's name for a time limit's
+                // exception, which a json route's JSON-RPC error carries.
                 let mut e = disp::internal_error("Request timed out (limit_time_real)");
-                e.name = "inphms.exceptions.TimeoutError".into();
+                e.name = inphms_sdk::exceptions::INTERNAL_ERROR.into();
                 Err(e)
             }
         }
@@ -144,7 +146,7 @@ impl Application {
             app: self,
             cursor,
             endpoint: entry.route.endpoint.as_str(),
-            future,
+            future: std::mem::ManuallyDrop::new(future),
         }
         .await
     }
@@ -152,12 +154,30 @@ impl Application {
 
 /// A handler's future polled with its request's context on the polling thread: the
 /// generation ([`Running`]) and the cursor (`sql_db::env::with_current`); a panic that
-/// escapes the poll (the SDK catches the handler's own) is the request's 500.
+/// escapes the poll (the SDK catches the handler's own) is the request's 500. Dropped
+/// before its end (the request cancelled at `limit_time_real`), the future is dropped in
+/// that context too: its drop runs the handler's code (its values' `Drop`).
 struct InContext<'a, F> {
     app: &'a Arc<Application>,
     cursor: Option<u64>,
     endpoint: &'a str,
-    future: F,
+    future: std::mem::ManuallyDrop<F>,
+}
+
+impl<F> Drop for InContext<'_, F> {
+    fn drop(&mut self) {
+        let (app, cursor, future) = (self.app, self.cursor, &mut self.future);
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: dropped once, here; `future` is not used after.
+            InContext::sync(app, cursor, || unsafe {
+                std::mem::ManuallyDrop::drop(future)
+            })
+        }));
+        if let Err(payload) = dropped {
+            tracing::error!(target: "inphms.http", "the async handler of {} panicked while dropped", self.endpoint);
+            std::mem::forget(payload);
+        }
+    }
 }
 
 impl<'a> InContext<'a, ()> {
@@ -173,7 +193,7 @@ impl<F: Future<Output = Outcome> + Unpin> Future for InContext<'_, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let this = &mut *self;
-        let (app, cursor, future) = (this.app, this.cursor, &mut this.future);
+        let (app, cursor, future) = (this.app, this.cursor, &mut *this.future);
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             InContext::sync(app, cursor, || Pin::new(future).poll(cx))
         }));

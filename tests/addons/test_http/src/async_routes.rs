@@ -57,3 +57,35 @@ async fn plain(_req: &mut Request<'_>, n: i64) -> Value {
     time::sleep(Duration::from_millis(1)).await;
     json!(n * 3)
 }
+
+/// A json route that never finishes (for `limit_time_real`: the JSON-RPC error's name).
+#[route(
+    "/test_async/forever_json",
+    type = "json",
+    auth = "none",
+    save_session = false
+)]
+async fn forever_json(_req: &mut Request<'_>) -> Result<Value> {
+    loop {
+        time::sleep(Duration::from_secs(86_400)).await;
+    }
+}
+
+/// A value that panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped a cancelled handler's state on purpose");
+    }
+}
+
+/// Never finishes, holding a value that panics when dropped: cancelled at
+/// `limit_time_real`, its future's drop panics (the host must serve on).
+#[route("/test_async/drop_panic", auth = "none", save_session = false)]
+async fn drop_panic(_req: &mut Request<'_>) -> String {
+    let _bomb = PanicOnDrop;
+    loop {
+        time::sleep(Duration::from_secs(86_400)).await;
+    }
+}
