@@ -59,3 +59,16 @@ fn a_cancelled_async_handler_whose_drop_panics_does_not_end_the_process() {
         "the contained drop is not reported: {log}"
     );
 }
+
+#[test]
+fn a_push_stream_an_async_handler_opened_and_did_not_answer_with_is_dropped() {
+    let (_td, server) = start(&[]);
+    let port = server.port();
+    let resp = http_get(port, "/test_async/push_then_fail", &[]);
+    assert!(resp.status >= 400, "{} {}", resp.status, resp.text());
+    // As for a sync handler (`stream_body::Opening`): the stream no answer sends is
+    // dropped (a push to it refused), not kept in the host's registry with its chunks.
+    let resp = http_get(port, "/test_async/stashed_push", &[]);
+    assert_eq!(resp.status, 200, "{}", server.stderr());
+    assert_eq!(resp.text(), "refused", "{}", server.stderr());
+}
