@@ -73,7 +73,8 @@ pub(crate) extern "C" fn call_async(inv: Invocation<'_>) -> FfiFuture<Outcome> {
             return None;
         };
         // SAFETY: the host keeps the request's views until it drops the future.
-        Some(unsafe { outcome_future(handler, req, inv.endpoint.into_option()) }.into_ffi())
+        let fut = unsafe { outcome_future(handler, req, inv.endpoint.into_option()) };
+        Some(DropContained::new(fut).into_ffi())
     }));
     match started {
         Ok(Some(fut)) => fut,
@@ -119,6 +120,47 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
             return out;
         }
         std::thread::park();
+    }
+}
+
+/// A future whose drop cannot panic out: the host drops an async route's future before
+/// its end when it cancels the request (`limit_time_real`, a stop), and async-ffi drops it
+/// in an `extern "C"` function that aborts the process on a panic. A panic of the handler's
+/// state while dropped (a value's `Drop`) is logged and contained instead; what it did not
+/// free is leaked.
+struct DropContained<F> {
+    fut: std::mem::ManuallyDrop<F>,
+}
+
+impl<F> DropContained<F> {
+    fn new(fut: F) -> Self {
+        DropContained {
+            fut: std::mem::ManuallyDrop::new(fut),
+        }
+    }
+}
+
+impl<F: Future> Future for DropContained<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is pinned with `self` (structural: it is never moved out; its
+        // drop, below, is in place).
+        unsafe { self.map_unchecked_mut(|s| &mut *s.fut) }.poll(cx)
+    }
+}
+
+impl<F> Drop for DropContained<F> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here, in place; never used after.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            std::mem::ManuallyDrop::drop(&mut self.fut)
+        }));
+        if let Err(payload) = dropped {
+            tracing::error!(target: "inphms.sdk", "an async route's future panicked while dropped (its request cancelled): {}", panic_message(&*payload));
+            // A payload may panic when dropped too: leaked.
+            std::mem::forget(payload);
+        }
     }
 }
 

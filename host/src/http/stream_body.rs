@@ -184,8 +184,38 @@ impl Drop for Opening {
     }
 }
 
+/// The push streams opened while `f` runs on this thread, added to `opened`: an async
+/// handler's poll (its thread may change from one poll to the next, so each is tracked on
+/// its own; [`drop_unsent`] at the end, as [`Opening::finish`]).
+pub fn opened_during<R>(opened: &mut Vec<u64>, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a> {
+        outer: Option<Vec<u64>>,
+        opened: &'a mut Vec<u64>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let during = OPENED.replace(self.outer.take()).unwrap_or_default();
+            self.opened.extend(during);
+        }
+    }
+    let outer = OPENED.replace(Some(Vec::new()));
+    let _restore = Restore { outer, opened };
+    f()
+}
+
+/// Drops the push streams in `opened` that `outcome` does not send (`None`: the call was
+/// cancelled or failed without one).
+pub fn drop_unsent(all: &Streams, opened: Vec<u64>, outcome: Option<&Outcome>) {
+    let kept = outcome.and_then(answer_stream);
+    for id in opened {
+        if kept != Some(&BodyStream::Push(id)) {
+            drop_push(all, id);
+        }
+    }
+}
+
 /// The streamed body of an outcome's response, if any.
-fn answer_stream(outcome: &Outcome) -> Option<&BodyStream> {
+pub(crate) fn answer_stream(outcome: &Outcome) -> Option<&BodyStream> {
     outcome
         .response
         .as_ref()

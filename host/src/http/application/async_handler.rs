@@ -15,6 +15,7 @@
 //! the handler's future to its end on that thread.
 
 use super::*;
+use crate::http::stream_body;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -54,8 +55,10 @@ impl Application {
             Ok(outcome) => Ok(outcome),
             Err(_) => {
                 tracing::warn!(target: "inphms.http", "request to {} exceeded limit_time_real ({limit}s); its async handler was cancelled, answered 504", entry.route.endpoint);
+                // As a sync route's timeout (`handler.rs`): Odoo's name for a time limit's
+                // exception, which a json route's JSON-RPC error carries.
                 let mut e = disp::internal_error("Request timed out (limit_time_real)");
-                e.name = "inphms.exceptions.TimeoutError".into();
+                e.name = inphms_sdk::exceptions::INTERNAL_ERROR.into();
                 Err(e)
             }
         }
@@ -70,7 +73,18 @@ impl Application {
         let dbs = Arc::clone(self.services.databases());
         let auth = entry.route.auth.as_str();
         let routing_type = entry.route.routing_type.as_str();
+        // The streamed body of the last attempt's answer: an attempt tried again (a
+        // serialization failure, a read-only one that wrote) drops it, as the sync
+        // routes' `stream_body::Opening::retry`.
+        let last: std::sync::Mutex<Option<inphms_sdk::abi::BodyStream>> = Default::default();
+        let streams = &self.services.streams;
+        let addon = self.addons.get(entry.addon as usize);
+        let take_last = || last.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let last = &last;
         let attempt = |cursor: u64| async move {
+            if let Some(stream) = take_last() {
+                stream_body::discard(streams, addon, &stream);
+            }
             let checked = InContext::sync(self, Some(cursor), || {
                 request.with_view(|r| self.before_db_handler(auth, routing_type, &r))
             });
@@ -84,6 +98,8 @@ impl Application {
             InContext::sync(self, Some(cursor), || {
                 self.after_db_handler(auth_as, &mut outcome)
             });
+            *last.lock().unwrap_or_else(|e| e.into_inner()) =
+                stream_body::answer_stream(&outcome).cloned();
             outcome
         };
         crate::sql_db::env_async::transaction(
@@ -96,9 +112,15 @@ impl Application {
             attempt,
         )
         .await
-        .unwrap_or_else(|e| Outcome {
-            error: ROption::RSome(crate::sql_db::env::error_info(&e)),
-            ..Outcome::default()
+        .unwrap_or_else(|e| {
+            // The transaction failed after the handler's answer (its commit): not sent.
+            if let Some(stream) = take_last() {
+                stream_body::discard(streams, addon, &stream);
+            }
+            Outcome {
+                error: ROption::RSome(crate::sql_db::env::error_info(&e)),
+                ..Outcome::default()
+            }
         })
     }
 
@@ -144,7 +166,8 @@ impl Application {
             app: self,
             cursor,
             endpoint: entry.route.endpoint.as_str(),
-            future,
+            future: std::mem::ManuallyDrop::new(future),
+            opened: Vec::new(),
         }
         .await
     }
@@ -152,12 +175,36 @@ impl Application {
 
 /// A handler's future polled with its request's context on the polling thread: the
 /// generation ([`Running`]) and the cursor (`sql_db::env::with_current`); a panic that
-/// escapes the poll (the SDK catches the handler's own) is the request's 500.
+/// escapes the poll (the SDK catches the handler's own) is the request's 500. Dropped
+/// before its end (the request cancelled at `limit_time_real`), the future is dropped in
+/// that context too: its drop runs the handler's code (its values' `Drop`).
 struct InContext<'a, F> {
     app: &'a Arc<Application>,
     cursor: Option<u64>,
     endpoint: &'a str,
-    future: F,
+    future: std::mem::ManuallyDrop<F>,
+    /// The push streams the handler opened, dropped at its end unless its answer sends
+    /// one (the sync routes' `stream_body::Opening`).
+    opened: Vec<u64>,
+}
+
+impl<F> Drop for InContext<'_, F> {
+    fn drop(&mut self) {
+        let (app, cursor, future) = (self.app, self.cursor, &mut self.future);
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: dropped once, here; `future` is not used after.
+            InContext::sync(app, cursor, || unsafe {
+                std::mem::ManuallyDrop::drop(future)
+            })
+        }));
+        if let Err(payload) = dropped {
+            tracing::error!(target: "inphms.http", "the async handler of {} panicked while dropped", self.endpoint);
+            std::mem::forget(payload);
+        }
+        // Cancelled: no answer sends what it opened.
+        let opened = std::mem::take(&mut self.opened);
+        stream_body::drop_unsent(&self.app.services.streams, opened, None);
+    }
 }
 
 impl<'a> InContext<'a, ()> {
@@ -173,13 +220,22 @@ impl<F: Future<Output = Outcome> + Unpin> Future for InContext<'_, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let this = &mut *self;
-        let (app, cursor, future) = (this.app, this.cursor, &mut this.future);
+        let (app, cursor, future, opened) =
+            (this.app, this.cursor, &mut *this.future, &mut this.opened);
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            InContext::sync(app, cursor, || Pin::new(future).poll(cx))
+            stream_body::opened_during(opened, || {
+                InContext::sync(app, cursor, || Pin::new(future).poll(cx))
+            })
         }));
+        let streams = &app.services.streams;
         match polled {
-            Ok(poll) => poll,
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(outcome)) => {
+                stream_body::drop_unsent(streams, std::mem::take(opened), Some(&outcome));
+                Poll::Ready(outcome)
+            }
             Err(_) => {
+                stream_body::drop_unsent(streams, std::mem::take(opened), None);
                 tracing::error!(target: "inphms.http", "the async handler of {} panicked outside the SDK's guard (its poll failed); answered 500", this.endpoint);
                 let mut e = disp::internal_error("Internal Server Error");
                 e.kind = inphms_sdk::abi::ErrorKind::Panic;

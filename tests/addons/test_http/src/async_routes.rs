@@ -57,3 +57,66 @@ async fn plain(_req: &mut Request<'_>, n: i64) -> Value {
     time::sleep(Duration::from_millis(1)).await;
     json!(n * 3)
 }
+
+/// A json route that never finishes (for `limit_time_real`: the JSON-RPC error's name).
+#[route(
+    "/test_async/forever_json",
+    type = "json",
+    auth = "none",
+    save_session = false
+)]
+async fn forever_json(_req: &mut Request<'_>) -> Result<Value> {
+    loop {
+        time::sleep(Duration::from_secs(86_400)).await;
+    }
+}
+
+/// A value that panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped a cancelled handler's state on purpose");
+    }
+}
+
+/// Never finishes, holding a value that panics when dropped: cancelled at
+/// `limit_time_real`, its future's drop panics (the host must serve on).
+#[route("/test_async/drop_panic", auth = "none", save_session = false)]
+async fn drop_panic(_req: &mut Request<'_>) -> String {
+    let _bomb = PanicOnDrop;
+    loop {
+        time::sleep(Duration::from_secs(86_400)).await;
+    }
+}
+
+/// The push stream `/test_async/push_then_fail` opened (test only: what the tests read
+/// through `/test_async/stashed_push`).
+// global: test-only stash of one stream, read by the next request
+static STASHED: std::sync::Mutex<Option<inphms_sdk::PushStream>> = std::sync::Mutex::new(None);
+
+/// Opens a push stream, pushes a chunk, keeps a clone, then fails: its answer (an error)
+/// does not send the stream, which the host must then drop.
+#[route("/test_async/push_then_fail", auth = "none", save_session = false)]
+async fn push_then_fail(_req: &mut Request<'_>) -> Result<String> {
+    let stream = inphms_sdk::PushStream::open(4)?;
+    time::sleep(Duration::from_millis(1)).await;
+    stream.push(b"never sent".to_vec())?;
+    *STASHED.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
+    Err(inphms_sdk::Error::user(
+        "failed after opening a push stream",
+    ))
+}
+
+/// Pushes to the stream kept by `/test_async/push_then_fail`: `refused` once the host
+/// dropped it, `accepted` while it lingers, `none` without one.
+#[route("/test_async/stashed_push", auth = "none", save_session = false)]
+fn stashed_push(_req: &mut Request) -> String {
+    match STASHED.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(stream) => match stream.push(b"late".to_vec()) {
+            Ok(()) => "accepted".into(),
+            Err(_) => "refused".into(),
+        },
+        None => "none".into(),
+    }
+}
