@@ -11,6 +11,7 @@ pub mod csrf;
 pub mod db_apps;
 pub mod dispatcher;
 pub mod file_body;
+pub mod idle;
 pub mod inflight;
 pub mod ir_http;
 pub mod proxy;

@@ -21,6 +21,7 @@
 
 use super::application::{Application, Handled};
 use super::connections::{Burst, BurstLog, Connections};
+use super::idle::{self, ParkedSocket, ShedSocket};
 use super::response::HttpResult;
 use super::session;
 use super::timeouts::{ConnActivity, TimedStream, Timeouts};
@@ -178,11 +179,11 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let serving = Serving::new(app, &options);
-    let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&serving.app)));
+    let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&serving.shared.app)));
     websocket::set_accepting(&serving.services.websockets, true);
     let mode = accept_until_stop(&listener, &serving, &mut stop).await;
     let listener = close_or_keep(listener.into_std()?, mode, &serving);
-    let report_in_flight = serving.in_flight.load(Ordering::Acquire);
+    let report_in_flight = serving.shared.in_flight.load(Ordering::Acquire);
     sweeper.abort();
     tracing::info!(
         target: "inphms.service.server",
@@ -327,8 +328,21 @@ async fn drain(serving: Serving, drain_timeout: Duration) -> bool {
         "{waiting} connection(s) awaited their first request; {} still waiting",
         awaiting_first.load(Ordering::Acquire)
     );
+    // Parked connections close; those being served again hold the graceful shutdown only
+    // while they start their hyper connection (watched, so shut down with the others).
+    serving.stopping.send_replace(true);
+    let mut graceful = serving.graceful;
+    let graceful = loop {
+        match Arc::try_unwrap(graceful) {
+            Ok(g) => break g,
+            Err(shared) => {
+                graceful = shared;
+                tokio::task::yield_now().await;
+            }
+        }
+    };
     let (drained, sockets_closed) = tokio::join!(
-        tokio::time::timeout(drain_timeout, serving.graceful.shutdown()),
+        tokio::time::timeout(drain_timeout, graceful.shutdown()),
         websocket::wait_closed(
             websockets,
             websocket::CLOSE_TIMEOUT + Duration::from_secs(1)
@@ -347,15 +361,28 @@ fn stopped(mode: Result<watch::Ref<'_, Option<Stop>>, watch::error::RecvError>) 
 
 /// What every connection of a listener shares.
 struct Serving {
-    app: Arc<ArcSwap<Application>>,
-    builder: Arc<Builder<TokioExecutor>>,
-    graceful: GracefulShutdown,
-    in_flight: Arc<AtomicUsize>,
+    /// What serving a connection (again, once parked) needs.
+    shared: Arc<Shared>,
+    /// Unique once the parked connections stop (see [`drain`]); connections hold a `Weak`.
+    graceful: Arc<GracefulShutdown>,
+    /// Set when the drain begins: parked connections close.
+    stopping: watch::Sender<bool>,
     awaiting_first: Arc<AtomicUsize>,
-    cap: Option<Arc<Semaphore>>,
-    timeouts: Timeouts,
     connections: Arc<Connections>,
     /// The host's request path state (the same for every generation).
+    services: Arc<Services>,
+}
+
+/// What serving a connection needs, shared by its tasks: the one serving it with hyper and,
+/// once its hyper state is shed ([`super::idle`]), the one parking it.
+struct Shared {
+    app: Arc<ArcSwap<Application>>,
+    builder: Builder<TokioExecutor>,
+    graceful: std::sync::Weak<GracefulShutdown>,
+    stopping: watch::Receiver<bool>,
+    in_flight: Arc<AtomicUsize>,
+    cap: Option<Arc<Semaphore>>,
+    timeouts: Timeouts,
     services: Arc<Services>,
 }
 
@@ -379,16 +406,25 @@ impl Serving {
             header: options.header_timeout,
             keepalive: Duration::from_secs(app.load().config.http_keepalive_timeout.max(1)),
         };
+        let graceful = Arc::new(GracefulShutdown::new());
+        let (stopping, stopping_rx) = watch::channel(false);
+        let services = Arc::clone(app.load().services());
         Serving {
-            builder: Arc::new(builder),
-            graceful: GracefulShutdown::new(),
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            shared: Arc::new(Shared {
+                app,
+                builder,
+                graceful: Arc::downgrade(&graceful),
+                stopping: stopping_rx,
+                in_flight: Arc::new(AtomicUsize::new(0)),
+                cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+                timeouts,
+                services: Arc::clone(&services),
+            }),
+            graceful,
+            stopping,
             awaiting_first: Arc::new(AtomicUsize::new(0)),
-            cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
-            timeouts,
             connections: Connections::new(options.max_connections.unwrap_or(usize::MAX)),
-            services: Arc::clone(app.load().services()),
-            app,
+            services,
         }
     }
 
@@ -397,83 +433,181 @@ impl Serving {
         let _ = stream.set_nodelay(true);
         let activity = ConnActivity::accepted(&self.awaiting_first);
         let slot = self.connections.register(&activity);
-        let stream = TimedStream::new(stream, Arc::clone(&activity), self.timeouts).with_slot(slot);
-        let app = Arc::clone(&self.app);
-        let in_flight = Arc::clone(&self.in_flight);
-        let inflight = Arc::clone(&self.services.inflight);
-        let cap = self.cap.clone();
-        let conn_activity = Arc::clone(&activity);
         // The peer's address as the access log and addons see it, made once per connection.
         let peer_text: Arc<str> = peer.ip().to_canonical().to_string().into();
-        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let app = app.load_full();
-            if req.version() == hyper::Version::HTTP_2 {
-                activity.multiplexed();
+        let socket = ParkedSocket {
+            stream,
+            slot: Some(slot),
+        };
+        let conn = Conn {
+            activity: Arc::clone(&activity),
+            peer,
+            peer_text,
+        };
+        serve_connection(&self.shared, &self.graceful, socket, conn);
+        activity
+    }
+}
+
+/// A connection's own state, kept while it is parked.
+struct Conn {
+    activity: Arc<ConnActivity>,
+    peer: SocketAddr,
+    peer_text: Arc<str>,
+}
+
+/// Serves `socket` with a new hyper connection on its own task (accepted now, or woken
+/// from [`idle::park`]); parks it when its hyper state is shed.
+fn serve_connection(
+    shared: &Arc<Shared>,
+    graceful: &GracefulShutdown,
+    socket: ParkedSocket,
+    conn: Conn,
+) {
+    let ParkedSocket { stream, slot } = socket;
+    let Conn {
+        activity,
+        peer,
+        peer_text,
+    } = conn;
+    let mut stream =
+        TimedStream::new(stream, Arc::clone(&activity), shared.timeouts).with_shedding(idle::home);
+    if let Some(slot) = slot {
+        stream = stream.with_slot(slot);
+    }
+    let app = Arc::clone(&shared.app);
+    let in_flight = Arc::clone(&shared.in_flight);
+    let inflight = Arc::clone(&shared.services.inflight);
+    let cap = shared.cap.clone();
+    let conn_activity = Arc::clone(&activity);
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let app = app.load_full();
+        if req.version() == hyper::Version::HTTP_2 {
+            activity.multiplexed();
+        }
+        // One clock read for the in-flight table and the access log.
+        let started = std::time::Instant::now();
+        let tracked = inflight.enter(req.method(), req.uri(), started);
+        // Under the cap, a request starts at once when a permit is free.
+        let permit = match &cap {
+            None => Ok(None),
+            Some(s) => Arc::clone(s).try_acquire_owned().map(Some),
+        };
+        let (running, permit) = match permit {
+            Ok(permit) => {
+                let counted = Counted::enter(&in_flight);
+                match app.handle(req, peer, &peer_text, started, false, tracked) {
+                    Handled::Ready(resp) => {
+                        activity.request_answered();
+                        drop(counted);
+                        return Served::Ready(Some(resp));
+                    }
+                    Handled::Pending(pending) => (Ok((pending, counted)), permit),
+                }
             }
-            // One clock read for the in-flight table and the access log.
-            let started = std::time::Instant::now();
-            let tracked = inflight.enter(req.method(), req.uri(), started);
-            // Under the cap, a request starts at once when a permit is free.
-            let permit = match &cap {
-                None => Ok(None),
-                Some(s) => Arc::clone(s).try_acquire_owned().map(Some),
-            };
-            let (running, permit) = match permit {
-                Ok(permit) => {
+            // Boxed: the rare case should not size the future of the others.
+            Err(_) => (Err(Box::new((app, req, tracked))), None),
+        };
+        let serving = activity.request_started();
+        let activity = Arc::clone(&activity);
+        let in_flight = Arc::clone(&in_flight);
+        let cap = cap.clone();
+        let peer_text = Arc::clone(&peer_text);
+        Served::Pending(Box::pin(async move {
+            let (pending, _counted, _permit) = match running {
+                Ok((pending, counted)) => (pending, counted, permit),
+                Err(queued) => {
+                    let (app, req, tracked) = *queued;
+                    let permit = match cap {
+                        Some(s) => Some(s.acquire_owned().await.expect("never closed")),
+                        None => None,
+                    };
                     let counted = Counted::enter(&in_flight);
-                    match app.handle(req, peer, &peer_text, started, false, tracked) {
-                        Handled::Ready(resp) => {
-                            activity.request_answered();
-                            drop(counted);
-                            return Served::Ready(Some(resp));
-                        }
-                        Handled::Pending(pending) => (Ok((pending, counted)), permit),
+                    match app.handle(req, peer, &peer_text, started, true, tracked) {
+                        Handled::Ready(resp) => return resp,
+                        Handled::Pending(pending) => (pending, counted, permit),
                     }
                 }
-                // Boxed: the rare case should not size the future of the others.
-                Err(_) => (Err(Box::new((app, req, tracked))), None),
             };
-            let serving = activity.request_started();
-            let activity = Arc::clone(&activity);
-            let in_flight = Arc::clone(&in_flight);
-            let cap = cap.clone();
-            let peer_text = Arc::clone(&peer_text);
-            Served::Pending(Box::pin(async move {
-                let (pending, _counted, _permit) = match running {
-                    Ok((pending, counted)) => (pending, counted, permit),
-                    Err(queued) => {
-                        let (app, req, tracked) = *queued;
-                        let permit = match cap {
-                            Some(s) => Some(s.acquire_owned().await.expect("never closed")),
-                            None => None,
-                        };
-                        let counted = Counted::enter(&in_flight);
-                        match app.handle(req, peer, &peer_text, started, true, tracked) {
-                            Handled::Ready(resp) => return resp,
-                            Handled::Pending(pending) => (pending, counted, permit),
-                        }
-                    }
-                };
-                let resp = pending.run().await;
-                if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
-                    activity.upgraded();
-                }
-                drop(serving);
-                resp
-            }))
-        });
-        let conn = self
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = self.graceful.watch(conn.into_owned());
-        // `map`, not an `async` block awaiting it: the block would hold the connection
-        // twice (as captured and as awaited), a task twice as large to allocate and copy.
-        tokio::spawn(conn.map(move |done| {
-            if let Err(e) = done {
+            let resp = pending.run().await;
+            if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                activity.upgraded();
+            }
+            drop(serving);
+            resp
+        }))
+    });
+    let hyper_conn = shared
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let hyper_conn = graceful.watch(hyper_conn.into_owned());
+    let shared = Arc::clone(shared);
+    // `map`, not an `async` block awaiting it: the block would hold the connection
+    // twice (as captured and as awaited), a task twice as large to allocate and copy.
+    // `Map` drops the connection (and so the stream, which leaves a shed socket with the
+    // activity) before calling the closure.
+    tokio::spawn(hyper_conn.map(move |done| {
+        // Taken in every case: the activity must not keep a socket (nor its slot).
+        let shed = conn_activity.take_shed();
+        match (done, shed) {
+            (Ok(()), Some(socket)) => {
+                tracing::debug!(target: "inphms.http.idle", "connection from {peer}: idle, parked");
+                tokio::spawn(park_then_serve(shared, socket, conn_activity, peer));
+            }
+            (Err(e), _) => {
                 tracing::debug!(target: "inphms.http", "connection from {peer}: {e}");
             }
-        }));
-        conn_activity
+            (Ok(()), None) => {}
+        }
+    }));
+}
+
+/// Why a parked connection whose client sent bytes is closed: the drain began.
+const STOPPING_NOTE: &str = "the server stops";
+
+/// Parks a connection whose hyper state was shed until its client's next request, then
+/// serves it again; or closes it (see [`idle::park`]).
+///
+/// What the connection keeps while parked is allocated now, not at its accept: next to the
+/// other parked connections', rather than each among the blocks its hyper connection freed
+/// (which would keep those pages resident, see [`super::idle`]).
+async fn park_then_serve(
+    shared: Arc<Shared>,
+    socket: ShedSocket,
+    activity: Arc<ConnActivity>,
+    peer: SocketAddr,
+) {
+    // Registered with the runtime again (its registration was released by `idle::home`).
+    let Ok(stream) = tokio::net::TcpStream::from_std(socket.stream) else {
+        return;
+    };
+    let socket = ParkedSocket {
+        stream,
+        slot: socket.slot,
+    };
+    let mut stopping = shared.stopping.clone();
+    let woken = idle::park(&socket.stream, &activity, &shared.timeouts, &mut stopping).await;
+    // Gone once the drain began: the connection closes, as hyper closes an idle one.
+    let graceful = match woken {
+        idle::Woken::Request if !*stopping.borrow() => shared.graceful.upgrade(),
+        _ => None,
+    };
+    match graceful {
+        Some(graceful) => {
+            tracing::debug!(target: "inphms.http.idle", "connection from {peer}: served again");
+            let conn = Conn {
+                activity,
+                peer,
+                peer_text: peer.ip().to_canonical().to_string().into(),
+            };
+            serve_connection(&shared, &graceful, socket, conn);
+        }
+        None => {
+            tracing::debug!(target: "inphms.http.idle", "connection from {peer}: parked connection closed: {}", match woken {
+                idle::Woken::Closed(why) => why,
+                idle::Woken::Request => STOPPING_NOTE,
+            });
+        }
     }
 }
 
