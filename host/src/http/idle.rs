@@ -22,10 +22,12 @@
 
 use super::connections::Slot;
 use super::timeouts::{ConnActivity, Timeouts};
-use std::future::poll_fn;
+use std::future::{poll_fn, Future as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
+use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 /// How long an HTTP/1 keep-alive connection waits for its next request before its hyper
 /// state is shed. Short, since a parked connection costs little to serve again (a hyper
@@ -76,34 +78,48 @@ pub enum Woken {
 }
 
 /// Waits, without buffers, until the parked connection's client sends its next bytes
-/// ([`Woken::Request`]), or the connection is to close ([`Woken::Closed`]).
+/// ([`Woken::Request`]), or the connection is to close ([`Woken::Closed`]): a future of a
+/// few words and a timer (no stored sub-futures), since every parked connection holds one.
+/// `stopping` is set by the drain, which then wakes every parked connection
+/// ([`super::connections::Connections::wake_parked`]).
 pub async fn park(
     stream: &TcpStream,
     activity: &ConnActivity,
     timeouts: &Timeouts,
-    stopping: &mut watch::Receiver<bool>,
+    stopping: &AtomicBool,
 ) -> Woken {
-    if *stopping.borrow_and_update() {
-        return Woken::Closed(STOPPING);
-    }
     let Some(deadline) = activity.idle_deadline(timeouts) else {
         // Not idle (cannot happen: only idle connections are shed): served at once.
         return Woken::Request;
     };
-    let mut byte = [0u8; 1];
-    tokio::select! {
-        // The client's bytes first, should several be ready at once.
-        biased;
-        peeked = stream.peek(&mut byte) => match peeked {
-            Ok(n) if n > 0 => Woken::Request,
-            Ok(_) => Woken::Closed("closed by the client"),
-            Err(_) => Woken::Closed("socket error"),
-        },
-        () = poll_fn(|cx| activity.poll_evicted(cx)) => Woken::Closed("evicted (http_max_connections)"),
-        () = tokio::time::sleep_until(deadline) => Woken::Closed("idle past http_keepalive_timeout"),
-        _ = stopping.wait_for(|stop| *stop) => Woken::Closed(STOPPING),
-    }
+    // Marked before `stopping` is read: the drain sets it, then wakes the marked ones.
+    activity.set_parked(true);
+    let sleep = tokio::time::sleep_until(deadline);
+    tokio::pin!(sleep);
+    let woken = poll_fn(|cx| {
+        // The waker first (an eviction or the drain wakes it), then the checks.
+        if activity.poll_evicted(cx).is_ready() {
+            return Poll::Ready(Woken::Closed("evicted (http_max_connections)"));
+        }
+        if stopping.load(Ordering::SeqCst) {
+            return Poll::Ready(Woken::Closed(STOPPING));
+        }
+        let mut byte = [0u8; 1];
+        match stream.poll_peek(cx, &mut ReadBuf::new(&mut byte)) {
+            Poll::Ready(Ok(n)) if n > 0 => return Poll::Ready(Woken::Request),
+            Poll::Ready(Ok(_)) => return Poll::Ready(Woken::Closed("closed by the client")),
+            Poll::Ready(Err(_)) => return Poll::Ready(Woken::Closed("socket error")),
+            Poll::Pending => {}
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Woken::Closed("idle past http_keepalive_timeout")),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    activity.set_parked(false);
+    woken
 }
 
 /// Why a parked connection closes at a graceful stop.
-const STOPPING: &str = "the server stops";
+pub const STOPPING: &str = "the server stops";

@@ -38,7 +38,7 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd as _;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -330,7 +330,8 @@ async fn drain(serving: Serving, drain_timeout: Duration) -> bool {
     );
     // Parked connections close; those being served again hold the graceful shutdown only
     // while they start their hyper connection (watched, so shut down with the others).
-    serving.stopping.send_replace(true);
+    serving.shared.stopping.store(true, Ordering::SeqCst);
+    serving.connections.wake_parked();
     let mut graceful = serving.graceful;
     let graceful = loop {
         match Arc::try_unwrap(graceful) {
@@ -365,8 +366,6 @@ struct Serving {
     shared: Arc<Shared>,
     /// Unique once the parked connections stop (see [`drain`]); connections hold a `Weak`.
     graceful: Arc<GracefulShutdown>,
-    /// Set when the drain begins: parked connections close.
-    stopping: watch::Sender<bool>,
     awaiting_first: Arc<AtomicUsize>,
     connections: Arc<Connections>,
     /// The host's request path state (the same for every generation).
@@ -379,7 +378,8 @@ struct Shared {
     app: Arc<ArcSwap<Application>>,
     builder: Builder<TokioExecutor>,
     graceful: std::sync::Weak<GracefulShutdown>,
-    stopping: watch::Receiver<bool>,
+    /// Set when the drain begins: parked connections close.
+    stopping: AtomicBool,
     in_flight: Arc<AtomicUsize>,
     cap: Option<Arc<Semaphore>>,
     timeouts: Timeouts,
@@ -407,21 +407,19 @@ impl Serving {
             keepalive: Duration::from_secs(app.load().config.http_keepalive_timeout.max(1)),
         };
         let graceful = Arc::new(GracefulShutdown::new());
-        let (stopping, stopping_rx) = watch::channel(false);
         let services = Arc::clone(app.load().services());
         Serving {
             shared: Arc::new(Shared {
                 app,
                 builder,
                 graceful: Arc::downgrade(&graceful),
-                stopping: stopping_rx,
+                stopping: AtomicBool::new(false),
                 in_flight: Arc::new(AtomicUsize::new(0)),
                 cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
                 timeouts,
                 services: Arc::clone(&services),
             }),
             graceful,
-            stopping,
             awaiting_first: Arc::new(AtomicUsize::new(0)),
             connections: Connections::new(options.max_connections.unwrap_or(usize::MAX)),
             services,
@@ -562,9 +560,6 @@ fn serve_connection(
     }));
 }
 
-/// Why a parked connection whose client sent bytes is closed: the drain began.
-const STOPPING_NOTE: &str = "the server stops";
-
 /// Parks a connection whose hyper state was shed until its client's next request, then
 /// serves it again; or closes it (see [`idle::park`]).
 ///
@@ -585,11 +580,18 @@ async fn park_then_serve(
         stream,
         slot: socket.slot,
     };
-    let mut stopping = shared.stopping.clone();
-    let woken = idle::park(&socket.stream, &activity, &shared.timeouts, &mut stopping).await;
+    let woken = idle::park(
+        &socket.stream,
+        &activity,
+        &shared.timeouts,
+        &shared.stopping,
+    )
+    .await;
     // Gone once the drain began: the connection closes, as hyper closes an idle one.
     let graceful = match woken {
-        idle::Woken::Request if !*stopping.borrow() => shared.graceful.upgrade(),
+        idle::Woken::Request if !shared.stopping.load(Ordering::SeqCst) => {
+            shared.graceful.upgrade()
+        }
         _ => None,
     };
     match graceful {
@@ -605,7 +607,7 @@ async fn park_then_serve(
         None => {
             tracing::debug!(target: "inphms.http.idle", "connection from {peer}: parked connection closed: {}", match woken {
                 idle::Woken::Closed(why) => why,
-                idle::Woken::Request => STOPPING_NOTE,
+                idle::Woken::Request => idle::STOPPING,
             });
         }
     }

@@ -80,6 +80,8 @@ pub struct ConnActivity {
     /// The socket of a connection whose hyper state was shed ([`super::idle`]), left by the
     /// stream when hyper dropped it, for the server to park.
     shed: Mutex<Option<super::idle::ShedSocket>>,
+    /// The connection is parked ([`super::idle::park`]): the drain wakes it.
+    idle_parked: AtomicBool,
 }
 
 /// [`ConnActivity::waiting`]: no read pending.
@@ -110,6 +112,7 @@ impl ConnActivity {
             reader: AtomicWaker::new(),
             multiplexed: AtomicBool::new(false),
             shed: Mutex::new(None),
+            idle_parked: AtomicBool::new(false),
         })
     }
 
@@ -266,6 +269,18 @@ impl ConnActivity {
             Poll::Pending
         } else {
             Poll::Ready(())
+        }
+    }
+
+    /// Marks the connection parked, or no longer.
+    pub fn set_parked(&self, parked: bool) {
+        self.idle_parked.store(parked, Ordering::SeqCst);
+    }
+
+    /// Wakes the connection if parked (its task then reads the drain's flag).
+    pub fn wake_parked(&self) {
+        if self.idle_parked.load(Ordering::SeqCst) {
+            self.reader.wake();
         }
     }
 
