@@ -12,6 +12,8 @@
 //! * Open connections are capped ([`super::connections`]): past the cap, the connection
 //!   waiting longest for its client is closed to make room; a failed `accept` (out of
 //!   descriptors) backs off and evicts one too; each burst is logged once, then counted.
+//! * An idle HTTP/1 keep-alive connection sheds its hyper state and is parked until its
+//!   client sends again ([`super::idle`]); parked connections close at the stop.
 //! * At the stop: stop accepting (on a plain stop, close the listening socket so that new
 //!   connections are refused; keep it for a re-exec), send Close 1001 (Going Away) to
 //!   every websocket ([`super::websocket::close_all`]), let in-flight requests finish (at
