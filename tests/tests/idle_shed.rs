@@ -175,14 +175,16 @@ fn the_connection_cap_evicts_a_parked_connection() {
     let td = TestDir::new();
     let server = start(&td, &["--http-max-connections", "3"]);
     let port = server.port();
+    // One at a time, each parked before the next (so that the start's probe, closing, is
+    // not counted with them: at the cap, the oldest would be evicted before it parks).
     let mut parked: Vec<HttpConn> = (0..3)
         .map(|n| {
             let mut c = HttpConn::connect(port).unwrap();
             item(&mut c, n);
+            wait_count(&server, PARKED, n as usize + 1);
             c
         })
         .collect();
-    wait_count(&server, PARKED, 3);
     // A fourth client is answered; the oldest parked one is closed to make room.
     let r = try_request(
         port,
