@@ -161,6 +161,15 @@ impl Connections {
         false
     }
 
+    /// Wakes every parked connection (at the drain, see [`super::idle::park`]).
+    pub fn wake_parked(&self) {
+        if let Ok(slots) = self.slots.lock() {
+            for (_, activity) in slots.iter() {
+                activity.wake_parked();
+            }
+        }
+    }
+
     /// Waits until a connection closes (or returns at once if one closed since the last
     /// call).
     pub async fn closed(&self) {

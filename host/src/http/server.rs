@@ -12,38 +12,37 @@
 //! * Open connections are capped ([`super::connections`]): past the cap, the connection
 //!   waiting longest for its client is closed to make room; a failed `accept` (out of
 //!   descriptors) backs off and evicts one too; each burst is logged once, then counted.
+//! * Each connection is served on its own task (the `connection` module). An idle HTTP/1
+//!   keep-alive connection sheds its hyper state and is parked until its client sends
+//!   again ([`super::idle`]); parked connections close at the stop.
 //! * At the stop: stop accepting (on a plain stop, close the listening socket so that new
 //!   connections are refused; keep it for a re-exec), send Close 1001 (Going Away) to
 //!   every websocket ([`super::websocket::close_all`]), let in-flight requests finish (at
 //!   most `drain_timeout`) and websockets complete their close, and report.
 //! * In workers mode, a worker holds at most `worker_connections` client connections
-//!   ([`super::connections::Held`]): at the limit it stops accepting (another worker takes
-//!   the next connection); with 1, each response carries `Connection: close` (Odoo's
-//!   prefork serves one request per connection), so a crash loses only the request served.
+//!   ([`super::connections::Held`]; a parked connection is still held): at the limit it
+//!   stops accepting (another worker takes the next connection); with 1, each response
+//!   carries `Connection: close` (Odoo's prefork serves one request per connection), so a
+//!   crash loses only the request served, and nothing is parked.
 //! * Expired sessions are swept in the background: a minute after start, then every
 //!   [`session::SWEEP_INTERVAL`].
 
-use super::application::{Application, Handled};
+use super::application::Application;
+use super::connection::{serve_connection, Conn, Shared};
 use super::connections::{Burst, BurstLog, Connections, Held};
-use super::response::HttpResult;
+use super::idle::ParkedSocket;
 use super::session;
-use super::timeouts::{ConnActivity, TimedStream, Timeouts};
+use super::timeouts::{ConnActivity, Timeouts};
 use super::websocket;
 use super::Services;
 use arc_swap::ArcSwap;
-use futures_util::FutureExt as _;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd as _;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
@@ -133,8 +132,8 @@ pub struct ServeOptions {
     /// How long a graceful stop waits for in-flight requests.
     pub drain_timeout: Duration,
     /// In a worker of workers mode, the client connections it holds at most
-    /// (`worker_connections`; upgraded ones are not counted); with 1, one request per
-    /// connection. `None`: no limit (the threaded server).
+    /// (`worker_connections`; upgraded ones are not counted, parked ones are); with 1, one
+    /// request per connection. `None`: no limit (the threaded server).
     pub worker_connections: Option<usize>,
 }
 
@@ -186,11 +185,11 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let serving = Serving::new(app, &options);
-    let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&serving.app)));
+    let sweeper = tokio::spawn(sweep_sessions(Arc::clone(&serving.shared.app)));
     websocket::set_accepting(&serving.services.websockets, true);
     let mode = accept_until_stop(&listener, &serving, &mut stop).await;
     let listener = close_or_keep(listener.into_std()?, mode, &serving);
-    let report_in_flight = serving.in_flight.load(Ordering::Acquire);
+    let report_in_flight = serving.shared.in_flight.load(Ordering::Acquire);
     sweeper.abort();
     tracing::info!(
         target: "inphms.service.server",
@@ -349,8 +348,22 @@ async fn drain(serving: Serving, drain_timeout: Duration) -> bool {
         "{waiting} connection(s) awaited their first request; {} still waiting",
         awaiting_first.load(Ordering::Acquire)
     );
+    // Parked connections close; those being served again hold the graceful shutdown only
+    // while they start their hyper connection (watched, so shut down with the others).
+    serving.shared.stopping.store(true, Ordering::SeqCst);
+    serving.connections.wake_parked();
+    let mut graceful = serving.graceful;
+    let graceful = loop {
+        match Arc::try_unwrap(graceful) {
+            Ok(g) => break g,
+            Err(shared) => {
+                graceful = shared;
+                tokio::task::yield_now().await;
+            }
+        }
+    };
     let (drained, sockets_closed) = tokio::join!(
-        tokio::time::timeout(drain_timeout, serving.graceful.shutdown()),
+        tokio::time::timeout(drain_timeout, graceful.shutdown()),
         websocket::wait_closed(
             websockets,
             websocket::CLOSE_TIMEOUT + Duration::from_secs(1)
@@ -369,20 +382,14 @@ fn stopped(mode: Result<watch::Ref<'_, Option<Stop>>, watch::error::RecvError>) 
 
 /// What every connection of a listener shares.
 struct Serving {
-    app: Arc<ArcSwap<Application>>,
-    builder: Arc<Builder<TokioExecutor>>,
-    graceful: GracefulShutdown,
-    in_flight: Arc<AtomicUsize>,
+    /// What serving a connection (again, once parked) needs.
+    shared: Arc<Shared>,
+    /// Unique once the parked connections stop (see [`drain`]); connections hold a `Weak`.
+    graceful: Arc<GracefulShutdown>,
     awaiting_first: Arc<AtomicUsize>,
-    cap: Option<Arc<Semaphore>>,
+    connections: Arc<Connections>,
     /// A worker's `worker_connections` (none in the threaded server).
     held: Option<Arc<Held>>,
-    /// One request per connection (a worker holding one): each response but an upgrade's
-    /// carries `Connection: close`, which makes hyper close the connection after it (its
-    /// own keep-alive switch would add `close` to a 101's `Connection: upgrade` too).
-    one_shot: bool,
-    timeouts: Timeouts,
-    connections: Arc<Connections>,
     /// The host's request path state (the same for every generation).
     services: Arc<Services>,
 }
@@ -407,18 +414,25 @@ impl Serving {
             header: options.header_timeout,
             keepalive: Duration::from_secs(app.load().config.http_keepalive_timeout.max(1)),
         };
+        let graceful = Arc::new(GracefulShutdown::new());
+        let services = Arc::clone(app.load().services());
         Serving {
-            builder: Arc::new(builder),
-            graceful: GracefulShutdown::new(),
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            shared: Arc::new(Shared {
+                app,
+                builder,
+                graceful: Arc::downgrade(&graceful),
+                stopping: AtomicBool::new(false),
+                in_flight: Arc::new(AtomicUsize::new(0)),
+                cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+                one_shot: options.worker_connections == Some(1),
+                timeouts,
+                services: Arc::clone(&services),
+            }),
+            graceful,
             awaiting_first: Arc::new(AtomicUsize::new(0)),
-            cap: options.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
-            held: options.worker_connections.map(Held::new),
-            one_shot: options.worker_connections == Some(1),
-            timeouts,
             connections: Connections::new(options.max_connections.unwrap_or(usize::MAX)),
-            services: Arc::clone(app.load().services()),
-            app,
+            held: options.worker_connections.map(Held::new),
+            services,
         }
     }
 
@@ -428,99 +442,20 @@ impl Serving {
         let held = self.held.as_ref().map(Held::hold);
         let activity = ConnActivity::accepted(&self.awaiting_first);
         let slot = self.connections.register(&activity);
-        let stream = TimedStream::new(stream, Arc::clone(&activity), self.timeouts).with_slot(slot);
-        let app = Arc::clone(&self.app);
-        let in_flight = Arc::clone(&self.in_flight);
-        let inflight = Arc::clone(&self.services.inflight);
-        let cap = self.cap.clone();
-        let one_shot = self.one_shot;
-        let conn_activity = Arc::clone(&activity);
         // The peer's address as the access log and addons see it, made once per connection.
         let peer_text: Arc<str> = peer.ip().to_canonical().to_string().into();
-        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let app = app.load_full();
-            if req.version() == hyper::Version::HTTP_2 {
-                activity.multiplexed();
-            }
-            // (HTTP/2 has no `Connection` header: its connection counts as one.)
-            let one_shot = one_shot && req.version() < hyper::Version::HTTP_2;
-            // One clock read for the in-flight table and the access log.
-            let started = std::time::Instant::now();
-            let tracked = inflight.enter(req.method(), req.uri(), started);
-            // Under the cap, a request starts at once when a permit is free.
-            let permit = match &cap {
-                None => Ok(None),
-                Some(s) => Arc::clone(s).try_acquire_owned().map(Some),
-            };
-            let (running, permit) = match permit {
-                Ok(permit) => {
-                    let counted = Counted::enter(&in_flight);
-                    match app.handle(req, peer, &peer_text, started, false, tracked) {
-                        Handled::Ready(mut resp) => {
-                            activity.request_answered();
-                            drop(counted);
-                            if one_shot {
-                                close_after(&mut resp);
-                            }
-                            return Served::Ready(Some(resp));
-                        }
-                        Handled::Pending(pending) => (Ok((pending, counted)), permit),
-                    }
-                }
-                // Boxed: the rare case should not size the future of the others.
-                Err(_) => (Err(Box::new((app, req, tracked))), None),
-            };
-            let serving = activity.request_started();
-            let activity = Arc::clone(&activity);
-            let in_flight = Arc::clone(&in_flight);
-            let cap = cap.clone();
-            let peer_text = Arc::clone(&peer_text);
-            Served::Pending(Box::pin(async move {
-                let (pending, _counted, _permit) = match running {
-                    Ok((pending, counted)) => (pending, counted, permit),
-                    Err(queued) => {
-                        let (app, req, tracked) = *queued;
-                        let permit = match cap {
-                            Some(s) => Some(s.acquire_owned().await.expect("never closed")),
-                            None => None,
-                        };
-                        let counted = Counted::enter(&in_flight);
-                        match app.handle(req, peer, &peer_text, started, true, tracked) {
-                            Handled::Ready(mut resp) => {
-                                if one_shot {
-                                    close_after(&mut resp);
-                                }
-                                return resp;
-                            }
-                            Handled::Pending(pending) => (pending, counted, permit),
-                        }
-                    }
-                };
-                let mut resp = pending.run().await;
-                if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
-                    activity.upgraded();
-                } else if one_shot {
-                    close_after(&mut resp);
-                }
-                drop(serving);
-                resp
-            }))
-        });
-        let conn = self
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = self.graceful.watch(conn.into_owned());
-        // `map`, not an `async` block awaiting it: the block would hold the connection
-        // twice (as captured and as awaited), a task twice as large to allocate and copy.
-        // The connection task ends when the connection closes or is upgraded: either
-        // releases its place under `worker_connections`.
-        tokio::spawn(conn.map(move |done| {
-            drop(held);
-            if let Err(e) = done {
-                tracing::debug!(target: "inphms.http", "connection from {peer}: {e}");
-            }
-        }));
-        conn_activity
+        let socket = ParkedSocket {
+            stream,
+            slot: Some(slot),
+        };
+        let conn = Conn {
+            activity: Arc::clone(&activity),
+            peer,
+            peer_text,
+            held,
+        };
+        serve_connection(&self.shared, &self.graceful, socket, conn);
+        activity
     }
 }
 
@@ -602,55 +537,6 @@ impl Bursts {
         }
         if let Some(n) = self.accept.summary(now) {
             tracing::error!(target: "inphms.service.server", "accept failed {n} more time(s) in the last {window}s ({open} connections open)");
-        }
-    }
-}
-
-/// Marks `resp` as the connection's last (`Connection: close`; hyper then closes the
-/// connection once it is written), unless it is an upgrade's.
-fn close_after(resp: &mut HttpResult) {
-    if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
-        resp.headers_mut().insert(
-            hyper::header::CONNECTION,
-            hyper::header::HeaderValue::from_static("close"),
-        );
-    }
-}
-
-/// A request counted in flight (for the drain's report) until dropped.
-struct Counted(Arc<AtomicUsize>);
-
-impl Counted {
-    fn enter(in_flight: &Arc<AtomicUsize>) -> Counted {
-        in_flight.fetch_add(1, Ordering::AcqRel);
-        Counted(Arc::clone(in_flight))
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The future hyper holds for a request: its answer, when [`Application::handle`] gave it
-/// at once, or the rest of its path, boxed (so the common case has no request future to
-/// move; see BENCHMARKS.md).
-enum Served {
-    Ready(Option<HttpResult>),
-    Pending(Pin<Box<dyn Future<Output = HttpResult> + Send>>),
-}
-
-impl Future for Served {
-    type Output = Result<HttpResult, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            // Polled again after its answer (hyper does not): a 500 rather than a panic.
-            Served::Ready(resp) => Poll::Ready(Ok(resp
-                .take()
-                .unwrap_or_else(|| super::response::html_error(500, None)))),
-            Served::Pending(rest) => rest.as_mut().poll(cx).map(Ok),
         }
     }
 }

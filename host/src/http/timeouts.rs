@@ -30,6 +30,7 @@
 use futures_util::task::AtomicWaker;
 use std::future::Future as _;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,6 +77,11 @@ pub struct ConnActivity {
     reader: AtomicWaker,
     /// The connection carries HTTP/2: its reads wait even while its streams are served.
     multiplexed: AtomicBool,
+    /// The socket of a connection whose hyper state was shed ([`super::idle`]), left by the
+    /// stream when hyper dropped it, for the server to park.
+    shed: Mutex<Option<super::idle::ShedSocket>>,
+    /// The connection is parked ([`super::idle::park`]): the drain wakes it.
+    idle_parked: AtomicBool,
 }
 
 /// [`ConnActivity::waiting`]: no read pending.
@@ -105,6 +111,8 @@ impl ConnActivity {
             waiting: AtomicU8::new(NOT_WAITING),
             reader: AtomicWaker::new(),
             multiplexed: AtomicBool::new(false),
+            shed: Mutex::new(None),
+            idle_parked: AtomicBool::new(false),
         })
     }
 
@@ -229,6 +237,58 @@ impl ConnActivity {
         }
     }
 
+    /// When an idle keep-alive connection sheds its hyper state ([`super::idle`]), if it
+    /// may: HTTP/1, a request served, none being served, no head begun, not upgraded (the
+    /// last two are implied when [`ConnActivity::deadline`] is some).
+    fn shed_at(&self) -> Option<Instant> {
+        if self.served.load(Ordering::Acquire) == 0
+            || self.head_started.load(Ordering::Acquire) != 0
+            || self.multiplexed.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        let last = Duration::from_millis(self.last.load(Ordering::Acquire));
+        Some(self.base + last + super::idle::SHED_AFTER)
+    }
+
+    pub(super) fn put_shed(&self, socket: super::idle::ShedSocket) {
+        if let Ok(mut shed) = self.shed.lock() {
+            *shed = Some(socket);
+        }
+    }
+
+    /// The socket the stream left when its hyper state was shed, if any.
+    pub fn take_shed(&self) -> Option<super::idle::ShedSocket> {
+        self.shed.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// Ready once the connection is evicted; until then, the task is woken by an eviction
+    /// (for a parked connection, which has no pending read: it stays evictable).
+    pub fn poll_evicted(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.start_waiting(cx.waker()) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    /// Marks the connection parked, or no longer.
+    pub fn set_parked(&self, parked: bool) {
+        self.idle_parked.store(parked, Ordering::SeqCst);
+    }
+
+    /// Wakes the connection if parked (its task then reads the drain's flag).
+    pub fn wake_parked(&self) {
+        if self.idle_parked.load(Ordering::SeqCst) {
+            self.reader.wake();
+        }
+    }
+
+    /// The idle deadline of a parked connection (see [`super::idle`]).
+    pub fn idle_deadline(&self, t: &Timeouts) -> Option<Instant> {
+        self.deadline(t)
+    }
+
     /// The deadline now, if any.
     fn deadline(&self, t: &Timeouts) -> Option<Instant> {
         if self.upgraded.load(Ordering::Acquire) || self.active.load(Ordering::Acquire) > 0 {
@@ -319,12 +379,20 @@ impl Drop for RequestGuard {
 /// A stream whose reads fail with `TimedOut` past the deadline of [`ConnActivity`].
 #[derive(Debug)]
 pub struct TimedStream<S> {
-    inner: S,
+    /// Taken only by `drop` (to give it back when shed).
+    inner: ManuallyDrop<S>,
     /// The connection's place under the cap, freed with the socket (after `inner`).
     _slot: Option<super::connections::Slot>,
     activity: Arc<ConnActivity>,
     timeouts: Timeouts,
     sleep: Pin<Box<Sleep>>,
+    /// Where a shed connection's socket goes when hyper drops the stream: set by
+    /// [`TimedStream::with_shedding`]; without it, the connection is never shed.
+    home: Option<fn(S, Option<super::connections::Slot>, &ConnActivity)>,
+    /// The sleep runs to the shed time, not to a deadline.
+    shed_timer: bool,
+    /// hyper's connection was ended to shed it: the socket is not shut down, and goes home.
+    shed: bool,
 }
 
 impl<S> TimedStream<S> {
@@ -332,11 +400,14 @@ impl<S> TimedStream<S> {
     pub fn new(inner: S, activity: Arc<ConnActivity>, timeouts: Timeouts) -> Self {
         let first = Instant::now() + timeouts.header;
         TimedStream {
-            inner,
+            inner: ManuallyDrop::new(inner),
             _slot: None,
             activity,
             timeouts,
             sleep: Box::pin(tokio::time::sleep_until(first)),
+            home: None,
+            shed_timer: false,
+            shed: false,
         }
     }
 }
@@ -346,6 +417,28 @@ impl<S> TimedStream<S> {
     pub fn with_slot(mut self, slot: super::connections::Slot) -> Self {
         self._slot = Some(slot);
         self
+    }
+
+    /// Sheds the connection's hyper state once idle for [`super::idle::SHED_AFTER`]
+    /// between requests: its pending read ends (as if the client had closed), and when
+    /// hyper drops the stream, `home` gets the socket and the slot.
+    pub fn with_shedding(
+        mut self,
+        home: fn(S, Option<super::connections::Slot>, &ConnActivity),
+    ) -> Self {
+        self.home = Some(home);
+        self
+    }
+}
+
+impl<S> Drop for TimedStream<S> {
+    fn drop(&mut self) {
+        // SAFETY: `inner` is taken once, here, and never used again.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        match self.home {
+            Some(home) if self.shed => home(inner, self._slot.take(), &self.activity),
+            _ => drop(inner),
+        }
     }
 }
 
@@ -357,7 +450,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        match Pin::new(&mut *this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if !this.activity.stop_waiting() {
                     return Poll::Ready(Err(evicted()));
@@ -379,10 +472,24 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
                     }
                     return Poll::Pending;
                 };
-                if this.sleep.deadline() != deadline {
-                    this.sleep.as_mut().reset(deadline);
+                // An idle HTTP/1 keep-alive connection: shed its hyper state at the shed
+                // time (see `super::idle`), before its deadline.
+                let shed_at = match this.home {
+                    Some(_) => this.activity.shed_at().filter(|at| *at < deadline),
+                    None => None,
+                };
+                this.shed_timer = shed_at.is_some();
+                let wake = shed_at.unwrap_or(deadline);
+                if this.sleep.deadline() != wake {
+                    this.sleep.as_mut().reset(wake);
                 }
                 match this.sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) if this.shed_timer => {
+                        // The end of input for hyper; the read stays pending for the
+                        // connection cap (the parked socket may still be evicted).
+                        this.shed = true;
+                        Poll::Ready(Ok(()))
+                    }
                     Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "client too slow sending its request head, or idle too long",
@@ -416,7 +523,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         if this.activity.is_evicted() {
             return Poll::Ready(Err(evicted()));
         }
-        let r = Pin::new(&mut this.inner).poll_write(cx, data);
+        let r = Pin::new(&mut *this.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.touch();
         }
@@ -432,7 +539,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         if this.activity.is_evicted() {
             return Poll::Ready(Err(evicted()));
         }
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        let r = Pin::new(&mut *this.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.touch();
         }
@@ -444,11 +551,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        Pin::new(&mut *self.get_mut().inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.shed {
+            // hyper ends a shed connection as closed by its client: the socket stays open.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut *this.inner).poll_shutdown(cx)
     }
 }
 
