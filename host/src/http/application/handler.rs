@@ -46,7 +46,7 @@ impl Application {
                         let outcome = request.with_view(|r| {
                             // Every route's session with a user has its token checked first;
                             // a stale one is logged out and the request goes on anonymous.
-                            let stale = match app.check_session_token(auth.as_str(), &r) {
+                            let stale = match app.check_session_token(auth.as_str(), &r, true) {
                                 super::auth::TokenCheck::Fine => None,
                                 super::auth::TokenCheck::Stale(fresh) => Some(fresh),
                                 super::auth::TokenCheck::Refused(refused) => return refused,
