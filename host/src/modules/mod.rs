@@ -378,6 +378,27 @@ fn load_for_command(
         })
 }
 
+/// After a command committed on `db`: the cache sequence bumped (the host cannot tell what
+/// the command changed; `users passwd` changes the rows keying session tokens, which every
+/// host caches), then one [`signaling::CHECK_INTERVAL`] waited before the command exits,
+/// so that a request any host starts after the command returned reads the sequences again
+/// before its answer (a request in a check's interval uses what the host has).
+fn signal_after_command(dbs: &crate::sql_db::Databases, db: &str) {
+    match dbs
+        .cursors()
+        .block_on(signaling::signal_cache_change(dbs, db))
+    {
+        Ok(Ok(Some(n))) => {
+            tracing::info!(target: "inphms.modules", "database {db}: cache change signaled (base_cache_signaling_default {n})");
+            std::thread::sleep(signaling::CHECK_INTERVAL);
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) | Err(e) => {
+            eprintln!("database {db}: the other hosts' caches are not told of the change ({e}); they see it at their restart");
+        }
+    }
+}
+
 /// A command's outcome, failed (its transaction rolled back) when it returns an error or
 /// a non-zero exit code.
 struct CommandRun(inphms_sdk::abi::Outcome);
@@ -440,7 +461,13 @@ pub fn run_addon_command(
         // One transaction, committed when the command succeeds (exit code 0), the
         // cursor the command's `inphms_sdk::Cursor::command` reaches.
         Some((dbs, db)) => match crate::sql_db::env::transaction(dbs, db, false, 1, None, call) {
-            Ok(run) => run.0,
+            Ok(run) => {
+                use crate::sql_db::env::AttemptOutcome;
+                if !run.failed() {
+                    signal_after_command(dbs, db);
+                }
+                run.0
+            }
             Err(e) => {
                 eprintln!("command '{}' on database {db}: {e}", cmd.name);
                 return 1;

@@ -110,6 +110,25 @@ pub async fn signal_registry_change(dbs: &Databases, db: &str) -> Result<i64, Db
     Ok(row.get(0))
 }
 
+/// Tells the other hosts that the caches of `db` changed (Odoo's `signal_changes` after a
+/// `registry.clear_cache()`): `nextval('base_cache_signaling_default')`, committed at once,
+/// when the sequence exists (a database no host built a registry of has no cache to
+/// clear). Call it after the change's commit: a host that saw the bump before the commit
+/// could cache the old rows again. The new value, or `None` without the sequence.
+pub async fn signal_cache_change(dbs: &Databases, db: &str) -> Result<Option<i64>, DbError> {
+    let conn = dbs.pools().get(db).await?;
+    let rows = conn
+        .query(
+            "SELECT nextval(c.oid::regclass) FROM pg_class c \
+             WHERE c.relname = 'base_cache_signaling_default' AND c.relkind = 'S' \
+             AND pg_table_is_visible(c.oid)",
+            &[],
+        )
+        .await
+        .map_err(|e| DbError::from_pg(&e))?;
+    Ok(rows.first().map(|r| r.get(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -292,12 +292,12 @@ pub fn transaction<T: AttemptOutcome>(
         let Some(slot) = cursors.unregister(id) else {
             return Err(DbError::Other("the cursor vanished".into()));
         };
-        let mut cursor = rt.block_on(async move {
-            // An addon thread may still hold it for a moment (it cannot after the handler
-            // returned, but be safe).
-            let guard = slot.lock_owned().await;
-            guard
-        });
+        // An addon thread may still hold it for a moment (it cannot after the handler
+        // returned, but be safe): waited for on the runtime only then.
+        let mut cursor = match Arc::clone(&slot).try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => rt.block_on(async move { slot.lock_owned().await }),
+        };
         if readonly && cursor.wrote_in_readonly() {
             tracing::warn!(target: TARGET, "a read-only transaction tried to write on {db}; retrying read/write");
             let _ = rt.block_on(cursor.rollback());
@@ -314,6 +314,11 @@ pub fn transaction<T: AttemptOutcome>(
             tracing::info!(target: TARGET, "{e}, {} tries left, try again in {wait:.4} sec...", tries - tryno);
             std::thread::sleep(Duration::from_secs_f64(wait));
             continue;
+        }
+        if !cursor.in_transaction() {
+            // No statement ran (a handler that never touched the database, a session
+            // token found in the cache): no connection was taken, nothing to end.
+            return Ok(out);
         }
         if out.failed() {
             let _ = rt.block_on(cursor.rollback());

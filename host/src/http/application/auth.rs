@@ -31,7 +31,19 @@ impl Application {
     /// run as anonymous, except for `auth = "user"` (and `auth = "bearer"` without a key),
     /// answered "Session expired" ([`TokenCheck::Refused`], also a failed query). Runs
     /// inside the request's transaction.
-    pub(super) fn check_session_token(&self, auth: &str, r: &HttpRequest<'_>) -> TokenCheck {
+    ///
+    /// `cached`: the token is first checked against the row cached for the user
+    /// ([`TokenCache`]), and the query runs only on a miss or a mismatch (a row cached
+    /// before a login rehashed the password must not refuse the new session); an HTTP
+    /// request whose token matches the cache touches no database. Websocket calls pass
+    /// `false`: a socket keeps its application (and its cache) for its life, past the
+    /// registry's renewal that empties the cache of a new one.
+    pub(super) fn check_session_token(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        cached: bool,
+    ) -> TokenCheck {
         let Some(query) = self.session_token_query.as_deref() else {
             return TokenCheck::Fine;
         };
@@ -50,7 +62,27 @@ impl Application {
         let matches = match uid {
             Some(uid) => {
                 let stored = session.get("session_token").and_then(Value::as_str);
-                match expected_token(self.services.databases(), query, uid, r.session_id.as_str()) {
+                let sid = r.session_id.as_str();
+                if cached {
+                    if let Some(expected) = self.session_tokens.expected(uid, sid) {
+                        if stored.is_some_and(|t| consteq(t, &expected)) {
+                            return TokenCheck::Fine;
+                        }
+                    }
+                }
+                let dbs = self.services.databases();
+                let expected = token_row(dbs, query, uid).map(|row| match row {
+                    Some(row) => {
+                        let token = inphms_sdk::session::session_token(&row, sid);
+                        self.session_tokens.put(uid, row);
+                        Some(token)
+                    }
+                    None => {
+                        self.session_tokens.forget(uid);
+                        None
+                    }
+                });
+                match expected {
                     Ok(Some(expected)) => stored.is_some_and(|t| consteq(t, &expected)),
                     Ok(None) => false,
                     Err(e) => {
@@ -95,6 +127,9 @@ impl Application {
             return;
         };
         let sid = self.sessions.new_sid();
+        // A login may have rehashed the password in this transaction: the cached row goes
+        // (filled again by the next check, after the commit).
+        self.session_tokens.forget(uid);
         match expected_token(self.services.databases(), query, uid, &sid) {
             Ok(token) => {
                 session.insert(
@@ -135,6 +170,7 @@ impl Application {
         if before == Some(uid) {
             return;
         }
+        self.session_tokens.forget(uid);
         match expected_token(self.services.databases(), query, uid, sid) {
             Ok(token) => {
                 session.insert(
@@ -380,6 +416,17 @@ pub(super) fn expected_token(
     uid: i64,
     sid: &str,
 ) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
+    Ok(token_row(dbs, query, uid)?.map(|row| inphms_sdk::session::session_token(&row, sid)))
+}
+
+/// The row of the declared statement keying `uid`'s tokens (run on the request's cursor);
+/// `None` when there is not exactly one row (the user is gone).
+#[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
+fn token_row(
+    dbs: &crate::sql_db::Databases,
+    query: &str,
+    uid: i64,
+) -> Result<Option<Vec<inphms_sdk::SqlValue>>, inphms_sdk::abi::ErrorInfo> {
     let cursor = db_env::current().map_err(|e| db_env::error_info(&e))?;
     let rows = dbs
         .cursors()
@@ -388,8 +435,50 @@ pub(super) fn expected_token(
     let [row] = rows.rows.as_slice() else {
         return Ok(None);
     };
-    let values: Vec<inphms_sdk::SqlValue> = row.iter().cloned().map(Into::into).collect();
-    Ok(Some(inphms_sdk::session::session_token(&values, sid)))
+    Ok(Some(row.iter().cloned().map(Into::into).collect()))
+}
+
+/// How many users' rows a database application keeps ([`TokenCache`]).
+pub(super) const TOKEN_CACHE_SIZE: usize = 4096;
+
+/// The rows of `session_token_query` by user id, as read (Odoo's
+/// `@tools.ormcache('sid')` on `res.users._compute_session_token`), bounded (LRU,
+/// [`TOKEN_CACHE_SIZE`]). Owned by a database's application, derived per registry: it is
+/// emptied with the registry, which signaling renews when `base_cache_signaling_default`
+/// (or any cache sequence) moved, as Odoo's `registry.clear_cache()` on a write of a token
+/// field (`_get_invalidation_fields`) reaches every process. Writers of `res_users`' token
+/// fields bump it after their commit (`inphms-host users`, as every committed addon
+/// command on a database: `modules::run_addon_command`).
+pub(super) struct TokenCache(std::sync::Mutex<lru::LruCache<i64, Arc<Vec<inphms_sdk::SqlValue>>>>);
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache(std::sync::Mutex::new(lru::LruCache::new(
+            std::num::NonZeroUsize::new(TOKEN_CACHE_SIZE).expect("nonzero"),
+        )))
+    }
+}
+
+impl TokenCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, lru::LruCache<i64, Arc<Vec<inphms_sdk::SqlValue>>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The token `uid`'s cached row gives `sid`, if a row is cached.
+    fn expected(&self, uid: i64, sid: &str) -> Option<String> {
+        let row = self.lock().get(&uid).cloned()?;
+        Some(inphms_sdk::session::session_token(&row, sid))
+    }
+
+    fn put(&self, uid: i64, row: Vec<inphms_sdk::SqlValue>) {
+        self.lock().put(uid, Arc::new(row));
+    }
+
+    fn forget(&self, uid: i64) {
+        self.lock().pop(&uid);
+    }
 }
 
 /// Odoo's `consteq`: equal strings, in time that depends only on their lengths.

@@ -91,7 +91,7 @@ impl Application {
     ) -> Result<DbAuth, Box<Outcome>> {
         // Every route's session with a user has its token checked first; a stale one is
         // logged out and the request goes on anonymous.
-        let stale = match self.check_session_token(auth, r) {
+        let stale = match self.check_session_token(auth, r, true) {
             super::auth::TokenCheck::Fine => None,
             super::auth::TokenCheck::Stale(fresh) => Some(fresh),
             super::auth::TokenCheck::Refused(refused) => return Err(Box::new(refused)),

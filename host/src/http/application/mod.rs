@@ -128,6 +128,10 @@ pub struct Application {
     /// read (per database application).
     public_user_query: Option<String>,
     public_uid: std::sync::OnceLock<Option<i64>>,
+    /// The rows keying session tokens, by user (Odoo's ormcache of
+    /// `_compute_session_token`; see `auth`): one per database application, so per
+    /// registry, emptied with it when signaling renews the registry.
+    session_tokens: auth::TokenCache,
     /// The websockets' limits (from the configuration).
     ws: websocket::Settings,
     /// The host's request path state, shared by its generations.
@@ -233,6 +237,7 @@ impl Application {
             apikey_query,
             public_user_query,
             public_uid: std::sync::OnceLock::new(),
+            session_tokens: auth::TokenCache::default(),
             ws,
             services,
         })

@@ -268,7 +268,7 @@ impl Application {
                 // HTTP request logs it out under a new id: a websocket cannot set a cookie);
                 // a later callback closes the socket (4001, as Odoo's bus), whatever the
                 // route's auth.
-                let stale = match self.check_session_token(auth, &r) {
+                let stale = match self.check_session_token(auth, &r, false) {
                     super::auth::TokenCheck::Fine => None,
                     super::auth::TokenCheck::Refused(refused) => return refused,
                     super::auth::TokenCheck::Stale(session) if event.is_some() => {
