@@ -62,8 +62,10 @@ fn two_thousand_event_websockets_echo_while_http_keeps_answering() {
         sockets.push(open(port, None).0);
         if i % 100 == 0 {
             during.push(health_latency(port));
-            // A blocking route with a session too.
+            // A blocking route with a session too, and an async route waiting on a host
+            // timer (issue 17: both kinds keep answering).
             assert_eq!(http_get(port, "/test_http/echo?a=1", &[]).status, 200);
+            assert_eq!(http_get(port, "/test_async/sleep/1", &[]).status, 200);
         }
     }
     // Every socket open at once, each echoing its own message.
