@@ -7,9 +7,17 @@
 //! in this process never interleave. Two calls changing the same key: the last save wins
 //! for that key (as Odoo's store, whole-session); a key only one of them changed is kept.
 //! A save that rotates the id (login, logout) writes its session whole under the new id.
+//!
+//! A save may run on a runtime worker (a request's answer) while the holder of its lock
+//! waits for the session store (PostgreSQL: a query whose connection is driven by the
+//! runtime's workers). Waiting for a held lock on a worker would take that worker's core
+//! from the runtime: with every core waiting so, nothing drives the holder's query and the
+//! host hangs (seen with 32 requests on one logged-in session, sessions in PostgreSQL,
+//! bench item 14). So a contended lock is waited for off the event loop
+//! ([`tokio::task::block_in_place`]), as the stores wait for their own I/O.
 
 use serde_json::{Map, Value};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// Locks striped by session id: a save holds its id's for its read-merge-write.
 #[derive(Debug)]
@@ -28,7 +36,24 @@ impl SaveLocks {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
         let stripe = usize::try_from(hash % self.0.len() as u64).unwrap_or(0);
-        self.0[stripe].lock().unwrap_or_else(|e| e.into_inner())
+        let lock = &self.0[stripe];
+        match lock.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                off_event_loop(|| lock.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+        }
+    }
+}
+
+/// Runs `wait` with the current runtime worker's core handed to another thread
+/// (`block_in_place`) when called on a multi-threaded runtime's worker; as is elsewhere (a
+/// blocking-pool thread, a plain thread: `block_in_place` does nothing there).
+fn off_event_loop<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+        _ => wait(),
     }
 }
 
