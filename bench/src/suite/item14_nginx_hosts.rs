@@ -84,8 +84,8 @@ fn start_front(dir: &Path, ports: &[u16]) -> Result<Front, String> {
     Ok(Front { child, port })
 }
 
-/// `base` installed in `db`.
-fn install(env: &Env, dir: &Path, db: &str) -> Result<(), String> {
+/// `base` installed in `db` (items 14 and 17).
+pub(super) fn install_base(env: &Env, dir: &Path, db: &str) -> Result<(), String> {
     let mut init = host_command(env, dir);
     init.current_dir(dir)
         .args(["server", "--stop-after-init", "-D"])
@@ -99,8 +99,9 @@ fn install(env: &Env, dir: &Path, db: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Logs `admin` in through `port`; the session id, once `/web` answers it logged in.
-fn login(port: u16, db: &str) -> Result<String, String> {
+/// One `/web/session/authenticate` of `admin` (password `admin`) on `db` through `port`,
+/// waiting at most `timeout` for the answer; the session id (items 14 and 17).
+pub(super) fn authenticate_admin(port: u16, db: &str, timeout: Duration) -> Result<String, String> {
     let body = format!(
         r#"{{"jsonrpc": "2.0", "method": "call", "id": 1, "params": {{"db": "{db}", "login": "admin", "password": "admin"}}}}"#
     );
@@ -110,13 +111,17 @@ fn login(port: u16, db: &str) -> Result<String, String> {
         "/web/session/authenticate",
         &[("Content-Type", "application/json")],
         body.as_bytes(),
-        Duration::from_secs(10),
+        timeout,
     )
     .map_err(|e| format!("the login: {e}"))?;
-    let sid = r
-        .cookie("session_id")
+    r.cookie("session_id")
         .filter(|_| r.status == 200 && r.text().contains("\"uid\": 2"))
-        .ok_or_else(|| format!("the login answered {}: {}", r.status, r.text()))?;
+        .ok_or_else(|| format!("the login answered {}: {}", r.status, r.text()))
+}
+
+/// Logs `admin` in through `port`; the session id, once `/web` answers it logged in.
+fn login(port: u16, db: &str) -> Result<String, String> {
+    let sid = authenticate_admin(port, db, Duration::from_secs(10))?;
     let page = http::send(
         port,
         "GET",
@@ -139,7 +144,7 @@ pub fn item14_nginx_hosts(env: &Env, opts: &Options) -> Result<Vec<Row>, String>
         .iter()
         .map(|n| env.scratch(n))
         .collect::<Result<Vec<_>, _>>()?;
-    install(env, &dirs[0], &db.name)?;
+    install_base(env, &dirs[0], &db.name)?;
     let args: Vec<String> = pg::server_args()
         .into_iter()
         .chain(

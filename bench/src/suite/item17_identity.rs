@@ -21,15 +21,14 @@
 //!   (load average 6.5): 18,630 against 18,854 req/s, 0.99x (no transaction: the cursor
 //!   is never used, only the signaling read of at most one request per 100 ms).
 
+use super::item14_nginx_hosts::{authenticate_admin, install_base};
 use crate::loadgen::Load;
 use crate::model::{fmt_ms, fmt_ratio, verdict, Options, Row};
 use crate::pg;
 use crate::procfs::Counters;
-use crate::servers::{host_command, Env, Kind, Server};
+use crate::servers::{Env, Kind, Server};
 use crate::stats::median;
 use inphms_test_support::http;
-use inphms_test_support::process::run_bounded;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The addons of item 17's hosts.
@@ -38,38 +37,9 @@ const LOAD: &str = "base,web,test_http";
 /// Odoo's default rounds, what `-d` stores admin's hash with.
 const ROUNDS: u32 = 600_000;
 
-/// `base` installed in `db`.
-fn install(env: &Env, dir: &Path, db: &str) -> Result<(), String> {
-    let mut init = host_command(env, dir);
-    init.current_dir(dir)
-        .args(["server", "--stop-after-init", "-D"])
-        .arg(dir.join("data"))
-        .args(pg::server_args())
-        .args(["-d", db, "-i", "base"]);
-    let done = run_bounded(&mut init, Duration::from_secs(120))?;
-    if !done.success() {
-        return Err(format!("installing base in {db} failed:\n{}", done.stderr));
-    }
-    Ok(())
-}
-
 /// One `authenticate` of admin on `db`; its session id.
 fn login(port: u16, db: &str) -> Result<String, String> {
-    let body = format!(
-        r#"{{"jsonrpc": "2.0", "method": "call", "id": 1, "params": {{"db": "{db}", "login": "admin", "password": "admin"}}}}"#
-    );
-    let r = http::send(
-        port,
-        "POST",
-        "/web/session/authenticate",
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-        Duration::from_secs(30),
-    )
-    .map_err(|e| format!("the login: {e}"))?;
-    r.cookie("session_id")
-        .filter(|_| r.status == 200 && r.text().contains("\"uid\": 2"))
-        .ok_or_else(|| format!("the login answered {}: {}", r.status, r.text()))
+    authenticate_admin(port, db, Duration::from_secs(30))
 }
 
 /// A session holding `x = "1"` on a host without a database (item 2's).
@@ -160,7 +130,7 @@ fn logins(
 pub fn item17_identity(env: &Env, opts: &Options) -> Result<Vec<Row>, String> {
     let db = pg::database("identity")?;
     let dir = env.scratch("identity-db")?;
-    install(env, &dir, &db.name)?;
+    install_base(env, &dir, &db.name)?;
     let args: Vec<String> = pg::server_args()
         .into_iter()
         .chain(["-d", &db.name, "--max-cron-threads", "0"].map(String::from))
