@@ -51,6 +51,15 @@ pub fn rpc(port: u16, path: &str, body: impl AsRef<[u8]>) -> Response {
     post(port, path, "application/json", body.as_ref())
 }
 
+/// A JSON-RPC `call` of `path` with `params`: the status and the answer's body as JSON
+/// (`Null` when the body is not JSON).
+pub fn rpc_call(port: u16, path: &str, params: serde_json::Value) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params});
+    let resp = rpc(port, path, body.to_string());
+    let v = serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null);
+    (resp.status, v)
+}
+
 /// Whether the server closes the connection after `response` (`Connection: close`).
 pub fn closes(response: &Response) -> bool {
     response

@@ -60,7 +60,9 @@ pub mod ws;
 
 pub use cmd::{run, Cmd, Output, CLEARED_ENV, DEFAULT_TIMEOUT};
 pub use dir::TestDir;
-pub use http::{closes, http_get, post, request, rpc, send, try_request, HttpConn, Response};
+pub use http::{
+    closes, http_get, post, request, rpc, rpc_call, send, try_request, HttpConn, Response,
+};
 pub use inphms_test_support::{pg, pg_instance};
 pub use paths::{
     built_lib, host_bin, repo_root, target_dir, test_addon_src, test_addons_dir, with_test_addons,

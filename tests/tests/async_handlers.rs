@@ -11,8 +11,8 @@
 use inphms_tests::bodies::status_kib;
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::swap::{install_swap_lib, swap_build, swap_server, Load};
-use inphms_tests::{http_get, request, with_test_addons, Server, TestDir};
-use serde_json::{json, Value};
+use inphms_tests::{http_get, rpc_call, with_test_addons, Server, TestDir};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn start(args: &[&str]) -> (TestDir, Server) {
@@ -29,18 +29,6 @@ fn get_text(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
     let resp = http_get(port, path, headers);
     assert_eq!(resp.status, 200, "{path}: {}", resp.text());
     resp.text()
-}
-
-/// A JSON-RPC call; the status and the whole response body.
-fn rpc(port: u16, path: &str, params: Value) -> (u16, Value) {
-    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}).to_string();
-    let raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let resp = request(port, raw.as_bytes());
-    let v = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-    (resp.status, v)
 }
 
 #[test]
@@ -64,7 +52,7 @@ fn async_routes_read_and_write_the_session_with_a_real_cookie() {
     assert_eq!(sync_set.status, 200);
     assert_eq!(get_text(port, "/test_async/get/shape", &headers), "round");
     // A json async route.
-    let (status, v) = rpc(port, "/test_async/add", json!({"a": 2, "b": 40}));
+    let (status, v) = rpc_call(port, "/test_async/add", json!({"a": 2, "b": 40}));
     assert_eq!((status, &v["result"]), (200, &json!(42)), "{v}");
     // Behind the addon's `plain` dispatcher: run through the sync entry point.
     assert_eq!(get_text(port, "/test_async/plain/5", &[]), "plain:15");
@@ -205,7 +193,7 @@ fn the_async_cursor_answers_as_the_sync_one_and_a_write_commits_or_rolls_back_wh
     assert_eq!(get_text(port, "/test_db/count_async", &[]), sync);
     let before: i64 = db.sql("SELECT count(*) FROM test_db_note").parse().unwrap();
     // Committed with the handler's success.
-    let (status, v) = rpc(
+    let (status, v) = rpc_call(
         port,
         "/test_db/add_async",
         json!({"name": "a", "fail": false}),
@@ -217,7 +205,7 @@ fn the_async_cursor_answers_as_the_sync_one_and_a_write_commits_or_rolls_back_wh
         "1"
     );
     // Rolled back whole with its error, though the insert succeeded.
-    let (_, v) = rpc(
+    let (_, v) = rpc_call(
         port,
         "/test_db/add_async",
         json!({"name": "b", "fail": true}),
@@ -273,7 +261,7 @@ fn an_async_db_request_cancelled_at_limit_time_real_rolls_back_and_frees_its_con
     let server = td.server(args).start();
     let port = server.port();
     let started = Instant::now();
-    let (status, v) = rpc(port, "/test_db/hold_async", json!({"seconds": 30}));
+    let (status, v) = rpc_call(port, "/test_db/hold_async", json!({"seconds": 30}));
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         v["error"]["data"]["name"],

@@ -4,8 +4,8 @@
 //! panics when dropped neither ends the process (async-ffi drops a future in an
 //! `extern "C"` function, where a panic aborts) nor stops the serving.
 
-use inphms_tests::{http_get, request, Server, TestDir};
-use serde_json::{json, Value};
+use inphms_tests::{http_get, rpc_call, Server, TestDir};
+use serde_json::json;
 
 fn start(args: &[&str]) -> (TestDir, Server) {
     let td = TestDir::new();
@@ -13,28 +13,16 @@ fn start(args: &[&str]) -> (TestDir, Server) {
     (td, server)
 }
 
-/// A JSON-RPC call; the status and the whole response body.
-fn rpc(port: u16, path: &str, params: Value) -> (u16, Value) {
-    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}).to_string();
-    let raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let resp = request(port, raw.as_bytes());
-    let v = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-    (resp.status, v)
-}
-
 #[test]
 fn an_async_json_route_past_limit_time_real_answers_the_sync_routes_error_name() {
     let (_td, server) = start(&["--limit-time-real=1"]);
     let port = server.port();
-    let (status, v) = rpc(port, "/test_async/forever_json", json!({}));
+    let (status, v) = rpc_call(port, "/test_async/forever_json", json!({}));
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["error"]["data"]["name"], "builtins.Exception", "{v}");
     assert_eq!(v["id"], 1, "{v}");
     // The host serves on.
-    let (status, v) = rpc(port, "/test_async/add", json!({"a": 2, "b": 3}));
+    let (status, v) = rpc_call(port, "/test_async/add", json!({"a": 2, "b": 3}));
     assert_eq!((status, &v["result"]), (200, &json!(5)), "{v}");
 }
 
