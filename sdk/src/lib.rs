@@ -128,6 +128,7 @@ pub mod extract;
 mod host;
 pub mod ir_http;
 pub mod json;
+mod json_member;
 pub mod multipart;
 mod registry;
 mod reply;

@@ -333,10 +333,18 @@ impl<'a> Request<'a> {
     /// assert!(req.param::<i64>("id").is_err());
     /// ```
     pub fn param<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        let value = self
-            .try_params()?
-            .get(name)
-            .ok_or_else(|| Error::bad_request(format!("missing parameter '{name}'")))?;
+        let missing = || Error::bad_request(format!("missing parameter '{name}'"));
+        // Before anything parsed them all, only this one is (the others are skipped over);
+        // parameters that are not a JSON object go the full way, to its error.
+        if self.params.get().is_none() {
+            if let Some(found) = crate::json_member::member(self.raw.params.as_str(), name) {
+                let raw = found.ok_or_else(missing)?;
+                let value: Value = serde_json::from_str(raw.get())
+                    .map_err(|e| Error::bad_request(format!("invalid parameters: {e}")))?;
+                return crate::extract::from_param_value(name, &value);
+            }
+        }
+        let value = self.try_params()?.get(name).ok_or_else(missing)?;
         crate::extract::from_param_value(name, value)
     }
 

@@ -58,10 +58,16 @@ impl<'a> Session<'a> {
     }
 
     /// A value, deserialized; `None` when missing or of another shape.
+    ///
+    /// Before anything parsed the whole session, only this value is: the other keys are
+    /// skipped over in the host's text.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.data()
-            .get(key)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        if self.parsed.get().is_none() {
+            if let Some(found) = crate::json_member::member(&self.raw, key) {
+                return found.and_then(|raw| serde_json::from_str(raw.get()).ok());
+            }
+        }
+        self.data().get(key).and_then(|v| T::deserialize(v).ok())
     }
 
     /// A raw value.
@@ -94,7 +100,7 @@ impl<'a> Session<'a> {
 
     /// The logged-in user's id, if any.
     pub fn uid(&self) -> Option<i64> {
-        self.data().get("uid").and_then(Value::as_i64)
+        self.get("uid")
     }
 
     /// The session's database, if any.

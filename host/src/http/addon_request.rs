@@ -13,25 +13,40 @@ use super::body::RequestBody;
 use abi_stable::std_types::{RSlice, RStr, Tuple2};
 use inphms_sdk::abi::{HeaderRef, HttpRequest};
 
-/// The fields of an [`HttpRequest`], owned.
+/// The fields of an [`HttpRequest`], owned: the text fields in one buffer (one allocation
+/// and one copy per request, whatever the number of headers), viewed by their ranges.
 #[derive(Debug)]
 pub(crate) struct OwnedRequest {
-    method: String,
-    path: String,
-    query_string: String,
-    headers: Vec<(String, String)>,
+    /// The text fields but the session, one after the other.
+    text: String,
+    method: Span,
+    path: Span,
+    query_string: Span,
+    /// Each header's name and value.
+    headers: Vec<(Span, Span)>,
     body: RequestBody,
-    remote_addr: String,
-    scheme: String,
-    host: String,
-    db: Option<String>,
-    session_id: String,
+    remote_addr: Span,
+    scheme: Span,
+    host: Span,
+    db: Option<Span>,
+    session_id: Span,
+    /// The session's content, apart: a websocket's callbacks replace it.
     session: String,
-    params: String,
+    params: Span,
     /// Where `params` lie in the body, when they are its text (`params` is then empty).
     params_in_body: Option<std::ops::Range<usize>>,
     dev_mode: bool,
     websocket: Option<u64>,
+}
+
+/// Where a field lies in [`OwnedRequest::text`].
+type Span = std::ops::Range<usize>;
+
+/// Appends `field` to `text`, returning where it lies.
+fn push(text: &mut String, field: &str) -> Span {
+    let start = text.len();
+    text.push_str(field);
+    start..text.len()
 }
 
 impl OwnedRequest {
@@ -41,30 +56,58 @@ impl OwnedRequest {
         req: &HttpRequest<'_>,
         params_in_body: Option<std::ops::Range<usize>>,
     ) -> OwnedRequest {
+        let params = match params_in_body {
+            Some(_) => "",
+            None => req.params.as_str(),
+        };
+        let db = req.db.into_option().map(|d| d.as_str());
+        let len = [
+            req.method.len(),
+            req.path.len(),
+            req.query_string.len(),
+            req.remote_addr.len(),
+            req.scheme.len(),
+            req.host.len(),
+            db.map_or(0, str::len),
+            req.session_id.len(),
+            params.len(),
+        ]
+        .iter()
+        .sum::<usize>()
+            + req
+                .headers
+                .iter()
+                .map(|h| h.0.len() + h.1.len())
+                .sum::<usize>();
+        let mut text = String::with_capacity(len);
+        let t = &mut text;
         OwnedRequest {
-            method: req.method.to_string(),
-            path: req.path.to_string(),
-            query_string: req.query_string.to_string(),
+            method: push(t, req.method.as_str()),
+            path: push(t, req.path.as_str()),
+            query_string: push(t, req.query_string.as_str()),
             headers: req
                 .headers
                 .iter()
-                .map(|h| (h.0.to_string(), h.1.to_string()))
+                .map(|h| (push(t, h.0.as_str()), push(t, h.1.as_str())))
                 .collect(),
             body: RequestBody::empty(),
-            remote_addr: req.remote_addr.to_string(),
-            scheme: req.scheme.to_string(),
-            host: req.host.to_string(),
-            db: req.db.into_option().map(|d| d.to_string()),
-            session_id: req.session_id.to_string(),
-            session: req.session.to_string(),
-            params: match params_in_body {
-                Some(_) => String::new(),
-                None => req.params.to_string(),
-            },
+            remote_addr: push(t, req.remote_addr.as_str()),
+            scheme: push(t, req.scheme.as_str()),
+            host: push(t, req.host.as_str()),
+            db: db.map(|d| push(t, d)),
+            session_id: push(t, req.session_id.as_str()),
+            session: req.session.as_str().to_owned(),
+            params: push(t, params),
             params_in_body,
             dev_mode: req.dev_mode,
             websocket: req.websocket.into_option(),
+            text,
         }
+    }
+
+    /// A text field.
+    fn field(&self, span: &Span) -> &str {
+        self.text.get(span.clone()).unwrap_or("")
     }
 
     /// The request with its body, moved in.
@@ -94,7 +137,7 @@ impl OwnedRequest {
     pub(crate) fn header_views(&self) -> Vec<HeaderRef<'_>> {
         self.headers
             .iter()
-            .map(|(k, v)| Tuple2(RStr::from(k.as_str()), RStr::from(v.as_str())))
+            .map(|(k, v)| Tuple2(RStr::from(self.field(k)), RStr::from(self.field(v))))
             .collect()
     }
 
@@ -108,19 +151,19 @@ impl OwnedRequest {
                 .get(range.clone())
                 .and_then(|b| std::str::from_utf8(b).ok())
                 .unwrap_or("{}"),
-            None => self.params.as_str(),
+            None => self.field(&self.params),
         };
         HttpRequest {
-            method: self.method.as_str().into(),
-            path: self.path.as_str().into(),
-            query_string: self.query_string.as_str().into(),
+            method: self.field(&self.method).into(),
+            path: self.field(&self.path).into(),
+            query_string: self.field(&self.query_string).into(),
             headers: RSlice::from_slice(headers),
             body: RSlice::from_slice(&self.body),
-            remote_addr: self.remote_addr.as_str().into(),
-            scheme: self.scheme.as_str().into(),
-            host: self.host.as_str().into(),
-            db: self.db.as_deref().map(RStr::from).into(),
-            session_id: self.session_id.as_str().into(),
+            remote_addr: self.field(&self.remote_addr).into(),
+            scheme: self.field(&self.scheme).into(),
+            host: self.field(&self.host).into(),
+            db: self.db.as_ref().map(|d| RStr::from(self.field(d))).into(),
+            session_id: self.field(&self.session_id).into(),
             session: self.session.as_str().into(),
             params: params.into(),
             dev_mode: self.dev_mode,
@@ -187,6 +230,7 @@ mod tests {
         let owned = OwnedRequest::capture(&original, Some(17..26))
             .with_body(RequestBody::from_bytes(bytes::Bytes::from_static(body)));
         assert!(owned.params.is_empty());
+        assert_eq!(owned.text, "POST/http");
         owned.with_view(|view| assert_eq!(view.params.as_str(), r#"{"a":"1"}"#));
     }
 }

@@ -300,7 +300,9 @@ impl Application {
             } else if params.is_empty() {
                 std::borrow::Cow::Borrowed("{}")
             } else {
-                std::borrow::Cow::Owned(Value::Object(params).to_string())
+                std::borrow::Cow::Owned(
+                    serde_json::to_string(&params).unwrap_or_else(|_| "{}".to_owned()),
+                )
             };
             with_header_views(&ctx.headers, |headers| {
                 let request = HttpRequest {

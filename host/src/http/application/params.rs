@@ -190,6 +190,10 @@ pub(super) fn form_params(
     } else {
         p.remove("csrf_token")
     };
+    if p.is_empty() {
+        // The path's arguments alone (a `GET /x/<id>`): moved, not inserted one by one.
+        return Ok((args, token));
+    }
     if !args.is_empty() {
         p.extend(args);
     }

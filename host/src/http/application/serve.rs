@@ -76,11 +76,12 @@ impl Application {
                 self.log_access(&ctx, &resp);
                 Handled::Ready(resp)
             }
-            Err(session) => Handled::Pending(Box::new(Pending {
+            Err((session, matched)) => Handled::Pending(Box::new(Pending {
                 app: self,
                 ctx,
                 body: Some(body),
                 session,
+                matched,
             })),
         }
     }
@@ -92,16 +93,18 @@ impl Application {
     /// move, with the request's whole state, several times per request).
     ///
     /// `Err` leaves the request to [`Application::serve`], with the session when it was
-    /// loaded (loaded once per request: its warnings are logged once). Nothing was done by
-    /// then that `serve` does again but reads (the database list, the route table) and
-    /// [`record_db`], which gives the same session when it runs again.
+    /// loaded (loaded once per request: its warnings are logged once) and the route when
+    /// it was matched ([`Matched`]: not matched again). Nothing was done by then that
+    /// `serve` does again but reads (the database list) and [`record_db`], which gives the
+    /// same session when it runs again.
+    #[allow(clippy::result_large_err)] // Moved once, into the request's `Pending` box.
     pub(super) fn serve_now(
         self: &Arc<Self>,
         ctx: &Ctx,
         body: &Incoming,
-    ) -> Result<HttpResult, Option<LoadedSession>> {
+    ) -> Result<HttpResult, (Option<LoadedSession>, Option<Matched>)> {
         if !hyper::body::Body::is_end_stream(body) || self.static_candidate(ctx) {
-            return Err(None);
+            return Err((None, None));
         }
         let mut session = LoadedSession::load(&*self.sessions, ctx.header(COOKIE));
         if let Some(why) = &session.unavailable {
@@ -123,19 +126,21 @@ impl Application {
                 ctx.db_host(),
                 now,
             ) else {
-                return Err(Some(session));
+                return Err((Some(session), None));
             };
             if db.is_some() || rejected {
-                return Err(Some(session));
+                return Err((Some(session), None));
             }
             record_db(&mut session, None);
         }
-        let (entry, args) = match self.route_match(ctx) {
+        let (entry, args, index) = match self.route_match_at(ctx) {
             Ok(found) => found,
             Err(resp) => return Ok(*resp),
         };
         if !self.runs_inline(entry) {
-            return Err(Some(session));
+            // Not matched again by `serve`, which goes on with this application.
+            let matched = index.map(|index| Matched { index, args });
+            return Err((Some(session), matched));
         }
         let resp = match self.dispatch_head(ctx, entry) {
             Err(resp) => *resp,
@@ -159,6 +164,7 @@ impl Application {
         ctx: &Ctx,
         body: Incoming,
         session: Option<LoadedSession>,
+        matched: Option<Matched>,
     ) -> HttpResult {
         if session.is_none() && self.static_candidate(ctx) {
             if let Some(resp) = self.serve_static(ctx).await {
@@ -180,9 +186,16 @@ impl Application {
             }
         }
         let app = app.as_ref().unwrap_or(self);
-        let (entry, args) = match app.route_match(ctx) {
-            Ok(found) => found,
-            Err(resp) => return *resp,
+        // Matched by `serve_now` in this same application: not matched again.
+        let earlier = matched
+            .filter(|_| std::ptr::eq(&**app, &**self))
+            .and_then(|m| Some((app.routes.payload(m.index)?, m.args)));
+        let (entry, args) = match earlier {
+            Some(found) => found,
+            None => match app.route_match(ctx) {
+                Ok(found) => found,
+                Err(resp) => return *resp,
+            },
         };
         let head = match app.dispatch_head(ctx, entry) {
             Ok(head) => head,
@@ -248,12 +261,27 @@ impl Application {
         &self,
         ctx: &Ctx,
     ) -> Result<(&RouteEntry, Map<String, Value>), Box<HttpResult>> {
-        let (entry, args) = match self.routes.matches(ctx.method.as_str(), ctx.raw_path()) {
-            Match::Found { payload, args } => {
+        self.route_match_at(ctx)
+            .map(|(entry, args, _)| (entry, args))
+    }
+
+    /// [`Application::route_match`], with the route's place in the table (`None` for an
+    /// addon's fallback).
+    #[allow(clippy::type_complexity)]
+    fn route_match_at(
+        &self,
+        ctx: &Ctx,
+    ) -> Result<(&RouteEntry, Map<String, Value>, Option<usize>), Box<HttpResult>> {
+        let (entry, args, index) = match self.routes.matches(ctx.method.as_str(), ctx.raw_path()) {
+            Match::Found {
+                payload,
+                args,
+                index,
+            } => {
                 if let Some(m) = &payload.metrics {
                     let _ = ctx.route.set(Arc::clone(m));
                 }
-                (payload, args)
+                (payload, args, index)
             }
             Match::MethodNotAllowed { allowed } => {
                 let mut r = response::html_error(405, None);
@@ -264,7 +292,7 @@ impl Application {
             }
             Match::NotFound => match self.fallback_route() {
                 // Offered to the addons' fallbacks before the 404.
-                Some(fallback) => return Ok((fallback, Map::new())),
+                Some(fallback) => return Ok((fallback, Map::new(), None)),
                 None => return Err(Box::new(response::html_error(404, None))),
             },
         };
@@ -273,7 +301,7 @@ impl Application {
         } else {
             args.into_iter().map(|(k, v)| (k, v.to_json())).collect()
         };
-        Ok((entry, args))
+        Ok((entry, args, Some(index)))
     }
 
     /// Whether the request may be for a static file (a `GET` or `HEAD` of
@@ -344,6 +372,15 @@ pub struct Pending {
     body: Option<Incoming>,
     /// The session, when [`Application::serve_now`] loaded it before it gave up.
     session: Option<LoadedSession>,
+    /// The route [`Application::serve_now`] matched before it gave up.
+    matched: Option<Matched>,
+}
+
+/// A route matched by [`Application::serve_now`], for [`Application::serve`] in the same
+/// application: its place in the route table and the arguments its path gave.
+pub(super) struct Matched {
+    index: usize,
+    args: Map<String, Value>,
 }
 
 impl Pending {
@@ -355,7 +392,8 @@ impl Pending {
             return response::html_error(500, None);
         };
         let session = self.session.take();
-        let resp = self.app.serve(&self.ctx, body, session).await;
+        let matched = self.matched.take();
+        let resp = self.app.serve(&self.ctx, body, session, matched).await;
         self.app.log_access(&self.ctx, &resp);
         resp
     }

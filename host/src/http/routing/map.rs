@@ -18,6 +18,8 @@ pub enum Match<'a, T> {
         payload: &'a T,
         /// Converted parameters, in pattern order.
         args: Vec<(String, ParamValue)>,
+        /// The route's place in the table ([`RouteTable::payload`]).
+        index: usize,
     },
     /// Some rules matched the path, none accepts the method (HTTP 405, `Allow` header).
     MethodNotAllowed {
@@ -120,6 +122,11 @@ impl<T> RouteTable<T> {
             .map(|r| (&r.rule, r.methods.as_slice(), &r.payload))
     }
 
+    /// The payload of the route at `index` (a [`Match::Found`]'s), matched earlier.
+    pub fn payload(&self, index: usize) -> Option<&T> {
+        self.routes.get(index).map(|r| &r.payload)
+    }
+
     /// Matches a request. `method` as sent (methods are case-sensitive); `raw_path` is the
     /// request target's path, still percent-encoded, without the query string.
     pub fn matches(&self, method: &str, raw_path: &str) -> Match<'_, T> {
@@ -134,6 +141,7 @@ impl<T> RouteTable<T> {
                     return Match::Found {
                         payload: &route.payload,
                         args: Vec::new(),
+                        index: i,
                     };
                 }
                 allowed.extend(route.methods.iter().map(String::as_str));
@@ -171,6 +179,7 @@ impl<T> RouteTable<T> {
                 return Match::Found {
                     payload: &route.payload,
                     args,
+                    index: i,
                 };
             }
             allowed.extend(route.methods.iter().map(String::as_str));

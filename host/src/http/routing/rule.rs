@@ -64,6 +64,21 @@ pub struct Rule {
     /// Parameter names and converters, in capture order.
     params: Vec<(String, Converter)>,
     regex: Option<LazyRegex>,
+    /// The rule as whole path segments, when each converter takes whole segments (most
+    /// rules: `/web/image/<int:id>`, `/web/content/<path:p>`): matched segment by segment,
+    /// without the regex, which matches the others (`/<int:id>-<string:u>`).
+    segments: Option<Vec<Segment>>,
+}
+
+/// A piece of a rule matched segment by segment ([`Rule::segments`]).
+#[derive(Debug, Clone)]
+enum Segment {
+    /// A literal segment (canonical, `%` escaped).
+    Literal(String),
+    /// One whole segment for the parameter at this index.
+    Param(usize),
+    /// The rest of the path for the `path` parameter at this index (the last piece).
+    Rest(usize),
 }
 
 /// A rule's anchored regex, compiled by its first match rather than when the route table is
@@ -158,6 +173,7 @@ impl Rule {
                 first_segment: None,
                 params,
                 regex: None,
+                segments: None,
             });
         }
 
@@ -181,6 +197,7 @@ impl Rule {
         // The first segment is static when the first literal holds a second '/'.
         let first = &literals[0][1..];
         let first_segment = first.find('/').map(|end| first[..end].to_owned());
+        let segments = whole_segments(&literals, &params);
 
         Ok(Rule {
             pattern: pattern.to_owned(),
@@ -188,6 +205,7 @@ impl Rule {
             first_segment,
             params,
             regex: Some(regex),
+            segments,
         })
     }
 
@@ -208,6 +226,16 @@ impl Rule {
 
     /// Matches a canonical, slash-stripped path; `None` when it does not match.
     pub(super) fn captures(&self, canonical: &str) -> Option<Vec<(String, ParamValue)>> {
+        if let Some(segments) = &self.segments {
+            if let Some(matched) = self.segment_captures(segments, canonical) {
+                return matched;
+            }
+        }
+        self.regex_captures(canonical)
+    }
+
+    /// [`Rule::captures`] by the regex.
+    fn regex_captures(&self, canonical: &str) -> Option<Vec<(String, ParamValue)>> {
         match (&self.static_key, &self.regex) {
             (Some(key), _) => (key == canonical).then(Vec::new),
             (None, Some(re)) => {
@@ -224,8 +252,200 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// [`Rule::captures`] segment by segment: what the regex would give, or `None` (the
+    /// outer one) for a path it must decide (a `path` parameter's rest holding a line
+    /// break, which the regex's `.` does not match).
+    #[allow(clippy::option_option)]
+    fn segment_captures(
+        &self,
+        segments: &[Segment],
+        canonical: &str,
+    ) -> Option<Option<Vec<(String, ParamValue)>>> {
+        let Some(mut rest) = canonical.strip_prefix('/') else {
+            return Some(None);
+        };
+        let mut args = Vec::with_capacity(self.params.len());
+        let mut first = true;
+        for segment in segments {
+            if !first {
+                match rest.strip_prefix('/') {
+                    Some(r) => rest = r,
+                    None => return Some(None),
+                }
+            }
+            first = false;
+            let (piece, after) = match segment {
+                Segment::Rest(_) => (rest, ""),
+                _ => rest.split_at(rest.find('/').unwrap_or(rest.len())),
+            };
+            match segment {
+                Segment::Literal(lit) => {
+                    if piece != lit {
+                        return Some(None);
+                    }
+                }
+                Segment::Param(i) | Segment::Rest(i) => {
+                    let (name, conv) = &self.params[*i];
+                    let shaped = match conv {
+                        Converter::Str => !piece.is_empty(),
+                        Converter::Int => {
+                            let digits = piece.strip_prefix('-').unwrap_or(piece);
+                            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                        }
+                        Converter::Float => piece.split_once('.').is_some_and(|(a, b)| {
+                            [a, b]
+                                .iter()
+                                .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                        }),
+                        Converter::Path => {
+                            if piece.contains('\n') {
+                                return None;
+                            }
+                            !piece.is_empty() && !piece.starts_with('/')
+                        }
+                    };
+                    if !shaped {
+                        return Some(None);
+                    }
+                    match conv.convert(piece) {
+                        Some(value) => args.push((name.clone(), value)),
+                        None => return Some(None),
+                    }
+                }
+            }
+            rest = after;
+        }
+        Some(rest.is_empty().then_some(args))
+    }
+}
+
+/// The rule as whole segments ([`Segment`]) when each parameter is a whole segment (a
+/// `path` one only last): `literals` are the texts around the parameters (one more).
+fn whole_segments(literals: &[String], params: &[(String, Converter)]) -> Option<Vec<Segment>> {
+    let mut segments = Vec::new();
+    for (i, literal) in literals.iter().enumerate() {
+        let mut text = literal.as_str();
+        if i > 0 {
+            if text.is_empty() {
+                // Only after the last parameter (two parameters in one segment else).
+                if i + 1 != literals.len() {
+                    return None;
+                }
+                break;
+            }
+            if !text.starts_with('/') {
+                return None;
+            }
+        }
+        let param = params.get(i);
+        if param.is_some() {
+            text = text.strip_suffix('/')?;
+        }
+        if let Some(pieces) = text.strip_prefix('/') {
+            segments.extend(pieces.split('/').map(|p| Segment::Literal(p.to_owned())));
+        } else if !text.is_empty() {
+            return None;
+        }
+        match param {
+            Some((_, Converter::Path)) => {
+                if i + 1 != params.len() || !literals[i + 1].is_empty() {
+                    return None;
+                }
+                segments.push(Segment::Rest(i));
+            }
+            Some(_) => segments.push(Segment::Param(i)),
+            None => {}
+        }
+    }
+    Some(segments)
+}
+
 fn is_identifier(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod segment_tests {
+    use super::*;
+
+    /// The segment matcher answers as the regex on rules of whole-segment parameters (and
+    /// rules of other shapes have none).
+    #[test]
+    fn segments_match_as_the_regex() {
+        let patterns = [
+            "/<x>",
+            "/a/<x>",
+            "/a/<x>/",
+            "/a/<int:id>",
+            "/a/<float:f>/b",
+            "/a/<int:id>/b/<string:s>",
+            "/a//<x>",
+            "/a/<path:p>",
+            "/<path:p>",
+            "/a/<int:id>/<path:rest>",
+            "/a/b%20c/<x>",
+            "/a/<int:id>-<string:u>",
+            "/a<x>",
+            "/a/<path:p>/b",
+        ];
+        let paths = [
+            "",
+            "/",
+            "/a",
+            "/a/",
+            "/a/x",
+            "/a/x/",
+            "/a/x/y",
+            "/a//x",
+            "/a/42",
+            "/a/-7",
+            "/a/+7",
+            "/a/4x",
+            "/a/-",
+            "/a/1.5",
+            "/a/1.",
+            "/a/.5",
+            "/a/1.5/b",
+            "/a/1/b/s",
+            "/a/1/b/",
+            "/a/99999999999999999999999",
+            "/a/x/y/z.js",
+            "/a//",
+            "/a/b%20c/q",
+            "/a/b c/q",
+            "/a/1-u",
+            "/ax",
+            "/a/x\ny",
+            "/a/x/\n",
+            "/a/1/b/s/t",
+            "/a/%2F",
+            "/a/é",
+            "/x",
+        ];
+        let mut decided = 0;
+        for pattern in patterns {
+            let rule = Rule::parse(pattern).expect("a valid pattern");
+            let Some(segments) = &rule.segments else {
+                continue;
+            };
+            for path in paths {
+                let by_regex = rule.regex_captures(path);
+                if let Some(by_segments) = rule.segment_captures(segments, path) {
+                    assert_eq!(by_segments, by_regex, "{pattern:?} on {path:?}");
+                    decided += 1;
+                }
+            }
+        }
+        assert!(decided > 300, "{decided} cases decided by segments");
+        for pattern in ["/a/<int:id>-<string:u>", "/a<x>", "/a/<path:p>/b"] {
+            assert!(Rule::parse(pattern).expect("valid").segments.is_none());
+        }
+        // A line break in a `path` rest is left to the regex (its `.` does not match it).
+        let rule = Rule::parse("/a/<path:p>").expect("valid");
+        let segments = rule.segments.as_ref().expect("whole segments");
+        assert!(rule.segment_captures(segments, "/a/x\ny").is_none());
+    }
 }
