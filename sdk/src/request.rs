@@ -339,6 +339,11 @@ impl<'a> Request<'a> {
         if self.params.get().is_none() {
             if let Some(found) = crate::json_member::member(self.raw.params.as_str(), name) {
                 let raw = found.ok_or_else(missing)?;
+                // Straight to `T` when the value has its shape (`"x"` for a `String`);
+                // else through the conversions and errors of `from_param_value`.
+                if let Ok(value) = serde_json::from_str(raw.get()) {
+                    return Ok(value);
+                }
                 let value: Value = serde_json::from_str(raw.get())
                     .map_err(|e| Error::bad_request(format!("invalid parameters: {e}")))?;
                 return crate::extract::from_param_value(name, &value);
