@@ -9,7 +9,8 @@
 //! socket (no thread) waits for the socket's next event and calls the addon with it
 //! ([`ItemKind::SocketEvent`]: `Open`, each `Message`, `Closed` last), one call at a time
 //! and in order, each like a handler (the generation as the thread's context, a
-//! transaction with a database).
+//! transaction with a database). Async callbacks (`Outcome::socket_events_async`) are
+//! polled on the runtime instead ([`super::socket_events_async`]).
 //!
 //! The session follows Odoo's `WebsocketRequest`: before each callback it is reloaded from
 //! the store by the id the socket was opened with, so a callback sees what HTTP requests
@@ -73,7 +74,9 @@ impl Application {
             let code = match disp::outcome_error(&outcome) {
                 None => {
                     if outcome.socket_events {
-                        app.deliver_events(&entry, request, sid, socket).await;
+                        let asynchronous = app.serves_async(&entry, &outcome);
+                        app.deliver_events(&entry, request, sid, socket, asynchronous)
+                            .await;
                         return;
                     }
                     websocket::code::NORMAL
@@ -88,13 +91,15 @@ impl Application {
         });
     }
 
-    /// Delivers socket `socket`'s events to its callbacks until it closes, then forgets it.
+    /// Delivers socket `socket`'s events to its callbacks (`asynchronous`: their futures
+    /// polled here, [`Application::call_socket_async`]) until it closes, then forgets it.
     async fn deliver_events(
         self: &Arc<Self>,
         entry: &RouteEntry,
         mut request: OwnedRequest,
         sid: Option<Arc<str>>,
         socket: u64,
+        asynchronous: bool,
     ) {
         let mut failed = false;
         let mut first = Some(SocketEvent::Open);
@@ -111,9 +116,13 @@ impl Application {
             if failed && !closing {
                 continue;
             }
-            let called = self
-                .call_socket(entry, request, Some(event), socket, sid.clone())
-                .await;
+            let called = if asynchronous {
+                self.call_socket_async(entry, request, event, socket, sid.clone())
+                    .await
+            } else {
+                self.call_socket(entry, request, Some(event), socket, sid.clone())
+                    .await
+            };
             request = called.request;
             if called.expired && !closing {
                 tracing::info!(target: "inphms.http", "websocket of {}: session expired (logged out), closed with 4001", entry.route.endpoint);
@@ -342,7 +351,7 @@ impl Application {
     /// Saves the session a websocket call changed (when the route may) under its id `sid`,
     /// only while the store still has that id (an HTTP logout deleted it: never written
     /// again), and hands the new content to the next call. Never rotates nor draws an id.
-    fn save_socket_session(
+    pub(super) fn save_socket_session(
         &self,
         entry: &RouteEntry,
         sid: Option<&str>,
@@ -391,8 +400,8 @@ impl Application {
 
 /// A websocket call's result: the request back (for the next call), the outcome, and
 /// whether the session was gone (the call then did not run, but for `Closed`).
-struct SocketCall {
-    request: OwnedRequest,
-    outcome: Outcome,
-    expired: bool,
+pub(super) struct SocketCall {
+    pub(super) request: OwnedRequest,
+    pub(super) outcome: Outcome,
+    pub(super) expired: bool,
 }
