@@ -3,11 +3,14 @@
 //! await a host timer for a second hold no thread; a session change saved; a failure, a
 //! panic and `limit_time_real` close with 1011 and `on_close` runs once; Close 1001 at
 //! shutdown) and `test_db`'s `/test_db/ws_async` (a write through the async cursor
-//! commits, an error rolls it back and drops the callback's sends).
+//! commits, an error rolls it back and drops the callback's sends; a callback retried
+//! after a serialization failure sends once); a swap while a callback awaits leaves it on
+//! its generation.
 
 use inphms_tests::bodies::status_kib;
 use inphms_tests::cron::{install_test_db, server_args};
 use inphms_tests::pg::TestDb;
+use inphms_tests::swap::{install_swap_lib, swap_build, swap_server};
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
 use inphms_tests::{http_get, wait_until, Server, TestDir};
 use std::net::TcpStream;
@@ -256,6 +259,63 @@ fn an_async_callback_writing_through_the_async_cursor_commits_or_rolls_back() {
     assert_eq!(
         text(&mut again),
         format!("added wsc ({} notes)", before + 3)
+    );
+    drop(server);
+}
+
+#[test]
+fn an_async_callback_retried_after_a_serialization_failure_sends_once() {
+    let td = TestDir::new();
+    let db = TestDb::new("ws_async_retry");
+    install_test_db(&td, &db);
+    let mut args = server_args();
+    args.extend(["-d".to_owned(), db.name.clone()]);
+    let server = td.server(args).start_healthy();
+    let mut ws = ws_connect(server.port(), "/test_db/ws_async", None);
+    ws.send(Message::text("retry")).unwrap();
+    ws.send(Message::text("end")).unwrap();
+    let mut got = Vec::new();
+    loop {
+        let m = text(&mut ws);
+        let end = m == "end";
+        got.push(m);
+        if end {
+            break;
+        }
+    }
+    // The first attempt's send was dropped with its rollback; the retry's went once.
+    assert_eq!(got, ["attempt 2", "end"], "{}", server.stderr());
+    drop(server);
+}
+
+#[test]
+fn a_swap_while_an_async_callback_awaits_leaves_it_on_its_generation() {
+    let td = TestDir::new();
+    let server = swap_server(&td, "base,web,test_http,test_swap", &[]);
+    let port = server.port();
+    let (mut ws, _) = open(port, None);
+    let sent = Instant::now();
+    ws.send(Message::text("sleep 8000")).unwrap();
+    install_swap_lib(&td.join("addons"), &swap_build("v2"));
+    server.signal("HUP");
+    assert!(
+        server.wait_for_log("generation 2 serving after", Duration::from_secs(20)),
+        "{}",
+        server.stderr()
+    );
+    let swapped = sent.elapsed();
+    // The callback was still awaiting when generation 2 took over.
+    assert!(
+        swapped < Duration::from_secs(7),
+        "the swap took {swapped:?}"
+    );
+    assert_eq!(text(&mut ws), "slept 8000");
+    // The socket (of an addon the swap did not replace) goes on.
+    ws.send(Message::text("sleep 10")).unwrap();
+    assert_eq!(text(&mut ws), "slept 10");
+    assert_eq!(
+        http_get(port, "/test_swap/version", &[]).text(),
+        "v2".to_owned()
     );
     drop(server);
 }

@@ -2,7 +2,8 @@
 //! `/test_http/ws_async` greets with `open <socket id>`, then answers `count` with the
 //! number of `count`s this session has seen (kept in the session, saved after each
 //! callback), `fail` by failing and `panic` by panicking (the host closes with 1011),
-//! `forever` by never returning (cancelled at `limit_time_real`), and echoes anything else
+//! `forever` by never returning (cancelled at `limit_time_real`), `sleep <ms>` with
+//! `slept <ms>` after awaiting that long, and echoes anything else
 //! after awaiting a host timer for a second (no thread held meanwhile).
 
 use inphms_sdk::{route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
@@ -43,6 +44,11 @@ impl AsyncWsHandler for AsyncEcho {
                 ws.send("never sent")?;
                 time::sleep(Duration::from_secs(3600)).await;
                 Ok(())
+            }
+            Some(t) if t.starts_with("sleep ") => {
+                let ms: u64 = t["sleep ".len()..].parse().unwrap_or(0);
+                time::sleep(Duration::from_millis(ms)).await;
+                ws.send(format!("slept {ms}"))
             }
             _ => {
                 time::sleep(Duration::from_secs(1)).await;
