@@ -5,7 +5,8 @@
 //! shutdown) and `test_db`'s `/test_db/ws_async` (a write through the async cursor
 //! commits, an error rolls it back and drops the callback's sends; a callback retried
 //! after a serialization failure sends once); a swap while a callback awaits leaves it on
-//! its generation.
+//! its generation, and a swap replacing the socket's addon lets an awaiting callback finish
+//! on its build, then closes with 1001 (`on_close` run).
 
 use inphms_tests::bodies::status_kib;
 use inphms_tests::cron::{install_test_db, server_args};
@@ -316,6 +317,54 @@ fn a_swap_while_an_async_callback_awaits_leaves_it_on_its_generation() {
     assert_eq!(
         http_get(port, "/test_swap/version", &[]).text(),
         "v2".to_owned()
+    );
+    drop(server);
+}
+
+#[test]
+fn a_swap_of_the_sockets_addon_lets_its_awaiting_callback_finish_then_closes_with_1001() {
+    let td = TestDir::new();
+    let server = swap_server(&td, "base,web,test_http,test_swap", &[]);
+    let port = server.port();
+    let mut v1 = ws_connect(port, "/test_swap/ws_async", None);
+    assert_eq!(text(&mut v1), "v1");
+    // Within the grace (2 s after the swap) the socket is kept: a callback awaiting across
+    // the swap finishes on v1's build...
+    let sent = Instant::now();
+    v1.send(Message::text("sleep 1800")).unwrap();
+    install_swap_lib(&td.join("addons"), &swap_build("v2"));
+    server.signal("HUP");
+    assert!(
+        server.wait_for_log("generation 2 serving after", Duration::from_secs(20)),
+        "{}",
+        server.stderr()
+    );
+    let swapped = sent.elapsed();
+    eprintln!("generation 2 serving {swapped:?} after the callback started");
+    assert!(
+        swapped < Duration::from_millis(1800),
+        "the swap took {swapped:?}"
+    );
+    assert_eq!(text(&mut v1), "v1 slept 1800");
+    // ...then the socket is closed with 1001 and v1's on_close runs, once.
+    let close = ws_next(&mut v1);
+    assert_eq!(close_code(&close), Some(1001), "{close:?}");
+    assert!(
+        server.wait_for_log(
+            "test_swap: v1 ws_async closed with 1001",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+    let mut v2 = ws_connect(port, "/test_swap/ws_async", None);
+    assert_eq!(text(&mut v2), "v2");
+    assert_eq!(
+        server
+            .stderr()
+            .matches("test_swap: v1 ws_async closed with")
+            .count(),
+        1
     );
     drop(server);
 }
