@@ -213,3 +213,63 @@ pub(crate) fn call_async(mut inv: Invocation<'_>) -> FfiFuture<Outcome> {
     // SAFETY: the host keeps the request's views until it drops the future.
     DropContained::new(unsafe { event_future(id, handler, request, event) }).into_ffi()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::WsMessage;
+    use std::task::{Context, Waker};
+
+    /// Never ends its `on_message`; counts its `on_close`s.
+    struct Stuck(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+    impl AsyncWsHandler for Stuck {
+        async fn on_message(
+            &mut self,
+            _: &WebSocket,
+            _: &mut Request<'_>,
+            _: Message,
+        ) -> Result<()> {
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+
+        async fn on_close(&mut self, _: &WebSocket, _: &mut Request<'_>, _: u16, _: &str) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    fn take(id: u64) -> Box<dyn ErasedAsyncWs> {
+        match handlers().remove(&id) {
+            Some(Served::Async(h)) => h,
+            _ => panic!("no async handler for {id}"),
+        }
+    }
+
+    #[test]
+    fn a_cancelled_callback_gives_its_handler_back_for_on_close() {
+        let id = 0xA5C_0001;
+        let closes = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        WebSocket::from_id(id)
+            .serve_async(Stuck(closes.clone()))
+            .unwrap();
+        let message = SocketEvent::Message(WsMessage::Text("x".into()));
+        // SAFETY: the request's views are 'static.
+        let fut = unsafe { event_future(id, take(id), HttpRequest::default(), message) };
+        let mut fut = Box::pin(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            !handlers().contains_key(&id),
+            "out of the table while it runs"
+        );
+        drop(fut); // cancelled (limit_time_real)
+        let closed = SocketEvent::Closed(1011, "".into());
+        // SAFETY: as above.
+        let fut = unsafe { event_future(id, take(id), HttpRequest::default(), closed) };
+        let outcome = crate::async_route::block_on(fut);
+        assert!(outcome.error.is_none());
+        assert_eq!(closes.load(std::sync::atomic::Ordering::Acquire), 1);
+        assert!(!handlers().contains_key(&id), "dropped after on_close");
+    }
+}

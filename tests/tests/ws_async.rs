@@ -368,3 +368,38 @@ fn a_swap_of_the_sockets_addon_lets_its_awaiting_callback_finish_then_closes_wit
     );
     drop(server);
 }
+
+#[test]
+fn a_session_logged_out_over_http_closes_the_async_socket_with_4001() {
+    let (_td, server) = start(&[]);
+    let port = server.port();
+    let r = http_get(port, "/test_http/login/bob", &[]);
+    let sid = r.cookie("session_id").expect("a session cookie");
+    let cookie = format!("session_id={sid}");
+    let (mut ws, id) = open(port, Some(&sid));
+    ws.send(Message::text("count")).unwrap();
+    assert_eq!(text(&mut ws), "count 1");
+    // A callback's sends go after its session is saved: once `count 2` arrived, the
+    // session was saved (and the logout below cannot be undone by a late save).
+    ws.send(Message::text("count")).unwrap();
+    assert_eq!(text(&mut ws), "count 2");
+    let out = http_get(port, "/test_http/logout", &[("Cookie", &cookie)]);
+    assert_eq!(out.status, 200);
+    // The next message finds the session gone: Close 4001, no reply; on_close runs.
+    ws.send(Message::text("count")).unwrap();
+    let m = ws_next(&mut ws);
+    assert_eq!(close_code(&m), Some(4001), "{m:?}");
+    while ws.read().is_ok() {}
+    assert!(
+        server.wait_for_log(
+            &format!("test_http: ws_async closed with 4001 (socket {id})"),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        server.stderr()
+    );
+    // The logged-out id was not written again.
+    let who = http_get(port, "/test_http/whoami", &[("Cookie", &cookie)]);
+    assert!(!who.text().contains("bob"), "{}", who.text());
+    drop(server);
+}
