@@ -292,22 +292,10 @@ impl Application {
                     },
                     None => r,
                 };
-                if let Some(public) = self.public_user(auth, &r) {
-                    let session = super::auth::session_as(r.session.as_str(), public);
-                    let as_public = HttpRequest {
-                        session: session.as_str().into(),
-                        ..r
-                    };
-                    let mut o = invoke(as_public);
-                    Application::forget_public_user(&mut o, public);
-                    o
-                } else {
-                    let before = super::auth::session_uid(r.session.as_str());
-                    let sid = r.session_id.as_str().to_owned();
-                    let mut o = invoke(r);
-                    self.socket_login_token(&mut o, before, &sid);
-                    o
-                }
+                let call_as = self.socket_call_as(auth, &r);
+                let mut o = invoke(call_as.request(r));
+                self.socket_call_done(call_as, &mut o);
+                o
             })
         };
         let _running = Running::enter(Arc::clone(self));
@@ -394,6 +382,52 @@ impl Application {
             Ok(true) => request.set_session(serde_json::Value::Object(data.0).to_string()),
             Ok(false) => {}
             Err(e) => tracing::error!(target: "inphms.http", "websocket session not saved: {e}"),
+        }
+    }
+}
+
+/// Who a websocket call runs as, decided before it (after the session token's check).
+pub(super) enum CallAs {
+    /// The public user of an `auth = "public"` route, in this session (never saved).
+    Public(String, i64),
+    /// The session's own user (`None`: nobody), and the session's id, for a login's token.
+    Session(Option<i64>, String),
+}
+
+impl CallAs {
+    /// The request `r` as the call sees it (the public user's session, for one).
+    pub(super) fn request<'a>(&'a self, r: HttpRequest<'a>) -> HttpRequest<'a> {
+        match self {
+            CallAs::Public(session, _) => HttpRequest {
+                session: session.as_str().into(),
+                ..r
+            },
+            CallAs::Session(..) => r,
+        }
+    }
+}
+
+impl Application {
+    /// Who a websocket call of an `auth` route with request `r` runs as: the public user
+    /// when nobody is logged in on an `auth = "public"` route, else the session's user.
+    pub(super) fn socket_call_as(&self, auth: &str, r: &HttpRequest<'_>) -> CallAs {
+        match self.public_user(auth, r) {
+            Some(public) => {
+                CallAs::Public(super::auth::session_as(r.session.as_str(), public), public)
+            }
+            None => CallAs::Session(
+                super::auth::session_uid(r.session.as_str()),
+                r.session_id.as_str().to_owned(),
+            ),
+        }
+    }
+
+    /// After a websocket call run as `call_as`: the public user forgotten (never saved),
+    /// or a login's session token recorded for the socket's session id.
+    pub(super) fn socket_call_done(&self, call_as: CallAs, outcome: &mut Outcome) {
+        match call_as {
+            CallAs::Public(_, public) => Application::forget_public_user(outcome, public),
+            CallAs::Session(before, sid) => self.socket_login_token(outcome, before, &sid),
         }
     }
 }

@@ -35,14 +35,6 @@ fn lock(held: &HeldSends) -> std::sync::MutexGuard<'_, Vec<(u64, WsMessage)>> {
     held.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Who a callback runs as, decided before it (as the sync callbacks' identity).
-enum CallAs {
-    /// The public user of an `auth = "public"` route, in this session (never saved).
-    Public(String, i64),
-    /// The session's own user (`None`: nobody), and the session's id, for a login's token.
-    Session(Option<i64>, String),
-}
-
 impl Application {
     /// Whether the socket's callbacks are async and polled here: the route's handler said
     /// so, and its addon has the async entry point (else the SDK runs each callback's
@@ -222,15 +214,7 @@ impl Application {
                         return Err(Box::new(super::auth::expired_json(&session)))
                     }
                 }
-                Ok(match self.public_user(auth, &r) {
-                    Some(public) => {
-                        CallAs::Public(super::auth::session_as(r.session.as_str(), public), public)
-                    }
-                    None => CallAs::Session(
-                        super::auth::session_uid(r.session.as_str()),
-                        r.session_id.as_str().to_owned(),
-                    ),
-                })
+                Ok(self.socket_call_as(auth, &r))
             })
         });
         let call_as = match identity {
@@ -241,13 +225,7 @@ impl Application {
         // this future is dropped at `limit_time_real`), as `call_async` requires.
         let headers = request.header_views();
         let view = request.view(&headers);
-        let view = match &call_as {
-            CallAs::Public(session, _) => HttpRequest {
-                session: session.as_str().into(),
-                ..view
-            },
-            CallAs::Session(..) => view,
-        };
+        let view = call_as.request(view);
         let mut inv = Invocation::new(ItemKind::AsyncSocketEvent, entry.route.id);
         inv.request = ROption::RSome(view);
         inv.handle = socket;
@@ -261,9 +239,8 @@ impl Application {
             opened: Vec::new(),
         }
         .await;
-        InContext::sync(self, cursor, || match call_as {
-            CallAs::Public(_, public) => Application::forget_public_user(&mut outcome, public),
-            CallAs::Session(before, sid) => self.socket_login_token(&mut outcome, before, &sid),
+        InContext::sync(self, cursor, || {
+            self.socket_call_done(call_as, &mut outcome)
         });
         outcome
     }
