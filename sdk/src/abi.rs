@@ -50,7 +50,8 @@
 //! SDK 0.4 (issue 17, async routes) appended [`ItemKind::AsyncRoute`],
 //! [`RouteDescriptor::asynchronous`], the optional [`AddonModule::call_async`] and the
 //! optional `sleep` and `cursor_execute_async` callbacks of [`HostApi`] (futures crossing
-//! as async-ffi's `FfiFuture`).
+//! as async-ffi's `FfiFuture`). Then, for async websocket callbacks,
+//! [`ItemKind::AsyncSocketEvent`] and [`Outcome::socket_events_async`].
 
 use abi_stable::{
     declare_root_module_statics,
@@ -498,6 +499,9 @@ pub enum ItemKind {
     /// [`ItemKind::Route`] through [`AddonModule::call`], the SDK runs its future to the
     /// end on the calling thread.)
     AsyncRoute,
+    /// An event of a websocket served by async callbacks ([`Outcome::socket_events_async`]),
+    /// as [`ItemKind::SocketEvent`] but through [`AddonModule::call_async`].
+    AsyncSocketEvent,
 }
 
 /// A reference to a route's endpoint, opaque to addons.
@@ -729,6 +733,8 @@ pub struct Outcome {
     /// Headers to add to the final answer, whatever produces it (Odoo's
     /// `request.future_response.headers`): set by hooks and handlers alike.
     pub headers: HeaderBlock,
+    /// With `socket_events`: the callbacks are async ([`ItemKind::AsyncSocketEvent`]).
+    pub socket_events_async: bool,
 }
 
 /// A SQL value as it crosses the boundary (parameters and result cells).

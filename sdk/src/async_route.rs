@@ -65,9 +65,14 @@ pub(crate) unsafe fn outcome_future(
     }
 }
 
-/// `AddonModule::call_async`: the future of the async route `inv.item`.
+/// `AddonModule::call_async`: the future of the async route `inv.item` (or of an async
+/// websocket callback: [`crate::async_socket_events`]).
 pub(crate) extern "C" fn call_async(inv: Invocation<'_>) -> FfiFuture<Outcome> {
+    let item = inv.item;
     let started = catch_unwind(AssertUnwindSafe(|| {
+        if inv.kind == crate::abi::ItemKind::AsyncSocketEvent {
+            return Some(crate::async_socket_events::call_async(inv));
+        }
         let handler = crate::registry::async_handler(inv.item)?;
         let abi_stable::std_types::ROption::RSome(req) = inv.request else {
             return None;
@@ -79,8 +84,7 @@ pub(crate) extern "C" fn call_async(inv: Invocation<'_>) -> FfiFuture<Outcome> {
     match started {
         Ok(Some(fut)) => fut,
         Ok(None) => {
-            let missing =
-                error_outcome(Error::internal(format!("no async route item {}", inv.item)));
+            let missing = error_outcome(Error::internal(format!("no async route item {item}")));
             std::future::ready(missing).into_ffi()
         }
         Err(payload) => {
@@ -128,12 +132,12 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
 /// in an `extern "C"` function that aborts the process on a panic. A panic of the handler's
 /// state while dropped (a value's `Drop`) is logged and contained instead; what it did not
 /// free is leaked.
-struct DropContained<F> {
+pub(crate) struct DropContained<F> {
     fut: std::mem::ManuallyDrop<F>,
 }
 
 impl<F> DropContained<F> {
-    fn new(fut: F) -> Self {
+    pub(crate) fn new(fut: F) -> Self {
         DropContained {
             fut: std::mem::ManuallyDrop::new(fut),
         }
@@ -165,8 +169,8 @@ impl<F> Drop for DropContained<F> {
 }
 
 /// A future whose panic while polled is its output's error (the panic's message).
-struct CatchUnwind<F> {
-    fut: F,
+pub(crate) struct CatchUnwind<F> {
+    pub(crate) fut: F,
 }
 
 impl<F: Future + Unpin> Future for CatchUnwind<F> {
@@ -182,7 +186,7 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -118,6 +118,7 @@
 pub mod abi;
 mod async_cursor;
 mod async_route;
+pub mod async_socket_events;
 pub mod bus;
 pub mod command;
 mod cookie;
@@ -176,6 +177,7 @@ pub use inphms_sdk_macros::route;
 #[doc = include_str!("docs/rpc.md")]
 pub use inphms_sdk_macros::rpc;
 
+pub use async_socket_events::AsyncWsHandler;
 pub use request::Request;
 pub use response::{IntoJsonResult, IntoResponse, Json, Response};
 pub use rpc::RpcContext;

@@ -292,7 +292,7 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
             let result = (route.handler)(&mut req);
             let mut outcome = reply_outcome(result, &req);
             if let Some(id) = socket {
-                outcome.socket_events =
+                (outcome.socket_events, outcome.socket_events_async) =
                     crate::socket_events::registered(id, outcome.error.is_none());
             }
             outcome
@@ -327,7 +327,10 @@ fn invoke(inv: Invocation<'_>) -> Outcome {
                 ..Outcome::default()
             }
         }
-        ItemKind::SocketEvent | ItemKind::StreamPoll | ItemKind::StreamDrop => missing(),
+        ItemKind::SocketEvent
+        | ItemKind::StreamPoll
+        | ItemKind::StreamDrop
+        | ItemKind::AsyncSocketEvent => missing(),
         ItemKind::AsyncRoute => {
             // Through the sync entry point: run to its end here.
             let (Some(handler), ROption::RSome(req)) = (async_handler(inv.item), inv.request)

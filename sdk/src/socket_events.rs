@@ -19,6 +19,10 @@
 //! its [`id`](WebSocket::id) with [`WebSocket::from_id`]): another request's handler, a cron
 //! job, a thread. [`WebSocket::send`] queues the message and returns at once.
 //!
+//! Callbacks that wait (PostgreSQL, a timer) are better written async: an
+//! [`AsyncWsHandler`](crate::AsyncWsHandler), served with [`WebSocket::serve_async`], holds
+//! no thread while it awaits ([`async_socket_events`](crate::async_socket_events)).
+//!
 //! ```no_run
 //! use inphms_sdk::{route, Message, Request, Result, WebSocket, WsHandler};
 //!
@@ -49,7 +53,8 @@ use std::sync::{LazyLock, Mutex};
 /// The callbacks of a websocket served by events. Only
 /// [`on_message`](Self::on_message) is required. Each runs briefly on the host's blocking
 /// pool (or inline on its event loop when the route is declared `blocking = false`): a
-/// callback that waits holds a thread for that wait, like any handler.
+/// callback that waits holds a thread for that wait, like any handler. Callbacks that
+/// await instead: [`AsyncWsHandler`](crate::AsyncWsHandler).
 pub trait WsHandler: Send + 'static {
     /// The socket is open (the 101 is sent).
     fn on_open(&mut self, ws: &WebSocket, req: &mut Request) -> Result<()> {
@@ -68,12 +73,18 @@ pub trait WsHandler: Send + 'static {
     }
 }
 
+/// A socket's handler: sync callbacks ([`WebSocket::serve`]) or async ones
+/// ([`WebSocket::serve_async`]).
+pub(crate) enum Served {
+    Sync(Box<dyn WsHandler>),
+    Async(Box<dyn crate::async_socket_events::ErasedAsyncWs>),
+}
+
 /// The handlers of the sockets served by events in this addon, by socket id.
 // global: addon-side, one table per addon image (as `host::API`); not host state
-static HANDLERS: LazyLock<Mutex<HashMap<u64, Box<dyn WsHandler>>>> =
-    LazyLock::new(Default::default);
+static HANDLERS: LazyLock<Mutex<HashMap<u64, Served>>> = LazyLock::new(Default::default);
 
-fn handlers() -> std::sync::MutexGuard<'static, HashMap<u64, Box<dyn WsHandler>>> {
+pub(crate) fn handlers() -> std::sync::MutexGuard<'static, HashMap<u64, Served>> {
     HANDLERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -81,20 +92,24 @@ impl WebSocket {
     /// Serves this socket with `handler`'s callbacks once the route's handler returns
     /// (which it should do at once): see the [module documentation](self).
     pub fn serve(&self, handler: impl WsHandler) -> Result<()> {
-        handlers().insert(self.id(), Box::new(handler));
+        handlers().insert(self.id(), Served::Sync(Box::new(handler)));
         Ok(())
     }
 }
 
-/// Whether the route's handler handed socket `id` to a [`WsHandler`] (it then stays open);
-/// after a failed handler, the handler is forgotten.
-pub(crate) fn registered(id: u64, handler_ok: bool) -> bool {
+/// Whether the route's handler handed socket `id` to a [`WsHandler`] (it then stays open),
+/// and whether to an async one; after a failed handler, the handler is forgotten.
+pub(crate) fn registered(id: u64, handler_ok: bool) -> (bool, bool) {
     let mut all = handlers();
     if handler_ok {
-        all.contains_key(&id)
+        match all.get(&id) {
+            Some(Served::Sync(_)) => (true, false),
+            Some(Served::Async(_)) => (true, true),
+            None => (false, false),
+        }
     } else {
         all.remove(&id);
-        false
+        (false, false)
     }
 }
 
@@ -113,10 +128,21 @@ pub(crate) fn invoke(inv: Invocation<'_>) -> Option<Outcome> {
     };
     // Out of the table during the call (events of one socket never overlap): a slow callback
     // holds no lock over the other sockets.
-    let Some(mut handler) = handlers().remove(&id) else {
-        return Some(crate::registry::error_outcome(Error::internal(format!(
-            "no handler for websocket {id}"
-        ))));
+    let mut handler = match handlers().remove(&id) {
+        Some(Served::Sync(handler)) => handler,
+        Some(Served::Async(handler)) => {
+            // Called through the sync entry point: the callback's future run to its end
+            // on this thread.
+            // SAFETY: `block_on` finishes the future before the call returns.
+            let fut =
+                unsafe { crate::async_socket_events::event_future(id, handler, request, event) };
+            return Some(crate::async_route::block_on(fut));
+        }
+        None => {
+            return Some(crate::registry::error_outcome(Error::internal(format!(
+                "no handler for websocket {id}"
+            ))))
+        }
     };
     let ws = WebSocket::from_id(id);
     let mut req = Request::from_abi(request);
@@ -148,6 +174,6 @@ pub(crate) fn invoke(inv: Invocation<'_>) -> Option<Outcome> {
     }
     // Kept after a failure or a panic too: the host closes the socket (1011), then calls
     // `on_close` once.
-    handlers().insert(id, handler);
+    handlers().insert(id, Served::Sync(handler));
     Some(crate::registry::session_outcome(result, &req))
 }

@@ -11,7 +11,9 @@
 //!   [`WsHandler`](crate::WsHandler) with [`WebSocket::serve`] and returns; the host calls
 //!   its `on_open`/`on_message`/`on_close` as things happen. An idle socket then costs no
 //!   thread, so a host holds as many as its memory and descriptors allow
-//!   (`websocket_max_connections`). See [`crate::socket_events`].
+//!   (`websocket_max_connections`). See [`crate::socket_events`]; callbacks that wait
+//!   (PostgreSQL, a timer) are async with an [`AsyncWsHandler`](crate::AsyncWsHandler)
+//!   ([`WebSocket::serve_async`]), holding no thread while they await.
 //! * **A loop**: the handler, a plain synchronous function on the host's blocking pool,
 //!   exchanges messages with [`recv`](WebSocket::recv) until the socket closes. It holds a
 //!   thread of the pool for the socket's whole life, so at most 256 such handlers run at

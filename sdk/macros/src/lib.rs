@@ -132,8 +132,9 @@ fn route_impl(attr: TokenStream2, item: TokenStream) -> syn::Result<TokenStream2
     if asynchronous && route.websocket {
         return Err(syn::Error::new_spanned(
             f.sig.asyncness,
-            "a websocket route cannot be async: its handler registers the socket's callbacks \
-             (WsHandler) and returns",
+            "a websocket route cannot be async: its handler hands the socket over and \
+             returns; for callbacks that await, serve it with an AsyncWsHandler \
+             (`req.websocket()?.serve_async(handler)`)",
         ));
     }
     let wrapper_fn = if asynchronous {

@@ -178,14 +178,14 @@ impl Application {
 /// escapes the poll (the SDK catches the handler's own) is the request's 500. Dropped
 /// before its end (the request cancelled at `limit_time_real`), the future is dropped in
 /// that context too: its drop runs the handler's code (its values' `Drop`).
-struct InContext<'a, F> {
-    app: &'a Arc<Application>,
-    cursor: Option<u64>,
-    endpoint: &'a str,
-    future: std::mem::ManuallyDrop<F>,
+pub(super) struct InContext<'a, F> {
+    pub(super) app: &'a Arc<Application>,
+    pub(super) cursor: Option<u64>,
+    pub(super) endpoint: &'a str,
+    pub(super) future: std::mem::ManuallyDrop<F>,
     /// The push streams the handler opened, dropped at its end unless its answer sends
     /// one (the sync routes' `stream_body::Opening`).
-    opened: Vec<u64>,
+    pub(super) opened: Vec<u64>,
 }
 
 impl<F> Drop for InContext<'_, F> {
@@ -209,7 +209,7 @@ impl<F> Drop for InContext<'_, F> {
 
 impl<'a> InContext<'a, ()> {
     /// Runs `f` with the request's context on this thread.
-    fn sync<R>(app: &Arc<Application>, cursor: Option<u64>, f: impl FnOnce() -> R) -> R {
+    pub(super) fn sync<R>(app: &Arc<Application>, cursor: Option<u64>, f: impl FnOnce() -> R) -> R {
         let _running = Running::enter(Arc::clone(app));
         crate::sql_db::env::with_current(cursor, f)
     }

@@ -89,10 +89,11 @@ impl Application {
                 steps
                     .headers
                     .extend_from_slice(&std::mem::take(&mut handler.headers).0);
-                let (session, rotate, socket_events) = (
+                let (session, rotate, socket_events, socket_events_async) = (
                     handler.session.clone(),
                     handler.rotate_session,
                     handler.socket_events,
+                    handler.socket_events_async,
                 );
                 let r = match session.as_ref().into_option() {
                     Some(s) => HttpRequest {
@@ -109,6 +110,7 @@ impl Application {
                     }
                     outcome.rotate_session |= rotate;
                     outcome.socket_events = socket_events;
+                    outcome.socket_events_async = socket_events_async;
                 }
             }
             outcome

@@ -44,6 +44,7 @@ mod params;
 mod push_gate;
 mod serve;
 mod socket_events;
+mod socket_events_async;
 mod start_gate;
 
 use cors::add_cors;

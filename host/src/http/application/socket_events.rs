@@ -9,7 +9,8 @@
 //! socket (no thread) waits for the socket's next event and calls the addon with it
 //! ([`ItemKind::SocketEvent`]: `Open`, each `Message`, `Closed` last), one call at a time
 //! and in order, each like a handler (the generation as the thread's context, a
-//! transaction with a database).
+//! transaction with a database). Async callbacks (`Outcome::socket_events_async`) are
+//! polled on the runtime instead ([`super::socket_events_async`]).
 //!
 //! The session follows Odoo's `WebsocketRequest`: before each callback it is reloaded from
 //! the store by the id the socket was opened with, so a callback sees what HTTP requests
@@ -73,7 +74,9 @@ impl Application {
             let code = match disp::outcome_error(&outcome) {
                 None => {
                     if outcome.socket_events {
-                        app.deliver_events(&entry, request, sid, socket).await;
+                        let asynchronous = app.serves_async(&entry, &outcome);
+                        app.deliver_events(&entry, request, sid, socket, asynchronous)
+                            .await;
                         return;
                     }
                     websocket::code::NORMAL
@@ -88,13 +91,15 @@ impl Application {
         });
     }
 
-    /// Delivers socket `socket`'s events to its callbacks until it closes, then forgets it.
+    /// Delivers socket `socket`'s events to its callbacks (`asynchronous`: their futures
+    /// polled here, [`Application::call_socket_async`]) until it closes, then forgets it.
     async fn deliver_events(
         self: &Arc<Self>,
         entry: &RouteEntry,
         mut request: OwnedRequest,
         sid: Option<Arc<str>>,
         socket: u64,
+        asynchronous: bool,
     ) {
         let mut failed = false;
         let mut first = Some(SocketEvent::Open);
@@ -111,9 +116,13 @@ impl Application {
             if failed && !closing {
                 continue;
             }
-            let called = self
-                .call_socket(entry, request, Some(event), socket, sid.clone())
-                .await;
+            let called = if asynchronous {
+                self.call_socket_async(entry, request, event, socket, sid.clone())
+                    .await
+            } else {
+                self.call_socket(entry, request, Some(event), socket, sid.clone())
+                    .await
+            };
             request = called.request;
             if called.expired && !closing {
                 tracing::info!(target: "inphms.http", "websocket of {}: session expired (logged out), closed with 4001", entry.route.endpoint);
@@ -283,22 +292,10 @@ impl Application {
                     },
                     None => r,
                 };
-                if let Some(public) = self.public_user(auth, &r) {
-                    let session = super::auth::session_as(r.session.as_str(), public);
-                    let as_public = HttpRequest {
-                        session: session.as_str().into(),
-                        ..r
-                    };
-                    let mut o = invoke(as_public);
-                    Application::forget_public_user(&mut o, public);
-                    o
-                } else {
-                    let before = super::auth::session_uid(r.session.as_str());
-                    let sid = r.session_id.as_str().to_owned();
-                    let mut o = invoke(r);
-                    self.socket_login_token(&mut o, before, &sid);
-                    o
-                }
+                let call_as = self.socket_call_as(auth, &r);
+                let mut o = invoke(call_as.request(r));
+                self.socket_call_done(call_as, &mut o);
+                o
             })
         };
         let _running = Running::enter(Arc::clone(self));
@@ -342,7 +339,7 @@ impl Application {
     /// Saves the session a websocket call changed (when the route may) under its id `sid`,
     /// only while the store still has that id (an HTTP logout deleted it: never written
     /// again), and hands the new content to the next call. Never rotates nor draws an id.
-    fn save_socket_session(
+    pub(super) fn save_socket_session(
         &self,
         entry: &RouteEntry,
         sid: Option<&str>,
@@ -389,10 +386,56 @@ impl Application {
     }
 }
 
+/// Who a websocket call runs as, decided before it (after the session token's check).
+pub(super) enum CallAs {
+    /// The public user of an `auth = "public"` route, in this session (never saved).
+    Public(String, i64),
+    /// The session's own user (`None`: nobody), and the session's id, for a login's token.
+    Session(Option<i64>, String),
+}
+
+impl CallAs {
+    /// The request `r` as the call sees it (the public user's session, for one).
+    pub(super) fn request<'a>(&'a self, r: HttpRequest<'a>) -> HttpRequest<'a> {
+        match self {
+            CallAs::Public(session, _) => HttpRequest {
+                session: session.as_str().into(),
+                ..r
+            },
+            CallAs::Session(..) => r,
+        }
+    }
+}
+
+impl Application {
+    /// Who a websocket call of an `auth` route with request `r` runs as: the public user
+    /// when nobody is logged in on an `auth = "public"` route, else the session's user.
+    pub(super) fn socket_call_as(&self, auth: &str, r: &HttpRequest<'_>) -> CallAs {
+        match self.public_user(auth, r) {
+            Some(public) => {
+                CallAs::Public(super::auth::session_as(r.session.as_str(), public), public)
+            }
+            None => CallAs::Session(
+                super::auth::session_uid(r.session.as_str()),
+                r.session_id.as_str().to_owned(),
+            ),
+        }
+    }
+
+    /// After a websocket call run as `call_as`: the public user forgotten (never saved),
+    /// or a login's session token recorded for the socket's session id.
+    pub(super) fn socket_call_done(&self, call_as: CallAs, outcome: &mut Outcome) {
+        match call_as {
+            CallAs::Public(_, public) => Application::forget_public_user(outcome, public),
+            CallAs::Session(before, sid) => self.socket_login_token(outcome, before, &sid),
+        }
+    }
+}
+
 /// A websocket call's result: the request back (for the next call), the outcome, and
 /// whether the session was gone (the call then did not run, but for `Closed`).
-struct SocketCall {
-    request: OwnedRequest,
-    outcome: Outcome,
-    expired: bool,
+pub(super) struct SocketCall {
+    pub(super) request: OwnedRequest,
+    pub(super) outcome: Outcome,
+    pub(super) expired: bool,
 }

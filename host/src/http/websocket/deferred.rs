@@ -74,6 +74,20 @@ impl Held {
         self.end().len()
     }
 
+    /// Holds again, on this thread, what [`take`](Held::take) gave back: an async
+    /// callback's sends, held across its polls (each poll may run on another thread).
+    pub fn resume(held: Vec<(u64, WsMessage)>) -> Held {
+        Held {
+            previous: HELD.replace(Some(held)),
+            ended: false,
+        }
+    }
+
+    /// Stops holding on this thread and gives back what was held, unsent.
+    pub fn take(mut self) -> Vec<(u64, WsMessage)> {
+        self.end()
+    }
+
     fn end(&mut self) -> Vec<(u64, WsMessage)> {
         self.ended = true;
         HELD.replace(self.previous.take()).unwrap_or_default()

@@ -5,6 +5,7 @@
 //! database and cron integration tests; and RPC methods of a model `test_db.note` (`rpc`).
 
 mod rpc;
+mod ws_async;
 
 use inphms_sdk::{cron, params, route, CronContext, Error, Request, Result, SqlValue};
 use serde_json::{json, Value};

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 mod async_routes;
 mod review;
 mod review_sessions;
+mod ws_async;
 
 #[post_load]
 fn post_load(_host: &Host) -> Result<()> {

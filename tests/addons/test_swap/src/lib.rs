@@ -5,6 +5,8 @@ use inphms_sdk::{post_load, route, Error, Host, Request, Result};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod ws_async;
+
 const VERSION: &str = if cfg!(feature = "v2") { "v2" } else { "v1" };
 
 static LOADED_AT: OnceLock<u128> = OnceLock::new();

@@ -1,0 +1,267 @@
+//! Websocket event callbacks that are async (the SDK's `AsyncWsHandler`, a route's handler
+//! answering with `Outcome::socket_events_async`): each callback's future, handed over by
+//! the addon through its async entry point ([`ItemKind::AsyncSocketEvent`]), is polled on
+//! the runtime, as an async route's ([`super::async_handler`]): no thread is held while it
+//! awaits a host service (a timer, a statement).
+//!
+//! The rest is the sync callbacks' ([`super::socket_events`]): the socket's task delivers
+//! the events one at a time and in order; before a callback the session is reloaded by the
+//! socket's id, after it saved and merged (the store's calls run on the blocking pool, as
+//! the sync callbacks'); identity is checked as for them (the session token in the call's
+//! transaction, the public user, a login's token). Each callback runs in a transaction of
+//! its own on a database ([`crate::sql_db::env_async::transaction`]: committed on `Ok`,
+//! rolled back on an error, run again after a serialization failure), each poll with the
+//! generation and the cursor as the thread's context ([`InContext`]: a swap leaves a
+//! running callback on its generation) and with the callback's sends held
+//! ([`websocket::Held`], taken back after each poll since the next may run on another
+//! worker): they go once it returns `Ok` and commits. Past `limit_time_real` the callback's
+//! future is dropped (its transaction rolled back, its sends dropped) and the socket
+//! closed with 1011, as after a failure or a panic; `on_close` still runs, once.
+
+use super::async_handler::InContext;
+use super::auth::TokenCheck;
+use super::socket_events::SocketCall;
+use super::*;
+use inphms_sdk::abi::{ErrorKind, SocketEvent, WsMessage};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+/// A callback's held sends, between its polls.
+type HeldSends = Mutex<Vec<(u64, WsMessage)>>;
+
+fn lock(held: &HeldSends) -> std::sync::MutexGuard<'_, Vec<(u64, WsMessage)>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Application {
+    /// Whether the socket's callbacks are async and polled here: the route's handler said
+    /// so, and its addon has the async entry point (else the SDK runs each callback's
+    /// future to its end on the thread of a sync call).
+    pub(super) fn serves_async(&self, entry: &RouteEntry, outcome: &Outcome) -> bool {
+        outcome.socket_events_async
+            && self
+                .addons
+                .get(entry.addon as usize)
+                .is_some_and(|a| a.library.module.call_async().is_some())
+    }
+
+    /// [`Application::call_socket`] for an async callback: the session of `sid` reloaded,
+    /// the callback polled here under `limit_time_real`, the session saved when it changed,
+    /// then its held sends sent (or dropped after a failure).
+    pub(super) async fn call_socket_async(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        mut request: OwnedRequest,
+        event: SocketEvent,
+        socket: u64,
+        sid: Option<Arc<str>>,
+    ) -> SocketCall {
+        let closing = matches!(event, SocketEvent::Closed(..));
+        let mut expired = false;
+        if let Some(sid) = &sid {
+            let (app, sid) = (Arc::clone(self), Arc::clone(sid));
+            match tokio::task::spawn_blocking(move || app.sessions.get(&sid)).await {
+                Ok(Ok(Some(stored))) => request.set_session(stored.json.to_string()),
+                _ => expired = true,
+            }
+        }
+        if expired && !closing {
+            return SocketCall {
+                request,
+                outcome: Outcome::default(),
+                expired,
+            };
+        }
+        let before = request.session().to_owned();
+        let held = HeldSends::default();
+        let outcome = self
+            .callback_limited(entry, &request, event, socket, &held)
+            .await;
+        let token_expired = matches!(
+            disp::outcome_error(&outcome),
+            Some(e) if e.kind == ErrorKind::SessionExpired
+        );
+        let ok = disp::outcome_error(&outcome).is_none();
+        let save = !expired
+            && (token_expired || ok)
+            && sid.is_some()
+            && entry.route.save_session
+            && outcome.session.is_some();
+        let (request, outcome) = if save {
+            let (app, entry) = (Arc::clone(self), entry.clone());
+            let saved = tokio::task::spawn_blocking(move || {
+                let (mut request, outcome) = (request, outcome);
+                app.save_socket_session(&entry, sid.as_deref(), &mut request, &outcome, &before);
+                (request, outcome)
+            })
+            .await;
+            match saved {
+                Ok(done) => done,
+                Err(e) => {
+                    return SocketCall {
+                        request: OwnedRequest::capture(&HttpRequest::default(), None),
+                        outcome: error_outcome(&format!("websocket session save failed: {e}")),
+                        expired: false,
+                    }
+                }
+            }
+        } else {
+            (request, outcome)
+        };
+        let sends = std::mem::take(&mut *lock(&held));
+        if ok {
+            websocket::Held::resume(sends).flush(&self.services.websockets);
+        } else if !sends.is_empty() {
+            tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {} sends dropped", entry.route.endpoint, sends.len());
+        }
+        SocketCall {
+            request,
+            outcome,
+            expired: expired || token_expired,
+        }
+    }
+
+    /// The callback under `limit_time_real`: past it, its future is dropped (cancelled)
+    /// and the outcome an error (the socket closed with 1011).
+    async fn callback_limited(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: &OwnedRequest,
+        event: SocketEvent,
+        socket: u64,
+        held: &HeldSends,
+    ) -> Outcome {
+        let limit = self.config.limit_time_real;
+        let run = self.callback_in_transaction(entry, request, event, socket, held);
+        if limit == 0 {
+            return run.await;
+        }
+        match tokio::time::timeout(Duration::from_secs(limit), run).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(target: "inphms.http", "websocket callback of {} exceeded limit_time_real ({limit}s); cancelled", entry.route.endpoint);
+                lock(held).clear();
+                error_outcome("Websocket callback timed out (limit_time_real)")
+            }
+        }
+    }
+
+    /// The callback in a transaction of its own when the generation has a database.
+    async fn callback_in_transaction(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: &OwnedRequest,
+        event: SocketEvent,
+        socket: u64,
+        held: &HeldSends,
+    ) -> Outcome {
+        let attempt = |cursor: Option<u64>| {
+            let event = event.clone();
+            async move {
+                // A retried attempt sends only its own messages.
+                lock(held).clear();
+                self.poll_callback(entry, request, event, socket, cursor, held)
+                    .await
+            }
+        };
+        let Some(db) = self.db.clone() else {
+            return attempt(None).await;
+        };
+        let dbs = Arc::clone(self.services.databases());
+        crate::sql_db::env_async::transaction(
+            &dbs,
+            &db,
+            entry.route.readonly,
+            crate::sql_db::env::MAX_TRIES,
+            (self.config.limit_time_real > 0)
+                .then(|| Duration::from_secs(self.config.limit_time_real)),
+            |cursor| attempt(Some(cursor)),
+        )
+        .await
+        .unwrap_or_else(|e| Outcome {
+            error: ROption::RSome(crate::sql_db::env::error_info(&e)),
+            ..Outcome::default()
+        })
+    }
+
+    /// One attempt: identity checked (as `socket_call_now`'s for a callback), the addon's
+    /// future polled to its end in the request's context, a login's token recorded.
+    async fn poll_callback(
+        self: &Arc<Self>,
+        entry: &RouteEntry,
+        request: &OwnedRequest,
+        event: SocketEvent,
+        socket: u64,
+        cursor: Option<u64>,
+        held: &HeldSends,
+    ) -> Outcome {
+        let Some(call_async) = self
+            .addons
+            .get(entry.addon as usize)
+            .and_then(|a| a.library.module.call_async())
+        else {
+            return error_outcome("async entry point missing");
+        };
+        let auth = entry.route.auth.as_str();
+        let identity = InContext::sync(self, cursor, || {
+            request.with_view(|r| {
+                match self.check_session_token(auth, &r, false) {
+                    TokenCheck::Fine => {}
+                    TokenCheck::Refused(refused) => return Err(Box::new(refused)),
+                    TokenCheck::Stale(session) => {
+                        return Err(Box::new(super::auth::expired_json(&session)))
+                    }
+                }
+                Ok(self.socket_call_as(auth, &r))
+            })
+        });
+        let call_as = match identity {
+            Ok(call_as) => call_as,
+            Err(refused) => return *refused,
+        };
+        // The views the future reads: declared before it, so dropped after it (also when
+        // this future is dropped at `limit_time_real`), as `call_async` requires.
+        let headers = request.header_views();
+        let view = request.view(&headers);
+        let view = call_as.request(view);
+        let mut inv = Invocation::new(ItemKind::AsyncSocketEvent, entry.route.id);
+        inv.request = ROption::RSome(view);
+        inv.handle = socket;
+        inv.socket_event = ROption::RSome(event);
+        let future = InContext::sync(self, cursor, || call_async(inv));
+        let mut outcome = InContext {
+            app: self,
+            cursor,
+            endpoint: entry.route.endpoint.as_str(),
+            future: std::mem::ManuallyDrop::new(HeldPolls { future, held }),
+            opened: Vec::new(),
+        }
+        .await;
+        InContext::sync(self, cursor, || {
+            self.socket_call_done(call_as, &mut outcome)
+        });
+        outcome
+    }
+}
+
+/// A callback's future whose sends, during each poll, are held ([`websocket::Held`]) in
+/// `held`: resumed on the polling thread before the poll, taken back after it.
+struct HeldPolls<'h, F> {
+    future: F,
+    held: &'h HeldSends,
+}
+
+impl<F: Future<Output = Outcome> + Unpin> Future for HeldPolls<'_, F> {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let this = &mut *self;
+        let mut held = lock(this.held);
+        let holding = websocket::Held::resume(std::mem::take(&mut *held));
+        let polled = Pin::new(&mut this.future).poll(cx);
+        *held = holding.take();
+        polled
+    }
+}

@@ -1,0 +1,69 @@
+//! Websockets served by async event callbacks (`AsyncWsHandler`, `serve_async`):
+//! `/test_http/ws_async` greets with `open <socket id>`, then answers `count` with the
+//! number of `count`s this session has seen (kept in the session, saved after each
+//! callback), `fail` by failing and `panic` by panicking (the host closes with 1011),
+//! `forever` by never returning (cancelled at `limit_time_real`), `sleep <ms>` with
+//! `slept <ms>` after awaiting that long, and echoes anything else
+//! after awaiting a host timer for a second (no thread held meanwhile).
+
+use inphms_sdk::{route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
+use std::time::Duration;
+
+struct AsyncEcho;
+
+impl AsyncWsHandler for AsyncEcho {
+    async fn on_open(&mut self, ws: &WebSocket, _req: &mut Request<'_>) -> Result<()> {
+        ws.send(format!("open {}", ws.id()))
+    }
+
+    async fn on_message(
+        &mut self,
+        ws: &WebSocket,
+        req: &mut Request<'_>,
+        message: Message,
+    ) -> Result<()> {
+        match message.as_text() {
+            Some("count") => {
+                // A wait between the read and the write: the session stays the callback's.
+                time::sleep(Duration::from_millis(50)).await;
+                let n: u64 = req.session.get("ws_async_count").unwrap_or(0) + 1;
+                req.session.set("ws_async_count", n);
+                ws.send(format!("count {n}"))
+            }
+            Some("fail") => {
+                ws.send("never sent")?;
+                time::sleep(Duration::from_millis(10)).await;
+                Err(Error::internal("async websocket callback failure"))
+            }
+            Some("panic") => {
+                ws.send("never sent")?;
+                time::sleep(Duration::from_millis(10)).await;
+                panic!("secret async websocket callback panic")
+            }
+            Some("forever") => {
+                ws.send("never sent")?;
+                time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }
+            Some(t) if t.starts_with("sleep ") => {
+                let ms: u64 = t["sleep ".len()..].parse().unwrap_or(0);
+                time::sleep(Duration::from_millis(ms)).await;
+                ws.send(format!("slept {ms}"))
+            }
+            _ => {
+                time::sleep(Duration::from_secs(1)).await;
+                ws.send(message)
+            }
+        }
+    }
+
+    async fn on_close(&mut self, ws: &WebSocket, _req: &mut Request<'_>, code: u16, _: &str) {
+        time::sleep(Duration::from_millis(10)).await;
+        tracing::info!(target: "inphms.addons.test_http", "test_http: ws_async closed with {code} (socket {})", ws.id());
+    }
+}
+
+#[route("/test_http/ws_async", auth = "none", websocket = true)]
+fn ws_async(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve_async(AsyncEcho)
+}
