@@ -507,7 +507,9 @@ impl Lookup for Awaited<'_> {
             sql.to_owned(),
             params,
         );
-        async move { rows.await.map_err(|e| db_env::error_info(&e)) }
+        // Boxed: made only when a statement runs (rarely), it would otherwise size the
+        // future of every async request (moved whole several times per request).
+        Box::pin(async move { rows.await.map_err(|e| db_env::error_info(&e)) })
     }
 }
 
