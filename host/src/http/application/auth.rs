@@ -17,6 +17,12 @@
 //! (`base_identity::crypt`); the handler sees the key's user as the session's `uid`, and
 //! that session is not saved. Without a key, a logged-in session from a browser navigation
 //! (the `Sec-Fetch-*` headers) is accepted as for `auth = "user"`.
+//!
+//! The decisions are written once, as futures over a [`Lookup`] that runs their statements:
+//! [`Blocking`] on the thread's cursor for sync routes and websocket calls (ready at once),
+//! [`Awaited`] on an async route's cursor, so that an async request waiting for PostgreSQL
+//! there holds no thread. They read the session's `uid` and token as loaded
+//! ([`SessionUser`]); its JSON is parsed only to log a stale session out.
 
 use super::*;
 use crate::http::request_session::SessionUser;
