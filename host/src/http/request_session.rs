@@ -301,7 +301,9 @@ impl SessionUser {
 /// most [`DefaultSessions::MAX`] databases are kept (the names come from the list of
 /// databases, so a few).
 #[derive(Debug, Default)]
-pub(crate) struct DefaultSessions(std::sync::Mutex<std::collections::HashMap<String, Shared>>);
+pub(crate) struct DefaultSessions(
+    std::sync::Mutex<std::collections::HashMap<String, Shared, foldhash::fast::RandomState>>,
+);
 
 /// A session's content and its JSON, shared.
 type Shared = (Arc<SessionData>, Arc<str>);
