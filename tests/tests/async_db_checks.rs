@@ -6,7 +6,13 @@
 //! token cache is cold (just restarted) wait for `res_users`, held locked by another
 //! connection; the host's thread count does not grow with them (the blocking cursor's
 //! `block_in_place` took a thread each), an anonymous async request is answered
-//! meanwhile, and every waiting request is answered once the lock goes.
+//! meanwhile, and every waiting request is answered once the lock goes. The same for
+//! `auth = "bearer"` async requests (`test_http`'s `/test_async/bearer_uid`) waiting for
+//! `res_users_apikeys`.
+
+#[allow(dead_code)]
+#[path = "identity/support.rs"]
+mod support;
 
 use inphms_tests::bodies::status_kib;
 use inphms_tests::pg::{self, TestDb};
@@ -43,6 +49,84 @@ fn waiting_for_locks(db: &TestDb) -> usize {
 
 /// The locker's marker in its statement, to find (and end) its backend.
 const LOCKER: &str = "inphms_async_db_checks_locker";
+
+/// Another connection holding `table` of `db` locked (ACCESS EXCLUSIVE) until
+/// [`Locker::release`]: every statement reading it waits.
+struct Locker(std::thread::JoinHandle<Result<String, String>>);
+
+impl Locker {
+    fn hold(db: &str, table: &str) -> Locker {
+        let (db, table) = (db.to_owned(), table.to_owned());
+        let held = std::thread::spawn(move || {
+            pg::try_psql(
+                &db,
+                &format!(
+                    "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120), '{LOCKER}'; COMMIT;"
+                ),
+            )
+        });
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                pg::psql(
+                    "postgres",
+                    &format!(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{LOCKER}''%' AND wait_event = 'PgSleep'"
+                    ),
+                ) == "1"
+            }),
+            "the locker never held the lock"
+        );
+        Locker(held)
+    }
+
+    fn release(self) {
+        pg::psql(
+            "postgres",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%{LOCKER}''%' AND pid <> pg_backend_pid()"
+            ),
+        );
+        let _ = self.0.join();
+    }
+}
+
+/// Sends [`WAITING`] requests `send` at once while `table` is locked, waits until each
+/// waits for the lock, and checks that the host (`pid`, `idle` threads before) took no
+/// thread for them; then releases the lock: their answers.
+fn waiting_on_a_lock(
+    db: &TestDb,
+    table: &str,
+    pid: u32,
+    idle: u64,
+    send: impl Fn() -> inphms_tests::Response + Send + Sync + Clone + 'static,
+) -> Vec<inphms_tests::Response> {
+    let locker = Locker::hold(&db.name, table);
+    let clients: Vec<_> = (0..WAITING)
+        .map(|_| {
+            let send = send.clone();
+            std::thread::spawn(send)
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(60), || waiting_for_locks(db) >= WAITING),
+        "{} of {WAITING} requests waited for the lock",
+        waiting_for_locks(db),
+    );
+    let most = threads(pid);
+    eprintln!(
+        "{WAITING} async requests waiting for {table}: host threads {idle} idle, {most} while they waited"
+    );
+    // A thread each would be `block_in_place` (the blocking cursor) under them.
+    assert!(
+        most <= idle + 4,
+        "the host went from {idle} to {most} threads for {WAITING} async requests waiting for PostgreSQL"
+    );
+    locker.release();
+    clients
+        .into_iter()
+        .map(|c| c.join().expect("a client"))
+        .collect()
+}
 
 #[test]
 fn logged_in_async_requests_waiting_for_their_token_query_hold_no_thread() {
@@ -83,69 +167,71 @@ fn logged_in_async_requests_waiting_for_their_token_query_hold_no_thread() {
     }
     let idle = threads(pid);
 
-    // Another connection holds `res_users` locked until it is ended.
-    let locker_db = db.name.clone();
-    let locker = std::thread::spawn(move || {
-        pg::try_psql(
-            &locker_db,
-            &format!(
-                "BEGIN; LOCK TABLE res_users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120), '{LOCKER}'; COMMIT;"
-            ),
-        )
+    // Logged-in requests while another connection holds `res_users` locked: each one's
+    // token query waits.
+    let send = {
+        let cookie = cookie.clone();
+        move || http_get(port, "/test_db/count_async", &[("Cookie", cookie.as_str())])
+    };
+    let check = |answers: Vec<inphms_tests::Response>| {
+        for r in answers {
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.text(), expected);
+        }
+    };
+    let answers = std::thread::scope(|scope| {
+        // The runtime serves on meanwhile: an anonymous async request on the same
+        // database, once the others wait.
+        let anonymous = scope.spawn(|| {
+            assert!(wait_until(Duration::from_secs(60), || waiting_for_locks(
+                &db
+            ) >= WAITING));
+            http_get(port, "/test_db/count_async", &[])
+        });
+        let answers = waiting_on_a_lock(&db, "res_users", pid, idle, send);
+        let anonymous = anonymous.join().expect("the anonymous client");
+        assert_eq!(anonymous.status, 200, "{}", anonymous.text());
+        answers
     });
-    assert!(
-        wait_until(Duration::from_secs(30), || {
-            pg::psql(
-                "postgres",
-                &format!(
-                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{LOCKER}''%' AND wait_event = 'PgSleep'"
-                ),
-            ) == "1"
-        }),
-        "the locker never held the lock"
-    );
+    check(answers);
+}
 
-    // Logged-in requests: each one's token query waits for the lock.
-    let clients: Vec<_> = (0..WAITING)
-        .map(|_| {
-            let cookie = cookie.clone();
-            std::thread::spawn(move || {
-                http_get(port, "/test_db/count_async", &[("Cookie", cookie.as_str())])
-            })
-        })
-        .collect();
-    assert!(
-        wait_until(Duration::from_secs(60), || waiting_for_locks(&db)
-            >= WAITING),
-        "{} of {WAITING} requests waited for the lock\n{}",
-        waiting_for_locks(&db),
-        server.stderr()
+#[test]
+fn bearer_async_requests_waiting_for_their_api_key_query_hold_no_thread() {
+    let tests = inphms_tests::test_addons_dir();
+    let site = support::Site::start(
+        "asyncbearer",
+        &[
+            "--load",
+            "base,web,test_http",
+            "--addons-path",
+            tests.to_str().expect("UTF-8"),
+        ],
     );
-    let most = threads(pid);
-    // The runtime serves on meanwhile: an anonymous async request on the same database.
-    let anonymous = http_get(port, "/test_db/count_async", &[]);
-    assert_eq!(anonymous.status, 200, "{}", anonymous.text());
-    let most = most.max(threads(pid));
-    eprintln!(
-        "{WAITING} logged-in async requests waiting for their token query: host threads {idle} idle, {most} while they waited"
-    );
-    // A thread each would be `block_in_place` (the blocking cursor) under them.
-    assert!(
-        most <= idle + 4,
-        "the host went from {idle} to {most} threads for {WAITING} async requests waiting for PostgreSQL"
-    );
-
-    // The lock goes: every request is answered, as before.
-    pg::psql(
-        "postgres",
-        &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%{LOCKER}''%' AND pid <> pg_backend_pid()"
-        ),
-    );
-    let _ = locker.join();
-    for c in clients {
-        let r = c.join().expect("a client");
-        assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.text(), expected);
+    let out = site.users(&["apikey", "admin", "--name", "async"], None);
+    assert_eq!(out.code, Some(0), "{out}");
+    let key = out.stdout.trim().to_owned();
+    let port = site.port();
+    let auth = format!("Bearer {key}");
+    let send = move || {
+        http_get(
+            port,
+            "/test_async/bearer_uid",
+            &[("Authorization", auth.as_str())],
+        )
+    };
+    for _ in 0..4 {
+        let r = send();
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "2".to_owned()),
+            "{}",
+            site.server.stderr()
+        );
+    }
+    let pid = site.server.pid();
+    let idle = threads(pid);
+    for r in waiting_on_a_lock(&site.db, "res_users_apikeys", pid, idle, send) {
+        assert_eq!((r.status, r.text()), (200, "2".to_owned()));
     }
 }
