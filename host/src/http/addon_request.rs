@@ -37,6 +37,8 @@ pub(crate) struct OwnedRequest {
     params_in_body: Option<std::ops::Range<usize>>,
     dev_mode: bool,
     websocket: Option<u64>,
+    /// The session's `uid` and token as loaded (`None`: read from `session` when needed).
+    session_user: Option<super::request_session::SessionUser>,
 }
 
 /// Where a field lies in [`OwnedRequest::text`].
@@ -102,6 +104,22 @@ impl OwnedRequest {
             dev_mode: req.dev_mode,
             websocket: req.websocket.into_option(),
             text,
+            session_user: None,
+        }
+    }
+
+    /// With the session's `uid` and token as loaded (what `session` says).
+    pub(crate) fn with_session_user(mut self, user: super::request_session::SessionUser) -> Self {
+        self.session_user = Some(user);
+        self
+    }
+
+    /// The session's `uid` and token: as loaded, else read from `session` (`None`: it is
+    /// not a JSON object).
+    pub(crate) fn session_user(&self) -> Option<super::request_session::SessionUser> {
+        match &self.session_user {
+            Some(user) => Some(user.clone()),
+            None => super::request_session::SessionUser::of_json(&self.session),
         }
     }
 
@@ -115,6 +133,7 @@ impl OwnedRequest {
     /// before saved).
     pub(crate) fn set_session(&mut self, json: String) {
         self.session = json;
+        self.session_user = None;
     }
 
     /// The session's content as the next call sees it (JSON).

@@ -198,6 +198,23 @@ impl LoadedSession {
         self.data.as_ref()?.get(key)
     }
 
+    /// What the database checks read of the session ([`SessionUser`]), from its parsed
+    /// content: no JSON is read again.
+    pub(crate) fn user(&self) -> SessionUser {
+        self.data
+            .as_deref()
+            .map(SessionUser::of_data)
+            .unwrap_or_default()
+    }
+
+    /// Replaces a new session's default content with `data` and its JSON `json`, shared
+    /// (copied on write, as a loaded session): the application's default session with its
+    /// database recorded ([`DefaultSessions`]).
+    pub(crate) fn share(&mut self, data: Arc<SessionData>, json: Arc<str>) {
+        self.data = Some(data);
+        self.json = Some(json);
+    }
+
     /// The content, made concrete for a change.
     pub(crate) fn data_mut(&mut self) -> &mut SessionData {
         self.json = None;
@@ -230,5 +247,83 @@ impl LoadedSession {
             data.insert("debug".to_owned(), debug);
         }
         self.rotate = true;
+    }
+}
+
+/// What the checks before a handler on a database read of its session (the token's,
+/// `auth = "bearer"`'s, the public user's): its `uid` and `session_token`. Taken from the
+/// session as loaded ([`LoadedSession::user`]), so a request's JSON is not parsed again
+/// for them; [`SessionUser::of_json`] when only the JSON is at hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SessionUser {
+    /// `None`: nobody (`uid` absent or null); `Some(None)`: a `uid` that is not an integer.
+    pub(crate) uid: Option<Option<i64>>,
+    /// The session's `session_token`, when a string.
+    pub(crate) token: Option<String>,
+}
+
+impl SessionUser {
+    /// From a session's content.
+    pub(crate) fn of_data(data: &SessionData) -> SessionUser {
+        let uid = match data.get("uid") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_i64()),
+        };
+        SessionUser {
+            token: match uid {
+                Some(_) => data
+                    .get("session_token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                None => None,
+            },
+            uid,
+        }
+    }
+
+    /// From a session's JSON; `None` when it is not a JSON object.
+    pub(crate) fn of_json(json: &str) -> Option<SessionUser> {
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(map)) => Some(SessionUser::of_data(&SessionData::from_map(map))),
+            _ => None,
+        }
+    }
+
+    /// The logged-in user's id, when an integer.
+    pub(crate) fn logged_in(&self) -> Option<i64> {
+        self.uid.flatten()
+    }
+}
+
+/// The default session with a database recorded, by database, as the request path records
+/// it in a new session (Odoo's `session.db`): built and serialised once per generation
+/// (whose application owns it), then shared by every new session of that database. At
+/// most [`DefaultSessions::MAX`] databases are kept (the names come from the list of
+/// databases, so a few).
+#[derive(Debug, Default)]
+pub(crate) struct DefaultSessions(
+    std::sync::Mutex<std::collections::HashMap<String, Shared, foldhash::fast::RandomState>>,
+);
+
+/// A session's content and its JSON, shared.
+type Shared = (Arc<SessionData>, Arc<str>);
+
+impl DefaultSessions {
+    const MAX: usize = 64;
+
+    /// The default session with `db` recorded, and its JSON.
+    pub(crate) fn get(&self, db: &str) -> (Arc<SessionData>, Arc<str>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((data, json)) = map.get(db) {
+            return (Arc::clone(data), Arc::clone(json));
+        }
+        let mut data = SessionData::default_session();
+        data.insert("db".to_owned(), Value::String(db.to_owned()));
+        let json: Arc<str> = serde_json::to_string(&data.0).unwrap_or_default().into();
+        let data = Arc::new(data);
+        if map.len() < Self::MAX {
+            map.insert(db.to_owned(), (Arc::clone(&data), Arc::clone(&json)));
+        }
+        (data, json)
     }
 }

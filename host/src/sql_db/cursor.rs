@@ -248,16 +248,18 @@ impl Cursor {
 
     /// The statements beginning a transaction (but for a cron job's).
     fn begin_sql(&self) -> String {
-        let mut begin = if self.readonly {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_owned()
+        // Room for the timeout: one allocation.
+        let mut begin = String::with_capacity(96);
+        begin.push_str(if self.readonly {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         } else {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ".to_owned()
-        };
+            "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        });
         if let Some(t) = self.statement_timeout {
-            begin.push_str(&format!(
-                "; SET LOCAL statement_timeout = {}",
-                t.as_millis()
-            ));
+            // Written in place: no string formatted on the side.
+            use std::fmt::Write;
+            begin.push_str("; SET LOCAL statement_timeout = ");
+            let _ = write!(begin, "{}", t.as_millis());
         }
         begin
     }

@@ -104,8 +104,8 @@ fn list_ttl(config: &Config) -> Duration {
 /// no list at all do they wait, for the one refresh.
 async fn owned_dbs(dbs: &Databases, config: &Config) -> DbList {
     let cache = dbs.list();
-    if let Some(names) = configured_names(config) {
-        return Ok(names.into());
+    if let Some(names) = cache.configured(config) {
+        return Ok(names);
     }
     let guard = match cache.refresh.try_lock() {
         Ok(guard) => guard,
@@ -141,6 +141,10 @@ fn configured_names(config: &Config) -> Option<Vec<String>> {
     Some(names)
 }
 
+/// The names `db_name` gives when it alone decides, as [`configured_names`], and the
+/// `db_name` they were read from: a request reads them without a copy.
+type Configured = Option<(Vec<String>, Option<Arc<[String]>>)>;
+
 /// The owned databases, or the error listing them.
 type DbList = Result<Arc<[String]>, DbError>;
 
@@ -150,12 +154,31 @@ pub struct ListCache {
     list: Mutex<Option<(Instant, DbList)>>,
     /// Held by the one request refreshing the list.
     refresh: tokio::sync::Mutex<()>,
+    /// [`configured_names`] of the last `db_name` seen (a pure function of the
+    /// configuration, which a reload may change: kept with the value it was read from).
+    configured: Mutex<Configured>,
 }
 
 impl ListCache {
     /// Forgets the list (a database was made, dropped or renamed): the next one is read.
     pub fn invalidate(&self) {
         *self.list.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// [`configured_names`] of `config`, shared: read again only when `db_name` changed.
+    fn configured(&self, config: &Config) -> Option<Arc<[String]>> {
+        if !config.dbfilter.is_empty() || config.db_name.is_empty() {
+            return None;
+        }
+        let mut cached = self.configured.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((key, names)) if *key == config.db_name => names.clone(),
+            _ => {
+                let names: Option<Arc<[String]>> = configured_names(config).map(Into::into);
+                *cached = Some((config.db_name.clone(), names.clone()));
+                names
+            }
+        }
     }
 
     /// The cached list, and whether it is still fresh.
@@ -298,7 +321,7 @@ pub fn select_db_now(
     if let Some(db) = session_choice(config, session_db, host) {
         return Some((Some(db), false));
     }
-    if let Some(names) = configured_names(config) {
+    if let Some(names) = dbs.list().configured(config) {
         return Some(choose(config, session_db, query_db, host, Ok(&names)));
     }
     // The cached list itself (an `Arc`, not a copy), chosen from outside the lock: the
@@ -322,7 +345,23 @@ pub fn select_db_now(
 /// The session's database when the filter accepts it (no list needed).
 fn session_choice(config: &Config, session_db: Option<&str>, host: &str) -> Option<String> {
     let db = session_db.filter(|d| !d.is_empty())?;
-    (!db_filter(config, &[db.to_owned()], host).is_empty()).then(|| db.to_owned())
+    accepts(config, db, host).then(|| db.to_owned())
+}
+
+/// Whether [`db_filter`] keeps `db` for `host` (without building a list).
+fn accepts(config: &Config, db: &str, host: &str) -> bool {
+    if !config.dbfilter.is_empty() || config.db_name.is_empty() {
+        return !db_filter(config, &[db.to_owned()], host).is_empty();
+    }
+    let mut names = config
+        .db_name
+        .iter()
+        .flat_map(|n| n.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .peekable();
+    // No name in `db_name`: every database is kept.
+    names.peek().is_none() || names.any(|n| n == db)
 }
 
 /// [`select_db`] once the session's database is out of the question, from the owned list.
@@ -335,7 +374,9 @@ fn choose(
 ) -> (Option<String>, bool) {
     let rejected = session_db.is_some_and(|d| !d.is_empty());
     let visible: std::borrow::Cow<'_, [String]> = match owned {
-        Ok(all) if config.dbfilter.is_empty() && config.db_name.is_empty() => all.into(),
+        // Without `dbfilter`, the owned list is already `db_name`'s (sorted, deduplicated)
+        // when it names any: `db_filter` would give it back.
+        Ok(all) if config.dbfilter.is_empty() => all.into(),
         Ok(all) => db_filter(config, all, host).into(),
         Err(e) => {
             tracing::debug!(target: TARGET, "cannot list the databases: {e}");
@@ -392,5 +433,40 @@ mod tests {
         assert_eq!(db_filter(&c, &dbs, "x"), ["acme", "shop"]);
         let c = config("", &[]);
         assert_eq!(db_filter(&c, &dbs, "x").len(), 4);
+    }
+
+    #[test]
+    fn accepts_as_db_filter_does() {
+        for (filter, names) in [
+            ("", &[][..]),
+            ("", &["acme, shop", "zzz"][..]),
+            ("", &[" , "][..]),
+            ("^%d$", &[][..]),
+            ("shop", &["acme"][..]),
+        ] {
+            let c = config(filter, names);
+            for db in ["shop", "acme", "zzz", "other"] {
+                assert_eq!(
+                    accepts(&c, db, "shop.example.com"),
+                    !db_filter(&c, &[db.to_owned()], "shop.example.com").is_empty(),
+                    "{filter:?} {names:?} {db}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn configured_names_are_read_again_when_db_name_changes() {
+        let cache = ListCache::default();
+        let names = cache.configured(&config("", &["b,a", "a"])).expect("names");
+        assert_eq!(&names[..], ["a", "b"]);
+        let again = cache.configured(&config("", &["b,a", "a"])).expect("names");
+        assert!(Arc::ptr_eq(&names, &again));
+        assert_eq!(
+            &cache.configured(&config("", &["c"])).expect("names")[..],
+            ["c"]
+        );
+        assert!(cache.configured(&config("x", &["c"])).is_none());
+        assert!(cache.configured(&config("", &[" "])).is_none());
     }
 }

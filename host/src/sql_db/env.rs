@@ -33,7 +33,8 @@ thread_local! {
 /// The cursor handles lent to addons (the `cursor_*` callbacks name a cursor by its handle),
 /// and the runtime their queries run on: part of [`Databases`](super::Databases).
 pub struct Cursors {
-    table: Mutex<HashMap<u64, Slot>>,
+    /// By handle (foldhash: looked up several times per statement).
+    table: Mutex<HashMap<u64, Slot, foldhash::fast::RandomState>>,
     next: AtomicU64,
     runtime: Option<tokio::runtime::Handle>,
 }
@@ -49,7 +50,7 @@ impl Cursors {
     /// No cursor lent yet; queries run on `runtime` (else on the asking thread's runtime).
     pub fn new(runtime: Option<tokio::runtime::Handle>) -> Cursors {
         Cursors {
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(HashMap::default()),
             next: AtomicU64::new(1),
             runtime,
         }

@@ -107,7 +107,7 @@ pub struct Pools {
     info: ConnInfo,
     maxconn: usize,
     budget: Arc<Semaphore>,
-    pools: Mutex<HashMap<String, Arc<DbPool>>>,
+    pools: Mutex<HashMap<String, Arc<DbPool>, foldhash::fast::RandomState>>,
     me: std::sync::Weak<Pools>,
     cron_db: String,
     /// Connections asked for when none was free (the metrics' `db_pool_waits`).
@@ -162,7 +162,7 @@ impl Pools {
             info,
             maxconn,
             budget: Arc::new(Semaphore::new(maxconn)),
-            pools: Mutex::new(HashMap::new()),
+            pools: Mutex::new(HashMap::default()),
             me: me.clone(),
             cron_db: cron_db.to_owned(),
             waits: AtomicU64::new(0),

@@ -8,7 +8,8 @@
 //! rolled back) and the request answered 504 as a sync one. On a database, the handler
 //! runs in a transaction of its own ([`crate::sql_db::env_async::transaction`]), with the
 //! session token and the route's auth checked as for a sync route
-//! ([`Application::before_db_handler`]).
+//! ([`Application::before_db_handler`]), their statements (a token not cached, an API key,
+//! the public user) awaited on the transaction's cursor.
 //!
 //! Routes that go through addon code before their handler (an addon's dispatcher of their
 //! type, `ir.http` hooks) are run as sync routes, on the blocking pool: the SDK then runs
@@ -85,9 +86,17 @@ impl Application {
             if let Some(stream) = take_last() {
                 stream_body::discard(streams, addon, &stream);
             }
-            let checked = InContext::sync(self, Some(cursor), || {
-                request.with_view(|r| self.before_db_handler(auth, routing_type, &r))
-            });
+            // The checks' statements awaited on the attempt's cursor: no worker waits.
+            let lookup = super::auth::Awaited {
+                dbs: self.services.databases(),
+                cursor,
+            };
+            let checked = {
+                let headers = request.header_views();
+                let r = request.view(&headers);
+                self.before_db_handler(auth, routing_type, &r, request.session_user(), &lookup)
+                    .await
+            };
             let auth_as = match checked {
                 Ok(a) => a,
                 Err(refused) => return *refused,

@@ -17,11 +17,18 @@
 //! (`base_identity::crypt`); the handler sees the key's user as the session's `uid`, and
 //! that session is not saved. Without a key, a logged-in session from a browser navigation
 //! (the `Sec-Fetch-*` headers) is accepted as for `auth = "user"`.
+//!
+//! The decisions are written once, as futures over a [`Lookup`] that runs their statements:
+//! [`Blocking`] on the thread's cursor for sync routes and websocket calls (ready at once),
+//! [`Awaited`] on an async route's cursor, so that an async request waiting for PostgreSQL
+//! there holds no thread. They read the session's `uid` and token as loaded
+//! ([`SessionUser`]); its JSON is parsed only to log a stale session out.
 
 use super::*;
+use crate::http::request_session::SessionUser;
 use crate::http::request_session::NEW_SID_KEY;
 use crate::sql_db::env as db_env;
-use inphms_sdk::abi::{ErrorKind, HeaderBlock, HttpResponse, SqlValue as AbiValue};
+use inphms_sdk::abi::{ErrorKind, HeaderBlock, HttpResponse, SqlRows, SqlValue as AbiValue};
 
 impl Application {
     /// The session token of a logged-in session, on a database, for every route (Odoo's
@@ -30,7 +37,7 @@ impl Application {
     /// `uid` is not an integer) is [`TokenCheck::Stale`], logged out, for the handler to
     /// run as anonymous, except for `auth = "user"` (and `auth = "bearer"` without a key),
     /// answered "Session expired" ([`TokenCheck::Refused`], also a failed query). Runs
-    /// inside the request's transaction.
+    /// inside the request's transaction, on the thread's cursor ([`Blocking`]).
     ///
     /// `cached`: the token is first checked against the row cached for the user
     /// ([`TokenCache`]), and the query runs only on a miss or a mismatch (a row cached
@@ -44,24 +51,40 @@ impl Application {
         r: &HttpRequest<'_>,
         cached: bool,
     ) -> TokenCheck {
+        if self.session_token_query.is_none() || self.db.is_none() {
+            return TokenCheck::Fine;
+        }
+        let Some(user) = SessionUser::of_json(r.session.as_str()) else {
+            return TokenCheck::Refused(expired(Map::new()));
+        };
+        let lookup = Blocking(self.services.databases());
+        ready(self.session_token_checked(auth, r, &user, cached, &lookup))
+            .unwrap_or_else(|| TokenCheck::Refused(not_ready()))
+    }
+
+    /// [`Application::check_session_token`] of the session's `user` (its `uid` and token,
+    /// as loaded), its query run by `lookup`: the one decision of sync and async routes.
+    pub(super) async fn session_token_checked<L: Lookup>(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        user: &SessionUser,
+        cached: bool,
+        lookup: &L,
+    ) -> TokenCheck {
         let Some(query) = self.session_token_query.as_deref() else {
             return TokenCheck::Fine;
         };
         if self.db.is_none() {
             return TokenCheck::Fine;
         }
-        let session: Map<String, Value> = match serde_json::from_str(r.session.as_str()) {
-            Ok(Value::Object(m)) => m,
-            _ => return TokenCheck::Refused(expired(Map::new())),
-        };
-        let uid = match session.get("uid") {
-            None | Some(Value::Null) => return TokenCheck::Fine,
-            Some(v) => v.as_i64(),
+        let Some(uid) = user.uid else {
+            return TokenCheck::Fine;
         };
         let must_refuse = auth == "user" || (auth == "bearer" && bearer_key(r).is_none());
         let matches = match uid {
             Some(uid) => {
-                let stored = session.get("session_token").and_then(Value::as_str);
+                let stored = user.token.as_deref();
                 let sid = r.session_id.as_str();
                 if cached {
                     if let Some(expected) = self.session_tokens.expected(uid, sid) {
@@ -70,8 +93,7 @@ impl Application {
                         }
                     }
                 }
-                let dbs = self.services.databases();
-                let expected = token_row(dbs, query, uid).map(|row| match row {
+                let expected = token_row(lookup, query, uid).await.map(|row| match row {
                     Some(row) => {
                         let token = inphms_sdk::session::session_token(&row, sid);
                         self.session_tokens.put(uid, row);
@@ -98,6 +120,11 @@ impl Application {
         if matches {
             return TokenCheck::Fine;
         }
+        // The rare paths: the session's JSON read whole, to log it out.
+        let session = match serde_json::from_str(r.session.as_str()) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
         tracing::info!(target: "inphms.http", "session of user {} expired on {} (its session token no longer matches): logged out", session.get("uid").map(|v| v.to_string()).unwrap_or_default(), self.db.as_deref().unwrap_or(""));
         if must_refuse {
             TokenCheck::Refused(expired(session))
@@ -188,13 +215,16 @@ impl Application {
     /// For an `auth = "bearer"` route: `Ok(Some(uid))`, the API key's user;
     /// `Ok(None)` for another route, or a logged-in browser navigation without a key (then
     /// checked as `auth = "user"`); `Err(answer)` when refused (401 or 403, Odoo's messages).
-    /// Runs inside the request's transaction.
+    /// `session_uid`: the session's logged-in user. The key's query is run by `lookup`,
+    /// inside the request's transaction.
     #[allow(clippy::result_large_err)] // The error is the answer, moved once: unboxed.
-    pub(super) fn check_bearer(
+    pub(super) async fn check_bearer<L: Lookup>(
         &self,
         auth: &str,
         routing_type: &str,
         r: &HttpRequest<'_>,
+        session_uid: Option<i64>,
+        lookup: &L,
     ) -> Result<Option<i64>, Outcome> {
         if auth != "bearer" {
             return Ok(None);
@@ -205,9 +235,6 @@ impl Application {
                 .find(|h| h.0.as_str() == name)
                 .map(|h| h.1.as_str())
         };
-        let session_uid = serde_json::from_str::<Value>(r.session.as_str())
-            .ok()
-            .and_then(|s| s.get("uid").and_then(Value::as_i64));
         let token = bearer_key(r);
         let Some(key) = token else {
             if session_uid.is_none() {
@@ -230,7 +257,7 @@ impl Application {
             }
             return Ok(None);
         };
-        let uid = match self.apikey_user(key) {
+        let uid = match self.apikey_user(key, lookup).await {
             Ok(Some(uid)) => uid,
             Ok(None) => {
                 tracing::info!(target: "inphms.http", "bearer request refused on {}: invalid API key", self.db.as_deref().unwrap_or(""));
@@ -256,24 +283,22 @@ impl Application {
     /// The user of the API key `key` (scope `rpc`, as Odoo's bearer check asks): a key
     /// that is not 40 hexadecimal characters is refused without a query.
     #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once.
-    fn apikey_user(&self, key: &str) -> Result<Option<i64>, inphms_sdk::abi::ErrorInfo> {
+    async fn apikey_user<L: Lookup>(
+        &self,
+        key: &str,
+        lookup: &L,
+    ) -> Result<Option<i64>, inphms_sdk::abi::ErrorInfo> {
         let Some(query) = self.apikey_query.as_deref() else {
             return Ok(None);
         };
         if self.db.is_none() || key.len() != 40 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        let cursor = db_env::current().map_err(|e| db_env::error_info(&e))?;
         let params = vec![
             AbiValue::Text(key[..8].into()),
             AbiValue::Text("rpc".into()),
         ];
-        let rows = self
-            .services
-            .databases()
-            .cursors()
-            .execute(cursor, query, RVec::from(params))
-            .map_err(|e| db_env::error_info(&e))?;
+        let rows = lookup.query(query, params).await?;
         for row in rows.rows.iter() {
             if let (Some(AbiValue::Int(uid)), Some(AbiValue::Text(hashed))) =
                 (row.first(), row.get(1))
@@ -294,33 +319,36 @@ impl Application {
     /// user's id (read once per database application), which the handler sees as the
     /// session's `uid`; never saved in the session ([`Application::forget_public_user`]).
     pub(super) fn public_user(&self, auth: &str, r: &HttpRequest<'_>) -> Option<i64> {
-        if auth != "public" || self.db.is_none() {
+        if auth != "public" || self.db.is_none() || self.public_user_query.is_none() {
+            return None;
+        }
+        let logged_in = session_uid(r.session.as_str()).is_some();
+        let lookup = Blocking(self.services.databases());
+        ready(self.public_user_of(auth, logged_in, &lookup)).flatten()
+    }
+
+    /// [`Application::public_user`] for a session with a user or not (`logged_in`), its
+    /// one query run by `lookup`.
+    pub(super) async fn public_user_of<L: Lookup>(
+        &self,
+        auth: &str,
+        logged_in: bool,
+        lookup: &L,
+    ) -> Option<i64> {
+        if auth != "public" || self.db.is_none() || logged_in {
             return None;
         }
         let query = self.public_user_query.as_deref()?;
-        let logged_in = serde_json::from_str::<Value>(r.session.as_str())
-            .ok()
-            .and_then(|s| s.get("uid").and_then(Value::as_i64))
-            .is_some();
-        if logged_in {
-            return None;
-        }
         if let Some(uid) = self.public_uid.get() {
             return *uid;
         }
-        let cursor = db_env::current().ok()?;
-        let uid = match self
-            .services
-            .databases()
-            .cursors()
-            .execute(cursor, query, RVec::new())
-        {
+        let uid = match lookup.query(query, Vec::new()).await {
             Ok(rows) => match rows.rows.first().and_then(|r| r.first()) {
                 Some(AbiValue::Int(id)) => Some(*id),
                 _ => None,
             },
             Err(e) => {
-                tracing::warn!(target: "inphms.http", "the public user of {} cannot be read: {e}", self.db.as_deref().unwrap_or(""));
+                tracing::warn!(target: "inphms.http", "the public user of {} cannot be read: {}", self.db.as_deref().unwrap_or(""), e.message);
                 return None;
             }
         };
@@ -407,8 +435,8 @@ fn refuse(routing_type: &str, status: u16, message: &str) -> Outcome {
 }
 
 /// The token of `uid` for `sid`, from the declared statement's row (run on the request's
-/// cursor among `dbs`'); `None` when there is
-/// not exactly one row (the user is gone).
+/// cursor among `dbs'`, from a blocking thread); `None` when there is not exactly one row
+/// (the user is gone).
 #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
 pub(super) fn expected_token(
     dbs: &crate::sql_db::Databases,
@@ -416,26 +444,98 @@ pub(super) fn expected_token(
     uid: i64,
     sid: &str,
 ) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
-    Ok(token_row(dbs, query, uid)?.map(|row| inphms_sdk::session::session_token(&row, sid)))
+    let row =
+        ready(token_row(&Blocking(dbs), query, uid)).unwrap_or_else(|| Err(not_ready_error()))?;
+    Ok(row.map(|row| inphms_sdk::session::session_token(&row, sid)))
 }
 
-/// The row of the declared statement keying `uid`'s tokens (run on the request's cursor);
-/// `None` when there is not exactly one row (the user is gone).
+/// The row of the declared statement keying `uid`'s tokens (run by `lookup`); `None` when
+/// there is not exactly one row (the user is gone).
 #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
-fn token_row(
-    dbs: &crate::sql_db::Databases,
+async fn token_row<L: Lookup>(
+    lookup: &L,
     query: &str,
     uid: i64,
 ) -> Result<Option<Vec<inphms_sdk::SqlValue>>, inphms_sdk::abi::ErrorInfo> {
-    let cursor = db_env::current().map_err(|e| db_env::error_info(&e))?;
-    let rows = dbs
-        .cursors()
-        .execute(cursor, query, RVec::from(vec![AbiValue::Int(uid)]))
-        .map_err(|e| db_env::error_info(&e))?;
+    let rows = lookup.query(query, vec![AbiValue::Int(uid)]).await?;
     let [row] = rows.rows.as_slice() else {
         return Ok(None);
     };
     Ok(Some(row.iter().cloned().map(Into::into).collect()))
+}
+
+/// How the checks before a handler run their statements, in the request's transaction:
+/// [`Blocking`] on the thread's cursor (a sync route's handler thread, a websocket call),
+/// [`Awaited`] on an async route's cursor, so that no runtime worker waits for PostgreSQL.
+/// The decisions are written once, over this.
+pub(super) trait Lookup {
+    /// Runs `sql` with `params`.
+    fn query(
+        &self,
+        sql: &str,
+        params: Vec<AbiValue>,
+    ) -> impl std::future::Future<Output = Result<SqlRows, inphms_sdk::abi::ErrorInfo>> + Send;
+}
+
+/// The statements on the thread's current cursor (`sql_db::env::current`), waited for on
+/// this thread: the future is ready when made.
+pub(super) struct Blocking<'a>(pub(super) &'a crate::sql_db::Databases);
+
+impl Lookup for Blocking<'_> {
+    fn query(
+        &self,
+        sql: &str,
+        params: Vec<AbiValue>,
+    ) -> impl std::future::Future<Output = Result<SqlRows, inphms_sdk::abi::ErrorInfo>> + Send {
+        let rows = db_env::current()
+            .and_then(|cursor| self.0.cursors().execute(cursor, sql, RVec::from(params)))
+            .map_err(|e| db_env::error_info(&e));
+        std::future::ready(rows)
+    }
+}
+
+/// The statements awaited on the lent cursor `cursor` of an async route
+/// (`sql_db::env_async::execute`).
+pub(super) struct Awaited<'a> {
+    pub(super) dbs: &'a crate::sql_db::Databases,
+    pub(super) cursor: u64,
+}
+
+impl Lookup for Awaited<'_> {
+    fn query(
+        &self,
+        sql: &str,
+        params: Vec<AbiValue>,
+    ) -> impl std::future::Future<Output = Result<SqlRows, inphms_sdk::abi::ErrorInfo>> + Send {
+        let rows = crate::sql_db::env_async::execute(
+            self.dbs.cursors(),
+            self.cursor,
+            sql.to_owned(),
+            params,
+        );
+        // Boxed: made only when a statement runs (rarely), it would otherwise size the
+        // future of every async request (moved whole several times per request).
+        Box::pin(async move { rows.await.map_err(|e| db_env::error_info(&e)) })
+    }
+}
+
+/// The output of a future over [`Blocking`] (ready at its first poll); `None` would be a
+/// future that waits, which [`Blocking`] never makes.
+pub(super) fn ready<T>(f: impl std::future::Future<Output = T>) -> Option<T> {
+    futures_util::FutureExt::now_or_never(f)
+}
+
+/// The error of a [`ready`] future that was not (never expected).
+fn not_ready_error() -> inphms_sdk::abi::ErrorInfo {
+    disp::internal_error("a blocking check did not complete")
+}
+
+/// [`not_ready_error`] as the request's answer.
+fn not_ready() -> Outcome {
+    Outcome {
+        error: ROption::RSome(not_ready_error()),
+        ..Outcome::default()
+    }
 }
 
 /// How many users' rows a database application keeps ([`TokenCache`]).

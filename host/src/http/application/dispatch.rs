@@ -110,7 +110,9 @@ impl Application {
         // Moved, not copied: a handler on the pool holds the body (and its charge to the
         // memory budget) until it returns.
         let prepared = match prepared {
-            Prepared::ForPool(owned) => Prepared::ForPool(owned.with_body(body)),
+            Prepared::ForPool(owned) => {
+                Prepared::ForPool(owned.with_body(body).with_session_user(session.user()))
+            }
             called => called,
         };
         let rest = Rest {

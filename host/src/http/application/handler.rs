@@ -4,6 +4,7 @@
 
 use super::start_gate::{Handed, StartGate};
 use super::*;
+use crate::http::request_session::SessionUser;
 
 impl Application {
     /// Starts the route's handler on the blocking pool, with this generation as the
@@ -44,13 +45,18 @@ impl Application {
                     || {
                         opening.retry();
                         let outcome = request.with_view(|r| {
-                            let auth_as = match app.before_db_handler(
+                            let lookup = super::auth::Blocking(app.services.databases());
+                            let checked = super::auth::ready(app.before_db_handler(
                                 auth.as_str(),
                                 routing_type.as_str(),
                                 &r,
-                            ) {
-                                Ok(a) => a,
-                                Err(refused) => return *refused,
+                                request.session_user(),
+                                &lookup,
+                            ));
+                            let auth_as = match checked {
+                                Some(Ok(a)) => a,
+                                Some(Err(refused)) => return *refused,
+                                None => return error_outcome("the checks did not complete"),
                             };
                             let mut outcome = app.dispatch_route(
                                 addon,
@@ -81,20 +87,37 @@ impl Application {
 
     /// Before a handler on a database: the session token's check (a stale session is
     /// logged out, the request going on anonymous, or refused), then the route's `auth`
-    /// (`bearer`'s key, `public`'s user). The refusal (boxed: it is large) is the request's answer. Sync and
-    /// async routes both go through it (and [`Application::after_db_handler`]).
-    pub(super) fn before_db_handler(
+    /// (`bearer`'s key, `public`'s user). The refusal (boxed: it is large) is the request's
+    /// answer. `user`: the session's `uid` and token (`None`: its JSON is no object). Sync
+    /// routes run the statements on their thread ([`super::auth::Blocking`]), async ones
+    /// await them ([`super::auth::Awaited`]): the same decisions, and
+    /// [`Application::after_db_handler`] after both.
+    pub(super) async fn before_db_handler<L: super::auth::Lookup>(
         &self,
         auth: &str,
         routing_type: &str,
         r: &HttpRequest<'_>,
+        user: Option<SessionUser>,
+        lookup: &L,
     ) -> Result<DbAuth, Box<Outcome>> {
+        use super::auth::TokenCheck;
         // Every route's session with a user has its token checked first; a stale one is
         // logged out and the request goes on anonymous.
-        let stale = match self.check_session_token(auth, r, true) {
-            super::auth::TokenCheck::Fine => None,
-            super::auth::TokenCheck::Stale(fresh) => Some(fresh),
-            super::auth::TokenCheck::Refused(refused) => return Err(Box::new(refused)),
+        let checked = match &user {
+            Some(user) => {
+                self.session_token_checked(auth, r, user, true, lookup)
+                    .await
+            }
+            None if self.session_token_query.is_some() && self.db.is_some() => {
+                TokenCheck::Refused(super::auth::expired_json(""))
+            }
+            None => TokenCheck::Fine,
+        };
+        let (stale, user) = match checked {
+            TokenCheck::Fine => (None, user.unwrap_or_default()),
+            // Logged out: nobody.
+            TokenCheck::Stale(fresh) => (Some(fresh), SessionUser::default()),
+            TokenCheck::Refused(refused) => return Err(Box::new(refused)),
         };
         let r = match &stale {
             Some(fresh) => HttpRequest {
@@ -103,10 +126,15 @@ impl Application {
             },
             None => *r,
         };
+        let session_uid = user.logged_in();
         let bearer = self
-            .check_bearer(auth, routing_type, &r)
+            .check_bearer(auth, routing_type, &r, session_uid, lookup)
+            .await
             .map_err(Box::new)?;
-        let (user, session) = if let Some(public) = self.public_user(auth, &r) {
+        let public = self
+            .public_user_of(auth, session_uid.is_some(), lookup)
+            .await;
+        let (user, session) = if let Some(public) = public {
             (
                 AuthUser::Public(public),
                 Some(super::auth::session_as(r.session.as_str(), public)),

@@ -133,6 +133,9 @@ pub struct Application {
     /// `_compute_session_token`; see `auth`): one per database application, so per
     /// registry, emptied with it when signaling renews the registry.
     session_tokens: auth::TokenCache,
+    /// The default session with each database recorded, shared by new sessions
+    /// ([`record_db`]).
+    default_sessions: crate::http::request_session::DefaultSessions,
     /// The websockets' limits (from the configuration).
     ws: websocket::Settings,
     /// The host's request path state, shared by its generations.
@@ -239,6 +242,7 @@ impl Application {
             public_user_query,
             public_uid: std::sync::OnceLock::new(),
             session_tokens: auth::TokenCache::default(),
+            default_sessions: Default::default(),
             ws,
             services,
         })
@@ -300,7 +304,7 @@ impl Application {
             tracing::warn!(target: "inphms.http", "Logged into database {:?}, but dbfilter rejects it; logging session out.", session_db.unwrap_or_default());
             session.logout();
         }
-        record_db(session, db.as_deref());
+        record_db_shared(session, db.as_deref(), Some(&self.default_sessions));
         let db = db?;
         // Boxed: loading a registry is a large future, awaited only with a database; it
         // would otherwise size (and be copied with) the future of every request.
@@ -382,12 +386,27 @@ impl Application {
 /// Records the request's database in its session (Odoo's `session.db`), when it is not
 /// already there: saved with the session's next change.
 fn record_db(session: &mut LoadedSession, db: Option<&str>) {
+    record_db_shared(session, db, None);
+}
+
+/// [`record_db`], where a new session gets the shared default session of that database
+/// (from `defaults`, the generation's: built and serialised once).
+fn record_db_shared(
+    session: &mut LoadedSession,
+    db: Option<&str>,
+    defaults: Option<&crate::http::request_session::DefaultSessions>,
+) {
     let recorded = match (db, session.get("db")) {
         (Some(db), Some(Value::String(s))) => s == db,
         (None, Some(Value::Null)) => true,
         (None, None) => session.data.is_none(),
         _ => false,
     };
+    if let (false, Some(db), None, Some(defaults)) = (recorded, db, &session.data, defaults) {
+        let (data, json) = defaults.get(db);
+        session.share(data, json);
+        return;
+    }
     if !recorded {
         session.data_mut().insert(
             "db".to_owned(),
@@ -422,12 +441,26 @@ mod tests {
     #[test]
     fn record_db_records_the_database_once_and_leaves_a_default_session_alone() {
         // A new session without a database stays the default one (nothing to save).
+        let defaults = crate::http::request_session::DefaultSessions::default();
+        let record_db = |s: &mut LoadedSession, db| record_db_shared(s, db, Some(&defaults));
         let mut s = LoadedSession::new();
         record_db(&mut s, None);
         assert!(s.data.is_none());
         // The database goes in, as Odoo's `session.db`.
         record_db(&mut s, Some("db1"));
         assert_eq!(s.get("db"), Some(&Value::String("db1".into())));
+        // The same shared default session (and its JSON) for the next new session.
+        let mut t = LoadedSession::new();
+        record_db(&mut t, Some("db1"));
+        assert!(Arc::ptr_eq(
+            s.data.as_ref().expect("data"),
+            t.data.as_ref().expect("data")
+        ));
+        assert_eq!(
+            t.json(),
+            serde_json::to_string(&t.data.as_ref().expect("data").0).unwrap()
+        );
+        assert_eq!(t.get("uid"), Some(&Value::Null));
         // Already there: the session is not touched (its data stays shared).
         let before = s.data.clone().expect("data after recording");
         record_db(&mut s, Some("db1"));

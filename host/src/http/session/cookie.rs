@@ -13,8 +13,23 @@ pub fn session_cookie(sid: &str, secure: bool) -> String {
 /// `session_id=<sid>; Max-Age=<n>; [Secure; ]HttpOnly; Path=/; SameSite=Lax`. Unlike
 /// Odoo, no `Expires` one year ahead: `Max-Age` alone bounds the cookie.
 pub fn session_cookie_with_max_age(sid: &str, max_age: u64, secure: bool) -> String {
-    let secure = if secure { "Secure; " } else { "" };
-    format!("{SESSION_COOKIE}={sid}; Max-Age={max_age}; {secure}HttpOnly; Path=/; SameSite=Lax")
+    // Concatenated, not formatted: a new session's cookie is set on every first contact.
+    let mut digits = itoa::Buffer::new();
+    let parts = [
+        SESSION_COOKIE,
+        "=",
+        sid,
+        "; Max-Age=",
+        digits.format(max_age),
+        "; ",
+        if secure { "Secure; " } else { "" },
+        "HttpOnly; Path=/; SameSite=Lax",
+    ];
+    let mut cookie = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        cookie.push_str(part);
+    }
+    cookie
 }
 
 /// The value of cookie `name` in a `Cookie` request header value (`a=1; b=2`), first one

@@ -21,6 +21,12 @@ async fn set(req: &mut Request<'_>, key: String, value: String) -> String {
     "ok".into()
 }
 
+/// The user of an `auth = "bearer"` async request (its API key's), as the handler sees it.
+#[route("/test_async/bearer_uid", auth = "bearer", save_session = false)]
+async fn bearer_uid(req: &mut Request<'_>) -> String {
+    req.session.uid().map(|u| u.to_string()).unwrap_or_default()
+}
+
 /// Sleeps `ms` milliseconds on a host timer, holding no thread; answers `slept <ms>`.
 #[route("/test_async/sleep/<int:ms>", auth = "none", save_session = false)]
 async fn sleep(_req: &mut Request<'_>, ms: u64) -> String {
