@@ -31,13 +31,9 @@
 //!   `stream_open`, `stream_push`, `stream_close` and `ws_send_queued` callbacks.
 //!
 //! SDK 0.4 (issue 20, RPC): [`AddonItems`] gained `rpcs` ([`RpcDescriptor`]), [`ItemKind`]
-//! `Rpc`, and [`HostApi`] the optional `dispatch_rpc` callback.
-//!
-//! SDK 0.4 appended the optional `db_service` callback to [`HostApi`] (the database manager
-//! for the `web` addon's `/web/database/*` pages).
-//!
-//! SDK 0.4 appended callbacks to [`HostApi`] (optional fields, read as `Option`):
-//! `db_server_status` (issue 21: Odoo's `/web/health?db_server_status=1`).
+//! `Rpc`, and [`HostApi`] the optional `dispatch_rpc` callback; then, optional too,
+//! `db_service` (the `web` addon's `/web/database/*` pages) and `db_server_status` (issue
+//! 21: Odoo's `/web/health?db_server_status=1`).
 //!
 //! SDK 0.4 (issue 21, the bus across hosts): [`HostApi`] gained the optional
 //! `cursor_notify`, `db_execute` and `listen_wait` callbacks and the [`Heard`] type.
