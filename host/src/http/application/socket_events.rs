@@ -66,9 +66,10 @@ impl Application {
             websocket::set_push_gate(&self.services.websockets, socket, Arc::new(gate));
         }
         tokio::spawn(async move {
-            let called = app
-                .call_socket(&entry, request, None, socket, sid.clone())
-                .await;
+            // Boxed (here and below): a call's future lives only while it runs, not in the
+            // task of every idle socket.
+            let called =
+                Box::pin(app.call_socket(&entry, request, None, socket, sid.clone())).await;
             drop(running);
             let (request, outcome) = (called.request, called.outcome);
             let code = match disp::outcome_error(&outcome) {
@@ -117,11 +118,9 @@ impl Application {
                 continue;
             }
             let called = if asynchronous {
-                self.call_socket_async(entry, request, event, socket, sid.clone())
-                    .await
+                Box::pin(self.call_socket_async(entry, request, event, socket, sid.clone())).await
             } else {
-                self.call_socket(entry, request, Some(event), socket, sid.clone())
-                    .await
+                Box::pin(self.call_socket(entry, request, Some(event), socket, sid.clone())).await
             };
             request = called.request;
             if called.expired && !closing {

@@ -3,16 +3,16 @@
 //! swap.
 
 use super::budget::{Budget, Charge, Over};
-use super::connection::{run_connection, Link};
-use super::{code, Settings, INCOMING_QUEUE, MAX_LOOP_HANDLERS, MAX_MESSAGE, SEND_QUEUE, TARGET};
+use super::connection::run_connection;
+use super::link::{Link, Refused};
+use super::{Settings, MAX_LOOP_HANDLERS, MAX_MESSAGE, SEND_QUEUE, TARGET};
 use hyper::upgrade::OnUpgrade;
-use inphms_sdk::abi::WsMessage;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -70,11 +70,8 @@ pub(super) struct Socket {
     /// The addon whose route serves the socket (a swap of that addon closes it).
     pub(super) addon: String,
     pub(super) runtime: tokio::runtime::Handle,
-    pub(super) incoming: tokio::sync::Mutex<mpsc::Receiver<WsMessage>>,
-    pub(super) commands: mpsc::Sender<Command>,
-    pub(super) shutdown: watch::Sender<Option<(u16, String)>>,
-    /// The close code and reason, once known.
-    pub(super) closed: Mutex<Option<(u16, String)>>,
+    /// Its queues to and from the connection task, and its close status.
+    pub(super) link: Link,
     /// The bytes of its messages waiting to be written.
     pub(super) budget: Arc<Budget>,
     /// How long a loop handler's send waits for room in the queue (`limit_time_real`).
@@ -100,16 +97,10 @@ pub fn set_push_gate(sockets: &Sockets, id: u64, gate: Arc<dyn PushGate>) {
 }
 
 impl Socket {
-    pub(super) fn close_status(&self) -> (u16, String) {
-        lock(&self.closed)
-            .clone()
-            .unwrap_or((code::ABNORMAL, String::new()))
-    }
-
     /// Asks the connection task to close with `code` at once, ahead of the messages queued
-    /// (through the watch, which never fills up).
+    /// (never refused for a full queue).
     pub(super) fn shut(&self, code: u16, reason: &str) {
-        self.shutdown.send_replace(Some((code, reason.to_owned())));
+        self.link.shut(code, reason);
     }
 
     /// Asks the connection task to close with `code` once the messages queued before are
@@ -119,9 +110,7 @@ impl Socket {
             code: CloseCode::from(code),
             reason: reason.into(),
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) =
-            self.commands.try_send(Command::Close(frame))
-        {
+        if let Err(Refused::Full(_)) = self.link.push(Command::Close(frame)) {
             self.shut(code, reason);
         }
     }
@@ -316,16 +305,10 @@ pub fn open(
         Arc::clone(&sockets.queued_total),
         settings.send_buffer_total,
     ));
-    let (in_tx, in_rx) = mpsc::channel(INCOMING_QUEUE);
-    let (cmd_tx, cmd_rx) = mpsc::channel(SEND_QUEUE);
-    let (shutdown_tx, shutdown_rx) = watch::channel(None);
     let socket = Arc::new(Socket {
         addon: addon.to_owned(),
         runtime: tokio::runtime::Handle::current(),
-        incoming: tokio::sync::Mutex::new(in_rx),
-        commands: cmd_tx,
-        shutdown: shutdown_tx,
-        closed: Mutex::new(None),
+        link: Link::default(),
         budget,
         send_wait: settings.send_wait,
         gate: Mutex::new(None),
@@ -349,18 +332,10 @@ pub fn open(
     let path = path.to_owned();
     tokio::spawn(async move {
         tracing::debug!(target: TARGET, "websocket {id} from {peer} on {path}: upgrading");
-        // The handler sees the end of its messages once every sender is gone: record the
-        // close status before the last one goes.
-        let last_sender = in_tx.clone();
-        let link = Link {
-            incoming: in_tx,
-            commands: cmd_rx,
-            shutdown: shutdown_rx,
-        };
-        let closed = run_connection(on_upgrade, max_message, settings, link).await;
+        let closed = run_connection(on_upgrade, max_message, settings, &socket.link).await;
         tracing::debug!(target: TARGET, "websocket {id} from {peer} closed: {} {}", closed.0, closed.1);
-        *lock(&socket.closed) = Some(closed);
-        drop(last_sender);
+        // The handler sees the close once it has taken the messages received before.
+        socket.link.end(closed);
         drop(socket);
         sockets.running.fetch_sub(1, Ordering::AcqRel);
         sockets.ended.notify_waiters();

@@ -2,13 +2,14 @@
 //! from the task delivering a socket's events): [`next`], [`recv`], [`send`],
 //! [`send_queued`] and [`close`].
 
+use super::link::Refused;
 use super::registry::{get, lock, Command, Queued, Socket, SocketError, Sockets};
 use super::{code, TARGET};
 use bytes::Bytes;
 use inphms_sdk::abi::{WsEvent, WsMessage};
 use std::cell::Cell;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,11 +24,10 @@ pub async fn next(sockets: &Sockets, id: u64) -> WsEvent {
 }
 
 async fn next_of(socket: &Socket) -> WsEvent {
-    let message = socket.incoming.lock().await.recv().await;
-    match message {
-        Some(message) => WsEvent::Message(message),
-        None => {
-            let (code, reason) = socket.close_status();
+    match socket.link.next().await {
+        Ok(message) => WsEvent::Message(message),
+        Err(status) => {
+            let (code, reason) = status.unwrap_or((code::ABNORMAL, String::new()));
             WsEvent::Closed(code, reason.into())
         }
     }
@@ -65,8 +65,8 @@ pub fn send(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(), Socket
     block_on(&socket, async {
         let queued = queue_waiting(&socket, id, frame).await?;
         socket
-            .commands
-            .send(Command::Send(queued, Some(reply_tx)))
+            .link
+            .push_waiting(Command::Send(queued, Some(reply_tx)))
             .await
             .map_err(|_| SocketError::Closed)?;
         reply_rx.await.map_err(|_| SocketError::Closed)?
@@ -94,7 +94,7 @@ pub fn send_queued(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(),
         return block_on(&socket, async {
             let queued = queue_waiting(&socket, id, frame).await?;
             let wait = socket.send_wait.unwrap_or(Duration::MAX);
-            match tokio::time::timeout(wait, socket.commands.send(Command::Send(queued, None)))
+            match tokio::time::timeout(wait, socket.link.push_waiting(Command::Send(queued, None)))
                 .await
             {
                 Ok(Ok(())) => Ok(()),
@@ -117,12 +117,10 @@ pub fn send_queued(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(),
         message: frame,
         _charge: charge,
     };
-    match socket.commands.try_send(Command::Send(queued, None)) {
+    match socket.link.push(Command::Send(queued, None)) {
         Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(SocketError::Closed),
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            Err(over_budget_close(&socket, id, SocketError::QueueFull))
-        }
+        Err(Refused::Closed(_)) => Err(SocketError::Closed),
+        Err(Refused::Full(_)) => Err(over_budget_close(&socket, id, SocketError::QueueFull)),
     }
 }
 
@@ -155,7 +153,7 @@ async fn queue_waiting(socket: &Socket, id: u64, frame: Message) -> Result<Queue
                 return Err(over_budget_close(socket, id, SocketError::OverBudget(over)))
             }
             Err(over) => {
-                if socket.commands.is_closed() {
+                if socket.link.is_closed() {
                     return Err(SocketError::Closed);
                 }
                 let waited = match deadline {
@@ -211,11 +209,11 @@ pub fn close(sockets: &Sockets, id: u64, code: u16, reason: &str) -> Result<(), 
         code: CloseCode::from(code),
         reason: reason.into(),
     };
-    match socket.commands.try_send(Command::Close(frame)) {
+    match socket.link.push(Command::Close(frame)) {
         Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(SocketError::Closed),
+        Err(Refused::Closed(_)) => Err(SocketError::Closed),
         // The queue is full: close at once, ahead of what waits.
-        Err(mpsc::error::TrySendError::Full(_)) => {
+        Err(Refused::Full(_)) => {
             socket.shut(code, reason);
             Ok(())
         }
