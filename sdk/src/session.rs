@@ -95,7 +95,7 @@ impl<'a> Session<'a> {
 
     /// The logged-in user's login, if any.
     pub fn login(&self) -> Option<&str> {
-        self.data().get("login").and_then(Value::as_str)
+        self.get_str("login")
     }
 
     /// The logged-in user's id, if any.
@@ -105,7 +105,26 @@ impl<'a> Session<'a> {
 
     /// The session's database, if any.
     pub fn db(&self) -> Option<&str> {
-        self.data().get("db").and_then(Value::as_str)
+        self.get_str("db")
+    }
+
+    /// A text value, borrowed: read alone from the host's text (as [`Session::get`]) when
+    /// nothing parsed the session yet and the text has no escape.
+    fn get_str(&self, key: &str) -> Option<&str> {
+        if self.parsed.get().is_none() {
+            if let Some(found) = crate::json_member::member(&self.raw, key) {
+                let raw = found?.get();
+                if let Ok(text) = serde_json::from_str::<&str>(raw) {
+                    return Some(text);
+                }
+                if !raw.starts_with('"') {
+                    // Not a string.
+                    return None;
+                }
+                // A string with escapes: unescaped by the full parse below.
+            }
+        }
+        self.data().get(key).and_then(Value::as_str)
     }
 
     /// Marks the session logged in as `login` (`uid`), and asks for a new session id, as
@@ -304,4 +323,48 @@ mod token_tests {
     }
 
     const PYTHON_TOKEN: &str = "3acbe890a43d9d6e197ff355e8e2c950cbb0fb4b4438ae066d9097cb2a0a2db3";
+}
+
+#[cfg(test)]
+mod lazy_tests {
+    use super::*;
+
+    fn session(json: &str) -> Session<'_> {
+        Session::from_parts(Cow::Borrowed("sid"), Cow::Borrowed(json))
+    }
+
+    /// Values read alone from the text are what the parsed map gives.
+    #[test]
+    fn values_read_alone_match_the_parsed_map() {
+        let texts = [
+            r#"{"login": "admin", "db": "d1", "uid": 2, "x": "1"}"#,
+            r#"{"login": "ad\"min", "db": "d\u00e9", "uid": 2.5}"#,
+            r#"{"login": 7, "db": null, "uid": "2"}"#,
+            r#"{"login": "a", "login": "b"}"#,
+            r#"{}"#,
+            r#"not json"#,
+            r#"[1]"#,
+        ];
+        for text in texts {
+            let lazy = session(text);
+            let full = session(text);
+            let map = full.as_map();
+            assert_eq!(
+                lazy.login(),
+                map.get("login").and_then(Value::as_str),
+                "{text}"
+            );
+            assert_eq!(lazy.db(), map.get("db").and_then(Value::as_str), "{text}");
+            assert_eq!(lazy.uid(), map.get("uid").and_then(Value::as_i64), "{text}");
+            assert_eq!(
+                lazy.get::<String>("x"),
+                map.get("x").and_then(|v| v.as_str().map(str::to_owned)),
+                "{text}"
+            );
+        }
+        // After a change, the changed map answers.
+        let mut s = session(r#"{"login": "admin"}"#);
+        s.set("login", "other");
+        assert_eq!(s.login(), Some("other"));
+    }
 }
