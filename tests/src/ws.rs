@@ -46,3 +46,23 @@ pub fn close_code(m: &Message) -> Option<u16> {
         _ => None,
     }
 }
+
+/// The next data message, as text (a panic for another kind).
+pub fn ws_text(ws: &mut WebSocket<TcpStream>) -> String {
+    match ws_next(ws) {
+        Message::Text(t) => t.as_str().to_owned(),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+/// Opens an event socket of `test_http` at `path` (with the session `sid`) and reads its
+/// greeting (`open <id>`): the socket and its id.
+pub fn ws_open_greeted(port: u16, path: &str, sid: Option<&str>) -> (WebSocket<TcpStream>, u64) {
+    let mut ws = ws_connect(port, path, sid);
+    let greeting = ws_text(&mut ws);
+    let id = greeting
+        .strip_prefix("open ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a greeting with the socket id: {greeting:?}"));
+    (ws, id)
+}

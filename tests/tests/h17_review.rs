@@ -41,13 +41,7 @@ fn text(port: u16, path: &str) -> String {
 
 /// Opens an event socket (with the session `sid`); its id, from its greeting.
 fn open_events(port: u16, sid: Option<&str>) -> (tungstenite::WebSocket<TcpStream>, u64) {
-    let mut ws = ws_connect(port, EVENTS, sid);
-    let greeting = ws_next(&mut ws).into_text().expect("a text greeting");
-    let id = greeting
-        .strip_prefix("open ")
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("a greeting with the socket id: {greeting:?}"));
-    (ws, id)
+    inphms_tests::ws::ws_open_greeted(port, EVENTS, sid)
 }
 
 // 1. ------------------------------------------------------------------------------------

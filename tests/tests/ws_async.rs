@@ -12,7 +12,7 @@ use inphms_tests::bodies::status_kib;
 use inphms_tests::cron::{install_test_db, server_args};
 use inphms_tests::pg::TestDb;
 use inphms_tests::swap::{install_swap_lib, swap_build, swap_server};
-use inphms_tests::ws::{close_code, ws_connect, ws_next};
+use inphms_tests::ws::{close_code, ws_connect, ws_next, ws_open_greeted, ws_text as text};
 use inphms_tests::{http_get, wait_until, Server, TestDir};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -28,20 +28,7 @@ fn start(args: &[&str]) -> (TestDir, Server) {
 
 /// Opens an async event socket and reads its greeting; the socket's id.
 fn open(port: u16, sid: Option<&str>) -> (WebSocket<TcpStream>, u64) {
-    let mut ws = ws_connect(port, PATH, sid);
-    let greeting = text(&mut ws);
-    let id = greeting
-        .strip_prefix("open ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("greeting {greeting:?}"));
-    (ws, id)
-}
-
-fn text(ws: &mut WebSocket<TcpStream>) -> String {
-    match ws_next(ws) {
-        Message::Text(t) => t.as_str().to_owned(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
+    ws_open_greeted(port, PATH, sid)
 }
 
 fn threads(pid: u32) -> u64 {

@@ -8,7 +8,7 @@
 //! at 256.
 
 use inphms_tests::bodies::status_kib;
-use inphms_tests::ws::{close_code, ws_connect, ws_next};
+use inphms_tests::ws::{close_code, ws_connect, ws_next, ws_open_greeted, ws_text as text};
 use inphms_tests::{http_get, request, wait_until, Response, Server, TestDir};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -24,20 +24,7 @@ fn start(args: &[&str]) -> (TestDir, Server) {
 
 /// Opens an event socket and reads its greeting; the socket's id.
 fn open(port: u16, sid: Option<&str>) -> (WebSocket<TcpStream>, u64) {
-    let mut ws = ws_connect(port, PATH, sid);
-    let greeting = ws_next(&mut ws).into_text().expect("a text greeting");
-    let id = greeting
-        .strip_prefix("open ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("greeting {greeting:?}"));
-    (ws, id)
-}
-
-fn text(ws: &mut WebSocket<TcpStream>) -> String {
-    match ws_next(ws) {
-        Message::Text(t) => t.as_str().to_owned(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
+    ws_open_greeted(port, PATH, sid)
 }
 
 fn threads(pid: u32) -> u64 {

@@ -5,7 +5,7 @@
 //! frames of every size sent together come back whole and in order; an idle socket
 //! answers a ping, echoes, and gets a message sent from another request at once.
 
-use inphms_tests::ws::{ws_connect, ws_next};
+use inphms_tests::ws::{ws_next, ws_open_greeted, ws_text as text};
 use inphms_tests::{http_get, Server, TestDir};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -21,20 +21,7 @@ fn start() -> (TestDir, Server) {
 
 /// Opens an event socket and reads its greeting; the socket's id.
 fn open(port: u16, path: &str) -> (WebSocket<TcpStream>, u64) {
-    let mut ws = ws_connect(port, path, None);
-    let greeting = ws_next(&mut ws).into_text().expect("a text greeting");
-    let id = greeting
-        .strip_prefix("open ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("greeting {greeting:?}"));
-    (ws, id)
-}
-
-fn text(ws: &mut WebSocket<TcpStream>) -> String {
-    match ws_next(ws) {
-        Message::Text(t) => t.as_str().to_owned(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
+    ws_open_greeted(port, path, None)
 }
 
 #[test]

@@ -34,10 +34,14 @@ impl Application {
                 self.dispatchers.get(route.routing_type.as_str()),
                 Some((addon, _)) if *addon != u32::MAX
             )
-            && self
-                .addons
-                .get(entry.addon as usize)
-                .is_some_and(|a| a.library.module.call_async().is_some())
+            && self.has_async_entry(entry.addon)
+    }
+
+    /// Whether the addon `addon` exports the async entry point (`call_async`).
+    pub(super) fn has_async_entry(&self, addon: u32) -> bool {
+        self.addons
+            .get(addon as usize)
+            .is_some_and(|a| a.library.module.call_async().is_some())
     }
 
     /// Runs an async route's handler under `limit_time_real`: past it, its future is

@@ -40,11 +40,7 @@ impl Application {
     /// so, and its addon has the async entry point (else the SDK runs each callback's
     /// future to its end on the thread of a sync call).
     pub(super) fn serves_async(&self, entry: &RouteEntry, outcome: &Outcome) -> bool {
-        outcome.socket_events_async
-            && self
-                .addons
-                .get(entry.addon as usize)
-                .is_some_and(|a| a.library.module.call_async().is_some())
+        outcome.socket_events_async && self.has_async_entry(entry.addon)
     }
 
     /// [`Application::call_socket`] for an async callback: the session of `sid` reloaded,
