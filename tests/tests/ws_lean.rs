@@ -68,8 +68,8 @@ fn an_idle_socket_answers_a_ping_echoes_and_gets_a_send_from_another_request_at_
     let port = server.port();
     for path in PATHS {
         let (mut ws, id) = open(port, path);
-        // Idle: past the heap trim and the socket's first reads.
-        std::thread::sleep(Duration::from_millis(2500));
+        // Idle from here: the greeting taken, the socket's queues are empty and freed
+        // (`websocket::link`), its read's spill taken (`websocket::spill`).
         ws.send(Message::Ping(b"still there".to_vec().into()))
             .unwrap();
         loop {

@@ -75,7 +75,6 @@ impl Application {
         let Some(db) = self.db.clone() else {
             return self.poll_handler(entry, request, None, None).await;
         };
-        let dbs = Arc::clone(self.services.databases());
         let auth = entry.route.auth.as_str();
         let routing_type = entry.route.routing_type.as_str();
         // The streamed body of the last attempt's answer: an attempt tried again (a
@@ -115,26 +114,44 @@ impl Application {
                 stream_body::answer_stream(&outcome).cloned();
             outcome
         };
+        self.async_transaction(&db, entry.route.readonly, attempt)
+            .await
+            .unwrap_or_else(|e| {
+                // The transaction failed after the handler's answer (its commit): not sent.
+                if let Some(stream) = take_last() {
+                    stream_body::discard(streams, addon, &stream);
+                }
+                Outcome {
+                    error: ROption::RSome(crate::sql_db::env::error_info(&e)),
+                    ..Outcome::default()
+                }
+            })
+    }
+
+    /// [`env_async::transaction`](crate::sql_db::env_async::transaction) on `db` with this
+    /// generation's limits (Odoo's tries, `limit_time_real` as the statement timeout): an
+    /// async route's and an async socket callback's.
+    pub(super) async fn async_transaction<T, F, Fut>(
+        &self,
+        db: &str,
+        readonly: bool,
+        attempt: F,
+    ) -> Result<T, crate::sql_db::DbError>
+    where
+        T: crate::sql_db::env::AttemptOutcome,
+        F: FnMut(u64) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let limit = self.config.limit_time_real;
         crate::sql_db::env_async::transaction(
-            &dbs,
-            &db,
-            entry.route.readonly,
+            self.services.databases(),
+            db,
+            readonly,
             crate::sql_db::env::MAX_TRIES,
-            (self.config.limit_time_real > 0)
-                .then(|| Duration::from_secs(self.config.limit_time_real)),
+            (limit > 0).then(|| Duration::from_secs(limit)),
             attempt,
         )
         .await
-        .unwrap_or_else(|e| {
-            // The transaction failed after the handler's answer (its commit): not sent.
-            if let Some(stream) = take_last() {
-                stream_body::discard(streams, addon, &stream);
-            }
-            Outcome {
-                error: ROption::RSome(crate::sql_db::env::error_info(&e)),
-                ..Outcome::default()
-            }
-        })
     }
 
     /// Calls the addon's async entry point for the route and polls the future it returns

@@ -165,21 +165,12 @@ impl Application {
         let Some(db) = self.db.clone() else {
             return attempt(None).await;
         };
-        let dbs = Arc::clone(self.services.databases());
-        crate::sql_db::env_async::transaction(
-            &dbs,
-            &db,
-            entry.route.readonly,
-            crate::sql_db::env::MAX_TRIES,
-            (self.config.limit_time_real > 0)
-                .then(|| Duration::from_secs(self.config.limit_time_real)),
-            |cursor| attempt(Some(cursor)),
-        )
-        .await
-        .unwrap_or_else(|e| Outcome {
-            error: ROption::RSome(crate::sql_db::env::error_info(&e)),
-            ..Outcome::default()
-        })
+        self.async_transaction(&db, entry.route.readonly, |cursor| attempt(Some(cursor)))
+            .await
+            .unwrap_or_else(|e| Outcome {
+                error: ROption::RSome(crate::sql_db::env::error_info(&e)),
+                ..Outcome::default()
+            })
     }
 
     /// One attempt: identity checked (as `socket_call_now`'s for a callback), the addon's
