@@ -16,7 +16,11 @@
 //! ([`websocket::Held`], taken back after each poll since the next may run on another
 //! worker): they go once it returns `Ok` and commits. Past `limit_time_real` the callback's
 //! future is dropped (its transaction rolled back, its sends dropped) and the socket
-//! closed with 1011, as after a failure or a panic; `on_close` still runs, once.
+//! closed with 1011, as after a failure or a panic; `on_close` still runs, once. A push
+//! stream a callback opens is not tracked as an async route's (dropped at its end unless
+//! its answer sends it): a callback has no answer, so the stream is the addon's, kept
+//! until closed and answered by a later response, as a sync callback's (test
+//! `ws_async_push.rs`).
 
 use super::async_handler::InContext;
 use super::auth::TokenCheck;
@@ -200,7 +204,9 @@ impl Application {
             cursor,
             endpoint: entry.route.endpoint.as_str(),
             future: std::mem::ManuallyDrop::new(HeldPolls { future, held }),
-            opened: Vec::new(),
+            // A callback has no answer to send a push stream with: those it opens are the
+            // addon's (kept until closed and answered), as a sync callback's.
+            opened: None,
         }
         .await;
         InContext::sync(self, cursor, || {
