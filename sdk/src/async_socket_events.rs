@@ -12,7 +12,9 @@
 //! serialization failure; the messages it sends held until it returns and commits. A
 //! callback that fails, panics or runs past `limit_time_real` (it is then cancelled:
 //! dropped at its current `.await`) closes the socket with 1011, and `on_close` still
-//! runs, once.
+//! runs, once. What a callback obtains outlives it as a sync callback's: a
+//! [`PushStream`](crate::PushStream) it opens is kept when it returns, to be answered by a
+//! later request ([`socket_events`](crate::socket_events)).
 //!
 //! Write the callbacks as `async fn`s (the trait spells them as functions returning a
 //! `Send` future, which an `async fn` in the `impl` satisfies when what it holds across an

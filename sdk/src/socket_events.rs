@@ -19,6 +19,14 @@
 //! its [`id`](WebSocket::id) with [`WebSocket::from_id`]): another request's handler, a cron
 //! job, a thread. [`WebSocket::send`] queues the message and returns at once.
 //!
+//! What a callback obtains outlives it. A [`WebSocket`] handle kept past the callback sends
+//! as any other (at once: only the sends made during the callback are held). A
+//! [`PushStream`](crate::PushStream) opened in a callback is not dropped when the callback
+//! returns (a route's handler has its unsent streams dropped with its answer; a callback
+//! has no answer): keep a clone, push into it from anywhere, and answer a later request
+//! with it ([`Response::push`](crate::Response::push)); until then its chunks wait in its
+//! queue. The same holds for async callbacks.
+//!
 //! Callbacks that wait (PostgreSQL, a timer) are better written async: an
 //! [`AsyncWsHandler`](crate::AsyncWsHandler), served with [`WebSocket::serve_async`], holds
 //! no thread while it awaits ([`async_socket_events`](crate::async_socket_events)).

@@ -127,6 +127,12 @@ pub(crate) fn invoke(inv: &Invocation<'_>) -> Option<Outcome> {
 /// for the client, past which a push is refused (a client reading too slowly is not given
 /// unbounded memory; the stream is then closed).
 ///
+/// Opened by a route's handler, the stream is dropped when the handler returns unless its
+/// answer sends it. Opened in a websocket callback (sync or async, see
+/// [`socket_events`](crate::socket_events)) or on a thread of the addon, it is kept until
+/// a response sends it, so a later request can answer with it: the host holds it, and the
+/// chunks pushed into it, until then, even once closed.
+///
 /// ```no_run
 /// # use inphms_sdk::{PushStream, Response, Result};
 /// # fn f() -> Result<Response> {

@@ -66,3 +66,44 @@ pub fn ws_open_greeted(port: u16, path: &str, sid: Option<&str>) -> (WebSocket<T
         .unwrap_or_else(|| panic!("a greeting with the socket id: {greeting:?}"));
     (ws, id)
 }
+
+/// Stops `server` (SIGTERM) with `sockets` open: each gets Close 1001 (and the connection
+/// ends once the client answers), the server exits cleanly and logs that it closed them
+/// (1001 Going Away). Its log.
+pub fn stop_closes_with_1001(
+    server: &mut crate::Server,
+    sockets: &mut [WebSocket<TcpStream>],
+) -> String {
+    server.signal("TERM");
+    for ws in sockets.iter_mut() {
+        let closing = ws_next(ws);
+        assert_eq!(close_code(&closing), Some(1001), "{closing:?}");
+        while ws.read().is_ok() {}
+    }
+    let status = server
+        .wait(Duration::from_secs(20))
+        .expect("the server exits");
+    assert!(status.success(), "{status:?}\n{}", server.stderr());
+    let log = server.stderr();
+    let closing = format!("closing {} websocket(s) (1001 Going Away)", sockets.len());
+    assert!(log.contains(closing.as_str()), "{log}");
+    log
+}
+
+/// [`stop_closes_with_1001`] with 3 greeted event sockets of `test_http` at `path`: no
+/// callback failed, and the handler's `on_close` logged `<handler> closed with 1001` once
+/// per socket.
+pub fn shutdown_closes_event_sockets_with_1001(
+    server: &mut crate::Server,
+    path: &str,
+    handler: &str,
+) {
+    let port = server.port();
+    let mut sockets: Vec<_> = (0..3)
+        .map(|_| ws_open_greeted(port, path, None).0)
+        .collect();
+    let log = stop_closes_with_1001(server, &mut sockets);
+    assert!(!log.contains("websocket callback of"), "{log}");
+    let closed = format!("{handler} closed with 1001");
+    assert_eq!(log.matches(closed.as_str()).count(), 3, "{log}");
+}

@@ -12,7 +12,10 @@ use inphms_tests::bodies::status_kib;
 use inphms_tests::cron::{install_test_db, server_args};
 use inphms_tests::pg::TestDb;
 use inphms_tests::swap::{install_swap_lib, swap_build, swap_server};
-use inphms_tests::ws::{close_code, ws_connect, ws_next, ws_open_greeted, ws_text as text};
+use inphms_tests::ws::{
+    close_code, shutdown_closes_event_sockets_with_1001, ws_connect, ws_next, ws_open_greeted,
+    ws_text as text,
+};
 use inphms_tests::{http_get, wait_until, Server, TestDir};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -178,24 +181,7 @@ fn an_async_callback_past_limit_time_real_is_cancelled_and_closes_with_1011() {
 #[test]
 fn async_event_websockets_get_close_1001_at_shutdown_and_on_close_runs() {
     let (_td, mut server) = start(&[]);
-    let port = server.port();
-    let mut sockets: Vec<_> = (0..3).map(|_| open(port, None).0).collect();
-    server.signal("TERM");
-    for ws in sockets.iter_mut() {
-        let closing = ws_next(ws);
-        assert_eq!(close_code(&closing), Some(1001), "{closing:?}");
-        while ws.read().is_ok() {}
-    }
-    let status = server
-        .wait(Duration::from_secs(20))
-        .expect("the server exits");
-    assert!(status.success(), "{status:?}\n{}", server.stderr());
-    let log = server.stderr();
-    assert_eq!(
-        log.matches("test_http: ws_async closed with 1001").count(),
-        3,
-        "{log}"
-    );
+    shutdown_closes_event_sockets_with_1001(&mut server, PATH, "test_http: ws_async");
 }
 
 #[test]

@@ -8,7 +8,10 @@
 //! at 256.
 
 use inphms_tests::bodies::status_kib;
-use inphms_tests::ws::{close_code, ws_connect, ws_next, ws_open_greeted, ws_text as text};
+use inphms_tests::ws::{
+    close_code, shutdown_closes_event_sockets_with_1001, ws_connect, ws_next, ws_open_greeted,
+    ws_text as text,
+};
 use inphms_tests::{http_get, request, wait_until, Response, Server, TestDir};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -320,29 +323,7 @@ fn a_socket_is_closed_with_4002_after_websocket_keep_alive_timeout() {
 #[test]
 fn event_websockets_get_close_1001_at_shutdown_and_on_close_runs() {
     let (_td, mut server) = start(&[]);
-    let port = server.port();
-    let mut sockets: Vec<_> = (0..3).map(|_| open(port, None).0).collect();
-    server.signal("TERM");
-    for ws in sockets.iter_mut() {
-        let closing = ws_next(ws);
-        assert_eq!(close_code(&closing), Some(1001), "{closing:?}");
-        while ws.read().is_ok() {}
-    }
-    let status = server
-        .wait(Duration::from_secs(20))
-        .expect("the server exits");
-    assert!(status.success(), "{status:?}\n{}", server.stderr());
-    let log = server.stderr();
-    assert!(
-        log.contains("closing 3 websocket(s) (1001 Going Away)"),
-        "{log}"
-    );
-    assert!(!log.contains("websocket callback of"), "{log}");
-    assert_eq!(
-        log.matches("test_http: ws_events closed with 1001").count(),
-        3,
-        "{log}"
-    );
+    shutdown_closes_event_sockets_with_1001(&mut server, PATH, "test_http: ws_events");
 }
 
 #[test]

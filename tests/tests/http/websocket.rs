@@ -2,7 +2,7 @@
 //! failures, handshake refusals, and Close 1001 at shutdown.
 
 use crate::support::*;
-use inphms_tests::ws::{close_code, ws_connect, ws_next};
+use inphms_tests::ws::{close_code, stop_closes_with_1001, ws_connect, ws_next};
 use inphms_tests::{http_get, request, Response};
 use std::io::Read;
 use std::net::TcpStream;
@@ -173,29 +173,12 @@ fn websocket_handshake_refusals() {
 fn websockets_get_close_1001_at_shutdown() {
     let (_td, mut server) = start(&[]);
     let port = server.port();
-    let mut first = ws_connect(port, "/websocket/echo", None);
-    let mut second = ws_connect(port, "/websocket/echo", None);
-    assert_eq!(ws_next(&mut first), Message::Text("hello anonymous".into()));
-    assert_eq!(
-        ws_next(&mut second),
-        Message::Text("hello anonymous".into())
-    );
-    server.signal("TERM");
-    for ws in [&mut first, &mut second] {
-        let closing = ws_next(ws);
-        assert_eq!(close_code(&closing), Some(1001), "{closing:?}");
-        // The client answers; the server then ends the connection.
-        while ws.read().is_ok() {}
+    let mut sockets = [
+        ws_connect(port, "/websocket/echo", None),
+        ws_connect(port, "/websocket/echo", None),
+    ];
+    for ws in sockets.iter_mut() {
+        assert_eq!(ws_next(ws), Message::Text("hello anonymous".into()));
     }
-    let status = server
-        .wait(Duration::from_secs(20))
-        .expect("the server exits");
-    assert!(status.success(), "{status:?}\n{}", server.stderr());
-    assert!(
-        server
-            .stderr()
-            .contains("closing 2 websocket(s) (1001 Going Away)"),
-        "{}",
-        server.stderr()
-    );
+    stop_closes_with_1001(&mut server, &mut sockets);
 }

@@ -15,3 +15,4 @@ mod session_api;
 mod support;
 mod throttle;
 mod websocket;
+mod websocket_async;

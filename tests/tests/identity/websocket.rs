@@ -8,7 +8,8 @@ use inphms_tests::request;
 use inphms_tests::ws::{close_code, ws_connect, ws_next};
 use tungstenite::Message;
 
-fn site(tag: &str) -> Site {
+/// A site with `test_http` (its websockets) beside `base` and `web`.
+pub(super) fn site(tag: &str) -> Site {
     let tests = inphms_tests::test_addons_dir();
     Site::start(
         tag,

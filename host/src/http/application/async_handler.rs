@@ -197,7 +197,7 @@ impl Application {
             cursor,
             endpoint: entry.route.endpoint.as_str(),
             future: std::mem::ManuallyDrop::new(future),
-            opened: Vec::new(),
+            opened: Some(Vec::new()),
         }
         .await
     }
@@ -214,8 +214,9 @@ pub(super) struct InContext<'a, F> {
     pub(super) endpoint: &'a str,
     pub(super) future: std::mem::ManuallyDrop<F>,
     /// The push streams the handler opened, dropped at its end unless its answer sends
-    /// one (the sync routes' `stream_body::Opening`).
-    pub(super) opened: Vec<u64>,
+    /// one (the sync routes' `stream_body::Opening`); `None`: not tracked (a websocket
+    /// callback has no answer: the streams it opens are the addon's, as a sync one's).
+    pub(super) opened: Option<Vec<u64>>,
 }
 
 impl<F> Drop for InContext<'_, F> {
@@ -232,8 +233,9 @@ impl<F> Drop for InContext<'_, F> {
             std::mem::forget(payload);
         }
         // Cancelled: no answer sends what it opened.
-        let opened = std::mem::take(&mut self.opened);
-        stream_body::drop_unsent(&self.app.services.streams, opened, None);
+        if let Some(opened) = self.opened.take() {
+            stream_body::drop_unsent(&self.app.services.streams, opened, None);
+        }
     }
 }
 
@@ -253,19 +255,26 @@ impl<F: Future<Output = Outcome> + Unpin> Future for InContext<'_, F> {
         let (app, cursor, future, opened) =
             (this.app, this.cursor, &mut *this.future, &mut this.opened);
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            stream_body::opened_during(opened, || {
-                InContext::sync(app, cursor, || Pin::new(future).poll(cx))
-            })
+            let poll = || InContext::sync(app, cursor, || Pin::new(future).poll(cx));
+            match opened.as_mut() {
+                Some(opened) => stream_body::opened_during(opened, poll),
+                None => poll(),
+            }
         }));
         let streams = &app.services.streams;
+        let mut drop_unsent = |outcome: Option<&Outcome>| {
+            if let Some(opened) = opened.take() {
+                stream_body::drop_unsent(streams, opened, outcome);
+            }
+        };
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(outcome)) => {
-                stream_body::drop_unsent(streams, std::mem::take(opened), Some(&outcome));
+                drop_unsent(Some(&outcome));
                 Poll::Ready(outcome)
             }
             Err(_) => {
-                stream_body::drop_unsent(streams, std::mem::take(opened), None);
+                drop_unsent(None);
                 tracing::error!(target: "inphms.http", "the async handler of {} panicked outside the SDK's guard (its poll failed); answered 500", this.endpoint);
                 let mut e = disp::internal_error("Internal Server Error");
                 e.kind = inphms_sdk::abi::ErrorKind::Panic;

@@ -180,16 +180,8 @@ impl Application {
             app.call_with_session(&entry, request, event, socket, sid.as_deref())
         })
         .await;
-        match joined {
-            Ok(done) => done,
-            // The task itself panicked (the addon's panics are caught in the addon): the
-            // request went with it; the socket is closed by the caller (an error outcome).
-            Err(e) => SocketCall {
-                request: OwnedRequest::capture(&HttpRequest::default(), None),
-                outcome: error_outcome(&format!("websocket task failed: {e}")),
-                expired: false,
-            },
-        }
+        // The task itself panicked: the addon's panics are caught in the addon.
+        joined.unwrap_or_else(|e| SocketCall::failed("websocket task failed", e))
     }
 
     /// On this thread: reloads the session of `sid` before a callback (`event` not `None`;
@@ -204,49 +196,30 @@ impl Application {
         socket: u64,
         sid: Option<&str>,
     ) -> SocketCall {
-        let closing = matches!(event, Some(SocketEvent::Closed(..)));
-        let mut expired = false;
-        if let (Some(sid), Some(_)) = (sid, &event) {
-            match self.sessions.get(sid) {
-                Ok(Some(stored)) => request.set_session(stored.json.to_string()),
-                _ => expired = true,
-            }
+        let stored = match (sid, &event) {
+            (Some(sid), Some(_)) => Some(self.stored_socket_session(sid)),
+            _ => None,
+        };
+        let session = SocketSession::reloaded(&mut request, stored);
+        if session.skips(event.as_ref()) {
+            return SocketCall::skipped(request);
         }
-        if expired && !closing {
-            return SocketCall {
-                request,
-                outcome: Outcome::default(),
-                expired,
-            };
-        }
-        let before = request.session().to_owned();
         // A callback's sends are held until its transaction commits and its session is
         // saved (`websocket::deferred`); the route's handler (a loop) sends as it goes.
         let held = event.is_some().then(websocket::Held::begin);
         let outcome = self.socket_call_now(entry, &request, event, socket);
-        // A stale session token (identity) answers "Session expired" with the session
-        // logged out: saved (under the same id) as a successful call's, then 4001.
-        let token_expired = matches!(
-            disp::outcome_error(&outcome),
-            Some(e) if e.kind == ErrorKind::SessionExpired
-        );
-        if !expired && (token_expired || disp::outcome_error(&outcome).is_none()) {
-            self.save_socket_session(entry, sid, &mut request, &outcome, &before);
+        if session.saves(&outcome) {
+            self.save_socket_session(entry, sid, &mut request, &outcome, &session.before);
         }
-        if let Some(held) = held {
-            if disp::outcome_error(&outcome).is_none() {
-                held.flush(&self.services.websockets);
-            } else {
-                let dropped = held.discard();
-                if dropped > 0 {
-                    tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {dropped} sends dropped", entry.route.endpoint);
-                }
-            }
-        }
-        SocketCall {
-            request,
-            outcome,
-            expired: expired || token_expired,
+        session.end(self, entry, request, outcome, held)
+    }
+
+    /// The stored session of id `sid`, as JSON: `None` when it is gone (logged out over
+    /// HTTP, vacuumed) or unreadable. Reads a file: on the blocking pool.
+    pub(super) fn stored_socket_session(&self, sid: &str) -> Option<String> {
+        match self.sessions.get(sid) {
+            Ok(Some(stored)) => Some(stored.json.to_string()),
+            _ => None,
         }
     }
 
@@ -431,10 +404,108 @@ impl Application {
     }
 }
 
+/// A socket call's session, reloaded before it and saved after it: the steps the sync
+/// callbacks ([`Application::call_with_session`], on a thread of their own) and the async
+/// ones ([`Application::call_socket_async`], the store's calls on the blocking pool) share.
+pub(super) struct SocketSession {
+    /// The session was gone from the store (the call is then skipped, but for `Closed`).
+    expired: bool,
+    /// The session as the call got it: what its changes are merged against.
+    pub(super) before: String,
+}
+
+impl SocketSession {
+    /// Before a call: `stored`, the store's session of the socket's id (`Some(None)`: gone;
+    /// `None`: not reloaded, for the route's handler or a socket without a session), put
+    /// in `request`.
+    pub(super) fn reloaded(request: &mut OwnedRequest, stored: Option<Option<String>>) -> Self {
+        let expired = matches!(stored, Some(None));
+        if let Some(Some(json)) = stored {
+            request.set_session(json);
+        }
+        SocketSession {
+            expired,
+            before: request.session().to_owned(),
+        }
+    }
+
+    /// Whether the call of `event` is skipped: the session is gone and `event` is not
+    /// `Closed` (delivered still, with the last session seen, unsaved).
+    pub(super) fn skips(&self, event: Option<&SocketEvent>) -> bool {
+        self.expired && !matches!(event, Some(SocketEvent::Closed(..)))
+    }
+
+    /// Whether the session the call answered `outcome` with is saved (merged; then only
+    /// while the store has its id, [`Application::save_socket_session`]): after a call
+    /// that succeeded or found the session token stale (the session logged out), unless
+    /// the session was gone before the call.
+    pub(super) fn saves(&self, outcome: &Outcome) -> bool {
+        !self.expired && (token_expired(outcome) || disp::outcome_error(outcome).is_none())
+    }
+
+    /// The call's result: its `held` sends sent when it succeeded (its transaction
+    /// committed, its session saved), else dropped.
+    pub(super) fn end(
+        self,
+        app: &Application,
+        entry: &RouteEntry,
+        request: OwnedRequest,
+        outcome: Outcome,
+        held: Option<websocket::Held>,
+    ) -> SocketCall {
+        if let Some(held) = held {
+            if disp::outcome_error(&outcome).is_none() {
+                held.flush(&app.services.websockets);
+            } else {
+                let dropped = held.discard();
+                if dropped > 0 {
+                    tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {dropped} sends dropped", entry.route.endpoint);
+                }
+            }
+        }
+        let expired = self.expired || token_expired(&outcome);
+        SocketCall {
+            request,
+            outcome,
+            expired,
+        }
+    }
+}
+
+/// Whether `outcome` answers a stale session token (identity): "Session expired" with the
+/// session logged out, saved (under the same id) as a successful call's, then 4001.
+fn token_expired(outcome: &Outcome) -> bool {
+    matches!(
+        disp::outcome_error(outcome),
+        Some(e) if e.kind == ErrorKind::SessionExpired
+    )
+}
+
 /// A websocket call's result: the request back (for the next call), the outcome, and
 /// whether the session was gone (the call then did not run, but for `Closed`).
 pub(super) struct SocketCall {
     pub(super) request: OwnedRequest,
     pub(super) outcome: Outcome,
     pub(super) expired: bool,
+}
+
+impl SocketCall {
+    /// A call skipped: its session was gone.
+    pub(super) fn skipped(request: OwnedRequest) -> Self {
+        SocketCall {
+            request,
+            outcome: Outcome::default(),
+            expired: true,
+        }
+    }
+
+    /// A call whose task failed (panicked on the blocking pool): the request went with
+    /// it; the socket is closed by the caller (an error outcome).
+    pub(super) fn failed(what: &str, e: tokio::task::JoinError) -> Self {
+        SocketCall {
+            request: OwnedRequest::capture(&HttpRequest::default(), None),
+            outcome: error_outcome(&format!("{what}: {e}")),
+            expired: false,
+        }
+    }
 }

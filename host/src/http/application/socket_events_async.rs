@@ -16,13 +16,17 @@
 //! ([`websocket::Held`], taken back after each poll since the next may run on another
 //! worker): they go once it returns `Ok` and commits. Past `limit_time_real` the callback's
 //! future is dropped (its transaction rolled back, its sends dropped) and the socket
-//! closed with 1011, as after a failure or a panic; `on_close` still runs, once.
+//! closed with 1011, as after a failure or a panic; `on_close` still runs, once. A push
+//! stream a callback opens is not tracked as an async route's (dropped at its end unless
+//! its answer sends it): a callback has no answer, so the stream is the addon's, kept
+//! until closed and answered by a later response, as a sync callback's (test
+//! `ws_async_push.rs`).
 
 use super::async_handler::InContext;
 use super::auth::TokenCheck;
-use super::socket_events::SocketCall;
+use super::socket_events::{SocketCall, SocketSession};
 use super::*;
-use inphms_sdk::abi::{ErrorKind, SocketEvent, WsMessage};
+use inphms_sdk::abi::{SocketEvent, WsMessage};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -54,69 +58,46 @@ impl Application {
         socket: u64,
         sid: Option<Arc<str>>,
     ) -> SocketCall {
-        let closing = matches!(event, SocketEvent::Closed(..));
-        let mut expired = false;
-        if let Some(sid) = &sid {
-            let (app, sid) = (Arc::clone(self), Arc::clone(sid));
-            match tokio::task::spawn_blocking(move || app.sessions.get(&sid)).await {
-                Ok(Ok(Some(stored))) => request.set_session(stored.json.to_string()),
-                _ => expired = true,
+        let stored = match &sid {
+            Some(sid) => {
+                let (app, sid) = (Arc::clone(self), Arc::clone(sid));
+                let read = tokio::task::spawn_blocking(move || app.stored_socket_session(&sid));
+                Some(read.await.unwrap_or(None))
             }
+            None => None,
+        };
+        let session = SocketSession::reloaded(&mut request, stored);
+        if session.skips(Some(&event)) {
+            return SocketCall::skipped(request);
         }
-        if expired && !closing {
-            return SocketCall {
-                request,
-                outcome: Outcome::default(),
-                expired,
-            };
-        }
-        let before = request.session().to_owned();
         let held = HeldSends::default();
         let outcome = self
             .callback_limited(entry, &request, event, socket, &held)
             .await;
-        let token_expired = matches!(
-            disp::outcome_error(&outcome),
-            Some(e) if e.kind == ErrorKind::SessionExpired
-        );
-        let ok = disp::outcome_error(&outcome).is_none();
-        let save = !expired
-            && (token_expired || ok)
+        // Saved on the blocking pool (a file), and only when there is something to save
+        // (as `save_socket_session` decides first).
+        let save = session.saves(&outcome)
             && sid.is_some()
             && entry.route.save_session
             && outcome.session.is_some();
-        let (request, outcome) = if save {
+        let (request, outcome, session) = if save {
             let (app, entry) = (Arc::clone(self), entry.clone());
             let saved = tokio::task::spawn_blocking(move || {
                 let (mut request, outcome) = (request, outcome);
-                app.save_socket_session(&entry, sid.as_deref(), &mut request, &outcome, &before);
-                (request, outcome)
+                let before = session.before.as_str();
+                app.save_socket_session(&entry, sid.as_deref(), &mut request, &outcome, before);
+                (request, outcome, session)
             })
             .await;
             match saved {
                 Ok(done) => done,
-                Err(e) => {
-                    return SocketCall {
-                        request: OwnedRequest::capture(&HttpRequest::default(), None),
-                        outcome: error_outcome(&format!("websocket session save failed: {e}")),
-                        expired: false,
-                    }
-                }
+                Err(e) => return SocketCall::failed("websocket session save failed", e),
             }
         } else {
-            (request, outcome)
+            (request, outcome, session)
         };
-        let sends = std::mem::take(&mut *lock(&held));
-        if ok {
-            websocket::Held::resume(sends).flush(&self.services.websockets);
-        } else if !sends.is_empty() {
-            tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {} sends dropped", entry.route.endpoint, sends.len());
-        }
-        SocketCall {
-            request,
-            outcome,
-            expired: expired || token_expired,
-        }
+        let held = websocket::Held::resume(std::mem::take(&mut *lock(&held)));
+        session.end(self, entry, request, outcome, Some(held))
     }
 
     /// The callback under `limit_time_real`: past it, its future is dropped (cancelled)
@@ -223,7 +204,9 @@ impl Application {
             cursor,
             endpoint: entry.route.endpoint.as_str(),
             future: std::mem::ManuallyDrop::new(HeldPolls { future, held }),
-            opened: Vec::new(),
+            // A callback has no answer to send a push stream with: those it opens are the
+            // addon's (kept until closed and answered), as a sync callback's.
+            opened: None,
         }
         .await;
         InContext::sync(self, cursor, || {

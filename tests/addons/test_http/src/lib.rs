@@ -13,6 +13,7 @@ mod async_routes;
 mod review;
 mod review_sessions;
 mod ws_async;
+mod ws_push;
 
 #[post_load]
 fn post_load(_host: &Host) -> Result<()> {

@@ -5,6 +5,8 @@
 //! `forever` by never returning (cancelled at `limit_time_real`), `sleep <ms>` with
 //! `slept <ms>` after awaiting that long, and echoes anything else
 //! after awaiting a host timer for a second (no thread held meanwhile).
+//! `/test_http/ws_user_async` (`auth = "user"`) answers each message with `user <login>`
+//! after logging it (the sync `/test_http/ws_user`'s twin, for the session token's check).
 
 use inphms_sdk::{route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
 use std::time::Duration;
@@ -66,4 +68,32 @@ impl AsyncWsHandler for AsyncEcho {
 #[route("/test_http/ws_async", auth = "none", websocket = true)]
 fn ws_async(req: &mut Request) -> Result<()> {
     req.websocket()?.serve_async(AsyncEcho)
+}
+
+/// An async event websocket answering each message with `user <login>`, the session's
+/// login, each call logged (a test reads whether a callback ran).
+struct AsyncWhoami;
+
+impl AsyncWsHandler for AsyncWhoami {
+    async fn on_message(
+        &mut self,
+        ws: &WebSocket,
+        req: &mut Request<'_>,
+        message: Message,
+    ) -> Result<()> {
+        let text = message.as_text().unwrap_or_default();
+        tracing::info!(target: "inphms.addons.test_http", "test_http: ws_user_async got {text} (socket {})", ws.id());
+        time::sleep(Duration::from_millis(10)).await;
+        ws.send(format!("user {}", req.session.login().unwrap_or_default()))
+    }
+
+    async fn on_close(&mut self, ws: &WebSocket, _req: &mut Request<'_>, code: u16, _: &str) {
+        tracing::info!(target: "inphms.addons.test_http", "test_http: ws_user_async closed with {code} (socket {})", ws.id());
+    }
+}
+
+/// [`AsyncWhoami`] behind `auth = "user"`.
+#[route("/test_http/ws_user_async", auth = "user", websocket = true)]
+fn ws_user_async(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve_async(AsyncWhoami)
 }
