@@ -19,9 +19,11 @@
 //! (the `Sec-Fetch-*` headers) is accepted as for `auth = "user"`.
 //!
 //! The decisions are written once, as futures over a [`Lookup`] that runs their statements:
-//! [`Blocking`] on the thread's cursor for sync routes and websocket calls (ready at once),
-//! [`Awaited`] on an async route's cursor, so that an async request waiting for PostgreSQL
-//! there holds no thread. They read the session's `uid` and token as loaded
+//! [`Blocking`] on the thread's cursor for sync routes and sync websocket calls (ready at
+//! once), [`Awaited`] on an async route's or async socket callback's cursor, so that an
+//! async request waiting for PostgreSQL there holds no thread. A login's token is one of
+//! them ([`Application::after_handler`], [`Application::socket_login_token`]): awaited in
+//! the handler's transaction, before its commit. They read the session's `uid` and token as loaded
 //! ([`SessionUser`]); its JSON is parsed only to log a stale session out.
 
 use super::*;
@@ -136,33 +138,19 @@ impl Application {
     /// After a handler on a database: a session it asked to rotate with a user in it
     /// (a login) gets its new id drawn here and its token computed for that id in the
     /// request's transaction (Odoo's `FilesystemSessionStore.rotate`), the id handed to the
-    /// session's save under [`NEW_SID_KEY`].
-    pub(super) fn after_handler(&self, outcome: &mut Outcome) {
-        let Some(query) = self.session_token_query.as_deref() else {
-            return;
-        };
-        if !outcome.rotate_session || outcome.error.is_some() || self.db.is_none() {
+    /// session's save under [`NEW_SID_KEY`]. The token's statement is run by `lookup`
+    /// (awaited on an async route's cursor: a login waiting for PostgreSQL holds no thread).
+    pub(super) async fn after_handler<L: Lookup>(&self, outcome: &mut Outcome, lookup: &L) {
+        if !outcome.rotate_session || outcome.error.is_some() {
             return;
         }
-        let Some(text) = outcome.session.as_ref().into_option() else {
-            return;
-        };
-        let Ok(Value::Object(mut session)) = serde_json::from_str::<Value>(text) else {
-            return;
-        };
-        let Some(uid) = session.get("uid").and_then(Value::as_i64) else {
+        let Some((query, mut session, uid)) = self.login_session(outcome) else {
             return;
         };
         let sid = self.sessions.new_sid();
-        // A login may have rehashed the password in this transaction: the cached row goes
-        // (filled again by the next check, after the commit).
-        self.session_tokens.forget(uid);
-        match expected_token(self.services.databases(), query, uid, &sid) {
+        match self.login_token(query, uid, &sid, lookup).await {
             Ok(token) => {
-                session.insert(
-                    "session_token".into(),
-                    token.map(Value::String).unwrap_or(Value::Null),
-                );
+                session.insert("session_token".into(), token);
                 session.insert(NEW_SID_KEY.into(), Value::String(sid));
                 outcome.session = ROption::RSome(Value::Object(session).to_string().into());
             }
@@ -171,43 +159,66 @@ impl Application {
             }
         }
     }
-}
 
-impl Application {
     /// After a websocket call on a database: a session the call changed to another user
     /// (a login over the socket) gets that user's session token for the socket's session
-    /// id `sid` (a websocket cannot rotate its id). `before`: the session's `uid` before
-    /// the call.
-    pub(super) fn socket_login_token(&self, outcome: &mut Outcome, before: Option<i64>, sid: &str) {
-        let Some(query) = self.session_token_query.as_deref() else {
-            return;
-        };
-        if outcome.error.is_some() || self.db.is_none() || sid.is_empty() {
+    /// id `sid` (a websocket cannot rotate its id), its statement run by `lookup`.
+    /// `before`: the session's `uid` before the call.
+    pub(super) async fn socket_login_token<L: Lookup>(
+        &self,
+        outcome: &mut Outcome,
+        before: Option<i64>,
+        sid: &str,
+        lookup: &L,
+    ) {
+        if outcome.error.is_some() || sid.is_empty() {
             return;
         }
-        let Some(text) = outcome.session.as_ref().into_option() else {
-            return;
-        };
-        let Ok(Value::Object(mut session)) = serde_json::from_str::<Value>(text) else {
-            return;
-        };
-        let Some(uid) = session.get("uid").and_then(Value::as_i64) else {
+        let Some((query, mut session, uid)) = self.login_session(outcome) else {
             return;
         };
         if before == Some(uid) {
             return;
         }
-        self.session_tokens.forget(uid);
-        match expected_token(self.services.databases(), query, uid, sid) {
+        match self.login_token(query, uid, sid, lookup).await {
             Ok(token) => {
-                session.insert(
-                    "session_token".into(),
-                    token.map(Value::String).unwrap_or(Value::Null),
-                );
+                session.insert("session_token".into(), token);
                 outcome.session = ROption::RSome(Value::Object(session).to_string().into());
             }
             Err(e) => outcome.error = ROption::RSome(e),
         }
+    }
+
+    /// The token's statement, the session a handler or a websocket call left and its
+    /// user's id, on a database that declares the statement, for a session with a user.
+    fn login_session(&self, outcome: &Outcome) -> Option<(&str, Map<String, Value>, i64)> {
+        let query = self.session_token_query.as_deref()?;
+        self.db.as_ref()?;
+        let text = outcome.session.as_ref().into_option()?;
+        let Ok(Value::Object(session)) = serde_json::from_str::<Value>(text) else {
+            return None;
+        };
+        let uid = session.get("uid").and_then(Value::as_i64)?;
+        Some((query, session, uid))
+    }
+
+    /// The session token of `uid`, just logged in, for `sid` (`null` when the user is
+    /// gone), from the row of `query` run by `lookup` in the request's transaction. A login may have
+    /// rehashed the password in this transaction: the cached row goes (filled again by the
+    /// next check, after the commit).
+    #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
+    async fn login_token<L: Lookup>(
+        &self,
+        query: &str,
+        uid: i64,
+        sid: &str,
+        lookup: &L,
+    ) -> Result<Value, inphms_sdk::abi::ErrorInfo> {
+        self.session_tokens.forget(uid);
+        let row = token_row(lookup, query, uid).await?;
+        Ok(row
+            .map(|row| Value::String(inphms_sdk::session::session_token(&row, sid)))
+            .unwrap_or(Value::Null))
     }
 }
 

@@ -293,7 +293,10 @@ impl Application {
                 };
                 let call_as = self.socket_call_as(auth, &r);
                 let mut o = invoke(call_as.request(r));
-                self.socket_call_done(call_as, &mut o);
+                let lookup = super::auth::Blocking(self.services.databases());
+                if super::auth::ready(self.socket_call_done(call_as, &mut o, &lookup)).is_none() {
+                    return error_outcome("the checks did not complete");
+                }
                 o
             })
         };
@@ -422,11 +425,20 @@ impl Application {
     }
 
     /// After a websocket call run as `call_as`: the public user forgotten (never saved),
-    /// or a login's session token recorded for the socket's session id.
-    pub(super) fn socket_call_done(&self, call_as: CallAs, outcome: &mut Outcome) {
+    /// or a login's session token recorded for the socket's session id, its statement run
+    /// by `lookup` ([`super::auth::Blocking`] for a sync callback, awaited for an async one).
+    pub(super) async fn socket_call_done<L: super::auth::Lookup>(
+        &self,
+        call_as: CallAs,
+        outcome: &mut Outcome,
+        lookup: &L,
+    ) {
         match call_as {
             CallAs::Public(_, public) => Application::forget_public_user(outcome, public),
-            CallAs::Session(before, sid) => self.socket_login_token(outcome, before, &sid),
+            CallAs::Session(before, sid) => {
+                self.socket_login_token(outcome, before, &sid, lookup)
+                    .await
+            }
         }
     }
 }

@@ -8,7 +8,8 @@
 //! the events one at a time and in order; before a callback the session is reloaded by the
 //! socket's id, after it saved and merged (the store's calls run on the blocking pool, as
 //! the sync callbacks'); identity is checked as for them (the session token in the call's
-//! transaction, the public user, a login's token). Each callback runs in a transaction of
+//! transaction, the public user, a login's token: that last one awaited on the callback's
+//! cursor, so that a login waiting for PostgreSQL holds no thread). Each callback runs in a transaction of
 //! its own on a database ([`crate::sql_db::env_async::transaction`]: committed on `Ok`,
 //! rolled back on an error, run again after a serialization failure), each poll with the
 //! generation and the cursor as the thread's context ([`InContext`]: a swap leaves a
@@ -226,9 +227,25 @@ impl Application {
             opened: Vec::new(),
         }
         .await;
-        InContext::sync(self, cursor, || {
-            self.socket_call_done(call_as, &mut outcome)
-        });
+        // A login's token awaited on the callback's cursor, before the commit; without a
+        // database there is no statement to run.
+        match cursor {
+            Some(cursor) => {
+                let lookup = super::auth::Awaited {
+                    dbs: self.services.databases(),
+                    cursor,
+                };
+                self.socket_call_done(call_as, &mut outcome, &lookup).await;
+            }
+            None => {
+                let lookup = super::auth::Blocking(self.services.databases());
+                if super::auth::ready(self.socket_call_done(call_as, &mut outcome, &lookup))
+                    .is_none()
+                {
+                    return error_outcome("the checks did not complete");
+                }
+            }
+        }
         outcome
     }
 }

@@ -3,10 +3,14 @@
 //! number of `count`s this session has seen (kept in the session, saved after each
 //! callback), `fail` by failing and `panic` by panicking (the host closes with 1011),
 //! `forever` by never returning (cancelled at `limit_time_real`), `sleep <ms>` with
-//! `slept <ms>` after awaiting that long, and echoes anything else
-//! after awaiting a host timer for a second (no thread held meanwhile).
+//! `slept <ms>` after awaiting that long, `login <login>` by logging that active user in
+//! (its id read on the async cursor; the host records the session token for the socket's
+//! session) with `logged in <id>` (`no user <login>` without one), and echoes anything
+//! else after awaiting a host timer for a second (no thread held meanwhile).
 
-use inphms_sdk::{route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
+use inphms_sdk::{
+    params, route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket,
+};
 use std::time::Duration;
 
 struct AsyncEcho;
@@ -44,6 +48,22 @@ impl AsyncWsHandler for AsyncEcho {
                 ws.send("never sent")?;
                 time::sleep(Duration::from_secs(3600)).await;
                 Ok(())
+            }
+            Some(t) if t.starts_with("login ") => {
+                let login = &t["login ".len()..];
+                let mut cr = req.async_cursor()?;
+                let rows = cr
+                    .execute(
+                        "SELECT id FROM res_users WHERE login = $1 AND active",
+                        params![login],
+                    )
+                    .await?;
+                let Some(row) = rows.first() else {
+                    return ws.send(format!("no user {login}"));
+                };
+                let uid: i64 = row.get("id")?;
+                req.session.finalize_login(login, uid);
+                ws.send(format!("logged in {uid}"))
             }
             Some(t) if t.starts_with("sleep ") => {
                 let ms: u64 = t["sleep ".len()..].parse().unwrap_or(0);
