@@ -16,8 +16,8 @@ mod lock_wait;
 mod support;
 
 use inphms_tests::pg::{self, TestDb};
-use lock_wait::{threads, waiting_for_locks, Locker};
 use inphms_tests::{http_get, rpc, wait_until, with_test_addons, Server, TestDir};
+use lock_wait::{threads, waiting_for_locks, Locker};
 use serde_json::json;
 use std::time::Duration;
 
@@ -49,7 +49,8 @@ fn waiting_on_a_lock(
         })
         .collect();
     assert!(
-        wait_until(Duration::from_secs(60), || waiting_for_locks(db, "%") >= WAITING),
+        wait_until(Duration::from_secs(60), || waiting_for_locks(db, "%")
+            >= WAITING),
         "{} of {WAITING} requests waited for the lock",
         waiting_for_locks(db, "%"),
     );

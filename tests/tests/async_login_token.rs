@@ -64,7 +64,8 @@ fn logged_in_as_admin(port: u16, sid: &str) {
 fn no_thread_for_waiting(site: &support::Site, n: usize, idle: u64) {
     assert!(
         wait_until(Duration::from_secs(60), || waiting_for_locks(
-            &site.db, TOKEN_QUERY
+            &site.db,
+            TOKEN_QUERY
         ) >= n),
         "{} of {n} logins' token statements waited for the lock\n{}",
         waiting_for_locks(&site.db, TOKEN_QUERY),

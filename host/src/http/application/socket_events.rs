@@ -436,8 +436,7 @@ impl Application {
         match call_as {
             CallAs::Public(_, public) => Application::forget_public_user(outcome, public),
             CallAs::Session(before, sid) => {
-                self.socket_login_token(outcome, before, &sid, lookup)
-                    .await
+                self.socket_login_token(outcome, before, &sid, lookup).await
             }
         }
     }

@@ -8,9 +8,7 @@
 //! session) with `logged in <id>` (`no user <login>` without one), and echoes anything
 //! else after awaiting a host timer for a second (no thread held meanwhile).
 
-use inphms_sdk::{
-    params, route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket,
-};
+use inphms_sdk::{params, route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
 use std::time::Duration;
 
 struct AsyncEcho;
