@@ -8,16 +8,17 @@
 //! the events one at a time and in order; before a callback the session is reloaded by the
 //! socket's id, after it saved and merged (the store's calls run on the blocking pool, as
 //! the sync callbacks'); identity is checked as for them (the session token in the call's
-//! transaction, the public user, a login's token: that last one awaited on the callback's
-//! cursor, so that a login waiting for PostgreSQL holds no thread). Each callback runs in a transaction of
-//! its own on a database ([`crate::sql_db::env_async::transaction`]: committed on `Ok`,
-//! rolled back on an error, run again after a serialization failure), each poll with the
-//! generation and the cursor as the thread's context ([`InContext`]: a swap leaves a
-//! running callback on its generation) and with the callback's sends held
-//! ([`websocket::Held`], taken back after each poll since the next may run on another
-//! worker): they go once it returns `Ok` and commits. Past `limit_time_real` the callback's
-//! future is dropped (its transaction rolled back, its sends dropped) and the socket
-//! closed with 1011, as after a failure or a panic; `on_close` still runs, once.
+//! transaction and the public user, on the blocking cursor; a login's token, awaited on
+//! the callback's cursor: a login waiting for PostgreSQL holds no thread). Each callback
+//! runs in a transaction of its own on a database
+//! ([`crate::sql_db::env_async::transaction`]: committed on `Ok`, rolled back on an error,
+//! run again after a serialization failure), each poll with the generation and the cursor
+//! as the thread's context ([`InContext`]: a swap leaves a running callback on its
+//! generation) and with the callback's sends held ([`websocket::Held`], taken back after
+//! each poll since the next may run on another worker): they go once it returns `Ok` and
+//! commits. Past `limit_time_real` the callback's future is dropped (its transaction
+//! rolled back, its sends dropped) and the socket closed with 1011, as after a failure or
+//! a panic; `on_close` still runs, once.
 
 use super::async_handler::InContext;
 use super::auth::TokenCheck;
