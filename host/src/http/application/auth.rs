@@ -23,7 +23,9 @@
 //! once), [`Awaited`] on an async route's or async socket callback's cursor, so that an
 //! async request waiting for PostgreSQL there holds no thread. A login's token is one of
 //! them ([`Application::after_handler`], [`Application::socket_login_token`]): awaited in
-//! the handler's transaction, before its commit. They read the session's `uid` and token as loaded
+//! the handler's transaction, before its commit; so are the session token and the public
+//! user before an async socket callback ([`Application::session_token_of`],
+//! [`Application::public_user`]). They read the session's `uid` and token as loaded
 //! ([`SessionUser`]); its JSON is parsed only to log a stale session out.
 
 use super::*;
@@ -53,15 +55,30 @@ impl Application {
         r: &HttpRequest<'_>,
         cached: bool,
     ) -> TokenCheck {
+        let lookup = Blocking(self.services.databases());
+        ready(self.session_token_of(auth, r, cached, &lookup))
+            .unwrap_or_else(|| TokenCheck::Refused(not_ready()))
+    }
+
+    /// [`Application::check_session_token`] with its statement run by `lookup`: on the
+    /// thread's cursor for a sync websocket call, awaited on an async socket callback's
+    /// cursor (in its transaction), so that a callback waiting for PostgreSQL there holds
+    /// no thread.
+    pub(super) async fn session_token_of<L: Lookup>(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        cached: bool,
+        lookup: &L,
+    ) -> TokenCheck {
         if self.session_token_query.is_none() || self.db.is_none() {
             return TokenCheck::Fine;
         }
         let Some(user) = SessionUser::of_json(r.session.as_str()) else {
             return TokenCheck::Refused(expired(Map::new()));
         };
-        let lookup = Blocking(self.services.databases());
-        ready(self.session_token_checked(auth, r, &user, cached, &lookup))
-            .unwrap_or_else(|| TokenCheck::Refused(not_ready()))
+        self.session_token_checked(auth, r, &user, cached, lookup)
+            .await
     }
 
     /// [`Application::check_session_token`] of the session's `user` (its `uid` and token,
@@ -329,13 +346,18 @@ impl Application {
     /// For an `auth = "public"` route on a database with nobody logged in: the public
     /// user's id (read once per database application), which the handler sees as the
     /// session's `uid`; never saved in the session ([`Application::forget_public_user`]).
-    pub(super) fn public_user(&self, auth: &str, r: &HttpRequest<'_>) -> Option<i64> {
+    /// Its query run by `lookup` (awaited on an async socket callback's cursor).
+    pub(super) async fn public_user<L: Lookup>(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        lookup: &L,
+    ) -> Option<i64> {
         if auth != "public" || self.db.is_none() || self.public_user_query.is_none() {
             return None;
         }
         let logged_in = session_uid(r.session.as_str()).is_some();
-        let lookup = Blocking(self.services.databases());
-        ready(self.public_user_of(auth, logged_in, &lookup)).flatten()
+        self.public_user_of(auth, logged_in, lookup).await
     }
 
     /// [`Application::public_user`] for a session with a user or not (`logged_in`), its
@@ -455,8 +477,19 @@ pub(super) fn expected_token(
     uid: i64,
     sid: &str,
 ) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
-    let row =
-        ready(token_row(&Blocking(dbs), query, uid)).unwrap_or_else(|| Err(not_ready_error()))?;
+    ready(expected_token_by(&Blocking(dbs), query, uid, sid))
+        .unwrap_or_else(|| Err(not_ready_error()))
+}
+
+/// [`expected_token`] with the statement run by `lookup` (awaited on a runtime worker).
+#[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
+pub(super) async fn expected_token_by<L: Lookup>(
+    lookup: &L,
+    query: &str,
+    uid: i64,
+    sid: &str,
+) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
+    let row = token_row(lookup, query, uid).await?;
     Ok(row.map(|row| inphms_sdk::session::session_token(&row, sid)))
 }
 

@@ -291,9 +291,12 @@ impl Application {
                     },
                     None => r,
                 };
-                let call_as = self.socket_call_as(auth, &r);
-                let mut o = invoke(call_as.request(r));
                 let lookup = super::auth::Blocking(self.services.databases());
+                let Some(call_as) = super::auth::ready(self.socket_call_as(auth, &r, &lookup))
+                else {
+                    return error_outcome("the checks did not complete");
+                };
+                let mut o = invoke(call_as.request(r));
                 if super::auth::ready(self.socket_call_done(call_as, &mut o, &lookup)).is_none() {
                     return error_outcome("the checks did not complete");
                 }
@@ -412,8 +415,15 @@ impl CallAs {
 impl Application {
     /// Who a websocket call of an `auth` route with request `r` runs as: the public user
     /// when nobody is logged in on an `auth = "public"` route, else the session's user.
-    pub(super) fn socket_call_as(&self, auth: &str, r: &HttpRequest<'_>) -> CallAs {
-        match self.public_user(auth, r) {
+    /// The public user's statement is run by `lookup` ([`super::auth::Blocking`] for a sync
+    /// call, awaited on an async callback's cursor).
+    pub(super) async fn socket_call_as<L: super::auth::Lookup>(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        lookup: &L,
+    ) -> CallAs {
+        match self.public_user(auth, r, lookup).await {
             Some(public) => {
                 CallAs::Public(super::auth::session_as(r.session.as_str(), public), public)
             }

@@ -7,22 +7,24 @@
 //! The rest is the sync callbacks' ([`super::socket_events`]): the socket's task delivers
 //! the events one at a time and in order; before a callback the session is reloaded by the
 //! socket's id, after it saved and merged (the store's calls run on the blocking pool, as
-//! the sync callbacks'); identity is checked as for them (the session token in the call's
-//! transaction and the public user, on the blocking cursor; a login's token, awaited on
-//! the callback's cursor: a login waiting for PostgreSQL holds no thread). Each callback
+//! the sync callbacks'); identity is checked as for them, its statements (the session
+//! token, never cached on a socket; the public user; a login's token) awaited on the
+//! callback's cursor in its transaction: a check waiting for PostgreSQL holds no thread,
+//! and a stale token still closes the socket with 4001. Each callback
 //! runs in a transaction of its own on a database
 //! ([`crate::sql_db::env_async::transaction`]: committed on `Ok`, rolled back on an error,
 //! run again after a serialization failure), each poll with the generation and the cursor
 //! as the thread's context ([`InContext`]: a swap leaves a running callback on its
 //! generation) and with the callback's sends held ([`websocket::Held`], taken back after
 //! each poll since the next may run on another worker): they go once it returns `Ok` and
-//! commits. Past `limit_time_real` the callback's future is dropped (its transaction
-//! rolled back, its sends dropped) and the socket closed with 1011, as after a failure or
-//! a panic; `on_close` still runs, once.
+//! commits, each socket's push gate awaited ([`websocket::flush_async`]). Past
+//! `limit_time_real` the callback's future is dropped (its transaction rolled back, its
+//! sends dropped) and the socket closed with 1011, as after a failure or a panic;
+//! `on_close` still runs, once.
 
 use super::async_handler::InContext;
 use super::auth::TokenCheck;
-use super::socket_events::SocketCall;
+use super::socket_events::{CallAs, SocketCall};
 use super::*;
 use inphms_sdk::abi::{ErrorKind, SocketEvent, WsMessage};
 use std::future::Future;
@@ -110,7 +112,8 @@ impl Application {
         };
         let sends = std::mem::take(&mut *lock(&held));
         if ok {
-            websocket::Held::resume(sends).flush(&self.services.websockets);
+            // Their sockets' push gates awaited: a gate's check holds no worker.
+            websocket::flush_async(&self.services.websockets, sends).await;
         } else if !sends.is_empty() {
             tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {} sends dropped", entry.route.endpoint, sends.len());
         }
@@ -194,18 +197,24 @@ impl Application {
             return error_outcome("async entry point missing");
         };
         let auth = entry.route.auth.as_str();
-        let identity = InContext::sync(self, cursor, || {
-            request.with_view(|r| {
-                match self.check_session_token(auth, &r, false) {
-                    TokenCheck::Fine => {}
-                    TokenCheck::Refused(refused) => return Err(Box::new(refused)),
-                    TokenCheck::Stale(session) => {
-                        return Err(Box::new(super::auth::expired_json(&session)))
-                    }
-                }
-                Ok(self.socket_call_as(auth, &r))
-            })
-        });
+        // Identity awaited on the callback's cursor, in its transaction: a check waiting
+        // for PostgreSQL holds no thread. Without a database there is no statement to run.
+        let identity = match cursor {
+            Some(cursor) => {
+                let lookup = super::auth::Awaited {
+                    dbs: self.services.databases(),
+                    cursor,
+                };
+                self.callback_identity(auth, request, &lookup).await
+            }
+            None => {
+                let lookup = super::auth::Blocking(self.services.databases());
+                InContext::sync(self, None, || {
+                    super::auth::ready(self.callback_identity(auth, request, &lookup))
+                })
+                .unwrap_or_else(|| Err(Box::new(error_outcome("the checks did not complete"))))
+            }
+        };
         let call_as = match identity {
             Ok(call_as) => call_as,
             Err(refused) => return *refused,
@@ -248,6 +257,29 @@ impl Application {
             }
         }
         outcome
+    }
+}
+
+impl Application {
+    /// Who a callback runs as (as `socket_call_now`'s for a callback): the session token
+    /// checked (a stale one answers "Session expired", the socket then closed with 4001),
+    /// then the public user of an `auth = "public"` route; their statements run by `lookup`.
+    async fn callback_identity<L: super::auth::Lookup>(
+        &self,
+        auth: &str,
+        request: &OwnedRequest,
+        lookup: &L,
+    ) -> Result<CallAs, Box<Outcome>> {
+        let headers = request.header_views();
+        let r = request.view(&headers);
+        match self.session_token_of(auth, &r, false, lookup).await {
+            TokenCheck::Fine => {}
+            TokenCheck::Refused(refused) => return Err(Box::new(refused)),
+            TokenCheck::Stale(session) => {
+                return Err(Box::new(super::auth::expired_json(&session)))
+            }
+        }
+        Ok(self.socket_call_as(auth, &r, lookup).await)
     }
 }
 

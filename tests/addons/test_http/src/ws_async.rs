@@ -5,8 +5,12 @@
 //! `forever` by never returning (cancelled at `limit_time_real`), `sleep <ms>` with
 //! `slept <ms>` after awaiting that long, `login <login>` by logging that active user in
 //! (its id read on the async cursor; the host records the session token for the socket's
-//! session) with `logged in <id>` (`no user <login>` without one), and echoes anything
-//! else after awaiting a host timer for a second (no thread held meanwhile).
+//! session) with `logged in <id>` (`no user <login>` without one), `uid` with the user the
+//! callback runs as (`uid <id>`, `uid none`), `to <socket id> <text>` by pushing the text
+//! to that socket (sent once the callback commits, through that socket's push gate) with
+//! `sent to <socket id>`, and echoes anything else after awaiting a host timer for a
+//! second (no thread held meanwhile). `/test_http/ws_async_user` (`auth = "user"`) and
+//! `/test_http/ws_async_public` (`auth = "public"`) serve the same.
 
 use inphms_sdk::{params, route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
 use std::time::Duration;
@@ -63,6 +67,16 @@ impl AsyncWsHandler for AsyncEcho {
                 req.session.finalize_login(login, uid);
                 ws.send(format!("logged in {uid}"))
             }
+            Some("uid") => match req.session.uid() {
+                Some(uid) => ws.send(format!("uid {uid}")),
+                None => ws.send("uid none"),
+            },
+            Some(t) if t.starts_with("to ") => {
+                let (id, text) = t["to ".len()..].split_once(' ').unwrap_or(("", ""));
+                let id: u64 = id.parse().unwrap_or(0);
+                WebSocket::from_id(id).send(text)?;
+                ws.send(format!("sent to {id}"))
+            }
             Some(t) if t.starts_with("sleep ") => {
                 let ms: u64 = t["sleep ".len()..].parse().unwrap_or(0);
                 time::sleep(Duration::from_millis(ms)).await;
@@ -83,5 +97,15 @@ impl AsyncWsHandler for AsyncEcho {
 
 #[route("/test_http/ws_async", auth = "none", websocket = true)]
 fn ws_async(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve_async(AsyncEcho)
+}
+
+#[route("/test_http/ws_async_user", auth = "user", websocket = true)]
+fn ws_async_user(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve_async(AsyncEcho)
+}
+
+#[route("/test_http/ws_async_public", auth = "public", websocket = true)]
+fn ws_async_public(req: &mut Request) -> Result<()> {
     req.websocket()?.serve_async(AsyncEcho)
 }
