@@ -10,13 +10,14 @@
 //! `auth = "bearer"` async requests (`test_http`'s `/test_async/bearer_uid`) waiting for
 //! `res_users_apikeys`.
 
+mod lock_wait;
 #[allow(dead_code)]
 #[path = "identity/support.rs"]
 mod support;
 
-use inphms_tests::bodies::status_kib;
 use inphms_tests::pg::{self, TestDb};
 use inphms_tests::{http_get, rpc, wait_until, with_test_addons, Server, TestDir};
+use lock_wait::{threads, waiting_for_locks, Locker};
 use serde_json::json;
 use std::time::Duration;
 
@@ -28,66 +29,6 @@ fn args(db: &TestDb) -> Vec<String> {
     args.push(format!("--addons-path={}", with_test_addons(&[])));
     args.extend(["-d".into(), db.name.clone(), "--max-cron-threads=0".into()]);
     args
-}
-
-fn threads(pid: u32) -> u64 {
-    status_kib(pid, "Threads").expect("Threads in /proc/PID/status")
-}
-
-/// Backends of `db` waiting for a lock.
-fn waiting_for_locks(db: &TestDb) -> usize {
-    pg::psql(
-        "postgres",
-        &format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
-            db.name
-        ),
-    )
-    .parse()
-    .expect("a count")
-}
-
-/// The locker's marker in its statement, to find (and end) its backend.
-const LOCKER: &str = "inphms_async_db_checks_locker";
-
-/// Another connection holding `table` of `db` locked (ACCESS EXCLUSIVE) until
-/// [`Locker::release`]: every statement reading it waits.
-struct Locker(std::thread::JoinHandle<Result<String, String>>);
-
-impl Locker {
-    fn hold(db: &str, table: &str) -> Locker {
-        let (db, table) = (db.to_owned(), table.to_owned());
-        let held = std::thread::spawn(move || {
-            pg::try_psql(
-                &db,
-                &format!(
-                    "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120), '{LOCKER}'; COMMIT;"
-                ),
-            )
-        });
-        assert!(
-            wait_until(Duration::from_secs(30), || {
-                pg::psql(
-                    "postgres",
-                    &format!(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{LOCKER}''%' AND wait_event = 'PgSleep'"
-                    ),
-                ) == "1"
-            }),
-            "the locker never held the lock"
-        );
-        Locker(held)
-    }
-
-    fn release(self) {
-        pg::psql(
-            "postgres",
-            &format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%{LOCKER}''%' AND pid <> pg_backend_pid()"
-            ),
-        );
-        let _ = self.0.join();
-    }
 }
 
 /// Sends [`WAITING`] requests `send` at once while `table` is locked, waits until each
@@ -108,9 +49,10 @@ fn waiting_on_a_lock(
         })
         .collect();
     assert!(
-        wait_until(Duration::from_secs(60), || waiting_for_locks(db) >= WAITING),
+        wait_until(Duration::from_secs(60), || waiting_for_locks(db, "%")
+            >= WAITING),
         "{} of {WAITING} requests waited for the lock",
-        waiting_for_locks(db),
+        waiting_for_locks(db, "%"),
     );
     let most = threads(pid);
     eprintln!(
@@ -184,7 +126,7 @@ fn logged_in_async_requests_waiting_for_their_token_query_hold_no_thread() {
         // database, once the others wait.
         let anonymous = scope.spawn(|| {
             assert!(wait_until(Duration::from_secs(60), || waiting_for_locks(
-                &db
+                &db, "%"
             ) >= WAITING));
             http_get(port, "/test_db/count_async", &[])
         });

@@ -9,7 +9,8 @@
 //! runs in a transaction of its own ([`crate::sql_db::env_async::transaction`]), with the
 //! session token and the route's auth checked as for a sync route
 //! ([`Application::before_db_handler`]), their statements (a token not cached, an API key,
-//! the public user) awaited on the transaction's cursor.
+//! the public user) awaited on the transaction's cursor, as the token of a login's new
+//! session id after the handler ([`Application::after_db_handler`]), before the commit.
 //!
 //! Routes that go through addon code before their handler (an addon's dispatcher of their
 //! type, `ir.http` hooks) are run as sync routes, on the blocking pool: the SDK then runs
@@ -107,9 +108,8 @@ impl Application {
             let mut outcome = self
                 .poll_handler(entry, request, Some(&auth_as), Some(cursor))
                 .await;
-            InContext::sync(self, Some(cursor), || {
-                self.after_db_handler(auth_as, &mut outcome)
-            });
+            // A login's token awaited on the cursor too, before the commit.
+            self.after_db_handler(auth_as, &mut outcome, &lookup).await;
             *last.lock().unwrap_or_else(|e| e.into_inner()) =
                 stream_body::answer_stream(&outcome).cloned();
             outcome

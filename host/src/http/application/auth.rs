@@ -19,9 +19,13 @@
 //! (the `Sec-Fetch-*` headers) is accepted as for `auth = "user"`.
 //!
 //! The decisions are written once, as futures over a [`Lookup`] that runs their statements:
-//! [`Blocking`] on the thread's cursor for sync routes and websocket calls (ready at once),
-//! [`Awaited`] on an async route's cursor, so that an async request waiting for PostgreSQL
-//! there holds no thread. They read the session's `uid` and token as loaded
+//! [`Blocking`] on the thread's cursor for sync routes and sync websocket calls (ready at
+//! once), [`Awaited`] on an async route's or async socket callback's cursor, so that an
+//! async request waiting for PostgreSQL there holds no thread. A login's token is one of
+//! them ([`Application::after_handler`], [`Application::socket_login_token`]): awaited in
+//! the handler's transaction, before its commit; so are the session token and the public
+//! user before an async socket callback ([`Application::session_token_of`],
+//! [`Application::public_user`]). They read the session's `uid` and token as loaded
 //! ([`SessionUser`]); its JSON is parsed only to log a stale session out.
 
 use super::*;
@@ -51,15 +55,30 @@ impl Application {
         r: &HttpRequest<'_>,
         cached: bool,
     ) -> TokenCheck {
+        let lookup = Blocking(self.services.databases());
+        ready(self.session_token_of(auth, r, cached, &lookup))
+            .unwrap_or_else(|| TokenCheck::Refused(not_ready()))
+    }
+
+    /// [`Application::check_session_token`] with its statement run by `lookup`: on the
+    /// thread's cursor for a sync websocket call, awaited on an async socket callback's
+    /// cursor (in its transaction), so that a callback waiting for PostgreSQL there holds
+    /// no thread.
+    pub(super) async fn session_token_of<L: Lookup>(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        cached: bool,
+        lookup: &L,
+    ) -> TokenCheck {
         if self.session_token_query.is_none() || self.db.is_none() {
             return TokenCheck::Fine;
         }
         let Some(user) = SessionUser::of_json(r.session.as_str()) else {
             return TokenCheck::Refused(expired(Map::new()));
         };
-        let lookup = Blocking(self.services.databases());
-        ready(self.session_token_checked(auth, r, &user, cached, &lookup))
-            .unwrap_or_else(|| TokenCheck::Refused(not_ready()))
+        self.session_token_checked(auth, r, &user, cached, lookup)
+            .await
     }
 
     /// [`Application::check_session_token`] of the session's `user` (its `uid` and token,
@@ -136,33 +155,19 @@ impl Application {
     /// After a handler on a database: a session it asked to rotate with a user in it
     /// (a login) gets its new id drawn here and its token computed for that id in the
     /// request's transaction (Odoo's `FilesystemSessionStore.rotate`), the id handed to the
-    /// session's save under [`NEW_SID_KEY`].
-    pub(super) fn after_handler(&self, outcome: &mut Outcome) {
-        let Some(query) = self.session_token_query.as_deref() else {
-            return;
-        };
-        if !outcome.rotate_session || outcome.error.is_some() || self.db.is_none() {
+    /// session's save under [`NEW_SID_KEY`]. The token's statement is run by `lookup`
+    /// (awaited on an async route's cursor: a login waiting for PostgreSQL holds no thread).
+    pub(super) async fn after_handler<L: Lookup>(&self, outcome: &mut Outcome, lookup: &L) {
+        if !outcome.rotate_session || outcome.error.is_some() {
             return;
         }
-        let Some(text) = outcome.session.as_ref().into_option() else {
-            return;
-        };
-        let Ok(Value::Object(mut session)) = serde_json::from_str::<Value>(text) else {
-            return;
-        };
-        let Some(uid) = session.get("uid").and_then(Value::as_i64) else {
+        let Some((query, mut session, uid)) = self.login_session(outcome) else {
             return;
         };
         let sid = self.sessions.new_sid();
-        // A login may have rehashed the password in this transaction: the cached row goes
-        // (filled again by the next check, after the commit).
-        self.session_tokens.forget(uid);
-        match expected_token(self.services.databases(), query, uid, &sid) {
+        match self.login_token(query, uid, &sid, lookup).await {
             Ok(token) => {
-                session.insert(
-                    "session_token".into(),
-                    token.map(Value::String).unwrap_or(Value::Null),
-                );
+                session.insert("session_token".into(), token);
                 session.insert(NEW_SID_KEY.into(), Value::String(sid));
                 outcome.session = ROption::RSome(Value::Object(session).to_string().into());
             }
@@ -171,43 +176,66 @@ impl Application {
             }
         }
     }
-}
 
-impl Application {
     /// After a websocket call on a database: a session the call changed to another user
     /// (a login over the socket) gets that user's session token for the socket's session
-    /// id `sid` (a websocket cannot rotate its id). `before`: the session's `uid` before
-    /// the call.
-    pub(super) fn socket_login_token(&self, outcome: &mut Outcome, before: Option<i64>, sid: &str) {
-        let Some(query) = self.session_token_query.as_deref() else {
-            return;
-        };
-        if outcome.error.is_some() || self.db.is_none() || sid.is_empty() {
+    /// id `sid` (a websocket cannot rotate its id), its statement run by `lookup`.
+    /// `before`: the session's `uid` before the call.
+    pub(super) async fn socket_login_token<L: Lookup>(
+        &self,
+        outcome: &mut Outcome,
+        before: Option<i64>,
+        sid: &str,
+        lookup: &L,
+    ) {
+        if outcome.error.is_some() || sid.is_empty() {
             return;
         }
-        let Some(text) = outcome.session.as_ref().into_option() else {
-            return;
-        };
-        let Ok(Value::Object(mut session)) = serde_json::from_str::<Value>(text) else {
-            return;
-        };
-        let Some(uid) = session.get("uid").and_then(Value::as_i64) else {
+        let Some((query, mut session, uid)) = self.login_session(outcome) else {
             return;
         };
         if before == Some(uid) {
             return;
         }
-        self.session_tokens.forget(uid);
-        match expected_token(self.services.databases(), query, uid, sid) {
+        match self.login_token(query, uid, sid, lookup).await {
             Ok(token) => {
-                session.insert(
-                    "session_token".into(),
-                    token.map(Value::String).unwrap_or(Value::Null),
-                );
+                session.insert("session_token".into(), token);
                 outcome.session = ROption::RSome(Value::Object(session).to_string().into());
             }
             Err(e) => outcome.error = ROption::RSome(e),
         }
+    }
+
+    /// The token's statement, the session a handler or a websocket call left and its
+    /// user's id, on a database that declares the statement, for a session with a user.
+    fn login_session(&self, outcome: &Outcome) -> Option<(&str, Map<String, Value>, i64)> {
+        let query = self.session_token_query.as_deref()?;
+        self.db.as_ref()?;
+        let text = outcome.session.as_ref().into_option()?;
+        let Ok(Value::Object(session)) = serde_json::from_str::<Value>(text) else {
+            return None;
+        };
+        let uid = session.get("uid").and_then(Value::as_i64)?;
+        Some((query, session, uid))
+    }
+
+    /// The session token of `uid`, just logged in, for `sid` (`null` when the user is
+    /// gone), from the row of `query` run by `lookup` in the request's transaction. A login may have
+    /// rehashed the password in this transaction: the cached row goes (filled again by the
+    /// next check, after the commit).
+    #[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
+    async fn login_token<L: Lookup>(
+        &self,
+        query: &str,
+        uid: i64,
+        sid: &str,
+        lookup: &L,
+    ) -> Result<Value, inphms_sdk::abi::ErrorInfo> {
+        self.session_tokens.forget(uid);
+        let row = token_row(lookup, query, uid).await?;
+        Ok(row
+            .map(|row| Value::String(inphms_sdk::session::session_token(&row, sid)))
+            .unwrap_or(Value::Null))
     }
 }
 
@@ -318,13 +346,18 @@ impl Application {
     /// For an `auth = "public"` route on a database with nobody logged in: the public
     /// user's id (read once per database application), which the handler sees as the
     /// session's `uid`; never saved in the session ([`Application::forget_public_user`]).
-    pub(super) fn public_user(&self, auth: &str, r: &HttpRequest<'_>) -> Option<i64> {
+    /// Its query run by `lookup` (awaited on an async socket callback's cursor).
+    pub(super) async fn public_user<L: Lookup>(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        lookup: &L,
+    ) -> Option<i64> {
         if auth != "public" || self.db.is_none() || self.public_user_query.is_none() {
             return None;
         }
         let logged_in = session_uid(r.session.as_str()).is_some();
-        let lookup = Blocking(self.services.databases());
-        ready(self.public_user_of(auth, logged_in, &lookup)).flatten()
+        self.public_user_of(auth, logged_in, lookup).await
     }
 
     /// [`Application::public_user`] for a session with a user or not (`logged_in`), its
@@ -444,8 +477,19 @@ pub(super) fn expected_token(
     uid: i64,
     sid: &str,
 ) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
-    let row =
-        ready(token_row(&Blocking(dbs), query, uid)).unwrap_or_else(|| Err(not_ready_error()))?;
+    ready(expected_token_by(&Blocking(dbs), query, uid, sid))
+        .unwrap_or_else(|| Err(not_ready_error()))
+}
+
+/// [`expected_token`] with the statement run by `lookup` (awaited on a runtime worker).
+#[allow(clippy::result_large_err)] // The error becomes the outcome's, moved once: unboxed.
+pub(super) async fn expected_token_by<L: Lookup>(
+    lookup: &L,
+    query: &str,
+    uid: i64,
+    sid: &str,
+) -> Result<Option<String>, inphms_sdk::abi::ErrorInfo> {
+    let row = token_row(lookup, query, uid).await?;
     Ok(row.map(|row| inphms_sdk::session::session_token(&row, sid)))
 }
 

@@ -65,7 +65,10 @@ impl Application {
                                 routing_type.as_str(),
                                 auth_as.request(r),
                             );
-                            app.after_db_handler(auth_as, &mut outcome);
+                            let after = app.after_db_handler(auth_as, &mut outcome, &lookup);
+                            if super::auth::ready(after).is_none() {
+                                return error_outcome("the checks did not complete");
+                            }
                             outcome
                         });
                         opening.answered(&outcome);
@@ -156,18 +159,23 @@ impl Application {
 
     /// After a handler on a database (see [`Application::before_db_handler`]): the
     /// public user forgotten, a bearer request's session not saved, a login's token
-    /// computed ([`Application::after_handler`]), a stale session saved logged out under
-    /// a new id.
-    pub(super) fn after_db_handler(&self, auth_as: DbAuth, outcome: &mut Outcome) {
+    /// computed ([`Application::after_handler`], its statement run by `lookup` as the
+    /// checks' before the handler), a stale session saved logged out under a new id.
+    pub(super) async fn after_db_handler<L: super::auth::Lookup>(
+        &self,
+        auth_as: DbAuth,
+        outcome: &mut Outcome,
+        lookup: &L,
+    ) {
         match auth_as.user {
             AuthUser::Public(public) => Application::forget_public_user(outcome, public),
             AuthUser::Bearer => {
                 // A bearer request's session is never saved.
                 outcome.session = ROption::RNone;
                 outcome.rotate_session = false;
-                self.after_handler(outcome);
+                self.after_handler(outcome, lookup).await;
             }
-            AuthUser::Session => self.after_handler(outcome),
+            AuthUser::Session => self.after_handler(outcome, lookup).await,
         }
         if let Some(fresh) = auth_as.stale {
             // The logged-out session is saved under a new id even when the handler left

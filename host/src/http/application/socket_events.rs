@@ -37,7 +37,7 @@
 //! not rotated). `auth = "bearer"` websockets are refused at the upgrade (403).
 
 use super::*;
-use inphms_sdk::abi::{ErrorKind, SocketEvent, WsEvent};
+use inphms_sdk::abi::{ErrorKind, SocketEvent, WsEvent, WsMessage};
 
 impl Application {
     /// Runs a websocket route's handler with its socket `socket`, then serves the socket's
@@ -264,9 +264,15 @@ impl Application {
                     },
                     None => r,
                 };
-                let call_as = self.socket_call_as(auth, &r);
+                let lookup = super::auth::Blocking(self.services.databases());
+                let Some(call_as) = super::auth::ready(self.socket_call_as(auth, &r, &lookup))
+                else {
+                    return error_outcome("the checks did not complete");
+                };
                 let mut o = invoke(call_as.request(r));
-                self.socket_call_done(call_as, &mut o);
+                if super::auth::ready(self.socket_call_done(call_as, &mut o, &lookup)).is_none() {
+                    return error_outcome("the checks did not complete");
+                }
                 o
             })
         };
@@ -382,8 +388,15 @@ impl CallAs {
 impl Application {
     /// Who a websocket call of an `auth` route with request `r` runs as: the public user
     /// when nobody is logged in on an `auth = "public"` route, else the session's user.
-    pub(super) fn socket_call_as(&self, auth: &str, r: &HttpRequest<'_>) -> CallAs {
-        match self.public_user(auth, r) {
+    /// The public user's statement is run by `lookup` ([`super::auth::Blocking`] for a sync
+    /// call, awaited on an async callback's cursor).
+    pub(super) async fn socket_call_as<L: super::auth::Lookup>(
+        &self,
+        auth: &str,
+        r: &HttpRequest<'_>,
+        lookup: &L,
+    ) -> CallAs {
+        match self.public_user(auth, r, lookup).await {
             Some(public) => {
                 CallAs::Public(super::auth::session_as(r.session.as_str(), public), public)
             }
@@ -395,11 +408,19 @@ impl Application {
     }
 
     /// After a websocket call run as `call_as`: the public user forgotten (never saved),
-    /// or a login's session token recorded for the socket's session id.
-    pub(super) fn socket_call_done(&self, call_as: CallAs, outcome: &mut Outcome) {
+    /// or a login's session token recorded for the socket's session id, its statement run
+    /// by `lookup` ([`super::auth::Blocking`] for a sync callback, awaited for an async one).
+    pub(super) async fn socket_call_done<L: super::auth::Lookup>(
+        &self,
+        call_as: CallAs,
+        outcome: &mut Outcome,
+        lookup: &L,
+    ) {
         match call_as {
             CallAs::Public(_, public) => Application::forget_public_user(outcome, public),
-            CallAs::Session(before, sid) => self.socket_login_token(outcome, before, &sid),
+            CallAs::Session(before, sid) => {
+                self.socket_login_token(outcome, before, &sid, lookup).await
+            }
         }
     }
 }
@@ -457,18 +478,46 @@ impl SocketSession {
             if disp::outcome_error(&outcome).is_none() {
                 held.flush(&app.services.websockets);
             } else {
-                let dropped = held.discard();
-                if dropped > 0 {
-                    tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {dropped} sends dropped", entry.route.endpoint);
-                }
+                dropped_sends(entry, held.discard());
             }
         }
+        self.call(request, outcome)
+    }
+
+    /// [`SocketSession::end`] for an async callback: its `held` sends (taken back from
+    /// its polls) sent when it succeeded, each socket's push gate awaited
+    /// ([`websocket::flush_async`]: a gate's check holds no runtime worker), else dropped.
+    pub(super) async fn end_async(
+        self,
+        app: &Application,
+        entry: &RouteEntry,
+        request: OwnedRequest,
+        outcome: Outcome,
+        held: Vec<(u64, WsMessage)>,
+    ) -> SocketCall {
+        if disp::outcome_error(&outcome).is_none() {
+            websocket::flush_async(&app.services.websockets, held).await;
+        } else {
+            dropped_sends(entry, held.len());
+        }
+        self.call(request, outcome)
+    }
+
+    /// The call's result, once its sends are dealt with.
+    fn call(self, request: OwnedRequest, outcome: Outcome) -> SocketCall {
         let expired = self.expired || token_expired(&outcome);
         SocketCall {
             request,
             outcome,
             expired,
         }
+    }
+}
+
+/// Logs the `dropped` sends of a failed callback of `entry`.
+fn dropped_sends(entry: &RouteEntry, dropped: usize) {
+    if dropped > 0 {
+        tracing::debug!(target: "inphms.http", "websocket callback of {} failed: its {dropped} sends dropped", entry.route.endpoint);
     }
 }
 

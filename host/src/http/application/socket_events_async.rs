@@ -7,24 +7,27 @@
 //! The rest is the sync callbacks' ([`super::socket_events`]): the socket's task delivers
 //! the events one at a time and in order; before a callback the session is reloaded by the
 //! socket's id, after it saved and merged (the store's calls run on the blocking pool, as
-//! the sync callbacks'); identity is checked as for them (the session token in the call's
-//! transaction, the public user, a login's token). Each callback runs in a transaction of
-//! its own on a database ([`crate::sql_db::env_async::transaction`]: committed on `Ok`,
-//! rolled back on an error, run again after a serialization failure), each poll with the
-//! generation and the cursor as the thread's context ([`InContext`]: a swap leaves a
-//! running callback on its generation) and with the callback's sends held
-//! ([`websocket::Held`], taken back after each poll since the next may run on another
-//! worker): they go once it returns `Ok` and commits. Past `limit_time_real` the callback's
-//! future is dropped (its transaction rolled back, its sends dropped) and the socket
-//! closed with 1011, as after a failure or a panic; `on_close` still runs, once. A push
-//! stream a callback opens is not tracked as an async route's (dropped at its end unless
-//! its answer sends it): a callback has no answer, so the stream is the addon's, kept
-//! until closed and answered by a later response, as a sync callback's (test
-//! `ws_async_push.rs`).
+//! the sync callbacks'); identity is checked as for them, its statements (the session
+//! token, never cached on a socket; the public user; a login's token) awaited on the
+//! callback's cursor in its transaction: a check waiting for PostgreSQL holds no thread,
+//! and a stale token still closes the socket with 4001. Each callback
+//! runs in a transaction of its own on a database
+//! ([`crate::sql_db::env_async::transaction`]: committed on `Ok`, rolled back on an error,
+//! run again after a serialization failure), each poll with the generation and the cursor
+//! as the thread's context ([`InContext`]: a swap leaves a running callback on its
+//! generation) and with the callback's sends held ([`websocket::Held`], taken back after
+//! each poll since the next may run on another worker): they go once it returns `Ok` and
+//! commits, each socket's push gate awaited ([`websocket::flush_async`]). Past
+//! `limit_time_real` the callback's future is dropped (its transaction rolled back, its
+//! sends dropped) and the socket closed with 1011, as after a failure or a panic;
+//! `on_close` still runs, once. A push stream a callback opens is not tracked as an async
+//! route's (dropped at its end unless its answer sends it): a callback has no answer, so
+//! the stream is the addon's, kept until closed and answered by a later response, as a
+//! sync callback's (test `ws_async_push.rs`).
 
 use super::async_handler::InContext;
 use super::auth::TokenCheck;
-use super::socket_events::{SocketCall, SocketSession};
+use super::socket_events::{CallAs, SocketCall, SocketSession};
 use super::*;
 use inphms_sdk::abi::{SocketEvent, WsMessage};
 use std::future::Future;
@@ -96,8 +99,9 @@ impl Application {
         } else {
             (request, outcome, session)
         };
-        let held = websocket::Held::resume(std::mem::take(&mut *lock(&held)));
-        session.end(self, entry, request, outcome, Some(held))
+        // Their sockets' push gates awaited: a gate's check holds no worker.
+        let sends = std::mem::take(&mut *lock(&held));
+        session.end_async(self, entry, request, outcome, sends).await
     }
 
     /// The callback under `limit_time_real`: past it, its future is dropped (cancelled)
@@ -173,18 +177,24 @@ impl Application {
             return error_outcome("async entry point missing");
         };
         let auth = entry.route.auth.as_str();
-        let identity = InContext::sync(self, cursor, || {
-            request.with_view(|r| {
-                match self.check_session_token(auth, &r, false) {
-                    TokenCheck::Fine => {}
-                    TokenCheck::Refused(refused) => return Err(Box::new(refused)),
-                    TokenCheck::Stale(session) => {
-                        return Err(Box::new(super::auth::expired_json(&session)))
-                    }
-                }
-                Ok(self.socket_call_as(auth, &r))
-            })
-        });
+        // Identity awaited on the callback's cursor, in its transaction: a check waiting
+        // for PostgreSQL holds no thread. Without a database there is no statement to run.
+        let identity = match cursor {
+            Some(cursor) => {
+                let lookup = super::auth::Awaited {
+                    dbs: self.services.databases(),
+                    cursor,
+                };
+                self.callback_identity(auth, request, &lookup).await
+            }
+            None => {
+                let lookup = super::auth::Blocking(self.services.databases());
+                InContext::sync(self, None, || {
+                    super::auth::ready(self.callback_identity(auth, request, &lookup))
+                })
+                .unwrap_or_else(|| Err(Box::new(error_outcome("the checks did not complete"))))
+            }
+        };
         let call_as = match identity {
             Ok(call_as) => call_as,
             Err(refused) => return *refused,
@@ -209,10 +219,49 @@ impl Application {
             opened: None,
         }
         .await;
-        InContext::sync(self, cursor, || {
-            self.socket_call_done(call_as, &mut outcome)
-        });
+        // A login's token awaited on the callback's cursor, before the commit; without a
+        // database there is no statement to run.
+        match cursor {
+            Some(cursor) => {
+                let lookup = super::auth::Awaited {
+                    dbs: self.services.databases(),
+                    cursor,
+                };
+                self.socket_call_done(call_as, &mut outcome, &lookup).await;
+            }
+            None => {
+                let lookup = super::auth::Blocking(self.services.databases());
+                if super::auth::ready(self.socket_call_done(call_as, &mut outcome, &lookup))
+                    .is_none()
+                {
+                    return error_outcome("the checks did not complete");
+                }
+            }
+        }
         outcome
+    }
+}
+
+impl Application {
+    /// Who a callback runs as (as `socket_call_now`'s for a callback): the session token
+    /// checked (a stale one answers "Session expired", the socket then closed with 4001),
+    /// then the public user of an `auth = "public"` route; their statements run by `lookup`.
+    async fn callback_identity<L: super::auth::Lookup>(
+        &self,
+        auth: &str,
+        request: &OwnedRequest,
+        lookup: &L,
+    ) -> Result<CallAs, Box<Outcome>> {
+        let headers = request.header_views();
+        let r = request.view(&headers);
+        match self.session_token_of(auth, &r, false, lookup).await {
+            TokenCheck::Fine => {}
+            TokenCheck::Refused(refused) => return Err(Box::new(refused)),
+            TokenCheck::Stale(session) => {
+                return Err(Box::new(super::auth::expired_json(&session)))
+            }
+        }
+        Ok(self.socket_call_as(auth, &r, lookup).await)
     }
 }
 

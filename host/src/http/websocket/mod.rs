@@ -75,7 +75,7 @@ pub use registry::{
     set_push_gate, shut, wait_closed, LoopGuard, Opened, PushGate, Reservation, SocketError,
     Sockets,
 };
-pub use send::{close, next, recv, send, send_queued, LoopHandlerCall};
+pub use send::{close, flush_async, next, recv, send, send_queued, LoopHandlerCall};
 pub use settings::{Settings, MAX_KEEP_ALIVE_SECS, MAX_RATE_DELAY_SECS};
 
 use std::time::Duration;

@@ -87,6 +87,16 @@ pub trait PushGate: Send + Sync {
     /// Whether the push may go; `false` refuses it (the gate closes the socket when it
     /// must).
     fn allows(&self, socket: u64) -> bool;
+
+    /// [`PushGate::allows`], awaited on the runtime: what a committed async callback's
+    /// sends pass ([`super::send::flush_async`]), so that a check waiting on the database
+    /// holds no runtime worker. By default, [`PushGate::allows`] on this thread.
+    fn allows_async(
+        &self,
+        socket: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        Box::pin(std::future::ready(self.allows(socket)))
+    }
 }
 
 /// Sets socket `id`'s [`PushGate`].

@@ -1,6 +1,6 @@
 //! The handler's side of a socket (called from the host API, on the handler's thread, or
 //! from the task delivering a socket's events): [`next`], [`recv`], [`send`],
-//! [`send_queued`] and [`close`].
+//! [`send_queued`] and [`close`]; [`flush_async`] for a committed async callback's sends.
 
 use super::link::Refused;
 use super::registry::{get, lock, Command, Queued, Socket, SocketError, Sockets};
@@ -109,10 +109,49 @@ pub fn send_queued(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(),
             return Err(SocketError::Refused);
         }
     }
+    queue_now(&socket, id, frame)
+}
+
+/// The sends an async callback held ([`super::Held::take`]), its transaction committed:
+/// queued in order as by [`send_queued`] from outside a callback, each socket's
+/// [`PushGate`](super::PushGate) awaited ([`allows_async`](super::PushGate::allows_async)),
+/// so that a gate waiting on the database holds no runtime worker. Returns how many were
+/// refused (logged), as [`super::Held::flush`].
+pub async fn flush_async(sockets: &Sockets, held: Vec<(u64, WsMessage)>) -> usize {
+    let mut refused = 0;
+    for (id, message) in held {
+        if let Err(e) = send_gated_async(sockets, id, message).await {
+            tracing::debug!(target: TARGET, "websocket {id}: a send of a committed callback refused: {e}");
+            refused += 1;
+        }
+    }
+    refused
+}
+
+/// One send of [`flush_async`].
+async fn send_gated_async(
+    sockets: &Sockets,
+    id: u64,
+    message: WsMessage,
+) -> Result<(), SocketError> {
+    let socket = get(sockets, id).ok_or(SocketError::NoSuchSocket)?;
+    let frame = frame_of(message);
+    let gate = lock(&socket.gate).clone();
+    if let Some(gate) = gate {
+        if !gate.allows_async(id).await {
+            return Err(SocketError::Refused);
+        }
+    }
+    queue_now(&socket, id, frame)
+}
+
+/// Queues `frame` on `socket` (`id`) at once, charged to its byte budget; a queue full or
+/// over budget closes the socket with 1013.
+fn queue_now(socket: &Socket, id: u64, frame: Message) -> Result<(), SocketError> {
     let charge = socket
         .budget
         .take(frame.len())
-        .map_err(|over| over_budget_close(&socket, id, SocketError::OverBudget(over)))?;
+        .map_err(|over| over_budget_close(socket, id, SocketError::OverBudget(over)))?;
     let queued = Queued {
         message: frame,
         _charge: charge,
@@ -120,7 +159,7 @@ pub fn send_queued(sockets: &Sockets, id: u64, message: WsMessage) -> Result<(),
     match socket.link.push(Command::Send(queued, None)) {
         Ok(()) => Ok(()),
         Err(Refused::Closed(_)) => Err(SocketError::Closed),
-        Err(Refused::Full(_)) => Err(over_budget_close(&socket, id, SocketError::QueueFull)),
+        Err(Refused::Full(_)) => Err(over_budget_close(socket, id, SocketError::QueueFull)),
     }
 }
 

@@ -1,9 +1,10 @@
 //! Async routes (`async fn` handlers, polled on the host's runtime): the session read and
 //! written, a host timer, a panic, a handler that never finishes (for `limit_time_real`),
-//! a json route, and an async route of the `plain` dispatcher (run through the sync entry
-//! point). Used by `tests/tests/async_handlers.rs`.
+//! a json route, an async route of the `plain` dispatcher (run through the sync entry
+//! point), and a login (`tests/tests/async_login_token.rs`). Used by
+//! `tests/tests/async_handlers.rs`.
 
-use inphms_sdk::{route, time, Request, Result};
+use inphms_sdk::{params, route, time, Request, Result};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -19,6 +20,27 @@ async fn set(req: &mut Request<'_>, key: String, value: String) -> String {
     time::sleep(Duration::from_millis(1)).await;
     req.session.set(&key, &value);
     "ok".into()
+}
+
+/// Logs `login` in, as a login route does once the credentials check out (Odoo's
+/// `Session.finalize`): the user's id read on the async cursor, then the session marked
+/// logged in, its id to rotate (the host draws the new id and computes its session token
+/// in this request's transaction). Answers the id, or `none` for no such active user.
+#[route("/test_async/login/<string:login>", auth = "none", readonly = false)]
+async fn login(req: &mut Request<'_>, login: String) -> Result<String> {
+    let mut cr = req.async_cursor()?;
+    let rows = cr
+        .execute(
+            "SELECT id FROM res_users WHERE login = $1 AND active",
+            params![login.as_str()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok("none".into());
+    };
+    let uid: i64 = row.get("id")?;
+    req.session.finalize_login(&login, uid);
+    Ok(uid.to_string())
 }
 
 /// The user of an `auth = "bearer"` async request (its API key's), as the handler sees it.

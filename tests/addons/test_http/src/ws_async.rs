@@ -3,12 +3,18 @@
 //! number of `count`s this session has seen (kept in the session, saved after each
 //! callback), `fail` by failing and `panic` by panicking (the host closes with 1011),
 //! `forever` by never returning (cancelled at `limit_time_real`), `sleep <ms>` with
-//! `slept <ms>` after awaiting that long, and echoes anything else
-//! after awaiting a host timer for a second (no thread held meanwhile).
+//! `slept <ms>` after awaiting that long, `login <login>` by logging that active user in
+//! (its id read on the async cursor; the host records the session token for the socket's
+//! session) with `logged in <id>` (`no user <login>` without one), `uid` with the user the
+//! callback runs as (`uid <id>`, `uid none`), `to <socket id> <text>` by pushing the text
+//! to that socket (sent once the callback commits, through that socket's push gate) with
+//! `sent to <socket id>`, and echoes anything else after awaiting a host timer for a
+//! second (no thread held meanwhile). `/test_http/ws_async_user` (`auth = "user"`) and
+//! `/test_http/ws_async_public` (`auth = "public"`) serve the same.
 //! `/test_http/ws_user_async` (`auth = "user"`) answers each message with `user <login>`
 //! after logging it (the sync `/test_http/ws_user`'s twin, for the session token's check).
 
-use inphms_sdk::{route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
+use inphms_sdk::{params, route, time, AsyncWsHandler, Error, Message, Request, Result, WebSocket};
 use std::time::Duration;
 
 struct AsyncEcho;
@@ -46,6 +52,32 @@ impl AsyncWsHandler for AsyncEcho {
                 ws.send("never sent")?;
                 time::sleep(Duration::from_secs(3600)).await;
                 Ok(())
+            }
+            Some(t) if t.starts_with("login ") => {
+                let login = &t["login ".len()..];
+                let mut cr = req.async_cursor()?;
+                let rows = cr
+                    .execute(
+                        "SELECT id FROM res_users WHERE login = $1 AND active",
+                        params![login],
+                    )
+                    .await?;
+                let Some(row) = rows.first() else {
+                    return ws.send(format!("no user {login}"));
+                };
+                let uid: i64 = row.get("id")?;
+                req.session.finalize_login(login, uid);
+                ws.send(format!("logged in {uid}"))
+            }
+            Some("uid") => match req.session.uid() {
+                Some(uid) => ws.send(format!("uid {uid}")),
+                None => ws.send("uid none"),
+            },
+            Some(t) if t.starts_with("to ") => {
+                let (id, text) = t["to ".len()..].split_once(' ').unwrap_or(("", ""));
+                let id: u64 = id.parse().unwrap_or(0);
+                WebSocket::from_id(id).send(text)?;
+                ws.send(format!("sent to {id}"))
             }
             Some(t) if t.starts_with("sleep ") => {
                 let ms: u64 = t["sleep ".len()..].parse().unwrap_or(0);
@@ -96,4 +128,16 @@ impl AsyncWsHandler for AsyncWhoami {
 #[route("/test_http/ws_user_async", auth = "user", websocket = true)]
 fn ws_user_async(req: &mut Request) -> Result<()> {
     req.websocket()?.serve_async(AsyncWhoami)
+}
+
+/// [`AsyncEcho`] behind `auth = "user"` (`uid`, `login`, `to` under a user's session).
+#[route("/test_http/ws_async_user", auth = "user", websocket = true)]
+fn ws_async_user(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve_async(AsyncEcho)
+}
+
+/// [`AsyncEcho`] behind `auth = "public"` (`uid` as the public user when nobody is logged in).
+#[route("/test_http/ws_async_public", auth = "public", websocket = true)]
+fn ws_async_public(req: &mut Request) -> Result<()> {
+    req.websocket()?.serve_async(AsyncEcho)
 }
