@@ -101,7 +101,9 @@ impl Application {
         };
         // Their sockets' push gates awaited: a gate's check holds no worker.
         let sends = std::mem::take(&mut *lock(&held));
-        session.end_async(self, entry, request, outcome, sends).await
+        session
+            .end_async(self, entry, request, outcome, sends)
+            .await
     }
 
     /// The callback under `limit_time_real`: past it, its future is dropped (cancelled)
