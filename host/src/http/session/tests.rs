@@ -410,3 +410,46 @@ fn cookie_parsing() {
     assert_eq!(cookie_value("session_id=", "session_id"), Some(""));
     assert_eq!(cookie_value("k=a=b", "k"), Some("a=b"));
 }
+
+#[test]
+fn changes_beyond_one_read_of_events_are_all_seen() {
+    let (_tmp, store) = store();
+    let other = FilesystemSessionStore::new(store.dir()).unwrap();
+    let mut data = SessionData::default_session();
+    let sids: Vec<String> = (0..64).map(|_| generate_sid()).collect();
+    for (i, sid) in sids.iter().enumerate() {
+        data.insert("uid".into(), (i as i64).into());
+        store.save(sid, &data).unwrap();
+        assert_eq!(store.get(sid).unwrap().unwrap().data["uid"], i as i64);
+    }
+    // Another host rewrites each of them: several hundred events (each write makes a
+    // temporary file, writes, closes and renames it), far more than one read of 4 KiB.
+    for (i, sid) in sids.iter().enumerate() {
+        data.insert("uid".into(), (1000 + i as i64).into());
+        other.save(sid, &data).unwrap();
+    }
+    for (i, sid) in sids.iter().enumerate() {
+        assert_eq!(
+            store.get(sid).unwrap().unwrap().data["uid"],
+            1000 + i as i64
+        );
+    }
+}
+
+#[test]
+fn a_value_is_found_as_the_map_would_in_small_and_large_sessions() {
+    for size in [0usize, 1, 7, 16, 17, 40] {
+        let mut data = SessionData::from_map(serde_json::Map::new());
+        for i in 0..size {
+            data.insert(format!("k{i}"), i.into());
+        }
+        for i in 0..size + 2 {
+            let key = format!("k{i}");
+            assert_eq!(data.value(&key), data.get(&key), "{size} keys, {key}");
+        }
+        assert_eq!(data.value(""), None);
+    }
+    let data = SessionData::default_session();
+    assert_eq!(data.value("uid"), Some(&Value::Null));
+    assert_eq!(data.value("debug"), Some(&Value::String(String::new())));
+}

@@ -17,7 +17,6 @@
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::statfs;
-use std::collections::HashMap;
 use std::path::Path;
 
 use super::is_valid_sid;
@@ -49,13 +48,52 @@ pub(super) enum Change {
 /// The inotify instance watching the session folders (`<dir>/<prefix>`).
 pub(super) struct Watch {
     inotify: Inotify,
-    /// Each watched folder's prefix, by watch.
-    folders: HashMap<WatchDescriptor, [u8; 2]>,
+    /// Each watched folder's prefix, by watch (its raw descriptor, as events carry it).
+    folders: foldhash::HashMap<i32, ([u8; 2], WatchDescriptor)>,
     /// The watch of each watched folder.
-    watches: HashMap<[u8; 2], WatchDescriptor>,
+    watches: foldhash::HashMap<[u8; 2], WatchDescriptor>,
     /// How many changes that may concern a cached session were read so far: a session
     /// read while this moved may have missed a change, and is checked once with a `stat`.
     epoch: u64,
+    /// Where events are read, kept between reads: `Inotify::read_events` would zero 4 KiB
+    /// and allocate per event on every read, and this read happens once per request.
+    buf: Box<[u8; EVENTS_BUF]>,
+}
+
+/// The size of the buffer events are read into: room for 16 events with a session id's
+/// name each (`struct inotify_event` is 16 bytes, a name at most 255 and its NUL).
+const EVENTS_BUF: usize = 4096;
+
+/// One event as the kernel lays it out (`struct inotify_event`): its watch, its mask, and
+/// its name's bytes (NUL-padded; empty for an event of the folder itself).
+struct Event<'b> {
+    wd: i32,
+    mask: AddWatchFlags,
+    name: &'b [u8],
+}
+
+/// The events of `bytes`, a whole number of them as `read(2)` gives them.
+fn events(bytes: &[u8]) -> impl Iterator<Item = Event<'_>> {
+    const HEADER: usize = 16;
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.len() < HEADER {
+            return None;
+        }
+        let field =
+            |at: usize| u32::from_ne_bytes(rest[at..at + 4].try_into().expect("four bytes"));
+        let (wd, mask, len) = (field(0) as i32, field(4), field(12) as usize);
+        let end = (HEADER + len).min(rest.len());
+        let name = &rest[HEADER..end];
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        let event = Event {
+            wd,
+            mask: AddWatchFlags::from_bits_truncate(mask),
+            name,
+        };
+        rest = &rest[end..];
+        Some(event)
+    })
 }
 
 impl Watch {
@@ -76,9 +114,10 @@ impl Watch {
         match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
             Ok(inotify) => Some(Watch {
                 inotify,
-                folders: HashMap::new(),
-                watches: HashMap::new(),
+                folders: foldhash::HashMap::default(),
+                watches: foldhash::HashMap::default(),
                 epoch: 0,
+                buf: Box::new([0; EVENTS_BUF]),
             }),
             Err(e) => {
                 tracing::info!(target: LOG_TARGET, error = %e, "inotify is unavailable (fs.inotify.max_user_instances?): each cached session is checked with a stat");
@@ -111,7 +150,7 @@ impl Watch {
             | AddWatchFlags::IN_ONLYDIR;
         match self.inotify.add_watch(folder, mask) {
             Ok(wd) => {
-                self.folders.insert(wd, prefix);
+                self.folders.insert(wd.as_raw(), (prefix, wd));
                 self.watches.insert(prefix, wd);
                 true
             }
@@ -132,8 +171,8 @@ impl Watch {
     /// what each may have changed.
     pub(super) fn drain(&mut self, mut change: impl FnMut(Change)) {
         loop {
-            let events = match self.inotify.read_events() {
-                Ok(events) => events,
+            let n = match nix::unistd::read(&self.inotify, &mut self.buf[..]) {
+                Ok(n) => n,
                 Err(nix::errno::Errno::EAGAIN) => return,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
@@ -144,29 +183,25 @@ impl Watch {
                     return;
                 }
             };
-            for event in events {
+            let gone = AddWatchFlags::IN_IGNORED
+                | AddWatchFlags::IN_DELETE_SELF
+                | AddWatchFlags::IN_MOVE_SELF
+                | AddWatchFlags::IN_UNMOUNT;
+            for event in events(&self.buf[..n]) {
                 if event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
                     self.epoch += 1;
                     change(Change::All);
-                    continue;
-                }
-                let gone = AddWatchFlags::IN_IGNORED
-                    | AddWatchFlags::IN_DELETE_SELF
-                    | AddWatchFlags::IN_MOVE_SELF
-                    | AddWatchFlags::IN_UNMOUNT;
-                if event.mask.intersects(gone) {
+                } else if event.mask.intersects(gone) {
                     // The folder itself: its watch is (or will be) removed by the kernel.
-                    if let Some(prefix) = self.folders.remove(&event.wd) {
+                    if let Some((prefix, wd)) = self.folders.remove(&event.wd) {
                         self.watches.remove(&prefix);
-                        let _ = self.inotify.rm_watch(event.wd);
+                        let _ = self.inotify.rm_watch(wd);
                         self.epoch += 1;
                         change(Change::Folder(prefix));
                     }
-                    continue;
-                }
-                // A file of a watched folder: only session ids can be cached (temporary
-                // files of writes are not).
-                if let Some(name) = event.name.as_ref().and_then(|n| n.to_str()) {
+                } else if let Ok(name) = std::str::from_utf8(event.name) {
+                    // A file of a watched folder: only session ids can be cached
+                    // (temporary files of writes are not).
                     if is_valid_sid(name) {
                         self.epoch += 1;
                         change(Change::Session(name.to_owned()));
