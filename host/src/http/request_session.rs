@@ -195,7 +195,7 @@ impl LoadedSession {
 
     /// A value of the session.
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        self.data.as_ref()?.get(key)
+        self.data.as_ref()?.value(key)
     }
 
     /// What the database checks read of the session ([`SessionUser`]), from its parsed
@@ -265,14 +265,14 @@ pub(crate) struct SessionUser {
 impl SessionUser {
     /// From a session's content.
     pub(crate) fn of_data(data: &SessionData) -> SessionUser {
-        let uid = match data.get("uid") {
+        let uid = match data.value("uid") {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_i64()),
         };
         SessionUser {
             token: match uid {
                 Some(_) => data
-                    .get("session_token")
+                    .value("session_token")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 None => None,

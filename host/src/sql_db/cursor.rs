@@ -20,6 +20,8 @@ use tokio_postgres::types::ToSql;
 const TARGET: &str = "inphms.sql_db";
 
 mod pipelined;
+#[cfg(test)]
+mod timeout_tests;
 
 /// What to do once the transaction commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +77,8 @@ pub struct Cursor {
     wrote_in_readonly: bool,
     post_commit: Vec<PostCommit>,
     closed: bool,
-    /// `SET LOCAL statement_timeout` at the start of each transaction.
+    /// The limit of each statement: PostgreSQL's `statement_timeout`, set on the connection
+    /// before a transaction begins when it has another one ([`PgConn`](super::pool::PgConn)).
     statement_timeout: Option<std::time::Duration>,
     /// The cron job running on this cursor, if any.
     job: Option<JobRun>,
@@ -186,7 +189,7 @@ impl Cursor {
         self.job_lock_lost
     }
 
-    /// Bounds every statement of the cursor's transactions (`SET LOCAL statement_timeout`):
+    /// Bounds every statement of the cursor's transactions (`statement_timeout`):
     /// a request past its time limit has its statement cancelled by PostgreSQL instead of
     /// holding locks and a connection.
     pub fn with_statement_timeout(mut self, timeout: Option<std::time::Duration>) -> Cursor {
@@ -246,22 +249,42 @@ impl Cursor {
         }
     }
 
-    /// The statements beginning a transaction (but for a cron job's).
-    fn begin_sql(&self) -> String {
-        // Room for the timeout: one allocation.
-        let mut begin = String::with_capacity(96);
-        begin.push_str(if self.readonly {
+    /// The statement beginning a transaction (but for a cron job's).
+    fn begin_sql(&self) -> &'static str {
+        if self.readonly {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         } else {
             "BEGIN ISOLATION LEVEL REPEATABLE READ"
-        });
-        if let Some(t) = self.statement_timeout {
-            // Written in place: no string formatted on the side.
-            use std::fmt::Write;
-            begin.push_str("; SET LOCAL statement_timeout = ");
-            let _ = write!(begin, "{}", t.as_millis());
         }
-        begin
+    }
+
+    /// The cursor's `statement_timeout` in milliseconds (0: none).
+    fn timeout_ms(&self) -> u128 {
+        self.statement_timeout.map_or(0, |t| t.as_millis())
+    }
+
+    /// `SET statement_timeout` for the cursor's connection, when it does not have the
+    /// cursor's limit already: sent as a statement of its own before the `BEGIN` (in the
+    /// same Query message, PostgreSQL would make it part of the transaction, undone by a
+    /// rollback), so that it lasts for the connection. The connection's limit counts as
+    /// unknown until [`Cursor::timeout_set`] (a cursor dropped while it waits leaves it
+    /// so, and the next one sets it again).
+    fn timeout_sql(&mut self) -> Option<String> {
+        let ms = self.timeout_ms();
+        let conn = self.conn.as_mut()?;
+        if conn.statement_timeout_ms() == Some(ms) {
+            return None;
+        }
+        conn.forget_statement_timeout();
+        Some(format!("SET statement_timeout = {ms}"))
+    }
+
+    /// Records that the connection now has the cursor's `statement_timeout`.
+    fn timeout_set(&mut self) {
+        let ms = self.timeout_ms();
+        if let Some(conn) = self.conn.as_mut() {
+            conn.set_statement_timeout_ms(ms);
+        }
     }
 
     /// Takes a connection and begins the transaction, once.
@@ -277,7 +300,7 @@ impl Cursor {
                 "the connection holding the cron job's lock was lost".into(),
             ));
         }
-        let mut begin = self.begin_sql();
+        let mut begin = self.begin_sql().to_owned();
         if let Some(job) = &self.job {
             // A cron job's handler committed: its job is locked again (no other worker takes
             // it while it runs) and the savepoint set again.
@@ -292,9 +315,13 @@ impl Cursor {
             if self.conn.is_none() {
                 self.conn = Some(self.pools.get(&self.db).await?);
             }
+            let set = self.timeout_sql();
             let conn = self.conn.as_ref().expect("just set");
-            match conn.batch_execute(&begin).await {
+            match begin_on(conn, set.as_deref(), &begin).await {
                 Ok(()) => {
+                    if set.is_some() {
+                        self.timeout_set();
+                    }
                     self.in_transaction = true;
                     return Ok(());
                 }
@@ -563,6 +590,22 @@ impl Drop for Cursor {
                 let _ = deadpool::managed::Object::take(conn);
             }
         }
+    }
+}
+
+/// Begins a transaction on `conn` with `begin`, after `set` (the connection's
+/// `statement_timeout`) when given: both sent before the first answer is awaited.
+pub(super) async fn begin_on(
+    conn: &PooledConn,
+    set: Option<&str>,
+    begin: &str,
+) -> Result<(), tokio_postgres::Error> {
+    match set {
+        Some(set) => {
+            let (set, begun) = tokio::join!(conn.batch_execute(set), conn.batch_execute(begin));
+            set.and(begun)
+        }
+        None => conn.batch_execute(begin).await,
     }
 }
 

@@ -20,9 +20,19 @@ pub const POOL_WAIT: Duration = Duration::from_secs(5);
 
 /// A pooled connection: deadpool-postgres's client, holding one of the `db_maxconn` permits
 /// for as long as it is open.
+///
+/// It remembers the session's `statement_timeout` that a [`Cursor`](crate::sql_db::Cursor)
+/// set on it (a session-level setting, kept across transactions, rollbacks included), so
+/// that a cursor sends `SET statement_timeout` only when its limit differs from the one
+/// the connection has, instead of a `SET LOCAL` in every transaction. The other users of
+/// pooled connections (registry signaling, the database list, the server status, `NOTIFY`)
+/// run short statements that the last cursor's limit bounds too.
 pub struct PgConn {
     client: deadpool_postgres::ClientWrapper,
     _permit: OwnedSemaphorePermit,
+    /// The `statement_timeout` (milliseconds, 0: none) in effect on this connection, when
+    /// a cursor set it; `None` until then (the server's default).
+    statement_timeout_ms: Option<u128>,
 }
 
 impl std::ops::Deref for PgConn {
@@ -33,6 +43,23 @@ impl std::ops::Deref for PgConn {
 }
 
 impl PgConn {
+    /// The `statement_timeout` a cursor set on this connection, if any (milliseconds, 0:
+    /// none).
+    pub fn statement_timeout_ms(&self) -> Option<u128> {
+        self.statement_timeout_ms
+    }
+
+    /// Forgets the connection's `statement_timeout` (a `SET` of it about to be sent).
+    pub fn forget_statement_timeout(&mut self) {
+        self.statement_timeout_ms = None;
+    }
+
+    /// Records that `SET statement_timeout = ms` ran on this connection (outside a
+    /// transaction, so that it lasts).
+    pub fn set_statement_timeout_ms(&mut self, ms: u128) {
+        self.statement_timeout_ms = Some(ms);
+    }
+
     /// `sql` prepared once on this connection and kept (deadpool-postgres's statement
     /// cache): see [`Cursor::execute_cached`](crate::sql_db::Cursor::execute_cached).
     pub async fn prepare_cached(
@@ -66,6 +93,7 @@ impl managed::Manager for PgManager {
         Ok(PgConn {
             client,
             _permit: permit,
+            statement_timeout_ms: None,
         })
     }
 

@@ -299,7 +299,11 @@ impl Application {
         let args: Map<String, Value> = if args.is_empty() {
             Map::new()
         } else {
-            args.into_iter().map(|(k, v)| (k, v.to_json())).collect()
+            let mut map = Map::with_capacity(args.len());
+            for (k, v) in args {
+                map.insert(k, v.into_json());
+            }
+            map
         };
         Ok((entry, args, Some(index)))
     }

@@ -17,6 +17,14 @@ pub enum ParamValue {
 }
 
 impl ParamValue {
+    /// The value as JSON, its string moved: [`ParamValue::to_json`] without a copy.
+    pub fn into_json(self) -> serde_json::Value {
+        match self {
+            ParamValue::Str(s) => serde_json::Value::String(s),
+            other => other.to_json(),
+        }
+    }
+
     /// The value as JSON, for a dispatcher's params: a number or a string.
     pub fn to_json(&self) -> serde_json::Value {
         match self {

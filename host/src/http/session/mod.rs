@@ -20,10 +20,14 @@
 //!   [`FilesystemSessionStore::remove_stale_temporaries`] (at start, off the start-up path).
 //!
 //! * the store keeps the sessions it read in an LRU cache ([`CACHE_CAPACITY`] entries),
-//!   each with the identity of the file it came from (inode, size, mtime): a read costs
-//!   one `stat` and no parse when the file did not change. A file replaced by another
-//!   process (another host sharing the folder) has a new inode, so the cache never serves
-//!   a session older than its file.
+//!   each with the identity of the file it came from (inode, size, mtime). On a local
+//!   filesystem the folders are watched through inotify (`watch`): a cached session is
+//!   served with no system call but one non-blocking read of the queued changes, and any
+//!   change to its file, by this host or another process on this machine (another host
+//!   sharing the folder), drops it before the next read. Elsewhere (a network filesystem,
+//!   where another machine's changes make no event, or without inotify), a read costs one
+//!   `stat`: a file replaced has a new inode, so the cache never serves a session older
+//!   than its file.
 //!
 //! The store methods do blocking file I/O on small files; call them from
 //! `spawn_blocking` (or accept the short block). What the application decides (when to
@@ -33,8 +37,9 @@
 //! [`cookie_value`].
 //!
 //! A file per job: `sid` (ids and their check), `store` (the [`SessionStore`] trait and
-//! its types), `filesystem` (the [`FilesystemSessionStore`]), `sweep` (expired sessions
-//! and cut writes removed), `cookie` (the `Set-Cookie` value and the `Cookie` parse).
+//! its types), `filesystem` (the [`FilesystemSessionStore`]), `watch` (its folders'
+//! changes, through inotify), `sweep` (expired sessions and cut writes removed), `cookie`
+//! (the `Set-Cookie` value and the `Cookie` parse).
 
 use std::time::Duration;
 
@@ -45,6 +50,7 @@ mod store;
 mod sweep;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 pub use cookie::{cookie_value, session_cookie, session_cookie_with_max_age};
 pub use filesystem::{FilesystemSessionStore, CACHE_CAPACITY};

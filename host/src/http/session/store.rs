@@ -25,6 +25,23 @@ impl SessionData {
         data
     }
 
+    /// The value of `key`. A session has a handful of keys (Odoo's seven and an addon's
+    /// few): up to [`SessionData::SCANNED`] of them are compared in order, which costs a
+    /// fraction of hashing the key with the map's SipHash; a larger session is looked up.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        if self.0.len() <= Self::SCANNED {
+            return self
+                .0
+                .iter()
+                .find(|(k, _)| k.as_str() == key)
+                .map(|(_, v)| v);
+        }
+        self.0.get(key)
+    }
+
+    /// The size up to which [`SessionData::value`] compares keys in order.
+    const SCANNED: usize = 16;
+
     /// Wraps a JSON object as it is.
     pub fn from_map(map: Map<String, Value>) -> SessionData {
         SessionData(map)

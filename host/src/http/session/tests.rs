@@ -189,34 +189,102 @@ fn corrupt_or_unreadable_files_count_as_no_session() {
     assert!(store.get(&sid).unwrap().is_some());
 }
 
+/// Both kinds of store: watched through inotify (the tests' folder is on a local
+/// filesystem), and checked with a `stat` per read (as on a network filesystem).
+fn both_stores() -> [(tempfile::TempDir, FilesystemSessionStore); 2] {
+    let (tmp, watched) = store();
+    assert!(
+        watched.is_watched(),
+        "{} is on a local filesystem",
+        tmp.path().display()
+    );
+    let tmp2 = tempfile::tempdir().unwrap();
+    let unwatched = FilesystemSessionStore::unwatched(tmp2.path().join("sessions")).unwrap();
+    assert!(!unwatched.is_watched());
+    [(tmp, watched), (tmp2, unwatched)]
+}
+
 #[test]
 fn cached_reads_follow_the_file() {
-    let (_tmp, store) = store();
+    for (_tmp, store) in both_stores() {
+        let sid = generate_sid();
+        let mut data = SessionData::default_session();
+        data.insert("uid".into(), 1.into());
+        store.save(&sid, &data).unwrap();
+        let first = store.get(&sid).unwrap().unwrap();
+        // Unchanged file: the cached value itself.
+        let again = store.get(&sid).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first.data, &again.data));
+        assert_eq!(&*again.json, serde_json::to_string(&data.0).unwrap());
+        // Another host sharing the folder replaces the file.
+        let other = FilesystemSessionStore::new(store.dir()).unwrap();
+        data.insert("uid".into(), 2.into());
+        other.save(&sid, &data).unwrap();
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 2);
+        // Rewritten in place, same size.
+        std::thread::sleep(Duration::from_millis(5));
+        let path = store.dir().join(&sid[..2]).join(&sid);
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"uid\":2", "\"uid\":3");
+        fs::write(&path, text).unwrap();
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 3);
+        // Removed by another host: gone here too.
+        other.delete(&sid).unwrap();
+        assert!(store.get(&sid).unwrap().is_none());
+        // Its whole folder removed, then the session written again.
+        data.insert("uid".into(), 3.into());
+        store.save(&sid, &data).unwrap();
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 3);
+        fs::remove_dir_all(store.dir().join(&sid[..2])).unwrap();
+        assert!(store.get(&sid).unwrap().is_none());
+        data.insert("uid".into(), 4.into());
+        other.save(&sid, &data).unwrap();
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 4);
+        data.insert("uid".into(), 5.into());
+        other.save(&sid, &data).unwrap();
+        assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 5);
+    }
+}
+
+#[test]
+fn a_watched_folder_serves_cached_sessions_without_a_stat() {
+    let [(_t1, watched), (_t2, unwatched)] = both_stores();
+    for store in [&watched, &unwatched] {
+        let sid = generate_sid();
+        store.save(&sid, &SessionData::default_session()).unwrap();
+        store.get(&sid).unwrap().unwrap();
+        let before = store.stats();
+        for _ in 0..100 {
+            store.get(&sid).unwrap().unwrap();
+        }
+        let stats = store.stats() - before;
+        if store.is_watched() {
+            assert_eq!(stats, 0, "cached reads in a watched folder");
+        } else {
+            assert_eq!(stats, 100, "one stat per cached read");
+        }
+    }
+    // A change touching neither size nor inode, its mtime put back: no stat would see it,
+    // the watch does.
     let sid = generate_sid();
     let mut data = SessionData::default_session();
     data.insert("uid".into(), 1.into());
-    store.save(&sid, &data).unwrap();
-    let first = store.get(&sid).unwrap().unwrap();
-    // Unchanged file: the cached value itself.
-    let again = store.get(&sid).unwrap().unwrap();
-    assert!(Arc::ptr_eq(&first.data, &again.data));
-    assert_eq!(&*again.json, serde_json::to_string(&data.0).unwrap());
-    // Another host sharing the folder replaces the file.
-    let other = FilesystemSessionStore::new(store.dir()).unwrap();
-    data.insert("uid".into(), 2.into());
-    other.save(&sid, &data).unwrap();
-    assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 2);
-    // Rewritten in place, same size.
-    std::thread::sleep(Duration::from_millis(5));
-    let path = store.dir().join(&sid[..2]).join(&sid);
+    watched.save(&sid, &data).unwrap();
+    assert_eq!(watched.get(&sid).unwrap().unwrap().data["uid"], 1);
+    let path = watched.dir().join(&sid[..2]).join(&sid);
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
     let text = fs::read_to_string(&path)
         .unwrap()
-        .replace("\"uid\":2", "\"uid\":3");
+        .replace("\"uid\":1", "\"uid\":7");
     fs::write(&path, text).unwrap();
-    assert_eq!(store.get(&sid).unwrap().unwrap().data["uid"], 3);
-    // Removed by another host: gone here too.
-    other.delete(&sid).unwrap();
-    assert!(store.get(&sid).unwrap().is_none());
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(watched.get(&sid).unwrap().unwrap().data["uid"], 7);
 }
 
 #[test]
@@ -341,4 +409,47 @@ fn cookie_parsing() {
     assert_eq!(cookie_value("", "session_id"), None);
     assert_eq!(cookie_value("session_id=", "session_id"), Some(""));
     assert_eq!(cookie_value("k=a=b", "k"), Some("a=b"));
+}
+
+#[test]
+fn changes_beyond_one_read_of_events_are_all_seen() {
+    let (_tmp, store) = store();
+    let other = FilesystemSessionStore::new(store.dir()).unwrap();
+    let mut data = SessionData::default_session();
+    let sids: Vec<String> = (0..64).map(|_| generate_sid()).collect();
+    for (i, sid) in sids.iter().enumerate() {
+        data.insert("uid".into(), (i as i64).into());
+        store.save(sid, &data).unwrap();
+        assert_eq!(store.get(sid).unwrap().unwrap().data["uid"], i as i64);
+    }
+    // Another host rewrites each of them: several hundred events (each write makes a
+    // temporary file, writes, closes and renames it), far more than one read of 4 KiB.
+    for (i, sid) in sids.iter().enumerate() {
+        data.insert("uid".into(), (1000 + i as i64).into());
+        other.save(sid, &data).unwrap();
+    }
+    for (i, sid) in sids.iter().enumerate() {
+        assert_eq!(
+            store.get(sid).unwrap().unwrap().data["uid"],
+            1000 + i as i64
+        );
+    }
+}
+
+#[test]
+fn a_value_is_found_as_the_map_would_in_small_and_large_sessions() {
+    for size in [0usize, 1, 7, 16, 17, 40] {
+        let mut data = SessionData::from_map(serde_json::Map::new());
+        for i in 0..size {
+            data.insert(format!("k{i}"), i.into());
+        }
+        for i in 0..size + 2 {
+            let key = format!("k{i}");
+            assert_eq!(data.value(&key), data.get(&key), "{size} keys, {key}");
+        }
+        assert_eq!(data.value(""), None);
+    }
+    let data = SessionData::default_session();
+    assert_eq!(data.value("uid"), Some(&Value::Null));
+    assert_eq!(data.value("debug"), Some(&Value::String(String::new())));
 }

@@ -3,7 +3,7 @@
 //! their answers come). The async cursor of async routes uses it
 //! (`HostApi::cursor_execute_async`).
 
-use super::{Cursor, TARGET};
+use super::{begin_on, Cursor, TARGET};
 use crate::sql_db::value::{Param, Raw};
 use crate::sql_db::{DbError, PooledConn};
 use inphms_sdk::abi::{SqlRows, SqlValue};
@@ -36,15 +36,17 @@ impl Cursor {
             self.conn = Some(self.pools.get(&self.db).await?);
         }
         let begin = self.begin_sql();
+        let set = self.timeout_sql();
         // Counted as begun before its answer: dropped while waiting (a request cancelled
         // at `limit_time_real`), the cursor rolls back (a ROLLBACK without a transaction
         // is only a warning) rather than give the pool a connection in a transaction.
         self.in_transaction = true;
         let conn = self.conn.as_ref().expect("just set");
+        let begin = begin_on(conn, set.as_deref(), begin);
         let (begun, result) = if params.is_empty() {
-            tokio::join!(conn.batch_execute(&begin), unnamed(conn, sql))
+            tokio::join!(begin, unnamed(conn, sql))
         } else {
-            tokio::join!(conn.batch_execute(&begin), prepared(conn, sql, params))
+            tokio::join!(begin, prepared(conn, sql, params))
         };
         if let Err(e) = begun {
             let err = DbError::from_pg(&e);
@@ -55,6 +57,9 @@ impl Cursor {
                 return self.execute(sql, params).await;
             }
             return Err(err);
+        }
+        if set.is_some() {
+            self.timeout_set();
         }
         self.recorded(sql, result)
     }
