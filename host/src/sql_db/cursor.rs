@@ -20,6 +20,7 @@ use tokio_postgres::types::ToSql;
 const TARGET: &str = "inphms.sql_db";
 
 mod pipelined;
+mod timeout;
 #[cfg(test)]
 mod timeout_tests;
 
@@ -258,35 +259,6 @@ impl Cursor {
         }
     }
 
-    /// The cursor's `statement_timeout` in milliseconds (0: none).
-    fn timeout_ms(&self) -> u128 {
-        self.statement_timeout.map_or(0, |t| t.as_millis())
-    }
-
-    /// `SET statement_timeout` for the cursor's connection, when it does not have the
-    /// cursor's limit already: sent as a statement of its own before the `BEGIN` (in the
-    /// same Query message, PostgreSQL would make it part of the transaction, undone by a
-    /// rollback), so that it lasts for the connection. The connection's limit counts as
-    /// unknown until [`Cursor::timeout_set`] (a cursor dropped while it waits leaves it
-    /// so, and the next one sets it again).
-    fn timeout_sql(&mut self) -> Option<String> {
-        let ms = self.timeout_ms();
-        let conn = self.conn.as_mut()?;
-        if conn.statement_timeout_ms() == Some(ms) {
-            return None;
-        }
-        conn.forget_statement_timeout();
-        Some(format!("SET statement_timeout = {ms}"))
-    }
-
-    /// Records that the connection now has the cursor's `statement_timeout`.
-    fn timeout_set(&mut self) {
-        let ms = self.timeout_ms();
-        if let Some(conn) = self.conn.as_mut() {
-            conn.set_statement_timeout_ms(ms);
-        }
-    }
-
     /// Takes a connection and begins the transaction, once.
     async fn begin(&mut self) -> Result<(), DbError> {
         if self.closed {
@@ -317,7 +289,7 @@ impl Cursor {
             }
             let set = self.timeout_sql();
             let conn = self.conn.as_ref().expect("just set");
-            match begin_on(conn, set.as_deref(), &begin).await {
+            match timeout::begin_on(conn, set.as_deref(), &begin).await {
                 Ok(()) => {
                     if set.is_some() {
                         self.timeout_set();
@@ -590,22 +562,6 @@ impl Drop for Cursor {
                 let _ = deadpool::managed::Object::take(conn);
             }
         }
-    }
-}
-
-/// Begins a transaction on `conn` with `begin`, after `set` (the connection's
-/// `statement_timeout`) when given: both sent before the first answer is awaited.
-pub(super) async fn begin_on(
-    conn: &PooledConn,
-    set: Option<&str>,
-    begin: &str,
-) -> Result<(), tokio_postgres::Error> {
-    match set {
-        Some(set) => {
-            let (set, begun) = tokio::join!(conn.batch_execute(set), conn.batch_execute(begin));
-            set.and(begun)
-        }
-        None => conn.batch_execute(begin).await,
     }
 }
 

@@ -3,7 +3,8 @@
 //! their answers come). The async cursor of async routes uses it
 //! (`HostApi::cursor_execute_async`).
 
-use super::{begin_on, Cursor, TARGET};
+use super::timeout::begin_on;
+use super::{Cursor, TARGET};
 use crate::sql_db::value::{Param, Raw};
 use crate::sql_db::{DbError, PooledConn};
 use inphms_sdk::abi::{SqlRows, SqlValue};
