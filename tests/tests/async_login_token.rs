@@ -18,29 +18,12 @@ mod support;
 
 use inphms_tests::ws::{ws_open_greeted, ws_text};
 use inphms_tests::{http_get, wait_until, Response};
-use lock_wait::{threads, waiting_for_locks, Locker};
+use lock_wait::{test_http_site as site, threads, waiting_for_locks, Locker, TOKEN_QUERY};
 use std::time::Duration;
 use tungstenite::Message;
 
 /// How many logins wait for the lock at once.
 const WAITING: usize = 16;
-
-/// The token's statement as `pg_stat_activity` shows it (it reads the database secret).
-const TOKEN_QUERY: &str = "%database.secret%";
-
-/// A server on a new database with `test_http` loaded.
-fn site(tag: &str) -> support::Site {
-    let tests = inphms_tests::test_addons_dir();
-    support::Site::start_default(
-        tag,
-        &[
-            "--load",
-            "base,web,test_http",
-            "--addons-path",
-            tests.to_str().expect("UTF-8"),
-        ],
-    )
-}
 
 /// A new anonymous session with a value in it (`k` = `v`): its id.
 fn anonymous_session(port: u16) -> String {

@@ -22,29 +22,12 @@ mod support;
 use inphms_tests::pg;
 use inphms_tests::ws::{close_code, ws_next, ws_open_greeted, ws_text};
 use inphms_tests::{http_get, wait_until};
-use lock_wait::{threads, waiting_for_locks, Locker};
+use lock_wait::{test_http_site as site, threads, waiting_for_locks, Locker, TOKEN_QUERY};
 use std::time::Duration;
 use tungstenite::Message;
 
 /// How many callbacks wait for the lock at once.
 const WAITING: usize = 16;
-
-/// The token's statement as `pg_stat_activity` shows it (it reads the database secret).
-const TOKEN_QUERY: &str = "%database.secret%";
-
-/// A server on a new database with `test_http` loaded.
-fn site(tag: &str) -> support::Site {
-    let tests = inphms_tests::test_addons_dir();
-    support::Site::start_default(
-        tag,
-        &[
-            "--load",
-            "base,web,test_http",
-            "--addons-path",
-            tests.to_str().expect("UTF-8"),
-        ],
-    )
-}
 
 /// A new session logged in as admin (the host computed its token): its id.
 fn logged_in_session(port: u16) -> String {

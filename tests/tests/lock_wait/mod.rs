@@ -86,3 +86,23 @@ impl Locker {
         let _ = self.held.join();
     }
 }
+
+/// The session token's statement as `pg_stat_activity` shows it (it reads the database
+/// secret, which no other statement of these tests reads).
+#[allow(dead_code)] // Not every test binary including this module uses it.
+pub const TOKEN_QUERY: &str = "%database.secret%";
+
+/// A server on a new database with `test_http` loaded.
+#[allow(dead_code)] // Not every test binary including this module uses it.
+pub fn test_http_site(tag: &str) -> crate::support::Site {
+    let tests = inphms_tests::test_addons_dir();
+    crate::support::Site::start_default(
+        tag,
+        &[
+            "--load",
+            "base,web,test_http",
+            "--addons-path",
+            tests.to_str().expect("UTF-8"),
+        ],
+    )
+}
