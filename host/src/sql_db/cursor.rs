@@ -19,6 +19,8 @@ use tokio_postgres::types::ToSql;
 
 const TARGET: &str = "inphms.sql_db";
 
+#[cfg(test)]
+mod kept_tests;
 mod pipelined;
 mod timeout;
 #[cfg(test)]
@@ -242,6 +244,15 @@ impl Cursor {
     }
 
     fn record(&mut self, e: &DbError) {
+        if e.is_stale_statement() {
+            // The transaction runs again, on statements prepared anew.
+            if let Some(conn) = &self.conn {
+                conn.forget_statements();
+            }
+            if self.retryable.is_none() {
+                self.retryable = Some(e.clone());
+            }
+        }
         if e.is_retryable() && self.retryable.is_none() {
             self.retryable = Some(e.clone());
         }
@@ -376,7 +387,7 @@ impl Cursor {
         let stmt = if cached {
             conn.prepare_cached(sql).await
         } else {
-            conn.prepare(sql).await
+            conn.prepare_kept(sql).await
         }
         .map_err(|e| DbError::from_pg(&e))?;
         if stmt.params().len() != params.len() {

@@ -311,7 +311,7 @@ pub fn transaction<T: AttemptOutcome>(
                 tracing::info!(target: TARGET, "{e}, maximum number of tries reached");
                 return Err(e);
             }
-            let wait = rand::random::<f64>() * 2f64.powi(tryno as i32);
+            let wait = retry_wait(&e, tryno);
             tracing::info!(target: TARGET, "{e}, {} tries left, try again in {wait:.4} sec...", tries - tryno);
             std::thread::sleep(Duration::from_secs_f64(wait));
             continue;
@@ -334,5 +334,16 @@ pub fn transaction<T: AttemptOutcome>(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// How long to wait, in seconds, before the try after `tryno` failed with `e`: Odoo's
+/// random wait of up to 2^`tryno` seconds, none after a kept statement gone stale (the
+/// next try prepares it anew; nothing else to wait for).
+pub(crate) fn retry_wait(e: &super::DbError, tryno: u32) -> f64 {
+    if e.is_stale_statement() {
+        0.0
+    } else {
+        rand::random::<f64>() * 2f64.powi(tryno as i32)
     }
 }

@@ -92,7 +92,7 @@ where
                 tracing::info!(target: TARGET, "{e}, maximum number of tries reached");
                 return Err(e);
             }
-            let wait = rand::random::<f64>() * 2f64.powi(tryno as i32);
+            let wait = super::env::retry_wait(&e, tryno);
             tracing::info!(target: TARGET, "{e}, {} tries left, try again in {wait:.4} sec...", tries - tryno);
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
             continue;

@@ -45,6 +45,23 @@ impl DbError {
             .is_some_and(|s| RETRY_SQLSTATES.contains(&s))
     }
 
+    /// Whether the error is a statement kept prepared on the connection gone stale: its
+    /// result's columns changed (`0A000`, "cached plan must not change result type", a
+    /// `SELECT *` after a column was added), or it is gone (`26000`, after a `DISCARD
+    /// ALL`). The connection's statements are then dropped and the transaction run again
+    /// at once ([`PgConn`](super::pool::PgConn)).
+    pub fn is_stale_statement(&self) -> bool {
+        match self {
+            DbError::Sql {
+                sqlstate, message, ..
+            } => {
+                sqlstate == "26000"
+                    || (sqlstate == "0A000" && message.contains("cached plan must not change"))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the connection is unusable (the server went away).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, DbError::Unavailable(_))

@@ -33,7 +33,15 @@ pub struct PgConn {
     /// The `statement_timeout` (milliseconds, 0: none) in effect on this connection, when
     /// a cursor set it; `None` until then (the server's default).
     statement_timeout_ms: Option<u128>,
+    /// Addons' statements prepared on this connection, by their text, the most recently
+    /// used kept ([`KEPT_STATEMENTS`]; one dropped is closed on the server).
+    statements: std::sync::Mutex<lru::LruCache<Box<str>, tokio_postgres::Statement>>,
 }
+
+/// How many of addons' statements a connection keeps prepared: a statement run again on
+/// it is then bound and executed at once, without PostgreSQL parsing and planning it again
+/// (one round trip, sent with the transaction's `BEGIN`).
+pub const KEPT_STATEMENTS: usize = 64;
 
 impl std::ops::Deref for PgConn {
     type Target = tokio_postgres::Client;
@@ -47,6 +55,32 @@ impl PgConn {
     /// none).
     pub fn statement_timeout_ms(&self) -> Option<u128> {
         self.statement_timeout_ms
+    }
+
+    /// `sql` prepared on this connection: kept from an earlier run, or prepared now (one
+    /// round trip) and kept. A kept statement whose result changed shape, or that is gone,
+    /// fails with [`DbError::is_stale_statement`]: then [`PgConn::forget_statements`].
+    pub async fn prepare_kept(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        if let Some(stmt) = self.kept().get(sql) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self.client.prepare(sql).await?;
+        self.kept().put(sql.into(), stmt.clone());
+        Ok(stmt)
+    }
+
+    /// Drops the statements kept on this connection (closed on the server as they go).
+    pub fn forget_statements(&self) {
+        self.kept().clear();
+    }
+
+    fn kept(
+        &self,
+    ) -> std::sync::MutexGuard<'_, lru::LruCache<Box<str>, tokio_postgres::Statement>> {
+        self.statements.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forgets the connection's `statement_timeout` (a `SET` of it about to be sent).
@@ -94,6 +128,9 @@ impl managed::Manager for PgManager {
             client,
             _permit: permit,
             statement_timeout_ms: None,
+            statements: std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(KEPT_STATEMENTS).expect("not zero"),
+            )),
         })
     }
 

@@ -12,25 +12,16 @@ use tokio_postgres::types::ToSql;
 
 impl Cursor {
     /// [`Cursor::execute`], but the first statement of a transaction goes with its
-    /// `BEGIN`: the two are issued together, without waiting in between. A statement
-    /// without parameters is sent whole (parse, bind, execute) in that same round trip,
-    /// as an unnamed statement: its columns are then known from its rows (none when it
-    /// returns no row). With parameters, its preparation goes with the `BEGIN`, and its
-    /// execution follows. A cron job's cursor, or one already in a transaction, runs as
-    /// [`Cursor::execute`].
+    /// `BEGIN`: the two are issued together, without waiting in between. A statement the
+    /// connection keeps prepared (run on it before) is bound and executed in that same
+    /// round trip; another is prepared there, then executed (and kept). A cron job's
+    /// cursor, or one already in a transaction, runs as [`Cursor::execute`].
     pub async fn execute_pipelined(
         &mut self,
         sql: &str,
         params: &[SqlValue],
     ) -> Result<SqlRows, DbError> {
         if self.in_transaction || self.job.is_some() || self.closed || self.job_lock_lost {
-            if self.in_transaction && self.job.is_none() && params.is_empty() {
-                let result = match self.conn.as_ref() {
-                    Some(conn) => unnamed(conn, sql).await,
-                    None => return self.execute(sql, params).await,
-                };
-                return self.recorded(sql, result);
-            }
             return self.execute(sql, params).await;
         }
         if self.conn.is_none() {
@@ -44,11 +35,7 @@ impl Cursor {
         self.in_transaction = true;
         let conn = self.conn.as_ref().expect("just set");
         let begin = begin_on(conn, set.as_deref(), begin);
-        let (begun, result) = if params.is_empty() {
-            tokio::join!(begin, unnamed(conn, sql))
-        } else {
-            tokio::join!(begin, prepared(conn, sql, params))
-        };
+        let (begun, result) = tokio::join!(begin, prepared(conn, sql, params));
         if let Err(e) = begun {
             let err = DbError::from_pg(&e);
             let dead = err.is_unavailable() || e.is_closed();
@@ -82,42 +69,16 @@ impl Cursor {
     }
 }
 
-/// A statement without parameters in one round trip: parse, bind, execute (an unnamed
-/// statement); the row count of a statement returning no row from the server's tag.
-async fn unnamed(conn: &PooledConn, sql: &str) -> Result<SqlRows, DbError> {
-    let stream = conn
-        .query_typed_raw(
-            sql,
-            std::iter::empty::<(&(dyn ToSql + Sync), tokio_postgres::types::Type)>(),
-        )
+/// A statement, kept prepared on the connection ([`PgConn::prepare_kept`]): executed at
+/// once when kept (its request goes with the `BEGIN`), else prepared (that request goes
+/// with the `BEGIN`) then executed.
+///
+/// [`PgConn::prepare_kept`]: crate::sql_db::pool::PgConn::prepare_kept
+async fn prepared(conn: &PooledConn, sql: &str, params: &[SqlValue]) -> Result<SqlRows, DbError> {
+    let stmt = conn
+        .prepare_kept(sql)
         .await
         .map_err(|e| DbError::from_pg(&e))?;
-    let mut stream = std::pin::pin!(stream);
-    let mut columns = Vec::new();
-    let mut out = Vec::new();
-    while let Some(row) = futures_util::StreamExt::next(&mut stream).await {
-        let row = row.map_err(|e| DbError::from_pg(&e))?;
-        if columns.is_empty() {
-            columns = row.columns().iter().map(|c| c.name().into()).collect();
-        }
-        out.push(values(&row)?);
-    }
-    let rowcount = if out.is_empty() {
-        stream.rows_affected().unwrap_or(0)
-    } else {
-        out.len() as u64
-    };
-    Ok(SqlRows {
-        columns: columns.into(),
-        rowcount,
-        rows: out.into(),
-    })
-}
-
-/// A statement with parameters: prepared (the request that goes with the `BEGIN`), then
-/// executed.
-async fn prepared(conn: &PooledConn, sql: &str, params: &[SqlValue]) -> Result<SqlRows, DbError> {
-    let stmt = conn.prepare(sql).await.map_err(|e| DbError::from_pg(&e))?;
     if stmt.params().len() != params.len() {
         return Err(DbError::Other(format!(
             "the statement takes {} parameter(s), {} given",
