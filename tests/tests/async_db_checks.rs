@@ -33,13 +33,15 @@ fn args(db: &TestDb) -> Vec<String> {
 
 /// Sends [`WAITING`] requests `send` at once while `table` is locked, waits until each
 /// waits for the lock, and checks that the host (`pid`, `idle` threads before) took no
-/// thread for them; then releases the lock: their answers.
+/// thread for them; runs `meanwhile` (still locked), then releases the lock: their
+/// answers.
 fn waiting_on_a_lock(
     db: &TestDb,
     table: &str,
     pid: u32,
     idle: u64,
     send: impl Fn() -> inphms_tests::Response + Send + Sync + Clone + 'static,
+    meanwhile: impl FnOnce(),
 ) -> Vec<inphms_tests::Response> {
     let locker = Locker::hold(&db.name, table);
     let clients: Vec<_> = (0..WAITING)
@@ -63,6 +65,7 @@ fn waiting_on_a_lock(
         most <= idle + 4,
         "the host went from {idle} to {most} threads for {WAITING} async requests waiting for PostgreSQL"
     );
+    meanwhile();
     locker.release();
     clients
         .into_iter()
@@ -121,20 +124,19 @@ fn logged_in_async_requests_waiting_for_their_token_query_hold_no_thread() {
             assert_eq!(r.text(), expected);
         }
     };
-    let answers = std::thread::scope(|scope| {
-        // The runtime serves on meanwhile: an anonymous async request on the same
-        // database, once the others wait.
-        let anonymous = scope.spawn(|| {
-            assert!(wait_until(Duration::from_secs(60), || waiting_for_locks(
-                &db, "%"
-            ) >= WAITING));
+    // The runtime serves on meanwhile: an anonymous async request on the same database,
+    // sent once the others wait (answered at the latest when the lock goes).
+    let mut anonymous = None;
+    let answers = waiting_on_a_lock(&db, "res_users", pid, idle, send, || {
+        anonymous = Some(std::thread::spawn(move || {
             http_get(port, "/test_db/count_async", &[])
-        });
-        let answers = waiting_on_a_lock(&db, "res_users", pid, idle, send);
-        let anonymous = anonymous.join().expect("the anonymous client");
-        assert_eq!(anonymous.status, 200, "{}", anonymous.text());
-        answers
+        }));
     });
+    let anonymous = anonymous
+        .expect("sent while the others waited")
+        .join()
+        .expect("the anonymous client");
+    assert_eq!(anonymous.status, 200, "{}", anonymous.text());
     check(answers);
 }
 
@@ -173,7 +175,7 @@ fn bearer_async_requests_waiting_for_their_api_key_query_hold_no_thread() {
     }
     let pid = site.server.pid();
     let idle = threads(pid);
-    for r in waiting_on_a_lock(&site.db, "res_users_apikeys", pid, idle, send) {
+    for r in waiting_on_a_lock(&site.db, "res_users_apikeys", pid, idle, send, || {}) {
         assert_eq!((r.status, r.text()), (200, "2".to_owned()));
     }
 }
