@@ -43,6 +43,11 @@ pub struct PgConn {
 /// (one round trip, sent with the transaction's `BEGIN`).
 pub const KEPT_STATEMENTS: usize = 64;
 
+/// The longest statement kept prepared (bytes of its text): a longer one (a long `IN`
+/// list built from a request's values) is prepared for its run alone, so that what a
+/// connection keeps stays within 64 × 8 KiB of text.
+pub const KEPT_STATEMENT_LEN: usize = 8 * 1024;
+
 impl std::ops::Deref for PgConn {
     type Target = tokio_postgres::Client;
     fn deref(&self) -> &tokio_postgres::Client {
@@ -68,7 +73,9 @@ impl PgConn {
             return Ok(stmt.clone());
         }
         let stmt = self.client.prepare(sql).await?;
-        self.kept().put(sql.into(), stmt.clone());
+        if sql.len() <= KEPT_STATEMENT_LEN {
+            self.kept().put(sql.into(), stmt.clone());
+        }
         Ok(stmt)
     }
 

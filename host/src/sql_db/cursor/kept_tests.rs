@@ -1,9 +1,9 @@
 //! Addons' statements kept prepared per connection (`PgConn::prepare_kept`): a statement
 //! run again is not prepared again, at most `KEPT_STATEMENTS` are kept (the others closed
-//! on the server), and one gone stale (its result's columns changed, or deallocated) fails
+//! on the server), none longer than `KEPT_STATEMENT_LEN`, and one gone stale (its result's columns changed, or deallocated) fails
 //! once as a retryable error, the connection's statements dropped, and runs on a new try.
 
-use super::super::pool::KEPT_STATEMENTS;
+use super::super::pool::{KEPT_STATEMENTS, KEPT_STATEMENT_LEN};
 use super::super::tests::{test_info, TestDb};
 use super::super::Pools;
 use super::*;
@@ -23,20 +23,25 @@ async fn prepared(cr: &mut Cursor, sql: &str) -> i64 {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_statement_run_again_is_not_prepared_again() {
-    let db = TestDb::create("kept").await;
-    let pools = Pools::new(test_info(), 1);
-    let mut setup = Cursor::new(Arc::clone(&pools), &db.name, false);
+/// The table `note (id int)` of `db`, with the rows `values` (SQL `VALUES` text).
+async fn note_table(pools: &Arc<Pools>, db: &str, values: &str) {
+    let mut setup = Cursor::new(Arc::clone(pools), db, false);
     setup
         .execute("CREATE TABLE note (id int)", &[])
         .await
         .unwrap();
     setup
-        .execute("INSERT INTO note VALUES (1), (2)", &[])
+        .execute(&format!("INSERT INTO note VALUES {values}"), &[])
         .await
         .unwrap();
     setup.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_run_again_is_not_prepared_again() {
+    let db = TestDb::create("kept").await;
+    let pools = Pools::new(test_info(), 1);
+    note_table(&pools, &db.name, "(1), (2)").await;
 
     const COUNT: &str = "SELECT count(*) AS n FROM note";
     for round in 1..=3 {
@@ -72,6 +77,18 @@ async fn a_statement_run_again_is_not_prepared_again() {
         0,
         "the oldest closed"
     );
+    // A statement longer than KEPT_STATEMENT_LEN runs, and is not kept.
+    let long = format!(
+        "SELECT count(*) AS n FROM note WHERE id IN ({})",
+        (0..2000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(long.len() > KEPT_STATEMENT_LEN);
+    let rows = cr.execute(&long, &[]).await.unwrap();
+    assert_eq!(rows.rows[0][0], SqlValue::Int(2));
+    assert_eq!(prepared(&mut cr, &long).await, 0, "not kept");
     cr.commit().await.unwrap();
 }
 
@@ -79,16 +96,7 @@ async fn a_statement_run_again_is_not_prepared_again() {
 async fn a_stale_statement_fails_once_as_retryable_then_runs_anew() {
     let db = TestDb::create("kept_stale").await;
     let pools = Pools::new(test_info(), 1);
-    let mut setup = Cursor::new(Arc::clone(&pools), &db.name, false);
-    setup
-        .execute("CREATE TABLE note (id int)", &[])
-        .await
-        .unwrap();
-    setup
-        .execute("INSERT INTO note VALUES (1)", &[])
-        .await
-        .unwrap();
-    setup.commit().await.unwrap();
+    note_table(&pools, &db.name, "(1)").await;
 
     const ALL: &str = "SELECT * FROM note";
     let mut cr = Cursor::new(Arc::clone(&pools), &db.name, true);
