@@ -207,40 +207,38 @@ impl FilesystemSessionStore {
     /// change was being read) is checked once with a `stat` made under the lock, right
     /// after the changes were read, so that any later change leaves an event.
     fn get_watched(&self, sid: &str) -> Result<Option<StoredSession>, SessionError> {
-        let path;
-        let epoch;
-        {
+        let (path, epoch) = {
             let mut state = self.state();
             state.drain();
             let watches = state.watches(sid);
-            if let Some(cached) = state.cache.get_mut(sid) {
-                if cached.watched {
-                    return Ok(Some(cached.session.clone()));
-                }
-                let path = self.path_of(sid);
-                match self.stat(&path) {
-                    Ok(meta) if FileStamp::of(&meta) == cached.stamp => {
-                        cached.watched = watches;
-                        return Ok(Some(cached.session.clone()));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        state.cache.pop(sid);
-                        if e.kind() != io::ErrorKind::NotFound {
-                            unreadable(&path, &e);
+            let path = match state.cache.get_mut(sid) {
+                Some(cached) if cached.watched => return Ok(Some(cached.session.clone())),
+                Some(cached) => {
+                    let path = self.path_of(sid);
+                    match self.stat(&path) {
+                        Ok(meta) if FileStamp::of(&meta) == cached.stamp => {
+                            cached.watched = watches;
+                            return Ok(Some(cached.session.clone()));
                         }
-                        return Ok(None);
+                        Ok(_) => path,
+                        Err(e) => {
+                            state.cache.pop(sid);
+                            if e.kind() != io::ErrorKind::NotFound {
+                                unreadable(&path, &e);
+                            }
+                            return Ok(None);
+                        }
                     }
                 }
-            }
-            path = self.path_of(sid);
+                None => self.path_of(sid),
+            };
             // Watched before the file is read: a change after the read leaves an event.
             if let Some(watch) = state.watch.as_mut() {
                 let folder = path.parent().expect("a session path has a parent");
                 watch.watch(folder, prefix_of(sid));
             }
-            epoch = state.watch.as_ref().map_or(0, Watch::epoch);
-        }
+            (path, state.watch.as_ref().map_or(0, Watch::epoch))
+        };
         let Some((stamp, session)) = read(&path) else {
             self.cache().pop(sid);
             return Ok(None);
